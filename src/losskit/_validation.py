@@ -1,0 +1,268 @@
+"""Declared checks with one error template.
+
+Every error losskit raises reads ``"<function>: <argument> <what was found>. <what to do>."`` and
+is a ``ValueError`` (bad value) or ``TypeError`` (bad type). Option constraints are declared once
+per function with :func:`options`; tests read them back to feed bad values to every function.
+
+Checks on array *values* (ranges, NaN, labels, row sums) need the data on the host; they run by
+default and are skipped only when the caller passes ``check_values=False`` (for hot loops and
+traced JAX code). Shape checks are static and always run.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+import numbers
+from collections.abc import Callable
+from typing import Any
+
+from losskit._array import Array, Namespace, first_index, to_bool, to_float
+
+__all__ = [
+    "Boolean",
+    "Constraint",
+    "Integer",
+    "OneOf",
+    "Optional",
+    "Real",
+    "check_finite",
+    "check_labels",
+    "check_nonempty",
+    "check_range",
+    "check_rows_sum_to_one",
+    "check_same_shape",
+    "constraints_of",
+    "fail",
+    "options",
+    "weight_array",
+]
+
+
+def fail(func: str, argument: str, found: str, fix: str, error: type[Exception] = ValueError):
+    """Raise ``error`` with the project's single message template."""
+    raise error(f"{func}: {argument} {found}. {fix}")
+
+
+# --------------------------------------------------------------------------- option constraints
+
+
+class Constraint:
+    """A declared constraint on one keyword option."""
+
+    description: str = ""
+    #: values that violate the constraint, used by the tests to probe every function
+    invalid: tuple[Any, ...] = ()
+
+    def type_ok(self, value: Any) -> bool:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def value_ok(self, value: Any) -> bool:
+        return True
+
+    def check(self, func: str, name: str, value: Any) -> None:
+        if not self.type_ok(value):
+            fail(func, name, f"must be {self.description}; got {value!r} of type "
+                 f"{type(value).__name__}", f"Pass {self.description}.", TypeError)
+        if not self.value_ok(value):
+            fail(func, name, f"must be {self.description}; got {value!r}",
+                 f"Pass {self.description}.")
+
+
+class OneOf(Constraint):
+    def __init__(self, *values: str) -> None:
+        self.values = values
+        self.description = "one of " + ", ".join(repr(v) for v in values)
+        self.invalid = ("not-an-option", 3)
+
+    def type_ok(self, value: Any) -> bool:
+        return isinstance(value, str)
+
+    def value_ok(self, value: Any) -> bool:
+        return value in self.values
+
+
+class Boolean(Constraint):
+    description = "True or False"
+    invalid = ("yes", None)
+
+    def type_ok(self, value: Any) -> bool:
+        return isinstance(value, bool)
+
+
+class Real(Constraint):
+    """A real number in an interval; ``closed`` says which ends belong to it."""
+
+    def __init__(self, low: float, high: float, closed: str = "both") -> None:
+        self.low, self.high, self.closed = low, high, closed
+        left = "[" if closed in ("both", "left") else "("
+        right = "]" if closed in ("both", "right") else ")"
+        self.description = f"a number in {left}{low}, {high}{right}"
+        bad = [x for x in (low - 1, high + 1) if math.isfinite(x)]
+        if closed in ("right", "neither"):
+            bad.append(low)
+        if closed in ("left", "neither"):
+            bad.append(high)
+        self.invalid = (*[b for b in bad if math.isfinite(b)], math.nan, "0.1")
+
+    def type_ok(self, value: Any) -> bool:
+        return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+    def value_ok(self, value: Any) -> bool:
+        if math.isnan(value):
+            return False
+        above = value >= self.low if self.closed in ("both", "left") else value > self.low
+        below = value <= self.high if self.closed in ("both", "right") else value < self.high
+        return above and below
+
+
+class Integer(Constraint):
+    description = "an integer"
+    invalid = (1.5, "1")
+
+    def type_ok(self, value: Any) -> bool:
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+class Optional(Constraint):
+    """``None`` or a value meeting ``inner``."""
+
+    def __init__(self, inner: Constraint) -> None:
+        self.inner = inner
+        self.description = f"None or {inner.description}"
+        self.invalid = tuple(v for v in inner.invalid if v is not None)
+
+    def type_ok(self, value: Any) -> bool:
+        return value is None or self.inner.type_ok(value)
+
+    def value_ok(self, value: Any) -> bool:
+        return value is None or self.inner.value_ok(value)
+
+
+def options(**constraints: Constraint) -> Callable[[Callable], Callable]:
+    """Declare the constraints of a function's keyword options and check them on every call."""
+
+    def decorate(fn: Callable) -> Callable:
+        names = set(inspect.signature(fn).parameters)
+        unknown = set(constraints) - names
+        if unknown:  # pragma: no cover - programming error caught at import
+            raise TypeError(f"constraints for unknown parameters {sorted(unknown)} of {fn}")
+
+        @functools.wraps(fn)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            for name, value in kwargs.items():
+                constraint = constraints.get(name)
+                if constraint is not None:
+                    constraint.check(fn.__name__, name, value)
+            return fn(*args, **kwargs)
+
+        checked.__losskit_constraints__ = dict(constraints)  # type: ignore[attr-defined]
+        return checked
+
+    return decorate
+
+
+def constraints_of(fn: Callable) -> dict[str, Constraint]:
+    """The declared option constraints of a public function (empty if none)."""
+    return dict(getattr(fn, "__losskit_constraints__", {}))
+
+
+# ------------------------------------------------------------------------------ array checks
+
+
+def _where(index: tuple[int, ...]) -> str:
+    return f"index {index[0]}" if len(index) == 1 else f"index {index}"
+
+
+def check_nonempty(func: str, name: str, x: Array) -> None:
+    if math.prod(x.shape) == 0 or x.ndim == 0:
+        found = "is a scalar" if x.ndim == 0 else f"is empty (shape {tuple(x.shape)})"
+        fail(func, name, found, "Pass at least one sample, with samples along the first axis.")
+
+
+def check_same_shape(func: str, y_true: Array, y_pred: Array) -> None:
+    if tuple(y_true.shape) != tuple(y_pred.shape):
+        fail(func, "y_true", f"has shape {tuple(y_true.shape)} but y_pred has shape "
+             f"{tuple(y_pred.shape)}",
+             "Shapes must match exactly (losskit never broadcasts (n, 1) against (n,)); "
+             "reshape one of them, e.g. with .reshape(-1)")
+
+
+def check_finite(func: str, xp: Namespace, name: str, x: Array, *, allow_inf: bool = False,
+                 fix: str = "Remove or impute them before computing the loss") -> None:
+    """No NaN (and no ±inf unless ``allow_inf``) in ``x``."""
+    bad = xp.isnan(x) if allow_inf else ~xp.isfinite(x)
+    if to_bool(func, xp.any(bad)):
+        index = first_index(xp, bad)
+        count = int(xp.sum(xp.astype(bad, xp.int64)))
+        kind = "NaN" if allow_inf else "NaN or infinite values"
+        fail(func, name, f"has {kind} ({count} of {math.prod(x.shape)}, first at "
+             f"{_where(index)})", fix)
+
+
+def check_range(func: str, xp: Namespace, name: str, x: Array, low: float, high: float,
+                fix: str) -> None:
+    """All values of ``x`` in ``[low, high]`` (NaN counts as outside)."""
+    bad = ~((x >= low) & (x <= high))
+    if to_bool(func, xp.any(bad)):
+        index = first_index(xp, bad)
+        value = to_float(x[index])
+        lo, hi = to_float(xp.min(x)), to_float(xp.max(x))
+        found = f"has values outside [{low:g}, {high:g}] ({value:g} at {_where(index)}; " \
+                f"min {lo:g}, max {hi:g})"
+        fail(func, name, found, fix)
+
+
+def check_rows_sum_to_one(func: str, xp: Namespace, p: Array, dtype: Any) -> None:
+    """Probability rows (last axis) must sum to 1 within ``sqrt(eps)`` of ``dtype``."""
+    tol = math.sqrt(xp.finfo(dtype).eps)
+    error = xp.abs(xp.sum(p, axis=-1) - 1.0)
+    bad = error > tol
+    if to_bool(func, xp.any(bad)):
+        index = first_index(xp, bad)
+        total = to_float(xp.sum(p[index], axis=-1))
+        row = index[0] if len(index) == 1 else index
+        fail(func, "y_pred", f"rows do not sum to 1 (row {row} sums to "
+             f"{total:.6g}; tolerance {tol:.2g})",
+             "Pass probabilities (e.g. after softmax), logits with from_logits=True, or "
+             "normalise explicitly with y_pred / y_pred.sum(axis=-1, keepdims=True)")
+
+
+def check_labels(func: str, xp: Namespace, labels: Array, n_classes: int,
+                 ignore_index: int | None) -> None:
+    """Labels are integers in ``[0, n_classes)`` (``ignore_index`` allowed)."""
+    valid = (labels >= 0) & (labels < n_classes)
+    if ignore_index is not None:
+        valid = valid | (labels == ignore_index)
+    bad = ~valid
+    if to_bool(func, xp.any(bad)):
+        index = first_index(xp, bad)
+        value = labels[index]
+        shown = int(value) if xp.isdtype(labels.dtype, "integral") else to_float(value)
+        extra = f" or ignore_index={ignore_index}" if ignore_index is not None else ""
+        fail(func, "y_true", f"has label {shown} at {_where(index)}, outside [0, {n_classes})"
+             f"{extra}", f"Labels must index the {n_classes} classes of y_pred's class axis; "
+             "map them to 0..n_classes-1 (e.g. with numpy.unique(..., return_inverse=True))")
+
+
+def weight_array(func: str, xp: Namespace, name: str, w: Array, shape: tuple[int, ...],
+                 dtype: Any, *, check_values: bool, allow_all_zero: bool = False) -> Array:
+    """Validate a weight array of exactly ``shape`` and cast it to ``dtype``."""
+    if not xp.isdtype(w.dtype, ("real floating", "integral", "bool")):
+        fail(func, name, f"has dtype {w.dtype}", "Pass real-valued weights", TypeError)
+    if tuple(w.shape) != tuple(shape):
+        fail(func, name, f"has shape {tuple(w.shape)} but {shape} is needed",
+             "Pass one weight per entry (no broadcasting)")
+    w = xp.astype(w, dtype)
+    if check_values:
+        check_finite(func, xp, name, w, fix="Pass finite weights")
+        negative = w < 0
+        if to_bool(func, xp.any(negative)):
+            index = first_index(xp, negative)
+            fail(func, name, f"has a negative weight ({to_float(w[index]):g} at "
+                 f"{_where(index)})", "Weights must be >= 0")
+        if not allow_all_zero and not to_bool(func, xp.any(w > 0)):
+            fail(func, name, "is all zero, so the weighted mean is undefined",
+                 "Give at least one entry a positive weight")
+    return w

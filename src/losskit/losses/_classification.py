@@ -1,0 +1,456 @@
+"""Cross-entropy losses: Bernoulli (binary, multi-label) and categorical targets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from losskit._array import (
+    Array,
+    Namespace,
+    add_at_labels,
+    device,
+    first_index,
+    log_sigmoid,
+    log_softmax,
+    mul_zero_safe,
+    sigmoid,
+    take_labels,
+    to_bool,
+    to_float,
+)
+from losskit._validation import (
+    Boolean,
+    Integer,
+    Optional,
+    Real,
+    check_finite,
+    check_labels,
+    check_range,
+    check_rows_sum_to_one,
+    fail,
+    weight_array,
+)
+from losskit.losses._core import (
+    Inputs,
+    PerSample,
+    default_eps,
+    loss_function,
+    mean_over_outputs,
+    prepare,
+    sample_weights,
+)
+
+__all__ = [
+    "binary_cross_entropy",
+    "categorical_cross_entropy",
+    "sparse_categorical_cross_entropy",
+]
+
+_PROBABILITY_OPTIONS = {
+    "from_logits": Boolean(),
+    "label_smoothing": Real(0.0, 1.0),
+    "eps": Optional(Real(0.0, 0.5, closed="left")),
+}
+_LOGITS_FIX = "Pass probabilities, or logits with from_logits=True"
+
+
+def _check_predictions(func: str, inputs: Inputs, from_logits: bool, rows: bool) -> None:
+    xp, y_pred = inputs.xp, inputs.y_pred
+    if from_logits:
+        # ±inf logits are limits with exact losses; NaN is not
+        check_finite(func, xp, "y_pred", y_pred, allow_inf=True,
+                     fix="Logits must not be NaN; look for a diverged model or bad features")
+    else:
+        check_range(func, xp, "y_pred", y_pred, 0.0, 1.0, _LOGITS_FIX)
+        if rows:
+            check_rows_sum_to_one(func, xp, y_pred, inputs.out_dtype)
+
+
+def _clipped_log(xp: Namespace, p: Array, eps: float) -> tuple[Array, Array, Array]:
+    """``log(clip(p, eps, 1 - eps))``, the clipped ``p`` and where the clip is inactive."""
+    if eps == 0.0:
+        return xp.log(p), p, xp.ones_like(p, dtype=xp.bool)
+    clipped = xp.clip(p, eps, 1.0 - eps)
+    # the derivative of the clip is 1 inside [eps, 1 - eps] (ends included, as autograd says)
+    inside = (p >= eps) & (p <= 1.0 - eps)
+    return xp.log(clipped), clipped, inside
+
+
+@loss_function(**_PROBABILITY_OPTIONS)
+def binary_cross_entropy(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    from_logits: bool = False,
+    pos_weight: Any = None,
+    label_smoothing: float = 0.0,
+    eps: float | None = None,
+    sample_weight: Any = None,
+    reduction: str = "mean",
+    unit: str = "nats",
+    check_values: bool = True,
+) -> PerSample:
+    r"""Binary cross-entropy, the negative log-likelihood of a Bernoulli target.
+
+    .. math::
+
+        l_{ij} = -\bigl[\, \beta\, y_{ij} \log p_{ij} + (1 - y_{ij}) \log(1 - p_{ij}) \bigr],
+        \qquad l_i = \frac1k \sum_j l_{ij}
+
+    with :math:`p = \sigma(z)` for logits :math:`z`, :math:`\beta` the ``pos_weight`` and, with
+    label smoothing :math:`\varepsilon`, :math:`y \leftarrow y(1-\varepsilon) + \varepsilon/2`.
+    It is :math:`-\log P(y \mid p)` for :math:`y \sim \mathrm{Bernoulli}(p)`: the loss for a
+    sigmoid output layer. Both terms are always present (the article's loop dropped the second).
+
+    From logits it is computed as :math:`-[\beta y \log\sigma(z) + (1-y)\log\sigma(-z)]` with
+    :math:`\log\sigma(z) = \min(z, 0) - \log(1 + e^{-|z|})`: finite for any finite logit and
+    exact at :math:`\pm\infty` (``0 · log 0 = 0``). From probabilities, :math:`p` is clipped to
+    :math:`[\epsilon, 1 - \epsilon]`, ``eps`` defaulting to the machine epsilon of ``y_pred``'s
+    dtype (as scikit-learn's ``log_loss``); ``eps=0`` gives the exact value, ``inf`` where a
+    confident prediction is wrong.
+
+    Parameters
+    ----------
+    y_true : array_like, same shape as ``y_pred``
+        Targets in [0, 1] (labels 0/1 or probabilities).
+    y_pred : array_like, shape (n,) or (n, ..., k)
+        Probabilities of the positive class, or logits with ``from_logits=True``. With more than
+        one dimension the last axis holds ``k`` labels (multi-label), averaged per sample.
+    from_logits : bool
+        ``y_pred`` holds logits (raw outputs of a linear layer).
+    pos_weight : float or array_like of shape (k,), optional
+        Weight :math:`\beta \ge 0` of the positive term (per label), as PyTorch's
+        ``pos_weight``; > 1 raises recall for rare positives.
+    label_smoothing : float in [0, 1]
+        Keras' definition: targets move towards 1/2.
+    eps : float in [0, 0.5), optional
+        Probability clipping bound (ignored with logits).
+    sample_weight : array_like of per-sample shape, optional
+        Non-negative weights :math:`w_i`.
+    reduction : {"mean", "sum", "none"}
+        :math:`\sum w l / \sum w`, :math:`\sum w l`, or per-sample :math:`w_i l_i`.
+    unit : {"nats", "bits"}
+        Natural or base-2 logarithm.
+    check_values : bool
+        Check ranges, NaN and weights (host synchronisation); switch off only for hot loops.
+
+    Returns
+    -------
+    array
+        In ``y_pred``'s library and floating dtype.
+
+    Examples
+    --------
+    The article's example, with both terms:
+
+    >>> import losskit as lk
+    >>> y = [1, 1, 1, 1, 1, 0, 0, 0, 0, 0]
+    >>> p = [0.8, 0.9, 0.9, 0.6, 0.8, 0.1, 0.4, 0.2, 0.1, 0.3]
+    >>> round(float(lk.binary_cross_entropy(y, p)), 3)
+    0.247
+    >>> float(lk.binary_cross_entropy([1.0, 0.0], [1e4, -1e4], from_logits=True))
+    0.0
+    """
+    func = "binary_cross_entropy"
+    inputs = prepare(func, y_true, y_pred, sample_weight, pos_weight)
+    xp, y, z = inputs.xp, inputs.y_true, inputs.y_pred
+    if check_values:
+        check_range(func, xp, "y_true", y, 0.0, 1.0,
+                    "Targets are probabilities of the positive class: map labels to 0/1 "
+                    "(for -1/+1 labels use (y + 1) / 2)")
+        _check_predictions(func, inputs, from_logits, rows=False)
+    if label_smoothing:
+        y = y * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    positive = y
+    if inputs.others[1] is not None:
+        shape = () if y.ndim == 1 or inputs.others[1].ndim == 0 else (y.shape[-1],)
+        beta = weight_array(func, xp, "pos_weight", inputs.others[1], shape, z.dtype,
+                            check_values=check_values)
+        positive = y * beta
+    negative = 1.0 - y
+
+    if from_logits:
+        elementwise = -(mul_zero_safe(xp, positive, log_sigmoid(xp, z))
+                        + mul_zero_safe(xp, negative, log_sigmoid(xp, -z)))
+
+        def gradient() -> Array:
+            # d/dz = (beta*y + 1 - y) * sigmoid(z) - beta*y  (= sigmoid(z) - y without weights)
+            return (positive + negative) * sigmoid(xp, z) - positive
+    else:
+        eps_value = default_eps(inputs, eps)
+        log_p, p, inside = _clipped_log(xp, z, eps_value)
+        log_q = xp.log1p(-p)  # log(1 - p), accurate for small p
+        elementwise = -(mul_zero_safe(xp, positive, log_p) + mul_zero_safe(xp, negative, log_q))
+
+        def gradient() -> Array:
+            g = mul_zero_safe(xp, negative, 1.0 / (1.0 - p)) - mul_zero_safe(xp, positive, 1.0 / p)
+            return xp.where(inside, g, 0.0)
+
+    per_sample, k = mean_over_outputs(xp, elementwise)
+    weight = sample_weights(func, inputs, inputs.others[0], tuple(per_sample.shape),
+                            check_values=check_values)
+
+    def gradient_per_sample() -> Array:
+        g = gradient()
+        return g if k == 1 else g / k
+
+    return PerSample(inputs, per_sample, gradient_per_sample, weight)
+
+
+def _class_weights(func: str, inputs: Inputs, class_weight: Array | None,
+                   check_values: bool) -> Array | None:
+    if class_weight is None:
+        return None
+    return weight_array(func, inputs.xp, "class_weight", class_weight,
+                        (inputs.y_pred.shape[-1],), inputs.y_pred.dtype,
+                        check_values=check_values)
+
+
+def _log_probabilities(inputs: Inputs, from_logits: bool, eps: float | None
+                       ) -> tuple[Array, Array | None, Array | None]:
+    """``(log p, clipped p, inside-clip mask)``; the last two are ``None`` for logits."""
+    xp = inputs.xp
+    if from_logits:
+        return log_softmax(xp, inputs.y_pred), None, None
+    return _clipped_log(xp, inputs.y_pred, default_eps(inputs, eps))
+
+
+_CE_NAN_HINT = ("a row of logits is all -inf (no class possible) or holds both +inf and -inf "
+                "where the target is; check the model's outputs")
+
+
+@loss_function(axis=Integer(), **_PROBABILITY_OPTIONS)
+def categorical_cross_entropy(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    from_logits: bool = False,
+    axis: int = -1,
+    class_weight: Any = None,
+    label_smoothing: float = 0.0,
+    eps: float | None = None,
+    sample_weight: Any = None,
+    reduction: str = "mean",
+    unit: str = "nats",
+    check_values: bool = True,
+) -> PerSample:
+    r"""Categorical cross-entropy against one-hot or soft targets (a categorical NLL).
+
+    .. math::
+
+        l_i = -\sum_{c=1}^{C} a_c\, q_{ic} \log p_{ic}, \qquad
+        q = (1-\varepsilon)\, y + \varepsilon / C, \qquad
+        L = \frac{\sum_i w_i l_i}{\sum_i w_i \sum_c a_c y_{ic}}
+
+    with :math:`p = \mathrm{softmax}(z)` for logits, :math:`a` the ``class_weight`` (1 if
+    none) and :math:`\varepsilon` the label smoothing (PyTorch's and Keras' definition). It is
+    :math:`-\log P(y \mid p)` for :math:`y \sim \mathrm{Categorical}(p)`: the loss for a softmax
+    output layer. For one-hot ``y_true`` it equals :func:`sparse_categorical_cross_entropy` with
+    the same options, class weights included (their mean divides by the summed class weight of
+    the targets, as PyTorch does for class indices).
+
+    From logits, :math:`\log p = z - \operatorname{logsumexp}(z)` with the row maximum
+    subtracted first: finite for any finite logits; a row holding ``+inf`` takes its limit.
+    From probabilities, rows must sum to 1 (within :math:`\sqrt{\epsilon}`) and are clipped to
+    :math:`[\epsilon, 1-\epsilon]`, ``eps`` defaulting to the machine epsilon of ``y_pred``'s
+    dtype; ``eps=0`` is exact.
+
+    Parameters
+    ----------
+    y_true : array_like, same shape as ``y_pred``
+        One-hot rows or probability rows (each summing to 1).
+    y_pred : array_like, shape (..., C, ...)
+        Probabilities, or logits with ``from_logits=True``; classes along ``axis``.
+    from_logits : bool
+        ``y_pred`` holds logits (do not apply softmax yourself).
+    axis : int
+        The class axis of ``y_pred`` and ``y_true``.
+    class_weight : array_like of shape (C,), optional
+        Non-negative per-class weights :math:`a_c`.
+    label_smoothing : float in [0, 1]
+    eps : float in [0, 0.5), optional
+    sample_weight : array_like of shape ``y_pred.shape`` less ``axis``, optional
+    reduction : {"mean", "sum", "none"}
+    unit : {"nats", "bits"}
+    check_values : bool
+
+    Returns
+    -------
+    array
+        In ``y_pred``'s library and floating dtype.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> y = [[1, 0, 0], [0, 0, 1]]
+    >>> p = [[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]]
+    >>> round(float(lk.categorical_cross_entropy(y, p)), 5)
+    0.43375
+    >>> lk.categorical_cross_entropy(y, [[0.5, 0.5, 0.5], [0.0, 0.0, 1.0]])
+    Traceback (most recent call last):
+    ...
+    ValueError: categorical_cross_entropy: y_pred rows do not sum to 1 (row 0 sums to 1.5; ...
+    """
+    func = "categorical_cross_entropy"
+    inputs = prepare(func, y_true, y_pred, sample_weight, class_weight, axis=axis)
+    xp, y = inputs.xp, inputs.y_true
+    n_classes = inputs.y_pred.shape[-1]
+    if check_values:
+        check_range(func, xp, "y_true", y, 0.0, 1.0,
+                    "y_true holds one-hot or probability rows; for integer labels use "
+                    "sparse_categorical_cross_entropy")
+        check_rows_sum_to_one(func, xp, y, inputs.out_dtype)
+        _check_predictions(func, inputs, from_logits, rows=True)
+    weights = _class_weights(func, inputs, inputs.others[1], check_values)
+    q = y * (1.0 - label_smoothing) + label_smoothing / n_classes if label_smoothing else y
+    a = q if weights is None else q * weights
+    log_p, p, inside = _log_probabilities(inputs, from_logits, eps)
+    per_sample = -xp.sum(mul_zero_safe(xp, a, log_p), axis=-1)
+    weight = sample_weights(func, inputs, inputs.others[0], tuple(per_sample.shape),
+                            check_values=check_values)
+    mean_weight = None
+    if weights is not None:
+        target_weight = xp.sum(y * weights, axis=-1)
+        mean_weight = target_weight if weight is None else weight * target_weight
+
+    def gradient() -> Array:
+        if from_logits:
+            # d/dz_j of -sum_c a_c log softmax(z)_c = softmax(z)_j * sum_c a_c - a_j
+            return xp.exp(log_p) * xp.sum(a, axis=-1, keepdims=True) - a
+        return xp.where(inside, -mul_zero_safe(xp, a, 1.0 / p), 0.0)
+
+    return PerSample(inputs, per_sample, gradient, weight, mean_weight, nan_hint=_CE_NAN_HINT)
+
+
+def _labels_as_integers(func: str, xp: Namespace, labels: Array, check_values: bool) -> Array:
+    if xp.isdtype(labels.dtype, "integral"):
+        return labels if labels.dtype == xp.int64 else xp.astype(labels, xp.int64)
+    if xp.isdtype(labels.dtype, "bool"):
+        fail(func, "y_true", "has dtype bool", "Pass integer class labels", TypeError)
+    if check_values:
+        fractional = ~(xp.floor(labels) == labels)
+        if to_bool(func, xp.any(fractional)):
+            index = first_index(xp, fractional)
+            fail(func, "y_true", f"has a non-integer label {to_float(labels[index]):g} at index "
+                 f"{index[0] if len(index) == 1 else index}",
+                 "Pass integer class labels (for one-hot or soft targets use "
+                 "categorical_cross_entropy)")
+    return xp.astype(labels, xp.int64)
+
+
+@loss_function(axis=Integer(), ignore_index=Optional(Integer()), **_PROBABILITY_OPTIONS)
+def sparse_categorical_cross_entropy(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    from_logits: bool = False,
+    axis: int = -1,
+    ignore_index: int | None = None,
+    class_weight: Any = None,
+    label_smoothing: float = 0.0,
+    eps: float | None = None,
+    sample_weight: Any = None,
+    reduction: str = "mean",
+    unit: str = "nats",
+    check_values: bool = True,
+) -> PerSample:
+    r"""Categorical cross-entropy against integer class labels.
+
+    .. math::
+
+        l_i = -(1-\varepsilon)\, a_{y_i} \log p_{i y_i}
+              - \frac{\varepsilon}{C} \sum_{c} a_c \log p_{ic}, \qquad
+        L = \frac{\sum_i w_i l_i}{\sum_i w_i a_{y_i}}
+
+    the negative log-likelihood of :math:`y_i \sim \mathrm{Categorical}(p_i)` (softmax output),
+    with class weights :math:`a` and label smoothing :math:`\varepsilon`. Equal to
+    :func:`categorical_cross_entropy` on one-hot targets, and to PyTorch's ``cross_entropy``
+    with ``weight``, ``ignore_index`` and ``label_smoothing``. Samples whose label equals
+    ``ignore_index`` get weight 0 and leave the mean's denominator.
+
+    Parameters
+    ----------
+    y_true : array_like of integers, shape ``y_pred.shape`` less ``axis``
+        Labels in ``[0, C)`` (or ``ignore_index``). Floats with integral values are accepted.
+    y_pred : array_like, shape (..., C, ...)
+        Probabilities, or logits with ``from_logits=True``; classes along ``axis``.
+    from_logits, axis, class_weight, label_smoothing, eps, sample_weight, reduction, unit
+        As in :func:`categorical_cross_entropy`.
+    check_values : bool
+        As in :func:`categorical_cross_entropy`.
+    ignore_index : int, optional
+        Label value marking samples to skip (e.g. padding).
+
+    Returns
+    -------
+    array
+        In ``y_pred``'s library and floating dtype.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> round(float(lk.sparse_categorical_cross_entropy([0, 2], [[0.7, 0.2, 0.1],
+    ...                                                       [0.1, 0.3, 0.6]])), 5)
+    0.43375
+    >>> lk.sparse_categorical_cross_entropy([0, 3], [[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]])
+    Traceback (most recent call last):
+    ...
+    ValueError: sparse_categorical_cross_entropy: y_true has label 3 at index 1, outside [0, 3)...
+    """
+    func = "sparse_categorical_cross_entropy"
+    inputs = prepare(func, y_true, y_pred, sample_weight, class_weight, axis=axis, labels=True)
+    xp = inputs.xp
+    n_classes = inputs.y_pred.shape[-1]
+    labels = _labels_as_integers(func, xp, inputs.y_true, check_values)
+    if check_values:
+        check_labels(func, xp, labels, n_classes, ignore_index)
+        _check_predictions(func, inputs, from_logits, rows=True)
+    weights = _class_weights(func, inputs, inputs.others[1], check_values)
+    ignored = None if ignore_index is None else labels == ignore_index
+    if ignored is not None:
+        labels = xp.where(ignored, 0, labels)
+    log_p, p, inside = _log_probabilities(inputs, from_logits, eps)
+
+    label_weight = None  # a_{y_i}
+    if weights is not None:
+        label_weight = xp.reshape(xp.take(weights, xp.reshape(labels, (-1,))), labels.shape)
+    hit = (1.0 - label_smoothing) * (1.0 if label_weight is None else label_weight)
+    per_sample = -hit * take_labels(xp, log_p, labels)
+    spread = None  # the smoothing part of the target: eps/C * a_c for every class
+    if label_smoothing:
+        spread = label_smoothing / n_classes * (1.0 if weights is None else weights)
+        smooth = xp.sum(log_p if weights is None else log_p * weights, axis=-1)
+        per_sample = per_sample - label_smoothing / n_classes * smooth
+
+    weight = sample_weights(func, inputs, inputs.others[0], tuple(per_sample.shape),
+                            check_values=check_values)
+    if ignored is not None:
+        weight = xp.where(ignored, 0.0, 1.0 if weight is None else weight)
+        if check_values and not to_bool(func, xp.any(weight > 0)):
+            fail(func, "y_true", f"is ignore_index={ignore_index} (or weight 0) everywhere, so "
+                 "the mean is undefined", "Skip this batch, or pass check_values=False to get 0")
+    mean_weight = None
+    if label_weight is not None:
+        mean_weight = label_weight if weight is None else weight * label_weight
+
+    def gradient() -> Array:
+        hits = hit if not isinstance(hit, float) else xp.full(
+            labels.shape, hit, dtype=log_p.dtype, device=device(log_p))
+        if from_logits:
+            # d/dz_j = softmax(z)_j * sum_c target_c - target_j, target = hit at y + spread
+            total = hits
+            if spread is not None:
+                total = hits + (label_smoothing if weights is None else xp.sum(spread))
+            g = xp.exp(log_p) * total[..., None]
+            if spread is not None:
+                g = g - spread
+            return add_at_labels(xp, g, labels, -hits)
+        inv_p = 1.0 / p
+        g = -spread * inv_p if spread is not None else xp.zeros_like(p)
+        g = add_at_labels(xp, g, labels, -hits * take_labels(xp, inv_p, labels))
+        return xp.where(inside, g, 0.0)
+
+    return PerSample(inputs, per_sample, gradient, weight, mean_weight, nan_hint=_CE_NAN_HINT)

@@ -1,0 +1,237 @@
+"""What every loss shares: input preparation, the per-sample result, reduction and units.
+
+A loss is written as a *body* that validates its inputs and returns :class:`PerSample` — the
+per-sample losses, their weights, and a closure computing the analytic gradient from the same
+intermediate results. :func:`loss_function` turns the body into the public function (which
+reduces and converts units) and registers it for :func:`losskit.gradient`.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from losskit._array import (
+    Array,
+    Namespace,
+    compute_dtype,
+    first_index,
+    namespace_and_arrays,
+    numpy_errors_silenced,
+    to_bool,
+)
+from losskit._reduction import REDUCTIONS, reduce, reduction_scale
+from losskit._validation import (
+    Boolean,
+    Constraint,
+    OneOf,
+    check_nonempty,
+    check_same_shape,
+    fail,
+    weight_array,
+    options,
+)
+
+__all__ = [
+    "COMMON_OPTIONS",
+    "Inputs",
+    "PerSample",
+    "default_eps",
+    "loss_function",
+    "mean_over_outputs",
+    "prepare",
+    "sample_weights",
+    "value_and_parts",
+]
+
+#: options every loss takes, declared once
+COMMON_OPTIONS: dict[str, Constraint] = {
+    "reduction": OneOf(*REDUCTIONS),
+    "unit": OneOf("nats", "bits"),
+    "check_values": Boolean(),
+}
+
+_LOG2_E = 1.0 / math.log(2.0)
+
+
+@dataclass
+class Inputs:
+    """Inputs in one namespace, ``y_pred`` in its compute dtype with the class axis last."""
+
+    xp: Namespace
+    y_true: Array
+    y_pred: Array
+    others: list[Array | None]
+    out_dtype: Any
+    moved_axis: int | None
+
+    def restore(self, grad: Array) -> Array:
+        """Bring a gradient from the compute layout back to ``y_pred``'s layout and dtype."""
+        xp = self.xp
+        if self.moved_axis is not None:
+            grad = xp.moveaxis(grad, -1, self.moved_axis)
+        return grad if grad.dtype == self.out_dtype else xp.astype(grad, self.out_dtype)
+
+
+def prepare(func: str, y_true: Any, y_pred: Any, *others: Any, axis: int | None = None,
+            labels: bool = False) -> Inputs:
+    """Put the arrays in ``y_pred``'s namespace, check emptiness, move ``axis`` last, cast.
+
+    With ``labels=True`` ``y_true`` holds integer labels with ``y_pred``'s shape less its class
+    axis and keeps its dtype; otherwise it must have ``y_pred``'s shape exactly and is cast to the
+    compute dtype.
+    """
+    xp, y_pred, (y_true, *rest) = namespace_and_arrays(func, y_pred, y_true, *others)
+    check_nonempty(func, "y_pred", y_pred)
+    if not xp.isdtype(y_pred.dtype, ("real floating", "integral", "bool")):
+        fail(func, "y_pred", f"has dtype {y_pred.dtype}", "Pass real-valued predictions",
+             TypeError)
+    if not xp.isdtype(y_true.dtype, ("real floating", "integral", "bool")):
+        fail(func, "y_true", f"has dtype {y_true.dtype}", "Pass real-valued targets", TypeError)
+    if axis is not None:
+        if not -y_pred.ndim <= axis < y_pred.ndim:
+            fail(func, "axis", f"is {axis} but y_pred has {y_pred.ndim} dimension(s)",
+                 "Pass the index of y_pred's class axis (default -1)")
+        axis = axis % y_pred.ndim
+    if labels:
+        expected = tuple(n for i, n in enumerate(y_pred.shape) if i != axis)
+        if tuple(y_true.shape) != expected:
+            fail(func, "y_true", f"has shape {tuple(y_true.shape)} but labels for y_pred of "
+                 f"shape {tuple(y_pred.shape)} (class axis {axis}) need shape {expected}",
+                 "Pass one integer label per sample (no class axis, no broadcasting); "
+                 "for one-hot targets use categorical_cross_entropy")
+    else:
+        check_same_shape(func, y_true, y_pred)
+    moved = None
+    if axis is not None:
+        if axis != y_pred.ndim - 1:
+            moved = axis
+            y_pred = xp.moveaxis(y_pred, axis, -1)
+            # labels have no class axis: their axes already are y_pred's other axes in order
+            if not labels and y_true.ndim == y_pred.ndim:
+                y_true = xp.moveaxis(y_true, axis, -1)
+    cdtype, out = compute_dtype(xp, y_pred.dtype)
+    if y_pred.dtype != cdtype:
+        y_pred = xp.astype(y_pred, cdtype)
+    if not labels and y_true.dtype != cdtype:
+        y_true = xp.astype(y_true, cdtype)
+    return Inputs(xp, y_true, y_pred, rest, out, moved)
+
+
+def mean_over_outputs(xp: Namespace, values: Array) -> tuple[Array, int]:
+    """Per-sample values of an element-wise loss: 1-D arrays are one sample per entry; with
+    more dimensions the last axis holds a sample's outputs and is averaged (as Keras and, for
+    the uniform mean, scikit-learn do). Returns the values and the number averaged."""
+    if values.ndim <= 1:
+        return values, 1
+    k = values.shape[-1]
+    return xp.mean(values, axis=-1), k
+
+
+def sample_weights(func: str, inputs: Inputs, sample_weight: Array | None,
+                   shape: tuple[int, ...], *, check_values: bool) -> Array | None:
+    """Validated per-sample weights of exactly ``shape`` in the compute dtype (or ``None``)."""
+    if sample_weight is None:
+        return None
+    return weight_array(func, inputs.xp, "sample_weight", sample_weight, shape,
+                        inputs.y_pred.dtype, check_values=check_values)
+
+
+def default_eps(inputs: Inputs, eps: float | None) -> float:
+    """Clipping bound for probabilities: ``eps``, or the machine epsilon of y_pred's dtype."""
+    return float(inputs.xp.finfo(inputs.out_dtype).eps) if eps is None else eps
+
+
+@dataclass
+class PerSample:
+    """Per-sample losses of one call, and how to reduce and differentiate them."""
+
+    inputs: Inputs
+    loss: Array
+    gradient: Callable[[], Array]
+    weight: Array | None = None
+    mean_weight: Array | None = None
+    nan_hint: str = "check y_pred"
+
+
+def _check_not_nan(func: str, parts: PerSample) -> None:
+    xp, loss = parts.inputs.xp, parts.loss
+    bad = xp.isnan(loss)
+    if parts.weight is not None:
+        bad = bad & (parts.weight != 0)
+    if to_bool(func, xp.any(bad)):
+        index = first_index(xp, bad)
+        where = index[0] if len(index) == 1 else index
+        fail(func, "y_pred", f"gives an undefined (NaN) loss for sample {where}",
+             parts.nan_hint)
+
+
+def _scale_unit(value: Array, unit: str) -> Array:
+    return value * _LOG2_E if unit == "bits" else value
+
+
+def value_and_parts(public: Callable, y_true: Any, y_pred: Any, kwargs: dict[str, Any],
+                    *, with_gradient: bool) -> tuple[Array, Array | None]:
+    """Evaluate a registered loss; optionally also d(reduced value)/d(y_pred)."""
+    body: Callable[..., PerSample] = public.__losskit_body__
+    defaults: dict[str, Any] = public.__losskit_defaults__
+    reduction = kwargs.get("reduction", defaults["reduction"])
+    unit = kwargs.get("unit", defaults.get("unit", "nats"))
+    func = public.__name__
+    with numpy_errors_silenced():
+        parts = body(y_true, y_pred, **kwargs)
+        inputs = parts.inputs
+        xp = inputs.xp
+        if kwargs.get("check_values", True):
+            _check_not_nan(func, parts)
+        value = reduce(xp, parts.loss, reduction, weight=parts.weight,
+                       mean_weight=parts.mean_weight)
+        value = _scale_unit(value, unit)
+        if value.dtype != inputs.out_dtype:
+            value = xp.astype(value, inputs.out_dtype)
+        if not with_gradient:
+            return value, None
+        scale = reduction_scale(xp, tuple(parts.loss.shape), reduction, weight=parts.weight,
+                                mean_weight=parts.mean_weight)
+        per_element = parts.gradient()
+        if not isinstance(scale, float):
+            while scale.ndim < per_element.ndim:
+                scale = scale[..., None]
+            # a zero-weight sample contributes exactly 0, even where its loss is not finite
+            grad = xp.where(scale == 0, 0.0, per_element * scale)
+        elif scale != 1.0:
+            grad = per_element * scale
+        else:
+            grad = per_element
+        return value, inputs.restore(_scale_unit(grad, unit))
+
+
+def loss_function(**constraints: Constraint) -> Callable[[Callable[..., PerSample]], Callable]:
+    """Turn a loss body into the public loss: checked options, reduction, units, gradient.
+
+    The body has the public signature and returns :class:`PerSample`; the public function
+    returns the reduced value in ``y_pred``'s library and floating dtype.
+    """
+
+    def decorate(body: Callable[..., PerSample]) -> Callable[..., Array]:
+        signature = inspect.signature(body)
+        common = {k: v for k, v in COMMON_OPTIONS.items() if k in signature.parameters}
+        constraints.update(common)
+        checked_body = options(**constraints)(body)
+        defaults = {name: p.default for name, p in signature.parameters.items()
+                    if p.default is not inspect.Parameter.empty}
+
+        @functools.wraps(body)
+        def public(y_true: Any, y_pred: Any, /, **kwargs: Any) -> Array:
+            return value_and_parts(public, y_true, y_pred, kwargs, with_gradient=False)[0]
+
+        public.__losskit_body__ = checked_body  # type: ignore[attr-defined]
+        public.__losskit_defaults__ = defaults  # type: ignore[attr-defined]
+        public.__losskit_constraints__ = constraints  # type: ignore[attr-defined]
+        return public
+
+    return decorate
