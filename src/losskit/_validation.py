@@ -224,7 +224,7 @@ def check_rows_sum_to_one(func: str, xp: Namespace, p: Array, dtype: Any) -> Non
         total = to_float(xp.sum(p[index], axis=-1))
         row = index[0] if len(index) == 1 else index
         fail(func, "y_pred", f"rows do not sum to 1 (row {row} sums to "
-             f"{total:.6g}; tolerance {tol:.2g})",
+             f"{total:.10g}; tolerance {tol:.2g})",
              "Pass probabilities (e.g. after softmax), logits with from_logits=True, or "
              "normalise explicitly with y_pred / y_pred.sum(axis=-1, keepdims=True)")
 
