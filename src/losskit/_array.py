@@ -22,6 +22,7 @@ __all__ = [
     "Array",
     "Namespace",
     "add_at_labels",
+    "as_array",
     "compute_dtype",
     "device",
     "first_index",
@@ -81,6 +82,13 @@ def namespace_and_arrays(
                 )
             converted.append(value)
     return xp, y_pred, converted
+
+
+def as_array(xp: Namespace, value: Any) -> Array:
+    """NumPy reductions give scalars (``np.float64``); return a 0-d array like other libraries."""
+    if aac.is_numpy_namespace(xp) and not isinstance(value, np.ndarray):
+        return np.asarray(value)
+    return value
 
 
 def device(x: Array) -> Any:
@@ -147,8 +155,16 @@ def mul_zero_safe(xp: Namespace, a: Array, b: Array) -> Array:
 
 
 def log_sigmoid(xp: Namespace, x: Array) -> Array:
-    """``log(sigmoid(x))`` without overflow: ``min(x, 0) - log1p(exp(-|x|))``, exact at ±inf."""
-    return xp.minimum(x, 0.0) - xp.log1p(xp.exp(-xp.abs(x)))
+    """``log(sigmoid(x))`` without overflow, exact at ±inf, with the right autograd at 0.
+
+    ``-log1p(exp(-x))`` for ``x >= 0`` and ``x - log1p(exp(x))`` below: ``exp`` never sees a
+    positive argument. Each branch gets an input clamped to its own side, so the branch that
+    ``where`` discards has finite derivatives (no ``0 * inf = NaN`` in autograd).
+    """
+    positive = x >= 0
+    x_pos = xp.where(positive, x, 0.0)
+    x_neg = xp.where(positive, 0.0, x)
+    return xp.where(positive, -xp.log1p(xp.exp(-x_pos)), x_neg - xp.log1p(xp.exp(x_neg)))
 
 
 def sigmoid(xp: Namespace, x: Array) -> Array:

@@ -17,6 +17,7 @@ from typing import Any
 
 from losskit._array import (
     Array,
+    as_array,
     Namespace,
     compute_dtype,
     first_index,
@@ -193,6 +194,7 @@ def value_and_parts(public: Callable, y_true: Any, y_pred: Any, kwargs: dict[str
         value = _scale_unit(value, unit)
         if value.dtype != inputs.out_dtype:
             value = xp.astype(value, inputs.out_dtype)
+        value = as_array(xp, value)
         if not with_gradient:
             return value, None
         scale = reduction_scale(xp, tuple(parts.loss.shape), reduction, weight=parts.weight,
