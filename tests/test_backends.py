@@ -53,6 +53,7 @@ def test_same_numbers_and_array_type_on_every_backend(backend, rng, case, reduct
     assert backend.is_native(out)
     np.testing.assert_allclose(backend.to_numpy(out), expected, rtol=1e-12)
     value, grad = lk.value_and_gradient(loss, yb, pb, reduction=reduction, **options)
+    np.testing.assert_allclose(backend.to_numpy(value), expected, rtol=1e-12)
     assert backend.is_native(grad) and tuple(grad.shape) == tuple(np.shape(p))
     np.testing.assert_allclose(backend.to_numpy(grad),
                                lk.gradient(loss, y, p, reduction=reduction, **options),

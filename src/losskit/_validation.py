@@ -214,19 +214,17 @@ def check_range(func: str, xp: Namespace, name: str, x: Array, low: float, high:
         fail(func, name, found, fix)
 
 
-def check_rows_sum_to_one(func: str, xp: Namespace, p: Array, dtype: Any) -> None:
+def check_rows_sum_to_one(func: str, xp: Namespace, name: str, p: Array, dtype: Any,
+                          fix: str) -> None:
     """Probability rows (last axis) must sum to 1 within ``sqrt(eps)`` of ``dtype``."""
     tol = math.sqrt(xp.finfo(dtype).eps)
-    error = xp.abs(xp.sum(p, axis=-1) - 1.0)
-    bad = error > tol
+    bad = xp.abs(xp.sum(p, axis=-1) - 1.0) > tol
     if to_bool(func, xp.any(bad)):
         index = first_index(xp, bad)
         total = to_float(xp.sum(p[index], axis=-1))
         row = index[0] if len(index) == 1 else index
-        fail(func, "y_pred", f"rows do not sum to 1 (row {row} sums to "
-             f"{total:.10g}; tolerance {tol:.2g})",
-             "Pass probabilities (e.g. after softmax), logits with from_logits=True, or "
-             "normalise explicitly with y_pred / y_pred.sum(axis=-1, keepdims=True)")
+        fail(func, name, f"rows do not sum to 1 (row {row} sums to {total:.10g}; "
+             f"tolerance {tol:.2g})", fix)
 
 
 def check_labels(func: str, xp: Namespace, labels: Array, n_classes: int,

@@ -63,7 +63,10 @@ def _check_predictions(func: str, inputs: Inputs, from_logits: bool, rows: bool)
     else:
         check_range(func, xp, "y_pred", y_pred, 0.0, 1.0, _LOGITS_FIX)
         if rows:
-            check_rows_sum_to_one(func, xp, y_pred, inputs.out_dtype)
+            check_rows_sum_to_one(
+                func, xp, "y_pred", y_pred, inputs.out_dtype,
+                "Pass probabilities (e.g. after softmax), logits with from_logits=True, or "
+                "normalise explicitly with y_pred / y_pred.sum(axis=-1, keepdims=True)")
 
 
 def _clipped_log(xp: Namespace, p: Array, eps: float) -> tuple[Array, Array, Array]:
@@ -301,7 +304,10 @@ def categorical_cross_entropy(
         check_range(func, xp, "y_true", y, 0.0, 1.0,
                     "y_true holds one-hot or probability rows; for integer labels use "
                     "sparse_categorical_cross_entropy")
-        check_rows_sum_to_one(func, xp, y, inputs.out_dtype)
+        check_rows_sum_to_one(
+            func, xp, "y_true", y, inputs.out_dtype,
+            "Targets must be one-hot or probability rows; for several labels per sample "
+            "use binary_cross_entropy (multi-label)")
         _check_predictions(func, inputs, from_logits, rows=True)
     weights = _class_weights(func, inputs, inputs.others[1], check_values)
     q = y * (1.0 - label_smoothing) + label_smoothing / n_classes if label_smoothing else y

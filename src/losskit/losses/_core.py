@@ -17,8 +17,8 @@ from typing import Any
 
 from losskit._array import (
     Array,
-    as_array,
     Namespace,
+    as_array,
     compute_dtype,
     first_index,
     namespace_and_arrays,
@@ -33,8 +33,8 @@ from losskit._validation import (
     check_nonempty,
     check_same_shape,
     fail,
-    weight_array,
     options,
+    weight_array,
 )
 
 __all__ = [
