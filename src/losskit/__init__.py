@@ -11,10 +11,18 @@ array-API arrays and returns the same kind of array.
 
 from losskit.losses import (
     binary_cross_entropy,
+    binary_focal_loss,
     categorical_cross_entropy,
+    categorical_focal_loss,
+    categorical_hinge_loss,
+    entropy,
     gradient,
+    hinge_loss,
+    kl_divergence,
     mean_squared_error,
+    perplexity,
     sparse_categorical_cross_entropy,
+    squared_hinge_loss,
     value_and_gradient,
 )
 
@@ -22,9 +30,17 @@ __version__ = "0.1.0"
 
 __all__ = [
     "binary_cross_entropy",
+    "binary_focal_loss",
     "categorical_cross_entropy",
+    "categorical_focal_loss",
+    "categorical_hinge_loss",
+    "entropy",
     "gradient",
+    "hinge_loss",
+    "kl_divergence",
     "mean_squared_error",
+    "perplexity",
     "sparse_categorical_cross_entropy",
+    "squared_hinge_loss",
     "value_and_gradient",
 ]

@@ -1,0 +1,906 @@
+"""The classification catalogue beyond cross-entropy: divergences, margins, focal losses.
+
+* :func:`kl_divergence` and :func:`entropy` (with :func:`categorical_cross_entropy`:
+  :math:`H(P, Q) = H(P) + \\mathrm{KL}(P \\,\\|\\, Q)`), and :func:`perplexity`;
+* the margin losses of support-vector machines: :func:`hinge_loss`,
+  :func:`squared_hinge_loss`, :func:`categorical_hinge_loss`;
+* the focal losses of Lin et al. (2017): :func:`binary_focal_loss`,
+  :func:`categorical_focal_loss`.
+
+Each loss is a body returning :class:`~losskit.losses._core.PerSample` with its analytic
+gradient, turned into the public function by :func:`~losskit.losses._core.loss_function`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from losskit._array import (
+    Array,
+    Namespace,
+    device,
+    first_index,
+    log_sigmoid,
+    log_softmax,
+    mul_zero_safe,
+    numpy_errors_silenced,
+    sigmoid,
+    to_bool,
+    to_float,
+)
+from losskit._reduction import reduce
+from losskit._validation import (
+    Boolean,
+    Integer,
+    Optional,
+    Real,
+    check_finite,
+    check_range,
+    check_rows_sum_to_one,
+    fail,
+    options,
+)
+from losskit.losses._classification import (
+    _CE_NAN_HINT,
+    _check_predictions,
+    _clipped_log,
+    _log_probabilities,
+    sparse_categorical_cross_entropy,
+)
+from losskit.losses._core import (
+    COMMON_OPTIONS,
+    Inputs,
+    PerSample,
+    default_eps,
+    loss_function,
+    mean_over_outputs,
+    prepare,
+    sample_weights,
+)
+
+__all__ = [
+    "binary_focal_loss",
+    "categorical_focal_loss",
+    "categorical_hinge_loss",
+    "entropy",
+    "hinge_loss",
+    "kl_divergence",
+    "perplexity",
+    "squared_hinge_loss",
+]
+
+_LOG2_E = 1.0 / math.log(2.0)
+_EPS = Optional(Real(0.0, 0.5, closed="left"))
+_GAMMA = Real(0.0, math.inf, closed="left")
+_ALPHA = Optional(Real(0.0, 1.0))
+
+
+def _check_distributions(func: str, xp: Namespace, name: str, p: Array, dtype: Any,
+                         fix: str) -> None:
+    """``p`` holds probability rows along the last axis: values in [0, 1], rows sum to 1."""
+    check_range(func, xp, name, p, 0.0, 1.0, fix)
+    check_rows_sum_to_one(func, xp, name, p, dtype, fix)
+
+
+# ------------------------------------------------------------------------ divergence, entropy
+
+
+@loss_function(from_logits=Boolean(), axis=Integer(), eps=_EPS)
+def kl_divergence(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    from_logits: bool = False,
+    axis: int = -1,
+    eps: float | None = None,
+    sample_weight: Any = None,
+    reduction: str = "mean",
+    unit: str = "nats",
+    check_values: bool = True,
+) -> PerSample:
+    r"""Kullback-Leibler divergence :math:`\mathrm{KL}(P \,\|\, Q)` of a prediction from a target.
+
+    .. math::
+
+        l_i = \sum_{c=1}^{C} p_{ic} \log \frac{p_{ic}}{q_{ic}}
+            = H(P_i, Q_i) - H(P_i), \qquad L = \frac{\sum_i w_i l_i}{\sum_i w_i}
+
+    with :math:`P` = ``y_true`` (the target distribution), :math:`Q` = ``y_pred`` (probabilities,
+    or :math:`q = \mathrm{softmax}(z)` for logits) and :math:`0 \log 0 = 0`. It is the
+    categorical cross-entropy :math:`H(P, Q)` (:func:`categorical_cross_entropy`) less the
+    target's entropy :math:`H(P)` (:func:`entropy`), which does not depend on the model: the
+    two losses have the same gradient and the same minimiser :math:`Q = P`, where the
+    divergence is 0 while the cross-entropy is :math:`H(P)`. As a likelihood: the expected
+    log-likelihood ratio of a sample of :math:`P` under :math:`P` against under :math:`Q`.
+    Use it for soft targets (distillation, label distributions, variational objectives) when
+    the value itself should read as "0 = perfect".
+
+    The reduction is over samples: ``"mean"`` is the mean per *sample* (row), which is what
+    PyTorch's ``kl_div(..., reduction="batchmean")`` and Keras' ``KLDivergence`` return.
+    PyTorch's ``reduction="mean"`` divides by the number of *elements* :math:`nC` instead (it
+    is :math:`1/C` of the divergence, and PyTorch warns about it). PyTorch's ``kl_div`` also
+    takes ``input`` = :math:`\log Q` and ``target`` = :math:`P`, in the opposite order:
+    ``torch.nn.functional.kl_div(log_softmax(z), p, reduction="batchmean")`` equals
+    ``kl_divergence(p, z, from_logits=True)``. Keras clips both arguments to
+    :math:`[10^{-7}, 1]`, which gives targets of 0 a small non-zero contribution.
+
+    From logits, :math:`\log q = z - \operatorname{logsumexp}(z)` (stable). From probabilities,
+    :math:`q` is clipped to :math:`[\epsilon, 1-\epsilon]`, ``eps`` defaulting to the machine
+    epsilon of ``y_pred``'s dtype; ``eps=0`` gives the exact value, ``inf`` where
+    :math:`q_c = 0 < p_c`. The target is never clipped.
+
+    Parameters
+    ----------
+    y_true : array_like, same shape as ``y_pred``
+        Target distributions :math:`P`: rows of probabilities along ``axis`` summing to 1.
+    y_pred : array_like, shape (..., C, ...)
+        Predicted distributions :math:`Q` (rows summing to 1), or logits with
+        ``from_logits=True``; classes along ``axis``.
+    from_logits : bool
+        ``y_pred`` holds logits (do not apply softmax yourself).
+    axis : int
+        The class axis of both arrays.
+    eps : float in [0, 0.5), optional
+        Clipping bound for :math:`q` (ignored with logits).
+    sample_weight : array_like of shape ``y_pred.shape`` less ``axis``, optional
+        Non-negative per-sample weights :math:`w_i`.
+    reduction : {"mean", "sum", "none"}
+        Weighted mean over samples, weighted sum, or per-sample :math:`w_i l_i`.
+    unit : {"nats", "bits"}
+        Natural or base-2 logarithm.
+    check_values : bool
+        Check ranges, row sums, NaN and weights (host synchronisation).
+
+    Returns
+    -------
+    array
+        In ``y_pred``'s library and floating dtype; non-negative up to rounding (and up to
+        the clipping, which can leave a clipped :math:`Q` summing to slightly more than 1).
+
+    See Also
+    --------
+    categorical_cross_entropy : :math:`H(P, Q)`, the same gradient.
+    entropy : :math:`H(P)`.
+
+    Examples
+    --------
+    The cross-entropy article's figures, in bits: :math:`H(P, Q) = H(P) + \mathrm{KL}(P\|Q)`.
+
+    >>> import losskit as lk
+    >>> p, q = [0.10, 0.40, 0.50], [0.80, 0.15, 0.05]
+    >>> round(float(lk.kl_divergence(p, q, unit="bits")), 3)
+    1.927
+    >>> round(float(lk.categorical_cross_entropy(p, q, unit="bits")), 3)
+    3.288
+    >>> round(float(lk.entropy(p, unit="bits")), 3)
+    1.361
+    >>> float(lk.kl_divergence(p, p))
+    0.0
+
+    Neither is symmetric: :math:`H(Q, P)` and :math:`\mathrm{KL}(Q \| P)` differ.
+
+    >>> round(float(lk.categorical_cross_entropy(q, p, unit="bits")), 3)
+    2.906
+    >>> round(float(lk.kl_divergence(q, p, unit="bits")), 3)
+    2.022
+    """
+    func = "kl_divergence"
+    inputs = prepare(func, y_true, y_pred, sample_weight, axis=axis)
+    xp, p = inputs.xp, inputs.y_true
+    if check_values:
+        _check_distributions(func, xp, "y_true", p, inputs.out_dtype,
+                             "y_true holds the target distributions P: probability rows "
+                             "summing to 1 along axis")
+        _check_predictions(func, inputs, from_logits, rows=True)
+    log_q, q, inside = _log_probabilities(inputs, from_logits, eps)
+    # p log(p/q) with 0 log 0 = 0 (also where q = 0, which only eps=0 allows)
+    per_sample = xp.sum(mul_zero_safe(xp, p, xp.log(p) - log_q), axis=-1)
+    weight = sample_weights(func, inputs, inputs.others[0], tuple(per_sample.shape),
+                            check_values=check_values)
+
+    def gradient() -> Array:
+        if from_logits:
+            # d/dz_j of -sum_c p_c log softmax(z)_c = softmax(z)_j sum_c p_c - p_j
+            return xp.exp(log_q) * xp.sum(p, axis=-1, keepdims=True) - p
+        # d/dq_j = -p_j / q_j; zero where the clip is active
+        return xp.where(inside, -mul_zero_safe(xp, p, 1.0 / q), 0.0)
+
+    return PerSample(inputs, per_sample, gradient, weight, nan_hint=_CE_NAN_HINT)
+
+
+@options(from_logits=Boolean(), axis=Integer(), **COMMON_OPTIONS)
+def entropy(
+    p: Any,
+    /,
+    *,
+    from_logits: bool = False,
+    axis: int = -1,
+    sample_weight: Any = None,
+    reduction: str = "mean",
+    unit: str = "nats",
+    check_values: bool = True,
+) -> Array:
+    r"""Shannon entropy :math:`H(P)` of probability rows.
+
+    .. math::
+
+        H(P_i) = -\sum_{c=1}^{C} p_{ic} \log p_{ic}, \qquad
+        L = \frac{\sum_i w_i H(P_i)}{\sum_i w_i}
+
+    with :math:`0 \log 0 = 0`. It is the expected negative log-likelihood of a sample of
+    :math:`P` under :math:`P` itself: the smallest value the cross-entropy
+    :math:`H(P, Q) = H(P) + \mathrm{KL}(P \| Q)` can take, reached at :math:`Q = P`. Use it
+    to read a cross-entropy against soft targets ("how far above its floor is it?") or as a
+    regulariser on predicted distributions (confidence penalty, exploration bonus).
+
+    With ``from_logits=True`` the rows are :math:`\mathrm{softmax}(z)` and the entropy is
+    computed stably as :math:`-\sum_c \mathrm{softmax}(z)_c \log\mathrm{softmax}(z)_c`.
+    Unlike ``scipy.stats.entropy``, rows are not renormalised (they must sum to 1) and the
+    class axis is the last one by default.
+
+    Parameters
+    ----------
+    p : array_like, shape (..., C, ...)
+        Probability rows along ``axis``, or logits with ``from_logits=True``. A 1-D array is
+        one distribution.
+    from_logits : bool
+        ``p`` holds logits.
+    axis : int
+        The class axis.
+    sample_weight : array_like of shape ``p.shape`` less ``axis``, optional
+        Non-negative weights of the rows.
+    reduction : {"mean", "sum", "none"}
+        Weighted mean over rows, weighted sum, or one entropy per row.
+    unit : {"nats", "bits"}
+        Natural or base-2 logarithm.
+    check_values : bool
+        Check ranges, row sums, NaN and weights (host synchronisation).
+
+    Returns
+    -------
+    array
+        In ``p``'s library and floating dtype; between 0 and :math:`\log C`.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> round(float(lk.entropy([0.10, 0.40, 0.50], unit="bits")), 3)
+    1.361
+    >>> float(lk.entropy([0.25, 0.25, 0.25, 0.25], unit="bits"))
+    2.0
+    >>> lk.entropy([[0.5, 0.5], [1.0, 0.0]], reduction="none", unit="bits")
+    array([1., 0.])
+    """
+    func = "entropy"
+    with numpy_errors_silenced():
+        inputs = prepare(func, p, p, sample_weight, axis=axis)
+        xp = inputs.xp
+        if check_values and from_logits:
+            check_finite(func, xp, "p", inputs.y_pred, allow_inf=True,
+                         fix="Logits must not be NaN; look for a diverged model")
+        elif check_values:
+            _check_distributions(func, xp, "p", inputs.y_pred, inputs.out_dtype,
+                                 "Pass probability rows summing to 1 along axis, or logits "
+                                 "with from_logits=True")
+        if from_logits:
+            log_p = log_softmax(xp, inputs.y_pred)
+            probabilities = xp.exp(log_p)
+        else:
+            probabilities = inputs.y_pred
+            log_p = xp.log(probabilities)
+        # p (-log p) with 0 log 0 = 0; the sign inside keeps a certain row at +0, not -0
+        per_row = xp.sum(mul_zero_safe(xp, probabilities, -log_p), axis=-1)
+        weight = sample_weights(func, inputs, inputs.others[0], tuple(per_row.shape),
+                                check_values=check_values)
+        if check_values and to_bool(func, xp.any(xp.isnan(per_row))):
+            fail(func, "p", "gives an undefined (NaN) entropy", _CE_NAN_HINT)
+        value = reduce(xp, per_row, reduction, weight=weight)
+        if unit == "bits":
+            value = value * _LOG2_E
+        return value if value.dtype == inputs.out_dtype else xp.astype(value, inputs.out_dtype)
+
+
+@options(from_logits=Boolean(), axis=Integer(), ignore_index=Optional(Integer()), eps=_EPS,
+         check_values=Boolean())
+def perplexity(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    from_logits: bool = False,
+    axis: int = -1,
+    ignore_index: int | None = None,
+    eps: float | None = None,
+    sample_weight: Any = None,
+    check_values: bool = True,
+) -> Array:
+    r"""Perplexity: the exponential of the mean categorical cross-entropy (lower is better).
+
+    .. math::
+
+        \mathrm{PPL} = \exp\Bigl( \frac{\sum_i w_i\, (-\log p_{i y_i})}{\sum_i w_i} \Bigr)
+                     = 2^{H_\mathrm{bits}}
+
+    the geometric mean of :math:`1 / p_{i y_i}` over the (non-ignored) samples, e.g. the
+    tokens of a language model: a model as uncertain as a uniform choice among :math:`k`
+    classes has perplexity :math:`k`; a perfect model has 1. It is the exponentiated negative
+    mean log-likelihood of a categorical target, so it is minimised exactly where the
+    cross-entropy is, and it does not depend on the unit of the logarithm. Report it as a
+    metric; train on :func:`sparse_categorical_cross_entropy`, its logarithm (perplexity has
+    no registered gradient, and its scale grows with the loss).
+
+    It is the mean over *all* samples of the batch (tokens, not sequences), as torchmetrics'
+    and KerasNLP's ``Perplexity`` compute it; the mean over sequences of per-sequence
+    perplexities is a different (larger) number.
+
+    Parameters
+    ----------
+    y_true : array_like of integers, shape ``y_pred.shape`` less ``axis``
+        Class (token) labels in ``[0, C)``, or ``ignore_index``.
+    y_pred : array_like, shape (..., C, ...)
+        Probabilities, or logits with ``from_logits=True``; classes along ``axis``.
+    from_logits : bool
+        ``y_pred`` holds logits.
+    axis : int
+        The class axis.
+    ignore_index : int, optional
+        Label marking samples to leave out (padding tokens).
+    eps : float in [0, 0.5), optional
+        Probability clipping bound (ignored with logits); as in
+        :func:`sparse_categorical_cross_entropy`.
+    sample_weight : array_like of shape ``y_true.shape``, optional
+        Non-negative weights (a 0/1 mask works too).
+    check_values : bool
+        Check labels, ranges, NaN and weights (host synchronisation).
+
+    Returns
+    -------
+    array
+        0-d, in ``y_pred``'s library and floating dtype; at least 1.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> float(lk.perplexity([0, 1], [[0.25, 0.75], [0.75, 0.25]]))
+    4.0
+    >>> float(lk.perplexity([0, 1, 2], [[0.0, 0.0, 0.0]] * 3, from_logits=True))
+    3.0
+    """
+    func = "perplexity"
+    body = sparse_categorical_cross_entropy.__losskit_body__
+    with numpy_errors_silenced():
+        try:
+            parts = body(y_true, y_pred, from_logits=from_logits, axis=axis,
+                         ignore_index=ignore_index, eps=eps, sample_weight=sample_weight,
+                         check_values=check_values)
+        except (ValueError, TypeError) as error:
+            # the checks are the cross-entropy's: name the function the user called
+            message = str(error).replace("sparse_categorical_cross_entropy:", f"{func}:", 1)
+            raise type(error)(message) from None
+        xp = parts.inputs.xp
+        mean = reduce(xp, parts.loss, "mean", weight=parts.weight, mean_weight=parts.mean_weight)
+        if check_values and to_bool(func, xp.isnan(mean)):
+            fail(func, "y_pred", "gives an undefined (NaN) cross-entropy", _CE_NAN_HINT)
+        value = xp.exp(mean)
+        out = parts.inputs.out_dtype
+        return value if value.dtype == out else xp.astype(value, out)
+
+
+# ------------------------------------------------------------------------------ margin losses
+
+
+def _signed_labels(func: str, xp: Namespace, y: Array, check_values: bool) -> Array:
+    """Map labels {0, 1} or {-1, 1} to signs -1/+1 (0 and -1 are the negative class)."""
+    if check_values:
+        bad = ~((y == 1.0) | (y == 0.0) | (y == -1.0))
+        if to_bool(func, xp.any(bad)):
+            index = first_index(xp, bad)
+            where = index[0] if len(index) == 1 else index
+            fail(func, "y_true", f"has label {to_float(y[index]):g} at index {where}, not in "
+                 "{0, 1} or {-1, 1}",
+                 "Pass binary labels: 0/1 or -1/+1 (for class indices use "
+                 "categorical_hinge_loss with one-hot targets)")
+        if to_bool(func, xp.any(y == 0.0) & xp.any(y == -1.0)):
+            fail(func, "y_true", "mixes labels 0 and -1",
+                 "Use one coding for the negative class: 0/1 or -1/+1")
+    # 2 * [y > 0] - 1: 1 -> +1, 0 and -1 -> -1
+    return 2.0 * xp.astype(y > 0.0, y.dtype) - 1.0
+
+
+def _margin_inputs(func: str, y_true: Any, y_pred: Any, sample_weight: Any,
+                   check_values: bool) -> tuple[Inputs, Array]:
+    inputs = prepare(func, y_true, y_pred, sample_weight)
+    xp = inputs.xp
+    if check_values:
+        check_finite(func, xp, "y_pred", inputs.y_pred, allow_inf=True,
+                     fix="Scores must not be NaN; look for a diverged model or bad features")
+    signs = _signed_labels(func, xp, inputs.y_true, check_values)
+    return inputs, signs
+
+
+@loss_function()
+def hinge_loss(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    sample_weight: Any = None,
+    reduction: str = "mean",
+    check_values: bool = True,
+) -> PerSample:
+    r"""Hinge loss, the margin loss of the (soft-margin) support-vector machine.
+
+    .. math::
+
+        l_{ij} = \max(0,\; 1 - t_{ij}\, s_{ij}), \qquad l_i = \frac1k \sum_j l_{ij}, \qquad
+        L = \frac{\sum_i w_i l_i}{\sum_i w_i}
+
+    with :math:`t \in \{-1, +1\}` the label and :math:`s` a raw score (a linear output, or a
+    ``tanh`` output in [-1, 1]), *not* a probability: the decision is :math:`\mathrm{sign}(s)`.
+    Correct predictions beyond the margin (:math:`ts \ge 1`) cost nothing, so the loss ignores
+    well-classified samples. It is not a negative log-likelihood and gives no probabilities:
+    it is the tightest convex upper bound of the 0-1 loss, and the loss for a classifier
+    judged on accuracy alone. For probabilities use :func:`binary_cross_entropy` instead.
+
+    Labels 0/1 are mapped to -1/+1 element by element, as Keras' ``Hinge`` does for 0/1
+    arrays and scikit-learn's ``hinge_loss`` does for any two labels (smaller -> -1).
+
+    Parameters
+    ----------
+    y_true : array_like, same shape as ``y_pred``
+        Binary labels, coded 0/1 or -1/+1: 1 is the positive class, 0 and -1 the negative
+        class (mapped to :math:`t = -1`; an array must not mix 0 and -1).
+    y_pred : array_like, shape (n,) or (n, ..., k)
+        Raw scores. With more than one dimension the last axis holds ``k`` binary outputs,
+        averaged per sample (as Keras does).
+    sample_weight : array_like of per-sample shape, optional
+        Non-negative weights :math:`w_i`.
+    reduction : {"mean", "sum", "none"}
+    check_values : bool
+        Check labels, NaN and weights (host synchronisation).
+
+    Returns
+    -------
+    array
+        In ``y_pred``'s library and floating dtype.
+
+    See Also
+    --------
+    squared_hinge_loss : smooth at the margin.
+    categorical_hinge_loss : more than two classes.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> float(lk.hinge_loss([1, 0, 1], [2.0, -0.5, 0.25]))
+    0.4166666666666667
+    >>> float(lk.hinge_loss([1, -1, 1], [2.0, -0.5, 0.25]))
+    0.4166666666666667
+    """
+    func = "hinge_loss"
+    inputs, t = _margin_inputs(func, y_true, y_pred, sample_weight, check_values)
+    xp = inputs.xp
+    gap = 1.0 - t * inputs.y_pred
+    per_sample, k = mean_over_outputs(xp, xp.maximum(gap, 0.0))
+    weight = sample_weights(func, inputs, inputs.others[0], tuple(per_sample.shape),
+                            check_values=check_values)
+
+    def gradient() -> Array:
+        # d/ds max(0, 1 - t s) = -t inside the margin, 0 beyond it (0 at the kink, like relu)
+        return xp.where(gap > 0.0, -t, 0.0) / k
+
+    return PerSample(inputs, per_sample, gradient, weight)
+
+
+@loss_function()
+def squared_hinge_loss(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    sample_weight: Any = None,
+    reduction: str = "mean",
+    check_values: bool = True,
+) -> PerSample:
+    r"""Squared hinge loss: the hinge, squared, so smooth at the margin.
+
+    .. math::
+
+        l_{ij} = \max(0,\; 1 - t_{ij}\, s_{ij})^2, \qquad l_i = \frac1k \sum_j l_{ij}, \qquad
+        L = \frac{\sum_i w_i l_i}{\sum_i w_i}
+
+    with :math:`t \in \{-1, +1\}` and raw scores :math:`s` (as in :func:`hinge_loss`). The
+    L2-SVM loss (scikit-learn's ``LinearSVC`` default): differentiable everywhere, and it
+    penalises large margin violations more than the hinge, so it is more sensitive to
+    mislabelled points. Not a likelihood: no probabilities come out of it.
+
+    Parameters
+    ----------
+    y_true : array_like, same shape as ``y_pred``
+        Binary labels, coded 0/1 or -1/+1: 1 is the positive class, 0 and -1 the negative
+        class (mapped to :math:`t = -1`; an array must not mix 0 and -1).
+    y_pred : array_like, shape (n,) or (n, ..., k)
+        Raw scores; the last axis of a multi-dimensional array holds ``k`` outputs, averaged.
+    sample_weight : array_like of per-sample shape, optional
+    reduction : {"mean", "sum", "none"}
+    check_values : bool
+
+    Returns
+    -------
+    array
+        In ``y_pred``'s library and floating dtype.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> float(lk.squared_hinge_loss([1, 0, 1], [2.0, -0.5, 0.25]))
+    0.2708333333333333
+    """
+    func = "squared_hinge_loss"
+    inputs, t = _margin_inputs(func, y_true, y_pred, sample_weight, check_values)
+    xp = inputs.xp
+    gap = xp.maximum(1.0 - t * inputs.y_pred, 0.0)
+    per_sample, k = mean_over_outputs(xp, gap * gap)
+    weight = sample_weights(func, inputs, inputs.others[0], tuple(per_sample.shape),
+                            check_values=check_values)
+
+    def gradient() -> Array:
+        return -2.0 * t * gap / k
+
+    return PerSample(inputs, per_sample, gradient, weight,
+                     nan_hint="an infinite score was squared against an infinite margin")
+
+
+@loss_function(axis=Integer())
+def categorical_hinge_loss(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    axis: int = -1,
+    sample_weight: Any = None,
+    reduction: str = "mean",
+    check_values: bool = True,
+) -> PerSample:
+    r"""Multi-class hinge loss (Crammer and Singer, 2001) against one-hot targets.
+
+    .. math::
+
+        l_i = \max\Bigl(0,\; 1 - s_{i y_i} + \max_{c \ne y_i} s_{ic}\Bigr), \qquad
+        L = \frac{\sum_i w_i l_i}{\sum_i w_i}
+
+    with raw class scores :math:`s` and the true class :math:`y_i` (the 1 of the one-hot row):
+    zero once the true class's score beats every other by the margin 1. The multi-class SVM
+    loss; like :func:`hinge_loss`, not a likelihood (use
+    :func:`categorical_cross_entropy` for probabilities).
+
+    This is scikit-learn's multi-class ``hinge_loss`` (which takes class indices) and Keras'
+    ``CategoricalHinge`` on the inputs Keras is meant for. Keras computes the largest wrong
+    score as :math:`\max_c (1 - y_{ic})\, s_{ic}`, which counts the true class as a score of 0:
+    when every wrong-class score is negative it uses 0 instead of their maximum and gives a
+    larger loss. Both agree whenever some wrong class scores :math:`\ge 0`, e.g. for
+    probabilities. PyTorch's ``multi_margin_loss`` is a different loss (Weston-Watkins: a sum
+    over the wrong classes, divided by :math:`C`).
+
+    Parameters
+    ----------
+    y_true : array_like, same shape as ``y_pred``
+        One-hot rows along ``axis`` (exactly one 1 per row, zeros elsewhere).
+    y_pred : array_like, shape (..., C, ...)
+        Raw class scores, :math:`C \ge 2`, classes along ``axis``.
+    axis : int
+        The class axis.
+    sample_weight : array_like of shape ``y_pred.shape`` less ``axis``, optional
+    reduction : {"mean", "sum", "none"}
+    check_values : bool
+        Check one-hot rows, NaN and weights (host synchronisation).
+
+    Returns
+    -------
+    array
+        In ``y_pred``'s library and floating dtype.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> y = [[1, 0, 0], [0, 1, 0]]
+    >>> s = [[2.0, 0.5, -1.0], [0.2, 0.6, 0.0]]
+    >>> lk.categorical_hinge_loss(y, s, reduction="none")
+    array([0. , 0.6])
+    """
+    func = "categorical_hinge_loss"
+    inputs = prepare(func, y_true, y_pred, sample_weight, axis=axis)
+    xp, y, s = inputs.xp, inputs.y_true, inputs.y_pred
+    n_classes = s.shape[-1]
+    if n_classes < 2:
+        fail(func, "y_pred", f"has {n_classes} class along axis {axis}",
+             "Pass scores for at least 2 classes (for one score per sample use hinge_loss)")
+    if check_values:
+        not_binary = ~((y == 0.0) | (y == 1.0))
+        rows_bad = xp.sum(y, axis=-1) != 1.0
+        if to_bool(func, xp.any(not_binary) | xp.any(rows_bad)):
+            fail(func, "y_true", "is not one-hot (values other than 0/1, or rows without "
+                 "exactly one 1)", "Pass one-hot rows along axis, e.g. numpy.eye(C)[labels]")
+        check_finite(func, xp, "y_pred", s, allow_inf=True,
+                     fix="Scores must not be NaN; look for a diverged model or bad features")
+    target = y > 0.0
+    true_score = xp.sum(xp.where(target, s, 0.0), axis=-1)
+    others = xp.where(target, -math.inf, s)
+    gap = 1.0 - true_score + xp.max(others, axis=-1)
+    per_sample = xp.maximum(gap, 0.0)
+    weight = sample_weights(func, inputs, inputs.others[0], tuple(per_sample.shape),
+                            check_values=check_values)
+
+    def gradient() -> Array:
+        # +1 at the first highest wrong class, -1 at the true class, where the margin is violated
+        rival = xp.argmax(others, axis=-1)
+        classes = xp.arange(n_classes, dtype=rival.dtype, device=device(s))
+        g = xp.astype(classes == rival[..., None], s.dtype) - xp.astype(target, s.dtype)
+        return xp.where((gap > 0.0)[..., None], g, 0.0)
+
+    return PerSample(inputs, per_sample, gradient, weight,
+                     nan_hint="the true class and another both score +inf or -inf")
+
+
+# ------------------------------------------------------------------------------- focal losses
+
+
+@loss_function(gamma=_GAMMA, alpha=_ALPHA, from_logits=Boolean(),
+               label_smoothing=Real(0.0, 1.0), eps=_EPS)
+def binary_focal_loss(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    gamma: float = 2.0,
+    alpha: float | None = None,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    eps: float | None = None,
+    sample_weight: Any = None,
+    reduction: str = "mean",
+    unit: str = "nats",
+    check_values: bool = True,
+) -> PerSample:
+    r"""Binary focal loss (Lin et al., 2017): cross-entropy that down-weights easy samples.
+
+    .. math::
+
+        l_{ij} = \alpha_t\, (1 - p_t)^{\gamma}\, \mathrm{BCE}(y, p), \qquad
+        p_t = y p + (1 - y)(1 - p), \qquad \alpha_t = \alpha y + (1 - \alpha)(1 - y),
+
+    :math:`\mathrm{BCE}(y, p) = -[y \log p + (1-y) \log(1-p)]` and
+    :math:`l_i = \frac1k \sum_j l_{ij}`. For 0/1 labels :math:`\mathrm{BCE} = -\log p_t`, so
+    :math:`l = -\alpha_t (1 - p_t)^\gamma \log p_t`: the Bernoulli negative log-likelihood,
+    each sample scaled by how badly it is predicted. A confident correct prediction
+    (:math:`p_t \to 1`) contributes almost nothing, so training concentrates on the hard,
+    rare examples; ``gamma=0`` gives :func:`binary_cross_entropy` back, and ``alpha`` weights
+    the positive class by :math:`\alpha` and the negative by :math:`1 - \alpha` (``None``:
+    no balancing). Use it for extreme class imbalance (dense object detection, segmentation
+    of rare structures). It is no longer a proper likelihood: the minimiser is not the true
+    probability, so do not read its predictions as calibrated.
+
+    The formula for soft targets is that of Keras' ``BinaryFocalCrossentropy``
+    (``apply_class_balancing=True`` with ``alpha``; ``alpha=None`` is its default
+    ``apply_class_balancing=False``) and of ``torchvision.ops.sigmoid_focal_loss``
+    (``alpha=-1`` there is ``alpha=None`` here; its ``reduction="mean"`` is the mean over all
+    elements, ours over samples of the per-sample mean: the same number without weights).
+    From logits, :math:`\log p = \log\sigma(z)`, :math:`\log(1-p) = \log\sigma(-z)` and
+    :math:`1 - p = \sigma(-z)` are computed without overflow (Keras applies the sigmoid first
+    and clips, so it differs for :math:`|z| \gtrsim 16`). From probabilities the logarithms
+    use :math:`p` clipped to :math:`[\epsilon, 1-\epsilon]` (the focal factor does not, as in
+    Keras).
+
+    Parameters
+    ----------
+    y_true : array_like, same shape as ``y_pred``
+        Targets in [0, 1] (labels 0/1 or probabilities).
+    y_pred : array_like, shape (n,) or (n, ..., k)
+        Probabilities of the positive class, or logits with ``from_logits=True``; the last
+        axis of a multi-dimensional array holds ``k`` labels (multi-label), averaged.
+    gamma : float >= 0
+        Focusing parameter :math:`\gamma` (2 in the paper).
+    alpha : float in [0, 1], optional
+        Class balance :math:`\alpha` of the positive class (0.25 in the paper).
+    from_logits : bool
+        ``y_pred`` holds logits.
+    label_smoothing : float in [0, 1]
+        Targets move towards 1/2 (Keras' definition), before everything else.
+    eps : float in [0, 0.5), optional
+        Probability clipping bound (ignored with logits); default the machine epsilon.
+    sample_weight : array_like of per-sample shape, optional
+    reduction : {"mean", "sum", "none"}
+    unit : {"nats", "bits"}
+    check_values : bool
+        Check ranges, NaN and weights (host synchronisation).
+
+    Returns
+    -------
+    array
+        In ``y_pred``'s library and floating dtype.
+
+    References
+    ----------
+    T.-Y. Lin, P. Goyal, R. Girshick, K. He, P. Dollár, "Focal Loss for Dense Object
+    Detection", ICCV 2017.
+
+    Examples
+    --------
+    An easy sample (p_t = 0.9) loses 99% of its cross-entropy, a hard one (p_t = 0.1) 19%:
+
+    >>> import losskit as lk
+    >>> y, p = [1, 1], [0.9, 0.1]
+    >>> lk.binary_focal_loss(y, p, reduction="none") / lk.binary_cross_entropy(
+    ...     y, p, reduction="none")
+    array([0.01, 0.81])
+    >>> bool(lk.binary_focal_loss(y, p, gamma=0.0) == lk.binary_cross_entropy(y, p))
+    True
+    """
+    func = "binary_focal_loss"
+    inputs = prepare(func, y_true, y_pred, sample_weight)
+    xp, y, z = inputs.xp, inputs.y_true, inputs.y_pred
+    if check_values:
+        check_range(func, xp, "y_true", y, 0.0, 1.0,
+                    "Targets are probabilities of the positive class: map labels to 0/1 "
+                    "(for -1/+1 labels use (y + 1) / 2)")
+        _check_predictions(func, inputs, from_logits, rows=False)
+    if label_smoothing:
+        y = y * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    balance = 1.0 if alpha is None else alpha * y + (1.0 - alpha) * (1.0 - y)
+    flip = 1.0 - 2.0 * y  # d(1 - p_t)/dp
+
+    if from_logits:
+        p, one_minus_p = sigmoid(xp, z), sigmoid(xp, -z)
+        # log(1 - sigmoid(z)) = log_sigmoid(-z), exact for large |z|
+        bce = -(mul_zero_safe(xp, y, log_sigmoid(xp, z))
+                + mul_zero_safe(xp, 1.0 - y, log_sigmoid(xp, -z)))
+        miss = y * one_minus_p + (1.0 - y) * p  # 1 - p_t, without cancellation
+    else:
+        log_p, clipped, inside = _clipped_log(xp, z, default_eps(inputs, eps))
+        bce = -(mul_zero_safe(xp, y, log_p) + mul_zero_safe(xp, 1.0 - y, xp.log1p(-clipped)))
+        miss = y * (1.0 - z) + (1.0 - y) * z
+    focal = miss**gamma
+    elementwise = balance * focal * bce
+    per_sample, k = mean_over_outputs(xp, elementwise)
+    weight = sample_weights(func, inputs, inputs.others[0], tuple(per_sample.shape),
+                            check_values=check_values)
+
+    def gradient() -> Array:
+        if from_logits:
+            # d(1-p_t)/dz = (1-2y) p(1-p), and p(1-p) / (1-p_t) <= 1 never overflows
+            ratio = xp.where(miss > 0.0, (p * one_minus_p) / xp.where(miss > 0.0, miss, 1.0),
+                             0.0)
+            pull = gamma * flip * bce * ratio if gamma else 0.0
+            g = balance * focal * (pull + (p - y))
+        else:
+            dbce = xp.where(inside, mul_zero_safe(xp, 1.0 - y, 1.0 / (1.0 - clipped))
+                            - mul_zero_safe(xp, y, 1.0 / clipped), 0.0)
+            if gamma:
+                # gamma (1-p_t)^(gamma-1) (1-2y) BCE, 0 where BCE is 0
+                pull = gamma * flip * mul_zero_safe(xp, bce, miss ** (gamma - 1.0))
+                g = balance * (pull + focal * dbce)
+            else:
+                g = balance * dbce
+        return g if k == 1 else g / k
+
+    return PerSample(inputs, per_sample, gradient, weight)
+
+
+@loss_function(gamma=_GAMMA, alpha=_ALPHA, from_logits=Boolean(), axis=Integer(),
+               label_smoothing=Real(0.0, 1.0), eps=_EPS)
+def categorical_focal_loss(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    gamma: float = 2.0,
+    alpha: float | None = None,
+    from_logits: bool = False,
+    axis: int = -1,
+    label_smoothing: float = 0.0,
+    eps: float | None = None,
+    sample_weight: Any = None,
+    reduction: str = "mean",
+    unit: str = "nats",
+    check_values: bool = True,
+) -> PerSample:
+    r"""Categorical focal loss (Lin et al., 2017): softmax cross-entropy focused on hard samples.
+
+    .. math::
+
+        l_i = -\alpha \sum_{c=1}^{C} q_{ic}\, (1 - p_{ic})^{\gamma} \log p_{ic}, \qquad
+        q = (1-\varepsilon)\, y + \varepsilon / C, \qquad
+        L = \frac{\sum_i w_i l_i}{\sum_i w_i}
+
+    with :math:`p = \mathrm{softmax}(z)` for logits and :math:`\alpha = 1` when ``alpha`` is
+    ``None``. For one-hot targets it is :math:`-\alpha (1 - p_{iy})^{\gamma} \log p_{iy}`: the
+    categorical negative log-likelihood scaled down where the model is already right, which
+    makes training concentrate on rare and hard classes. ``gamma=0`` (and ``alpha=None``)
+    gives :func:`categorical_cross_entropy`. Its minimiser is not the true distribution, so
+    the predicted probabilities are not calibrated.
+
+    This is Keras' ``CategoricalFocalCrossentropy`` with a scalar ``alpha``, except that Keras
+    always multiplies by ``alpha`` (default 0.25, where ``None`` here means 1) and divides the
+    rows of ``y_pred`` by their sum (here they must sum to 1). From logits,
+    :math:`\log p = z - \operatorname{logsumexp}(z)` and :math:`1 - p = -\operatorname{expm1}
+    (\log p)` are computed stably; from probabilities, :math:`p` is clipped to
+    :math:`[\epsilon, 1 - \epsilon]` in both the logarithm and the focal factor, as Keras
+    does.
+
+    Parameters
+    ----------
+    y_true : array_like, same shape as ``y_pred``
+        One-hot or probability rows along ``axis``.
+    y_pred : array_like, shape (..., C, ...)
+        Probabilities (rows summing to 1), or logits with ``from_logits=True``.
+    gamma : float >= 0
+        Focusing parameter :math:`\gamma`.
+    alpha : float in [0, 1], optional
+        Overall weight :math:`\alpha` (Keras' scalar ``alpha``); ``None`` is 1.
+    from_logits : bool
+    axis : int
+        The class axis.
+    label_smoothing : float in [0, 1]
+        As in :func:`categorical_cross_entropy`.
+    eps : float in [0, 0.5), optional
+        Probability clipping bound (ignored with logits).
+    sample_weight : array_like of shape ``y_pred.shape`` less ``axis``, optional
+    reduction : {"mean", "sum", "none"}
+    unit : {"nats", "bits"}
+    check_values : bool
+
+    Returns
+    -------
+    array
+        In ``y_pred``'s library and floating dtype.
+
+    References
+    ----------
+    T.-Y. Lin, P. Goyal, R. Girshick, K. He, P. Dollár, "Focal Loss for Dense Object
+    Detection", ICCV 2017.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> y = [[0, 1, 0], [0, 1, 0]]
+    >>> p = [[0.05, 0.9, 0.05], [0.45, 0.1, 0.45]]
+    >>> lk.categorical_focal_loss(y, p, reduction="none") / lk.categorical_cross_entropy(
+    ...     y, p, reduction="none")
+    array([0.01, 0.81])
+    """
+    func = "categorical_focal_loss"
+    inputs = prepare(func, y_true, y_pred, sample_weight, axis=axis)
+    xp, y = inputs.xp, inputs.y_true
+    n_classes = inputs.y_pred.shape[-1]
+    if check_values:
+        _check_distributions(func, xp, "y_true", y, inputs.out_dtype,
+                             "y_true holds one-hot or probability rows; for integer labels "
+                             "use numpy.eye(C)[labels]")
+        _check_predictions(func, inputs, from_logits, rows=True)
+    q = y * (1.0 - label_smoothing) + label_smoothing / n_classes if label_smoothing else y
+    scale = 1.0 if alpha is None else alpha
+    log_p, clipped, inside = _log_probabilities(inputs, from_logits, eps)
+    p = xp.exp(log_p) if from_logits else clipped
+    miss = -xp.expm1(log_p) if from_logits else 1.0 - clipped  # 1 - p
+    focal = miss**gamma
+    per_sample = -scale * xp.sum(mul_zero_safe(xp, q * focal, log_p), axis=-1)
+    weight = sample_weights(func, inputs, inputs.others[0], tuple(per_sample.shape),
+                            check_values=check_values)
+
+    def gradient() -> Array:
+        # r = -log p / (1 - p) -> 1 as p -> 1, so gamma (1-p)^(gamma-1) log p never overflows
+        positive = miss > 0.0
+        r = xp.where(positive, -log_p / xp.where(positive, miss, 1.0), 1.0)
+        if from_logits:
+            # with a_c = alpha q_c (1-p_c)^gamma (gamma p_c r_c + 1):
+            # d l / d z_j = p_j sum_c a_c - a_j
+            a = scale * mul_zero_safe(xp, q, focal * (gamma * p * r + 1.0))
+            return p * xp.sum(a, axis=-1, keepdims=True) - a
+        # d l / d p_j = -alpha q_j (1-p_j)^gamma (gamma r_j + 1 / p_j), zero outside the clip
+        g = -scale * mul_zero_safe(xp, q, focal * (gamma * r + 1.0 / p))
+        return xp.where(inside, g, 0.0)
+
+    return PerSample(inputs, per_sample, gradient, weight, nan_hint=_CE_NAN_HINT)
+
