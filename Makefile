@@ -1,0 +1,28 @@
+# Set-up and the two quick-start jobs. Everything installs into .venv from the package registries.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The CPU build of PyTorch; installed first so that the torch extra finds it satisfied.
+TORCH := torch==2.13.0
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+demo: $(BIN)/.installed
+	$(BIN)/python examples/losses_on_generated_data.py
+
+test: $(BIN)/.installed
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/python -m pytest
+
+bench: $(BIN)/.installed
+	$(BIN)/python benchmarks/bench_cross_entropy.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
