@@ -16,7 +16,24 @@ from losskit.losses._classification_catalogue import (
     squared_hinge_loss,
 )
 from losskit.losses._gradient import gradient, value_and_gradient
+from losskit.losses._likelihood import (
+    gamma_nll,
+    gaussian_mixture_nll,
+    gaussian_nll,
+    laplace_nll,
+    poisson_nll,
+    student_t_nll,
+    tweedie_deviance,
+)
 from losskit.losses._regression import mean_squared_error
+from losskit.losses._robust import (
+    huber_loss,
+    log_cosh_loss,
+    mean_absolute_error,
+    mean_absolute_percentage_error,
+    mean_squared_log_error,
+    pinball_loss,
+)
 
 __all__ = [
     "binary_cross_entropy",
@@ -25,12 +42,25 @@ __all__ = [
     "categorical_focal_loss",
     "categorical_hinge_loss",
     "entropy",
+    "gamma_nll",
+    "gaussian_mixture_nll",
+    "gaussian_nll",
     "gradient",
     "hinge_loss",
+    "huber_loss",
     "kl_divergence",
+    "laplace_nll",
+    "log_cosh_loss",
+    "mean_absolute_error",
+    "mean_absolute_percentage_error",
     "mean_squared_error",
+    "mean_squared_log_error",
     "perplexity",
+    "pinball_loss",
+    "poisson_nll",
     "sparse_categorical_cross_entropy",
     "squared_hinge_loss",
+    "student_t_nll",
+    "tweedie_deviance",
     "value_and_gradient",
 ]

@@ -1,0 +1,117 @@
+"""Shared plumbing of the element-wise regression losses (robust losses and likelihoods).
+
+An element-wise loss computes one value per entry of ``y_pred``; :func:`per_sample` averages a
+sample's outputs (the last axis of arrays with two or more dimensions), attaches the sample
+weights and wraps the analytic gradient. Distribution parameters that may be a number or an
+array (a variance, a scale) are declared with :class:`PositiveOrArray` / :class:`RealOrArray`,
+so the option probes in the tests reach them, and converted with :func:`parameter`.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable
+from typing import Any
+
+from losskit._array import Array, first_index, to_bool, to_float
+from losskit._validation import Constraint, check_finite, fail
+from losskit.losses._core import Inputs, PerSample, mean_over_outputs, sample_weights
+
+__all__ = [
+    "PositiveOrArray",
+    "RealOrArray",
+    "check_above",
+    "parameter",
+    "per_sample",
+]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+class RealOrArray(Constraint):
+    """A finite real number, or an array (whose values the loss checks)."""
+
+    description = "a finite number or an array of y_pred's shape"
+    invalid = (math.nan, math.inf, "1.0", True)
+
+    def type_ok(self, value: Any) -> bool:
+        return _is_number(value) or (
+            not isinstance(value, (str, bytes, bool, dict, set)) and value is not None)
+
+    def value_ok(self, value: Any) -> bool:
+        return not _is_number(value) or math.isfinite(value)
+
+
+class PositiveOrArray(RealOrArray):
+    """A finite number > 0, or an array (whose values the loss checks)."""
+
+    description = "a finite number > 0 or an array of y_pred's shape"
+    invalid = (0.0, -1.0, math.nan, math.inf, "1.0", True)
+
+    def value_ok(self, value: Any) -> bool:
+        return not _is_number(value) or (math.isfinite(value) and value > 0)
+
+
+def parameter(func: str, inputs: Inputs, name: str, value: Any, converted: Array | None, *,
+              positive: bool, check_values: bool) -> float | Array:
+    """A distribution parameter as a Python float or an array of ``y_pred``'s shape.
+
+    ``value`` is what the caller passed; ``converted`` is the same value moved to ``y_pred``'s
+    library by :func:`losskit.losses._core.prepare` (``None`` for numbers). Arrays must have
+    ``y_pred``'s shape (or be 0-d) and are cast to the compute dtype; their values are checked
+    (finite, and > 0 when ``positive``) unless ``check_values`` is false.
+    """
+    if _is_number(value):
+        return float(value)
+    xp = inputs.xp
+    if converted is None:  # pragma: no cover - prepare converts every non-None value
+        raise AssertionError(name)
+    if not xp.isdtype(converted.dtype, ("real floating", "integral")):
+        fail(func, name, f"has dtype {converted.dtype}", "Pass real values", TypeError)
+    shape = tuple(converted.shape)
+    if shape not in ((), tuple(inputs.y_pred.shape)):
+        fail(func, name, f"has shape {shape} but y_pred has shape {tuple(inputs.y_pred.shape)}",
+             "Pass one value per entry of y_pred (no broadcasting), or a single number")
+    converted = xp.astype(converted, inputs.y_pred.dtype)
+    if check_values:
+        check_finite(func, xp, name, converted, fix=f"Pass finite values of {name}")
+        if positive:
+            check_above(func, xp, name, converted, 0.0, strict=True,
+                        fix=f"{name} must be > 0 everywhere; predict it through a positive "
+                            "activation (exp or softplus), or pass its logarithm instead")
+    return converted
+
+
+def check_above(func: str, xp: Any, name: str, x: Array, low: float, *, strict: bool,
+                fix: str) -> None:
+    """All values of ``x`` are ``> low`` (``strict``) or ``>= low``; NaN counts as a failure."""
+    bad = ~(x > low) if strict else ~(x >= low)
+    if to_bool(func, xp.any(bad)):
+        index = first_index(xp, bad)
+        where = f"index {index[0]}" if len(index) == 1 else f"index {index}"
+        sign = ">" if strict else ">="
+        fail(func, name, f"has a value not {sign} {low:g} ({to_float(x[index]):g} at {where}; "
+             f"min {to_float(xp.min(x)):g})", fix)
+
+
+def per_sample(func: str, inputs: Inputs, elementwise: Array, gradient: Callable[[], Array],
+               sample_weight: Array | None, *, check_values: bool,
+               nan_hint: str = "check y_pred") -> PerSample:
+    """Average the element-wise loss over each sample's outputs and attach weights.
+
+    ``gradient`` returns the element-wise derivative of ``elementwise`` with respect to
+    ``y_pred`` (same shape); the mean over ``k`` outputs divides it by ``k``.
+    """
+    xp = inputs.xp
+    loss, k = mean_over_outputs(xp, elementwise)
+    weight = sample_weights(func, inputs, sample_weight, tuple(loss.shape),
+                            check_values=check_values)
+
+    def gradient_per_sample() -> Array:
+        g = gradient()
+        return g if k == 1 else g / k
+
+    return PerSample(inputs, loss, gradient_per_sample, weight, nan_hint=nan_hint)

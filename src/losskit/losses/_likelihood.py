@@ -1,0 +1,885 @@
+"""Negative log-likelihoods of the common target distributions, and the Tweedie deviance.
+
+Each loss here is :math:`-\\log p(y \\mid \\theta)` for a named distribution whose parameters come
+from the network. For continuous targets these are log-*densities*, which exceed 1 for
+concentrated distributions: **negative values are legitimate** (a Gaussian with
+:math:`\\sigma = 0.1` has density 3.99 at its mean, so its NLL there is -1.38) and the loss keeps
+decreasing as the model becomes both accurate and confident. Only differences of NLL between
+models on the same data are meaningful.
+
+The gradient returned by :func:`losskit.gradient` is with respect to ``y_pred`` only (the mean,
+or the log-rate/log-mean with ``log_input=True``); extra parameters passed as keywords (a
+variance, a scale) are treated as constants. :func:`gaussian_mixture_nll` takes every raw
+output in ``y_pred`` and differentiates all of them.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+from losskit._array import (
+    Array,
+    Namespace,
+    compute_dtype,
+    log_softmax,
+    mul_zero_safe,
+    namespace_and_arrays,
+)
+from losskit._validation import (
+    Boolean,
+    Constraint,
+    Optional,
+    Real,
+    check_finite,
+    check_nonempty,
+    fail,
+)
+from losskit.losses._core import Inputs, PerSample, loss_function, prepare
+from losskit.losses._elementwise import (
+    PositiveOrArray,
+    RealOrArray,
+    check_above,
+    parameter,
+    per_sample,
+)
+
+__all__ = [
+    "gamma_nll",
+    "gaussian_mixture_nll",
+    "gaussian_nll",
+    "laplace_nll",
+    "poisson_nll",
+    "student_t_nll",
+    "tweedie_deviance",
+]
+
+_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+_POSITIVE = Real(0.0, math.inf, closed="neither")
+
+# Lanczos approximation of the gamma function, g = 7, n = 9 (relative error ~1e-15 for x >= 1)
+_LANCZOS_G = 7.0
+_LANCZOS = (
+    0.99999999999980993,
+    676.5203681218851,
+    -1259.1392167224028,
+    771.32342877765313,
+    -176.61502916214059,
+    12.507343278686905,
+    -0.13857109526572012,
+    9.9843695780195716e-6,
+    1.5056327351493116e-7,
+)
+
+
+def _log_factorial(xp: Namespace, y: Array) -> Array:
+    """:math:`\\log \\Gamma(y + 1)` for ``y >= 0`` (:math:`\\log y!` for counts), any library.
+
+    The array API has no ``lgamma``, so this is Lanczos' approximation
+    :math:`\\Gamma(x) = \\sqrt{2\\pi}\\, t^{x - 1/2} e^{-t} A(x)`, :math:`t = x + g - 1/2`,
+    evaluated in logs: absolute error below ~1e-14 in float64.
+    """
+    x = y  # Gamma(y + 1) = Lanczos series at x - 1 = y
+    a = _LANCZOS[0]
+    for i, c in enumerate(_LANCZOS[1:], start=1):
+        a = a + c / (x + float(i))
+    t = x + (_LANCZOS_G + 0.5)
+    return _HALF_LOG_2PI + (x + 0.5) * xp.log(t) - t + xp.log(a)
+
+
+def _check_targets(func: str, inputs: Inputs, check_values: bool) -> None:
+    if check_values:
+        check_finite(func, inputs.xp, "y_true", inputs.y_true)
+        check_finite(func, inputs.xp, "y_pred", inputs.y_pred)
+
+
+# ----------------------------------------------------------------------------------- Poisson
+
+
+@loss_function(log_input=Boolean(), full=Boolean())
+def poisson_nll(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    log_input: bool = True,
+    full: bool = False,
+    sample_weight: Any = None,
+    reduction: str = "mean",
+    unit: str = "nats",
+    check_values: bool = True,
+) -> PerSample:
+    r"""Negative log-likelihood of a Poisson count target.
+
+    With rate :math:`\mu` (``y_pred``, or :math:`e^{\eta}` for a log-rate :math:`\eta`):
+
+    .. math::
+
+        l = \mu - y \log \mu \;\bigl[+ \log \Gamma(y + 1)\bigr], \qquad
+        -\log P(y \mid \mu) = \mu - y\log\mu + \log y!
+
+    averaged over a sample's outputs. For :math:`y \sim \mathrm{Poisson}(\mu)` this is the
+    exact negative log-likelihood with ``full=True``; ``full=False`` drops
+    :math:`\log y!`, which does not depend on the model. With ``log_input=True`` (the default,
+    as PyTorch) the network's raw output is the log-rate :math:`\eta` (exponential output
+    activation, the canonical link) and the loss is :math:`e^\eta - y\eta`: finite for any
+    finite :math:`\eta`, with gradient :math:`e^\eta - y` (prediction minus target).
+
+    When to use it: counts (events, visits, photons, goals); the mean equals the variance.
+    For over-dispersed counts consider a Tweedie deviance with power between 1 and 2.
+
+    Conventions: equals PyTorch's ``poisson_nll_loss`` with ``full=False`` (PyTorch adds
+    ``eps=1e-8`` inside the log when ``log_input=False``; this computes :math:`\log\mu`
+    exactly, so :math:`\mu = 0` with :math:`y > 0` gives ``inf``). With ``full=True`` PyTorch
+    adds Stirling's approximation :math:`y\log y - y + \frac12\log(2\pi y)` for :math:`y > 1`
+    only, whereas this adds the exact :math:`\log\Gamma(y+1)` (equal to
+    ``scipy.stats.poisson.logpmf``). Keras' ``Poisson`` is ``log_input=False`` with
+    :math:`\log(\mu + 10^{-7})`. scikit-learn's ``mean_poisson_deviance`` is
+    :math:`2\,[l(\mu) - l(y)]` (the NLL minus that of the perfect prediction, doubled).
+
+    Parameters
+    ----------
+    y_true : array_like, same shape as ``y_pred``
+        Counts :math:`y \ge 0` (non-integer values are accepted: the quasi-Poisson loss).
+    y_pred : array_like, shape (n,) or (n, ..., k)
+        Log-rates :math:`\eta` (``log_input=True``) or rates :math:`\mu \ge 0`.
+    log_input : bool
+        ``y_pred`` holds log-rates (raw network outputs) rather than rates.
+    full : bool
+        Include :math:`\log y!` (the exact NLL) instead of dropping it.
+    sample_weight : array_like of per-sample shape, optional
+    reduction : {"mean", "sum", "none"}
+    unit : {"nats", "bits"}
+        Natural or base-2 logarithm.
+    check_values : bool
+        Check non-negative counts and rates, NaN/inf and weights (a host synchronisation).
+
+    Returns
+    -------
+    array
+        In ``y_pred``'s library and floating dtype.
+
+    See Also
+    --------
+    losskit.gradient : with respect to ``y_pred``: :math:`e^\eta - y` for log-rates,
+        :math:`1 - y/\mu` for rates.
+
+    Examples
+    --------
+    >>> import math
+    >>> import losskit as lk
+    >>> y, rate = [0.0, 2.0, 5.0], [1.0, 2.0, 4.0]
+    >>> log_rate = [math.log(r) for r in rate]
+    >>> round(float(lk.poisson_nll(y, log_rate)), 6)
+    -0.439255
+    >>> round(float(lk.poisson_nll(y, rate, log_input=False, full=True)), 6)
+    1.387624
+    >>> lk.poisson_nll([-1.0], [0.0])
+    Traceback (most recent call last):
+    ...
+    ValueError: poisson_nll: y_true has a value not >= 0 (-1 at index 0; min -1). ...
+    """
+    func = "poisson_nll"
+    inputs = prepare(func, y_true, y_pred, sample_weight)
+    xp, y, z = inputs.xp, inputs.y_true, inputs.y_pred
+    if check_values:
+        _check_targets(func, inputs, check_values)
+        check_above(func, xp, "y_true", y, 0.0, strict=False,
+                    fix="Poisson targets are counts >= 0; for signed targets use "
+                        "mean_squared_error or gaussian_nll")
+        if not log_input:
+            check_above(func, xp, "y_pred", z, 0.0, strict=False,
+                        fix="Rates must be >= 0; pass log-rates with log_input=True, or put "
+                            "an exp/softplus activation on the output")
+    if log_input:
+        rate = xp.exp(z)
+        elementwise = rate - mul_zero_safe(xp, y, z)
+
+        def gradient() -> Array:
+            return rate - y
+    else:
+        # y * log(mu) with 0 * log 0 = 0: a zero rate is exact where the count is 0
+        elementwise = z - mul_zero_safe(xp, y, xp.log(z))
+
+        def gradient() -> Array:
+            return 1.0 - mul_zero_safe(xp, y, 1.0 / z)
+    if full:
+        elementwise = elementwise + _log_factorial(xp, y)
+    return per_sample(func, inputs, elementwise, gradient, inputs.others[0],
+                      check_values=check_values,
+                      nan_hint="the rate overflows or is 0 with a 0 count and inf log; "
+                               "check y_pred")
+
+
+# ---------------------------------------------------------------------------------- Gaussian
+
+
+@loss_function(var=Optional(PositiveOrArray()), log_var=Optional(RealOrArray()),
+               full=Boolean())
+def gaussian_nll(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    var: Any = None,
+    log_var: Any = None,
+    full: bool = False,
+    sample_weight: Any = None,
+    reduction: str = "mean",
+    unit: str = "nats",
+    check_values: bool = True,
+) -> PerSample:
+    r"""Negative log-likelihood of a Gaussian target with known or predicted variance.
+
+    .. math::
+
+        l = \frac12 \Bigl(\log \sigma^2 + \frac{(y - \hat y)^2}{\sigma^2}\Bigr)
+            \;\Bigl[+ \frac12 \log 2\pi\Bigr]
+
+    averaged over a sample's outputs; with ``full=True`` it is exactly
+    :math:`-\log \mathcal N(y \mid \hat y, \sigma^2)`. With a constant variance it is
+    :func:`losskit.mean_squared_error` scaled by :math:`1/(2\sigma^2)` plus a constant; a
+    per-entry variance (an array, typically a second network output) gives the
+    heteroscedastic Gaussian: the model learns both the mean and its uncertainty. The NLL is
+    negative wherever the density exceeds 1 (:math:`\sigma^2 < 1/2\pi` and a good fit): this
+    is legitimate, not a bug.
+
+    Give the variance as ``var`` (:math:`\sigma^2 > 0`) **or** ``log_var``
+    (:math:`\log\sigma^2`, any real; the stable choice for a raw network output, computed as
+    :math:`\frac12(s + r^2 e^{-s})`); neither means :math:`\sigma^2 = 1`. Each may be a number
+    or an array of ``y_pred``'s shape.
+
+    When to use it: real targets whose noise level you also want to predict (or know), e.g.
+    for calibrated uncertainty; with a fixed variance, use MSE.
+
+    Conventions: equals PyTorch's ``gaussian_nll_loss(input=y_pred, target=y_true, var)``
+    wherever ``var >= 1e-6``; PyTorch clamps the variance to ``eps=1e-6`` (without gradient)
+    and broadcasts a ``(n, 1)`` variance, whereas this rejects a non-positive variance and
+    needs exactly ``y_pred``'s shape (or a number).
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like, shape (n,) or (n, ..., k)
+        Targets and predicted means, exactly the same shape.
+    var : float > 0 or array_like of ``y_pred``'s shape, optional
+        The variance :math:`\sigma^2`.
+    log_var : float or array_like of ``y_pred``'s shape, optional
+        The log-variance :math:`\log\sigma^2` (exclusive with ``var``).
+    full : bool
+        Include :math:`\frac12\log 2\pi` (the exact NLL).
+    sample_weight : array_like of per-sample shape, optional
+    reduction : {"mean", "sum", "none"}
+    unit : {"nats", "bits"}
+        Natural or base-2 logarithm.
+    check_values : bool
+        Check NaN/inf, positive variance and weights (a host synchronisation).
+
+    Returns
+    -------
+    array
+        In ``y_pred``'s library and floating dtype.
+
+    See Also
+    --------
+    losskit.gradient : with respect to the mean ``y_pred`` only:
+        :math:`(\hat y - y) / \sigma^2` (the variance is held fixed).
+    gaussian_mixture_nll : several Gaussian components, all parameters differentiated.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> y, mean = [0.0, 1.0], [0.0, 1.0]
+    >>> [round(v, 4) for v in lk.gaussian_nll(y, mean, var=[0.01, 1.0], full=True,
+    ...                                       reduction="none").tolist()]
+    [-1.3836, 0.9189]
+    >>> lk.gaussian_nll([1.0], [0.0], var=[0.0])
+    Traceback (most recent call last):
+    ...
+    ValueError: gaussian_nll: var has a value not > 0 (0 at index 0; min 0). ...
+    """
+    func = "gaussian_nll"
+    if var is not None and log_var is not None:
+        fail(func, "var", "and log_var are both given",
+             "Pass the variance as var or as its logarithm log_var, not both")
+    given = var if var is not None else log_var
+    inputs = prepare(func, y_true, y_pred, sample_weight,
+                     None if isinstance(given, numbers.Real) else given)
+    xp = inputs.xp
+    _check_targets(func, inputs, check_values)
+    diff = inputs.y_pred - inputs.y_true
+    if log_var is not None:
+        s = parameter(func, inputs, "log_var", log_var, inputs.others[1], positive=False,
+                      check_values=check_values)
+        inv_var = math.exp(-s) if isinstance(s, float) else xp.exp(-s)
+        elementwise = 0.5 * (s + diff * diff * inv_var)
+    else:
+        v = 1.0 if var is None else parameter(func, inputs, "var", var, inputs.others[1],
+                                              positive=True, check_values=check_values)
+        inv_var = 1.0 / v
+        log_v = math.log(v) if isinstance(v, float) else xp.log(v)
+        elementwise = 0.5 * (log_v + diff * diff * inv_var)
+    if full:
+        elementwise = elementwise + _HALF_LOG_2PI
+
+    def gradient() -> Array:
+        return diff * inv_var
+
+    return per_sample(func, inputs, elementwise, gradient, inputs.others[0],
+                      check_values=check_values,
+                      nan_hint="the squared error overflows; rescale the targets")
+
+
+# ------------------------------------------------------------------------- Laplace, Student t
+
+
+@loss_function(scale=PositiveOrArray())
+def laplace_nll(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    scale: Any = 1.0,
+    sample_weight: Any = None,
+    reduction: str = "mean",
+    unit: str = "nats",
+    check_values: bool = True,
+) -> PerSample:
+    r"""Negative log-likelihood of a Laplace target (location ``y_pred``, scale :math:`b`).
+
+    .. math::
+
+        l = \log 2b + \frac{|y - \hat y|}{b} = -\log \mathrm{Laplace}(y \mid \hat y, b)
+
+    averaged over a sample's outputs. With a constant :math:`b` minimising it is minimising
+    :func:`mean_absolute_error` (the model learns the median); a per-entry scale array gives
+    a heteroscedastic Laplace model. Negative values are legitimate where the density exceeds
+    1 (:math:`b < 1/2` near the location).
+
+    When to use it: heavy-tailed real targets with a known or separately predicted scale, or
+    to compare an L1-trained model's likelihood with a Gaussian one.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like, shape (n,) or (n, ..., k)
+        Targets and predicted locations (medians), exactly the same shape.
+    scale : float > 0 or array_like of ``y_pred``'s shape
+        The scale :math:`b` (the mean absolute deviation); the variance is :math:`2b^2`.
+    sample_weight : array_like of per-sample shape, optional
+    reduction : {"mean", "sum", "none"}
+    unit : {"nats", "bits"}
+        Natural or base-2 logarithm.
+    check_values : bool
+        Check NaN/inf, positive scales and weights (a host synchronisation).
+
+    Returns
+    -------
+    array
+        In ``y_pred``'s library and floating dtype.
+
+    See Also
+    --------
+    losskit.gradient : with respect to ``y_pred`` only: :math:`\operatorname{sign}(\hat y -
+        y) / b` (0 at a tie).
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> lk.laplace_nll([0.0, 0.0], [0.0, 2.0], scale=0.5, reduction="none").tolist()
+    [0.0, 4.0]
+    """
+    func = "laplace_nll"
+    inputs = prepare(func, y_true, y_pred, sample_weight,
+                     None if isinstance(scale, numbers.Real) else scale)
+    xp = inputs.xp
+    _check_targets(func, inputs, check_values)
+    b = parameter(func, inputs, "scale", scale, inputs.others[1], positive=True,
+                  check_values=check_values)
+    log_2b = math.log(2.0 * b) if isinstance(b, float) else xp.log(2.0 * b)
+    diff = inputs.y_pred - inputs.y_true
+    elementwise = log_2b + xp.abs(diff) / b
+    return per_sample(func, inputs, elementwise, lambda: xp.sign(diff) / b, inputs.others[0],
+                      check_values=check_values)
+
+
+@loss_function(df=_POSITIVE, scale=PositiveOrArray())
+def student_t_nll(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    df: float,
+    scale: Any = 1.0,
+    sample_weight: Any = None,
+    reduction: str = "mean",
+    unit: str = "nats",
+    check_values: bool = True,
+) -> PerSample:
+    r"""Negative log-likelihood of a Student-t target (location ``y_pred``, scale, ``df``).
+
+    .. math::
+
+        l = \log\frac{\Gamma(\nu/2)\sqrt{\nu\pi}\,s}{\Gamma((\nu+1)/2)}
+            + \frac{\nu + 1}{2} \log\Bigl(1 + \frac{z^2}{\nu}\Bigr), \qquad
+        z = \frac{y - \hat y}{s}
+
+    averaged over a sample's outputs: exactly :math:`-\log t_\nu(y \mid \hat y, s)`. The loss
+    grows only logarithmically in the error, so gross outliers have almost no pull (the
+    gradient :math:`(\nu+1)\,r/(\nu s^2 + r^2)` *decreases* beyond :math:`|r| = s\sqrt\nu`):
+    more robust than :func:`huber_loss`, at the price of a non-convex loss. As
+    :math:`\nu \to \infty` it becomes the Gaussian NLL with :math:`\sigma = s`; :math:`\nu = 1`
+    is the Cauchy distribution. Negative values are legitimate where the density exceeds 1.
+
+    Computed without overflow for large errors: :math:`\log(1 + a^2) = 2\log a +
+    \log(1 + a^{-2})` for :math:`a = |z|/\sqrt\nu > 1`.
+
+    When to use it: targets with gross outliers (a fraction of corrupted labels); ``df``
+    between 3 and 5 is a common robust choice.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like, shape (n,) or (n, ..., k)
+        Targets and predicted locations, exactly the same shape.
+    df : float > 0
+        Degrees of freedom :math:`\nu` (required: it decides how robust the loss is).
+    scale : float > 0 or array_like of ``y_pred``'s shape
+        The scale :math:`s` (not the standard deviation, which is
+        :math:`s\sqrt{\nu/(\nu-2)}` for :math:`\nu > 2`).
+    sample_weight : array_like of per-sample shape, optional
+    reduction : {"mean", "sum", "none"}
+    unit : {"nats", "bits"}
+        Natural or base-2 logarithm.
+    check_values : bool
+        Check NaN/inf, positive scales and weights (a host synchronisation).
+
+    Returns
+    -------
+    array
+        In ``y_pred``'s library and floating dtype.
+
+    See Also
+    --------
+    losskit.gradient : with respect to ``y_pred`` only:
+        :math:`(\nu + 1)(\hat y - y) / (\nu s^2 + (y - \hat y)^2)`.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> [round(v, 4) for v in lk.student_t_nll([0.0, 0.0], [0.0, 100.0], df=1.0,
+    ...                                        reduction="none").tolist()]
+    [1.1447, 10.3552]
+    """
+    func = "student_t_nll"
+    inputs = prepare(func, y_true, y_pred, sample_weight,
+                     None if isinstance(scale, numbers.Real) else scale)
+    xp = inputs.xp
+    _check_targets(func, inputs, check_values)
+    s = parameter(func, inputs, "scale", scale, inputs.others[1], positive=True,
+                  check_values=check_values)
+    nu = float(df)
+    constant = (math.lgamma(nu / 2.0) - math.lgamma((nu + 1.0) / 2.0)
+                + 0.5 * math.log(nu * math.pi))
+    log_s = math.log(s) if isinstance(s, float) else xp.log(s)
+    diff = inputs.y_pred - inputs.y_true
+    z = diff / s
+    a = xp.abs(z) / math.sqrt(nu)
+    large = a > 1.0
+    a_large = xp.where(large, a, 1.0)
+    a_small = xp.where(large, 0.0, a)
+    # log(1 + a^2): direct below 1, 2 log a + log1p(1/a^2) above (a^2 may overflow)
+    log_term = xp.where(large, 2.0 * xp.log(a_large) + xp.log1p(1.0 / (a_large * a_large)),
+                        xp.log1p(a_small * a_small))
+    elementwise = constant + log_s + 0.5 * (nu + 1.0) * log_term
+
+    z_large = xp.where(large, z, 1.0)
+    z_small = xp.where(large, 0.0, z)
+
+    def gradient() -> Array:
+        # (nu + 1) z / (s (nu + z^2)); for large |z| as 1 / (z + nu / z), so z^2 never overflows
+        far = 1.0 / (z_large * (1.0 + 1.0 / (a_large * a_large)))
+        near = z_small / (nu * (1.0 + a_small * a_small))
+        return (nu + 1.0) / s * xp.where(large, far, near)
+
+    return per_sample(func, inputs, elementwise, gradient, inputs.others[0],
+                      check_values=check_values)
+
+
+# ------------------------------------------------------------------------------ Gamma, Tweedie
+
+
+@loss_function(shape=_POSITIVE, log_input=Boolean(), full=Boolean())
+def gamma_nll(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    shape: float = 1.0,
+    log_input: bool = False,
+    full: bool = False,
+    sample_weight: Any = None,
+    reduction: str = "mean",
+    unit: str = "nats",
+    check_values: bool = True,
+) -> PerSample:
+    r"""Negative log-likelihood of a Gamma target with mean ``y_pred`` and shape :math:`\alpha`.
+
+    With mean :math:`\mu` (``y_pred``, or :math:`e^\eta` for a log-mean :math:`\eta`) and
+    shape :math:`\alpha` (rate :math:`\alpha/\mu`, variance :math:`\mu^2/\alpha`):
+
+    .. math::
+
+        l = \alpha\Bigl(\frac{y}{\mu} + \log\mu\Bigr)
+            \;\Bigl[- \alpha\log\alpha + \log\Gamma(\alpha) - (\alpha - 1)\log y\Bigr]
+
+    averaged over a sample's outputs; with ``full=True`` it is exactly
+    :math:`-\log \mathrm{Gamma}(y \mid \alpha, \alpha/\mu)` (``scipy.stats.gamma.logpdf(y,
+    a=shape, scale=mu/shape)``), and ``full=False`` drops the terms that do not depend on
+    :math:`\mu`. The standard deviation is proportional to the mean, so errors count
+    relatively. With ``shape=1`` it is the exponential distribution. Negative values are
+    legitimate where the density exceeds 1.
+
+    When to use it: positive, right-skewed continuous targets (claim sizes, durations,
+    rainfall amounts) whose spread grows with their level. ``log_input=True`` takes the raw
+    network output as :math:`\eta = \log \mu` (exponential output activation; the loss is
+    then convex in :math:`\eta`).
+
+    Conventions: scikit-learn's ``mean_gamma_deviance`` equals :math:`2[l(\mu) - l(y)]/\alpha`
+    (the deviance with the perfect prediction subtracted); its ``HalfGammaLoss`` is
+    ``full=False`` with ``shape=1`` and ``log_input=True``.
+
+    Parameters
+    ----------
+    y_true : array_like, same shape as ``y_pred``
+        Targets :math:`y > 0`.
+    y_pred : array_like, shape (n,) or (n, ..., k)
+        Means :math:`\mu > 0`, or log-means with ``log_input=True``.
+    shape : float > 0
+        The shape :math:`\alpha` (:math:`1/\alpha` is the squared coefficient of variation).
+    log_input : bool
+        ``y_pred`` holds :math:`\log\mu` (raw outputs) rather than :math:`\mu`.
+    full : bool
+        Include the terms constant in :math:`\mu` (the exact NLL).
+    sample_weight : array_like of per-sample shape, optional
+    reduction : {"mean", "sum", "none"}
+    unit : {"nats", "bits"}
+        Natural or base-2 logarithm.
+    check_values : bool
+        Check positive targets and means, NaN/inf and weights (a host synchronisation).
+
+    Returns
+    -------
+    array
+        In ``y_pred``'s library and floating dtype.
+
+    See Also
+    --------
+    losskit.gradient : with respect to ``y_pred``: :math:`\alpha(\mu - y)/\mu^2` for means,
+        :math:`\alpha(1 - y e^{-\eta})` for log-means.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> round(float(lk.gamma_nll([1.0, 4.0], [2.0, 2.0], shape=2.0, full=True)), 6)
+    1.806853
+    >>> lk.gamma_nll([0.0], [1.0])
+    Traceback (most recent call last):
+    ...
+    ValueError: gamma_nll: y_true has a value not > 0 (0 at index 0; min 0). ...
+    """
+    func = "gamma_nll"
+    inputs = prepare(func, y_true, y_pred, sample_weight)
+    xp, y, z = inputs.xp, inputs.y_true, inputs.y_pred
+    alpha = float(shape)
+    if check_values:
+        _check_targets(func, inputs, check_values)
+        check_above(func, xp, "y_true", y, 0.0, strict=True,
+                    fix="Gamma targets are positive; for targets that can be 0 use "
+                        "tweedie_deviance with 1 < power < 2, or poisson_nll")
+        if not log_input:
+            check_above(func, xp, "y_pred", z, 0.0, strict=True,
+                        fix="Means must be > 0; pass log-means with log_input=True, or put "
+                            "an exp/softplus activation on the output")
+    if log_input:
+        ratio = y * xp.exp(-z)  # y / mu
+        elementwise = alpha * (ratio + z)
+
+        def gradient() -> Array:
+            return alpha * (1.0 - ratio)
+    else:
+        ratio = y / z
+        elementwise = alpha * (ratio + xp.log(z))
+
+        def gradient() -> Array:
+            return alpha * (1.0 - ratio) / z
+    if full:
+        constant = math.lgamma(alpha) - alpha * math.log(alpha)
+        elementwise = elementwise + constant - (alpha - 1.0) * xp.log(y)
+    return per_sample(func, inputs, elementwise, gradient, inputs.others[0],
+                      check_values=check_values)
+
+
+class _TweediePower(Constraint):
+    """A Tweedie power: finite and outside (0, 1), where no Tweedie distribution exists."""
+
+    description = "a finite number <= 0 or >= 1"
+    invalid = (0.5, math.nan, math.inf, "1.5", True)
+
+    def type_ok(self, value: Any) -> bool:
+        return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+    def value_ok(self, value: Any) -> bool:
+        return math.isfinite(value) and (value <= 0 or value >= 1)
+
+
+@loss_function(power=_TweediePower(), log_input=Boolean())
+def tweedie_deviance(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    power: float = 0.0,
+    log_input: bool = False,
+    sample_weight: Any = None,
+    reduction: str = "mean",
+    check_values: bool = True,
+) -> PerSample:
+    r"""Tweedie deviance: one family from Gaussian (power 0) through Poisson (1) to Gamma (2).
+
+    With mean :math:`\mu` (``y_pred``, or :math:`e^\eta` with ``log_input=True``) and
+    power :math:`p`:
+
+    .. math::
+
+        d(y, \mu) = 2\Bigl(\frac{\max(y,0)^{2-p}}{(1-p)(2-p)}
+                    - \frac{y\,\mu^{1-p}}{1-p} + \frac{\mu^{2-p}}{2-p}\Bigr)
+
+    with the limits :math:`(y - \mu)^2` at :math:`p = 0`,
+    :math:`2(y\log(y/\mu) - y + \mu)` at :math:`p = 1` and
+    :math:`2(\log(\mu/y) + y/\mu - 1)` at :math:`p = 2`, averaged over a sample's outputs.
+    The deviance is twice the negative log-likelihood of the Tweedie exponential-dispersion
+    model (variance :math:`\phi\mu^p`) minus that of the perfect prediction
+    :math:`\mu = y`, divided by the dispersion :math:`\phi`: it is 0 for a perfect
+    prediction and never negative. Powers in (0, 1) have no distribution and are rejected.
+
+    When to use it: :math:`1 < p < 2` is the compound Poisson–Gamma model for non-negative
+    targets with exact zeros and a continuous positive part (insurance claims, rainfall);
+    :math:`p = 3` is the inverse Gaussian.
+
+    Equals scikit-learn's ``mean_tweedie_deviance(power=...)`` (and
+    ``mean_poisson_deviance`` / ``mean_gamma_deviance`` at powers 1 and 2).
+
+    Parameters
+    ----------
+    y_true : array_like, same shape as ``y_pred``
+        Targets: any real for :math:`p \le 0`, :math:`y \ge 0` for :math:`1 \le p < 2`,
+        :math:`y > 0` for :math:`p \ge 2`.
+    y_pred : array_like, shape (n,) or (n, ..., k)
+        Means :math:`\mu` (any real at :math:`p = 0`, else :math:`\mu > 0`), or log-means
+        with ``log_input=True``.
+    power : float, <= 0 or >= 1
+        The Tweedie power :math:`p`.
+    log_input : bool
+        ``y_pred`` holds :math:`\log\mu` (the log link scikit-learn's GLMs use).
+    sample_weight : array_like of per-sample shape, optional
+    reduction : {"mean", "sum", "none"}
+    check_values : bool
+        Check the domain, NaN/inf and weights (a host synchronisation).
+
+    Returns
+    -------
+    array
+        In ``y_pred``'s library and floating dtype.
+
+    See Also
+    --------
+    losskit.gradient : with respect to ``y_pred``: :math:`2\mu^{-p}(\mu - y)` for means,
+        :math:`2\mu^{1-p}(\mu - y)` for log-means.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> round(float(lk.tweedie_deviance([0.0, 1.0, 3.0], [0.5, 1.0, 2.0], power=1.5)), 6)
+    1.038052
+    >>> float(lk.tweedie_deviance([1.0, 2.0], [1.5, 2.0], power=0))  # squared error
+    0.125
+    """
+    func = "tweedie_deviance"
+    inputs = prepare(func, y_true, y_pred, sample_weight)
+    xp, y, z = inputs.xp, inputs.y_true, inputs.y_pred
+    p = float(power)
+    if check_values:
+        _check_targets(func, inputs, check_values)
+        if p >= 1:
+            strict = p >= 2
+            check_above(func, xp, "y_true", y, 0.0, strict=strict,
+                        fix=f"Tweedie power {p:g} needs targets {'>' if strict else '>='} 0; "
+                            "use power <= 0 (or mean_squared_error) for signed targets")
+        if p != 0 and not log_input:
+            check_above(func, xp, "y_pred", z, 0.0, strict=True,
+                        fix="Means must be > 0 for power != 0; pass log-means with "
+                            "log_input=True, or put an exp/softplus activation on the output")
+    mu = xp.exp(z) if log_input else z
+    if p == 0:
+        elementwise = (y - mu) * (y - mu)
+    elif p == 1:
+        elementwise = 2.0 * (mul_zero_safe(xp, y, xp.log(y / mu)) - y + mu)
+    elif p == 2:
+        elementwise = 2.0 * (xp.log(mu / y) + y / mu - 1.0)
+    else:
+        positive = xp.where(y > 0, y, 0.0) if p < 0 else y
+        elementwise = 2.0 * (xp.pow(positive, 2.0 - p) / ((1.0 - p) * (2.0 - p))
+                             - y * xp.pow(mu, 1.0 - p) / (1.0 - p)
+                             + xp.pow(mu, 2.0 - p) / (2.0 - p))
+
+    def gradient() -> Array:
+        scale = 2.0 if p == 0 else 2.0 * xp.pow(mu, -p)
+        g = scale * (mu - y)
+        return g * mu if log_input else g
+
+    return per_sample(func, inputs, elementwise, gradient, inputs.others[0],
+                      check_values=check_values)
+
+
+# ------------------------------------------------------------------------- Gaussian mixture
+
+
+def _logsumexp(xp: Namespace, a: Array) -> Array:
+    """``log(sum(exp(a)))`` over the last axis with the maximum subtracted first."""
+    m = xp.max(a, axis=-1, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0.0)
+    return xp.log(xp.sum(xp.exp(a - m), axis=-1)) + m[..., 0]
+
+
+def _mixture_inputs(func: str, y_true: Any, y_pred: Any, sample_weight: Any) -> Inputs:
+    xp, y_pred, (y_true, weight) = namespace_and_arrays(func, y_pred, y_true, sample_weight)
+    check_nonempty(func, "y_pred", y_pred)
+    for name, x in (("y_pred", y_pred), ("y_true", y_true)):
+        if not xp.isdtype(x.dtype, ("real floating", "integral")):
+            fail(func, name, f"has dtype {x.dtype}", "Pass real values", TypeError)
+    expected = (*tuple(y_true.shape), "3k")
+    if (y_pred.ndim != y_true.ndim + 1 or tuple(y_pred.shape[:-1]) != tuple(y_true.shape)
+            or y_pred.shape[-1] % 3 != 0):
+        fail(func, "y_pred", f"has shape {tuple(y_pred.shape)} but y_true of shape "
+             f"{tuple(y_true.shape)} needs shape {expected}",
+             "Put the k mixing logits, k means and k (log) scales of each target entry along "
+             "y_pred's last axis, in that order")
+    check_nonempty(func, "y_true", y_true)
+    cdtype, out = compute_dtype(xp, y_pred.dtype)
+    y_pred = y_pred if y_pred.dtype == cdtype else xp.astype(y_pred, cdtype)
+    y_true = y_true if y_true.dtype == cdtype else xp.astype(y_true, cdtype)
+    return Inputs(xp, y_true, y_pred, [weight], out, None)
+
+
+@loss_function(log_scale=Boolean())
+def gaussian_mixture_nll(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    log_scale: bool = True,
+    sample_weight: Any = None,
+    reduction: str = "mean",
+    unit: str = "nats",
+    check_values: bool = True,
+) -> PerSample:
+    r"""Negative log-likelihood of a Gaussian mixture: the loss of a mixture density network.
+
+    For each target entry :math:`y` the network outputs :math:`3k` raw values along the last
+    axis of ``y_pred``, in this order: mixing logits :math:`a_{1..k}`, means
+    :math:`\mu_{1..k}` and log standard deviations :math:`s_{1..k} = \log \sigma_{1..k}`
+    (standard deviations :math:`\sigma` themselves with ``log_scale=False``). With
+    :math:`\pi = \mathrm{softmax}(a)`:
+
+    .. math::
+
+        l = -\log \sum_{j=1}^{k} \pi_j\, \mathcal N(y \mid \mu_j, \sigma_j^2)
+          = -\operatorname{logsumexp}_j \Bigl(\log\pi_j - s_j - \tfrac12\log 2\pi
+            - \tfrac12 z_j^2\Bigr), \qquad z_j = \frac{y - \mu_j}{\sigma_j}
+
+    averaged over a sample's target entries; this is the exact NLL (``scipy.stats.norm``
+    densities mixed with weights :math:`\pi`). It is computed from the raw outputs with
+    log-softmax and log-sum-exp, so it stays finite when components are far from the target
+    or the weights are extreme. With :math:`k = 1` it equals
+    ``gaussian_nll(y, mu, log_var=2 s, full=True)``.
+
+    A mixture can put a very narrow component on a target, so the density can be far above 1
+    and **the NLL can be (very) negative**; that is legitimate, but a loss falling without
+    bound means a component is collapsing onto single points (bound :math:`\sigma` from
+    below, e.g. ``s = log(softplus(raw) + 1e-3)``).
+
+    When to use it: multimodal targets (several plausible answers for one input: inverse
+    kinematics, trajectories, ambiguous measurements) where a single Gaussian would predict
+    the useless average of the modes.
+
+    Parameters
+    ----------
+    y_true : array_like, shape (n,) or (n, ..., d)
+        Targets; each entry gets its own mixture (entries of a sample are averaged).
+    y_pred : array_like, shape ``y_true.shape + (3k,)``
+        Raw outputs ``[logits | means | log scales]`` for each target entry.
+    log_scale : bool
+        The last block holds :math:`\log\sigma` (raw outputs, default) rather than
+        :math:`\sigma > 0`.
+    sample_weight : array_like of shape (n,) (``y_true.shape[:-1]`` for 2-D+ targets), optional
+    reduction : {"mean", "sum", "none"}
+    unit : {"nats", "bits"}
+        Natural or base-2 logarithm.
+    check_values : bool
+        Check NaN/inf, positive scales and weights (a host synchronisation).
+
+    Returns
+    -------
+    array
+        In ``y_pred``'s library and floating dtype.
+
+    See Also
+    --------
+    losskit.gradient : with respect to every raw output, with responsibilities
+        :math:`r_j = \pi_j \mathcal N_j / \sum_i \pi_i \mathcal N_i`: :math:`\pi_j - r_j` for the
+        logits, :math:`-r_j z_j / \sigma_j` for the means and :math:`r_j (1 - z_j^2)` for the
+        log scales (divided by :math:`\sigma_j` with ``log_scale=False``).
+
+    Examples
+    --------
+    Two equally weighted components at -1 and +1 with :math:`\sigma = 0.1`:
+
+    >>> import math
+    >>> import losskit as lk
+    >>> raw = [[0.0, 0.0, -1.0, 1.0, math.log(0.1), math.log(0.1)]]
+    >>> round(float(lk.gaussian_mixture_nll([1.0], raw)), 6)
+    -0.690499
+    >>> g = lk.gradient(lk.gaussian_mixture_nll, [1.0], raw)
+    >>> [round(v, 6) for v in g[0].tolist()]
+    [0.5, -0.5, -0.0, -0.0, -0.0, 1.0]
+    """
+    func = "gaussian_mixture_nll"
+    inputs = _mixture_inputs(func, y_true, y_pred, sample_weight)
+    xp = inputs.xp
+    _check_targets(func, inputs, check_values)
+    raw = inputs.y_pred
+    k = raw.shape[-1] // 3
+    logits, mu, s = raw[..., :k], raw[..., k:2 * k], raw[..., 2 * k:]
+    if log_scale:
+        log_sigma, inv_sigma = s, xp.exp(-s)
+    else:
+        if check_values:
+            check_above(func, xp, "y_pred", s, 0.0, strict=True,
+                        fix="With log_scale=False the last k entries are standard deviations "
+                            "and must be > 0; or pass log standard deviations")
+        log_sigma, inv_sigma = xp.log(s), 1.0 / s
+    z = (inputs.y_true[..., None] - mu) * inv_sigma
+    log_pi = log_softmax(xp, logits)
+    joint = log_pi - log_sigma - _HALF_LOG_2PI - 0.5 * z * z
+    log_density = _logsumexp(xp, joint)
+
+    def gradient() -> Array:
+        r = xp.exp(joint - log_density[..., None])  # responsibilities
+        g_scale = r * (1.0 - z * z)
+        if not log_scale:
+            g_scale = g_scale * inv_sigma
+        return xp.concat([xp.exp(log_pi) - r, -r * z * inv_sigma, g_scale], axis=-1)
+
+    return per_sample(func, inputs, -log_density, gradient, inputs.others[0],
+                      check_values=check_values,
+                      nan_hint="no mixture component gives the target a finite log-density; "
+                               "check the scales and logits")

@@ -1,0 +1,470 @@
+"""Point-prediction losses for real targets: absolute, Huber, log-cosh, log and percentage
+errors, and the pinball (quantile) loss.
+
+Each is the negative log-likelihood of a location family up to scale and constants (named in
+its docstring), so each says which statistic of the target the model learns: the mean (squared
+error), the median (absolute error), a quantile (pinball), something in between (Huber,
+log-cosh).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from losskit._array import Array
+from losskit._validation import Optional, Real, check_finite
+from losskit.losses._core import PerSample, loss_function, prepare
+from losskit.losses._elementwise import check_above, per_sample
+
+__all__ = [
+    "huber_loss",
+    "log_cosh_loss",
+    "mean_absolute_error",
+    "mean_absolute_percentage_error",
+    "mean_squared_log_error",
+    "pinball_loss",
+]
+
+_LOG_2 = math.log(2.0)
+_FLOAT64_EPS = 2.0**-52  # numpy.finfo(numpy.float64).eps, scikit-learn's MAPE floor
+
+
+def _finite_inputs(func: str, y_true: Any, y_pred: Any, sample_weight: Any,
+                   check_values: bool):
+    inputs = prepare(func, y_true, y_pred, sample_weight)
+    if check_values:
+        check_finite(func, inputs.xp, "y_true", inputs.y_true)
+        check_finite(func, inputs.xp, "y_pred", inputs.y_pred)
+    return inputs
+
+
+@loss_function()
+def mean_absolute_error(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    sample_weight: Any = None,
+    reduction: str = "mean",
+    check_values: bool = True,
+) -> PerSample:
+    r"""Mean absolute error (L1 loss), the negative log-likelihood of a Laplace target.
+
+    .. math::
+
+        l_i = \frac{1}{k} \sum_{j=1}^{k} |\hat y_{ij} - y_{ij}|, \qquad
+        L = \frac{\sum_i w_i l_i}{\sum_i w_i}
+
+    Under :math:`y \sim \mathrm{Laplace}(\hat y, b)` with a fixed scale :math:`b`, the
+    negative log-likelihood is :math:`|y - \hat y| / b + \log 2b`, so minimising MAE is maximum
+    likelihood with a linear output layer, and the model learns the conditional **median**.
+
+    When to use it: targets with heavy tails or outliers that should not dominate the fit, or
+    when the median is the number you will report. Its gradient has constant size, so it
+    does not shrink near the optimum (use a decaying learning rate, or :func:`huber_loss`).
+
+    Equals scikit-learn's ``mean_absolute_error`` (``multioutput="uniform_average"``),
+    PyTorch's ``l1_loss`` and Keras' ``MeanAbsoluteError``.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like, shape (n,) or (n, ..., k)
+        Targets and predictions of exactly the same shape (no broadcasting). 1-D arrays hold one
+        sample per entry; otherwise the last axis holds the ``k`` outputs of a sample, which are
+        averaged.
+    sample_weight : array_like of shape ``y_pred.shape[:-1]`` (``(n,)`` for 1-D), optional
+        Non-negative weights :math:`w_i`.
+    reduction : {"mean", "sum", "none"}
+        Weighted mean :math:`\sum w l / \sum w`, weighted sum, or the per-sample
+        :math:`w_i l_i`.
+    check_values : bool
+        Check for NaN/inf and bad weights (one host synchronisation). Switch off only in hot
+        loops or traced JAX code.
+
+    Returns
+    -------
+    array
+        0-d for ``"mean"``/``"sum"``, per-sample for ``"none"``; in ``y_pred``'s library and
+        floating dtype.
+
+    See Also
+    --------
+    losskit.gradient : :math:`\operatorname{sign}(\hat y - y)\, w_i / (k \sum w)`, with
+        :math:`\operatorname{sign}(0) = 0` (as autograd gives).
+    laplace_nll : the same likelihood with the scale and constant included.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> float(lk.mean_absolute_error([1.0, 2.0, 3.0], [1.5, 2.0, 2.0]))
+    0.5
+    >>> lk.gradient(lk.mean_absolute_error, [1.0, 2.0, 3.0], [1.5, 2.0, 2.0]).tolist()
+    [0.3333333333333333, 0.0, -0.3333333333333333]
+    """
+    func = "mean_absolute_error"
+    inputs = _finite_inputs(func, y_true, y_pred, sample_weight, check_values)
+    xp = inputs.xp
+    diff = inputs.y_pred - inputs.y_true
+    return per_sample(func, inputs, xp.abs(diff), lambda: xp.sign(diff),
+                      inputs.others[0], check_values=check_values)
+
+
+@loss_function(delta=Real(0.0, math.inf, closed="neither"))
+def huber_loss(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    delta: float = 1.0,
+    sample_weight: Any = None,
+    reduction: str = "mean",
+    check_values: bool = True,
+) -> PerSample:
+    r"""Huber loss: squared error for small residuals, absolute error for large ones.
+
+    .. math::
+
+        \rho_\delta(r) = \begin{cases}
+            \tfrac12 r^2 & |r| \le \delta \\
+            \delta\,(|r| - \tfrac12 \delta) & |r| > \delta
+        \end{cases}, \qquad
+        r = \hat y - y, \qquad l_i = \frac1k \sum_j \rho_\delta(r_{ij})
+
+    It is the negative log-likelihood (up to a constant) of Huber's least-favourable
+    distribution, :math:`p(y) \propto e^{-\rho_\delta(y - \hat y)}`: Gaussian in the centre,
+    Laplace in the tails. The model learns something between the mean and the median; residuals
+    beyond :math:`\delta` pull with a constant force :math:`\delta`, so outliers cannot dominate.
+
+    When to use it: regression with occasional outliers (sensor glitches, mislabelled
+    targets) where you still want the smooth, shrinking gradient of MSE near the optimum.
+    Choose :math:`\delta` on the scale of the residuals you consider normal (in the target's
+    units; standardise targets first if unsure).
+
+    Equals PyTorch's ``huber_loss(delta=...)`` and Keras' ``Huber``; PyTorch's
+    ``smooth_l1_loss(beta=delta)`` is this divided by ``delta``.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like, shape (n,) or (n, ..., k)
+        Exactly the same shape; the last axis of 2-D+ arrays holds a sample's outputs.
+    delta : float > 0
+        Where the loss turns from quadratic to linear.
+    sample_weight : array_like of per-sample shape, optional
+    reduction : {"mean", "sum", "none"}
+    check_values : bool
+        As in :func:`mean_absolute_error`.
+
+    Returns
+    -------
+    array
+        In ``y_pred``'s library and floating dtype.
+
+    See Also
+    --------
+    losskit.gradient : :math:`\operatorname{clip}(\hat y - y, -\delta, \delta)` per element.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> lk.huber_loss([0.0, 0.0], [0.5, 3.0], reduction="none").tolist()
+    [0.125, 2.5]
+    >>> lk.gradient(lk.huber_loss, [0.0, 0.0], [0.5, 3.0], reduction="sum").tolist()
+    [0.5, 1.0]
+    """
+    func = "huber_loss"
+    inputs = _finite_inputs(func, y_true, y_pred, sample_weight, check_values)
+    xp = inputs.xp
+    diff = inputs.y_pred - inputs.y_true
+    size = xp.abs(diff)
+    elementwise = xp.where(size <= delta, 0.5 * diff * diff, delta * (size - 0.5 * delta))
+    return per_sample(func, inputs, elementwise, lambda: xp.clip(diff, -delta, delta),
+                      inputs.others[0], check_values=check_values)
+
+
+@loss_function()
+def log_cosh_loss(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    sample_weight: Any = None,
+    reduction: str = "mean",
+    check_values: bool = True,
+) -> PerSample:
+    r"""Log-cosh loss: :math:`\log\cosh` of the error, smooth everywhere and linear in the tails.
+
+    .. math::
+
+        l_i = \frac1k \sum_j \log\cosh(\hat y_{ij} - y_{ij})
+
+    It is the negative log-likelihood, minus :math:`\log \pi`, of the hyperbolic secant
+    distribution :math:`p(y) = \frac{1}{\pi \cosh(y - \hat y)}`. Like :func:`huber_loss` it
+    is :math:`\approx r^2/2` for small errors and :math:`\approx |r| - \log 2` for large
+    ones, but it is twice differentiable (hessian :math:`1 - \tanh^2 r`), which second-order
+    methods and gradient boosting need; it has no tuning parameter, so scale the targets to
+    put the bend where you want it (the bend is at :math:`|r| \approx 1`).
+
+    Computed stably: :math:`\log(1 + 2\sinh^2(r/2))` for :math:`|r| < 1` (accurate for tiny
+    errors, where :math:`\cosh r` rounds to 1) and :math:`|r| + \log(1 + e^{-2|r|}) - \log 2`
+    otherwise (no overflow; :math:`\cosh r` overflows for :math:`|r| > 710`). Keras'
+    ``log_cosh`` uses the second formula everywhere, so it agrees with this to absolute
+    rounding error but loses relative accuracy for errors below about 1e-8.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like, shape (n,) or (n, ..., k)
+        Exactly the same shape; the last axis of 2-D+ arrays holds a sample's outputs.
+    sample_weight : array_like of per-sample shape, optional
+    reduction : {"mean", "sum", "none"}
+    check_values : bool
+        As in :func:`mean_absolute_error`.
+
+    Returns
+    -------
+    array
+        In ``y_pred``'s library and floating dtype.
+
+    See Also
+    --------
+    losskit.gradient : :math:`\tanh(\hat y - y)` per element.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> lk.log_cosh_loss([0.0, 0.0, 0.0], [1e-9, 1.0, 1000.0], reduction="none").tolist()
+    [5e-19, 0.4337808304830271, 999.3068528194401]
+    """
+    func = "log_cosh_loss"
+    inputs = _finite_inputs(func, y_true, y_pred, sample_weight, check_values)
+    xp = inputs.xp
+    diff = inputs.y_pred - inputs.y_true
+    size = xp.abs(diff)
+    small = size < 1.0
+    # cosh r - 1 = 2 sinh^2(r/2) keeps the relative accuracy of tiny errors
+    half = xp.sinh(xp.where(small, diff, 0.0) * 0.5)
+    near = xp.log1p(2.0 * half * half)
+    # log cosh r = |r| + log(1 + exp(-2|r|)) - log 2, with exp(-2|r|) <= 1: no overflow
+    far = size + xp.log1p(xp.exp(-2.0 * size)) - _LOG_2
+    elementwise = xp.where(small, near, far)
+    return per_sample(func, inputs, elementwise, lambda: xp.tanh(diff), inputs.others[0],
+                      check_values=check_values)
+
+
+@loss_function()
+def mean_squared_log_error(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    sample_weight: Any = None,
+    reduction: str = "mean",
+    check_values: bool = True,
+) -> PerSample:
+    r"""Mean squared logarithmic error: squared error between :math:`\log(1 + y)` values.
+
+    .. math::
+
+        l_i = \frac1k \sum_j \bigl(\log(1 + \hat y_{ij}) - \log(1 + y_{ij})\bigr)^2
+
+    It is the Gaussian negative log-likelihood on the :math:`\log(1 + y)` scale (up to scale
+    and constants): :math:`1 + y` is log-normal with median :math:`1 + \hat y`. Errors count
+    relatively, so predicting 110 for 100 costs about as much as 1.1 for 1.0, and
+    under-prediction costs more than over-prediction by the same amount.
+
+    When to use it: non-negative targets spanning orders of magnitude (prices, counts,
+    durations) where relative error matters. Often better: predict :math:`\log(1 + y)` with
+    :func:`losskit.mean_squared_error`, or use :func:`poisson_nll` / :func:`gamma_nll`.
+
+    Equals scikit-learn's ``mean_squared_log_error``: both arrays must be > -1 (where
+    :math:`\log(1 + y)` exists; scikit-learn accepts the same domain). Keras'
+    ``MeanSquaredLogarithmicError`` instead clips both arrays to ``>= 1e-7`` before the log,
+    so it differs for inputs below ``1e-7``.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like, shape (n,) or (n, ..., k)
+        Exactly the same shape, values > -1.
+    sample_weight : array_like of per-sample shape, optional
+    reduction : {"mean", "sum", "none"}
+    check_values : bool
+        As in :func:`mean_absolute_error`, plus the > -1 check.
+
+    Returns
+    -------
+    array
+        In ``y_pred``'s library and floating dtype.
+
+    See Also
+    --------
+    losskit.gradient : :math:`2(\log(1+\hat y) - \log(1+y)) / (1 + \hat y)` per element.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> round(float(lk.mean_squared_log_error([3.0, 5.0, 2.5, 7.0], [2.5, 5.0, 4.0, 8.0])), 6)
+    0.039730
+    >>> lk.mean_squared_log_error([1.0], [-1.0])
+    Traceback (most recent call last):
+    ...
+    ValueError: mean_squared_log_error: y_pred has a value not > -1 (-1 at index 0; min -1). ...
+    """
+    func = "mean_squared_log_error"
+    inputs = _finite_inputs(func, y_true, y_pred, sample_weight, check_values)
+    xp = inputs.xp
+    if check_values:
+        for name, x in (("y_true", inputs.y_true), ("y_pred", inputs.y_pred)):
+            check_above(func, xp, name, x, -1.0, strict=True,
+                        fix="log(1 + y) needs values > -1; for targets that can be negative "
+                            "use mean_squared_error or huber_loss")
+    log_pred = xp.log1p(inputs.y_pred)
+    diff = log_pred - xp.log1p(inputs.y_true)
+
+    def gradient() -> Array:
+        return 2.0 * diff / (1.0 + inputs.y_pred)
+
+    return per_sample(func, inputs, diff * diff, gradient, inputs.others[0],
+                      check_values=check_values)
+
+
+@loss_function(eps=Optional(Real(0.0, math.inf, closed="neither")))
+def mean_absolute_percentage_error(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    eps: float | None = None,
+    sample_weight: Any = None,
+    reduction: str = "mean",
+    check_values: bool = True,
+) -> PerSample:
+    r"""Mean absolute percentage error, as a **fraction** (0.1 means 10 %).
+
+    .. math::
+
+        l_i = \frac1k \sum_j \frac{|\hat y_{ij} - y_{ij}|}{\max(|y_{ij}|, \epsilon)}
+
+    It is a mean absolute error weighted by :math:`1/|y|`, i.e. the negative log-likelihood of
+    a Laplace target whose scale is proportional to :math:`|y|`. The minimiser is a weighted
+    median that is biased **low**: over-predicting a small target costs more than
+    under-predicting it, and the loss is unbounded above but at most 1 for predicting 0.
+
+    When to use it: reporting to people who think in percentages, for targets bounded away
+    from 0. As a training loss prefer :func:`mean_squared_log_error` or a likelihood.
+
+    Equals scikit-learn's ``mean_absolute_percentage_error`` (a fraction, with
+    :math:`\epsilon` = float64 machine epsilon ``2.2e-16``, so a zero target gives a huge but
+    finite value). Keras' ``MeanAbsolutePercentageError`` reports **percent** (100 times this)
+    and uses :math:`\epsilon = 10^{-7}`; PyTorch has no MAPE.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like, shape (n,) or (n, ..., k)
+        Exactly the same shape.
+    eps : float > 0, optional
+        Floor of the denominator; default ``2**-52`` as scikit-learn (pass ``1e-7`` for Keras'
+        floor).
+    sample_weight : array_like of per-sample shape, optional
+    reduction : {"mean", "sum", "none"}
+    check_values : bool
+        As in :func:`mean_absolute_error`.
+
+    Returns
+    -------
+    array
+        In ``y_pred``'s library and floating dtype.
+
+    See Also
+    --------
+    losskit.gradient : :math:`\operatorname{sign}(\hat y - y) / \max(|y|, \epsilon)`.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> float(lk.mean_absolute_percentage_error([100.0, 200.0], [110.0, 150.0]))
+    0.175
+    """
+    func = "mean_absolute_percentage_error"
+    inputs = _finite_inputs(func, y_true, y_pred, sample_weight, check_values)
+    xp = inputs.xp
+    floor = _FLOAT64_EPS if eps is None else eps
+    scale = 1.0 / xp.maximum(xp.abs(inputs.y_true), floor)
+    diff = inputs.y_pred - inputs.y_true
+    return per_sample(func, inputs, xp.abs(diff) * scale, lambda: xp.sign(diff) * scale,
+                      inputs.others[0], check_values=check_values,
+                      nan_hint="the percentage error overflows; rescale the targets")
+
+
+@loss_function(quantile=Real(0.0, 1.0, closed="neither"))
+def pinball_loss(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    quantile: float = 0.5,
+    sample_weight: Any = None,
+    reduction: str = "mean",
+    check_values: bool = True,
+) -> PerSample:
+    r"""Pinball (quantile) loss: the model learns the ``quantile`` of the target.
+
+    .. math::
+
+        \rho_\tau(d) = \begin{cases} \tau\, d & d \ge 0 \\ (\tau - 1)\, d & d < 0
+        \end{cases}, \qquad d = y - \hat y, \qquad l_i = \frac1k \sum_j \rho_\tau(d_{ij})
+
+    It is the negative log-likelihood (up to scale and constants) of the asymmetric Laplace
+    distribution with location :math:`\hat y` and asymmetry :math:`\tau`, whose
+    :math:`\tau`-quantile is :math:`\hat y`: minimising it gives the conditional
+    :math:`\tau`-quantile. At :math:`\tau = 0.5` it is half the absolute error.
+
+    When to use it: prediction intervals (train one output per quantile, e.g. 0.05 and 0.95,
+    each with its own call) and asymmetric costs (under-stocking costs more than
+    over-stocking).
+
+    Equals scikit-learn's ``mean_pinball_loss(alpha=quantile)``.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like, shape (n,) or (n, ..., k)
+        Exactly the same shape.
+    quantile : float in (0, 1)
+        The quantile :math:`\tau` to predict.
+    sample_weight : array_like of per-sample shape, optional
+    reduction : {"mean", "sum", "none"}
+    check_values : bool
+        As in :func:`mean_absolute_error`.
+
+    Returns
+    -------
+    array
+        In ``y_pred``'s library and floating dtype.
+
+    See Also
+    --------
+    losskit.gradient : :math:`-\tau` where :math:`y > \hat y`, :math:`1 - \tau` where
+        :math:`y < \hat y`, and 0 at :math:`y = \hat y` (a subgradient, as for
+        :func:`mean_absolute_error`).
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> lk.pinball_loss([10.0, 10.0], [8.0, 12.0], quantile=0.9, reduction="none").tolist()
+    [1.8, 0.2]
+    >>> lk.pinball_loss([1.0], [1.0], quantile=1.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: pinball_loss: quantile must be a number in (0.0, 1.0); got 1.0. ...
+    """
+    func = "pinball_loss"
+    inputs = _finite_inputs(func, y_true, y_pred, sample_weight, check_values)
+    xp = inputs.xp
+    d = inputs.y_true - inputs.y_pred
+    elementwise = xp.where(d >= 0, quantile * d, (quantile - 1.0) * d)
+
+    def gradient() -> Array:
+        # both branches as arrays of d's dtype (a where() of two Python scalars would not be)
+        return (1.0 - quantile) * xp.astype(d < 0, d.dtype) - quantile * xp.astype(d > 0, d.dtype)
+
+    return per_sample(func, inputs, elementwise, gradient, inputs.others[0],
+                      check_values=check_values)
