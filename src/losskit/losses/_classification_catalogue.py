@@ -19,6 +19,7 @@ from typing import Any
 from losskit._array import (
     Array,
     Namespace,
+    as_array,
     device,
     first_index,
     log_sigmoid,
@@ -296,10 +297,12 @@ def entropy(
                                 check_values=check_values)
         if check_values and to_bool(func, xp.any(xp.isnan(per_row))):
             fail(func, "p", "gives an undefined (NaN) entropy", _CE_NAN_HINT)
-        value = reduce(xp, per_row, reduction, weight=weight)
+        value = as_array(xp, reduce(xp, per_row, reduction, weight=weight))
         if unit == "bits":
             value = value * _LOG2_E
-        return value if value.dtype == inputs.out_dtype else xp.astype(value, inputs.out_dtype)
+        if value.dtype != inputs.out_dtype:
+            value = xp.astype(value, inputs.out_dtype)
+        return as_array(xp, value)
 
 
 @options(from_logits=Boolean(), axis=Integer(), ignore_index=Optional(Integer()), eps=_EPS,
@@ -380,12 +383,13 @@ def perplexity(
             message = str(error).replace("sparse_categorical_cross_entropy:", f"{func}:", 1)
             raise type(error)(message) from None
         xp = parts.inputs.xp
-        mean = reduce(xp, parts.loss, "mean", weight=parts.weight, mean_weight=parts.mean_weight)
+        mean = as_array(xp, reduce(xp, parts.loss, "mean", weight=parts.weight,
+                                   mean_weight=parts.mean_weight))
         if check_values and to_bool(func, xp.isnan(mean)):
             fail(func, "y_pred", "gives an undefined (NaN) cross-entropy", _CE_NAN_HINT)
         value = xp.exp(mean)
         out = parts.inputs.out_dtype
-        return value if value.dtype == out else xp.astype(value, out)
+        return as_array(xp, value if value.dtype == out else xp.astype(value, out))
 
 
 # ------------------------------------------------------------------------------ margin losses
@@ -885,7 +889,7 @@ def categorical_focal_loss(
     p = xp.exp(log_p) if from_logits else clipped
     miss = -xp.expm1(log_p) if from_logits else 1.0 - clipped  # 1 - p
     focal = miss**gamma
-    per_sample = -scale * xp.sum(mul_zero_safe(xp, q * focal, log_p), axis=-1)
+    per_sample = scale * xp.sum(mul_zero_safe(xp, q * focal, -log_p), axis=-1)
     weight = sample_weights(func, inputs, inputs.others[0], tuple(per_sample.shape),
                             check_values=check_values)
 
