@@ -9,6 +9,7 @@ array-API arrays and returns the same kind of array.
 0.1643
 """
 
+from losskit import metrics
 from losskit.losses import (
     binary_cross_entropy,
     binary_focal_loss,
@@ -38,10 +39,12 @@ from losskit.losses import (
     tweedie_deviance,
     value_and_gradient,
 )
+from losskit.metrics._accumulator import Accumulator
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Accumulator",
     "binary_cross_entropy",
     "binary_focal_loss",
     "categorical_cross_entropy",
@@ -61,6 +64,7 @@ __all__ = [
     "mean_absolute_percentage_error",
     "mean_squared_error",
     "mean_squared_log_error",
+    "metrics",
     "perplexity",
     "pinball_loss",
     "poisson_nll",

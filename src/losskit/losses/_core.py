@@ -47,6 +47,7 @@ __all__ = [
     "prepare",
     "sample_weights",
     "value_and_parts",
+    "weighted_losses",
 ]
 
 #: options every loss takes, declared once
@@ -237,3 +238,22 @@ def loss_function(**constraints: Constraint) -> Callable[[Callable[..., PerSampl
         return public
 
     return decorate
+
+
+def weighted_losses(public: Callable, y_true: Any, y_pred: Any, kwargs: dict[str, Any]
+                    ) -> tuple[Inputs, Array, Array | None]:
+    """Per-sample ``w_i l_i`` (in ``unit``) and normalising weights ``v_i`` of a registered loss.
+
+    The loss's ``"sum"`` is ``sum(w_i l_i)`` and its ``"mean"`` is ``sum(w_i l_i) / sum(v_i)``
+    (``v`` is ``None`` when every sample counts 1): the two sums a streaming mean accumulates.
+    Runs the same body and NaN check as the public loss; ``reduction`` is not used.
+    """
+    body: Callable[..., PerSample] = public.__losskit_body__
+    unit = kwargs.get("unit", public.__losskit_defaults__.get("unit", "nats"))
+    with numpy_errors_silenced():
+        parts = body(y_true, y_pred, **kwargs)
+        if kwargs.get("check_values", True):
+            _check_not_nan(public.__name__, parts)
+        weighted = reduce(parts.inputs.xp, parts.loss, "none", weight=parts.weight)
+        normaliser = parts.mean_weight if parts.mean_weight is not None else parts.weight
+        return parts.inputs, _scale_unit(weighted, unit), normaliser

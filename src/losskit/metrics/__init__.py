@@ -1,0 +1,48 @@
+"""Metrics: numbers to choose and report a model with, kept apart from the losses.
+
+The loss is what the optimiser minimises and what diagnoses training; a metric is what people
+understand (accuracy, RMSE) and what the model is chosen and reported by. Metrics follow the
+losses' conventions — ``metric(y_true, y_pred, /, *, option=..., sample_weight=None)``, any
+array library, a 0-d result in ``y_pred``'s library and floating dtype (float64 when
+``y_pred`` holds integer labels) — and each equals its scikit-learn namesake.
+Names ending in ``_score`` are maximised; ``_error`` and ``_loss`` are minimised.
+
+Each metric is a mergeable state plus a finish step (see ``_state``), so
+:class:`losskit.Accumulator` streams any of them over batches, epochs and processes exactly.
+Counts and sums are accumulated in float64 (float32 for JAX without ``jax_enable_x64``).
+"""
+
+from losskit.metrics._classification import (
+    accuracy_score,
+    balanced_accuracy_score,
+    brier_score_loss,
+    expected_calibration_error,
+    f1_score,
+    precision_score,
+    recall_score,
+    top_k_accuracy_score,
+)
+from losskit.metrics._ranking import average_precision_score, roc_auc_score
+from losskit.metrics._regression import (
+    max_error,
+    mean_absolute_error,
+    r2_score,
+    root_mean_squared_error,
+)
+
+__all__ = [
+    "accuracy_score",
+    "average_precision_score",
+    "balanced_accuracy_score",
+    "brier_score_loss",
+    "expected_calibration_error",
+    "f1_score",
+    "max_error",
+    "mean_absolute_error",
+    "precision_score",
+    "r2_score",
+    "recall_score",
+    "roc_auc_score",
+    "root_mean_squared_error",
+    "top_k_accuracy_score",
+]

@@ -1,0 +1,144 @@
+"""Input handling shared by the metrics: namespaces, labels, predicted classes, weights."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from losskit._array import (
+    Array,
+    Namespace,
+    device,
+    first_index,
+    namespace_and_arrays,
+    sigmoid,
+    to_bool,
+    to_float,
+)
+from losskit._validation import (
+    check_finite,
+    check_labels,
+    check_nonempty,
+    check_range,
+    fail,
+    weight_array,
+)
+from losskit.metrics._state import accumulation_dtype
+
+__all__ = ["MetricInputs", "class_predictions", "labels_of", "metric_inputs", "weights_of"]
+
+
+@dataclass
+class MetricInputs:
+    xp: Namespace
+    device: Any
+    y_true: Array
+    y_pred: Array
+    sample_weight: Array | None
+    dtype: Any  # accumulation dtype (float64 where available)
+    out_dtype: Any  # y_pred's floating dtype, or the accumulation dtype for labels
+
+
+def metric_inputs(func: str, y_true: Any, y_pred: Any, sample_weight: Any) -> MetricInputs:
+    """Arrays in ``y_pred``'s library and device; real dtypes; no empty ``y_pred``."""
+    xp, y_pred, (y_true, sample_weight) = namespace_and_arrays(func, y_pred, y_true,
+                                                               sample_weight)
+    check_nonempty(func, "y_pred", y_pred)
+    for name, x in (("y_pred", y_pred), ("y_true", y_true)):
+        if not xp.isdtype(x.dtype, ("real floating", "integral", "bool")):
+            fail(func, name, f"has dtype {x.dtype}", "Pass real-valued arrays", TypeError)
+    dtype = accumulation_dtype(xp)
+    out = y_pred.dtype if xp.isdtype(y_pred.dtype, "real floating") else dtype
+    return MetricInputs(xp, device(y_pred), y_true, y_pred, sample_weight, dtype, out)
+
+
+def weights_of(func: str, inputs: MetricInputs, shape: tuple[int, ...], *,
+               check_values: bool) -> Array:
+    """Validated sample weights of exactly ``shape`` in the accumulation dtype (ones if none)."""
+    xp = inputs.xp
+    if inputs.sample_weight is None:
+        return xp.ones(shape, dtype=inputs.dtype, device=inputs.device)
+    return weight_array(func, xp, "sample_weight", inputs.sample_weight, shape, inputs.dtype,
+                        check_values=check_values)
+
+
+def labels_of(func: str, xp: Namespace, labels: Array, name: str, *,
+              check_values: bool) -> Array:
+    """Class labels as int64 (booleans are 0/1; floats must hold integers)."""
+    if xp.isdtype(labels.dtype, "bool"):
+        return xp.astype(labels, xp.int64)
+    if xp.isdtype(labels.dtype, "integral"):
+        return labels if labels.dtype == xp.int64 else xp.astype(labels, xp.int64)
+    if check_values:
+        fractional = ~(xp.floor(labels) == labels)
+        if to_bool(func, xp.any(fractional)):
+            index = first_index(xp, fractional)
+            where = index[0] if len(index) == 1 else index
+            fail(func, name, f"has a non-integer label {to_float(labels[index]):g} at index "
+                 f"{where}", "Pass integer class labels (predicted probabilities go with "
+                 "class-probability rows of shape (n, C), or (n,) for two classes)")
+    return xp.astype(labels, xp.int64)
+
+
+def _check_scores(func: str, xp: Namespace, y_pred: Array, from_logits: bool, *,
+                  rows: bool) -> None:
+    if from_logits or not rows:
+        check_finite(func, xp, "y_pred", y_pred, allow_inf=True,
+                     fix="Scores must not be NaN; look for a diverged model")
+    if not from_logits and not rows:
+        check_range(func, xp, "y_pred", y_pred, 0.0, 1.0,
+                    "Pass probabilities of the positive class, logits with from_logits=True, "
+                    "or integer predicted labels")
+
+
+def class_predictions(func: str, inputs: MetricInputs, *, threshold: float, from_logits: bool,
+                      n_classes: int | None, check_values: bool
+                      ) -> tuple[Array, Array, int]:
+    """Flat ``(true labels, predicted labels, number of classes)``.
+
+    ``y_pred`` may hold class scores with the classes on its last axis (``y_true``'s shape
+    plus one axis; the predicted class is the argmax, so probabilities and logits agree),
+    probabilities (or logits) of the positive class with ``y_true``'s shape (positive where
+    ``p > threshold``), or integer predicted labels with ``y_true``'s shape.
+    """
+    xp, y_true, y_pred = inputs.xp, inputs.y_true, inputs.y_pred
+    if n_classes is not None and n_classes < 2:
+        fail(func, "n_classes", f"is {n_classes}", "Pass the number of classes (at least 2)")
+    true = labels_of(func, xp, y_true, "y_true", check_values=check_values)
+    if y_pred.ndim == y_true.ndim + 1 and tuple(y_pred.shape[:-1]) == tuple(y_true.shape):
+        classes = y_pred.shape[-1]
+        if classes < 2:
+            fail(func, "y_pred", f"has {classes} class score(s) per sample (shape "
+                 f"{tuple(y_pred.shape)})", "Pass one score per class (at least 2), or the "
+                 "positive-class probability with y_true's shape")
+        if n_classes is not None and n_classes != classes:
+            fail(func, "n_classes", f"is {n_classes} but y_pred has {classes} class scores",
+                 "Leave n_classes out when y_pred holds class scores")
+        if check_values:
+            check_finite(func, xp, "y_pred", y_pred, allow_inf=True,
+                         fix="Scores must not be NaN; look for a diverged model")
+        pred = xp.argmax(y_pred, axis=-1)
+    elif tuple(y_pred.shape) == tuple(y_true.shape):
+        if xp.isdtype(y_pred.dtype, "real floating"):
+            if check_values:
+                _check_scores(func, xp, y_pred, from_logits, rows=False)
+            p = sigmoid(xp, y_pred) if from_logits else y_pred
+            pred = xp.astype(p > threshold, xp.int64)
+            classes = 2
+        else:
+            pred = labels_of(func, xp, y_pred, "y_pred", check_values=check_values)
+            if n_classes is not None:
+                classes = n_classes
+            else:
+                # infers the classes from the data: one host synchronisation (pass n_classes)
+                top = max(int(xp.max(true)), int(xp.max(pred)))
+                classes = max(top + 1, 2)
+            if check_values:
+                check_labels(func, xp, pred, classes, None)
+    else:
+        fail(func, "y_true", f"has shape {tuple(y_true.shape)} but y_pred has shape "
+             f"{tuple(y_pred.shape)}", "Pass y_pred with y_true's shape (labels or the "
+             "positive-class probability), or with one more axis holding class scores")
+    if check_values:
+        check_labels(func, xp, true, classes, None)
+    return xp.reshape(true, (-1,)), xp.reshape(pred, (-1,)), classes
