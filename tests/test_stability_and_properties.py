@@ -156,3 +156,22 @@ def test_mean_is_weighted_sum_over_weight_total(w, seed):
                                rtol=1e-12)
     np.testing.assert_allclose(lk.mean_squared_error(y, p, sample_weight=w, reduction="none"),
                                w * (p - y) ** 2, rtol=1e-12)
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_infinite_logits_on_every_backend(backend, smoothing):
+    inf = math.inf
+    z = backend.asarray([[inf, 0.0, -inf], [inf, inf, 0.0], [3.0, -inf, 1.0]])
+    labels = backend.asarray([0, 1, 2])
+    out = lk.sparse_categorical_cross_entropy(labels, z, from_logits=True, reduction="none",
+                                              label_smoothing=smoothing)
+    expected = lk.sparse_categorical_cross_entropy(
+        [0, 1, 2], backend.to_numpy(z), from_logits=True, reduction="none",
+        label_smoothing=smoothing)
+    if smoothing == 0.0:
+        np.testing.assert_allclose(expected, [0.0, math.log(2), math.log1p(math.exp(2.0))])
+    else:
+        assert np.all(np.isinf(expected))  # smoothing gives mass to impossible classes
+    np.testing.assert_allclose(backend.to_numpy(out), expected, rtol=1e-12)
+    grad = lk.gradient(lk.sparse_categorical_cross_entropy, labels, z, from_logits=True)
+    assert np.all(np.isfinite(backend.to_numpy(grad)))

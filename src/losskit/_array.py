@@ -21,6 +21,7 @@ Namespace = Any
 __all__ = [
     "Array",
     "Namespace",
+    "SoftmaxTerms",
     "add_at_labels",
     "as_array",
     "compute_dtype",
@@ -29,11 +30,13 @@ __all__ = [
     "is_low_precision",
     "log_sigmoid",
     "log_softmax",
+    "log_softmax_at",
     "mul_zero_safe",
     "namespace_and_arrays",
     "numpy_errors_silenced",
+    "row_dot",
+    "row_max",
     "sigmoid",
-    "softmax_from_log",
     "take_labels",
     "to_bool",
     "to_float",
@@ -173,46 +176,159 @@ def sigmoid(xp: Namespace, x: Array) -> Array:
     return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
+def _limit_of_infinite_rows(xp: Namespace, x: Array, m: Array) -> Array:
+    """Rows whose maximum is ``+inf`` replaced by their softmax limit: 0 at each ``+inf`` (they
+    share the probability equally), ``-inf`` elsewhere."""
+    limit = xp.where(x == math.inf, xp.zeros_like(x), xp.full_like(x, -math.inf))
+    return xp.where(m[..., None] == math.inf, limit, x)
+
+
+def row_max(xp: Namespace, x: Array) -> Array:
+    """Maximum over the last axis."""
+    if aac.is_numpy_namespace(xp) and 1 < x.shape[-1] <= _FEW_CLASSES and x.ndim == 2:
+        # native fast path (measured: 45 ms -> 7 ms at 1e6 x 10 float32): NumPy's reduction
+        # over a short last axis runs one tiny inner loop per row; a transposed block held in
+        # cache reduces along contiguous memory instead
+        out = np.empty(x.shape[0], dtype=x.dtype)
+        for start in range(0, x.shape[0], _BLOCK_ROWS):
+            block = x[start:start + _BLOCK_ROWS]
+            np.max(block.T.copy(), axis=0, out=out[start:start + _BLOCK_ROWS])
+        return out
+    return xp.max(x, axis=-1)
+
+
+_FEW_CLASSES = 32
+_BLOCK_ROWS = 8192
+
+
+def row_dot(xp: Namespace, a: Array, x: Array) -> Array:
+    """``sum_c a_c x_c`` over the last axis with ``0 · ±inf = 0``; ``a`` may be 1-D (weights)."""
+    if aac.is_numpy_namespace(xp):
+        # native fast path (measured: 19 ms -> 2 ms at 1e6 x 10): BLAS instead of a reduction
+        # over a short axis; rows where 0 met an infinity are redone exactly
+        out = x @ a if a.ndim == 1 else np.einsum("...c,...c->...", a, x)
+        bad = np.isnan(out)
+        if bad.any():
+            exact = np.sum(np.where(a == 0, 0.0, a * x), axis=-1)
+            out = np.where(bad, exact, out)
+        return out
+    return xp.sum(mul_zero_safe(xp, a, x), axis=-1)
+
+
+class SoftmaxTerms:
+    """The softmax of a row of logits, kept in the form its producer computed it in."""
+
+    def __init__(self, xp: Namespace, log_p: Array | None, exp_shifted: Array | None,
+                 total: Array | None) -> None:
+        self.xp, self._log_p, self._exp, self._total = xp, log_p, exp_shifted, total
+
+    def scaled_probabilities(self, factor: Array | float) -> Array:
+        """``softmax * factor[..., None]``; with NumPy it reuses (so uses up) a buffer."""
+        xp = self.xp
+        factor = factor if isinstance(factor, float) else factor[..., None]
+        if self._exp is None:
+            return xp.exp(self._log_p) * factor
+        row = (1.0 / self._total)[..., None] * factor
+        exp, self._exp = self._exp, None
+        exp *= row
+        return exp
+
+
+def log_softmax_at(xp: Namespace, x: Array, *, labels: Array | None = None,
+                   vectors: tuple[Array, ...] = ()) -> tuple[SoftmaxTerms, Array | None,
+                                                             list[Array]]:
+    r"""Contractions of ``log softmax(x)`` over the last axis, without overflow or precision loss.
+
+    Returns ``(terms, at_labels, dots)``: ``at_labels[i] = log p[i, labels[i]]`` and, for each
+    ``v`` in ``vectors`` (shape ``(C,)`` or ``x.shape``), ``sum_c v_c log p_c`` (with
+    ``0 · -inf = 0``). :math:`\log p = (x - m) - \log \sum_c e^{x_c - m}` with :math:`m` the
+    row maximum, so nothing overflows and the shifted logits near the maximum stay exact. Rows
+    holding ``+inf`` take their limit; a row that is all ``-inf`` gives NaN (reported by the
+    checks).
+    """
+    if aac.is_torch_namespace(xp):
+        # native fast path (measured: within a few % of F.cross_entropy): log_softmax as one
+        # kernel, and rows holding +inf (NaN there) looked for in the n results only
+        log_p = x.log_softmax(-1)
+        at = None if labels is None else take_labels(xp, log_p, labels)
+        dots = [row_dot(xp, v, log_p) for v in vectors]
+        results = [r for r in (at, *dots) if r is not None]
+        if results and to_bool("log_softmax", xp.any(xp.isnan(sum(results)))):
+            log_p = log_softmax(xp, x)
+            at = None if labels is None else take_labels(xp, log_p, labels)
+            dots = [row_dot(xp, v, log_p) for v in vectors]
+        return SoftmaxTerms(xp, log_p, None, None), at, dots
+    if not aac.is_numpy_namespace(xp):
+        log_p = log_softmax(xp, x)
+        at = None if labels is None else take_labels(xp, log_p, labels)
+        return SoftmaxTerms(xp, log_p, None, None), at, [row_dot(xp, v, log_p) for v in vectors]
+    # native fast path (measured: 3x faster than the generic code at 1e6 x 10): the (n, C)
+    # log-probabilities are never materialised; one buffer holds x - m, then its exp
+    m = _finite_row_max(xp, x)
+    x = x if m[1] is None else m[1]
+    shifted = np.subtract(x, m[0][..., None])
+    at = None if labels is None else take_labels(xp, shifted, labels)
+    dots = [row_dot(xp, v, shifted) for v in vectors]
+    np.exp(shifted, out=shifted)
+    total = row_dot(xp, np.ones(x.shape[-1], dtype=x.dtype), shifted)
+    log_total = np.log(total)
+    if at is not None:
+        at = at - log_total
+    dots = [d - log_total * (np.sum(v) if v.ndim == 1 else np.sum(v, axis=-1))
+            for d, v in zip(dots, vectors, strict=True)]
+    return SoftmaxTerms(xp, None, shifted, total), at, dots
+
+
+def _finite_row_max(xp: Namespace, x: Array) -> tuple[Array, Array | None]:
+    """A finite shift per row (the row maximum, 0 for rows with none) and, if some row holds
+    ``+inf``, ``x`` with those rows replaced by their limit (else ``None``)."""
+    m = row_max(xp, x)
+    replaced = None
+    if aac.is_jax_namespace(xp):
+        # traced code cannot branch on data: always take the limit where a row holds +inf
+        replaced = _limit_of_infinite_rows(xp, x, m)
+        m = xp.max(replaced, axis=-1)
+    elif to_bool("softmax", xp.any(m == math.inf)):
+        replaced = _limit_of_infinite_rows(xp, x, m)
+        m = row_max(xp, replaced)
+    return xp.where(xp.isfinite(m), m, 0.0), replaced
+
+
 def log_softmax(xp: Namespace, x: Array) -> Array:
     """``log(softmax(x))`` over the last axis, stable for large and infinite logits.
 
-    The row maximum is subtracted before ``exp`` (log-sum-exp). A row holding ``+inf`` is
-    replaced by its limit: the probability is shared equally by the ``+inf`` entries and is 0
-    elsewhere. A row that is all ``-inf`` has no softmax and gives NaN (reported by the checks).
+    ``(x - m) - log(sum(exp(x - m)))`` with ``m`` the row maximum. A row holding ``+inf`` takes
+    its limit (the probability is shared equally by the ``+inf`` entries); a row that is all
+    ``-inf`` has no softmax and gives NaN (reported by the checks).
     """
-    m = xp.max(x, axis=-1, keepdims=True)
-    if aac.is_jax_namespace(xp):
-        # traced code cannot branch on data: always take the limit where a row holds +inf
-        x = xp.where(m == math.inf, xp.where(x == math.inf, 0.0, -math.inf), x)
-        m = xp.max(x, axis=-1, keepdims=True)
-    elif to_bool("log_softmax", xp.any(m == math.inf)):
-        x = xp.where(m == math.inf, xp.where(x == math.inf, 0.0, -math.inf), x)
-        m = xp.max(x, axis=-1, keepdims=True)
     if aac.is_torch_namespace(xp):
-        # native fast path (measured: one fused kernel instead of five passes)
+        # native fast path (measured: one fused kernel, as F.cross_entropy uses)
+        if to_bool("log_softmax", xp.any(x == math.inf)):
+            x = _limit_of_infinite_rows(xp, x, xp.max(x, axis=-1))
         return x.log_softmax(-1)
-    m = xp.where(xp.isfinite(m), m, 0.0)
-    shifted = x - m
+    m, replaced = _finite_row_max(xp, x)
+    shifted = (x if replaced is None else replaced) - m[..., None]
     return shifted - xp.log(xp.sum(xp.exp(shifted), axis=-1, keepdims=True))
-
-
-def softmax_from_log(xp: Namespace, log_p: Array) -> Array:
-    """Probabilities from log-probabilities (one ``exp``; used for gradients)."""
-    return xp.exp(log_p)
 
 
 def take_labels(xp: Namespace, x: Array, labels: Array) -> Array:
     """``x[..., labels]`` per row: the entry of each sample's label along the last axis."""
+    if aac.is_torch_namespace(xp):
+        # native fast path: gather without the index normalisation of the generic version
+        return x.gather(-1, labels[..., None]).squeeze(-1)
     return xp.take_along_axis(x, labels[..., None], axis=-1)[..., 0]
 
 
 def add_at_labels(xp: Namespace, x: Array, labels: Array, values: Array) -> Array:
-    """Return ``x`` with ``values`` added at each sample's label along the last axis."""
+    """``x`` with ``values`` added at each sample's label along the last axis.
+
+    With NumPy ``x`` is updated in place (pass an array you own); other libraries get a copy.
+    """
     if aac.is_numpy_namespace(xp):
-        # native fast path: in-place fancy indexing avoids an (n, C) one-hot mask
-        out = np.array(x, copy=True)
-        flat = out.reshape(-1, out.shape[-1])
-        flat[np.arange(flat.shape[0]), np.reshape(labels, (-1,))] += np.reshape(values, (-1,))
-        return out
+        # native fast path: fancy indexing instead of an (n, C) one-hot mask
+        flat = x.reshape(-1, x.shape[-1])
+        rows = np.arange(flat.shape[0])
+        flat[rows, np.reshape(labels, (-1,))] += np.reshape(values, (-1,))
+        return x
     classes = xp.arange(x.shape[-1], dtype=labels.dtype, device=aac.device(x))
     return xp.where(labels[..., None] == classes, x + values[..., None], x)

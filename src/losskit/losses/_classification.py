@@ -12,7 +12,9 @@ from losskit._array import (
     first_index,
     log_sigmoid,
     log_softmax,
+    log_softmax_at,
     mul_zero_safe,
+    row_dot,
     sigmoid,
     take_labels,
     to_bool,
@@ -312,8 +314,12 @@ def categorical_cross_entropy(
     weights = _class_weights(func, inputs, inputs.others[1], check_values)
     q = y * (1.0 - label_smoothing) + label_smoothing / n_classes if label_smoothing else y
     a = q if weights is None else q * weights
-    log_p, p, inside = _log_probabilities(inputs, from_logits, eps)
-    per_sample = -xp.sum(mul_zero_safe(xp, a, log_p), axis=-1)
+    if from_logits:
+        terms, _, (a_dot_log_p,) = log_softmax_at(xp, inputs.y_pred, vectors=(a,))
+        per_sample = -a_dot_log_p
+    else:
+        log_p, p, inside = _log_probabilities(inputs, from_logits, eps)
+        per_sample = -row_dot(xp, a, log_p)
     weight = sample_weights(func, inputs, inputs.others[0], tuple(per_sample.shape),
                             check_values=check_values)
     mean_weight = None
@@ -321,13 +327,28 @@ def categorical_cross_entropy(
         target_weight = xp.sum(y * weights, axis=-1)
         mean_weight = target_weight if weight is None else weight * target_weight
 
-    def gradient() -> Array:
+    def scaled_gradient(scale: Array | float) -> Array:
         if from_logits:
             # d/dz_j of -sum_c a_c log softmax(z)_c = softmax(z)_j * sum_c a_c - a_j
-            return xp.exp(log_p) * xp.sum(a, axis=-1, keepdims=True) - a
-        return xp.where(inside, -mul_zero_safe(xp, a, 1.0 / p), 0.0)
+            a_total = xp.sum(a, axis=-1)
+            g = terms.scaled_probabilities(a_total * scale) - a * _per_row(scale)
+        else:
+            g = xp.where(inside, -mul_zero_safe(xp, a, 1.0 / p), 0.0) * _per_row(scale)
+        return _zero_where_unweighted(xp, g, scale)
 
-    return PerSample(inputs, per_sample, gradient, weight, mean_weight, nan_hint=_CE_NAN_HINT)
+    return PerSample(inputs, per_sample, lambda: scaled_gradient(1.0), weight, mean_weight,
+                     nan_hint=_CE_NAN_HINT, scaled_gradient=scaled_gradient)
+
+
+def _per_row(scale: Array | float) -> Array | float:
+    return scale if isinstance(scale, float) else scale[..., None]
+
+
+def _zero_where_unweighted(xp: Namespace, g: Array, scale: Array | float) -> Array:
+    """Rows of zero weight get an exactly zero gradient, even from non-finite inputs."""
+    if isinstance(scale, float):
+        return g
+    return xp.where(scale[..., None] == 0, 0.0, g)
 
 
 def _labels_as_integers(func: str, xp: Namespace, labels: Array, check_values: bool) -> Array:
@@ -418,18 +439,30 @@ def sparse_categorical_cross_entropy(
     ignored = None if ignore_index is None else labels == ignore_index
     if ignored is not None:
         labels = xp.where(ignored, 0, labels)
-    log_p, p, inside = _log_probabilities(inputs, from_logits, eps)
-
     label_weight = None  # a_{y_i}
     if weights is not None:
         label_weight = xp.reshape(xp.take(weights, xp.reshape(labels, (-1,))), labels.shape)
     hit = (1.0 - label_smoothing) * (1.0 if label_weight is None else label_weight)
-    per_sample = -hit * take_labels(xp, log_p, labels)
     spread = None  # the smoothing part of the target: eps/C * a_c for every class
     if label_smoothing:
-        spread = label_smoothing / n_classes * (1.0 if weights is None else weights)
-        smooth = xp.sum(log_p if weights is None else log_p * weights, axis=-1)
-        per_sample = per_sample - label_smoothing / n_classes * smooth
+        spread = label_smoothing / n_classes * (
+            xp.ones(n_classes, dtype=inputs.y_pred.dtype, device=device(inputs.y_pred))
+            if weights is None else weights)
+    if from_logits:
+        terms, log_p_y, smooth = log_softmax_at(
+            xp, inputs.y_pred, labels=labels, vectors=() if spread is None else (spread,))
+    else:
+        # only the labels' probabilities are needed unless the target is smoothed
+        p_y = take_labels(xp, inputs.y_pred, labels)
+        eps_value = default_eps(inputs, eps)
+        log_p_y, p_y, inside_y = _clipped_log(xp, p_y, eps_value)
+        smooth = []
+        if spread is not None:
+            log_p, p, inside = _clipped_log(xp, inputs.y_pred, eps_value)
+            smooth = [row_dot(xp, spread, log_p)]
+    per_sample = -log_p_y if isinstance(hit, float) and hit == 1.0 else -hit * log_p_y
+    if spread is not None:
+        per_sample = per_sample - smooth[0]
 
     weight = sample_weights(func, inputs, inputs.others[0], tuple(per_sample.shape),
                             check_values=check_values)
@@ -442,21 +475,25 @@ def sparse_categorical_cross_entropy(
     if label_weight is not None:
         mean_weight = label_weight if weight is None else weight * label_weight
 
-    def gradient() -> Array:
-        hits = hit if not isinstance(hit, float) else xp.full(
-            labels.shape, hit, dtype=log_p.dtype, device=device(log_p))
+    def scaled_gradient(scale: Array | float) -> Array:
+        hits = hit * scale
+        if isinstance(hits, float):
+            hits = xp.full(labels.shape, hits, dtype=inputs.y_pred.dtype,
+                           device=device(inputs.y_pred))
         if from_logits:
             # d/dz_j = softmax(z)_j * sum_c target_c - target_j, target = hit at y + spread
             total = hits
             if spread is not None:
-                total = hits + (label_smoothing if weights is None else xp.sum(spread))
-            g = xp.exp(log_p) * total[..., None]
+                total = hits + xp.sum(spread) * scale
+            g = terms.scaled_probabilities(total)
             if spread is not None:
-                g = g - spread
-            return add_at_labels(xp, g, labels, -hits)
-        inv_p = 1.0 / p
-        g = -spread * inv_p if spread is not None else xp.zeros_like(p)
-        g = add_at_labels(xp, g, labels, -hits * take_labels(xp, inv_p, labels))
-        return xp.where(inside, g, 0.0)
+                g = g - spread * _per_row(scale)
+            g = add_at_labels(xp, g, labels, -hits)
+        else:
+            g = (xp.where(inside, -spread / p, 0.0) * _per_row(scale) if spread is not None
+                 else xp.zeros_like(inputs.y_pred))
+            g = add_at_labels(xp, g, labels, xp.where(inside_y, -hits / p_y, 0.0))
+        return _zero_where_unweighted(xp, g, scale)
 
-    return PerSample(inputs, per_sample, gradient, weight, mean_weight, nan_hint=_CE_NAN_HINT)
+    return PerSample(inputs, per_sample, lambda: scaled_gradient(1.0), weight, mean_weight,
+                     nan_hint=_CE_NAN_HINT, scaled_gradient=scaled_gradient)
