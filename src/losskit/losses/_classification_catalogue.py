@@ -180,7 +180,7 @@ def kl_divergence(
     >>> float(lk.kl_divergence(p, p))
     0.0
 
-    Neither is symmetric: :math:`H(Q, P)` and :math:`\mathrm{KL}(Q \| P)` differ.
+    Neither the cross-entropy nor the divergence is symmetric in :math:`P` and :math:`Q`:
 
     >>> round(float(lk.categorical_cross_entropy(q, p, unit="bits")), 3)
     2.906
