@@ -211,7 +211,8 @@ def kl_divergence(
     return PerSample(inputs, per_sample, gradient, weight, nan_hint=_CE_NAN_HINT)
 
 
-@options(from_logits=Boolean(), axis=Integer(), **COMMON_OPTIONS)
+@options(from_logits=Boolean(), axis=Integer(),
+         **{name: COMMON_OPTIONS[name] for name in ("reduction", "unit", "check_values")})
 def entropy(
     p: Any,
     /,
