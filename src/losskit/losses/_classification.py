@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from typing import Any
 
 from losskit._array import (
@@ -35,6 +37,7 @@ from losskit._validation import (
 from losskit.losses._core import (
     Inputs,
     PerSample,
+    count_normaliser,
     default_eps,
     loss_function,
     mean_over_outputs,
@@ -54,14 +57,21 @@ _PROBABILITY_OPTIONS = {
     "eps": Optional(Real(0.0, 0.5, closed="left")),
 }
 _LOGITS_FIX = "Pass probabilities, or logits with from_logits=True"
+_TORCH_LOG_FLOOR = -100.0  # PyTorch's clamp of log p and log(1 - p) in binary_cross_entropy
 
 
-def _check_predictions(func: str, inputs: Inputs, from_logits: bool, rows: bool) -> None:
+def _check_predictions(func: str, inputs: Inputs, from_logits: bool, rows: bool,
+                       renormalised: bool = False) -> None:
+    """Logits: no NaN. Probabilities: in [0, 1] and, with ``rows``, rows summing to 1; with
+    ``renormalised`` (Keras divides each row by its sum) any non-negative finite values."""
     xp, y_pred = inputs.xp, inputs.y_pred
     if from_logits:
         # ±inf logits are limits with exact losses; NaN is not
         check_finite(func, xp, "y_pred", y_pred, allow_inf=True,
                      fix="Logits must not be NaN; look for a diverged model or bad features")
+    elif renormalised:
+        check_range(func, xp, "y_pred", y_pred, 0.0, math.inf,
+                    "Keras' convention divides each row by its sum: pass non-negative scores")
     else:
         check_range(func, xp, "y_pred", y_pred, 0.0, 1.0, _LOGITS_FIX)
         if rows:
@@ -95,6 +105,7 @@ def binary_cross_entropy(
     reduction: str = "mean",
     unit: str = "nats",
     check_values: bool = True,
+    convention: str = "losskit",
 ) -> PerSample:
     r"""Binary cross-entropy, the negative log-likelihood of a Bernoulli target.
 
@@ -183,14 +194,20 @@ def binary_cross_entropy(
             # d/dz = (beta*y + 1 - y) * sigmoid(z) - beta*y  (= sigmoid(z) - y without weights)
             return (positive + negative) * sigmoid(xp, z) - positive
     else:
-        eps_value = default_eps(inputs, eps)
-        log_p, p, inside = _clipped_log(xp, z, eps_value)
-        log_q = xp.log1p(-p)  # log(1 - p), accurate for small p
+        if convention == "torch" and eps is None:
+            # PyTorch's binary_cross_entropy: no clipping, each log clamped at -100
+            p, raw_p, raw_q = z, xp.log(z), xp.log1p(-z)
+            inside_p, inside_q = raw_p > _TORCH_LOG_FLOOR, raw_q > _TORCH_LOG_FLOOR
+            log_p = xp.maximum(raw_p, _TORCH_LOG_FLOOR)
+            log_q = xp.maximum(raw_q, _TORCH_LOG_FLOOR)
+        else:
+            log_p, p, inside_p = _clipped_log(xp, z, default_eps(inputs, eps, convention))
+            log_q, inside_q = xp.log1p(-p), inside_p  # log(1 - p), accurate for small p
         elementwise = -(mul_zero_safe(xp, positive, log_p) + mul_zero_safe(xp, negative, log_q))
 
         def gradient() -> Array:
-            g = mul_zero_safe(xp, negative, 1.0 / (1.0 - p)) - mul_zero_safe(xp, positive, 1.0 / p)
-            return xp.where(inside, g, 0.0)
+            return (xp.where(inside_q, mul_zero_safe(xp, negative, 1.0 / (1.0 - p)), 0.0)
+                    - xp.where(inside_p, mul_zero_safe(xp, positive, 1.0 / p), 0.0))
 
     per_sample, k = mean_over_outputs(xp, elementwise)
     weight = sample_weights(func, inputs, inputs.others[0], tuple(per_sample.shape),
@@ -200,7 +217,8 @@ def binary_cross_entropy(
         g = gradient()
         return g if k == 1 else g / k
 
-    return PerSample(inputs, per_sample, gradient_per_sample, weight)
+    return PerSample(inputs, per_sample, gradient_per_sample, weight,
+                     count_normaliser(xp, per_sample, weight, convention))
 
 
 def _class_weights(func: str, inputs: Inputs, class_weight: Array | None,
@@ -240,6 +258,7 @@ def categorical_cross_entropy(
     reduction: str = "mean",
     unit: str = "nats",
     check_values: bool = True,
+    convention: str = "losskit",
 ) -> PerSample:
     r"""Categorical cross-entropy against one-hot or soft targets (a categorical NLL).
 
@@ -310,7 +329,8 @@ def categorical_cross_entropy(
             func, xp, "y_true", y, inputs.out_dtype,
             "Targets must be one-hot or probability rows; for several labels per sample "
             "use binary_cross_entropy (multi-label)")
-        _check_predictions(func, inputs, from_logits, rows=True)
+        _check_predictions(func, inputs, from_logits, rows=True,
+                           renormalised=convention == "keras")
     weights = _class_weights(func, inputs, inputs.others[1], check_values)
     q = y * (1.0 - label_smoothing) + label_smoothing / n_classes if label_smoothing else y
     a = q if weights is None else q * weights
@@ -318,12 +338,15 @@ def categorical_cross_entropy(
         terms, _, (a_dot_log_p,) = log_softmax_at(xp, inputs.y_pred, vectors=(a,))
         per_sample = -a_dot_log_p
     else:
-        log_p, p, inside = _log_probabilities(inputs, from_logits, eps)
+        row_total, p_in = _keras_rows(xp, inputs.y_pred, convention)
+        log_p, p, inside = _clipped_log(xp, p_in, default_eps(inputs, eps, convention))
         per_sample = -row_dot(xp, a, log_p)
     weight = sample_weights(func, inputs, inputs.others[0], tuple(per_sample.shape),
                             check_values=check_values)
-    mean_weight = None
-    if weights is not None:
+    mean_weight = count_normaliser(xp, per_sample, weight, convention)
+    if convention == "torch" and weights is not None:
+        mean_weight = xp.ones_like(per_sample)  # PyTorch's probability targets: divide by n
+    elif weights is not None and mean_weight is None:
         target_weight = xp.sum(y * weights, axis=-1)
         mean_weight = target_weight if weight is None else weight * target_weight
 
@@ -333,11 +356,25 @@ def categorical_cross_entropy(
             a_total = xp.sum(a, axis=-1)
             g = terms.scaled_probabilities(a_total * scale) - a * _per_row(scale)
         else:
-            g = xp.where(inside, -mul_zero_safe(xp, a, 1.0 / p), 0.0) * _per_row(scale)
+            g = xp.where(inside, -mul_zero_safe(xp, a, 1.0 / p), 0.0)
+            if row_total is not None:
+                # through p / sum(p): d/dp_j = (g_j(p_hat) + sum_c a_c [inside_c]) / sum(p)
+                active = xp.sum(xp.where(inside, a, 0.0), axis=-1)
+                g = (g + active[..., None]) / row_total[..., None]
+            g = g * _per_row(scale)
         return _zero_where_unweighted(xp, g, scale)
 
     return PerSample(inputs, per_sample, lambda: scaled_gradient(1.0), weight, mean_weight,
                      nan_hint=_CE_NAN_HINT, scaled_gradient=scaled_gradient)
+
+
+def _keras_rows(xp: Namespace, p: Array, convention: str) -> tuple[Array | None, Array]:
+    """Keras divides probability rows by their sum before clipping; others take them as given.
+    Returns ``(row sums or None, probabilities to use)``."""
+    if convention != "keras":
+        return None, p
+    total = xp.sum(p, axis=-1)
+    return total, p / total[..., None]
 
 
 def _per_row(scale: Array | float) -> Array | float:
@@ -383,6 +420,7 @@ def sparse_categorical_cross_entropy(
     reduction: str = "mean",
     unit: str = "nats",
     check_values: bool = True,
+    convention: str = "losskit",
 ) -> PerSample:
     r"""Categorical cross-entropy against integer class labels.
 
@@ -434,7 +472,8 @@ def sparse_categorical_cross_entropy(
     labels = _labels_as_integers(func, xp, inputs.y_true, check_values)
     if check_values:
         check_labels(func, xp, labels, n_classes, ignore_index)
-        _check_predictions(func, inputs, from_logits, rows=True)
+        _check_predictions(func, inputs, from_logits, rows=True,
+                           renormalised=convention == "keras")
     weights = _class_weights(func, inputs, inputs.others[1], check_values)
     ignored = None if ignore_index is None else labels == ignore_index
     if ignored is not None:
@@ -453,12 +492,17 @@ def sparse_categorical_cross_entropy(
             xp, inputs.y_pred, labels=labels, vectors=() if spread is None else (spread,))
     else:
         # only the labels' probabilities are needed unless the target is smoothed
+        row_total, _ = _keras_rows(xp, inputs.y_pred, convention) if convention == "keras" \
+            else (None, None)
         p_y = take_labels(xp, inputs.y_pred, labels)
-        eps_value = default_eps(inputs, eps)
+        if row_total is not None:
+            p_y = p_y / row_total
+        eps_value = default_eps(inputs, eps, convention)
         log_p_y, p_y, inside_y = _clipped_log(xp, p_y, eps_value)
         smooth = []
         if spread is not None:
-            log_p, p, inside = _clipped_log(xp, inputs.y_pred, eps_value)
+            p_all = inputs.y_pred if row_total is None else inputs.y_pred / row_total[..., None]
+            log_p, p, inside = _clipped_log(xp, p_all, eps_value)
             smooth = [row_dot(xp, spread, log_p)]
     per_sample = -log_p_y if isinstance(hit, float) and hit == 1.0 else -hit * log_p_y
     if spread is not None:
@@ -472,7 +516,11 @@ def sparse_categorical_cross_entropy(
             fail(func, "y_true", f"is ignore_index={ignore_index} (or weight 0) everywhere, so "
                  "the mean is undefined", "Skip this batch, or pass check_values=False to get 0")
     mean_weight = None
-    if label_weight is not None:
+    if convention == "keras" and (weight is not None or label_weight is not None):
+        # Keras divides by the number of samples it did not mask
+        mean_weight = (xp.ones_like(per_sample) if ignored is None
+                       else xp.where(ignored, 0.0, xp.ones_like(per_sample)))
+    elif label_weight is not None:
         mean_weight = label_weight if weight is None else weight * label_weight
 
     def scaled_gradient(scale: Array | float) -> Array:
@@ -493,6 +541,12 @@ def sparse_categorical_cross_entropy(
             g = (xp.where(inside, -spread / p, 0.0) * _per_row(scale) if spread is not None
                  else xp.zeros_like(inputs.y_pred))
             g = add_at_labels(xp, g, labels, xp.where(inside_y, -hits / p_y, 0.0))
+            if row_total is not None:
+                # through p / sum(p): d/dp_j = (g_j(p_hat) + sum_c target_c [inside_c]) / sum(p)
+                active = xp.where(inside_y, hits, 0.0)
+                if spread is not None:
+                    active = active + xp.sum(xp.where(inside, spread, 0.0), axis=-1) * scale
+                g = (g + active[..., None]) / row_total[..., None]
         return _zero_where_unweighted(xp, g, scale)
 
     return PerSample(inputs, per_sample, lambda: scaled_gradient(1.0), weight, mean_weight,

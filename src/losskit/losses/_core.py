@@ -39,9 +39,12 @@ from losskit._validation import (
 
 __all__ = [
     "COMMON_OPTIONS",
+    "CONVENTIONS",
+    "KERAS_EPSILON",
     "Inputs",
     "PerSample",
     "apply_scale",
+    "count_normaliser",
     "default_eps",
     "loss_function",
     "mean_over_outputs",
@@ -52,11 +55,18 @@ __all__ = [
 ]
 
 #: options every loss takes, declared once
+#: frameworks whose numbers ``convention=`` reproduces (see docs/conventions.md)
+CONVENTIONS = ("losskit", "sklearn", "keras", "torch")
+
 COMMON_OPTIONS: dict[str, Constraint] = {
     "reduction": OneOf(*REDUCTIONS),
     "unit": OneOf("nats", "bits"),
     "check_values": Boolean(),
+    "convention": OneOf(*CONVENTIONS),
 }
+
+#: Keras' ``backend.epsilon()``, its probability clipping bound
+KERAS_EPSILON = 1e-7
 
 _LOG2_E = 1.0 / math.log(2.0)
 
@@ -144,9 +154,26 @@ def sample_weights(func: str, inputs: Inputs, sample_weight: Array | None,
                         inputs.y_pred.dtype, check_values=check_values)
 
 
-def default_eps(inputs: Inputs, eps: float | None) -> float:
-    """Clipping bound for probabilities: ``eps``, or the machine epsilon of y_pred's dtype."""
-    return float(inputs.xp.finfo(inputs.out_dtype).eps) if eps is None else eps
+def default_eps(inputs: Inputs, eps: float | None, convention: str = "losskit") -> float:
+    """Clipping bound for probabilities: ``eps`` if given, else the convention's default —
+    the machine epsilon of y_pred's dtype (losskit, scikit-learn), 1e-7 (Keras), or 0 (PyTorch,
+    which does not clip; its binary cross-entropy clamps each log at -100 instead)."""
+    if eps is not None:
+        return eps
+    if convention == "keras":
+        return KERAS_EPSILON
+    if convention == "torch":
+        return 0.0
+    return float(inputs.xp.finfo(inputs.out_dtype).eps)
+
+
+def count_normaliser(xp: Namespace, per_sample: Array, weight: Array | None,
+                     convention: str) -> Array | None:
+    """The ``mean_weight`` of frameworks whose weighted mean divides by the number of samples
+    (Keras always; PyTorch for its ``weight`` argument): ones, or ``None`` to keep ``sum(w)``."""
+    if weight is not None and convention in ("keras", "torch"):
+        return xp.ones_like(per_sample)
+    return None
 
 
 @dataclass

@@ -8,6 +8,7 @@ from losskit._array import Array
 from losskit._validation import check_finite
 from losskit.losses._core import (
     PerSample,
+    count_normaliser,
     loss_function,
     mean_over_outputs,
     prepare,
@@ -26,6 +27,7 @@ def mean_squared_error(
     sample_weight: Any = None,
     reduction: str = "mean",
     check_values: bool = True,
+    convention: str = "losskit",
 ) -> PerSample:
     r"""Mean squared error, the negative log-likelihood of a Gaussian target.
 
@@ -85,5 +87,5 @@ def mean_squared_error(
     def gradient() -> Array:
         return diff * (2.0 / k)
 
-    return PerSample(inputs, loss, gradient, weight,
+    return PerSample(inputs, loss, gradient, weight, count_normaliser(xp, loss, weight, convention),
                      nan_hint="the squared error overflows; rescale the targets")
