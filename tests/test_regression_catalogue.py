@@ -553,3 +553,29 @@ def test_float32_matches_float64_reference(name):
               for k, v in opts32.items()}
     expected = float(loss(y32.astype("float64"), p32.astype("float64"), **opts64))
     assert float(out) == pytest.approx(expected, rel=1e-6, abs=1e-6)
+
+
+@pytest.mark.parametrize("power", [-0.5, 1.0, 1.5, 2.0, 3.0])
+def test_tweedie_is_accurate_near_the_perfect_prediction(power):
+    # the textbook formula (scikit-learn's) cancels to rounding noise, possibly negative, as
+    # mu -> y; losskit regroups it with expm1. Reference: 50-digit mpmath.
+    mp = pytest.importorskip("mpmath")
+    mp.mp.dps = 50
+    y = np.full(6, 37.5)
+    mu = y * (1 + np.array([0.0, 1e-12, -1e-9, 1e-6, -1e-3, 0.5]))
+
+    def exact(yv, mv):
+        yv, mv, p = mp.mpf(yv), mp.mpf(mv), mp.mpf(power)
+        if power == 1:
+            return 2 * (yv * mp.log(yv / mv) - yv + mv)
+        if power == 2:
+            return 2 * (mp.log(mv / yv) + yv / mv - 1)
+        return 2 * (yv ** (2 - p) / ((1 - p) * (2 - p)) - yv * mv ** (1 - p) / (1 - p)
+                    + mv ** (2 - p) / (2 - p))
+
+    ours = lk.tweedie_deviance(y, mu, power=power, reduction="none")
+    expected = [float(exact(a, b)) for a, b in zip(y, mu, strict=True)]
+    assert ours[0] == 0.0
+    np.testing.assert_allclose(ours[2:], expected[2:], rtol=1e-6)
+    np.testing.assert_allclose(ours[3:], expected[3:], rtol=1e-9)
+    assert np.all(ours >= 0)

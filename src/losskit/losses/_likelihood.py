@@ -312,19 +312,21 @@ def gaussian_nll(
     if log_var is not None:
         s = parameter(func, inputs, "log_var", log_var, inputs.others[1], positive=False,
                       check_values=check_values)
-        inv_var = math.exp(-s) if isinstance(s, float) else xp.exp(-s)
-        elementwise = 0.5 * (s + diff * diff * inv_var)
+        inv_var = (math.exp(-s) if s > -709.0 else math.inf) if isinstance(s, float) else (
+            xp.exp(-s))
+        # r^2 / sigma^2 with 0 * inf = 0: an exact prediction stays exact as sigma -> 0
+        elementwise = 0.5 * (s + mul_zero_safe(xp, diff * diff, inv_var))
     else:
         v = 1.0 if var is None else parameter(func, inputs, "var", var, inputs.others[1],
                                               positive=True, check_values=check_values)
         inv_var = 1.0 / v
         log_v = math.log(v) if isinstance(v, float) else xp.log(v)
-        elementwise = 0.5 * (log_v + diff * diff * inv_var)
+        elementwise = 0.5 * (log_v + mul_zero_safe(xp, diff * diff, inv_var))
     if full:
         elementwise = elementwise + _HALF_LOG_2PI
 
     def gradient() -> Array:
-        return diff * inv_var
+        return mul_zero_safe(xp, diff, inv_var)
 
     return per_sample(func, inputs, elementwise, gradient, inputs.others[0],
                       check_values=check_values,
@@ -645,6 +647,40 @@ class _TweediePower(Constraint):
         return math.isfinite(value) and (value <= 0 or value >= 1)
 
 
+def _tweedie_unit_deviance(xp: Namespace, y: Array, log_mu: Array | None, mu: Array,
+                           p: float) -> Array:
+    r"""The Tweedie deviance for ``p != 0``, accurate near ``mu = y``.
+
+    For :math:`y > 0`, with :math:`L = \log\mu - \log y`, the textbook formula's three terms
+    cancel as :math:`\mu \to y` (leaving rounding noise that can be negative); here they are
+    regrouped exactly into :math:`2y^{2-p}\,[\mathrm{expm1}((2-p)L)/(2-p) -
+    \mathrm{expm1}((1-p)L)/(1-p)]` (:math:`2y(\mathrm{expm1}(L) - L)` at :math:`p = 1`,
+    :math:`2(\mathrm{expm1}(-L) + L)` at :math:`p = 2`), which is exactly 0 at
+    :math:`\mu = y` and accurate to rounding of :math:`L` elsewhere. For :math:`y \le 0`
+    (allowed for :math:`p < 2`) the :math:`y^{2-p}` term is 0; for :math:`p \ge 2` the
+    deviance of :math:`y \to 0` is :math:`+\infty`.
+    """
+    positive = y > 0
+    safe_y = xp.where(positive, y, 1.0)  # every log and power below sees a positive number
+    if log_mu is None:
+        log_mu = xp.log(xp.where(mu > 0, mu, 1.0))
+    big_l = log_mu - xp.log(safe_y)
+    if p == 1:
+        stable = 2.0 * safe_y * (xp.expm1(big_l) - big_l)
+    elif p == 2:
+        stable = 2.0 * (xp.expm1(-big_l) + big_l)
+    else:
+        a, b = 2.0 - p, 1.0 - p
+        stable = 2.0 * xp.pow(safe_y, a) * (xp.expm1(a * big_l) / a - xp.expm1(b * big_l) / b)
+    if p >= 2:
+        at_zero = xp.full_like(mu, math.inf)
+    elif p == 1:
+        at_zero = 2.0 * (mu - y)
+    else:
+        at_zero = 2.0 * (xp.pow(mu, 2.0 - p) / (2.0 - p) - y * xp.pow(mu, 1.0 - p) / (1.0 - p))
+    return xp.where(positive, stable, at_zero)
+
+
 @loss_function(power=_TweediePower(), log_input=Boolean())
 def tweedie_deviance(
     y_true: Any,
@@ -735,17 +771,8 @@ def tweedie_deviance(
     mu = xp.exp(z) if log_input else z
     if p == 0:
         elementwise = (y - mu) * (y - mu)
-    elif p == 1:
-        # y log(y / mu) with 0 log 0 = 0; the log never sees 0, so autograd stays finite
-        ratio = xp.where(y > 0, y, 1.0) / mu
-        elementwise = 2.0 * (mul_zero_safe(xp, y, xp.log(ratio)) - y + mu)
-    elif p == 2:
-        elementwise = 2.0 * (xp.log(mu / y) + y / mu - 1.0)
     else:
-        positive = xp.where(y > 0, y, 0.0) if p < 0 else y
-        elementwise = 2.0 * (xp.pow(positive, 2.0 - p) / ((1.0 - p) * (2.0 - p))
-                             - y * xp.pow(mu, 1.0 - p) / (1.0 - p)
-                             + xp.pow(mu, 2.0 - p) / (2.0 - p))
+        elementwise = _tweedie_unit_deviance(xp, y, z if log_input else None, mu, p)
 
     def gradient() -> Array:
         scale = 2.0 if p == 0 else 2.0 * xp.pow(mu, -p)
