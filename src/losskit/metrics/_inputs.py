@@ -120,6 +120,10 @@ def class_predictions(func: str, inputs: MetricInputs, *, threshold: float, from
         pred = xp.argmax(y_pred, axis=-1)
     elif tuple(y_pred.shape) == tuple(y_true.shape):
         if xp.isdtype(y_pred.dtype, "real floating"):
+            if n_classes not in (None, 2):
+                fail(func, "n_classes", f"is {n_classes} but y_pred holds one score per sample "
+                     "(two classes)", "Pass class scores of shape y_true.shape + (n_classes,), "
+                     "or integer predicted labels")
             if check_values:
                 _check_scores(func, xp, y_pred, from_logits, rows=False)
             p = sigmoid(xp, y_pred) if from_logits else y_pred
@@ -134,7 +138,9 @@ def class_predictions(func: str, inputs: MetricInputs, *, threshold: float, from
                 top = max(int(xp.max(true)), int(xp.max(pred)))
                 classes = max(top + 1, 2)
             if check_values:
-                check_labels(func, xp, pred, classes, None)
+                check_range(func, xp, "y_pred", pred, 0, classes - 1,
+                            f"Predicted labels must index the {classes} classes (pass "
+                            "n_classes to set their number)")
     else:
         fail(func, "y_true", f"has shape {tuple(y_true.shape)} but y_pred has shape "
              f"{tuple(y_pred.shape)}", "Pass y_pred with y_true's shape (labels or the "
