@@ -326,6 +326,19 @@ def test_bad_use_gets_a_clear_error():
                                          r"accuracy_score \(reduction='mean'\), not of "
                                          r"f1_score"):
         lk.Accumulator(M.f1_score).load_state_dict(acc.state_dict())
+    ece = lk.Accumulator(M.expected_calibration_error, n_bins=5)
+    ece.update([0, 1], [0.2, 0.7])
+    with pytest.raises(ValueError, match=r"Accumulator: state_dict holds a state of "
+                                         r"expected_calibration_error with options "
+                                         r"\{'n_bins': 5\}, not \{'n_bins': 8\}"):
+        lk.Accumulator(M.expected_calibration_error, n_bins=8).load_state_dict(
+            ece.state_dict())
+    weighted = lk.Accumulator(lk.sparse_categorical_cross_entropy, class_weight=np.ones(3))
+    weighted.update([0], [[0.5, 0.25, 0.25]])
+    text = json.dumps(weighted.state_dict())  # array options serialise too
+    with pytest.raises(ValueError, match="with the same options"):
+        lk.Accumulator(lk.sparse_categorical_cross_entropy,
+                       class_weight=np.array([1.0, 2.0, 1.0])).load_state_dict(json.loads(text))
     with pytest.raises(TypeError, match="Accumulator: state_dict is list"):
         acc.load_state_dict([])
     # the batch is checked like a call of the function itself

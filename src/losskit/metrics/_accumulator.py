@@ -229,7 +229,8 @@ class Accumulator:
         Copies the state to the host (one synchronisation): for checkpoints, not per batch.
         """
         state = None if self._state is None else state_to_json(self._state)
-        return {"function": self.fn.__name__, "reduction": self.reduction, "state": state}
+        return {"function": self.fn.__name__, "reduction": self.reduction,
+                "options": _plain(self.options), "state": state}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Replace the state with one from :meth:`state_dict` (same function)."""
@@ -242,6 +243,11 @@ class Accumulator:
                  f"(reduction={state_dict.get('reduction')!r}), not of {self.fn.__name__} "
                  f"(reduction={self.reduction!r})", "Load it into an Accumulator of the same "
                  "function")
+        options = state_dict.get("options", {})
+        if options != _plain(self.options):
+            fail(_NAME, "state_dict", f"holds a state of {name} with options {options}, not "
+                 f"{_plain(self.options)}", "Load it into an Accumulator with the same options "
+                 "(states computed with other options do not combine)")
         if state_dict["state"] is None:
             self.reset()
             return
@@ -264,7 +270,11 @@ class Accumulator:
         gathered: list[Any] = [None] * dist.get_world_size(group)
         dist.all_gather_object(gathered, self.state_dict(), group=group)
         merged: State | None = None
-        for entry in gathered:
+        for rank, entry in enumerate(gathered):
+            if entry["options"] != _plain(self.options) or entry["function"] != self.fn.__name__:
+                fail(_NAME, "all_reduce()", f"found rank {rank} accumulating {entry['function']} "
+                     f"with options {entry['options']}, not {self!r}", "Create the same "
+                     "Accumulator on every rank")
             if entry["state"] is None:
                 continue
             state = state_from_json(entry["state"])
@@ -294,3 +304,15 @@ def _same(a: Any, b: Any) -> bool:
             return bool(np.array_equal(np.asarray(a), np.asarray(b)))
         except Exception:
             return False
+
+
+def _plain(options: dict[str, Any]) -> dict[str, Any]:
+    """Options as plain Python values (arrays as nested lists), to compare and serialise."""
+    out: dict[str, Any] = {}
+    for key, value in sorted(options.items()):
+        if value is None or isinstance(value, (bool, int, float, str)):
+            out[key] = value
+        else:
+            host = value.detach().cpu() if hasattr(value, "detach") else value
+            out[key] = np.asarray(host).tolist()
+    return out
