@@ -282,7 +282,7 @@ def test_categorical_hinge_bounds_the_zero_one_loss(s, data):
     out = lk.categorical_hinge_loss(np.eye(s.shape[1])[labels], s, reduction="none")
     wrong = np.array([s[i, labels[i]] <= np.max(np.delete(s[i], labels[i]))
                       for i in range(3)])
-    assert np.all(out >= 0) and np.all(out[wrong] >= 1)
+    assert np.all(out >= 0) and np.all(out[wrong] >= 1 - 1e-12)  # 1 + m - s rounds at ties
 
 
 @settings(max_examples=60, deadline=None)

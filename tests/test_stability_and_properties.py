@@ -158,13 +158,15 @@ def test_mean_is_weighted_sum_over_weight_total(w, seed):
                                w * (p - y) ** 2, rtol=1e-12)
 
 
+@pytest.mark.parametrize("check_values", [True, False])
 @pytest.mark.parametrize("smoothing", [0.0, 0.1])
-def test_infinite_logits_on_every_backend(backend, smoothing):
+def test_infinite_logits_on_every_backend(backend, smoothing, check_values):
     inf = math.inf
     z = backend.asarray([[inf, 0.0, -inf], [inf, inf, 0.0], [3.0, -inf, 1.0]])
     labels = backend.asarray([0, 1, 2])
     out = lk.sparse_categorical_cross_entropy(labels, z, from_logits=True, reduction="none",
-                                              label_smoothing=smoothing)
+                                              label_smoothing=smoothing,
+                                              check_values=check_values)
     expected = lk.sparse_categorical_cross_entropy(
         [0, 1, 2], backend.to_numpy(z), from_logits=True, reduction="none",
         label_smoothing=smoothing)
@@ -173,5 +175,10 @@ def test_infinite_logits_on_every_backend(backend, smoothing):
     else:
         assert np.all(np.isinf(expected))  # smoothing gives mass to impossible classes
     np.testing.assert_allclose(backend.to_numpy(out), expected, rtol=1e-12)
-    grad = lk.gradient(lk.sparse_categorical_cross_entropy, labels, z, from_logits=True)
+    grad = lk.gradient(lk.sparse_categorical_cross_entropy, labels, z, from_logits=True,
+                       check_values=check_values)
     assert np.all(np.isfinite(backend.to_numpy(grad)))
+    dense = lk.categorical_cross_entropy(np.eye(3)[[0, 1, 2]], z, from_logits=True,
+                                         reduction="none", label_smoothing=smoothing,
+                                         check_values=check_values)
+    np.testing.assert_allclose(backend.to_numpy(dense), expected, rtol=1e-12)

@@ -235,8 +235,8 @@ class SoftmaxTerms:
 
 
 def log_softmax_at(xp: Namespace, x: Array, *, labels: Array | None = None,
-                   vectors: tuple[Array, ...] = ()) -> tuple[SoftmaxTerms, Array | None,
-                                                             list[Array]]:
+                   vectors: tuple[Array, ...] = (), may_sync: bool = True
+                   ) -> tuple[SoftmaxTerms, Array | None, list[Array]]:
     r"""Contractions of ``log softmax(x)`` over the last axis, without overflow or precision loss.
 
     Returns ``(terms, at_labels, dots)``: ``at_labels[i] = log p[i, labels[i]]`` and, for each
@@ -244,8 +244,13 @@ def log_softmax_at(xp: Namespace, x: Array, *, labels: Array | None = None,
     ``0 · -inf = 0``). :math:`\log p = (x - m) - \log \sum_c e^{x_c - m}` with :math:`m` the
     row maximum, so nothing overflows and the shifted logits near the maximum stay exact. Rows
     holding ``+inf`` take their limit; a row that is all ``-inf`` gives NaN (reported by the
-    checks).
+    checks). With ``may_sync=False`` nothing is read back to the host (the limit is then taken
+    with ``where`` on every row, as in traced JAX code).
     """
+    if aac.is_torch_namespace(xp) and not may_sync:
+        log_p = log_softmax(xp, x, may_sync=False)
+        at = None if labels is None else take_labels(xp, log_p, labels)
+        return SoftmaxTerms(xp, log_p, None, None), at, [row_dot(xp, v, log_p) for v in vectors]
     if aac.is_torch_namespace(xp):
         # native fast path (measured: within a few % of F.cross_entropy): log_softmax as one
         # kernel, and rows holding +inf (NaN there) looked for in the n results only
@@ -294,16 +299,17 @@ def _finite_row_max(xp: Namespace, x: Array) -> tuple[Array, Array | None]:
     return xp.where(xp.isfinite(m), m, 0.0), replaced
 
 
-def log_softmax(xp: Namespace, x: Array) -> Array:
+def log_softmax(xp: Namespace, x: Array, *, may_sync: bool = True) -> Array:
     """``log(softmax(x))`` over the last axis, stable for large and infinite logits.
 
     ``(x - m) - log(sum(exp(x - m)))`` with ``m`` the row maximum. A row holding ``+inf`` takes
     its limit (the probability is shared equally by the ``+inf`` entries); a row that is all
-    ``-inf`` has no softmax and gives NaN (reported by the checks).
+    ``-inf`` has no softmax and gives NaN (reported by the checks). ``may_sync=False`` reads
+    nothing back to the host (the limit is taken with ``where`` on every row).
     """
     if aac.is_torch_namespace(xp):
         # native fast path (measured: one fused kernel, as F.cross_entropy uses)
-        if to_bool("log_softmax", xp.any(x == math.inf)):
+        if not may_sync or to_bool("log_softmax", xp.any(x == math.inf)):
             x = _limit_of_infinite_rows(xp, x, xp.max(x, axis=-1))
         return x.log_softmax(-1)
     m, replaced = _finite_row_max(xp, x)

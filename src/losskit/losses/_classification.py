@@ -334,7 +334,8 @@ def categorical_cross_entropy(
     q = y * (1.0 - label_smoothing) + label_smoothing / n_classes if label_smoothing else y
     a = q if weights is None else q * weights
     if from_logits:
-        terms, _, (a_dot_log_p,) = log_softmax_at(xp, inputs.y_pred, vectors=(a,))
+        terms, _, (a_dot_log_p,) = log_softmax_at(xp, inputs.y_pred, vectors=(a,),
+                                                  may_sync=check_values)
         per_sample = -a_dot_log_p
     else:
         row_total, p_in = _keras_rows(xp, inputs.y_pred, convention)
@@ -488,7 +489,8 @@ def sparse_categorical_cross_entropy(
             if weights is None else weights)
     if from_logits:
         terms, log_p_y, smooth = log_softmax_at(
-            xp, inputs.y_pred, labels=labels, vectors=() if spread is None else (spread,))
+            xp, inputs.y_pred, labels=labels, vectors=() if spread is None else (spread,),
+            may_sync=check_values)
     else:
         # only the labels' probabilities are needed unless the target is smoothed
         row_total, _ = _keras_rows(xp, inputs.y_pred, convention) if convention == "keras" \
