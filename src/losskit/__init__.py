@@ -9,7 +9,8 @@ array-API arrays and returns the same kind of array.
 0.1643
 """
 
-from losskit import metrics
+from losskit import families, metrics
+from losskit.families import family
 from losskit.losses import (
     binary_cross_entropy,
     binary_focal_loss,
@@ -51,6 +52,8 @@ __all__ = [
     "categorical_focal_loss",
     "categorical_hinge_loss",
     "entropy",
+    "families",
+    "family",
     "gamma_nll",
     "gaussian_mixture_nll",
     "gaussian_nll",

@@ -1,0 +1,529 @@
+"""What every likelihood family shares: checked inputs, the call to its catalogue loss,
+weighted derivatives, the registry behind :func:`losskit.family`.
+
+A family is a small immutable object: a subclass states its target domain, how its raw outputs
+are laid out, its output activation and the catalogue loss it calls, and implements the array
+arithmetic of ``activation``, ``predict``, ``gradient`` and ``hessian`` on any array library.
+Everything else (conversion to ``raw``'s library, shape and domain checks with the project's
+error template, compute dtypes, sample weights, units) lives here once.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from losskit._array import (
+    Array,
+    Namespace,
+    compute_dtype,
+    first_index,
+    namespace_and_arrays,
+    numpy_errors_silenced,
+    to_bool,
+    to_float,
+)
+from losskit._validation import (
+    Boolean,
+    Constraint,
+    Integer,
+    OneOf,
+    Real,
+    check_finite,
+    check_nonempty,
+    fail,
+    weight_array,
+)
+from losskit.losses._core import apply_scale
+
+__all__ = ["Family", "family", "registered_families"]
+
+_LOG2_E = 1.0 / math.log(2.0)
+_UNIT = OneOf("nats", "bits")
+_BOOL = Boolean()
+POSITIVE = Real(0.0, math.inf, closed="neither")
+
+_REGISTRY: dict[str, type[Family]] = {}
+
+
+def _key(name: str) -> str:
+    return name.lower().replace("_", "").replace("-", "").replace(" ", "")
+
+
+def _where(index: tuple[int, ...]) -> str:
+    return f"index {index[0]}" if len(index) == 1 else f"index {index}"
+
+
+def check_parameter(family_name: str, name: str, value: Any, constraint: Constraint) -> Any:
+    """Check one constructor parameter against its declared constraint."""
+    constraint.check(family_name, name, value)
+    return value
+
+
+class Family:
+    """A target distribution: domain, raw outputs, output activation, NLL and its derivatives.
+
+    Subclasses set the class attributes below and implement the ``_``-prefixed array methods;
+    the public methods are shared. Families are immutable and compare equal when their type
+    and parameters are equal.
+    """
+
+    #: lookup name for :func:`losskit.family`
+    name: ClassVar[str] = ""
+    #: the target domain, in words
+    domain: ClassVar[str] = ""
+    #: output activation (inverse link) by name; one name per block of raw outputs, comma
+    #: separated, for families with several blocks
+    activation_name: ClassVar[str] = ""
+    #: the link (inverse of the activation), by name
+    link_name: ClassVar[str] = ""
+    #: raw outputs per target entry (``None``: one per class, see :meth:`n_outputs`)
+    outputs_per_target: ClassVar[int | None] = 1
+    #: whether the link is canonical: the gradient is then prediction minus target
+    canonical: ClassVar[bool] = False
+    #: whether the NLL is convex in the raw outputs (then the hessian diagonal is >= 0)
+    convex: ClassVar[bool] = True
+    #: the catalogue loss that :meth:`loss` calls
+    loss_name: ClassVar[str] = ""
+    #: the catalogue loss the family's NLL is equivalent to, and the relation in words
+    equivalent_loss: ClassVar[str] = ""
+    equivalence: ClassVar[str] = ""
+    #: names of :mod:`losskit.metrics` functions to report a model of this family with
+    default_metrics: ClassVar[tuple[str, ...]] = ()
+    #: options of the catalogue loss that the family sets itself
+    _fixed_options: ClassVar[tuple[str, ...]] = ()
+    #: whether raw outputs may be ±inf (logits); others must be finite
+    _raw_may_be_infinite: ClassVar[bool] = False
+    #: y_true holds integer labels (kept as int64) rather than values
+    _labels: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.name:
+            _REGISTRY[_key(cls.name)] = cls
+            _REGISTRY.setdefault(_key(cls.__name__), cls)
+
+    # ------------------------------------------------------------------ identity and display
+
+    def _params(self) -> dict[str, Any]:
+        return {}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other._params() == self._params()  # type: ignore
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, tuple(self._params().items())))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if getattr(self, "_frozen", False):
+            raise AttributeError(f"{type(self).__name__} is immutable; create a new family")
+        object.__setattr__(self, name, value)
+
+    def _freeze(self) -> None:
+        object.__setattr__(self, "_frozen", True)
+
+    def _func(self, method: str) -> str:
+        return f"{type(self).__name__}.{method}"
+
+    # ---------------------------------------------------------------------- numbers of outputs
+
+    def n_outputs(self, n_classes: int | None = None) -> int:
+        """Number of raw outputs per target entry (the width of the network's last layer).
+
+        Parameters
+        ----------
+        n_classes : int, optional
+            Number of classes (:class:`Categorical`) or labels (:class:`MultiLabel`); the
+            other families have no classes and take ``None``.
+
+        Returns
+        -------
+        int
+
+        Examples
+        --------
+        >>> import losskit as lk
+        >>> lk.families.Gaussian().n_outputs(), lk.families.Categorical().n_outputs(n_classes=4)
+        (1, 4)
+        """
+        func = self._func("n_outputs")
+        if self.outputs_per_target is None:
+            if n_classes is None:
+                fail(func, "n_classes", "is missing", f"A {type(self).__name__} family has one "
+                     "raw output per class or label: pass n_classes", TypeError)
+            Integer().check(func, "n_classes", n_classes)
+            low = 2 if self._labels else 1
+            if n_classes < low:
+                fail(func, "n_classes", f"is {n_classes}", f"Pass at least {low}")
+            return int(n_classes)
+        if n_classes is not None:
+            fail(func, "n_classes", f"is {n_classes!r} but a {type(self).__name__} target has "
+                 "no classes", "Leave n_classes out (use Categorical or MultiLabel for classes)")
+        return self.outputs_per_target
+
+    # ------------------------------------------------------------------------- array plumbing
+
+    def _raw(self, func: str, raw: Any, *others: Any, cast: bool = True
+             ) -> tuple[Namespace, Array, list[Array | None], Any]:
+        """``raw`` and ``others`` in ``raw``'s library, raw checked for emptiness, dtype and
+        layout, cast to its compute dtype when ``cast``. Returns ``(xp, raw, others, out)``."""
+        xp, raw, rest = namespace_and_arrays(func, raw, *others)
+        if raw.ndim == 0 or math.prod(raw.shape) == 0:
+            check_nonempty(func, "raw", raw)
+        if not xp.isdtype(raw.dtype, ("real floating", "integral")):
+            fail(func, "raw", f"has dtype {raw.dtype}",
+                 "Pass the real-valued raw outputs of the network", TypeError)
+        self._check_raw_layout(func, tuple(raw.shape))
+        cdtype, out = compute_dtype(xp, raw.dtype)
+        if cast and raw.dtype != cdtype:
+            raw = xp.astype(raw, cdtype)
+        return xp, raw, rest, out
+
+    def _check_raw_layout(self, func: str, shape: tuple[int, ...]) -> None:
+        """Raise if raw outputs of ``shape`` cannot belong to this family (default: any)."""
+
+    def _target_shape(self, raw_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape ``y_true`` must have for raw outputs of ``raw_shape``."""
+        return raw_shape
+
+    _shape_fix: ClassVar[str] = ("Pass one raw output per target entry, exactly y_true's shape "
+                                 "(losskit never broadcasts (n, 1) against (n,))")
+
+    def _inputs(self, func: str, y_true: Any, raw: Any, *, check_values: bool,
+                cast: bool = True, weight: Any = None, ignore_index: int | None = None
+                ) -> tuple[Namespace, Array, Array, Array | None, Any]:
+        """Checked ``(xp, y, raw, weight, out_dtype)``: shapes, domain, finiteness."""
+        xp, raw, (y, weight), out = self._raw(func, raw, y_true, weight, cast=cast)
+        if not xp.isdtype(y.dtype, ("real floating", "integral", "bool")):
+            fail(func, "y_true", f"has dtype {y.dtype}", "Pass real-valued targets", TypeError)
+        expected = self._target_shape(tuple(raw.shape))
+        if tuple(y.shape) != expected:
+            fail(func, "y_true", f"has shape {tuple(y.shape)} but raw outputs of shape "
+                 f"{tuple(raw.shape)} need y_true of shape {expected}", self._shape_fix)
+        if check_values:
+            self._check_domain(func, xp, y, raw.shape, ignore_index)
+            if cast:
+                check_finite(func, xp, "raw", raw, allow_inf=self._raw_may_be_infinite,
+                             fix="Raw outputs must be finite numbers; look for a diverged model")
+        if cast:
+            if self._labels:
+                y = xp.astype(y, xp.int64) if y.dtype != xp.int64 else y
+            elif y.dtype != raw.dtype:
+                y = xp.astype(y, raw.dtype)
+        if weight is not None:
+            shape = self._sample_shape(tuple(y.shape))
+            weight = weight_array(func, xp, "sample_weight", weight, shape, raw.dtype,
+                                  check_values=check_values)
+        return xp, y, raw, weight, out
+
+    def _sample_shape(self, y_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Per-sample shape: the catalogue averages the last axis of 2-D+ targets."""
+        return y_shape if len(y_shape) <= 1 else y_shape[:-1]
+
+    # ---------------------------------------------------------------------------- the domain
+
+    def _check_domain(self, func: str, xp: Namespace, y: Array, raw_shape: tuple[int, ...],
+                      ignore_index: int | None) -> None:
+        """Raise if ``y`` holds values outside the family's domain (default: finite reals)."""
+        self._require(func, xp, y, xp.isfinite(y) if not xp.isdtype(y.dtype, "bool")
+                      else xp.ones_like(y, dtype=xp.bool), "that is not finite",
+                      "Remove or impute missing targets before computing the loss")
+
+    def _require(self, func: str, xp: Namespace, y: Array, ok: Array, what: str,
+                 fix: str) -> None:
+        """Fail if ``ok`` is False anywhere, naming the first bad target and its index."""
+        bad = ~ok
+        if to_bool(func, xp.any(bad)):
+            index = first_index(xp, bad)
+            value = y[index]
+            shown = (int(value) if xp.isdtype(y.dtype, "integral")
+                     else bool(value) if xp.isdtype(y.dtype, "bool") else f"{to_float(value):g}")
+            count = int(xp.sum(xp.astype(bad, xp.int64)))
+            fail(func, "y_true", f"has a value {what} ({shown} at {_where(index)}; {count} of "
+                 f"{math.prod(y.shape)} such values)", f"{type(self).__name__} targets are "
+                 f"{self.domain}. {fix}")
+
+    @staticmethod
+    def _integral(xp: Namespace, y: Array) -> Array:
+        if xp.isdtype(y.dtype, ("integral", "bool")):
+            return xp.ones_like(y, dtype=xp.bool)
+        return xp.isfinite(y) & (xp.floor(y) == y)
+
+    def check_target(self, y_true: Any, /, *, n_classes: int | None = None) -> None:
+        """Raise a ``ValueError`` if ``y_true`` is outside the family's domain.
+
+        Parameters
+        ----------
+        y_true : array_like
+            Targets, in any array library.
+        n_classes : int, optional
+            Number of classes, for :class:`Categorical` (labels must be below it).
+
+        Examples
+        --------
+        >>> import losskit as lk
+        >>> lk.families.Poisson().check_target([0, 3, 1])
+        >>> lk.families.Poisson().check_target([0, 2.5])
+        Traceback (most recent call last):
+        ...
+        ValueError: Poisson.check_target: y_true has a value that is not an integer (2.5 at ...
+        """
+        func = self._func("check_target")
+        xp, y, _ = namespace_and_arrays(func, y_true)
+        check_nonempty(func, "y_true", y)
+        if not xp.isdtype(y.dtype, ("real floating", "integral", "bool")):
+            fail(func, "y_true", f"has dtype {y.dtype}", "Pass real-valued targets", TypeError)
+        shape: tuple[int, ...] = ()
+        if n_classes is not None:
+            shape = (*tuple(y.shape), self.n_outputs(n_classes))
+        with numpy_errors_silenced():
+            self._check_domain(func, xp, y, shape, None)
+
+    # ------------------------------------------------------------------------- public methods
+
+    def _check_flag(self, func: str, name: str, value: Any, constraint: Constraint) -> None:
+        constraint.check(func, name, value)
+
+    def activation(self, raw: Any, /, *, check_values: bool = True) -> Array:
+        """The output activation (inverse link) applied to raw outputs.
+
+        Parameters
+        ----------
+        raw : array_like
+            Raw network outputs, laid out as the family's ``n_outputs`` says.
+        check_values : bool
+            Reject NaN raw outputs (a host synchronisation).
+
+        Returns
+        -------
+        array
+            Same shape as ``raw``, in ``raw``'s library and floating dtype; for families with
+            several blocks of outputs each block gets its own activation.
+        """
+        func = self._func("activation")
+        self._check_flag(func, "check_values", check_values, _BOOL)
+        return self._map(func, raw, self._activation, check_values)
+
+    def predict(self, raw: Any, /, *, check_values: bool = True) -> Array:
+        """The prediction the family makes from raw outputs: the mean of the distribution
+        (the class probabilities for classification families).
+
+        Parameters
+        ----------
+        raw : array_like
+            Raw network outputs.
+        check_values : bool
+            Reject NaN raw outputs (a host synchronisation).
+
+        Returns
+        -------
+        array
+            Shaped like the targets (probabilities: like ``raw``), in ``raw``'s library and
+            floating dtype.
+        """
+        func = self._func("predict")
+        self._check_flag(func, "check_values", check_values, _BOOL)
+        return self._map(func, raw, self._predict, check_values)
+
+    def _map(self, func: str, raw: Any, fn: Callable[[Namespace, Array], Array],
+             check_values: bool) -> Array:
+        xp, raw, _, out = self._raw(func, raw)
+        with numpy_errors_silenced():
+            if check_values:
+                check_finite(func, xp, "raw", raw, allow_inf=True,
+                             fix="Raw outputs must not be NaN; look for a diverged model")
+            result = fn(xp, raw)
+        return result if result.dtype == out else xp.astype(result, out)
+
+    def loss(self, y_true: Any, raw: Any, /, **options: Any) -> Array:
+        """The family's negative log-likelihood, computed stably from raw outputs by its
+        catalogue loss (``loss_name``), with that loss's options and reductions.
+
+        Parameters
+        ----------
+        y_true : array_like
+            Targets in the family's domain.
+        raw : array_like
+            Raw network outputs (logits, log-rates, ...), as ``n_outputs`` says.
+        **options
+            Options of the catalogue loss (``sample_weight``, ``reduction``, ``unit``,
+            ``check_values``, ...), except those the family sets itself.
+
+        Returns
+        -------
+        array
+            In ``raw``'s library and floating dtype.
+        """
+        func = self._func("loss")
+        fn = self._catalogue()
+        allowed = [p.name for p in inspect.signature(fn).parameters.values()
+                   if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        for name in options:
+            if name in self._fixed_options:
+                fail(func, name, f"is set by the {type(self).__name__} family", "Leave it out, "
+                     f"or call losskit.{self.loss_name} directly for other settings", TypeError)
+            if name not in allowed:
+                usable = [a for a in allowed if a not in self._fixed_options]
+                fail(func, name, f"is not an option of {self.loss_name}",
+                     "Pass one of " + ", ".join(usable), TypeError)
+        check_values = options.get("check_values", True)
+        self._check_flag(func, "check_values", check_values, _BOOL)
+        xp, y, raw, _, _ = self._inputs(func, y_true, raw, check_values=check_values,
+                                        cast=False, ignore_index=options.get("ignore_index"))
+        with numpy_errors_silenced():
+            return self._call_loss(fn, xp, y, raw, options)
+
+    def _catalogue(self) -> Callable:
+        import losskit.losses as losses
+
+        return getattr(losses, self.loss_name)
+
+    def gradient(self, y_true: Any, raw: Any, /, *, sample_weight: Any = None,
+                 unit: str = "nats", check_values: bool = True) -> Array:
+        """Analytic gradient of each sample's NLL with respect to its raw outputs.
+
+        The derivative of the NLL of every target entry (not averaged over a sample's
+        outputs): for one-dimensional targets it is the gradient of
+        ``loss(y_true, raw, reduction="sum")``. This and :meth:`hessian` are what a
+        gradient-boosting library's custom objective returns.
+
+        Parameters
+        ----------
+        y_true : array_like
+            Targets in the family's domain.
+        raw : array_like
+            Raw network outputs.
+        sample_weight : array_like of per-sample shape, optional
+            Multiplies each sample's derivatives.
+        unit : {"nats", "bits"}
+            Derivative of the NLL in nats or bits.
+        check_values : bool
+            Check the domain, NaN and weights (a host synchronisation).
+
+        Returns
+        -------
+        array
+            Shape of ``raw``, in its library and floating dtype.
+        """
+        return self._derivative("gradient", self._gradient, y_true, raw, sample_weight, unit,
+                                check_values)
+
+    def hessian(self, y_true: Any, raw: Any, /, *, sample_weight: Any = None,
+                unit: str = "nats", check_values: bool = True) -> Array:
+        """Analytic second derivative of each sample's NLL with respect to each raw output.
+
+        The diagonal of the hessian for families with several raw outputs per target
+        (each family's docstring gives it); the same conventions as :meth:`gradient`.
+
+        Parameters
+        ----------
+        y_true, raw, sample_weight, unit, check_values
+            As in :meth:`gradient`.
+
+        Returns
+        -------
+        array
+            Shape of ``raw``, in its library and floating dtype.
+        """
+        return self._derivative("hessian", self._hessian, y_true, raw, sample_weight, unit,
+                                check_values)
+
+    def _derivative(self, method: str, fn: Callable[[Namespace, Array, Array], Array],
+                    y_true: Any, raw: Any, sample_weight: Any, unit: str,
+                    check_values: bool) -> Array:
+        func = self._func(method)
+        self._check_flag(func, "unit", unit, _UNIT)
+        self._check_flag(func, "check_values", check_values, _BOOL)
+        xp, y, raw, weight, out = self._inputs(func, y_true, raw, check_values=check_values,
+                                               weight=sample_weight)
+        with numpy_errors_silenced():
+            result = fn(xp, y, raw)
+            if weight is not None:
+                result = apply_scale(xp, result, weight)
+            if unit == "bits":
+                result = result * _LOG2_E
+        return result if result.dtype == out else xp.astype(result, out)
+
+    # ------------------------------------------------------------- implemented by subclasses
+
+    def _activation(self, xp: Namespace, raw: Array) -> Array:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _predict(self, xp: Namespace, raw: Array) -> Array:
+        return self._activation(xp, raw)
+
+    def _call_loss(self, fn: Callable, xp: Namespace, y: Array, raw: Array,
+                   options: dict[str, Any]) -> Array:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _gradient(self, xp: Namespace, y: Array, raw: Array) -> Array:  # pragma: no cover
+        raise NotImplementedError
+
+    def _hessian(self, xp: Namespace, y: Array, raw: Array) -> Array:  # pragma: no cover
+        raise NotImplementedError
+
+
+def registered_families() -> dict[str, type[Family]]:
+    """Lookup name -> family class, for every family :func:`family` knows."""
+    return {cls.name: cls for cls in _REGISTRY.values()}
+
+
+def family(name: str | Family, /, **params: Any) -> Family:
+    """The likelihood family called ``name`` (case-insensitive; ``_``, ``-`` and spaces are
+    ignored, so ``"student_t"``, ``"StudentT"`` and ``"student-t"`` agree).
+
+    Parameters
+    ----------
+    name : str or Family
+        A family name (see ``losskit.families.__all__``); a family object is returned as is.
+    **params
+        The family's parameters (``df`` for ``"student_t"``, ``k`` for
+        ``"gaussian_mixture"``, ``scale``, ``shape``, ``full``, ...).
+
+    Returns
+    -------
+    Family
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> lk.family("bernoulli")
+    Bernoulli()
+    >>> lk.family("Gaussian_Mixture", k=3).n_outputs()
+    9
+    >>> lk.family("bernouli")
+    Traceback (most recent call last):
+    ...
+    ValueError: family: name is 'bernouli', which is not a known family. Pass one of ...
+    """
+    if isinstance(name, Family):
+        if params:
+            fail("family", "params", f"are given ({', '.join(params)}) with a family object",
+                 "Pass a family name with parameters, or the family object alone", TypeError)
+        return name
+    if not isinstance(name, str):
+        fail("family", "name", f"has type {type(name).__name__}",
+             "Pass a family name such as 'gaussian' or 'bernoulli'", TypeError)
+    cls = _REGISTRY.get(_key(name))
+    if cls is None:
+        known = ", ".join(repr(c.name) for c in registered_families().values())
+        fail("family", "name", f"is {name!r}, which is not a known family",
+             f"Pass one of {known} (case-insensitive)")
+    signature = inspect.signature(cls.__init__)
+    accepted = [p for p in list(signature.parameters)[1:]]
+    for key in params:
+        if key not in accepted:
+            fail("family", key, f"is not a parameter of {cls.__name__}",
+                 f"Pass only {', '.join(accepted) or 'no parameters'}", TypeError)
+    missing = [p.name for p in list(signature.parameters.values())[1:]
+               if p.default is inspect.Parameter.empty and p.name not in params]
+    if missing:
+        fail("family", missing[0], f"is missing, and {cls.__name__} needs it",
+             f"Pass it, e.g. losskit.family({cls.name!r}, {missing[0]}=...)", TypeError)
+    return cls(**params)

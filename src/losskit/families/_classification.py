@@ -1,0 +1,251 @@
+"""Families of class targets: Bernoulli (binary), MultiLabel and Categorical."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from losskit._array import Array, Namespace, add_at_labels, device, log_softmax, sigmoid
+from losskit._validation import fail
+from losskit.families._base import Family
+
+__all__ = ["Bernoulli", "Categorical", "MultiLabel"]
+
+
+class _Logistic(Family):
+    """Targets 0/1 and raw logits through a sigmoid: shared by Bernoulli and MultiLabel."""
+
+    activation_name = "sigmoid"
+    link_name = "logit"
+    canonical = True
+    domain = "labels 0 or 1"
+    loss_name = "binary_cross_entropy"
+    equivalent_loss = "binary_cross_entropy"
+    _fixed_options = ("from_logits",)
+    _raw_may_be_infinite = True
+
+    def _check_domain(self, func: str, xp: Namespace, y: Array, raw_shape: tuple[int, ...],
+                      ignore_index: int | None) -> None:
+        self._require(func, xp, y, (y == 0) | (y == 1), "that is not 0 or 1",
+                      "Map -1/+1 labels with (y + 1) / 2; for probabilities as targets call "
+                      "binary_cross_entropy directly")
+
+    def _activation(self, xp: Namespace, raw: Array) -> Array:
+        return sigmoid(xp, raw)
+
+    def _call_loss(self, fn: Callable, xp: Namespace, y: Array, raw: Array,
+                   options: dict[str, Any]) -> Array:
+        return fn(y, raw, from_logits=True, **options)
+
+    def _gradient(self, xp: Namespace, y: Array, raw: Array) -> Array:
+        return sigmoid(xp, raw) - y
+
+    def _hessian(self, xp: Namespace, y: Array, raw: Array) -> Array:
+        # p (1 - p) as sigmoid(z) sigmoid(-z): no cancellation in 1 - p for large logits
+        return sigmoid(xp, raw) * sigmoid(xp, -raw)
+
+
+class Bernoulli(_Logistic):
+    r"""Binary target: sigmoid output and binary cross-entropy of the logit.
+
+    :math:`y \sim \mathrm{Bernoulli}(p)`, :math:`p = \sigma(z)` with the logit :math:`z` the raw
+    output (sigmoid activation, the canonical logit link):
+
+    .. math::
+
+        l(y, z) = -y\log\sigma(z) - (1 - y)\log\sigma(-z),
+        \qquad \frac{\partial l}{\partial z} = \sigma(z) - y = \hat p - y,
+        \qquad \frac{\partial^2 l}{\partial z^2} = \sigma(z)\,\sigma(-z)
+
+    exactly ``-scipy.stats.bernoulli.logpmf(y, expit(z))``, computed from the logit with
+    :math:`\log\sigma(z) = \min(z, 0) - \log(1 + e^{-|z|})`, so it is finite for every finite
+    logit (never apply a sigmoid before the loss yourself).
+
+    Equivalent loss: :func:`losskit.binary_cross_entropy` (``from_logits=True``; the log loss),
+    exactly; with labels :math:`t = 2y - 1` it is the logistic loss
+    :math:`\log(1 + e^{-tz})`.
+
+    When to use it: binary targets (yes/no, click/no click); :meth:`predict` gives
+    :math:`P(y = 1)`.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> fam = lk.family("bernoulli")
+    >>> fam.activation_name, fam.n_outputs()
+    ('sigmoid', 1)
+    >>> y, raw = [1, 0], [2.0, -1.0]
+    >>> round(float(fam.loss(y, raw)), 6)
+    0.220095
+    >>> [round(v, 6) for v in fam.gradient(y, raw).tolist()]  # probability minus label
+    [-0.119203, 0.268941]
+    >>> fam.loss([1, 0.5], raw)
+    Traceback (most recent call last):
+    ...
+    ValueError: Bernoulli.loss: y_true has a value that is not 0 or 1 (0.5 at index 1; ...
+    """
+
+    name = "bernoulli"
+    equivalence = ("is binary_cross_entropy(y, raw, from_logits=True) = "
+                   "binary_cross_entropy(y, sigmoid(raw)), the log loss")
+    default_metrics = ("accuracy_score", "roc_auc_score", "brier_score_loss")
+
+    def __init__(self) -> None:
+        self._freeze()
+
+
+class MultiLabel(_Logistic):
+    r"""Several independent binary labels per sample: one sigmoid output per label.
+
+    Each of the ``k`` labels of a sample is :math:`y_j \sim \mathrm{Bernoulli}(\sigma(z_j))`,
+    independently, with the raw outputs :math:`z` of shape ``(n, k)``:
+
+    .. math::
+
+        l_i = \frac1k \sum_{j=1}^k \bigl[-y_{ij}\log\sigma(z_{ij})
+              - (1 - y_{ij})\log\sigma(-z_{ij})\bigr],
+        \qquad \frac{\partial}{\partial z_{ij}} = \sigma(z_{ij}) - y_{ij},
+        \qquad \frac{\partial^2}{\partial z_{ij}^2} = \sigma(z_{ij})\,\sigma(-z_{ij})
+
+    :meth:`loss` averages the labels of a sample (the catalogue's convention, as Keras): it is
+    the joint NLL :math:`-\sum_j \log P(y_{ij})` divided by ``k``. :meth:`gradient` and
+    :meth:`hessian` are those of each label's NLL (of the joint NLL, not divided by ``k``).
+    The hessian is exactly diagonal: labels are independent.
+
+    Equivalent loss: :func:`losskit.binary_cross_entropy` over the last axis
+    (``from_logits=True``), exactly.
+
+    When to use it: tagging, where a sample can belong to any number of the ``k`` classes
+    (never softmax here: the labels do not compete). ``n_outputs(n_classes=k)`` is ``k``.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> fam = lk.families.MultiLabel()
+    >>> fam.n_outputs(n_classes=3)
+    3
+    >>> y, raw = [[1, 0, 1]], [[0.0, 0.0, 0.0]]
+    >>> round(float(fam.loss(y, raw)), 6)  # log 2
+    0.693147
+    >>> fam.gradient(y, raw).tolist()
+    [[-0.5, 0.5, -0.5]]
+    """
+
+    name = "multilabel"
+    outputs_per_target = None
+    equivalence = ("is binary_cross_entropy(y, raw, from_logits=True) with the labels along the "
+                   "last axis: the joint Bernoulli NLL divided by the number of labels")
+    default_metrics = ("roc_auc_score", "average_precision_score", "brier_score_loss")
+    _shape_fix = "Pass one 0/1 column per label: y_true and raw both of shape (n, k)"
+
+    def __init__(self) -> None:
+        self._freeze()
+
+    def _check_raw_layout(self, func: str, shape: tuple[int, ...]) -> None:
+        if len(shape) < 2:
+            fail(func, "raw", f"has shape {shape} but MultiLabel needs one logit per label "
+                 "along the last axis", "Pass raw of shape (n, k) (one sample: reshape to "
+                 "(1, k)); for a single binary label use Bernoulli")
+
+
+class Categorical(Family):
+    r"""One class out of ``C``: softmax output and cross-entropy of the logits.
+
+    :math:`y \sim \mathrm{Categorical}(p)`, :math:`p = \mathrm{softmax}(z)` with the ``C``
+    logits :math:`z` the raw outputs (softmax activation, the canonical multinomial-logit
+    link) and :math:`y` an integer label:
+
+    .. math::
+
+        l(y, z) = -\log p_y = \log\sum_{c} e^{z_c} - z_y,
+        \qquad \frac{\partial l}{\partial z_c} = p_c - [c = y],
+        \qquad \frac{\partial^2 l}{\partial z_c^2} = p_c(1 - p_c)
+
+    exactly ``-scipy.stats.multinomial.logpmf(onehot(y), 1, softmax(z))``, computed with
+    log-softmax (finite for any finite logits; never apply softmax before the loss yourself).
+    :meth:`hessian` is the diagonal of the full hessian :math:`\mathrm{diag}(p) - pp^\top`
+    (what gradient-boosting libraries use for multi-class objectives).
+
+    Equivalent loss: :func:`losskit.sparse_categorical_cross_entropy` with
+    ``from_logits=True`` (= :func:`losskit.categorical_cross_entropy` of the one-hot target and
+    ``softmax(raw)``), exactly.
+
+    When to use it: exactly one of ``C`` mutually exclusive classes per sample
+    (``n_outputs(n_classes=C)`` is ``C``). :meth:`predict` gives the class probabilities.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> fam = lk.families.Categorical()
+    >>> y, raw = [0, 2], [[2.0, 1.0, 0.0], [0.0, 0.0, 0.0]]
+    >>> round(float(fam.loss(y, raw)), 6)
+    0.753109
+    >>> [round(v, 4) for v in fam.gradient(y, raw)[0].tolist()]  # probabilities minus one-hot
+    [-0.3348, 0.2447, 0.0900]
+    >>> fam.loss([0, 3], raw)
+    Traceback (most recent call last):
+    ...
+    ValueError: Categorical.loss: y_true has a value outside [0, 3) (3 at index 1; ...
+    """
+
+    name = "categorical"
+    activation_name = "softmax"
+    link_name = "multinomial logit"
+    canonical = True
+    domain = "integer class labels 0, 1, ..., C - 1"
+    outputs_per_target = None
+    loss_name = "sparse_categorical_cross_entropy"
+    equivalent_loss = "sparse_categorical_cross_entropy"
+    equivalence = ("is sparse_categorical_cross_entropy(y, raw, from_logits=True) = "
+                   "categorical_cross_entropy(one_hot(y), softmax(raw))")
+    default_metrics = ("accuracy_score", "balanced_accuracy_score", "brier_score_loss")
+    _fixed_options = ("from_logits", "axis")
+    _raw_may_be_infinite = True
+    _labels = True
+    _shape_fix = ("Pass one integer label per sample (raw's shape without the class axis); for "
+                  "one-hot targets pass their argmax along the last axis")
+
+    def __init__(self) -> None:
+        self._freeze()
+
+    def _check_raw_layout(self, func: str, shape: tuple[int, ...]) -> None:
+        if len(shape) < 2 or shape[-1] < 2:
+            fail(func, "raw", f"has shape {shape} but Categorical needs C >= 2 logits per "
+                 "sample along the last axis", "Pass raw of shape (n, C); for a single logit "
+                 "per sample use Bernoulli")
+
+    def _target_shape(self, raw_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return raw_shape[:-1]
+
+    def _sample_shape(self, y_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return y_shape
+
+    def _check_domain(self, func: str, xp: Namespace, y: Array, raw_shape: tuple[int, ...],
+                      ignore_index: int | None) -> None:
+        self._require(func, xp, y, self._integral(xp, y), "that is not an integer",
+                      "Pass integer class labels (map them to 0..C-1, e.g. with "
+                      "numpy.unique(..., return_inverse=True))")
+        skip = (y == ignore_index) if ignore_index is not None else None
+        high = raw_shape[-1] if raw_shape else None
+        ok = (y >= 0) if high is None else (y >= 0) & (y < high)
+        shown = "below 0" if high is None else f"outside [0, {high})"
+        self._require(func, xp, y, ok if skip is None else ok | skip, shown,
+                      "Labels index the C classes of raw's last axis; map them to 0..C-1 "
+                      "(e.g. with numpy.unique(..., return_inverse=True))")
+
+    def _activation(self, xp: Namespace, raw: Array) -> Array:
+        return xp.exp(log_softmax(xp, raw))
+
+    def _call_loss(self, fn: Callable, xp: Namespace, y: Array, raw: Array,
+                   options: dict[str, Any]) -> Array:
+        return fn(y, raw, from_logits=True, **options)
+
+    def _gradient(self, xp: Namespace, y: Array, raw: Array) -> Array:
+        p = xp.exp(log_softmax(xp, raw))
+        return add_at_labels(xp, p, y, xp.full(y.shape, -1.0, dtype=p.dtype,
+                                               device=device(p)))
+
+    def _hessian(self, xp: Namespace, y: Array, raw: Array) -> Array:
+        p = xp.exp(log_softmax(xp, raw))
+        return p * (1.0 - p)
+

@@ -1,0 +1,679 @@
+"""Families of real, positive and count targets: Gaussian, Laplace, Student t, Poisson, Gamma,
+heteroscedastic Gaussian and Gaussian mixture."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from losskit._array import Array, Namespace, log_softmax
+from losskit._validation import Boolean, Integer, fail
+from losskit.families._base import POSITIVE, Family, check_parameter
+from losskit.losses._likelihood import _logsumexp
+
+__all__ = [
+    "Gamma",
+    "Gaussian",
+    "GaussianMixture",
+    "HeteroscedasticGaussian",
+    "Laplace",
+    "Poisson",
+    "StudentT",
+]
+
+_REGRESSION_METRICS = ("root_mean_squared_error", "mean_absolute_error", "r2_score")
+_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+class _Real(Family):
+    """A family whose raw output is the location itself (identity activation)."""
+
+    activation_name = "identity"
+    link_name = "identity"
+    domain = "finite real numbers"
+
+    def _activation(self, xp: Namespace, raw: Array) -> Array:
+        return raw
+
+
+# ---------------------------------------------------------------------------------- Gaussian
+
+
+class Gaussian(_Real):
+    r"""Gaussian target with a fixed standard deviation: linear output and squared error.
+
+    The target is :math:`y \sim \mathcal N(\mu, \sigma^2)` with the mean :math:`\mu` the raw
+    output (identity activation, the canonical link) and :math:`\sigma` the ``scale``:
+
+    .. math::
+
+        l(y, \mu) = \frac{(y - \mu)^2}{2\sigma^2} + \log\sigma + \tfrac12\log 2\pi,
+        \qquad \frac{\partial l}{\partial \mu} = \frac{\mu - y}{\sigma^2},
+        \qquad \frac{\partial^2 l}{\partial \mu^2} = \frac{1}{\sigma^2}
+
+    which is ``-scipy.stats.norm.logpdf(y, mu, scale)``; ``full=False`` drops
+    :math:`\frac12\log 2\pi`. With :math:`\sigma = 1` the gradient is prediction minus target.
+    The NLL is negative where the density exceeds 1 (:math:`\sigma < 1/\sqrt{2\pi}` and a
+    good fit): legitimate.
+
+    Equivalent loss: :func:`losskit.mean_squared_error`. The NLL is
+    :math:`\mathrm{MSE}/(2\sigma^2)` plus the constant :math:`\log\sigma + \frac12\log 2\pi`,
+    so both have the same minimiser and proportional gradients.
+
+    When to use it: real-valued targets with roughly symmetric, light-tailed noise of constant
+    size. For outliers use :class:`Laplace` or :class:`StudentT`; for noise whose size varies
+    use :class:`HeteroscedasticGaussian`.
+
+    Parameters
+    ----------
+    scale : float > 0
+        The standard deviation :math:`\sigma` (it scales the loss and its derivatives, not the
+        fitted mean).
+    full : bool
+        Include :math:`\frac12\log 2\pi` (the exact NLL).
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> fam = lk.families.Gaussian()
+    >>> fam.activation_name, fam.n_outputs(), fam.equivalent_loss
+    ('identity', 1, 'mean_squared_error')
+    >>> y, raw = [1.0, 2.0], [1.5, 2.0]
+    >>> round(float(fam.loss(y, raw)), 6)  # -mean(norm.logpdf(y, raw))
+    0.981439
+    >>> fam.gradient(y, raw).tolist(), fam.hessian(y, raw).tolist()
+    ([0.5, 0.0], [1.0, 1.0])
+    """
+
+    name = "gaussian"
+    canonical = True
+    loss_name = "gaussian_nll"
+    equivalent_loss = "mean_squared_error"
+    equivalence = ("NLL = mean_squared_error / (2 scale**2) + log(scale) + log(2 pi) / 2: the "
+                   "same minimiser, gradients scaled by 1 / (2 scale**2)")
+    default_metrics = _REGRESSION_METRICS
+    _fixed_options = ("var", "log_var", "full")
+
+    def __init__(self, scale: float = 1.0, full: bool = True) -> None:
+        self.scale = float(check_parameter("Gaussian", "scale", scale, POSITIVE))
+        self.full = check_parameter("Gaussian", "full", full, Boolean())
+        self._freeze()
+
+    def _params(self) -> dict[str, Any]:
+        return {"scale": self.scale, "full": self.full}
+
+    def _call_loss(self, fn: Callable, xp: Namespace, y: Array, raw: Array,
+                   options: dict[str, Any]) -> Array:
+        return fn(y, raw, var=self.scale**2, full=self.full, **options)
+
+    def _gradient(self, xp: Namespace, y: Array, raw: Array) -> Array:
+        return (raw - y) / self.scale**2
+
+    def _hessian(self, xp: Namespace, y: Array, raw: Array) -> Array:
+        return xp.full_like(raw, 1.0 / self.scale**2)
+
+
+# ----------------------------------------------------------------------------------- Laplace
+
+
+class Laplace(_Real):
+    r"""Laplace target with a fixed scale: linear output and absolute error.
+
+    :math:`y \sim \mathrm{Laplace}(\mu, b)` with the location (median and mean) :math:`\mu` the
+    raw output and :math:`b` the ``scale``:
+
+    .. math::
+
+        l(y, \mu) = \frac{|y - \mu|}{b} + \log 2b,
+        \qquad \frac{\partial l}{\partial \mu} = \frac{\operatorname{sign}(\mu - y)}{b},
+        \qquad \frac{\partial^2 l}{\partial \mu^2} = 0 \;\;(\mu \ne y)
+
+    exactly ``-scipy.stats.laplace.logpdf(y, mu, b)``. The gradient at a tie is 0 (a
+    subgradient). The hessian is 0 wherever it exists: a Newton step is undefined, so
+    gradient-boosting libraries use a constant hessian for this loss (LightGBM's ``l1``
+    objective uses 1); pass your own constant rather than this hessian to a Newton method.
+
+    Equivalent loss: :func:`losskit.mean_absolute_error`:
+    NLL = MAE / :math:`b` + :math:`\log 2b`; the model learns the conditional median.
+
+    When to use it: real targets with heavy-tailed noise or outliers, when the median is the
+    prediction you want.
+
+    Parameters
+    ----------
+    scale : float > 0
+        The scale :math:`b` (the mean absolute deviation; the variance is :math:`2b^2`).
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> fam = lk.families.Laplace(scale=0.5)
+    >>> fam.loss([0.0, 0.0], [0.0, 2.0], reduction="none").tolist()
+    [0.0, 4.0]
+    >>> fam.gradient([0.0, 0.0, 0.0], [-1.0, 0.0, 2.0]).tolist()
+    [-2.0, 0.0, 2.0]
+    """
+
+    name = "laplace"
+    loss_name = "laplace_nll"
+    equivalent_loss = "mean_absolute_error"
+    equivalence = ("NLL = mean_absolute_error / scale + log(2 scale): the same minimiser (the "
+                   "median), gradients scaled by 1 / scale")
+    default_metrics = ("mean_absolute_error", "root_mean_squared_error", "r2_score")
+    _fixed_options = ("scale",)
+
+    def __init__(self, scale: float = 1.0) -> None:
+        self.scale = float(check_parameter("Laplace", "scale", scale, POSITIVE))
+        self._freeze()
+
+    def _params(self) -> dict[str, Any]:
+        return {"scale": self.scale}
+
+    def _call_loss(self, fn: Callable, xp: Namespace, y: Array, raw: Array,
+                   options: dict[str, Any]) -> Array:
+        return fn(y, raw, scale=self.scale, **options)
+
+    def _gradient(self, xp: Namespace, y: Array, raw: Array) -> Array:
+        return xp.sign(raw - y) / self.scale
+
+    def _hessian(self, xp: Namespace, y: Array, raw: Array) -> Array:
+        return xp.zeros_like(raw)
+
+
+# --------------------------------------------------------------------------------- Student t
+
+
+class StudentT(_Real):
+    r"""Student-t target: linear output and a loss that ignores gross outliers.
+
+    :math:`y \sim t_\nu(\mu, s)` with location :math:`\mu` the raw output, degrees of freedom
+    :math:`\nu` (``df``) and scale :math:`s`; with :math:`r = \mu - y`:
+
+    .. math::
+
+        l = \log\frac{\Gamma(\nu/2)\sqrt{\nu\pi}\,s}{\Gamma((\nu+1)/2)}
+            + \frac{\nu+1}{2}\log\Bigl(1 + \frac{r^2}{\nu s^2}\Bigr),
+        \qquad \frac{\partial l}{\partial\mu} = \frac{(\nu+1)\,r}{\nu s^2 + r^2},
+        \qquad \frac{\partial^2 l}{\partial\mu^2} = \frac{(\nu+1)(\nu s^2 - r^2)}
+            {(\nu s^2 + r^2)^2}
+
+    exactly ``-scipy.stats.t.logpdf(y, df, mu, s)``. The loss is **not convex**: the hessian
+    is negative for :math:`|r| > s\sqrt\nu`, where an outlier's pull decreases. Newton methods
+    (boosting) need a positive hessian there (clip it, e.g. at :math:`10^{-6}`).
+    :meth:`predict` returns the location, which is the mean for :math:`\nu > 1` and the median
+    always.
+
+    Equivalent loss: :func:`losskit.student_t_nll` itself; as :math:`\nu\to\infty` it becomes
+    :class:`Gaussian` with :math:`\sigma = s` (``gaussian_nll``), :math:`\nu = 1` is Cauchy.
+
+    When to use it: real targets with a fraction of gross outliers (corrupted labels);
+    ``df`` from 3 to 5 is a common robust choice.
+
+    Parameters
+    ----------
+    df : float > 0
+        Degrees of freedom :math:`\nu` (required).
+    scale : float > 0
+        The scale :math:`s`.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> fam = lk.families.StudentT(df=1.0)
+    >>> [round(v, 4) for v in fam.loss([0.0, 0.0], [0.0, 100.0], reduction="none").tolist()]
+    [1.1447, 10.3552]
+    >>> fam.hessian([0.0, 0.0], [0.0, 2.0]).tolist()  # negative far from the target
+    [2.0, -0.24]
+    """
+
+    name = "student_t"
+    convex = False
+    loss_name = "student_t_nll"
+    equivalent_loss = "student_t_nll"
+    equivalence = ("is student_t_nll(df, scale); tends to gaussian_nll with var = scale**2 "
+                   "(Gaussian(scale)) as df -> infinity, and is the Cauchy NLL at df = 1")
+    default_metrics = ("mean_absolute_error", "root_mean_squared_error", "r2_score")
+    _fixed_options = ("df", "scale")
+
+    def __init__(self, df: float, scale: float = 1.0) -> None:
+        self.df = float(check_parameter("StudentT", "df", df, POSITIVE))
+        self.scale = float(check_parameter("StudentT", "scale", scale, POSITIVE))
+        self._freeze()
+
+    def _params(self) -> dict[str, Any]:
+        return {"df": self.df, "scale": self.scale}
+
+    def _call_loss(self, fn: Callable, xp: Namespace, y: Array, raw: Array,
+                   options: dict[str, Any]) -> Array:
+        return fn(y, raw, df=self.df, scale=self.scale, **options)
+
+    def _parts(self, xp: Namespace, y: Array, raw: Array) -> tuple[Array, Array, Array, Array]:
+        """``a = |r| / (s sqrt(nu))`` split at 1, so that no square overflows."""
+        z = (raw - y) / self.scale
+        a = xp.abs(z) / math.sqrt(self.df)
+        large = a > 1.0
+        return large, xp.where(large, a, 1.0), xp.where(large, 0.0, a), z
+
+    def _gradient(self, xp: Namespace, y: Array, raw: Array) -> Array:
+        nu, s = self.df, self.scale
+        large, a_large, a_small, z = self._parts(xp, y, raw)
+        z_large, z_small = xp.where(large, z, 1.0), xp.where(large, 0.0, z)
+        # (nu + 1) z / (s (nu + z^2)); as 1 / (z (1 + 1/a^2)) for large |z|
+        far = 1.0 / (z_large * (1.0 + 1.0 / (a_large * a_large)))
+        near = z_small / (nu * (1.0 + a_small * a_small))
+        return (nu + 1.0) / s * xp.where(large, far, near)
+
+    def _hessian(self, xp: Namespace, y: Array, raw: Array) -> Array:
+        nu, s = self.df, self.scale
+        large, a_large, a_small, _ = self._parts(xp, y, raw)
+        # (nu + 1)/(nu s^2) (1 - a^2)/(1 + a^2)^2; with b = 1/a^2 above 1: (b - 1) b/(1 + b)^2
+        b = 1.0 / (a_large * a_large)
+        far = (b - 1.0) * b / ((1.0 + b) * (1.0 + b))
+        a2 = a_small * a_small
+        near = (1.0 - a2) / ((1.0 + a2) * (1.0 + a2))
+        return (nu + 1.0) / (nu * s * s) * xp.where(large, far, near)
+
+
+# ----------------------------------------------------------------------------------- Poisson
+
+
+class _LogLink(Family):
+    """A positive mean :math:`\\mu = e^{\\eta}` predicted through an exponential activation."""
+
+    activation_name = "exp"
+    link_name = "log"
+    default_metrics = ("mean_absolute_error", "root_mean_squared_error", "r2_score")
+
+    def _activation(self, xp: Namespace, raw: Array) -> Array:
+        return xp.exp(raw)
+
+
+class Poisson(_LogLink):
+    r"""Poisson count target: exponential output and the Poisson NLL of the log-rate.
+
+    :math:`y \sim \mathrm{Poisson}(\mu)` with the raw output the log-rate
+    :math:`\eta = \log\mu` (exponential activation, the canonical link):
+
+    .. math::
+
+        l(y, \eta) = e^\eta - y\eta + \log y!,
+        \qquad \frac{\partial l}{\partial\eta} = e^\eta - y = \hat y - y,
+        \qquad \frac{\partial^2 l}{\partial\eta^2} = e^\eta
+
+    exactly ``-scipy.stats.poisson.logpmf(y, exp(eta))``; ``full=False`` drops
+    :math:`\log y!`, which does not depend on the model. Finite for every finite
+    :math:`\eta`, convex in :math:`\eta`.
+
+    Equivalent loss: :func:`losskit.tweedie_deviance` with ``power=1`` (the Poisson deviance,
+    scikit-learn's ``mean_poisson_deviance``): NLL = deviance / 2 +
+    :math:`y\log y - y + \log y!`, a term free of the model, so the two have the same minimiser.
+
+    When to use it: counts (events, visits, goals) whose variance is about their mean.
+
+    Parameters
+    ----------
+    full : bool
+        Include :math:`\log y!` (the exact NLL).
+
+    Examples
+    --------
+    >>> import math
+    >>> import losskit as lk
+    >>> fam = lk.families.Poisson()
+    >>> y, raw = [0, 2, 5], [0.0, math.log(2.0), math.log(4.0)]
+    >>> round(float(fam.loss(y, raw)), 6)  # -mean(poisson.logpmf(y, exp(raw)))
+    1.387624
+    >>> [round(v, 6) for v in fam.gradient(y, raw).tolist()]  # predicted rate minus count
+    [1.0, 0.0, -1.0]
+    >>> fam.loss([-1, 2], [0.0, 0.0])
+    Traceback (most recent call last):
+    ...
+    ValueError: Poisson.loss: y_true has a value below 0 (-1 at index 0; ...
+    """
+
+    name = "poisson"
+    canonical = True
+    domain = "counts: integers >= 0"
+    loss_name = "poisson_nll"
+    equivalent_loss = "tweedie_deviance"
+    equivalence = ("NLL = tweedie_deviance(power=1, log_input=True) / 2 + y log y - y + "
+                   "log y!: the same minimiser and half its gradient")
+    _fixed_options = ("log_input", "full")
+
+    def __init__(self, full: bool = True) -> None:
+        self.full = check_parameter("Poisson", "full", full, Boolean())
+        self._freeze()
+
+    def _params(self) -> dict[str, Any]:
+        return {"full": self.full}
+
+    def _check_domain(self, func: str, xp: Namespace, y: Array, raw_shape: tuple[int, ...],
+                      ignore_index: int | None) -> None:
+        self._require(func, xp, y, self._integral(xp, y), "that is not an integer",
+                      "Round counts, or use Gamma or Gaussian for continuous targets")
+        self._require(func, xp, y, y >= 0, "below 0",
+                      "Use Gaussian (or another real family) for signed targets")
+
+    def _call_loss(self, fn: Callable, xp: Namespace, y: Array, raw: Array,
+                   options: dict[str, Any]) -> Array:
+        return fn(y, raw, log_input=True, full=self.full, **options)
+
+    def _gradient(self, xp: Namespace, y: Array, raw: Array) -> Array:
+        return xp.exp(raw) - y
+
+    def _hessian(self, xp: Namespace, y: Array, raw: Array) -> Array:
+        return xp.exp(raw)
+
+
+# ------------------------------------------------------------------------------------- Gamma
+
+
+class Gamma(_LogLink):
+    r"""Gamma target: exponential output and the Gamma NLL of the log-mean.
+
+    :math:`y \sim \mathrm{Gamma}(\alpha, \text{rate } \alpha/\mu)` (mean :math:`\mu`, variance
+    :math:`\mu^2/\alpha`) with the raw output the log-mean :math:`\eta = \log\mu` (the log
+    link, not the canonical inverse link: it keeps :math:`\mu > 0` and the loss convex):
+
+    .. math::
+
+        l(y, \eta) = \alpha\bigl(y e^{-\eta} + \eta\bigr) - \alpha\log\alpha
+            + \log\Gamma(\alpha) - (\alpha - 1)\log y,
+        \qquad \frac{\partial l}{\partial\eta} = \alpha\bigl(1 - y e^{-\eta}\bigr),
+        \qquad \frac{\partial^2 l}{\partial\eta^2} = \alpha y e^{-\eta}
+
+    exactly ``-scipy.stats.gamma.logpdf(y, a=shape, scale=exp(eta) / shape)``; ``full=False``
+    drops the terms free of :math:`\eta`. Negative values are legitimate where the density
+    exceeds 1.
+
+    Equivalent loss: :func:`losskit.tweedie_deviance` with ``power=2`` (the Gamma deviance,
+    scikit-learn's ``mean_gamma_deviance``): NLL = :math:`\alpha` · deviance / 2 + terms
+    free of the model.
+
+    When to use it: positive, right-skewed continuous targets whose spread grows with their
+    level (claim sizes, durations). With ``shape=1`` it is the exponential distribution.
+
+    Parameters
+    ----------
+    shape : float > 0
+        The shape :math:`\alpha` (:math:`1/\alpha` is the squared coefficient of variation).
+    full : bool
+        Include the terms free of :math:`\eta` (the exact NLL).
+
+    Examples
+    --------
+    >>> import math
+    >>> import losskit as lk
+    >>> fam = lk.families.Gamma(shape=2.0)
+    >>> round(float(fam.loss([1.0, 4.0], [math.log(2.0)] * 2)), 6)
+    1.806853
+    >>> fam.gradient([1.0, 4.0], [math.log(2.0)] * 2).tolist()
+    [1.0, -2.0]
+    """
+
+    name = "gamma"
+    domain = "positive real numbers"
+    loss_name = "gamma_nll"
+    equivalent_loss = "tweedie_deviance"
+    equivalence = ("NLL = shape * tweedie_deviance(power=2, log_input=True) / 2 + terms free of "
+                   "the model: the same minimiser, gradients scaled by shape / 2")
+    _fixed_options = ("shape", "log_input", "full")
+
+    def __init__(self, shape: float = 1.0, full: bool = True) -> None:
+        self.shape = float(check_parameter("Gamma", "shape", shape, POSITIVE))
+        self.full = check_parameter("Gamma", "full", full, Boolean())
+        self._freeze()
+
+    def _params(self) -> dict[str, Any]:
+        return {"shape": self.shape, "full": self.full}
+
+    def _check_domain(self, func: str, xp: Namespace, y: Array, raw_shape: tuple[int, ...],
+                      ignore_index: int | None) -> None:
+        self._require(func, xp, y, xp.isfinite(y) & (y > 0), "that is not a positive number",
+                      "For targets with exact zeros use tweedie_deviance with 1 < power < 2, "
+                      "or Poisson for counts")
+
+    def _call_loss(self, fn: Callable, xp: Namespace, y: Array, raw: Array,
+                   options: dict[str, Any]) -> Array:
+        return fn(y, raw, shape=self.shape, log_input=True, full=self.full, **options)
+
+    def _gradient(self, xp: Namespace, y: Array, raw: Array) -> Array:
+        return self.shape * (1.0 - y * xp.exp(-raw))
+
+    def _hessian(self, xp: Namespace, y: Array, raw: Array) -> Array:
+        return self.shape * y * xp.exp(-raw)
+
+
+# -------------------------------------------------------------------- heteroscedastic Gaussian
+
+
+class _Blocks(Family):
+    """A family with several raw outputs per target entry along the last axis of ``raw``."""
+
+    domain = "finite real numbers"
+    _shape_fix = ("Put each target entry's raw outputs along the last axis of raw: y_true has "
+                  "raw's shape without its last axis")
+
+    def _check_raw_layout(self, func: str, shape: tuple[int, ...]) -> None:
+        width = self.outputs_per_target
+        if len(shape) < 2 or shape[-1] != width:
+            fail(func, "raw", f"has shape {shape} but {type(self).__name__} needs {width} raw "
+                 "outputs per target entry along the last axis",
+                 f"Pass raw of shape (n, {width}) (or y_true.shape + ({width},)); "
+                 f"{self._layout}")
+
+    _layout: ClassVar[str] = ""
+
+    def _target_shape(self, raw_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return raw_shape[:-1]
+
+
+class HeteroscedasticGaussian(_Blocks):
+    r"""Gaussian target whose mean and variance are both predicted: two raw outputs.
+
+    The raw outputs along the last axis are the mean :math:`\mu` (identity activation) and the
+    log-variance :math:`s = \log\sigma^2` (exponential activation gives :math:`\sigma^2`):
+
+    .. math::
+
+        l = \frac12\Bigl(s + (y - \mu)^2 e^{-s}\Bigr) + \tfrac12\log 2\pi,
+        \qquad \nabla l = \Bigl((\mu - y)e^{-s},\;
+            \tfrac12\bigl(1 - (y - \mu)^2 e^{-s}\bigr)\Bigr),
+        \qquad \operatorname{diag}\nabla^2 l = \Bigl(e^{-s},\; \tfrac12 (y - \mu)^2 e^{-s}\Bigr)
+
+    exactly ``-scipy.stats.norm.logpdf(y, mu, exp(s / 2))``; ``full=False`` drops
+    :math:`\frac12\log 2\pi`. The hessian is the diagonal; the off-diagonal term is
+    :math:`(y - \mu)e^{-s}`. Computing from the log-variance keeps the loss finite for any raw
+    output, with no variance floor. The NLL goes negative when the model is confident and
+    right: legitimate.
+
+    Equivalent loss: :func:`losskit.gaussian_nll` with ``log_var`` = the second output (and
+    ``full``); with a fixed log-variance it is :class:`Gaussian` (MSE up to scale and
+    constants).
+
+    When to use it: real targets whose noise level varies with the input, when you want a
+    calibrated uncertainty (an interval) next to the prediction.
+
+    Parameters
+    ----------
+    full : bool
+        Include :math:`\frac12\log 2\pi` (the exact NLL).
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> fam = lk.families.HeteroscedasticGaussian()
+    >>> fam.n_outputs(), fam.activation_name
+    (2, 'identity,exp')
+    >>> raw = [[0.0, 0.0], [1.0, -2.0]]  # (mean, log-variance) per sample
+    >>> round(float(fam.loss([1.0, 1.0], raw)), 6)
+    0.668939
+    >>> fam.gradient([1.0, 1.0], raw).tolist()
+    [[-1.0, 0.0], [0.0, 0.5]]
+    >>> fam.predict(raw).tolist()
+    [0.0, 1.0]
+    """
+
+    name = "heteroscedastic_gaussian"
+    activation_name = "identity,exp"
+    link_name = "identity,log"
+    outputs_per_target = 2
+    loss_name = "gaussian_nll"
+    equivalent_loss = "gaussian_nll"
+    equivalence = ("is gaussian_nll(y, raw[..., 0], log_var=raw[..., 1], full=full); with a "
+                   "constant log-variance, mean_squared_error up to scale and constants")
+    default_metrics = _REGRESSION_METRICS
+    _fixed_options = ("var", "log_var", "full")
+    _layout = "the raw outputs are (mean, log-variance)"
+
+    def __init__(self, full: bool = True) -> None:
+        self.full = check_parameter("HeteroscedasticGaussian", "full", full, Boolean())
+        self._freeze()
+
+    def _params(self) -> dict[str, Any]:
+        return {"full": self.full}
+
+    def _call_loss(self, fn: Callable, xp: Namespace, y: Array, raw: Array,
+                   options: dict[str, Any]) -> Array:
+        return fn(y, raw[..., 0], log_var=raw[..., 1], full=self.full, **options)
+
+    def _activation(self, xp: Namespace, raw: Array) -> Array:
+        return xp.stack([raw[..., 0], xp.exp(raw[..., 1])], axis=-1)
+
+    def _predict(self, xp: Namespace, raw: Array) -> Array:
+        return raw[..., 0]
+
+    def _gradient(self, xp: Namespace, y: Array, raw: Array) -> Array:
+        diff = raw[..., 0] - y
+        inv_var = xp.exp(-raw[..., 1])
+        scaled = diff * xp.exp(-0.5 * raw[..., 1])  # (y - mu) / sigma, without overflow
+        return xp.stack([diff * inv_var, 0.5 * (1.0 - scaled * scaled)], axis=-1)
+
+    def _hessian(self, xp: Namespace, y: Array, raw: Array) -> Array:
+        scaled = (raw[..., 0] - y) * xp.exp(-0.5 * raw[..., 1])
+        return xp.stack([xp.exp(-raw[..., 1]), 0.5 * scaled * scaled], axis=-1)
+
+
+# -------------------------------------------------------------------------- Gaussian mixture
+
+
+class GaussianMixture(_Blocks):
+    r"""Mixture of ``k`` Gaussians: the output of a mixture density network, ``3k`` raw outputs.
+
+    The raw outputs of each target entry, along the last axis, are ``k`` mixing logits
+    :math:`a` (softmax gives the weights :math:`\pi`), ``k`` means :math:`\mu` (identity) and
+    ``k`` log standard deviations :math:`s = \log\sigma` (exponential gives :math:`\sigma`).
+    With :math:`z_j = (y - \mu_j)e^{-s_j}` and the responsibilities
+    :math:`r_j = \pi_j\mathcal N_j / \sum_i \pi_i\mathcal N_i`:
+
+    .. math::
+
+        l = -\log\sum_{j=1}^k \pi_j\,\mathcal N(y \mid \mu_j, \sigma_j^2),
+        \qquad \frac{\partial l}{\partial a_j} = \pi_j - r_j,
+        \quad \frac{\partial l}{\partial \mu_j} = -\frac{r_j z_j}{\sigma_j},
+        \quad \frac{\partial l}{\partial s_j} = r_j(1 - z_j^2)
+
+    and the hessian diagonal
+
+    .. math::
+
+        \frac{\partial^2 l}{\partial a_j^2} = \pi_j(1 - \pi_j) - r_j(1 - r_j),
+        \quad \frac{\partial^2 l}{\partial \mu_j^2} = \frac{r_j}{\sigma_j^2}
+            \bigl(1 - (1 - r_j) z_j^2\bigr),
+        \quad \frac{\partial^2 l}{\partial s_j^2} = 2 r_j z_j^2 - r_j(1 - r_j)(z_j^2 - 1)^2
+
+    (the mixture NLL is not convex: these can be negative). The NLL is exact (mixed
+    ``scipy.stats.norm`` densities), computed with log-softmax and log-sum-exp; it can be
+    very negative when a narrow component sits on a target. :meth:`predict` gives the mixture
+    mean :math:`\sum_j \pi_j\mu_j`.
+
+    Equivalent loss: :func:`losskit.gaussian_mixture_nll` (``log_scale=True``); with
+    ``k=1`` it is :class:`HeteroscedasticGaussian` with log-variance :math:`2s`.
+
+    When to use it: multimodal targets (several plausible answers for one input), where a
+    single Gaussian would predict the average of the modes.
+
+    Parameters
+    ----------
+    k : int >= 1
+        Number of components.
+
+    Examples
+    --------
+    >>> import math
+    >>> import losskit as lk
+    >>> fam = lk.families.GaussianMixture(2)
+    >>> fam.n_outputs(), fam.activation_name
+    (6, 'softmax,identity,exp')
+    >>> raw = [[0.0, 0.0, -1.0, 1.0, math.log(0.1), math.log(0.1)]]
+    >>> round(float(fam.loss([1.0], raw)), 6)
+    -0.690499
+    >>> fam.predict(raw).tolist()  # the mixture mean
+    [0.0]
+    """
+
+    name = "gaussian_mixture"
+    activation_name = "softmax,identity,exp"
+    link_name = "multinomial logit,identity,log"
+    convex = False
+    loss_name = "gaussian_mixture_nll"
+    equivalent_loss = "gaussian_mixture_nll"
+    equivalence = ("is gaussian_mixture_nll(y, raw) (log_scale=True); with k = 1, gaussian_nll "
+                   "with log_var = 2 * raw[..., 2] and full=True")
+    default_metrics = _REGRESSION_METRICS
+    _fixed_options = ("log_scale",)
+    _layout = "the raw outputs are k mixing logits, k means and k log standard deviations"
+
+    def __init__(self, k: int) -> None:
+        check_parameter("GaussianMixture", "k", k, Integer())
+        if k < 1:
+            fail("GaussianMixture", "k", f"is {k}", "Pass at least 1 component")
+        self.k = int(k)
+        self._freeze()
+
+    @property
+    def outputs_per_target(self) -> int:  # type: ignore[override]
+        return 3 * self.k
+
+    def _params(self) -> dict[str, Any]:
+        return {"k": self.k}
+
+    def _call_loss(self, fn: Callable, xp: Namespace, y: Array, raw: Array,
+                   options: dict[str, Any]) -> Array:
+        return fn(y, raw, **options)
+
+    def _split(self, raw: Array) -> tuple[Array, Array, Array]:
+        k = self.k
+        return raw[..., :k], raw[..., k:2 * k], raw[..., 2 * k:]
+
+    def _activation(self, xp: Namespace, raw: Array) -> Array:
+        a, mu, s = self._split(raw)
+        return xp.concat([xp.exp(log_softmax(xp, a)), mu, xp.exp(s)], axis=-1)
+
+    def _predict(self, xp: Namespace, raw: Array) -> Array:
+        a, mu, _ = self._split(raw)
+        return xp.sum(xp.exp(log_softmax(xp, a)) * mu, axis=-1)
+
+    def _terms(self, xp: Namespace, y: Array, raw: Array
+               ) -> tuple[Array, Array, Array, Array]:
+        """``(pi, r, z, 1/sigma)`` for each component."""
+        a, mu, s = self._split(raw)
+        inv_sigma = xp.exp(-s)
+        z = (y[..., None] - mu) * inv_sigma
+        log_pi = log_softmax(xp, a)
+        joint = log_pi - s - _HALF_LOG_2PI - 0.5 * z * z
+        r = xp.exp(joint - _logsumexp(xp, joint)[..., None])  # responsibilities
+        return xp.exp(log_pi), r, z, inv_sigma
+
+    def _gradient(self, xp: Namespace, y: Array, raw: Array) -> Array:
+        pi, r, z, inv_sigma = self._terms(xp, y, raw)
+        return xp.concat([pi - r, -r * z * inv_sigma, r * (1.0 - z * z)], axis=-1)
+
+    def _hessian(self, xp: Namespace, y: Array, raw: Array) -> Array:
+        pi, r, z, inv_sigma = self._terms(xp, y, raw)
+        z2 = z * z
+        h_a = pi * (1.0 - pi) - r * (1.0 - r)
+        h_mu = r * inv_sigma * inv_sigma * (1.0 - (1.0 - r) * z2)
+        h_s = 2.0 * r * z2 - r * (1.0 - r) * (z2 - 1.0) * (z2 - 1.0)
+        return xp.concat([h_a, h_mu, h_s], axis=-1)
