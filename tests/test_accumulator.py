@@ -50,6 +50,7 @@ CASES = {
     "f1-binary": (M.f1_score, {"from_logits": True}, "yb", "s"),
     "top_k": (M.top_k_accuracy_score, {"k": 2}, "y", "Z"),
     "brier": (M.brier_score_loss, {}, "y", "P"),
+    "brier-logits": (M.brier_score_loss, {"from_logits": True}, "y", "Z"),
     "ece": (M.expected_calibration_error, {"n_bins": 8}, "y", "P"),
     "roc_auc": (M.roc_auc_score, {}, "yb", "s"),
     "roc_auc-ovr": (M.roc_auc_score, {"average": "weighted"}, "y", "P"),
@@ -253,10 +254,11 @@ def host_reads(monkeypatch):
 
 
 @pytest.mark.parametrize("case", ["bce-logits", "mse-multioutput",
-                                  "cce-class-weight",
+                                  "cce-class-weight", "sparse-ce-class-weight-ignore",
                                   "accuracy", "balanced_accuracy", "recall-weighted",
-                                  "f1-binary", "top_k", "brier", "ece", "roc_auc-ovr",
-                                  "average_precision", "rmse", "r2", "max_error"])
+                                  "f1-binary", "top_k", "brier", "brier-logits", "ece",
+                                  "roc_auc-ovr", "average_precision", "rmse", "r2",
+                                  "max_error"])
 def test_updates_on_torch_do_not_read_the_host(rng, host_reads, case):
     torch = pytest.importorskip("torch")
     fn, options, true_key, pred_key = CASES[case]

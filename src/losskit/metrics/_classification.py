@@ -22,7 +22,13 @@ from losskit._validation import (
     check_rows_sum_to_one,
     fail,
 )
-from losskit.metrics._inputs import class_predictions, labels_of, metric_inputs, weights_of
+from losskit.metrics._inputs import (
+    class_predictions,
+    class_sums,
+    labels_of,
+    metric_inputs,
+    weights_of,
+)
 from losskit.metrics._state import Batch, Sum, metric_function
 
 __all__ = [
@@ -149,14 +155,10 @@ def _confusion_batch(func: str, y_true: Any, y_pred: Any, *, threshold: float,
              "Pass average='macro', 'micro' or 'weighted' for more than two classes")
     w = xp.reshape(weights_of(func, inputs, tuple(inputs.y_true.shape),
                               check_values=check_values), (-1,))
-    labels = xp.arange(classes, dtype=xp.int64, device=inputs.device)
-    is_true = true[:, None] == labels
-    is_pred = pred[:, None] == labels
-    weight = w[:, None]
     state = {
-        "tp": Sum.of(xp, xp.sum(xp.where(is_true & is_pred, weight, 0.0), axis=0)),
-        "true": Sum.of(xp, xp.sum(xp.where(is_true, weight, 0.0), axis=0)),
-        "pred": Sum.of(xp, xp.sum(xp.where(is_pred, weight, 0.0), axis=0)),
+        "tp": Sum.of(xp, class_sums(xp, true, xp.where(true == pred, w, 0.0), classes)),
+        "true": Sum.of(xp, class_sums(xp, true, w, classes)),
+        "pred": Sum.of(xp, class_sums(xp, pred, w, classes)),
     }
     return Batch(xp, inputs.device, state, inputs.out_dtype)
 
@@ -504,7 +506,7 @@ def _probabilities(func: str, inputs: Any, from_logits: bool, check_values: bool
                                       "Pass probabilities (e.g. after softmax), or logits "
                                       "with from_logits=True")
             check_labels(func, xp, labels, n_classes, None)
-        p = xp.exp(log_softmax(xp, p)) if from_logits else p
+        p = xp.exp(log_softmax(xp, p, may_sync=check_values)) if from_logits else p
         return xp.reshape(labels, (-1,)), xp.reshape(p, (-1, n_classes)), False
     fail(func, "y_true", f"has shape {tuple(y_true.shape)} but y_pred has shape "
          f"{tuple(y_pred.shape)}", "Pass the positive-class probability with y_true's shape, "
@@ -653,11 +655,9 @@ def expected_calibration_error(
     bins = xp.searchsorted(edges[1:-1], confidence, side="left")
     w = xp.reshape(weights_of(func, inputs, tuple(inputs.y_true.shape),
                               check_values=check_values), (-1,))
-    in_bin = bins[:, None] == xp.arange(n_bins, dtype=bins.dtype, device=inputs.device)
-    weight = xp.where(in_bin, w[:, None], 0.0)
     state = {
-        "weight": Sum.of(xp, xp.sum(weight, axis=0)),
-        "confidence": Sum.of(xp, xp.sum(weight * confidence[:, None], axis=0)),
-        "correct": Sum.of(xp, xp.sum(weight * correct[:, None], axis=0)),
+        "weight": Sum.of(xp, class_sums(xp, bins, w, n_bins)),
+        "confidence": Sum.of(xp, class_sums(xp, bins, w * confidence, n_bins)),
+        "correct": Sum.of(xp, class_sums(xp, bins, w * correct, n_bins)),
     }
     return Batch(xp, inputs.device, state, inputs.out_dtype)
