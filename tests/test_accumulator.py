@@ -367,3 +367,18 @@ def test_all_reduce_without_a_process_group_is_a_no_op(rng):
     acc.update([0, 1, 1], [0, 1, 0])
     assert acc.all_reduce() is acc
     assert float(acc.result()) == pytest.approx(2 / 3, rel=1e-15)
+
+
+def test_the_state_holds_no_autograd_graph():
+    torch = pytest.importorskip("torch")
+    logits = torch.randn(8, requires_grad=True, dtype=torch.float64)
+    y = torch.tensor([0.0, 1.0] * 4, dtype=torch.float64)
+    acc = lk.Accumulator(lk.binary_cross_entropy, from_logits=True)
+    acc.update(y, logits)
+    assert all(not t.requires_grad for stat in acc._state.values()
+               for t in stat.arrays().values())
+    result = acc.result()
+    assert not result.requires_grad
+    expected = lk.binary_cross_entropy(y, logits, from_logits=True)
+    assert expected.requires_grad  # the loss itself keeps autograd working
+    np.testing.assert_allclose(result.numpy(), expected.detach().numpy(), rtol=1e-14)

@@ -174,7 +174,13 @@ class Accumulator:
         self._state = merge_states(self._xp, self._state, state)
 
     def update(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
-        """Add one batch (same arguments as ``fn``; the options were given at construction)."""
+        """Add one batch (same arguments as ``fn``; the options were given at construction).
+
+        PyTorch tensors are detached first: the state never holds an autograd graph (summing
+        losses that require grad would otherwise keep every batch's graph alive).
+        """
+        y_true, y_pred, sample_weight = (x.detach() if aac.is_torch_array(x) else x
+                                         for x in (y_true, y_pred, sample_weight))
         xp, dev, state = self._batch_state(y_true, y_pred, sample_weight)
         self._adopt(xp, dev, state)
 
