@@ -307,7 +307,7 @@ class Poisson(_LogLink):
 
     Equivalent loss: :func:`losskit.tweedie_deviance` with ``power=1`` (the Poisson deviance,
     scikit-learn's ``mean_poisson_deviance``): NLL = deviance / 2 +
-    :math:`y\log y - y + \log y!`, a term free of the model, so the two have the same minimiser.
+    :math:`y - y\log y + \log y!`, a term free of the model, so the two have the same minimiser.
 
     When to use it: counts (events, visits, goals) whose variance is about their mean.
 
@@ -337,7 +337,7 @@ class Poisson(_LogLink):
     domain = "counts: integers >= 0"
     loss_name = "poisson_nll"
     equivalent_loss = "tweedie_deviance"
-    equivalence = ("NLL = tweedie_deviance(power=1, log_input=True) / 2 + y log y - y + "
+    equivalence = ("NLL = tweedie_deviance(power=1, log_input=True) / 2 + y - y log y + "
                    "log y!: the same minimiser and half its gradient")
     _fixed_options = ("log_input", "full")
 
