@@ -10,6 +10,7 @@ array-API arrays and returns the same kind of array.
 """
 
 from losskit import families, metrics
+from losskit.advise import Advice, advise
 from losskit.families import family
 from losskit.losses import (
     binary_cross_entropy,
@@ -46,6 +47,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Accumulator",
+    "Advice",
+    "advise",
     "binary_cross_entropy",
     "binary_focal_loss",
     "categorical_cross_entropy",
