@@ -16,7 +16,13 @@ from typing import Any
 
 from losskit._array import Array, first_index, to_bool, to_float
 from losskit._validation import Constraint, check_finite, fail
-from losskit.losses._core import Inputs, PerSample, mean_over_outputs, sample_weights
+from losskit.losses._core import (
+    Inputs,
+    PerSample,
+    count_normaliser,
+    mean_over_outputs,
+    sample_weights,
+)
 
 __all__ = [
     "PositiveOrArray",
@@ -99,11 +105,13 @@ def check_above(func: str, xp: Any, name: str, x: Array, low: float, *, strict: 
 
 def per_sample(func: str, inputs: Inputs, elementwise: Array, gradient: Callable[[], Array],
                sample_weight: Array | None, *, check_values: bool,
-               nan_hint: str = "check y_pred") -> PerSample:
+               convention: str = "losskit", nan_hint: str = "check y_pred") -> PerSample:
     """Average the element-wise loss over each sample's outputs and attach weights.
 
     ``gradient`` returns the element-wise derivative of ``elementwise`` with respect to
-    ``y_pred`` (same shape); the mean over ``k`` outputs divides it by ``k``.
+    ``y_pred`` (same shape); the mean over ``k`` outputs divides it by ``k``. With
+    ``convention="keras"`` or ``"torch"`` the weighted mean divides by the number of samples
+    rather than the sum of the weights (Keras' ``sum_over_batch_size``).
     """
     xp = inputs.xp
     loss, k = mean_over_outputs(xp, elementwise)
@@ -114,4 +122,5 @@ def per_sample(func: str, inputs: Inputs, elementwise: Array, gradient: Callable
         g = gradient()
         return g if k == 1 else g / k
 
-    return PerSample(inputs, loss, gradient_per_sample, weight, nan_hint=nan_hint)
+    return PerSample(inputs, loss, gradient_per_sample, weight,
+                     count_normaliser(xp, loss, weight, convention), nan_hint=nan_hint)

@@ -36,7 +36,7 @@ from losskit._validation import (
     check_nonempty,
     fail,
 )
-from losskit.losses._core import Inputs, PerSample, loss_function, prepare
+from losskit.losses._core import KERAS_EPSILON, Inputs, PerSample, loss_function, prepare
 from losskit.losses._elementwise import (
     PositiveOrArray,
     RealOrArray,
@@ -56,6 +56,8 @@ __all__ = [
 ]
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+_TORCH_VAR_EPS = 1e-6  # gaussian_nll_loss's default clamp of the variance
+_LOG_TORCH_VAR_EPS = math.log(_TORCH_VAR_EPS)
 _POSITIVE = Real(0.0, math.inf, closed="neither")
 
 # Lanczos approximation of the gamma function, g = 7, n = 9 (relative error ~1e-15 for x >= 1)
@@ -109,6 +111,7 @@ def poisson_nll(
     reduction: str = "mean",
     unit: str = "nats",
     check_values: bool = True,
+    convention: str = "losskit",
 ) -> PerSample:
     r"""Negative log-likelihood of a Poisson count target.
 
@@ -129,13 +132,15 @@ def poisson_nll(
     When to use it: counts (events, visits, photons, goals); the mean equals the variance.
     For over-dispersed counts consider a Tweedie deviance with power between 1 and 2.
 
-    Conventions: equals PyTorch's ``poisson_nll_loss`` with ``full=False`` (PyTorch adds
-    ``eps=1e-8`` inside the log when ``log_input=False``; this computes :math:`\log\mu`
-    exactly, so :math:`\mu = 0` with :math:`y > 0` gives ``inf``). With ``full=True`` PyTorch
-    adds Stirling's approximation :math:`y\log y - y + \frac12\log(2\pi y)` for :math:`y > 1`
-    only, whereas this adds the exact :math:`\log\Gamma(y+1)` (equal to
-    ``scipy.stats.poisson.logpmf``). Keras' ``Poisson`` is ``log_input=False`` with
-    :math:`\log(\mu + 10^{-7})`. scikit-learn's ``mean_poisson_deviance`` is
+    Conventions: equals PyTorch's ``poisson_nll_loss`` with ``full=False`` except that
+    PyTorch adds ``eps=1e-8`` inside the log when ``log_input=False``; this computes
+    :math:`\log\mu` exactly, so :math:`\mu = 0` with :math:`y > 0` gives ``inf``. With
+    ``full=True`` PyTorch adds Stirling's approximation :math:`y\log y - y +
+    \frac12\log(2\pi y)` for :math:`y > 1` only (off by about :math:`1/12y`), whereas this
+    adds the exact :math:`\log\Gamma(y+1)` (equal to ``scipy.stats.poisson.logpmf``);
+    ``convention="torch"`` reproduces both PyTorch choices. Keras' ``Poisson`` is
+    ``log_input=False`` with :math:`\log(\mu + 10^{-7})`, reproduced by
+    ``convention="keras"``. scikit-learn's ``mean_poisson_deviance`` is
     :math:`2\,[l(\mu) - l(y)]` (the NLL minus that of the perfect prediction, doubled).
 
     Parameters
@@ -154,6 +159,11 @@ def poisson_nll(
         Natural or base-2 logarithm.
     check_values : bool
         Check non-negative counts and rates, NaN/inf and weights (a host synchronisation).
+    convention : {"losskit", "sklearn", "keras", "torch"}
+        Whose number to reproduce: ``"torch"`` adds 1e-8 to rates inside the log and uses
+        Stirling's term for ``full=True``; ``"keras"`` adds 1e-7 to rates inside the log. With
+        ``sample_weight``, Keras and PyTorch divide the weighted sum by the number of samples,
+        losskit and scikit-learn (same numbers as losskit) by the sum of the weights.
 
     Returns
     -------
@@ -199,16 +209,25 @@ def poisson_nll(
         def gradient() -> Array:
             return rate - y
     else:
+        # PyTorch and Keras add a constant to the rate inside the log; losskit does not
+        offset = {"torch": 1e-8, "keras": KERAS_EPSILON}.get(convention, 0.0)
+        shifted = z + offset if offset else z
         # y * log(mu) with 0 * log 0 = 0: a zero rate is exact where the count is 0
         # (the log never sees a 0 rate where the count is 0, so autograd stays finite)
-        elementwise = z - mul_zero_safe(xp, y, xp.log(xp.where(y == 0, 1.0, z)))
+        elementwise = z - mul_zero_safe(xp, y, xp.log(xp.where(y == 0, 1.0, shifted)))
 
         def gradient() -> Array:
-            return 1.0 - mul_zero_safe(xp, y, 1.0 / z)
-    if full:
+            return 1.0 - mul_zero_safe(xp, y, 1.0 / shifted)
+    if full and convention == "torch":
+        # PyTorch's Stirling approximation of log y!, only where y > 1
+        big = y > 1
+        safe = xp.where(big, y, 2.0)
+        stirling = safe * xp.log(safe) - safe + 0.5 * xp.log(2.0 * math.pi * safe)
+        elementwise = elementwise + xp.where(big, stirling, 0.0)
+    elif full:
         elementwise = elementwise + _log_factorial(xp, y)
     return per_sample(func, inputs, elementwise, gradient, inputs.others[0],
-                      check_values=check_values,
+                      check_values=check_values, convention=convention,
                       nan_hint="the rate overflows or is 0 with a 0 count and inf log; "
                                "check y_pred")
 
@@ -230,6 +249,7 @@ def gaussian_nll(
     reduction: str = "mean",
     unit: str = "nats",
     check_values: bool = True,
+    convention: str = "losskit",
 ) -> PerSample:
     r"""Negative log-likelihood of a Gaussian target with known or predicted variance.
 
@@ -255,9 +275,10 @@ def gaussian_nll(
     for calibrated uncertainty; with a fixed variance, use MSE.
 
     Conventions: equals PyTorch's ``gaussian_nll_loss(input=y_pred, target=y_true, var)``
-    wherever ``var >= 1e-6``; PyTorch clamps the variance to ``eps=1e-6`` (without gradient)
-    and broadcasts a ``(n, 1)`` variance, whereas this rejects a non-positive variance and
-    needs exactly ``y_pred``'s shape (or a number).
+    wherever ``var >= 1e-6``; PyTorch clamps the variance to ``eps=1e-6`` (without gradient,
+    so zeros are accepted) and broadcasts a ``(n, 1)`` variance, whereas this rejects a
+    non-positive variance and needs exactly ``y_pred``'s shape (or a number).
+    ``convention="torch"`` reproduces the clamp (also applied to ``exp(log_var)``).
 
     Parameters
     ----------
@@ -275,6 +296,11 @@ def gaussian_nll(
         Natural or base-2 logarithm.
     check_values : bool
         Check NaN/inf, positive variance and weights (a host synchronisation).
+    convention : {"losskit", "sklearn", "keras", "torch"}
+        Whose number to reproduce: ``"torch"`` accepts zero variances and clamps the variance
+        at 1e-6. With ``sample_weight``, Keras and PyTorch divide the weighted sum by the
+        number of samples, losskit and scikit-learn by the sum of the weights (neither has a
+        Gaussian NLL).
 
     Returns
     -------
@@ -309,16 +335,27 @@ def gaussian_nll(
     xp = inputs.xp
     _check_targets(func, inputs, check_values)
     diff = inputs.y_pred - inputs.y_true
+    torch = convention == "torch"
     if log_var is not None:
         s = parameter(func, inputs, "log_var", log_var, inputs.others[1], positive=False,
                       check_values=check_values)
+        if torch:  # PyTorch's clamp of the variance at eps = 1e-6
+            s = max(s, _LOG_TORCH_VAR_EPS) if isinstance(s, float) else xp.maximum(
+                s, _LOG_TORCH_VAR_EPS)
         inv_var = (math.exp(-s) if s > -709.0 else math.inf) if isinstance(s, float) else (
             xp.exp(-s))
         # r^2 / sigma^2 with 0 * inf = 0: an exact prediction stays exact as sigma -> 0
         elementwise = 0.5 * (s + mul_zero_safe(xp, diff * diff, inv_var))
     else:
         v = 1.0 if var is None else parameter(func, inputs, "var", var, inputs.others[1],
-                                              positive=True, check_values=check_values)
+                                              positive=not torch, check_values=check_values)
+        if torch and not isinstance(v, float):
+            if check_values:
+                check_above(func, xp, "var", v, 0.0, strict=False,
+                            fix="A variance must be >= 0 (PyTorch rejects negative ones too)")
+            v = xp.maximum(v, _TORCH_VAR_EPS)  # PyTorch's clamp, without gradient
+        elif torch:
+            v = max(v, _TORCH_VAR_EPS)
         inv_var = 1.0 / v
         log_v = math.log(v) if isinstance(v, float) else xp.log(v)
         elementwise = 0.5 * (log_v + mul_zero_safe(xp, diff * diff, inv_var))
@@ -329,7 +366,7 @@ def gaussian_nll(
         return mul_zero_safe(xp, diff, inv_var)
 
     return per_sample(func, inputs, elementwise, gradient, inputs.others[0],
-                      check_values=check_values,
+                      check_values=check_values, convention=convention,
                       nan_hint="the squared error overflows; rescale the targets")
 
 

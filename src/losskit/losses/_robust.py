@@ -14,7 +14,7 @@ from typing import Any
 
 from losskit._array import Array
 from losskit._validation import Optional, Real, check_finite
-from losskit.losses._core import PerSample, loss_function, prepare
+from losskit.losses._core import KERAS_EPSILON, PerSample, loss_function, prepare
 from losskit.losses._elementwise import check_above, per_sample
 
 __all__ = [
@@ -48,6 +48,7 @@ def mean_absolute_error(
     sample_weight: Any = None,
     reduction: str = "mean",
     check_values: bool = True,
+    convention: str = "losskit",
 ) -> PerSample:
     r"""Mean absolute error (L1 loss), the negative log-likelihood of a Laplace target.
 
@@ -81,6 +82,10 @@ def mean_absolute_error(
     check_values : bool
         Check for NaN/inf and bad weights (one host synchronisation). Switch off only in hot
         loops or traced JAX code.
+    convention : {"losskit", "sklearn", "keras", "torch"}
+        Whose number to reproduce. With ``sample_weight``, Keras and PyTorch divide the
+        weighted sum by the number of samples, losskit and scikit-learn by the sum of the
+        weights.
 
     Returns
     -------
@@ -107,7 +112,8 @@ def mean_absolute_error(
     xp = inputs.xp
     diff = inputs.y_pred - inputs.y_true
     return per_sample(func, inputs, xp.abs(diff), lambda: xp.sign(diff),
-                      inputs.others[0], check_values=check_values)
+                      inputs.others[0], check_values=check_values,
+                      convention=convention)
 
 
 @loss_function(delta=Real(0.0, math.inf, closed="neither"))
@@ -120,6 +126,7 @@ def huber_loss(
     sample_weight: Any = None,
     reduction: str = "mean",
     check_values: bool = True,
+    convention: str = "losskit",
 ) -> PerSample:
     r"""Huber loss: squared error for small residuals, absolute error for large ones.
 
@@ -154,6 +161,10 @@ def huber_loss(
     reduction : {"mean", "sum", "none"}
     check_values : bool
         As in :func:`mean_absolute_error`.
+    convention : {"losskit", "sklearn", "keras", "torch"}
+        Whose number to reproduce. With ``sample_weight``, Keras and PyTorch divide the
+        weighted sum by the number of samples, losskit and scikit-learn by the sum of the
+        weights.
 
     Returns
     -------
@@ -179,7 +190,8 @@ def huber_loss(
     size = xp.abs(diff)
     elementwise = xp.where(size <= delta, 0.5 * diff * diff, delta * (size - 0.5 * delta))
     return per_sample(func, inputs, elementwise, lambda: xp.clip(diff, -delta, delta),
-                      inputs.others[0], check_values=check_values)
+                      inputs.others[0], check_values=check_values,
+                      convention=convention)
 
 
 @loss_function()
@@ -191,6 +203,7 @@ def log_cosh_loss(
     sample_weight: Any = None,
     reduction: str = "mean",
     check_values: bool = True,
+    convention: str = "losskit",
 ) -> PerSample:
     r"""Log-cosh loss: :math:`\log\cosh` of the error, smooth everywhere and linear in the tails.
 
@@ -219,6 +232,10 @@ def log_cosh_loss(
     reduction : {"mean", "sum", "none"}
     check_values : bool
         As in :func:`mean_absolute_error`.
+    convention : {"losskit", "sklearn", "keras", "torch"}
+        Whose number to reproduce. With ``sample_weight``, Keras and PyTorch divide the
+        weighted sum by the number of samples, losskit and scikit-learn by the sum of the
+        weights.
 
     Returns
     -------
@@ -248,7 +265,8 @@ def log_cosh_loss(
     far = size + xp.log1p(xp.exp(-2.0 * size)) - _LOG_2
     elementwise = xp.where(small, near, far)
     return per_sample(func, inputs, elementwise, lambda: xp.tanh(diff), inputs.others[0],
-                      check_values=check_values)
+                      check_values=check_values,
+                      convention=convention)
 
 
 @loss_function()
@@ -260,6 +278,7 @@ def mean_squared_log_error(
     sample_weight: Any = None,
     reduction: str = "mean",
     check_values: bool = True,
+    convention: str = "losskit",
 ) -> PerSample:
     r"""Mean squared logarithmic error: squared error between :math:`\log(1 + y)` values.
 
@@ -279,7 +298,7 @@ def mean_squared_log_error(
     Equals scikit-learn's ``mean_squared_log_error``: both arrays must be > -1 (where
     :math:`\log(1 + y)` exists; scikit-learn accepts the same domain). Keras'
     ``MeanSquaredLogarithmicError`` instead clips both arrays to ``>= 1e-7`` before the log,
-    so it differs for inputs below ``1e-7``.
+    so it differs for inputs below ``1e-7``: ``convention="keras"`` reproduces it.
 
     Parameters
     ----------
@@ -289,6 +308,11 @@ def mean_squared_log_error(
     reduction : {"mean", "sum", "none"}
     check_values : bool
         As in :func:`mean_absolute_error`, plus the > -1 check.
+    convention : {"losskit", "sklearn", "keras", "torch"}
+        Whose number to reproduce. Keras clips both arrays to ``>= 1e-7`` (so any finite
+        value is accepted, with zero gradient below the clip). With ``sample_weight``, Keras
+        and PyTorch divide the weighted sum by the number of samples, losskit and
+        scikit-learn by the sum of the weights.
 
     Returns
     -------
@@ -311,20 +335,26 @@ def mean_squared_log_error(
     """
     func = "mean_squared_log_error"
     inputs = _finite_inputs(func, y_true, y_pred, sample_weight, check_values)
-    xp = inputs.xp
-    if check_values:
-        for name, x in (("y_true", inputs.y_true), ("y_pred", inputs.y_pred)):
+    xp, y, p = inputs.xp, inputs.y_true, inputs.y_pred
+    keras = convention == "keras"
+    if check_values and not keras:
+        for name, x in (("y_true", y), ("y_pred", p)):
             check_above(func, xp, name, x, -1.0, strict=True,
                         fix="log(1 + y) needs values > -1; for targets that can be negative "
                             "use mean_squared_error or huber_loss")
-    log_pred = xp.log1p(inputs.y_pred)
-    diff = log_pred - xp.log1p(inputs.y_true)
+    if keras:
+        # Keras: log(max(x, 1e-7) + 1); the clip's derivative is 1 from 1e-7 up (end included)
+        inside = p >= KERAS_EPSILON
+        y, p = xp.maximum(y, KERAS_EPSILON), xp.maximum(p, KERAS_EPSILON)
+    diff = xp.log1p(p) - xp.log1p(y)
 
     def gradient() -> Array:
-        return 2.0 * diff / (1.0 + inputs.y_pred)
+        g = 2.0 * diff / (1.0 + p)
+        return xp.where(inside, g, 0.0) if keras else g
 
     return per_sample(func, inputs, diff * diff, gradient, inputs.others[0],
-                      check_values=check_values)
+                      check_values=check_values,
+                      convention=convention)
 
 
 @loss_function(eps=Optional(Real(0.0, math.inf, closed="neither")))
@@ -337,6 +367,7 @@ def mean_absolute_percentage_error(
     sample_weight: Any = None,
     reduction: str = "mean",
     check_values: bool = True,
+    convention: str = "losskit",
 ) -> PerSample:
     r"""Mean absolute percentage error, as a **fraction** (0.1 means 10 %).
 
@@ -355,19 +386,25 @@ def mean_absolute_percentage_error(
     Equals scikit-learn's ``mean_absolute_percentage_error`` (a fraction, with
     :math:`\epsilon` = float64 machine epsilon ``2.2e-16``, so a zero target gives a huge but
     finite value). Keras' ``MeanAbsolutePercentageError`` reports **percent** (100 times this)
-    and uses :math:`\epsilon = 10^{-7}`; PyTorch has no MAPE.
+    and uses :math:`\epsilon = 10^{-7}`: ``convention="keras"`` reproduces it. PyTorch has
+    no MAPE.
 
     Parameters
     ----------
     y_true, y_pred : array_like, shape (n,) or (n, ..., k)
         Exactly the same shape.
     eps : float > 0, optional
-        Floor of the denominator; default ``2**-52`` as scikit-learn (pass ``1e-7`` for Keras'
-        floor).
+        Floor of the denominator; default ``2**-52`` as scikit-learn (``1e-7`` with
+        ``convention="keras"``).
     sample_weight : array_like of per-sample shape, optional
     reduction : {"mean", "sum", "none"}
     check_values : bool
         As in :func:`mean_absolute_error`.
+    convention : {"losskit", "sklearn", "keras", "torch"}
+        Whose number to reproduce. Keras reports percent (100 times the fraction) with
+        ``eps`` defaulting to ``1e-7``. With ``sample_weight``, Keras and PyTorch divide the
+        weighted sum by the number of samples, losskit and scikit-learn by the sum of the
+        weights.
 
     Returns
     -------
@@ -387,11 +424,13 @@ def mean_absolute_percentage_error(
     func = "mean_absolute_percentage_error"
     inputs = _finite_inputs(func, y_true, y_pred, sample_weight, check_values)
     xp = inputs.xp
-    floor = _FLOAT64_EPS if eps is None else eps
-    scale = 1.0 / xp.maximum(xp.abs(inputs.y_true), floor)
+    keras = convention == "keras"
+    floor = eps if eps is not None else (KERAS_EPSILON if keras else _FLOAT64_EPS)
+    # Keras reports percent
+    scale = (100.0 if keras else 1.0) / xp.maximum(xp.abs(inputs.y_true), floor)
     diff = inputs.y_pred - inputs.y_true
     return per_sample(func, inputs, xp.abs(diff) * scale, lambda: xp.sign(diff) * scale,
-                      inputs.others[0], check_values=check_values,
+                      inputs.others[0], check_values=check_values, convention=convention,
                       nan_hint="the percentage error overflows; rescale the targets")
 
 
@@ -405,6 +444,7 @@ def pinball_loss(
     sample_weight: Any = None,
     reduction: str = "mean",
     check_values: bool = True,
+    convention: str = "losskit",
 ) -> PerSample:
     r"""Pinball (quantile) loss: the model learns the ``quantile`` of the target.
 
@@ -434,6 +474,10 @@ def pinball_loss(
     reduction : {"mean", "sum", "none"}
     check_values : bool
         As in :func:`mean_absolute_error`.
+    convention : {"losskit", "sklearn", "keras", "torch"}
+        Whose number to reproduce. With ``sample_weight``, Keras and PyTorch divide the
+        weighted sum by the number of samples, losskit and scikit-learn by the sum of the
+        weights.
 
     Returns
     -------
@@ -467,4 +511,5 @@ def pinball_loss(
         return (1.0 - quantile) * xp.astype(d < 0, d.dtype) - quantile * xp.astype(d > 0, d.dtype)
 
     return per_sample(func, inputs, elementwise, gradient, inputs.others[0],
-                      check_values=check_values)
+                      check_values=check_values,
+                      convention=convention)
