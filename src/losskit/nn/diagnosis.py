@@ -1,0 +1,299 @@
+"""What the learning curves say: a diagnosis of training in plain words.
+
+:func:`diagnose` reads a :class:`~losskit.nn.History` and returns findings, each with the
+epochs and numbers behind it. The thresholds are module constants (documented below), so a test
+or a user can see exactly when a verdict is given:
+
+``diverged``
+    a training loss that is NaN/infinite, or more than :data:`EXPLODE_FACTOR` times the lowest
+    training loss so far (exploding). The likely cause is named: a learning rate above
+    :data:`HIGH_LEARNING_RATE` for the optimiser, no gradient clipping, or unscaled data.
+``overfitting``
+    the validation loss rose to more than :data:`OVERFIT_RISE` (relative) above its minimum at
+    epoch *k*, at least :data:`OVERFIT_EPOCHS` epochs later, while the training loss kept
+    falling: "overfitting from epoch *k*".
+``underfitting``
+    the best training loss improves on the loss of the best constant model (the mean of the
+    target, or the class prior) by less than :data:`UNDERFIT_MARGIN` of the baseline's size.
+``saturated``
+    a sigmoid/softmax output whose loss is computed on the probabilities (e.g. MSE after a
+    sigmoid) has at least :data:`SATURATED_WRONG` of the training samples saturated on the
+    wrong class (slope of the activation below 1% of its maximum): their gradient is almost 0,
+    so they are not learned. Cross-entropy from logits has no such problem (gradient
+    :math:`p - y`).
+``still_improving``
+    over the last :data:`WINDOW_FRACTION` of the epochs (at least :data:`MIN_WINDOW`), the
+    monitored loss (validation if available, else training) fell by more than
+    :data:`IMPROVING_REL` (relative) and reached its minimum in that window: train longer.
+``converged``
+    none of the above: the monitored loss changed by less than :data:`IMPROVING_REL` over the
+    last window.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from losskit._validation import fail
+
+__all__ = [
+    "EXPLODE_FACTOR",
+    "HIGH_LEARNING_RATE",
+    "IMPROVING_REL",
+    "MIN_WINDOW",
+    "OVERFIT_EPOCHS",
+    "OVERFIT_RISE",
+    "SATURATED_WRONG",
+    "UNDERFIT_MARGIN",
+    "WINDOW_FRACTION",
+    "Diagnosis",
+    "Finding",
+    "diagnose",
+]
+
+#: a training loss above this multiple of its minimum so far counts as exploding
+EXPLODE_FACTOR = 10.0
+#: learning rates above which divergence is blamed on the learning rate first
+HIGH_LEARNING_RATE = {"sgd": 0.1, "adam": 0.01, "adamw": 0.01}
+#: relative rise of the validation loss above its minimum that counts as overfitting
+OVERFIT_RISE = 0.02
+#: epochs after the validation minimum needed before calling it overfitting
+OVERFIT_EPOCHS = 3
+#: relative improvement on the constant-model baseline below which the model underfits
+UNDERFIT_MARGIN = 0.01
+#: fraction of training samples saturated on the wrong class that is flagged
+SATURATED_WRONG = 0.05
+#: the last part of training examined for convergence
+WINDOW_FRACTION = 0.1
+MIN_WINDOW = 3
+#: relative decrease over the window that counts as still improving
+IMPROVING_REL = 0.01
+
+
+@dataclass
+class Finding:
+    """One verdict: ``kind``, a sentence with the numbers, the epoch it refers to."""
+
+    kind: str
+    message: str
+    epoch: int | None = None
+    numbers: dict[str, float] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass
+class Diagnosis:
+    """The findings, most serious first; ``verdict`` is the first finding's kind."""
+
+    findings: list[Finding]
+
+    @property
+    def verdict(self) -> str:
+        return self.findings[0].kind
+
+    @property
+    def kinds(self) -> list[str]:
+        return [f.kind for f in self.findings]
+
+    def __contains__(self, kind: str) -> bool:
+        return kind in self.kinds
+
+    def __str__(self) -> str:
+        return "\n".join(f"- {f.kind}: {f.message}" for f in self.findings)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def _window(n: int) -> int:
+    return max(MIN_WINDOW, math.ceil(WINDOW_FRACTION * n))
+
+
+def diagnose(history: Any) -> Diagnosis:
+    """Diagnose training from its history (see the module docstring for the thresholds).
+
+    Parameters
+    ----------
+    history : losskit.nn.History
+        From :meth:`losskit.nn.Trainer.fit` or an estimator's ``history_``.
+
+    Returns
+    -------
+    Diagnosis
+        ``str(diagnosis)`` is the plain-words report; ``diagnosis.kinds`` the verdicts.
+
+    Examples
+    --------
+    >>> from losskit.nn import History, diagnose
+    >>> rows = [{"epoch": e, "loss": 1 / e, "val_loss": 1 / e + (e > 5) * (e - 5) * 0.1}
+    ...         for e in range(1, 13)]
+    >>> d = diagnose(History(rows=rows, baseline={"loss": 2.0, "val_loss": 2.0}))
+    >>> d.kinds
+    ['overfitting']
+    >>> print(d.findings[0])  # doctest: +ELLIPSIS
+    Overfitting from epoch 6: the validation loss rose from 0.2 (its minimum, epoch 5) ...
+    """
+    rows = getattr(history, "rows", None)
+    if not isinstance(rows, list):
+        fail("diagnose", "history", f"is {type(history).__name__}",
+             "Pass a losskit.nn.History (Trainer.fit's result or an estimator's history_)",
+             TypeError)
+    if not rows:
+        fail("diagnose", "history", "has no epochs", "Train for at least one epoch")
+    loss = [float(r["loss"]) for r in rows]
+    epochs = [int(r.get("epoch", i + 1)) for i, r in enumerate(rows)]
+    has_val = all("val_loss" in r for r in rows)
+    val = [float(r["val_loss"]) for r in rows] if has_val else None
+    settings = getattr(history, "settings", {}) or {}
+    baseline = getattr(history, "baseline", {}) or {}
+    heads = getattr(history, "heads", {}) or {}
+
+    findings: list[Finding] = []
+    diverged = _diverged(loss, epochs, settings)
+    if diverged is not None:
+        return Diagnosis([diverged])
+    if val is not None:
+        over = _overfitting(loss, val, epochs)
+        if over is not None:
+            findings.append(over)
+    under = _underfitting(loss, val, epochs, baseline)
+    if under is not None:
+        findings.append(under)
+    findings += _saturated(rows, heads)
+    findings.append(_convergence(val if val is not None else loss, epochs,
+                                 "validation" if val is not None else "training",
+                                 getattr(history, "stopped", "")))
+    if any(f.kind in ("overfitting", "underfitting") for f in findings):
+        # "converged" next to over/underfitting would read as an all-clear
+        findings = [f for f in findings if f.kind != "converged"]
+    return Diagnosis(findings)
+
+
+def _diverged(loss: Sequence[float], epochs: Sequence[int], settings: dict) -> Finding | None:
+    lowest = math.inf
+    for i, value in enumerate(loss):
+        exploding = math.isfinite(value) and math.isfinite(lowest) and lowest > 0 and \
+            value > EXPLODE_FACTOR * lowest
+        if not math.isfinite(value) or exploding:
+            before = f" (epoch {epochs[i - 1]}: {_fmt(loss[i - 1])})" if i > 0 else ""
+            what = (f"the training loss was {value}" if not math.isfinite(value) else
+                    f"the training loss jumped to {_fmt(value)}, {value / lowest:.0f}x its "
+                    f"minimum {_fmt(lowest)}")
+            return Finding("diverged", f"Diverged at epoch {epochs[i]}: {what}{before}. "
+                           f"Likely cause: {_divergence_cause(settings)}.", epochs[i],
+                           {"loss": value, "lowest": lowest})
+        lowest = min(lowest, value)
+    return None
+
+
+def _divergence_cause(settings: dict) -> str:
+    opt = settings.get("optimizer", "sgd")
+    lr = settings.get("learning_rate")
+    causes = []
+    if lr is not None and lr > HIGH_LEARNING_RATE.get(opt, 0.1):
+        causes.append(f"the learning rate {lr:g} is high for {opt} (above "
+                      f"{HIGH_LEARNING_RATE.get(opt, 0.1):g}); divide it by 10")
+    if settings.get("clip_grad_norm") is None:
+        causes.append("no gradient clipping (set clip_grad_norm, e.g. 1.0)")
+    causes.append("unscaled inputs or targets (standardise them)")
+    return "; or ".join(causes)
+
+
+def _overfitting(loss: Sequence[float], val: Sequence[float], epochs: Sequence[int]
+                 ) -> Finding | None:
+    finite = [(v, i) for i, v in enumerate(val) if math.isfinite(v)]
+    if not finite:
+        return None
+    best, k = min(finite)
+    last = len(val) - 1
+    if last - k < OVERFIT_EPOCHS:
+        return None
+    rise = (val[last] - best) / max(abs(best), 1e-12)
+    if rise <= OVERFIT_RISE or not loss[last] < loss[k]:
+        return None
+    return Finding(
+        "overfitting",
+        f"Overfitting from epoch {epochs[k + 1]}: the validation loss rose from {_fmt(best)} "
+        f"(its minimum, epoch {epochs[k]}) to {_fmt(val[last])} at epoch {epochs[last]} "
+        f"(+{100 * rise:.0f}%) while the training loss fell from {_fmt(loss[k])} to "
+        f"{_fmt(loss[last])}. Use the weights of epoch {epochs[k]} (early_stopping=True), "
+        "more data, or regularisation (weight_decay, a smaller network).",
+        epochs[k + 1], {"best_val_loss": best, "final_val_loss": val[last],
+                        "best_epoch": float(epochs[k])})
+
+
+def _underfitting(loss: Sequence[float], val: Sequence[float] | None, epochs: Sequence[int],
+                  baseline: dict) -> Finding | None:
+    base = baseline.get("loss")
+    if base is None or not math.isfinite(base):
+        return None
+    finite = [(v, i) for i, v in enumerate(loss) if math.isfinite(v)]
+    if not finite:
+        return None
+    best, i = min(finite)
+    gain = (base - best) / max(abs(base), 1e-12)
+    if gain >= UNDERFIT_MARGIN:
+        return None
+    return Finding(
+        "underfitting",
+        f"Underfitting: the best training loss {_fmt(best)} (epoch {epochs[i]}) is no better "
+        f"than {_fmt(base)}, the loss of always predicting the mean or the class prior "
+        f"({100 * gain:.1f}% better; at least {100 * UNDERFIT_MARGIN:g}% expected). Train "
+        "longer or with a larger learning rate, use a larger network, or check that the "
+        "features carry information about the target.",
+        epochs[i], {"best_loss": best, "baseline": base})
+
+
+def _saturated(rows: Sequence[dict], heads: dict) -> list[Finding]:
+    out = []
+    for name, info in heads.items():
+        if info.get("on_logits", True) or info.get("activation") not in ("sigmoid", "softmax"):
+            continue
+        key = f"saturated_wrong/{name}"
+        if key not in rows[-1]:
+            continue
+        wrong = float(rows[-1][key])
+        sat = float(rows[-1].get(f"saturation/{name}", math.nan))
+        if wrong < SATURATED_WRONG:
+            continue
+        out.append(Finding(
+            "saturated",
+            f"Saturated outputs (head {name!r}): at epoch {rows[-1].get('epoch', len(rows))}, "
+            f"{100 * sat:.0f}% of the training samples sit on the flat part of the "
+            f"{info['activation']} and {100 * wrong:.0f}% are saturated on the wrong class, "
+            f"where {info.get('loss')} on the probabilities has almost no gradient. Use "
+            "cross-entropy on the logits (the activation inside the loss).",
+            rows[-1].get("epoch"), {"saturation": sat, "saturated_wrong": wrong}))
+    return out
+
+
+def _convergence(monitored: Sequence[float], epochs: Sequence[int], which: str,
+                 stopped: str) -> Finding:
+    n = len(monitored)
+    if n < 2:
+        return Finding("still_improving", f"Only {n} epoch: too few to judge convergence; "
+                       "train for more epochs.", epochs[-1])
+    w = min(_window(n), n - 1)
+    start, end = monitored[-w - 1], monitored[-1]
+    drop = (start - end) / max(abs(start), 1e-12)
+    best_i = min(range(n), key=lambda i: monitored[i])
+    early = " (stopped early)" if stopped == "early_stopping" else ""
+    if drop > IMPROVING_REL and best_i >= n - w:
+        return Finding(
+            "still_improving",
+            f"Still improving: the {which} loss fell {100 * drop:.1f}% over the last {w} "
+            f"epochs ({_fmt(start)} at epoch {epochs[-w - 1]} to {_fmt(end)} at epoch "
+            f"{epochs[-1]}); train for more epochs.", epochs[-1],
+            {"start": start, "end": end, "drop": drop})
+    return Finding(
+        "converged",
+        f"Converged{early}: the {which} loss changed by {100 * abs(drop):.1f}% over the last "
+        f"{w} epochs (epoch {epochs[-w - 1]}: {_fmt(start)}, epoch {epochs[-1]}: "
+        f"{_fmt(end)}); its minimum {_fmt(monitored[best_i])} was at epoch {epochs[best_i]}.",
+        epochs[-1], {"start": start, "end": end, "drop": drop})

@@ -1,0 +1,455 @@
+"""scikit-learn estimators: an MLP trained with any losskit loss.
+
+``MLPRegressor`` and ``MLPClassifier`` follow scikit-learn's conventions (``fit`` / ``predict`` /
+``predict_proba`` / ``score``, ``get_params`` / ``set_params``, input validation,
+``n_features_in_``, ``classes_``) so they work in ``Pipeline``, ``cross_val_score`` and
+``GridSearchCV``; training is :class:`losskit.nn.Trainer`'s, and ``history_`` is its
+:class:`~losskit.nn.History`.
+
+scikit-learn's ``check_estimator`` passes except the checks listed in
+:data:`EXPECTED_FAILED_CHECKS`, with the reason for each.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from losskit._validation import fail
+from losskit.nn._heads import Head
+from losskit.nn.models import MLP
+from losskit.nn.trainer import History, Trainer, atomic_write
+
+__all__ = ["EXPECTED_FAILED_CHECKS", "MLPClassifier", "MLPRegressor"]
+
+#: scikit-learn checks these estimators do not pass, and why (``check_estimator(est,
+#: expected_failed_checks=EXPECTED_FAILED_CHECKS)``)
+EXPECTED_FAILED_CHECKS = {
+    "check_sample_weight_equivalence_on_dense_data":
+        "minibatch SGD: an integer weight k is not the same as k copies of the sample, "
+        "because copies change the minibatches and the number of steps per epoch (the loss "
+        "itself does weight exactly, as the losskit loss tests show)",
+    "check_sample_weight_equivalence_on_sparse_data":
+        "sparse input is not supported (dense tensors only)",
+}
+
+_MODEL_FILE = "model.safetensors"
+_CONFIG_FILE = "config.json"
+
+
+class _BaseMLP(BaseEstimator):
+    """Shared parameters, training and persistence (see the subclasses)."""
+
+    _task = "regression"
+
+    def __init__(self, loss: Any = "mean_squared_error", *,
+                 hidden_layer_sizes: Any = (100,), activation: str = "relu",
+                 optimizer: str = "sgd", learning_rate: float = 0.01, momentum: float = 0.9,
+                 weight_decay: float = 0.0, batch_size: int = 32, epochs: int = 200,
+                 lr_schedule: str = "constant", validation_fraction: float = 0.1,
+                 early_stopping: bool = False, patience: int = 10, tol: float = 1e-4,
+                 clip_grad_norm: float | None = None, metrics: Any = None,
+                 init: str = "he_uniform", random_state: Any = None, verbose: Any = "auto",
+                 checkpoint_dir: Any = None) -> None:
+        self.loss = loss
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.lr_schedule = lr_schedule
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.tol = tol
+        self.clip_grad_norm = clip_grad_norm
+        self.metrics = metrics
+        self.init = init
+        self.random_state = random_state
+        self.verbose = verbose
+        self.checkpoint_dir = checkpoint_dir
+
+    # ------------------------------------------------------------------------------ fit
+
+    def _name(self) -> str:
+        return type(self).__name__
+
+    def _hidden(self) -> tuple[int, ...]:
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, (int, np.integer)):
+            sizes = (int(sizes),)
+        try:
+            sizes = tuple(int(s) for s in sizes)
+        except TypeError:
+            fail(self._name(), "hidden_layer_sizes", f"is {self.hidden_layer_sizes!r}",
+                 "Pass a tuple of positive integers, e.g. (100,)", TypeError)
+        if not all(s >= 1 for s in sizes):
+            fail(self._name(), "hidden_layer_sizes", f"is {self.hidden_layer_sizes!r}",
+                 "Pass a tuple of positive integers, e.g. (100,)")
+        return sizes
+
+    def _fit(self, X: np.ndarray, y_enc: np.ndarray, head: Head,
+             sample_weight: np.ndarray | None, resume: bool) -> None:
+        vf = self.validation_fraction
+        if not (isinstance(vf, (int, float)) and 0.0 <= vf < 1.0):
+            fail(self._name(), "validation_fraction", f"is {vf!r}",
+                 "Pass a number in [0, 1)")
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        n = X.shape[0]
+        n_val = round(vf * n)
+        fit_idx = np.arange(n)
+        val_idx = None
+        if n_val >= 1 and n - n_val >= 2:
+            perm = np.random.RandomState(seed).permutation(n)
+            val_idx, fit_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+        dtype = torch.float64 if X.dtype == np.float64 else torch.float32
+        model = MLP(X.shape[1], head, hidden_layer_sizes=self._hidden(),
+                    activation=self.activation, init=self.init, random_state=seed,
+                    dtype=dtype)
+        trainer = Trainer(
+            optimizer=self.optimizer, learning_rate=self.learning_rate,
+            momentum=self.momentum, weight_decay=self.weight_decay,
+            batch_size=min(int(self.batch_size), len(fit_idx)) if isinstance(
+                self.batch_size, (int, np.integer)) else self.batch_size,
+            epochs=self.epochs, lr_schedule=self.lr_schedule,
+            early_stopping=self.early_stopping, patience=self.patience, tol=self.tol,
+            clip_grad_norm=self.clip_grad_norm, metrics=self.metrics,
+            random_state=seed, verbose=self.verbose, checkpoint_dir=self.checkpoint_dir)
+        sw = None if sample_weight is None else sample_weight[fit_idx]
+        validation = None
+        if val_idx is not None:
+            validation = (X[val_idx], y_enc[val_idx],
+                          None if sample_weight is None else sample_weight[val_idx])
+            if validation[2] is not None and not validation[2].sum() > 0:
+                validation = validation[:2]
+        self.history_ = trainer.fit(model, X[fit_idx], y_enc[fit_idx], sample_weight=sw,
+                                    validation_data=validation, resume=resume)
+        self.model_ = model
+        self.n_iter_ = max(len(self.history_), 1)
+        self.loss_ = head.spec.name
+
+    def _raw_predict(self, X: Any) -> torch.Tensor:
+        check_is_fitted(self, "model_")
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        dtype = next(self.model_.parameters()).dtype
+        self.model_.eval()
+        with torch.no_grad():
+            out = self.model_.predict(torch.as_tensor(np.array(X), dtype=dtype))
+        return out["output"]
+
+    def diagnose(self) -> Any:
+        """:func:`losskit.nn.diagnose` of ``history_``."""
+        check_is_fitted(self, "history_")
+        return self.history_.diagnose()
+
+    # ---------------------------------------------------------------------- persistence
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Save to the folder ``path``: ``model.safetensors`` (the weights) and
+        ``config.json`` (parameters, classes, history). No pickle: loading runs no code."""
+        check_is_fitted(self, "model_")
+        from safetensors.torch import save_file
+
+        if callable(self.loss) and not isinstance(self.loss, str) and \
+                getattr(self.loss, "__losskit_body__", None) is None:
+            fail(self._name(), "loss", f"is the callable {getattr(self.loss, '__name__', '?')}"
+                 ", which cannot be saved without pickle", "Save models trained with a named "
+                 "loss, or keep the callable and the weights (model_.state_dict()) yourself")
+        params = self.get_params()
+        if not isinstance(params["loss"], str):
+            params["loss"] = self.loss_
+        params["checkpoint_dir"] = None if self.checkpoint_dir is None else \
+            str(self.checkpoint_dir)
+        config = {"estimator": self._name(), "params": params,
+                  "n_features_in_": int(self.n_features_in_),
+                  "model": self.model_.config(), "history": self.history_.to_dict(),
+                  "dtype": str(next(self.model_.parameters()).dtype).removeprefix("torch."),
+                  **self._extra_config()}
+        if hasattr(self, "feature_names_in_"):
+            config["feature_names_in_"] = [str(f) for f in self.feature_names_in_]
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().contiguous() for k, v in self.model_.state_dict().items()}
+        atomic_write(path / _MODEL_FILE, lambda tmp: save_file(state, tmp))
+        text = json.dumps(config, indent=2, default=_json_default)
+        atomic_write(path / _CONFIG_FILE, lambda tmp: Path(tmp).write_text(text))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Any:
+        """Load an estimator saved with :meth:`save`."""
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        if not (path / _CONFIG_FILE).exists() or not (path / _MODEL_FILE).exists():
+            fail(f"{cls.__name__}.load", "path", f"{str(path)!r} has no {_CONFIG_FILE} and "
+                 f"{_MODEL_FILE}", "Pass a folder written by save()")
+        config = json.loads((path / _CONFIG_FILE).read_text())
+        if config.get("estimator") != cls.__name__:
+            fail(f"{cls.__name__}.load", "path", f"holds a {config.get('estimator')}",
+                 f"Load it with {config.get('estimator')}.load")
+        params = config["params"]
+        params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+        est = cls(**params)
+        est._load_extra_config(config)
+        est.n_features_in_ = config["n_features_in_"]
+        if "feature_names_in_" in config:
+            est.feature_names_in_ = np.asarray(config["feature_names_in_"], dtype=object)
+        m = config["model"]
+        heads = {name: Head(h["loss"], task=h["task"], n_targets=h["n_targets"],
+                            n_classes=h["n_classes"], weight=h["weight"])
+                 for name, h in m["heads"].items()}
+        est.model_ = MLP(m["n_features"], heads, hidden_layer_sizes=m["hidden_layer_sizes"],
+                         activation=m["activation"], init=m["init"],
+                         uncertainty_weighting=m["uncertainty_weighting"], random_state=0,
+                         dtype=getattr(torch, config["dtype"]))
+        est.model_.load_state_dict(load_file(str(path / _MODEL_FILE)))
+        est.model_.eval()
+        est.history_ = History.from_dict(config["history"])
+        est.n_iter_ = max(len(est.history_), 1)
+        est.loss_ = heads["output"].spec.name
+        return est
+
+    def _extra_config(self) -> dict[str, Any]:
+        return {}
+
+    def _load_extra_config(self, config: dict[str, Any]) -> None:
+        pass
+
+
+def _json_default(x: Any) -> Any:
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, (tuple, set)):
+        return list(x)
+    return str(x)
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    r"""Multilayer perceptron regressor trained with any losskit regression loss.
+
+    The output layer follows the loss: raw outputs for squared, absolute, Huber and log-cosh
+    losses; the log of the mean (exponential output) for ``poisson_nll``, ``gamma_nll`` and
+    ``tweedie_deviance``; a mean and a log standard deviation per target for
+    ``gaussian_nll`` (``predict`` gives the mean).
+
+    Parameters
+    ----------
+    loss : str, losskit loss or callable
+        ``"mean_squared_error"`` (default, aliases ``"mse"``, ``"squared_error"``),
+        ``"mean_absolute_error"``, ``"huber_loss"``, ``"log_cosh_loss"``, ``"poisson_nll"``,
+        ``"gamma_nll"``, ``"tweedie_deviance"``, ``"gaussian_nll"``; or a callable
+        ``(y_true, y_pred) -> per-sample loss`` of shape ``(n,)`` written with array
+        operations (it receives torch tensors of shape ``(n, n_targets)``; autograd
+        differentiates it).
+    hidden_layer_sizes : tuple of int
+    activation : {"relu", "tanh", "logistic", "identity", "gelu"}
+    optimizer : {"sgd", "adam", "adamw"}
+        SGD with momentum (default) or Adam.
+    learning_rate, momentum, weight_decay : float
+    batch_size : int
+    epochs : int
+    lr_schedule : {"constant", "step", "exponential", "cosine", "plateau"}
+    validation_fraction : float in [0, 1)
+        Held out (seeded) to record the validation loss each epoch (used for early stopping
+        and the diagnosis); 0 trains on everything.
+    early_stopping : bool
+        Stop when the validation loss has not improved by ``tol`` for ``patience`` epochs,
+        keeping the best weights.
+    patience : int
+    tol : float
+    clip_grad_norm : float, optional
+    metrics : list of str, optional
+        Recorded each epoch (default RMSE).
+    init : {"he_uniform", "glorot_uniform", "torch"}
+    random_state : int, RandomState or None
+        Seeds the initialisation, the validation split and the shuffling.
+    verbose : {"auto", True, False}
+        Progress bar (``"auto"``: only in a terminal).
+    checkpoint_dir : path, optional
+        Write a checkpoint after every epoch; ``fit(..., resume=True)`` continues from it.
+
+    Attributes
+    ----------
+    model_ : losskit.nn.MLP
+    history_ : losskit.nn.History
+    n_iter_ : int
+        Epochs run.
+    loss_ : str
+        The loss used.
+    n_features_in_ : int
+
+    Notes
+    -----
+    ``check_estimator`` passes except :data:`EXPECTED_FAILED_CHECKS` (sample-weight
+    equivalence with repeated samples, which minibatch SGD cannot give).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from losskit.nn import MLPRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 3))
+    >>> y = X @ [1.0, -2.0, 0.5] + 0.1 * rng.normal(size=200)
+    >>> reg = MLPRegressor(hidden_layer_sizes=(16,), epochs=30, random_state=0).fit(X, y)
+    >>> reg.score(X, y) > 0.9
+    True
+    """
+
+    _task = "regression"
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, *, resume: bool = False
+            ) -> MLPRegressor:
+        """Train on ``X`` (n, n_features) and ``y`` (n,) or (n, n_targets)."""
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
+                             dtype=[np.float64, np.float32])
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        self._y_ndim = y.ndim
+        y2 = y.reshape(y.shape[0], -1).astype(X.dtype, copy=False)
+        head = Head(self.loss, task="regression", n_targets=y2.shape[1])
+        self._fit(X, y2, head, sample_weight, resume)
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted means: shape (n,) for 1-D ``y``, else (n, n_targets)."""
+        pred = self._raw_predict(X).double().numpy()
+        return pred[:, 0] if self._y_ndim == 1 else pred
+
+    def _extra_config(self) -> dict[str, Any]:
+        return {"y_ndim": self._y_ndim}
+
+    def _load_extra_config(self, config: dict[str, Any]) -> None:
+        self._y_ndim = config["y_ndim"]
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    r"""Multilayer perceptron classifier trained with any losskit classification loss.
+
+    Labels may be of any type (strings, booleans, ±1, integers): like scikit-learn's
+    classifiers, the sorted unique labels are ``classes_`` and the network learns their
+    indices. The output layer follows the loss: one logit (sigmoid) for two classes with
+    ``"cross_entropy"`` (binary cross-entropy), one logit per class (softmax) for more
+    (sparse categorical cross-entropy); the activation is applied inside the loss.
+
+    Parameters
+    ----------
+    loss : str, losskit loss or callable
+        ``"cross_entropy"`` (default; aliases ``"log_loss"``, ``"categorical_cross_entropy"``),
+        ``"binary_cross_entropy"``, ``"sparse_categorical_cross_entropy"`` (softmax even for
+        two classes), ``"binary_focal_loss"``, ``"categorical_focal_loss"``,
+        ``"mean_squared_error"`` (of the sigmoid/softmax probabilities: the classic, slower
+        choice that saturates; see the diagnosis); or a callable ``(y_true, y_pred) ->
+        per-sample loss`` with one-hot ``y_true`` and softmax probabilities ``y_pred`` of
+        shape ``(n, n_classes)``.
+    hidden_layer_sizes, activation, optimizer, learning_rate, momentum, weight_decay, \
+batch_size, epochs, lr_schedule, validation_fraction, early_stopping, patience, tol, \
+clip_grad_norm, init, random_state, verbose, checkpoint_dir
+        As :class:`MLPRegressor`.
+    metrics : list of str, optional
+        Recorded each epoch (default accuracy).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    model_ : losskit.nn.MLP
+    history_ : losskit.nn.History
+    n_iter_ : int
+    loss_ : str
+    n_features_in_ : int
+
+    Notes
+    -----
+    ``check_estimator`` passes except :data:`EXPECTED_FAILED_CHECKS`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from losskit.nn import MLPClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 2))
+    >>> y = np.where(X[:, 0] + X[:, 1] > 0, "yes", "no")
+    >>> clf = MLPClassifier(hidden_layer_sizes=(8,), epochs=20, random_state=0).fit(X, y)
+    >>> clf.classes_
+    array(['no', 'yes'], dtype='<U3')
+    >>> clf.score(X, y) > 0.9
+    True
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 2)
+    """
+
+    _task = "classification"
+
+    def __init__(self, loss: Any = "cross_entropy", *, hidden_layer_sizes: Any = (100,),
+                 activation: str = "relu", optimizer: str = "sgd", learning_rate: float = 0.01,
+                 momentum: float = 0.9, weight_decay: float = 0.0, batch_size: int = 32,
+                 epochs: int = 200, lr_schedule: str = "constant",
+                 validation_fraction: float = 0.1, early_stopping: bool = False,
+                 patience: int = 10, tol: float = 1e-4, clip_grad_norm: float | None = None,
+                 metrics: Any = None, init: str = "he_uniform", random_state: Any = None,
+                 verbose: Any = "auto", checkpoint_dir: Any = None) -> None:
+        super().__init__(loss, hidden_layer_sizes=hidden_layer_sizes, activation=activation,
+                         optimizer=optimizer, learning_rate=learning_rate, momentum=momentum,
+                         weight_decay=weight_decay, batch_size=batch_size, epochs=epochs,
+                         lr_schedule=lr_schedule, validation_fraction=validation_fraction,
+                         early_stopping=early_stopping, patience=patience, tol=tol,
+                         clip_grad_norm=clip_grad_norm, metrics=metrics, init=init,
+                         random_state=random_state, verbose=verbose,
+                         checkpoint_dir=checkpoint_dir)
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, *, resume: bool = False
+            ) -> MLPClassifier:
+        """Train on ``X`` (n, n_features) and labels ``y`` (n,) of any type."""
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+        check_classification_targets(y)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        self.classes_, y_enc = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            fail(self._name(), "y", f"has 1 class ({self.classes_[0]!r}) only",
+                 "Pass data with at least two classes")
+        head = Head(self.loss, task="classification", n_classes=len(self.classes_))
+        self._fit(X, y_enc.astype(np.int64), head, sample_weight, resume)
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, shape (n, n_classes), columns in the order of ``classes_``."""
+        p = self._raw_predict(X).double().numpy()
+        return p / p.sum(axis=1, keepdims=True)
+
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        """Logarithm of :meth:`predict_proba`."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable class label for each sample."""
+        proba = self.predict_proba(X)  # checks that the model is fitted
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def _extra_config(self) -> dict[str, Any]:
+        return {"classes_": {"dtype": self.classes_.dtype.str if self.classes_.dtype != object
+                             else "object", "values": self.classes_.tolist()}}
+
+    def _load_extra_config(self, config: dict[str, Any]) -> None:
+        c = config["classes_"]
+        self.classes_ = np.asarray(c["values"], dtype=object if c["dtype"] == "object"
+                                   else np.dtype(c["dtype"]))
+

@@ -1,0 +1,712 @@
+"""Minibatch training with exact epoch losses, early stopping and resumable checkpoints.
+
+Each epoch shuffles the training set with a seeded ``torch.Generator``, takes one optimiser step
+per minibatch on losskit's loss (computed on torch tensors: autograd flows through it), then
+records in :class:`History`:
+
+- ``loss`` (and ``loss/<head>``): the training loss of the epoch's minibatches, each evaluated
+  with the weights it was trained with — accumulated exactly with :class:`losskit.Accumulator`
+  (``sum w l / sum w`` over the epoch, not an average of batch means);
+- ``val_loss`` (and ``val_loss/<head>``): the loss on the validation data at the end of the
+  epoch;
+- the chosen metrics on both (``accuracy``, ``val_accuracy`` ...), the learning rate, the
+  fraction of saturated outputs of sigmoid/softmax heads, the epoch time.
+
+The data are checked once, up front, by the loss itself (``check_values=True`` on the whole
+training set, with the best constant model); the hot loop then calls the loss with
+``check_values=False`` and does not synchronise with the device per batch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from losskit._validation import fail
+from losskit.nn._heads import Head, metric_function
+from losskit.nn.models import MLP
+
+__all__ = ["CHECKPOINT_NAME", "History", "Trainer", "TrainingDivergedWarning"]
+
+CHECKPOINT_NAME = "checkpoint.safetensors"
+_FUNC = "Trainer"
+_OPTIMIZERS = ("sgd", "adam", "adamw")
+_SCHEDULES = ("constant", "step", "exponential", "cosine", "plateau")
+#: a sigmoid/softmax output counts as saturated where the activation's slope is below 1% of
+#: its maximum: p (1 - p) < 0.0025, i.e. p < 0.0025 or p > 0.9975 (|logit| > 5.99)
+SATURATION_SLOPE = 0.0025
+
+
+class TrainingDivergedWarning(UserWarning):
+    """The training loss became NaN or infinite; training stopped."""
+
+
+@dataclass
+class History:
+    """What happened in training: one row per epoch, plus what the diagnosis needs.
+
+    ``rows[i]`` is a dict with ``epoch`` (1-based), ``loss``, ``val_loss`` (if validation
+    data), ``loss/<head>`` and ``val_loss/<head>`` for several heads, the metrics (``accuracy``,
+    ``val_accuracy`` ...), ``lr``, ``time`` (seconds), ``saturation/<head>`` and
+    ``saturated_wrong/<head>`` (fractions of training samples whose sigmoid/softmax output is
+    saturated, and saturated on the wrong side) and ``log_var/<head>`` with uncertainty
+    weighting. ``history["loss"]`` gives a column as a list.
+    """
+
+    rows: list[dict[str, float]] = field(default_factory=list)
+    #: loss of the best constant model (mean / class prior): {"loss": ..., "val_loss": ...}
+    baseline: dict[str, float] = field(default_factory=dict)
+    #: heads: {name: {"loss": ..., "activation": ..., "on_logits": ..., "task": ...}}
+    heads: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: optimiser settings: optimizer, learning_rate, clip_grad_norm, ...
+    settings: dict[str, Any] = field(default_factory=dict)
+    #: why training stopped: "epochs", "early_stopping", "diverged", "callback"
+    stopped: str = ""
+    best_epoch: int | None = None
+
+    def __getitem__(self, key: str) -> list[float]:
+        return [row.get(key, math.nan) for row in self.rows]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def keys(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for row in self.rows:
+            seen.update(dict.fromkeys(row))
+        return list(seen)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows, "baseline": self.baseline, "heads": self.heads,
+                "settings": self.settings, "stopped": self.stopped,
+                "best_epoch": self.best_epoch}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> History:
+        return cls(rows=[dict(r) for r in d.get("rows", [])], baseline=dict(d.get("baseline",
+                   {})), heads=dict(d.get("heads", {})), settings=dict(d.get("settings", {})),
+                   stopped=d.get("stopped", ""), best_epoch=d.get("best_epoch"))
+
+    def diagnose(self) -> Any:
+        """:func:`losskit.nn.diagnose` of this history."""
+        from losskit.nn.diagnosis import diagnose
+
+        return diagnose(self)
+
+
+class Trainer:
+    r"""Minibatch gradient descent for :class:`~losskit.nn.MLP` models.
+
+    Parameters
+    ----------
+    optimizer : {"sgd", "adam", "adamw"}
+        ``"sgd"`` (default) is stochastic gradient descent with (heavy-ball) momentum:
+        :math:`v \leftarrow \mu v + g`, :math:`\theta \leftarrow \theta - \eta v`.
+    learning_rate : float
+        :math:`\eta`.
+    momentum : float
+        :math:`\mu` for SGD (ignored by Adam).
+    nesterov : bool
+        Nesterov momentum for SGD.
+    weight_decay : float
+        L2 penalty coefficient (decoupled for ``"adamw"``).
+    batch_size : int
+    epochs : int
+        Maximum number of passes over the training data.
+    lr_schedule : {"constant", "step", "exponential", "cosine", "plateau"}
+        ``"step"``: multiply by ``lr_decay`` every ``lr_step`` epochs; ``"exponential"``: by
+        ``lr_decay`` every epoch; ``"cosine"``: cosine annealing to 0 over ``epochs``;
+        ``"plateau"``: multiply by ``lr_decay`` when the monitored loss has not improved for
+        ``lr_step`` epochs.
+    lr_decay : float in (0, 1]
+    lr_step : int
+    early_stopping : bool
+        Stop when the monitored loss (validation loss if there are validation data, else the
+        training loss) has not improved by more than ``tol`` for ``patience`` epochs, and
+        restore the weights of the best epoch.
+    patience : int
+    tol : float
+        Minimum absolute improvement that counts.
+    clip_grad_norm : float, optional
+        Rescale the gradient to this Euclidean norm when it is larger.
+    metrics : sequence of str, optional
+        losskit metric names (``"accuracy"``, ``"r2"``, ``"root_mean_squared_error"`` ...),
+        recorded for the first head on training and validation data. Default: accuracy for
+        classification, RMSE for regression.
+    random_state : int, optional
+        Seeds the shuffling (a private ``torch.Generator``). With the same seed, data and
+        settings, training is deterministic on CPU.
+    verbose : {"auto", True, False}
+        A tqdm progress bar: ``"auto"`` shows it only when stderr is a terminal.
+    checkpoint_dir : path, optional
+        Write ``checkpoint.safetensors`` there after every epoch (atomically: a temporary file
+        renamed over the old one), holding the weights, the optimiser, scheduler and
+        early-stopping state, the shuffling generator and the history.
+    callbacks : sequence of callables
+        ``callback(row)`` after each epoch (and its checkpoint); returning ``True`` stops.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from losskit.nn import MLP, Head, Trainer
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(64, 3)).astype(np.float32)
+    >>> y = (X[:, 0] > 0).astype(np.int64)
+    >>> model = MLP(3, Head("cross_entropy", task="classification", n_classes=2),
+    ...             hidden_layer_sizes=(8,), random_state=0)
+    >>> history = Trainer(epochs=5, learning_rate=0.1, random_state=0).fit(model, X, y)
+    >>> len(history), history["loss"][-1] < history["loss"][0]
+    (5, True)
+    """
+
+    def __init__(self, *, optimizer: str = "sgd", learning_rate: float = 0.01,
+                 momentum: float = 0.9, nesterov: bool = False, weight_decay: float = 0.0,
+                 batch_size: int = 32, epochs: int = 100, lr_schedule: str = "constant",
+                 lr_decay: float = 0.5, lr_step: int = 10, early_stopping: bool = False,
+                 patience: int = 10, tol: float = 1e-4, clip_grad_norm: float | None = None,
+                 metrics: Sequence[Any] | None = None, random_state: int | None = None,
+                 verbose: Any = "auto", checkpoint_dir: str | os.PathLike | None = None,
+                 callbacks: Sequence[Callable[[dict], Any]] = ()) -> None:
+        _check_choice("optimizer", optimizer, _OPTIMIZERS)
+        _check_choice("lr_schedule", lr_schedule, _SCHEDULES)
+        _check_number("learning_rate", learning_rate, low=0.0, open_low=True)
+        _check_number("momentum", momentum, low=0.0, high=1.0, open_high=True)
+        _check_number("weight_decay", weight_decay, low=0.0)
+        _check_number("lr_decay", lr_decay, low=0.0, high=1.0, open_low=True)
+        _check_number("tol", tol, low=0.0)
+        for name, value in (("batch_size", batch_size), ("epochs", epochs),
+                            ("lr_step", lr_step), ("patience", patience)):
+            if not (isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+                    and value >= 1):
+                fail(_FUNC, name, f"is {value!r}", "Pass a positive integer")
+        if clip_grad_norm is not None:
+            _check_number("clip_grad_norm", clip_grad_norm, low=0.0, open_low=True)
+        if verbose not in ("auto", True, False, 0, 1):
+            fail(_FUNC, "verbose", f"is {verbose!r}", "Pass 'auto', True or False")
+        self.optimizer = optimizer
+        self.learning_rate = float(learning_rate)
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
+        self.weight_decay = float(weight_decay)
+        self.batch_size = int(batch_size)
+        self.epochs = int(epochs)
+        self.lr_schedule = lr_schedule
+        self.lr_decay = float(lr_decay)
+        self.lr_step = int(lr_step)
+        self.early_stopping = bool(early_stopping)
+        self.patience = int(patience)
+        self.tol = float(tol)
+        self.clip_grad_norm = None if clip_grad_norm is None else float(clip_grad_norm)
+        self.metrics = None if metrics is None else list(metrics)
+        self.random_state = random_state
+        self.verbose = verbose
+        self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
+        self.callbacks = list(callbacks)
+
+    # --------------------------------------------------------------------------- set-up
+
+    def settings(self) -> dict[str, Any]:
+        return {"optimizer": self.optimizer, "learning_rate": self.learning_rate,
+                "momentum": self.momentum, "nesterov": self.nesterov,
+                "weight_decay": self.weight_decay, "batch_size": self.batch_size,
+                "epochs": self.epochs, "lr_schedule": self.lr_schedule,
+                "lr_decay": self.lr_decay, "lr_step": self.lr_step,
+                "early_stopping": self.early_stopping, "patience": self.patience,
+                "tol": self.tol, "clip_grad_norm": self.clip_grad_norm,
+                "random_state": self.random_state}
+
+    def _make_optimizer(self, model: MLP) -> torch.optim.Optimizer:
+        params = list(model.parameters())
+        if self.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=self.learning_rate, momentum=self.momentum,
+                                   nesterov=self.nesterov and self.momentum > 0,
+                                   weight_decay=self.weight_decay)
+        cls = torch.optim.Adam if self.optimizer == "adam" else torch.optim.AdamW
+        return cls(params, lr=self.learning_rate, weight_decay=self.weight_decay)
+
+    def _make_schedule(self, opt: torch.optim.Optimizer) -> Any:
+        s = torch.optim.lr_scheduler
+        if self.lr_schedule == "step":
+            return s.StepLR(opt, step_size=self.lr_step, gamma=self.lr_decay)
+        if self.lr_schedule == "exponential":
+            return s.ExponentialLR(opt, gamma=self.lr_decay)
+        if self.lr_schedule == "cosine":
+            return s.CosineAnnealingLR(opt, T_max=self.epochs)
+        if self.lr_schedule == "plateau":
+            return s.ReduceLROnPlateau(opt, factor=self.lr_decay, patience=self.lr_step)
+        return None
+
+    # --------------------------------------------------------------------------- training
+
+    def fit(self, model: MLP, X: Any, y: Any, *, sample_weight: Any = None,
+            validation_data: tuple[Any, ...] | None = None, resume: bool = False
+            ) -> History:
+        """Train ``model`` in place and return its :class:`History`.
+
+        Parameters
+        ----------
+        model : MLP
+        X : array_like of shape (n, n_features)
+        y : array_like, or dict of head name to array_like
+            Per head: class indices ``(n,)`` for classification, ``(n,)`` or
+            ``(n, n_targets)`` for regression.
+        sample_weight : array_like of shape (n,), optional
+        validation_data : (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
+        resume : bool
+            Continue from ``checkpoint_dir``'s checkpoint if there is one (the result is the
+            same as an uninterrupted run with the same seed).
+        """
+        if not isinstance(model, MLP):
+            fail(_FUNC, "model", f"is {type(model).__name__}", "Pass a losskit.nn.MLP",
+                 TypeError)
+        dtype = next(model.parameters()).dtype
+        X_t, Y_t, w_t = _tensors(model, X, y, sample_weight, dtype, "X")
+        val = None
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or \
+                    len(validation_data) not in (2, 3):
+                fail(_FUNC, "validation_data", f"is {type(validation_data).__name__}",
+                     "Pass (X_val, y_val) or (X_val, y_val, sample_weight_val)", TypeError)
+            vw = validation_data[2] if len(validation_data) == 3 else None
+            val = _tensors(model, validation_data[0], validation_data[1], vw, dtype, "X_val")
+        if resume and self.checkpoint_dir is None:
+            fail(_FUNC, "resume", "is True but checkpoint_dir is None",
+                 "Pass the checkpoint_dir of the interrupted run")
+
+        heads = model.head_specs
+        history = History(settings=self.settings(), heads={
+            name: {"loss": h.spec.name, "activation": h.activation,
+                   "on_logits": h.spec.on_logits, "task": h.task,
+                   "description": h.describe()} for name, h in heads.items()})
+        # check the data once with the loss itself, and record the constant-model baseline
+        history.baseline = _baselines(model, X_t, Y_t, w_t, val)
+
+        opt = self._make_optimizer(model)
+        schedule = self._make_schedule(opt)
+        gen = torch.Generator()
+        if self.random_state is None:
+            gen.seed()
+        else:
+            gen.manual_seed(int(self.random_state))
+        first = next(iter(heads.values()))
+        metric_fns = [metric_function(_FUNC, m) for m in (
+            self.metrics if self.metrics is not None else first.default_metrics)]
+        stop = _EarlyStopping(self.patience, self.tol)
+
+        start_epoch = 0
+        if resume and (self.checkpoint_dir / CHECKPOINT_NAME).exists():
+            start_epoch, history = _load_checkpoint(self.checkpoint_dir / CHECKPOINT_NAME,
+                                                    model, opt, schedule, gen, stop)
+        if history.stopped in ("early_stopping", "diverged", "callback"):
+            return history  # the interrupted run had already finished
+
+        bar = _progress(self.verbose, self.epochs, start_epoch)
+        try:
+            for epoch in range(start_epoch + 1, self.epochs + 1):
+                row = self._epoch(model, opt, gen, X_t, Y_t, w_t, val, metric_fns)
+                row = {"epoch": epoch, **row}
+                history.rows.append(row)
+                monitored = row.get("val_loss", row["loss"])
+                diverged = not math.isfinite(row["loss"])
+                if schedule is not None:
+                    if self.lr_schedule == "plateau":
+                        if math.isfinite(monitored):
+                            schedule.step(monitored)
+                    else:
+                        schedule.step()
+                improved = stop.update(monitored, epoch, model)
+                if improved:
+                    history.best_epoch = epoch
+                done = (diverged or (self.early_stopping and stop.exhausted)
+                        or epoch == self.epochs)
+                if done:
+                    history.stopped = ("diverged" if diverged else "epochs"
+                                       if epoch == self.epochs and not stop.exhausted
+                                       else "early_stopping" if self.early_stopping
+                                       else "epochs")
+                    if self.early_stopping and stop.best_state is not None and not diverged:
+                        model.load_state_dict(stop.best_state)
+                if self.checkpoint_dir is not None:
+                    _save_checkpoint(self.checkpoint_dir / CHECKPOINT_NAME, epoch, model,
+                                     opt, schedule, gen, stop, history)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix({k: f"{v:.4g}" for k, v in row.items()
+                                     if k in ("loss", "val_loss")})
+                if diverged:
+                    warnings.warn(f"losskit.nn: the training loss became {row['loss']} at "
+                                  f"epoch {epoch}; training stopped (see history.diagnose())",
+                                  TrainingDivergedWarning, stacklevel=2)
+                if done:
+                    break
+                if any(cb(row) is True for cb in self.callbacks):
+                    history.stopped = "callback"
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+        return history
+
+    def _epoch(self, model: MLP, opt: torch.optim.Optimizer, gen: torch.Generator,
+               X: torch.Tensor, Y: dict[str, torch.Tensor], w: torch.Tensor | None,
+               val: Any, metric_fns: list[Callable]) -> dict[str, float]:
+        t0 = time.perf_counter()
+        model.train()
+        n = X.shape[0]
+        perm = torch.randperm(n, generator=gen)
+        bs = self.batch_size
+        outputs: dict[str, list[torch.Tensor]] = {name: [] for name in model.head_specs}
+        params = [p for p in model.parameters()]
+        for start in range(0, n, bs):
+            idx = perm[start:start + bs]
+            out = model(X[idx])
+            total, _ = model.loss(out, {k: v[idx] for k, v in Y.items()},
+                                  None if w is None else w[idx])
+            opt.zero_grad(set_to_none=True)
+            total.backward()
+            if self.clip_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(params, self.clip_grad_norm)
+            opt.step()
+            for name, raw in out.items():
+                outputs[name].append(raw.detach())
+        model.eval()
+        # the epoch's training loss, exactly: the batches' raw outputs in one accumulator pass
+        raw_all = {name: torch.cat(chunks) for name, chunks in outputs.items()}
+        row: dict[str, float] = {}
+        row.update(_evaluate(model, raw_all, {k: v[perm] for k, v in Y.items()},
+                             None if w is None else w[perm], metric_fns, prefix=""))
+        for name, head in model.head_specs.items():
+            if head.activation in ("sigmoid", "softmax") and head.task == "classification":
+                sat, wrong = _saturation(head, raw_all[name], Y[name][perm])
+                row[f"saturation/{name}"] = sat
+                row[f"saturated_wrong/{name}"] = wrong
+        if val is not None:
+            Xv, Yv, wv = val
+            with torch.no_grad():
+                raw_v = _forward_chunks(model, Xv)
+            row.update(_evaluate(model, raw_v, Yv, wv, metric_fns, prefix="val_"))
+        if model.log_vars is not None:
+            for i, name in enumerate(model.head_specs):
+                row[f"log_var/{name}"] = float(model.log_vars[i].detach())
+        row["lr"] = float(opt.param_groups[0]["lr"])
+        row["time"] = time.perf_counter() - t0
+        return row
+
+
+# ------------------------------------------------------------------------------- helpers
+
+
+def _check_choice(name: str, value: Any, choices: Sequence[str]) -> None:
+    if value not in choices:
+        fail(_FUNC, name, f"is {value!r}", f"Pass one of {', '.join(choices)}")
+
+
+def _check_number(name: str, value: Any, *, low: float | None = None,
+                  high: float | None = None, open_low: bool = False,
+                  open_high: bool = False) -> None:
+    ok = isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and \
+        math.isfinite(float(value))
+    if ok and low is not None:
+        ok = float(value) > low if open_low else float(value) >= low
+    if ok and high is not None:
+        ok = float(value) < high if open_high else float(value) <= high
+    if not ok:
+        lo = "" if low is None else f"{'>' if open_low else '>='} {low}"
+        hi = "" if high is None else f"{'<' if open_high else '<='} {high}"
+        fail(_FUNC, name, f"is {value!r}",
+             f"Pass a finite number {' and '.join(x for x in (lo, hi) if x)}".rstrip())
+
+
+def _tensors(model: MLP, X: Any, y: Any, w: Any, dtype: torch.dtype, xname: str
+             ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor | None]:
+    X_t = torch.as_tensor(np.asarray(X) if not isinstance(X, torch.Tensor) else X)
+    if X_t.ndim != 2 or X_t.shape[1] != model.n_features:
+        fail(_FUNC, xname, f"has shape {tuple(X_t.shape)}",
+             f"Pass a 2-D array with {model.n_features} feature column(s)")
+    if not torch.is_floating_point(X_t) or X_t.dtype != dtype:
+        X_t = X_t.to(dtype)
+    if not bool(torch.isfinite(X_t).all()):
+        fail(_FUNC, xname, "has NaN or infinite values", "Impute or drop them first")
+    heads = model.head_specs
+    if not isinstance(y, Mapping):
+        if len(heads) != 1:
+            fail(_FUNC, "y", f"is one array but the model has {len(heads)} heads",
+                 f"Pass a dict with keys {', '.join(heads)}", TypeError)
+        y = {next(iter(heads)): y}
+    if set(y) != set(heads):
+        fail(_FUNC, "y", f"has keys {sorted(y)}", f"Pass one target per head: {sorted(heads)}")
+    Y: dict[str, torch.Tensor] = {}
+    for name, head in heads.items():
+        t = y[name]
+        t = torch.as_tensor(np.asarray(t) if not isinstance(t, torch.Tensor) else t)
+        if t.shape[0] != X_t.shape[0]:
+            fail(_FUNC, "y", f"has {t.shape[0]} samples for head {name!r} but X has "
+                 f"{X_t.shape[0]}", "Pass one target per row of X")
+        if head.task == "regression":
+            t = t.reshape(t.shape[0], -1).to(dtype)
+            if t.shape[1] != head.n_targets:
+                fail(_FUNC, "y", f"has {t.shape[1]} target column(s) for head {name!r}",
+                     f"Pass {head.n_targets} (the head's n_targets)")
+        else:
+            if t.ndim != 1:
+                fail(_FUNC, "y", f"has shape {tuple(t.shape)} for classification head "
+                     f"{name!r}", "Pass class indices of shape (n,)")
+            if torch.is_floating_point(t):
+                if not bool((t == torch.round(t)).all()):
+                    fail(_FUNC, "y", f"has non-integer class indices for head {name!r}",
+                         "Pass class indices 0 .. n_classes - 1")
+            t = t.to(torch.int64)
+            if int(t.min()) < 0 or int(t.max()) >= int(head.n_classes):
+                fail(_FUNC, "y", f"has class indices in [{int(t.min())}, {int(t.max())}] "
+                     f"for head {name!r} with {head.n_classes} classes",
+                     "Encode labels as 0 .. n_classes - 1 (e.g. with LabelEncoder)")
+        Y[name] = head.target(t, dtype)
+    w_t = None
+    if w is not None:
+        w_t = torch.as_tensor(np.asarray(w, dtype=np.float64)).to(dtype).reshape(-1)
+        if w_t.shape[0] != X_t.shape[0] or not bool(torch.isfinite(w_t).all()) or \
+                bool((w_t < 0).any()) or not float(w_t.sum()) > 0:
+            fail(_FUNC, "sample_weight", "is not one finite, non-negative weight per sample "
+                 "with a positive sum", "Pass an array of shape (n,) of weights >= 0")
+    return X_t, Y, w_t
+
+
+def _forward_chunks(model: MLP, X: torch.Tensor, chunk: int = 65536
+                    ) -> dict[str, torch.Tensor]:
+    parts = [model(X[i:i + chunk]) for i in range(0, X.shape[0], chunk)]
+    return {name: torch.cat([p[name] for p in parts]) for name in model.head_specs}
+
+
+def _evaluate(model: MLP, raw: Mapping[str, torch.Tensor], Y: Mapping[str, torch.Tensor],
+              w: torch.Tensor | None, metric_fns: list[Callable], prefix: str
+              ) -> dict[str, float]:
+    """Exact losses (per head and combined) and metrics of raw outputs."""
+    row: dict[str, float] = {}
+    per_head: dict[str, torch.Tensor] = {}
+    with torch.no_grad():
+        for name, head in model.head_specs.items():
+            acc = head.accumulator()
+            acc.update(Y[name], raw[name], w)
+            per_head[name] = torch.tensor(acc.result(), dtype=torch.float64)
+        total = model.combine(per_head)
+        row[f"{prefix}loss"] = float(total)
+        if len(per_head) > 1:
+            for name, value in per_head.items():
+                row[f"{prefix}loss/{name}"] = float(value)
+        name, head = next(iter(model.head_specs.items()))
+        pred, truth = _metric_inputs(head, raw[name], Y[name])
+        for fn in metric_fns:
+            key = prefix + fn.__name__.removesuffix("_score")
+            try:
+                from losskit import Accumulator
+
+                acc = Accumulator(fn, check_values=False)
+                acc.update(truth, pred, w)
+                row[key] = float(acc.result())
+            except (ValueError, TypeError):
+                row[key] = math.nan  # e.g. ROC AUC of a validation set with one class
+    return row
+
+
+def _metric_inputs(head: Head, raw: torch.Tensor, y: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(y_pred, y_true) for the metrics: class probabilities and labels, or predictions."""
+    if head.task == "classification":
+        if y.ndim == 2:  # one-hot or (n, 1) 0/1 targets back to labels
+            labels = y[:, 0] if y.shape[1] == 1 else torch.argmax(y, dim=1)
+        else:
+            labels = y
+        p = head.probabilities(raw)
+        # two classes: the positive class's probability (what binary metrics expect)
+        return (p[:, 1] if p.shape[1] == 2 else p), labels.to(torch.int64)
+    pred = head.activate(raw)
+    if pred.shape[1] == 1:
+        return pred[:, 0], y[:, 0]
+    return pred, y
+
+
+def _saturation(head: Head, raw: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """Fractions of samples whose output activation is saturated (slope < 1% of its
+    maximum), and saturated with the wrong class on top."""
+    with torch.no_grad():
+        p = head.probabilities(raw)
+        top, arg = torch.max(p, dim=1)
+        slope = top * (1.0 - top)
+        sat = slope < SATURATION_SLOPE
+        _, truth = _metric_inputs(head, raw, y)
+        wrong = sat & (arg != truth)
+        return float(sat.double().mean()), float(wrong.double().mean())
+
+
+def _baselines(model: MLP, X: torch.Tensor, Y: dict[str, torch.Tensor],
+               w: torch.Tensor | None, val: Any) -> dict[str, float]:
+    """Loss of the best constant model on the training (and validation) data; computing it
+    with ``check_values=True`` validates the targets for the loss once, before training."""
+    out: dict[str, float] = {}
+    dtype = X.dtype
+    raws = {}
+    for name, head in model.head_specs.items():
+        y = Y[name]
+        if head.task == "classification":
+            labels = _metric_inputs(head, torch.zeros(1, head.n_outputs), y)[1]
+            base = head.baseline_raw(labels.numpy())
+        else:
+            base = head.baseline_raw(y.double().numpy())
+        if base is None:
+            with torch.no_grad():  # still validate the targets once, with the initial model
+                head.batch_loss(y, model(X)[name], w, check_values=True)
+            continue
+        raws[name] = torch.as_tensor(base, dtype=dtype).reshape(1, -1)
+        const = raws[name].expand(X.shape[0], -1)
+        with torch.no_grad():
+            # raises a clear error now if y is outside the loss's domain
+            value = head.batch_loss(y, const, w, check_values=head.spec.user_fn is None)
+        out[f"loss/{name}"] = float(value)
+    for prefix, data in (("", (X, Y, w)), ("val_", val)):
+        if data is None or len(raws) != len(model.head_specs):
+            continue
+        Xd, Yd, wd = data
+        raw = {k: v.expand(Xd.shape[0], -1) for k, v in raws.items()}
+        row = _evaluate(model, raw, Yd, wd, [], prefix)
+        # report the plain weighted sum (uncertainty weights are not part of a baseline)
+        if model.log_vars is None:
+            out[f"{prefix}loss"] = row[f"{prefix}loss"]
+        for name in model.head_specs:
+            out[f"{prefix}loss/{name}"] = row.get(f"{prefix}loss/{name}", row[f"{prefix}loss"])
+    return out
+
+
+class _EarlyStopping:
+    def __init__(self, patience: int, tol: float) -> None:
+        self.patience = patience
+        self.tol = tol
+        self.best = math.inf
+        self.best_epoch = 0
+        self.bad = 0
+        self.best_state: dict[str, torch.Tensor] | None = None
+
+    @property
+    def exhausted(self) -> bool:
+        return self.bad >= self.patience
+
+    def update(self, value: float, epoch: int, model: MLP) -> bool:
+        if math.isfinite(value) and value < self.best - self.tol:
+            self.best, self.best_epoch, self.bad = value, epoch, 0
+            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            return True
+        self.bad += 1
+        return False
+
+    def state(self) -> dict[str, Any]:
+        return {"best": self.best, "best_epoch": self.best_epoch, "bad": self.bad}
+
+    def load(self, state: Mapping[str, Any]) -> None:
+        self.best = float(state["best"])
+        self.best_epoch = int(state["best_epoch"])
+        self.bad = int(state["bad"])
+
+
+def _progress(verbose: Any, total: int, initial: int) -> Any:
+    show = sys.stderr.isatty() if verbose == "auto" else bool(verbose)
+    if not show:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, unit="epoch", desc="losskit.nn")
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+def _flatten_optimizer(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], Any]:
+    sd = opt.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for idx, state in sd["state"].items():
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optim.{idx}.{key}"] = value.detach().contiguous()
+            elif value is not None:
+                scalars.setdefault(str(idx), {})[key] = value
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def _unflatten_optimizer(opt: torch.optim.Optimizer, tensors: Mapping[str, torch.Tensor],
+                         meta: Mapping[str, Any]) -> None:
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, idx, name = key.split(".", 2)
+            state.setdefault(int(idx), {})[name] = value
+    for idx, values in meta["scalars"].items():
+        state.setdefault(int(idx), {}).update(values)
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+def atomic_write(path: Path, write: Callable[[str], None]) -> None:
+    """Write a file through ``write(temporary_path)`` then rename it over ``path``: a reader
+    (or a run killed mid-write) sees the old file or the new one, never a partial one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _save_checkpoint(path: Path, epoch: int, model: MLP, opt: torch.optim.Optimizer,
+                     schedule: Any, gen: torch.Generator, stop: _EarlyStopping,
+                     history: History) -> None:
+    from safetensors.torch import save_file
+
+    tensors = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
+    if stop.best_state is not None:
+        tensors.update({f"best.{k}": v.contiguous() for k, v in stop.best_state.items()})
+    opt_tensors, opt_meta = _flatten_optimizer(opt)
+    tensors.update(opt_tensors)
+    tensors["rng.shuffle"] = gen.get_state()
+    meta = {"epoch": epoch, "optimizer": opt_meta, "early_stopping": stop.state(),
+            "schedule": None if schedule is None else schedule.state_dict(),
+            "history": history.to_dict(), "model": model.config()}
+    atomic_write(path, lambda tmp: save_file(tensors, tmp,
+                                             metadata={"losskit": json.dumps(meta)}))
+
+
+def _load_checkpoint(path: Path, model: MLP, opt: torch.optim.Optimizer, schedule: Any,
+                     gen: torch.Generator, stop: _EarlyStopping) -> tuple[int, History]:
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(path))
+    with safe_open(str(path), framework="pt") as fh:
+        meta = json.loads(fh.metadata()["losskit"])
+    if meta["model"] != model.config():
+        fail(_FUNC, "resume", f"found a checkpoint in {path.parent} of a different model",
+             "Resume with the same model and settings, or use another checkpoint_dir")
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
+    stop.best_state = best or None
+    stop.load(meta["early_stopping"])
+    _unflatten_optimizer(opt, tensors, meta["optimizer"])
+    if schedule is not None and meta["schedule"] is not None:
+        schedule.load_state_dict(meta["schedule"])
+    gen.set_state(tensors["rng.shuffle"])
+    return int(meta["epoch"]), History.from_dict(meta["history"])
