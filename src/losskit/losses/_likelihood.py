@@ -123,11 +123,13 @@ def poisson_nll(
         -\log P(y \mid \mu) = \mu - y\log\mu + \log y!
 
     averaged over a sample's outputs. For :math:`y \sim \mathrm{Poisson}(\mu)` this is the
-    exact negative log-likelihood with ``full=True``; ``full=False`` drops
-    :math:`\log y!`, which does not depend on the model. With ``log_input=True`` (the default,
-    as PyTorch) the network's raw output is the log-rate :math:`\eta` (exponential output
-    activation, the canonical link) and the loss is :math:`e^\eta - y\eta`: finite for any
-    finite :math:`\eta`, with gradient :math:`e^\eta - y` (prediction minus target).
+    exact negative log-likelihood with ``full=True`` (never negative: a count's probability is
+    at most 1); ``full=False`` drops :math:`\log y!`, which does not depend on the model, so
+    its values can be negative (only differences between models mean something). With
+    ``log_input=True`` (the default, as PyTorch) the network's raw output is the log-rate
+    :math:`\eta` (exponential output activation, the canonical link) and the loss is
+    :math:`e^\eta - y\eta`: finite for any finite :math:`\eta`, with gradient
+    :math:`e^\eta - y` (prediction minus target).
 
     When to use it: counts (events, visits, photons, goals); the mean equals the variance.
     For over-dispersed counts consider a Tweedie deviance with power between 1 and 2.
