@@ -1,0 +1,91 @@
+"""The ``losskit`` command: parse arguments, call the API, write files. No logic of its own.
+
+Every command that writes a folder (``--out DIR``) writes machine-readable JSON there beside the
+human report. Errors from the API (``ValueError``/``TypeError``, already in the project's
+message template) are printed as ``losskit <command>: error: ...`` with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+__all__ = ["main"]
+
+#: subcommand name -> (help, function adding its arguments, function running it)
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
+                          Callable[[argparse.Namespace], int]]] = {}
+
+
+def command(name: str, help: str, arguments: Callable[[argparse.ArgumentParser], None]):
+    """Register a subcommand (used by the modules that own one)."""
+
+    def register(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+        COMMANDS[name] = (help, arguments, run)
+        return run
+
+    return register
+
+
+def _advise_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("data", help="CSV or Parquet file")
+    parser.add_argument("--target", required=True, help="the column to predict")
+    parser.add_argument("--json", action="store_true", help="print JSON for programs")
+
+
+@command("advise", "which output layer, loss and metrics fit the target, and why",
+         _advise_arguments)
+def _advise(args: argparse.Namespace) -> int:
+    from losskit.advise import advise
+    from losskit.datasets import read_table, split_target
+
+    X, y = split_target(read_table(args.data), args.target, allow_missing_features=True)
+    numeric = X.select_dtypes("number")
+    advice = advise(y, numeric if numeric.shape[1] else None)
+    print(json.dumps(advice.to_dict(), indent=2) if args.json else advice)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    _load_commands()
+    parser = argparse.ArgumentParser(
+        prog="losskit", description="Choose, compute and diagnose the loss of a neural network.")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (help_text, arguments, run) in COMMANDS.items():
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        arguments(sub)
+        sub.set_defaults(run=run)
+    return parser
+
+
+def _load_commands() -> None:
+    """Import the modules that register further commands (each optional extra may be absent)."""
+    import importlib
+
+    for module in ("losskit.explain", "losskit.nn.cli", "losskit.compare", "losskit.demo"):
+        try:
+            importlib.import_module(module)
+        except ImportError as error:  # a missing optional module or extra: no such command
+            if error.name is None or not (error.name.startswith("losskit")
+                                          or error.name in ("torch", "pandas", "matplotlib")):
+                raise
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``losskit`` with ``argv`` (default: the process arguments); return the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except (ValueError, TypeError) as error:
+        print(f"losskit {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"losskit {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
