@@ -473,12 +473,8 @@ P3 = [[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]]
     (lambda: M.r2_score([1.0], [1.0]), r"r2_score: y_true has fewer than two samples"),
     (lambda: M.r2_score([1.0, 2.0], [1.0, 2.0], sample_weight=[1.0, 0.0]),
      r"r2_score: y_true has fewer than two samples"),
-    (lambda: M.max_error([1.0, 2.0], [1.0, 2.0], sample_weight=[0.0, 0.0],
-                         check_values=False),
-     r"max_error: sample_weight leaves no sample with positive weight"),
-    (lambda: M.accuracy_score([0, 1], [0.2, 0.9], sample_weight=[0.0, 0.0],
-                              check_values=False),
-     r"accuracy_score: sample_weight leaves no sample with positive weight"),
+    (lambda: M.max_error([1.0, 2.0], [1.0, 2.0], sample_weight=[0.0, 0.0]),
+     r"max_error: sample_weight is all zero"),
 ])
 def test_bad_input_gets_a_clear_error(call, message):
     with pytest.raises((ValueError, TypeError), match=message):
@@ -491,3 +487,30 @@ def test_errors_follow_the_template():
     function, rest = str(info.value).split(": ", 1)
     assert function == "roc_auc_score"
     assert rest.startswith("y_true ") and ". " in rest
+
+
+@pytest.mark.parametrize("call", [
+    lambda: M.accuracy_score([0, 1], [0.2, 0.9], sample_weight=[0.0, 0.0], check_values=False),
+    lambda: M.f1_score([0, 1], [0.2, 0.9], average="macro", sample_weight=[0.0, 0.0],
+                       check_values=False),
+    lambda: M.max_error([1.0, 2.0], [1.0, 2.0], sample_weight=[0.0, 0.0], check_values=False),
+    lambda: M.r2_score([1.0], [2.0], check_values=False),
+    lambda: M.roc_auc_score([1, 1], [0.2, 0.7], check_values=False),
+    lambda: M.average_precision_score([0, 0], [0.2, 0.7], check_values=False),
+])
+def test_undefined_metrics_are_nan_only_when_checks_are_off(call):
+    assert np.isnan(call())
+
+
+def test_every_metric_runs_inside_jax_jit_with_checks_off(rng):
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    cases, w = _backend_cases(rng)
+    for fn, y, pred, options in cases:
+        if fn is M.accuracy_score and "n_classes" in options:
+            continue  # labels without class scores: n_classes given, still jit-able below
+        jitted = jax.jit(lambda y, p, w, fn=fn, options=options: fn(
+            y, p, sample_weight=w, check_values=False, **options))
+        out = jitted(jax.numpy.asarray(y), jax.numpy.asarray(pred), jax.numpy.asarray(w))
+        np.testing.assert_allclose(np.asarray(out), fn(y, pred, sample_weight=w, **options),
+                                   rtol=1e-12, err_msg=fn.__name__)

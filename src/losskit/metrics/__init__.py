@@ -7,6 +7,11 @@ array library, a 0-d result in ``y_pred``'s library and floating dtype (float64 
 ``y_pred`` holds integer labels) — and each equals its scikit-learn namesake.
 Names ending in ``_score`` are maximised; ``_error`` and ``_loss`` are minimised.
 
+Value checks (labels in range, probabilities in [0, 1], no NaN, weights, a metric that is
+undefined on the data such as ROC AUC of one class) read the data on the host and run by
+default. With ``check_values=False`` nothing is read on the host — metrics then run inside
+``jax.jit`` and stream on a GPU without synchronising — and an undefined metric is NaN.
+
 Each metric is a mergeable state plus a finish step (see ``_state``), so
 :class:`losskit.Accumulator` streams any of them over batches, epochs and processes exactly.
 Counts and sums are accumulated in float64 (float32 for JAX without ``jax_enable_x64``).

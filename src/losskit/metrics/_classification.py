@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from losskit._array import Array, Namespace, log_softmax, sigmoid, to_bool
+from losskit._array import Array, Namespace, log_softmax, sigmoid
 from losskit._validation import (
     Boolean,
     Integer,
@@ -27,6 +27,7 @@ from losskit.metrics._inputs import (
     class_sums,
     labels_of,
     metric_inputs,
+    require_weight,
     weights_of,
 )
 from losskit.metrics._state import Batch, Sum, metric_function
@@ -54,17 +55,12 @@ def _ratio(xp: Namespace, num: Array, den: Array, zero_division: float) -> Array
     return xp.where(den > 0, num / xp.where(den > 0, den, 1.0), zero_division)
 
 
-def _require_weight(func: str, xp: Namespace, total: Array) -> None:
-    if not to_bool(func, total > 0):
-        fail(func, "sample_weight", "leaves no sample with positive weight, so the metric is "
-             "undefined", "Pass at least one sample with a positive weight")
-
-
 # ------------------------------------------------------------------------------- accuracy
 
 
-def _accuracy_finish(xp: Namespace, totals: dict[str, Array], **_: Any) -> Array:
-    _require_weight("accuracy_score", xp, totals["weight"])
+def _accuracy_finish(xp: Namespace, totals: dict[str, Array], *, check_values: bool,
+                     **_: Any) -> Array:
+    require_weight("accuracy_score", totals["weight"], check_values)
     return totals["correct"] / totals["weight"]
 
 
@@ -109,7 +105,9 @@ def accuracy_score(
     sample_weight : array_like of ``y_true``'s shape, optional
         Non-negative weights :math:`w_i`.
     check_values : bool
-        Check labels, ranges and weights (host synchronisation).
+        Check labels, ranges and weights, and that the metric is defined (host
+        synchronisation). Off: nothing is read on the host (``jax.jit`` works) and an undefined
+        metric is NaN.
 
     Returns
     -------
@@ -164,10 +162,10 @@ def _confusion_batch(func: str, y_true: Any, y_pred: Any, *, threshold: float,
 
 
 def _averaged(func: str, xp: Namespace, totals: dict[str, Array], numerator: str,
-              average: str, zero_division: float) -> Array:
+              average: str, zero_division: float, check_values: bool) -> Array:
     """Precision (``pred``), recall (``true``) or F1 (``f1``) per class, then averaged."""
     tp, true, pred = totals["tp"], totals["true"], totals["pred"]
-    _require_weight(func, xp, xp.sum(true))
+    require_weight(func, xp.sum(true), check_values)
 
     def score(tp_: Array, true_: Array, pred_: Array) -> Array:
         if numerator == "pred":
@@ -192,18 +190,18 @@ def _averaged(func: str, xp: Namespace, totals: dict[str, Array], numerator: str
 
 
 def _precision_finish(xp: Namespace, totals: dict[str, Array], *, average: str,
-                      zero_division: float, **_: Any) -> Array:
-    return _averaged("precision_score", xp, totals, "pred", average, zero_division)
+                      zero_division: float, check_values: bool, **_: Any) -> Array:
+    return _averaged("precision_score", xp, totals, "pred", average, zero_division, check_values)
 
 
 def _recall_finish(xp: Namespace, totals: dict[str, Array], *, average: str,
-                   zero_division: float, **_: Any) -> Array:
-    return _averaged("recall_score", xp, totals, "true", average, zero_division)
+                   zero_division: float, check_values: bool, **_: Any) -> Array:
+    return _averaged("recall_score", xp, totals, "true", average, zero_division, check_values)
 
 
 def _f1_finish(xp: Namespace, totals: dict[str, Array], *, average: str,
-               zero_division: float, **_: Any) -> Array:
-    return _averaged("f1_score", xp, totals, "f1", average, zero_division)
+               zero_division: float, check_values: bool, **_: Any) -> Array:
+    return _averaged("f1_score", xp, totals, "f1", average, zero_division, check_values)
 
 
 _AVERAGE_OPTIONS = {
@@ -343,10 +341,11 @@ f1_score.__doc__ = r"""F1 score, the harmonic mean of precision and recall.
 """
 
 
-def _balanced_finish(xp: Namespace, totals: dict[str, Array], **_: Any) -> Array:
+def _balanced_finish(xp: Namespace, totals: dict[str, Array], *, check_values: bool,
+                     **_: Any) -> Array:
     func = "balanced_accuracy_score"
     tp, true = totals["tp"], totals["true"]
-    _require_weight(func, xp, xp.sum(true))
+    require_weight(func, xp.sum(true), check_values)
     present = true > 0
     recall = _ratio(xp, tp, true, 0.0)
     return xp.sum(xp.where(present, recall, 0.0)) / xp.sum(xp.astype(present, tp.dtype))
@@ -400,8 +399,9 @@ def balanced_accuracy_score(
 # ------------------------------------------------------------------------ top-k accuracy
 
 
-def _top_k_finish(xp: Namespace, totals: dict[str, Array], **_: Any) -> Array:
-    _require_weight("top_k_accuracy_score", xp, totals["weight"])
+def _top_k_finish(xp: Namespace, totals: dict[str, Array], *, check_values: bool,
+                  **_: Any) -> Array:
+    require_weight("top_k_accuracy_score", totals["weight"], check_values)
     return totals["correct"] / totals["weight"]
 
 
@@ -514,8 +514,9 @@ def _probabilities(func: str, inputs: Any, from_logits: bool, check_values: bool
     raise AssertionError  # pragma: no cover
 
 
-def _brier_finish(xp: Namespace, totals: dict[str, Array], **_: Any) -> Array:
-    _require_weight("brier_score_loss", xp, totals["weight"])
+def _brier_finish(xp: Namespace, totals: dict[str, Array], *, check_values: bool,
+                  **_: Any) -> Array:
+    require_weight("brier_score_loss", totals["weight"], check_values)
     return totals["squared"] / totals["weight"]
 
 
@@ -581,10 +582,11 @@ def brier_score_loss(
     return Batch(xp, inputs.device, state, inputs.out_dtype)
 
 
-def _ece_finish(xp: Namespace, totals: dict[str, Array], **_: Any) -> Array:
+def _ece_finish(xp: Namespace, totals: dict[str, Array], *, check_values: bool,
+                **_: Any) -> Array:
     weight = totals["weight"]
     total = xp.sum(weight)
-    _require_weight("expected_calibration_error", xp, total)
+    require_weight("expected_calibration_error", total, check_values)
     return xp.sum(xp.abs(totals["correct"] - totals["confidence"])) / total
 
 

@@ -29,7 +29,7 @@ from losskit._validation import (
 from losskit.metrics._state import accumulation_dtype
 
 __all__ = ["MetricInputs", "class_predictions", "class_sums", "labels_of", "metric_inputs",
-           "weights_of"]
+           "require_weight", "weights_of"]
 
 
 @dataclass
@@ -172,3 +172,14 @@ def class_sums(xp: Namespace, index: Array, values: Array, length: int) -> Array
         return xp.zeros((length,), dtype=values.dtype).at[index].add(values)
     classes = xp.arange(length, dtype=index.dtype, device=device(index))
     return xp.sum(xp.where(index[:, None] == classes, values[:, None], 0.0), axis=0)
+
+
+def require_weight(func: str, total: Array, check_values: bool) -> None:
+    """A metric of no (positively weighted) sample is undefined: say so, unless checks are off.
+
+    With ``check_values=False`` nothing is read on the host (traced JAX code works) and an
+    undefined metric is NaN.
+    """
+    if check_values and not to_bool(func, total > 0):
+        fail(func, "sample_weight", "leaves no sample with positive weight, so the metric is "
+             "undefined", "Pass at least one sample with a positive weight")

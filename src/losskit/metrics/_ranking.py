@@ -93,7 +93,11 @@ def _binary_ap(xp: Namespace, score: Array, positive: Array, weight: Array) -> t
     return xp.sum(wp * precision), xp.sum(wp)
 
 
-def _one_class(func: str, positives: Array, negatives: Array, label: str) -> None:
+def _one_class(func: str, positives: Array, negatives: Array | None, label: str,
+               check_values: bool) -> None:
+    """Both classes are needed (checks off: nothing is read on the host, the value is NaN)."""
+    if not check_values:
+        return
     if not to_bool(func, positives > 0):
         fail(func, "y_true", f"has no sample of {label} (with positive weight), so the score "
              "is undefined", "Evaluate on data holding every class, or pool batches with "
@@ -104,16 +108,16 @@ def _one_class(func: str, positives: Array, negatives: Array, label: str) -> Non
              "losskit.Accumulator")
 
 
-def _ranking_finish(func: str, xp: Namespace, data: dict[str, Array], average: str,
-                    binary_fn: Any) -> Array:
+def _ranking_finish(xp: Namespace, data: dict[str, Array], average: str, binary_fn: Any,
+                    check_values: bool) -> Array:
     labels, score, weight = data["label"], data["score"], data["weight"]
     if score.ndim == 1:
-        return binary_fn(xp, score, labels == 1, weight, "class 1")
+        return binary_fn(xp, score, labels == 1, weight, "class 1", check_values)
     n_classes = score.shape[-1]
     values, prevalence = [], []
     for c in range(n_classes):
         positive = labels == c
-        values.append(binary_fn(xp, score[:, c], positive, weight, f"class {c}"))
+        values.append(binary_fn(xp, score[:, c], positive, weight, f"class {c}", check_values))
         prevalence.append(xp.sum(xp.where(positive, weight, 0.0)))
     per_class = xp.stack(values)
     if average == "weighted":
@@ -122,26 +126,28 @@ def _ranking_finish(func: str, xp: Namespace, data: dict[str, Array], average: s
     return xp.mean(per_class)
 
 
-def _auc_value(xp: Namespace, score: Array, positive: Array, weight: Array,
-               label: str) -> Array:
+def _auc_value(xp: Namespace, score: Array, positive: Array, weight: Array, label: str,
+               check_values: bool) -> Array:
     numerator, p, n = _binary_auc(xp, score, positive, weight)
-    _one_class("roc_auc_score", p, n, label)
+    _one_class("roc_auc_score", p, n, label, check_values)
     return numerator / (p * n)
 
 
-def _ap_value(xp: Namespace, score: Array, positive: Array, weight: Array, label: str) -> Array:
+def _ap_value(xp: Namespace, score: Array, positive: Array, weight: Array, label: str,
+              check_values: bool) -> Array:
     numerator, p = _binary_ap(xp, score, positive, weight)
-    _one_class("average_precision_score", p, None, label)
+    _one_class("average_precision_score", p, None, label, check_values)
     return numerator / p
 
 
-def _auc_finish(xp: Namespace, totals: dict[str, Any], *, average: str, **_: Any) -> Array:
-    return _ranking_finish("roc_auc_score", xp, totals["samples"], average, _auc_value)
+def _auc_finish(xp: Namespace, totals: dict[str, Any], *, average: str, check_values: bool,
+                **_: Any) -> Array:
+    return _ranking_finish(xp, totals["samples"], average, _auc_value, check_values)
 
 
-def _ap_finish(xp: Namespace, totals: dict[str, Any], *, average: str, **_: Any) -> Array:
-    return _ranking_finish("average_precision_score", xp, totals["samples"], average,
-                           _ap_value)
+def _ap_finish(xp: Namespace, totals: dict[str, Any], *, average: str, check_values: bool,
+               **_: Any) -> Array:
+    return _ranking_finish(xp, totals["samples"], average, _ap_value, check_values)
 
 
 @metric_function(finish=_auc_finish, average=OneOf("macro", "weighted"))

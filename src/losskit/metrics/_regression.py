@@ -6,11 +6,12 @@ scikit-learn's ``multioutput="uniform_average"``); sample weights have shape ``(
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from losskit._array import Array, Namespace, to_bool
 from losskit._validation import check_finite, fail
-from losskit.metrics._inputs import MetricInputs, metric_inputs, weights_of
+from losskit.metrics._inputs import MetricInputs, metric_inputs, require_weight, weights_of
 from losskit.metrics._state import Batch, Maximum, Moments, Sum, metric_function
 
 __all__ = ["max_error", "mean_absolute_error", "r2_score", "root_mean_squared_error"]
@@ -38,19 +39,15 @@ def _regression_inputs(func: str, y_true: Any, y_pred: Any, sample_weight: Any,
     return inputs, t, p, w
 
 
-def _require_weight(func: str, total: Array) -> None:
-    if not to_bool(func, total > 0):
-        fail(func, "sample_weight", "leaves no sample with positive weight, so the metric is "
-             "undefined", "Pass at least one sample with a positive weight")
-
-
-def _rmse_finish(xp: Namespace, totals: dict[str, Array], **_: Any) -> Array:
-    _require_weight("root_mean_squared_error", totals["weight"])
+def _rmse_finish(xp: Namespace, totals: dict[str, Array], *, check_values: bool,
+                 **_: Any) -> Array:
+    require_weight("root_mean_squared_error", totals["weight"], check_values)
     return xp.mean(xp.sqrt(totals["error"] / totals["weight"]))
 
 
-def _mae_finish(xp: Namespace, totals: dict[str, Array], **_: Any) -> Array:
-    _require_weight("mean_absolute_error", totals["weight"])
+def _mae_finish(xp: Namespace, totals: dict[str, Array], *, check_values: bool,
+                **_: Any) -> Array:
+    require_weight("mean_absolute_error", totals["weight"], check_values)
     return xp.mean(totals["error"] / totals["weight"])
 
 
@@ -91,7 +88,8 @@ def root_mean_squared_error(
         Targets and predictions of exactly the same shape.
     sample_weight : array_like of shape (n,), optional
     check_values : bool
-        Check for NaN/inf and bad weights (host synchronisation).
+        Check for NaN/inf, bad weights and that the metric is defined (host synchronisation).
+        Off: nothing is read on the host (``jax.jit`` works) and an undefined metric is NaN.
 
     Returns
     -------
@@ -146,17 +144,20 @@ def mean_absolute_error(
                           check_values, squared=False)
 
 
-def _r2_finish(xp: Namespace, totals: dict[str, Any], **_: Any) -> Array:
+def _r2_finish(xp: Namespace, totals: dict[str, Any], *, check_values: bool,
+               **_: Any) -> Array:
     func = "r2_score"
     moments: Moments = totals["moments"]
-    if not to_bool(func, totals["count"] >= 2):
+    if check_values and not to_bool(func, totals["count"] >= 2):
         fail(func, "y_true", "has fewer than two samples with positive weight, so R² is "
              "undefined", "Pass at least two samples")
     residual, total = totals["residual"], moments.m2
     # a constant target: R² is 1 for a perfect fit, else 0 (scikit-learn's force_finite)
     perfect = xp.astype(residual == 0, residual.dtype)
     ratio = residual / xp.where(total > 0, total, 1.0)
-    return xp.mean(xp.where(total > 0, 1.0 - ratio, perfect))
+    value = xp.mean(xp.where(total > 0, 1.0 - ratio, perfect))
+    # fewer than two samples (possible only with check_values=False): undefined, not 0
+    return xp.where(totals["count"] >= 2, value, math.nan)
 
 
 @metric_function(finish=_r2_finish)
@@ -216,11 +217,11 @@ def r2_score(
     return Batch(xp, inputs.device, state, inputs.out_dtype)
 
 
-def _max_finish(xp: Namespace, totals: dict[str, Array], **_: Any) -> Array:
-    if not to_bool("max_error", totals["count"] > 0):
-        fail("max_error", "sample_weight", "leaves no sample with positive weight, so the "
-             "metric is undefined", "Pass at least one sample with a positive weight")
-    return totals["max"]
+def _max_finish(xp: Namespace, totals: dict[str, Array], *, check_values: bool,
+                **_: Any) -> Array:
+    require_weight("max_error", totals["count"], check_values)
+    # no sample at all (possible only with check_values=False): undefined, not 0
+    return xp.where(totals["count"] > 0, totals["max"], math.nan)
 
 
 @metric_function(finish=_max_finish)
