@@ -65,9 +65,9 @@ def _convert(xp: Namespace, dev: Any, x: Array) -> Array:
         return xp.asarray(np.asarray(x), device=dev)
     if aac.array_namespace(x) is xp:
         return x
-    fail("Accumulator", "update", f"got arrays of {xp.__name__} but the state holds "
-         f"{type(x).__name__} arrays", "Feed one accumulator arrays of one library (or merge "
-         "states through state_dict()/load_state_dict())", TypeError)
+    fail("Accumulator", "update", f"mixes {type(x).__name__} arrays with a state in "
+         f"{xp.__name__}", "Feed one accumulator arrays of one library (or merge states "
+         "through state_dict()/load_state_dict())", TypeError)
     return x  # pragma: no cover
 
 
