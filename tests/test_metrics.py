@@ -514,3 +514,18 @@ def test_every_metric_runs_inside_jax_jit_with_checks_off(rng):
         out = jitted(jax.numpy.asarray(y), jax.numpy.asarray(pred), jax.numpy.asarray(w))
         np.testing.assert_allclose(np.asarray(out), fn(y, pred, sample_weight=w, **options),
                                    rtol=1e-12, err_msg=fn.__name__)
+
+
+def test_extra_sample_axes_are_flattened(rng):
+    # sequences: labels (n, T), class scores (n, T, C), one weight per position
+    y = rng.integers(0, C, (5, 7))
+    z = rng.normal(size=(5, 7, C))
+    w = rng.uniform(0, 1, (5, 7))
+    flat = (y.reshape(-1), z.reshape(-1, C), w.reshape(-1))
+    for fn, options in ((M.accuracy_score, {}), (M.f1_score, {"average": "macro"}),
+                        (M.top_k_accuracy_score, {"k": 2}), (M.roc_auc_score, {}),
+                        (M.expected_calibration_error, {"from_logits": True}),
+                        (M.brier_score_loss, {"from_logits": True})):
+        np.testing.assert_allclose(fn(y, z, sample_weight=w, **options),
+                                   fn(flat[0], flat[1], sample_weight=flat[2], **options),
+                                   rtol=1e-14, err_msg=fn.__name__)
