@@ -349,9 +349,10 @@ class Trainer:
                     warnings.warn(f"losskit.nn: the training loss became {row['loss']} at "
                                   f"epoch {epoch}; training stopped (see history.diagnose())",
                                   TrainingDivergedWarning, stacklevel=2)
+                asked = [cb(row) is True for cb in self.callbacks]
                 if done:
                     break
-                if any(cb(row) is True for cb in self.callbacks):
+                if any(asked):
                     history.stopped = "callback"
                     break
         finally:
