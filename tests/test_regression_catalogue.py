@@ -579,3 +579,30 @@ def test_tweedie_is_accurate_near_the_perfect_prediction(power):
     np.testing.assert_allclose(ours[2:], expected[2:], rtol=1e-6)
     np.testing.assert_allclose(ours[3:], expected[3:], rtol=1e-9)
     assert np.all(ours >= 0)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_log_factorial_matches_scipy_gammaln(dtype):
+    # the array API has no lgamma: poisson_nll(full=True) uses a Lanczos series
+    from scipy.special import gammaln
+
+    from losskit.losses._likelihood import _log_factorial
+
+    y = np.concatenate([np.arange(0, 30), [0.5, 2.5, 99.5, 1e3, 12345.0, 1e6, 1e8]])
+    ours = _log_factorial(np, y.astype(dtype))
+    expected = gammaln(y + 1)
+    if dtype == "float64":
+        np.testing.assert_allclose(ours, expected, rtol=1e-13, atol=2e-14)
+    else:
+        np.testing.assert_allclose(ours, expected, rtol=2e-6, atol=2e-6)
+
+
+def test_parameters_may_be_0d_arrays_and_inputs_integers():
+    y, p = np.array([1, 2, 4]), np.array([1, 1, 5])
+    assert float(lk.laplace_nll(y, p, scale=np.array(0.5))) == pytest.approx(
+        float(lk.laplace_nll(y, p, scale=0.5)), rel=RTOL)
+    assert float(lk.gaussian_nll(y, p, var=torch.tensor(2.0).numpy())) == pytest.approx(
+        float(lk.gaussian_nll(y, p, var=2.0)), rel=RTOL)
+    out = lk.poisson_nll(y, p, log_input=False, full=True)
+    assert out.dtype == np.float64
+    assert float(out) == pytest.approx(-st.poisson.logpmf(y, p).mean(), rel=RTOL)
