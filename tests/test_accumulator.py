@@ -293,7 +293,9 @@ def test_the_host_read_detector_sees_value_checks(rng, host_reads):
 @pytest.mark.parametrize(("make", "error", "message"), [
     (lambda: lk.Accumulator(np.mean), TypeError,
      r"Accumulator: fn is mean, which is neither a losskit loss nor a losskit metric\. Pass"),
-    (lambda: lk.Accumulator(lk.perplexity), TypeError, r"fn is perplexity, which is neither"),
+    (lambda: lk.Accumulator(lk.perplexity), TypeError,
+     r"fn is perplexity, which is neither .* Accumulate losskit.sparse_categorical_cross_entropy"
+     r" with the same options and take the exp"),
     (lambda: lk.Accumulator(lk.binary_cross_entropy, reduction="none"), ValueError,
      r"Accumulator: reduction is 'none', which has no single accumulated value"),
     (lambda: lk.Accumulator(lk.binary_cross_entropy, sample_weight=[1.0]), TypeError,
@@ -383,3 +385,13 @@ def test_the_state_holds_no_autograd_graph():
     expected = lk.binary_cross_entropy(y, logits, from_logits=True)
     assert expected.requires_grad  # the loss itself keeps autograd working
     np.testing.assert_allclose(result.numpy(), expected.detach().numpy(), rtol=1e-14)
+
+
+def test_perplexity_streams_as_the_exp_of_the_accumulated_cross_entropy(rng):
+    y = rng.integers(0, C, 40)
+    z = rng.normal(size=(40, C))
+    acc = lk.Accumulator(lk.sparse_categorical_cross_entropy, from_logits=True)
+    for a, b in ((0, 13), (13, 30), (30, 40)):
+        acc.update(y[a:b], z[a:b])
+    np.testing.assert_allclose(np.exp(acc.result()), lk.perplexity(y, z, from_logits=True),
+                               rtol=1e-12)

@@ -108,10 +108,13 @@ class Accumulator:
         is_loss = callable(getattr(fn, "__losskit_body__", None))
         if spec is None and not is_loss:
             name = getattr(fn, "__name__", type(fn).__name__)
+            fix = ("Pass e.g. losskit.binary_cross_entropy or losskit.metrics.accuracy_score "
+                   "(for your own function, accumulate sums yourself)")
+            if name == "perplexity":  # exp of a mean: accumulate the mean, then take exp
+                fix = ("Accumulate losskit.sparse_categorical_cross_entropy with the same "
+                       "options and take the exp of its result")
             fail(_NAME, "fn", f"is {name}, which is neither a losskit loss nor a losskit "
-                 "metric", "Pass e.g. losskit.binary_cross_entropy or "
-                 "losskit.metrics.accuracy_score (for your own function, accumulate sums "
-                 "yourself)", TypeError)
+                 "metric", fix, TypeError)
         if "sample_weight" in options:
             fail(_NAME, "sample_weight", "was given as an option", "Pass sample weights to "
                  "update(y_true, y_pred, sample_weight=...) with each batch", TypeError)
