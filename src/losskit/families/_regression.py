@@ -484,8 +484,10 @@ class HeteroscedasticGaussian(_Blocks):
 
     exactly ``-scipy.stats.norm.logpdf(y, mu, exp(s / 2))``; ``full=False`` drops
     :math:`\frac12\log 2\pi`. The hessian is the diagonal; the off-diagonal term is
-    :math:`(y - \mu)e^{-s}`. Computing from the log-variance keeps the loss finite for any raw
-    output, with no variance floor. The NLL goes negative when the model is confident and
+    :math:`(y - \mu)e^{-s}`, and the NLL is convex in each output but not jointly (the
+    determinant of its hessian, :math:`-\frac12 (y-\mu)^2 e^{-2s}`, is negative).
+    Computing from the log-variance keeps the loss finite for any raw output, with no
+    variance floor. The NLL goes negative when the model is confident and
     right: legitimate.
 
     Equivalent loss: :func:`losskit.gaussian_nll` with ``log_var`` = the second output (and
@@ -519,6 +521,7 @@ class HeteroscedasticGaussian(_Blocks):
     activation_name = "identity,exp"
     link_name = "identity,log"
     outputs_per_target = 2
+    convex = False
     loss_name = "gaussian_nll"
     equivalent_loss = "gaussian_nll"
     equivalence = ("is gaussian_nll(y, raw[..., 0], log_var=raw[..., 1], full=full); with a "
