@@ -46,13 +46,16 @@ from losskit.losses._classification import (
     _CE_NAN_HINT,
     _check_predictions,
     _clipped_log,
+    _keras_rows,
     _log_probabilities,
     sparse_categorical_cross_entropy,
 )
 from losskit.losses._core import (
     COMMON_OPTIONS,
+    KERAS_EPSILON,
     Inputs,
     PerSample,
+    count_normaliser,
     default_eps,
     loss_function,
     mean_over_outputs,
@@ -75,6 +78,7 @@ _LOG2_E = 1.0 / math.log(2.0)
 _EPS = Optional(Real(0.0, 0.5, closed="left"))
 _GAMMA = Real(0.0, math.inf, closed="left")
 _ALPHA = Optional(Real(0.0, 1.0))
+_KERAS_FOCAL_ALPHA = 0.25  # CategoricalFocalCrossentropy's default alpha, always applied
 
 
 def _check_distributions(func: str, xp: Namespace, name: str, p: Array, dtype: Any,
@@ -100,6 +104,7 @@ def kl_divergence(
     reduction: str = "mean",
     unit: str = "nats",
     check_values: bool = True,
+    convention: str = "losskit",
 ) -> PerSample:
     r"""Kullback-Leibler divergence :math:`\mathrm{KL}(P \,\|\, Q)` of a prediction from a target.
 
@@ -153,6 +158,14 @@ def kl_divergence(
         Natural or base-2 logarithm.
     check_values : bool
         Check ranges, row sums, NaN and weights (host synchronisation).
+    convention : {"losskit", "sklearn", "keras", "torch"}
+        Whose number to reproduce (see ``docs/conventions.md``). ``"keras"``: both arguments
+        clipped to :math:`[10^{-7}, 1]` (``eps`` replaces :math:`10^{-7}`; logits, which Keras
+        does not take, are computed as losskit does), and a weighted mean divided by the
+        number of samples. ``"torch"``: ``kl_div``'s ``reduction="mean"``, the sum divided by
+        the number of *elements* :math:`nC` (with weights too), and no clipping unless
+        ``eps`` is given; PyTorch's ``"batchmean"`` is losskit's ``"mean"``. scikit-learn has
+        no KL divergence: ``"sklearn"`` is losskit's.
 
     Returns
     -------
@@ -195,11 +208,25 @@ def kl_divergence(
                              "y_true holds the target distributions P: probability rows "
                              "summing to 1 along axis")
         _check_predictions(func, inputs, from_logits, rows=True)
-    log_q, q, inside = _log_probabilities(inputs, from_logits, eps)
-    # p log(p/q) with 0 log 0 = 0 (also where q = 0, which only eps=0 allows)
-    per_sample = xp.sum(mul_zero_safe(xp, p, xp.log(p) - log_q), axis=-1)
+    if convention == "keras" and not from_logits:
+        # Keras: sum p log(p / q) with both clipped to [1e-7, 1], so p = 0 adds 1e-7 log(1e-7/q)
+        floor = KERAS_EPSILON if eps is None else eps
+        inside = (inputs.y_pred >= floor) & (inputs.y_pred <= 1.0)
+        p, q = xp.clip(p, floor, 1.0), xp.clip(inputs.y_pred, floor, 1.0)
+        per_sample = xp.sum(p * xp.log(p / q), axis=-1)
+    else:
+        # PyTorch's kl_div takes log q as given: no clipping
+        clip = 0.0 if convention == "torch" and eps is None else eps
+        log_q, q, inside = _log_probabilities(inputs, from_logits, clip)
+        # p log(p/q) with 0 log 0 = 0 (also where q = 0, which only eps=0 allows)
+        per_sample = xp.sum(mul_zero_safe(xp, p, xp.log(p) - log_q), axis=-1)
     weight = sample_weights(func, inputs, inputs.others[0], tuple(per_sample.shape),
                             check_values=check_values)
+    if convention == "torch":
+        # kl_div(reduction="mean") divides by the number of elements n C, weighted or not
+        mean_weight = xp.full_like(per_sample, float(inputs.y_pred.shape[-1]))
+    else:
+        mean_weight = count_normaliser(xp, per_sample, weight, convention)
 
     def gradient() -> Array:
         if from_logits:
@@ -208,7 +235,7 @@ def kl_divergence(
         # d/dq_j = -p_j / q_j; zero where the clip is active
         return xp.where(inside, -mul_zero_safe(xp, p, 1.0 / q), 0.0)
 
-    return PerSample(inputs, per_sample, gradient, weight, nan_hint=_CE_NAN_HINT)
+    return PerSample(inputs, per_sample, gradient, weight, mean_weight, nan_hint=_CE_NAN_HINT)
 
 
 @options(from_logits=Boolean(), axis=Integer(),
@@ -396,8 +423,28 @@ def perplexity(
 # ------------------------------------------------------------------------------ margin losses
 
 
-def _signed_labels(func: str, xp: Namespace, y: Array, check_values: bool) -> Array:
-    """Map labels {0, 1} or {-1, 1} to signs -1/+1 (0 and -1 are the negative class)."""
+def _keras_only(convention: str) -> str:
+    """The convention of a loss only Keras has: PyTorch's (and scikit-learn's) is losskit's."""
+    return convention if convention == "keras" else "losskit"
+
+
+def _signed_labels(func: str, xp: Namespace, y: Array, check_values: bool,
+                   keras: bool = False) -> Array:
+    """Map labels {0, 1} or {-1, 1} to signs -1/+1 (0 and -1 are the negative class).
+
+    With ``keras``, Keras' rule: ``2y - 1`` only if *every* label of the array is 0 or 1,
+    otherwise the labels as they are (so a 0 among -1/+1 labels is a target of 0).
+    """
+    if keras:
+        if check_values:
+            bad = ~((y == 1.0) | (y == 0.0) | (y == -1.0))
+            if to_bool(func, xp.any(bad)):
+                index = first_index(xp, bad)
+                where = index[0] if len(index) == 1 else index
+                fail(func, "y_true", f"has label {to_float(y[index]):g} at index {where}, not "
+                     "in {-1, 0, 1}", "Pass binary labels: 0/1 or -1/+1")
+        binary = xp.all((y == 0.0) | (y == 1.0))
+        return xp.where(binary, 2.0 * y - 1.0, y)
     if check_values:
         bad = ~((y == 1.0) | (y == 0.0) | (y == -1.0))
         if to_bool(func, xp.any(bad)):
@@ -415,13 +462,13 @@ def _signed_labels(func: str, xp: Namespace, y: Array, check_values: bool) -> Ar
 
 
 def _margin_inputs(func: str, y_true: Any, y_pred: Any, sample_weight: Any,
-                   check_values: bool) -> tuple[Inputs, Array]:
+                   check_values: bool, convention: str) -> tuple[Inputs, Array]:
     inputs = prepare(func, y_true, y_pred, sample_weight)
     xp = inputs.xp
     if check_values:
         check_finite(func, xp, "y_pred", inputs.y_pred, allow_inf=True,
                      fix="Scores must not be NaN; look for a diverged model or bad features")
-    signs = _signed_labels(func, xp, inputs.y_true, check_values)
+    signs = _signed_labels(func, xp, inputs.y_true, check_values, keras=convention == "keras")
     return inputs, signs
 
 
@@ -434,6 +481,7 @@ def hinge_loss(
     sample_weight: Any = None,
     reduction: str = "mean",
     check_values: bool = True,
+    convention: str = "losskit",
 ) -> PerSample:
     r"""Hinge loss, the margin loss of the (soft-margin) support-vector machine.
 
@@ -465,6 +513,13 @@ def hinge_loss(
     reduction : {"mean", "sum", "none"}
     check_values : bool
         Check labels, NaN and weights (host synchronisation).
+    convention : {"losskit", "sklearn", "keras", "torch"}
+        Whose number to reproduce (see ``docs/conventions.md``). ``"keras"``: labels are
+        mapped to -1/+1 only when the whole array is 0/1 (mixed -1/0/+1 labels are taken
+        as they are, a 0 label giving a loss of 1 whatever the score), and a weighted mean
+        divided by the number of samples. scikit-learn's ``hinge_loss`` is losskit's.
+        PyTorch has no such loss (its ``hinge_embedding_loss`` is a different one):
+        ``"torch"`` is losskit's.
 
     Returns
     -------
@@ -485,7 +540,7 @@ def hinge_loss(
     0.4166666666666667
     """
     func = "hinge_loss"
-    inputs, t = _margin_inputs(func, y_true, y_pred, sample_weight, check_values)
+    inputs, t = _margin_inputs(func, y_true, y_pred, sample_weight, check_values, convention)
     xp = inputs.xp
     gap = 1.0 - t * inputs.y_pred
     per_sample, k = mean_over_outputs(xp, xp.maximum(gap, 0.0))
@@ -496,7 +551,8 @@ def hinge_loss(
         # d/ds max(0, 1 - t s) = -t inside the margin, 0 beyond it (0 at the kink, like relu)
         return xp.where(gap > 0.0, -t, 0.0) / k
 
-    return PerSample(inputs, per_sample, gradient, weight)
+    return PerSample(inputs, per_sample, gradient, weight,
+                     count_normaliser(xp, per_sample, weight, _keras_only(convention)))
 
 
 @loss_function()
@@ -508,6 +564,7 @@ def squared_hinge_loss(
     sample_weight: Any = None,
     reduction: str = "mean",
     check_values: bool = True,
+    convention: str = "losskit",
 ) -> PerSample:
     r"""Squared hinge loss: the hinge, squared, so smooth at the margin.
 
@@ -531,6 +588,13 @@ def squared_hinge_loss(
     sample_weight : array_like of per-sample shape, optional
     reduction : {"mean", "sum", "none"}
     check_values : bool
+    convention : {"losskit", "sklearn", "keras", "torch"}
+        Whose number to reproduce (see ``docs/conventions.md``). ``"keras"``: labels are
+        mapped to -1/+1 only when the whole array is 0/1 (mixed -1/0/+1 labels are taken
+        as they are, a 0 label giving a loss of 1 whatever the score), and a weighted mean
+        divided by the number of samples. scikit-learn has no squared hinge loss:
+        ``"sklearn"`` is losskit's. PyTorch has no such loss (its ``hinge_embedding_loss``
+        is a different one): ``"torch"`` is losskit's.
 
     Returns
     -------
@@ -544,7 +608,7 @@ def squared_hinge_loss(
     0.2708333333333333
     """
     func = "squared_hinge_loss"
-    inputs, t = _margin_inputs(func, y_true, y_pred, sample_weight, check_values)
+    inputs, t = _margin_inputs(func, y_true, y_pred, sample_weight, check_values, convention)
     xp = inputs.xp
     gap = xp.maximum(1.0 - t * inputs.y_pred, 0.0)
     per_sample, k = mean_over_outputs(xp, gap * gap)
@@ -555,6 +619,7 @@ def squared_hinge_loss(
         return -2.0 * t * gap / k
 
     return PerSample(inputs, per_sample, gradient, weight,
+                     count_normaliser(xp, per_sample, weight, _keras_only(convention)),
                      nan_hint="an infinite score was squared against an infinite margin")
 
 
@@ -568,6 +633,7 @@ def categorical_hinge_loss(
     sample_weight: Any = None,
     reduction: str = "mean",
     check_values: bool = True,
+    convention: str = "losskit",
 ) -> PerSample:
     r"""Multi-class hinge loss (Crammer and Singer, 2001) against one-hot targets.
 
@@ -601,6 +667,11 @@ def categorical_hinge_loss(
     reduction : {"mean", "sum", "none"}
     check_values : bool
         Check one-hot rows, NaN and weights (host synchronisation).
+    convention : {"losskit", "sklearn", "keras", "torch"}
+        Whose number to reproduce (see ``docs/conventions.md``). ``"keras"``: the largest
+        wrong score is :math:`\max(0, \max_{c \ne y_i} s_{ic})` (Keras counts the true class
+        as a score of 0), and a weighted mean divided by the number of samples.
+        ``"sklearn"`` is losskit's; PyTorch has no such loss: ``"torch"`` is losskit's.
 
     Returns
     -------
@@ -632,20 +703,24 @@ def categorical_hinge_loss(
                      fix="Scores must not be NaN; look for a diverged model or bad features")
     target = y > 0.0
     true_score = xp.sum(xp.where(target, s, 0.0), axis=-1)
-    others = xp.where(target, -math.inf, s)
+    # Keras' max((1 - y) s) counts the true class as a wrong score of 0
+    others = xp.where(target, 0.0 if convention == "keras" else -math.inf, s)
     gap = 1.0 - true_score + xp.max(others, axis=-1)
     per_sample = xp.maximum(gap, 0.0)
     weight = sample_weights(func, inputs, inputs.others[0], tuple(per_sample.shape),
                             check_values=check_values)
 
     def gradient() -> Array:
-        # +1 at the first highest wrong class, -1 at the true class, where the margin is violated
+        # +1 at the first highest wrong class (none where Keras' 0 for the true class is the
+        # highest), -1 at the true class, where the margin is violated
         rival = xp.argmax(others, axis=-1)
         classes = xp.arange(n_classes, dtype=rival.dtype, device=device(s))
-        g = xp.astype(classes == rival[..., None], s.dtype) - xp.astype(target, s.dtype)
+        g = (xp.astype((classes == rival[..., None]) & ~target, s.dtype)
+             - xp.astype(target, s.dtype))
         return xp.where((gap > 0.0)[..., None], g, 0.0)
 
     return PerSample(inputs, per_sample, gradient, weight,
+                     count_normaliser(xp, per_sample, weight, _keras_only(convention)),
                      nan_hint="the true class and another both score +inf or -inf")
 
 
@@ -668,6 +743,7 @@ def binary_focal_loss(
     reduction: str = "mean",
     unit: str = "nats",
     check_values: bool = True,
+    convention: str = "losskit",
 ) -> PerSample:
     r"""Binary focal loss (Lin et al., 2017): cross-entropy that down-weights easy samples.
 
@@ -720,6 +796,13 @@ def binary_focal_loss(
     unit : {"nats", "bits"}
     check_values : bool
         Check ranges, NaN and weights (host synchronisation).
+    convention : {"losskit", "sklearn", "keras", "torch"}
+        Whose number to reproduce (see ``docs/conventions.md``). ``"keras"``: ``eps``
+        defaults to :math:`10^{-7}`, logits go through a sigmoid first (then as
+        probabilities: clipped logarithms, unclipped focal factor), and a weighted mean
+        divided by the number of samples. Neither scikit-learn nor PyTorch has a focal loss
+        (``torchvision.ops.sigmoid_focal_loss`` is losskit's with ``alpha`` given):
+        ``"sklearn"`` and ``"torch"`` are losskit's.
 
     Returns
     -------
@@ -746,6 +829,9 @@ def binary_focal_loss(
     func = "binary_focal_loss"
     inputs = prepare(func, y_true, y_pred, sample_weight)
     xp, y, z = inputs.xp, inputs.y_true, inputs.y_pred
+    convention = _keras_only(convention)
+    # Keras applies the sigmoid first, then computes as from probabilities
+    through_sigmoid = from_logits and convention == "keras"
     if check_values:
         check_range(func, xp, "y_true", y, 0.0, 1.0,
                     "Targets are probabilities of the positive class: map labels to 0/1 "
@@ -756,14 +842,16 @@ def binary_focal_loss(
     balance = 1.0 if alpha is None else alpha * y + (1.0 - alpha) * (1.0 - y)
     flip = 1.0 - 2.0 * y  # d(1 - p_t)/dp
 
-    if from_logits:
+    if through_sigmoid:
+        logits, z = z, sigmoid(xp, z)
+    if from_logits and not through_sigmoid:
         p, one_minus_p = sigmoid(xp, z), sigmoid(xp, -z)
         # log(1 - sigmoid(z)) = log_sigmoid(-z), exact for large |z|
         bce = -(mul_zero_safe(xp, y, log_sigmoid(xp, z))
                 + mul_zero_safe(xp, 1.0 - y, log_sigmoid(xp, -z)))
         miss = y * one_minus_p + (1.0 - y) * p  # 1 - p_t, without cancellation
     else:
-        log_p, clipped, inside = _clipped_log(xp, z, default_eps(inputs, eps))
+        log_p, clipped, inside = _clipped_log(xp, z, default_eps(inputs, eps, convention))
         bce = -(mul_zero_safe(xp, y, log_p) + mul_zero_safe(xp, 1.0 - y, xp.log1p(-clipped)))
         miss = y * (1.0 - z) + (1.0 - y) * z
     focal = miss**gamma
@@ -773,7 +861,7 @@ def binary_focal_loss(
                             check_values=check_values)
 
     def gradient() -> Array:
-        if from_logits:
+        if from_logits and not through_sigmoid:
             # d(1-p_t)/dz = (1-2y) p(1-p), and p(1-p) / (1-p_t) <= 1 never overflows
             ratio = xp.where(miss > 0.0, (p * one_minus_p) / xp.where(miss > 0.0, miss, 1.0),
                              0.0)
@@ -788,9 +876,12 @@ def binary_focal_loss(
                 g = balance * (pull + focal * dbce)
             else:
                 g = balance * dbce
+            if through_sigmoid:
+                g = g * (z * sigmoid(xp, -logits))  # dp/dz = p (1 - p)
         return g if k == 1 else g / k
 
-    return PerSample(inputs, per_sample, gradient, weight)
+    return PerSample(inputs, per_sample, gradient, weight,
+                     count_normaliser(xp, per_sample, weight, convention))
 
 
 @loss_function(gamma=_GAMMA, alpha=_ALPHA, from_logits=Boolean(), axis=Integer(),
@@ -810,6 +901,7 @@ def categorical_focal_loss(
     reduction: str = "mean",
     unit: str = "nats",
     check_values: bool = True,
+    convention: str = "losskit",
 ) -> PerSample:
     r"""Categorical focal loss (Lin et al., 2017): softmax cross-entropy focused on hard samples.
 
@@ -855,6 +947,13 @@ def categorical_focal_loss(
     reduction : {"mean", "sum", "none"}
     unit : {"nats", "bits"}
     check_values : bool
+    convention : {"losskit", "sklearn", "keras", "torch"}
+        Whose number to reproduce (see ``docs/conventions.md``). ``"keras"``: ``alpha=None``
+        means Keras' default 0.25, the rows of ``y_pred`` are divided by their sum (so any
+        non-negative scores are accepted), logits go through a softmax first (then as
+        probabilities), ``eps`` defaults to :math:`10^{-7}`, and a weighted mean is divided
+        by the number of samples. Neither scikit-learn nor PyTorch has a categorical focal
+        loss: ``"sklearn"`` and ``"torch"`` are losskit's.
 
     Returns
     -------
@@ -878,17 +977,29 @@ def categorical_focal_loss(
     func = "categorical_focal_loss"
     inputs = prepare(func, y_true, y_pred, sample_weight, axis=axis)
     xp, y = inputs.xp, inputs.y_true
+    convention = _keras_only(convention)
+    keras = convention == "keras"
     n_classes = inputs.y_pred.shape[-1]
     if check_values:
         _check_distributions(func, xp, "y_true", y, inputs.out_dtype,
                              "y_true holds one-hot or probability rows; for integer labels "
                              "use numpy.eye(C)[labels]")
-        _check_predictions(func, inputs, from_logits, rows=True)
+        _check_predictions(func, inputs, from_logits, rows=True, renormalised=keras)
     q = y * (1.0 - label_smoothing) + label_smoothing / n_classes if label_smoothing else y
-    scale = 1.0 if alpha is None else alpha
-    log_p, clipped, inside = _log_probabilities(inputs, from_logits, eps)
-    p = xp.exp(log_p) if from_logits else clipped
-    miss = -xp.expm1(log_p) if from_logits else 1.0 - clipped  # 1 - p
+    scale = (_KERAS_FOCAL_ALPHA if keras else 1.0) if alpha is None else alpha
+    if keras:
+        # Keras: softmax for logits, then rows divided by their sum, then clipped to
+        # [1e-7, 1 - 1e-7] in both the logarithm and the focal factor
+        softmax = xp.exp(log_softmax(xp, inputs.y_pred)) if from_logits else None
+        row_total, normalised = _keras_rows(xp, inputs.y_pred if softmax is None else softmax,
+                                            "keras")
+        log_p, clipped, inside = _clipped_log(xp, normalised,
+                                              default_eps(inputs, eps, "keras"))
+    else:
+        log_p, clipped, inside = _log_probabilities(inputs, from_logits, eps)
+    probabilities = from_logits and not keras
+    p = xp.exp(log_p) if probabilities else clipped
+    miss = -xp.expm1(log_p) if probabilities else 1.0 - clipped  # 1 - p
     focal = miss**gamma
     per_sample = scale * xp.sum(mul_zero_safe(xp, q * focal, -log_p), axis=-1)
     weight = sample_weights(func, inputs, inputs.others[0], tuple(per_sample.shape),
@@ -898,14 +1009,22 @@ def categorical_focal_loss(
         # r = -log p / (1 - p) -> 1 as p -> 1, so gamma (1-p)^(gamma-1) log p never overflows
         positive = miss > 0.0
         r = xp.where(positive, -log_p / xp.where(positive, miss, 1.0), 1.0)
-        if from_logits:
+        if probabilities:
             # with a_c = alpha q_c (1-p_c)^gamma (gamma p_c r_c + 1):
             # d l / d z_j = p_j sum_c a_c - a_j
             a = scale * mul_zero_safe(xp, q, focal * (gamma * p * r + 1.0))
             return p * xp.sum(a, axis=-1, keepdims=True) - a
         # d l / d p_j = -alpha q_j (1-p_j)^gamma (gamma r_j + 1 / p_j), zero outside the clip
-        g = -scale * mul_zero_safe(xp, q, focal * (gamma * r + 1.0 / p))
-        return xp.where(inside, g, 0.0)
+        g = xp.where(inside, -scale * mul_zero_safe(xp, q, focal * (gamma * r + 1.0 / p)), 0.0)
+        if keras:
+            # through p / sum(p): d/dp_j = (g_j - sum_c g_c p_c / sum(p)) / sum(p); for logits,
+            # through the softmax too: d/dz_j = s_j (g_j - sum_c g_c s_c) (sum(s) = 1)
+            if softmax is not None:
+                return softmax * (g - xp.sum(g * softmax, axis=-1, keepdims=True))
+            g = (g - xp.sum(g * normalised, axis=-1, keepdims=True)) / row_total[..., None]
+        return g
 
-    return PerSample(inputs, per_sample, gradient, weight, nan_hint=_CE_NAN_HINT)
+    return PerSample(inputs, per_sample, gradient, weight,
+                     count_normaliser(xp, per_sample, weight, convention),
+                     nan_hint=_CE_NAN_HINT)
 
