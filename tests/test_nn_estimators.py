@@ -1,0 +1,237 @@
+"""losskit.nn.MLPRegressor / MLPClassifier: scikit-learn's checks and tools, labels of any
+type, every loss, persistence without pickle."""
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("sklearn")
+
+from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
+from sklearn.neural_network import MLPClassifier as SkMLPClassifier  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+import losskit as lk  # noqa: E402
+from losskit.nn import MLPClassifier, MLPRegressor  # noqa: E402
+from losskit.nn.estimators import EXPECTED_FAILED_CHECKS  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@parametrize_with_checks(
+    [MLPClassifier(hidden_layer_sizes=(16,), epochs=10, learning_rate=0.1, verbose=False),
+     MLPRegressor(hidden_layer_sizes=(16,), epochs=10, verbose=False)],
+    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS)
+def test_sklearn_check_estimator(estimator, check):
+    torch.set_num_threads(1)
+    check(estimator)
+
+
+def _blobs(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 2))
+    y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(int)
+    return X, y
+
+
+@pytest.mark.parametrize("labels", [
+    np.array(["no", "yes"]), np.array([False, True]), np.array([-1, 1]),
+    np.array([2.0, 7.0]), np.array(["b", "a"], dtype=object),
+])
+def test_labels_of_any_type(labels):
+    X, y01 = _blobs()
+    y = labels[y01]
+    clf = MLPClassifier(hidden_layer_sizes=(8,), epochs=15, random_state=0,
+                        verbose=False).fit(X, y)
+    np.testing.assert_array_equal(clf.classes_, np.unique(y))  # as scikit-learn's
+    pred = clf.predict(X)
+    assert pred.dtype == np.unique(y).dtype
+    assert set(pred) <= set(y)
+    assert clf.score(X, y) > 0.9
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_array_equal(pred, clf.classes_[proba.argmax(axis=1)])
+
+
+def test_multiclass_string_labels_and_reference_accuracy():
+    rng = np.random.default_rng(1)
+    centers = np.array([[0, 3], [3, 0], [-3, -3]])
+    y01 = rng.integers(0, 3, size=300)
+    X = centers[y01] + rng.normal(size=(300, 2))
+    y = np.array(["red", "green", "blue"])[y01]
+    ours = MLPClassifier(hidden_layer_sizes=(16,), epochs=30, random_state=0,
+                         verbose=False).fit(X[:200], y[:200])
+    ref = SkMLPClassifier(hidden_layer_sizes=(16,), max_iter=1000, random_state=0).fit(
+        X[:200], y[:200])
+    assert ours.predict_proba(X).shape == (300, 3)
+    # a well-separated problem: both reach the reference's test accuracy (within 3 points)
+    assert ours.score(X[200:], y[200:]) >= ref.score(X[200:], y[200:]) - 0.03
+
+
+@pytest.mark.parametrize("loss", ["mean_squared_error", "mean_absolute_error", "huber_loss",
+                                  "log_cosh_loss", "gaussian_nll",
+                                  lk.families.Gaussian(), lk.families.HeteroscedasticGaussian()])
+def test_regressor_losses_learn_a_linear_target(loss):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.normal(size=200)
+    reg = MLPRegressor(loss, hidden_layer_sizes=(16,), epochs=25, random_state=0,
+                       verbose=False).fit(X, y)
+    assert reg.predict(X).shape == (200,)
+    assert reg.score(X, y) > 0.9
+    hist = reg.history_
+    assert hist["loss"][-1] < hist.baseline["loss"]
+
+
+@pytest.mark.parametrize("loss", ["poisson_nll", "tweedie_deviance", lk.families.Poisson()])
+def test_count_losses_predict_positive_means(loss):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 2))
+    mu = np.exp(0.8 * X[:, 0])
+    y = rng.poisson(mu)
+    reg = MLPRegressor(loss, hidden_layer_sizes=(8,), epochs=25, random_state=0,
+                       verbose=False).fit(X, y)
+    pred = reg.predict(X)
+    assert (pred > 0).all()
+    # the exp output learns the log-linear mean: predictions correlate with the true mean
+    assert np.corrcoef(np.log(pred), np.log(mu))[0, 1] > 0.9
+
+
+def test_multi_output_regression():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(150, 3))
+    Y = np.stack([X[:, 0], X[:, 1] - X[:, 2]], axis=1)
+    reg = MLPRegressor(hidden_layer_sizes=(16,), epochs=25, random_state=0,
+                       verbose=False).fit(X, Y)
+    assert reg.predict(X).shape == (150, 2)
+    assert reg.score(X, Y) > 0.9
+
+
+@pytest.mark.parametrize("loss", ["mean_squared_error", "sparse_categorical_cross_entropy",
+                                  "binary_focal_loss", lk.families.Bernoulli(),
+                                  lk.families.Categorical()])
+def test_classifier_losses(loss):
+    X, y = _blobs(200)
+    clf = MLPClassifier(loss, hidden_layer_sizes=(8,), epochs=20, learning_rate=0.05,
+                        random_state=0, verbose=False).fit(X, y)
+    assert clf.score(X, y) > 0.9
+
+
+def test_family_and_loss_name_train_identically():
+    X, y = _blobs(60)
+    a = MLPClassifier("cross_entropy", hidden_layer_sizes=(4,), epochs=3, random_state=0,
+                      verbose=False).fit(X, y)
+    b = MLPClassifier(lk.families.Bernoulli(), hidden_layer_sizes=(4,), epochs=3,
+                      random_state=0, verbose=False).fit(X, y)
+    np.testing.assert_allclose(a.history_["loss"], b.history_["loss"], rtol=1e-12)
+    np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X), rtol=1e-12)
+
+
+def test_callable_loss_for_a_classifier():
+    def cross_entropy(y_true, y_pred):  # one-hot targets, softmax probabilities
+        return -torch.sum(y_true * torch.log(y_pred), dim=1)
+
+    X, y = _blobs(60)
+    a = MLPClassifier(cross_entropy, hidden_layer_sizes=(4,), epochs=3, random_state=0,
+                      verbose=False).fit(X, y)
+    b = MLPClassifier("sparse_categorical_cross_entropy", hidden_layer_sizes=(4,), epochs=3,
+                      random_state=0, verbose=False).fit(X, y)
+    np.testing.assert_allclose(a.history_["loss"], b.history_["loss"], rtol=1e-10)
+
+
+def test_pipeline_cross_val_score_and_grid_search():
+    X, y = _blobs(90)
+    pipe = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(8,), epochs=20,
+                                                         learning_rate=0.05, random_state=0,
+                                                         verbose=False))
+    scores = cross_val_score(pipe, X, y, cv=3)
+    assert scores.shape == (3,) and scores.mean() > 0.8
+    grid = GridSearchCV(pipe, {"mlpclassifier__learning_rate": [1e-5, 0.05]}, cv=3).fit(X, y)
+    assert grid.best_params_["mlpclassifier__learning_rate"] == 0.05  # 1e-5 barely moves
+    reg = GridSearchCV(MLPRegressor(epochs=5, hidden_layer_sizes=(4,), random_state=0,
+                                    verbose=False),
+                       {"loss": ["mse", "huber"]}, cv=2).fit(X, X[:, 0])
+    assert reg.best_params_["loss"] in ("mse", "huber")
+
+
+@pytest.mark.parametrize("labels", [np.array(["cat", "dog", "eel"]), np.array([True, False]),
+                                    np.array([-1, 1])])
+def test_save_and_load_without_pickle(tmp_path, labels):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3)).astype(np.float32)
+    y = labels[rng.integers(0, len(labels), size=60)]
+    clf = MLPClassifier(hidden_layer_sizes=(5,), epochs=3, random_state=0,
+                        verbose=False).fit(X, y)
+    clf.save(tmp_path / "model")
+    files = sorted(p.name for p in (tmp_path / "model").iterdir())
+    assert files == ["config.json", "model.safetensors"]
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert config["estimator"] == "MLPClassifier"
+    loaded = MLPClassifier.load(tmp_path / "model")
+    np.testing.assert_array_equal(loaded.classes_, clf.classes_)
+    assert loaded.classes_.dtype == clf.classes_.dtype
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
+    assert loaded.history_.rows == clf.history_.rows
+    assert loaded.get_params() == clf.get_params()
+
+
+def test_save_and_load_a_regressor(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 2))
+    reg = MLPRegressor("gaussian_nll", hidden_layer_sizes=(4,), epochs=3, random_state=0,
+                       verbose=False).fit(X, X[:, 0])
+    reg.save(tmp_path)
+    loaded = MLPRegressor.load(tmp_path)
+    np.testing.assert_array_equal(loaded.predict(X), reg.predict(X))
+    with pytest.raises(ValueError, match=r"MLPClassifier\.load: path holds a MLPRegressor"):
+        MLPClassifier.load(tmp_path)
+    with pytest.raises(ValueError, match=r"MLPRegressor\.load: path"):
+        MLPRegressor.load(tmp_path / "missing")
+
+
+def test_callable_loss_cannot_be_saved(tmp_path):
+    X, y = _blobs(30)
+    reg = MLPRegressor(lambda t, p: torch.mean((t - p) ** 2, dim=1), hidden_layer_sizes=(3,),
+                       epochs=1, random_state=0, verbose=False).fit(X, y.astype(float))
+    with pytest.raises(ValueError, match="cannot be saved without pickle"):
+        reg.save(tmp_path)
+
+
+def test_estimator_resume_from_checkpoint(tmp_path):
+    X, y = _blobs(60)
+    kw = {"hidden_layer_sizes": (4,), "random_state": 0, "verbose": False}
+    full = MLPClassifier(epochs=4, **kw).fit(X, y)
+    MLPClassifier(epochs=2, checkpoint_dir=tmp_path, **kw).fit(X, y)
+    resumed = MLPClassifier(epochs=4, checkpoint_dir=tmp_path, **kw).fit(X, y, resume=True)
+    assert resumed.history_["loss"] == full.history_["loss"]
+    np.testing.assert_array_equal(resumed.predict_proba(X), full.predict_proba(X))
+
+
+@pytest.mark.parametrize(("est", "match"), [
+    (MLPRegressor("cross_entropy"), "MLPRegressor|Head: loss is 'cross_entropy'"),
+    (MLPClassifier("poisson_nll"), "not a classification loss"),
+    (MLPClassifier(hidden_layer_sizes=(0,)), "hidden_layer_sizes"),
+    (MLPClassifier(validation_fraction=1.0), "MLPClassifier: validation_fraction is 1.0"),
+    (MLPClassifier(optimizer="lbfgs"), "Trainer: optimizer is 'lbfgs'"),
+])
+def test_estimator_bad_parameters(est, match):
+    X, y = _blobs(20)
+    with pytest.raises(ValueError, match=match):
+        est.fit(X, y)
+
+
+def test_one_class_is_an_error():
+    X, _ = _blobs(10)
+    with pytest.raises(ValueError, match="MLPClassifier: y has 1 class"):
+        MLPClassifier().fit(X, np.zeros(10))
