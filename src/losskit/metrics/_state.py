@@ -44,6 +44,8 @@ __all__ = [
 
 def accumulation_dtype(xp: Namespace) -> Any:
     """float64 where the library has it (JAX only with ``jax_enable_x64``), else float32."""
+    if not aac.is_jax_namespace(xp):
+        return xp.float64
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         has_64 = xp.asarray(0.0, dtype=xp.float64).dtype == xp.float64
@@ -91,36 +93,42 @@ def _pad(xp: Namespace, a: Array, length: int) -> Array:
 class Sum:
     """A compensated float64 sum (Neumaier): ``value + compensation`` is the total.
 
-    Per-class vectors of different lengths merge by padding the shorter with zeros.
+    A batch's own sum has no compensation yet (``None``, i.e. 0). Per-class vectors of
+    different lengths merge by padding the shorter with zeros.
     """
 
     value: Array
-    compensation: Array
+    compensation: Array | None = None
 
     @classmethod
     def of(cls, xp: Namespace, total: Array) -> Sum:
         """The statistic of one batch whose (float64) sum is ``total``."""
-        total = xp.asarray(total)
-        return cls(total, xp.zeros_like(total))
+        return cls(xp.asarray(total))
 
     def merge(self, xp: Namespace, other: Sum) -> Sum:
         a, b = self.value, other.value
         ca, cb = self.compensation, other.compensation
         if a.ndim == 1 and b.ndim == 1 and a.shape[0] != b.shape[0]:
             n = max(a.shape[0], b.shape[0])
-            a, b, ca, cb = (_pad(xp, x, n) for x in (a, b, ca, cb))
+            a, b = _pad(xp, a, n), _pad(xp, b, n)
+            ca, cb = (None if c is None else _pad(xp, c, n) for c in (ca, cb))
         s, e = _two_sum(xp, a, b)
-        return Sum(s, ca + cb + e)
+        for c in (ca, cb):
+            if c is not None:
+                e = e + c
+        return Sum(s, e)
 
     def total(self, xp: Namespace) -> Array:
-        return self.value + self.compensation
+        return self.value if self.compensation is None else self.value + self.compensation
 
     def arrays(self) -> dict[str, Array]:
+        if self.compensation is None:
+            return {"value": self.value}
         return {"value": self.value, "compensation": self.compensation}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, Array]) -> Sum:
-        return cls(arrays["value"], arrays["compensation"])
+        return cls(arrays["value"], arrays.get("compensation"))
 
 
 @dataclass
