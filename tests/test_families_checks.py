@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as hs
 
 import losskit as lk
+from conftest import Backend
 from losskit.families import (
     Bernoulli,
     Categorical,
@@ -321,11 +322,11 @@ def test_float32_matches_float64(backend, name):
                                    atol=2e-6 * scale, err_msg=method)
 
 
-@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize(("library", "dtype"), [("numpy", "float16"), ("torch", "float16"),
+                                                ("torch", "bfloat16"), ("jax", "bfloat16")])
 @pytest.mark.parametrize("name", NAMES)
-def test_low_precision_is_computed_in_float32_and_returned_in_its_dtype(backend, name, dtype):
-    if backend.name != "torch" and not (backend.name == "numpy" and dtype == "float16"):
-        pytest.skip("low precision is covered by NumPy float16 and torch")
+def test_low_precision_is_computed_in_float32_and_returned_in_its_dtype(library, dtype, name):
+    backend = Backend(library)
     fam, y, raw, _, _ = case(name)
     rb = backend.asarray(raw, dtype)
     exact = backend.to_numpy(rb).astype("float64")
@@ -364,6 +365,32 @@ def test_traced_jax_without_check_values_off_says_what_to_do():
 
     with pytest.raises(TypeError, match="check_values=False"):
         jax.jit(lambda b: Poisson().gradient(jnp.asarray([1.0]), b))(jnp.asarray([0.0]))
+
+
+@pytest.mark.parametrize("name", ["bernoulli", "multilabel", "poisson"])
+def test_boolean_targets_on_every_backend(backend, name):
+    fam, y, raw, _, _ = case(name)
+    y = (y > 0) if name != "poisson" else (y > 2)
+    yb, rb = backend.asarray(y), backend.asarray(raw)
+    numeric = y.astype("float64")
+    for method in ("loss", "gradient", "hessian"):
+        got = backend.to_numpy(getattr(fam, method)(yb, rb))
+        np.testing.assert_allclose(got, getattr(fam, method)(numeric, raw), rtol=1e-12)
+    fam.check_target(yb)
+
+
+def test_boolean_labels_are_not_class_labels():
+    with pytest.raises(TypeError, match="y_true has dtype bool"):
+        Categorical().gradient([True, False], [[0.0, 1.0], [1.0, 0.0]])
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64", "float64"])
+def test_labels_of_any_integer_or_integral_float_dtype(backend, dtype):
+    fam, y, raw, _, _ = case("categorical")
+    labels = backend.asarray(y.astype(dtype))
+    for method in ("loss", "gradient", "hessian"):
+        got = backend.to_numpy(getattr(fam, method)(labels, backend.asarray(raw)))
+        np.testing.assert_allclose(got, getattr(fam, method)(y, raw), rtol=1e-12)
 
 
 def test_labels_on_the_host_with_logits_on_torch():

@@ -200,8 +200,7 @@ class Family:
                 ) -> tuple[Namespace, Array, Array, Array | None, Any]:
         """Checked ``(xp, y, raw, weight, out_dtype)``: shapes, domain, finiteness."""
         xp, raw, (y, weight), out = self._raw(func, raw, y_true, weight, cast=cast)
-        if not xp.isdtype(y.dtype, ("real floating", "integral", "bool")):
-            fail(func, "y_true", f"has dtype {y.dtype}", "Pass real-valued targets", TypeError)
+        y = self._numeric_targets(func, xp, y, compute_dtype(xp, raw.dtype)[0])
         expected = self._target_shape(tuple(raw.shape))
         if tuple(y.shape) != expected:
             fail(func, "y_true", f"has shape {tuple(y.shape)} but raw outputs of shape "
@@ -213,7 +212,8 @@ class Family:
                              fix="Raw outputs must be finite numbers; look for a diverged model")
         if cast:
             if self._labels:
-                y = xp.astype(y, xp.int64) if y.dtype != xp.int64 else y
+                # labels keep an integer dtype of their own (int32 where JAX has no int64)
+                y = y if xp.isdtype(y.dtype, "integral") else xp.astype(y, xp.int64)
             elif y.dtype != raw.dtype:
                 y = xp.astype(y, raw.dtype)
         if weight is not None:
@@ -221,6 +221,16 @@ class Family:
             weight = weight_array(func, xp, "sample_weight", weight, shape, raw.dtype,
                                   check_values=check_values)
         return xp, y, raw, weight, out
+
+    def _numeric_targets(self, func: str, xp: Namespace, y: Array, dtype: Any) -> Array:
+        """``y`` checked for a real dtype; booleans become numbers (labels: an error)."""
+        if not xp.isdtype(y.dtype, ("real floating", "integral", "bool")):
+            fail(func, "y_true", f"has dtype {y.dtype}", "Pass real-valued targets", TypeError)
+        if xp.isdtype(y.dtype, "bool"):
+            if self._labels:
+                fail(func, "y_true", "has dtype bool", "Pass integer class labels", TypeError)
+            y = xp.astype(y, dtype)
+        return y
 
     def _sample_shape(self, y_shape: tuple[int, ...]) -> tuple[int, ...]:
         """Per-sample shape: the catalogue averages the last axis of 2-D+ targets."""
@@ -231,8 +241,7 @@ class Family:
     def _check_domain(self, func: str, xp: Namespace, y: Array, raw_shape: tuple[int, ...],
                       ignore_index: int | None) -> None:
         """Raise if ``y`` holds values outside the family's domain (default: finite reals)."""
-        self._require(func, xp, y, xp.isfinite(y) if not xp.isdtype(y.dtype, "bool")
-                      else xp.ones_like(y, dtype=xp.bool), "that is not finite",
+        self._require(func, xp, y, xp.isfinite(y), "that is not finite",
                       "Remove or impute missing targets before computing the loss")
 
     def _require(self, func: str, xp: Namespace, y: Array, ok: Array, what: str,
@@ -242,8 +251,7 @@ class Family:
         if to_bool(func, xp.any(bad)):
             index = first_index(xp, bad)
             value = y[index]
-            shown = (int(value) if xp.isdtype(y.dtype, "integral")
-                     else bool(value) if xp.isdtype(y.dtype, "bool") else f"{to_float(value):g}")
+            shown = int(value) if xp.isdtype(y.dtype, "integral") else f"{to_float(value):g}"
             count = int(xp.sum(xp.astype(bad, xp.int64)))
             fail(func, "y_true", f"has a value {what} ({shown} at {_where(index)}; {count} of "
                  f"{math.prod(y.shape)} such values)", f"{type(self).__name__} targets are "
@@ -251,7 +259,7 @@ class Family:
 
     @staticmethod
     def _integral(xp: Namespace, y: Array) -> Array:
-        if xp.isdtype(y.dtype, ("integral", "bool")):
+        if xp.isdtype(y.dtype, "integral"):
             return xp.ones_like(y, dtype=xp.bool)
         return xp.isfinite(y) & (xp.floor(y) == y)
 
@@ -277,8 +285,7 @@ class Family:
         func = self._func("check_target")
         xp, y, _ = namespace_and_arrays(func, y_true)
         check_nonempty(func, "y_true", y)
-        if not xp.isdtype(y.dtype, ("real floating", "integral", "bool")):
-            fail(func, "y_true", f"has dtype {y.dtype}", "Pass real-valued targets", TypeError)
+        y = self._numeric_targets(func, xp, y, compute_dtype(xp, y.dtype)[0])
         shape: tuple[int, ...] = ()
         if n_classes is not None:
             shape = (*tuple(y.shape), self.n_outputs(n_classes))
