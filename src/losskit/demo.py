@@ -1,0 +1,439 @@
+"""``losskit demo``: the classic loss-comparison study, reproduced on generated data.
+
+Three problems, three losses each, trained ``repeats`` times with different seeds, with the
+study's set-up: a 500/500 train/test split; an MLP with one hidden ReLU layer, He-uniform
+initialisation; SGD with learning rate 0.01, momentum 0.9, batch 32.
+
+* ``regression``: ``make_regression(n_samples=1000, n_features=20, noise=0.1,
+  random_state=1)``, X and y standardised, 25 hidden units, linear output, 100 epochs; losses
+  mean squared error, mean squared logarithmic error (Keras' definition, which clips
+  ``y + 1`` at ``eps``: the standardised targets are negative half of the time), mean absolute
+  error; metric MSE.
+* ``binary``: ``make_circles(n_samples=1000, noise=0.1, random_state=1)``, 50 hidden units, 200
+  epochs; binary cross-entropy (sigmoid output), hinge and squared hinge (a tanh output on
+  labels ±1: written as the difference of a two-class softmax, ``p1 - p0 = tanh((z1 - z0)/2)``,
+  which is a tanh unit on a linear layer); metric accuracy.
+* ``multiclass``: ``make_blobs(n_samples=1000, centers=3, n_features=2, cluster_std=2,
+  random_state=2)``, 50 hidden units, softmax output, 100 epochs; categorical cross-entropy
+  (one-hot targets, softmax probabilities), sparse categorical cross-entropy (integer labels,
+  from the logits), KL divergence; metric accuracy.
+
+Losses are reported as losskit computes them after training (final train and test loss and
+metric), the curves are the exact per-epoch losses and metrics of the trainer (test set as
+validation data), and the conclusions are computed from the numbers.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import losskit as lk
+from losskit._validation import fail
+
+__all__ = ["PROBLEMS", "STUDY", "run_demo", "write_report"]
+
+#: the study's single-run test results (its article's figures), for comparison
+STUDY: dict[str, dict[str, float]] = {
+    "regression": {"mean_squared_error": 0.001, "mean_squared_log_error": 0.184,
+                   "mean_absolute_error": 0.002},
+    "binary": {"binary_cross_entropy": 0.852, "hinge_loss": 0.740,
+               "squared_hinge_loss": 0.646},
+    "multiclass": {"categorical_cross_entropy": 0.822,
+                   "sparse_categorical_cross_entropy": 0.818, "kl_divergence": 0.822},
+}
+
+
+# ----------------------------------------------------------------- losses on the network output
+# Callables receive (y_true, y_pred) as the network gives them: regression outputs, or one-hot
+# targets and softmax probabilities (see losskit.nn.Head). The network's outputs are valid by
+# construction, so the per-batch value checks are off.
+
+def _msle_keras(y: Any, pred: Any) -> Any:
+    return lk.mean_squared_log_error(y, pred, reduction="none", convention="keras",
+                                     check_values=False)
+
+
+def _margin(p: Any) -> Any:
+    return p[:, 1] - p[:, 0]  # = tanh((z1 - z0) / 2): a tanh output unit
+
+
+def _hinge(y: Any, p: Any) -> Any:
+    return lk.hinge_loss(y[:, 1], _margin(p), reduction="none", check_values=False)
+
+
+def _squared_hinge(y: Any, p: Any) -> Any:
+    return lk.squared_hinge_loss(y[:, 1], _margin(p), reduction="none", check_values=False)
+
+
+def _categorical(y: Any, p: Any) -> Any:
+    return lk.categorical_cross_entropy(y, p, reduction="none", check_values=False)
+
+
+def _kl(y: Any, p: Any) -> Any:
+    return lk.kl_divergence(y, p, reduction="none", check_values=False)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem of the study: data, network size, epochs, losses and metric."""
+
+    task: str
+    hidden: int
+    epochs: int
+    losses: dict[str, Any]  # losskit function name -> what losskit.nn.Head takes
+    metric: str  # "mse" (minimised) or "accuracy" (maximised)
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.metric == "accuracy"
+
+
+PROBLEMS: dict[str, Problem] = {
+    "regression": Problem("regression", 25, 100, {
+        "mean_squared_error": "mean_squared_error",
+        "mean_squared_log_error": _msle_keras,
+        "mean_absolute_error": "mean_absolute_error"}, "mse"),
+    "binary": Problem("classification", 50, 200, {
+        "binary_cross_entropy": "binary_cross_entropy",
+        "hinge_loss": _hinge,
+        "squared_hinge_loss": _squared_hinge}, "accuracy"),
+    "multiclass": Problem("classification", 50, 100, {
+        "categorical_cross_entropy": _categorical,
+        "sparse_categorical_cross_entropy": "sparse_categorical_cross_entropy",
+        "kl_divergence": _kl}, "accuracy"),
+}
+
+
+def make_data(problem: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The study's data set: ``(X_train, y_train, X_test, y_test)``, 500 samples each."""
+    from sklearn.datasets import make_blobs, make_circles, make_regression
+
+    if problem == "regression":
+        X, y = make_regression(n_samples=1000, n_features=20, noise=0.1, random_state=1)
+        # the study standardises X and y with scalers fitted on the whole set
+        X = (X - X.mean(axis=0)) / X.std(axis=0)
+        y = ((y - y.mean()) / y.std())[:, None]
+    elif problem == "binary":
+        X, y = make_circles(n_samples=1000, noise=0.1, random_state=1)
+    elif problem == "multiclass":
+        X, y = make_blobs(n_samples=1000, centers=3, n_features=2, cluster_std=2,
+                          random_state=2)
+    else:
+        fail("make_data", "problem", f"is {problem!r}",
+             f"Pass one of {', '.join(PROBLEMS)}")
+    X = X.astype(np.float32)
+    y = y.astype(np.float32) if problem == "regression" else y.astype(np.int64)
+    return X[:500], y[:500], X[500:], y[500:]
+
+
+def _train(problem: str, loss_name: str, seed: int, epochs: int) -> dict[str, Any]:
+    """Train one network; return final metrics/losses and the per-epoch curves."""
+    import torch
+
+    from losskit.nn import MLP, Head, Trainer
+
+    torch.set_num_threads(1)  # runs are parallel over processes, not threads
+    spec = PROBLEMS[problem]
+    X_train, y_train, X_test, y_test = make_data(problem)
+    n_classes = None if spec.task == "regression" else int(y_train.max()) + 1
+    head = Head(spec.losses[loss_name], task=spec.task, n_classes=n_classes)
+    model = MLP(X_train.shape[1], head, hidden_layer_sizes=(spec.hidden,), activation="relu",
+                init="he_uniform", random_state=seed)
+    metric = "root_mean_squared_error" if spec.metric == "mse" else "accuracy"
+    trainer = Trainer(optimizer="sgd", learning_rate=0.01, momentum=0.9, batch_size=32,
+                      epochs=epochs, metrics=[metric], random_state=seed, verbose=False)
+    started = time.perf_counter()
+    history = trainer.fit(model, X_train, y_train, validation_data=(X_test, y_test))
+    seconds = time.perf_counter() - started
+
+    result: dict[str, Any] = {"seconds": seconds}
+    model.eval()
+    with torch.no_grad():
+        for split, X, y in (("train", X_train, y_train), ("test", X_test, y_test)):
+            raw = model(torch.from_numpy(X))["output"]
+            target = head.target(torch.from_numpy(y), raw.dtype)
+            result[f"{split}_loss"] = float(head.batch_loss(target, raw, None))
+            pred = head.activate(raw).numpy()
+            if spec.metric == "mse":
+                result[f"{split}_metric"] = float(lk.mean_squared_error(y, pred))
+            else:
+                labels = (pred[:, 0] > 0.5).astype(np.int64) if pred.shape[1] == 1 \
+                    else pred.argmax(axis=1)
+                result[f"{split}_metric"] = float(lk.metrics.accuracy_score(y, labels))
+    square = spec.metric == "mse"  # curves record RMSE; the study's metric is its square
+    result["curves"] = {
+        "loss": history["loss"], "val_loss": history["val_loss"],
+        "metric": [v * v if square else v for v in history[metric]],
+        "val_metric": [v * v if square else v for v in history[f"val_{metric}"]],
+    }
+    return result
+
+
+def _summary(values: list[float]) -> dict[str, Any]:
+    return {"mean": float(np.mean(values)), "std": float(np.std(values)),
+            "values": [float(v) for v in values]}
+
+
+def run_demo(repeats: int = 5, *, n_jobs: int | None = None, epochs_scale: float = 1.0,
+             problems: tuple[str, ...] = tuple(PROBLEMS), progress: Callable[[str], None]
+             | None = None) -> dict[str, Any]:
+    """Train every (problem, loss) ``repeats`` times; return results and curves.
+
+    Parameters
+    ----------
+    repeats : int
+        Runs per (problem, loss), seeds ``0 .. repeats - 1``.
+    n_jobs : int, optional
+        Parallel worker processes (default: the number of CPU cores, at most the runs).
+    epochs_scale : float in (0, 1]
+        Fraction of the study's epochs (1 = the study; smaller only for smoke tests).
+    problems : tuple of str
+        Which of ``"regression"``, ``"binary"``, ``"multiclass"``.
+
+    Returns
+    -------
+    dict
+        ``{"results": {problem: {loss: {"train_metric": {"mean", "std", "values"},
+        "test_metric": ..., "train_loss": ..., "test_loss": ...}}}, "curves": ...,
+        "settings": ...}``
+    """
+    from joblib import Parallel, delayed
+
+    if not (isinstance(repeats, int) and repeats >= 1):
+        fail("run_demo", "repeats", f"is {repeats!r}", "Pass a positive integer")
+    if not (0 < epochs_scale <= 1):
+        fail("run_demo", "epochs_scale", f"is {epochs_scale!r}", "Pass a number in (0, 1]")
+    unknown = [p for p in problems if p not in PROBLEMS]
+    if unknown or not problems:
+        fail("run_demo", "problems", f"is {problems!r}", f"Pass some of {', '.join(PROBLEMS)}")
+    jobs = [(p, loss, seed, max(1, round(PROBLEMS[p].epochs * epochs_scale)))
+            for p in problems for loss in PROBLEMS[p].losses for seed in range(repeats)]
+    workers = n_jobs or min(os.cpu_count() or 1, len(jobs))
+    if progress:
+        progress(f"training {len(jobs)} networks on {workers} worker(s)")
+    started = time.perf_counter()
+    outputs = Parallel(n_jobs=workers)(delayed(_train)(*job) for job in jobs)
+    results: dict[str, Any] = {}
+    curves: dict[str, Any] = {}
+    for (problem, loss, _, _), out in zip(jobs, outputs, strict=True):
+        results.setdefault(problem, {}).setdefault(loss, []).append(out)
+    for problem, losses in results.items():
+        for loss, runs in losses.items():
+            losses[loss] = {key: _summary([r[key] for r in runs])
+                            for key in ("train_metric", "test_metric", "train_loss",
+                                        "test_loss")}
+            curves.setdefault(problem, {})[loss] = {
+                key: np.mean([r["curves"][key] for r in runs], axis=0).tolist()
+                for key in ("loss", "val_loss", "metric", "val_metric")}
+            curves[problem][loss].update({
+                f"{key}_std": np.std([r["curves"][key] for r in runs], axis=0).tolist()
+                for key in ("loss", "val_loss", "metric", "val_metric")})
+    return {"results": results, "curves": curves,
+            "settings": {"repeats": repeats, "epochs_scale": epochs_scale, "workers": workers,
+                         "seconds": time.perf_counter() - started}}
+
+
+# ----------------------------------------------------------------------------- conclusions
+
+
+def conclusions(results: dict[str, Any]) -> list[str]:
+    """Plain-language conclusions computed from the results (never hard-coded)."""
+    from scipy import stats
+
+    lines = []
+    for problem, losses in results.items():
+        spec = PROBLEMS[problem]
+        metric = "test MSE" if spec.metric == "mse" else "test accuracy"
+        ranked = sorted(losses, key=lambda k: losses[k]["test_metric"]["mean"],
+                        reverse=spec.higher_is_better)
+        best = ranked[0]
+        best_values = losses[best]["test_metric"]["values"]
+        parts = []
+        for other in ranked[1:]:
+            values = losses[other]["test_metric"]["values"]
+            if np.allclose(values, best_values, rtol=1e-6, atol=0):
+                parts.append(f"the same as {other} in every run")
+                continue
+            p = math.nan
+            if len(values) > 1:
+                with warnings.catch_warnings():  # constant samples: Welch's test still holds
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    p = float(stats.ttest_ind(best_values, values, equal_var=False).pvalue)
+            if math.isnan(p):
+                parts.append(f"ahead of {other} (no spread over the runs to test)")
+            elif p < 0.05:
+                parts.append(f"clearly ahead of {other} (Welch t-test p = {p:.2g})")
+            else:
+                parts.append(f"not distinguishable from {other} over these runs (p = {p:.2g})")
+        m = losses[best]["test_metric"]
+        study = STUDY[problem].get(best)
+        versus = "" if study is None else f" (the study's single run: {study:g})"
+        lines.append(f"{problem}: {best} gives the best {metric}, {m['mean']:.3f} ± "
+                     f"{m['std']:.3f}{versus}; " + "; ".join(parts) + ".")
+        nll = {"regression": "mean_squared_error", "binary": "binary_cross_entropy",
+               "multiclass": "categorical_cross_entropy"}[problem]
+        if nll != best:
+            lines.append(f"{problem}: the maximum-likelihood loss ({nll}) is not the best here "
+                         f"— see whether the gap exceeds the spread above.")
+    return lines
+
+
+# --------------------------------------------------------------------------------- writing
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _plot_curves(problem: str, curves: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import io
+
+    import matplotlib.pyplot as plt
+
+    spec = PROBLEMS[problem]
+    losses = list(curves)
+    fig, axes = plt.subplots(2, len(losses), figsize=(4.2 * len(losses), 6.4), squeeze=False)
+    metric = "MSE" if spec.metric == "mse" else "accuracy"
+    for j, loss in enumerate(losses):
+        c = curves[loss]
+        epochs = np.arange(1, len(c["loss"]) + 1)
+        for i, key in enumerate(("loss", "metric")):
+            ax = axes[i][j]
+            for prefix, name, colour in (("", "train", "tab:blue"), ("val_", "test",
+                                                                     "tab:orange")):
+                mean = np.asarray(c[prefix + key])
+                std = np.asarray(c[prefix + key + "_std"])
+                ax.plot(epochs, mean, color=colour, label=name)
+                ax.fill_between(epochs, mean - std, mean + std, color=colour, alpha=0.2)
+            ax.set_title(f"{loss}" if i == 0 else f"{metric} ({loss})", fontsize=9)
+            ax.set_xlabel("epoch")
+            ax.legend(fontsize=8)
+            if key == "loss" and np.nanmin(c["loss"]) > 0 and \
+                    np.nanmax(c["loss"]) / np.nanmin(c["loss"]) > 50:
+                ax.set_yscale("log")
+    fig.suptitle(f"{problem}: mean over runs ± 1 std (train and test)")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    _atomic_write(path, buffer.getvalue())
+
+
+def write_report(run: dict[str, Any], out: str | os.PathLike) -> dict[str, Path]:
+    """Write ``results.json``, one learning-curve PNG per problem and ``report.html``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = run["results"]
+    payload = json.dumps(results, indent=2).encode()
+    _atomic_write(out / "results.json", payload)
+    files = {"results": out / "results.json"}
+    images = {}
+    for problem in results:
+        path = out / f"curves_{problem}.png"
+        _plot_curves(problem, run["curves"][problem], path)
+        files[f"curves_{problem}"] = path
+        images[problem] = base64.b64encode(path.read_bytes()).decode()
+    lines = conclusions(results)
+    rows = []
+    for problem, losses in results.items():
+        spec = PROBLEMS[problem]
+        for loss, r in losses.items():
+            study = STUDY[problem].get(loss)
+            cells = [problem, loss,
+                     f"{r['train_metric']['mean']:.3f} ± {r['train_metric']['std']:.3f}",
+                     f"{r['test_metric']['mean']:.3f} ± {r['test_metric']['std']:.3f}",
+                     "—" if study is None else f"{study:g}",
+                     f"{r['train_loss']['mean']:.4g} ± {r['train_loss']['std']:.2g}",
+                     f"{r['test_loss']['mean']:.4g} ± {r['test_loss']['std']:.2g}",
+                     "MSE" if spec.metric == "mse" else "accuracy"]
+            rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    settings = run["settings"]
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>losskit demo: choosing the loss</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}
+td:nth-child(-n+2){{text-align:left}}img{{max-width:100%}}</style></head><body>
+<h1>Choosing the loss: the study, reproduced</h1>
+<p>{settings['repeats']} run(s) per loss with different seeds ({settings['workers']} worker(s),
+{settings['seconds']:.0f} s). MLP, one hidden ReLU layer, He-uniform initialisation, SGD
+(learning rate 0.01, momentum 0.9), batch 32, 500 training and 500 test samples. The metric is
+what you report; the loss is what the optimiser minimises — the two are shown separately.</p>
+<h2>Results (mean ± std over runs)</h2>
+<table><tr><th>problem</th><th>loss</th><th>train metric</th><th>test metric</th>
+<th>study (test)</th><th>train loss</th><th>test loss</th><th>metric</th></tr>
+{''.join(rows)}</table>
+<h2>Conclusions</h2><ul>{''.join(f'<li>{html.escape(line)}</li>' for line in lines)}</ul>
+<h2>Learning curves</h2>
+{''.join(f'<h3>{html.escape(p)}</h3><img alt="learning curves, {html.escape(p)}" '
+         f'src="data:image/png;base64,{img}">' for p, img in images.items())}
+</body></html>
+"""
+    _atomic_write(out / "report.html", page.encode())
+    files["report"] = out / "report.html"
+    return files
+
+
+# -------------------------------------------------------------------------------- command
+
+
+def _demo_arguments(parser: Any) -> None:
+    parser.add_argument("--out", default="losskit-demo",
+                        help="folder for results.json, the learning curves and report.html "
+                             "(default: losskit-demo)")
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="runs per loss with different seeds (default 5)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="worker processes (default: one per CPU core)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a tenth of the study's epochs: a smoke test, not the study")
+
+
+def _demo(args: Any) -> int:
+    run = run_demo(args.repeats, n_jobs=args.jobs, epochs_scale=0.1 if args.quick else 1.0,
+                   progress=print)
+    files = write_report(run, args.out)
+    for problem, losses in run["results"].items():
+        metric = "MSE" if PROBLEMS[problem].metric == "mse" else "accuracy"
+        print(f"\n{problem} (test {metric}, mean ± std over {args.repeats} runs; the study)")
+        for loss, r in losses.items():
+            m = r["test_metric"]
+            print(f"  {loss:<34} {m['mean']:.3f} ± {m['std']:.3f}   "
+                  f"{STUDY[problem].get(loss, float('nan')):g}")
+    print()
+    for line in conclusions(run["results"]):
+        print("- " + line)
+    print(f"\nwrote {', '.join(str(p) for p in files.values())}")
+    return 0
+
+
+def _register() -> None:
+    from losskit.cli import command
+
+    command("demo", "reproduce the loss-comparison study on generated data",
+            _demo_arguments)(_demo)
+
+
+_register()
