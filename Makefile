@@ -15,7 +15,7 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 demo: $(BIN)/.installed
-	$(BIN)/python examples/losses_on_generated_data.py
+	$(BIN)/losskit demo --out losskit-demo
 
 test: $(BIN)/.installed
 	$(BIN)/ruff check src tests benchmarks examples
