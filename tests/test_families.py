@@ -502,3 +502,14 @@ def test_newton_boosting_of_a_constant_reaches_the_maximum_likelihood_fit(name):
     else:
         assert float(np.asarray(fam.predict(raw))[0]) == pytest.approx(float(y.mean()),
                                                                        rel=1e-10)
+
+
+def test_the_docs_page_examples_run_and_match():
+    import doctest
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "families.md"
+    result = doctest.testfile(str(page), module_relative=False,
+                              optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 15
+    assert result.failed == 0

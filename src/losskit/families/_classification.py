@@ -117,6 +117,8 @@ class MultiLabel(_Logistic):
 
     When to use it: tagging, where a sample can belong to any number of the ``k`` classes
     (never softmax here: the labels do not compete). ``n_outputs(n_classes=k)`` is ``k``.
+    The default metrics score the flattened labels, ``(y.reshape(-1), p.reshape(-1))``
+    (micro-averaged: every label decision counts once).
 
     Examples
     --------
