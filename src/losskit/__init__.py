@@ -11,6 +11,7 @@ array-API arrays and returns the same kind of array.
 
 from losskit import families, metrics
 from losskit.advise import Advice, advise
+from losskit.compare import Comparison, compare
 from losskit.families import family
 from losskit.losses import (
     binary_cross_entropy,
@@ -48,12 +49,14 @@ __version__ = "0.1.0"
 __all__ = [
     "Accumulator",
     "Advice",
+    "Comparison",
     "advise",
     "binary_cross_entropy",
     "binary_focal_loss",
     "categorical_cross_entropy",
     "categorical_focal_loss",
     "categorical_hinge_loss",
+    "compare",
     "entropy",
     "families",
     "family",
