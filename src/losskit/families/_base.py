@@ -312,6 +312,14 @@ class Family:
         array
             Same shape as ``raw``, in ``raw``'s library and floating dtype; for families with
             several blocks of outputs each block gets its own activation.
+
+        Examples
+        --------
+        >>> import losskit as lk
+        >>> lk.families.Bernoulli().activation([0.0, 2.0]).round(4).tolist()  # sigmoid
+        [0.5, 0.8808]
+        >>> lk.families.HeteroscedasticGaussian().activation([[1.0, 0.0]]).tolist()  # (mean, var)
+        [[1.0, 1.0]]
         """
         func = self._func("activation")
         self._check_flag(func, "check_values", check_values, _BOOL)
@@ -333,6 +341,15 @@ class Family:
         array
             Shaped like the targets (probabilities: like ``raw``), in ``raw``'s library and
             floating dtype.
+
+        Examples
+        --------
+        >>> import math
+        >>> import losskit as lk
+        >>> lk.families.Poisson().predict([math.log(3.0)]).round(12).tolist()  # the rate
+        [3.0]
+        >>> lk.families.Categorical().predict([[0.0, 0.0]]).tolist()
+        [[0.5, 0.5]]
         """
         func = self._func("predict")
         self._check_flag(func, "check_values", check_values, _BOOL)
@@ -366,6 +383,19 @@ class Family:
         -------
         array
             In ``raw``'s library and floating dtype.
+
+        Examples
+        --------
+        >>> import losskit as lk
+        >>> fam = lk.families.Bernoulli()
+        >>> round(float(fam.loss([1, 0], [3.0, -3.0])), 6)  # -log sigmoid(3)
+        0.048587
+        >>> fam.loss([1, 0], [3.0, -3.0], reduction="none", unit="bits").round(6).tolist()
+        [0.070097, 0.070097]
+        >>> fam.loss([1], [3.0], from_logits=False)
+        Traceback (most recent call last):
+        ...
+        TypeError: Bernoulli.loss: from_logits is set by the Bernoulli family. ...
         """
         func = self._func("loss")
         fn = self._catalogue()
@@ -417,6 +447,24 @@ class Family:
         -------
         array
             Shape of ``raw``, in its library and floating dtype.
+
+        Examples
+        --------
+        A custom objective for LightGBM (``objective(y_true, raw)``) or XGBoost
+        (``obj(raw, dtrain)`` with ``y = dtrain.get_label()``) returns both derivatives:
+
+        >>> import numpy as np
+        >>> import losskit as lk
+        >>> fam = lk.families.Gamma(shape=2.0)
+        >>> def objective(y_true, raw):
+        ...     return fam.gradient(y_true, raw), fam.hessian(y_true, raw)
+        >>> y = np.array([0.5, 1.0, 4.5])
+        >>> raw = np.zeros(3)
+        >>> for _ in range(30):  # Newton steps of one constant leaf
+        ...     grad, hess = objective(y, raw)
+        ...     raw = raw - grad.sum() / hess.sum()
+        >>> round(float(fam.predict(raw)[0]), 9)  # the maximum-likelihood mean, y.mean()
+        2.0
         """
         return self._derivative("gradient", self._gradient, y_true, raw, sample_weight, unit,
                                 check_values)
@@ -437,6 +485,14 @@ class Family:
         -------
         array
             Shape of ``raw``, in its library and floating dtype.
+
+        Examples
+        --------
+        >>> import losskit as lk
+        >>> lk.families.Bernoulli().hessian([1, 0], [0.0, 0.0]).tolist()  # p (1 - p)
+        [0.25, 0.25]
+        >>> lk.families.Categorical().hessian([0], [[0.0, 0.0]]).tolist()  # the diagonal
+        [[0.25, 0.25]]
         """
         return self._derivative("hessian", self._hessian, y_true, raw, sample_weight, unit,
                                 check_values)
