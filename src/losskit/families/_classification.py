@@ -41,8 +41,10 @@ class _Logistic(Family):
         return sigmoid(xp, raw) - y
 
     def _hessian(self, xp: Namespace, y: Array, raw: Array) -> Array:
-        # p (1 - p) as sigmoid(z) sigmoid(-z): no cancellation in 1 - p for large logits
-        return sigmoid(xp, raw) * sigmoid(xp, -raw)
+        # p (1 - p) = e / (1 + e)^2 with e = exp(-|z|) <= 1: one exp, no overflow, and no
+        # cancellation in 1 - p for large logits
+        e = xp.exp(-xp.abs(raw))
+        return e / ((1.0 + e) * (1.0 + e))
 
 
 class Bernoulli(_Logistic):
