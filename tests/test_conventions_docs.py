@@ -1,0 +1,227 @@
+"""docs/conventions.md: its examples run and print losskit's numbers, each example's numbers
+are the real frameworks' on the same inputs, and every other number on the page is a framework
+constant checked here."""
+
+from __future__ import annotations
+
+import doctest
+import inspect
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from scipy.stats import poisson
+from sklearn import metrics as skm
+
+import losskit as lk
+from losskit.losses._core import KERAS_EPSILON
+
+PAGE = Path(__file__).resolve().parents[1] / "docs" / "conventions.md"
+RTOL = 1e-6  # Keras computes in float32
+
+
+def _keras():
+    os.environ.setdefault("KERAS_BACKEND", "numpy")
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "numpy":
+        pytest.skip("these references use Keras' NumPy backend")
+    return keras
+
+
+def _keras_loss(name, y, p, w=None, **options):
+    loss = getattr(_keras().losses, name)(**options)
+    return float(loss(np.float32(y), np.float32(p), sample_weight=w))
+
+
+def _t(x):
+    return torch.tensor(np.asarray(x, dtype="float64"))
+
+
+@pytest.fixture(scope="module")
+def page():
+    """The page's examples, run: the names they define (inputs), and the runner's tally."""
+    text = PAGE.read_text()
+    test = doctest.DocTestParser().get_doctest(text, {}, "conventions.md", str(PAGE), 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    runner.run(test, clear_globs=False)
+    return test.globs, runner.summarize(verbose=False), text
+
+
+def test_the_page_examples_run_and_print_losskits_numbers(page):
+    _, result, _ = page
+    assert result.attempted >= 30
+    assert result.failed == 0
+
+
+def _value(fn, g, *names, **options):
+    return float(fn(*(g[n] for n in names), **options))
+
+
+def test_clipping_example_is_each_frameworks_number(page):
+    g, _, _ = page
+    y, p = g["bce_y"], g["bce_p"]
+    assert _value(lk.binary_cross_entropy, g, "bce_y", "bce_p", convention="sklearn") == \
+        pytest.approx(skm.log_loss(y, p, labels=[0, 1]), rel=1e-12)
+    assert _value(lk.binary_cross_entropy, g, "bce_y", "bce_p", convention="torch") == \
+        float(F.binary_cross_entropy(_t(p), _t(y)))
+    assert _value(lk.binary_cross_entropy, g, "bce_y", "bce_p", convention="keras") == \
+        pytest.approx(_keras_loss("BinaryCrossentropy", [y], [p]), rel=RTOL)
+
+
+def test_weighted_mean_example_is_each_frameworks_number(page):
+    g, _, _ = page
+    y, p, w = (np.asarray(g[n]) for n in ("mse_y", "mse_p", "mse_w"))
+    ours = {c: _value(lk.mean_squared_error, g, "mse_y", "mse_p", sample_weight=w, convention=c)
+            for c in g["CONVENTIONS"]}
+    assert ours["sklearn"] == pytest.approx(skm.mean_squared_error(y, p, sample_weight=w),
+                                            rel=1e-12)
+    torch_idiom = (_t(w) * F.mse_loss(_t(p), _t(y), reduction="none")).mean()
+    assert ours["torch"] == pytest.approx(float(torch_idiom), rel=1e-12)
+    columns = _keras_loss("MeanSquaredError", y[:, None], p[:, None], np.float32(w))
+    assert ours["keras"] == pytest.approx(columns, rel=RTOL)
+    # the 1-D reading: one sample, the weights multiply its mean (3.75 on the page)
+    one_sample = _keras_loss("MeanSquaredError", y, p, np.float32(w))
+    assert one_sample == pytest.approx(np.mean(w) * float(lk.mean_squared_error(y, p)), rel=RTOL)
+
+
+def test_renormalised_rows_example_is_keras(page):
+    g, _, _ = page
+    assert _value(lk.categorical_cross_entropy, g, "cce_y", "cce_p", convention="keras") == \
+        pytest.approx(_keras_loss("CategoricalCrossentropy", g["cce_y"], g["cce_p"]), rel=RTOL)
+
+
+@pytest.mark.filterwarnings("ignore:reduction. 'mean' divides:UserWarning")
+def test_kl_examples_are_each_frameworks_number(page):
+    g, _, _ = page
+    p, q = g["kl_p"], g["kl_q"]
+    log_q, target = torch.log(_t(q)), _t(p)
+    assert _value(lk.kl_divergence, g, "kl_p", "kl_q", convention="torch") == \
+        pytest.approx(float(F.kl_div(log_q, target, reduction="mean")), rel=1e-12)
+    assert _value(lk.kl_divergence, g, "kl_p", "kl_q") == \
+        pytest.approx(float(F.kl_div(log_q, target, reduction="batchmean")), rel=1e-12)
+    for y_name, q_name in (("kl_p", "kl_q"), ("kl_p0", "kl_q0")):
+        assert _value(lk.kl_divergence, g, y_name, q_name, convention="keras") == \
+            pytest.approx(_keras_loss("KLDivergence", g[y_name], g[q_name]), rel=RTOL)
+
+
+def test_poisson_examples_are_each_frameworks_number(page):
+    g, _, _ = page
+    options = {"log_input": False}
+    assert _value(lk.poisson_nll, g, "counts", "rates", convention="keras", **options) == \
+        pytest.approx(_keras_loss("Poisson", g["counts"], g["rates"]), rel=RTOL)
+    reference = F.poisson_nll_loss(_t(g["rates"]), _t(g["counts"]), log_input=False)
+    assert _value(lk.poisson_nll, g, "counts", "rates", convention="torch", **options) == \
+        pytest.approx(float(reference), rel=1e-12)
+    options["full"] = True
+    reference = F.poisson_nll_loss(_t(g["full_rate"]), _t(g["full_y"]), log_input=False,
+                                   full=True)
+    assert _value(lk.poisson_nll, g, "full_y", "full_rate", convention="torch", **options) == \
+        pytest.approx(float(reference), rel=1e-12)
+    exact = -poisson.logpmf(g["full_y"][0], g["full_rate"][0])
+    assert _value(lk.poisson_nll, g, "full_y", "full_rate", **options) == \
+        pytest.approx(exact, rel=1e-12)
+
+
+def test_percentage_example_is_each_frameworks_number(page):
+    g, _, _ = page
+    y, p = g["mape_y"], g["mape_p"]
+    assert _value(lk.mean_absolute_percentage_error, g, "mape_y", "mape_p",
+                  convention="sklearn") == pytest.approx(skm.mean_absolute_percentage_error(y, p))
+    assert _value(lk.mean_absolute_percentage_error, g, "mape_y", "mape_p",
+                  convention="keras") == \
+        pytest.approx(_keras_loss("MeanAbsolutePercentageError", y, p), rel=RTOL)
+
+
+def test_hinge_examples_are_each_frameworks_number(page):
+    g, _, _ = page
+    assert _value(lk.hinge_loss, g, "hinge_y", "hinge_s", convention="keras") == \
+        pytest.approx(_keras_loss("Hinge", g["hinge_y"], g["hinge_s"]), rel=RTOL)
+    y, s = g["chinge_y"], g["chinge_s"]
+    assert _value(lk.categorical_hinge_loss, g, "chinge_y", "chinge_s", convention="keras") == \
+        pytest.approx(_keras_loss("CategoricalHinge", y, s), rel=RTOL)
+    assert _value(lk.categorical_hinge_loss, g, "chinge_y", "chinge_s",
+                  convention="sklearn") == \
+        pytest.approx(skm.hinge_loss(np.argmax(y, axis=-1), s, labels=[0, 1, 2]), rel=1e-12)
+
+
+def test_focal_examples_are_keras(page):
+    g, _, _ = page
+    assert _value(lk.categorical_focal_loss, g, "focal_y", "focal_p", convention="keras") == \
+        pytest.approx(_keras_loss("CategoricalFocalCrossentropy", g["focal_y"], g["focal_p"]),
+                      rel=RTOL)
+    assert _value(lk.binary_focal_loss, g, "bfocal_y", "bfocal_z", from_logits=True,
+                  convention="keras") == \
+        pytest.approx(_keras_loss("BinaryFocalCrossentropy", [g["bfocal_y"]], [g["bfocal_z"]],
+                                  from_logits=True), rel=RTOL)
+
+
+def test_msle_and_gaussian_examples_are_each_frameworks_number(page):
+    g, _, _ = page
+    y, p = g["msle_y"], g["msle_p"]
+    assert _value(lk.mean_squared_log_error, g, "msle_y", "msle_p", convention="sklearn") == \
+        pytest.approx(skm.mean_squared_log_error(y, p), rel=1e-12)
+    assert _value(lk.mean_squared_log_error, g, "msle_y", "msle_p", convention="keras") == \
+        pytest.approx(_keras_loss("MeanSquaredLogarithmicError", y, p), rel=RTOL)
+    reference = F.gaussian_nll_loss(_t(g["gauss_mean"]), _t(g["gauss_y"]), _t(g["gauss_var"]))
+    assert float(lk.gaussian_nll(g["gauss_y"], g["gauss_mean"], var=g["gauss_var"],
+                                 convention="torch")) == pytest.approx(float(reference),
+                                                                       rel=1e-12)
+
+
+def test_smooth_l1_is_huber_over_delta():
+    y, p = _t([0.0, 0.0, 0.0]), _t([0.3, 2.0, -5.0])
+    delta = 0.7
+    np.testing.assert_allclose(float(F.smooth_l1_loss(p, y, beta=delta)) * delta,
+                               float(F.huber_loss(p, y, delta=delta)), rtol=1e-12)
+    assert float(lk.huber_loss(y.numpy(), p.numpy(), delta=delta, convention="torch")) == \
+        pytest.approx(float(F.huber_loss(p, y, delta=delta)), rel=1e-12)
+
+
+# ------------------------------------------------------------- the numbers outside examples
+
+
+def _framework_constants(g):
+    """Each number the page's prose and tables use, with a check of what it claims."""
+    keras = _keras()
+    mape = g["mape_y"], g["mape_p"]
+    return {
+        # Keras' clipping bound, and losskit's copy of it
+        "1e-7": lambda: keras.backend.epsilon() == 1e-7 == KERAS_EPSILON,
+        # PyTorch's log clamp in binary_cross_entropy
+        "-100": lambda: float(F.binary_cross_entropy(_t([0.0]), _t([1.0]))) == 100.0,
+        # float64's machine epsilon, scikit-learn's MAPE floor
+        "2.2e-16": lambda: f"{np.finfo(np.float64).eps:.1e}" == "2.2e-16",
+        "1e-8": lambda: inspect.signature(F.poisson_nll_loss).parameters["eps"].default == 1e-8,
+        "1e-6": lambda: inspect.signature(F.gaussian_nll_loss).parameters["eps"].default == 1e-6,
+        "0.25": lambda: keras.losses.CategoricalFocalCrossentropy().get_config()["alpha"] == 0.25,
+        # Keras' percent
+        "100": lambda: _keras_loss("MeanAbsolutePercentageError", *mape) == pytest.approx(
+            100 * skm.mean_absolute_percentage_error(*mape), rel=RTOL),
+        # Keras' number for the weighted-mean example as columns
+        "1.25": lambda: _keras_loss("MeanSquaredError", np.asarray(g["mse_y"])[:, None],
+                                    np.asarray(g["mse_p"])[:, None],
+                                    np.float32(g["mse_w"])) == pytest.approx(1.25, rel=RTOL),
+        # the weighted-mean example's shape
+        "4": lambda: len(g["mse_y"]) == 4,
+        # the binary focal example's logit, whose float32 sigmoid is exactly 1
+        "30": lambda: float(1 / (1 + np.exp(-np.float32(g["bfocal_z"][0])))) == 1.0,
+    }
+
+
+# numbers that are structure, not claims: labels (0/1, -1/+1), formula constants (1 − ε, 2y − 1)
+STRUCTURAL = {"0", "1", "2", "-1"}
+NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:e-?\d+)?(?![\w.])")
+
+
+def test_every_number_outside_the_examples_is_a_checked_constant(page):
+    g, _, text = page
+    prose = re.sub(r"```.*?```", "", text, flags=re.DOTALL)
+    numbers = set(NUMBER.findall(prose)) - STRUCTURAL
+    checks = _framework_constants(g)
+    assert numbers <= set(checks), f"unchecked numbers on the page: {numbers - set(checks)}"
+    for number in sorted(numbers):
+        assert checks[number](), number
