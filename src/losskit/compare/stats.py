@@ -137,6 +137,10 @@ def corrected_resampled_ttest(a: Any, b: Any, *, n_train: float, n_test: float,
     J = d.size
     mean = float(d.mean())
     var = float(d.var(ddof=1))
+    # differences equal up to rounding (e.g. 0.3 - 0.2 vs 0.4 - 0.3) have no real variance
+    scale = float(max(np.abs(a).max(), np.abs(b).max()))
+    if math.sqrt(var) <= 16 * np.finfo(float).eps * scale:
+        var = 0.0
     df = J - 1
     se = math.sqrt((1.0 / J + float(n_test) / float(n_train)) * var)
     if se > 0:
@@ -161,7 +165,8 @@ def wilcoxon_test(a: Any, b: Any, *, zero_method: str = "zsplit") -> TestResult:
     The absolute differences :math:`|d_j|` are ranked; :math:`R^+` and :math:`R^-` sum the
     ranks of the positive and negative differences, and the statistic is
     :math:`T = \min(R^+, R^-)`. With ``zero_method="zsplit"`` (Demšar 2006) zero differences
-    are ranked too, their ranks split evenly between :math:`R^+` and :math:`R^-`.
+    are ranked too, their ranks split evenly between :math:`R^+` and :math:`R^-`; ``"wilcox"``
+    drops them before ranking, ``"pratt"`` ranks them and then drops their ranks.
     The p-value is scipy's (:func:`scipy.stats.wilcoxon`).
 
     Returns
@@ -189,16 +194,19 @@ def wilcoxon_test(a: Any, b: Any, *, zero_method: str = "zsplit") -> TestResult:
     if zero_method not in ("zsplit", "wilcox", "pratt"):
         fail(func, "zero_method", f"is {zero_method!r}", "Pass 'zsplit', 'wilcox' or 'pratt'")
     d = a - b
-    ranks = stats.rankdata(np.abs(d))
     zero = d == 0
-    r_plus = float(ranks[d > 0].sum() + 0.5 * ranks[zero].sum())
-    r_minus = float(ranks[d < 0].sum() + 0.5 * ranks[zero].sum())
-    if zero_method != "zsplit":
-        r_plus = float(ranks[d > 0].sum())
-        r_minus = float(ranks[d < 0].sum())
+    if zero_method == "wilcox":  # zeros dropped before ranking
+        d = d[~zero]
+        zero = zero[~zero]
+    ranks = stats.rankdata(np.abs(d))
+    r_plus = float(ranks[d > 0].sum())
+    r_minus = float(ranks[d < 0].sum())
+    if zero_method == "zsplit":  # zeros ranked, their ranks split between the signs
+        r_plus += 0.5 * float(ranks[zero].sum())
+        r_minus += 0.5 * float(ranks[zero].sum())
     total = r_plus + r_minus
     biserial = (r_plus - r_minus) / total if total > 0 else 0.0
-    if np.all(zero):
+    if d.size == 0 or np.all(zero):
         return TestResult("wilcoxon_signed_rank", 0.0, 1.0, {
             "r_plus": r_plus, "r_minus": r_minus, "rank_biserial": 0.0,
             "zero_method": zero_method})
