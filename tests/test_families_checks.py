@@ -494,3 +494,27 @@ def test_gradient_is_the_derivative_of_the_summed_loss(seed, name):
                - float(fam.loss(y, down, reduction="sum"))) / (2 * h) * outputs
     analytic = float(np.asarray(fam.gradient(y, raw))[index])
     assert analytic == pytest.approx(numeric, rel=1e-5, abs=1e-6)
+
+
+def test_a_nan_derivative_is_reported_not_returned():
+    fam = GaussianMixture(2)
+    raw = np.array([[0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, -700.0, -700.0]])
+    assert np.isinf(np.asarray(fam.loss([0.0, 1e10], raw, reduction="none"))[1])
+    for method in ("gradient", "hessian"):
+        with pytest.raises(ValueError, match=f"undefined \\(NaN\\) {method} for sample 1") as info:
+            getattr(fam, method)([0.0, 1e10], raw)
+        assert TEMPLATE.match(str(info.value))
+
+
+def test_families_pickle_and_copy():
+    import copy
+    import pickle
+
+    for fam in (StudentT(df=3, scale=2.0), GaussianMixture(3), Categorical(), Gamma(shape=2)):
+        assert pickle.loads(pickle.dumps(fam)) == fam
+        assert copy.deepcopy(fam) == fam
+
+
+def test_family_accepts_a_family_class():
+    assert lk.family(StudentT, df=5) == StudentT(df=5)
+    assert lk.family(Bernoulli) == Bernoulli()

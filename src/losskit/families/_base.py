@@ -511,6 +511,16 @@ class Family:
                 result = apply_scale(xp, result, weight)
             if unit == "bits":
                 result = result * _LOG2_E
+            if check_values:
+                bad = xp.isnan(result)
+                if to_bool(func, xp.any(bad)):
+                    index = first_index(xp, bad)
+                    sample = index[:max(1, len(self._sample_shape(tuple(y.shape))))]
+                    sample = sample[0] if len(sample) == 1 else sample
+                    fail(func, "raw", f"gives an undefined (NaN) {method} for sample {sample}",
+                         "The raw outputs are too extreme for this family (a density "
+                         "underflowing to 0 everywhere, or an overflowing exp); rescale the "
+                         "targets or bound the raw outputs")
         return result if result.dtype == out else xp.astype(result, out)
 
     # ------------------------------------------------------------- implemented by subclasses
@@ -543,8 +553,9 @@ def family(name: str | Family, /, **params: Any) -> Family:
 
     Parameters
     ----------
-    name : str or Family
-        A family name (see ``losskit.families.__all__``); a family object is returned as is.
+    name : str, Family or Family subclass
+        A family name (see ``losskit.families.__all__``) or class; a family object is
+        returned as is.
     **params
         The family's parameters (``df`` for ``"student_t"``, ``k`` for
         ``"gaussian_mixture"``, ``scale``, ``shape``, ``full``, ...).
@@ -565,6 +576,8 @@ def family(name: str | Family, /, **params: Any) -> Family:
     ...
     ValueError: family: name is 'bernouli', which is not a known family. Pass one of ...
     """
+    if isinstance(name, type) and issubclass(name, Family) and name.name:
+        name = name.name
     if isinstance(name, Family):
         if params:
             fail("family", "params", f"are given ({', '.join(params)}) with a family object",
