@@ -300,8 +300,15 @@ def test_resume_after_sigkill_gives_the_uninterrupted_result(tmp_path, optimizer
     straight = _model()
     full = trainer(tmp_path / "other").fit(straight, X[:40], y[:40],
                                            validation_data=(X[40:], y[40:]))
-    assert _same_weights(resumed, straight)
-    assert hist["loss"] == full["loss"] and hist["val_loss"] == full["val_loss"]
+    # the same weights; compared to 1e-12 rather than bitwise because BLAS kernels may pick
+    # different code paths for differently aligned buffers in the two processes
+    for p, q in zip(resumed.state_dict().values(), straight.state_dict().values(),
+                    strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(hist["loss"], full["loss"], rtol=1e-12)
+    np.testing.assert_allclose(hist["val_loss"], full["val_loss"], rtol=1e-12)
+    # and not by accident: an interrupted run that restarts from scratch differs
+    assert not _same_weights(resumed, _model())
 
 
 def test_resume_refuses_a_checkpoint_of_another_model(tmp_path):

@@ -5,9 +5,11 @@ epochs and numbers behind it. The thresholds are module constants (documented be
 or a user can see exactly when a verdict is given:
 
 ``diverged``
-    a training loss that is NaN/infinite, or more than :data:`EXPLODE_FACTOR` times the lowest
-    training loss so far (exploding). The likely cause is named: a learning rate above
-    :data:`HIGH_LEARNING_RATE` for the optimiser, no gradient clipping, or unscaled data.
+    a training loss that is NaN/infinite, or (for positive losses) more than
+    :data:`EXPLODE_FACTOR` times the first epoch's training loss (exploding: worse than the
+    untrained network; spikes near a tiny minimum do not count). The likely cause is named:
+    a learning rate above :data:`HIGH_LEARNING_RATE` for the optimiser, no gradient
+    clipping, or unscaled data.
 ``overfitting``
     the validation loss rose to more than :data:`OVERFIT_RISE` (relative) above its minimum at
     epoch *k*, at least :data:`OVERFIT_EPOCHS` epochs later, while the training loss kept
@@ -54,7 +56,7 @@ __all__ = [
     "diagnose",
 ]
 
-#: a training loss above this multiple of its minimum so far counts as exploding
+#: a training loss above this multiple of the first epoch's counts as exploding
 EXPLODE_FACTOR = 10.0
 #: learning rates above which divergence is blamed on the learning rate first
 HIGH_LEARNING_RATE = {"sgd": 0.1, "adam": 0.01, "adamw": 0.01}
@@ -176,19 +178,18 @@ def diagnose(history: Any) -> Diagnosis:
 
 
 def _diverged(loss: Sequence[float], epochs: Sequence[int], settings: dict) -> Finding | None:
-    lowest = math.inf
+    first = loss[0]
     for i, value in enumerate(loss):
-        exploding = math.isfinite(value) and math.isfinite(lowest) and lowest > 0 and \
-            value > EXPLODE_FACTOR * lowest
+        exploding = math.isfinite(value) and math.isfinite(first) and first > 0 and \
+            value > EXPLODE_FACTOR * first
         if not math.isfinite(value) or exploding:
             before = f" (epoch {epochs[i - 1]}: {_fmt(loss[i - 1])})" if i > 0 else ""
             what = (f"the training loss was {value}" if not math.isfinite(value) else
-                    f"the training loss jumped to {_fmt(value)}, {value / lowest:.0f}x its "
-                    f"minimum {_fmt(lowest)}")
+                    f"the training loss jumped to {_fmt(value)}, {value / first:.0f}x its "
+                    f"value at epoch {epochs[0]} ({_fmt(first)})")
             return Finding("diverged", f"Diverged at epoch {epochs[i]}: {what}{before}. "
                            f"Likely cause: {_divergence_cause(settings)}.", epochs[i],
-                           {"loss": value, "lowest": lowest})
-        lowest = min(lowest, value)
+                           {"loss": value, "first": first})
     return None
 
 
