@@ -347,15 +347,21 @@ def test_jax_jit_and_grad(name):
 
     fam, y, raw, _, _ = case(name)
     yj, rj = jnp.asarray(y), jnp.asarray(raw)
-    for method in ("gradient", "hessian"):
-        jitted = jax.jit(lambda a, b, m=method: getattr(fam, m)(a, b, check_values=False))
-        np.testing.assert_allclose(jitted(yj, rj), _call(fam, method, y, raw), rtol=1e-12,
-                                   atol=1e-15)
-    predict = jax.jit(lambda b: fam.predict(b, check_values=False))
-    np.testing.assert_allclose(predict(rj), fam.predict(raw), rtol=1e-12)
-    total = jax.jit(jax.grad(lambda b: fam.loss(yj, b, reduction="sum", check_values=False)))
+
+    @jax.jit
+    def everything(a, b):  # one compilation per family
+        def total(c):
+            return fam.loss(a, c, reduction="sum", check_values=False)
+
+        return (fam.gradient(a, b, check_values=False), fam.hessian(a, b, check_values=False),
+                fam.predict(b, check_values=False), jax.grad(total)(b))
+
+    gradient, hessian, predict, autodiff = everything(yj, rj)
+    np.testing.assert_allclose(gradient, fam.gradient(y, raw), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(hessian, fam.hessian(y, raw), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(predict, fam.predict(raw), rtol=1e-12)
     outputs = y.shape[-1] if y.ndim > 1 else 1
-    np.testing.assert_allclose(total(rj), np.asarray(fam.gradient(y, raw)) / outputs,
+    np.testing.assert_allclose(autodiff, np.asarray(fam.gradient(y, raw)) / outputs,
                                rtol=1e-11, atol=1e-14)
 
 
