@@ -524,3 +524,32 @@ def test_families_pickle_and_copy():
 def test_family_accepts_a_family_class():
     assert lk.family(StudentT, df=5) == StudentT(df=5)
     assert lk.family(Bernoulli) == Bernoulli()
+
+
+def test_categorical_sequences_on_every_backend(backend):
+    from scipy.special import softmax
+
+    rng = np.random.default_rng(5)
+    y, raw = rng.integers(0, 4, size=(3, 5)), rng.normal(size=(3, 5, 4))
+    fam = Categorical()
+    expected = softmax(raw, axis=-1) - np.eye(4)[y]
+    got = fam.gradient(backend.asarray(y), backend.asarray(raw))
+    np.testing.assert_allclose(backend.to_numpy(got), expected, rtol=1e-12, atol=1e-15)
+    loss = fam.loss(backend.asarray(y), backend.asarray(raw), reduction="none")
+    assert tuple(loss.shape) == (3, 5)
+
+
+def test_categorical_loss_passes_the_catalogue_options_through():
+    y, raw = np.array([0, -100, 2]), np.random.default_rng(1).normal(size=(3, 3))
+    fam = Categorical()
+    value = float(fam.loss(y, raw, ignore_index=-100))
+    expected = float(lk.sparse_categorical_cross_entropy(y[[0, 2]], raw[[0, 2]],
+                                                         from_logits=True))
+    assert value == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(ValueError, match=r"outside \[0, 3\)"):
+        fam.gradient(y, raw)  # the derivatives have no ignore_index
+    smoothed = float(fam.loss(y[[0, 2]], raw[[0, 2]], label_smoothing=0.1,
+                              class_weight=[1.0, 2.0, 0.5]))
+    assert smoothed == pytest.approx(float(lk.sparse_categorical_cross_entropy(
+        y[[0, 2]], raw[[0, 2]], from_logits=True, label_smoothing=0.1,
+        class_weight=[1.0, 2.0, 0.5])), rel=1e-12)
