@@ -201,6 +201,12 @@ def _unique(labels: list[str]) -> list[str]:
     return out
 
 
+#: short metric names the CLI and ``compare(metric=...)`` accept besides the full names
+_METRIC_ALIASES = {"mae": "mean_absolute_error", "rmse": "root_mean_squared_error",
+                   "auc": "roc_auc_score", "ece": "expected_calibration_error",
+                   "brier": "brier_score_loss"}
+
+
 def _metric(metric: Any, task: str, y: np.ndarray) -> tuple[Callable, str, bool]:
     """The metric function, its name and whether it is maximised."""
     from losskit import metrics as lkm
@@ -212,7 +218,7 @@ def _metric(metric: Any, task: str, y: np.ndarray) -> tuple[Callable, str, bool]
     names = lkm.__all__
     if isinstance(metric, str):
         name = next((k for k in (metric, f"{metric}_score", f"{metric}_error") if k in names),
-                    "root_mean_squared_error" if metric == "rmse" else None)
+                    _METRIC_ALIASES.get(metric))
         if name is None:
             fail("compare", "metric", f"is {metric!r}, which is not a losskit metric",
                  f"Pass one of {', '.join(sorted(names))}")

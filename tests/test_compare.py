@@ -1,0 +1,232 @@
+"""lk.compare: the same folds and seeds for every loss, metrics, custom losses, joblib, CLI."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("sklearn")
+
+import sklearn.metrics as skm
+from sklearn.impute import SimpleImputer
+from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import losskit as lk
+from losskit.cli import main
+from losskit.compare import load_callable
+from losskit.nn import MLPClassifier, MLPRegressor
+
+FAST = {"epochs": 3, "hidden_layer_sizes": (4,), "batch_size": 16}
+
+LOSS_FILE = """
+calls = []
+
+
+def cubic_error(y_true, y_pred):
+    return (abs(y_true - y_pred) ** 3).mean(-1)
+
+
+not_a_function = 3
+"""
+
+
+@pytest.fixture(scope="module")
+def regression():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = X @ [1.0, -1.0, 0.5] + 0.3 * rng.standard_t(3, size=60)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def labels():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(60, 2))
+    y = np.where(X[:, 0] - X[:, 1] + 0.5 * rng.normal(size=60) > 0, "yes", "no")
+    return X, y
+
+
+def test_same_loss_twice_gives_identical_scores(regression):
+    # the same folds and the same seed on each fold for every loss: a loss compared with
+    # itself gives exactly the same fold scores, and the tests say so
+    X, y = regression
+    result = lk.compare(X, y, ["mse", "mse"], n_splits=2, n_repeats=2, estimator_params=FAST)
+    assert result.losses == ["mse", "mse#2"]
+    assert result.scores.shape == (2, 4)
+    np.testing.assert_array_equal(result.scores[0], result.scores[1])
+    assert result.tests["corrected_ttest"]["p_value"] == 1.0
+    assert result.tests["wilcoxon"]["p_value"] == 1.0
+    assert result.conclusion.startswith("The data cannot tell mse and mse#2 apart")
+    assert result.metric == "root_mean_squared_error" and not result.greater_is_better
+    folds = list(RepeatedKFold(n_splits=2, n_repeats=2, random_state=0).split(X))
+    assert result.n_train.tolist() == [len(tr) for tr, _ in folds]
+    assert result.n_test.tolist() == [len(te) for _, te in folds]
+
+
+def test_fold_scores_reproduce_a_hand_run(labels):
+    # classification: stratified folds, the per-fold seed, and the metric on the held-out
+    # fold, checked against scikit-learn's accuracy on a model trained by hand
+    X, y = labels
+    result = lk.compare(X, y, ["cross_entropy", "mean_squared_error"], n_splits=3,
+                        n_repeats=1, estimator_params=FAST, random_state=4)
+    assert result.task == "classification" and result.metric == "accuracy_score"
+    folds = list(RepeatedStratifiedKFold(n_splits=3, n_repeats=1, random_state=4).split(X, y))
+    seeds = np.random.RandomState(4).randint(np.iinfo(np.int32).max, size=3)
+    for i, loss in enumerate(["cross_entropy", "mean_squared_error"]):
+        for j in (0, 2):
+            train, test = folds[j]
+            model = make_pipeline(SimpleImputer(strategy="median"), StandardScaler(),
+                                  MLPClassifier(loss, random_state=int(seeds[j]),
+                                                verbose=False, **FAST))
+            model.fit(X[train], y[train])
+            expected = skm.accuracy_score(y[test], model.predict(X[test]))
+            assert result.scores[i, j] == pytest.approx(expected, rel=1e-12)
+
+
+def test_metric_choice_and_direction(regression):
+    X, y = regression
+    r2 = lk.compare(X, y, ["mse", "mae"], metric="r2", n_splits=2, n_repeats=1,
+                    estimator_params=FAST)
+    assert r2.metric == "r2_score" and r2.greater_is_better
+    folds = list(RepeatedKFold(n_splits=2, n_repeats=1, random_state=0).split(X))
+    seed = int(np.random.RandomState(0).randint(np.iinfo(np.int32).max, size=2)[1])
+    train, test = folds[1]
+    model = make_pipeline(SimpleImputer(strategy="median"), StandardScaler(),
+                          MLPRegressor("mae", random_state=seed, verbose=False, **FAST))
+    model.fit(X[train], y[train])
+    assert r2.scores[1, 1] == pytest.approx(skm.r2_score(y[test], model.predict(X[test])),
+                                            rel=1e-9)
+    best = int(np.argmax(r2.scores.mean(axis=1)))
+    assert r2.best == r2.losses[best]
+
+
+def test_custom_losses_callable_family_and_dataframe():
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({"x": rng.normal(size=45), "colour": rng.choice(["r", "g", "b"], 45)})
+    y = rng.choice(["a", "b", "c"], 45)
+
+    def squared_probability_error(y_true, y_pred):  # one-hot y_true, softmax y_pred
+        return ((y_true - y_pred) ** 2).sum(-1)
+
+    result = lk.compare(frame, y, ["cross_entropy", squared_probability_error,
+                                   lk.family("categorical")], metric="f1",
+                        n_splits=3, n_repeats=1, estimator_params=FAST)
+    assert result.losses[1] == "squared_probability_error"
+    assert result.metric == "f1_score" and result.scores.shape == (3, 3)
+    assert np.all((result.scores >= 0) & (result.scores <= 1))
+    assert {"friedman", "pairwise"} <= set(result.tests)
+    assert "p_value" in result.tests["friedman"]
+
+
+def test_file_loss_in_parallel_workers_matches_sequential(tmp_path, regression):
+    # a loss loaded from a file travels to joblib's worker processes (by value), and two
+    # workers give exactly the scores of one
+    X, y = regression
+    path = tmp_path / "my_losses.py"
+    path.write_text(LOSS_FILE)
+    cubic = load_callable(f"{path}:cubic_error")
+    losses = ["mse", cubic]
+    one = lk.compare(X, y, losses, n_splits=2, n_repeats=1, estimator_params=FAST, n_jobs=1)
+    two = lk.compare(X, y, losses, n_splits=2, n_repeats=1, estimator_params=FAST, n_jobs=2)
+    np.testing.assert_array_equal(one.scores, two.scores)
+    assert two.losses == ["mse", "cubic_error"]
+
+
+def test_load_callable_errors(tmp_path):
+    path = tmp_path / "my_losses.py"
+    path.write_text(LOSS_FILE)
+    with pytest.raises(ValueError, match=r"names 'not_a_function', which is not a function "
+                                         r"in .*\(functions: cubic_error\)"):
+        load_callable(f"{path}:not_a_function")
+    with pytest.raises(ValueError, match=r"^load_callable: spec names .*missing\.py'?, which "
+                                         r"does not exist"):
+        load_callable(f"{tmp_path / 'missing.py'}:f")
+    with pytest.raises(ValueError, match=r"^load_callable: spec is 'mse'\. Pass"):
+        load_callable("mse")
+
+
+@pytest.mark.parametrize(("kwargs", "error", "message"), [
+    ({"losses": ["mse"]}, ValueError, r"losses has 1 loss\(es\)"),
+    ({"losses": "mse"}, TypeError, r"losses is 'mse'"),
+    ({"losses": ["mse", "cross_entropy"]}, ValueError,
+     r"loss is 'cross_entropy', which is not a regression loss"),
+    ({"metric": "accuracy"}, ValueError,
+     r"metric is 'accuracy_score', a classification metric, but the task is regression"),
+    ({"metric": "nope"}, ValueError, r"metric is 'nope', which is not a losskit metric"),
+    ({"estimator_params": {"random_state": 1}}, ValueError, r"estimator_params contains"),
+    ({"n_splits": 1}, ValueError, r"n_splits is 1\. Pass an integer >= 2"),
+    ({"n_repeats": 0}, ValueError, r"n_repeats is 0"),
+])
+def test_compare_errors(regression, kwargs, error, message):
+    X, y = regression
+    kwargs = {"losses": ["mse", "mae"], **kwargs}
+    with pytest.raises(error, match="^compare: " + message):
+        lk.compare(X, y, kwargs.pop("losses"), estimator_params=kwargs.pop(
+            "estimator_params", FAST), **kwargs)
+
+
+def test_compare_errors_on_data():
+    X = np.zeros((12, 2))
+    y = np.array(["a"] * 10 + ["b"] * 2)
+    with pytest.raises(ValueError, match=r"^compare: n_splits is 3 but class b has only 2"):
+        lk.compare(X, y, ["cross_entropy", "mse"], n_splits=3)
+    with pytest.raises(ValueError, match=r"^compare: X has 11 rows but y has 12"):
+        lk.compare(X[:11], y, ["cross_entropy", "mse"], n_splits=2)
+
+
+# ------------------------------------------------------------------------------ the CLI
+
+
+def test_cli_writes_results_plot_and_report(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"x1": rng.normal(size=40), "x2": rng.normal(size=40),
+                          "kind": rng.choice(["u", "v"], 40)})
+    frame["y"] = frame.x1 - frame.x2 + 0.2 * rng.normal(size=40)
+    data = tmp_path / "d.csv"
+    frame.to_csv(data, index=False)
+    loss_file = tmp_path / "losses.py"
+    loss_file.write_text(LOSS_FILE)
+    out = tmp_path / "out"
+    code = main(["compare", str(data), "--target", "y",
+                 "--losses", f"mse,huber_loss,{loss_file}:cubic_error", "--metric", "mae",
+                 "--folds", "2", "--repeats", "1", "--epochs", "2", "--hidden", "4",
+                 "--out", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    results = json.loads((out / "results.json").read_text())
+    assert results["losses"] == ["mse", "huber_loss", "cubic_error"]
+    assert results["metric"] == "mean_absolute_error" and not results["greater_is_better"]
+    assert len(results["fold_scores"]["cubic_error"]) == 2
+    assert "p_value" in results["tests"]["friedman"]
+    for pair in results["tests"]["pairwise"]:
+        assert "p_value" in pair["corrected_ttest"] and "p_value" in pair["wilcoxon"]
+        assert pair["corrected_ttest"]["ci_low"] <= pair["corrected_ttest"]["ci_high"]
+    assert results["conclusion"] in printed
+    png = (out / "scores.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    page = (out / "report.html").read_text()
+    embedded = re.search(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page).group(1)
+    assert base64.b64decode(embedded) == png  # self-contained: the image is in the page
+    assert results["conclusion"].replace("'", "&#x27;") in page
+    assert "<td>cubic_error</td>" in page
+    assert sorted(p.name for p in out.iterdir()) == ["report.html", "results.json",
+                                                     "scores.png"]  # no temporary files
+
+
+def test_cli_errors_exit_2(tmp_path, capsys):
+    data = tmp_path / "d.csv"
+    pd.DataFrame({"x": np.arange(10.0), "y": np.arange(10.0) % 3 + 0.5}).to_csv(data,
+                                                                                index=False)
+    code = main(["compare", str(data), "--target", "y", "--losses", "mse,nope", "--folds",
+                 "2", "--repeats", "1", "--epochs", "1", "--out", str(tmp_path / "o")])
+    assert code == 2
+    assert "losskit compare: error: compare: loss is 'nope'" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
