@@ -118,8 +118,12 @@ def test_families_are_immutable_values():
         fam.scale = 3.0
     assert fam == Gaussian(scale=2) and fam != Gaussian() and fam != Laplace(scale=2.0)
     assert len({Gaussian(), Gaussian(), Poisson()}) == 2
-    assert repr(StudentT(df=3)) == "StudentT(df=3.0, scale=1.0)"
-    assert repr(Bernoulli()) == "Bernoulli()"
+    assert repr(StudentT(df=3)) == "StudentT(df=3.0)"
+    assert repr(StudentT(df=3, scale=2)) == "StudentT(df=3.0, scale=2.0)"
+    assert repr(Bernoulli()) == "Bernoulli()" and repr(Bernoulli(soft=True)) == \
+        "Bernoulli(soft=True)"
+    assert repr(GaussianMixture(2)) == "GaussianMixture(k=2)"
+    assert repr(Gaussian(full=False)) == "Gaussian(full=False)"
 
 
 def test_every_family_states_its_pairing():
@@ -142,6 +146,7 @@ def test_every_family_states_its_pairing():
     (lambda: StudentT(df=math.nan), ValueError, "df must be"),
     (lambda: Gamma(shape=-2.0), ValueError, "shape must be"),
     (lambda: Poisson(full=1), TypeError, "full must be"),
+    (lambda: Bernoulli(soft="yes"), TypeError, "soft must be True or False"),
     (lambda: GaussianMixture(0), ValueError, "k is 0"),
     (lambda: GaussianMixture(1.5), TypeError, "k must be an integer"),
 ])
@@ -198,6 +203,24 @@ def test_check_target_accepts_good_targets():
     Bernoulli().check_target([True, False])
     Categorical().check_target([0, 4])  # no n_classes: only non-negative integers
     Gamma().check_target([0.1, 3.0])
+
+
+def test_soft_logistic_families_take_probabilities_as_targets(rng):
+    y, raw = rng.uniform(size=N_SOFT), rng.normal(size=N_SOFT)
+    fam = lk.family("bernoulli", soft=True)
+    assert fam.domain == "probabilities in [0, 1]" and Bernoulli().domain == "labels 0 or 1"
+    np.testing.assert_allclose(fam.loss(y, raw),
+                               lk.binary_cross_entropy(y, raw, from_logits=True), rtol=1e-12)
+    np.testing.assert_allclose(fam.gradient(y, raw), fam.predict(raw) - y, rtol=1e-12)
+    with pytest.raises(ValueError, match="use soft=True"):
+        Bernoulli().loss(y, raw)
+    with pytest.raises(ValueError, match=r"outside \[0, 1\] \(1.5 at index 1"):
+        fam.gradient([0.5, 1.5], [0.0, 0.0])
+    ym = rng.uniform(size=(4, 3))
+    np.testing.assert_allclose(MultiLabel(soft=True).gradient(ym, np.zeros((4, 3))), 0.5 - ym)
+
+
+N_SOFT = 7
 
 
 def test_check_values_false_skips_the_domain_checks():

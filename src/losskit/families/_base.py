@@ -111,7 +111,11 @@ class Family:
         return {}
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
+        """The constructor call, without the parameters left at their defaults."""
+        defaults = {name: p.default for name, p in
+                    inspect.signature(type(self).__init__).parameters.items()}
+        args = ", ".join(f"{k}={v!r}" for k, v in self._params().items()
+                         if k not in defaults or defaults[k] != v)
         return f"{type(self).__name__}({args})"
 
     def __eq__(self, other: object) -> bool:

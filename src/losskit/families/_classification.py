@@ -6,8 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from losskit._array import Array, Namespace, add_at_labels, device, log_softmax, sigmoid
-from losskit._validation import fail
-from losskit.families._base import Family
+from losskit._validation import Boolean, fail
+from losskit.families._base import Family, check_parameter
 
 __all__ = ["Bernoulli", "Categorical", "MultiLabel"]
 
@@ -18,17 +18,31 @@ class _Logistic(Family):
     activation_name = "sigmoid"
     link_name = "logit"
     canonical = True
-    domain = "labels 0 or 1"
     loss_name = "binary_cross_entropy"
     equivalent_loss = "binary_cross_entropy"
     _fixed_options = ("from_logits",)
     _raw_may_be_infinite = True
 
+    def __init__(self, soft: bool = False) -> None:
+        self.soft = check_parameter(type(self).__name__, "soft", soft, Boolean())
+        self._freeze()
+
+    def _params(self) -> dict[str, Any]:
+        return {"soft": self.soft}
+
+    @property
+    def domain(self) -> str:  # type: ignore[override]
+        return "probabilities in [0, 1]" if self.soft else "labels 0 or 1"
+
     def _check_domain(self, func: str, xp: Namespace, y: Array, raw_shape: tuple[int, ...],
                       ignore_index: int | None) -> None:
-        self._require(func, xp, y, (y == 0) | (y == 1), "that is not 0 or 1",
-                      "Map -1/+1 labels with (y + 1) / 2; for probabilities as targets call "
-                      "binary_cross_entropy directly")
+        if self.soft:
+            self._require(func, xp, y, (y >= 0) & (y <= 1), "outside [0, 1]",
+                          "Map -1/+1 labels with (y + 1) / 2")
+        else:
+            self._require(func, xp, y, (y == 0) | (y == 1), "that is not 0 or 1",
+                          "Map -1/+1 labels with (y + 1) / 2; for probabilities or "
+                          "proportions as targets use soft=True")
 
     def _activation(self, xp: Namespace, raw: Array) -> Array:
         return sigmoid(xp, raw)
@@ -68,7 +82,15 @@ class Bernoulli(_Logistic):
     :math:`\log(1 + e^{-tz})`.
 
     When to use it: binary targets (yes/no, click/no click); :meth:`predict` gives
-    :math:`P(y = 1)`.
+    :math:`P(y = 1)`. With ``soft=True`` targets may be any probability in [0, 1] (soft
+    labels, proportions): the loss is then the Bernoulli *quasi*-likelihood (its minimiser
+    is still the mean of the targets, with the same gradient and hessian), not a
+    log-probability.
+
+    Parameters
+    ----------
+    soft : bool
+        Accept targets in [0, 1] rather than only the labels 0 and 1.
 
     Examples
     --------
@@ -91,9 +113,6 @@ class Bernoulli(_Logistic):
     equivalence = ("is binary_cross_entropy(y, raw, from_logits=True) = "
                    "binary_cross_entropy(y, sigmoid(raw)), the log loss")
     default_metrics = ("accuracy_score", "roc_auc_score", "brier_score_loss")
-
-    def __init__(self) -> None:
-        self._freeze()
 
 
 class MultiLabel(_Logistic):
@@ -122,6 +141,11 @@ class MultiLabel(_Logistic):
     The default metrics score the flattened labels, ``(y.reshape(-1), p.reshape(-1))``
     (micro-averaged: every label decision counts once).
 
+    Parameters
+    ----------
+    soft : bool
+        Accept targets in [0, 1] (soft labels) rather than only 0 and 1: the quasi-likelihood.
+
     Examples
     --------
     >>> import losskit as lk
@@ -141,9 +165,6 @@ class MultiLabel(_Logistic):
                    "last axis: the joint Bernoulli NLL divided by the number of labels")
     default_metrics = ("roc_auc_score", "average_precision_score", "brier_score_loss")
     _shape_fix = "Pass one 0/1 column per label: y_true and raw both of shape (n, k)"
-
-    def __init__(self) -> None:
-        self._freeze()
 
     def _check_raw_layout(self, func: str, shape: tuple[int, ...]) -> None:
         if len(shape) < 2:
