@@ -301,9 +301,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     >>> import numpy as np
     >>> from losskit.nn import MLPRegressor
     >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(200, 3))
-    >>> y = X @ [1.0, -2.0, 0.5] + 0.1 * rng.normal(size=200)
-    >>> reg = MLPRegressor(hidden_layer_sizes=(16,), epochs=30, random_state=0).fit(X, y)
+    >>> X = rng.normal(size=(100, 3))
+    >>> y = X @ [1.0, -2.0, 0.5] + 0.1 * rng.normal(size=100)
+    >>> reg = MLPRegressor(hidden_layer_sizes=(8,), epochs=20, random_state=0).fit(X, y)
     >>> reg.score(X, y) > 0.9
     True
     """
@@ -384,9 +384,10 @@ clip_grad_norm, init, random_state, verbose, checkpoint_dir
     >>> import numpy as np
     >>> from losskit.nn import MLPClassifier
     >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(200, 2))
+    >>> X = rng.normal(size=(100, 2))
     >>> y = np.where(X[:, 0] + X[:, 1] > 0, "yes", "no")
-    >>> clf = MLPClassifier(hidden_layer_sizes=(8,), epochs=20, random_state=0).fit(X, y)
+    >>> clf = MLPClassifier(hidden_layer_sizes=(8,), epochs=10, learning_rate=0.1,
+    ...                     random_state=0).fit(X, y)
     >>> clf.classes_
     array(['no', 'yes'], dtype='<U3')
     >>> clf.score(X, y) > 0.9

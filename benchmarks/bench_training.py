@@ -1,0 +1,140 @@
+"""Epoch time of losskit.nn.MLPClassifier vs a hand-written PyTorch loop and scikit-learn.
+
+All three train the same network (one hidden ReLU layer, softmax/sigmoid output), with the same
+minibatch size and optimiser (SGD with momentum 0.9, no Nesterov, constant learning rate),
+float32, for the same number of epochs, on the same data. The hand-written loop is what one
+would write in plain PyTorch: shuffle indices with a generator, index the batch, forward,
+``F.cross_entropy``, backward, step, and keep a running loss (``loss.item() * batch``); a
+second variant of the same loop calls losskit's loss instead of ``F.cross_entropy``, which
+separates the cost of the trainer from the cost of the loss function.
+losskit's epoch additionally records the exact epoch loss and accuracy with accumulators (one
+pass over the epoch's outputs) and shuffles with a seeded generator.
+
+Run:  .venv/bin/python benchmarks/bench_training.py [--n 20000] [--epochs 5] [--threads 1]
+
+Reports the median epoch time of each and the ratios (target: losskit / PyTorch <= 1.10).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import warnings
+
+import numpy as np
+import torch
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPClassifier as SkMLPClassifier
+
+import losskit as lk
+from losskit.nn import MLPClassifier
+
+
+def make_data(n: int, d: int, classes: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)).astype(np.float32)
+    W = rng.normal(size=(d, classes))
+    y = np.argmax(X @ W + rng.gumbel(size=(n, classes)), axis=1)
+    return X, y
+
+
+def torch_loop(X: np.ndarray, y: np.ndarray, hidden: int, classes: int, batch: int,
+               epochs: int, lr: float, use_losskit: bool = False) -> list[float]:
+    torch.manual_seed(0)
+    out = 1 if classes == 2 else classes
+    model = torch.nn.Sequential(torch.nn.Linear(X.shape[1], hidden), torch.nn.ReLU(),
+                                torch.nn.Linear(hidden, out))
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    x = torch.as_tensor(X)
+    t = torch.as_tensor(y, dtype=torch.float32 if classes == 2 else torch.int64)
+    gen = torch.Generator().manual_seed(0)
+    times = []
+    n = x.shape[0]
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        running = 0.0
+        perm = torch.randperm(n, generator=gen)
+        for i in range(0, n, batch):
+            idx = perm[i:i + batch]
+            z = model(x[idx])
+            if use_losskit:  # the same loss call as losskit.nn makes
+                loss = (lk.binary_cross_entropy(t[idx][:, None], z, from_logits=True,
+                                                check_values=False) if classes == 2 else
+                        lk.sparse_categorical_cross_entropy(t[idx], z, from_logits=True,
+                                                            check_values=False))
+            elif classes == 2:
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(z[:, 0], t[idx])
+            else:
+                loss = torch.nn.functional.cross_entropy(z, t[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            running += loss.item() * idx.shape[0]
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def losskit_epochs(X: np.ndarray, y: np.ndarray, hidden: int, batch: int, epochs: int,
+                   lr: float) -> list[float]:
+    clf = MLPClassifier(hidden_layer_sizes=(hidden,), batch_size=batch, epochs=epochs,
+                        learning_rate=lr, momentum=0.9, validation_fraction=0.0,
+                        random_state=0, verbose=False)
+    clf.fit(X, y)
+    return clf.history_["time"]
+
+
+def sklearn_epochs(X: np.ndarray, y: np.ndarray, hidden: int, batch: int, epochs: int,
+                   lr: float) -> float:
+    clf = SkMLPClassifier(hidden_layer_sizes=(hidden,), solver="sgd", momentum=0.9,
+                          nesterovs_momentum=False, learning_rate_init=lr, batch_size=batch,
+                          max_iter=epochs, tol=0.0, n_iter_no_change=10 ** 9, alpha=0.0,
+                          shuffle=True, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        t0 = time.perf_counter()
+        clf.fit(X, y)
+        return (time.perf_counter() - t0) / clf.n_iter_
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=20000)
+    parser.add_argument("--features", type=int, default=20)
+    parser.add_argument("--classes", type=int, default=3)
+    parser.add_argument("--hidden", type=int, default=100)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--lr", type=float, default=0.01)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    X, y = make_data(args.n, args.features, args.classes)
+    # warm-up (imports, allocator, first-call overheads)
+    torch_loop(X[:2000], y[:2000], args.hidden, args.classes, args.batch, 1, args.lr)
+    losskit_epochs(X[:2000], y[:2000], args.hidden, args.batch, 1, args.lr)
+
+    ours, hand, hand_lk, sk = [], [], [], []
+    for _ in range(args.repeats):  # interleaved, so drifting machine load hits all of them
+        hand += torch_loop(X, y, args.hidden, args.classes, args.batch, args.epochs, args.lr)
+        hand_lk += torch_loop(X, y, args.hidden, args.classes, args.batch, args.epochs,
+                              args.lr, use_losskit=True)
+        ours += losskit_epochs(X, y, args.hidden, args.batch, args.epochs, args.lr)
+        sk.append(sklearn_epochs(X, y, args.hidden, args.batch, args.epochs, args.lr))
+    t_ours, t_hand, t_hand_lk, t_sk = (statistics.median(v) for v in (ours, hand, hand_lk, sk))
+    print(f"n={args.n} features={args.features} classes={args.classes} "
+          f"hidden=({args.hidden},) batch={args.batch} SGD(momentum=0.9, lr={args.lr}) "
+          f"float32, torch threads={torch.get_num_threads()}, torch {torch.__version__}")
+    print(f"{'':28s}{'median epoch (s)':>18s}{'ratio':>10s}")
+    print(f"{'losskit MLPClassifier':28s}{t_ours:18.4f}{1.0:10.2f}")
+    print(f"{'hand-written PyTorch loop':28s}{t_hand:18.4f}{t_ours / t_hand:10.2f}"
+          "   (losskit / PyTorch, target <= 1.10)")
+    print(f"{'same loop, losskit loss':28s}{t_hand_lk:18.4f}{t_ours / t_hand_lk:10.2f}"
+          "   (losskit.nn's own overhead: same loss call in both)")
+    print(f"{'scikit-learn MLPClassifier':28s}{t_sk:18.4f}{t_ours / t_sk:10.2f}"
+          "   (losskit / scikit-learn)")
+
+
+if __name__ == "__main__":
+    main()
