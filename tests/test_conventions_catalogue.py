@@ -13,6 +13,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from sklearn.metrics import hinge_loss as sk_hinge_loss
 
 import losskit as lk
@@ -310,3 +313,58 @@ def test_every_branch_on_every_backend(backend, data, convention):
         assert backend.is_native(out), case
         np.testing.assert_allclose(float(backend.to_numpy(out)), expected, rtol=1e-12,
                                    err_msg=case)
+
+
+# ------------------------------------------------------------------------ property tests
+
+
+def _rows(draw, n, c, low):
+    """``n`` probability rows of ``c`` classes with every entry at least ``low``."""
+    raw = draw(hnp.arrays(np.float64, (n, c), elements=st.floats(0.0, 1.0)))
+    return low + (1.0 - c * low) * (raw + 1e-3) / (raw + 1e-3).sum(axis=-1, keepdims=True)
+
+
+@st.composite
+def batches(draw):
+    n = draw(st.integers(1, 8))
+    c = draw(st.integers(2, 5))
+    labels = draw(hnp.arrays(np.int64, n, elements=st.integers(0, c - 1)))
+    return {
+        "one_hot": np.eye(c)[labels],
+        "p": _rows(draw, n, c, 1e-3), "q": _rows(draw, n, c, 1e-3),
+        "scores": draw(hnp.arrays(np.float64, (n, c), elements=st.floats(-5, 5))),
+        "y01": draw(hnp.arrays(np.float64, (n, 2), elements=st.sampled_from([0.0, 1.0]))),
+        "w": draw(hnp.arrays(np.float64, n, elements=st.floats(0.0, 3.0))),
+    }
+
+
+@settings(max_examples=60, deadline=None)
+@given(b=batches())
+def test_conventions_differ_only_where_documented(b):
+    w, n = b["w"], len(b["w"])
+    if w.sum() == 0:
+        w = w + 1.0
+    scores = np.abs(b["scores"])  # some wrong class scores >= 0: Keras' maximum is losskit's
+    cases = [
+        (lk.kl_divergence, b["p"], b["q"], {}),
+        (lk.hinge_loss, b["y01"], b["scores"][:, :2], {}),
+        (lk.squared_hinge_loss, b["y01"], b["scores"][:, :2], {}),
+        (lk.categorical_hinge_loss, b["one_hot"], scores, {}),
+        (lk.binary_focal_loss, b["y01"], b["p"][:, :2], {"eps": 1e-9}),
+        (lk.categorical_focal_loss, b["one_hot"], b["q"], {"alpha": 1.0, "eps": 1e-9}),
+    ]
+    for fn, y, p, options in cases:
+        losskit = float(fn(y, p, sample_weight=w, **options))
+        # scikit-learn's weighted mean is losskit's, and so is PyTorch's where it has no loss
+        assert float(fn(y, p, sample_weight=w, convention="sklearn", **options)) == losskit
+        if fn is not lk.kl_divergence:
+            assert float(fn(y, p, sample_weight=w, convention="torch", **options)) == losskit
+        # away from the clips, with 0/1 labels and a non-negative wrong score, Keras differs
+        # only in dividing the weighted sum by n
+        keras = float(fn(y, p, sample_weight=w, convention="keras", **options))
+        # (the KL divergence as Keras writes it, p log(p / q), rounds differently near 0)
+        assert keras * n == pytest.approx(losskit * w.sum(), rel=1e-12, abs=1e-12)
+    # PyTorch's kl_div "mean" is losskit's mean over C (its "batchmean")
+    c = b["p"].shape[-1]
+    assert float(lk.kl_divergence(b["p"], b["q"], convention="torch")) * c == pytest.approx(
+        float(lk.kl_divergence(b["p"], b["q"])), rel=1e-12, abs=1e-300)
