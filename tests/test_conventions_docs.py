@@ -225,3 +225,86 @@ def test_every_number_outside_the_examples_is_a_checked_constant(page):
     assert numbers <= set(checks), f"unchecked numbers on the page: {numbers - set(checks)}"
     for number in sorted(numbers):
         assert checks[number](), number
+
+
+# ------------------------------------------------- the per-loss table's weighted means
+
+
+def _benign_inputs():
+    """Inputs inside every convention's domain, per function: (y_true, y_pred, options)."""
+    rng = np.random.default_rng(7)
+    n, c = 9, 3
+    labels = rng.integers(0, c, n)
+    rows = rng.dirichlet(np.ones(c), n) * 0.9 + 0.1 / c
+    y01 = rng.integers(0, 2, (n, 2)).astype(float)
+    real = rng.normal(size=(n, 2)), rng.normal(size=(n, 2))
+    positive = rng.uniform(0.5, 3, (n, 2)), rng.uniform(0.5, 3, (n, 2))
+    return {
+        "mean_squared_error": (*real, {}),
+        "binary_cross_entropy": (y01, rng.uniform(0.1, 0.9, (n, 2)), {}),
+        "categorical_cross_entropy": (np.eye(c)[labels], rows, {}),
+        "sparse_categorical_cross_entropy": (labels, rows, {}),
+        "kl_divergence": (rng.dirichlet(np.ones(c), n), rows, {}),
+        "hinge_loss": (y01, real[1], {}),
+        "squared_hinge_loss": (y01, real[1], {}),
+        "categorical_hinge_loss": (np.eye(c)[labels], rng.normal(size=(n, c)), {}),
+        "binary_focal_loss": (y01, rng.uniform(0.1, 0.9, (n, 2)), {}),
+        "categorical_focal_loss": (np.eye(c)[labels], rows, {}),
+        "mean_absolute_error": (*real, {}),
+        "huber_loss": (*real, {}),
+        "log_cosh_loss": (*real, {}),
+        "mean_squared_log_error": (*positive, {}),
+        "mean_absolute_percentage_error": (*positive, {}),
+        "pinball_loss": (*real, {}),
+        "poisson_nll": (rng.poisson(2.0, (n, 2)).astype(float), real[1], {}),
+        "gaussian_nll": (*real, {"var": 0.5}),
+    }, rng.uniform(0.1, 2.0, n), c
+
+
+def _table_rows(text):
+    """(function names, options, last cell) of each row of the "Loss by loss" table."""
+    section = text.split("## Loss by loss", 1)[1].split("\n\n", 2)[1]
+    for line in section.splitlines()[2:]:
+        cells = [cell.strip() for cell in line.strip().strip("|").split(" | ")]
+        names = re.findall(r"`(\w+)(?:\(([^`]*)\))?`", cells[0])
+        yield [name for name, _ in names], [args for _, args in names], cells[-1]
+
+
+def _claimed_denominators(cell):
+    """What the cell says each convention's weighted mean divides by ("n", "nC" or "sum")."""
+    claims = {}
+    for clause in cell.split(";"):
+        named = re.findall(r'`"(\w+)"`', clause)
+        if "Σ wᵢlᵢ / n" in clause:
+            claims.update(dict.fromkeys(named, "n"))
+        elif "n·C" in clause:
+            claims.update(dict.fromkeys(named, "nC"))
+    return claims
+
+
+def test_the_tables_weighted_means_are_what_each_convention_computes(page):
+    _, _, text = page
+    inputs, w, c = _benign_inputs()
+    checked = set()
+    for names, args, cell in _table_rows(text):
+        if not names:
+            continue  # a definition row (label smoothing)
+        fns = [getattr(lk, name) for name in names]
+        if "no `convention=`" in cell:
+            for fn in fns:
+                assert "convention" not in inspect.signature(fn).parameters, fn.__name__
+            continue
+        (fn,), name = fns, names[0]
+        y, p, options = inputs[name]
+        if args[0]:
+            options = dict(options, **eval(f"dict({args[0]})"))  # e.g. from_logits=True
+        claims = _claimed_denominators(cell)
+        for convention in ("losskit", "sklearn", "keras", "torch"):
+            kwargs = dict(options, sample_weight=w, convention=convention)
+            mean = float(fn(y, p, **kwargs))
+            total = float(fn(y, p, reduction="sum", **kwargs))
+            n = len(w)
+            denominator = {"n": n, "nC": n * c, "sum": w.sum()}[claims.get(convention, "sum")]
+            assert mean == pytest.approx(total / denominator, rel=1e-12), (name, convention)
+        checked.add(name)
+    assert checked == set(inputs)  # every function with convention= has a row
