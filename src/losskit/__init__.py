@@ -12,6 +12,7 @@ array-API arrays and returns the same kind of array.
 from losskit import families, metrics
 from losskit.advise import Advice, advise
 from losskit.compare import Comparison, compare
+from losskit.explain import Explanation, explain
 from losskit.families import family
 from losskit.losses import (
     binary_cross_entropy,
@@ -50,6 +51,7 @@ __all__ = [
     "Accumulator",
     "Advice",
     "Comparison",
+    "Explanation",
     "advise",
     "binary_cross_entropy",
     "binary_focal_loss",
@@ -58,6 +60,7 @@ __all__ = [
     "categorical_hinge_loss",
     "compare",
     "entropy",
+    "explain",
     "families",
     "family",
     "gamma_nll",

@@ -1,0 +1,381 @@
+"""`lk.explain(NAME)`, `losskit explain NAME [--plot FILE] [--json]`: every loss and family is
+explained, the catalogue's formulas agree with the functions, the plot is a readable PNG."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import losskit as lk
+import losskit.losses
+from losskit.cli import main
+from losskit.explain import _BY_NAME, _CATALOGUE, explained_names, plot, saturation_gradients
+from losskit.families import registered_families
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: tools exported beside the losses
+TOOLS = {lk.gradient, lk.value_and_gradient}
+LOSSES = [n for n in losskit.losses.__all__ if getattr(losskit.losses, n) not in TOOLS]
+FAMILIES = sorted(registered_families())
+FIELDS = ("summary", "formula", "distribution", "output_activation", "raw_output", "gradient",
+          "when_to_use")
+
+
+# ------------------------------------------------------------------------------- coverage
+
+
+@pytest.mark.parametrize("name", LOSSES + FAMILIES)
+def test_every_loss_and_family_has_an_explanation(name):
+    e = lk.explain(name)
+    assert e.name == name
+    assert e.kind == ("family" if name in registered_families() else "loss")
+    for field in FIELDS:
+        text = getattr(e, field)
+        assert isinstance(text, str) and len(text) > 10, field
+    assert e.pitfalls and all(len(p) > 20 for p in e.pitfalls)
+    assert e.related and name not in e.related
+    for related in e.related:
+        assert lk.explain(related).name == related
+    texts = [getattr(e, f) for f in FIELDS] + list(e.pitfalls)
+    for text in texts:  # placeholders filled, no reStructuredText or LaTeX left over
+        assert not re.search(r"\{[a-z_0-9]+(:[^}]*)?\}", text), text
+        assert not any(mark in text for mark in (":math:", "``", "\\", ":func:")), text
+
+
+def test_the_catalogue_holds_exactly_the_package_names():
+    names = explained_names()
+    assert sorted(names["loss"]) == sorted(LOSSES)
+    assert sorted(names["family"]) == FAMILIES
+    assert len(_BY_NAME) == len(_CATALOGUE)
+
+
+def test_activation_and_facts_come_from_the_families():
+    for name, cls in registered_families().items():
+        e = lk.explain(name)
+        assert e.output_activation.startswith(cls.activation_name.split(",")[0])
+        assert e.facts["target domain"] == cls.domain
+        assert cls.equivalence in e.facts["equivalent loss"]
+        assert cls.loss_name in e.related or cls.loss_name == name
+    for entry in _CATALOGUE:
+        if entry.kind == "loss" and entry.activation_from is not None:
+            activation = registered_families()[entry.activation_from].activation_name
+            assert lk.explain(entry.name).output_activation.startswith(
+                activation.replace(",", ", "))
+    # every loss a family is built on names that family among its relations
+    for name, cls in registered_families().items():
+        assert name in lk.explain(cls.loss_name).related
+
+
+def test_summary_is_the_docstring_first_line():
+    assert lk.explain("bce").summary == lk.binary_cross_entropy.__doc__.strip().splitlines()[0]
+    assert lk.explain("entropy").summary == "Shannon entropy H(P) of probability rows."
+    assert lk.explain("kl").summary.startswith("Kullback-Leibler divergence KL(P ‖ Q) of")
+
+
+# ------------------------------------------------------- the formulas agree with the code
+
+
+def _reference(entry, y, raw):
+    """Per-sample loss and gradient w.r.t. raw, straight from losskit (not via explain)."""
+    options = entry.case.options
+    if entry.kind == "family":
+        fam = lk.family(entry.name, **entry.params)
+        return np.asarray(fam.loss(y, raw, reduction="none")), np.asarray(fam.gradient(y, raw))
+    fn = getattr(lk, entry.name)
+    if entry.name == "entropy":
+        def value(r):
+            return np.asarray(fn(r, reduction="none", **options))
+    elif entry.name == "perplexity":
+        def value(r):
+            return np.array([float(fn(y[i:i + 1], r[i:i + 1], **options))
+                             for i in range(len(r))])
+    else:
+        loss, grad = lk.value_and_gradient(fn, y, raw, reduction="none", **options)
+        return np.asarray(loss), np.asarray(grad)
+    h, grad = 1e-6, np.zeros_like(raw)  # no analytic gradient: central differences
+    for c in range(raw.shape[-1]):
+        step = np.zeros_like(raw)
+        step[..., c] = h
+        grad[..., c] = (value(raw + step) - value(raw - step)) / (2 * h)
+    return value(raw), grad
+
+
+def _inputs(entry, y_value, x):
+    case = entry.case
+    raw = np.repeat(np.asarray(case.y_pred, dtype=np.float64)[None, ...], len(x), axis=0)
+    if case.vary is None:
+        raw = np.asarray(x, dtype=np.float64)
+    else:
+        raw[:, case.vary] = x
+    if y_value is None:
+        return None, raw
+    y = np.repeat(np.asarray(y_value)[None, ...], len(x), axis=0)
+    return (y if y.dtype.kind == "i" else y.astype(np.float64)), raw
+
+
+def _tolerance(entry, loss=None):
+    """Analytic gradients agree to rounding; central differences (h = 1e-6) to about
+    10 eps |loss| / h of cancellation."""
+    if entry.name not in ("entropy", "perplexity"):
+        return {"rtol": 1e-9, "atol": 1e-12}
+    scale = 1.0 if loss is None else max(1.0, float(np.max(np.abs(loss))))
+    return {"rtol": 1e-6, "atol": 1e-7 + 1e-8 * scale}
+
+
+@pytest.mark.parametrize("entry", _CATALOGUE, ids=lambda e: e.name)
+def test_formula_and_gradient_lines_agree_with_the_functions(entry):
+    # a grid through the example, for every target the plot shows (397 points: no exact kinks)
+    x = np.linspace(*entry.case.grid, 397)
+    options = entry.params if entry.kind == "family" else entry.case.options
+    for y_value in (entry.case.y_true, *entry.case.more_targets):
+        y, raw = _inputs(entry, y_value, x)
+        loss, grad = _reference(entry, y, raw)
+        np.testing.assert_allclose(entry.value_formula(y, raw, options), loss, rtol=1e-9,
+                                   atol=1e-12)
+        np.testing.assert_allclose(entry.gradient_formula(y, raw, options), grad,
+                                   **_tolerance(entry, loss))
+
+
+@pytest.mark.parametrize("entry", _CATALOGUE, ids=lambda e: e.name)
+def test_example_numbers_are_computed_by_losskit(entry):
+    ex = lk.explain(entry.name).example
+    y, raw = _inputs(entry, entry.case.y_true, np.asarray([0.0]))
+    raw = np.asarray(entry.case.y_pred, dtype=np.float64)[None, ...]  # the example point
+    if entry.kind == "loss" and entry.name not in ("entropy", "perplexity"):
+        fn = getattr(lk, entry.name)
+        assert ex.loss == pytest.approx(float(fn(y, raw, **entry.case.options)), rel=1e-12)
+        expected = np.ravel(lk.gradient(fn, y, raw, **entry.case.options))
+        np.testing.assert_allclose(ex.gradient, expected, rtol=1e-12, atol=1e-15)
+    else:
+        loss, grad = _reference(entry, y, raw)
+        assert ex.loss == pytest.approx(float(loss[0]), rel=1e-12)
+        np.testing.assert_allclose(ex.gradient, np.ravel(grad[0]), **_tolerance(entry))
+    # the text's gradient line, evaluated, gives the same numbers
+    np.testing.assert_allclose(ex.formula_gradient, ex.gradient, **_tolerance(entry))
+    assert ex.formula_loss == pytest.approx(ex.loss, rel=1e-9, abs=1e-12)
+
+
+def test_worked_examples_quoted_in_the_issue():
+    # BCE at p = 0.9 for y = 1, from probabilities, is the example's loss: -log 0.9
+    e = lk.explain("bce")
+    assert e.example.loss == pytest.approx(float(lk.binary_cross_entropy([1.0], [0.9])))
+    assert e.example.loss == pytest.approx(-math.log(0.9), rel=1e-12)
+    assert e.gradient.startswith("∂l/∂z = σ(z) − y")
+    assert e.example.gradient == pytest.approx((0.9 - 1.0,), rel=1e-12)
+    mse = lk.explain("mse")
+    assert "2(ŷ_j − y_j)/k" in mse.gradient
+    assert mse.example.gradient == tuple(lk.gradient(lk.mean_squared_error, [1.0], [1.5]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(index=st.integers(0, len(_CATALOGUE) - 1), shift=st.floats(-2.5, 2.5))
+def test_formulas_agree_at_random_points(index, shift):
+    entry = _CATALOGUE[index]
+    centre = np.asarray(entry.case.y_pred, dtype=np.float64).reshape(-1)
+    centre = centre[0 if entry.case.vary is None else entry.case.vary]
+    low, high = entry.case.grid
+    x = np.clip(np.asarray([centre + shift]), low, high)
+    y, raw = _inputs(entry, entry.case.y_true, x)
+    options = entry.params if entry.kind == "family" else entry.case.options
+    loss, grad = _reference(entry, y, raw)
+    kinks = entry.name in ("hinge_loss", "squared_hinge_loss", "categorical_hinge_loss",
+                           "mean_absolute_error", "laplace_nll", "laplace", "pinball_loss",
+                           "mean_absolute_percentage_error")
+    if kinks and np.any(np.isclose(x, [-1.0, 0.0, 1.0, 1.5, 2.0, -0.2], atol=1e-9)):
+        return  # a subgradient point: any value in the subdifferential is right
+    np.testing.assert_allclose(entry.value_formula(y, raw, options), loss, rtol=1e-9,
+                               atol=1e-12)
+    np.testing.assert_allclose(entry.gradient_formula(y, raw, options), grad,
+                               **_tolerance(entry, loss))
+
+
+# ------------------------------------------------------------------------------ saturation
+
+
+def test_squared_error_through_a_sigmoid_saturates_where_cross_entropy_does_not():
+    g = saturation_gradients([-10.0])
+    assert abs(float(g["mean_squared_error"][0])) < 1e-3
+    assert abs(float(g["binary_cross_entropy"][0])) > 0.99
+    # the chain rule by hand: 2(σ − y)·σ(1 − σ)
+    z = np.linspace(-12.0, 12.0, 97)
+    s = 1.0 / (1.0 + np.exp(-z))
+    g = saturation_gradients(z)
+    np.testing.assert_allclose(g["mean_squared_error"], 2 * (s - 1) * s * (1 - s), rtol=1e-9,
+                               atol=1e-15)
+    np.testing.assert_allclose(g["binary_cross_entropy"], s - 1, rtol=1e-9, atol=1e-15)
+    # for y = 0 the mirror image
+    g0 = saturation_gradients([10.0], y_true=0)
+    assert abs(float(g0["mean_squared_error"][0])) < 1e-3 < 0.99 < float(
+        g0["binary_cross_entropy"][0])
+
+
+def test_saturation_agrees_with_torch_autograd():
+    torch = pytest.importorskip("torch")
+    z = torch.linspace(-12.0, 12.0, 49, dtype=torch.float64, requires_grad=True)
+    ((torch.sigmoid(z) - 1.0) ** 2).sum().backward()
+    g = saturation_gradients(z.detach().numpy())
+    np.testing.assert_allclose(g["mean_squared_error"], z.grad.numpy(), rtol=1e-9, atol=1e-15)
+
+
+def test_the_text_quotes_the_computed_saturation_numbers():
+    g = saturation_gradients([-10.0])
+    mse, bce = abs(float(g["mean_squared_error"][0])), abs(float(g["binary_cross_entropy"][0]))
+    for name in ("mean_squared_error", "binary_cross_entropy", "bernoulli"):
+        text = " ".join(lk.explain(name).pitfalls)
+        assert f"{mse:.2g}" in text and f"{bce:.5g}" in text
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ({"logits": [[0.0]]}, "saturation_gradients: logits has shape (1, 1)"),
+    ({"logits": [0.0], "y_true": 0.5}, "saturation_gradients: y_true is 0.5. Pass 0 or 1"),
+])
+def test_saturation_bad_inputs(args, message):
+    logits = args.pop("logits")
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        saturation_gradients(logits, **args)
+
+
+# ---------------------------------------------------------------------------------- lookup
+
+
+@pytest.mark.parametrize(("alias", "name"), [
+    ("BCE", "binary_cross_entropy"), ("bce", "binary_cross_entropy"),
+    ("BCEWithLogitsLoss", "binary_cross_entropy"), ("log loss", "binary_cross_entropy"),
+    ("mse", "mean_squared_error"), ("MeanSquaredError", "mean_squared_error"),
+    ("cross-entropy", "categorical_cross_entropy"), ("CE", "categorical_cross_entropy"),
+    ("SparseCategoricalCrossentropy", "sparse_categorical_cross_entropy"),
+    ("huber", "huber_loss"), ("Huber", "huber_loss"), ("KLDivergence", "kl_divergence"),
+    ("mae", "mean_absolute_error"), ("quantile", "pinball_loss"), ("focal", "binary_focal_loss"),
+    ("Poisson", "poisson"), ("poisson_nll", "poisson_nll"), ("StudentT", "student_t"),
+    ("student-t", "student_t"), ("Gaussian Mixture", "gaussian_mixture"),
+    ("GaussianMixture", "gaussian_mixture"), ("mdn", "gaussian_mixture_nll"),
+])
+def test_names_are_case_insensitive_with_aliases(alias, name):
+    assert lk.explain(alias).name == name
+
+
+def test_aliases_are_unambiguous():
+    seen = {}
+    for entry in _CATALOGUE:
+        for alias in (entry.name, *entry.aliases):
+            key = alias.lower().replace("_", "").replace("-", "").replace(" ", "")
+            assert seen.setdefault(key, entry.name) == entry.name, alias
+
+
+def test_unknown_name_lists_the_names():
+    with pytest.raises(ValueError) as info:
+        lk.explain("bernouli")
+    message = str(info.value)
+    assert message.startswith("explain: name is 'bernouli', which is not a known loss or "
+                              "family (did you mean 'bernoulli'?). Pass one of the losses ")
+    for name in LOSSES + FAMILIES:
+        assert name in message
+    with pytest.raises(ValueError, match=r"explain: name is 'zzz', which is not a known loss "
+                                         r"or family\. Pass one of"):
+        lk.explain("zzz")
+    with pytest.raises(TypeError, match=r"explain: name has type int\. Pass the name of a loss"):
+        lk.explain(3)
+
+
+# ---------------------------------------------------------------------------------- output
+
+
+def test_page_and_json():
+    e = lk.explain("bce")
+    page = str(e)
+    for heading in ("binary_cross_entropy (loss)", "formula", "distribution", "output activation",
+                    "gradient w.r.t. the raw output", "example (computed now)", "when to use it",
+                    "pitfalls", "related"):
+        assert heading in page
+    assert "σ(z) − y" in page and "from_logits" in page
+    assert max(len(line) for line in page.splitlines()) <= 100
+    payload = json.loads(json.dumps(e.to_dict()))
+    assert payload["name"] == "binary_cross_entropy"
+    assert payload["example"]["loss"] == e.example.loss
+    assert payload["pitfalls"] == list(e.pitfalls)
+
+
+def test_cli_prints_the_explanation(capsys):
+    assert main(["explain", "BCE"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("binary_cross_entropy (loss)")
+    assert "σ(z) − y" in out and "pitfalls" in out
+
+
+def test_cli_json(capsys):
+    assert main(["explain", "poisson", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["kind"] == "family" and payload["facts"]["loss"] == "losskit.poisson_nll"
+
+
+def test_cli_unknown_name_exits_2(capsys):
+    assert main(["explain", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("losskit explain: error: explain: name is 'nope', which is not a "
+                          "known loss or family")
+
+
+# ------------------------------------------------------------------------------------ plot
+
+
+def _check_png(path):
+    import matplotlib.image
+
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    image = matplotlib.image.imread(path)
+    assert image.ndim == 3 and image.shape[2] in (3, 4)
+    return image
+
+
+def test_cli_plot_writes_a_png(tmp_path, capsys):
+    target = tmp_path / "bce.png"
+    assert main(["explain", "bce", "--plot", str(target)]) == 0
+    captured = capsys.readouterr()
+    assert "binary_cross_entropy (loss)" in captured.out
+    assert str(target) in captured.err
+    image = _check_png(target)
+    assert image.shape[1] > 2 * image.shape[0]  # three panels side by side
+    assert os.listdir(tmp_path) == ["bce.png"]  # no temporary file left behind
+
+
+@pytest.mark.parametrize("name", ["mse", "entropy", "perplexity", "gaussian_mixture_nll",
+                                  "categorical", "heteroscedastic_gaussian"])
+def test_plot_every_kind_of_entry(tmp_path, name):
+    target = plot(name, tmp_path / f"{name}.png")
+    image = _check_png(target)
+    panels = 3 if _BY_NAME[lk.explain(name).name].classification else 2
+    assert image.shape[1] / image.shape[0] == pytest.approx(5.2 * panels / 4.4, rel=0.05)
+
+
+def test_plot_is_atomic(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    target = tmp_path / "old.png"
+    target.write_bytes(b"previous")
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(Figure, "savefig", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        plot("mse", target)
+    assert target.read_bytes() == b"previous"
+    assert os.listdir(tmp_path) == ["old.png"]
+
+
+def test_plot_bad_paths(tmp_path, capsys):
+    with pytest.raises(ValueError, match=r"plot: path is .*, whose folder .* does not exist\. "
+                                         "Create the folder first"):
+        plot("mse", tmp_path / "missing" / "x.png")
+    with pytest.raises(ValueError, match=r"plot: path is .*x\.jpg', which does not end in "
+                                         r"\.png\. Pass a file name ending in \.png"):
+        plot("mse", tmp_path / "x.jpg")
+    assert main(["explain", "mse", "--plot", str(tmp_path / "x.jpg")]) == 2
+    assert "losskit explain: error: plot: path is" in capsys.readouterr().err
