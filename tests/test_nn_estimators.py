@@ -30,7 +30,7 @@ def _one_thread():
 
 @parametrize_with_checks(
     [MLPClassifier(hidden_layer_sizes=(16,), epochs=10, learning_rate=0.1, verbose=False),
-     MLPRegressor(hidden_layer_sizes=(16,), epochs=10, verbose=False)],
+     MLPRegressor(hidden_layer_sizes=(16,), epochs=10, learning_rate=0.002, verbose=False)],
     expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS)
 def test_sklearn_check_estimator(estimator, check):
     torch.set_num_threads(1)

@@ -173,6 +173,8 @@ class _BaseMLP(BaseEstimator):
             params["loss"] = self.loss_
         params["checkpoint_dir"] = None if self.checkpoint_dir is None else \
             str(self.checkpoint_dir)
+        if not isinstance(params["random_state"], (int, np.integer, type(None))):
+            params["random_state"] = None  # a RandomState object has no JSON form
         config = {"estimator": self._name(), "params": params,
                   "n_features_in_": int(self.n_features_in_),
                   "model": self.model_.config(), "history": self.history_.to_dict(),
