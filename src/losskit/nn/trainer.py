@@ -272,7 +272,8 @@ class Trainer:
             fail(_FUNC, "model", f"is {type(model).__name__}", "Pass a losskit.nn.MLP",
                  TypeError)
         dtype = next(model.parameters()).dtype
-        X_t, Y_t, w_t = _tensors(model, X, y, sample_weight, dtype, "X")
+        device = next(model.parameters()).device  # the data follow the model
+        X_t, Y_t, w_t = _to(device, _tensors(model, X, y, sample_weight, dtype, "X"))
         val = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or \
@@ -280,7 +281,8 @@ class Trainer:
                 fail(_FUNC, "validation_data", f"is {type(validation_data).__name__}",
                      "Pass (X_val, y_val) or (X_val, y_val, sample_weight_val)", TypeError)
             vw = validation_data[2] if len(validation_data) == 3 else None
-            val = _tensors(model, validation_data[0], validation_data[1], vw, dtype, "X_val")
+            val = _to(device, _tensors(model, validation_data[0], validation_data[1], vw, dtype,
+                                       "X_val"))
         if resume and self.checkpoint_dir is None:
             fail(_FUNC, "resume", "is True but checkpoint_dir is None",
                  "Pass the checkpoint_dir of the interrupted run")
@@ -366,7 +368,7 @@ class Trainer:
         t0 = time.perf_counter()
         model.train()
         n = X.shape[0]
-        perm = torch.randperm(n, generator=gen)
+        perm = torch.randperm(n, generator=gen).to(X.device)  # CPU generator: same on any device
         bs = self.batch_size
         outputs: dict[str, list[torch.Tensor]] = {name: [] for name in model.head_specs}
         params = [p for p in model.parameters()]
@@ -484,6 +486,15 @@ def _tensors(model: MLP, X: Any, y: Any, w: Any, dtype: torch.dtype, xname: str
     return X_t, Y, w_t
 
 
+def _to(device: torch.device, data: tuple[torch.Tensor, dict[str, torch.Tensor],
+                                           torch.Tensor | None]) -> tuple[Any, ...]:
+    X, Y, w = data
+    if X.device == device:
+        return X, Y, w
+    return (X.to(device), {k: v.to(device) for k, v in Y.items()},
+            None if w is None else w.to(device))
+
+
 def _forward_chunks(model: MLP, X: torch.Tensor, chunk: int = 65536
                     ) -> dict[str, torch.Tensor]:
     parts = [model(X[i:i + chunk]) for i in range(0, X.shape[0], chunk)]
@@ -561,15 +572,15 @@ def _baselines(model: MLP, X: torch.Tensor, Y: dict[str, torch.Tensor],
     for name, head in model.head_specs.items():
         y = Y[name]
         if head.task == "classification":
-            labels = _metric_inputs(head, torch.zeros(1, head.n_outputs), y)[1]
-            base = head.baseline_raw(labels.numpy())
+            labels = _metric_inputs(head, torch.zeros(1, head.n_outputs, device=X.device), y)[1]
+            base = head.baseline_raw(labels.cpu().numpy())
         else:
-            base = head.baseline_raw(y.double().numpy())
+            base = head.baseline_raw(y.double().cpu().numpy())
         if base is None:
             with torch.no_grad():  # still validate the targets once, with the initial model
                 head.batch_loss(y, model(X)[name], w, check_values=True)
             continue
-        raws[name] = torch.as_tensor(base, dtype=dtype).reshape(1, -1)
+        raws[name] = torch.as_tensor(base, dtype=dtype, device=X.device).reshape(1, -1)
         const = raws[name].expand(X.shape[0], -1)
         with torch.no_grad():
             # raises a clear error now if y is outside the loss's domain
