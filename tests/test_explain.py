@@ -343,6 +343,9 @@ def test_cli_plot_writes_a_png(tmp_path, capsys):
     image = _check_png(target)
     assert image.shape[1] > 2 * image.shape[0]  # three panels side by side
     assert os.listdir(tmp_path) == ["bce.png"]  # no temporary file left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # as open() would create it
 
 
 @pytest.mark.parametrize("name", ["mse", "entropy", "perplexity", "gaussian_mixture_nll",

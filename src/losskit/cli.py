@@ -88,4 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # under ``python -m losskit.cli`` this file runs as ``__main__``, a second copy whose
+    # COMMANDS the command modules never fill: run the package module's main instead
+    from losskit.cli import main as _package_main
+
+    sys.exit(_package_main())

@@ -15,9 +15,8 @@ vanishes for a confidently wrong logit while the cross-entropy's does not.
 >>> e = lk.explain("BCE")
 >>> e.name, e.output_activation.split()[0]
 ('binary_cross_entropy', 'sigmoid')
->>> print(e.gradient)
-∂l/∂z = σ(z) − y  (prediction minus target: the logit is the canonical link). W.r.t. the
-probability instead: ∂l/∂p = (p − y) / (p·(1 − p)).
+>>> e.gradient.split("  ")[0]
+'∂l/∂z = σ(z) − y'
 >>> e.example.loss == float(lk.binary_cross_entropy([1.0], [0.9]))
 True
 >>> lk.explain("cross-entropy").name
@@ -337,8 +336,9 @@ _CATALOGUE: tuple[_Entry, ...] = (
         activation="one sigmoid unit per label; better, a linear last layer with "
                    "from_logits=True, so the loss applies the sigmoid stably",
         raw_output="the logit z (pass from_logits=True), or the probability p = σ(z)",
-        gradient="∂l/∂z = σ(z) − y  (prediction minus target: the logit is the canonical link). "
-                 "W.r.t. the probability instead: ∂l/∂p = (p − y) / (p·(1 − p)).",
+        gradient="∂l/∂z = σ(z) − y  (prediction minus target: the logit is the canonical link; "
+                 "divided by k for k labels per sample). W.r.t. the probability instead: "
+                 "∂l/∂p = (p − y) / (p·(1 − p)).",
         value_formula=lambda y, z, o: -(y * special.log_expit(z)
                                         + (1 - y) * special.log_expit(-z)),
         gradient_formula=lambda y, z, o: special.expit(z) - y,
@@ -350,8 +350,8 @@ _CATALOGUE: tuple[_Entry, ...] = (
             "Keep both terms: dropping (1 − y)·log(1 − p) ignores every negative sample, and "
             "the model learns to predict 1 everywhere.",
             _LOG_ZERO_P,
-            "from_logits mismatch: logits without from_logits=True are rejected (values "
-            "outside [0, 1]), but sigmoid outputs with from_logits=True pass silently through "
+            "from_logits mismatch: logits without from_logits=True are rejected as soon as one "
+            "falls outside [0, 1], but sigmoid outputs with from_logits=True pass silently through "
             "a second sigmoid, which squeezes every prediction into [σ(0), σ(1)] = "
             "[{sigmoid_0:.3g}, {sigmoid_1:.3g}]. Match the flag to the last layer.",
             "Targets must be 0/1 (or probabilities): map −1/+1 labels with (y + 1) / 2.",
@@ -391,11 +391,11 @@ _CATALOGUE: tuple[_Entry, ...] = (
         pitfalls=(
             _NOT_CALIBRATED,
             "alpha differs between libraries: None here means no class balancing (Keras' "
-            "apply_class_balancing=False), torchvision's alpha=-1; Keras' balanced default is "
-            "0.25 for the positive class, not 0.75.",
+            "apply_class_balancing=False, torchvision's alpha=-1); with balancing both "
+            "libraries default to alpha = 0.25, the weight of the positive class.",
             "Combining alpha with class weights or pos_weight counts the imbalance twice.",
-            "Large γ flattens the loss for everything above p_t ≈ 0.5 and slows early training; "
-            "γ = 2 is the usual choice.",
+            "A large γ makes the gradient of every moderately well-classified sample tiny, "
+            "which can slow training; γ = 2 (the paper's choice) is the usual default.",
         ),
         related=("binary_cross_entropy", "categorical_focal_loss", "bernoulli"),
     ),
@@ -422,8 +422,9 @@ _CATALOGUE: tuple[_Entry, ...] = (
             "is sign(s).",
             "A sigmoid output (s ∈ [0, 1]) can never reach the margin for t = −1: every "
             "negative sample costs at least 1. Use a linear or tanh output.",
-            "With a tanh output the margin t·s = 1 is reached only as the logit → ∞, so the "
-            "gradient never becomes exactly 0.",
+            "Through a tanh output the hinge saturates like the squared error through a "
+            "sigmoid: for a confidently wrong logit tanh′ vanishes, and so does the gradient "
+            "w.r.t. the logit; and the margin t·s = 1 is reached only as the logit → ∞.",
             "Samples beyond the margin contribute nothing: the loss stops learning from them, "
             "which makes it robust but ignores how confident the model is.",
         ),
@@ -487,7 +488,7 @@ _CATALOGUE: tuple[_Entry, ...] = (
     ),
     _Entry(
         name="sparse_categorical_cross_entropy", kind="loss",
-        aliases=("sparse ce", "scce", "sparse cross-entropy", "CrossEntropyLoss", "nll loss"),
+        aliases=("sparse ce", "scce", "sparse cross-entropy", "CrossEntropyLoss"),
         formula="l = −log p_y = logsumexp(z) − z_y,   p = softmax(z),   y an integer label",
         distribution="Categorical: P(class c) = p_c; l = −log P(y | p) is the negative "
                      "log-likelihood of the observed class y.",
@@ -1516,7 +1517,7 @@ def _activation(entry: _Entry) -> str:
     if entry.activation_from is not None:
         fam_activation = registered_families()[entry.activation_from].activation_name
         first = fam_activation.replace(",", ", ")
-        return f"{first} (as the {entry.activation_from} family): {entry.activation}"
+        return f"{first} (as in the {entry.activation_from} family): {entry.activation}"
     return entry.activation
 
 
@@ -1690,6 +1691,10 @@ def plot(name: str, path: str | os.PathLike[str], /) -> Path:
     try:
         with os.fdopen(descriptor, "wb") as handle:
             figure.savefig(handle, format="png", dpi=110)
+        # mkstemp creates the file private (0600); give it the mode a plain open() would
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
