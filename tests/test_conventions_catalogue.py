@@ -368,3 +368,32 @@ def test_conventions_differ_only_where_documented(b):
     c = b["p"].shape[-1]
     assert float(lk.kl_divergence(b["p"], b["q"], convention="torch")) * c == pytest.approx(
         float(lk.kl_divergence(b["p"], b["q"])), rel=1e-12, abs=1e-300)
+
+
+# ------------------------------------------------------------------ log-cosh, Keras' formula
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.05, 1e-3, 1e-6])
+def test_log_cosh_keras_formula_reproduces_keras_for_small_errors(rng, scale):
+    y = rng.normal(size=(N, 3)).astype("float32")
+    p = (y + scale * rng.normal(size=(N, 3))).astype("float32")
+    w = rng.uniform(0.1, 2, N).astype("float32")
+    expected = _keras_loss("LogCosh", y, p, w)
+    ours = float(lk.log_cosh_loss(y, p, sample_weight=w, convention="keras"))
+    assert ours == pytest.approx(expected, rel=KERAS_RTOL, abs=1e-12)
+    if scale <= 1e-3:
+        # Keras' formula has lost the small errors' relative accuracy; losskit's keeps it
+        accurate = float(np.average(np.mean(np.log(np.cosh((p - y).astype("float64"))),
+                                            axis=-1), weights=w)) * float(w.sum()) / N
+        assert abs(ours - accurate) > 1e-3 * abs(accurate)
+        losskit = float(lk.log_cosh_loss(y, p, sample_weight=w)) * float(w.sum()) / N
+        assert losskit == pytest.approx(accurate, rel=1e-5)
+
+
+def test_log_cosh_keras_gradient_matches_autograd(rng):
+    y, p, w = rng.normal(size=(N, 3)), rng.normal(size=(N, 3)), rng.uniform(0.1, 2, N)
+    options = {"sample_weight": w, "convention": "keras"}
+    analytic = lk.gradient(lk.log_cosh_loss, y, p, **options)
+    leaf = torch.tensor(p, requires_grad=True)
+    lk.log_cosh_loss(torch.as_tensor(y), leaf, **options).backward()
+    np.testing.assert_allclose(analytic, leaf.grad.numpy(), rtol=1e-9, atol=1e-15)
