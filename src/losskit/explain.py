@@ -231,15 +231,22 @@ def _onehot(labels: np.ndarray, n: int) -> np.ndarray:
     return np.eye(n)[np.asarray(labels, dtype=np.int64)]
 
 
-def _focal_binary(y: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, ...]:
+def _focal_binary(y: np.ndarray, z: np.ndarray, gamma: float) -> tuple[np.ndarray, np.ndarray]:
+    """The binary focal loss and its gradient w.r.t. the logit, for 0/1 labels."""
     pt = np.where(y == 1, special.expit(z), special.expit(-z))
     log_pt = np.where(y == 1, special.log_expit(z), special.log_expit(-z))
-    return pt, log_pt, 2.0 * y - 1.0
+    t = 2.0 * y - 1.0
+    return -(1 - pt) ** gamma * log_pt, t * (1 - pt) ** gamma * (gamma * pt * log_pt + pt - 1)
 
 
 def _focal_categorical(y: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     log_p = special.log_softmax(z, axis=-1)
     return np.exp(log_p), np.sum(y * log_p, axis=-1)
+
+
+def _focal_categorical_value(y: np.ndarray, z: np.ndarray, gamma: float) -> np.ndarray:
+    log_py = _focal_categorical(y, z)[1]
+    return -(1 - np.exp(log_py)) ** gamma * log_py
 
 
 def _focal_categorical_gradient(y: np.ndarray, z: np.ndarray, gamma: float) -> np.ndarray:
@@ -377,10 +384,8 @@ _CATALOGUE: tuple[_Entry, ...] = (
         gradient="∂l/∂z = t·(1 − p_t)^γ·(γ·p_t·log p_t + p_t − 1),   t = 2y − 1  (0/1 labels, "
                  "α = None; with γ = 0 it is σ(z) − y). Easy samples (p_t → 1) get almost no "
                  "gradient.",
-        value_formula=lambda y, z, o: (lambda pt, lpt, t: -(1 - pt) ** o["gamma"] * lpt)(
-            *_focal_binary(y, z)),
-        gradient_formula=lambda y, z, o: (lambda pt, lpt, t: t * (1 - pt) ** o["gamma"] * (
-            o["gamma"] * pt * lpt + pt - 1))(*_focal_binary(y, z)),
+        value_formula=lambda y, z, o: _focal_binary(y, z, o["gamma"])[0],
+        gradient_formula=lambda y, z, o: _focal_binary(y, z, o["gamma"])[1],
         case=_Case(_BINARY_CASE.inputs + ", γ = 2", 1.0, _P9,
                    {"from_logits": True, "gamma": 2.0}, grid=(-8.0, 8.0), more_targets=(0.0,),
                    x_label="logit z"),
@@ -524,8 +529,7 @@ _CATALOGUE: tuple[_Entry, ...] = (
         raw_output="the C logits z (from_logits=True), or the probabilities p",
         gradient="∂l/∂z_c = (p_c − [c = y])·(1 − p_y)^(γ−1)·(1 − p_y − γ·p_y·log p_y)  (one-hot "
                  "y, α = None; γ = 0 gives p_c − [c = y]).",
-        value_formula=lambda y, z, o: (lambda p, lpy: -(1 - np.exp(lpy)) ** o["gamma"] * lpy)(
-            *_focal_categorical(y, z)),
+        value_formula=lambda y, z, o: _focal_categorical_value(y, z, o["gamma"]),
         gradient_formula=lambda y, z, o: _focal_categorical_gradient(y, z, o["gamma"]),
         case=_Case(_CATEGORICAL_CASE.inputs + ", γ = 2", (1.0, 0.0, 0.0), _P3,
                    {"from_logits": True, "gamma": 2.0}, vary=0, grid=(-8.0, 8.0),
@@ -1501,7 +1505,7 @@ def _summary(obj: Any) -> str:
         for latex, plain in ((r"\mathrm{KL}", "KL"), (r"\,", ""), (r"\|", "‖"),
                              (r"\alpha", "α"), (r"\log", "log"), (r"\cosh", "cosh ")):
             text = text.replace(latex, plain)
-        return text.replace(" ‖ ", " ‖ ").strip()
+        return text.strip()
 
     return re.sub(r":math:`([^`]+)`", math, line)
 
