@@ -96,7 +96,7 @@ class Family:
     _fixed_options: ClassVar[tuple[str, ...]] = ()
     #: whether raw outputs may be ±inf (logits); others must be finite
     _raw_may_be_infinite: ClassVar[bool] = False
-    #: y_true holds integer labels (kept as int64) rather than values
+    #: y_true holds integer class labels (kept in an integer dtype) rather than values
     _labels: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
