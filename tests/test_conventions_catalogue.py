@@ -397,3 +397,13 @@ def test_log_cosh_keras_gradient_matches_autograd(rng):
     leaf = torch.tensor(p, requires_grad=True)
     lk.log_cosh_loss(torch.as_tensor(y), leaf, **options).backward()
     np.testing.assert_allclose(analytic, leaf.grad.numpy(), rtol=1e-9, atol=1e-15)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-3])
+def test_msle_keras_reproduces_keras_for_small_values(rng, scale):
+    y = (rng.uniform(0, 1, (N, 3)) * scale).astype("float32")
+    p = (rng.uniform(0, 1, (N, 3)) * scale).astype("float32")
+    w = rng.uniform(0.1, 2, N).astype("float32")
+    expected = _keras_loss("MeanSquaredLogarithmicError", y, p, w)
+    ours = float(lk.mean_squared_log_error(y, p, sample_weight=w, convention="keras"))
+    assert ours == pytest.approx(expected, rel=KERAS_RTOL)

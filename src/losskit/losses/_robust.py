@@ -353,7 +353,10 @@ def mean_squared_log_error(
         # Keras: log(max(x, 1e-7) + 1); the clip's derivative is 1 from 1e-7 up (end included)
         inside = p >= KERAS_EPSILON
         y, p = xp.maximum(y, KERAS_EPSILON), xp.maximum(p, KERAS_EPSILON)
-    diff = xp.log1p(p) - xp.log1p(y)
+        # log(x + 1) as Keras writes it, rounding included (log1p is accurate for small x)
+        diff = xp.log(p + 1.0) - xp.log(y + 1.0)
+    else:
+        diff = xp.log1p(p) - xp.log1p(y)
 
     def gradient() -> Array:
         g = 2.0 * diff / (1.0 + p)
