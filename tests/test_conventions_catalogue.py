@@ -407,3 +407,15 @@ def test_msle_keras_reproduces_keras_for_small_values(rng, scale):
     expected = _keras_loss("MeanSquaredLogarithmicError", y, p, w)
     ours = float(lk.mean_squared_log_error(y, p, sample_weight=w, convention="keras"))
     assert ours == pytest.approx(expected, rel=KERAS_RTOL)
+
+
+@pytest.mark.parametrize(("fn", "low"), [(lk.log_cosh_loss, -3.0),
+                                         (lk.mean_squared_log_error, -0.5)])
+def test_keras_regression_formulas_on_every_backend(backend, rng, fn, low):
+    y, p = rng.uniform(low, 3, (N, 2)), rng.uniform(low, 3, (N, 2))
+    w = rng.uniform(0.1, 2, N)
+    expected = float(fn(y, p, sample_weight=w, convention="keras"))
+    out = fn(backend.asarray(y), backend.asarray(p), sample_weight=backend.asarray(w),
+             convention="keras")
+    assert backend.is_native(out)
+    np.testing.assert_allclose(float(backend.to_numpy(out)), expected, rtol=1e-12)
