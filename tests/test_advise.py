@@ -47,7 +47,10 @@ def test_task_family_and_loss(rng, make, task, family, loss):
     assert advice.metrics and advice.rationale
     # the advised loss and family exist in losskit
     assert callable(getattr(lk, advice.loss))
-    assert lk.family(advice.family) is not None
+    family = lk.family(advice.family, **advice.family_options)
+    y = make(np.random.default_rng(1))
+    if advice.task in ("regression", "count", "positive_skewed", "proportion"):
+        family.check_target(y)  # the advised family accepts the target as it is
     for metric in advice.metrics:
         assert callable(getattr(lk.metrics, metric))
 

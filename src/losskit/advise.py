@@ -76,6 +76,8 @@ class Advice:
     warnings: tuple[Finding, ...]
     alternatives: tuple[Alternative, ...]
     stats: dict[str, Any]
+    #: parameters for ``lk.family(family, **family_options)`` (e.g. soft targets)
+    family_options: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""
@@ -84,7 +86,8 @@ class Advice:
     def __str__(self) -> str:
         rows = [
             ("task", self.task),
-            ("distribution (family)", self.family),
+            ("distribution (family)", self.family + "".join(
+                f", {k}={v!r}" for k, v in self.family_options.items())),
             ("output layer", self.output_layer),
             ("loss", self.loss + "".join(f", {k}={v!r}" for k, v in self.loss_options.items())),
             ("metrics to report", ", ".join(self.metrics)),
@@ -405,7 +408,8 @@ def advise(y: Any, X: Any = None) -> Advice:
             warnings=tuple(findings), alternatives=tuple(alternatives), stats=stats)
     if y.min() > 0 and y.max() < 1:
         return Advice(
-            task="proportion", family="bernoulli", output_layer="1 unit, sigmoid activation",
+            task="proportion", family="bernoulli", family_options={"soft": True},
+            output_layer="1 unit, sigmoid activation",
             loss="binary_cross_entropy", loss_options={"from_logits": True},
             metrics=("mean_absolute_error", "root_mean_squared_error"),
             rationale=("values strictly between 0 and 1: a proportion; the binary "
