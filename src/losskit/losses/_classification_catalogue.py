@@ -685,6 +685,12 @@ def categorical_hinge_loss(
     >>> s = [[2.0, 0.5, -1.0], [0.2, 0.6, 0.0]]
     >>> lk.categorical_hinge_loss(y, s, reduction="none")
     array([0. , 0.6])
+
+    Keras' number where every wrong class scores below 0:
+
+    >>> y, s = [[1, 0, 0]], [[-0.5, -1.0, -3.0]]
+    >>> [float(lk.categorical_hinge_loss(y, s, convention=c)) for c in ("losskit", "keras")]
+    [0.5, 1.5]
     """
     func = "categorical_hinge_loss"
     inputs = prepare(func, y_true, y_pred, sample_weight, axis=axis)
