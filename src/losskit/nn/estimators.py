@@ -25,7 +25,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from losskit._validation import fail
-from losskit.nn._heads import Head
+from losskit.nn._heads import Head, metric_function
 from losskit.nn.models import MLP
 from losskit.nn.trainer import History, Trainer, atomic_write
 
@@ -138,6 +138,7 @@ class _BaseMLP(BaseEstimator):
         self.history_ = trainer.fit(model, X[fit_idx], y_enc[fit_idx], sample_weight=sw,
                                     validation_data=validation, resume=resume)
         self.model_ = model
+        self._split = (fit_idx, val_idx)  # rows trained on and held out (for reports)
         self.n_iter_ = max(len(self.history_), 1)
         self.loss_ = head.spec.name
 
@@ -149,6 +150,30 @@ class _BaseMLP(BaseEstimator):
         with torch.no_grad():
             out = self.model_.predict(torch.as_tensor(np.array(X), dtype=dtype))
         return out["output"]
+
+    def _encode_y(self, y: Any) -> np.ndarray:
+        return np.asarray(y)
+
+    def evaluate(self, X: Any, y: Any, sample_weight: Any = None) -> dict[str, float]:
+        """The loss and the history's metrics of the fitted model on ``(X, y)``.
+
+        Returns ``{"loss": ..., "<metric>": ...}`` with the names used in ``history_`` (the
+        loss exactly as training computes it, e.g. binary cross-entropy in nats).
+        """
+        from losskit.nn.trainer import _evaluate, _tensors
+
+        check_is_fitted(self, "model_")
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        y = self._encode_y(y)
+        dtype = next(self.model_.parameters()).dtype
+        X_t, Y_t, w_t = _tensors(self.model_, X, y, sample_weight, dtype, "X")
+        names = self.metrics if self.metrics is not None else \
+            self.model_.head_specs["output"].default_metrics
+        fns = [metric_function(self._name(), m) for m in names]
+        self.model_.eval()
+        with torch.no_grad():
+            raw = self.model_(X_t)
+        return _evaluate(self.model_, raw, Y_t, w_t, fns, prefix="")
 
     def diagnose(self) -> Any:
         """:func:`losskit.nn.diagnose` of ``history_``."""
@@ -431,6 +456,18 @@ clip_grad_norm, init, random_state, verbose, checkpoint_dir
         head = Head(self.loss, task="classification", n_classes=len(self.classes_))
         self._fit(X, y_enc.astype(np.int64), head, sample_weight, resume)
         return self
+
+    def _encode_y(self, y: Any) -> np.ndarray:
+        y = np.asarray(y)
+        if y.ndim != 1:
+            fail(f"{self._name()}.evaluate", "y", f"has shape {y.shape}", "Pass labels (n,)")
+        index = {label: i for i, label in enumerate(self.classes_.tolist())}
+        unknown = [v for v in y.tolist() if v not in index]
+        if unknown:
+            fail(f"{self._name()}.evaluate", "y", f"has labels not seen in training "
+                 f"({unknown[0]!r}; classes: {self.classes_.tolist()})",
+                 "Evaluate on data with the training classes")
+        return np.asarray([index[v] for v in y.tolist()], dtype=np.int64)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, shape (n, n_classes), columns in the order of ``classes_``."""

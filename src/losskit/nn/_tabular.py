@@ -1,0 +1,120 @@
+"""Tabular features as a network's input: numeric columns standardised, the others one-hot.
+
+The encoder is fitted on the training rows and stored as plain JSON (means, scales, categories),
+so a saved model needs no pickle to turn a new table into inputs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from losskit._validation import fail
+
+__all__ = ["TabularEncoder"]
+
+
+class TabularEncoder:
+    """Standardise numeric columns (mean 0, standard deviation 1; a constant column is centred
+    only) and one-hot encode the other columns (strings, categories, booleans) over the
+    categories seen in training (an unseen category encodes as all zeros).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> enc = TabularEncoder().fit(pd.DataFrame({"x": [1.0, 3.0], "c": ["a", "b"]}))
+    >>> enc.transform(pd.DataFrame({"x": [2.0], "c": ["b"]})).tolist()
+    [[0.0, 0.0, 1.0]]
+    >>> enc.feature_names
+    ['x', 'c=a', 'c=b']
+    """
+
+    def __init__(self) -> None:
+        self.numeric: dict[str, tuple[float, float]] = {}
+        self.categorical: dict[str, list[Any]] = {}
+        self.columns: list[str] = []
+
+    def fit(self, table: Any) -> TabularEncoder:
+        import pandas as pd
+
+        self.columns = [str(c) for c in table.columns]
+        for name in table.columns:
+            col = table[name]
+            if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+                values = col.to_numpy(dtype=np.float64)
+                sd = float(np.std(values))
+                self.numeric[str(name)] = (float(np.mean(values)), sd if sd > 0 else 1.0)
+            else:
+                cats = sorted({_plain(v) for v in col.tolist()}, key=lambda v: (str(type(v)),
+                                                                                 str(v)))
+                self.categorical[str(name)] = cats
+        if not self.columns:
+            fail("TabularEncoder", "table", "has no feature columns",
+                 "Pass a table with at least one column besides the target")
+        return self
+
+    @property
+    def feature_names(self) -> list[str]:
+        names: list[str] = []
+        for name in self.columns:
+            if name in self.numeric:
+                names.append(name)
+            else:
+                names += [f"{name}={c}" for c in self.categorical[name]]
+        return names
+
+    def transform(self, table: Any) -> np.ndarray:
+        missing = [c for c in self.columns if c not in {str(k) for k in table.columns}]
+        if missing:
+            fail("TabularEncoder", "table", f"lacks the column(s) {', '.join(map(repr, missing))}"
+                 " the model was trained with", "Pass a table with the training columns")
+        table = table.rename(columns=str)
+        if table[self.columns].isna().to_numpy().any():
+            counts = table[self.columns].isna().sum()
+            listed = ", ".join(f"{c!r} ({int(n)})" for c, n in counts.items() if n)
+            fail("TabularEncoder", "table", f"has missing values: {listed}",
+                 "Drop or impute them first")
+        blocks = []
+        for name in self.columns:
+            col = table[name]
+            if name in self.numeric:
+                mean, sd = self.numeric[name]
+                try:
+                    values = col.to_numpy(dtype=np.float64)
+                except (TypeError, ValueError):
+                    fail("TabularEncoder", "table", f"column {name!r} is not numeric",
+                         "Pass the same column types as in training")
+                blocks.append(((values - mean) / sd)[:, None])
+            else:
+                cats = self.categorical[name]
+                values = [_plain(v) for v in col.tolist()]
+                onehot = np.zeros((len(values), len(cats)))
+                index = {c: i for i, c in enumerate(cats)}
+                for row, v in enumerate(values):
+                    if v in index:
+                        onehot[row, index[v]] = 1.0
+                blocks.append(onehot)
+        return np.concatenate(blocks, axis=1).astype(np.float32)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"columns": self.columns,
+                "numeric": {k: list(v) for k, v in self.numeric.items()},
+                "categorical": self.categorical}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TabularEncoder:
+        enc = cls()
+        enc.columns = list(d["columns"])
+        enc.numeric = {k: (float(v[0]), float(v[1])) for k, v in d["numeric"].items()}
+        enc.categorical = {k: list(v) for k, v in d["categorical"].items()}
+        return enc
+
+
+def _plain(v: Any) -> Any:
+    """A JSON-friendly Python scalar (numpy scalars to Python; others to str)."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, (bool, int, float, str)):
+        return v
+    return str(v)

@@ -1,0 +1,168 @@
+"""losskit fit / predict / evaluate: files written, errors before training, saved models used."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pd = pytest.importorskip("pandas")
+pytest.importorskip("matplotlib")
+
+from losskit.cli import main  # noqa: E402
+from losskit.nn import MLPClassifier  # noqa: E402
+from losskit.nn._tabular import TabularEncoder  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _table(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({"x1": rng.normal(size=n), "x2": rng.normal(size=n) * 10 + 5,
+                       "color": rng.choice(["red", "green", "blue"], n)})
+    df["label"] = np.where(df.x1 + (df.color == "red") > 0.3, "yes", "no")
+    df["count"] = rng.poisson(np.exp(0.5 * df.x1))
+    return df
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("fit")
+    data = folder / "data.csv"
+    _table().drop(columns=["count"]).to_csv(data, index=False)
+    out = folder / "out"
+    torch.set_num_threads(1)
+    code = main(["fit", str(data), "--target", "label", "--epochs", "6", "--seed", "1",
+                 "--learning-rate", "0.05", "--out", str(out)])
+    assert code == 0
+    return data, out
+
+
+def test_fit_writes_every_file(fitted):
+    _, out = fitted
+    names = {p.name for p in out.iterdir()}
+    assert names >= {"model.safetensors", "config.json", "history.csv", "metrics.json",
+                     "report.html", "loss.png", "metric.png"}
+    for png in ("loss.png", "metric.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["task"] == "classification" and metrics["loss"] == "binary_cross_entropy"
+    assert set(metrics) >= {"train", "validation", "test", "diagnosis"}
+    for split in ("train", "validation", "test"):
+        assert set(metrics[split]) == {"loss", "accuracy"}
+    with open(out / "history.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 6 and float(rows[-1]["loss"]) > 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["target"] == "label" and config["preprocessing"]["categorical"]["color"] == \
+        ["blue", "green", "red"]
+
+
+def test_report_is_self_contained(fitted):
+    _, out = fitted
+    page = (out / "report.html").read_text()
+    assert page.count('src="data:image/png;base64,') == 2
+    assert "Diagnosis" in page and "binary_cross_entropy" in page
+    assert "sigmoid activation (inside the loss)" in page
+    assert "Advised for this target" in page  # why this loss
+    assert "http" not in page  # nothing to fetch
+
+
+def test_metrics_json_matches_the_saved_model(fitted):
+    data, out = fitted
+    df = pd.read_csv(data)
+    config = json.loads((out / "config.json").read_text())
+    enc = TabularEncoder.from_dict(config["preprocessing"])
+    est = MLPClassifier.load(out)
+    full = est.evaluate(enc.transform(df.drop(columns=["label"])), df["label"].to_numpy())
+    metrics = json.loads((out / "metrics.json").read_text())
+    # the three splits partition the rows: their weighted mean is the full-data loss
+    sizes = {"train": None, "validation": None, "test": 24}
+    n_val = round(0.1 * (120 - 24))
+    sizes["validation"], sizes["train"] = n_val, 120 - 24 - n_val
+    mean = sum(metrics[s]["loss"] * sizes[s] for s in sizes) / 120
+    assert mean == pytest.approx(full["loss"], rel=1e-5)  # float32 model
+
+
+def test_predict_and_evaluate_use_the_saved_model(fitted, tmp_path, capsys):
+    data, out = fitted
+    capsys.readouterr()
+    assert main(["predict", str(out), str(data), "--out", str(tmp_path / "p.csv")]) == 0
+    pred = pd.read_csv(tmp_path / "p.csv")
+    assert list(pred.columns) == ["prediction", "probability_no", "probability_yes"]
+    df = pd.read_csv(data)
+    est = MLPClassifier.load(out)
+    enc = TabularEncoder.from_dict(json.loads((out / "config.json").read_text())[
+        "preprocessing"])
+    X = enc.transform(df.drop(columns=["label"]))
+    np.testing.assert_array_equal(pred["prediction"].to_numpy(), est.predict(X))
+    np.testing.assert_allclose(pred["probability_yes"], est.predict_proba(X)[:, 1], rtol=1e-12)
+    assert main(["evaluate", str(out), str(data)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result == est.evaluate(X, df["label"].to_numpy())
+
+
+def test_count_target_is_detected_and_parquet_is_read(tmp_path):
+    pytest.importorskip("pyarrow")
+    data = tmp_path / "d.parquet"
+    _table().drop(columns=["label"]).to_parquet(data)
+    assert main(["fit", str(data), "--target", "count", "--epochs", "2", "--out",
+                 str(tmp_path / "o")]) == 0
+    metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert metrics["task"] == "regression" and metrics["loss"] == "poisson_nll"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--target", "nope"], "split_target: target 'nope' is not a column"),
+    (["--target", "label", "--loss", "poisson_nll"],
+     "fit_table: target 'label' holds non-numeric values"),
+    (["--target", "x1", "--loss", "poisson_nll"], "poisson_nll: y_true has a value not >= 0"),
+    (["--target", "label", "--loss", "huber_los"],
+     "fit_table: --loss is 'huber_los', which losskit.nn does not know"),
+    (["--target", "label", "--loss", "huber_loss"], "holds non-numeric values"),
+    (["--target", "label", "--hidden", "a,b"], "fit: --hidden is 'a,b'"),
+])
+def test_errors_come_before_training(tmp_path, capsys, args, message):
+    data = tmp_path / "d.csv"
+    _table().to_csv(data, index=False)
+    out = tmp_path / "o"
+    assert main(["fit", str(data), *args, "--epochs", "2", "--out", str(out)]) == 2
+    assert message in capsys.readouterr().err
+    assert not (out / "model.safetensors").exists()
+    assert not (out / "checkpoint").exists()
+
+
+def test_missing_values_are_an_error(tmp_path, capsys):
+    df = _table()
+    df.loc[3, "x2"] = np.nan
+    data = tmp_path / "d.csv"
+    df.to_csv(data, index=False)
+    assert main(["fit", str(data), "--target", "label", "--out", str(tmp_path / "o")]) == 2
+    assert "missing values: 'x2' (1)" in capsys.readouterr().err
+
+
+def test_resume_continues_a_run(tmp_path):
+    data = tmp_path / "d.csv"
+    _table().drop(columns=["count"]).to_csv(data, index=False)
+    base = ["fit", str(data), "--target", "label", "--seed", "2"]
+    assert main([*base, "--epochs", "2", "--out", str(tmp_path / "a")]) == 0
+    assert main([*base, "--epochs", "4", "--resume", "--out", str(tmp_path / "a")]) == 0
+    assert main([*base, "--epochs", "4", "--out", str(tmp_path / "b")]) == 0
+    a = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    b = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert a["epochs"] == b["epochs"] == 4
+    assert a["test"]["loss"] == pytest.approx(b["test"]["loss"], rel=1e-6)
+
+
+def test_predict_needs_a_fitted_folder(tmp_path, capsys):
+    data = tmp_path / "d.csv"
+    _table().to_csv(data, index=False)
+    assert main(["predict", str(tmp_path), str(data)]) == 2
+    assert "load: DIR" in capsys.readouterr().err
