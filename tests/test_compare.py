@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 
 import numpy as np
@@ -126,18 +127,39 @@ def test_custom_losses_callable_family_and_dataframe():
     assert "p_value" in result.tests["friedman"]
 
 
-def test_file_loss_in_parallel_workers_matches_sequential(tmp_path, regression):
-    # a loss loaded from a file travels to joblib's worker processes (by value), and two
-    # workers give exactly the scores of one
+THREADS_LOSS = """
+import os
+
+import torch
+
+
+def cubic_error(y_true, y_pred):
+    with open(os.environ["LOSSKIT_TEST_THREADS"], "a") as fh:
+        fh.write(f"{os.getpid()} {torch.get_num_threads()}\\n")
+    return (abs(y_true - y_pred) ** 3).mean(-1)
+"""
+
+
+def test_file_loss_in_parallel_workers_matches_sequential(tmp_path, regression, monkeypatch):
+    # a loss loaded from a file travels to joblib's worker processes (by value), two workers
+    # give exactly the scores of one, and each worker runs torch on its share of the cores
+    import joblib
+
     X, y = regression
     path = tmp_path / "my_losses.py"
-    path.write_text(LOSS_FILE)
+    path.write_text(THREADS_LOSS)
+    log = tmp_path / "threads.txt"
+    monkeypatch.setenv("LOSSKIT_TEST_THREADS", str(log))
     cubic = load_callable(f"{path}:cubic_error")
     losses = ["mse", cubic]
     one = lk.compare(X, y, losses, n_splits=2, n_repeats=1, estimator_params=FAST, n_jobs=1)
+    log.unlink()
     two = lk.compare(X, y, losses, n_splits=2, n_repeats=1, estimator_params=FAST, n_jobs=2)
     np.testing.assert_array_equal(one.scores, two.scores)
     assert two.losses == ["mse", "cubic_error"]
+    seen = [line.split() for line in log.read_text().splitlines()]
+    assert seen and all(int(pid) != os.getpid() for pid, _ in seen)  # ran in the workers
+    assert {int(threads) for _, threads in seen} == {max(1, joblib.cpu_count() // 2)}
 
 
 def test_load_callable_errors(tmp_path):

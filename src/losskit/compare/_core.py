@@ -295,14 +295,22 @@ def _rows(X: Any, idx: np.ndarray) -> Any:
     return X.iloc[idx] if hasattr(X, "iloc") else X[idx]
 
 
-def _torch_threads(n_workers: int) -> int:
-    """Torch threads per worker: the cores shared out, so workers never oversubscribe."""
-    return max(1, (os.cpu_count() or 1) // max(1, n_workers))
+def _torch_threads(n_workers: int) -> int | None:
+    """Torch threads per worker: the cores shared out, so workers never oversubscribe.
+
+    ``None`` (leave torch's setting alone) when the fits run one at a time.
+    """
+    if n_workers <= 1:
+        return None
+    import joblib
+
+    # joblib's count respects the CPU affinity and cgroup (container) limits
+    return max(1, joblib.cpu_count() // n_workers)
 
 
 def _fit_score(loss: Any, task: str, params: dict[str, Any], seed: int, X: Any, y: np.ndarray,
                train: np.ndarray, test: np.ndarray, metric: Callable,
-               metric_options: dict[str, Any], threads: int) -> tuple[float, float]:
+               metric_options: dict[str, Any], threads: int | None) -> tuple[float, float]:
     """Train one network on ``train`` and score it on ``test`` (runs inside a worker)."""
     import torch
     from sklearn.pipeline import make_pipeline
@@ -310,7 +318,8 @@ def _fit_score(loss: Any, task: str, params: dict[str, Any], seed: int, X: Any, 
     from losskit.nn import MLPClassifier, MLPRegressor
 
     previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    if threads is not None:
+        torch.set_num_threads(threads)
     try:
         cls = MLPClassifier if task == "classification" else MLPRegressor
         model = make_pipeline(_preprocessor(X), cls(loss, random_state=seed, **params))
@@ -327,7 +336,8 @@ def _fit_score(loss: Any, task: str, params: dict[str, Any], seed: int, X: Any, 
             value = metric(y_test, model.predict(X_test), **metric_options)
         return float(value), seconds
     finally:
-        torch.set_num_threads(previous)
+        if threads is not None:
+            torch.set_num_threads(previous)
 
 
 # ------------------------------------------------------------------------------ compare
@@ -373,9 +383,10 @@ def compare(X: Any, y: Any, losses: Sequence[Any], *, metric: Any = None, n_spli
         Keyword arguments of the estimator (``epochs``, ``hidden_layer_sizes``,
         ``learning_rate`` ...); ``random_state`` is set per fold by ``compare``.
     n_jobs : int or None
-        Fits run in parallel with joblib (``-1``: all cores). Each worker gets
-        ``cpu_count // n_workers`` torch threads so the workers do not oversubscribe the
-        cores. Any joblib backend works: run ``compare`` inside
+        Fits run in parallel with joblib (``-1``: all cores). With more than one worker,
+        each gets ``joblib.cpu_count() // n_workers`` torch threads (``torch.set_num_threads``
+        inside the worker) so the workers do not oversubscribe the cores; with one, torch's
+        own setting is left alone. Any joblib backend works: run ``compare`` inside
         ``with joblib.parallel_backend("dask"):`` (with a ``dask.distributed.Client``) or
         ``"ray"`` (after ``ray.util.joblib.register_ray()``) to spread the fits over a
         cluster.
