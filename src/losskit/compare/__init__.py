@@ -7,10 +7,11 @@ test and Holm-adjusted pairwise tests for more, with effect sizes, confidence in
 plain-language conclusion. :class:`Comparison` holds the result and writes ``results.json``,
 a box plot and an HTML report (``losskit compare DATA --target COL --losses a,b --out DIR``).
 
-``import losskit.compare`` does not import torch (training does, in :func:`compare`).
+``import losskit.compare`` does not import torch (training does, in :func:`compare`), nor the
+command line: ``losskit.cli`` imports ``losskit.compare._cli``, which registers the command
+(so ``import losskit`` keeps ``losskit.cli`` out and ``python -m losskit.cli`` runs cleanly).
 """
 
-from losskit.compare import _cli  # noqa: F401  (registers `losskit compare`)
 from losskit.compare._core import Comparison, compare, load_callable
 from losskit.compare.stats import (
     TestResult,
