@@ -14,10 +14,20 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@
 
+# Chromium and its driver from the OS packages, for the browser test of the training report
+# (tests/test_nn_report_browser.py; skipped, with its reason, where they cannot be installed)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+$(VENV)/.chromium:
+	@mkdir -p $(VENV)
+	@(command -v chromium >/dev/null && command -v chromedriver >/dev/null) || \
+	  ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium chromium-driver) || \
+	  echo "Chromium could not be installed: the report's browser test will be skipped"
+	touch $@
+
 demo: $(BIN)/.installed
 	$(BIN)/losskit demo --out losskit-demo
 
-test: $(BIN)/.installed
+test: $(BIN)/.installed $(VENV)/.chromium
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/python -m pytest
 

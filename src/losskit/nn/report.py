@@ -41,6 +41,7 @@ def curve_figures(history: History, folder: str | Path) -> dict[str, Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     folder = Path(folder)
     out: dict[str, Path] = {}
@@ -61,6 +62,7 @@ def curve_figures(history: History, folder: str | Path) -> dict[str, Path]:
         if history.best_epoch:
             ax.axvline(history.best_epoch, color="green", alpha=0.3, label="best epoch")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend()
@@ -82,8 +84,7 @@ def write_report(path: str | Path, *, title: str, history: History,
         f'{base64.b64encode(Path(p).read_bytes()).decode("ascii")}">'
         f"<figcaption>{esc(name)}: training and validation per epoch</figcaption></figure>"
         for name, p in figures.items())
-    findings = "\n".join(f"<li><b>{esc(f.kind.replace('_', ' '))}</b>: {esc(f.message)}</li>"
-                         for f in diagnosis.findings)
+    findings = "\n".join(f"<li>{esc(f.message)}</li>" for f in diagnosis.findings)
     names = sorted({k for split in metrics.values() for k in split})
     head = "".join(f"<th>{esc(n)}</th>" for n in names)
     rows = "\n".join(
