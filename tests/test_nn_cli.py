@@ -166,3 +166,34 @@ def test_predict_needs_a_fitted_folder(tmp_path, capsys):
     _table().to_csv(data, index=False)
     assert main(["predict", str(tmp_path), str(data)]) == 2
     assert "load: DIR" in capsys.readouterr().err
+
+
+def test_ctrl_c_stops_cleanly_and_the_run_resumes(tmp_path, monkeypatch, capsys):
+    from losskit.nn import trainer as trainer_module
+
+    data = tmp_path / "d.csv"
+    _table().drop(columns=["count"]).to_csv(data, index=False)
+    base = ["fit", str(data), "--target", "label", "--seed", "3", "--epochs", "4"]
+    real_epoch = trainer_module.Trainer._epoch
+    calls = []
+
+    def interrupted(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:  # Ctrl-C during the third epoch
+            raise KeyboardInterrupt
+        return real_epoch(self, *args, **kwargs)
+
+    monkeypatch.setattr(trainer_module.Trainer, "_epoch", interrupted)
+    assert main([*base, "--out", str(tmp_path / "a")]) == 130
+    assert "losskit fit: interrupted" in capsys.readouterr().err
+    ckpt = tmp_path / "a" / "checkpoint" / trainer_module.CHECKPOINT_NAME
+    from safetensors import safe_open
+
+    with safe_open(str(ckpt), framework="pt") as fh:
+        assert json.loads(fh.metadata()["losskit"])["epoch"] == 2  # the last whole epoch
+    monkeypatch.setattr(trainer_module.Trainer, "_epoch", real_epoch)
+    assert main([*base, "--resume", "--out", str(tmp_path / "a")]) == 0
+    assert main([*base, "--out", str(tmp_path / "b")]) == 0
+    a = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    b = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert a["test"]["loss"] == pytest.approx(b["test"]["loss"], rel=1e-6)
