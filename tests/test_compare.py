@@ -186,6 +186,8 @@ def test_load_callable_errors(tmp_path):
     ({"estimator_params": {"random_state": 1}}, ValueError, r"estimator_params contains"),
     ({"n_splits": 1}, ValueError, r"n_splits is 1\. Pass an integer >= 2"),
     ({"n_repeats": 0}, ValueError, r"n_repeats is 0"),
+    ({"n_jobs": 0}, ValueError, r"n_jobs is 0\. Pass a positive number"),
+    ({"estimator_params": [("epochs", 1)]}, TypeError, r"estimator_params is list"),
 ])
 def test_compare_errors(regression, kwargs, error, message):
     X, y = regression

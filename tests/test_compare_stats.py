@@ -305,6 +305,22 @@ def test_conclusion_several_losses():
     for pair in out["tests"]["pairwise"]:
         assert {"p_value", "p_value_holm"} <= set(pair["corrected_ttest"])
         assert {"p_value", "p_value_holm"} <= set(pair["wilcoxon"])
+    # a clear order among the others is reported too, in the metric's direction
+    noise = rng.normal(0, 0.003, (3, 12))
+    order = np.array([0.30, 0.20, 0.10])[:, None] + base + noise
+    out = conclude(["a", "b", "c"], order, metric="mean_absolute_error",
+                   greater_is_better=False, n_train=90, n_test=10)
+    assert out["best"] == "c" and "lower is better" in out["conclusion"]
+    assert "Among the others, b is better than a (Holm-adjusted p" in out["conclusion"]
+    # the same order on every fold (Friedman: p < 0.05) but by amounts so uneven that no
+    # corrected t-test finds it (one fold carries the whole mean): said in words
+    step = np.array([0.001] * 11 + [0.5])
+    flat = np.array([0.2 + 2 * step, 0.2 + step, 0.2 + 0 * step])
+    out = conclude(["a", "b", "c"], flat, metric="accuracy_score", greater_is_better=True,
+                   n_train=50, n_test=50)
+    assert out["tests"]["friedman"]["p_value"] < 1e-4 and not out["significant"]
+    assert out["conclusion"].startswith("The Friedman test finds that the 3 losses differ")
+    assert "No pair of losses differs significantly" in out["conclusion"]
     tied = conclude(["a", "b", "c"], np.ones((3, 6)), metric="accuracy_score",
                     greater_is_better=True, n_train=90, n_test=10)
     assert tied["conclusion"].startswith("The data cannot tell the 3 losses apart")

@@ -427,6 +427,13 @@ def compare(X: Any, y: Any, losses: Sequence[Any], *, metric: Any = None, n_spli
     losses = list(losses)
     if len(losses) < 2:
         fail(func, "losses", f"has {len(losses)} loss(es)", "Pass two or more losses to compare")
+    if n_jobs is not None and (not isinstance(n_jobs, (int, np.integer))
+                               or isinstance(n_jobs, bool) or n_jobs == 0):
+        fail(func, "n_jobs", f"is {n_jobs!r}", "Pass a positive number of workers, -1 for all "
+             "cores, or None for joblib's default")
+    if estimator_params is not None and not isinstance(estimator_params, dict):
+        fail(func, "estimator_params", f"is {type(estimator_params).__name__}",
+             "Pass a dict of estimator keyword arguments", TypeError)
     params = dict(estimator_params or {})
     if "random_state" in params or "loss" in params:
         fail(func, "estimator_params", "contains 'random_state' or 'loss'",

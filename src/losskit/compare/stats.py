@@ -511,6 +511,17 @@ def conclude(labels: Any, scores: Any, *, metric: str, greater_is_better: bool,
         beaten.append(r["p_holm"] < alpha)
     if all(beaten):
         parts.append(f"{labels[best]} is significantly better than every other loss.")
+    others = [(i, j) for (i, j), res in pairs.items() if best not in (i, j)
+              and res["corrected_ttest"].details["p_value_holm"] < alpha]
+    for i, j in others:
+        r = oriented(i, j, pairs[(i, j)])
+        win, lose = (i, j) if (r["diff"] > 0) == greater_is_better else (j, i)
+        parts.append(f"Among the others, {labels[win]} is better than {labels[lose]} "
+                     f"(Holm-adjusted {_p(r['p_holm'])}).")
+    if not any(beaten) and not others:
+        parts.append("No pair of losses differs significantly once the overlap between "
+                     "folds and the number of comparisons are accounted for (Holm-adjusted "
+                     "corrected t-tests).")
     return {"tests": tests, "best": labels[best], "significant": bool(any(beaten)),
             "conclusion": " ".join(parts)}
 
