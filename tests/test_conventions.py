@@ -135,6 +135,18 @@ def test_torch_probability_targets_with_class_weights_divide_by_n(rng):
     assert abs(float(losskit) - float(expected)) > 1e-3
 
 
+def test_torch_sample_weights_follow_the_weighted_mean_idiom(data):
+    z, w = data["z"].astype("float64"), data["w"].astype("float64")
+    cw = np.linspace(0.5, 2.0, z.shape[1])
+    per = F.cross_entropy(torch.from_numpy(z), torch.from_numpy(data["labels"]),
+                          weight=torch.from_numpy(cw), reduction="none").numpy()
+    expected = (w * per).mean()  # PyTorch's idiom for sample weights divides by n
+    for fn, y in ((lk.sparse_categorical_cross_entropy, data["labels"]),
+                  (lk.categorical_cross_entropy, data["one_hot"])):
+        ours = fn(y, z, from_logits=True, class_weight=cw, sample_weight=w, convention="torch")
+        np.testing.assert_allclose(float(ours), expected, rtol=1e-12)
+
+
 def test_torch_nll_of_log_probabilities_is_exact(data):
     p = data["p"].astype("float64")
     expected = F.nll_loss(torch.log(torch.from_numpy(p)), torch.from_numpy(data["labels"]))

@@ -521,6 +521,10 @@ def sparse_categorical_cross_entropy(
         # Keras divides by the number of samples it did not mask
         mean_weight = (xp.ones_like(per_sample) if ignored is None
                        else xp.where(ignored, 0.0, xp.ones_like(per_sample)))
+    elif convention == "torch" and sample_weight is not None:
+        # PyTorch has no sample weights: its idiom (w * loss(reduction="none")).mean()
+        # divides by n
+        mean_weight = xp.ones_like(per_sample)
     elif label_weight is not None:
         mean_weight = label_weight if weight is None else weight * label_weight
 
