@@ -23,8 +23,10 @@ def _one_thread():
 
 
 def test_import_losskit_does_not_import_torch():
-    code = ("import sys, losskit, losskit.losses, losskit.metrics, losskit.families; "
-            "assert 'torch' not in sys.modules, 'torch imported'")
+    code = ("import sys, losskit, losskit.losses, losskit.metrics, losskit.families, "
+            "losskit.nn, losskit.nn.cli; "
+            "assert 'torch' not in sys.modules, 'torch imported'; "
+            "losskit.nn.MLP; assert 'torch' in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

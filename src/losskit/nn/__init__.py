@@ -9,14 +9,41 @@
 - :class:`MLPRegressor`, :class:`MLPClassifier`: scikit-learn estimators.
 - :func:`diagnose`: what the learning curves say, in plain words.
 
-``import losskit`` does not import torch; ``import losskit.nn`` does.
+``import losskit`` does not import torch; using ``losskit.nn``'s names does (they are loaded
+on first use).
 """
 
-from losskit.nn._heads import LOSS_HEADS, Head
-from losskit.nn.diagnosis import Diagnosis, Finding, diagnose
-from losskit.nn.estimators import MLPClassifier, MLPRegressor
-from losskit.nn.models import MLP
-from losskit.nn.trainer import History, Trainer, TrainingDivergedWarning
+import importlib
+from typing import Any
+
+# names -> defining module, imported on first use: ``import losskit.nn.cli`` (loaded by every
+# ``losskit`` command) must not pay for importing torch and scikit-learn
+_EXPORTS = {
+    "LOSS_HEADS": "losskit.nn._heads",
+    "Head": "losskit.nn._heads",
+    "Diagnosis": "losskit.nn.diagnosis",
+    "Finding": "losskit.nn.diagnosis",
+    "diagnose": "losskit.nn.diagnosis",
+    "MLPClassifier": "losskit.nn.estimators",
+    "MLPRegressor": "losskit.nn.estimators",
+    "MLP": "losskit.nn.models",
+    "History": "losskit.nn.trainer",
+    "Trainer": "losskit.nn.trainer",
+    "TrainingDivergedWarning": "losskit.nn.trainer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'losskit.nn' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
 
 __all__ = [
     "LOSS_HEADS",

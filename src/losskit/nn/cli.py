@@ -19,16 +19,28 @@ import numpy as np
 
 from losskit._validation import fail
 from losskit.cli import command
-from losskit.nn._heads import ALIASES, LOSS_HEADS, loss_spec
 from losskit.nn._tabular import TabularEncoder
-from losskit.nn.estimators import MLPClassifier, MLPRegressor
-from losskit.nn.trainer import atomic_write
 
 __all__ = ["fit_table"]
 
-_CLASSIFICATION_NAMES = {"cross_entropy", "log_loss", "categorical_cross_entropy",
-                         *(k for k, v in LOSS_HEADS.items() if v.task == "classification")}
 _TEST_FRACTION = 0.2
+
+
+def _classification_names() -> set[str]:
+    from losskit.nn._heads import LOSS_HEADS
+
+    return {"cross_entropy", "log_loss", "categorical_cross_entropy",
+            *(k for k, v in LOSS_HEADS.items() if v.task == "classification")}
+
+
+def _need_torch(command_name: str) -> None:
+    """A clear error (exit status 2) instead of a traceback when the extra is missing."""
+    try:
+        import sklearn  # noqa: F401
+        import torch  # noqa: F401
+    except ImportError as error:
+        fail(command_name, "extra 'torch'", f"is not installed ({error.name} is missing)",
+             "Install it: pip install 'losskit[torch]'")
 
 
 def _fit_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,6 +64,7 @@ def _fit_arguments(parser: argparse.ArgumentParser) -> None:
 def _task_and_loss(y: Any, loss: str | None, task: str | None) -> tuple[str, str, str]:
     """(task, loss, why) from the advice or from ``--loss``."""
     from losskit.advise import advise
+    from losskit.nn._heads import ALIASES, LOSS_HEADS
 
     advice = None
     if loss is None or task is None:
@@ -78,9 +91,9 @@ def _task_and_loss(y: Any, loss: str | None, task: str | None) -> tuple[str, str
         if advice is not None:
             why += f" (The advice for this target was {advice.loss}: {advice.rationale})"
     if task is None:
-        task = "classification" if loss in _CLASSIFICATION_NAMES else "regression"
+        task = "classification" if loss in _classification_names() else "regression"
     if task == "regression" and advice is not None and advice.task in ("binary", "multiclass") \
-            and loss in _CLASSIFICATION_NAMES:
+            and loss in _classification_names():
         task = "classification"
     return task, loss, why
 
@@ -97,7 +110,10 @@ def fit_table(data: str | Path, target: str, out: str | Path, *, loss: str | Non
     Returns the ``metrics.json`` content.
     """
     from losskit.datasets import read_table, split_target
+    from losskit.nn._heads import loss_spec
+    from losskit.nn.estimators import MLPClassifier, MLPRegressor
     from losskit.nn.report import curve_figures, write_report
+    from losskit.nn.trainer import atomic_write
 
     X_df, y_ser = split_target(read_table(data), target)
     y = y_ser.to_numpy()
@@ -175,6 +191,7 @@ def fit_table(data: str | Path, target: str, out: str | Path, *, loss: str | Non
 @command("fit", "train an MLP on a table and write the model, metrics and report",
          _fit_arguments)
 def _fit(args: argparse.Namespace) -> int:
+    _need_torch("fit")
     try:
         hidden = tuple(int(h) for h in args.hidden.split(",") if h.strip())
     except ValueError:
@@ -189,6 +206,8 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _load(folder: str | Path) -> tuple[Any, TabularEncoder, dict[str, Any]]:
+    from losskit.nn.estimators import MLPClassifier, MLPRegressor
+
     folder = Path(folder)
     path = folder / "config.json"
     if not path.exists():
@@ -210,7 +229,10 @@ def _use_arguments(parser: argparse.ArgumentParser) -> None:
 
 @command("predict", "predict with a model saved by losskit fit (CSV out)", _use_arguments)
 def _predict(args: argparse.Namespace) -> int:
+    _need_torch("predict")
     from losskit.datasets import read_table
+    from losskit.nn.estimators import MLPClassifier
+    from losskit.nn.trainer import atomic_write
 
     est, encoder, config = _load(args.dir)
     table = read_table(args.data)
@@ -237,7 +259,10 @@ def _predict(args: argparse.Namespace) -> int:
 @command("evaluate", "loss and metrics of a model saved by losskit fit on a table (JSON)",
          _use_arguments)
 def _evaluate(args: argparse.Namespace) -> int:
+    _need_torch("evaluate")
     from losskit.datasets import read_table, split_target
+    from losskit.nn.estimators import MLPRegressor
+    from losskit.nn.trainer import atomic_write
 
     est, encoder, config = _load(args.dir)
     X_df, y = split_target(read_table(args.data), config["target"])
