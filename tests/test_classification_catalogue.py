@@ -9,7 +9,6 @@ bad inputs.
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import pytest
@@ -20,6 +19,7 @@ from sklearn.metrics import hinge_loss as sk_hinge_loss
 from sklearn.metrics import log_loss as sk_log_loss
 
 import losskit as lk
+from references import keras_numpy
 
 N, C = 12, 4
 
@@ -35,8 +35,7 @@ def _keras(name, **options):
     Keras computes in float32 outside TensorFlow (it demotes float64), so the comparisons feed
     float32 inputs to both libraries and use the float32 tolerance.
     """
-    os.environ.setdefault("KERAS_BACKEND", "numpy")
-    keras = pytest.importorskip("keras")
+    keras = keras_numpy()
     loss = getattr(keras.losses, name)(reduction=None, **options)
     return lambda y, p: np.asarray(loss(y, p))
 

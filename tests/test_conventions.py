@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 import torch
@@ -12,16 +10,11 @@ from sklearn.metrics import log_loss
 from sklearn.metrics import mean_squared_error as sk_mse
 
 import losskit as lk
+from references import keras_numpy as _keras
 
 RTOL = 1e-6
 
 
-def _keras():
-    os.environ.setdefault("KERAS_BACKEND", "numpy")
-    keras = pytest.importorskip("keras")
-    if keras.backend.backend() != "numpy":
-        pytest.skip("these references use Keras' NumPy backend")
-    return keras
 
 
 def _softmax(z):

@@ -7,8 +7,6 @@ branch against torch autograd and finite differences, and every branch on every 
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 import torch
@@ -19,17 +17,12 @@ from hypothesis.extra import numpy as hnp
 from sklearn.metrics import hinge_loss as sk_hinge_loss
 
 import losskit as lk
+from references import keras_numpy as _keras
 
 N, C = 24, 4
 KERAS_RTOL = 1e-6
 
 
-def _keras():
-    os.environ.setdefault("KERAS_BACKEND", "numpy")
-    keras = pytest.importorskip("keras")
-    if keras.backend.backend() != "numpy":
-        pytest.skip("these references use Keras' NumPy backend")
-    return keras
 
 
 def _keras_loss(name, y, p, w=None, **options):

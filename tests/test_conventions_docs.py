@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import doctest
 import inspect
-import os
 import re
 from pathlib import Path
 
@@ -19,17 +18,12 @@ from sklearn import metrics as skm
 
 import losskit as lk
 from losskit.losses._core import KERAS_EPSILON
+from references import keras_numpy as _keras
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "conventions.md"
 RTOL = 1e-6  # Keras computes in float32
 
 
-def _keras():
-    os.environ.setdefault("KERAS_BACKEND", "numpy")
-    keras = pytest.importorskip("keras")
-    if keras.backend.backend() != "numpy":
-        pytest.skip("these references use Keras' NumPy backend")
-    return keras
 
 
 def _keras_loss(name, y, p, w=None, **options):

@@ -8,7 +8,6 @@ an independent PyTorch implementation (torch.nn.functional or torch.distribution
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import pytest
@@ -19,20 +18,12 @@ import torch.nn.functional as F
 from scipy.special import logsumexp
 
 import losskit as lk
+from references import keras_numpy as _keras
 
 N = 11
 RTOL = 1e-12
 
 
-def _keras():
-    os.environ.setdefault("KERAS_BACKEND", "numpy")
-    try:
-        import keras
-    except Exception:  # keras is optional and may fail to import without its backend
-        pytest.skip("keras with a numpy backend is not importable")
-    if keras.backend.backend() != "numpy":
-        pytest.skip("keras is loaded with a different backend")
-    return keras
 
 
 def _t(x, grad=False):
