@@ -330,3 +330,14 @@ def test_conclusion_errors():
     with pytest.raises(ValueError, match=r"^conclude: scores has shape \(2, 3\) for 3 labels"):
         conclude(["a", "b", "c"], np.ones((2, 3)), metric="m_score", greater_is_better=True,
                  n_train=2, n_test=1)
+
+
+def test_docs_page_examples_run():
+    import doctest
+    from pathlib import Path
+
+    pytest.importorskip("torch")
+    page = Path(__file__).resolve().parents[1] / "docs" / "compare.md"
+    result = doctest.testfile(str(page), module_relative=False,
+                              optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 10 and result.failed == 0
