@@ -341,3 +341,30 @@ def test_docs_page_examples_run():
     result = doctest.testfile(str(page), module_relative=False,
                               optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 10 and result.failed == 0
+
+
+def test_report_files_from_scores_alone(tmp_path):
+    # a Comparison built from scores (no training): a constant difference gives t = inf,
+    # written as null in strict JSON and as ∞ in the page
+    pytest.importorskip("matplotlib")
+    import json
+
+    from losskit.compare import Comparison
+
+    scores = np.array([[0.75, 0.5, 0.625, 0.875], [0.5, 0.25, 0.375, 0.625]])
+    result = Comparison(losses=["focal", "ce"], metric="accuracy_score", greater_is_better=True,
+                        scores=scores, n_splits=2, n_repeats=2, n_train=np.array([8] * 4),
+                        n_test=np.array([8] * 4), task="classification",
+                        fit_seconds=np.zeros((2, 4)))
+    assert result.tests["corrected_ttest"]["statistic"] == math.inf
+    assert result.conclusion.startswith("focal is better than ce on accuracy_score")
+    assert "99.9% confidence level" in result.conclusion
+    paths = result.save(tmp_path / "out")
+    data = json.loads(paths["results"].read_text())  # strict JSON: no Infinity token
+    assert "Infinity" not in paths["results"].read_text()
+    assert data["tests"]["corrected_ttest"]["statistic"] is None
+    assert data["tests"]["corrected_ttest"]["p_value"] == 0.0
+    assert data["fold_scores"] == {"focal": scores[0].tolist(), "ce": scores[1].tolist()}
+    assert data["summary"][0]["mean"] == pytest.approx(0.6875)
+    page = paths["report"].read_text()
+    assert "t = ∞" in page and 'class="best"><td>focal</td>' in page
