@@ -198,7 +198,7 @@ def test_uncertainty_weighting_formula_and_learning():
     la, lb = torch.tensor(2.0, dtype=torch.float64), torch.tensor(0.7, dtype=torch.float64)
     total = model.combine({"a": la, "b": lb})
     expected = 0.5 * math.exp(-0.5) * 2.0 + 0.25 + math.exp(0.3) * 0.7 - 0.15
-    assert float(total) == pytest.approx(expected, rel=1e-14)
+    assert float(total.detach()) == pytest.approx(expected, rel=1e-14)
     # a noisy regression head learns a larger variance than a clean one
     rng = np.random.default_rng(1)
     X = rng.normal(size=(200, 2))
