@@ -164,8 +164,10 @@ def test_real_saturation_with_sigmoid_and_mse():
           "verbose": False}
     mse = MLPClassifier("mean_squared_error", **kw).fit(X, y)
     assert "saturated" in mse.diagnose(), str(mse.diagnose())
+    assert mse.history_.rows[-1]["saturated_wrong/output"] >= dg.SATURATED_WRONG
     ce = MLPClassifier("cross_entropy", **kw).fit(X, y)
     assert "saturated" not in ce.diagnose()
+    assert "saturation/output" not in ce.history_.keys()  # not needed from logits
 
 
 def test_real_divergence():

@@ -10,7 +10,8 @@ records in :class:`History`:
 - ``val_loss`` (and ``val_loss/<head>``): the loss on the validation data at the end of the
   epoch;
 - the chosen metrics on both (``accuracy``, ``val_accuracy`` ...), the learning rate, the
-  fraction of saturated outputs of sigmoid/softmax heads, the epoch time.
+  fraction of saturated outputs of sigmoid/softmax heads whose loss is computed on the
+  probabilities, the epoch time.
 
 The data are checked once, up front, by the loss itself (``check_values=True`` on the whole
 training set, with the best constant model); the hot loop then calls the loss with
@@ -60,8 +61,9 @@ class History:
     ``rows[i]`` is a dict with ``epoch`` (1-based), ``loss``, ``val_loss`` (if validation
     data), ``loss/<head>`` and ``val_loss/<head>`` for several heads, the metrics (``accuracy``,
     ``val_accuracy`` ...), ``lr``, ``time`` (seconds), ``saturation/<head>`` and
-    ``saturated_wrong/<head>`` (fractions of training samples whose sigmoid/softmax output is
-    saturated, and saturated on the wrong side) and ``log_var/<head>`` with uncertainty
+    ``saturated_wrong/<head>`` (for sigmoid/softmax heads whose loss is computed on the
+    probabilities: fractions of training samples whose output is saturated, and saturated on
+    the wrong side) and ``log_var/<head>`` with uncertainty
     weighting. ``history["loss"]`` gives a column as a list.
     """
 
@@ -391,7 +393,10 @@ class Trainer:
         row.update(_evaluate(model, raw_all, {k: v[perm] for k, v in Y.items()},
                              None if w is None else w[perm], metric_fns, prefix=""))
         for name, head in model.head_specs.items():
-            if head.activation in ("sigmoid", "softmax") and head.task == "classification":
+            # only where it matters: a loss on the probabilities (from logits, the gradient
+            # p - y does not vanish when an output saturates)
+            if head.activation in ("sigmoid", "softmax") and head.task == "classification" \
+                    and not head.spec.on_logits:
                 sat, wrong = _saturation(head, raw_all[name], Y[name][perm])
                 row[f"saturation/{name}"] = sat
                 row[f"saturated_wrong/{name}"] = wrong
