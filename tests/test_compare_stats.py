@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -366,5 +367,11 @@ def test_report_files_from_scores_alone(tmp_path):
     assert data["tests"]["corrected_ttest"]["p_value"] == 0.0
     assert data["fold_scores"] == {"focal": scores[0].tolist(), "ce": scores[1].tolist()}
     assert data["summary"][0]["mean"] == pytest.approx(0.6875)
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in paths.values():  # written atomically, with the mode open() would give
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "report.html", "results.json", "scores.png"]
     page = paths["report"].read_text()
     assert "t = ∞" in page and 'class="best"><td>focal</td>' in page

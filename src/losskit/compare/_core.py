@@ -512,6 +512,10 @@ def _atomic_write_text(path: Path, text: str | bytes) -> None:
             fh.write(text.encode() if isinstance(text, str) else text)
             fh.flush()
             os.fsync(fh.fileno())
+        # mkstemp creates the file private (0600): give it the mode a plain open() would
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
