@@ -374,11 +374,15 @@ class Trainer:
         bs = self.batch_size
         outputs: dict[str, list[torch.Tensor]] = {name: [] for name in model.head_specs}
         params = [p for p in model.parameters()]
+        # one gather per epoch; the minibatches are then contiguous slices (views)
+        Xp = X[perm]
+        Yp = {k: v[perm] for k, v in Y.items()}
+        wp = None if w is None else w[perm]
         for start in range(0, n, bs):
-            idx = perm[start:start + bs]
-            out = model(X[idx])
-            total, _ = model.loss(out, {k: v[idx] for k, v in Y.items()},
-                                  None if w is None else w[idx])
+            end = start + bs
+            out = model(Xp[start:end])
+            total, _ = model.loss(out, {k: v[start:end] for k, v in Yp.items()},
+                                  None if wp is None else wp[start:end])
             opt.zero_grad(set_to_none=True)
             total.backward()
             if self.clip_grad_norm is not None:
@@ -390,14 +394,13 @@ class Trainer:
         # the epoch's training loss, exactly: the batches' raw outputs in one accumulator pass
         raw_all = {name: torch.cat(chunks) for name, chunks in outputs.items()}
         row: dict[str, float] = {}
-        row.update(_evaluate(model, raw_all, {k: v[perm] for k, v in Y.items()},
-                             None if w is None else w[perm], metric_fns, prefix=""))
+        row.update(_evaluate(model, raw_all, Yp, wp, metric_fns, prefix=""))
         for name, head in model.head_specs.items():
             # only where it matters: a loss on the probabilities (from logits, the gradient
             # p - y does not vanish when an output saturates)
             if head.activation in ("sigmoid", "softmax") and head.task == "classification" \
                     and not head.spec.on_logits:
-                sat, wrong = _saturation(head, raw_all[name], Y[name][perm])
+                sat, wrong = _saturation(head, raw_all[name], Yp[name])
                 row[f"saturation/{name}"] = sat
                 row[f"saturated_wrong/{name}"] = wrong
         if val is not None:
