@@ -235,3 +235,34 @@ def test_one_class_is_an_error():
     X, _ = _blobs(10)
     with pytest.raises(ValueError, match="MLPClassifier: y has 1 class"):
         MLPClassifier().fit(X, np.zeros(10))
+
+
+@pytest.mark.parametrize("family", [lk.families.GaussianMixture(k=2), lk.families.StudentT(df=3),
+                                    lk.families.Laplace(), lk.families.Gamma()])
+def test_every_regression_family_trains(family):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    y = X[:, 0] + 0.1 * rng.normal(size=200)
+    if isinstance(family, lk.families.Gamma):
+        y = np.exp(y)
+    reg = MLPRegressor(family, hidden_layer_sizes=(8,), epochs=8, learning_rate=0.02,
+                       random_state=0, verbose=False).fit(X, y)
+    loss = reg.history_["loss"]
+    assert loss[-1] < loss[0]
+    assert reg.predict(X).shape == (200,)
+    # the loss in the history is the family's NLL of the final model's outputs
+    model = reg.model_
+    fit_rows = reg._split[0]
+    with torch.no_grad():
+        raw = model(torch.as_tensor(X[fit_rows]))["output"]
+    head = model.head_specs["output"]
+    expected = float(family.loss(torch.as_tensor(y[fit_rows])[:, None], head.loss_input(raw)))
+    assert reg.evaluate(X[fit_rows], y[fit_rows])["loss"] == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize(("est", "family"), [(MLPClassifier(), lk.families.MultiLabel()),
+                                             (MLPRegressor(), lk.families.Bernoulli())])
+def test_a_family_that_does_not_fit_the_target_is_an_error(est, family):
+    X, y = _blobs(20)
+    with pytest.raises(ValueError, match="does not fit this"):
+        est.set_params(loss=family).fit(X, y)
