@@ -9,7 +9,8 @@ array-API arrays and returns the same kind of array.
 0.1643
 """
 
-from losskit import families, metrics
+# nn loads its names (and torch) on first use: lk.nn.MLPClassifier works, import losskit stays light
+from losskit import families, metrics, nn
 from losskit.advise import Advice, advise
 from losskit.compare import Comparison, compare
 from losskit.explain import Explanation, explain
@@ -77,6 +78,7 @@ __all__ = [
     "mean_squared_error",
     "mean_squared_log_error",
     "metrics",
+    "nn",
     "perplexity",
     "pinball_loss",
     "poisson_nll",
