@@ -360,7 +360,11 @@ def test_report_files_from_scores_alone(tmp_path):
     assert result.tests["corrected_ttest"]["statistic"] == math.inf
     assert result.conclusion.startswith("focal is better than ce on accuracy_score")
     assert "99.9% confidence level" in result.conclusion
+    import matplotlib
+
+    backend = matplotlib.get_backend()
     paths = result.save(tmp_path / "out")
+    assert matplotlib.get_backend() == backend  # the user's backend is left alone
     data = json.loads(paths["results"].read_text())  # strict JSON: no Infinity token
     assert "Infinity" not in paths["results"].read_text()
     assert data["tests"]["corrected_ttest"]["statistic"] is None

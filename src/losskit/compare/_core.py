@@ -64,7 +64,8 @@ class Comparison:
     task: str
     fit_seconds: np.ndarray
     alpha: float = 0.05
-    _analysis: dict[str, Any] = field(default_factory=dict, repr=False)
+    _analysis: dict[str, Any] = field(default_factory=dict, init=False, repr=False,
+                                      compare=False)
 
     def analysis(self) -> dict[str, Any]:
         """:func:`losskit.compare.stats.conclude` of the scores (computed once)."""
@@ -375,8 +376,10 @@ def compare(X: Any, y: Any, losses: Sequence[Any], *, metric: Any = None, n_spli
     metric : str or callable, optional
         A :mod:`losskit.metrics` name or function; by default the first metric
         :func:`losskit.advise` suggests for ``y``. ``*_score`` is maximised, ``*_error``
-        minimised. Classification metrics receive the predicted class probabilities; F1,
-        precision and recall use ``average="macro"`` for more than two classes.
+        minimised. Classification metrics receive the predicted class probabilities and the
+        labels' indices in sorted order (for two classes the positive class is the second
+        sorted label, as in scikit-learn); F1, precision and recall use
+        ``average="macro"`` for more than two classes.
     n_splits, n_repeats : int
         ``K`` and ``R``: ``K``-fold cross-validation repeated ``R`` times (new shuffles).
     estimator_params : dict, optional

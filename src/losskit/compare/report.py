@@ -20,13 +20,13 @@ REPORT_FILE = "report.html"
 
 def box_plot_png(comparison: Any) -> bytes:
     """A box plot of each loss's fold scores (points on top), as PNG bytes (matplotlib Agg)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
+    # a bare Figure on the Agg canvas: no pyplot, no GUI, no change to the user's backend
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     k = len(comparison.losses)
     fig = Figure(figsize=(max(4.0, 1.3 * k + 2.0), 4.0), dpi=100)
+    FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     ax.boxplot(list(comparison.scores), showmeans=True)
     ax.set_xticks(range(1, k + 1), comparison.losses, rotation=20 if k > 3 else 0,
