@@ -246,54 +246,36 @@ def _metric(metric: Any, task: str, y: np.ndarray) -> tuple[Callable, str, bool]
     return fn, name, greater
 
 
-def _preprocessor(X: Any) -> Any:
-    """Standardise numeric columns, one-hot encode the others (fitted on each training fold).
+def _as_table(X: Any, n: int) -> Any:
+    """``X`` as a DataFrame (arrays get columns ``x0, x1, ...``), checked for ``compare``."""
+    import pandas as pd
 
-    A small ``ColumnTransformer`` (median / most-frequent imputation first), so that the
-    folds never see the test data's statistics.
-    """
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    numeric = make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
     if hasattr(X, "select_dtypes"):
-        num_cols = list(X.select_dtypes(include=["number", "bool"]).columns)
-        cat_cols = [c for c in X.columns if c not in num_cols]
-        parts = [("numeric", numeric, num_cols)]
-        if cat_cols:
-            parts.append(("categorical", make_pipeline(
-                SimpleImputer(strategy="most_frequent"),
-                OneHotEncoder(handle_unknown="ignore", sparse_output=False)), cat_cols))
-        return ColumnTransformer(parts)
-    return numeric
-
-
-def _as_X(X: Any, n: int | None = None) -> Any:
-    if hasattr(X, "select_dtypes"):
-        frame = X
+        table = X.reset_index(drop=True)
     else:
         if hasattr(X, "detach"):
             X = X.detach().cpu().numpy()
-        frame = np.asarray(X)
-        if frame.ndim == 1:
-            frame = frame[:, None]
-        if frame.ndim != 2:
-            fail("compare", "X", f"has shape {frame.shape}",
+        array = np.asarray(X)
+        if array.ndim == 1:
+            array = array[:, None]
+        if array.ndim != 2:
+            fail("compare", "X", f"has shape {array.shape}",
                  "Pass a 2-D array (n_samples, n_features) or a DataFrame")
-        if frame.dtype.kind not in "biuf":
-            fail("compare", "X", f"has dtype {frame.dtype}", "Pass numbers, or a DataFrame "
+        if array.dtype.kind not in "biuf":
+            fail("compare", "X", f"has dtype {array.dtype}", "Pass numbers, or a DataFrame "
                  "(its text columns are one-hot encoded)", TypeError)
-        frame = frame.astype(float)
-    if n is not None and frame.shape[0] != n:
-        fail("compare", "X", f"has {frame.shape[0]} rows but y has {n}",
+        table = pd.DataFrame(array.astype(float),
+                             columns=[f"x{i}" for i in range(array.shape[1])])
+    if table.shape[0] != n:
+        fail("compare", "X", f"has {table.shape[0]} rows but y has {n}",
              "Pass one row of inputs per target value")
-    return frame
-
-
-def _rows(X: Any, idx: np.ndarray) -> Any:
-    return X.iloc[idx] if hasattr(X, "iloc") else X[idx]
+    if table.shape[1] == 0:
+        fail("compare", "X", "has no columns", "Pass at least one feature")
+    missing = table.isna().sum()
+    if missing.any():
+        listed = ", ".join(f"{c!r} ({int(k)})" for c, k in missing.items() if k)
+        fail("compare", "X", f"has missing values: {listed}", "Drop or impute them first")
+    return table
 
 
 def _torch_threads(n_workers: int) -> int | None:
@@ -314,24 +296,25 @@ def _fit_score(loss: Any, task: str, params: dict[str, Any], seed: int, X: Any, 
                metric_options: dict[str, Any], threads: int | None) -> tuple[float, float]:
     """Train one network on ``train`` and score it on ``test`` (runs inside a worker)."""
     import torch
-    from sklearn.pipeline import make_pipeline
 
     from losskit.nn import MLPClassifier, MLPRegressor
+    from losskit.nn._tabular import TabularEncoder
 
     previous = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
     try:
         cls = MLPClassifier if task == "classification" else MLPRegressor
-        model = make_pipeline(_preprocessor(X), cls(loss, random_state=seed, **params))
         start = time.perf_counter()
-        model.fit(_rows(X, train), y[train])
+        # the features of `losskit fit`, fitted on the training rows only
+        encoder = TabularEncoder().fit(X.iloc[train])
+        model = cls(loss, random_state=seed, **params).fit(encoder.transform(X.iloc[train]),
+                                                           y[train])
         seconds = time.perf_counter() - start
-        X_test, y_test = _rows(X, test), y[test]
+        X_test, y_test = encoder.transform(X.iloc[test]), y[test]
         if task == "classification":
-            classes = model[-1].classes_
             proba = model.predict_proba(X_test)
-            y_idx = np.searchsorted(classes, y_test)
+            y_idx = np.searchsorted(model.classes_, y_test)
             value = metric(y_idx, proba, **metric_options)
         else:
             value = metric(y_test, model.predict(X_test), **metric_options)
@@ -359,13 +342,15 @@ def compare(X: Any, y: Any, losses: Sequence[Any], *, metric: Any = None, n_spli
     more by the Friedman test and Holm-adjusted pairwise tests; the conclusion says which
     loss is better at what confidence, or that the data cannot tell them apart.
 
-    Inputs are preprocessed inside each fold (fitted on the training part only): numeric
-    columns imputed with the median and standardised, text/categorical DataFrame columns
-    imputed and one-hot encoded.
+    Inputs become the features ``losskit fit`` uses (:class:`losskit.nn._tabular.
+    TabularEncoder`), fitted on each fold's training part only: numeric columns
+    standardised, the other DataFrame columns (text, categories, booleans) one-hot encoded,
+    as float32.
 
     Parameters
     ----------
     X : array_like of shape (n, d) or DataFrame
+        No missing values (drop or impute them first).
     y : array_like of shape (n,)
         Class labels of any type, or real values.
     losses : sequence
@@ -447,7 +432,7 @@ def compare(X: Any, y: Any, losses: Sequence[Any], *, metric: Any = None, n_spli
     if y.ndim != 1:
         fail(func, "y", f"has shape {y.shape}", "Pass one target column")
     n = y.shape[0]
-    X = _as_X(X, n)
+    X = _as_table(X, n)
     from losskit.advise import advise
 
     advice = advise(y)
