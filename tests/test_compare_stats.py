@@ -79,6 +79,25 @@ def test_corrected_ttest_is_the_paired_t_test_with_inflated_variance():
     assert r.p_value == pytest.approx(2 * st.t.sf(abs(r.statistic), 24), rel=1e-12)
 
 
+def test_corrected_ttest_is_exact_for_equicorrelated_folds():
+    # Nadeau & Bengio's model of cross-validation: fold differences with variance s2 and
+    # correlation rho = n_test / (n_train + n_test) between any two folds. Then
+    # E[(1/J + n_test/n_train) var(d)] = var(mean(d)) exactly, the mean is independent of the
+    # sample variance, and the corrected statistic is t with J - 1 degrees of freedom: its
+    # p-values are uniform under the null. The plain paired t-test rejects far too often.
+    rng = np.random.default_rng(11)
+    J, n_train, n_test, sims = 10, 80, 20, 3000
+    rho = n_test / (n_train + n_test)
+    shared = rng.normal(size=(sims, 1)) * math.sqrt(rho)
+    d = shared + rng.normal(size=(sims, J)) * math.sqrt(1 - rho)
+    p = np.array([corrected_resampled_ttest(row, np.zeros(J), n_train=n_train,
+                                            n_test=n_test).p_value for row in d])
+    naive = st.ttest_1samp(d, 0.0, axis=1).pvalue
+    assert abs(np.mean(p < 0.05) - 0.05) < 0.013  # 3.3 binomial standard deviations
+    assert st.kstest(p, "uniform").pvalue > 1e-3
+    assert np.mean(naive < 0.05) > 0.2  # theory: P(|T_9| > 2.262 / sqrt(3.5)) = 0.26
+
+
 @settings(max_examples=40, deadline=None)
 @given(arrays(np.float64, hs.integers(3, 30), elements=hs.floats(0, 1)),
        hs.floats(-0.2, 0.2), hs.floats(0.05, 1.0))
