@@ -34,6 +34,7 @@ test: $(BIN)/.installed $(VENV)/.chromium
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_cross_entropy.py
 	$(BIN)/python benchmarks/bench_training.py
+	$(BIN)/python benchmarks/bench_compare.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
