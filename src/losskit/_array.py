@@ -8,8 +8,8 @@ converts an array to NumPy, so autograd and ``jax.jit`` flow through.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import array_api_compat as aac
@@ -28,6 +28,7 @@ __all__ = [
     "device",
     "first_index",
     "is_low_precision",
+    "is_real_dtype",
     "log_sigmoid",
     "log_softmax",
     "log_softmax_at",
@@ -75,7 +76,8 @@ def namespace_and_arrays(
             converted.append(xp.asarray(np.asarray(value), device=device))
         else:
             try:
-                same = aac.array_namespace(value, y_pred) is xp
+                # same type, same library: skip the (measured: ~6 µs) namespace resolution
+                same = type(value) is type(y_pred) or aac.array_namespace(value, y_pred) is xp
             except TypeError:
                 same = False
             if not same:
@@ -104,11 +106,19 @@ def is_low_precision(xp: Namespace, dtype: Any) -> bool:
     return xp.isdtype(dtype, "real floating") and xp.finfo(dtype).bits < 32
 
 
+@functools.lru_cache(maxsize=256)
+def is_real_dtype(xp: Namespace, dtype: Any) -> bool:
+    """Whether ``dtype`` is real floating, integral or boolean (cached: checked on every call)."""
+    return bool(xp.isdtype(dtype, ("real floating", "integral", "bool")))
+
+
+@functools.lru_cache(maxsize=256)
 def compute_dtype(xp: Namespace, dtype: Any) -> tuple[Any, Any]:
     """Return ``(compute, result)`` dtypes for an input of ``dtype``.
 
     float16/bfloat16 are computed in float32 and returned in their own dtype; float32/float64
     are kept; anything else (integers, booleans) uses the library's default floating type.
+    Cached per (library, dtype): it runs on every call of every loss.
     """
     if xp.isdtype(dtype, "real floating"):
         return (xp.float32 if is_low_precision(xp, dtype) else dtype), dtype
@@ -116,11 +126,15 @@ def compute_dtype(xp: Namespace, dtype: Any) -> tuple[Any, Any]:
     return default, default
 
 
-@contextlib.contextmanager
-def numpy_errors_silenced() -> Iterator[None]:
-    """Silence NumPy's floating-point warnings: the losses handle ±inf on purpose and check NaN."""
-    with np.errstate(all="ignore"):
-        yield
+def numpy_errors_silenced(value: object = None) -> contextlib.AbstractContextManager:
+    """Silence NumPy's floating-point warnings: the losses handle ±inf on purpose and check NaN.
+
+    With ``value`` given, skipped for PyTorch and JAX arrays, which do not warn (NumPy and
+    libraries built on it, such as array-api-strict, do).
+    """
+    if value is not None and (aac.is_torch_array(value) or aac.is_jax_array(value)):
+        return contextlib.nullcontext()
+    return np.errstate(all="ignore")
 
 
 def to_bool(func: str, value: Array) -> bool:
@@ -309,7 +323,12 @@ def log_softmax(xp: Namespace, x: Array, *, may_sync: bool = True) -> Array:
     """
     if aac.is_torch_namespace(xp):
         # native fast path (measured: one fused kernel, as F.cross_entropy uses)
-        if not may_sync or to_bool("log_softmax", xp.any(x == math.inf)):
+        if not may_sync:
+            # without reading the host: +inf becomes the largest finite value, whose softmax
+            # is the limit's (exact where the loss is finite; a loss that is +inf in the
+            # limit comes out as a finite number above 1e38 instead)
+            return x.clamp(max=xp.finfo(x.dtype).max).log_softmax(-1)
+        if to_bool("log_softmax", xp.any(x == math.inf)):
             x = _limit_of_infinite_rows(xp, x, xp.max(x, axis=-1))
         return x.log_softmax(-1)
     m, replaced = _finite_row_max(xp, x)

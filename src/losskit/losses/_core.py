@@ -21,6 +21,7 @@ from losskit._array import (
     as_array,
     compute_dtype,
     first_index,
+    is_real_dtype,
     namespace_and_arrays,
     numpy_errors_silenced,
     to_bool,
@@ -100,10 +101,10 @@ def prepare(func: str, y_true: Any, y_pred: Any, *others: Any, axis: int | None 
     """
     xp, y_pred, (y_true, *rest) = namespace_and_arrays(func, y_pred, y_true, *others)
     check_nonempty(func, "y_pred", y_pred)
-    if not xp.isdtype(y_pred.dtype, ("real floating", "integral", "bool")):
+    if not is_real_dtype(xp, y_pred.dtype):
         fail(func, "y_pred", f"has dtype {y_pred.dtype}", "Pass real-valued predictions",
              TypeError)
-    if not xp.isdtype(y_true.dtype, ("real floating", "integral", "bool")):
+    if not is_real_dtype(xp, y_true.dtype):
         fail(func, "y_true", f"has dtype {y_true.dtype}", "Pass real-valued targets", TypeError)
     if axis is not None:
         if not -y_pred.ndim <= axis < y_pred.ndim:
@@ -226,7 +227,7 @@ def value_and_parts(public: Callable, y_true: Any, y_pred: Any, kwargs: dict[str
     reduction = kwargs.get("reduction", defaults["reduction"])
     unit = kwargs.get("unit", defaults.get("unit", "nats"))
     func = public.__name__
-    with numpy_errors_silenced():
+    with numpy_errors_silenced(y_pred):
         parts = body(y_true, y_pred, **kwargs)
         inputs = parts.inputs
         xp = inputs.xp
@@ -287,7 +288,7 @@ def weighted_losses(public: Callable, y_true: Any, y_pred: Any, kwargs: dict[str
     """
     body: Callable[..., PerSample] = public.__losskit_body__
     unit = kwargs.get("unit", public.__losskit_defaults__.get("unit", "nats"))
-    with numpy_errors_silenced():
+    with numpy_errors_silenced(y_pred):
         parts = body(y_true, y_pred, **kwargs)
         if kwargs.get("check_values", True):
             _check_not_nan(public.__name__, parts)
