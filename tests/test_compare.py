@@ -118,11 +118,17 @@ def test_custom_losses_callable_family_and_dataframe():
     result = lk.compare(frame, y, ["cross_entropy", squared_probability_error,
                                    lk.family("categorical")], metric="f1",
                         n_splits=3, n_repeats=1, estimator_params=FAST)
-    assert result.losses[1] == "squared_probability_error"
+    assert result.losses[:2] == ["cross_entropy", "squared_probability_error"]
+    assert result.losses[2] == repr(lk.family("categorical"))
     assert result.metric == "f1_score" and result.scores.shape == (3, 3)
     assert np.all((result.scores >= 0) & (result.scores <= 1))
     assert {"friedman", "pairwise"} <= set(result.tests)
     assert "p_value" in result.tests["friedman"]
+    # a dict labels the losses; the scores do not depend on the labels
+    named = lk.compare(frame, y, {"ce": "cross_entropy", "sq": squared_probability_error},
+                       metric="f1", n_splits=3, n_repeats=1, estimator_params=FAST)
+    assert named.losses == ["ce", "sq"]
+    np.testing.assert_array_equal(named.scores, result.scores[:2])
 
 
 THREADS_LOSS = """

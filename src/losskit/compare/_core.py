@@ -8,7 +8,7 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -353,11 +353,13 @@ def compare(X: Any, y: Any, losses: Sequence[Any], *, metric: Any = None, n_spli
         No missing values (drop or impute them first).
     y : array_like of shape (n,)
         Class labels of any type, or real values.
-    losses : sequence
+    losses : sequence or dict
         Two or more losses, each as the estimators take it: a name (``"cross_entropy"``,
         ``"huber_loss"`` ...), a losskit loss function, a family (``lk.family("poisson")``)
         or a callable ``(y_true, y_pred) -> per-sample loss`` written with array operations
-        (see :class:`losskit.nn.MLPRegressor`).
+        (see :class:`losskit.nn.MLPRegressor`). A dict ``{label: loss}`` names them in the
+        results (e.g. two settings of the same callable); otherwise a loss is labelled by
+        its name, ``__name__`` or ``repr``.
     metric : str or callable, optional
         A :mod:`losskit.metrics` name or function; by default the first metric
         :func:`losskit.advise` suggests for ``y``. ``*_score`` is maximised, ``*_error``
@@ -410,8 +412,13 @@ def compare(X: Any, y: Any, losses: Sequence[Any], *, metric: Any = None, n_spli
             fail(func, name, f"is {value!r}", f"Pass an integer >= {low}")
     if not isinstance(random_state, (int, np.integer)) or isinstance(random_state, bool):
         fail(func, "random_state", f"is {random_state!r}", "Pass an integer seed", TypeError)
-    if isinstance(losses, (str, bytes)) or not isinstance(losses, Sequence):
-        fail(func, "losses", f"is {losses!r}", "Pass a list of two or more losses", TypeError)
+    names: list[str] | None = None
+    if isinstance(losses, Mapping):
+        names = [str(k) for k in losses]
+        losses = list(losses.values())
+    elif isinstance(losses, (str, bytes)) or not isinstance(losses, Sequence):
+        fail(func, "losses", f"is {losses!r}", "Pass a list of two or more losses (or a dict "
+             "label -> loss)", TypeError)
     losses = list(losses)
     if len(losses) < 2:
         fail(func, "losses", f"has {len(losses)} loss(es)", "Pass two or more losses to compare")
@@ -461,7 +468,7 @@ def compare(X: Any, y: Any, losses: Sequence[Any], *, metric: Any = None, n_spli
     folds = list(cv.split(np.zeros((n, 1)), y))
     seeds = np.random.RandomState(random_state).randint(np.iinfo(np.int32).max,
                                                         size=len(folds))
-    labels = _unique([_label(loss) for loss in losses])
+    labels = _unique(names if names is not None else [_label(loss) for loss in losses])
 
     # fail fast on a loss the network does not know (before any training)
     from losskit.nn._heads import loss_spec
