@@ -264,3 +264,8 @@ def test_cli_errors_exit_2(tmp_path, capsys):
     assert code == 2
     assert "losskit compare: error: compare: loss is 'nope'" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+    (tmp_path / "file").write_text("")
+    code = main(["compare", str(data), "--target", "y", "--losses", "mse,mae",
+                 "--out", str(tmp_path / "file")])
+    assert code == 2
+    assert "error: compare: out '" in capsys.readouterr().err

@@ -39,9 +39,13 @@ def _parse_losses(text: str) -> list:
 @command("compare", "is one loss really better than another on this data? repeated "
          "cross-validation with statistical tests", _arguments)
 def _compare(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from losskit.compare._core import compare
+    from losskit.compare.report import check_out_dir
     from losskit.datasets import read_table, split_target
 
+    check_out_dir(Path(args.out))
     X, y = split_target(read_table(args.data), args.target)
     params: dict = {}
     if args.epochs is not None:

@@ -8,6 +8,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+from losskit._validation import fail
 from losskit.compare._core import _atomic_write_text, _json_text
 
 __all__ = ["PLOT_FILE", "REPORT_FILE", "RESULTS_FILE", "box_plot_png", "report_html",
@@ -117,8 +118,15 @@ def report_html(comparison: Any, png: bytes) -> str:
         "independent, so their p-values are optimistic.</p></body></html>\n")
 
 
+def check_out_dir(out: Path) -> None:
+    """Fail early (before any training) when ``out`` cannot be the output folder."""
+    if out.exists() and not out.is_dir():
+        fail("compare", "out", f"{str(out)!r} is a file", "Pass a folder (new or existing)")
+
+
 def write_report(comparison: Any, out: Path) -> dict[str, Path]:
     """Write the three files into ``out`` (each atomically); return their paths."""
+    check_out_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"results": out / RESULTS_FILE, "plot": out / PLOT_FILE,
              "report": out / REPORT_FILE}
