@@ -30,7 +30,6 @@ import html
 import json
 import math
 import os
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -41,6 +40,7 @@ from typing import Any
 import numpy as np
 
 import losskit as lk
+from losskit._io import atomic_write_bytes
 from losskit._validation import fail
 
 __all__ = ["PROBLEMS", "STUDY", "run_demo", "write_report"]
@@ -294,17 +294,6 @@ def conclusions(results: dict[str, Any]) -> list[str]:
 # --------------------------------------------------------------------------------- writing
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _plot_curves(problem: str, curves: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -339,7 +328,7 @@ def _plot_curves(problem: str, curves: dict[str, Any], path: Path) -> None:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90)
     plt.close(fig)
-    _atomic_write(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def write_report(run: dict[str, Any], out: str | os.PathLike) -> dict[str, Path]:
@@ -348,7 +337,7 @@ def write_report(run: dict[str, Any], out: str | os.PathLike) -> dict[str, Path]
     out.mkdir(parents=True, exist_ok=True)
     results = run["results"]
     payload = json.dumps(results, indent=2).encode()
-    _atomic_write(out / "results.json", payload)
+    atomic_write_bytes(out / "results.json", payload)
     files = {"results": out / "results.json"}
     images = {}
     for problem in results:
@@ -391,7 +380,7 @@ what you report; the loss is what the optimiser minimises — the two are shown 
          f'src="data:image/png;base64,{img}">' for p, img in images.items())}
 </body></html>
 """
-    _atomic_write(out / "report.html", page.encode())
+    atomic_write_bytes(out / "report.html", page.encode())
     files["report"] = out / "report.html"
     return files
 

@@ -38,7 +38,6 @@ import math
 import os
 import re
 import sys
-import tempfile
 import textwrap
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -48,6 +47,7 @@ from typing import Any
 import numpy as np
 
 import losskit.losses as _losses
+from losskit._io import atomic_write
 from losskit._validation import fail
 from losskit.cli import command
 from losskit.families import Family, family, registered_families
@@ -1690,19 +1690,7 @@ def plot(name: str, path: str | os.PathLike[str], /) -> Path:
         _saturation_panel(axes[2])
     figure.suptitle(f"losskit explain {entry.name}: {entry.formula.splitlines()[0]}",
                     fontsize=10)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".png",
-                                             dir=folder)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            figure.savefig(handle, format="png", dpi=110)
-        # mkstemp creates the file private (0600); give it the mode a plain open() would
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic_write(target, lambda tmp: figure.savefig(tmp, format="png", dpi=110))
     return target
 
 

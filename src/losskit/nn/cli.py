@@ -109,11 +109,11 @@ def fit_table(data: str | Path, target: str, out: str | Path, *, loss: str | Non
     rows); 20% of the rows (seeded) are the test set and 10% of the rest the validation set.
     Returns the ``metrics.json`` content.
     """
+    from losskit._io import atomic_write
     from losskit.datasets import read_table, split_target
     from losskit.nn._heads import loss_spec
     from losskit.nn.estimators import MLPClassifier, MLPRegressor
     from losskit.nn.report import curve_figures, write_report
-    from losskit.nn.trainer import atomic_write
 
     X_df, y_ser = split_target(read_table(data), target)
     y = y_ser.to_numpy()
@@ -230,9 +230,9 @@ def _use_arguments(parser: argparse.ArgumentParser) -> None:
 @command("predict", "predict with a model saved by losskit fit (CSV out)", _use_arguments)
 def _predict(args: argparse.Namespace) -> int:
     _need_torch("predict")
+    from losskit._io import atomic_write
     from losskit.datasets import read_table
     from losskit.nn.estimators import MLPClassifier
-    from losskit.nn.trainer import atomic_write
 
     est, encoder, config = _load(args.dir)
     table = read_table(args.data)
@@ -260,9 +260,9 @@ def _predict(args: argparse.Namespace) -> int:
          _use_arguments)
 def _evaluate(args: argparse.Namespace) -> int:
     _need_torch("evaluate")
+    from losskit._io import atomic_write
     from losskit.datasets import read_table, split_target
     from losskit.nn.estimators import MLPRegressor
-    from losskit.nn.trainer import atomic_write
 
     est, encoder, config = _load(args.dir)
     X_df, y = split_target(read_table(args.data), config["target"])

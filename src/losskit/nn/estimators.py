@@ -24,10 +24,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from losskit._io import atomic_write
 from losskit._validation import fail
 from losskit.nn._heads import Head, metric_function
 from losskit.nn.models import MLP
-from losskit.nn.trainer import History, Trainer, atomic_write
+from losskit.nn.trainer import History, Trainer
 
 __all__ = ["EXPECTED_FAILED_CHECKS", "MLPClassifier", "MLPRegressor"]
 

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from losskit.nn.trainer import History, atomic_write
+from losskit._io import atomic_write
+from losskit.nn.trainer import History
 
 __all__ = ["curve_figures", "write_report"]
 

@@ -24,7 +24,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -35,6 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from losskit._io import atomic_write
 from losskit._validation import fail
 from losskit.nn._heads import Head, metric_function
 from losskit.nn.models import MLP
@@ -673,23 +673,6 @@ def _unflatten_optimizer(opt: torch.optim.Optimizer, tensors: Mapping[str, torch
     for idx, values in meta["scalars"].items():
         state.setdefault(int(idx), {}).update(values)
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-
-
-def atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Write a file through ``write(temporary_path)`` then rename it over ``path``: a reader
-    (or a run killed mid-write) sees the old file or the new one, never a partial one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _save_checkpoint(path: Path, epoch: int, model: MLP, opt: torch.optim.Optimizer,
