@@ -398,3 +398,15 @@ def test_report_files_from_scores_alone(tmp_path):
         "report.html", "results.json", "scores.png"]
     page = paths["report"].read_text()
     assert "t = ∞" in page and 'class="best"><td>focal</td>' in page
+
+
+def test_importing_compare_does_not_import_torch_or_the_cli():
+    import subprocess
+    import sys
+
+    code = ("import sys, losskit, losskit.compare, losskit.compare.stats; "
+            "print('torch' in sys.modules, 'sklearn' in sys.modules, "
+            "'losskit.compare._cli' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["False", "False", "False"]
