@@ -10,23 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-__all__ = ["main"]
+from losskit._commands import COMMANDS, command
 
-#: subcommand name -> (help, function adding its arguments, function running it)
-COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
-                          Callable[[argparse.Namespace], int]]] = {}
-
-
-def command(name: str, help: str, arguments: Callable[[argparse.ArgumentParser], None]):
-    """Register a subcommand (used by the modules that own one)."""
-
-    def register(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-        COMMANDS[name] = (help, arguments, run)
-        return run
-
-    return register
+__all__ = ["COMMANDS", "command", "main"]
 
 
 def _advise_arguments(parser: argparse.ArgumentParser) -> None:
@@ -88,8 +76,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    # under ``python -m losskit.cli`` this file runs as ``__main__``, a second copy whose
-    # COMMANDS the command modules never fill: run the package module's main instead
-    from losskit.cli import main as _package_main
-
-    sys.exit(_package_main())
+    sys.exit(main())

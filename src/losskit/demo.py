@@ -419,7 +419,7 @@ def _demo(args: Any) -> int:
 
 
 def _register() -> None:
-    from losskit.cli import command
+    from losskit._commands import command
 
     command("demo", "reproduce the loss-comparison study on generated data",
             _demo_arguments)(_demo)

@@ -47,9 +47,9 @@ from typing import Any
 import numpy as np
 
 import losskit.losses as _losses
+from losskit._commands import command
 from losskit._io import atomic_write
 from losskit._validation import fail
-from losskit.cli import command
 from losskit.families import Family, family, registered_families
 
 __all__ = ["Example", "Explanation", "explain", "explained_names", "plot",

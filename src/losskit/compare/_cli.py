@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from losskit.cli import command
+from losskit._commands import command
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:

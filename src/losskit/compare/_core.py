@@ -6,7 +6,6 @@ import importlib.util
 import json
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -496,26 +495,6 @@ def compare(X: Any, y: Any, losses: Sequence[Any], *, metric: Any = None, n_spli
         n_splits=int(n_splits), n_repeats=int(n_repeats),
         n_train=np.array([len(tr) for tr, _ in folds]),
         n_test=np.array([len(te) for _, te in folds]), task=task, fit_seconds=seconds)
-
-
-def _atomic_write_text(path: Path, text: str | bytes) -> None:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(text.encode() if isinstance(text, str) else text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        # mkstemp creates the file private (0600): give it the mode a plain open() would
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _json_text(data: Any) -> str:

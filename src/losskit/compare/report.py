@@ -8,8 +8,9 @@ import io
 from pathlib import Path
 from typing import Any
 
+from losskit._io import atomic_write_bytes
 from losskit._validation import fail
-from losskit.compare._core import _atomic_write_text, _json_text
+from losskit.compare._core import _json_text
 
 __all__ = ["PLOT_FILE", "REPORT_FILE", "RESULTS_FILE", "box_plot_png", "report_html",
            "write_report"]
@@ -130,8 +131,8 @@ def write_report(comparison: Any, out: Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = {"results": out / RESULTS_FILE, "plot": out / PLOT_FILE,
              "report": out / REPORT_FILE}
-    _atomic_write_text(paths["results"], _json_text(comparison.to_dict()))
+    atomic_write_bytes(paths["results"], _json_text(comparison.to_dict()))
     png = box_plot_png(comparison)
-    _atomic_write_text(paths["plot"], png)
-    _atomic_write_text(paths["report"], report_html(comparison, png))
+    atomic_write_bytes(paths["plot"], png)
+    atomic_write_bytes(paths["report"], report_html(comparison, png))
     return paths

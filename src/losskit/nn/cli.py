@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from losskit._commands import command
 from losskit._validation import fail
-from losskit.cli import command
 from losskit.nn._tabular import TabularEncoder
 
 __all__ = ["fit_table"]
