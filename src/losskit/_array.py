@@ -27,6 +27,7 @@ __all__ = [
     "compute_dtype",
     "device",
     "first_index",
+    "host_reads_are_free",
     "is_low_precision",
     "is_real_dtype",
     "log_sigmoid",
@@ -248,6 +249,12 @@ class SoftmaxTerms:
         return exp
 
 
+def host_reads_are_free(x: Array) -> bool:
+    """Whether reading ``x``'s values on the host costs no device synchronisation (a CPU
+    tensor). Used to choose between a cheap data-dependent branch and branch-free code."""
+    return getattr(getattr(x, "device", None), "type", None) == "cpu"
+
+
 def log_softmax_at(xp: Namespace, x: Array, *, labels: Array | None = None,
                    vectors: tuple[Array, ...] = (), may_sync: bool = True
                    ) -> tuple[SoftmaxTerms, Array | None, list[Array]]:
@@ -258,10 +265,10 @@ def log_softmax_at(xp: Namespace, x: Array, *, labels: Array | None = None,
     ``0 · -inf = 0``). :math:`\log p = (x - m) - \log \sum_c e^{x_c - m}` with :math:`m` the
     row maximum, so nothing overflows and the shifted logits near the maximum stay exact. Rows
     holding ``+inf`` take their limit; a row that is all ``-inf`` gives NaN (reported by the
-    checks). With ``may_sync=False`` nothing is read back to the host (the limit is then taken
-    with ``where`` on every row, as in traced JAX code).
+    checks). With ``may_sync=False`` nothing is read back from an accelerator (the limit is
+    then taken on every row, as in traced JAX code); reading a CPU tensor is no device sync.
     """
-    if aac.is_torch_namespace(xp) and not may_sync:
+    if aac.is_torch_namespace(xp) and not may_sync and not host_reads_are_free(x):
         log_p = log_softmax(xp, x, may_sync=False)
         at = None if labels is None else take_labels(xp, log_p, labels)
         return SoftmaxTerms(xp, log_p, None, None), at, [row_dot(xp, v, log_p) for v in vectors]
@@ -323,7 +330,7 @@ def log_softmax(xp: Namespace, x: Array, *, may_sync: bool = True) -> Array:
     """
     if aac.is_torch_namespace(xp):
         # native fast path (measured: one fused kernel, as F.cross_entropy uses)
-        if not may_sync:
+        if not may_sync and not host_reads_are_free(x):
             # without reading the host: +inf becomes the largest finite value, whose softmax
             # is the limit's (exact where the loss is finite; a loss that is +inf in the
             # limit comes out as a finite number above 1e38 instead)
