@@ -18,7 +18,15 @@ import numbers
 from collections.abc import Callable
 from typing import Any
 
-from losskit._array import Array, Namespace, first_index, to_bool, to_float
+from losskit._array import (
+    Array,
+    Namespace,
+    device,
+    first_index,
+    row_dot,
+    to_bool,
+    to_float,
+)
 
 __all__ = [
     "Boolean",
@@ -209,6 +217,10 @@ def check_finite(func: str, xp: Namespace, name: str, x: Array, *, allow_inf: bo
 def check_range(func: str, xp: Namespace, name: str, x: Array, low: float, high: float,
                 fix: str) -> None:
     """All values of ``x`` in ``[low, high]`` (NaN counts as outside)."""
+    # fast path (measured: two reductions instead of three elementwise passes); NaN makes
+    # both comparisons false and falls through to the locating code
+    if to_bool(func, (xp.min(x) >= low) & (xp.max(x) <= high)):
+        return
     bad = ~((x >= low) & (x <= high))
     if to_bool(func, xp.any(bad)):
         index = first_index(xp, bad)
@@ -223,7 +235,8 @@ def check_rows_sum_to_one(func: str, xp: Namespace, name: str, p: Array, dtype: 
                           fix: str) -> None:
     """Probability rows (last axis) must sum to 1 within ``sqrt(eps)`` of ``dtype``."""
     tol = math.sqrt(xp.finfo(dtype).eps)
-    bad = xp.abs(xp.sum(p, axis=-1) - 1.0) > tol
+    ones = xp.ones(p.shape[-1], dtype=p.dtype, device=device(p))
+    bad = xp.abs(row_dot(xp, ones, p) - 1.0) > tol  # row sums (BLAS on NumPy)
     if to_bool(func, xp.any(bad)):
         index = first_index(xp, bad)
         total = to_float(xp.sum(p[index], axis=-1))
