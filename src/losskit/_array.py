@@ -279,7 +279,9 @@ def log_softmax_at(xp: Namespace, x: Array, *, labels: Array | None = None,
         at = None if labels is None else take_labels(xp, log_p, labels)
         dots = [row_dot(xp, v, log_p) for v in vectors]
         results = [r for r in (at, *dots) if r is not None]
-        if results and to_bool("log_softmax", xp.any(xp.isnan(sum(results)))):
+        # tensor methods: the compat namespace's any() adds a dtype conversion per call
+        if results and to_bool("log_softmax", functools.reduce(
+                lambda a, b: a + b, results).isnan().any()):
             log_p = log_softmax(xp, x)
             at = None if labels is None else take_labels(xp, log_p, labels)
             dots = [row_dot(xp, v, log_p) for v in vectors]
@@ -347,7 +349,7 @@ def take_labels(xp: Namespace, x: Array, labels: Array) -> Array:
     """``x[..., labels]`` per row: the entry of each sample's label along the last axis."""
     if aac.is_torch_namespace(xp):
         # native fast path: gather without the index normalisation of the generic version
-        return x.gather(-1, labels[..., None]).squeeze(-1)
+        return x.gather(-1, labels.unsqueeze(-1)).squeeze(-1)
     return xp.take_along_axis(x, labels[..., None], axis=-1)[..., 0]
 
 

@@ -44,6 +44,8 @@ def reduce(xp: Namespace, values: Array, reduction: str, *, weight: Array | None
     weighted = _weighted(xp, values, weight)
     if reduction == "none":
         return weighted
+    if reduction == "mean" and weight is None and mean_weight is None:
+        return xp.mean(weighted)  # one autograd node instead of a sum and a division
     total = xp.sum(weighted)
     if reduction == "sum":
         return total
