@@ -117,3 +117,19 @@ def test_gradient_of_infinite_logits_is_exact():
 def test_gradient_rejects_an_unknown_function():
     with pytest.raises(TypeError, match="gradient: loss_fn is mean, which has no analytic"):
         lk.gradient(np.mean, [1.0], [1.0])
+
+
+@pytest.mark.parametrize("convention", ["losskit", "torch"])
+def test_autograd_is_finite_at_probabilities_of_exactly_0_and_1(convention):
+    # 0 · log 0 terms are masked; their autograd branch must not send NaN back
+    y = torch.tensor([1.0, 0.0, 1.0, 0.0], dtype=torch.float64)
+    p = torch.tensor([1.0, 0.0, 0.5, 0.25], dtype=torch.float64, requires_grad=True)
+    options = {"convention": convention} if convention == "torch" else {"eps": 0.0}
+    lk.binary_cross_entropy(y, p, **options).backward()
+    assert torch.isfinite(p.grad).all()
+    np.testing.assert_allclose(p.grad.numpy(), lk.gradient(lk.binary_cross_entropy,
+                                                             y.numpy(), p.detach().numpy(),
+                                                             **options), rtol=1e-12)
+    q = torch.tensor([[1.0, 0.0], [0.3, 0.7]], dtype=torch.float64, requires_grad=True)
+    lk.categorical_cross_entropy(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), q, eps=0.0).backward()
+    assert torch.isfinite(q.grad).all()

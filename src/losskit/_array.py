@@ -38,6 +38,8 @@ __all__ = [
     "numpy_errors_silenced",
     "row_dot",
     "row_max",
+    "safe_log",
+    "safe_log1m",
     "sigmoid",
     "take_labels",
     "to_bool",
@@ -170,6 +172,24 @@ def first_index(xp: Namespace, mask: Array) -> tuple[int, ...]:
 def mul_zero_safe(xp: Namespace, a: Array, b: Array) -> Array:
     """``a * b`` with ``0 * b = 0`` even where ``b`` is ±inf (the convention ``0·log 0 = 0``)."""
     return xp.where(a == 0, 0.0, a * b)
+
+
+def safe_log(xp: Namespace, p: Array) -> Array:
+    """``log(p)`` (``-inf`` at 0) whose autograd derivative is 0, not NaN, where ``p == 0``.
+
+    ``0 · log 0`` terms are masked with ``where``; the masked branch still sends ``0 / p`` back
+    through ``log`` in autograd, which is NaN at ``p = 0``. Taking the log of ``p`` with its
+    zeros replaced by 1 keeps that branch finite.
+    """
+    positive = p > 0
+    return xp.where(positive, xp.log(xp.where(positive, p, 1.0)), -math.inf)
+
+
+def safe_log1m(xp: Namespace, p: Array) -> Array:
+    """``log(1 - p)`` (accurate for small ``p``, ``-inf`` at 1), with a finite autograd
+    derivative at ``p == 1`` (see :func:`safe_log`)."""
+    below = p < 1
+    return xp.where(below, xp.log1p(-xp.where(below, p, 0.0)), -math.inf)
 
 
 def log_sigmoid(xp: Namespace, x: Array) -> Array:

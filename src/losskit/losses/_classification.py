@@ -16,6 +16,8 @@ from losskit._array import (
     log_softmax_at,
     mul_zero_safe,
     row_dot,
+    safe_log,
+    safe_log1m,
     sigmoid,
     take_labels,
     to_bool,
@@ -80,10 +82,16 @@ def _check_predictions(func: str, inputs: Inputs, from_logits: bool, rows: bool,
                 "normalise explicitly with y_pred / y_pred.sum(axis=-1, keepdims=True)")
 
 
-def _clipped_log(xp: Namespace, p: Array, eps: float) -> tuple[Array, Array, Array]:
-    """``log(clip(p, eps, 1 - eps))``, the clipped ``p`` and where the clip is inactive."""
+def _clipped_log(xp: Namespace, p: Array, eps: float, unused: Array | None = None
+                 ) -> tuple[Array, Array, Array]:
+    """``log(clip(p, eps, 1 - eps))``, the clipped ``p`` and where the clip is inactive.
+
+    ``unused`` marks entries whose coefficient is 0 (``0 · log p`` is taken as 0): with
+    ``eps=0`` their log is taken of 1 instead, so autograd sends back 0 there, not ``0/0``.
+    """
     if eps == 0.0:
-        return xp.log(p), p, xp.ones_like(p, dtype=xp.bool)
+        safe = p if unused is None else xp.where(unused, 1.0, p)
+        return xp.log(safe), p, xp.ones_like(p, dtype=xp.bool)
     clipped = xp.clip(p, eps, 1.0 - eps)
     # the derivative of the clip is 1 inside [eps, 1 - eps] (ends included, as autograd says)
     inside = (p >= eps) & (p <= 1.0 - eps)
@@ -195,13 +203,15 @@ def binary_cross_entropy(
     else:
         if convention == "torch" and eps is None:
             # PyTorch's binary_cross_entropy: no clipping, each log clamped at -100
-            p, raw_p, raw_q = z, xp.log(z), xp.log1p(-z)
+            p, raw_p, raw_q = z, safe_log(xp, z), safe_log1m(xp, z)
             inside_p, inside_q = raw_p > _TORCH_LOG_FLOOR, raw_q > _TORCH_LOG_FLOOR
             log_p = xp.maximum(raw_p, _TORCH_LOG_FLOOR)
             log_q = xp.maximum(raw_q, _TORCH_LOG_FLOOR)
         else:
-            log_p, p, inside_p = _clipped_log(xp, z, default_eps(inputs, eps, convention))
-            log_q, inside_q = xp.log1p(-p), inside_p  # log(1 - p), accurate for small p
+            log_p, p, inside_p = _clipped_log(xp, z, default_eps(inputs, eps, convention),
+                                              unused=positive == 0)
+            # log(1 - p), accurate for small p; of 0 where its coefficient is 0 (see above)
+            log_q, inside_q = xp.log1p(-xp.where(negative == 0, 0.0, p)), inside_p
         elementwise = -(mul_zero_safe(xp, positive, log_p) + mul_zero_safe(xp, negative, log_q))
 
         def gradient() -> Array:
@@ -339,7 +349,8 @@ def categorical_cross_entropy(
         per_sample = -a_dot_log_p
     else:
         row_total, p_in = _keras_rows(xp, inputs.y_pred, convention)
-        log_p, p, inside = _clipped_log(xp, p_in, default_eps(inputs, eps, convention))
+        log_p, p, inside = _clipped_log(xp, p_in, default_eps(inputs, eps, convention),
+                                        unused=a == 0)
         per_sample = -row_dot(xp, a, log_p)
     weight = sample_weights(func, inputs, inputs.others[0], tuple(per_sample.shape),
                             check_values=check_values)
