@@ -1,5 +1,6 @@
 """Loss functions: pure functions over any array-API array, with analytic gradients."""
 
+from losskit.losses import _native  # noqa: F401  (registers the native kernels)
 from losskit.losses._classification import (
     binary_cross_entropy,
     categorical_cross_entropy,

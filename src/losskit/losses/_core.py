@@ -268,8 +268,16 @@ def loss_function(**constraints: Constraint) -> Callable[[Callable[..., PerSampl
 
         @functools.wraps(body)
         def public(y_true: Any, y_pred: Any, /, **kwargs: Any) -> Array:
+            native = public.__losskit_native__  # type: ignore[attr-defined]
+            if native is not None:
+                value = native(y_true, y_pred, kwargs)
+                if value is not None:
+                    return value
             return value_and_parts(public, y_true, y_pred, kwargs, with_gradient=False)[0]
 
+        #: a fused-kernel form of the value for common calls (see ``losses/_native.py``):
+        #: ``(y_true, y_pred, kwargs) -> value``, or ``None`` to take the generic path
+        public.__losskit_native__ = None  # type: ignore[attr-defined]
         public.__losskit_body__ = checked_body  # type: ignore[attr-defined]
         public.__losskit_defaults__ = defaults  # type: ignore[attr-defined]
         public.__losskit_constraints__ = constraints  # type: ignore[attr-defined]

@@ -1,0 +1,209 @@
+"""The native (fused PyTorch) kernels give the generic path's values, gradients and errors."""
+
+from __future__ import annotations
+
+import inspect
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import losskit as lk
+from losskit.losses._native import native_kernels
+
+torch = pytest.importorskip("torch")
+
+KERNELS = [fn for fn in (getattr(lk, name) for name in lk.losses.__all__)
+           if getattr(fn, "__losskit_native__", None) is not None]
+
+
+def test_the_common_losses_have_kernels():
+    names = {fn.__name__ for fn in KERNELS}
+    assert {"sparse_categorical_cross_entropy", "binary_cross_entropy",
+            "mean_squared_error"} <= names
+
+
+def _both(fn, y, z, **kw):
+    """``(native value, generic value)`` and their autograd gradients w.r.t. ``z``."""
+    out = []
+    for enabled in (True, False):
+        zz = z.detach().clone().requires_grad_(True)
+        with native_kernels(enabled):
+            value = fn(y, zz, **kw)
+        grad, = torch.autograd.grad(value.sum(), zz)
+        out.append((value.detach(), grad))
+    return out
+
+
+def _assert_same(pair, rtol):
+    (v1, g1), (v2, g2) = pair
+    assert v1.dtype == v2.dtype and v1.shape == v2.shape
+    torch.testing.assert_close(v1, v2, rtol=rtol, atol=rtol * 1e-3, equal_nan=True)
+    torch.testing.assert_close(g1, g2, rtol=rtol, atol=rtol * 1e-3, equal_nan=True)
+
+
+def _taken(fn, y, z, **kw):
+    return fn.__losskit_native__(y, z, kw) is not None
+
+
+DTYPES = [(torch.float32, 1e-5), (torch.float64, 1e-12)]
+OPTIONS = [{}, {"reduction": "sum"}, {"reduction": "none"}, {"unit": "bits"},
+           {"check_values": False}, {"check_values": False, "reduction": "none"},
+           {"convention": "torch"}, {"convention": "keras", "reduction": "sum"}]
+
+
+@pytest.mark.parametrize("dtype,rtol", DTYPES)
+@pytest.mark.parametrize("kw", OPTIONS)
+def test_sparse_cross_entropy_matches_generic(dtype, rtol, kw, rng):
+    z = torch.as_tensor(rng.normal(scale=5.0, size=(37, 4)), dtype=dtype)
+    y = torch.as_tensor(rng.integers(0, 4, size=37))
+    fn = lk.sparse_categorical_cross_entropy
+    assert _taken(fn, y, z, from_logits=True, **kw)
+    _assert_same(_both(fn, y, z, from_logits=True, **kw), rtol)
+    # and against PyTorch itself
+    value = fn(y, z, from_logits=True, **kw)
+    reference = torch.nn.functional.cross_entropy(z, y, reduction=kw.get("reduction", "mean"))
+    scale = 1 / math.log(2) if kw.get("unit") == "bits" else 1.0
+    torch.testing.assert_close(value, reference * scale, rtol=rtol, atol=0)
+
+
+@pytest.mark.parametrize("dtype,rtol", DTYPES)
+@pytest.mark.parametrize("kw", OPTIONS)
+@pytest.mark.parametrize("shape", [(23,), (23, 1), (23, 3)])
+def test_binary_cross_entropy_matches_generic(dtype, rtol, kw, shape, rng):
+    z = torch.as_tensor(rng.normal(scale=8.0, size=shape), dtype=dtype)
+    z.view(-1)[:3] = torch.tensor([0.0, 40.0, -40.0], dtype=dtype)  # saturated, and sigmoid'(0)
+    y = torch.as_tensor(rng.uniform(size=shape), dtype=dtype)  # soft labels
+    y.view(-1)[:6] = torch.tensor([1.0, 1.0, 0.0, 0.0, 1.0, 0.0], dtype=dtype)
+    fn = lk.binary_cross_entropy
+    assert _taken(fn, y, z, from_logits=True, **kw)
+    _assert_same(_both(fn, y, z, from_logits=True, **kw), rtol)
+
+
+def test_binary_cross_entropy_keeps_tiny_losses():
+    """PyTorch's fused BCE-with-logits rounds these to 0 (float32); ours keeps them."""
+    z = torch.tensor([30.0, -30.0])
+    y = torch.tensor([1.0, 0.0])
+    value = lk.binary_cross_entropy(y, z, from_logits=True, reduction="none")
+    torch.testing.assert_close(value, torch.full((2,), math.exp(-30.0)), rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("dtype,rtol", DTYPES)
+@pytest.mark.parametrize("kw", [{}, {"reduction": "sum"}, {"reduction": "none"},
+                                {"check_values": False}, {"convention": "keras"}])
+@pytest.mark.parametrize("shape", [(29,), (29, 1), (29, 4), (5, 3, 2)])
+def test_mean_squared_error_matches_generic(dtype, rtol, kw, shape, rng):
+    y = torch.as_tensor(rng.normal(size=shape), dtype=dtype)
+    z = torch.as_tensor(rng.normal(size=shape), dtype=dtype)
+    fn = lk.mean_squared_error
+    assert _taken(fn, y, z, **kw)
+    _assert_same(_both(fn, y, z, **kw), rtol)
+
+
+# ------------------------------------------------------------------- limits and errors
+
+def test_infinite_logits_take_the_generic_limit():
+    fn = lk.sparse_categorical_cross_entropy
+    z = torch.tensor([[math.inf, 0.0, 1.0], [1.0, -math.inf, 2.0], [math.inf, math.inf, 0.0]])
+    y = torch.tensor([0, 1, 1])
+    for kw in ({}, {"check_values": False}, {"reduction": "none"}):
+        (v1, _), (v2, _) = _both(fn, y, z, from_logits=True, **kw)
+        torch.testing.assert_close(v1, v2)
+    assert float(fn(y, z, from_logits=True, reduction="none")[0]) == 0.0
+    b = lk.binary_cross_entropy
+    zb, yb = torch.tensor([math.inf, -math.inf, math.inf]), torch.tensor([1.0, 0.0, 0.0])
+    np.testing.assert_array_equal(b(yb, zb, from_logits=True, reduction="none").numpy(),
+                                  [0.0, 0.0, math.inf])
+
+
+@pytest.mark.parametrize("call", [
+    lambda: lk.sparse_categorical_cross_entropy(torch.tensor([0, 3]), torch.zeros(2, 3),
+                                                from_logits=True),
+    lambda: lk.sparse_categorical_cross_entropy(torch.tensor([0, -1]), torch.zeros(2, 3),
+                                                from_logits=True),
+    lambda: lk.sparse_categorical_cross_entropy(
+        torch.tensor([0, 1]), torch.tensor([[0.0, math.nan, 1.0], [0.0, 0.0, 0.0]]),
+        from_logits=True),
+    lambda: lk.binary_cross_entropy(torch.tensor([0.0, 1.5]), torch.zeros(2), from_logits=True),
+    lambda: lk.binary_cross_entropy(torch.tensor([0.0, math.nan]), torch.zeros(2),
+                                    from_logits=True),
+    lambda: lk.binary_cross_entropy(torch.tensor([0.0, 1.0]), torch.tensor([0.0, math.nan]),
+                                    from_logits=True),
+    lambda: lk.mean_squared_error(torch.tensor([0.0, math.inf]), torch.zeros(2)),
+    lambda: lk.mean_squared_error(torch.zeros(2), torch.tensor([0.0, math.nan])),
+    lambda: lk.sparse_categorical_cross_entropy(torch.tensor([0, 1]), torch.zeros(2, 3),
+                                                from_logits=True, reduction="avg"),
+    lambda: lk.mean_squared_error(torch.zeros(2), torch.zeros(2), unit="bits"),
+])
+def test_errors_are_the_generic_errors(call):
+    with native_kernels(False), pytest.raises((ValueError, TypeError)) as generic:
+        call()
+    with pytest.raises(type(generic.value)) as native:
+        call()
+    assert str(native.value) == str(generic.value)
+
+
+def test_nan_without_checks_stays_nan():
+    z = torch.tensor([[0.0, math.nan, 1.0], [0.0, 0.0, 0.0]])
+    value = lk.sparse_categorical_cross_entropy(torch.tensor([0, 1]), z, from_logits=True,
+                                                check_values=False)
+    assert math.isnan(float(value))
+
+
+def test_overflowing_square_is_inf_as_generic():
+    big = torch.tensor([1e200, 0.0], dtype=torch.float64)
+    value = lk.mean_squared_error(torch.zeros(2, dtype=torch.float64), big)
+    assert float(value) == math.inf
+
+
+@pytest.mark.parametrize("fn,y,z,kw", [
+    (lk.sparse_categorical_cross_entropy, torch.tensor([0, 1]), torch.zeros(2, 3),
+     {"from_logits": True, "class_weight": [1.0, 2.0, 1.0]}),
+    (lk.sparse_categorical_cross_entropy, torch.tensor([0, 1]), torch.zeros(2, 3),
+     {"from_logits": True, "label_smoothing": 0.1}),
+    (lk.sparse_categorical_cross_entropy, torch.tensor([0, 1]), torch.zeros(2, 3), {}),
+    (lk.sparse_categorical_cross_entropy, np.array([0, 1]), torch.zeros(2, 3),
+     {"from_logits": True}),
+    (lk.sparse_categorical_cross_entropy, torch.tensor([0, 1]),
+     torch.zeros(2, 3, dtype=torch.float16), {"from_logits": True}),
+    (lk.sparse_categorical_cross_entropy, torch.tensor([0.0, 1.0]), torch.zeros(2, 3),
+     {"from_logits": True}),
+    (lk.sparse_categorical_cross_entropy, torch.zeros(2, 4, dtype=torch.int64),
+     torch.zeros(2, 3, 4), {"from_logits": True, "axis": 1}),
+    (lk.binary_cross_entropy, torch.zeros(2), torch.zeros(2), {}),
+    (lk.binary_cross_entropy, torch.zeros(2), torch.zeros(2),
+     {"from_logits": True, "sample_weight": torch.ones(2)}),
+    (lk.binary_cross_entropy, torch.zeros(2), torch.zeros(2),
+     {"from_logits": True, "check_values": 1}),
+    (lk.mean_squared_error, torch.zeros(2, dtype=torch.int64), torch.zeros(2), {}),
+    (lk.mean_squared_error, torch.zeros(2), torch.zeros(2), {"sample_weight": [1.0, 2.0]}),
+])
+def test_kernels_leave_other_calls_to_the_generic_path(fn, y, z, kw):
+    assert not _taken(fn, y, z, **kw)
+
+
+def test_kernels_accept_only_options_of_their_loss():
+    from losskit.losses import _native
+
+    accepted = {"sparse_categorical_cross_entropy": _native._SPARSE_CE,
+                "binary_cross_entropy": _native._BINARY_CE,
+                "mean_squared_error": _native._MSE}
+    for fn in KERNELS:
+        params = set(inspect.signature(fn).parameters)
+        assert set(accepted[fn.__name__]) <= params, fn.__name__
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 6), st.floats(0.01, 200.0), st.integers(0, 2 ** 31))
+def test_property_native_equals_generic(n, c, scale, seed):
+    rng = np.random.default_rng(seed)
+    z = torch.as_tensor(rng.normal(scale=scale, size=(n, c)))
+    y = torch.as_tensor(rng.integers(0, c, size=n))
+    _assert_same(_both(lk.sparse_categorical_cross_entropy, y, z, from_logits=True,
+                       reduction="none"), 1e-10)
+    zb = torch.as_tensor(rng.normal(scale=scale, size=(n, c)))
+    yb = torch.as_tensor(rng.integers(0, 2, size=(n, c)), dtype=torch.float64)
+    _assert_same(_both(lk.binary_cross_entropy, yb, zb, from_logits=True, reduction="none"),
+                 1e-10)
