@@ -320,3 +320,27 @@ def test_resume_refuses_a_checkpoint_of_another_model(tmp_path):
         Trainer(epochs=2, checkpoint_dir=tmp_path).fit(other, X, y, resume=True)
     with pytest.raises(ValueError, match="Trainer: resume is True but checkpoint_dir"):
         Trainer(epochs=2).fit(other, X, y, resume=True)
+
+
+@pytest.mark.parametrize("loss,task,n_classes,target", [
+    ("cross_entropy", "classification", 3, lambda y: y % 3),
+    ("cross_entropy", "classification", 2, lambda y: y),
+    ("mean_squared_error", "regression", None, lambda y: y.astype(np.float64)),
+])
+def test_batch_losses_take_the_native_kernel(monkeypatch, loss, task, n_classes, target):
+    """Each minibatch's loss runs the fused kernel (the speed of losskit.nn rests on it)."""
+    X, y = _data(40)
+    head = Head(loss, task=task, n_classes=n_classes)
+    fn = head.spec.fn
+    kernel = fn.__losskit_native__
+    taken = []
+
+    def counting(y_true, y_pred, kwargs):
+        value = kernel(y_true, y_pred, kwargs)
+        taken.append(value is not None)
+        return value
+
+    monkeypatch.setattr(fn, "__losskit_native__", counting)
+    model = MLP(3, head, hidden_layer_sizes=(6,), random_state=0, dtype=torch.float32)
+    Trainer(epochs=2, batch_size=8, random_state=0).fit(model, X, target(y))
+    assert len(taken) >= 10 and all(taken)

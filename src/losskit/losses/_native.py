@@ -177,21 +177,34 @@ _BINARY_CE = {
 @_register(binary_cross_entropy)
 def _binary_cross_entropy_from_logits(y_true: Any, y_pred: Any, kwargs: dict[str, Any]
                                       ) -> Array | None:
-    r"""``-[y log σ(z) + (1 - y) log σ(-z)]`` with PyTorch's ``logsigmoid`` (exact for large
-    :math:`|z|`, where ``binary_cross_entropy_with_logits`` rounds a loss of 1e-13 to 0)."""
+    r"""Hard labels: :math:`\operatorname{softplus}(-s z)` with :math:`s = 2y - 1`, through
+    PyTorch's fused ``binary_cross_entropy_with_logits`` on :math:`(s z, 1)` (two autograd
+    nodes). Fed :math:`(z, y)` directly that kernel rounds a confident negative's loss of 1e-13
+    to 0 (it computes :math:`(1-y)z + \operatorname{softplus}(-z)`, which cancels for
+    :math:`z \ll 0`, :math:`y = 0`); oriented by the label nothing cancels. Soft labels:
+    :math:`-[y \log\sigma(z) + (1-y) \log\sigma(-z)]` with ``logsigmoid``."""
     if not kwargs.get("from_logits", False) or not _plain(kwargs, _BINARY_CE):
         return None
     torch = _torch_tensors(y_true, y_pred)
     if torch is None or y_true.shape != y_pred.shape or y_pred.numel() == 0 \
-            or y_true.dtype != y_pred.dtype:
+            or y_true.dtype != y_pred.dtype or y_true.requires_grad:
         return None
     check, probe = _probes(y_pred, kwargs)
-    if check:
-        low, high = torch.aminmax(y_true)
-        if not (0.0 <= float(low) and float(high) <= 1.0):
-            return None  # out of range or NaN: the generic path reports where
-    log_sigmoid = torch.nn.functional.logsigmoid
-    elementwise = -(y_true * log_sigmoid(y_pred) + (1.0 - y_true) * log_sigmoid(-y_pred))
+    functional = torch.nn.functional
+    if torch.equal(y_true * y_true, y_true):  # labels 0 and 1 (NaN is not)
+        # tensor-tensor ops only: a Python scalar operand costs a tensor per call
+        ones = torch.ones_like(y_pred)
+        sign = (y_true + y_true).sub_(ones)
+        elementwise = functional.binary_cross_entropy_with_logits(
+            y_pred * sign, ones,
+            reduction="mean" if kwargs.get("reduction", "mean") == "mean" else "none")
+    else:
+        if check:
+            low, high = torch.aminmax(y_true)
+            if not (0.0 <= float(low) and float(high) <= 1.0):
+                return None  # out of range or NaN: the generic path reports where
+        log_sigmoid = functional.logsigmoid
+        elementwise = -(y_true * log_sigmoid(y_pred) + (1.0 - y_true) * log_sigmoid(-y_pred))
     return _finish(_reduce_per_sample(elementwise, kwargs), kwargs, probe)
 
 
@@ -225,6 +238,7 @@ def _reduce_per_sample(elementwise: Array, kwargs: dict[str, Any]) -> Array:
     """Per-sample losses (the mean over the last axis from 2-D on) reduced as asked."""
     reduction = kwargs.get("reduction", "mean")
     if reduction == "mean":
-        return elementwise.mean()  # equal counts per sample: the mean of the means
+        # equal counts per sample: the mean of the means (0-d: already reduced, or one value)
+        return elementwise if elementwise.ndim == 0 else elementwise.mean()
     per_sample = elementwise if elementwise.ndim <= 1 else elementwise.mean(-1)
     return per_sample if reduction == "none" else per_sample.sum()
