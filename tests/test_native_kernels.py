@@ -207,3 +207,24 @@ def test_property_native_equals_generic(n, c, scale, seed):
     yb = torch.as_tensor(rng.integers(0, 2, size=(n, c)), dtype=torch.float64)
     _assert_same(_both(lk.binary_cross_entropy, yb, zb, from_logits=True, reduction="none"),
                  1e-10)
+
+
+# ------------------------------------------------- short-row softmax (_array.torch_softmax)
+
+@pytest.mark.parametrize("shape", [(5000, 3), (2000, 15), (2000, 16), (100, 3), (3000, 1)])
+@pytest.mark.parametrize("log", [False, True])
+def test_torch_softmax_matches_the_direct_kernel(shape, log, rng):
+    from losskit._array import torch_softmax
+
+    x = torch.as_tensor(rng.normal(scale=10.0, size=shape))
+    x[0, 0] = -math.inf
+    got = torch_softmax(x, log=log)
+    expected = x.log_softmax(-1) if log else x.softmax(-1)
+    assert got.is_contiguous() and got.shape == x.shape
+    torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-300)
+    # under autograd the direct kernel is used, and the gradient is its gradient
+    xg = x.clone().requires_grad_(True)
+    g, = torch.autograd.grad(torch_softmax(xg, log=log)[:, 0].sum(), xg)
+    xe = x.clone().requires_grad_(True)
+    e, = torch.autograd.grad((xe.log_softmax(-1) if log else xe.softmax(-1))[:, 0].sum(), xe)
+    torch.testing.assert_close(g, e)

@@ -44,6 +44,7 @@ __all__ = [
     "take_labels",
     "to_bool",
     "to_float",
+    "torch_softmax",
 ]
 
 
@@ -275,6 +276,28 @@ def host_reads_are_free(x: Array) -> bool:
     return getattr(getattr(x, "device", None), "type", None) == "cpu"
 
 
+_TORCH_VECTOR_ROW = 16  # rows this long or longer: PyTorch's CPU softmax kernel vectorises them
+_TRANSPOSE_MIN_ROWS = 1024
+
+
+def torch_softmax(x: Array, *, log: bool = False) -> Array:
+    """``softmax`` (or ``log_softmax``) of a PyTorch tensor over its last axis.
+
+    Native fast path (measured, CPU float32 without autograd, one thread: log-softmax
+    20000 x 3 0.78 -> 0.30 ms, 1e6 x 10 177 -> 109 ms; softmax 20000 x 3 1.3 -> 0.29 ms):
+    PyTorch's CPU kernel vectorises along a row only when
+    it holds at least 16 values; shorter rows are reduced on the transposed ``(C, n)`` block,
+    along ``n``, and transposed back. Not under autograd, where the copies'
+    backward cost more than they saved, and not on accelerators.
+    """
+    if x.ndim == 2 and 1 < x.shape[1] < _TORCH_VECTOR_ROW \
+            and x.shape[0] >= _TRANSPOSE_MIN_ROWS and not x.requires_grad \
+            and host_reads_are_free(x):
+        block = x.t().contiguous()
+        return (block.log_softmax(0) if log else block.softmax(0)).t().contiguous()
+    return x.log_softmax(-1) if log else x.softmax(-1)
+
+
 def log_softmax_at(xp: Namespace, x: Array, *, labels: Array | None = None,
                    vectors: tuple[Array, ...] = (), may_sync: bool = True
                    ) -> tuple[SoftmaxTerms, Array | None, list[Array]]:
@@ -295,7 +318,7 @@ def log_softmax_at(xp: Namespace, x: Array, *, labels: Array | None = None,
     if aac.is_torch_namespace(xp):
         # native fast path (measured: within a few % of F.cross_entropy): log_softmax as one
         # kernel, and rows holding +inf (NaN there) looked for in the n results only
-        log_p = x.log_softmax(-1)
+        log_p = torch_softmax(x, log=True)
         at = None if labels is None else take_labels(xp, log_p, labels)
         dots = [row_dot(xp, v, log_p) for v in vectors]
         results = [r for r in (at, *dots) if r is not None]
@@ -359,7 +382,7 @@ def log_softmax(xp: Namespace, x: Array, *, may_sync: bool = True) -> Array:
             return x.clamp(max=xp.finfo(x.dtype).max).log_softmax(-1)
         if to_bool("log_softmax", xp.any(x == math.inf)):
             x = _limit_of_infinite_rows(xp, x, xp.max(x, axis=-1))
-        return x.log_softmax(-1)
+        return torch_softmax(x, log=True)
     m, replaced = _finite_row_max(xp, x)
     shifted = (x if replaced is None else replaced) - m[..., None]
     return shifted - xp.log(xp.sum(xp.exp(shifted), axis=-1, keepdims=True))

@@ -22,6 +22,7 @@ import torch
 
 import losskit as lk
 from losskit import metrics as lkm
+from losskit._array import torch_softmax
 from losskit._validation import fail
 
 __all__ = ["LOSS_HEADS", "Head", "LossSpec", "loss_spec", "metric_function"]
@@ -301,7 +302,7 @@ class Head:
             return raw[:, : self.n_targets]
         if act == "sigmoid":
             return torch.sigmoid(raw)
-        return torch.softmax(raw, dim=-1)
+        return torch_softmax(raw)
 
     def probabilities(self, raw: torch.Tensor) -> torch.Tensor:
         """Class probabilities ``(n, n_classes)`` (classification)."""
