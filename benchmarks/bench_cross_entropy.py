@@ -37,6 +37,10 @@ def _median_times(contenders: dict[str, Callable[[], object]], repeats: int) -> 
         fn()
     for _ in range(repeats):
         for name, fn in contenders.items():
+            # an untimed call first: whichever contender runs right after another library's
+            # large allocations pays for fresh memory pages (measured: +40 ms at 38 MiB,
+            # whoever it is), which is the order of the run, not the contender
+            fn()
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
