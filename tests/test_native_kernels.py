@@ -228,3 +228,32 @@ def test_torch_softmax_matches_the_direct_kernel(shape, log, rng):
     xe = x.clone().requires_grad_(True)
     e, = torch.autograd.grad((xe.log_softmax(-1) if log else xe.softmax(-1))[:, 0].sum(), xe)
     torch.testing.assert_close(g, e, equal_nan=True)
+
+
+def test_no_host_read_on_an_accelerator_without_checks(monkeypatch, rng):
+    """With check_values=False on a device tensor the kernels never read values back (the
+    trainer's per-batch promise); simulated on the CPU by declaring host reads costly and
+    making every read raise."""
+    from losskit.losses import _native
+
+    z = torch.as_tensor(rng.normal(size=(16, 3)))
+    y = torch.as_tensor(rng.integers(0, 3, size=16))
+    zb = torch.as_tensor(rng.normal(size=(16, 1)))
+    yb = torch.as_tensor(rng.integers(0, 2, size=(16, 1)), dtype=torch.float64)
+    expected = [lk.sparse_categorical_cross_entropy(y, z, from_logits=True),
+                lk.binary_cross_entropy(yb, zb, from_logits=True),
+                lk.mean_squared_error(yb, zb)]
+
+    def no_read(*args, **kwargs):
+        raise AssertionError("host read")
+
+    monkeypatch.setattr(_native, "host_reads_are_free", lambda x: False)
+    for name in ("item", "__bool__", "__int__", "__float__", "tolist"):
+        monkeypatch.setattr(torch.Tensor, name, no_read)
+    monkeypatch.setattr(torch, "equal", no_read)
+    got = [lk.sparse_categorical_cross_entropy(y, z, from_logits=True, check_values=False),
+           lk.binary_cross_entropy(yb, zb, from_logits=True, check_values=False),
+           lk.mean_squared_error(yb, zb, check_values=False)]
+    monkeypatch.undo()
+    for g, e in zip(got, expected, strict=True):
+        torch.testing.assert_close(g, e, rtol=1e-12, atol=0)

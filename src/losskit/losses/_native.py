@@ -29,6 +29,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from losskit._array import host_reads_are_free
 from losskit.losses._classification import (
     binary_cross_entropy,
     sparse_categorical_cross_entropy,
@@ -121,7 +122,7 @@ def _probes(y_pred: Array, kwargs: dict[str, Any]) -> tuple[bool, bool]:
     """``(check, probe)``: whether to check values, and whether reading the result back is
     allowed (checks on, or a CPU tensor whose read costs no device synchronisation)."""
     check = kwargs.get("check_values", True)
-    return check, check or y_pred.device.type == "cpu"
+    return check, check or host_reads_are_free(y_pred)
 
 
 # ------------------------------------------------------------------------------- kernels
@@ -191,7 +192,9 @@ def _binary_cross_entropy_from_logits(y_true: Any, y_pred: Any, kwargs: dict[str
         return None
     check, probe = _probes(y_pred, kwargs)
     functional = torch.nn.functional
-    if torch.equal(y_true * y_true, y_true):  # labels 0 and 1 (NaN is not)
+    # labels 0 and 1 (NaN is not); finding out is a host read, so not on an accelerator
+    # without checks (the general form below is exact too, one autograd node per op)
+    if probe and torch.equal(y_true * y_true, y_true):
         # tensor-tensor ops only: a Python scalar operand costs a tensor per call
         ones = torch.ones_like(y_pred)
         sign = (y_true + y_true).sub_(ones)
