@@ -30,18 +30,17 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from losskit._array import host_reads_are_free
+from losskit._reduction import REDUCTIONS
 from losskit.losses._classification import (
     binary_cross_entropy,
     sparse_categorical_cross_entropy,
 )
-from losskit.losses._core import CONVENTIONS
+from losskit.losses._core import _LOG2_E, CONVENTIONS
 from losskit.losses._regression import mean_squared_error
 
 __all__ = ["native_kernels"]
 
 Array = Any
-_LOG2_E = 1.0 / math.log(2.0)
-_REDUCTIONS = ("mean", "sum", "none")
 _UNITS = ("nats", "bits")
 
 _enabled = True
@@ -84,7 +83,7 @@ def _is_zero(value: Any) -> bool:
 
 
 _COMMON: dict[str, Callable[[Any], bool]] = {
-    "reduction": lambda v: _one_of(v, _REDUCTIONS),
+    "reduction": lambda v: _one_of(v, REDUCTIONS),
     "unit": lambda v: _one_of(v, _UNITS),
     "check_values": lambda v: _is(v, True, False),
     "convention": lambda v: _one_of(v, CONVENTIONS),
