@@ -302,3 +302,21 @@ def test_the_tables_weighted_means_are_what_each_convention_computes(page):
             assert mean == pytest.approx(total / denominator, rel=1e-12), (name, convention)
         checked.add(name)
     assert checked == set(inputs)  # every function with convention= has a row
+
+
+def test_bce_with_logits_precision_example_is_pytorchs_number(page):
+    """The page says PyTorch's fused BCE is off by almost a percent at z = -10 and returns 0
+    at z = -30 (float32); losskit's numbers are the exact ones (float64 reference)."""
+    g, _, text = page
+    y, z = g["tiny_y"], g["tiny_z"]
+    theirs = F.binary_cross_entropy_with_logits(torch.from_numpy(z), torch.from_numpy(y),
+                                                reduction="none").numpy()
+    exact = np.log1p(np.exp(z.astype(np.float64)))
+    ours = lk.binary_cross_entropy(y, z, from_logits=True, reduction="none")
+    np.testing.assert_allclose(ours, exact, rtol=1e-6)
+    assert 0.005 < abs(theirs[0] / exact[0] - 1) < 0.01 and theirs[1] == 0.0
+    assert "off by almost\na percent for the first and exactly zero for the second" in text
+    # the same holds on torch tensors (the native kernel)
+    ours_t = lk.binary_cross_entropy(torch.from_numpy(y), torch.from_numpy(z), from_logits=True,
+                                     reduction="none").numpy()
+    np.testing.assert_allclose(ours_t, exact, rtol=1e-6)
