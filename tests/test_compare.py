@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import os
 import re
@@ -132,6 +133,7 @@ def test_custom_losses_callable_family_and_dataframe():
 
 
 THREADS_LOSS = """
+import gc
 import os
 
 import torch
@@ -139,7 +141,7 @@ import torch
 
 def cubic_error(y_true, y_pred):
     with open(os.environ["LOSSKIT_TEST_THREADS"], "a") as fh:
-        fh.write(f"{os.getpid()} {torch.get_num_threads()}\\n")
+        fh.write(f"{os.getpid()} {torch.get_num_threads()} {gc.get_freeze_count()}\\n")
     return (abs(y_true - y_pred) ** 3).mean(-1)
 """
 
@@ -156,14 +158,18 @@ def test_file_loss_in_parallel_workers_matches_sequential(tmp_path, regression, 
     monkeypatch.setenv("LOSSKIT_TEST_THREADS", str(log))
     cubic = load_callable(f"{path}:cubic_error")
     losses = ["mse", cubic]
+    frozen_here = gc.get_freeze_count()
     one = lk.compare(X, y, losses, n_splits=2, n_repeats=1, estimator_params=FAST, n_jobs=1)
+    assert gc.get_freeze_count() == frozen_here  # the user's own process is left alone
     log.unlink()
     two = lk.compare(X, y, losses, n_splits=2, n_repeats=1, estimator_params=FAST, n_jobs=2)
     np.testing.assert_array_equal(one.scores, two.scores)
     assert two.losses == ["mse", "cubic_error"]
     seen = [line.split() for line in log.read_text().splitlines()]
-    assert seen and all(int(pid) != os.getpid() for pid, _ in seen)  # ran in the workers
-    assert {int(threads) for _, threads in seen} == {max(1, joblib.cpu_count() // 2)}
+    assert seen and all(int(pid) != os.getpid() for pid, _, _ in seen)  # ran in the workers
+    assert {int(threads) for _, threads, _ in seen} == {max(1, joblib.cpu_count() // 2)}
+    # the workers' imports are out of the collector's sight (loky collects between tasks)
+    assert all(int(frozen) > 10000 for _, _, frozen in seen)
 
 
 def test_load_callable_errors(tmp_path):
