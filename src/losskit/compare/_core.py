@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import importlib.util
 import json
 import math
@@ -15,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from losskit._parallel import freeze_imports
 from losskit._validation import fail
 from losskit.compare import stats as _stats
 
@@ -291,26 +291,6 @@ def _torch_threads(n_workers: int) -> int | None:
     return max(1, joblib.cpu_count() // n_workers)
 
 
-_imports_frozen = False
-
-
-def _freeze_imports() -> None:
-    """Take what the imports made out of the cyclic garbage collector's sight, once per worker.
-
-    joblib's loky workers (without psutil) run ``gc.collect()`` between tasks once a second;
-    with torch, pandas and scikit-learn imported a full collection walks about 250,000
-    objects, 0.1–0.2 s (measured) in which the worker takes no task — at 2 workers it cost
-    ``lk.compare`` a quarter of its parallel speed-up. ``gc.freeze`` moves the objects alive
-    now (modules, functions, classes) to a generation the collector skips; reference counting
-    still frees them, only cycles among them would stay. Workers only: a user's own process
-    is left alone.
-    """
-    global _imports_frozen
-    if not _imports_frozen:
-        gc.freeze()
-        _imports_frozen = True
-
-
 def _fit_score(loss: Any, task: str, params: dict[str, Any], seed: int, X: Any, y: np.ndarray,
                train: np.ndarray, test: np.ndarray, metric: Callable,
                metric_options: dict[str, Any], threads: int | None) -> tuple[float, float]:
@@ -322,7 +302,7 @@ def _fit_score(loss: Any, task: str, params: dict[str, Any], seed: int, X: Any, 
     from losskit.nn._tabular import TabularEncoder
 
     if threads is not None:
-        _freeze_imports()
+        freeze_imports()
 
     previous = torch.get_num_threads()
     if threads is not None:
