@@ -22,7 +22,7 @@ KERNELS = [fn for fn in (getattr(lk, name) for name in lk.losses.__all__)
 def test_the_common_losses_have_kernels():
     names = {fn.__name__ for fn in KERNELS}
     assert {"sparse_categorical_cross_entropy", "binary_cross_entropy",
-            "mean_squared_error"} <= names
+            "mean_squared_error", "gaussian_nll"} <= names
 
 
 def _both(fn, y, z, **kw):
@@ -102,6 +102,26 @@ def test_mean_squared_error_matches_generic(dtype, rtol, kw, shape, rng):
     _assert_same(_both(fn, y, z, **kw), rtol)
 
 
+@pytest.mark.parametrize("dtype,rtol", DTYPES)
+@pytest.mark.parametrize("kw", [{}, {"var": 0.25}, {"var": 3, "full": True},
+                                {"var": 2.0, "reduction": "sum", "unit": "bits"},
+                                {"reduction": "none", "full": True},
+                                {"var": 1e-3, "check_values": False, "convention": "torch"}])
+@pytest.mark.parametrize("shape", [(29,), (29, 1), (29, 4)])
+def test_gaussian_nll_with_a_number_variance_matches_generic(dtype, rtol, kw, shape, rng):
+    y = torch.as_tensor(rng.normal(size=shape), dtype=dtype)
+    z = torch.as_tensor(rng.normal(size=shape), dtype=dtype)
+    fn = lk.gaussian_nll
+    assert _taken(fn, y, z, **kw)
+    _assert_same(_both(fn, y, z, **kw), rtol)
+    # and the Gaussian family, which calls it
+    family = lk.family("gaussian", scale=0.5)
+    (v1, g1), (v2, g2) = [(v, g) for v, g in _both(
+        lambda a, b, **o: family.loss(a, b, **o), y, z)]
+    torch.testing.assert_close(v1, v2, rtol=rtol, atol=0)
+    torch.testing.assert_close(g1, g2, rtol=rtol, atol=rtol * 1e-3)
+
+
 # ------------------------------------------------------------------- limits and errors
 
 def test_infinite_logits_take_the_generic_limit():
@@ -136,6 +156,10 @@ def test_infinite_logits_take_the_generic_limit():
     lambda: lk.sparse_categorical_cross_entropy(torch.tensor([0, 1]), torch.zeros(2, 3),
                                                 from_logits=True, reduction="avg"),
     lambda: lk.mean_squared_error(torch.zeros(2), torch.zeros(2), unit="bits"),
+    lambda: lk.gaussian_nll(torch.zeros(2), torch.tensor([0.0, math.inf]), var=2.0),
+    lambda: lk.gaussian_nll(torch.zeros(2), torch.zeros(2), var=0.0),
+    lambda: lk.gaussian_nll(torch.zeros(2), torch.zeros(2), var=-1),
+    lambda: lk.gaussian_nll(torch.zeros(2), torch.zeros(2), var=True),
 ])
 def test_errors_are_the_generic_errors(call):
     with native_kernels(False), pytest.raises((ValueError, TypeError)) as generic:
@@ -179,6 +203,9 @@ def test_overflowing_square_is_inf_as_generic():
      {"from_logits": True, "check_values": 1}),
     (lk.mean_squared_error, torch.zeros(2, dtype=torch.int64), torch.zeros(2), {}),
     (lk.mean_squared_error, torch.zeros(2), torch.zeros(2), {"sample_weight": [1.0, 2.0]}),
+    (lk.gaussian_nll, torch.zeros(2), torch.zeros(2), {"var": torch.ones(2)}),
+    (lk.gaussian_nll, torch.zeros(2), torch.zeros(2), {"log_var": 0.0}),
+    (lk.gaussian_nll, torch.zeros(2), torch.zeros(2), {"var": 1e-7, "convention": "torch"}),
 ])
 def test_kernels_leave_other_calls_to_the_generic_path(fn, y, z, kw):
     assert not _taken(fn, y, z, **kw)
@@ -189,7 +216,8 @@ def test_kernels_accept_only_options_of_their_loss():
 
     accepted = {"sparse_categorical_cross_entropy": _native._SPARSE_CE,
                 "binary_cross_entropy": _native._BINARY_CE,
-                "mean_squared_error": _native._MSE}
+                "mean_squared_error": _native._MSE,
+                "gaussian_nll": _native._GAUSSIAN}
     for fn in KERNELS:
         params = set(inspect.signature(fn).parameters)
         assert set(accepted[fn.__name__]) <= params, fn.__name__

@@ -36,6 +36,7 @@ from losskit.losses._classification import (
     sparse_categorical_cross_entropy,
 )
 from losskit.losses._core import _LOG2_E, CONVENTIONS
+from losskit.losses._likelihood import gaussian_nll
 from losskit.losses._regression import mean_squared_error
 
 __all__ = ["native_kernels"]
@@ -235,6 +236,45 @@ def _mean_squared_error(y_true: Any, y_pred: Any, kwargs: dict[str, Any]) -> Arr
     if check and not bool(value.isfinite().all()):
         return None
     return value
+
+
+_GAUSSIAN = {
+    **_COMMON,
+    "var": lambda v: v is None or (type(v) in (int, float) and 0 < v < math.inf),
+    "log_var": lambda v: v is None,
+    "full": lambda v: _is(v, True, False),
+}
+_TORCH_MIN_VAR = 1e-6  # PyTorch's clamp of the variance (convention="torch")
+
+
+@_register(gaussian_nll)
+def _gaussian_nll_fixed_variance(y_true: Any, y_pred: Any, kwargs: dict[str, Any]
+                                 ) -> Array | None:
+    r"""A number :math:`\sigma^2`: :math:`\frac12 (r^2/\sigma^2 + \log\sigma^2)`
+    :math:`[+ \frac12 \log 2\pi]`, PyTorch's ``mse_loss`` scaled and shifted (the Gaussian
+    family's loss)."""
+    if not _plain(kwargs, _GAUSSIAN):
+        return None
+    var = float(kwargs.get("var") or 1.0)
+    if kwargs.get("convention") == "torch" and var < _TORCH_MIN_VAR:
+        return None  # the generic path reproduces the clamp
+    torch = _torch_tensors(y_true, y_pred)
+    if torch is None or y_true.shape != y_pred.shape or y_pred.numel() == 0 \
+            or y_true.dtype != y_pred.dtype:
+        return None
+    shift = 0.5 * math.log(var) + (0.5 * math.log(2.0 * math.pi) if kwargs.get("full") else 0.0)
+    reduction = kwargs.get("reduction", "mean")
+    mse_loss = torch.nn.functional.mse_loss
+    if reduction == "mean":
+        value = mse_loss(y_pred, y_true) * (0.5 / var) + shift
+    else:
+        per_sample = _reduce_per_sample(mse_loss(y_pred, y_true, reduction="none"),
+                                        {"reduction": "none"}) * (0.5 / var) + shift
+        value = per_sample if reduction == "none" else per_sample.sum()
+    # a NaN or inf input makes the result non-finite: the generic path reports it
+    if kwargs.get("check_values", True) and not bool(value.isfinite().all()):
+        return None
+    return _finish(value, kwargs, probe=False)
 
 
 def _reduce_per_sample(elementwise: Array, kwargs: dict[str, Any]) -> Array:
