@@ -27,9 +27,10 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier as SkMLPClassifier
+from sklearn.neural_network import MLPRegressor as SkMLPRegressor
 
 import losskit as lk
-from losskit.nn import MLPClassifier
+from losskit.nn import MLPClassifier, MLPRegressor
 
 
 def make_data(n: int, d: int, classes: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -43,12 +44,14 @@ def make_data(n: int, d: int, classes: int, seed: int = 0) -> tuple[np.ndarray, 
 def torch_loop(X: np.ndarray, y: np.ndarray, hidden: int, classes: int, batch: int,
                epochs: int, lr: float, use_losskit: bool = False) -> list[float]:
     torch.manual_seed(0)
-    out = 1 if classes == 2 else classes
+    out = 1 if classes in (0, 2) else classes
     model = torch.nn.Sequential(torch.nn.Linear(X.shape[1], hidden), torch.nn.ReLU(),
                                 torch.nn.Linear(hidden, out))
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
     x = torch.as_tensor(X)
-    t = torch.as_tensor(y, dtype=torch.float32 if classes == 2 else torch.int64)
+    t = torch.as_tensor(y, dtype=torch.float32 if classes in (0, 2) else torch.int64)
+    if classes == 0:
+        t = t[:, None]
     gen = torch.Generator().manual_seed(0)
     times = []
     n = x.shape[0]
@@ -60,10 +63,16 @@ def torch_loop(X: np.ndarray, y: np.ndarray, hidden: int, classes: int, batch: i
             idx = perm[i:i + batch]
             z = model(x[idx])
             if use_losskit:  # the same loss call as losskit.nn makes
-                loss = (lk.binary_cross_entropy(t[idx][:, None], z, from_logits=True,
-                                                check_values=False) if classes == 2 else
-                        lk.sparse_categorical_cross_entropy(t[idx], z, from_logits=True,
-                                                            check_values=False))
+                if classes == 0:
+                    loss = lk.mean_squared_error(t[idx], z, check_values=False)
+                elif classes == 2:
+                    loss = lk.binary_cross_entropy(t[idx][:, None], z, from_logits=True,
+                                                   check_values=False)
+                else:
+                    loss = lk.sparse_categorical_cross_entropy(t[idx], z, from_logits=True,
+                                                               check_values=False)
+            elif classes == 0:
+                loss = torch.nn.functional.mse_loss(z, t[idx])
             elif classes == 2:
                 loss = torch.nn.functional.binary_cross_entropy_with_logits(z[:, 0], t[idx])
             else:
@@ -77,20 +86,22 @@ def torch_loop(X: np.ndarray, y: np.ndarray, hidden: int, classes: int, batch: i
 
 
 def losskit_epochs(X: np.ndarray, y: np.ndarray, hidden: int, batch: int, epochs: int,
-                   lr: float) -> list[float]:
-    clf = MLPClassifier(hidden_layer_sizes=(hidden,), batch_size=batch, epochs=epochs,
-                        learning_rate=lr, momentum=0.9, validation_fraction=0.0,
-                        random_state=0, verbose=False)
+                   lr: float, regression: bool = False) -> list[float]:
+    cls = MLPRegressor if regression else MLPClassifier
+    clf = cls(hidden_layer_sizes=(hidden,), batch_size=batch, epochs=epochs,
+              learning_rate=lr, momentum=0.9, validation_fraction=0.0,
+              random_state=0, verbose=False)
     clf.fit(X, y)
     return clf.history_["time"]
 
 
 def sklearn_epochs(X: np.ndarray, y: np.ndarray, hidden: int, batch: int, epochs: int,
-                   lr: float) -> float:
-    clf = SkMLPClassifier(hidden_layer_sizes=(hidden,), solver="sgd", momentum=0.9,
-                          nesterovs_momentum=False, learning_rate_init=lr, batch_size=batch,
-                          max_iter=epochs, tol=0.0, n_iter_no_change=10 ** 9, alpha=0.0,
-                          shuffle=True, random_state=0)
+                   lr: float, regression: bool = False) -> float:
+    cls = SkMLPRegressor if regression else SkMLPClassifier
+    clf = cls(hidden_layer_sizes=(hidden,), solver="sgd", momentum=0.9,
+              nesterovs_momentum=False, learning_rate_init=lr, batch_size=batch,
+              max_iter=epochs, tol=0.0, n_iter_no_change=10 ** 9, alpha=0.0,
+              shuffle=True, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         t0 = time.perf_counter()
@@ -102,7 +113,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=20000)
     parser.add_argument("--features", type=int, default=20)
-    parser.add_argument("--classes", type=int, default=3)
+    parser.add_argument("--classes", type=int, default=3,
+                        help="number of classes; 0 for regression (MLPRegressor, MSE)")
     parser.add_argument("--hidden", type=int, default=100)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=5)
@@ -111,31 +123,40 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    X, y = make_data(args.n, args.features, args.classes)
+    regression = args.classes == 0
+    X, y = make_data(args.n, args.features, max(args.classes, 2))
+    if regression:  # a smooth target with noise, standardised
+        y = np.sin(X[:, 0]) + X[:, 1] * X[:, 2] + 0.3 * np.random.default_rng(1).normal(
+            size=len(y))
+        y = ((y - y.mean()) / y.std()).astype(np.float32)
     # warm-up (imports, allocator, first-call overheads)
     torch_loop(X[:2000], y[:2000], args.hidden, args.classes, args.batch, 1, args.lr)
-    losskit_epochs(X[:2000], y[:2000], args.hidden, args.batch, 1, args.lr)
+    losskit_epochs(X[:2000], y[:2000], args.hidden, args.batch, 1, args.lr, regression)
 
     ours, hand, hand_lk, sk = [], [], [], []
     for _ in range(args.repeats):  # interleaved, so drifting machine load hits all of them
         hand += torch_loop(X, y, args.hidden, args.classes, args.batch, args.epochs, args.lr)
         hand_lk += torch_loop(X, y, args.hidden, args.classes, args.batch, args.epochs,
                               args.lr, use_losskit=True)
-        ours += losskit_epochs(X, y, args.hidden, args.batch, args.epochs, args.lr)
-        sk.append(sklearn_epochs(X, y, args.hidden, args.batch, args.epochs, args.lr))
+        ours += losskit_epochs(X, y, args.hidden, args.batch, args.epochs, args.lr,
+                               regression)
+        sk.append(sklearn_epochs(X, y, args.hidden, args.batch, args.epochs, args.lr,
+                                 regression))
     print(f"n={args.n} features={args.features} classes={args.classes} "
           f"hidden=({args.hidden},) batch={args.batch} SGD(momentum=0.9, lr={args.lr}) "
           f"float32, torch threads={torch.get_num_threads()}, torch {torch.__version__}")
     print(f"{'epoch time (s)':28s}{'median':>10s}{'min':>10s}{'ratio (median)':>16s}"
           f"{'ratio (min)':>13s}")
-    rows = [("losskit MLPClassifier", ours, ""),
+    kind = "MLPRegressor" if regression else "MLPClassifier"
+    rows = [(f"losskit {kind}", ours, ""),
             ("hand-written PyTorch loop", hand, "losskit / PyTorch, target <= 1.10"),
             ("same loop, losskit loss", hand_lk, "losskit.nn's own overhead"),
-            ("scikit-learn MLPClassifier", sk, "losskit / scikit-learn")]
+            (f"scikit-learn {kind}", sk, "losskit / scikit-learn")]
     for name, times, note in rows:
         med, low = statistics.median(times), min(times)
         print(f"{name:28s}{med:10.4f}{low:10.4f}{statistics.median(ours) / med:16.2f}"
               f"{min(ours) / low:13.2f}   {note}")
+
 
 if __name__ == "__main__":
     main()
