@@ -1,4 +1,5 @@
-"""Epoch time of losskit.nn.MLPClassifier vs a hand-written PyTorch loop and scikit-learn.
+"""Epoch time of losskit.nn.MLPClassifier (or MLPRegressor) vs a hand-written PyTorch loop and
+scikit-learn.
 
 All three train the same network (one hidden ReLU layer, softmax/sigmoid output), with the same
 minibatch size and optimiser (SGD with momentum 0.9, no Nesterov, constant learning rate),
@@ -11,6 +12,7 @@ losskit's epoch additionally records the exact epoch loss and accuracy with accu
 pass over the epoch's outputs) and shuffles with a seeded generator.
 
 Run:  .venv/bin/python benchmarks/bench_training.py [--n 20000] [--epochs 5] [--threads 1]
+      [--classes 3 | 2 | 0]   (0: regression, MSE against ``F.mse_loss``)
 
 Reports the median and minimum epoch time of each and the ratios (target: losskit / PyTorch
 <= 1.10). The minimum is the steadier figure on a shared machine.
