@@ -160,6 +160,13 @@ def test_infinite_logits_take_the_generic_limit():
     lambda: lk.gaussian_nll(torch.zeros(2), torch.zeros(2), var=0.0),
     lambda: lk.gaussian_nll(torch.zeros(2), torch.zeros(2), var=-1),
     lambda: lk.gaussian_nll(torch.zeros(2), torch.zeros(2), var=True),
+    # scalars and empty arrays are errors of the generic path, also without checks
+    lambda: lk.mean_squared_error(torch.tensor(1.0), torch.tensor(2.0)),
+    lambda: lk.binary_cross_entropy(torch.tensor(1.0), torch.tensor(2.0), from_logits=True),
+    lambda: lk.gaussian_nll(torch.tensor(1.0), torch.tensor(2.0), var=2.0),
+    lambda: lk.sparse_categorical_cross_entropy(torch.zeros(3, dtype=torch.int64),
+                                                torch.zeros(3, 0), from_logits=True,
+                                                check_values=False),
 ])
 def test_errors_are_the_generic_errors(call):
     with native_kernels(False), pytest.raises((ValueError, TypeError)) as generic:
@@ -285,3 +292,60 @@ def test_no_host_read_on_an_accelerator_without_checks(monkeypatch, rng):
     monkeypatch.undo()
     for g, e in zip(got, expected, strict=True):
         torch.testing.assert_close(g, e, rtol=1e-12, atol=0)
+
+
+def test_binary_gradient_is_exact_for_confident_correct_predictions():
+    """sigmoid(z) - y cancels there (PyTorch's fused kernel returns 0 from z = 17 in float32);
+    softplus((1 - 2y) z) differentiates to the exact, tiny gradient."""
+    z = torch.tensor([-12.4, 10.7, 17.0, 30.0])
+    y = torch.tensor([0.0, 1.0, 1.0, 1.0])
+    (_, native), (_, generic) = _both(lk.binary_cross_entropy, y, z, from_logits=True,
+                                      reduction="sum")
+    torch.testing.assert_close(native, generic, rtol=1e-5, atol=0)
+    flip = 1.0 - 2.0 * y.double()
+    exact = flip * torch.sigmoid(flip * z.double())  # sigma(z) - y, without the cancellation
+    torch.testing.assert_close(native.double(), exact, rtol=1e-5, atol=0)
+
+
+def test_binary_infinite_logits_without_host_reads(monkeypatch):
+    """On an accelerator without checks the labels cannot be looked at: the general form
+    still takes the limits (0 · log 0 = 0), as the generic path does."""
+    from losskit.losses import _native
+
+    y = torch.tensor([1.0, 0.0, 0.0, 1.0])
+    z = torch.tensor([math.inf, -math.inf, 3.0, -2.0])
+    expected = lk.binary_cross_entropy(y, z, from_logits=True, reduction="none")
+    monkeypatch.setattr(_native, "host_reads_are_free", lambda x: False)
+    assert _taken(lk.binary_cross_entropy, y, z, from_logits=True, check_values=False)
+    got = lk.binary_cross_entropy(y, z, from_logits=True, reduction="none", check_values=False)
+    torch.testing.assert_close(got, expected)
+
+
+def test_kernels_step_aside_inside_vmap(rng):
+    from torch.func import vmap
+
+    Y = torch.as_tensor(rng.integers(0, 2, size=(4, 5, 3)), dtype=torch.float64)
+    Z = torch.as_tensor(rng.normal(size=(4, 5, 3)))
+    labels = torch.as_tensor(rng.integers(0, 3, size=(4, 5)))
+    for fn, y, z, kw in [(lk.binary_cross_entropy, Y, Z, {"from_logits": True}),
+                         (lk.mean_squared_error, Y, Z, {}),
+                         (lk.sparse_categorical_cross_entropy, labels, Z, {"from_logits": True})]:
+        batched = vmap(lambda a, b, fn=fn, kw=kw: fn(a, b, check_values=False, **kw))(y, z)
+        looped = torch.stack([fn(a, b, **kw) for a, b in zip(y, z, strict=True)])
+        torch.testing.assert_close(batched, looped)
+
+
+def test_labels_out_of_range_fail_without_checks_too():
+    """nll_loss would skip a label of -100 (its default ignore_index)."""
+    z = torch.zeros(2, 3)
+    for bad in (-100, -1, 3):
+        with pytest.raises((IndexError, RuntimeError)):
+            lk.sparse_categorical_cross_entropy(torch.tensor([0, bad]), z, from_logits=True,
+                                                check_values=False)
+
+
+def test_gaussian_variance_too_small_to_invert_is_left_to_the_generic_path():
+    y = torch.zeros(3)
+    (v1, _), (v2, _) = _both(lk.gaussian_nll, y, y.clone(), var=1e-300, check_values=False)
+    torch.testing.assert_close(v1, v2)
+    assert math.isfinite(float(v1))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import sys
 from typing import Any
 
 import array_api_compat as aac
@@ -273,7 +274,12 @@ class SoftmaxTerms:
 def host_reads_are_free(x: Array) -> bool:
     """Whether reading ``x``'s values on the host costs no device synchronisation (a CPU
     tensor). Used to choose between a cheap data-dependent branch and branch-free code."""
-    return getattr(getattr(x, "device", None), "type", None) == "cpu"
+    if getattr(getattr(x, "device", None), "type", None) != "cpu":
+        return False
+    # inside torch.func transforms (vmap, grad) values cannot be read at all
+    torch = sys.modules.get("torch")
+    return torch is None or not isinstance(x, torch.Tensor) \
+        or not torch._C._functorch.is_functorch_wrapped_tensor(x)
 
 
 _TORCH_VECTOR_ROW = 16  # rows this long or longer: PyTorch's CPU softmax kernel vectorises them

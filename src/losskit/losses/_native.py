@@ -43,6 +43,7 @@ __all__ = ["native_kernels"]
 
 Array = Any
 _UNITS = ("nats", "bits")
+_NO_LABEL = -(2**63)  # an ignore_index for nll_loss that no valid label equals
 
 _enabled = True
 
@@ -102,11 +103,18 @@ def _plain(kwargs: dict[str, Any], accepted: dict[str, Callable[[Any], bool]]) -
 
 
 def _torch_tensors(y_true: Any, y_pred: Any) -> Any:
-    """The ``torch`` module if both are plain tensors on one device, else ``None``."""
+    """The ``torch`` module if both are plain tensors on one device and ``y_pred`` is a
+    non-empty float32/float64 array, else ``None``. Scalars and empty arrays (errors),
+    meta tensors, and tensors inside ``torch.func`` transforms (``vmap``: no host reads) are
+    left to the generic path."""
     torch = sys.modules.get("torch")
     if torch is None or type(y_pred) is not torch.Tensor or type(y_true) is not torch.Tensor:
         return None
-    if y_pred.dtype not in (torch.float32, torch.float64) or y_pred.device != y_true.device:
+    if y_pred.dtype not in (torch.float32, torch.float64) or y_pred.device != y_true.device \
+            or y_pred.ndim == 0 or y_pred.numel() == 0 or y_pred.is_meta:
+        return None
+    wrapped = torch._C._functorch.is_functorch_wrapped_tensor
+    if wrapped(y_pred) or wrapped(y_true):
         return None
     return torch
 
@@ -147,7 +155,7 @@ def _sparse_cross_entropy_from_logits(y_true: Any, y_pred: Any, kwargs: dict[str
         return None
     torch = _torch_tensors(y_true, y_pred)
     if torch is None or y_pred.ndim != 2 or y_true.ndim != 1 \
-            or y_true.shape[0] != y_pred.shape[0] or y_pred.shape[0] == 0 \
+            or y_true.shape[0] != y_pred.shape[0] \
             or y_true.dtype not in (torch.int64, torch.int32):
         return None
     check, probe = _probes(y_pred, kwargs)
@@ -162,7 +170,11 @@ def _sparse_cross_entropy_from_logits(y_true: Any, y_pred: Any, kwargs: dict[str
         z = z.clamp(max=torch.finfo(z.dtype).max)
     log_p = z.log_softmax(1)
     labels = y_true if y_true.dtype == torch.int64 else y_true.long()
-    value = torch.nn.functional.nll_loss(log_p, labels, reduction=kwargs.get("reduction", "mean"))
+    # nll_loss skips labels equal to its ignore_index (default -100): with checks off such a
+    # label must fail as out of range, as in the generic path, so the index is one no int64
+    # label other than the most negative can hit
+    value = torch.nn.functional.nll_loss(log_p, labels, reduction=kwargs.get("reduction", "mean"),
+                                         ignore_index=_NO_LABEL)
     return _finish(value, kwargs, probe)
 
 
@@ -178,37 +190,40 @@ _BINARY_CE = {
 @_register(binary_cross_entropy)
 def _binary_cross_entropy_from_logits(y_true: Any, y_pred: Any, kwargs: dict[str, Any]
                                       ) -> Array | None:
-    r"""Hard labels: :math:`\operatorname{softplus}(-s z)` with :math:`s = 2y - 1`, through
-    PyTorch's fused ``binary_cross_entropy_with_logits`` on :math:`(s z, 1)` (two autograd
-    nodes). Fed :math:`(z, y)` directly, that kernel computes
-    :math:`(1-y)z + \operatorname{softplus}(-z)`, which cancels for :math:`z \ll 0`,
-    :math:`y = 0` (float32: 0.8% off at :math:`z = -10`, 0 from about :math:`z = -15`);
-    oriented by the label nothing cancels. Soft labels:
-    :math:`-[y \log\sigma(z) + (1-y) \log\sigma(-z)]` with ``logsigmoid``."""
+    r"""Hard labels: :math:`\operatorname{softplus}((1 - 2y) z)`, three autograd nodes
+    (multiply, softplus, mean), exact in value and gradient: PyTorch's
+    ``binary_cross_entropy_with_logits`` computes :math:`(1-y)z + \operatorname{softplus}(-z)`,
+    which cancels for :math:`z \ll 0`, :math:`y = 0` (float32: 0.8% off at :math:`z = -10`, 0
+    from about :math:`z = -15`), and its gradient :math:`\sigma(z) - y` cancels for confident
+    correct predictions. Soft labels (and every call that may not read the labels back: an
+    accelerator without checks): :math:`-[y \log\sigma(z) + (1-y) \log\sigma(-z)]` with
+    ``logsigmoid``, a zero coefficient giving 0 even against an infinite log."""
     if not kwargs.get("from_logits", False) or not _plain(kwargs, _BINARY_CE):
         return None
     torch = _torch_tensors(y_true, y_pred)
-    if torch is None or y_true.shape != y_pred.shape or y_pred.numel() == 0 \
-            or y_true.dtype != y_pred.dtype or y_true.requires_grad:
+    if torch is None or y_true.shape != y_pred.shape or y_true.dtype != y_pred.dtype \
+            or y_true.requires_grad:
         return None
     check, probe = _probes(y_pred, kwargs)
     functional = torch.nn.functional
     # labels 0 and 1 (NaN is not); finding out is a host read, so not on an accelerator
-    # without checks (the general form below is exact too, one autograd node per op)
+    # without checks
     if probe and torch.equal(y_true * y_true, y_true):
         # tensor-tensor ops only: a Python scalar operand costs a tensor per call
-        ones = torch.ones_like(y_pred)
-        sign = (y_true + y_true).sub_(ones)
-        elementwise = functional.binary_cross_entropy_with_logits(
-            y_pred * sign, ones,
-            reduction="mean" if kwargs.get("reduction", "mean") == "mean" else "none")
+        flip = torch.ones_like(y_pred).sub_(y_true).sub_(y_true)  # 1 - 2y: +1 for 0, -1 for 1
+        # softplus(x) is taken as x above `threshold`: exact once e^-x is below half an ulp
+        # of x (PyTorch's default 20 is that for float32; float64 needs about 37)
+        elementwise = functional.softplus(
+            y_pred * flip, threshold=40.0 if y_pred.dtype == torch.float64 else 20.0)
     else:
         if check:
             low, high = torch.aminmax(y_true)
             if not (0.0 <= float(low) and float(high) <= 1.0):
                 return None  # out of range or NaN: the generic path reports where
         log_sigmoid = functional.logsigmoid
-        elementwise = -(y_true * log_sigmoid(y_pred) + (1.0 - y_true) * log_sigmoid(-y_pred))
+        positive = torch.where(y_true == 0, 0.0, y_true * log_sigmoid(y_pred))
+        negative = torch.where(y_true == 1, 0.0, (1.0 - y_true) * log_sigmoid(-y_pred))
+        elementwise = -(positive + negative)
     return _finish(_reduce_per_sample(elementwise, kwargs), kwargs, probe)
 
 
@@ -221,8 +236,7 @@ def _mean_squared_error(y_true: Any, y_pred: Any, kwargs: dict[str, Any]) -> Arr
     if not _plain(kwargs, _MSE):
         return None
     torch = _torch_tensors(y_true, y_pred)
-    if torch is None or y_true.shape != y_pred.shape or y_pred.numel() == 0 \
-            or y_true.dtype != y_pred.dtype:
+    if torch is None or y_true.shape != y_pred.shape or y_true.dtype != y_pred.dtype:
         return None
     check = kwargs.get("check_values", True)
     if kwargs.get("reduction", "mean") == "mean":
@@ -259,9 +273,9 @@ def _gaussian_nll_fixed_variance(y_true: Any, y_pred: Any, kwargs: dict[str, Any
     if kwargs.get("convention") == "torch" and var < _TORCH_MIN_VAR:
         return None  # the generic path reproduces the clamp
     torch = _torch_tensors(y_true, y_pred)
-    if torch is None or y_true.shape != y_pred.shape or y_pred.numel() == 0 \
-            or y_true.dtype != y_pred.dtype:
-        return None
+    if torch is None or y_true.shape != y_pred.shape or y_true.dtype != y_pred.dtype \
+            or 0.5 / var > torch.finfo(y_pred.dtype).max:
+        return None  # (a variance so small that 1/σ² overflows: the generic path's numbers)
     shift = 0.5 * math.log(var) + (0.5 * math.log(2.0 * math.pi) if kwargs.get("full") else 0.0)
     reduction = kwargs.get("reduction", "mean")
     mse_loss = torch.nn.functional.mse_loss
