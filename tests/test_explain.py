@@ -232,6 +232,27 @@ def test_the_text_quotes_the_computed_saturation_numbers():
         assert f"{mse:.2g}" in text and f"{bce:.5g}" in text
 
 
+def test_the_fused_bce_numbers_are_pytorchs_and_losskits():
+    """The pitfall quotes PyTorch's fused BCE-with-logits (reproduced in float32, equal to
+    PyTorch's own output) next to losskit's exact loss."""
+    torch = pytest.importorskip("torch")
+    from losskit.explain import fused_bce_with_logits_float32
+
+    text = " ".join(lk.explain("binary_cross_entropy").pitfalls)
+    theirs = float(torch.nn.functional.binary_cross_entropy_with_logits(
+        torch.tensor(-10.0), torch.tensor(0.0)))
+    assert theirs == fused_bce_with_logits_float32(-10.0, 0.0)
+    exact = float(np.log1p(np.exp(-10.0)))
+    assert f"{theirs:.6g}" in text and f"{exact:.6g}" in text
+    assert abs(theirs / exact - 1) > 5e-3  # the rounding the text warns about
+    for z in np.linspace(-30.0, 30.0, 121):
+        for y in (0.0, 0.3, 1.0):
+            ref = float(torch.nn.functional.binary_cross_entropy_with_logits(
+                torch.tensor(float(z)), torch.tensor(y)))
+            assert fused_bce_with_logits_float32(float(z), y) == pytest.approx(
+                ref, rel=1e-6, abs=1e-12)
+
+
 @pytest.mark.parametrize(("args", "message"), [
     ({"logits": [[0.0]]}, "saturation_gradients: logits has shape (1, 1)"),
     ({"logits": [0.0], "y_true": 0.5}, "saturation_gradients: y_true is 0.5. Pass 0 or 1"),

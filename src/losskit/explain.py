@@ -367,6 +367,11 @@ _CATALOGUE: tuple[_Entry, ...] = (
             "{sat_mse:.2g} where the cross-entropy's is {sat_bce:.5g} (see plot).",
             "Class imbalance: a rare positive class is learned slowly; use pos_weight (> 1), "
             "sample weights, or binary_focal_loss.",
+            "Fused framework forms lose confident predictions: PyTorch's "
+            "binary_cross_entropy_with_logits computes (1 − y)·z + log(1 + e^(−z)), which "
+            "cancels for a confident, correct negative: at z = {fused_z:g}, y = 0 it gives "
+            "{fused_bce:.6g} in float32 where the loss is {exact_bce:.6g}, and 0 from about "
+            "z = −15. losskit's value and gradient stay exact (also on torch tensors).",
         ),
         related=("binary_focal_loss", "hinge_loss", "squared_hinge_loss",
                  "categorical_cross_entropy", "mean_squared_error"),
@@ -1463,9 +1468,43 @@ def _numbers() -> dict[str, float]:
     """Numbers quoted in the catalogue's text, computed by losskit."""
     sat = saturation_gradients([_SATURATION_LOGIT])
     sigmoid = np.asarray(family("bernoulli").activation([0.0, 1.0]))
+    from losskit.losses import binary_cross_entropy
+
+    exact = binary_cross_entropy([0.0], [_FUSED_LOGIT], from_logits=True)
     return {"sat_bce": abs(float(sat["binary_cross_entropy"][0])),
             "sat_mse": abs(float(sat["mean_squared_error"][0])),
-            "sigmoid_0": float(sigmoid[0]), "sigmoid_1": float(sigmoid[1])}
+            "sigmoid_0": float(sigmoid[0]), "sigmoid_1": float(sigmoid[1]),
+            "fused_z": _FUSED_LOGIT, "exact_bce": float(exact),
+            "fused_bce": fused_bce_with_logits_float32(_FUSED_LOGIT, 0.0)}
+
+
+#: the logit at which the text quotes the fused form's rounding
+_FUSED_LOGIT = -10.0
+
+
+def fused_bce_with_logits_float32(z: float, y: float) -> float:
+    r"""PyTorch's formula for ``binary_cross_entropy_with_logits``, evaluated in float32.
+
+    .. math::
+
+        l = (1 - y)\,z - \log\sigma(z),
+        \qquad \log\sigma(z) = \min(z, 0) - \log(1 + e^{-|z|})
+
+    Exact in exact arithmetic, but for :math:`z \ll 0`, :math:`y = 0` the two terms cancel
+    (:math:`-|z| + (|z| + \text{tiny})`), so the tiny true loss keeps only the rounding error
+    of :math:`|z|`. Used to quote the framework's number next to losskit's.
+
+    Examples
+    --------
+    >>> from losskit.explain import fused_bce_with_logits_float32
+    >>> fused_bce_with_logits_float32(-10.0, 0.0)  # the exact loss is 4.539889e-05
+    4.57763671875e-05
+    >>> fused_bce_with_logits_float32(-20.0, 0.0)  # exact: 2.061154e-09
+    0.0
+    """
+    zf, yf = np.float32(z), np.float32(y)
+    log_sigmoid = np.minimum(zf, np.float32(0.0)) - np.log1p(np.exp(-np.abs(zf)))
+    return float((np.float32(1.0) - yf) * zf - log_sigmoid)
 
 
 # -------------------------------------------------------------------------------- explain()
