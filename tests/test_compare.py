@@ -172,6 +172,18 @@ def test_file_loss_in_parallel_workers_matches_sequential(tmp_path, regression, 
     assert all(int(frozen) > 10000 for _, _, frozen in seen)
 
 
+def test_threads_of_this_process_do_not_freeze_its_objects(regression):
+    """joblib's threading backend runs the fits in this process: no gc.freeze here."""
+    import joblib
+
+    X, y = regression
+    before = gc.get_freeze_count()
+    with joblib.parallel_backend("threading"):
+        lk.compare(X, y, ["mse", "mae"], n_splits=2, n_repeats=1, estimator_params=FAST,
+                   n_jobs=2)
+    assert gc.get_freeze_count() == before
+
+
 def test_load_callable_errors(tmp_path):
     path = tmp_path / "my_losses.py"
     path.write_text(LOSS_FILE)

@@ -140,15 +140,15 @@ def make_data(problem: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
     return X[:500], y[:500], X[500:], y[500:]
 
 
-def _train(problem: str, loss_name: str, seed: int, epochs: int, in_worker: bool = False
-           ) -> dict[str, Any]:
+def _train(problem: str, loss_name: str, seed: int, epochs: int,
+           dispatcher_pid: int | None = None) -> dict[str, Any]:
     """Train one network; return final metrics/losses and the per-epoch curves."""
     import torch
 
     from losskit.nn import MLP, Head, Trainer
 
-    if in_worker:
-        freeze_imports()
+    if dispatcher_pid is not None:
+        freeze_imports(dispatcher_pid)
     torch.set_num_threads(1)  # runs are parallel over processes, not threads
     spec = PROBLEMS[problem]
     X_train, y_train, X_test, y_test = make_data(problem)
@@ -229,7 +229,8 @@ def run_demo(repeats: int = 5, *, n_jobs: int | None = None, epochs_scale: float
     if progress:
         progress(f"training {len(jobs)} networks on {workers} worker(s)")
     started = time.perf_counter()
-    outputs = Parallel(n_jobs=workers)(delayed(_train)(*job, in_worker=workers > 1)
+    dispatcher = os.getpid() if workers > 1 else None
+    outputs = Parallel(n_jobs=workers)(delayed(_train)(*job, dispatcher_pid=dispatcher)
                                        for job in jobs)
     results: dict[str, Any] = {}
     curves: dict[str, Any] = {}

@@ -293,7 +293,8 @@ def _torch_threads(n_workers: int) -> int | None:
 
 def _fit_score(loss: Any, task: str, params: dict[str, Any], seed: int, X: Any, y: np.ndarray,
                train: np.ndarray, test: np.ndarray, metric: Callable,
-               metric_options: dict[str, Any], threads: int | None) -> tuple[float, float]:
+               metric_options: dict[str, Any], threads: int | None,
+               dispatcher_pid: int | None = None) -> tuple[float, float]:
     """Train one network on ``train`` and score it on ``test`` (runs inside a worker, or in
     this process with one job; ``threads`` is set only for workers)."""
     import torch
@@ -301,8 +302,8 @@ def _fit_score(loss: Any, task: str, params: dict[str, Any], seed: int, X: Any, 
     from losskit.nn import MLPClassifier, MLPRegressor
     from losskit.nn._tabular import TabularEncoder
 
-    if threads is not None:
-        freeze_imports()
+    if dispatcher_pid is not None:
+        freeze_imports(dispatcher_pid)
 
     previous = torch.get_num_threads()
     if threads is not None:
@@ -486,7 +487,8 @@ def compare(X: Any, y: Any, losses: Sequence[Any], *, metric: Any = None, n_spli
     n_workers = min(joblib.effective_n_jobs(n_jobs), len(losses) * len(folds))
     threads = _torch_threads(n_workers)
     jobs = [joblib.delayed(_fit_score)(loss, task, params, int(seeds[j]), X, y, train, test,
-                                       metric_fn, metric_options, threads)
+                                       metric_fn, metric_options, threads,
+                                       None if threads is None else os.getpid())
             for loss in losses for j, (train, test) in enumerate(folds)]
     results = joblib.Parallel(n_jobs=n_jobs)(jobs)
     values = np.array([r[0] for r in results], dtype=float).reshape(len(losses), len(folds))
