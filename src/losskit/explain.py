@@ -369,7 +369,7 @@ _CATALOGUE: tuple[_Entry, ...] = (
             "sample weights, or binary_focal_loss.",
             "Fused framework forms lose confident predictions: PyTorch's "
             "binary_cross_entropy_with_logits computes (1 − y)·z + log(1 + e^(−z)), which "
-            "cancels for a confident, correct negative: at z = {fused_z:g}, y = 0 it gives "
+            "cancels for a confident, correct negative: at z = {fused_z}, y = 0 it gives "
             "{fused_bce:.6g} in float32 where the loss is {exact_bce:.6g}, and 0 from about "
             "z = −15. losskit's value and gradient stay exact (also on torch tensors).",
         ),
@@ -1464,7 +1464,7 @@ _SATURATION_LOGIT = -10.0
 
 
 @functools.cache
-def _numbers() -> dict[str, float]:
+def _numbers() -> dict[str, Any]:
     """Numbers quoted in the catalogue's text, computed by losskit."""
     sat = saturation_gradients([_SATURATION_LOGIT])
     sigmoid = np.asarray(family("bernoulli").activation([0.0, 1.0]))
@@ -1474,7 +1474,7 @@ def _numbers() -> dict[str, float]:
     return {"sat_bce": abs(float(sat["binary_cross_entropy"][0])),
             "sat_mse": abs(float(sat["mean_squared_error"][0])),
             "sigmoid_0": float(sigmoid[0]), "sigmoid_1": float(sigmoid[1]),
-            "fused_z": _FUSED_LOGIT, "exact_bce": float(exact),
+            "fused_z": f"{_FUSED_LOGIT:g}".replace("-", "−"), "exact_bce": float(exact),
             "fused_bce": fused_bce_with_logits_float32(_FUSED_LOGIT, 0.0)}
 
 

@@ -52,7 +52,9 @@ class _Logistic(Family):
         return fn(y, raw, from_logits=True, **options)
 
     def _gradient(self, xp: Namespace, y: Array, raw: Array) -> Array:
-        return sigmoid(xp, raw) - y
+        # sigmoid(z) - y as (1 - y) sigmoid(z) - y sigmoid(-z): no cancellation for confident
+        # correct predictions (sigmoid(17) - 1 is 0 in float32; the gradient is -4e-8)
+        return (1.0 - y) * sigmoid(xp, raw) - y * sigmoid(xp, -raw)
 
     def _hessian(self, xp: Namespace, y: Array, raw: Array) -> Array:
         # p (1 - p) = e / (1 + e)^2 with e = exp(-|z|) <= 1: one exp, no overflow, and no

@@ -198,8 +198,10 @@ def binary_cross_entropy(
                         + mul_zero_safe(xp, negative, log_sigmoid(xp, -z)))
 
         def gradient() -> Array:
-            # d/dz = (beta*y + 1 - y) * sigmoid(z) - beta*y  (= sigmoid(z) - y without weights)
-            return (positive + negative) * sigmoid(xp, z) - positive
+            # d/dz = (1 - y) sigmoid(z) - beta y sigmoid(-z)  (= sigmoid(z) - y without
+            # weights), written so that nothing cancels: sigmoid(z) - 1 rounds to 0 for a
+            # confident correct positive (z = 17, float32) where the gradient is -4e-8
+            return negative * sigmoid(xp, z) - positive * sigmoid(xp, -z)
     else:
         if convention == "torch" and eps is None:
             # PyTorch's binary_cross_entropy: no clipping, each log clamped at -100
