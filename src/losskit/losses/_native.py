@@ -9,13 +9,18 @@ The rules that keep this exact:
 
 - A kernel takes a call only when every argument is one the generic path accepts and every
   option has a value the kernel implements; anything else (an unknown or invalid option, NumPy
-  targets, float16, weights, smoothing) returns ``None`` and the generic path runs, with its
-  checks and its error messages.
+  targets, float16, scalars, empty or meta tensors, tensors inside ``torch.func`` transforms,
+  weights, smoothing) returns ``None`` and the generic path runs, with its checks and its
+  error messages.
 - It gives the generic path's value to rounding, including the limits the generic path takes:
-  where a result comes out NaN (a NaN logit, or a row holding ``+inf``) the call is redone by
-  the generic path, which reports the NaN or takes the limit. That probe reads the host only
-  where the generic path would (``check_values=True``, or a CPU tensor).
-- Only the value is native: :func:`losskit.value_and_gradient` keeps its analytic gradient.
+  where a result comes out NaN (a NaN logit, or a row holding ``+inf``), or a label is out of
+  range, the call is redone by the generic path, which reports it or takes the limit. These
+  probes read the host only where reading costs no device synchronisation or the caller asked
+  for checks (``check_values=True``, or a CPU tensor). On an accelerator without checks
+  nothing is read, as in the generic path.
+- Only the value is native: :func:`losskit.value_and_gradient` keeps its analytic gradient,
+  and autograd differentiates the kernel's ops (tested equal to autograd through the generic
+  path, second derivatives included).
 
 Tests compare every kernel with the generic path (values, autograd gradients, errors) on
 random and edge inputs; ``native_kernels(False)`` switches them off.
