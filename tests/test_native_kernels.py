@@ -365,3 +365,31 @@ def test_gaussian_variance_too_small_to_invert_is_left_to_the_generic_path():
     (v1, _), (v2, _) = _both(lk.gaussian_nll, y, y.clone(), var=1e-300, check_values=False)
     torch.testing.assert_close(v1, v2)
     assert math.isfinite(float(v1))
+
+
+@pytest.mark.parametrize("case", ["sparse", "binary_hard", "binary_soft", "mse", "gaussian"])
+def test_second_derivatives_match_the_generic_path(case, rng):
+    """Hessian-vector products through autograd (create_graph=True) agree on both paths."""
+    z0 = torch.as_tensor(rng.normal(scale=3.0, size=(11, 3)))
+    fn, y, kw = {
+        "sparse": (lk.sparse_categorical_cross_entropy,
+                   torch.as_tensor(rng.integers(0, 3, size=11)), {"from_logits": True}),
+        "binary_hard": (lk.binary_cross_entropy,
+                        torch.as_tensor(rng.integers(0, 2, size=(11, 3)), dtype=torch.float64),
+                        {"from_logits": True}),
+        "binary_soft": (lk.binary_cross_entropy,
+                        torch.as_tensor(rng.uniform(size=(11, 3))), {"from_logits": True}),
+        "mse": (lk.mean_squared_error, torch.as_tensor(rng.normal(size=(11, 3))), {}),
+        "gaussian": (lk.gaussian_nll, torch.as_tensor(rng.normal(size=(11, 3))), {"var": 0.7}),
+    }[case]
+    v = torch.as_tensor(rng.normal(size=(11, 3)))
+    results = []
+    for enabled in (True, False):
+        z = z0.clone().requires_grad_(True)
+        with native_kernels(enabled):
+            assert _taken(fn, y, z, **kw) is enabled
+            value = fn(y, z, **kw)
+        g, = torch.autograd.grad(value, z, create_graph=True)
+        hv, = torch.autograd.grad((g * v).sum(), z)
+        results.append(hv)
+    torch.testing.assert_close(results[0], results[1], rtol=1e-10, atol=1e-12)
