@@ -14,10 +14,11 @@ The rules that keep this exact:
   error messages.
 - It gives the generic path's value to rounding, including the limits the generic path takes:
   where a result comes out NaN (a NaN logit, or a row holding ``+inf``), or a label is out of
-  range, the call is redone by the generic path, which reports it or takes the limit. These
-  probes read the host only where reading costs no device synchronisation or the caller asked
-  for checks (``check_values=True``, or a CPU tensor). On an accelerator without checks
-  nothing is read, as in the generic path.
+  range (found by the checks, or without them by PyTorch's own bounds error on the CPU), the
+  call is redone by the generic path, which reports it or takes the limit. The NaN probe
+  reads the host only where reading costs no device synchronisation or the caller asked for
+  checks (``check_values=True``, or a CPU tensor). On an accelerator without checks nothing
+  is read, as in the generic path.
 - Only the value is native: :func:`losskit.value_and_gradient` keeps its analytic gradient,
   and autograd differentiates the kernel's ops (tested equal to autograd through the generic
   path, second derivatives included).
@@ -163,23 +164,26 @@ def _sparse_cross_entropy_from_logits(y_true: Any, y_pred: Any, kwargs: dict[str
             or y_true.shape[0] != y_pred.shape[0] \
             or y_true.dtype not in (torch.int64, torch.int32):
         return None
-    _, probe = _probes(y_pred, kwargs)
+    check, probe = _probes(y_pred, kwargs)
     n_classes = y_pred.shape[1]
-    if probe:  # also without checks where reading is free: the generic path's error
+    if check:
         low, high = torch.aminmax(y_true)
         if int(low) < 0 or int(high) >= n_classes:
-            return None  # the generic path names the label and its index (or fails as before)
+            return None  # the generic path names the label and its index
     z = y_pred
     if not probe:
         # as the generic path does without host reads: +inf becomes the largest finite value
         z = z.clamp(max=torch.finfo(z.dtype).max)
     log_p = z.log_softmax(1)
     labels = y_true if y_true.dtype == torch.int64 else y_true.long()
-    # nll_loss skips labels equal to its ignore_index (default -100): on an accelerator without
-    # checks (no label test above) such a label must fail as out of range, as in the generic
-    # path, so the index is one no int64 label other than the most negative can hit
-    value = torch.nn.functional.nll_loss(log_p, labels, reduction=kwargs.get("reduction", "mean"),
-                                         ignore_index=_NO_LABEL)
+    # nll_loss skips labels equal to its ignore_index (default -100): without checks such a
+    # label must fail as out of range, as in the generic path, so the index is one no int64
+    # label other than the most negative can hit
+    try:
+        value = torch.nn.functional.nll_loss(log_p, labels, ignore_index=_NO_LABEL,
+                                             reduction=kwargs.get("reduction", "mean"))
+    except (IndexError, RuntimeError):
+        return None  # a label out of range without checks (CPU): the generic path's error
     return _finish(value, kwargs, probe)
 
 
