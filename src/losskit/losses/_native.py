@@ -35,7 +35,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from losskit._array import host_reads_are_free
+from losskit import _array
 from losskit._reduction import REDUCTIONS
 from losskit.losses._classification import (
     binary_cross_entropy,
@@ -136,7 +136,7 @@ def _probes(y_pred: Array, kwargs: dict[str, Any]) -> tuple[bool, bool]:
     """``(check, probe)``: whether to check values, and whether reading the result back is
     allowed (checks on, or a CPU tensor whose read costs no device synchronisation)."""
     check = kwargs.get("check_values", True)
-    return check, check or host_reads_are_free(y_pred)
+    return check, check or _array.host_reads_are_free(y_pred)
 
 
 # ------------------------------------------------------------------------------- kernels
