@@ -145,6 +145,44 @@ def test_compensation_keeps_a_long_stream_exact():
     np.testing.assert_allclose(acc.result(), exact, rtol=1e-15)
 
 
+@pytest.mark.parametrize("on_torch", [False, True])
+def test_compensation_is_exact_on_every_path(on_torch):
+    """Batch sums 1e16, 1, 1e16, 1, ...: naive float64 addition loses every 1. The CPU
+    torch path merges on Python floats, the array path with array operations; both exact."""
+    torch = pytest.importorskip("torch") if on_torch else None
+    values = [1e16, 1.0] * 50
+    acc = lk.Accumulator(lk.mean_squared_error, reduction="sum")
+    for value in values:  # one sample per batch, its squared error exactly `value`
+        y, p = np.zeros(1), np.array([math.sqrt(value)])
+        acc.update(*((torch.from_numpy(y), torch.from_numpy(p)) if on_torch else (y, p)))
+    assert float(acc.result()) == math.fsum(values) != sum(values)
+
+
+@pytest.mark.parametrize(("fn", "options", "make"), [
+    (lk.sparse_categorical_cross_entropy, {"from_logits": True},
+     lambda rng, n: (rng.integers(0, C, n), rng.normal(scale=3.0, size=(n, C)))),
+    (lk.binary_cross_entropy, {"from_logits": True, "check_values": False},
+     lambda rng, n: (rng.integers(0, 2, (n, 2)).astype(float), rng.normal(size=(n, 2)))),
+    (lk.binary_cross_entropy, {"from_logits": True, "unit": "bits"},
+     lambda rng, n: (rng.uniform(size=n), rng.normal(size=n))),
+    (lk.mean_squared_error, {}, lambda rng, n: (rng.normal(size=(n, 3)), rng.normal(size=(n, 3)))),
+    (lk.gaussian_nll, {"var": 0.3, "full": True},
+     lambda rng, n: (rng.normal(size=n), rng.normal(size=n))),
+])
+def test_torch_batches_take_the_native_kernel_and_stay_exact(fn, options, make, rng,
+                                                             monkeypatch):
+    torch = pytest.importorskip("torch")
+    y, pred = make(rng, 50)
+    bounds = [0, 7, 8, 30, 50]
+    kernel = fn.__losskit_native__
+    taken = []
+    monkeypatch.setattr(fn, "__losskit_native__",
+                        lambda *a: taken.append(kernel(*a) is not None) or kernel(*a))
+    acc = lk.Accumulator(fn, **options)
+    for a, b in itertools.pairwise(bounds):
+        acc.update(torch.from_numpy(y[a:b]), torch.from_numpy(pred[a:b]))
+    assert taken and all(taken)
+    _assert_exact(acc.result().numpy(), fn(y, pred, **options), fn)
 # ------------------------------------------------------------------------- merge and state
 
 

