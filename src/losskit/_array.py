@@ -291,10 +291,10 @@ def torch_softmax(x: Array, *, log: bool = False) -> Array:
 
     Native fast path (measured, CPU float32 without autograd, one thread: log-softmax
     20000 x 3 0.78 -> 0.30 ms, 1e6 x 10 177 -> 109 ms; softmax 20000 x 3 1.3 -> 0.29 ms):
-    PyTorch's CPU kernel vectorises along a row only when
-    it holds at least 16 values; shorter rows are reduced on the transposed ``(C, n)`` block,
-    along ``n``, and transposed back. Not under autograd, where the copies'
-    backward cost more than they saved, and not on accelerators.
+    PyTorch's CPU kernel vectorises along a row only when it holds at least 16 values; shorter
+    rows are reduced on the transposed ``(C, n)`` block, along ``n``, and transposed back. Not
+    under autograd, where the copies' backward cost more than they saved, and not on
+    accelerators.
     """
     if x.ndim == 2 and 1 < x.shape[1] < _TORCH_VECTOR_ROW \
             and x.shape[0] >= _TRANSPOSE_MIN_ROWS and not x.requires_grad \
