@@ -32,9 +32,11 @@ test: $(BIN)/.installed $(VENV)/.chromium
 	$(BIN)/python -m pytest
 
 bench: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python benchmarks/bench_cross_entropy.py
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_compare.py
+	$(BIN)/python benchmarks/bench_real_data.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
