@@ -47,9 +47,8 @@ class _Logistic(Family):
     def _activation(self, xp: Namespace, raw: Array) -> Array:
         return sigmoid(xp, raw)
 
-    def _call_loss(self, fn: Callable, xp: Namespace, y: Array, raw: Array,
-                   options: dict[str, Any]) -> Array:
-        return fn(y, raw, from_logits=True, **options)
+    def _loss_options(self) -> dict[str, Any]:
+        return {"from_logits": True}
 
     def _gradient(self, xp: Namespace, y: Array, raw: Array) -> Array:
         # sigmoid(z) - y as (1 - y) sigmoid(z) - y sigmoid(-z): no cancellation for confident
@@ -263,9 +262,8 @@ class Categorical(Family):
     def _activation(self, xp: Namespace, raw: Array) -> Array:
         return xp.exp(log_softmax(xp, raw))
 
-    def _call_loss(self, fn: Callable, xp: Namespace, y: Array, raw: Array,
-                   options: dict[str, Any]) -> Array:
-        return fn(y, raw, from_logits=True, **options)
+    def _loss_options(self) -> dict[str, Any]:
+        return {"from_logits": True}
 
     def _gradient(self, xp: Namespace, y: Array, raw: Array) -> Array:
         p = xp.exp(log_softmax(xp, raw))

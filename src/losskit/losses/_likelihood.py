@@ -284,7 +284,7 @@ def digamma_difference(xp: Namespace, a: Array, y: Array) -> Array:
     return total
 
 
-def _trigamma(xp: Namespace, x: Array) -> Array:
+def trigamma(xp: Namespace, x: Array) -> Array:
     r""":math:`\psi'(x)` for :math:`x > 0`: ten steps of :math:`\psi'(x) = \psi'(x + 1) +
     1/x^2`, then the asymptotic series :math:`\frac1z + \frac1{2z^2} + \sum_k B_{2k}/z^{2k+1}`
     at :math:`z = x + 10` (error below 1e-17)."""
