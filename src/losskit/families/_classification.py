@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from losskit._array import Array, Namespace, add_at_labels, device, log_softmax, sigmoid
@@ -113,7 +112,15 @@ class Bernoulli(_Logistic):
     name = "bernoulli"
     equivalence = ("is binary_cross_entropy(y, raw, from_logits=True) = "
                    "binary_cross_entropy(y, sigmoid(raw)), the log loss")
-    default_metrics = ("accuracy_score", "roc_auc_score", "brier_score_loss")
+
+    @property
+    def default_metrics(self) -> tuple[str, ...]:  # type: ignore[override]
+        """Labels: the decision (accuracy, balanced accuracy, F1), the ranking (ROC AUC,
+        average precision) and the probabilities (Brier); soft targets: their errors."""
+        if self.soft:
+            return ("mean_absolute_error", "root_mean_squared_error")
+        return ("accuracy_score", "balanced_accuracy_score", "roc_auc_score",
+                "average_precision_score", "f1_score", "brier_score_loss")
 
 
 class MultiLabel(_Logistic):
@@ -164,7 +171,8 @@ class MultiLabel(_Logistic):
     outputs_per_target = None
     equivalence = ("is binary_cross_entropy(y, raw, from_logits=True) with the labels along the "
                    "last axis: the joint Bernoulli NLL divided by the number of labels")
-    default_metrics = ("roc_auc_score", "average_precision_score", "brier_score_loss")
+    default_metrics = ("f1_score", "average_precision_score", "roc_auc_score",
+                       "brier_score_loss")  # type: ignore[assignment]
     _shape_fix = "Pass one 0/1 column per label: y_true and raw both of shape (n, k)"
 
     def _check_raw_layout(self, func: str, shape: tuple[int, ...]) -> None:
@@ -224,7 +232,8 @@ class Categorical(Family):
     equivalent_loss = "sparse_categorical_cross_entropy"
     equivalence = ("is sparse_categorical_cross_entropy(y, raw, from_logits=True) = "
                    "categorical_cross_entropy(one_hot(y), softmax(raw))")
-    default_metrics = ("accuracy_score", "balanced_accuracy_score", "brier_score_loss")
+    default_metrics = ("accuracy_score", "balanced_accuracy_score", "top_k_accuracy_score",
+                       "roc_auc_score", "brier_score_loss")
     _fixed_options = ("from_logits", "axis")
     _raw_may_be_infinite = True
     _labels = True
