@@ -232,8 +232,9 @@ class Categorical(Family):
     equivalent_loss = "sparse_categorical_cross_entropy"
     equivalence = ("is sparse_categorical_cross_entropy(y, raw, from_logits=True) = "
                    "categorical_cross_entropy(one_hot(y), softmax(raw))")
+    # (no one-vs-rest ROC AUC: it is undefined on a validation split that misses a class)
     default_metrics = ("accuracy_score", "balanced_accuracy_score", "top_k_accuracy_score",
-                       "roc_auc_score", "brier_score_loss")
+                       "brier_score_loss")
     _fixed_options = ("from_logits", "axis")
     _raw_may_be_infinite = True
     _labels = True
