@@ -185,3 +185,56 @@ def test_every_classification_catalogue_loss_with_logits_has_a_head():
                  "squared_hinge_loss", "categorical_hinge_loss", "kl_divergence"}
     names = {k for k, v in LOSS_HEADS.items() if v.task == "classification"}
     assert trainable <= names
+
+
+# ------------------------------------------------------------ the head of each advised family
+
+
+@pytest.mark.parametrize("family", sorted({"gaussian", "laplace", "poisson", "gamma",
+                                           "negative_binomial", "heteroscedastic_gaussian",
+                                           "bernoulli", "categorical"}))
+def test_family_heads_train_the_familys_likelihood(family):
+    """The head FAMILY_HEADS names for a family has the family's NLL as its loss, up to a
+    positive scale and a constant: the same minimiser and proportional gradients."""
+    from losskit.nn._heads import FAMILY_HEADS
+
+    fam = lk.family(family)
+    rng = np.random.default_rng(0)
+    n = 16
+    task = "classification" if family in ("bernoulli", "categorical") else "regression"
+    n_classes = {"bernoulli": 2, "categorical": 3}.get(family)
+    head = Head(FAMILY_HEADS[family], task=task, n_classes=n_classes)
+    raw = torch.tensor(rng.normal(size=(n, head.n_outputs)) * 0.5, requires_grad=True)
+    if family == "categorical":
+        y = rng.integers(0, 3, n)
+        fam_raw, fam_y = raw, torch.tensor(y)
+    elif family == "bernoulli":
+        y = rng.integers(0, 2, n)
+        fam_raw, fam_y = raw[:, 0], torch.tensor(y, dtype=torch.float64)
+    else:
+        y = rng.poisson(3.0, n) + (1 if family == "gamma" else 0)
+        fam_y = torch.tensor(y, dtype=torch.float64)
+        fam_raw = raw if head.n_outputs > 1 else raw[:, 0]
+        if family == "heteroscedastic_gaussian":  # the head's raw outputs: mean, log sd
+            fam_raw = torch.stack([raw[:, 0], 2.0 * raw[:, 1]], dim=-1)
+        y = y[:, None]  # regression targets are (n, d)
+    head_loss = head.batch_loss(head.target(torch.tensor(y), torch.float64), raw, None)
+    (g_head,) = torch.autograd.grad(head_loss, raw)
+    (g_fam,) = torch.autograd.grad(fam.loss(fam_y, fam_raw), raw)
+    ratio = g_head[g_fam.abs() > 1e-8] / g_fam[g_fam.abs() > 1e-8]
+    assert float(ratio.min()) > 0
+    np.testing.assert_allclose(ratio.numpy(), float(ratio[0]), rtol=1e-6)
+
+
+def test_advised_loss_names_the_head_of_the_advised_family():
+    from losskit.nn._heads import advised_loss
+    from test_advise import TARGETS
+
+    expected = {"real": "mean_squared_error", "poisson": "poisson_nll",
+                "negative_binomial": "negative_binomial_nll", "positive_skewed": "gamma_nll",
+                "binary": "binary_cross_entropy",
+                "multiclass": "sparse_categorical_cross_entropy"}
+    for name, loss in expected.items():
+        assert advised_loss(lk.advise(TARGETS[name](np.random.default_rng(0)))) == loss
+    with pytest.raises(ValueError, match="multilabel target.*no network head"):
+        advised_loss(lk.advise(TARGETS["multilabel"](np.random.default_rng(0))))

@@ -10,6 +10,8 @@ from losskit.families._base import Family, check_parameter
 
 __all__ = ["Bernoulli", "Categorical", "MultiLabel"]
 
+_SOFT_METRICS = ("mean_absolute_error", "root_mean_squared_error")
+
 
 class _Logistic(Family):
     """Targets 0/1 and raw logits through a sigmoid: shared by Bernoulli and MultiLabel."""
@@ -24,6 +26,8 @@ class _Logistic(Family):
 
     def __init__(self, soft: bool = False) -> None:
         self.soft = check_parameter(type(self).__name__, "soft", soft, Boolean())
+        if self.soft:  # targets in [0, 1] are scored as values, not as labels
+            self.default_metrics = _SOFT_METRICS  # type: ignore[misc]
         self._freeze()
 
     def _params(self) -> dict[str, Any]:
@@ -112,15 +116,10 @@ class Bernoulli(_Logistic):
     name = "bernoulli"
     equivalence = ("is binary_cross_entropy(y, raw, from_logits=True) = "
                    "binary_cross_entropy(y, sigmoid(raw)), the log loss")
-
-    @property
-    def default_metrics(self) -> tuple[str, ...]:  # type: ignore[override]
-        """Labels: the decision (accuracy, balanced accuracy, F1), the ranking (ROC AUC,
-        average precision) and the probabilities (Brier); soft targets: their errors."""
-        if self.soft:
-            return ("mean_absolute_error", "root_mean_squared_error")
-        return ("accuracy_score", "balanced_accuracy_score", "roc_auc_score",
-                "average_precision_score", "f1_score", "brier_score_loss")
+    # labels: the decision (accuracy, balanced accuracy, F1), the ranking (ROC AUC, average
+    # precision) and the probabilities (Brier); soft targets (proportions) report their errors
+    default_metrics = ("accuracy_score", "balanced_accuracy_score", "roc_auc_score",
+                       "average_precision_score", "f1_score", "brier_score_loss")
 
 
 class MultiLabel(_Logistic):

@@ -25,7 +25,8 @@ from losskit import metrics as lkm
 from losskit._array import torch_softmax
 from losskit._validation import fail
 
-__all__ = ["LOSS_HEADS", "Head", "LossSpec", "loss_spec", "metric_function"]
+__all__ = ["FAMILY_HEADS", "LOSS_HEADS", "Head", "LossSpec", "advised_loss", "loss_spec",
+           "metric_function"]
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,37 @@ _METRICS_FAMILY = {"poisson_nll": "poisson", "tweedie_deviance": "poisson",
                    "negative_binomial_nll": "negative_binomial", "gamma_nll": "gamma",
                    "laplace_nll": "laplace", "mean_absolute_error": "laplace",
                    "pinball_loss": "laplace"}
+
+#: the head that trains each family ``losskit.advise`` picks: its loss is the family's NLL
+#: (for the Gaussian, the mean squared error: the same minimiser, the NLL up to scale and a
+#: constant; ``gaussian_nll`` names the heteroscedastic head, a mean and a variance per target)
+FAMILY_HEADS: dict[str, str] = {
+    "gaussian": "mean_squared_error", "laplace": "mean_absolute_error",
+    "poisson": "poisson_nll", "negative_binomial": "negative_binomial_nll",
+    "gamma": "gamma_nll", "heteroscedastic_gaussian": "gaussian_nll",
+    "bernoulli": "binary_cross_entropy", "categorical": "sparse_categorical_cross_entropy",
+}
+
+
+def advised_loss(advice: Any) -> str:
+    """The head name that trains ``advice`` (a :class:`losskit.advise.Advice`): the head of
+    the family it picks (:data:`FAMILY_HEADS`), so that ``fit`` trains what ``advise`` says.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> from losskit.nn._heads import advised_loss
+    >>> advised_loss(lk.advise([0.5, 1.5, -2.0, 3.1, 0.2, -0.7]))
+    'mean_squared_error'
+    >>> advised_loss(lk.advise(["a", "b", "c", "a"] * 5))
+    'sparse_categorical_cross_entropy'
+    """
+    name = FAMILY_HEADS.get(advice.family)
+    if name is None:
+        fail("advise", "target", f"is a {advice.task} target (family {advice.family!r}), "
+             "which no network head trains", "Pass --loss, or use one target column")
+    return name
+
 
 #: other names for the same heads (scikit-learn's and common short names)
 ALIASES: dict[str, str] = {
