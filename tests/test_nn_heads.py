@@ -71,7 +71,7 @@ def test_multiclass_margin_and_kl_heads_train():
 
 
 def test_binary_only_margin_losses_refuse_more_classes():
-    with pytest.raises(ValueError, match="'hinge_loss' but y has 3 classes.*categorical_hinge"):
+    with pytest.raises(ValueError, match=r"'hinge_loss' but y has 3 classes.*categorical_hinge"):
         Head("hinge_loss", task="classification", n_classes=3)
 
 
@@ -236,5 +236,5 @@ def test_advised_loss_names_the_head_of_the_advised_family():
                 "multiclass": "sparse_categorical_cross_entropy"}
     for name, loss in expected.items():
         assert advised_loss(lk.advise(TARGETS[name](np.random.default_rng(0)))) == loss
-    with pytest.raises(ValueError, match="multilabel target.*no network head"):
+    with pytest.raises(ValueError, match=r"multilabel target.*no network head"):
         advised_loss(lk.advise(TARGETS["multilabel"](np.random.default_rng(0))))
