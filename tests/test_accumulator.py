@@ -60,12 +60,14 @@ CASES = {
     "mae": (M.mean_absolute_error, {}, "t", "t+s"),
     "r2": (M.r2_score, {}, "t", "t+s"),
     "max_error": (M.max_error, {}, "t", "t+s"),
+    "poisson_deviance": (M.mean_poisson_deviance, {}, "counts", "t"),
+    "gamma_deviance": (M.mean_gamma_deviance, {}, "t", "t+s"),
 }
 
 
 def _arrays(d, true_key, pred_key):
     pick = {"onehot": np.eye(C)[d["y"]], "t+s": d["t"] + d["s"][:, None] * 5,
-            "labels": d["P"].argmax(-1)}
+            "labels": d["P"].argmax(-1), "counts": np.floor(d["t"] / 5e3) * d["yb"][:, None]}
     return (pick.get(true_key, d.get(true_key)), pick.get(pred_key, d.get(pred_key)))
 
 

@@ -29,6 +29,7 @@ from losskit.families import (
     HeteroscedasticGaussian,
     Laplace,
     MultiLabel,
+    NegativeBinomial,
     Poisson,
     StudentT,
 )
@@ -88,6 +89,15 @@ CASES = {
         lambda r: (r.poisson(3.0, size=N).astype(float), r.normal(size=N) * 0.5 + 1.0),
         lambda y, z: -st.poisson.logpmf(y, np.exp(z)),
         lambda y, z: -D.Poisson(torch.exp(z)).log_prob(y),
+    ),
+    "negative_binomial": (
+        NegativeBinomial(),
+        lambda r: (r.negative_binomial(2, 0.3, size=N).astype(float),
+                   np.stack([r.normal(size=N) * 0.5 + 1.5, r.normal(size=N) - 0.5], -1)),
+        lambda y, z: -st.nbinom.logpmf(y, np.exp(-z[..., 1]),
+                                       1.0 / (1.0 + np.exp(z[..., 0] + z[..., 1]))),
+        lambda y, z: -D.NegativeBinomial(total_count=torch.exp(-z[..., 1]),
+                                         logits=z[..., 0] + z[..., 1]).log_prob(y),
     ),
     "gamma": (
         Gamma(shape=2.5),
@@ -173,12 +183,13 @@ def test_loss_is_the_torch_distributions_negative_log_prob(name):
     np.testing.assert_allclose(fam.loss(y, raw, reduction="none"), expected, rtol=1e-11)
 
 
-@pytest.mark.parametrize("name", ["gaussian", "poisson", "gamma", "heteroscedastic"])
+@pytest.mark.parametrize("name", ["gaussian", "poisson", "gamma", "heteroscedastic",
+                                  "negative_binomial"])
 def test_full_false_drops_only_terms_free_of_the_model(name):
     fam, y, raw, ref, _ = case(name)
     partial = type(fam)(**{**fam._params(), "full": False})
     diff = ref(y, raw) - partial.loss(y, raw, reduction="none")
-    if name == "poisson":
+    if name in ("poisson", "negative_binomial"):
         np.testing.assert_allclose(diff, gammaln(y + 1), rtol=RTOL, atol=1e-13)
     elif name == "gamma":
         a = 2.5
@@ -207,6 +218,11 @@ def test_predict_is_the_mean_of_the_distribution(name):
         expected = st.t(3.5, raw, 1.3).mean()
     elif name == "poisson":
         expected = st.poisson(np.exp(raw)).mean()
+    elif name == "negative_binomial":
+        r, mu = np.exp(-raw[:, 1]), np.exp(raw[:, 0])
+        dist = st.nbinom(r, r / (r + mu))
+        np.testing.assert_allclose(dist.var(), mu + np.exp(raw[:, 1]) * mu**2, rtol=RTOL)
+        expected = dist.mean()
     elif name == "gamma":
         expected = st.gamma(a=2.5, scale=np.exp(raw) / 2.5).mean()
     elif name in ("bernoulli", "multilabel"):
@@ -301,7 +317,40 @@ def test_hessian_is_the_diagonal_of_the_autograd_hessian(name):
 
     full = torch.autograd.functional.hessian(total, torch.tensor(raw.reshape(-1)))
     expected = torch.diagonal(full).reshape(raw.shape).numpy()
-    np.testing.assert_allclose(fam.hessian(y, raw), expected, rtol=1e-10, atol=1e-13)
+    # torch's polygamma (the second derivative of lgamma) is accurate to about 1e-9; the
+    # negative binomial's dispersion hessian is checked against mpmath below
+    tol = {"rtol": 1e-8, "atol": 1e-9} if name == "negative_binomial" else {
+        "rtol": 1e-10, "atol": 1e-13}
+    np.testing.assert_allclose(fam.hessian(y, raw), expected, **tol)
+
+
+def test_negative_binomial_derivatives_against_mpmath():
+    """Both derivatives of the dispersion at 40 digits, also near the Poisson limit (large r)
+    and for a dispersion above 1 (r < 1)."""
+    mp = pytest.importorskip("mpmath")
+    mp.mp.dps = 40
+
+    def nll(y, eta, s):
+        r, mu = mp.e ** (-s), mp.e ** eta
+        return -(mp.loggamma(y + r) - mp.loggamma(r) - mp.loggamma(y + 1)
+                 + r * mp.log(r / (r + mu)) + y * mp.log(mu / (r + mu)))
+
+    y = np.array([0.0, 1.0, 4.0, 17.0, 3.0, 250.0])
+    raw = np.array([[0.3, -0.5], [1.2, 1.5], [1.0, -6.0], [2.5, 0.2], [0.0, 3.0], [5.0, -2.0]])
+    fam = NegativeBinomial()
+    grad, hess = fam.gradient(y, raw), fam.hessian(y, raw)
+    for i in range(len(y)):
+        for j in range(2):
+            def f(t, i=i, j=j):
+                args = [mp.mpf(raw[i, 0]), mp.mpf(raw[i, 1])]
+                args[j] = t
+                return nll(mp.mpf(y[i]), *args)
+            point = mp.mpf(raw[i, j])
+            assert grad[i, j] == pytest.approx(float(mp.diff(f, point)), rel=1e-11, abs=1e-13)
+            assert hess[i, j] == pytest.approx(float(mp.diff(f, point, 2)), rel=1e-10,
+                                               abs=1e-12)
+        assert float(fam.loss(y[i:i + 1], raw[i:i + 1])) == pytest.approx(
+            float(nll(mp.mpf(y[i]), mp.mpf(raw[i, 0]), mp.mpf(raw[i, 1]))), rel=1e-13)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -329,6 +378,7 @@ def test_gradient_agrees_with_the_catalogue_gradient_where_it_covers_raw(name):
             "gaussian-2d": {"var": 1.0}, "laplace": {"scale": 0.8},
             "student_t": {"df": 3.5, "scale": 1.3}, "poisson": {"log_input": True},
             "gamma": {"shape": 2.5, "log_input": True}, "bernoulli": {"from_logits": True},
+            "negative_binomial": {"full": True},
             "multilabel": {"from_logits": True}, "categorical": {"from_logits": True},
             "mixture": {}}[name]
     g = np.asarray(lk.gradient(catalogue, y, raw, **call, **options))
@@ -513,3 +563,30 @@ def test_the_docs_page_examples_run_and_match():
                               optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 15
     assert result.failed == 0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_loss_options_make_the_catalogue_loss_the_family_nll(name):
+    """advise and the nn heads read ``loss_options``: the catalogue loss called with them is
+    the family's NLL of the same raw outputs."""
+    fam, y, raw, _, _ = case(name)
+    options = fam.loss_options
+    if name == "heteroscedastic":  # the raw outputs are split between y_pred and log_var
+        assert options is None
+        return
+    catalogue = getattr(lk, fam.loss_name)
+    np.testing.assert_allclose(catalogue(y, raw, reduction="none", **options),
+                               fam.loss(y, raw, reduction="none"), rtol=RTOL)
+
+
+def test_negative_binomial_tends_to_the_poisson(rng):
+    y = rng.poisson(3.0, size=N).astype(float)
+    eta = rng.normal(size=N)
+    raw = np.stack([eta, np.full(N, -25.0)], -1)  # alpha = e^-25
+    np.testing.assert_allclose(NegativeBinomial().loss(y, raw, reduction="none"),
+                               Poisson().loss(y, eta, reduction="none"), rtol=1e-9)
+    np.testing.assert_allclose(NegativeBinomial().gradient(y, raw)[:, 0],
+                               Poisson().gradient(y, eta), rtol=1e-9, atol=1e-12)
+    fixed = lk.negative_binomial_nll(y, eta, alpha=math.exp(-25.0), full=True,
+                                     reduction="none")
+    np.testing.assert_allclose(fixed, Poisson().loss(y, eta, reduction="none"), rtol=1e-9)

@@ -24,6 +24,7 @@ from losskit.families import (
     HeteroscedasticGaussian,
     Laplace,
     MultiLabel,
+    NegativeBinomial,
     Poisson,
     StudentT,
 )
@@ -40,6 +41,8 @@ TEMPLATE = re.compile(r"^[A-Za-z_]+(\.[a-z_]+)?: \S+ .+\. .+")
     ("categorical", Categorical), ("multilabel", MultiLabel), ("multi_label", MultiLabel),
     ("MultiLabel", MultiLabel), ("heteroscedastic_gaussian", HeteroscedasticGaussian),
     ("HeteroscedasticGaussian", HeteroscedasticGaussian),
+    ("negative_binomial", NegativeBinomial), ("NegativeBinomial", NegativeBinomial),
+    ("negative-binomial", NegativeBinomial),
 ])
 def test_family_lookup_is_case_insensitive(name, cls):
     assert type(lk.family(name)) is cls
@@ -57,7 +60,7 @@ def test_family_lookup_passes_parameters():
 
 def test_every_registered_family_is_exported_and_found_by_its_name():
     registered = lk.families.registered_families()
-    assert len(registered) == 10
+    assert len(registered) == 11
     for name, cls in registered.items():
         assert getattr(lk.families, cls.__name__) is cls
         assert cls.__name__ in lk.families.__all__
@@ -162,6 +165,8 @@ BAD_TARGETS = [
     (Poisson(), [-1.0, 2.0], [0.0, 0.0], "value below 0 (-1 at index 0"),
     (Poisson(), [0.0, 2.5], [0.0, 0.0], "not an integer (2.5 at index 1"),
     (Poisson(), [0.0, math.nan], [0.0, 0.0], "not an integer"),
+    (NegativeBinomial(), [-2.0, 2.0], [[0.0, 0.0]] * 2, "value below 0 (-2 at index 0"),
+    (NegativeBinomial(), [0.0, 0.5], [[0.0, 0.0]] * 2, "not an integer (0.5 at index 1"),
     (Gamma(), [1.0, 0.0], [0.0, 0.0], "not a positive number (0 at index 1"),
     (Gamma(), [-3.0, 1.0], [0.0, 0.0], "not a positive number"),
     (Bernoulli(), [1.0, 0.5], [0.0, 0.0], "not 0 or 1 (0.5 at index 1"),
@@ -236,6 +241,7 @@ def test_check_values_false_skips_the_domain_checks():
     (MultiLabel(), [1.0, 0.0], [0.0, 0.0], "raw", "one logit per label"),
     (HeteroscedasticGaussian(), [1.0], [[0.0, 0.0, 0.0]], "raw", "needs 2 raw outputs"),
     (HeteroscedasticGaussian(), [1.0, 2.0], [0.0, 0.0], "raw", "needs 2 raw outputs"),
+    (NegativeBinomial(), [1.0, 2.0], [0.0, 0.0], "raw", "log-mean, log-dispersion"),
     (GaussianMixture(2), [1.0], [[0.0] * 5], "raw", "needs 6 raw outputs"),
     (GaussianMixture(2), [1.0, 2.0], [[0.0] * 6], "y_true", r"has shape \(2,\)"),
     (Gaussian(), [], [], "raw", "is empty"),
@@ -576,3 +582,17 @@ def test_categorical_loss_passes_the_catalogue_options_through():
     assert smoothed == pytest.approx(float(lk.sparse_categorical_cross_entropy(
         y[[0, 2]], raw[[0, 2]], from_logits=True, label_smoothing=0.1,
         class_weight=[1.0, 2.0, 0.5])), rel=1e-12)
+
+
+@_SETTINGS
+@given(eta=hs.floats(-30, 30), s=hs.floats(-20, 8), y=hs.integers(0, 10**6))
+def test_negative_binomial_is_finite_for_extreme_raw_outputs(eta, s, y):
+    """softplus and the Lanczos log-gamma difference keep every quantity finite, from the
+    Poisson limit (s = -20) to a dispersion of e^8, and the log-mean hessian is >= 0."""
+    fam = NegativeBinomial()
+    raw = np.array([[eta, s]])
+    loss = float(fam.loss([float(y)], raw))
+    g, h = np.asarray(fam.gradient([float(y)], raw)), np.asarray(fam.hessian([float(y)], raw))
+    assert math.isfinite(loss) and loss >= -1e-9  # a probability is at most 1
+    assert np.all(np.isfinite(g)) and np.all(np.isfinite(h))
+    assert h[0, 0] >= 0

@@ -103,6 +103,13 @@ def _cases(d):
                lambda **k: skm.r2_score(t[:, 0], t[:, 0] + 0.5 * t[:, 1] - 25, **k)),
         "r2-multioutput": (lambda **k: M.r2_score(t, t + s[:, None], **k),
                            lambda **k: skm.r2_score(t, t + s[:, None], **k)),
+        # counts (with zeros) and positive targets against positive predicted means
+        "poisson_deviance": (lambda **k: M.mean_poisson_deviance(np.floor(p * 4), t[:, 0] / 40,
+                                                                 **k),
+                             lambda **k: skm.mean_poisson_deviance(np.floor(p * 4),
+                                                                   t[:, 0] / 40, **k)),
+        "gamma_deviance": (lambda **k: M.mean_gamma_deviance(t[:, 1], t[:, 0], **k),
+                           lambda **k: skm.mean_gamma_deviance(t[:, 1], t[:, 0], **k)),
     }
     for average in ("binary", "macro", "micro", "weighted"):
         for name in ("precision", "recall", "f1"):
@@ -124,7 +131,9 @@ CASE_NAMES = list(_cases(_data(np.random.default_rng(0))))
 
 def test_every_metric_has_a_reference_case():
     short = {"rmse": "root_mean_squared_error", "mae": "mean_absolute_error",
-             "brier": "brier_score_loss", "r2": "r2_score"}
+             "brier": "brier_score_loss", "r2": "r2_score",
+             "poisson_deviance": "mean_poisson_deviance",
+             "gamma_deviance": "mean_gamma_deviance"}
     covered = {short.get(p, f"{p}_score") for p in {n.split("-")[0] for n in CASE_NAMES}}
     # ECE and max error have their own reference tests below
     expected = set(M.__all__) - {"expected_calibration_error", "max_error"}
@@ -269,6 +278,8 @@ def _backend_cases(rng):
         (M.mean_absolute_error, t[:, 0], t[:, 1], {}),
         (M.r2_score, t, t + s[:, None], {}),
         (M.max_error, t[:, 0], t[:, 1], {}),
+        (M.mean_poisson_deviance, np.floor(p * 4), t[:, 0] / 40, {}),
+        (M.mean_gamma_deviance, t, t[::-1], {}),
     ], w
 
 
@@ -277,7 +288,7 @@ def test_every_metric_runs_on_every_backend_case():
     assert {case[0] for case in cases} == set(ALL_METRICS)
 
 
-@pytest.mark.parametrize("index", range(17))
+@pytest.mark.parametrize("index", range(19))
 def test_same_numbers_and_array_type_on_every_backend(backend, rng, index):
     cases, w = _backend_cases(rng)
     fn, y, pred, options = cases[index]

@@ -56,7 +56,9 @@ def test_fit_writes_every_file(fitted):
     assert metrics["task"] == "classification" and metrics["loss"] == "binary_cross_entropy"
     assert set(metrics) >= {"train", "validation", "test", "diagnosis"}
     for split in ("train", "validation", "test"):
-        assert set(metrics[split]) == {"loss", "accuracy"}
+        # every metric losskit advise recommends for a binary target (issue 11, item 6)
+        assert set(metrics[split]) == {"loss", "accuracy", "balanced_accuracy", "roc_auc",
+                                       "average_precision", "f1", "brier_score_loss"}
     with open(out / "history.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 6 and float(rows[-1]["loss"]) > 0

@@ -13,12 +13,12 @@ from test_regression_catalogue import CASES, N, case
 BACKEND_CASES = ["mae-2d", "huber", "log_cosh", "msle", "mape", "pinball", "poisson-log",
                  "poisson-rate-full", "gaussian-var", "gaussian-log_var", "laplace", "student_t",
                  "gamma-full", "gamma-log", "mixture", "mixture-scale-2d", "tweedie-1.0",
-                 "tweedie-1.5-log"]
+                 "tweedie-1.5-log", "nb-learned", "nb-alpha-array-2d", "nb-mean-full"]
 assert set(BACKEND_CASES) <= set(CASES)
 # one case per loss for the dtype matrix
 DTYPE_CASES = ["mae-2d", "huber", "log_cosh", "msle", "mape", "pinball", "poisson-rate-full",
                "gaussian-log_var", "laplace", "student_t", "gamma-log", "mixture",
-               "tweedie-1.5-log"]
+               "tweedie-1.5-log", "nb-learned"]
 
 
 def _options_on(backend, options):
@@ -46,7 +46,8 @@ def test_same_numbers_and_array_type_on_every_backend(backend, rng, name, reduct
         rtol=1e-12, atol=1e-15)
 
 
-@pytest.mark.parametrize("name", ["gaussian-var", "laplace", "student_t", "mixture"])
+@pytest.mark.parametrize("name", ["gaussian-var", "laplace", "student_t", "mixture",
+                                  "nb-alpha-array-2d"])
 def test_numpy_parameters_with_other_backends(backend, name):
     # targets and parameter arrays kept on the host are moved to y_pred's library
     loss, y, p, options = case(name)

@@ -15,7 +15,7 @@ import scipy.stats as st
 import sklearn.metrics as skm
 import torch
 import torch.nn.functional as F
-from scipy.special import logsumexp
+from scipy.special import gammaln, logsumexp
 
 import losskit as lk
 from references import keras_numpy as _keras
@@ -76,6 +76,14 @@ def make_cases(rng):
                       {"log_input": True}),
         "mixture": (lk.gaussian_mixture_nll, rng.normal(size=N) * 2, _mixture(rng, (N,), 3),
                     {}),
+        "nb-learned": (lk.negative_binomial_nll, rng.negative_binomial(2, 0.3, N).astype(float),
+                       np.stack([rng.normal(1.5, 0.5, N), rng.normal(-0.5, 1.0, N)], -1), {}),
+        "nb-alpha-array-2d": (lk.negative_binomial_nll,
+                              rng.negative_binomial(3, 0.4, n2).astype(float),
+                              rng.normal(1.0, 0.5, n2), {"alpha": rng.uniform(0.1, 3, n2)}),
+        "nb-mean-full": (lk.negative_binomial_nll, rng.negative_binomial(1, 0.2, N).astype(float),
+                         rng.uniform(0.5, 8, N), {"alpha": 0.7, "log_input": False,
+                                                  "full": True}),
         "mixture-scale-2d": (lk.gaussian_mixture_nll, rng.normal(size=(N, 2)),
                              _mixture(rng, (N, 2), 2, log_scale=False), {"log_scale": False}),
     }
@@ -103,7 +111,7 @@ def test_every_public_regression_loss_has_a_case():
                        lk.mean_squared_log_error, lk.mean_absolute_percentage_error,
                        lk.pinball_loss, lk.poisson_nll, lk.gaussian_nll, lk.laplace_nll,
                        lk.student_t_nll, lk.gamma_nll, lk.tweedie_deviance,
-                       lk.gaussian_mixture_nll}
+                       lk.gaussian_mixture_nll, lk.negative_binomial_nll}
 
 
 # ------------------------------------------------------------------ point-prediction losses
@@ -504,6 +512,16 @@ def _torch_reference_losses():
         "student_t": lambda y, p: -torch.distributions.StudentT(
             3.5, p, _t(c["student_t"][3]["scale"])).log_prob(y),
         "gamma-full": lambda y, p: -torch.distributions.Gamma(2.5, 2.5 / p).log_prob(y),
+        # torch's NegativeBinomial(total_count=r, logits=u) has mean r e^u: u = log(alpha mu)
+        "nb-learned": lambda y, p: -torch.distributions.NegativeBinomial(
+            total_count=torch.exp(-p[..., 1]), logits=p[..., 0] + p[..., 1]).log_prob(y)
+            - torch.lgamma(y + 1),
+        "nb-alpha-array-2d": lambda y, p: -torch.distributions.NegativeBinomial(
+            total_count=1.0 / _t(c["nb-alpha-array-2d"][3]["alpha"]),
+            logits=p + torch.log(_t(c["nb-alpha-array-2d"][3]["alpha"]))).log_prob(y)
+            - torch.lgamma(y + 1),
+        "nb-mean-full": lambda y, p: -torch.distributions.NegativeBinomial(
+            total_count=1.0 / 0.7, logits=torch.log(0.7 * p)).log_prob(y),
     }
 
 
@@ -597,3 +615,39 @@ def test_parameters_may_be_0d_arrays_and_inputs_integers():
     out = lk.poisson_nll(y, p, log_input=False, full=True)
     assert out.dtype == np.float64
     assert float(out) == pytest.approx(-st.poisson.logpmf(y, p).mean(), rel=RTOL)
+
+
+@pytest.mark.parametrize("name", ["nb-learned", "nb-alpha-array-2d", "nb-mean-full"])
+def test_negative_binomial_matches_scipy(name):
+    _, y, p, options = case(name)
+    if name == "nb-learned":
+        mu, alpha = np.exp(p[:, 0]), np.exp(p[:, 1])
+    else:
+        alpha = options["alpha"]
+        mu = p if name == "nb-mean-full" else np.exp(p)
+    r = 1.0 / alpha
+    expected = -st.nbinom.logpmf(y, r, r / (r + mu))
+    if not options.get("full", False):
+        expected = expected - gammaln(y + 1)
+    ours = lk.negative_binomial_nll(y, p, reduction="none", **options)
+    np.testing.assert_allclose(ours, expected.mean(-1) if expected.ndim > 1 else expected,
+                               rtol=1e-12)
+
+
+def test_negative_binomial_variance_and_errors():
+    # the mean of the NLL-minimising constant is the mean of the counts, whatever alpha
+    y = np.array([0.0, 0.0, 1.0, 3.0, 9.0, 20.0])
+    eta = np.full(6, math.log(y.mean()))
+    assert float(lk.gradient(lk.negative_binomial_nll, y, eta, alpha=0.8).sum()) == \
+        pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match=r"negative_binomial_nll: y_pred has shape \(2,\) but "
+                                         r"y_true of shape \(2,\) needs shape \(2, 2\)"):
+        lk.negative_binomial_nll([1.0, 2.0], [0.0, 0.0])
+    with pytest.raises(ValueError, match="negative_binomial_nll: log_input is False but alpha"):
+        lk.negative_binomial_nll([1.0], [[0.0, 0.0]], log_input=False)
+    with pytest.raises(ValueError, match=r"negative_binomial_nll: y_true has a value not >= 0"):
+        lk.negative_binomial_nll([-1.0], [[0.0, 0.0]])
+    with pytest.raises(ValueError, match=r"negative_binomial_nll: alpha must be"):
+        lk.negative_binomial_nll([1.0], [0.0], alpha=-1.0)
+    with pytest.raises(ValueError, match=r"y_pred has a value not > 0"):
+        lk.negative_binomial_nll([1.0], [0.0], alpha=1.0, log_input=False)

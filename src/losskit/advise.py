@@ -1,21 +1,32 @@
 """Which loss should I use? Advice from the data, in maximum-likelihood terms.
 
 :func:`advise` looks at the target (and, optionally, the inputs), decides the task and the
-distribution the target plausibly follows, and returns the output layer and loss that maximum
-likelihood implies — the negative log-likelihood of that distribution — with the metrics to
-report, warnings backed by measured numbers, and alternatives.
+distribution the target plausibly follows, and returns that likelihood family
+(:func:`losskit.family`) with everything it implies, read from the family so that nothing can
+drift apart: the output layer, the loss (the family's negative log-likelihood, ``loss_name``
+with ``loss_options``) and the metrics to report (``default_metrics``); with warnings backed by
+measured numbers, and alternatives.
 
 The thresholds (each documented where it is used):
 
 * a float target strictly inside (0, 1) is a proportion;
-* non-negative integers are counts when they have more than :data:`MAX_LABELS` distinct
-  values, do not form the labels 0..K-1 (or 1..K), are skewed, or have at least
-  :data:`MIN_COUNT_VALUES` values with a unimodal histogram; otherwise they are class labels
-  (and Poisson is offered as the alternative);
+* non-negative whole numbers are *counts* only when their small values are there: zeros, or a
+  smallest value of at most :data:`SMALL_COUNT`. Whole numbers that stay far from zero (a
+  diabetes score of 25-346, ages 18-90, whole-dollar prices, body weights) are measurements on
+  a scale whose unit steps are small against the spread, modelled as continuous; Poisson and
+  the negative binomial are then named as alternatives. Small integers 0..K-1 (or 1..K) with at
+  most :data:`MAX_LABELS` values are class labels unless their histogram looks like counts
+  (skewed, or at least :data:`MIN_COUNT_VALUES` values falling away from a single mode);
+* counts are over-dispersed, and get the negative binomial rather than the Poisson, when the
+  dispersion index (variance / mean; with inputs ``X``, the Pearson statistic of a Poisson
+  regression on them) exceeds :data:`OVERDISPERSED` and the dispersion test (under the
+  Poisson, (n - p) times the dispersion is chi-squared with n - p degrees of freedom) rejects
+  at p < :data:`DISPERSION_P`;
 * positive values with sample skewness above :data:`SKEWED` are positive-skewed;
 * a regression target is heavy-tailed when more than :data:`OUTLIER_SHARE` of it lies beyond
   :data:`OUTLIER_Z` robust standard deviations (median / MAD) from the median;
-* classes are imbalanced when the rarest holds less than :data:`IMBALANCED` of the most common;
+* classes are imbalanced when the rarest holds less than :data:`IMBALANCED` of the most common
+  (the balanced accuracy is then listed first);
 * fewer than :data:`FEW_PER_CLASS` samples in a class is too few;
 * with inputs ``X``, the Breusch–Pagan test (squared least-squares residuals regressed on X)
   flags variance growing with the inputs at p < :data:`HETEROSCEDASTIC_P`.
@@ -32,11 +43,15 @@ from typing import Any
 import numpy as np
 
 from losskit._validation import fail
+from losskit.families import Family, family
 
 __all__ = ["Advice", "Alternative", "Finding", "advise"]
 
 MAX_LABELS = 20
 MIN_COUNT_VALUES = 6
+SMALL_COUNT = 2
+OVERDISPERSED = 2.0
+DISPERSION_P = 0.01
 SKEWED = 1.0
 OUTLIER_Z = 5.0
 OUTLIER_SHARE = 0.005
@@ -178,18 +193,26 @@ def _looks_like_counts(y: np.ndarray) -> bool:
     return tail_falls and falls(counts[mode:]) and falls(counts[:mode + 1][::-1])
 
 
+def _numeric_inputs(X: Any, n: int) -> np.ndarray:
+    """The numeric columns of ``X`` as a float ``(n, d)`` array (missing values kept)."""
+    if hasattr(X, "select_dtypes"):
+        X = X.select_dtypes("number").to_numpy()
+    elif hasattr(X, "to_numpy"):
+        X = X.to_numpy()
+    X = np.asarray(X, dtype=float)
+    if X.ndim == 1:
+        X = X[:, None]
+    if X.shape[0] != n:
+        fail("advise", "X", f"has {X.shape[0]} rows but y has {n}",
+             "Pass one row of inputs per target value")
+    return X
+
+
 def _breusch_pagan(y: np.ndarray, X: Any) -> tuple[float, float] | None:
     """(LM statistic, p-value) of the Breusch–Pagan test, or None if X cannot be used."""
     from scipy import stats
 
-    if hasattr(X, "to_numpy"):
-        X = X.select_dtypes("number").to_numpy() if hasattr(X, "select_dtypes") else X.to_numpy()
-    X = np.asarray(X, dtype=float)
-    if X.ndim == 1:
-        X = X[:, None]
-    if X.shape[0] != y.shape[0]:
-        fail("advise", "X", f"has {X.shape[0]} rows but y has {y.shape[0]}",
-             "Pass one row of inputs per target value")
+    X = _numeric_inputs(X, len(y))
     keep = np.all(np.isfinite(X), axis=1)
     X, y = X[keep], y[keep]
     design = np.column_stack([np.ones(len(y)), X])
@@ -210,6 +233,43 @@ def _breusch_pagan(y: np.ndarray, X: Any) -> tuple[float, float] | None:
 # --------------------------------------------------------------------------------- advisers
 
 
+def _output_layer(fam: Family, n_outputs: int) -> str:
+    """The last layer a family needs, in words, from its activation and link."""
+    units = f"{n_outputs} unit{'s' if n_outputs > 1 else ''}"
+    act = fam.activation_name
+    if act == "identity":
+        return f"{units}, linear (identity) activation"
+    if act == "sigmoid":
+        return f"{units}, sigmoid activation{' each' if n_outputs > 1 else ''}"
+    if act == "softmax":
+        return f"{units}, softmax activation"
+    if act == "exp":
+        return f"{units}, exponential activation (the raw output is the log-mean)"
+    if act == "exp,exp":
+        return (f"{units}, exponential activations (the raw outputs are the log-mean and the "
+                "log-dispersion)")
+    return f"{units}, {act} activations"  # pragma: no cover - every advised family is above
+
+
+def _advice(task: str, fam: Family, *, rationale: str, findings: list[Finding],
+            alternatives: list[Alternative] | tuple[Alternative, ...], stats: dict[str, Any],
+            n_classes: int | None = None, first_metric: str | None = None,
+            family_options: dict[str, Any] | None = None) -> Advice:
+    """An :class:`Advice` whose output layer, loss, options and metrics come from ``fam``."""
+    metrics = list(fam.default_metrics)
+    if first_metric is not None:  # the same metrics; the one the data calls for first
+        metrics.remove(first_metric)
+        metrics.insert(0, first_metric)
+    options = fam.loss_options
+    if options is None:  # pragma: no cover - advise never picks a split-output family
+        raise AssertionError(fam)
+    return Advice(task=task, family=fam.name, family_options=dict(family_options or {}),
+                  output_layer=_output_layer(fam, fam.n_outputs(n_classes)),
+                  loss=fam.loss_name, loss_options=options, metrics=tuple(metrics),
+                  rationale=rationale, warnings=tuple(findings),
+                  alternatives=tuple(alternatives), stats=stats)
+
+
 def _classification(y: np.ndarray, labels: np.ndarray, counts: np.ndarray,
                     findings: list[Finding], stats: dict[str, Any]) -> Advice:
     k = len(labels)
@@ -217,8 +277,8 @@ def _classification(y: np.ndarray, labels: np.ndarray, counts: np.ndarray,
                                                                             strict=True)})
     ratio = float(counts.min() / counts.max())
     alternatives: list[Alternative] = []
-    metrics: list[str]
-    if ratio < IMBALANCED:
+    imbalanced = ratio < IMBALANCED
+    if imbalanced:
         findings.append(Finding(
             "class_imbalance",
             f"classes are imbalanced: the rarest ({labels[counts.argmin()]!s}) has "
@@ -232,6 +292,7 @@ def _classification(y: np.ndarray, labels: np.ndarray, counts: np.ndarray,
             f"class {labels[counts.argmin()]!s} has only {counts.min()} samples (fewer than "
             f"{FEW_PER_CLASS}): its loss and metrics will be noisy; collect more or merge it",
             {"min_class_count": int(counts.min())}))
+    first = "balanced_accuracy_score" if imbalanced else None
     if k == 2:
         pm1 = set(np.unique(y).tolist()) == {-1, 1}
         alternatives.append(Alternative("binary_focal_loss",
@@ -241,38 +302,26 @@ def _classification(y: np.ndarray, labels: np.ndarray, counts: np.ndarray,
             alternatives.append(Alternative("hinge_loss",
                                             "labels are ±1 and only the decision matters (a "
                                             "margin loss, tanh/linear output, no probabilities)"))
-        metrics = ["accuracy_score", "roc_auc_score", "f1_score"]
-        if ratio < IMBALANCED:
-            metrics = ["balanced_accuracy_score", "roc_auc_score", "average_precision_score",
-                       "f1_score"]
-        return Advice(
-            task="binary", family="bernoulli", output_layer="1 unit, sigmoid activation",
-            loss="binary_cross_entropy", loss_options={"from_logits": True},
-            metrics=tuple(metrics),
+        return _advice(
+            "binary", family("bernoulli"), first_metric=first,
             rationale=(f"two classes ({', '.join(map(str, labels))}): the target is Bernoulli "
                        "with the probability p of the positive class; its negative "
                        "log-likelihood -[y log p + (1-y) log(1-p)] is the binary cross-entropy, "
                        "and the sigmoid maps the unit's raw output to p (compute it from the "
                        "logit, from_logits=True, for stability)"),
-            warnings=tuple(findings), alternatives=tuple(alternatives), stats=stats)
+            findings=findings, alternatives=alternatives, stats=stats)
     alternatives.append(Alternative("categorical_focal_loss",
                                     "when some classes are rare or easy examples dominate"))
     alternatives.append(Alternative("categorical_cross_entropy",
                                     "the same loss, when the targets are one-hot rows or soft "
                                     "labels instead of integers"))
-    metrics = (["balanced_accuracy_score", "f1_score", "top_k_accuracy_score"]
-               if ratio < IMBALANCED else ["accuracy_score", "f1_score",
-                                           "top_k_accuracy_score"])
-    return Advice(
-        task="multiclass", family="categorical",
-        output_layer=f"{k} units, softmax activation",
-        loss="sparse_categorical_cross_entropy", loss_options={"from_logits": True},
-        metrics=tuple(metrics),
+    return _advice(
+        "multiclass", family("categorical"), n_classes=k, first_metric=first,
         rationale=(f"{k} mutually exclusive classes: the target is Categorical with "
                    "probabilities p_1..p_K; its negative log-likelihood -log p_y is the "
                    "categorical cross-entropy, and the softmax maps the raw outputs to "
                    "probabilities summing to 1 (compute it from the logits, from_logits=True)"),
-        warnings=tuple(findings), alternatives=tuple(alternatives), stats=stats)
+        findings=findings, alternatives=alternatives, stats=stats)
 
 
 def _heavy_tails(y: np.ndarray, findings: list[Finding], stats: dict[str, Any]
@@ -293,8 +342,143 @@ def _heavy_tails(y: np.ndarray, findings: list[Finding], stats: dict[str, Any]
     return [Alternative("huber_loss", "if outliers appear later")]
 
 
+# ------------------------------------------------------------------ counts or measurements
+
+
+def _whole_number_evidence(y: np.ndarray, integer_dtype: bool) -> dict[str, Any]:
+    """What tells counts from whole-number measurements, measured (see the module docstring).
+
+    Counts of events start at zero: their zeros and small values are where a count model
+    (Poisson, negative binomial) differs from a continuous one. Whole numbers that stay far
+    from zero, with unit steps small against their spread, carry no such information.
+    """
+    distinct = len(np.unique(y))
+    mean, sd = float(y.mean()), float(y.std())
+    return {
+        "integer_dtype": integer_dtype,
+        "zero_share": float(np.mean(y == 0)),
+        "small_share": float(np.mean(y <= SMALL_COUNT)),
+        "min": float(y.min()),
+        "n_distinct": distinct,
+        "min_in_sds": float(y.min() / sd) if sd > 0 else math.inf,  # 0 lies this far below
+        "variance_to_mean": float(y.var() / mean) if mean > 0 else 0.0,
+    }
+
+
+def _describe_whole_numbers(ev: dict[str, Any], y: np.ndarray) -> str:
+    dtype = "an integer column" if ev["integer_dtype"] else "floats holding whole numbers"
+    return (f"whole numbers from {y.min():g} to {y.max():g} ({dtype}, "
+            f"{ev['n_distinct']} distinct values in {len(y)}, mean {y.mean():.3g}, "
+            f"sd {y.std():.3g})")
+
+
+def _p(p_value: float) -> str:
+    return f"p = {p_value:.2g}" if p_value >= 1e-300 else "p < 1e-300"
+
+
+def _dispersion(y: np.ndarray, X: Any, stats: dict[str, Any]) -> tuple[float, float, str]:
+    """(dispersion, p-value of the Poisson dispersion test, what it was measured on).
+
+    Without inputs: the index of dispersion var/mean, with (n - 1) var/mean ~ chi2(n - 1)
+    under the Poisson. With inputs: the Pearson statistic of a Poisson regression on the
+    numeric inputs (the dispersion the inputs leave unexplained), ~ chi2(n - p)."""
+    from scipy import stats as sstats
+
+    n = len(y)
+    fitted = _poisson_regression(y, X) if X is not None else None
+    if fitted is None:
+        phi = float(y.var(ddof=1) / y.mean()) if y.mean() > 0 and n > 1 else 0.0
+        df, basis = n - 1, "variance / mean"
+    else:
+        used, mu, p = fitted
+        df = len(used) - p
+        phi = float(np.sum((used - mu) ** 2 / mu) / df)
+        basis = f"Pearson dispersion of a Poisson regression on the {p - 1} numeric inputs"
+    p_value = float(sstats.chi2.sf(phi * df, df)) if df > 0 else 1.0
+    stats.update(dispersion=phi, dispersion_p=p_value)
+    return phi, p_value, basis
+
+
+def _poisson_regression(y: np.ndarray, X: Any
+                        ) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """``(y, fitted means, number of coefficients)`` of a Poisson GLM (log link, IRLS) on the
+    standardised numeric columns of ``X`` (rows with missing inputs left out); None without
+    usable inputs, or if it does not converge to finite means."""
+    X = _numeric_inputs(X, len(y))
+    rows = np.all(np.isfinite(X), axis=1)
+    X, y = X[rows], y[rows]
+    if X.shape[1] == 0:
+        return None
+    sd = X.std(axis=0)
+    keep = sd > 0
+    if not np.any(keep):
+        return None
+    Z = (X[:, keep] - X[:, keep].mean(axis=0)) / sd[keep]
+    design = np.column_stack([np.ones(len(y)), Z])
+    if len(y) <= 2 * design.shape[1]:
+        return None
+    beta = np.zeros(design.shape[1])
+    beta[0] = math.log(max(float(y.mean()), 1e-12))
+    for _ in range(50):
+        eta = np.clip(design @ beta, -30, 30)
+        mu = np.exp(eta)
+        # a Newton (IRLS) step with a tiny ridge for collinear inputs
+        hess = design.T @ (design * mu[:, None]) + 1e-8 * np.eye(design.shape[1])
+        step = np.linalg.solve(hess, design.T @ (y - mu))
+        beta = beta + step
+        if np.max(np.abs(step)) < 1e-8:
+            break
+    mu = np.exp(np.clip(design @ beta, -30, 30))
+    ok = np.all(np.isfinite(beta)) and np.all(mu > 0)
+    return (y, mu, design.shape[1]) if ok else None
+
+
+def _counts(y: np.ndarray, X: Any, ev: dict[str, Any], findings: list[Finding],
+            stats: dict[str, Any]) -> Advice:
+    phi, p_value, basis = _dispersion(y, X, stats)
+    stats["variance_to_mean"] = ev["variance_to_mean"]
+    small = (f"{ev['zero_share']:.0%} zeros" if ev["zero_share"] > 0
+             else f"smallest value {ev['min']:g}")
+    why = (f"{_describe_whole_numbers(ev, y)} with {small} and {ev['small_share']:.0%} of the "
+           f"values at most {SMALL_COUNT}: counts, whose zeros and small values a continuous "
+           "model gets wrong")
+    over = phi > OVERDISPERSED and p_value < DISPERSION_P
+    if phi > OVERDISPERSED:
+        findings.append(Finding(
+            "overdispersion", f"the counts are over-dispersed: {basis} is {phi:.1f} (the "
+            f"Poisson has 1; dispersion test {_p(p_value)})"
+            + (": the negative binomial models the extra variance" if over else
+               ", but too few samples to be sure; the Poisson fits the mean regardless"),
+            {"variance_to_mean": phi, "p_value": p_value}))
+    if over:
+        return _advice(
+            "count", family("negative_binomial"),
+            rationale=(f"{why}; over-dispersed ({basis} {phi:.1f}, {_p(p_value)} against "
+                       "the Poisson's 1): the target is negative binomial with mean μ and "
+                       "dispersion α (variance μ + αμ²); its negative log-likelihood is the "
+                       "loss, with two raw outputs per target, log μ and log α, through exp. "
+                       "The dispersion is learned: where the inputs explain the extra "
+                       "variance it falls towards 0, the Poisson"),
+            findings=findings, stats=stats,
+            alternatives=[Alternative("poisson_nll", "if the inputs explain the extra "
+                                      "variance (the same mean, fewer parameters)"),
+                          Alternative("tweedie_deviance", "with power between 1 and 2: many "
+                                      "exact zeros with a continuous positive part")])
+    return _advice(
+        "count", family("poisson"),
+        rationale=(f"{why}; {basis} {phi:.2f} ({_p(p_value)}), consistent with the "
+                   "Poisson's 1: the target is Poisson with rate λ; its negative "
+                   "log-likelihood λ - y log λ + log y! is the Poisson loss, and exp maps the "
+                   "raw output (log λ) to a positive rate"),
+        findings=findings, stats=stats,
+        alternatives=[Alternative("negative_binomial_nll", "if the variance turns out larger "
+                                  "than the mean (a learned dispersion)"),
+                      Alternative("tweedie_deviance",
+                                  "many exact zeros with a continuous positive part")])
+
+
 def advise(y: Any, X: Any = None) -> Advice:
-    r"""Advise the output layer, loss and metrics for a target, by maximum likelihood.
+    r"""Advise the likelihood family, output layer, loss and metrics for a target.
 
     Parameters
     ----------
@@ -303,14 +487,18 @@ def advise(y: Any, X: Any = None) -> Advice:
         booleans, ±1), or a 0/1 label matrix (multi-label).
     X : array_like of shape (n, d), optional
         The inputs. With them, the advice also tests whether the noise variance grows with the
-        inputs (Breusch–Pagan), which calls for a Gaussian with learned variance.
+        inputs (Breusch–Pagan), which calls for a Gaussian with learned variance, and measures
+        the over-dispersion of counts that the inputs leave unexplained (a Poisson regression).
 
     Returns
     -------
     Advice
-        ``task``, ``family``, ``output_layer``, ``loss`` (a losskit function name, with
-        ``loss_options``), ``metrics`` (``losskit.metrics`` names), ``rationale``, ``warnings``
-        (with the measured numbers), ``alternatives`` and ``stats``.
+        ``task``, ``family`` (a :func:`losskit.family` name, with ``family_options``) and,
+        read from that family, ``output_layer``, ``loss`` (its negative log-likelihood, a
+        losskit function, with ``loss_options``: ``getattr(losskit, loss)(y, raw,
+        **loss_options)`` equals ``family.loss(y, raw)``) and ``metrics``
+        (``family.default_metrics``); ``rationale`` (the evidence that decided),
+        ``warnings`` (with the measured numbers), ``alternatives`` and ``stats``.
 
     Examples
     --------
@@ -318,8 +506,12 @@ def advise(y: Any, X: Any = None) -> Advice:
     >>> a = lk.advise(["spam", "ham", "ham", "spam"] * 30)
     >>> a.task, a.loss, a.output_layer
     ('binary', 'binary_cross_entropy', '1 unit, sigmoid activation')
-    >>> lk.advise([0, 3, 1, 0, 7, 2, 0, 1, 12, 4, 0, 2, 25, 1, 3, 0, 5, 22, 1, 9, 30, 2]).loss
+    >>> lk.advise([0, 3, 1, 0, 2, 2, 0, 1, 1, 4, 0, 2, 5, 1, 3, 0, 2, 1, 1, 2, 3, 2]).loss
     'poisson_nll'
+    >>> lk.advise([0, 3, 1, 0, 7, 2, 0, 1, 12, 4, 0, 2, 25, 1, 3, 0, 5, 22, 1, 9, 30, 2]).loss
+    'negative_binomial_nll'
+    >>> lk.advise([25, 151, 97, 141, 206, 310, 101, 69, 179, 185, 118, 171, 166, 144]).family
+    'gaussian'
     """
     y = _as_target(y)
     n = int(y.shape[0])
@@ -335,6 +527,7 @@ def advise(y: Any, X: Any = None) -> Advice:
             if np.all(y.sum(axis=1) == 1):
                 labels, counts = np.unique(y.argmax(axis=1), return_counts=True)
                 advice = _classification(y.argmax(axis=1), labels, counts, findings, stats)
+                # one-hot rows: the same Categorical NLL, from the rows rather than labels
                 return replace(advice, loss="categorical_cross_entropy",
                                rationale=advice.rationale + " (one-hot rows given)")
             per_label = y.mean(axis=0)
@@ -345,17 +538,14 @@ def advise(y: Any, X: Any = None) -> Advice:
                     "rare_labels", f"label {int(per_label.argmin())} is positive in only "
                     f"{rare:.1%} of samples: pass pos_weight (negatives/positives) or use a "
                     "focal loss", {"min_positive_rate": rare}))
-            return Advice(
-                task="multilabel", family="multilabel",
-                output_layer=f"{y.shape[1]} units, sigmoid activation each",
-                loss="binary_cross_entropy", loss_options={"from_logits": True},
-                metrics=("f1_score", "average_precision_score", "roc_auc_score"),
-                rationale=("several labels can be on at once: each is an independent Bernoulli, "
-                           "so the negative log-likelihood is the binary cross-entropy summed "
-                           "(averaged) over the labels, with one sigmoid unit per label"),
-                warnings=tuple(findings),
-                alternatives=(Alternative("binary_focal_loss", "when labels are rare"),),
-                stats=stats)
+            return _advice(
+                "multilabel", family("multilabel"), n_classes=int(y.shape[1]),
+                rationale=("several labels can be on at once: each is an independent "
+                           "Bernoulli, so the negative log-likelihood is the binary "
+                           "cross-entropy summed (averaged) over the labels, with one sigmoid "
+                           "unit per label"),
+                findings=findings, stats=stats,
+                alternatives=(Alternative("binary_focal_loss", "when labels are rare"),))
         fail("advise", "y", f"has shape {y.shape} with values other than 0/1",
              "Pass one target column (multi-output regression: advise each column)")
 
@@ -368,6 +558,7 @@ def advise(y: Any, X: Any = None) -> Advice:
             findings.append(_identifier(len(labels), n))
         return _classification(y, labels, counts, findings, stats)
 
+    integer_dtype = y.dtype.kind in "iu"
     y = y.astype(float)
     distinct = np.unique(y)
     stats.update(mean=float(y.mean()), std=float(y.std()), min=float(y.min()),
@@ -386,59 +577,49 @@ def advise(y: Any, X: Any = None) -> Advice:
         return replace(advice, alternatives=(
             *advice.alternatives,
             Alternative("poisson_nll", "if these integers are counts, not classes")))
+    measurement = ""  # why whole numbers are not counts, prefixed to the rationale
+    count_alternatives: list[Alternative] = []
     if integral and y.min() >= 0:
-        dispersion = float(y.var() / y.mean()) if y.mean() > 0 else 0.0
-        stats["variance_to_mean"] = dispersion
-        alternatives = [Alternative("tweedie_deviance",
-                                    "many exact zeros with a continuous positive part")]
-        if dispersion > 2:
-            findings.append(Finding(
-                "overdispersion", f"the variance is {dispersion:.1f}x the mean (Poisson "
-                "assumes 1): the Poisson loss still fits the mean, but intervals from it are "
-                "too narrow; a negative binomial or Tweedie model fits the spread",
-                {"variance_to_mean": dispersion}))
-        return Advice(
-            task="count", family="poisson", output_layer="1 unit, exponential activation "
-            "(the raw output is the log-rate)", loss="poisson_nll",
-            loss_options={"log_input": True},
-            metrics=("mean_absolute_error", "root_mean_squared_error"),
-            rationale=("non-negative integer counts: the target is Poisson with rate λ; its "
-                       "negative log-likelihood λ - y log λ (+ log y!) is the Poisson loss, and "
-                       "exp maps the raw output (log λ) to a positive rate"),
-            warnings=tuple(findings), alternatives=tuple(alternatives), stats=stats)
+        evidence = _whole_number_evidence(y, integer_dtype)
+        stats["whole_numbers"] = evidence
+        if evidence["min"] <= SMALL_COUNT:
+            return _counts(y, X, evidence, findings, stats)
+        measurement = (f"{_describe_whole_numbers(evidence, y)} with no zeros and nothing "
+                       f"below {evidence['min']:g}: a measurement on a scale whose unit steps "
+                       "are small against its spread, not a count of events (counts have "
+                       f"their zeros and values up to {SMALL_COUNT}), so a continuous model; ")
+        count_alternatives = [Alternative(
+            "negative_binomial_nll" if evidence["variance_to_mean"] > OVERDISPERSED
+            else "poisson_nll", "if these are counts of events after all: this far from "
+            "zero a count is nearly continuous, and the continuous model fits about as well")]
     if y.min() > 0 and y.max() < 1:
-        return Advice(
-            task="proportion", family="bernoulli", family_options={"soft": True},
-            output_layer="1 unit, sigmoid activation",
-            loss="binary_cross_entropy", loss_options={"from_logits": True},
-            metrics=("mean_absolute_error", "root_mean_squared_error"),
+        return _advice(
+            "proportion", family("bernoulli", soft=True), family_options={"soft": True},
             rationale=("values strictly between 0 and 1: a proportion; the binary "
                        "cross-entropy with soft targets is the Bernoulli quasi-likelihood, "
                        "whose minimiser is the mean proportion, and the sigmoid keeps "
                        "predictions inside (0, 1)"),
-            warnings=tuple(findings),
+            findings=findings, stats=stats,
             alternatives=(Alternative("mean_squared_error", "on the logit of y, if the "
-                                      "proportions are not near 0 or 1"),),
-            stats=stats)
+                                      "proportions are not near 0 or 1"),))
     skew = _skewness(y)
     stats["skewness"] = skew
     if y.min() > 0 and skew > SKEWED:
-        return Advice(
-            task="positive_skewed", family="gamma", output_layer="1 unit, exponential "
-            "activation (the raw output is the log-mean)", loss="gamma_nll", loss_options={},
-            metrics=("mean_absolute_error", "root_mean_squared_error"),
-            rationale=(f"positive values with a long right tail (skewness {skew:.2f}): a "
-                       "Gamma target, whose spread grows with its mean; its negative "
-                       "log-likelihood (the Gamma deviance, up to constants) is the loss, and "
-                       "exp keeps the predicted mean positive"),
-            warnings=tuple(findings),
+        return _advice(
+            "positive_skewed", family("gamma"),
+            rationale=(f"{measurement}positive values with a long right tail (skewness "
+                       f"{skew:.2f}): a Gamma target, whose spread grows with its mean; its "
+                       "negative log-likelihood (the Gamma deviance, up to constants) is the "
+                       "loss, and exp maps the raw output (the log-mean) to a positive mean"),
+            findings=findings, stats=stats,
             alternatives=(Alternative("mean_squared_error", "on log(y): a log-normal target "
                                       "(predict exp of the output, times exp(σ²/2) for the "
                                       "mean)"),
                           Alternative("tweedie_deviance", "with power between 1 and 2 when "
-                                      "exact zeros occur")),
-            stats=stats)
-    alternatives = _heavy_tails(y, findings, stats)
+                                      "exact zeros occur"), *count_alternatives))
+    alternatives = [Alternative("mean_squared_error", "the same minimiser: the Gaussian NLL "
+                                "is MSE / (2σ²) + log σ + log(2π)/2"),
+                    *_heavy_tails(y, findings, stats)]
     if X is not None:
         test = _breusch_pagan(y, X)
         if test is not None:
@@ -451,14 +632,13 @@ def advise(y: Any, X: Any = None) -> Advice:
                     "gives honest uncertainty", {"lm": test[0], "p_value": test[1]}))
                 alternatives.insert(0, Alternative("gaussian_nll", "learn the variance as a "
                                                    "second output (heteroscedastic Gaussian)"))
-    return Advice(
-        task="regression", family="gaussian", output_layer="1 unit, linear (identity) "
-        "activation", loss="mean_squared_error", loss_options={},
-        metrics=("root_mean_squared_error", "mean_absolute_error", "r2_score"),
-        rationale=("real-valued target: under Gaussian noise with fixed variance σ², the "
-                   "negative log-likelihood is (y - ŷ)²/(2σ²) + const, so minimising the mean "
-                   "squared error is maximum likelihood, with a linear output for the mean"),
-        warnings=tuple(findings), alternatives=tuple(alternatives), stats=stats)
+    return _advice(
+        "regression", family("gaussian"),
+        rationale=(f"{measurement}real-valued target: under Gaussian noise with variance σ², "
+                   "the negative log-likelihood is (y - ŷ)²/(2σ²) + log σ + log(2π)/2, so "
+                   "minimising it (the mean squared error up to scale and constants) is "
+                   "maximum likelihood, with a linear output for the mean"),
+        findings=findings, stats=stats, alternatives=[*alternatives, *count_alternatives])
 
 
 def _identifier(distinct: int, n: int) -> Finding:

@@ -300,6 +300,18 @@ def _tweedie(y: np.ndarray, eta: np.ndarray, p: float) -> tuple[np.ndarray, np.n
     return value, 2 * mu ** (1 - p) * (mu - y)
 
 
+def _negative_binomial(y: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """NB2 NLL (without log y!) and its gradient in (η, s = log α), with scipy's special
+    functions: r = e^(−s), μ = e^η."""
+    eta, s = raw[..., 0], raw[..., 1]
+    r, mu = np.exp(-s), np.exp(eta)
+    value = (r * np.log1p(mu / r) + y * np.log1p(r / mu) + special.gammaln(r)
+             - special.gammaln(y + r))
+    g_eta = (mu - y) / (1 + mu / r)
+    g_s = r * (special.digamma(y + r) - special.digamma(r) - np.log1p(mu / r)) + g_eta
+    return value, np.stack([g_eta, g_s], axis=-1)
+
+
 _P9 = math.log(0.9 / 0.1)  # the logit of p = 0.9
 _P3 = tuple(math.log(p) for p in (0.7, 0.2, 0.1))  # logits of the probabilities (0.7, 0.2, 0.1)
 _Q3 = tuple(math.log(p) for p in (0.5, 0.3, 0.2))
@@ -945,11 +957,45 @@ _CATALOGUE: tuple[_Entry, ...] = (
             "full=False values can be negative: only differences between models mean "
             "something (full=True is the exact, non-negative NLL).",
             "Over-dispersed counts (variance well above the mean) make it over-confident: "
-            "consider tweedie_deviance with 1 < power < 2.",
+            "use negative_binomial_nll (or tweedie_deviance with 1 < power < 2).",
             "PyTorch adds 1e-8 inside the log (log_input=False) and uses Stirling's "
             "approximation with full=True; convention='torch' reproduces both.",
         ),
-        related=("tweedie_deviance", "gamma_nll", "mean_squared_log_error"),
+        related=("tweedie_deviance", "negative_binomial_nll", "gamma_nll",
+                 "mean_squared_log_error"),
+    ),
+    _Entry(
+        name="negative_binomial_nll", kind="loss",
+        aliases=("negative binomial loss", "nb nll", "nb2"),
+        formula="l = r·softplus(u) + y·softplus(−u) + log Γ(r) − log Γ(y + r)   [+ log y! with "
+                "full=True]\nu = η + s,  η = log μ,  s = log α,  r = 1/α   (alpha=None: the raw "
+                "outputs per target are (η, s))",
+        distribution="Negative binomial (NB2) with mean μ and dispersion α: variance μ + α·μ², a "
+                     "Poisson whose rate varies as a Gamma with shape 1/α; exactly "
+                     "−log NB(y | μ, α) with full=True. α → 0 is the Poisson.",
+        activation_from="negative_binomial",
+        activation="exp for the log-mean and for the log-dispersion, inside the loss (the last "
+                   "layer is linear, two outputs per target)",
+        raw_output="two values per target: the log-mean η and the log-dispersion s = log α (a "
+                   "fixed alpha= takes one value, η)",
+        gradient="∂l/∂η = (μ − y)/(1 + α·μ),  ∂l/∂s = r·(ψ(y + r) − ψ(r) − log(1 + α·μ)) + "
+                 "(μ − y)/(1 + α·μ)  (ψ the digamma function).",
+        value_formula=lambda y, raw, o: _negative_binomial(y, raw)[0],
+        gradient_formula=lambda y, raw, o: _negative_binomial(y, raw)[1],
+        case=_Case("y = 7, μ = 3 (η = log 3), α = 0.5 (s = log 0.5)", 7.0,
+                   (math.log(3.0), math.log(0.5)), vary=0, grid=(-2.0, 4.0),
+                   more_targets=(0.0,), x_label="log-mean η (log-dispersion fixed)"),
+        when="Over-dispersed counts: the variance well above the mean (doctor visits, claims, "
+             "species counts), where poisson_nll fits the mean but is over-confident.",
+        pitfalls=(
+            "With alpha=None y_pred has shape y_true.shape + (2,): (log-mean, log-dispersion) "
+            "along the last axis; a fixed alpha takes y_pred of y_true's shape.",
+            "full=False drops log y! only: values can be negative, differences between models "
+            "still mean something.",
+            "Marginal over-dispersion can come from the inputs: a learned dispersion falls "
+            "towards 0 (the Poisson) when the model explains it.",
+        ),
+        related=("poisson_nll", "tweedie_deviance", "negative_binomial"),
     ),
     _Entry(
         name="gamma_nll", kind="loss", aliases=("gamma loss",),
@@ -1186,9 +1232,34 @@ _CATALOGUE: tuple[_Entry, ...] = (
         pitfalls=(
             "The raw output is log μ: do not apply exp yourself before the loss.",
             "Targets must be integers ≥ 0.",
-            "Over-dispersed counts: try tweedie_deviance with 1 < power < 2.",
+            "Over-dispersed counts: use the negative_binomial family.",
         ),
-        related=("gamma", "poisson_nll", "tweedie_deviance"),
+        related=("gamma", "poisson_nll", "negative_binomial"),
+    ),
+    _Entry(
+        name="negative_binomial", kind="family",
+        aliases=("negative binomial", "negbin", "overdispersed counts"),
+        formula="l = r·softplus(η + s) + y·softplus(−η − s) + log Γ(r) − log Γ(y + r) + log y!"
+                "   (raw outputs η = log μ and s = log α, r = 1/α)",
+        distribution="Negative binomial NB2 with mean μ = e^η and dispersion α = e^s (variance "
+                     "μ + α·μ²); the loss is exactly −log NB(y | μ, α).",
+        raw_output="two linear outputs per count: the log-mean η and the log-dispersion s",
+        gradient="∂l/∂η = (μ − y)/(1 + α·μ);  ∂l/∂s = r·(ψ(y + r) − ψ(r) − log(1 + α·μ)) + "
+                 "(μ − y)/(1 + α·μ).",
+        value_formula=lambda y, raw, o: (_negative_binomial(y, raw)[0]
+                                         + special.gammaln(y + 1)),
+        gradient_formula=lambda y, raw, o: _negative_binomial(y, raw)[1],
+        case=_Case("y = 7, μ = 3, α = 0.5 (raw η = log 3, s = log 0.5)", 7.0,
+                   (math.log(3.0), math.log(0.5)), vary=0, grid=(-2.0, 4.0),
+                   more_targets=(0.0,), x_label="log-mean η (log-dispersion fixed)"),
+        when="Counts whose variance exceeds their mean (dispersion index var/mean well above "
+             "1): lk.advise offers it when it measures over-dispersion.",
+        pitfalls=(
+            "Two raw outputs per target, in the order (log-mean, log-dispersion).",
+            "Not jointly convex; convex in the log-mean.",
+            "Targets must be integers ≥ 0.",
+        ),
+        related=("poisson", "negative_binomial_nll", "tweedie_deviance"),
     ),
     _Entry(
         name="gamma", kind="family",

@@ -11,6 +11,7 @@ StudentT(df, scale)       real numbers                  1 (location)         ide
 HeteroscedasticGaussian   real numbers                  2 (mean, log var)    identity, exp
 GaussianMixture(k)        real numbers                  3k                   softmax, id., exp
 Poisson                   counts 0, 1, 2, ...           1 (log-rate)         exp
+NegativeBinomial          counts 0, 1, 2, ...           2 (log-mean, log α)  exp, exp
 Gamma(shape)              positive numbers              1 (log-mean)         exp
 Bernoulli                 labels 0/1                    1 (logit)            sigmoid
 MultiLabel                k labels 0/1                  k (logits)           sigmoid
@@ -55,6 +56,7 @@ from losskit.families._regression import (
     GaussianMixture,
     HeteroscedasticGaussian,
     Laplace,
+    NegativeBinomial,
     Poisson,
     StudentT,
 )
@@ -69,6 +71,7 @@ __all__ = [
     "HeteroscedasticGaussian",
     "Laplace",
     "MultiLabel",
+    "NegativeBinomial",
     "Poisson",
     "StudentT",
     "family",

@@ -420,6 +420,24 @@ class Family:
         with numpy_errors_silenced():
             return self._call_loss(fn, xp, y, raw, options)
 
+    @property
+    def loss_options(self) -> dict[str, Any] | None:
+        """The options that make the catalogue loss ``loss_name`` this family's NLL of the
+        raw outputs: ``getattr(losskit, fam.loss_name)(y, raw, **fam.loss_options)`` equals
+        ``fam.loss(y, raw)``. ``None`` for a family that splits its raw outputs between the
+        loss's arguments (:class:`HeteroscedasticGaussian`).
+
+        Examples
+        --------
+        >>> import losskit as lk
+        >>> lk.families.Poisson().loss_options
+        {'log_input': True, 'full': True}
+        >>> lk.families.Gamma(shape=2.0).loss_options
+        {'shape': 2.0, 'log_input': True, 'full': True}
+        """
+        options = self._loss_options()
+        return None if options is None else dict(options)
+
     def _catalogue(self) -> Callable:
         import losskit.losses as losses
 
@@ -536,8 +554,12 @@ class Family:
         return self._activation(xp, raw)
 
     def _call_loss(self, fn: Callable, xp: Namespace, y: Array, raw: Array,
-                   options: dict[str, Any]) -> Array:  # pragma: no cover - abstract
-        raise NotImplementedError
+                   options: dict[str, Any]) -> Array:
+        return fn(y, raw, **self._loss_options(), **options)
+
+    def _loss_options(self) -> dict[str, Any]:
+        """The options the family passes to its catalogue loss (see :attr:`loss_options`)."""
+        return {}
 
     def _gradient(self, xp: Namespace, y: Array, raw: Array) -> Array:  # pragma: no cover
         raise NotImplementedError

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from losskit._array import Array, Namespace, add_at_labels, device, log_softmax, sigmoid
@@ -10,6 +9,8 @@ from losskit._validation import Boolean, fail
 from losskit.families._base import Family, check_parameter
 
 __all__ = ["Bernoulli", "Categorical", "MultiLabel"]
+
+_SOFT_METRICS = ("mean_absolute_error", "root_mean_squared_error")
 
 
 class _Logistic(Family):
@@ -25,6 +26,8 @@ class _Logistic(Family):
 
     def __init__(self, soft: bool = False) -> None:
         self.soft = check_parameter(type(self).__name__, "soft", soft, Boolean())
+        if self.soft:  # targets in [0, 1] are scored as values, not as labels
+            self.default_metrics = _SOFT_METRICS  # type: ignore[misc]
         self._freeze()
 
     def _params(self) -> dict[str, Any]:
@@ -47,9 +50,8 @@ class _Logistic(Family):
     def _activation(self, xp: Namespace, raw: Array) -> Array:
         return sigmoid(xp, raw)
 
-    def _call_loss(self, fn: Callable, xp: Namespace, y: Array, raw: Array,
-                   options: dict[str, Any]) -> Array:
-        return fn(y, raw, from_logits=True, **options)
+    def _loss_options(self) -> dict[str, Any]:
+        return {"from_logits": True}
 
     def _gradient(self, xp: Namespace, y: Array, raw: Array) -> Array:
         # sigmoid(z) - y as (1 - y) sigmoid(z) - y sigmoid(-z): no cancellation for confident
@@ -114,7 +116,10 @@ class Bernoulli(_Logistic):
     name = "bernoulli"
     equivalence = ("is binary_cross_entropy(y, raw, from_logits=True) = "
                    "binary_cross_entropy(y, sigmoid(raw)), the log loss")
-    default_metrics = ("accuracy_score", "roc_auc_score", "brier_score_loss")
+    # labels: the decision (accuracy, balanced accuracy, F1), the ranking (ROC AUC, average
+    # precision) and the probabilities (Brier); soft targets (proportions) report their errors
+    default_metrics = ("accuracy_score", "balanced_accuracy_score", "roc_auc_score",
+                       "average_precision_score", "f1_score", "brier_score_loss")
 
 
 class MultiLabel(_Logistic):
@@ -165,7 +170,8 @@ class MultiLabel(_Logistic):
     outputs_per_target = None
     equivalence = ("is binary_cross_entropy(y, raw, from_logits=True) with the labels along the "
                    "last axis: the joint Bernoulli NLL divided by the number of labels")
-    default_metrics = ("roc_auc_score", "average_precision_score", "brier_score_loss")
+    default_metrics = ("f1_score", "average_precision_score", "roc_auc_score",
+                       "brier_score_loss")  # type: ignore[assignment]
     _shape_fix = "Pass one 0/1 column per label: y_true and raw both of shape (n, k)"
 
     def _check_raw_layout(self, func: str, shape: tuple[int, ...]) -> None:
@@ -225,7 +231,9 @@ class Categorical(Family):
     equivalent_loss = "sparse_categorical_cross_entropy"
     equivalence = ("is sparse_categorical_cross_entropy(y, raw, from_logits=True) = "
                    "categorical_cross_entropy(one_hot(y), softmax(raw))")
-    default_metrics = ("accuracy_score", "balanced_accuracy_score", "brier_score_loss")
+    # (no one-vs-rest ROC AUC: it is undefined on a validation split that misses a class)
+    default_metrics = ("accuracy_score", "balanced_accuracy_score", "top_k_accuracy_score",
+                       "brier_score_loss")
     _fixed_options = ("from_logits", "axis")
     _raw_may_be_infinite = True
     _labels = True
@@ -263,9 +271,8 @@ class Categorical(Family):
     def _activation(self, xp: Namespace, raw: Array) -> Array:
         return xp.exp(log_softmax(xp, raw))
 
-    def _call_loss(self, fn: Callable, xp: Namespace, y: Array, raw: Array,
-                   options: dict[str, Any]) -> Array:
-        return fn(y, raw, from_logits=True, **options)
+    def _loss_options(self) -> dict[str, Any]:
+        return {"from_logits": True}
 
     def _gradient(self, xp: Namespace, y: Array, raw: Array) -> Array:
         p = xp.exp(log_softmax(xp, raw))

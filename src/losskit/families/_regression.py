@@ -1,5 +1,5 @@
-"""Families of real, positive and count targets: Gaussian, Laplace, Student t, Poisson, Gamma,
-heteroscedastic Gaussian and Gaussian mixture."""
+"""Families of real, positive and count targets: Gaussian, Laplace, Student t, Poisson, negative
+binomial, Gamma, heteroscedastic Gaussian and Gaussian mixture."""
 
 from __future__ import annotations
 
@@ -7,10 +7,15 @@ import math
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from losskit._array import Array, Namespace, log_softmax
+from losskit._array import Array, Namespace, log_sigmoid, log_softmax
 from losskit._validation import Boolean, Integer, fail
 from losskit.families._base import POSITIVE, Family, check_parameter
-from losskit.losses._likelihood import _logsumexp
+from losskit.losses._likelihood import (
+    _logsumexp,
+    digamma_difference,
+    negative_binomial_terms,
+    trigamma,
+)
 
 __all__ = [
     "Gamma",
@@ -18,11 +23,14 @@ __all__ = [
     "GaussianMixture",
     "HeteroscedasticGaussian",
     "Laplace",
+    "NegativeBinomial",
     "Poisson",
     "StudentT",
 ]
 
 _REGRESSION_METRICS = ("root_mean_squared_error", "mean_absolute_error", "r2_score")
+_COUNT_METRICS = ("mean_absolute_error", "root_mean_squared_error", "mean_poisson_deviance",
+                  "r2_score")
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
@@ -103,9 +111,8 @@ class Gaussian(_Real):
     def _params(self) -> dict[str, Any]:
         return {"scale": self.scale, "full": self.full}
 
-    def _call_loss(self, fn: Callable, xp: Namespace, y: Array, raw: Array,
-                   options: dict[str, Any]) -> Array:
-        return fn(y, raw, var=self.scale**2, full=self.full, **options)
+    def _loss_options(self) -> dict[str, Any]:
+        return {"var": self.scale**2, "full": self.full}
 
     def _gradient(self, xp: Namespace, y: Array, raw: Array) -> Array:
         return (raw - y) / self.scale**2
@@ -170,9 +177,8 @@ class Laplace(_Real):
     def _params(self) -> dict[str, Any]:
         return {"scale": self.scale}
 
-    def _call_loss(self, fn: Callable, xp: Namespace, y: Array, raw: Array,
-                   options: dict[str, Any]) -> Array:
-        return fn(y, raw, scale=self.scale, **options)
+    def _loss_options(self) -> dict[str, Any]:
+        return {"scale": self.scale}
 
     def _gradient(self, xp: Namespace, y: Array, raw: Array) -> Array:
         return xp.sign(raw - y) / self.scale
@@ -244,9 +250,8 @@ class StudentT(_Real):
     def _params(self) -> dict[str, Any]:
         return {"df": self.df, "scale": self.scale}
 
-    def _call_loss(self, fn: Callable, xp: Namespace, y: Array, raw: Array,
-                   options: dict[str, Any]) -> Array:
-        return fn(y, raw, df=self.df, scale=self.scale, **options)
+    def _loss_options(self) -> dict[str, Any]:
+        return {"df": self.df, "scale": self.scale}
 
     def _parts(self, xp: Namespace, y: Array, raw: Array) -> tuple[Array, Array, Array, Array]:
         """``a = |r| / (s sqrt(nu))`` split at 1, so that no square overflows."""
@@ -287,6 +292,13 @@ class _LogLink(Family):
 
     def _activation(self, xp: Namespace, raw: Array) -> Array:
         return xp.exp(raw)
+
+
+def _require_counts(fam: Family, func: str, xp: Namespace, y: Array) -> None:
+    fam._require(func, xp, y, fam._integral(xp, y), "that is not an integer",
+                 "Round counts, or use Gamma or Gaussian for continuous targets")
+    fam._require(func, xp, y, y >= 0, "below 0",
+                 "Use Gaussian (or another real family) for signed targets")
 
 
 class Poisson(_LogLink):
@@ -335,6 +347,7 @@ class Poisson(_LogLink):
     name = "poisson"
     canonical = True
     domain = "counts: integers >= 0"
+    default_metrics = _COUNT_METRICS
     loss_name = "poisson_nll"
     equivalent_loss = "tweedie_deviance"
     equivalence = ("NLL = tweedie_deviance(power=1, log_input=True) / 2 + y - y log y + "
@@ -350,14 +363,10 @@ class Poisson(_LogLink):
 
     def _check_domain(self, func: str, xp: Namespace, y: Array, raw_shape: tuple[int, ...],
                       ignore_index: int | None) -> None:
-        self._require(func, xp, y, self._integral(xp, y), "that is not an integer",
-                      "Round counts, or use Gamma or Gaussian for continuous targets")
-        self._require(func, xp, y, y >= 0, "below 0",
-                      "Use Gaussian (or another real family) for signed targets")
+        _require_counts(self, func, xp, y)
 
-    def _call_loss(self, fn: Callable, xp: Namespace, y: Array, raw: Array,
-                   options: dict[str, Any]) -> Array:
-        return fn(y, raw, log_input=True, full=self.full, **options)
+    def _loss_options(self) -> dict[str, Any]:
+        return {"log_input": True, "full": self.full}
 
     def _gradient(self, xp: Namespace, y: Array, raw: Array) -> Array:
         return xp.exp(raw) - y
@@ -414,6 +423,8 @@ class Gamma(_LogLink):
 
     name = "gamma"
     domain = "positive real numbers"
+    default_metrics = ("mean_absolute_error", "root_mean_squared_error", "mean_gamma_deviance",
+                       "r2_score")
     loss_name = "gamma_nll"
     equivalent_loss = "tweedie_deviance"
     equivalence = ("NLL = shape * tweedie_deviance(power=2, log_input=True) / 2 + terms free of "
@@ -434,9 +445,8 @@ class Gamma(_LogLink):
                       "For targets with exact zeros use tweedie_deviance with 1 < power < 2, "
                       "or Poisson for counts")
 
-    def _call_loss(self, fn: Callable, xp: Namespace, y: Array, raw: Array,
-                   options: dict[str, Any]) -> Array:
-        return fn(y, raw, shape=self.shape, log_input=True, full=self.full, **options)
+    def _loss_options(self) -> dict[str, Any]:
+        return {"shape": self.shape, "log_input": True, "full": self.full}
 
     def _gradient(self, xp: Namespace, y: Array, raw: Array) -> Array:
         return self.shape * (1.0 - y * xp.exp(-raw))
@@ -537,6 +547,9 @@ class HeteroscedasticGaussian(_Blocks):
     def _params(self) -> dict[str, Any]:
         return {"full": self.full}
 
+    def _loss_options(self) -> None:  # type: ignore[override]
+        return None  # the raw outputs are split between y_pred and log_var
+
     def _call_loss(self, fn: Callable, xp: Namespace, y: Array, raw: Array,
                    options: dict[str, Any]) -> Array:
         return fn(y, raw[..., 0], log_var=raw[..., 1], full=self.full, **options)
@@ -556,6 +569,128 @@ class HeteroscedasticGaussian(_Blocks):
     def _hessian(self, xp: Namespace, y: Array, raw: Array) -> Array:
         scaled = (raw[..., 0] - y) * xp.exp(-0.5 * raw[..., 1])
         return xp.stack([xp.exp(-raw[..., 1]), 0.5 * scaled * scaled], axis=-1)
+
+
+# ------------------------------------------------------------------------- negative binomial
+
+
+class NegativeBinomial(_Blocks):
+    r"""Over-dispersed count target: the negative binomial (NB2) with a learned dispersion.
+
+    Two raw outputs per target entry, along the last axis: the log-mean :math:`\eta = \log\mu`
+    and the log-dispersion :math:`s = \log\alpha` (both through an exponential activation).
+    The variance is :math:`\mu + \alpha\mu^2`: a Poisson whose rate varies as a Gamma with
+    shape :math:`r = 1/\alpha`. With :math:`u = \eta + s` and :math:`p = \sigma(u) =
+    \alpha\mu/(1 + \alpha\mu)`:
+
+    .. math::
+
+        l = r\,\mathrm{softplus}(u) + y\,\mathrm{softplus}(-u) + \log\Gamma(r)
+            - \log\Gamma(y + r) + \log y!,
+        \qquad \frac{\partial l}{\partial\eta} = rp - y(1 - p)
+            = \frac{\mu - y}{1 + \alpha\mu},
+        \qquad \frac{\partial l}{\partial s} = r\bigl[\psi(y + r) - \psi(r)
+            - \mathrm{softplus}(u)\bigr] + \frac{\mu - y}{1 + \alpha\mu}
+
+    and the hessian diagonal
+
+    .. math::
+
+        \frac{\partial^2 l}{\partial\eta^2} = (r + y)\,p(1 - p),
+        \qquad \frac{\partial^2 l}{\partial s^2} = r\bigl[\mathrm{softplus}(u)
+            - \psi(y + r) + \psi(r) - 2p\bigr] - r^2\bigl[\psi'(y + r) - \psi'(r)\bigr]
+            + (r + y)\,p(1 - p)
+
+    exactly ``-scipy.stats.nbinom.logpmf(y, r, r / (r + mu))`` (``full=False`` drops
+    :math:`\log y!`), and ``-torch.distributions.NegativeBinomial(total_count=r,
+    logits=u).log_prob(y)``. Convex in :math:`\eta`, not jointly (``convex`` is False).
+    :meth:`predict` gives the mean :math:`\mu`, :meth:`activation` :math:`(\mu, \alpha)`.
+    A learned dispersion absorbs what the inputs do not explain: counts that are Poisson given
+    the inputs drive :math:`s` down (the Poisson limit :math:`\alpha \to 0`).
+
+    Equivalent loss: :func:`losskit.negative_binomial_nll` (``alpha=None``: the raw outputs
+    as they are); with a fixed :math:`\alpha` it is ``negative_binomial_nll(y, eta,
+    alpha=...)``, and as :math:`\alpha \to 0` :class:`Poisson`.
+
+    When to use it: counts whose variance exceeds their mean (the dispersion index
+    :math:`\mathrm{var}/\mathrm{mean} > 1`: visits, claims, species counts), where the
+    Poisson fits the mean but is over-confident.
+
+    Parameters
+    ----------
+    full : bool
+        Include :math:`\log y!` (the exact NLL).
+
+    Examples
+    --------
+    >>> import math
+    >>> import losskit as lk
+    >>> fam = lk.family("negative_binomial")
+    >>> fam.n_outputs(), fam.activation_name
+    (2, 'exp,exp')
+    >>> raw = [[math.log(2.0), math.log(0.5)]] * 2  # mean 2, dispersion 0.5
+    >>> round(float(fam.loss([0, 3], raw)), 6)  # -mean(nbinom.logpmf([0, 3], 2, 0.5))
+    1.732868
+    >>> [round(v, 6) for v in fam.gradient([0, 3], raw)[:, 0].tolist()]  # (mu - y)/(1 + a mu)
+    [1.0, -0.5]
+    >>> fam.predict(raw).tolist()
+    [2.0, 2.0]
+    """
+
+    name = "negative_binomial"
+    domain = "counts: integers >= 0"
+    activation_name = "exp,exp"
+    link_name = "log,log"
+    outputs_per_target = 2
+    convex = False
+    loss_name = "negative_binomial_nll"
+    equivalent_loss = "negative_binomial_nll"
+    equivalence = ("is negative_binomial_nll(y, raw, full=full) (alpha learned from raw[..., 1])"
+                   "; with raw[..., 1] -> -inf it tends to poisson_nll(y, raw[..., 0])")
+    default_metrics = _COUNT_METRICS
+    _fixed_options = ("alpha", "log_input", "full")
+    _layout = "the raw outputs are (log-mean, log-dispersion)"
+
+    def __init__(self, full: bool = True) -> None:
+        self.full = check_parameter("NegativeBinomial", "full", full, Boolean())
+        self._freeze()
+
+    def _params(self) -> dict[str, Any]:
+        return {"full": self.full}
+
+    def _loss_options(self) -> dict[str, Any]:
+        return {"full": self.full}
+
+    def _check_domain(self, func: str, xp: Namespace, y: Array, raw_shape: tuple[int, ...],
+                      ignore_index: int | None) -> None:
+        _require_counts(self, func, xp, y)
+
+    def _activation(self, xp: Namespace, raw: Array) -> Array:
+        return xp.exp(raw)
+
+    def _predict(self, xp: Namespace, raw: Array) -> Array:
+        return xp.exp(raw[..., 0])
+
+    def _parts(self, xp: Namespace, y: Array, raw: Array
+               ) -> tuple[Array, Array, Array, Array, Array]:
+        """``(g_eta, p, r, u, h_eta)``."""
+        eta, s = raw[..., 0], raw[..., 1]
+        _, p, r = negative_binomial_terms(xp, y, eta, s)
+        q = 1.0 - p
+        return r * p - y * q, p, r, eta + s, (r + y) * p * q
+
+    def _gradient(self, xp: Namespace, y: Array, raw: Array) -> Array:
+        g_eta, _, r, u, _ = self._parts(xp, y, raw)
+        # softplus(u) = -log sigmoid(-u)
+        g_s = r * (digamma_difference(xp, r, y) + log_sigmoid(xp, -u)) + g_eta
+        return xp.stack([g_eta, g_s], axis=-1)
+
+    def _hessian(self, xp: Namespace, y: Array, raw: Array) -> Array:
+        _, p, r, u, h_eta = self._parts(xp, y, raw)
+        d_trigamma = trigamma(xp, r + y) - trigamma(xp, r)
+        h_s = (r * (-log_sigmoid(xp, -u) - digamma_difference(xp, r, y) - 2.0 * p)
+               - r * r * d_trigamma + h_eta)
+        return xp.stack([h_eta, h_s], axis=-1)
 
 
 # -------------------------------------------------------------------------- Gaussian mixture
@@ -642,9 +777,6 @@ class GaussianMixture(_Blocks):
     def _params(self) -> dict[str, Any]:
         return {"k": self.k}
 
-    def _call_loss(self, fn: Callable, xp: Namespace, y: Array, raw: Array,
-                   options: dict[str, Any]) -> Array:
-        return fn(y, raw, **options)
 
     def _split(self, raw: Array) -> tuple[Array, Array, Array]:
         k = self.k

@@ -5,7 +5,8 @@ understand (accuracy, RMSE) and what the model is chosen and reported by. Metric
 losses' conventions — ``metric(y_true, y_pred, /, *, option=..., sample_weight=None)``, any
 array library, a 0-d result in ``y_pred``'s library and floating dtype (float64 when
 ``y_pred`` holds integer labels) — and each equals its scikit-learn namesake.
-Names ending in ``_score`` are maximised; ``_error`` and ``_loss`` are minimised.
+Names ending in ``_score`` are maximised; ``_error`` and ``_loss`` are minimised, and so
+are the deviances (``mean_poisson_deviance``, ``mean_gamma_deviance``: scikit-learn's names).
 
 Value checks (labels in range, probabilities in [0, 1], no NaN, weights, a metric that is
 undefined on the data such as ROC AUC of one class) read the data on the host and run by
@@ -31,6 +32,8 @@ from losskit.metrics._ranking import average_precision_score, roc_auc_score
 from losskit.metrics._regression import (
     max_error,
     mean_absolute_error,
+    mean_gamma_deviance,
+    mean_poisson_deviance,
     r2_score,
     root_mean_squared_error,
 )
@@ -44,6 +47,8 @@ __all__ = [
     "f1_score",
     "max_error",
     "mean_absolute_error",
+    "mean_gamma_deviance",
+    "mean_poisson_deviance",
     "precision_score",
     "r2_score",
     "recall_score",

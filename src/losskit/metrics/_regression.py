@@ -14,7 +14,14 @@ from losskit._validation import check_finite, fail
 from losskit.metrics._inputs import MetricInputs, metric_inputs, require_weight, weights_of
 from losskit.metrics._state import Batch, Maximum, Moments, Sum, metric_function
 
-__all__ = ["max_error", "mean_absolute_error", "r2_score", "root_mean_squared_error"]
+__all__ = [
+    "max_error",
+    "mean_absolute_error",
+    "mean_gamma_deviance",
+    "mean_poisson_deviance",
+    "r2_score",
+    "root_mean_squared_error",
+]
 
 
 def _regression_inputs(func: str, y_true: Any, y_pred: Any, sample_weight: Any,
@@ -265,3 +272,121 @@ def max_error(
     state = {"max": Maximum(xp.max(error)),
              "count": Sum.of(xp, xp.sum(xp.astype(w > 0, inputs.dtype)))}
     return Batch(xp, inputs.device, state, inputs.out_dtype)
+
+
+# ------------------------------------------------------------------------- deviance metrics
+
+
+def _deviance_finish(func: str) -> Any:
+    def finish(xp: Namespace, totals: dict[str, Array], *, check_values: bool,
+               **_: Any) -> Array:
+        require_weight(func, totals["weight"], check_values)
+        return xp.mean(totals["deviance"] / totals["weight"])
+
+    return finish
+
+
+def _summed_deviance(func: str, y_true: Any, y_pred: Any, sample_weight: Any,
+                     check_values: bool, power: int) -> Batch:
+    """Weighted sums of the unit deviance of a Poisson (``power=1``) or Gamma (2) mean."""
+    inputs, t, p, w = _regression_inputs(func, y_true, y_pred, sample_weight, check_values)
+    xp = inputs.xp
+    if check_values:
+        strict = power == 2
+        for name, x, need_positive in (("y_true", t, strict), ("y_pred", p, True)):
+            bad = ~(x > 0) if need_positive else ~(x >= 0)
+            if to_bool(func, xp.any(bad)):
+                fail(func, name, f"has a value {'<=' if need_positive else '<'} 0",
+                     "The deviance needs predicted means > 0 and targets "
+                     f"{'> 0' if strict else '>= 0'}; put an exp output on the model")
+    positive = t > 0
+    safe_t = xp.where(positive, t, 1.0)
+    safe_p = xp.where(p > 0, p, 1.0)
+    log_ratio = xp.log(safe_t) - xp.log(safe_p)  # log(y / mu)
+    if power == 1:  # 2 (y log(y/mu) - y + mu), with 0 log 0 = 0
+        unit = 2.0 * (xp.where(positive, t * log_ratio, 0.0) - t + p)
+    else:  # 2 (log(mu/y) + y/mu - 1)
+        unit = 2.0 * (-log_ratio + xp.exp(log_ratio) - 1.0)
+    state = {"deviance": Sum.of(xp, xp.sum(w[:, None] * unit, axis=0)),
+             "weight": Sum.of(xp, xp.sum(w))}
+    return Batch(xp, inputs.device, state, inputs.out_dtype)
+
+
+@metric_function(finish=_deviance_finish("mean_poisson_deviance"))
+def mean_poisson_deviance(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    sample_weight: Any = None,
+    check_values: bool = True,
+) -> Batch:
+    r"""Mean Poisson deviance of predicted means (minimised; 0 is a perfect fit).
+
+    .. math::
+
+        D = \frac1k \sum_{j=1}^{k} \frac{\sum_i w_i\, 2\bigl(y_{ij}\log(y_{ij}/\hat y_{ij})
+            - y_{ij} + \hat y_{ij}\bigr)}{\sum_i w_i}, \qquad 0 \log 0 = 0
+
+    Twice the Poisson negative log-likelihood minus that of the perfect prediction: the
+    metric to report for counts (``poisson_nll``, ``negative_binomial_nll``). Targets
+    :math:`y \ge 0`, predictions :math:`\hat y > 0`. Equal to
+    ``sklearn.metrics.mean_poisson_deviance``.
+
+    Parameters
+    ----------
+    y_true, y_pred, sample_weight, check_values
+        As in :func:`root_mean_squared_error`.
+
+    Returns
+    -------
+    array
+        0-d, in ``y_pred``'s library and floating dtype.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> round(float(lk.metrics.mean_poisson_deviance([0.0, 2.0, 4.0], [1.0, 2.0, 2.0])), 6)
+    1.181726
+    """
+    return _summed_deviance("mean_poisson_deviance", y_true, y_pred, sample_weight,
+                            check_values, power=1)
+
+
+@metric_function(finish=_deviance_finish("mean_gamma_deviance"))
+def mean_gamma_deviance(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    sample_weight: Any = None,
+    check_values: bool = True,
+) -> Batch:
+    r"""Mean Gamma deviance of predicted means (minimised; 0 is a perfect fit).
+
+    .. math::
+
+        D = \frac1k \sum_{j=1}^{k} \frac{\sum_i w_i\, 2\bigl(\log(\hat y_{ij}/y_{ij})
+            + y_{ij}/\hat y_{ij} - 1\bigr)}{\sum_i w_i}
+
+    Relative errors: the metric to report for positive skewed targets (``gamma_nll``).
+    Targets and predictions :math:`> 0`. Equal to ``sklearn.metrics.mean_gamma_deviance``.
+
+    Parameters
+    ----------
+    y_true, y_pred, sample_weight, check_values
+        As in :func:`root_mean_squared_error`.
+
+    Returns
+    -------
+    array
+        0-d, in ``y_pred``'s library and floating dtype.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> round(float(lk.metrics.mean_gamma_deviance([1.0, 2.0, 4.0], [1.0, 2.0, 2.0])), 6)
+    0.204569
+    """
+    return _summed_deviance("mean_gamma_deviance", y_true, y_pred, sample_weight,
+                            check_values, power=2)

@@ -25,7 +25,8 @@ from losskit import metrics as lkm
 from losskit._array import torch_softmax
 from losskit._validation import fail
 
-__all__ = ["LOSS_HEADS", "Head", "LossSpec", "loss_spec", "metric_function"]
+__all__ = ["FAMILY_HEADS", "LOSS_HEADS", "Head", "LossSpec", "advised_loss", "loss_spec",
+           "metric_function"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,12 @@ def _spec(name: str, task: str, activation: str, fn: Callable | None, *, on_logi
     return LossSpec(name, task, activation, fn, dict(options), on_logits, per_target)
 
 
+def _family_head(name: str, family: Any) -> LossSpec:
+    """A named head that trains a likelihood family (its loss, layout and prediction)."""
+    return LossSpec(name, "regression", family.activation_name, None, on_logits=True,
+                    outputs_per_target=family.outputs_per_target or 1, family=family)
+
+
 #: every loss name the heads know, with its output activation and fixed options
 LOSS_HEADS: dict[str, LossSpec] = {
     # regression: the raw output is the prediction (identity), or its log (exp output)
@@ -68,6 +75,13 @@ LOSS_HEADS: dict[str, LossSpec] = {
     "gamma_nll": _spec("gamma_nll", "regression", "exp", lk.gamma_nll, log_input=True),
     "tweedie_deviance": _spec("tweedie_deviance", "regression", "exp", lk.tweedie_deviance,
                               log_input=True, power=1.5),
+    # over-dispersed counts: a log-mean and a log-dispersion per target (the family's layout)
+    "negative_binomial_nll": _family_head("negative_binomial_nll",
+                                          lk.families.NegativeBinomial()),
+    "laplace_nll": _spec("laplace_nll", "regression", "identity", lk.laplace_nll),
+    "pinball_loss": _spec("pinball_loss", "regression", "identity", lk.pinball_loss),
+    "mean_absolute_percentage_error": _spec("mean_absolute_percentage_error", "regression",
+                                            "identity", lk.mean_absolute_percentage_error),
     # heteroscedastic Gaussian: a mean and a log standard deviation per target (the exact
     # Gaussian NLL as a one-component mixture, so the raw outputs go in as they are)
     "gaussian_nll": _spec("gaussian_nll", "regression", "gaussian", lk.gaussian_mixture_nll,
@@ -83,7 +97,58 @@ LOSS_HEADS: dict[str, LossSpec] = {
                                lk.binary_focal_loss, from_logits=True),
     "categorical_focal_loss": _spec("categorical_focal_loss", "classification", "softmax",
                                     lk.categorical_focal_loss, from_logits=True),
+    "kl_divergence": _spec("kl_divergence", "classification", "softmax", lk.kl_divergence,
+                           from_logits=True),
+    # margin losses: the raw output is a score (its sign is the decision), with 0/1 labels
+    # taken as -1/+1; the sigmoid of the score ranks samples for the metrics (AUC), but it
+    # is not a calibrated probability
+    "hinge_loss": _spec("hinge_loss", "classification", "sigmoid", lk.hinge_loss),
+    "squared_hinge_loss": _spec("squared_hinge_loss", "classification", "sigmoid",
+                                lk.squared_hinge_loss),
+    "categorical_hinge_loss": _spec("categorical_hinge_loss", "classification", "softmax",
+                                    lk.categorical_hinge_loss),
 }
+
+#: the losses whose minimiser is a likelihood's (Kendall's weighting factor 1 in multi-task)
+_NLL_HEADS = ("binary_cross_entropy", "sparse_categorical_cross_entropy", "gaussian_nll",
+              "poisson_nll", "gamma_nll", "negative_binomial_nll", "laplace_nll")
+
+#: the family whose metrics a regression head reports (the others: the Gaussian's)
+_METRICS_FAMILY = {"poisson_nll": "poisson", "tweedie_deviance": "poisson",
+                   "negative_binomial_nll": "negative_binomial", "gamma_nll": "gamma",
+                   "laplace_nll": "laplace", "mean_absolute_error": "laplace",
+                   "pinball_loss": "laplace"}
+
+#: the head that trains each family ``losskit.advise`` picks: its loss is the family's NLL
+#: (for the Gaussian, the mean squared error: the same minimiser, the NLL up to scale and a
+#: constant; ``gaussian_nll`` names the heteroscedastic head, a mean and a variance per target)
+FAMILY_HEADS: dict[str, str] = {
+    "gaussian": "mean_squared_error", "laplace": "mean_absolute_error",
+    "poisson": "poisson_nll", "negative_binomial": "negative_binomial_nll",
+    "gamma": "gamma_nll", "heteroscedastic_gaussian": "gaussian_nll",
+    "bernoulli": "binary_cross_entropy", "categorical": "sparse_categorical_cross_entropy",
+}
+
+
+def advised_loss(advice: Any) -> str:
+    """The head name that trains ``advice`` (a :class:`losskit.advise.Advice`): the head of
+    the family it picks (:data:`FAMILY_HEADS`), so that ``fit`` trains what ``advise`` says.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> from losskit.nn._heads import advised_loss
+    >>> advised_loss(lk.advise([0.5, 1.5, -2.0, 3.1, 0.2, -0.7]))
+    'mean_squared_error'
+    >>> advised_loss(lk.advise(["a", "b", "c", "a"] * 5))
+    'sparse_categorical_cross_entropy'
+    """
+    name = FAMILY_HEADS.get(advice.family)
+    if name is None:
+        fail("advise", "target", f"is a {advice.task} target (family {advice.family!r}), "
+             "which no network head trains", "Pass --loss, or use one target column")
+    return name
+
 
 #: other names for the same heads (scikit-learn's and common short names)
 ALIASES: dict[str, str] = {
@@ -91,6 +156,9 @@ ALIASES: dict[str, str] = {
     "mae": "mean_absolute_error", "absolute_error": "mean_absolute_error",
     "huber": "huber_loss", "log_cosh": "log_cosh_loss", "poisson": "poisson_nll",
     "gamma": "gamma_nll", "tweedie": "tweedie_deviance", "gaussian": "gaussian_nll",
+    "negative_binomial": "negative_binomial_nll", "hinge": "hinge_loss",
+    "squared_hinge": "squared_hinge_loss", "laplace": "laplace_nll", "pinball": "pinball_loss",
+    "mape": "mean_absolute_percentage_error",
     "log_loss": "cross_entropy", "categorical_cross_entropy": "cross_entropy",
     "bce": "binary_cross_entropy",
 }
@@ -140,9 +208,12 @@ def loss_spec(func: str, loss: Any, task: str, n_classes: int | None = None) -> 
     if spec is None or spec.task != task:
         fail(func, "loss", f"is {loss!r}, which is not a {task} loss the network knows",
              f"Pass one of {', '.join(known)}, or a callable")
-    if name == "binary_focal_loss" and n_classes is not None and n_classes > 2:
-        fail(func, "loss", f"is 'binary_focal_loss' but y has {n_classes} classes",
-             "Use 'categorical_focal_loss' for more than two classes")
+    binary_only = {"binary_focal_loss": "categorical_focal_loss",
+                   "hinge_loss": "categorical_hinge_loss",
+                   "squared_hinge_loss": "categorical_hinge_loss"}
+    if name in binary_only and n_classes is not None and n_classes > 2:
+        fail(func, "loss", f"is {name!r} but y has {n_classes} classes",
+             f"Use {binary_only[name]!r} for more than two classes")
     return spec
 
 
@@ -239,17 +310,22 @@ class Head:
 
     @property
     def default_metrics(self) -> tuple[str, ...]:
-        """Metrics recorded when none are chosen (the family's, else accuracy or RMSE)."""
+        """Metrics recorded when none are chosen: those ``losskit.advise`` recommends for the
+        task, read from the same family (``default_metrics``): the head's own family, else
+        Bernoulli (one sigmoid output) or Categorical for classification, and for regression
+        the family whose mean the loss fits (Poisson and Gamma deviances where they apply)."""
         if self.spec.family is not None:
             return tuple(self.spec.family.default_metrics)
-        return ("accuracy_score",) if self.task == "classification" else \
-            ("root_mean_squared_error",)
+        if self.task == "classification":
+            name = "bernoulli" if self.spec.activation == "sigmoid" else "categorical"
+        else:
+            name = _METRICS_FAMILY.get(self.spec.name, "gaussian")
+        return tuple(lk.family(name).default_metrics)
 
     @property
     def is_nll(self) -> bool:
         """Whether the loss is a negative log-likelihood (Kendall's weighting factor 1)."""
-        return self.spec.name in ("binary_cross_entropy", "sparse_categorical_cross_entropy",
-                                  "gaussian_nll", "poisson_nll", "gamma_nll")
+        return self.spec.name in _NLL_HEADS
 
     def describe(self) -> str:
         how = "inside the loss" if self.spec.on_logits else "before the loss"
@@ -352,6 +428,11 @@ class Head:
             if act == "identity,exp":  # mean and log variance per target, interleaved
                 var = np.maximum(np.var(y, axis=0), 1e-12)
                 return np.stack([mean, np.log(var)], axis=1).reshape(-1)
+            if act == "exp,exp":  # log-mean and log-dispersion per target, interleaved
+                mean = np.maximum(mean, 1e-12)
+                # the method of moments: variance = mean + alpha mean^2
+                alpha = np.clip((np.var(y, axis=0) - mean) / mean**2, 1e-3, 1e3)
+                return np.stack([np.log(mean), np.log(alpha)], axis=1).reshape(-1)
             return None
         tiny = 1e-12
         if self.task == "classification":
