@@ -238,3 +238,28 @@ def test_advised_loss_names_the_head_of_the_advised_family():
         assert advised_loss(lk.advise(TARGETS[name](np.random.default_rng(0)))) == loss
     with pytest.raises(ValueError, match=r"multilabel target.*no network head"):
         advised_loss(lk.advise(TARGETS["multilabel"](np.random.default_rng(0))))
+
+
+# ----------------------------------------------------------------------------- proportions
+
+
+def test_proportion_head_trains_binary_cross_entropy_on_shares():
+    """An advised proportion (values in (0, 1)) trains: one sigmoid output, BCE on soft
+    targets, started at the logit of the mean share, predictions inside (0, 1)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 3))
+    share = 1 / (1 + np.exp(-(0.8 * X[:, 0] - 0.4 * X[:, 1] + 0.2 * rng.normal(size=400))))
+    advice = lk.advise(share)
+    assert (advice.task, advice.loss) == ("proportion", "binary_cross_entropy")
+    head = Head("binary_cross_entropy", task="regression")
+    assert (head.activation, head.n_outputs) == ("sigmoid", 1)
+    base = head.baseline_raw(share[:, None])
+    assert 1 / (1 + np.exp(-base[0])) == pytest.approx(share.mean(), rel=1e-9)
+    reg = MLPRegressor("binary_cross_entropy", learning_rate=0.01, **FAST).fit(X, share)
+    pred = reg.predict(X)
+    assert np.all((pred > 0) & (pred < 1))
+    constant = np.sqrt(np.mean((share - share.mean()) ** 2))
+    assert np.sqrt(np.mean((share - pred) ** 2)) < 0.5 * constant
+    raw = _raw(reg, X)
+    expected = lk.binary_cross_entropy(share, raw[:, 0].numpy(), from_logits=True)
+    assert reg.evaluate(X, share)["loss"] == pytest.approx(float(expected), rel=1e-5)

@@ -201,7 +201,14 @@ def loss_spec(func: str, loss: Any, task: str, n_classes: int | None = None) -> 
             act = "sigmoid" if n_classes is not None and n_classes <= 2 else "softmax"
             return _spec("mean_squared_error", "classification", act, lk.mean_squared_error,
                          on_logits=False)
+    if task == "regression" and name == "binary_cross_entropy":
+        # proportions in [0, 1] as targets: one sigmoid output, the Bernoulli quasi-likelihood
+        # (its minimiser is the mean proportion); the sigmoid keeps predictions in (0, 1)
+        return _spec("binary_cross_entropy", "regression", "sigmoid", lk.binary_cross_entropy,
+                     from_logits=True)
     known = [k for k, v in LOSS_HEADS.items() if v.task == task]
+    if task == "regression":
+        known.append("binary_cross_entropy")
     if task == "classification":
         known = ["cross_entropy", "mean_squared_error", *known]
     spec = LOSS_HEADS.get(name)
@@ -445,6 +452,9 @@ class Head:
         mean = np.mean(y, axis=0)
         if act == "exp":
             return np.log(np.maximum(mean, tiny))
+        if act == "sigmoid":  # proportions: the logit of the mean proportion
+            p = np.clip(mean, 1e-6, 1 - 1e-6)
+            return np.log(p) - np.log1p(-p)
         if act == "gaussian":
             sd = np.maximum(np.std(y, axis=0), 1e-6)
             return np.concatenate([mean, np.log(sd)])
