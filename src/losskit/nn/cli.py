@@ -326,9 +326,15 @@ def _check_target(y: np.ndarray, target: str) -> np.ndarray:
             rows = ", ".join(str(int(r) + 1) for r in np.flatnonzero(bad)[:5])
             fail("fit", "--target", f"{target!r} has {int(bad.sum())} infinite or NaN "
                  f"value(s) (rows {rows})", "Drop or correct those rows")
+        big = float(np.abs(values).max())
+        if big > float(np.finfo(np.float32).max) / 1e6:
+            fail("fit", "--target", f"{target!r} has values as large as {big:.3g}, beyond "
+                 "what the float32 network can represent", "Rescale the target (e.g. divide "
+                 "it by a power of ten, or take its logarithm)")
     uniques = np.unique(y.astype(str) if y.dtype == object else y)
     if len(uniques) == 1:
-        fail("fit", "--target", f"{target!r} is constant (every row is {uniques[0]!r}): there "
+        fail("fit", "--target", f"{target!r} is constant (every row is {uniques[0].item()!r}): "
+             "there "
              "is nothing to learn", "Pass a target that varies")
     return y
 
@@ -338,11 +344,6 @@ def _check_regression_target(y: np.ndarray, target: str, loss: str) -> None:
         fail("fit", "--target", f"{target!r} holds text ({y[0]!r}, ...) but --loss {loss} is "
              "a regression loss", "Pass a classification loss (--loss cross_entropy) or a "
              "numeric target")
-    big = float(np.abs(y.astype(np.float64)).max())
-    if big > float(np.finfo(np.float32).max) / 1e6:
-        fail("fit", "--target", f"{target!r} has values as large as {big:.3g}, beyond what "
-             "the float32 network can represent", "Rescale the target (e.g. divide it by a "
-             "power of ten, or take its logarithm)")
 
 
 def _task_and_loss(y: Any, loss: str | None, task: str | None) -> tuple[str, str, str]:
