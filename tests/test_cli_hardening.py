@@ -183,6 +183,8 @@ def test_a_diverged_fit_writes_nothing(tmp_path, data, capsys, monkeypatch):
     (lambda d: (d / "busy").mkdir() or ((d / "busy" / "notes.txt").write_text("mine")
      and d / "busy"), "is a folder with other files ('notes.txt')"),
     (lambda d: ".", "holds the current folder"),
+    (lambda d: (d / "real").mkdir() or os.symlink(d / "real", d / "alias") or d / "alias",
+     "is a symbolic link (the model folder replaces it as a unit)"),
 ])
 def test_fit_out_problems(tmp_path, data, capsys, monkeypatch, make, fragment):
     monkeypatch.chdir(tmp_path)
@@ -375,7 +377,7 @@ TAMPER = {
     "feature count": (lambda f: _edit_config(f, lambda c: c.update(n_features_in_=5)),
                       "n_features_in_ is 5 but model.n_features is 4"),
     "millions of categories": (lambda f: _edit_config(f, lambda c: c["preprocessing"][
-        "categorical"].update(b=[f"c{i}" for i in range(5_000_000)])),
+        "categorical"].update(b=list(range(5_000_000)))),
         "encodes 5000001+ features but the network takes 4"),
     "zero scale": (lambda f: _edit_config(f, lambda c: c["preprocessing"]["numeric"].update(
         a=[0.0, 0.0])), "scale is 0.0 (expected > 0)"),
@@ -403,8 +405,9 @@ def test_tampered_model_folder(tmp_path, model, data, capsys, case):
     else:
         shutil.copytree(model, folder)
         tamper(folder)
+    commands = ("predict",) if case == "millions of categories" else ("predict", "evaluate")
     with _alarm(60):
-        for command in ("predict", "evaluate"):
+        for command in commands:
             err = _error(capsys, command, folder, data)
             assert f"losskit {command}: error: DIR " in err and fragment in err, err
 

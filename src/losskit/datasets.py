@@ -195,7 +195,8 @@ def split_target(table: Any, target: str, *, allow_missing_features: bool = Fals
     missing = missing[missing > 0]
     if len(missing) and not allow_missing_features:
         listed = ", ".join(f"{c!r} ({n})" for c, n in missing.items())
-        fail(func, "DATA" if command else "features", f"has missing values: {listed}",
+        fail(func, "DATA" if command else "features",
+             f"{'has' if command else 'have'} missing values: {listed}",
              "Drop or impute them before training" + (
                  " (or drop the columns with --drop)" if command == "fit" else ""))
     return X, y

@@ -76,31 +76,33 @@ def warn(command_name: str, text: str) -> None:
 
 def _fit_arguments(parser: argparse.ArgumentParser) -> None:
     d = FIT_DEFAULTS
-    parser.add_argument("data", help="CSV or Parquet file")
-    parser.add_argument("--target", required=True, help="the column to predict")
-    parser.add_argument("--loss", help="loss name (default: advised from the target)")
+    parser.add_argument("data", metavar="DATA", help="CSV or Parquet file")
+    parser.add_argument("--target", required=True, metavar="COL", help="the column to predict")
+    parser.add_argument("--loss", metavar="NAME",
+                        help="loss name (default: advised from the target)")
     parser.add_argument("--task", choices=("classification", "regression"),
                         help="needed only for a loss that fits both (mean_squared_error); "
                              "default: from the target")
-    parser.add_argument("--epochs", type=int, help=f"most epochs (default: {d['epochs']})")
-    parser.add_argument("--seed", type=int, help=f"random seed (default: {d['seed']})")
-    parser.add_argument("--hidden", help="hidden layer sizes, e.g. 64,32 (default: "
-                        f"{','.join(map(str, d['hidden']))})")
-    parser.add_argument("--learning-rate", type=float,
+    parser.add_argument("--epochs", type=int, metavar="N",
+                        help=f"most epochs (default: {d['epochs']})")
+    parser.add_argument("--seed", type=int, metavar="S", help=f"random seed (default: {d['seed']})")
+    parser.add_argument("--hidden", metavar="SIZES", help="hidden layer sizes, e.g. 64,32 "
+                        f"(default: {','.join(map(str, d['hidden']))})")
+    parser.add_argument("--learning-rate", type=float, metavar="LR",
                         help=f"step size (default: {d['learning_rate']})")
-    parser.add_argument("--batch-size", type=int, help=f"rows per step (default: "
+    parser.add_argument("--batch-size", type=int, metavar="B", help=f"rows per step (default: "
                         f"{d['batch_size']})")
     parser.add_argument("--optimizer", choices=("sgd", "adam", "adamw"),
-                        help=f"(default: {d['optimizer']})")
+                        help=f"optimiser (default: {d['optimizer']})")
     parser.add_argument("--early-stopping", action=argparse.BooleanOptionalAction,
                         help="stop when the validation loss stops improving and keep the best "
                              "weights (default: on; --no-early-stopping runs every epoch)")
-    parser.add_argument("--test-size", type=float,
+    parser.add_argument("--test-size", type=float, metavar="F",
                         help="fraction of the rows held out as a test set, scored once at the "
                              "end (default: 0, none); 10%% of the other rows are the "
                              "validation set")
-    parser.add_argument("--drop", help="columns to leave out, comma-separated (IDs, free "
-                        "text); default: none")
+    parser.add_argument("--drop", metavar="COL[,COL]", help="columns to leave out, "
+                        "comma-separated (IDs, free text); default: none")
     parser.add_argument("--resume", action="store_true",
                         help="continue the interrupted run in DIR from its checkpoint, with "
                              "its settings (--epochs may be raised)")
@@ -238,6 +240,9 @@ def _is_fit_folder(out: Path) -> bool:
 def _check_out(out: Path, data: str | Path, target: str, *, force: bool, resume: bool
                ) -> None:
     """Refuse an ``--out`` that is not new, empty, or this run's losskit folder."""
+    if out.is_symlink():
+        fail("fit", "--out", f"{str(out)!r} is a symbolic link (the model folder replaces it "
+             "as a unit)", f"Pass the folder itself: {str(out.resolve())!r}")
     resolved = out.resolve()
     here = Path.cwd().resolve()
     data_path = Path(data).resolve()
@@ -610,7 +615,8 @@ def _load(folder: str | Path, command_name: str) -> tuple[Any, TabularEncoder, d
 def _use_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dir", metavar="DIR", help="folder written by losskit fit")
     parser.add_argument("data", metavar="DATA", help="CSV or Parquet file")
-    parser.add_argument("--out", help="write to this file instead of standard output")
+    parser.add_argument("--out", metavar="FILE",
+                        help="write to this file instead of standard output")
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
