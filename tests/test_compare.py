@@ -286,4 +286,4 @@ def test_cli_errors_exit_2(tmp_path, capsys):
     code = main(["compare", str(data), "--target", "y", "--losses", "mse,mae",
                  "--out", str(tmp_path / "file")])
     assert code == 2
-    assert "error: compare: out '" in capsys.readouterr().err
+    assert "losskit compare: error: --out '" in capsys.readouterr().err

@@ -349,18 +349,22 @@ def check_model_folder(folder: str | os.PathLike, command: str, argument: str = 
     _check_preprocessing(s, config["preprocessing"], n_features)
 
     # the weights the config describes, built on the meta device (no memory), against the file
+    import inspect
+
     import torch
 
     from losskit.nn._heads import Head
     from losskit.nn.models import MLP
 
+    accepted = set(inspect.signature(MLP).parameters) - {"n_features", "heads"}
+    extra = {k: v for k, v in model.items() if k in accepted}  # options of newer versions
+    extra.update(hidden_layer_sizes=hidden, activation=activation, init=init,
+                 uncertainty_weighting=uw, random_state=0, dtype=getattr(torch, dtype_name))
     try:
         with torch.device("meta"):
             spec = Head(loss, task=task, n_targets=n_targets or 1, n_classes=n_classes,
                         weight=weight)
-            meta = MLP(n_features, {"output": spec}, hidden_layer_sizes=hidden,
-                       activation=activation, init=init, uncertainty_weighting=uw,
-                       random_state=0, dtype=getattr(torch, dtype_name))
+            meta = MLP(n_features, {"output": spec}, **extra)
     except (ValueError, TypeError) as error:
         s.bad("model", f"describes no network losskit can build ({error})")
     expected = {k: (list(v.shape), dtype_name) for k, v in meta.state_dict().items()}

@@ -735,8 +735,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     try:
         result = est.evaluate(X, y)
     except ValueError as error:
-        message = str(error)
-        raise ValueError("evaluate: DATA " + message.split(": ", 1)[-1]) from None
+        detail = str(error).split(": ", 1)[-1]
+        if detail.startswith("y "):
+            detail = f"target column {target!r} {detail[2:]}"
+        raise ValueError(f"evaluate: DATA {detail}") from None
     for name, value in result.items():
         if not np.isfinite(value):
             warn("evaluate", f"{name} is {value} on this data; the JSON holds null with the "
