@@ -123,7 +123,8 @@ def test_count_target_is_detected_and_parquet_is_read(tmp_path):
     (["--target", "nope"], "losskit fit: error: --target 'nope' is not a column"),
     (["--target", "label", "--loss", "poisson_nll"],
      "losskit fit: error: --target 'label' holds text ('no', ...) but --loss poisson_nll"),
-    (["--target", "x1", "--loss", "poisson_nll"], "poisson_nll: y_true has a value not >= 0"),
+    (["--target", "x1", "--loss", "poisson_nll"],
+     "losskit fit: error: --target 'x1' has a value not >= 0 (min "),
     (["--target", "label", "--loss", "huber_los"],
      "losskit fit: error: --loss is 'huber_los', which losskit fit cannot train. Did you "
      "mean 'huber_loss'"),

@@ -225,6 +225,8 @@ def _resume_settings(out: Path, given: dict[str, Any], data: str | Path, target:
 
 
 def _show(value: Any) -> str:
+    if value is None:
+        return "the default"
     if isinstance(value, tuple):
         return ",".join(map(str, value)) or "none"
     return str(value)
@@ -478,8 +480,11 @@ def fit_table(data: str | Path, target: str, out: str | Path, *, loss: str | Non
     write_json(checkpoint / _RUN_FILE, _run_record(settings, data, target), where="fit")
     try:
         est.fit(X[train_idx], y_fit[train_idx], resume=resume)
-    except Exception:
+    except Exception as error:
         _undo_start(checkpoint, created)
+        message = _target_message(error, target, est)
+        if message is not None:
+            raise ValueError(message) from None
         raise
     _check_trained(est)
 
@@ -537,6 +542,20 @@ def fit_table(data: str | Path, target: str, out: str | Path, *, loss: str | Non
 
     replace_folder(out, build)
     return json.loads(text)
+
+
+def _target_message(error: Exception, target: str, est: Any) -> str | None:
+    """A loss's complaint about ``y_true`` in the user's words (the column, not ``y_true``;
+    no index into the internal training subset)."""
+    import re
+
+    match = re.match(r"^(\w+): y_true (.*)$", str(error), flags=re.DOTALL)
+    if not isinstance(error, ValueError) or match is None:
+        return None
+    loss, detail = match.groups()
+    detail = re.sub(r"\(\S+ at index \([^)]*\); ", "(", detail)
+    found, _, fix = detail.partition(". ")
+    return f"fit: --target {target!r} {found}, which --loss {loss} cannot take. {fix}".rstrip()
 
 
 def _undo_start(checkpoint: Path, created: list[Path]) -> None:
