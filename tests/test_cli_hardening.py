@@ -391,6 +391,8 @@ CLASSIFIER_TAMPER = {
         values=["no", "yes", "maybe"])), "has 3 classes but the output layer has 2"),
     "classes_ dtype": (lambda f: _edit_config(f, lambda c: c["classes_"].update(
         dtype="V100000000")), "classes_.dtype is 'V100000000'"),
+    "classes_ truncated": (lambda f: _edit_config(f, lambda c: c["classes_"].update(
+        dtype="<U1")), "classes_.dtype is '<U1', which cannot hold the labels"),
     "task mismatch": (lambda f: _edit_config(f, lambda c: c.update(estimator="MLPRegressor")),
                       "model.heads.output.task is 'classification' for an MLPRegressor"),
 }
@@ -422,10 +424,12 @@ def test_tampered_classifier_folder(tmp_path, classifier, data, capsys, case):
     assert "losskit predict: error: DIR " in err and fragment in err, err
 
 
-def test_an_untouched_copy_still_loads(tmp_path, model, data, capsys):
-    shutil.copytree(model, tmp_path / "m")
-    code, out, _ = _run(capsys, "predict", tmp_path / "m", data)
-    assert code == 0 and out.startswith("prediction\n")
+def test_an_untouched_copy_still_loads(tmp_path, model, classifier, data, capsys):
+    for name, folder in (("reg", model), ("clf", classifier)):
+        shutil.copytree(folder, tmp_path / name)
+        code, out, _ = _run(capsys, "predict", tmp_path / name, data)
+        assert code == 0 and out.startswith("prediction")
+        assert len(out.splitlines()) == 61
 
 
 # ---------------------------------------------------------------------------- atomic folders

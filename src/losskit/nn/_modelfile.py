@@ -333,7 +333,7 @@ def check_model_folder(folder: str | os.PathLike, command: str, argument: str = 
         classes = s.get(config, "classes_", "classes_", dict)
         values = s.get(classes, "values", "classes_.values", list)
         kind = s.get(classes, "dtype", "classes_.dtype", str)
-        _check_classes_dtype(s, kind)
+        _check_classes_dtype(s, kind, values)
         if n_classes is None or len(values) != n_classes:
             s.bad("classes_.values", f"has {len(values)} classes but the output layer "
                   f"has {n_classes}")
@@ -396,7 +396,7 @@ def _itemsize(dtype: str) -> int:
     return {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2}.get(dtype, 1)
 
 
-def _check_classes_dtype(s: _Schema, kind: str) -> None:
+def _check_classes_dtype(s: _Schema, kind: str, values: list[Any]) -> None:
     if kind == "object":
         return
     import numpy as np
@@ -407,6 +407,13 @@ def _check_classes_dtype(s: _Schema, kind: str) -> None:
         s.bad("classes_.dtype", f"is {_short(kind)}, not a NumPy dtype")
     if dt.kind not in "biufU" or dt.itemsize > 4096:
         s.bad("classes_.dtype", f"is {_short(kind)} (expected a number, bool or text dtype)")
+    try:  # the labels must survive the dtype unchanged (no truncated text, no rounding)
+        same = np.asarray(values, dtype=dt).tolist() == values
+    except (TypeError, ValueError, OverflowError):
+        same = False
+    if not same:
+        s.bad("classes_.dtype", f"is {_short(kind)}, which cannot hold the labels "
+              f"{_short(values)} unchanged")
 
 
 def _check_preprocessing(s: _Schema, pre: Any, n_features: int) -> None:
