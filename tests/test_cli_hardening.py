@@ -882,3 +882,19 @@ def test_modes_of_written_files_are_ordinary(tmp_path, data, capsys):
     os.umask(umask)
     # the staging folder is made private by mkdtemp; the model folder gets ordinary rights
     assert stat.S_IMODE(os.stat(tmp_path / "m").st_mode) == 0o777 & ~umask
+
+
+def test_advise_json_nulls_an_infinite_statistic(data, capsys, monkeypatch):
+    from losskit import advise as advise_module
+
+    real = advise_module.Advice.to_dict
+
+    def with_inf(self):
+        return {**real(self), "dispersion": float("inf")}
+
+    monkeypatch.setattr(advise_module.Advice, "to_dict", with_inf)
+    code, out, _ = _run(capsys, "advise", data, "--target", "y", "--json")
+    assert code == 0
+    result = _strict_load(out)
+    assert result["dispersion"] is None
+    assert result["null_reasons"]["dispersion"] == "was inf"

@@ -35,7 +35,7 @@ def _advise(args: argparse.Namespace) -> int:
                         allow_missing_features=True, command="advise")
     numeric = X.select_dtypes("number")
     advice = advise(y, numeric if numeric.shape[1] else None)
-    print(strict_json(advice.to_dict(), where="advise") if args.json else advice)
+    print(strict_json(advice.to_dict(), where="advise", nonfinite="null") if args.json else advice)
     return 0
 
 
