@@ -885,7 +885,9 @@ def test_modes_of_written_files_are_ordinary(tmp_path, data, capsys):
 
 
 def test_advise_json_nulls_an_infinite_statistic(data, capsys, monkeypatch):
-    from losskit import advise as advise_module
+    import importlib
+
+    advise_module = importlib.import_module("losskit.advise")
 
     real = advise_module.Advice.to_dict
 
