@@ -38,12 +38,12 @@ def test_advise_json_for_programs(table, capsys):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--target", "nope"], "target 'nope' is not a column (columns: 'x1', 'colour'"),
+    (["--target", "nope"], "--target 'nope' is not a column. The columns are: 'x1', 'colour'"),
 ])
 def test_advise_errors_are_clear_and_exit_2(table, capsys, args, message):
     assert main(["advise", str(table[0]), *args]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("losskit advise: error: split_target: ") and message in err
+    assert err.startswith("losskit advise: error: --target ") and message in err
 
 
 def test_advise_needs_a_target(table):
@@ -64,7 +64,7 @@ def test_read_table_errors(tmp_path):
 
 def test_split_target_reports_missing_values():
     frame = pd.DataFrame({"a": [1.0, None, 3.0, 4.0], "b": [1, 2, 3, None], "t": [0, 1, None, 1]})
-    with pytest.raises(ValueError, match=r"target 't' has 1 missing values \(first at row 2\)"):
+    with pytest.raises(ValueError, match=r"target 't' has 1 missing values \(first at row 3\)"):
         split_target(frame, "t")
     with pytest.raises(ValueError, match=r"features have missing values: 'a' \(1\), 'b' \(1\)"):
         split_target(frame.dropna(subset=["t"]), "t")

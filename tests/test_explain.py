@@ -339,7 +339,7 @@ def test_cli_json(capsys):
 def test_cli_unknown_name_exits_2(capsys):
     assert main(["explain", "nope"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("losskit explain: error: explain: name is 'nope', which is not a "
+    assert err.startswith("losskit explain: error: name is 'nope', which is not a "
                           "known loss or family")
 
 

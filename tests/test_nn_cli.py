@@ -40,7 +40,7 @@ def fitted(tmp_path_factory):
     out = folder / "out"
     torch.set_num_threads(1)
     code = main(["fit", str(data), "--target", "label", "--epochs", "6", "--seed", "1",
-                 "--learning-rate", "0.05", "--out", str(out)])
+                 "--learning-rate", "0.05", "--test-size", "0.2", "--out", str(out)])
     assert code == 0
     return data, out
 
@@ -86,9 +86,9 @@ def test_metrics_json_matches_the_saved_model(fitted):
     full = est.evaluate(enc.transform(df.drop(columns=["label"])), df["label"].to_numpy())
     metrics = json.loads((out / "metrics.json").read_text())
     # the three splits partition the rows: their weighted mean is the full-data loss
-    sizes = {"train": None, "validation": None, "test": 24}
     n_val = round(0.1 * (120 - 24))
-    sizes["validation"], sizes["train"] = n_val, 120 - 24 - n_val
+    sizes = {"train": 120 - 24 - n_val, "validation": n_val, "test": 24}
+    assert metrics["rows"] == {**sizes, "total": 120}
     mean = sum(metrics[s]["loss"] * sizes[s] for s in sizes) / 120
     assert mean == pytest.approx(full["loss"], rel=1e-5)  # float32 model
 
@@ -122,14 +122,16 @@ def test_count_target_is_detected_and_parquet_is_read(tmp_path):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--target", "nope"], "split_target: target 'nope' is not a column"),
+    (["--target", "nope"], "losskit fit: error: --target 'nope' is not a column"),
     (["--target", "label", "--loss", "poisson_nll"],
-     "fit_table: target 'label' holds non-numeric values"),
-    (["--target", "x1", "--loss", "poisson_nll"], "poisson_nll: y_true has a value not >= 0"),
+     "losskit fit: error: --target 'label' holds text ('no', ...) but --loss poisson_nll"),
+    (["--target", "x1", "--loss", "poisson_nll"],
+     "losskit fit: error: --target 'x1' has a value not >= 0 (min "),
     (["--target", "label", "--loss", "huber_los"],
-     "fit_table: --loss is 'huber_los', which losskit.nn does not know"),
-    (["--target", "label", "--loss", "huber_loss"], "holds non-numeric values"),
-    (["--target", "label", "--hidden", "a,b"], "fit: --hidden is 'a,b'"),
+     "losskit fit: error: --loss is 'huber_los', which losskit fit cannot train. Did you "
+     "mean 'huber_loss'"),
+    (["--target", "label", "--loss", "huber_loss"], "holds text"),
+    (["--target", "label", "--hidden", "a,b"], "losskit fit: error: --hidden is 'a,b'"),
 ])
 def test_errors_come_before_training(tmp_path, capsys, args, message):
     data = tmp_path / "d.csv"
@@ -153,7 +155,7 @@ def test_missing_values_are_an_error(tmp_path, capsys):
 def test_resume_continues_a_run(tmp_path):
     data = tmp_path / "d.csv"
     _table().drop(columns=["count"]).to_csv(data, index=False)
-    base = ["fit", str(data), "--target", "label", "--seed", "2"]
+    base = ["fit", str(data), "--target", "label", "--seed", "2", "--test-size", "0.2"]
     assert main([*base, "--epochs", "2", "--out", str(tmp_path / "a")]) == 0
     assert main([*base, "--epochs", "4", "--resume", "--out", str(tmp_path / "a")]) == 0
     assert main([*base, "--epochs", "4", "--out", str(tmp_path / "b")]) == 0
@@ -167,7 +169,7 @@ def test_predict_needs_a_fitted_folder(tmp_path, capsys):
     data = tmp_path / "d.csv"
     _table().to_csv(data, index=False)
     assert main(["predict", str(tmp_path), str(data)]) == 2
-    assert "load: DIR" in capsys.readouterr().err
+    assert "losskit predict: error: DIR" in capsys.readouterr().err
 
 
 def test_ctrl_c_stops_cleanly_and_the_run_resumes(tmp_path, monkeypatch, capsys):
@@ -175,7 +177,8 @@ def test_ctrl_c_stops_cleanly_and_the_run_resumes(tmp_path, monkeypatch, capsys)
 
     data = tmp_path / "d.csv"
     _table().drop(columns=["count"]).to_csv(data, index=False)
-    base = ["fit", str(data), "--target", "label", "--seed", "3", "--epochs", "4"]
+    base = ["fit", str(data), "--target", "label", "--seed", "3", "--epochs", "4",
+            "--test-size", "0.2"]
     real_epoch = trainer_module.Trainer._epoch
     calls = []
 

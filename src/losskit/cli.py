@@ -1,14 +1,15 @@
 """The ``losskit`` command: parse arguments, call the API, write files. No logic of its own.
 
 Every command that writes a folder (``--out DIR``) writes machine-readable JSON there beside the
-human report. Errors from the API (``ValueError``/``TypeError``, already in the project's
-message template) are printed as ``losskit <command>: error: ...`` with exit status 2.
+human report; all JSON is strict (no ``NaN``/``Infinity``). Errors from the API
+(``ValueError``/``TypeError``, already in the project's message template) are printed as
+``losskit <command>: error: ...`` with exit status 2, and so are file-system errors
+(``OSError``) and running out of memory: never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 
@@ -26,14 +27,27 @@ def _advise_arguments(parser: argparse.ArgumentParser) -> None:
 @command("advise", "which output layer, loss and metrics fit the target, and why",
          _advise_arguments)
 def _advise(args: argparse.Namespace) -> int:
+    from losskit._io import strict_json
     from losskit.advise import advise
     from losskit.datasets import read_table, split_target
 
-    X, y = split_target(read_table(args.data), args.target, allow_missing_features=True)
+    X, y = split_target(read_table(args.data, command="advise"), args.target,
+                        allow_missing_features=True, command="advise")
     numeric = X.select_dtypes("number")
     advice = advise(y, numeric if numeric.shape[1] else None)
-    print(json.dumps(advice.to_dict(), indent=2) if args.json else advice)
+    print(strict_json(advice.to_dict(), where="advise", nonfinite="null") if args.json else advice)
     return 0
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows every default; an option whose help already states it (or that has none) is
+    left as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default in (None, False) or "default" in text:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,7 +56,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="losskit", description="Choose, compute and diagnose the loss of a neural network.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (help_text, arguments, run) in COMMANDS.items():
-        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        sub = subparsers.add_parser(name, help=help_text, description=help_text,
+                                    formatter_class=_HelpFormatter)
         arguments(sub)
         sub.set_defaults(run=run)
     return parser
@@ -68,11 +83,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.run(args)
     except (ValueError, TypeError) as error:
-        print(f"losskit {args.command}: error: {error}", file=sys.stderr)
+        print(f"losskit {args.command}: error: {_message(args.command, error)}",
+              file=sys.stderr)
+        return 2
+    except OSError as error:  # a path problem the command did not foresee
+        where = f" {error.filename!r}" if error.filename else ""
+        print(f"losskit {args.command}: error: cannot use{where}: "
+              f"{error.strerror or error}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(f"losskit {args.command}: error: ran out of memory. Use smaller --hidden "
+              "layers, fewer rows or fewer columns", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"losskit {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _message(name: str, error: BaseException) -> str:
+    """The error's message without a repeated ``<command>:`` prefix."""
+    text = str(error)
+    return text[len(name) + 2:] if text.startswith(f"{name}: ") else text
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import math
 import os
 import time
@@ -40,7 +39,7 @@ from typing import Any
 import numpy as np
 
 import losskit as lk
-from losskit._io import atomic_write_bytes
+from losskit._io import atomic_write_bytes, write_json
 from losskit._parallel import freeze_imports
 from losskit._validation import fail
 
@@ -358,8 +357,9 @@ def write_report(run: dict[str, Any], out: str | os.PathLike) -> dict[str, Path]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     results = run["results"]
-    payload = json.dumps(results, indent=2).encode()
-    atomic_write_bytes(out / "results.json", payload)
+    # a diverged study run is a finding, not an error: its non-finite numbers are null, with
+    # the reason beside them (strict JSON)
+    write_json(out / "results.json", results, where="demo", nonfinite="null")
     files = {"results": out / "results.json"}
     images = {}
     for problem in results:
@@ -423,6 +423,15 @@ def _demo_arguments(parser: Any) -> None:
 
 
 def _demo(args: Any) -> int:
+    from losskit._io import check_output_path
+    from losskit._validation import fail
+
+    if args.jobs is not None and args.jobs == 0:
+        fail("demo", "--jobs", "is 0", "Pass a number of worker processes (1 or more; -1 for "
+             "one per CPU core), or leave it out")
+    if args.repeats < 1:
+        fail("demo", "--repeats", f"is {args.repeats}", "Pass 1 or more")
+    check_output_path("demo", "--out", args.out, kind="folder")
     run = run_demo(args.repeats, n_jobs=args.jobs, epochs_scale=0.1 if args.quick else 1.0,
                    progress=print)
     files = write_report(run, args.out)

@@ -39,14 +39,17 @@ def _parse_losses(text: str) -> list:
 @command("compare", "is one loss really better than another on this data? repeated "
          "cross-validation with statistical tests", _arguments)
 def _compare(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
+    from losskit._io import check_output_path
+    from losskit._validation import fail
     from losskit.compare._core import compare
-    from losskit.compare.report import check_out_dir
     from losskit.datasets import read_table, split_target
 
-    check_out_dir(Path(args.out))
-    X, y = split_target(read_table(args.data), args.target)
+    check_output_path("compare", "--out", args.out, kind="folder")
+    if args.jobs == 0:
+        fail("compare", "--jobs", "is 0", "Pass a number of parallel fits (1 or more; -1 for "
+             "all cores)")
+    X, y = split_target(read_table(args.data, command="compare"), args.target,
+                        command="compare")
     params: dict = {}
     if args.epochs is not None:
         params["epochs"] = args.epochs

@@ -34,15 +34,21 @@ class TabularEncoder:
         self.numeric: dict[str, tuple[float, float]] = {}
         self.categorical: dict[str, list[Any]] = {}
         self.columns: list[str] = []
+        #: after :meth:`transform`: {column: (rows with a category unseen in training, example)}
+        self.unseen_: dict[str, tuple[int, Any]] = {}
 
-    def fit(self, table: Any) -> TabularEncoder:
+    def fit(self, table: Any, *, command: str | None = None) -> TabularEncoder:
+        """Learn the columns' encodings from ``table`` (numeric values must be finite)."""
         import pandas as pd
+
+        func, arg = (command, "DATA") if command else ("TabularEncoder", "table")
 
         self.columns = [str(c) for c in table.columns]
         for name in table.columns:
             col = table[name]
             if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
                 values = col.to_numpy(dtype=np.float64)
+                _check_finite(func, arg, str(name), values)
                 sd = float(np.std(values))
                 self.numeric[str(name)] = (float(np.mean(values)), sd if sd > 0 else 1.0)
             else:
@@ -50,7 +56,7 @@ class TabularEncoder:
                                                                                  str(v)))
                 self.categorical[str(name)] = cats
         if not self.columns:
-            fail("TabularEncoder", "table", "has no feature columns",
+            fail(func, arg, "has no feature columns",
                  "Pass a table with at least one column besides the target")
         return self
 
@@ -64,17 +70,24 @@ class TabularEncoder:
                 names += [f"{name}={c}" for c in self.categorical[name]]
         return names
 
-    def transform(self, table: Any) -> np.ndarray:
+    @property
+    def n_features(self) -> int:
+        """Number of network inputs the encoding makes."""
+        return len(self.numeric) + sum(len(c) for c in self.categorical.values())
+
+    def transform(self, table: Any, *, command: str | None = None) -> np.ndarray:
+        """The float32 network inputs of ``table``; :attr:`unseen_` counts unseen categories."""
+        func, arg = (command, "DATA") if command else ("TabularEncoder", "table")
         missing = [c for c in self.columns if c not in {str(k) for k in table.columns}]
         if missing:
-            fail("TabularEncoder", "table", f"lacks the column(s) {', '.join(map(repr, missing))}"
+            fail(func, arg, f"lacks the column(s) {', '.join(map(repr, missing))}"
                  " the model was trained with", "Pass a table with the training columns")
         table = table.rename(columns=str)
         if table[self.columns].isna().to_numpy().any():
             counts = table[self.columns].isna().sum()
             listed = ", ".join(f"{c!r} ({int(n)})" for c, n in counts.items() if n)
-            fail("TabularEncoder", "table", f"has missing values: {listed}",
-                 "Drop or impute them first")
+            fail(func, arg, f"has missing values: {listed}", "Drop or impute them first")
+        self.unseen_ = {}
         blocks = []
         for name in self.columns:
             col = table[name]
@@ -83,19 +96,26 @@ class TabularEncoder:
                 try:
                     values = col.to_numpy(dtype=np.float64)
                 except (TypeError, ValueError):
-                    fail("TabularEncoder", "table", f"column {name!r} is not numeric",
+                    fail(func, arg, f"column {name!r} is not numeric (it was in training)",
                          "Pass the same column types as in training")
+                _check_finite(func, arg, name, values)
                 blocks.append(((values - mean) / sd)[:, None])
             else:
                 cats = self.categorical[name]
                 values = [_plain(v) for v in col.tolist()]
-                onehot = np.zeros((len(values), len(cats)))
+                onehot = np.zeros((len(values), len(cats)), dtype=np.float32)
                 index = {c: i for i, c in enumerate(cats)}
+                unseen, example = 0, None
                 for row, v in enumerate(values):
                     if v in index:
                         onehot[row, index[v]] = 1.0
+                    else:
+                        unseen += 1
+                        example = v if example is None else example
+                if unseen:
+                    self.unseen_[name] = (unseen, example)
                 blocks.append(onehot)
-        return np.concatenate(blocks, axis=1).astype(np.float32)
+        return np.concatenate(blocks, axis=1, dtype=np.float32)
 
     def to_dict(self) -> dict[str, Any]:
         return {"columns": self.columns,
@@ -109,6 +129,17 @@ class TabularEncoder:
         enc.numeric = {k: (float(v[0]), float(v[1])) for k, v in d["numeric"].items()}
         enc.categorical = {k: list(v) for k, v in d["categorical"].items()}
         return enc
+
+
+def _check_finite(func: str, arg: str, name: str, values: np.ndarray) -> None:
+    bad = ~np.isfinite(values)
+    if bad.any():
+        rows = ", ".join(str(int(r) + 1) for r in np.flatnonzero(bad)[:5])
+        fail(func, arg, f"column {name!r} has {int(bad.sum())} infinite value(s) (rows {rows})",
+             "Replace or drop them")
+    if np.abs(values).max(initial=0.0) > 1e30:
+        fail(func, arg, f"column {name!r} has values as large as {np.abs(values).max():.3g}",
+             "Rescale the column (float32 networks overflow beyond about 1e38)")
 
 
 def _plain(v: Any) -> Any:

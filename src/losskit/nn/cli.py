@@ -2,7 +2,11 @@
 
 Registered with :mod:`losskit.cli`; every step is an API call (reading the table, advising the
 loss, :class:`~losskit.nn.MLPClassifier` / :class:`~losskit.nn.MLPRegressor`, ``evaluate``,
-:func:`~losskit.nn.diagnose`, :mod:`losskit.nn.report`).
+:func:`~losskit.nn.diagnose`, :mod:`losskit.nn.report`). What this module adds is care with
+the user's files: the output folder is checked before any work and written as a unit (a
+sibling folder renamed over it), a model folder is validated before it is loaded
+(:mod:`losskit.nn._modelfile`), JSON is strict, and CSV cells cannot run as spreadsheet
+formulas.
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import itertools
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,9 +27,26 @@ from losskit._commands import command
 from losskit._validation import fail
 from losskit.nn._tabular import TabularEncoder
 
-__all__ = ["fit_table"]
+__all__ = ["FIT_DEFAULTS", "csv_cell", "fit_table"]
 
-_TEST_FRACTION = 0.2
+#: ``losskit fit``'s defaults (the options left out take these; ``--resume`` takes the run's)
+FIT_DEFAULTS: dict[str, Any] = {
+    "epochs": 200, "seed": 0, "hidden": (64,), "learning_rate": 0.001, "batch_size": 32,
+    "optimizer": "adam", "early_stopping": True, "test_size": 0.0, "drop": (), "loss": None,
+    "task": None}
+#: the files (and the checkpoint folder) ``losskit fit`` writes into ``--out``
+MODEL_ENTRIES = frozenset({"config.json", "model.safetensors", "history.csv", "metrics.json",
+                           "report.html", "loss.png", "metric.png", "checkpoint"})
+_RUN_FILE = "run.json"
+#: a text column with more distinct values than this (and than half the rows) is warned about
+_MANY_CATEGORIES = 50
+#: fraction of the available memory a fit may plan to use
+_MEMORY_SHARE = 0.5
+#: option name on the command line for each setting
+_FLAGS = {"epochs": "--epochs", "seed": "--seed", "hidden": "--hidden",
+          "learning_rate": "--learning-rate", "batch_size": "--batch-size",
+          "optimizer": "--optimizer", "early_stopping": "--early-stopping",
+          "test_size": "--test-size", "drop": "--drop", "loss": "--loss", "task": "--task"}
 
 
 def _classification_names() -> set[str]:
@@ -43,22 +66,291 @@ def _need_torch(command_name: str) -> None:
              "Install it: pip install 'losskit[torch]'")
 
 
+def warn(command_name: str, text: str) -> None:
+    """A warning for the user on standard error (never mixed into the JSON on stdout)."""
+    print(f"losskit {command_name}: warning: {text}", file=sys.stderr)
+
+
+# ------------------------------------------------------------------------------ arguments
+
+
 def _fit_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("data", help="CSV or Parquet file")
-    parser.add_argument("--target", required=True, help="the column to predict")
-    parser.add_argument("--loss", help="loss name (default: advised from the target)")
+    d = FIT_DEFAULTS
+    parser.add_argument("data", metavar="DATA", help="CSV or Parquet file")
+    parser.add_argument("--target", required=True, metavar="COL", help="the column to predict")
+    parser.add_argument("--loss", metavar="NAME",
+                        help="loss name (default: advised from the target)")
     parser.add_argument("--task", choices=("classification", "regression"),
-                        help="needed only for a loss that fits both (mean_squared_error)")
-    parser.add_argument("--epochs", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--hidden", default="64", help="hidden layer sizes, e.g. 64,32")
-    parser.add_argument("--learning-rate", type=float, default=0.01)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--optimizer", default="sgd", choices=("sgd", "adam", "adamw"))
-    parser.add_argument("--early-stopping", action="store_true")
+                        help="needed only for a loss that fits both (mean_squared_error); "
+                             "default: from the target")
+    parser.add_argument("--epochs", type=int, metavar="N",
+                        help=f"most epochs (default: {d['epochs']})")
+    parser.add_argument("--seed", type=int, metavar="S", help=f"random seed (default: {d['seed']})")
+    parser.add_argument("--hidden", metavar="SIZES", help="hidden layer sizes, e.g. 64,32 "
+                        f"(default: {','.join(map(str, d['hidden']))})")
+    parser.add_argument("--learning-rate", type=float, metavar="LR",
+                        help=f"step size (default: {d['learning_rate']})")
+    parser.add_argument("--batch-size", type=int, metavar="B", help=f"rows per step (default: "
+                        f"{d['batch_size']})")
+    parser.add_argument("--optimizer", choices=("sgd", "adam", "adamw"),
+                        help=f"optimiser (default: {d['optimizer']})")
+    parser.add_argument("--early-stopping", action=argparse.BooleanOptionalAction,
+                        help="stop when the validation loss stops improving and keep the best "
+                             "weights (default: on; --no-early-stopping runs every epoch)")
+    parser.add_argument("--test-size", type=float, metavar="F",
+                        help="fraction of the rows held out as a test set, scored once at the "
+                             "end (default: 0, none); 10%% of the other rows are the "
+                             "validation set")
+    parser.add_argument("--drop", metavar="COL[,COL]", help="columns to leave out, "
+                        "comma-separated (IDs, free text); default: none")
     parser.add_argument("--resume", action="store_true",
-                        help="continue an interrupted run from DIR's checkpoint")
-    parser.add_argument("--out", required=True, help="output folder")
+                        help="continue the interrupted run in DIR from its checkpoint, with "
+                             "its settings (--epochs may be raised)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace DIR even if it holds other files or another run's model "
+                             "(everything in it is deleted)")
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="output folder (new, empty, or this run's model folder)")
+
+
+# ------------------------------------------------------------------------------ settings
+
+
+def _parse_hidden(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(h) for h in text.split(","))
+    except ValueError:
+        sizes = ()
+    if not sizes or any(s < 1 for s in sizes):
+        fail("fit", "--hidden", f"is {text!r}", "Pass positive layer sizes like 64,32")
+    return sizes
+
+
+def _explicit_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings given on the command line (None: left out)."""
+    given = {k: getattr(args, k, None) for k in FIT_DEFAULTS}
+    if given["hidden"] is not None:
+        given["hidden"] = _parse_hidden(given["hidden"])
+    if given["drop"] is not None:
+        given["drop"] = tuple(c.strip() for c in given["drop"].split(",") if c.strip())
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def _check_settings(s: dict[str, Any]) -> None:
+    if s["epochs"] < 1:
+        fail("fit", "--epochs", f"is {s['epochs']}", "Pass at least 1")
+    if s["batch_size"] < 1:
+        fail("fit", "--batch-size", f"is {s['batch_size']}", "Pass at least 1")
+    if not (np.isfinite(s["learning_rate"]) and s["learning_rate"] > 0):
+        fail("fit", "--learning-rate", f"is {s['learning_rate']}", "Pass a positive number, "
+             "e.g. 0.001")
+    if not (np.isfinite(s["test_size"]) and 0 <= s["test_size"] < 1):
+        fail("fit", "--test-size", f"is {s['test_size']}", "Pass a fraction in [0, 1), e.g. "
+             "0.2")
+    if not 0 <= s["seed"] < 2**32:
+        fail("fit", "--seed", f"is {s['seed']}", "Pass an integer in [0, 2**32)")
+
+
+def _run_record(s: dict[str, Any], data: str | Path, target: str) -> dict[str, Any]:
+    return {"data": str(Path(data).resolve()), "target": str(target),
+            **{k: list(v) if isinstance(v, tuple) else v for k, v in s.items()}}
+
+
+def _read_run(out: Path) -> dict[str, Any] | None:
+    """The settings of the run in ``out`` (its checkpoint's ``run.json``), if readable."""
+    from losskit.nn._modelfile import read_regular_file
+
+    path = out / "checkpoint" / _RUN_FILE
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(read_regular_file("fit", "--out", path, limit=2**20))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _resume_settings(out: Path, given: dict[str, Any], data: str | Path, target: str
+                     ) -> dict[str, Any] | None:
+    """The settings to continue the run in ``out`` with (None: nothing to resume).
+
+    Left-out options take the run's values; an option given with another value is refused
+    (training could not honour it), except ``--epochs``, which sets the new end."""
+    from losskit.nn._modelfile import safetensors_header
+    from losskit.nn.trainer import CHECKPOINT_NAME
+
+    ckpt = out / "checkpoint" / CHECKPOINT_NAME
+    if not os.path.lexists(ckpt):
+        warn("fit", f"--resume: {str(out)!r} has no checkpoint; starting a new run")
+        return None
+    try:
+        _tensors, _ = safetensors_header("fit", "--resume", ckpt)
+    except ValueError as error:
+        fail("fit", "--resume", f"cannot use {str(ckpt)!r}: "
+             f"{str(error).split(': ', 1)[1].removeprefix('--resume ')}".rstrip("."),
+             f"Delete {str(out / 'checkpoint')!r} to start over, or run without --resume")
+    record = _read_run(out)
+    if record is None:  # a checkpoint written by the library or an older version
+        from safetensors import safe_open
+
+        with safe_open(str(ckpt), framework="pt") as fh:
+            meta = json.loads((fh.metadata() or {}).get("losskit", "{}"))
+        settings = meta.get("history", {}).get("settings", {})
+        record = {k: settings[k] for k in ("optimizer", "learning_rate", "early_stopping",
+                                           "epochs") if k in settings}
+        if "hidden_layer_sizes" in meta.get("model", {}):
+            record["hidden"] = meta["model"]["hidden_layer_sizes"]
+    if "target" in record and record["target"] != target:
+        fail("fit", "--target", f"is {target!r} but the run in {str(out)!r} predicts "
+             f"{record['target']!r}", "Resume with the same --target, or start a new run "
+             "with another --out")
+    if "data" in record and record["data"] != str(Path(data).resolve()):
+        fail("fit", "DATA", f"is {str(data)!r} but the run in {str(out)!r} was trained on "
+             f"{record['data']!r}", "Resume with the same data, or start a new run with "
+             "another --out")
+    settings = dict(FIT_DEFAULTS)
+    changed = []
+    for key in FIT_DEFAULTS:
+        saved = record.get(key, FIT_DEFAULTS[key])
+        saved = tuple(saved) if isinstance(saved, list) else saved
+        if key in given and given[key] != saved and key != "epochs":
+            changed.append(f"{_FLAGS[key]} is {_show(given[key])} (the run used "
+                           f"{_show(saved)})")
+        settings[key] = given.get(key, saved) if key == "epochs" else saved
+    if changed:
+        fail("fit", "--resume", "cannot change the settings of the run it continues: "
+             + "; ".join(changed), "Leave those options out to continue with the run's "
+             "settings, or start a new run without --resume (or with another --out)")
+    return settings
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "the default"
+    if isinstance(value, tuple):
+        return ",".join(map(str, value)) or "none"
+    return str(value)
+
+
+# ------------------------------------------------------------------------------ the folder
+
+
+def _is_fit_folder(out: Path) -> bool:
+    return all(p.name in MODEL_ENTRIES for p in out.iterdir())
+
+
+def _check_out(out: Path, data: str | Path, target: str, *, force: bool, resume: bool
+               ) -> None:
+    """Refuse an ``--out`` that is not new, empty, or this run's losskit folder."""
+    if out.is_symlink():
+        fail("fit", "--out", f"{str(out)!r} is a symbolic link (the model folder replaces it "
+             "as a unit)", f"Pass the folder itself: {str(out.resolve())!r}")
+    resolved = out.resolve()
+    here = Path.cwd().resolve()
+    data_path = Path(data).resolve()
+    if resolved == Path(resolved.anchor) or resolved == Path.home().resolve() or \
+            resolved == here or resolved in here.parents or resolved in data_path.parents:
+        fail("fit", "--out", f"is {str(out)!r}, which holds "
+             + ("the data file" if resolved in data_path.parents else
+                "the current folder" if resolved == here or resolved in here.parents else
+                "your files"), "Pass a new folder for the model, e.g. --out model")
+    if not out.exists():
+        return
+    entries = sorted(p.name for p in out.iterdir())
+    if not entries:
+        return
+    if not _is_fit_folder(out):
+        if force:
+            return
+        shown = ", ".join(map(repr, entries[:5])) + (" ..." if len(entries) > 5 else "")
+        fail("fit", "--out", f"{str(out)!r} is a folder with other files ({shown})",
+             "Pass a new or empty folder, or add --force to replace it and everything in it")
+    record = _read_run(out)
+    if record is None and (out / "config.json").is_file():
+        try:
+            config = json.loads((out / "config.json").read_bytes()[:64 * 2**20])
+            record = {"target": config.get("target"), "data": config.get("data")}
+        except (ValueError, AttributeError):
+            record = None
+    same = record is not None and record.get("target") == str(target) and record.get(
+        "data") in (None, str(Path(data).resolve()))
+    if not same and not force and not resume:
+        what = (f"the model of another run (target {record.get('target')!r}"
+                f"{', data ' + repr(record['data']) if record.get('data') else ''})"
+                if record else "a losskit folder of another run")
+        fail("fit", "--out", f"{str(out)!r} holds {what}",
+             "Pass another --out, or add --force to replace it")
+
+
+def _available_memory() -> int:
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 2**63
+
+
+def _check_memory(n_rows: int, n_inputs: int, hidden: tuple[int, ...], n_outputs: int,
+                  batch_size: int, itemsize: int = 4) -> None:
+    """Refuse a fit whose inputs and network would not fit in memory (before allocating)."""
+    sizes = (n_inputs, *hidden, n_outputs)
+    n_params = sum((a + 1) * b for a, b in itertools.pairwise(sizes))
+    # weights, gradients, two optimiser moments, best-weights copy; inputs; activations
+    need = itemsize * (5 * n_params + n_rows * n_inputs + 3 * batch_size * sum(sizes))
+    have = _available_memory()
+    if need > _MEMORY_SHARE * have:
+        gib = 2**30
+        big = ("--hidden" if 5 * n_params > n_rows * n_inputs else "DATA")
+        fix = ("Pass smaller --hidden layer sizes" if big == "--hidden" else
+               "Drop text columns with many distinct values (--drop COL) or use fewer rows")
+        fail("fit", big, f"needs about {need / gib:.1f} GiB ({n_params:,} weights, "
+             f"{n_rows:,} rows x {n_inputs:,} inputs) but {have / gib:.1f} GiB of memory is "
+             "available", fix)
+
+
+# ------------------------------------------------------------------------------ targets
+
+
+def _check_target(y: np.ndarray, target: str) -> np.ndarray:
+    """Refuse a target with nothing to learn or values no loss can take; return it (mixed
+    Python types as text)."""
+    if len(y) < 2:
+        fail("fit", "--target", f"{target!r} has {len(y)} row", "Pass a table with more rows")
+    if y.dtype == object:
+        kinds = {type(v) for v in y.tolist()}
+        if len(kinds) > 1:
+            y = np.asarray([str(v) for v in y.tolist()], dtype=object)
+    if np.issubdtype(y.dtype, np.number) and not np.issubdtype(y.dtype, np.bool_):
+        values = y.astype(np.float64)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            rows = ", ".join(str(int(r) + 1) for r in np.flatnonzero(bad)[:5])
+            fail("fit", "--target", f"{target!r} has {int(bad.sum())} infinite or NaN "
+                 f"value(s) (rows {rows})", "Drop or correct those rows")
+        big = float(np.abs(values).max())
+        if big > float(np.finfo(np.float32).max) / 1e6:
+            fail("fit", "--target", f"{target!r} has values as large as {big:.3g}, beyond "
+                 "what the float32 network can represent", "Rescale the target (e.g. divide "
+                 "it by a power of ten, or take its logarithm)")
+    uniques = np.unique(y.astype(str) if y.dtype == object else y)
+    if len(uniques) == 1:
+        fail("fit", "--target", f"{target!r} is constant (every row is {uniques[0].item()!r}): "
+             "there "
+             "is nothing to learn", "Pass a target that varies")
+    return y
+
+
+def _check_regression_target(y: np.ndarray, target: str, loss: str) -> None:
+    if not (np.issubdtype(y.dtype, np.number) and not np.issubdtype(y.dtype, np.bool_)):
+        fail("fit", "--target", f"{target!r} holds text ({y[0]!r}, ...) but --loss {loss} is "
+             "a regression loss", "Pass a classification loss (--loss cross_entropy) or a "
+             "numeric target")
 
 
 def _task_and_loss(y: Any, loss: str | None, task: str | None) -> tuple[str, str, str]:
@@ -74,19 +366,21 @@ def _task_and_loss(y: Any, loss: str | None, task: str | None) -> tuple[str, str
             advice = None
     if loss is None:
         if advice is None:
-            fail("fit_table", "target", "could not be matched to a loss by losskit.advise",
-                 "Pass --loss")
+            fail("fit", "--target", "could not be matched to a loss by losskit advise",
+                 "Pass --loss (and --task)")
         loss = advice.loss
         why = f"Advised for this target: {advice.rationale}"
         task = task or ("classification" if advice.task in ("binary", "multiclass")
                         else "regression")
-        if advice.task not in ("binary", "multiclass", "regression", "count", "positive"):
-            task = task or "regression"
     else:
         known = sorted({*LOSS_HEADS, *ALIASES, "cross_entropy"})
         if loss not in known:
-            fail("fit_table", "--loss", f"is {loss!r}, which losskit.nn does not know",
-                 f"Pass one of {', '.join(known)}")
+            import difflib
+
+            close = difflib.get_close_matches(loss, known, n=2)
+            hint = f"Did you mean {' or '.join(map(repr, close))}? " if close else ""
+            fail("fit", "--loss", f"is {loss!r}, which losskit fit cannot train",
+                 f"{hint}The losses it can train: {', '.join(known)}")
         why = f"Chosen with --loss {loss}."
         if advice is not None:
             why += f" (The advice for this target was {advice.loss}: {advice.rationale})"
@@ -98,71 +392,106 @@ def _task_and_loss(y: Any, loss: str | None, task: str | None) -> tuple[str, str
     return task, loss, why
 
 
+def _warn_many_categories(X_df: Any) -> None:
+    import pandas as pd
+
+    n = len(X_df)
+    for name in X_df.columns:
+        col = X_df[name]
+        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+            continue
+        k = int(col.nunique())
+        if k > _MANY_CATEGORIES and k > 0.5 * n:
+            warn("fit", f"column {str(name)!r} has {k} distinct text values in {n} rows (free "
+                 f"text or IDs?): one-hot encoding makes {k} inputs that rarely generalise. "
+                 f"Leave it out with --drop {name}")
+
+
+# ------------------------------------------------------------------------------ fit
+
+
 def fit_table(data: str | Path, target: str, out: str | Path, *, loss: str | None = None,
-              task: str | None = None, epochs: int = 100, seed: int = 0,
-              hidden: tuple[int, ...] = (64,), learning_rate: float = 0.01,
-              batch_size: int = 32, optimizer: str = "sgd", early_stopping: bool = False,
-              resume: bool = False, verbose: Any = "auto") -> dict[str, Any]:
+              task: str | None = None, epochs: int = 200, seed: int = 0,
+              hidden: tuple[int, ...] = (64,), learning_rate: float = 0.001,
+              batch_size: int = 32, optimizer: str = "adam", early_stopping: bool = True,
+              test_size: float = 0.0, drop: tuple[str, ...] = (), resume: bool = False,
+              force: bool = False, verbose: Any = "auto") -> dict[str, Any]:
     """Train on a table and write the model, history, metrics, figures and report to ``out``.
 
     Numeric features are standardised and the others one-hot encoded (fitted on the training
-    rows); 20% of the rows (seeded) are the test set and 10% of the rest the validation set.
+    rows). ``test_size`` of the rows (seeded) are held out as the test set; the network trains
+    on the others except 10% held out for validation (early stopping, the diagnosis).
+    ``out`` is written as a unit: a kill at any moment leaves the old folder or the new one.
     Returns the ``metrics.json`` content.
     """
-    from losskit._io import atomic_write
+    from losskit._io import link_or_copy_tree, replace_folder, strict_json, write_json
     from losskit.datasets import read_table, split_target
     from losskit.nn._heads import loss_spec
     from losskit.nn.estimators import MLPClassifier, MLPRegressor
     from losskit.nn.report import curve_figures, write_report
 
-    X_df, y_ser = split_target(read_table(data), target)
-    y = y_ser.to_numpy()
+    settings = {"loss": loss, "task": task, "epochs": epochs, "seed": seed,
+                "hidden": tuple(hidden), "learning_rate": learning_rate,
+                "batch_size": batch_size, "optimizer": optimizer,
+                "early_stopping": bool(early_stopping), "test_size": test_size,
+                "drop": tuple(drop)}
+    _check_settings(settings)
+    from losskit._io import check_output_path
+
+    out = check_output_path("fit", "--out", out, kind="folder")
+    _check_out(out, data, target, force=force, resume=resume)
+    X_df, y_ser = split_target(read_table(data, command="fit"), target, command="fit",
+                               drop=settings["drop"])
+    y = _check_target(y_ser.to_numpy(), target)
     task, loss, why = _task_and_loss(y, loss, task)
-    if task == "regression" and not (np.issubdtype(y.dtype, np.number)
-                                     and not np.issubdtype(y.dtype, np.bool_)):
-        fail("fit_table", "target", f"{target!r} holds non-numeric values ({y[0]!r}, ...) but "
-             f"the loss {loss} is a regression loss", "Pass a classification loss (--loss "
-             "cross_entropy) or a numeric target")
-    loss_spec("losskit fit", loss, task, n_classes=len(np.unique(y))
-              if task == "classification" else None)  # a clear error before any work
+    if task == "regression":
+        _check_regression_target(y, target, loss)
+    n_classes = len(np.unique(y.astype(str) if y.dtype == object else y)) \
+        if task == "classification" else None
+    try:
+        loss_spec("fit", loss, task, n_classes=n_classes)  # a clear error before any work
+    except ValueError as error:
+        raise ValueError(str(error).replace("fit: loss ", "fit: --loss ", 1)) from None
+
+    # rows: an optional test part, then the estimator's 10% validation part of the rest
     n = len(y)
     perm = np.random.RandomState(seed).permutation(n)
-    n_test = round(_TEST_FRACTION * n) if n >= 10 else 0
+    n_test = round(test_size * n)
+    if test_size > 0 and n_test == 0:
+        fail("fit", "--test-size", f"is {test_size}, which holds out no row of {n}",
+             "Pass a larger fraction, or 0 for no test set")
+    if n - n_test < 2:
+        fail("fit", "--test-size", f"is {test_size}, which leaves {n - n_test} row(s) to "
+             "train on", "Pass a smaller fraction")
     test_idx, train_idx = np.sort(perm[:n_test]), np.sort(perm[n_test:])
-    encoder = TabularEncoder().fit(X_df.iloc[train_idx])
-    X = encoder.transform(X_df)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    _warn_many_categories(X_df)
+    encoder = TabularEncoder().fit(X_df.iloc[train_idx], command="fit")
+    n_out = (1 if n_classes == 2 else n_classes) if task == "classification" else 2
+    _check_memory(n, encoder.n_features, tuple(hidden), n_out or 1, batch_size)
+    X = encoder.transform(X_df, command="fit")
     cls = MLPClassifier if task == "classification" else MLPRegressor
+    checkpoint = out / "checkpoint"
     est = cls(loss, hidden_layer_sizes=tuple(hidden), epochs=epochs, random_state=seed,
               learning_rate=learning_rate, batch_size=batch_size, optimizer=optimizer,
-              early_stopping=early_stopping, verbose=verbose,
-              checkpoint_dir=out / "checkpoint")
+              early_stopping=early_stopping, verbose=verbose, checkpoint_dir=checkpoint)
     y_fit = y if task == "classification" else y.astype(np.float32)
-    est.fit(X[train_idx], y_fit[train_idx], resume=resume)
-
-    # the model and its preprocessing (JSON, no pickle)
-    est.save(out)
-    config = json.loads((out / "config.json").read_text())
-    config["preprocessing"] = encoder.to_dict()
-    config["target"] = str(target)
-    config["task"] = task
-    config["why"] = why
-    text = json.dumps(config, indent=2)
-    atomic_write(out / "config.json", lambda tmp: Path(tmp).write_text(text))
+    created = [p for p in (out, checkpoint) if not p.exists()]
+    checkpoint.mkdir(parents=True, exist_ok=True)
+    write_json(checkpoint / _RUN_FILE, _run_record(settings, data, target), where="fit")
+    try:
+        est.fit(X[train_idx], y_fit[train_idx], resume=resume)
+    except Exception as error:
+        _undo_start(checkpoint, created)
+        message = _target_message(error, target, est)
+        if message is not None:
+            raise ValueError(message) from None
+        raise
+    _check_trained(est)
 
     history = est.history_
-    keys = history.keys()
-
-    def write_history(tmp: str) -> None:
-        with open(tmp, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=keys)
-            writer.writeheader()
-            for row in history.rows:
-                writer.writerow(row)
-
-    atomic_write(out / "history.csv", write_history)
     fit_rows, val_rows = est._split
+    rows = {"train": len(fit_rows), "validation": 0 if val_rows is None else len(val_rows),
+            "test": n_test, "total": n}
     metrics: dict[str, dict[str, float]] = {
         "train": est.evaluate(X[train_idx][fit_rows], y_fit[train_idx][fit_rows])}
     if val_rows is not None:
@@ -171,10 +500,13 @@ def fit_table(data: str | Path, target: str, out: str | Path, *, loss: str | Non
         metrics["test"] = est.evaluate(X[test_idx], y_fit[test_idx])
     result = {"task": task, "loss": est.loss_, "epochs": len(history),
               "stopped": history.stopped, "best_epoch": history.best_epoch,
-              "diagnosis": est.diagnose().kinds, **metrics}
-    text = json.dumps(result, indent=2)
-    atomic_write(out / "metrics.json", lambda tmp: Path(tmp).write_text(text))
-    figures = curve_figures(history, out)
+              "diagnosis": est.diagnose().kinds, "rows": rows, **metrics}
+    text = strict_json(result, where="fit", nonfinite="null")
+    for split, values in metrics.items():
+        bad = [k for k, v in values.items() if not np.isfinite(v)]
+        if bad:
+            warn("fit", f"the {split} {', '.join(bad)} is not finite; metrics.json holds null "
+                 "with the reason")
     head = est.model_.head_specs["output"]
     hidden_text = ", ".join(str(h) for h in est.model_.hidden_layer_sizes) or "none"
     model_text = (f"{task.capitalize()} MLP: {X.shape[1]} inputs ({len(encoder.columns)} "
@@ -182,75 +514,203 @@ def fit_table(data: str | Path, target: str, out: str | Path, *, loss: str | Non
                   f"({hidden_text}) with {est.activation}, output layer of "
                   f"{head.describe()}; optimiser {optimizer}, learning rate {learning_rate}, "
                   f"batch size {batch_size}.")
-    write_report(out / "report.html", title=f"losskit fit: {Path(data).name} → {target}",
-                 history=history, figures=figures, metrics=metrics, model_text=model_text,
-                 why=why, diagnosis=est.diagnose())
-    return result
+
+    def build(stage: Path) -> None:
+        # the model and its preprocessing (JSON, no pickle)
+        est.save(stage)
+        config = json.loads((stage / "config.json").read_text())
+        config["preprocessing"] = encoder.to_dict()
+        config["target"] = str(target)
+        config["data"] = str(Path(data).resolve())
+        config["task"] = task
+        config["why"] = why
+        config["rows"] = rows
+        write_json(stage / "config.json", config, where="fit", nonfinite="null")
+        keys = history.keys()
+        with open(stage / "history.csv", "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=keys)
+            writer.writeheader()
+            for row in history.rows:
+                writer.writerow(row)
+        (stage / "metrics.json").write_text(text + "\n")
+        figures = curve_figures(history, stage)
+        write_report(stage / "report.html", title=f"losskit fit: {Path(data).name} → {target}",
+                     history=history, figures=figures, metrics=metrics,
+                     model_text=model_text, why=why, diagnosis=est.diagnose(), rows=rows)
+        if checkpoint.is_dir():
+            link_or_copy_tree(checkpoint, stage / "checkpoint")
+
+    replace_folder(out, build)
+    return json.loads(text)
+
+
+def _target_message(error: Exception, target: str, est: Any) -> str | None:
+    """A loss's complaint about ``y_true`` in the user's words (the column, not ``y_true``;
+    no index into the internal training subset)."""
+    import re
+
+    match = re.match(r"^(\w+): y_true (.*)$", str(error), flags=re.DOTALL)
+    if not isinstance(error, ValueError) or match is None:
+        return None
+    loss, detail = match.groups()
+    detail = re.sub(r"\(\S+ at index \([^)]*\); ", "(", detail)
+    found, _, fix = detail.partition(". ")
+    return f"fit: --target {target!r} {found}, which --loss {loss} cannot take. {fix}".rstrip()
+
+
+def _undo_start(checkpoint: Path, created: list[Path]) -> None:
+    """Training failed before its first checkpoint: leave no trace (a failed run is not a run
+    to resume)."""
+    from losskit.nn.trainer import CHECKPOINT_NAME
+
+    if (checkpoint / CHECKPOINT_NAME).exists():
+        return
+    (checkpoint / _RUN_FILE).unlink(missing_ok=True)
+    for folder in reversed(created):
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
+
+
+def _check_trained(est: Any) -> None:
+    """A diverged run or non-finite weights are an error: nothing is written."""
+    import torch
+
+    history = est.history_
+    finite = all(bool(torch.isfinite(p).all()) for p in est.model_.parameters())
+    if history.stopped == "diverged" or not finite:
+        last = history.rows[-1] if history.rows else {}
+        fail("fit", "--loss", f"{est.loss_}: training diverged (the loss became "
+             f"{last.get('loss', 'non-finite')} at epoch {last.get('epoch', '?')})",
+             "Try a smaller --learning-rate, --optimizer adam, or rescale the target; "
+             "nothing was written")
 
 
 @command("fit", "train an MLP on a table and write the model, metrics and report",
          _fit_arguments)
 def _fit(args: argparse.Namespace) -> int:
     _need_torch("fit")
-    try:
-        hidden = tuple(int(h) for h in args.hidden.split(",") if h.strip())
-    except ValueError:
-        fail("fit", "--hidden", f"is {args.hidden!r}", "Pass layer sizes like 64,32")
-    result = fit_table(args.data, args.target, args.out, loss=args.loss, task=args.task,
-                       epochs=args.epochs, seed=args.seed, hidden=hidden,
-                       learning_rate=args.learning_rate, batch_size=args.batch_size,
-                       optimizer=args.optimizer, early_stopping=args.early_stopping,
-                       resume=args.resume)
-    print(json.dumps(result, indent=2))
+    given = _explicit_settings(args)
+    settings = dict(FIT_DEFAULTS)
+    settings.update(given)
+    from losskit._io import check_output_path
+
+    out = check_output_path("fit", "--out", args.out, kind="folder")
+    if args.resume and out.is_dir():
+        resumed = _resume_settings(out, given, args.data, args.target)
+        if resumed is not None:
+            if resumed["epochs"] != (_read_run(out) or {}).get("epochs", resumed["epochs"]):
+                warn("fit", f"--resume: training continues to epoch {resumed['epochs']}")
+            settings = resumed
+    result = fit_table(args.data, args.target, out, **settings, resume=args.resume,
+                       force=args.force)
+    from losskit._io import strict_json
+
+    print(strict_json(result, where="fit", nonfinite="null"))
     return 0
 
 
-def _load(folder: str | Path) -> tuple[Any, TabularEncoder, dict[str, Any]]:
+# ------------------------------------------------------------------------------ using a model
+
+
+def _load(folder: str | Path, command_name: str) -> tuple[Any, TabularEncoder, dict[str, Any]]:
+    """The estimator, encoder and config of a model folder, validated before anything is
+    built (:func:`losskit.nn._modelfile.check_model_folder`)."""
+    from losskit.nn._modelfile import check_model_folder
     from losskit.nn.estimators import MLPClassifier, MLPRegressor
 
-    folder = Path(folder)
-    path = folder / "config.json"
-    if not path.exists():
-        fail("load", "DIR", f"{str(folder)!r} has no config.json",
-             "Pass a folder written by losskit fit")
-    config = json.loads(path.read_text())
-    if "preprocessing" not in config:
-        fail("load", "DIR", f"{str(folder)!r} was not written by losskit fit (no "
-             "preprocessing in config.json)", "Pass a folder written by losskit fit")
+    config = check_model_folder(folder, command_name)
     cls = MLPClassifier if config["estimator"] == "MLPClassifier" else MLPRegressor
-    return cls.load(folder), TabularEncoder.from_dict(config["preprocessing"]), config
+    try:
+        est = cls.load(folder)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError,
+            OSError) as error:  # what the schema does not cover
+        fail(command_name, "DIR", f"{str(folder)!r} holds a model that cannot be loaded "
+             f"({type(error).__name__}: {str(error)[:200]})", "Fit the model again")
+    return est, TabularEncoder.from_dict(config["preprocessing"]), config
 
 
 def _use_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dir", help="folder written by losskit fit")
-    parser.add_argument("data", help="CSV or Parquet file")
-    parser.add_argument("--out", help="write here instead of standard output")
+    parser.add_argument("dir", metavar="DIR", help="folder written by losskit fit")
+    parser.add_argument("data", metavar="DATA", help="CSV or Parquet file")
+    parser.add_argument("--out", metavar="FILE",
+                        help="write to this file instead of standard output")
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell that a spreadsheet will not run as a formula (the OWASP rule: text starting
+    with ``=``, ``+``, ``-``, ``@``, tab or carriage return gets a leading ``'``; numbers,
+    including text that is a number such as ``-1.5``, are left as they are).
+
+    Examples
+    --------
+    >>> csv_cell('=HYPERLINK("http://x")'), csv_cell("-1.5"), csv_cell(-2), csv_cell("ok")
+    ('\\'=HYPERLINK("http://x")', '-1.5', -2, 'ok')
+    """
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        try:
+            float(value)
+        except ValueError:
+            return "'" + value
+    return value
+
+
+def _check_out_file(command_name: str, path: str | None) -> Path | None:
+    if path is None:
+        return None
+    from losskit._io import check_output_path
+
+    return check_output_path(command_name, "--out", path, kind="file")
+
+
+def _inputs(command_name: str, encoder: TabularEncoder, table: Any) -> np.ndarray:
+    X = encoder.transform(table, command=command_name)
+    if encoder.unseen_:
+        rows = max(n for n, _ in encoder.unseen_.values())
+        listed = ", ".join(f"{name!r}: {n} (e.g. {example!r})"
+                           for name, (n, example) in encoder.unseen_.items())
+        warn(command_name, f"{rows} row(s) have categories not seen in training ({listed}); "
+             "they are encoded as no known category")
+    return X
 
 
 @command("predict", "predict with a model saved by losskit fit (CSV out)", _use_arguments)
 def _predict(args: argparse.Namespace) -> int:
     _need_torch("predict")
-    from losskit._io import atomic_write
+    from losskit._io import atomic_write_bytes
     from losskit.datasets import read_table
     from losskit.nn.estimators import MLPClassifier
 
-    est, encoder, config = _load(args.dir)
-    table = read_table(args.data)
+    out = _check_out_file("predict", args.out)
+    est, encoder, config = _load(args.dir, "predict")
+    table = read_table(args.data, command="predict").rename(columns=str)
     if config["target"] in table.columns:
         table = table.drop(columns=[config["target"]])
-    X = encoder.transform(table)
+    X = _inputs("predict", encoder, table)
     columns: dict[str, Any] = {"prediction": est.predict(X)}
     if isinstance(est, MLPClassifier):
         proba = est.predict_proba(X)
         for j, label in enumerate(est.classes_):
             columns[f"probability_{label}"] = proba[:, j]
+    for name, values in columns.items():
+        values = np.asarray(values)
+        if values.dtype.kind == "f" and not np.isfinite(values).all():
+            fail("predict", "DATA", f"gives non-finite {name} values for "
+                 f"{int((~np.isfinite(values)).sum())} row(s)", "Check those rows' values "
+                 "(far outside the training data?); nothing was written")
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(list(columns))
+    writer.writerow([csv_cell(c) for c in columns])
     for row in zip(*columns.values(), strict=True):
-        writer.writerow([v.item() if isinstance(v, np.generic) else v for v in row])
-    if args.out:
-        atomic_write(Path(args.out), lambda tmp: Path(tmp).write_text(buffer.getvalue()))
+        writer.writerow([csv_cell(v) for v in row])
+    if out is not None:
+        atomic_write_bytes(out, buffer.getvalue())
     else:
         sys.stdout.write(buffer.getvalue())
     return 0
@@ -260,19 +720,51 @@ def _predict(args: argparse.Namespace) -> int:
          _use_arguments)
 def _evaluate(args: argparse.Namespace) -> int:
     _need_torch("evaluate")
-    from losskit._io import atomic_write
-    from losskit.datasets import read_table, split_target
+    from losskit._io import atomic_write_bytes, strict_json
+    from losskit.datasets import read_table
     from losskit.nn.estimators import MLPRegressor
 
-    est, encoder, config = _load(args.dir)
-    X_df, y = split_target(read_table(args.data), config["target"])
+    out = _check_out_file("evaluate", args.out)
+    est, encoder, config = _load(args.dir, "evaluate")
+    table = read_table(args.data, command="evaluate").rename(columns=str)
+    target = config["target"]
+    if target not in table.columns:
+        fail("evaluate", "DATA", f"has no column {target!r}, the target the model was "
+             "trained to predict; evaluate scores predictions against it",
+             f"Pass a table with the {target!r} column (losskit predict needs none)")
+    y = table[target]
+    if y.isna().any():
+        fail("evaluate", "DATA", f"has {int(y.isna().sum())} missing value(s) in the target "
+             f"column {target!r}", "Drop those rows")
     y = y.to_numpy()
     if isinstance(est, MLPRegressor):
+        try:
+            y = y.astype(np.float64)
+        except (TypeError, ValueError):
+            fail("evaluate", "DATA", f"holds text in the target column {target!r}",
+                 "Pass a numeric target, as in training")
+        bad = ~np.isfinite(y)
+        if bad.any() or np.abs(y).max() > float(np.finfo(np.float32).max):
+            rows = ", ".join(str(int(r) + 1) for r in np.flatnonzero(
+                bad | (np.abs(np.nan_to_num(y)) > float(np.finfo(np.float32).max)))[:5])
+            fail("evaluate", "DATA", f"has infinite or too large values in the target column "
+                 f"{target!r} (rows {rows})", "Drop or correct those rows")
         y = y.astype(np.float32)
-    result = est.evaluate(encoder.transform(X_df), y)
-    text = json.dumps(result, indent=2)
-    if args.out:
-        atomic_write(Path(args.out), lambda tmp: Path(tmp).write_text(text))
+    X = _inputs("evaluate", encoder, table.drop(columns=[target]))
+    try:
+        result = est.evaluate(X, y)
+    except ValueError as error:
+        detail = str(error).split(": ", 1)[-1]
+        if detail.startswith("y "):
+            detail = f"target column {target!r} {detail[2:]}"
+        raise ValueError(f"evaluate: DATA {detail}") from None
+    for name, value in result.items():
+        if not np.isfinite(value):
+            warn("evaluate", f"{name} is {value} on this data; the JSON holds null with the "
+                 "reason")
+    text = strict_json(result, where="evaluate", nonfinite="null")
+    if out is not None:
+        atomic_write_bytes(out, text + "\n")
     else:
         print(text)
     return 0

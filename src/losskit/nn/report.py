@@ -75,11 +75,22 @@ def curve_figures(history: History, folder: str | Path) -> dict[str, Path]:
     return out
 
 
+def _cell(value: Any) -> str:
+    if value is None or not math.isfinite(float(value)):
+        return "not finite"
+    return f"{float(value):.6g}"
+
+
 def write_report(path: str | Path, *, title: str, history: History,
                  figures: Mapping[str, Path], metrics: Mapping[str, Mapping[str, float]],
-                 model_text: str, why: str, diagnosis: Any) -> None:
-    """Write the self-contained HTML report (figures embedded as base64 PNG)."""
+                 model_text: str, why: str, diagnosis: Any,
+                 rows: Mapping[str, int] | None = None) -> None:
+    """Write the self-contained HTML report (figures embedded as base64 PNG).
+
+    ``rows``: the row count of each part (``train``, ``validation``, ``test``, ``total``).
+    A metric that is not finite shows as "not finite" (never as a number)."""
     esc = html.escape
+    counts = rows
     images = "\n".join(
         f'<figure><img alt="{esc(name)} curves" src="data:image/png;base64,'
         f'{base64.b64encode(Path(p).read_bytes()).decode("ascii")}">'
@@ -90,8 +101,16 @@ def write_report(path: str | Path, *, title: str, history: History,
     head = "".join(f"<th>{esc(n)}</th>" for n in names)
     rows = "\n".join(
         f"<tr><th>{esc(split)}</th>" + "".join(
-            f"<td>{values[n]:.6g}</td>" if n in values else "<td></td>" for n in names)
+            f"<td>{_cell(values[n])}</td>" if n in values else "<td></td>" for n in names)
         + "</tr>" for split, values in metrics.items())
+    row_text = ""
+    if counts is not None:
+        parts = [f"{int(counts.get(k, 0))} {label}" for k, label in (
+            ("train", "for training"), ("validation", "for validation"),
+            ("test", "held out for testing"))]
+        total = counts.get("total")
+        row_text = "<p>Rows: " + esc(", ".join(parts)) + (
+            f" (of {int(total)})" if total is not None else "") + ".</p>"
     doc = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>{esc(title)}</title>
@@ -108,6 +127,7 @@ figure {{ display: inline-block; margin: 0 1rem 1rem 0; }} img {{ max-width: 100
 <h2>Learning curves</h2>
 {images}
 <h2>Final loss and metrics</h2>
+{row_text}
 <table><tr><th></th>{head}</tr>
 {rows}</table>
 <h2>Model: output layer and loss</h2>
