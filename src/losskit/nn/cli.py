@@ -356,7 +356,7 @@ def _check_regression_target(y: np.ndarray, target: str, loss: str) -> None:
 def _task_and_loss(y: Any, loss: str | None, task: str | None) -> tuple[str, str, str]:
     """(task, loss, why) from the advice or from ``--loss``."""
     from losskit.advise import advise
-    from losskit.nn._heads import ALIASES, LOSS_HEADS
+    from losskit.nn._heads import ALIASES, LOSS_HEADS, advised_loss
 
     advice = None
     if loss is None or task is None:
@@ -368,7 +368,7 @@ def _task_and_loss(y: Any, loss: str | None, task: str | None) -> tuple[str, str
         if advice is None:
             fail("fit", "--target", "could not be matched to a loss by losskit advise",
                  "Pass --loss (and --task)")
-        loss = advice.loss
+        loss = advised_loss(advice)  # the head of the advised family (fit trains what advise says)
         why = f"Advised for this target: {advice.rationale}"
         task = task or ("classification" if advice.task in ("binary", "multiclass")
                         else "regression")
