@@ -143,7 +143,7 @@ def test_fit_trains_the_advised_negative_binomial(tmp_path):
                  str(tmp_path / "o")]) == 0
     metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
     assert metrics["loss"] == "negative_binomial_nll"
-    assert math.isfinite(metrics["test"]["mean_poisson_deviance"])
+    assert math.isfinite(metrics["validation"]["mean_poisson_deviance"])
 
 
 # ---------------------------------------------------------------------- default metrics
