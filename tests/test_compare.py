@@ -107,6 +107,27 @@ def test_metric_choice_and_direction(regression):
     assert r2.best == r2.losses[best]
 
 
+def test_deviance_metrics_are_minimised_regression_metrics():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(60, 2))
+    y = rng.poisson(np.exp(0.5 + 0.5 * X[:, 0])).astype(float)
+    result = lk.compare(X, y, ["poisson_nll", "mse"], metric="mean_poisson_deviance",
+                        n_splits=2, n_repeats=1, estimator_params=FAST)
+    assert result.metric == "mean_poisson_deviance" and not result.greater_is_better
+    with pytest.raises(ValueError, match="a regression metric, but the task is classification"):
+        lk.compare(X, (y > 1).astype(int), ["cross_entropy", "hinge_loss"],
+                   metric="mean_poisson_deviance",
+                   n_splits=2, n_repeats=1, estimator_params=FAST)
+
+
+def test_results_json_writes_non_finite_as_null_with_a_reason():
+    from losskit.compare._core import _json_text
+
+    data = json.loads(_json_text({"scores": [[1.0, float("nan")]], "p": float("inf")}))
+    assert data["scores"] == [[1.0, None]] and data["p"] is None
+    assert data["null_reasons"] == {"scores[0][1]": "was nan", "p": "was inf"}
+
+
 def test_custom_losses_callable_family_and_dataframe():
     rng = np.random.default_rng(2)
     frame = pd.DataFrame({"x": rng.normal(size=45), "colour": rng.choice(["r", "g", "b"], 45),

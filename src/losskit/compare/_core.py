@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
-import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -232,13 +230,13 @@ def _metric(metric: Any, task: str, y: np.ndarray) -> tuple[Callable, str, bool]
              TypeError)
     if name.endswith("_score"):
         greater = True
-    elif name.endswith(("_error", "_loss")):
+    elif name.endswith(("_error", "_loss", "_deviance")):
         greater = False
     else:
         fail("compare", "metric", f"is the function {name!r}, whose name does not say whether "
              "it is maximised", "Name it ..._score (higher is better) or ..._error (lower)")
     regression_metric = name in ("mean_absolute_error", "root_mean_squared_error", "r2_score",
-                                 "max_error")
+                                 "max_error", "mean_poisson_deviance", "mean_gamma_deviance")
     if isinstance(metric, str) and (task == "classification") == regression_metric:
         kind = "regression" if regression_metric else "classification"
         fail("compare", "metric", f"is {name!r}, a {kind} metric, but the task is {task}",
@@ -505,20 +503,8 @@ def compare(X: Any, y: Any, losses: Sequence[Any], *, metric: Any = None, n_spli
 
 
 def _json_text(data: Any) -> str:
-    def default(x: Any) -> Any:
-        if isinstance(x, np.generic):
-            return x.item()
-        if isinstance(x, np.ndarray):
-            return x.tolist()
-        return str(x)
+    """``results.json``: strict JSON; a non-finite number (a failed fit's score, an undefined
+    statistic) is written as ``null`` with a ``null_reasons`` entry beside it."""
+    from losskit._io import strict_json
 
-    def clean(x: Any) -> Any:  # JSON has no infinity: write it as null
-        if isinstance(x, float) and not math.isfinite(x):
-            return None
-        if isinstance(x, dict):
-            return {k: clean(v) for k, v in x.items()}
-        if isinstance(x, (list, tuple)):
-            return [clean(v) for v in x]
-        return x
-
-    return json.dumps(clean(data), indent=2, default=default, allow_nan=False)
+    return strict_json(data, where="compare results.json", nonfinite="null")
