@@ -564,8 +564,15 @@ class _Snapshot:
 
 
 def _initial_loss(model: MLP, X: torch.Tensor, Y: dict[str, torch.Tensor],
-                  w: torch.Tensor | None) -> float:
-    """The training loss of the untrained network (``inf`` if it is not finite)."""
+                  w: torch.Tensor | None, rows: int = 4096) -> float:
+    """The training loss of the untrained network (``inf`` if it is not finite), on at most
+    ``rows`` evenly spaced rows (a reference level for divergence, not a reported number)."""
+    step = max(1, -(-X.shape[0] // rows))
+    if step > 1:
+        X, Y = X[::step], {k: v[::step] for k, v in Y.items()}
+        w = None if w is None else w[::step]
+        if w is not None and not float(w.sum()) > 0:
+            w = None
     model.eval()
     with torch.no_grad():
         value = _evaluate(model, _forward_chunks(model, X), Y, w, [], "")["loss"]
