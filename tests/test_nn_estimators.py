@@ -420,3 +420,22 @@ def test_defaults_on_real_tables_match_scikit_learn():
     clf = MLPClassifier(random_state=0, verbose=False).fit(scaler.transform(Xa), ya)
     ref = SkMLPClassifier(random_state=0).fit(scaler.transform(Xa), ya)
     assert clf.score(scaler.transform(Xb), yb) >= ref.score(scaler.transform(Xb), yb) - 0.02
+
+
+def test_load_refuses_non_finite_weights_and_save_writes_strict_json(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    X, y = _blobs(40)
+    clf = MLPClassifier(hidden_layer_sizes=(3,), epochs=2, random_state=0, verbose=False,
+                        metrics=["accuracy", "roc_auc"]).fit(X, y)
+    clf.history_.rows[0]["val_roc_auc"] = float("nan")  # e.g. a one-class validation set
+    clf.save(tmp_path)
+    text = (tmp_path / "config.json").read_text()
+    assert "NaN" not in text and '"val_roc_auc": null' in text
+    json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in config.json"))
+    state = load_file(str(tmp_path / "model.safetensors"))
+    state["heads.output.bias"][0] = float("nan")
+    save_file(state, str(tmp_path / "model.safetensors"))
+    with pytest.raises(ValueError, match=r"MLPClassifier\.load: path '.*' holds NaN or "
+                       r"infinite weights \(heads\.output\.bias\)"):
+        MLPClassifier.load(tmp_path)
