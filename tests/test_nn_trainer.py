@@ -411,3 +411,17 @@ def test_batch_losses_take_the_native_kernel(monkeypatch, loss, task, n_classes,
     model = MLP(3, head, hidden_layer_sizes=(6,), random_state=0, dtype=torch.float32)
     Trainer(epochs=2, batch_size=8, random_state=0).fit(model, X, target(y))
     assert len(taken) >= 10 and all(taken)
+
+
+def test_validation_targets_are_checked_before_training():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 3))
+    y = rng.poisson(2.0, size=30).astype(float)
+    y_val = y[:10].copy()
+    y_val[3] = -1.0  # outside the Poisson domain, in the validation rows only
+    model = MLP(3, Head("poisson_nll"), hidden_layer_sizes=(4,), random_state=0,
+                dtype=torch.float64)
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(ValueError, match="poisson_nll"):
+        Trainer(epochs=3, random_state=0).fit(model, X, y, validation_data=(X[:10], y_val))
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))

@@ -794,6 +794,15 @@ def _baselines(model: MLP, X: torch.Tensor, Y: dict[str, torch.Tensor],
             # raises a clear error now if y is outside the loss's domain
             value = head.batch_loss(y, const, w, check_values=head.spec.user_fn is None)
         out[f"loss/{name}"] = float(value)
+    if val is not None:  # the validation targets too: a NaN validation loss would be a retry
+        Xv, Yv, wv = val
+        for name, head in model.head_specs.items():
+            if head.spec.user_fn is not None:
+                continue
+            with torch.no_grad():
+                raw_v = raws[name].expand(Xv.shape[0], -1) if name in raws else \
+                    model(Xv)[name]
+                head.batch_loss(Yv[name], raw_v, wv, check_values=True)
     for prefix, data in (("", (X, Y, w)), ("val_", val)):
         if data is None or len(raws) != len(model.head_specs):
             continue
