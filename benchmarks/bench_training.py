@@ -91,8 +91,8 @@ def losskit_epochs(X: np.ndarray, y: np.ndarray, hidden: int, batch: int, epochs
                    lr: float, regression: bool = False) -> list[float]:
     cls = MLPRegressor if regression else MLPClassifier
     clf = cls(hidden_layer_sizes=(hidden,), batch_size=batch, epochs=epochs,
-              learning_rate=lr, momentum=0.9, validation_fraction=0.0,
-              random_state=0, verbose=False)
+              optimizer="sgd", learning_rate=lr, momentum=0.9, early_stopping=False,
+              validation_fraction=0.0, random_state=0, verbose=False)
     clf.fit(X, y)
     return clf.history_["time"]
 

@@ -24,6 +24,8 @@ from losskit.compare import load_callable
 from losskit.nn import MLPClassifier, MLPRegressor
 
 FAST = {"epochs": 3, "hidden_layer_sizes": (4,), "batch_size": 16}
+#: compare's own training settings (not the estimators' Adam defaults): a hand run needs them
+SGD = {"optimizer": "sgd", "learning_rate": 0.01, "momentum": 0.9, "early_stopping": False}
 
 LOSS_FILE = """
 calls = []
@@ -83,11 +85,33 @@ def test_fold_scores_reproduce_a_hand_run(labels):
         for j in (0, 2):
             train, test = folds[j]
             mean, sd = X[train].mean(axis=0), X[train].std(axis=0)  # standardised by hand
-            model = MLPClassifier(loss, random_state=int(seeds[j]), verbose=False, **FAST)
+            model = MLPClassifier(loss, random_state=int(seeds[j]), verbose=False, **SGD,
+                                  **FAST)
             model.fit(((X[train] - mean) / sd).astype(np.float32), y[train])
             predicted = model.predict(((X[test] - mean) / sd).astype(np.float32))
             expected = skm.accuracy_score(y[test], predicted)
             assert result.scores[i, j] == pytest.approx(expected, rel=1e-12)
+
+
+def test_compare_trains_with_its_own_sgd_settings(regression, monkeypatch):
+    # the estimators default to Adam with early stopping; compare's fits stay fixed-length
+    # SGD unless estimator_params says otherwise
+    seen = []
+    original = MLPRegressor.fit
+
+    def fit(self, *args, **kwargs):
+        seen.append(self.get_params())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(MLPRegressor, "fit", fit)
+    X, y = regression
+    lk.compare(X, y, ["mse", "mae"], n_splits=2, n_repeats=1, estimator_params=FAST)
+    assert len(seen) == 4
+    assert all({k: p[k] for k in SGD} == SGD for p in seen)
+    seen.clear()
+    lk.compare(X, y, ["mse", "mae"], n_splits=2, n_repeats=1,
+               estimator_params={**FAST, "optimizer": "adam", "learning_rate": 1e-3})
+    assert all((p["optimizer"], p["learning_rate"]) == ("adam", 1e-3) for p in seen)
 
 
 def test_metric_choice_and_direction(regression):
@@ -99,7 +123,7 @@ def test_metric_choice_and_direction(regression):
     seed = int(np.random.RandomState(0).randint(np.iinfo(np.int32).max, size=2)[1])
     train, test = folds[1]
     mean, sd = X[train].mean(axis=0), X[train].std(axis=0)
-    model = MLPRegressor("mae", random_state=seed, verbose=False, **FAST)
+    model = MLPRegressor("mae", random_state=seed, verbose=False, **SGD, **FAST)
     model.fit(((X[train] - mean) / sd).astype(np.float32), y[train])
     predicted = model.predict(((X[test] - mean) / sd).astype(np.float32))
     assert r2.scores[1, 1] == pytest.approx(skm.r2_score(y[test], predicted), rel=1e-6)

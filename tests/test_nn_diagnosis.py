@@ -8,7 +8,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from losskit.nn import History, MLPClassifier, MLPRegressor, diagnose  # noqa: E402
+from losskit.nn import (  # noqa: E402
+    History,
+    MLPClassifier,
+    MLPRegressor,
+    TrainingDivergedError,
+    diagnose,
+)
 from losskit.nn import diagnosis as dg  # noqa: E402
 
 
@@ -143,14 +149,21 @@ def test_real_overfitting_with_a_large_network_on_few_noisy_samples():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(40, 5))
     y = X[:, 0] + rng.normal(size=40)
-    reg = MLPRegressor(hidden_layer_sizes=(128, 128), epochs=150, optimizer="adam",
-                       learning_rate=0.01, batch_size=8, validation_fraction=0.25,
-                       random_state=0, verbose=False).fit(X, y)
+    kw = {"hidden_layer_sizes": (128, 128), "epochs": 150, "optimizer": "adam",
+          "learning_rate": 0.01, "batch_size": 8, "validation_fraction": 0.25,
+          "random_state": 0, "verbose": False}
+    reg = MLPRegressor(early_stopping=False, **kw).fit(X, y)
     d = reg.diagnose()
     assert d.verdict == "overfitting", str(d)
     k = d.findings[0].epoch
     val = reg.history_["val_loss"]
     assert int(np.argmin(val)) + 2 == k
+    # with early stopping (the default) the same curve is stopped at its minimum
+    stopped = MLPRegressor(**kw).fit(X, y)
+    d = stopped.diagnose()
+    assert d.verdict == "early_stopped", str(d)
+    assert d.findings[0].epoch == stopped.history_.best_epoch
+    assert f"with the weights of epoch {stopped.history_.best_epoch}" in str(d)
 
 
 def test_real_saturation_with_sigmoid_and_mse():
@@ -170,15 +183,20 @@ def test_real_saturation_with_sigmoid_and_mse():
     assert "saturation/output" not in ce.history_.keys()  # not needed from logits
 
 
-def test_real_divergence():
+def test_real_divergence_is_an_error_with_the_diagnosis():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(60, 3)) * 50
     y = X.sum(axis=1) * 50
-    with pytest.warns(UserWarning, match="training stopped"):
-        reg = MLPRegressor(hidden_layer_sizes=(8,), epochs=30, learning_rate=0.5,
-                           random_state=0, verbose=False).fit(X, y)
-    d = reg.diagnose()
+    reg = MLPRegressor(hidden_layer_sizes=(8,), epochs=30, learning_rate=0.5, optimizer="sgd",
+                       scale_target=False, random_state=0, verbose=False)
+    with pytest.warns(UserWarning, match="retrying with learning rate"), \
+            pytest.raises(TrainingDivergedError, match=r"^MLPRegressor: loss "
+                          r"'mean_squared_error' diverged at epoch \d+") as info:
+        reg.fit(X, y)
+    assert not hasattr(reg, "model_")  # not fitted: no NaN weights to predict with
+    d = info.value.history.diagnose()
     assert d.kinds == ["diverged"] and "learning rate 0.5 is high for sgd" in str(d)
+    assert "at every learning rate tried (0.5, 0.05, 0.005, then 0.0005)" in str(d)
 
 
 def test_the_docs_page_examples_run_and_match():
@@ -190,3 +208,90 @@ def test_the_docs_page_examples_run_and_match():
                               optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 10
     assert result.failed == 0
+
+
+# ------------------------------------------------------- the validation curve decides (issue 11)
+
+
+def test_overfitting_of_a_loss_with_an_offset():
+    # a Poisson NLL without its constant: values near -600, the model improves the constant
+    # model's -568.4 by only ~7; a rise of 10 is overfitting although it is 1.7% of |loss|
+    loss = [-612.0 - i * 0.2 for i in range(12)]
+    val = [-569.0, -572.0, -575.0, -574.0, -572.5, -571.0, -570.0, -569.0, -568.0, -567.0,
+           -566.0, -565.0]
+    h = History(rows=[{"epoch": i + 1, "loss": a, "val_loss": b}
+                      for i, (a, b) in enumerate(zip(loss, val, strict=True))],
+                baseline={"loss": -612.7, "val_loss": -568.4})
+    d = diagnose(h)
+    assert d.verdict == "overfitting", str(d)
+    msg = d.findings[0].message
+    assert "rose from -575 (its minimum, epoch 3) to -565 at epoch 12 (+10, 152% of its " \
+           "improvement on the constant model's -568.4)" in msg
+    assert "worse than the constant model's (-568.4)" in msg
+    assert "the gap between them grew from 37.4 to 49.2" in msg
+    assert "converged" not in d
+
+
+def test_a_growing_gap_is_overfitting_even_when_the_training_loss_is_flat():
+    loss = [1.0, 0.5, 0.4, 0.4, 0.41, 0.4, 0.41]
+    val = [1.0, 0.6, 0.5, 0.55, 0.6, 0.65, 0.7]
+    d = diagnose(_history(loss, val))
+    assert d.verdict == "overfitting"
+    assert "while the training loss went from 0.4 to 0.41; the gap between them grew from " \
+           "0.1 to 0.29" in str(d)
+
+
+def test_early_stopping_that_restored_the_minimum_is_reported_as_such():
+    loss = [1.0 / e for e in range(1, 11)]
+    val = [1.0, 0.6, 0.5, 0.52, 0.53, 0.55, 0.6, 0.62, 0.65, 0.7]
+    h = _history(loss, val, stopped="early_stopping", best_epoch=3,
+                 settings={"early_stopping": True})
+    d = diagnose(h)
+    assert d.kinds == ["early_stopped"]
+    assert d.findings[0].message.startswith(
+        "Stopped early at epoch 10 with the weights of epoch 3, before the overfitting that "
+        "followed: the validation loss rose from 0.5 (its minimum, epoch 3) to 0.7")
+
+
+def test_convergence_is_judged_on_the_part_of_the_loss_the_model_changes():
+    # -600 + a steady fall of 1 per epoch: 0.17% of |loss| but 10% of the gain on the baseline
+    loss = [-590.0 - e for e in range(1, 21)]
+    d = diagnose(_history(loss, baseline=-580.0))
+    assert d.verdict == "still_improving", str(d)
+    assert "fell 10.0% over the last 3 epochs (-607 at epoch 17 to -610 at epoch 20)" in str(d)
+    flat = loss[:10] + [-600.0] * 10
+    assert diagnose(_history(flat, baseline=-580.0)).kinds == ["converged"]
+
+
+def test_retries_are_reported_with_their_numbers():
+    retry = {"epoch": 3, "found": "training loss became nan", "restored_epoch": 2,
+             "learning_rate": 0.1, "new_learning_rate": 0.01}
+    d = diagnose(_history([1.0, 0.5, 0.3, 0.2, 0.2, 0.2, 0.2], baseline=1.0,
+                          retries=[retry]))
+    assert d.kinds == ["converged", "retried"]
+    assert "Diverged and recovered (1 retry): the training loss became nan at epoch 3 with " \
+           "learning rate 0.1; restarted from epoch 2 with 0.01" in str(d)
+    failed = History(rows=[], stopped="diverged", settings={"optimizer": "sgd",
+                                                            "learning_rate": 0.1},
+                     retries=[{**retry, "restored_epoch": 0}])
+    d = diagnose(failed)
+    assert d.kinds == ["diverged"]
+    assert "Diverged at epoch 3: the training loss became nan at every learning rate tried " \
+           "(0.1, then 0.01)" in str(d)
+
+
+def test_real_diabetes_with_adam_is_overfitting_not_converged():
+    # issue 11: scikit-learn's diabetes table, Poisson NLL, Adam at 0.01 for 100 epochs
+    # without early stopping was diagnosed "converged" while validation RMSE was 3x training
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    reg = MLPRegressor("poisson_nll", hidden_layer_sizes=(64,), optimizer="adam",
+                       learning_rate=0.01, epochs=100, early_stopping=False, random_state=1,
+                       verbose=False).fit(X[:330], y[:330])
+    d = reg.diagnose()
+    assert d.verdict == "overfitting" and "converged" not in d, str(d)
+    f = d.findings[0]
+    assert f.numbers["final_gap"] > f.numbers["gap_at_best"]
+    assert f.numbers["final_val_loss"] > f.numbers["best_val_loss"]

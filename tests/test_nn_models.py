@@ -230,3 +230,21 @@ def test_callable_loss_must_return_one_value_per_sample():
                 random_state=0)
     with pytest.raises(ValueError, match="loss: callable returned shape"):
         Trainer(epochs=1).fit(model, np.zeros((4, 2), np.float32), np.zeros(4, np.float32))
+
+
+def test_start_at_baseline_sets_the_output_bias_of_each_head():
+    heads = {"count": Head("poisson_nll"), "value": Head("gaussian_nll"),
+             "kind": Head("cross_entropy", task="classification", n_classes=3),
+             "mix": Head(lk.families.GaussianMixture(k=2))}
+    model = MLP(2, heads, hidden_layer_sizes=(4,), random_state=0, dtype=torch.float64)
+    before = model.heads["mix"].bias.detach().clone()
+    y = {"count": np.array([1.0, 3.0]), "value": np.array([[1.0], [3.0]]),
+         "kind": np.array([0, 2]), "mix": np.array([1.0, 2.0])}
+    done = model.start_at_baseline(y)
+    assert done == {"count": True, "value": True, "kind": True, "mix": False}
+    b = {k: v.bias.detach().numpy() for k, v in model.heads.items()}
+    np.testing.assert_allclose(b["count"], [np.log(2.0)])
+    np.testing.assert_allclose(b["value"], [2.0, 0.0])  # mean, log sd (sd 1)
+    np.testing.assert_allclose(b["kind"][[0, 2]], [np.log(0.5)] * 2)
+    assert b["kind"][1] < -20  # an unseen class starts improbable (log 1e-12)
+    assert torch.equal(model.heads["mix"].bias, before)  # no closed form: left alone

@@ -16,7 +16,13 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import losskit as lk  # noqa: E402
-from losskit.nn import MLP, Head, Trainer, TrainingDivergedWarning  # noqa: E402
+from losskit.nn import (  # noqa: E402
+    MLP,
+    Head,
+    Trainer,
+    TrainingDivergedError,
+    TrainingDivergedWarning,
+)
 from losskit.nn.trainer import CHECKPOINT_NAME  # noqa: E402
 
 
@@ -181,15 +187,75 @@ def test_early_stopping_restores_the_best_epoch():
     assert restored == pytest.approx(hist["val_loss"][best], rel=1e-12)
 
 
-def test_divergence_stops_with_a_warning():
+def _finite(model):
+    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
+
+
+def test_divergence_retries_then_raises_with_the_last_finite_weights():
+    # unscaled features and target: SGD diverges at every learning rate tried
     rng = np.random.default_rng(0)
     X = rng.normal(size=(40, 3)) * 100
     y = X @ np.array([3.0, 1.0, 2.0]) * 100
     model = MLP(3, Head(), hidden_layer_sizes=(8,), random_state=0, dtype=torch.float64)
-    with pytest.warns(TrainingDivergedWarning, match="training stopped"):
-        hist = Trainer(epochs=50, learning_rate=1.0, random_state=0).fit(model, X, y)
-    assert hist.stopped == "diverged" and len(hist) < 50
-    assert "diverged" in hist.diagnose()
+    with pytest.warns(TrainingDivergedWarning, match="retrying with learning rate") as rec, \
+            pytest.raises(TrainingDivergedError, match="Trainer: loss 'mean_squared_error' "
+                          r"diverged at epoch \d+: the training loss (became|exploded to) .*"
+                          r"after 3 retries .*\(0\.1, 0\.01, 0\.001\)\. Lower the learning "
+                          "rate") as info:
+        Trainer(epochs=50, learning_rate=1.0, random_state=0).fit(model, X, y)
+    assert len([w for w in rec if w.category is TrainingDivergedWarning]) == 3
+    assert isinstance(info.value, ValueError)  # the CLI's exit status 2
+    err = info.value
+    assert err.loss == "mean_squared_error" and err.history.stopped == "diverged"
+    assert [r["new_learning_rate"] for r in err.history.retries] == \
+        pytest.approx([0.1, 0.01, 0.001])
+    assert all(math.isfinite(v) for v in err.history["loss"])
+    assert _finite(model)  # never NaN weights
+    assert "diverged" in err.history.diagnose()
+
+
+def test_a_retry_with_a_smaller_learning_rate_recovers():
+    X, y = _data(200)
+    Xs = X * 30  # SGD at learning rate 1 diverges on these; 0.1 does not
+    model = _model()
+    with pytest.warns(TrainingDivergedWarning, match=r"retry 1 of 3") as rec:
+        hist = Trainer(epochs=20, learning_rate=1.0, random_state=0).fit(model, Xs, y)
+    assert len(rec) == len(hist.retries) >= 1
+    first = hist.retries[0]
+    assert first["learning_rate"] == 1.0 and first["new_learning_rate"] == pytest.approx(0.1)
+    assert first["restored_epoch"] < first["epoch"]
+    assert len(hist) == 20 and hist.stopped == "epochs"  # one row per epoch, none lost
+    assert [r["epoch"] for r in hist.rows] == list(range(1, 21))
+    assert all(math.isfinite(v) for v in hist["loss"]) and _finite(model)
+    assert hist.rows[-1]["lr"] == pytest.approx(1.0 * 0.1 ** len(hist.retries))
+    assert hist.to_dict()["retries"] == hist.retries
+    from losskit.nn import History
+
+    assert History.from_dict(json.loads(json.dumps(hist.to_dict()))).retries == hist.retries
+
+
+def test_a_nan_gradient_never_leaves_nan_weights():
+    def loss(t, p):  # finite value, NaN gradient: d sqrt(u) at u = 0 times 0
+        return torch.mean((t - p) ** 2, dim=1) + torch.sqrt(p - p)[:, 0]  # inf - inf
+
+    X, _ = _data(40)
+    model = MLP(3, Head(loss), hidden_layer_sizes=(4,), random_state=0, dtype=torch.float64)
+    with pytest.warns(TrainingDivergedWarning), \
+            pytest.raises(TrainingDivergedError, match="became"):
+        Trainer(epochs=5, random_state=0, divergence_retries=1).fit(model, X, X[:, 0])
+    assert _finite(model)
+
+
+def test_no_retries_raises_at_once():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3)) * 100
+    model = MLP(3, Head(), hidden_layer_sizes=(8,), random_state=0, dtype=torch.float64)
+    with pytest.raises(TrainingDivergedError, match=r"Trainer: loss 'mean_squared_error' "
+                       r"diverged at epoch 1: the training loss exploded to \S+ \(the "
+                       r"untrained network's: \S+\) at learning rate 1\. Lower"):
+        Trainer(epochs=20, learning_rate=1.0, random_state=0, divergence_retries=0).fit(
+            model, X, X @ np.array([3.0, 1.0, 2.0]) * 100)
+    assert _finite(model)
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
@@ -202,6 +268,7 @@ def test_divergence_stops_with_a_warning():
     ({"lr_schedule": "linear"}, "Trainer: lr_schedule is 'linear'"),
     ({"clip_grad_norm": -1.0}, "Trainer: clip_grad_norm is -1.0"),
     ({"verbose": "yes"}, "Trainer: verbose is 'yes'"),
+    ({"divergence_retries": -1}, "Trainer: divergence_retries is -1"),
 ])
 def test_trainer_bad_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -344,3 +411,17 @@ def test_batch_losses_take_the_native_kernel(monkeypatch, loss, task, n_classes,
     model = MLP(3, head, hidden_layer_sizes=(6,), random_state=0, dtype=torch.float32)
     Trainer(epochs=2, batch_size=8, random_state=0).fit(model, X, target(y))
     assert len(taken) >= 10 and all(taken)
+
+
+def test_validation_targets_are_checked_before_training():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 3))
+    y = rng.poisson(2.0, size=30).astype(float)
+    y_val = y[:10].copy()
+    y_val[3] = -1.0  # outside the Poisson domain, in the validation rows only
+    model = MLP(3, Head("poisson_nll"), hidden_layer_sizes=(4,), random_state=0,
+                dtype=torch.float64)
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(ValueError, match="poisson_nll"):
+        Trainer(epochs=3, random_state=0).fit(model, X, y, validation_data=(X[:10], y_val))
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))

@@ -289,6 +289,12 @@ def _torch_threads(n_workers: int) -> int | None:
     return max(1, joblib.cpu_count() // n_workers)
 
 
+#: the training settings every fit of ``compare`` uses unless ``estimator_params`` says
+#: otherwise (SGD with momentum, fixed length; not the estimators' Adam defaults)
+_TRAINING = {"optimizer": "sgd", "learning_rate": 0.01, "momentum": 0.9,
+             "early_stopping": False}
+
+
 def _fit_score(loss: Any, task: str, params: dict[str, Any], seed: int, X: Any, y: np.ndarray,
                train: np.ndarray, test: np.ndarray, metric: Callable,
                metric_options: dict[str, Any], threads: int | None,
@@ -374,7 +380,10 @@ def compare(X: Any, y: Any, losses: Sequence[Any], *, metric: Any = None, n_spli
         ``K`` and ``R``: ``K``-fold cross-validation repeated ``R`` times (new shuffles).
     estimator_params : dict, optional
         Keyword arguments of the estimator (``epochs``, ``hidden_layer_sizes``,
-        ``learning_rate`` ...); ``random_state`` is set per fold by ``compare``.
+        ``learning_rate`` ...); ``random_state`` is set per fold by ``compare``. Unless
+        given, every fit uses SGD with momentum 0.9 at learning rate 0.01 without early
+        stopping (fixed-length runs, the same for every loss), not the estimators' Adam
+        defaults.
     n_jobs : int or None
         Fits run in parallel with joblib (``-1``: all cores). With more than one worker,
         each gets ``joblib.cpu_count() // n_workers`` torch threads (``torch.set_num_threads``
@@ -437,6 +446,10 @@ def compare(X: Any, y: Any, losses: Sequence[Any], *, metric: Any = None, n_spli
         fail(func, "estimator_params", "contains 'random_state' or 'loss'",
              "Set the seed with compare(random_state=...) and the losses with losses=")
     params.setdefault("verbose", False)
+    # the comparison's own training settings, independent of the estimators' defaults (Adam
+    # with early stopping): fixed-length SGD runs, the same for every loss
+    for key, value in _TRAINING.items():
+        params.setdefault(key, value)
 
     y = _as_target(y)
     if y.ndim != 1:

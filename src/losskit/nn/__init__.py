@@ -5,7 +5,8 @@
   per-head weights and learned uncertainty weighting.
 - :class:`Trainer`: minibatch SGD with momentum or Adam, exact epoch losses, metrics, early
   stopping, learning-rate schedules, gradient clipping, atomic per-epoch checkpoints and
-  ``resume``.
+  ``resume``; a NaN/infinite loss or weight rolls back and retries with a smaller learning
+  rate (:class:`TrainingDivergedWarning`), then raises :class:`TrainingDivergedError`.
 - :class:`MLPRegressor`, :class:`MLPClassifier`: scikit-learn estimators.
 - :func:`diagnose`: what the learning curves say, in plain words.
 
@@ -29,6 +30,7 @@ _EXPORTS = {
     "MLP": "losskit.nn.models",
     "History": "losskit.nn.trainer",
     "Trainer": "losskit.nn.trainer",
+    "TrainingDivergedError": "losskit.nn.trainer",
     "TrainingDivergedWarning": "losskit.nn.trainer",
 }
 
@@ -55,6 +57,7 @@ __all__ = [
     "MLPClassifier",
     "MLPRegressor",
     "Trainer",
+    "TrainingDivergedError",
     "TrainingDivergedWarning",
     "diagnose",
 ]

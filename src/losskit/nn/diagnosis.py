@@ -11,9 +11,16 @@ or a user can see exactly when a verdict is given:
     a learning rate above :data:`HIGH_LEARNING_RATE` for the optimiser, no gradient
     clipping, or unscaled data.
 ``overfitting``
-    the validation loss rose to more than :data:`OVERFIT_RISE` (relative) above its minimum at
-    epoch *k*, at least :data:`OVERFIT_EPOCHS` epochs later, while the training loss kept
-    falling: "overfitting from epoch *k*".
+    the validation loss at the last epoch is above its minimum (epoch *k*, at least
+    :data:`OVERFIT_EPOCHS` epochs earlier) by more than :data:`OVERFIT_RISE` of its size, and
+    the gap between the validation and the training loss grew since epoch *k* — whatever the
+    training loss did: "overfitting from epoch *k* + 1". The size of a loss is the smaller of
+    its absolute value and its improvement on the constant model (the validation baseline),
+    so a loss with a large offset (a Poisson NLL without its constant, a Gaussian NLL) is
+    judged on the part the model can change.
+``early_stopped``
+    the same curve as ``overfitting``, but early stopping ended training and restored the
+    weights of the validation minimum: the model is the one before the overfitting.
 ``underfitting``
     the best training loss improves on the loss of the best constant model (the mean of the
     target, or the class prior) by less than :data:`UNDERFIT_MARGIN` of the baseline's size.
@@ -26,10 +33,16 @@ or a user can see exactly when a verdict is given:
 ``still_improving``
     over the last :data:`WINDOW_FRACTION` of the epochs (at least :data:`MIN_WINDOW`), the
     monitored loss (validation if available, else training) fell by more than
-    :data:`IMPROVING_REL` (relative) and reached its minimum in that window: train longer.
+    :data:`IMPROVING_REL` of its size and reached its minimum in that window: train longer.
 ``converged``
-    none of the above: the monitored loss changed by less than :data:`IMPROVING_REL` over the
-    last window.
+    none of the above: the monitored loss changed by less than :data:`IMPROVING_REL` of its
+    size over the last window.
+``retried``
+    training diverged (a NaN or infinite loss or weight) and was rolled back to an earlier
+    epoch and continued with a smaller learning rate (:attr:`History.retries`); when it
+    diverged again after the last retry, the finding is ``diverged``.
+
+Every finding states the numbers it rests on (epochs, losses, the baseline, rates).
 """
 
 from __future__ import annotations
@@ -146,13 +159,16 @@ def diagnose(history: Any) -> Diagnosis:
         fail("diagnose", "history", f"is {type(history).__name__}",
              "Pass a losskit.nn.History (Trainer.fit's result or an estimator's history_)",
              TypeError)
+    retries = list(getattr(history, "retries", []) or [])
+    settings = getattr(history, "settings", {}) or {}
+    if getattr(history, "stopped", "") == "diverged" and retries:
+        return Diagnosis([_diverged_after_retries(retries, settings)])
     if not rows:
         fail("diagnose", "history", "has no epochs", "Train for at least one epoch")
     loss = [float(r["loss"]) for r in rows]
     epochs = [int(r.get("epoch", i + 1)) for i, r in enumerate(rows)]
     has_val = all("val_loss" in r for r in rows)
     val = [float(r["val_loss"]) for r in rows] if has_val else None
-    settings = getattr(history, "settings", {}) or {}
     baseline = getattr(history, "baseline", {}) or {}
     heads = getattr(history, "heads", {}) or {}
 
@@ -161,20 +177,59 @@ def diagnose(history: Any) -> Diagnosis:
     if diverged is not None:
         return Diagnosis([diverged])
     if val is not None:
-        over = _overfitting(loss, val, epochs)
+        over = _overfitting(loss, val, epochs, baseline.get("val_loss"), history)
         if over is not None:
             findings.append(over)
     under = _underfitting(loss, val, epochs, baseline)
     if under is not None:
         findings.append(under)
     findings += _saturated(rows, heads)
-    findings.append(_convergence(val if val is not None else loss, epochs,
-                                 "validation" if val is not None else "training",
-                                 getattr(history, "stopped", "")))
-    if any(f.kind in ("overfitting", "underfitting") for f in findings):
+    findings.append(_convergence(loss, val, epochs, baseline, getattr(history, "stopped", "")))
+    if any(f.kind in ("overfitting", "underfitting", "early_stopped") for f in findings):
         # "converged" next to over/underfitting would read as an all-clear
         findings = [f for f in findings if f.kind != "converged"]
+    if retries:
+        findings.append(_retried(retries))
     return Diagnosis(findings)
+
+
+def _size(best: float, baseline: Any) -> float:
+    """The size of a loss for relative thresholds: ``|best|``, or its improvement on the
+    constant model when that is smaller (losses with an offset)."""
+    size = abs(best)
+    if isinstance(baseline, (int, float)) and math.isfinite(baseline) and baseline > best:
+        size = min(size, baseline - best)
+    return max(size, 1e-12)
+
+
+def _diverged_after_retries(retries: Sequence[dict], settings: dict) -> Finding:
+    last = retries[-1]
+    rates = ", ".join(f"{r['learning_rate']:g}" for r in retries)
+    return Finding(
+        "diverged",
+        f"Diverged at epoch {last['epoch']}: the {last['found']} at every learning rate tried "
+        f"({rates}, then {last['new_learning_rate']:g}), each time restarted from an "
+        f"earlier epoch's finite weights ({len(retries)} retr"
+        f"{'y' if len(retries) == 1 else 'ies'}); training stopped. Likely cause: "
+        f"{_divergence_cause(settings)}.", last["epoch"],
+        {"retries": float(len(retries)), "last_learning_rate": last["new_learning_rate"]})
+
+
+def _restored(epoch: int) -> str:
+    return f"epoch {epoch}" if epoch else "the initial weights"
+
+
+def _retried(retries: Sequence[dict]) -> Finding:
+    parts = [f"the {r['found']} at epoch {r['epoch']} with learning rate "
+             f"{r['learning_rate']:g}; restarted from "
+             f"{_restored(r['restored_epoch'])} with {r['new_learning_rate']:g}"
+             for r in retries]
+    return Finding(
+        "retried",
+        f"Diverged and recovered ({len(retries)} retr{'y' if len(retries) == 1 else 'ies'}): "
+        f"{'; '.join(parts)}. Start with a learning rate of at most "
+        f"{retries[-1]['new_learning_rate']:g}.", retries[0]["epoch"],
+        {"retries": float(len(retries)), "learning_rate": retries[-1]["new_learning_rate"]})
 
 
 def _diverged(loss: Sequence[float], epochs: Sequence[int], settings: dict) -> Finding | None:
@@ -206,8 +261,8 @@ def _divergence_cause(settings: dict) -> str:
     return "; or ".join(causes)
 
 
-def _overfitting(loss: Sequence[float], val: Sequence[float], epochs: Sequence[int]
-                 ) -> Finding | None:
+def _overfitting(loss: Sequence[float], val: Sequence[float], epochs: Sequence[int],
+                 val_baseline: Any, history: Any) -> Finding | None:
     finite = [(v, i) for i, v in enumerate(val) if math.isfinite(v)]
     if not finite:
         return None
@@ -215,18 +270,39 @@ def _overfitting(loss: Sequence[float], val: Sequence[float], epochs: Sequence[i
     last = len(val) - 1
     if last - k < OVERFIT_EPOCHS:
         return None
-    rise = (val[last] - best) / max(abs(best), 1e-12)
-    if rise <= OVERFIT_RISE or not loss[last] < loss[k]:
+    size = _size(best, val_baseline)
+    rise = (val[last] - best) / size
+    gap_k, gap_last = val[k] - loss[k], val[last] - loss[last]
+    if not (rise > OVERFIT_RISE and gap_last > gap_k):
         return None
+    how = (f"+{100 * rise:.0f}%" if size == max(abs(best), 1e-12) else
+           f"+{_fmt(val[last] - best)}, {100 * rise:.0f}% of its improvement on the constant "
+           f"model's {_fmt(val_baseline)}")
+    went = "fell" if loss[last] < loss[k] else "went"
+    worse = (f" The last validation loss is worse than the constant model's "
+             f"({_fmt(val_baseline)})." if isinstance(val_baseline, (int, float)) and
+             math.isfinite(val_baseline) and val[last] > val_baseline else "")
+    settings = getattr(history, "settings", {}) or {}
+    restored = (getattr(history, "stopped", "") == "early_stopping"
+                and settings.get("early_stopping") and history.best_epoch == epochs[k])
+    curve = (f"the validation loss rose from {_fmt(best)} (its minimum, epoch {epochs[k]}) to "
+             f"{_fmt(val[last])} at epoch {epochs[last]} ({how}) while the training loss "
+             f"{went} from {_fmt(loss[k])} to {_fmt(loss[last])}; the gap between them grew "
+             f"from {_fmt(gap_k)} to {_fmt(gap_last)}.{worse}")
+    numbers = {"best_val_loss": best, "final_val_loss": val[last],
+               "best_epoch": float(epochs[k]), "gap_at_best": gap_k, "final_gap": gap_last}
+    if restored:
+        return Finding(
+            "early_stopped",
+            f"Stopped early at epoch {epochs[last]} with the weights of epoch {epochs[k]}, "
+            f"before the overfitting that followed: {curve[0].lower()}{curve[1:]} More data "
+            "or regularisation (weight_decay, a smaller network) may lower the validation "
+            "loss further.", epochs[k], numbers)
     return Finding(
         "overfitting",
-        f"Overfitting from epoch {epochs[k + 1]}: the validation loss rose from {_fmt(best)} "
-        f"(its minimum, epoch {epochs[k]}) to {_fmt(val[last])} at epoch {epochs[last]} "
-        f"(+{100 * rise:.0f}%) while the training loss fell from {_fmt(loss[k])} to "
-        f"{_fmt(loss[last])}. Use the weights of epoch {epochs[k]} (early_stopping=True), "
-        "more data, or regularisation (weight_decay, a smaller network).",
-        epochs[k + 1], {"best_val_loss": best, "final_val_loss": val[last],
-                        "best_epoch": float(epochs[k])})
+        f"Overfitting from epoch {epochs[k + 1]}: {curve} Use the weights of epoch "
+        f"{epochs[k]} (early_stopping=True), more data, or regularisation (weight_decay, a "
+        "smaller network).", epochs[k + 1], numbers)
 
 
 def _underfitting(loss: Sequence[float], val: Sequence[float] | None, epochs: Sequence[int],
@@ -274,27 +350,33 @@ def _saturated(rows: Sequence[dict], heads: dict) -> list[Finding]:
     return out
 
 
-def _convergence(monitored: Sequence[float], epochs: Sequence[int], which: str,
-                 stopped: str) -> Finding:
+def _convergence(loss: Sequence[float], val: Sequence[float] | None, epochs: Sequence[int],
+                 baseline: dict, stopped: str) -> Finding:
+    monitored = val if val is not None else loss
+    which = "validation" if val is not None else "training"
     n = len(monitored)
     if n < 2:
         return Finding("still_improving", f"Only {n} epoch: too few to judge convergence; "
                        "train for more epochs.", epochs[-1])
     w = min(_window(n), n - 1)
     start, end = monitored[-w - 1], monitored[-1]
-    drop = (start - end) / max(abs(start), 1e-12)
     best_i = min(range(n), key=lambda i: monitored[i])
+    base = baseline.get("val_loss" if val is not None else "loss")
+    size = min(abs(start), _size(monitored[best_i], base)) if abs(start) > 0 else 1e-12
+    drop = (start - end) / max(size, 1e-12)
     early = " (stopped early)" if stopped == "early_stopping" else ""
+    last = (f"; at epoch {epochs[-1]} the training loss is {_fmt(loss[-1])} and the "
+            f"validation loss {_fmt(val[-1])}" if val is not None else "")
     if drop > IMPROVING_REL and best_i >= n - w:
         return Finding(
             "still_improving",
             f"Still improving: the {which} loss fell {100 * drop:.1f}% over the last {w} "
             f"epochs ({_fmt(start)} at epoch {epochs[-w - 1]} to {_fmt(end)} at epoch "
-            f"{epochs[-1]}); train for more epochs.", epochs[-1],
+            f"{epochs[-1]}){last}; train for more epochs.", epochs[-1],
             {"start": start, "end": end, "drop": drop})
     return Finding(
         "converged",
         f"Converged{early}: the {which} loss changed by {100 * abs(drop):.1f}% over the last "
         f"{w} epochs (epoch {epochs[-w - 1]}: {_fmt(start)}, epoch {epochs[-1]}: "
-        f"{_fmt(end)}); its minimum {_fmt(monitored[best_i])} was at epoch {epochs[best_i]}.",
-        epochs[-1], {"start": start, "end": end, "drop": drop})
+        f"{_fmt(end)}); its minimum {_fmt(monitored[best_i])} was at epoch "
+        f"{epochs[best_i]}{last}.", epochs[-1], {"start": start, "end": end, "drop": drop})

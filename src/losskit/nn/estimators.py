@@ -28,7 +28,7 @@ from losskit._io import atomic_write
 from losskit._validation import fail
 from losskit.nn._heads import Head, metric_function
 from losskit.nn.models import MLP
-from losskit.nn.trainer import History, Trainer
+from losskit.nn.trainer import History, Trainer, TrainingDivergedError
 
 __all__ = ["EXPECTED_FAILED_CHECKS", "MLPClassifier", "MLPRegressor"]
 
@@ -54,13 +54,13 @@ class _BaseMLP(BaseEstimator):
 
     def __init__(self, loss: Any = "mean_squared_error", *,
                  hidden_layer_sizes: Any = (100,), activation: str = "relu",
-                 optimizer: str = "sgd", learning_rate: float = 0.01, momentum: float = 0.9,
+                 optimizer: str = "adam", learning_rate: float = 0.001, momentum: float = 0.9,
                  weight_decay: float = 0.0, batch_size: int = 32, epochs: int = 200,
                  lr_schedule: str = "constant", validation_fraction: float = 0.1,
-                 early_stopping: bool = False, patience: int = 10, tol: float = 1e-4,
+                 early_stopping: bool = True, patience: int = 10, tol: float = 1e-4,
                  clip_grad_norm: float | None = None, metrics: Any = None,
                  init: str = "he_uniform", random_state: Any = None, verbose: Any = "auto",
-                 checkpoint_dir: Any = None) -> None:
+                 checkpoint_dir: Any = None, divergence_retries: int = 3) -> None:
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -81,6 +81,7 @@ class _BaseMLP(BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.checkpoint_dir = checkpoint_dir
+        self.divergence_retries = divergence_retries
 
     # ------------------------------------------------------------------------------ fit
 
@@ -107,6 +108,8 @@ class _BaseMLP(BaseEstimator):
         if not (isinstance(vf, (int, float)) and 0.0 <= vf < 1.0):
             fail(self._name(), "validation_fraction", f"is {vf!r}",
                  "Pass a number in [0, 1)")
+        for attr in ("model_", "history_", "n_iter_", "loss_"):  # a failed fit is no fit
+            self.__dict__.pop(attr, None)
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         n = X.shape[0]
@@ -116,10 +119,13 @@ class _BaseMLP(BaseEstimator):
         if n_val >= 1 and n - n_val >= 2:
             perm = np.random.RandomState(seed).permutation(n)
             val_idx, fit_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+        y_enc = self._prepare_targets(y_enc, fit_idx, head)
         dtype = torch.float64 if X.dtype == np.float64 else torch.float32
         model = MLP(X.shape[1], head, hidden_layer_sizes=self._hidden(),
                     activation=self.activation, init=self.init, random_state=seed,
                     dtype=dtype)
+        # the untrained network predicts the constant model's output (mean, log-mean, prior)
+        model.start_at_baseline({"output": y_enc[fit_idx]})
         trainer = Trainer(
             optimizer=self.optimizer, learning_rate=self.learning_rate,
             momentum=self.momentum, weight_decay=self.weight_decay,
@@ -128,7 +134,8 @@ class _BaseMLP(BaseEstimator):
             epochs=self.epochs, lr_schedule=self.lr_schedule,
             early_stopping=self.early_stopping, patience=self.patience, tol=self.tol,
             clip_grad_norm=self.clip_grad_norm, metrics=self.metrics,
-            random_state=seed, verbose=self.verbose, checkpoint_dir=self.checkpoint_dir)
+            random_state=seed, verbose=self.verbose, checkpoint_dir=self.checkpoint_dir,
+            divergence_retries=self.divergence_retries)
         sw = None if sample_weight is None else sample_weight[fit_idx]
         validation = None
         if val_idx is not None:
@@ -136,12 +143,32 @@ class _BaseMLP(BaseEstimator):
                           None if sample_weight is None else sample_weight[val_idx])
             if validation[2] is not None and not validation[2].sum() > 0:
                 validation = validation[:2]
-        self.history_ = trainer.fit(model, X[fit_idx], y_enc[fit_idx], sample_weight=sw,
-                                    validation_data=validation, resume=resume)
+        scale = self._target_scale()
+        try:
+            history = trainer.fit(model, X[fit_idx], y_enc[fit_idx], sample_weight=sw,
+                                  validation_data=validation, resume=resume,
+                                  target_scale=None if scale is None else {"output": scale})
+        except TrainingDivergedError as error:
+            # the same error, in the estimator's name (the model is not kept: no NaN weights)
+            new = TrainingDivergedError(str(error).replace("Trainer:", f"{self._name()}:", 1))
+            new.history, new.epoch, new.loss = error.history, error.epoch, error.loss
+            raise new from None
+        if scale is not None:
+            history.settings["target_standardised"] = {
+                "mean": [float(v) for v in scale[0]], "scale": [float(v) for v in scale[1]]}
+        self.history_ = history
         self.model_ = model
         self._split = (fit_idx, val_idx)  # rows trained on and held out (for reports)
         self.n_iter_ = max(len(self.history_), 1)
         self.loss_ = head.spec.name
+
+    def _prepare_targets(self, y_enc: np.ndarray, fit_idx: np.ndarray, head: Head
+                         ) -> np.ndarray:
+        """The targets the network trains on (the regressor standardises them)."""
+        return y_enc
+
+    def _target_scale(self) -> tuple[np.ndarray, np.ndarray] | None:
+        return None
 
     def _raw_predict(self, X: Any) -> torch.Tensor:
         check_is_fitted(self, "model_")
@@ -159,7 +186,11 @@ class _BaseMLP(BaseEstimator):
         """The loss and the history's metrics of the fitted model on ``(X, y)``.
 
         Returns ``{"loss": ..., "<metric>": ...}`` with the names used in ``history_`` (the
-        loss exactly as training computes it, e.g. binary cross-entropy in nats).
+        loss exactly as training computes it, e.g. binary cross-entropy in nats). Everything
+        is on the scale of ``y``; for a regressor whose target was standardised
+        (``target_mean_`` is set), ``"loss"`` is the loss of the predictions in ``y``'s units
+        (e.g. the mean squared error in squared units of ``y``) and ``"loss_standardised"``
+        the training objective, on the standardised target, as in ``history_``.
         """
         from losskit.nn.trainer import _evaluate, _tensors
 
@@ -174,7 +205,18 @@ class _BaseMLP(BaseEstimator):
         self.model_.eval()
         with torch.no_grad():
             raw = self.model_(X_t)
-        return _evaluate(self.model_, raw, Y_t, w_t, fns, prefix="")
+            scale = self._target_scale()
+            if scale is None:
+                return _evaluate(self.model_, raw, Y_t, w_t, fns, prefix="")
+            head = self.model_.head_specs["output"]
+            mean, sd = (torch.as_tensor(v, dtype=dtype) for v in scale)
+            user = _evaluate(self.model_, {"output": _unscale_raw(head, raw["output"], mean,
+                                                                  sd)},
+                             Y_t, w_t, fns, prefix="")
+            Y_std = {"output": (Y_t["output"] - mean) / sd}
+            user["loss_standardised"] = _evaluate(self.model_, raw, Y_std, w_t, [],
+                                                  prefix="")["loss"]
+        return user
 
     def diagnose(self) -> Any:
         """:func:`losskit.nn.diagnose` of ``history_``."""
@@ -212,7 +254,10 @@ class _BaseMLP(BaseEstimator):
         path.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().contiguous() for k, v in self.model_.state_dict().items()}
         atomic_write(path / _MODEL_FILE, lambda tmp: save_file(state, tmp))
-        text = json.dumps(config, indent=2, default=_json_default)
+        # strict JSON: a metric without a value (e.g. ROC AUC of a one-class validation set)
+        # is written as null, never as NaN
+        text = json.dumps(_finite_or_none(config), indent=2, default=_json_default,
+                          allow_nan=False)
         atomic_write(path / _CONFIG_FILE, lambda tmp: Path(tmp).write_text(text))
 
     @classmethod
@@ -243,7 +288,12 @@ class _BaseMLP(BaseEstimator):
                          activation=m["activation"], init=m["init"],
                          uncertainty_weighting=m["uncertainty_weighting"], random_state=0,
                          dtype=getattr(torch, config["dtype"]))
-        est.model_.load_state_dict(load_file(str(path / _MODEL_FILE)))
+        state = load_file(str(path / _MODEL_FILE))
+        bad = [k for k, v in state.items() if not bool(torch.isfinite(v).all())]
+        if bad:
+            fail(f"{cls.__name__}.load", "path", f"{str(path)!r} holds NaN or infinite weights "
+                 f"({bad[0]})", "Train the model again; its predictions would not be numbers")
+        est.model_.load_state_dict(state)
         est.model_.eval()
         est.history_ = History.from_dict(config["history"])
         est.n_iter_ = max(len(est.history_), 1)
@@ -255,6 +305,26 @@ class _BaseMLP(BaseEstimator):
 
     def _load_extra_config(self, config: dict[str, Any]) -> None:
         pass
+
+
+def _unscale_raw(head: Head, raw: torch.Tensor, mean: torch.Tensor, sd: torch.Tensor
+                 ) -> torch.Tensor:
+    """Raw outputs for the standardised target -> raw outputs for the target itself."""
+    if head.spec.activation == "gaussian":  # mean and log standard deviation per target
+        d = head.n_targets
+        return torch.cat([mean + sd * raw[:, :d], raw[:, d:] + torch.log(sd)], dim=1)
+    return mean + sd * raw
+
+
+def _finite_or_none(x: Any) -> Any:
+    """``x`` with every NaN or infinite float replaced by ``None`` (recursively)."""
+    if isinstance(x, dict):
+        return {k: _finite_or_none(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite_or_none(v) for v in x]
+    if isinstance(x, (float, np.floating)) and not np.isfinite(x):
+        return None
+    return x
 
 
 def _json_default(x: Any) -> Any:
@@ -271,7 +341,16 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     The output layer follows the loss: raw outputs for squared, absolute, Huber and log-cosh
     losses; the log of the mean (exponential output) for ``poisson_nll``, ``gamma_nll`` and
     ``tweedie_deviance``; a mean and a log standard deviation per target for
-    ``gaussian_nll`` (``predict`` gives the mean).
+    ``gaussian_nll`` (``predict`` gives the mean). The output bias starts at the constant
+    model's raw output (:meth:`losskit.nn.MLP.start_at_baseline`: the mean, or the log of the
+    mean for the log-link losses).
+
+    The defaults train reliably on real tables without tuning: the target is standardised
+    for location-scale losses (``scale_target``), Adam with learning rate 0.001 (as
+    scikit-learn's ``MLPRegressor``), and early stopping on the validation loss with the best
+    epoch's weights restored. A NaN or infinite loss rolls training back and retries with a
+    smaller learning rate (``divergence_retries``), then raises
+    :class:`losskit.nn.TrainingDivergedError`; a fitted estimator never holds NaN weights.
 
     Parameters
     ----------
@@ -284,23 +363,29 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         differentiates it).
     hidden_layer_sizes : tuple of int
     activation : {"relu", "tanh", "logistic", "identity", "gelu"}
-    optimizer : {"sgd", "adam", "adamw"}
-        SGD with momentum (default) or Adam.
-    learning_rate, momentum, weight_decay : float
+    optimizer : {"adam", "sgd", "adamw"}
+        Adam (default) or SGD with momentum.
+    learning_rate : float
+        0.001 by default (suits Adam; SGD usually wants about 0.01).
+    momentum : float
+        SGD only.
+    weight_decay : float
     batch_size : int
     epochs : int
+        The most epochs (early stopping usually ends training sooner).
     lr_schedule : {"constant", "step", "exponential", "cosine", "plateau"}
     validation_fraction : float in [0, 1)
         Held out (seeded) to record the validation loss each epoch (used for early stopping
         and the diagnosis); 0 trains on everything.
-    early_stopping : bool
-        Stop when the validation loss has not improved by ``tol`` for ``patience`` epochs,
-        keeping the best weights.
+    early_stopping : bool, default True
+        Stop when the validation loss (the training loss without validation data) has not
+        improved by ``tol`` for ``patience`` epochs, and restore the best epoch's weights.
     patience : int
     tol : float
+        In the units of the training loss (of the standardised target, when it is).
     clip_grad_norm : float, optional
     metrics : list of str, optional
-        Recorded each epoch (default RMSE).
+        Recorded each epoch (default RMSE), always on the target's own scale.
     init : {"he_uniform", "glorot_uniform", "torch"}
     random_state : int, RandomState or None
         Seeds the initialisation, the validation split and the shuffling.
@@ -308,15 +393,39 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         Progress bar (``"auto"``: only in a terminal).
     checkpoint_dir : path, optional
         Write a checkpoint after every epoch; ``fit(..., resume=True)`` continues from it.
+    divergence_retries : int, default 3
+        How many times a NaN or infinite loss or weight rolls training back to the last good
+        epoch and continues with the learning rate divided by 10 (each retry is a
+        :class:`~losskit.nn.TrainingDivergedWarning` and an entry of
+        ``history_.retries``); then ``fit`` raises :class:`~losskit.nn.TrainingDivergedError`.
+    scale_target : {"auto", True, False}, default "auto"
+        Train on the standardised target :math:`(y - \bar y) / s` (mean and standard
+        deviation of the training rows, per target; saved with the model) and map the
+        outputs back in ``predict`` and ``evaluate``. ``"auto"`` does it for the
+        location-scale losses — squared, absolute, Huber, log-cosh and ``gaussian_nll`` —
+        whose minimiser moves with the target (a prediction :math:`\hat y` on the standardised
+        scale is :math:`\bar y + s \hat y` on the original one): the network then learns
+        values of order 1 whatever the target's units, and a learning rate suits every table.
+        Never for the log-link losses (``poisson_nll``, ``gamma_nll``, ``tweedie_deviance``,
+        a negative binomial), whose targets must stay counts or amounts on their own scale
+        (their output starts at the log of the mean instead), nor for families and callables
+        (``True`` forces it for a callable). Scale-sensitive options are then in standard
+        deviations of the target: Huber's ``delta`` (1.0) is one standard deviation, the
+        bend of log-cosh is at about one, ``tol`` is in the standardised loss's units.
 
     Attributes
     ----------
     model_ : losskit.nn.MLP
     history_ : losskit.nn.History
+        Losses in the units of the training objective (of the standardised target when it
+        is; ``history_.settings["target_standardised"]`` then holds its mean and scale),
+        metrics on the target's own scale; ``history_.retries`` lists divergence retries.
     n_iter_ : int
         Epochs run.
     loss_ : str
         The loss used.
+    target_mean_, target_scale_ : ndarray of shape (n_targets,) or None
+        The standardisation of the target (``None`` when it is not standardised).
     n_features_in_ : int
 
     Notes
@@ -329,14 +438,34 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     >>> import numpy as np
     >>> from losskit.nn import MLPRegressor
     >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(100, 3))
-    >>> y = X @ [1.0, -2.0, 0.5] + 0.1 * rng.normal(size=100)
-    >>> reg = MLPRegressor(hidden_layer_sizes=(8,), epochs=20, random_state=0).fit(X, y)
-    >>> reg.score(X, y) > 0.9
-    True
+    >>> X = rng.normal(size=(200, 3))
+    >>> y = 1000 + 300 * (X @ [1.0, -2.0, 0.5]) + 30 * rng.normal(size=200)
+    >>> reg = MLPRegressor(hidden_layer_sizes=(16,), random_state=0, verbose=False).fit(X, y)
+    >>> reg.score(X, y) > 0.9, round(float(reg.target_mean_[0]))
+    (True, 965)
     """
 
     _task = "regression"
+
+    def __init__(self, loss: Any = "mean_squared_error", *,
+                 hidden_layer_sizes: Any = (100,), activation: str = "relu",
+                 optimizer: str = "adam", learning_rate: float = 0.001, momentum: float = 0.9,
+                 weight_decay: float = 0.0, batch_size: int = 32, epochs: int = 200,
+                 lr_schedule: str = "constant", validation_fraction: float = 0.1,
+                 early_stopping: bool = True, patience: int = 10, tol: float = 1e-4,
+                 clip_grad_norm: float | None = None, metrics: Any = None,
+                 init: str = "he_uniform", random_state: Any = None, verbose: Any = "auto",
+                 checkpoint_dir: Any = None, divergence_retries: int = 3,
+                 scale_target: Any = "auto") -> None:
+        super().__init__(loss, hidden_layer_sizes=hidden_layer_sizes, activation=activation,
+                         optimizer=optimizer, learning_rate=learning_rate, momentum=momentum,
+                         weight_decay=weight_decay, batch_size=batch_size, epochs=epochs,
+                         lr_schedule=lr_schedule, validation_fraction=validation_fraction,
+                         early_stopping=early_stopping, patience=patience, tol=tol,
+                         clip_grad_norm=clip_grad_norm, metrics=metrics, init=init,
+                         random_state=random_state, verbose=verbose,
+                         checkpoint_dir=checkpoint_dir, divergence_retries=divergence_retries)
+        self.scale_target = scale_target
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, *, resume: bool = False
             ) -> MLPRegressor:
@@ -351,16 +480,63 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self._fit(X, y2, head, sample_weight, resume)
         return self
 
+    def _standardises(self, head: Head) -> bool:
+        """Whether ``scale_target`` standardises this head's target."""
+        st = self.scale_target
+        if not (st == "auto" or st is True or st is False or isinstance(st, np.bool_)):
+            fail(self._name(), "scale_target", f"is {st!r}", "Pass 'auto', True or False")
+        able = head.spec.family is None and head.spec.activation in ("identity", "gaussian")
+        if isinstance(st, str):
+            return able and head.spec.user_fn is None
+        if st and not able:
+            fail(self._name(), "scale_target", f"is True but the loss {head.spec.name} is not "
+                 "a location-scale loss (a log-link loss needs the target on its own scale; a "
+                 "family has parameters in the target's units)",
+                 "Pass scale_target='auto' or False for this loss")
+        return bool(st)
+
+    def _prepare_targets(self, y_enc: np.ndarray, fit_idx: np.ndarray, head: Head
+                         ) -> np.ndarray:
+        self.target_mean_ = self.target_scale_ = None
+        if not self._standardises(head):
+            return y_enc
+        part = y_enc[fit_idx].astype(np.float64)
+        mean = part.mean(axis=0)
+        sd = part.std(axis=0)
+        # a constant column (or one constant up to rounding) keeps its scale
+        sd = np.where(np.isfinite(sd) & (sd > 1e-12 * np.maximum(1.0, np.abs(mean))), sd, 1.0)
+        self.target_mean_, self.target_scale_ = mean, sd
+        return ((y_enc - mean) / sd).astype(y_enc.dtype, copy=False)
+
+    def _target_scale(self) -> tuple[np.ndarray, np.ndarray] | None:
+        mean = getattr(self, "target_mean_", None)
+        if mean is None:
+            return None
+        return np.asarray(mean, dtype=np.float64), np.asarray(self.target_scale_,
+                                                              dtype=np.float64)
+
     def predict(self, X: Any) -> np.ndarray:
-        """Predicted means: shape (n,) for 1-D ``y``, else (n, n_targets)."""
+        """Predicted means: shape (n,) for 1-D ``y``, else (n, n_targets), on the scale of
+        ``y`` (a standardised target is mapped back)."""
         pred = self._raw_predict(X).double().numpy()
+        scale = self._target_scale()
+        if scale is not None:
+            pred = scale[0] + scale[1] * pred
         return pred[:, 0] if self._y_ndim == 1 else pred
 
     def _extra_config(self) -> dict[str, Any]:
-        return {"y_ndim": self._y_ndim}
+        scale = self._target_scale()
+        return {"y_ndim": self._y_ndim,
+                "target_standardised": None if scale is None else {
+                    "mean": [float(v) for v in scale[0]],
+                    "scale": [float(v) for v in scale[1]]}}
 
     def _load_extra_config(self, config: dict[str, Any]) -> None:
         self._y_ndim = config["y_ndim"]
+        std = config.get("target_standardised")
+        self.target_mean_ = None if std is None else np.asarray(std["mean"], dtype=np.float64)
+        self.target_scale_ = None if std is None else np.asarray(std["scale"],
+                                                                 dtype=np.float64)
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -389,8 +565,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         shape ``(n, n_classes)``.
     hidden_layer_sizes, activation, optimizer, learning_rate, momentum, weight_decay, \
 batch_size, epochs, lr_schedule, validation_fraction, early_stopping, patience, tol, \
-clip_grad_norm, init, random_state, verbose, checkpoint_dir
-        As :class:`MLPRegressor`.
+clip_grad_norm, init, random_state, verbose, checkpoint_dir, divergence_retries
+        As :class:`MLPRegressor`: Adam at 0.001 with early stopping on the validation loss
+        (best weights restored) by default; the output bias starts at the log class priors.
     metrics : list of str, optional
         Recorded each epoch (default accuracy).
 
@@ -427,13 +604,14 @@ clip_grad_norm, init, random_state, verbose, checkpoint_dir
     _task = "classification"
 
     def __init__(self, loss: Any = "cross_entropy", *, hidden_layer_sizes: Any = (100,),
-                 activation: str = "relu", optimizer: str = "sgd", learning_rate: float = 0.01,
-                 momentum: float = 0.9, weight_decay: float = 0.0, batch_size: int = 32,
-                 epochs: int = 200, lr_schedule: str = "constant",
-                 validation_fraction: float = 0.1, early_stopping: bool = False,
+                 activation: str = "relu", optimizer: str = "adam",
+                 learning_rate: float = 0.001, momentum: float = 0.9, weight_decay: float = 0.0,
+                 batch_size: int = 32, epochs: int = 200, lr_schedule: str = "constant",
+                 validation_fraction: float = 0.1, early_stopping: bool = True,
                  patience: int = 10, tol: float = 1e-4, clip_grad_norm: float | None = None,
                  metrics: Any = None, init: str = "he_uniform", random_state: Any = None,
-                 verbose: Any = "auto", checkpoint_dir: Any = None) -> None:
+                 verbose: Any = "auto", checkpoint_dir: Any = None,
+                 divergence_retries: int = 3) -> None:
         super().__init__(loss, hidden_layer_sizes=hidden_layer_sizes, activation=activation,
                          optimizer=optimizer, learning_rate=learning_rate, momentum=momentum,
                          weight_decay=weight_decay, batch_size=batch_size, epochs=epochs,
@@ -441,7 +619,7 @@ clip_grad_norm, init, random_state, verbose, checkpoint_dir
                          early_stopping=early_stopping, patience=patience, tol=tol,
                          clip_grad_norm=clip_grad_norm, metrics=metrics, init=init,
                          random_state=random_state, verbose=verbose,
-                         checkpoint_dir=checkpoint_dir)
+                         checkpoint_dir=checkpoint_dir, divergence_retries=divergence_retries)
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, *, resume: bool = False
             ) -> MLPClassifier:

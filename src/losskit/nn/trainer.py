@@ -13,6 +13,17 @@ records in :class:`History`:
   fraction of saturated outputs of sigmoid/softmax heads whose loss is computed on the
   probabilities, the epoch time.
 
+Divergence is handled, never hidden: after each epoch the training loss, the validation loss
+and the weights are checked to be finite (one pass over the parameters per epoch, no
+synchronisation per batch), and the training loss not to have exploded (risen above the
+untrained network's by more than ``EXPLODE_FACTOR`` times its size, as
+:func:`losskit.nn.diagnose` judges). If one is, the weights, the optimiser, scheduler and
+early-stopping state and the history of the last good epoch (finite, with a training loss
+not above the untrained network's) are restored and training goes on from there with the
+learning rate divided by 10, at most ``divergence_retries`` times over the run (each retry
+is a :class:`TrainingDivergedWarning` and an entry of :attr:`History.retries`); after that
+:class:`TrainingDivergedError` is raised, with the model holding the last finite weights.
+
 The data are checked once, up front, by the loss itself (``check_values=True`` on the whole
 training set, with the best constant model); the hot loop then calls the loss with
 ``check_values=False`` and does not synchronise with the device per batch.
@@ -20,6 +31,7 @@ training set, with the best constant model); the hot loop then calls the loss wi
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -37,9 +49,11 @@ import torch
 from losskit._io import atomic_write
 from losskit._validation import fail
 from losskit.nn._heads import Head, metric_function
+from losskit.nn.diagnosis import EXPLODE_FACTOR
 from losskit.nn.models import MLP
 
-__all__ = ["CHECKPOINT_NAME", "History", "Trainer", "TrainingDivergedWarning"]
+__all__ = ["CHECKPOINT_NAME", "History", "Trainer", "TrainingDivergedError",
+           "TrainingDivergedWarning"]
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 _FUNC = "Trainer"
@@ -51,7 +65,23 @@ SATURATION_SLOPE = 0.0025
 
 
 class TrainingDivergedWarning(UserWarning):
-    """The training loss became NaN or infinite; training stopped."""
+    """The training loss, the validation loss or the weights became NaN or infinite; the last
+    good weights were restored and the epoch is retried with a smaller learning rate."""
+
+
+class TrainingDivergedError(ValueError):
+    """Training diverged (a NaN or infinite loss or weight) even after the retries with
+    smaller learning rates.
+
+    A ``ValueError``, so the ``losskit`` command line reports it as an error (exit status 2).
+    The model keeps the last finite weights. Attributes: ``history`` (the
+    :class:`History` up to the failure, ``stopped == "diverged"``), ``epoch`` (the epoch that
+    failed), ``loss`` (the loss's name).
+    """
+
+    history: Any = None
+    epoch: int | None = None
+    loss: str | None = None
 
 
 @dataclass
@@ -77,6 +107,9 @@ class History:
     #: why training stopped: "epochs", "early_stopping", "diverged", "callback"
     stopped: str = ""
     best_epoch: int | None = None
+    #: one entry per divergence retry: {"epoch", "found", "restored_epoch", "learning_rate",
+    #: "new_learning_rate"} (``found`` says what was not finite, e.g. "training loss nan")
+    retries: list[dict[str, Any]] = field(default_factory=list)
 
     def __getitem__(self, key: str) -> list[float]:
         return [row.get(key, math.nan) for row in self.rows]
@@ -93,13 +126,14 @@ class History:
     def to_dict(self) -> dict[str, Any]:
         return {"rows": self.rows, "baseline": self.baseline, "heads": self.heads,
                 "settings": self.settings, "stopped": self.stopped,
-                "best_epoch": self.best_epoch}
+                "best_epoch": self.best_epoch, "retries": self.retries}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> History:
         return cls(rows=[dict(r) for r in d.get("rows", [])], baseline=dict(d.get("baseline",
                    {})), heads=dict(d.get("heads", {})), settings=dict(d.get("settings", {})),
-                   stopped=d.get("stopped", ""), best_epoch=d.get("best_epoch"))
+                   stopped=d.get("stopped", ""), best_epoch=d.get("best_epoch"),
+                   retries=[dict(r) for r in d.get("retries", [])])
 
     def diagnose(self) -> Any:
         """:func:`losskit.nn.diagnose` of this history."""
@@ -158,6 +192,10 @@ class Trainer:
         early-stopping state, the shuffling generator and the history.
     callbacks : sequence of callables
         ``callback(row)`` after each epoch (and its checkpoint); returning ``True`` stops.
+    divergence_retries : int >= 0
+        How many times, over the whole run, a non-finite loss or weight restores the last good
+        epoch's weights and optimiser state and retries with the learning rate divided by 10
+        (see the module docstring); then :class:`TrainingDivergedError` is raised.
 
     Examples
     --------
@@ -180,7 +218,8 @@ class Trainer:
                  patience: int = 10, tol: float = 1e-4, clip_grad_norm: float | None = None,
                  metrics: Sequence[Any] | None = None, random_state: int | None = None,
                  verbose: Any = "auto", checkpoint_dir: str | os.PathLike | None = None,
-                 callbacks: Sequence[Callable[[dict], Any]] = ()) -> None:
+                 callbacks: Sequence[Callable[[dict], Any]] = (),
+                 divergence_retries: int = 3) -> None:
         _check_choice("optimizer", optimizer, _OPTIMIZERS)
         _check_choice("lr_schedule", lr_schedule, _SCHEDULES)
         _check_number("learning_rate", learning_rate, low=0.0, open_low=True)
@@ -193,6 +232,10 @@ class Trainer:
             if not (isinstance(value, (int, np.integer)) and not isinstance(value, bool)
                     and value >= 1):
                 fail(_FUNC, name, f"is {value!r}", "Pass a positive integer")
+        if not (isinstance(divergence_retries, (int, np.integer))
+                and not isinstance(divergence_retries, bool) and divergence_retries >= 0):
+            fail(_FUNC, "divergence_retries", f"is {divergence_retries!r}",
+                 "Pass an integer >= 0")
         if clip_grad_norm is not None:
             _check_number("clip_grad_norm", clip_grad_norm, low=0.0, open_low=True)
         if verbose not in ("auto", True, False, 0, 1):
@@ -216,6 +259,8 @@ class Trainer:
         self.verbose = verbose
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
         self.callbacks = list(callbacks)
+        self.divergence_retries = int(divergence_retries)
+        self._unscale: Callable | None = None  # set by fit (target_scale)
 
     # --------------------------------------------------------------------------- set-up
 
@@ -227,7 +272,8 @@ class Trainer:
                 "lr_decay": self.lr_decay, "lr_step": self.lr_step,
                 "early_stopping": self.early_stopping, "patience": self.patience,
                 "tol": self.tol, "clip_grad_norm": self.clip_grad_norm,
-                "random_state": self.random_state}
+                "random_state": self.random_state,
+                "divergence_retries": self.divergence_retries}
 
     def _make_optimizer(self, model: MLP) -> torch.optim.Optimizer:
         params = list(model.parameters())
@@ -253,8 +299,8 @@ class Trainer:
     # --------------------------------------------------------------------------- training
 
     def fit(self, model: MLP, X: Any, y: Any, *, sample_weight: Any = None,
-            validation_data: tuple[Any, ...] | None = None, resume: bool = False
-            ) -> History:
+            validation_data: tuple[Any, ...] | None = None, resume: bool = False,
+            target_scale: Mapping[str, tuple[Any, Any]] | None = None) -> History:
         """Train ``model`` in place and return its :class:`History`.
 
         Parameters
@@ -269,6 +315,17 @@ class Trainer:
         resume : bool
             Continue from ``checkpoint_dir``'s checkpoint if there is one (the result is the
             same as an uninterrupted run with the same seed).
+        target_scale : dict of head name to (location, scale), optional
+            For a regression head trained on a standardised target ``(y - location) /
+            scale``: the metrics (RMSE, R², ...) are computed on the target's own scale,
+            ``location + scale * prediction``; the losses stay those of the training
+            objective.
+
+        Raises
+        ------
+        TrainingDivergedError
+            A non-finite loss or weight after ``divergence_retries`` retries (the model keeps
+            the last finite weights).
         """
         if not isinstance(model, MLP):
             fail(_FUNC, "model", f"is {type(model).__name__}", "Pass a losskit.nn.MLP",
@@ -304,9 +361,10 @@ class Trainer:
             gen.seed()
         else:
             gen.manual_seed(int(self.random_state))
-        first = next(iter(heads.values()))
+        first_name, first = next(iter(heads.items()))
         metric_fns = [metric_function(_FUNC, m) for m in (
             self.metrics if self.metrics is not None else first.default_metrics)]
+        self._unscale = _metric_scale(first_name, first, target_scale, dtype, device)
         stop = _EarlyStopping(self.patience, self.tol)
 
         start_epoch = 0
@@ -317,31 +375,45 @@ class Trainer:
             return history  # the interrupted run had already finished
 
         bar = _progress(self.verbose, self.epochs, start_epoch)
+        # the restore point of a divergence retry: the last epoch whose weights are finite
+        # and whose training loss is not above the initial network's (not exploding)
+        ceiling = _initial_loss(model, X_t, Y_t, w_t) if start_epoch == 0 else \
+            max((r["loss"] for r in history.rows), default=math.inf)
+        # an exploding loss (finite, but EXPLODE_FACTOR times the loss's size above the
+        # initial network's) is divergence too
+        size = max(abs(ceiling), abs(history.baseline.get("loss", 0.0)))
+        explode = ceiling + EXPLODE_FACTOR * size if math.isfinite(ceiling) and size > 0 \
+            else math.inf
+        good = _Snapshot(model, opt, schedule, stop, history, start_epoch, ceiling)
         try:
-            for epoch in range(start_epoch + 1, self.epochs + 1):
+            epoch = start_epoch + 1
+            while epoch <= self.epochs:
                 row = self._epoch(model, opt, gen, X_t, Y_t, w_t, val, metric_fns)
+                found = _non_finite(row, model, explode, ceiling)
+                if found is not None:
+                    self._retry(found, epoch, model, opt, schedule, stop, good, history)
+                    epoch = good.epoch + 1  # on from the restored epoch
+                    continue
                 row = {"epoch": epoch, **row}
                 history.rows.append(row)
                 monitored = row.get("val_loss", row["loss"])
-                diverged = not math.isfinite(row["loss"])
                 if schedule is not None:
                     if self.lr_schedule == "plateau":
-                        if math.isfinite(monitored):
-                            schedule.step(monitored)
+                        schedule.step(monitored)
                     else:
                         schedule.step()
                 improved = stop.update(monitored, epoch, model)
                 if improved:
                     history.best_epoch = epoch
-                done = (diverged or (self.early_stopping and stop.exhausted)
-                        or epoch == self.epochs)
+                done = (self.early_stopping and stop.exhausted) or epoch == self.epochs
                 if done:
-                    history.stopped = ("diverged" if diverged else "epochs"
-                                       if epoch == self.epochs and not stop.exhausted
+                    history.stopped = ("epochs" if epoch == self.epochs and not stop.exhausted
                                        else "early_stopping" if self.early_stopping
                                        else "epochs")
-                    if self.early_stopping and stop.best_state is not None and not diverged:
+                    if self.early_stopping and stop.best_state is not None:
                         model.load_state_dict(stop.best_state)
+                if row["loss"] <= good.ceiling:
+                    good = _Snapshot(model, opt, schedule, stop, history, epoch, good.ceiling)
                 if self.checkpoint_dir is not None:
                     _save_checkpoint(self.checkpoint_dir / CHECKPOINT_NAME, epoch, model,
                                      opt, schedule, gen, stop, history)
@@ -349,20 +421,54 @@ class Trainer:
                     bar.update(1)
                     bar.set_postfix({k: f"{v:.4g}" for k, v in row.items()
                                      if k in ("loss", "val_loss")})
-                if diverged:
-                    warnings.warn(f"losskit.nn: the training loss became {row['loss']} at "
-                                  f"epoch {epoch}; training stopped (see history.diagnose())",
-                                  TrainingDivergedWarning, stacklevel=2)
                 asked = [cb(row) is True for cb in self.callbacks]
                 if done:
                     break
                 if any(asked):
                     history.stopped = "callback"
                     break
+                epoch += 1
         finally:
             if bar is not None:
                 bar.close()
         return history
+
+    def _retry(self, found: str, epoch: int, model: MLP, opt: torch.optim.Optimizer,
+               schedule: Any, stop: _EarlyStopping, good: _Snapshot, history: History
+               ) -> None:
+        """Restore the last good epoch and divide the learning rate by 10, or raise."""
+        good.restore(model, opt, schedule, stop, history)
+        lr = float(opt.param_groups[0]["lr"])
+        head = next(iter(model.head_specs.values()))
+        if len(history.retries) >= self.divergence_retries:
+            history.stopped = "diverged"
+            tried = ", ".join(f"{r['new_learning_rate']:g}" for r in history.retries)
+            after = (f", also after {len(history.retries)} retr"
+                     f"{'y' if len(history.retries) == 1 else 'ies'} from the last good "
+                     f"weights with smaller learning rates ({tried})" if history.retries
+                     else "")
+            try:
+                fail(_FUNC, "loss", f"{head.spec.name!r} diverged at epoch {epoch}: the "
+                     f"{found} at learning rate {lr:g}{after}",
+                     "Lower the learning rate (learning_rate, --learning-rate), standardise "
+                     "the features and the target, clip the gradient (clip_grad_norm), or "
+                     "try another loss", TrainingDivergedError)
+            except TrainingDivergedError as error:
+                error.history, error.epoch, error.loss = history, epoch, head.spec.name
+                raise
+        new = lr * _RETRY_FACTOR
+        for group in opt.param_groups:
+            group["lr"] = group["lr"] * _RETRY_FACTOR
+        if schedule is not None and hasattr(schedule, "base_lrs"):
+            schedule.base_lrs = [b * _RETRY_FACTOR for b in schedule.base_lrs]
+        history.retries.append({"epoch": epoch, "found": found,
+                                "restored_epoch": good.epoch, "learning_rate": lr,
+                                "new_learning_rate": new})
+        where = f"epoch {good.epoch}" if good.epoch else "the initial weights"
+        warnings.warn(f"losskit.nn: the {found} at epoch {epoch} (loss {head.spec.name}, "
+                      f"learning rate {lr:g}); restored {where} and retrying with learning "
+                      f"rate {new:g} (retry {len(history.retries)} of "
+                      f"{self.divergence_retries})", TrainingDivergedWarning, stacklevel=3)
 
     def _epoch(self, model: MLP, opt: torch.optim.Optimizer, gen: torch.Generator,
                X: torch.Tensor, Y: dict[str, torch.Tensor], w: torch.Tensor | None,
@@ -394,7 +500,8 @@ class Trainer:
         # the epoch's training loss, exactly: the batches' raw outputs in one accumulator pass
         raw_all = {name: torch.cat(chunks) for name, chunks in outputs.items()}
         row: dict[str, float] = {}
-        row.update(_evaluate(model, raw_all, Yp, wp, metric_fns, prefix=""))
+        row.update(_evaluate(model, raw_all, Yp, wp, metric_fns, prefix="",
+                             unscale=self._unscale))
         for name, head in model.head_specs.items():
             # only where it matters: a loss on the probabilities (from logits, the gradient
             # p - y does not vanish when an output saturates)
@@ -407,7 +514,8 @@ class Trainer:
             Xv, Yv, wv = val
             with torch.no_grad():
                 raw_v = _forward_chunks(model, Xv)
-            row.update(_evaluate(model, raw_v, Yv, wv, metric_fns, prefix="val_"))
+            row.update(_evaluate(model, raw_v, Yv, wv, metric_fns, prefix="val_",
+                                 unscale=self._unscale))
         if model.log_vars is not None:
             for i, name in enumerate(model.head_specs):
                 row[f"log_var/{name}"] = float(model.log_vars[i].detach())
@@ -417,6 +525,95 @@ class Trainer:
 
 
 # ------------------------------------------------------------------------------- helpers
+
+#: the learning rate is multiplied by this at each divergence retry
+_RETRY_FACTOR = 0.1
+
+
+class _Snapshot:
+    """Everything a divergence retry rolls back to: the weights, the optimiser, scheduler and
+    early-stopping state and the history's length at the end of ``epoch`` (0: initial)."""
+
+    def __init__(self, model: MLP, opt: torch.optim.Optimizer, schedule: Any,
+                 stop: _EarlyStopping, history: History, epoch: int, ceiling: float) -> None:
+        self.epoch = epoch
+        self.ceiling = ceiling  # the training loss above which an epoch is no restore point
+        self.model = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        self.opt = copy.deepcopy(opt.state_dict())
+        self.schedule = None if schedule is None else copy.deepcopy(schedule.state_dict())
+        self.stop = (stop.state(), stop.best_state)  # best_state is never changed in place
+        self.rows = len(history.rows)
+        self.best_epoch = history.best_epoch
+
+    def restore(self, model: MLP, opt: torch.optim.Optimizer, schedule: Any,
+                stop: _EarlyStopping, history: History) -> None:
+        model.load_state_dict(self.model)
+        lrs = [g["lr"] for g in opt.param_groups]
+        opt.load_state_dict(copy.deepcopy(self.opt))
+        for group, lr in zip(opt.param_groups, lrs, strict=True):
+            group["lr"] = lr  # the learning rate is the retry's business
+        if schedule is not None and self.schedule is not None:
+            base = getattr(schedule, "base_lrs", None)
+            schedule.load_state_dict(copy.deepcopy(self.schedule))
+            if base is not None:
+                schedule.base_lrs = base
+        stop.load(self.stop[0])
+        stop.best_state = self.stop[1]
+        del history.rows[self.rows:]
+        history.best_epoch = self.best_epoch
+
+
+def _initial_loss(model: MLP, X: torch.Tensor, Y: dict[str, torch.Tensor],
+                  w: torch.Tensor | None, rows: int = 4096) -> float:
+    """The training loss of the untrained network (``inf`` if it is not finite), on at most
+    ``rows`` evenly spaced rows (a reference level for divergence, not a reported number)."""
+    step = max(1, -(-X.shape[0] // rows))
+    if step > 1:
+        X, Y = X[::step], {k: v[::step] for k, v in Y.items()}
+        w = None if w is None else w[::step]
+        if w is not None and not float(w.sum()) > 0:
+            w = None
+    model.eval()
+    with torch.no_grad():
+        value = _evaluate(model, _forward_chunks(model, X), Y, w, [], "")["loss"]
+    return value if math.isfinite(value) else math.inf
+
+
+def _non_finite(row: Mapping[str, float], model: MLP, explode: float = math.inf,
+                initial: float = math.nan) -> str | None:
+    """What is not finite after an epoch (the losses, the weights) or exploded (a training
+    loss above ``explode``), or ``None``."""
+    for key, what in (("loss", "training loss"), ("val_loss", "validation loss")):
+        value = row.get(key)
+        if value is not None and not math.isfinite(value):
+            return f"{what} became {value}"
+    if row["loss"] > explode:
+        return (f"training loss exploded to {row['loss']:.4g} (the untrained network's: "
+                f"{initial:.4g})")
+    for name, p in model.named_parameters():
+        if not bool(torch.isfinite(p).all()):
+            return f"weights ({name}) became NaN or infinite"
+    return None
+
+
+def _metric_scale(name: str, head: Head, target_scale: Mapping[str, tuple[Any, Any]] | None,
+                  dtype: torch.dtype, device: torch.device) -> Callable | None:
+    """``v -> location + scale * v`` for the first head's metrics, or ``None``."""
+    if not target_scale or name not in target_scale:
+        return None
+    if head.task != "regression":
+        fail(_FUNC, "target_scale", f"names the classification head {name!r}",
+             "Standardise regression targets only")
+    loc, scale = (torch.as_tensor(np.asarray(v, dtype=np.float64).reshape(-1), dtype=dtype,
+                                  device=device) for v in target_scale[name])
+    if loc.shape[0] != head.n_targets or scale.shape[0] != head.n_targets:
+        fail(_FUNC, "target_scale", f"has {loc.shape[0]} location(s) for head {name!r} "
+             f"with {head.n_targets} target(s)", "Pass one location and scale per target")
+
+    def unscale(v: torch.Tensor) -> torch.Tensor:
+        return loc[0] + scale[0] * v if v.ndim == 1 else loc + scale * v
+
+    return unscale
 
 
 def _check_choice(name: str, value: Any, choices: Sequence[str]) -> None:
@@ -510,9 +707,10 @@ def _forward_chunks(model: MLP, X: torch.Tensor, chunk: int = 65536
 
 
 def _evaluate(model: MLP, raw: Mapping[str, torch.Tensor], Y: Mapping[str, torch.Tensor],
-              w: torch.Tensor | None, metric_fns: list[Callable], prefix: str
-              ) -> dict[str, float]:
-    """Exact losses (per head and combined) and metrics of raw outputs."""
+              w: torch.Tensor | None, metric_fns: list[Callable], prefix: str,
+              unscale: Callable | None = None) -> dict[str, float]:
+    """Exact losses (per head and combined) and metrics of raw outputs (``unscale`` maps the
+    first head's predictions and targets to the target's own scale for the metrics)."""
     row: dict[str, float] = {}
     per_head: dict[str, torch.Tensor] = {}
     with torch.no_grad():
@@ -527,6 +725,8 @@ def _evaluate(model: MLP, raw: Mapping[str, torch.Tensor], Y: Mapping[str, torch
                 row[f"{prefix}loss/{name}"] = float(value)
         name, head = next(iter(model.head_specs.items()))
         pred, truth = _metric_inputs(head, raw[name], Y[name])
+        if unscale is not None:
+            pred, truth = unscale(pred), unscale(truth)
         for fn in metric_fns:
             key = prefix + fn.__name__.removesuffix("_score")
             try:
@@ -594,6 +794,15 @@ def _baselines(model: MLP, X: torch.Tensor, Y: dict[str, torch.Tensor],
             # raises a clear error now if y is outside the loss's domain
             value = head.batch_loss(y, const, w, check_values=head.spec.user_fn is None)
         out[f"loss/{name}"] = float(value)
+    if val is not None:  # the validation targets too: a NaN validation loss would be a retry
+        Xv, Yv, wv = val
+        for name, head in model.head_specs.items():
+            if head.spec.user_fn is not None:
+                continue
+            with torch.no_grad():
+                raw_v = raws[name].expand(Xv.shape[0], -1) if name in raws else \
+                    model(Xv)[name]
+                head.batch_loss(Yv[name], raw_v, wv, check_values=True)
     for prefix, data in (("", (X, Y, w)), ("val_", val)):
         if data is None or len(raws) != len(model.head_specs):
             continue
