@@ -500,7 +500,10 @@ def fit_table(data: str | Path, target: str, out: str | Path, *, loss: str | Non
         metrics["test"] = est.evaluate(X[test_idx], y_fit[test_idx])
     result = {"task": task, "loss": est.loss_, "epochs": len(history),
               "stopped": history.stopped, "best_epoch": history.best_epoch,
-              "diagnosis": est.diagnose().kinds, "rows": rows, **metrics}
+              "diagnosis": est.diagnose().kinds, "rows": rows,
+              "retries": list(history.retries),
+              "target_standardised": history.settings.get("target_standardised"),
+              **metrics}
     text = strict_json(result, where="fit", nonfinite="null")
     for split, values in metrics.items():
         bad = [k for k, v in values.items() if not np.isfinite(v)]
@@ -514,6 +517,15 @@ def fit_table(data: str | Path, target: str, out: str | Path, *, loss: str | Non
                   f"({hidden_text}) with {est.activation}, output layer of "
                   f"{head.describe()}; optimiser {optimizer}, learning rate {learning_rate}, "
                   f"batch size {batch_size}.")
+    scaled = history.settings.get("target_standardised")
+    if scaled:
+        model_text += (" The target was standardised for training (the learning curves show "
+                       "the loss on that scale); predictions and the metrics are in the "
+                       "target's own units.")
+    for retry in history.retries:
+        model_text += (f" Training diverged at epoch {retry.get('epoch')} and was restarted "
+                       "from the last good weights with learning rate "
+                       f"{retry.get('new_learning_rate'):g}.")
 
     def build(stage: Path) -> None:
         # the model and its preprocessing (JSON, no pickle)
