@@ -304,7 +304,7 @@ def entropy(
     """
     func = "entropy"
     with numpy_errors_silenced():
-        inputs = prepare(func, p, p, sample_weight, axis=axis)
+        inputs = prepare(func, p, p, sample_weight, axis=axis, names=("p", "p"))
         xp = inputs.xp
         if check_values and from_logits:
             check_finite(func, xp, "p", inputs.y_pred, allow_inf=True,

@@ -21,6 +21,7 @@ from losskit._array import (
     as_array,
     compute_dtype,
     first_index,
+    host_array,
     is_real_dtype,
     namespace_and_arrays,
     numpy_errors_silenced,
@@ -92,14 +93,16 @@ class Inputs:
 
 
 def prepare(func: str, y_true: Any, y_pred: Any, *others: Any, axis: int | None = None,
-            labels: bool = False) -> Inputs:
+            labels: bool = False, names: tuple[str, ...] = ()) -> Inputs:
     """Put the arrays in ``y_pred``'s namespace, check emptiness, move ``axis`` last, cast.
 
     With ``labels=True`` ``y_true`` holds integer labels with ``y_pred``'s shape less its class
     axis and keeps its dtype; otherwise it must have ``y_pred``'s shape exactly and is cast to the
-    compute dtype.
+    compute dtype. ``names`` names ``y_pred``, ``y_true`` and ``others`` in error messages
+    (default ``y_pred``, ``y_true``, ``sample_weight``).
     """
-    xp, y_pred, (y_true, *rest) = namespace_and_arrays(func, y_pred, y_true, *others)
+    xp, y_pred, (y_true, *rest) = namespace_and_arrays(func, y_pred, y_true, *others,
+                                                       names=names)
     check_nonempty(func, "y_pred", y_pred)
     if not is_real_dtype(xp, y_pred.dtype):
         fail(func, "y_pred", f"has dtype {y_pred.dtype}", "Pass real-valued predictions",
@@ -251,6 +254,26 @@ def value_and_parts(public: Callable, y_true: Any, y_pred: Any, kwargs: dict[str
         return value, inputs.restore(grad)
 
 
+_SCALARS = (str, bool, int, float, type(None))
+
+
+def _with_host_options(checked: Callable[..., PerSample]) -> Callable[..., PerSample]:
+    """The input boundary of a loss's array options (``sample_weight``, ``class_weight``,
+    ``var``, ...): lists, pandas and polars objects become NumPy, and ragged lists, strings
+    and meta tensors get an error naming the option (``y_true`` and ``y_pred`` are taken in by
+    :func:`prepare`)."""
+    func = checked.__name__
+
+    @functools.wraps(checked)
+    def body(y_true: Any, y_pred: Any, /, **kwargs: Any) -> PerSample:
+        for key, value in kwargs.items():
+            if not isinstance(value, _SCALARS):
+                kwargs[key] = host_array(func, key, value)
+        return checked(y_true, y_pred, **kwargs)
+
+    return body
+
+
 def loss_function(**constraints: Constraint) -> Callable[[Callable[..., PerSample]], Callable]:
     """Turn a loss body into the public loss: checked options, reduction, units, gradient.
 
@@ -262,7 +285,7 @@ def loss_function(**constraints: Constraint) -> Callable[[Callable[..., PerSampl
         signature = inspect.signature(body)
         common = {k: v for k, v in COMMON_OPTIONS.items() if k in signature.parameters}
         constraints.update(common)
-        checked_body = options(**constraints)(body)
+        checked_body = _with_host_options(options(**constraints)(body))
         defaults = {name: p.default for name, p in signature.parameters.items()
                     if p.default is not inspect.Parameter.empty}
 
