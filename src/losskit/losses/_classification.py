@@ -62,6 +62,14 @@ _LOGITS_FIX = "Pass probabilities, or logits with from_logits=True"
 _TORCH_LOG_FLOOR = -100.0  # PyTorch's clamp of log p and log(1 - p) in binary_cross_entropy
 
 
+def check_binary_targets(func: str, xp: Namespace, y: Array) -> None:
+    """The target domain of the Bernoulli losses, [0, 1] (NaN and ±inf are outside): the one
+    check, on every path (the native kernel of :func:`binary_cross_entropy` calls it too)."""
+    check_range(func, xp, "y_true", y, 0.0, 1.0,
+                "Targets are probabilities of the positive class: map labels to 0/1 "
+                "(for -1/+1 labels use (y + 1) / 2)")
+
+
 def _check_predictions(func: str, inputs: Inputs, from_logits: bool, rows: bool,
                        renormalised: bool = False) -> None:
     """Logits: no NaN. Probabilities: in [0, 1] and, with ``rows``, rows summing to 1; with
@@ -181,9 +189,7 @@ def binary_cross_entropy(
                      names=("y_pred", "y_true", "sample_weight", "pos_weight"))
     xp, y, z = inputs.xp, inputs.y_true, inputs.y_pred
     if check_values:
-        check_range(func, xp, "y_true", y, 0.0, 1.0,
-                    "Targets are probabilities of the positive class: map labels to 0/1 "
-                    "(for -1/+1 labels use (y + 1) / 2)")
+        check_binary_targets(func, xp, y)
         _check_predictions(func, inputs, from_logits, rows=False)
     if label_smoothing:
         y = y * (1.0 - label_smoothing) + 0.5 * label_smoothing

@@ -48,6 +48,7 @@ from losskit.losses._classification import (
     _clipped_log,
     _keras_rows,
     _log_probabilities,
+    check_binary_targets,
     sparse_categorical_cross_entropy,
 )
 from losskit.losses._core import (
@@ -839,9 +840,7 @@ def binary_focal_loss(
     # Keras applies the sigmoid first, then computes as from probabilities
     through_sigmoid = from_logits and convention == "keras"
     if check_values:
-        check_range(func, xp, "y_true", y, 0.0, 1.0,
-                    "Targets are probabilities of the positive class: map labels to 0/1 "
-                    "(for -1/+1 labels use (y + 1) / 2)")
+        check_binary_targets(func, xp, y)
         _check_predictions(func, inputs, from_logits, rows=False)
     if label_smoothing:
         y = y * (1.0 - label_smoothing) + 0.5 * label_smoothing
