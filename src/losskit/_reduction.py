@@ -16,7 +16,7 @@ import math
 
 from losskit._array import Array, Namespace, device
 
-__all__ = ["REDUCTIONS", "reduce", "reduction_scale", "weight_scale"]
+__all__ = ["REDUCTIONS", "normalised_weights", "reduce", "reduction_scale", "weight_scale"]
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -31,6 +31,10 @@ def weight_scale(xp: Namespace, weight: Array) -> Array:
     largest = xp.max(xp.abs(weight))
     positive = (largest > 0) & (largest < math.inf)
     exponent = xp.floor(xp.log2(xp.where(positive, largest, 1.0)))
+    # the scale and its reciprocal stay normal numbers: XLA (JAX) flushes subnormals to 0 and
+    # may divide by multiplying with the reciprocal
+    bound = -math.log2(float(xp.finfo(weight.dtype).smallest_normal))
+    exponent = xp.clip(exponent, -bound, bound)
     return xp.pow(xp.asarray(2.0, dtype=weight.dtype, device=device(weight)), exponent)
 
 
@@ -41,25 +45,39 @@ def _weighted(xp: Namespace, values: Array, weight: Array | None) -> Array:
     return xp.where(weight == 0, 0.0, values * weight)
 
 
+def normalised_weights(xp: Namespace, weight: Array) -> tuple[Array, Array]:
+    """``(w / s, s)`` with ``s`` the :func:`weight_scale` of ``w``.
+
+    A positive weight stays positive: one so much smaller than the largest that it would
+    become 0 (or subnormal, which XLA flushes to 0) becomes the smallest normal number instead,
+    so "weight 0 leaves a sample out" keeps its meaning (its share of a sum is below the
+    rounding either way)."""
+    scale = weight_scale(xp, weight)
+    scaled = weight / scale
+    tiny = float(xp.finfo(weight.dtype).smallest_normal)
+    return xp.where((scaled < tiny) & (weight > 0), tiny, scaled), scale
+
+
 def _normalised(xp: Namespace, weight: Array | None) -> tuple[Array | None, Array | float]:
-    """``(w / s, s)`` with ``s`` the :func:`weight_scale` of ``w`` (``(None, 1.0)`` if none)."""
     if weight is None:
         return None, 1.0
-    scale = weight_scale(xp, weight)
-    return weight / scale, scale
+    return normalised_weights(xp, weight)
 
 
-def _denominator(xp: Namespace, shape: tuple[int, ...], weight: Array | None,
-                 mean_weight: Array | None) -> tuple[Array | float, Array | float]:
-    """``(sum(v / t), t)``: the mean's normaliser ``sum(v)`` as a normalised sum and its
-    scale ``t`` (``v`` is ``mean_weight``, else ``weight``)."""
-    norm = mean_weight if mean_weight is not None else weight
-    if norm is None:
-        return float(math.prod(shape)), 1.0
-    scaled, scale = _normalised(xp, norm)
+def _positive_sum(xp: Namespace, scaled: Array) -> Array:
     total = xp.sum(scaled)
     # only reachable with check_values=False: an all-ignored batch contributes 0, not NaN
-    return xp.where(total > 0, total, 1.0), scale
+    return xp.where(total > 0, total, 1.0)
+
+
+def _mean_factor(xp: Namespace, scaled: Array | None, scale: Array | float,
+                 mean_weight: Array | None) -> Array | float:
+    """``s / sum(v)`` for weights ``w = scaled · s``: the mean's factor of ``sum(scaled l)``
+    (``v`` is ``mean_weight``, else ``w``), computed from normalised sums."""
+    if mean_weight is None:
+        return 1.0 / _positive_sum(xp, scaled)  # v = w: the scales cancel
+    norm, norm_scale = normalised_weights(xp, mean_weight)
+    return (scale / norm_scale) / _positive_sum(xp, norm)
 
 
 def reduce(xp: Namespace, values: Array, reduction: str, *, weight: Array | None = None,
@@ -78,12 +96,7 @@ def reduce(xp: Namespace, values: Array, reduction: str, *, weight: Array | None
     total = xp.sum(_weighted(xp, values, scaled))
     if reduction == "sum":
         return total if weight is None else total * scale
-    if mean_weight is None:
-        # v = w: the scales cancel
-        denominator, _ = _denominator(xp, tuple(values.shape), scaled, None)
-        return total / denominator
-    denominator, norm_scale = _denominator(xp, tuple(values.shape), None, mean_weight)
-    return total / denominator * (scale / norm_scale)
+    return total * _mean_factor(xp, scaled, scale, mean_weight)
 
 
 def reduction_scale(xp: Namespace, shape: tuple[int, ...], reduction: str, *,
@@ -94,10 +107,6 @@ def reduction_scale(xp: Namespace, shape: tuple[int, ...], reduction: str, *,
         if weight is None and mean_weight is None:
             return 1.0 / float(math.prod(shape))
         scaled, scale = _normalised(xp, weight)
-        if mean_weight is None:
-            denominator, _ = _denominator(xp, shape, scaled, None)
-            return scaled / denominator
-        denominator, norm_scale = _denominator(xp, shape, None, mean_weight)
-        factor = scale / norm_scale
-        return (1.0 if scaled is None else scaled) / denominator * factor
+        factor = _mean_factor(xp, scaled, scale, mean_weight)
+        return factor if scaled is None else scaled * factor
     return 1.0 if weight is None else weight

@@ -56,6 +56,7 @@ from losskit.losses._core import (
     KERAS_EPSILON,
     Inputs,
     PerSample,
+    check_not_nan,
     count_normaliser,
     default_eps,
     loss_function,
@@ -412,10 +413,12 @@ def perplexity(
             message = str(error).replace("sparse_categorical_cross_entropy:", f"{func}:", 1)
             raise type(error)(message) from None
         xp = parts.inputs.xp
+        if check_values:
+            # a NaN can only come from a sample (the mean's weights are normalised, so no
+            # weight overflows it): name that sample, as the cross-entropy does
+            check_not_nan(func, parts)
         mean = as_array(xp, reduce(xp, parts.loss, "mean", weight=parts.weight,
                                    mean_weight=parts.mean_weight))
-        if check_values and to_bool(func, xp.isnan(mean)):
-            fail(func, "y_pred", "gives an undefined (NaN) cross-entropy", _CE_NAN_HINT)
         value = xp.exp(mean)
         out = parts.inputs.out_dtype
         return as_array(xp, value if value.dtype == out else xp.astype(value, out))

@@ -27,7 +27,7 @@ from losskit._array import (
     numpy_errors_silenced,
     to_bool,
 )
-from losskit._reduction import REDUCTIONS, reduce, reduction_scale
+from losskit._reduction import REDUCTIONS, normalised_weights, reduce, reduction_scale
 from losskit._validation import (
     Boolean,
     Constraint,
@@ -46,6 +46,7 @@ __all__ = [
     "Inputs",
     "PerSample",
     "apply_scale",
+    "check_not_nan",
     "count_normaliser",
     "default_eps",
     "loss_function",
@@ -206,7 +207,8 @@ def apply_scale(xp: Namespace, per_element: Array, scale: Array | float) -> Arra
     return xp.where(scale == 0, 0.0, per_element * scale)
 
 
-def _check_not_nan(func: str, parts: PerSample) -> None:
+def check_not_nan(func: str, parts: PerSample) -> None:
+    """No NaN per-sample loss where the weight is not 0 (the message names the sample)."""
     xp, loss = parts.inputs.xp, parts.loss
     bad = xp.isnan(loss)
     if parts.weight is not None:
@@ -235,7 +237,7 @@ def value_and_parts(public: Callable, y_true: Any, y_pred: Any, kwargs: dict[str
         inputs = parts.inputs
         xp = inputs.xp
         if kwargs.get("check_values", True):
-            _check_not_nan(func, parts)
+            check_not_nan(func, parts)
         value = reduce(xp, parts.loss, reduction, weight=parts.weight,
                        mean_weight=parts.mean_weight)
         value = _scale_unit(value, unit)
@@ -310,19 +312,28 @@ def loss_function(**constraints: Constraint) -> Callable[[Callable[..., PerSampl
 
 
 def weighted_losses(public: Callable, y_true: Any, y_pred: Any, kwargs: dict[str, Any]
-                    ) -> tuple[Inputs, Array, Array | None]:
-    """Per-sample ``w_i l_i`` (in ``unit``) and normalising weights ``v_i`` of a registered loss.
+                    ) -> tuple[Inputs, Array, Array | None, Array | None]:
+    """Per-sample ``w_i l_i / s`` (in ``unit``), normalising weights ``v_i / s`` and ``s``.
 
-    The loss's ``"sum"`` is ``sum(w_i l_i)`` and its ``"mean"`` is ``sum(w_i l_i) / sum(v_i)``
-    (``v`` is ``None`` when every sample counts 1): the two sums a streaming mean accumulates.
-    Runs the same body and NaN check as the public loss; ``reduction`` is not used.
+    The loss's ``"sum"`` is ``s · sum(w_i l_i / s)`` and its ``"mean"`` is
+    ``sum(w_i l_i / s) / sum(v_i / s)`` (``v`` is ``None`` when every sample counts 1): the two
+    sums a streaming mean accumulates. ``s`` is the power of two that the sample weights are
+    divided by so that no sum overflows (:func:`~losskit._reduction.weight_scale`; ``None``
+    without sample weights). Runs the same body and NaN check as the public loss;
+    ``reduction`` is not used.
     """
     body: Callable[..., PerSample] = public.__losskit_body__
     unit = kwargs.get("unit", public.__losskit_defaults__.get("unit", "nats"))
     with numpy_errors_silenced(y_pred):
         parts = body(y_true, y_pred, **kwargs)
         if kwargs.get("check_values", True):
-            _check_not_nan(public.__name__, parts)
-        weighted = reduce(parts.inputs.xp, parts.loss, "none", weight=parts.weight)
+            check_not_nan(public.__name__, parts)
+        xp = parts.inputs.xp
+        weight, scale = parts.weight, None
+        if weight is not None:
+            weight, scale = normalised_weights(xp, weight)
+        weighted = reduce(xp, parts.loss, "none", weight=weight)
         normaliser = parts.mean_weight if parts.mean_weight is not None else parts.weight
-        return parts.inputs, _scale_unit(weighted, unit), normaliser
+        if normaliser is not None and scale is not None:
+            normaliser = normaliser / scale
+        return parts.inputs, _scale_unit(weighted, unit), normaliser, scale

@@ -15,7 +15,7 @@ from typing import Any
 from losskit._array import Array, Namespace, device, to_bool
 from losskit._validation import OneOf, check_finite, check_labels, fail
 from losskit.metrics._inputs import labels_of, metric_inputs, weights_of
-from losskit.metrics._state import Batch, Samples, metric_function
+from losskit.metrics._state import Batch, Samples, metric_function, with_weight_scale
 
 __all__ = ["average_precision_score", "roc_auc_score"]
 
@@ -47,7 +47,8 @@ def _ranking_batch(func: str, y_true: Any, y_pred: Any, sample_weight: Any,
     w = weights_of(func, inputs, tuple(y_true.shape), check_values=check_values)
     part = {"label": xp.reshape(labels, (-1,)), "score": xp.astype(scores, inputs.dtype),
             "weight": xp.reshape(w, (-1,))}
-    return Batch(xp, inputs.device, {"samples": Samples([part])}, inputs.out_dtype)
+    state = with_weight_scale({"samples": Samples([part])}, inputs.weight_scale)
+    return Batch(xp, inputs.device, state, inputs.out_dtype)
 
 
 def _sorted(xp: Namespace, score: Array, positive: Array, weight: Array

@@ -12,7 +12,15 @@ from typing import Any
 from losskit._array import Array, Namespace, to_bool
 from losskit._validation import check_finite, fail
 from losskit.metrics._inputs import MetricInputs, metric_inputs, require_weight, weights_of
-from losskit.metrics._state import Batch, Maximum, Moments, Sum, metric_function
+from losskit.metrics._state import (
+    Batch,
+    Count,
+    Maximum,
+    Moments,
+    Sum,
+    metric_function,
+    with_weight_scale,
+)
 
 __all__ = ["max_error", "mean_absolute_error", "r2_score", "root_mean_squared_error"]
 
@@ -59,7 +67,8 @@ def _summed_errors(func: str, y_true: Any, y_pred: Any, sample_weight: Any,
     error = d * d if squared else xp.abs(d)
     state = {"error": Sum.of(xp, xp.sum(w[:, None] * error, axis=0)),
              "weight": Sum.of(xp, xp.sum(w))}
-    return Batch(xp, inputs.device, state, inputs.out_dtype)
+    return Batch(xp, inputs.device, with_weight_scale(state, inputs.weight_scale),
+                 inputs.out_dtype)
 
 
 @metric_function(finish=_rmse_finish)
@@ -212,9 +221,10 @@ def r2_score(
         "residual": Sum.of(xp, xp.sum(w[:, None] * d * d, axis=0)),
         "moments": Moments(xp.asarray(weight), mean,
                            xp.sum(w[:, None] * centred * centred, axis=0)),
-        "count": Sum.of(xp, xp.sum(xp.astype(w > 0, inputs.dtype))),
+        "count": Count.of(xp, xp.sum(xp.astype(w > 0, inputs.dtype))),
     }
-    return Batch(xp, inputs.device, state, inputs.out_dtype)
+    return Batch(xp, inputs.device, with_weight_scale(state, inputs.weight_scale),
+                 inputs.out_dtype)
 
 
 def _max_finish(xp: Namespace, totals: dict[str, Array], *, check_values: bool,
@@ -263,5 +273,6 @@ def max_error(
     xp = inputs.xp
     error = xp.where(w[:, None] > 0, xp.abs(p - t), 0.0)
     state = {"max": Maximum(xp.max(error)),
-             "count": Sum.of(xp, xp.sum(xp.astype(w > 0, inputs.dtype)))}
-    return Batch(xp, inputs.device, state, inputs.out_dtype)
+             "count": Count.of(xp, xp.sum(xp.astype(w > 0, inputs.dtype)))}
+    return Batch(xp, inputs.device, with_weight_scale(state, inputs.weight_scale),
+                 inputs.out_dtype)
