@@ -209,10 +209,10 @@ def namespace_and_arrays(
             except TypeError:
                 same = False
             if not same:
-                raise TypeError(
-                    f"{func}: arrays come from different libraries ({type(value).__name__} and "
-                    f"{type(y_pred).__name__}). Pass all arrays from y_pred's library, or NumPy."
-                )
+                _fail(func, name, f"comes from {_library(value)} ({type(value).__name__}) but "
+                      f"{labels[0]} from {_library(y_pred)} ({type(y_pred).__name__}): arrays "
+                      "from different libraries",
+                      f"Pass all arrays from {labels[0]}'s library, or NumPy", TypeError)
             converted.append(value)
     return xp, y_pred, converted
 

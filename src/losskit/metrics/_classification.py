@@ -489,7 +489,10 @@ def _probabilities(func: str, inputs: Any, from_logits: bool, check_values: bool
     if tuple(y_pred.shape) == tuple(y_true.shape):
         binary = True
         if check_values:
-            if not from_logits:
+            if from_logits:
+                check_finite(func, xp, "y_pred", p, allow_inf=True,
+                             fix="Logits must not be NaN; look for a diverged model")
+            else:
                 check_range(func, xp, "y_pred", p, 0.0, 1.0,
                             "Pass probabilities of the positive class, or logits with "
                             "from_logits=True")
@@ -500,7 +503,7 @@ def _probabilities(func: str, inputs: Any, from_logits: bool, check_values: bool
         n_classes = y_pred.shape[-1]
         if check_values:
             if from_logits:
-                        check_finite(func, xp, "y_pred", p, allow_inf=True,
+                check_finite(func, xp, "y_pred", p, allow_inf=True,
                              fix="Logits must not be NaN; look for a diverged model")
             else:
                 check_range(func, xp, "y_pred", p, 0.0, 1.0,
