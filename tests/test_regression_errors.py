@@ -122,7 +122,8 @@ def test_bad_types_are_type_errors(call, message):
 def test_mixed_libraries_are_a_type_error():
     torch = pytest.importorskip("torch")
     jnp = pytest.importorskip("jax.numpy")
-    with pytest.raises(TypeError, match="gaussian_nll: var comes from JAX .* but y_pred from torch .*different libraries"):
+    with pytest.raises(TypeError, match=r"gaussian_nll: var comes from JAX .* but y_pred from "
+                                        r"torch .*different libraries"):
         lk.gaussian_nll(torch.zeros(3), torch.zeros(3), var=jnp.ones(3))
 
 
