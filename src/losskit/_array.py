@@ -186,7 +186,8 @@ def namespace_and_arrays(
     except TypeError:
         raise TypeError(
             f"{func}: {labels[0]} has unsupported type {type(y_pred).__name__}. "
-            "Pass a NumPy, PyTorch, JAX or array-API array (or a list)."
+            "Pass a NumPy, PyTorch, JAX or array-API array (or a list, or a pandas or polars "
+            "object)."
         ) from None
     device = aac.device(y_pred)
     numpy_target = aac.is_numpy_namespace(xp)
