@@ -25,7 +25,6 @@ from losskit._array import (
     Namespace,
     device,
     first_index,
-    host_reads_are_free,
     row_dot,
     to_bool,
     to_float,
@@ -223,9 +222,9 @@ def _within(func: str, xp: Namespace, x: Array, low: float, high: float, *,
 
     Two reductions and one host read (PyTorch: one ``aminmax`` kernel) instead of elementwise
     masks; the locating code runs only when this fails."""
-    if aac.is_torch_array(x) and x.dtype is not _torch_bool():
+    if aac.is_torch_array(x):
         smallest, largest = x.aminmax()
-        if host_reads_are_free(x):
+        if x.device.type == "cpu":
             # two reads of CPU scalars cost less than two comparisons and an ``&`` of tensors
             smallest, largest = smallest.item(), largest.item()
             return smallest >= low and (largest < high if open_high else largest <= high)
@@ -233,12 +232,6 @@ def _within(func: str, xp: Namespace, x: Array, low: float, high: float, *,
         smallest, largest = xp.min(x), xp.max(x)
     above = largest < high if open_high else largest <= high
     return to_bool(func, (smallest >= low) & above)
-
-
-def _torch_bool() -> Any:
-    import torch
-
-    return torch.bool
 
 
 def check_range(func: str, xp: Namespace, name: str, x: Array, low: float, high: float,
