@@ -8,6 +8,11 @@ class weight of the label):
   not finite),
 * ``"sum"``: :math:`\\sum_i w_i l_i`,
 * ``"mean"``: :math:`\\sum_i w_i l_i / \\sum_i v_i` (the plain mean when there are no weights).
+
+The sums are taken over weights divided by a power of two near the largest weight
+(:func:`weight_scale`, exact) and scaled back once: the result is right whenever it is
+representable, however large or small the weights (two weights of ``1e308`` would overflow
+:math:`\\sum_i w_i`). The metrics and :class:`losskit.Accumulator` normalise the same way.
 """
 
 from __future__ import annotations
