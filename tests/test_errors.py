@@ -105,7 +105,7 @@ def test_unknown_option_is_a_type_error():
     (lambda: lk.mean_squared_error([1.0, 2.0], [1.0, 2.0], sample_weight=[1.0, math.nan]),
      r"sample_weight has NaN or infinite values"),
     (lambda: lk.mean_squared_error([1.0, 2.0], [1.0, 2.0], sample_weight=["a", "b"]),
-     r"sample_weight has dtype"),
+     r"sample_weight holds strings \('a' at index 0\)\. Pass numbers as sample_weight"),
     (lambda: lk.categorical_cross_entropy(Y, P, class_weight=[1.0, 2.0]),
      r"class_weight has shape \(2,\) but \(3,\) is needed"),
     (lambda: lk.sparse_categorical_cross_entropy([0, 1], P, class_weight=[1.0, -2.0, 1.0]),

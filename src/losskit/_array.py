@@ -28,6 +28,7 @@ __all__ = [
     "compute_dtype",
     "device",
     "first_index",
+    "host_array",
     "host_reads_are_free",
     "is_low_precision",
     "is_real_dtype",
@@ -49,36 +50,159 @@ __all__ = [
 ]
 
 
-def _is_numpy_like(value: object) -> bool:
-    return isinstance(value, (list, tuple, int, float, bool, np.ndarray, np.generic))
+_TABLE_LIBRARIES = ("pandas", "polars")
+_STRING_FIX = ("Labels are strings: encode them as integers (e.g. with "
+               "numpy.unique(y, return_inverse=True), or sklearn's LabelEncoder), the same way "
+               "for every batch")
+
+
+def _string_fix(name: str) -> str:
+    return _STRING_FIX if name in ("y_true", "y_pred") else f"Pass numbers as {name}"
+
+
+def _fail(func: str, name: str, found: str, fix: str, error: type[Exception] = ValueError):
+    # the template of losskit._validation.fail (which imports this module)
+    raise error(f"{func}: {name} {found}. {fix}")
+
+
+def _first_string(a: np.ndarray) -> tuple[int, ...] | None:
+    """Index of the first ``str`` (or ``bytes``) in an object array, else ``None``."""
+    for index, item in np.ndenumerate(a):
+        if isinstance(item, (str, bytes)):
+            return index
+    return None
+
+
+def _numeric_host(func: str, name: str, a: np.ndarray) -> np.ndarray:
+    """A NumPy array with a numeric dtype: strings and objects get losskit's errors."""
+    kind = a.dtype.kind
+    if kind in "biuf":
+        return a
+    if kind in "US":
+        index = next(iter(np.ndindex(a.shape)), ())
+        shown = f" ({a[index].item()!r} at index {index[0] if len(index) == 1 else index})" \
+            if a.size else ""
+        _fail(func, name, f"holds strings{shown}", _string_fix(name), TypeError)
+    if kind == "O":
+        index = _first_string(a)
+        if index is not None:
+            where = index[0] if len(index) == 1 else index
+            _fail(func, name, f"holds strings ({a[index]!r} at index {where})",
+                  _string_fix(name), TypeError)
+        try:  # numbers (and None, which becomes NaN and is reported by the value checks)
+            return a.astype(np.float64)
+        except (TypeError, ValueError):
+            _fail(func, name, "holds Python objects that are not numbers",
+                  "Pass numbers (a numeric NumPy, pandas, PyTorch or JAX array)", TypeError)
+    return a  # complex, datetime, ...: the dtype checks name them
+
+
+def host_array(func: str, name: str, value: Any) -> Any:
+    """``value`` as losskit takes it in: the input boundary of every public function.
+
+    Lists, tuples, scalars, pandas and polars objects become NumPy arrays (as scikit-learn
+    accepts them); ragged nested lists, strings and PyTorch ``meta`` tensors (shapes without
+    data) get losskit's error naming ``func`` and the argument ``name``. Arrays of other
+    libraries pass unchanged (nothing is read from a device).
+    """
+    if value is None:
+        return None
+    if isinstance(value, np.ndarray):
+        return value if value.dtype.kind in "biuf" else _numeric_host(func, name, value)
+    if isinstance(value, (list, tuple, int, float, bool, np.generic)):
+        try:
+            a = np.asarray(value)
+        except ValueError as error:  # NumPy's "inhomogeneous shape"
+            if "inhomogeneous" not in str(error) and "sequence" not in str(error):
+                raise
+            _fail(func, name, "is a ragged nested list (its rows have different lengths)",
+                  "Pass a rectangular array: every row with the same number of entries "
+                  "(pad, or compute the loss per group)")
+        return _numeric_host(func, name, a)
+    module = type(value).__module__.partition(".")[0]
+    if module in _TABLE_LIBRARIES and callable(getattr(value, "to_numpy", None)):
+        # a Series or DataFrame: its values, as scikit-learn takes them (missing values of
+        # nullable columns become NaN, which the value checks report)
+        return _numeric_host(func, name, np.asarray(value.to_numpy()))
+    if getattr(value, "is_meta", False) is True:
+        _fail(func, name, f"is a tensor on the 'meta' device (shape {tuple(value.shape)}, no "
+              "data)", "Pass a tensor that holds data (on 'cpu' or an accelerator); meta "
+              "tensors are for shape inference only")
+    return value
+
+
+def _library(x: Array) -> str:
+    module = type(x).__module__.partition(".")[0]
+    return "JAX" if module.startswith("jax") else module
+
+
+def _check_narrowing(func: str, name: str, host: np.ndarray, moved: Array) -> None:
+    """No value changes when NumPy data is moved into a narrower dtype (JAX without
+    ``jax_enable_x64`` holds int64 as int32 and float64 as float32): labels 2**32 would wrap to
+    0 and pass the label checks, finite weights would become inf or 0. Checked on the host
+    copy, before the narrowed array is used."""
+    if getattr(moved.dtype, "itemsize", 8) >= host.dtype.itemsize or host.size == 0:
+        return  # the common case: nothing narrower (PyTorch keeps every NumPy dtype)
+    try:
+        target = np.dtype(str(moved.dtype).removeprefix("torch."))
+    except TypeError:  # bfloat16 and other dtypes NumPy lacks
+        target = np.dtype(np.float16) if host.dtype.kind == "f" else np.dtype(np.int8)
+    kind = host.dtype.kind
+    if kind in "iu" and target.kind in "iu":
+        info = np.iinfo(target)
+        bad = (host < info.min) | (host > info.max)
+    elif kind == "f" and target.kind == "f":
+        narrowed = host.astype(target)
+        bad = (np.isfinite(host) & ~np.isfinite(narrowed)) | ((host != 0) & (narrowed == 0))
+    else:
+        return
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        where = index[0] if len(index) == 1 else index
+        _fail(func, name, f"has the value {host[index].item()!r} at index {where}, which "
+              f"{target} cannot hold ({_library(moved)} keeps "
+              f"{host.dtype} as {target}: the value would change silently)",
+              "Enable 64-bit types (jax.config.update('jax_enable_x64', True)), or pass "
+              "values that fit")
 
 
 def namespace_and_arrays(
-    func: str, y_pred: object, *others: object
+    func: str, y_pred: object, *others: object, names: tuple[str, ...] = ()
 ) -> tuple[Namespace, Array, list[Array | None]]:
     """Return ``(xp, y_pred, others)`` with every array in ``y_pred``'s library and device.
 
-    ``y_pred`` decides the library (lists, tuples and scalars count as NumPy). The other
-    arguments may be ``None``, lists, NumPy arrays or arrays of the same library; NumPy data is
-    moved to ``y_pred``'s library and device (labels kept on the host are common), any other mix
-    is a ``TypeError``.
+    ``y_pred`` decides the library (lists, tuples, scalars, pandas and polars objects count as
+    NumPy, see :func:`host_array`). The other arguments may be ``None``, host data (as for
+    ``y_pred``) or arrays of the same library; host data is moved to ``y_pred``'s library and
+    device (labels kept on the host are common) after checking that no value changes on the
+    way (a narrower dtype), any other mix is a ``TypeError``. ``names`` names ``y_pred`` and
+    the others in error messages (default ``y_pred``, ``y_true``, ``sample_weight``).
     """
-    if _is_numpy_like(y_pred):
-        y_pred = np.asarray(y_pred)
+    labels = (*names, *("y_pred", "y_true", "sample_weight")[len(names):])
+    labels = (*labels, *(f"array option {k}" for k in range(len(labels), len(others) + 1)))
+    y_pred = host_array(func, labels[0], y_pred)
     try:
         xp = aac.array_namespace(y_pred)
     except TypeError:
         raise TypeError(
-            f"{func}: y_pred has unsupported type {type(y_pred).__name__}. "
-            "Pass a NumPy, PyTorch, JAX or array-API array (or a list)."
+            f"{func}: {labels[0]} has unsupported type {type(y_pred).__name__}. "
+            "Pass a NumPy, PyTorch, JAX or array-API array (or a list, or a pandas or polars "
+            "object)."
         ) from None
     device = aac.device(y_pred)
+    numpy_target = aac.is_numpy_namespace(xp)
     converted: list[Array | None] = []
-    for value in others:
+    for name, value in zip(labels[1:], others, strict=False):
+        value = host_array(func, name, value)
         if value is None:
             converted.append(None)
-        elif _is_numpy_like(value):
-            converted.append(xp.asarray(np.asarray(value), device=device))
+        elif isinstance(value, np.ndarray):
+            if numpy_target:
+                converted.append(value)
+                continue
+            moved = xp.asarray(value, device=device)
+            _check_narrowing(func, name, value, moved)
+            converted.append(moved)
         else:
             try:
                 # same type, same library: skip the (measured: ~6 µs) namespace resolution
@@ -86,10 +210,10 @@ def namespace_and_arrays(
             except TypeError:
                 same = False
             if not same:
-                raise TypeError(
-                    f"{func}: arrays come from different libraries ({type(value).__name__} and "
-                    f"{type(y_pred).__name__}). Pass all arrays from y_pred's library, or NumPy."
-                )
+                _fail(func, name, f"comes from {_library(value)} ({type(value).__name__}) but "
+                      f"{labels[0]} from {_library(y_pred)} ({type(y_pred).__name__}): arrays "
+                      "from different libraries",
+                      f"Pass all arrays from {labels[0]}'s library, or NumPy", TypeError)
             converted.append(value)
     return xp, y_pred, converted
 

@@ -178,7 +178,7 @@ class Family:
              ) -> tuple[Namespace, Array, list[Array | None], Any]:
         """``raw`` and ``others`` in ``raw``'s library, raw checked for emptiness, dtype and
         layout, cast to its compute dtype when ``cast``. Returns ``(xp, raw, others, out)``."""
-        xp, raw, rest = namespace_and_arrays(func, raw, *others)
+        xp, raw, rest = namespace_and_arrays(func, raw, *others, names=("raw",))
         if raw.ndim == 0 or math.prod(raw.shape) == 0:
             check_nonempty(func, "raw", raw)
         if not xp.isdtype(raw.dtype, ("real floating", "integral")):

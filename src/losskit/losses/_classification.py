@@ -57,8 +57,17 @@ _PROBABILITY_OPTIONS = {
     "label_smoothing": Real(0.0, 1.0),
     "eps": Optional(Real(0.0, 0.5, closed="left")),
 }
+_CLASS_WEIGHT_NAMES = ("y_pred", "y_true", "sample_weight", "class_weight")
 _LOGITS_FIX = "Pass probabilities, or logits with from_logits=True"
 _TORCH_LOG_FLOOR = -100.0  # PyTorch's clamp of log p and log(1 - p) in binary_cross_entropy
+
+
+def check_binary_targets(func: str, xp: Namespace, y: Array) -> None:
+    """The target domain of the Bernoulli losses, [0, 1] (NaN and ±inf are outside): the one
+    check, on every path (the native kernel of :func:`binary_cross_entropy` calls it too)."""
+    check_range(func, xp, "y_true", y, 0.0, 1.0,
+                "Targets are probabilities of the positive class: map labels to 0/1 "
+                "(for -1/+1 labels use (y + 1) / 2)")
 
 
 def _check_predictions(func: str, inputs: Inputs, from_logits: bool, rows: bool,
@@ -176,12 +185,11 @@ def binary_cross_entropy(
     0.0
     """
     func = "binary_cross_entropy"
-    inputs = prepare(func, y_true, y_pred, sample_weight, pos_weight)
+    inputs = prepare(func, y_true, y_pred, sample_weight, pos_weight,
+                     names=("y_pred", "y_true", "sample_weight", "pos_weight"))
     xp, y, z = inputs.xp, inputs.y_true, inputs.y_pred
     if check_values:
-        check_range(func, xp, "y_true", y, 0.0, 1.0,
-                    "Targets are probabilities of the positive class: map labels to 0/1 "
-                    "(for -1/+1 labels use (y + 1) / 2)")
+        check_binary_targets(func, xp, y)
         _check_predictions(func, inputs, from_logits, rows=False)
     if label_smoothing:
         y = y * (1.0 - label_smoothing) + 0.5 * label_smoothing
@@ -329,7 +337,8 @@ def categorical_cross_entropy(
     ValueError: categorical_cross_entropy: y_pred rows do not sum to 1 (row 0 sums to 1.5; ...
     """
     func = "categorical_cross_entropy"
-    inputs = prepare(func, y_true, y_pred, sample_weight, class_weight, axis=axis)
+    inputs = prepare(func, y_true, y_pred, sample_weight, class_weight, axis=axis,
+                     names=_CLASS_WEIGHT_NAMES)
     xp, y = inputs.xp, inputs.y_true
     n_classes = inputs.y_pred.shape[-1]
     if check_values:
@@ -479,7 +488,8 @@ def sparse_categorical_cross_entropy(
     ValueError: sparse_categorical_cross_entropy: y_true has label 3 at index 1, outside [0, 3)...
     """
     func = "sparse_categorical_cross_entropy"
-    inputs = prepare(func, y_true, y_pred, sample_weight, class_weight, axis=axis, labels=True)
+    inputs = prepare(func, y_true, y_pred, sample_weight, class_weight, axis=axis, labels=True,
+                     names=_CLASS_WEIGHT_NAMES)
     xp = inputs.xp
     n_classes = inputs.y_pred.shape[-1]
     labels = _labels_as_integers(func, xp, inputs.y_true, check_values)

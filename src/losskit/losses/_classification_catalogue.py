@@ -48,6 +48,7 @@ from losskit.losses._classification import (
     _clipped_log,
     _keras_rows,
     _log_probabilities,
+    check_binary_targets,
     sparse_categorical_cross_entropy,
 )
 from losskit.losses._core import (
@@ -55,6 +56,7 @@ from losskit.losses._core import (
     KERAS_EPSILON,
     Inputs,
     PerSample,
+    check_not_nan,
     count_normaliser,
     default_eps,
     loss_function,
@@ -304,7 +306,7 @@ def entropy(
     """
     func = "entropy"
     with numpy_errors_silenced():
-        inputs = prepare(func, p, p, sample_weight, axis=axis)
+        inputs = prepare(func, p, p, sample_weight, axis=axis, names=("p", "p"))
         xp = inputs.xp
         if check_values and from_logits:
             check_finite(func, xp, "p", inputs.y_pred, allow_inf=True,
@@ -411,10 +413,12 @@ def perplexity(
             message = str(error).replace("sparse_categorical_cross_entropy:", f"{func}:", 1)
             raise type(error)(message) from None
         xp = parts.inputs.xp
+        if check_values:
+            # a NaN can only come from a sample (the mean's weights are normalised, so no
+            # weight overflows it): name that sample, as the cross-entropy does
+            check_not_nan(func, parts)
         mean = as_array(xp, reduce(xp, parts.loss, "mean", weight=parts.weight,
                                    mean_weight=parts.mean_weight))
-        if check_values and to_bool(func, xp.isnan(mean)):
-            fail(func, "y_pred", "gives an undefined (NaN) cross-entropy", _CE_NAN_HINT)
         value = xp.exp(mean)
         out = parts.inputs.out_dtype
         return as_array(xp, value if value.dtype == out else xp.astype(value, out))
@@ -839,9 +843,7 @@ def binary_focal_loss(
     # Keras applies the sigmoid first, then computes as from probabilities
     through_sigmoid = from_logits and convention == "keras"
     if check_values:
-        check_range(func, xp, "y_true", y, 0.0, 1.0,
-                    "Targets are probabilities of the positive class: map labels to 0/1 "
-                    "(for -1/+1 labels use (y + 1) / 2)")
+        check_binary_targets(func, xp, y)
         _check_predictions(func, inputs, from_logits, rows=False)
     if label_smoothing:
         y = y * (1.0 - label_smoothing) + 0.5 * label_smoothing

@@ -21,12 +21,13 @@ from losskit._array import (
     as_array,
     compute_dtype,
     first_index,
+    host_array,
     is_real_dtype,
     namespace_and_arrays,
     numpy_errors_silenced,
     to_bool,
 )
-from losskit._reduction import REDUCTIONS, reduce, reduction_scale
+from losskit._reduction import REDUCTIONS, normalised_weights, reduce, reduction_scale
 from losskit._validation import (
     Boolean,
     Constraint,
@@ -45,6 +46,7 @@ __all__ = [
     "Inputs",
     "PerSample",
     "apply_scale",
+    "check_not_nan",
     "count_normaliser",
     "default_eps",
     "loss_function",
@@ -92,14 +94,16 @@ class Inputs:
 
 
 def prepare(func: str, y_true: Any, y_pred: Any, *others: Any, axis: int | None = None,
-            labels: bool = False) -> Inputs:
+            labels: bool = False, names: tuple[str, ...] = ()) -> Inputs:
     """Put the arrays in ``y_pred``'s namespace, check emptiness, move ``axis`` last, cast.
 
     With ``labels=True`` ``y_true`` holds integer labels with ``y_pred``'s shape less its class
     axis and keeps its dtype; otherwise it must have ``y_pred``'s shape exactly and is cast to the
-    compute dtype.
+    compute dtype. ``names`` names ``y_pred``, ``y_true`` and ``others`` in error messages
+    (default ``y_pred``, ``y_true``, ``sample_weight``).
     """
-    xp, y_pred, (y_true, *rest) = namespace_and_arrays(func, y_pred, y_true, *others)
+    xp, y_pred, (y_true, *rest) = namespace_and_arrays(func, y_pred, y_true, *others,
+                                                       names=names)
     check_nonempty(func, "y_pred", y_pred)
     if not is_real_dtype(xp, y_pred.dtype):
         fail(func, "y_pred", f"has dtype {y_pred.dtype}", "Pass real-valued predictions",
@@ -203,7 +207,8 @@ def apply_scale(xp: Namespace, per_element: Array, scale: Array | float) -> Arra
     return xp.where(scale == 0, 0.0, per_element * scale)
 
 
-def _check_not_nan(func: str, parts: PerSample) -> None:
+def check_not_nan(func: str, parts: PerSample) -> None:
+    """No NaN per-sample loss where the weight is not 0 (the message names the sample)."""
     xp, loss = parts.inputs.xp, parts.loss
     bad = xp.isnan(loss)
     if parts.weight is not None:
@@ -232,7 +237,7 @@ def value_and_parts(public: Callable, y_true: Any, y_pred: Any, kwargs: dict[str
         inputs = parts.inputs
         xp = inputs.xp
         if kwargs.get("check_values", True):
-            _check_not_nan(func, parts)
+            check_not_nan(func, parts)
         value = reduce(xp, parts.loss, reduction, weight=parts.weight,
                        mean_weight=parts.mean_weight)
         value = _scale_unit(value, unit)
@@ -251,6 +256,26 @@ def value_and_parts(public: Callable, y_true: Any, y_pred: Any, kwargs: dict[str
         return value, inputs.restore(grad)
 
 
+_SCALARS = (str, bool, int, float, type(None))
+
+
+def _with_host_options(checked: Callable[..., PerSample]) -> Callable[..., PerSample]:
+    """The input boundary of a loss's array options (``sample_weight``, ``class_weight``,
+    ``var``, ...): lists, pandas and polars objects become NumPy, and ragged lists, strings
+    and meta tensors get an error naming the option (``y_true`` and ``y_pred`` are taken in by
+    :func:`prepare`)."""
+    func = checked.__name__
+
+    @functools.wraps(checked)
+    def body(y_true: Any, y_pred: Any, /, **kwargs: Any) -> PerSample:
+        for key, value in kwargs.items():
+            if not isinstance(value, _SCALARS):
+                kwargs[key] = host_array(func, key, value)
+        return checked(y_true, y_pred, **kwargs)
+
+    return body
+
+
 def loss_function(**constraints: Constraint) -> Callable[[Callable[..., PerSample]], Callable]:
     """Turn a loss body into the public loss: checked options, reduction, units, gradient.
 
@@ -262,7 +287,7 @@ def loss_function(**constraints: Constraint) -> Callable[[Callable[..., PerSampl
         signature = inspect.signature(body)
         common = {k: v for k, v in COMMON_OPTIONS.items() if k in signature.parameters}
         constraints.update(common)
-        checked_body = options(**constraints)(body)
+        checked_body = _with_host_options(options(**constraints)(body))
         defaults = {name: p.default for name, p in signature.parameters.items()
                     if p.default is not inspect.Parameter.empty}
 
@@ -287,19 +312,28 @@ def loss_function(**constraints: Constraint) -> Callable[[Callable[..., PerSampl
 
 
 def weighted_losses(public: Callable, y_true: Any, y_pred: Any, kwargs: dict[str, Any]
-                    ) -> tuple[Inputs, Array, Array | None]:
-    """Per-sample ``w_i l_i`` (in ``unit``) and normalising weights ``v_i`` of a registered loss.
+                    ) -> tuple[Inputs, Array, Array | None, Array | None]:
+    """Per-sample ``w_i l_i / s`` (in ``unit``), normalising weights ``v_i / s`` and ``s``.
 
-    The loss's ``"sum"`` is ``sum(w_i l_i)`` and its ``"mean"`` is ``sum(w_i l_i) / sum(v_i)``
-    (``v`` is ``None`` when every sample counts 1): the two sums a streaming mean accumulates.
-    Runs the same body and NaN check as the public loss; ``reduction`` is not used.
+    The loss's ``"sum"`` is ``s · sum(w_i l_i / s)`` and its ``"mean"`` is
+    ``sum(w_i l_i / s) / sum(v_i / s)`` (``v`` is ``None`` when every sample counts 1): the two
+    sums a streaming mean accumulates. ``s`` is the power of two that the sample weights are
+    divided by so that no sum overflows (:func:`~losskit._reduction.weight_scale`; ``None``
+    without sample weights). Runs the same body and NaN check as the public loss;
+    ``reduction`` is not used.
     """
     body: Callable[..., PerSample] = public.__losskit_body__
     unit = kwargs.get("unit", public.__losskit_defaults__.get("unit", "nats"))
     with numpy_errors_silenced(y_pred):
         parts = body(y_true, y_pred, **kwargs)
         if kwargs.get("check_values", True):
-            _check_not_nan(public.__name__, parts)
-        weighted = reduce(parts.inputs.xp, parts.loss, "none", weight=parts.weight)
+            check_not_nan(public.__name__, parts)
+        xp = parts.inputs.xp
+        weight, scale = parts.weight, None
+        if weight is not None:
+            weight, scale = normalised_weights(xp, weight)
+        weighted = reduce(xp, parts.loss, "none", weight=weight)
         normaliser = parts.mean_weight if parts.mean_weight is not None else parts.weight
-        return parts.inputs, _scale_unit(weighted, unit), normaliser
+        if normaliser is not None and scale is not None:
+            normaliser = normaliser / scale
+        return parts.inputs, _scale_unit(weighted, unit), normaliser, scale

@@ -570,7 +570,9 @@ def gaussian_nll(
              "Pass the variance as var or as its logarithm log_var, not both")
     given = var if var is not None else log_var
     inputs = prepare(func, y_true, y_pred, sample_weight,
-                     None if isinstance(given, numbers.Real) else given)
+                     None if isinstance(given, numbers.Real) else given,
+                     names=("y_pred", "y_true", "sample_weight",
+                            "var" if var is not None else "log_var"))
     xp = inputs.xp
     _check_targets(func, inputs, check_values)
     diff = inputs.y_pred - inputs.y_true
@@ -669,7 +671,8 @@ def laplace_nll(
     """
     func = "laplace_nll"
     inputs = prepare(func, y_true, y_pred, sample_weight,
-                     None if isinstance(scale, numbers.Real) else scale)
+                     None if isinstance(scale, numbers.Real) else scale,
+                     names=("y_pred", "y_true", "sample_weight", "scale"))
     xp = inputs.xp
     _check_targets(func, inputs, check_values)
     b = parameter(func, inputs, "scale", scale, inputs.others[1], positive=True,
@@ -764,7 +767,8 @@ def student_t_nll(
     """
     func = "student_t_nll"
     inputs = prepare(func, y_true, y_pred, sample_weight,
-                     None if isinstance(scale, numbers.Real) else scale)
+                     None if isinstance(scale, numbers.Real) else scale,
+                     names=("y_pred", "y_true", "sample_weight", "scale"))
     xp = inputs.xp
     _check_targets(func, inputs, check_values)
     s = parameter(func, inputs, "scale", scale, inputs.others[1], positive=True,

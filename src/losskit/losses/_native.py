@@ -12,10 +12,13 @@ The rules that keep this exact:
   targets, float16, scalars, empty or meta tensors, tensors inside ``torch.func`` transforms,
   weights, smoothing) returns ``None`` and the generic path runs, with its checks and its
   error messages.
+- It checks the targets with the generic path's own functions (``check_labels``,
+  ``check_binary_targets``): one place holds each target domain, so a kernel cannot accept a
+  target the generic path refuses, and the error is the same.
 - It gives the generic path's value to rounding, including the limits the generic path takes:
   where a result comes out NaN (a NaN logit, or a row holding ``+inf``), or a label is out of
-  range (found by the checks, or without them by PyTorch's own bounds error on the CPU), the
-  call is redone by the generic path, which reports it or takes the limit. The NaN probe
+  range without checks (PyTorch's own bounds error on the CPU), the call is redone by the
+  generic path, which reports it or takes the limit. The NaN probe
   reads the host only where reading costs no device synchronisation or the caller asked for
   checks (``check_values=True``, or a CPU tensor). On an accelerator without checks nothing
   is read, as in the generic path.
@@ -37,8 +40,10 @@ from typing import Any
 
 from losskit import _array
 from losskit._reduction import REDUCTIONS
+from losskit._validation import check_labels
 from losskit.losses._classification import (
     binary_cross_entropy,
+    check_binary_targets,
     sparse_categorical_cross_entropy,
 )
 from losskit.losses._core import _LOG2_E, CONVENTIONS
@@ -125,6 +130,14 @@ def _torch_tensors(y_true: Any, y_pred: Any) -> Any:
     return torch
 
 
+def _torch_namespace() -> Any:
+    """The array-API namespace of PyTorch tensors (what ``array_namespace`` returns, without
+    its per-call cost), for the shared checks."""
+    import array_api_compat.torch
+
+    return array_api_compat.torch
+
+
 def _finish(value: Array, kwargs: dict[str, Any], probe: bool) -> Array | None:
     """``None`` (redo generically) where the probe finds NaN; the unit applied."""
     if probe and (math.isnan(value.item()) if value.ndim == 0 else bool(value.isnan().any())):
@@ -167,9 +180,9 @@ def _sparse_cross_entropy_from_logits(y_true: Any, y_pred: Any, kwargs: dict[str
     check, probe = _probes(y_pred, kwargs)
     n_classes = y_pred.shape[1]
     if check:
-        low, high = torch.aminmax(y_true)
-        if int(low) < 0 or int(high) >= n_classes:
-            return None  # the generic path names the label and its index
+        # the generic path's own label check (one aminmax and one read when they are fine)
+        check_labels(sparse_categorical_cross_entropy.__name__, _torch_namespace(), y_true,
+                     n_classes, None)
     z = y_pred
     if not probe:
         # as the generic path does without host reads: +inf becomes the largest finite value
@@ -215,9 +228,10 @@ def _binary_cross_entropy_from_logits(y_true: Any, y_pred: Any, kwargs: dict[str
         return None
     check, probe = _probes(y_pred, kwargs)
     functional = torch.nn.functional
-    # labels 0 and 1 (NaN is not); finding out is a host read, so not on an accelerator
-    # without checks
-    if probe and torch.equal(y_true * y_true, y_true):
+    # hard labels: y - y² is 0 exactly for 0 and 1 (NaN for ±inf and NaN, nonzero for any
+    # other value), so this branch holds only targets inside the domain; finding out is a
+    # host read, so not on an accelerator without checks
+    if probe and y_true.mul(y_true).sub_(y_true).count_nonzero().item() == 0:
         # tensor-tensor ops only: a Python scalar operand costs a tensor per call
         flip = torch.ones_like(y_pred).sub_(y_true).sub_(y_true)  # 1 - 2y: +1 for 0, -1 for 1
         # softplus(x) is taken as x above `threshold`: exact once e^-x is below half an ulp
@@ -226,9 +240,8 @@ def _binary_cross_entropy_from_logits(y_true: Any, y_pred: Any, kwargs: dict[str
             y_pred * flip, threshold=40.0 if y_pred.dtype == torch.float64 else 20.0)
     else:
         if check:
-            low, high = torch.aminmax(y_true)
-            if not (0.0 <= float(low) and float(high) <= 1.0):
-                return None  # out of range or NaN: the generic path reports where
+            # the generic path's own target check: the same message, from the same function
+            check_binary_targets(binary_cross_entropy.__name__, _torch_namespace(), y_true)
         log_sigmoid = functional.logsigmoid
         positive = torch.where(y_true == 0, 0.0, y_true * log_sigmoid(y_pred))
         negative = torch.where(y_true == 1, 0.0, (1.0 - y_true) * log_sigmoid(-y_pred))

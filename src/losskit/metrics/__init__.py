@@ -15,7 +15,12 @@ default. With ``check_values=False`` nothing is read on the host — metrics the
 
 Each metric is a mergeable state plus a finish step (see ``_state``), so
 :class:`losskit.Accumulator` streams any of them over batches, epochs and processes exactly.
-Counts and sums are accumulated in float64 (float32 for JAX without ``jax_enable_x64``).
+Counts and sums are accumulated in float64 (float32 for JAX without ``jax_enable_x64``), with
+the sample weights divided by a power of two near the largest (recorded in the state), so no
+weighted count overflows however large the weights.
+
+Inputs are taken as NumPy takes them, plus pandas and polars objects (as scikit-learn does);
+string labels are refused with a message saying to encode them as integers.
 """
 
 from losskit.metrics._classification import (

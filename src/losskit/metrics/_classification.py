@@ -30,7 +30,7 @@ from losskit.metrics._inputs import (
     require_weight,
     weights_of,
 )
-from losskit.metrics._state import Batch, Sum, metric_function
+from losskit.metrics._state import Batch, Sum, metric_function, with_weight_scale
 
 __all__ = [
     "accuracy_score",
@@ -133,7 +133,8 @@ def accuracy_score(
                               check_values=check_values), (-1,))
     correct = xp.sum(xp.where(true == pred, w, 0.0))
     state = {"correct": Sum.of(xp, correct), "weight": Sum.of(xp, xp.sum(w))}
-    return Batch(xp, inputs.device, state, inputs.out_dtype)
+    return Batch(xp, inputs.device, with_weight_scale(state, inputs.weight_scale),
+                 inputs.out_dtype)
 
 
 # --------------------------------------------------------------- confusion-matrix metrics
@@ -158,7 +159,8 @@ def _confusion_batch(func: str, y_true: Any, y_pred: Any, *, threshold: float,
         "true": Sum.of(xp, class_sums(xp, true, w, classes)),
         "pred": Sum.of(xp, class_sums(xp, pred, w, classes)),
     }
-    return Batch(xp, inputs.device, state, inputs.out_dtype)
+    return Batch(xp, inputs.device, with_weight_scale(state, inputs.weight_scale),
+                 inputs.out_dtype)
 
 
 def _averaged(func: str, xp: Namespace, totals: dict[str, Array], numerator: str,
@@ -471,7 +473,8 @@ def top_k_accuracy_score(
                               check_values=check_values), (-1,))
     correct = xp.sum(xp.where(rank < k, w, 0.0))
     state = {"correct": Sum.of(xp, correct), "weight": Sum.of(xp, xp.sum(w))}
-    return Batch(xp, inputs.device, state, inputs.out_dtype)
+    return Batch(xp, inputs.device, with_weight_scale(state, inputs.weight_scale),
+                 inputs.out_dtype)
 
 
 # ---------------------------------------------------------------- probability calibration
@@ -486,7 +489,10 @@ def _probabilities(func: str, inputs: Any, from_logits: bool, check_values: bool
     if tuple(y_pred.shape) == tuple(y_true.shape):
         binary = True
         if check_values:
-            if not from_logits:
+            if from_logits:
+                check_finite(func, xp, "y_pred", p, allow_inf=True,
+                             fix="Logits must not be NaN; look for a diverged model")
+            else:
                 check_range(func, xp, "y_pred", p, 0.0, 1.0,
                             "Pass probabilities of the positive class, or logits with "
                             "from_logits=True")
@@ -497,7 +503,7 @@ def _probabilities(func: str, inputs: Any, from_logits: bool, check_values: bool
         n_classes = y_pred.shape[-1]
         if check_values:
             if from_logits:
-                        check_finite(func, xp, "y_pred", p, allow_inf=True,
+                check_finite(func, xp, "y_pred", p, allow_inf=True,
                              fix="Logits must not be NaN; look for a diverged model")
             else:
                 check_range(func, xp, "y_pred", p, 0.0, 1.0,
@@ -579,7 +585,8 @@ def brier_score_loss(
         d = p - xp.astype(labels[:, None] == classes, p.dtype)
         per_sample = xp.sum(d * d, axis=-1) * (0.5 if n_classes == 2 else 1.0)
     state = {"squared": Sum.of(xp, xp.sum(w * per_sample)), "weight": Sum.of(xp, xp.sum(w))}
-    return Batch(xp, inputs.device, state, inputs.out_dtype)
+    return Batch(xp, inputs.device, with_weight_scale(state, inputs.weight_scale),
+                 inputs.out_dtype)
 
 
 def _ece_finish(xp: Namespace, totals: dict[str, Array], *, check_values: bool,
@@ -662,4 +669,5 @@ def expected_calibration_error(
         "confidence": Sum.of(xp, class_sums(xp, bins, w * confidence, n_bins)),
         "correct": Sum.of(xp, class_sums(xp, bins, w * correct, n_bins)),
     }
-    return Batch(xp, inputs.device, state, inputs.out_dtype)
+    return Batch(xp, inputs.device, with_weight_scale(state, inputs.weight_scale),
+                 inputs.out_dtype)

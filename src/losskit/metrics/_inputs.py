@@ -18,6 +18,7 @@ from losskit._array import (
     to_bool,
     to_float,
 )
+from losskit._reduction import normalised_weights
 from losskit._validation import (
     check_finite,
     check_labels,
@@ -41,6 +42,8 @@ class MetricInputs:
     sample_weight: Array | None
     dtype: Any  # accumulation dtype (float64 where available)
     out_dtype: Any  # y_pred's floating dtype, or the accumulation dtype for labels
+    #: the power of two the sample weights were divided by (``None``: no weights given)
+    weight_scale: Array | None = None
 
 
 def metric_inputs(func: str, y_true: Any, y_pred: Any, sample_weight: Any) -> MetricInputs:
@@ -58,12 +61,18 @@ def metric_inputs(func: str, y_true: Any, y_pred: Any, sample_weight: Any) -> Me
 
 def weights_of(func: str, inputs: MetricInputs, shape: tuple[int, ...], *,
                check_values: bool) -> Array:
-    """Validated sample weights of exactly ``shape`` in the accumulation dtype (ones if none)."""
+    """Validated sample weights of exactly ``shape`` in the accumulation dtype (ones if none).
+
+    Given weights are divided by a power of two near their largest value (exact; recorded in
+    ``inputs.weight_scale`` for the state, see :func:`~losskit.metrics._state.merge_states`),
+    so no weighted count overflows or underflows: the metrics are ratios of such sums."""
     xp = inputs.xp
     if inputs.sample_weight is None:
         return xp.ones(shape, dtype=inputs.dtype, device=inputs.device)
-    return weight_array(func, xp, "sample_weight", inputs.sample_weight, shape, inputs.dtype,
-                        check_values=check_values)
+    w = weight_array(func, xp, "sample_weight", inputs.sample_weight, shape, inputs.dtype,
+                     check_values=check_values)
+    w, inputs.weight_scale = normalised_weights(xp, w)
+    return w
 
 
 def labels_of(func: str, xp: Namespace, labels: Array, name: str, *,

@@ -13,9 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from losskit._array import Array, Namespace, device, to_bool
+from losskit._reduction import weight_scale
 from losskit._validation import OneOf, check_finite, check_labels, fail
 from losskit.metrics._inputs import labels_of, metric_inputs, weights_of
-from losskit.metrics._state import Batch, Samples, metric_function
+from losskit.metrics._state import Batch, Samples, metric_function, with_weight_scale
 
 __all__ = ["average_precision_score", "roc_auc_score"]
 
@@ -47,7 +48,8 @@ def _ranking_batch(func: str, y_true: Any, y_pred: Any, sample_weight: Any,
     w = weights_of(func, inputs, tuple(y_true.shape), check_values=check_values)
     part = {"label": xp.reshape(labels, (-1,)), "score": xp.astype(scores, inputs.dtype),
             "weight": xp.reshape(w, (-1,))}
-    return Batch(xp, inputs.device, {"samples": Samples([part])}, inputs.out_dtype)
+    state = with_weight_scale({"samples": Samples([part])}, inputs.weight_scale)
+    return Batch(xp, inputs.device, state, inputs.out_dtype)
 
 
 def _sorted(xp: Namespace, score: Array, positive: Array, weight: Array
@@ -67,6 +69,10 @@ def _binary_auc(xp: Namespace, score: Array, positive: Array, weight: Array) -> 
         Array, Array, Array]:
     """``(AUC numerator, positive weight, negative weight)``; ties count one half."""
     wp, wn, s, start = _sorted(xp, score, positive, weight)
+    # the AUC does not change when either class's weights are scaled: bring each class's
+    # largest weight near 1, so that no product w_p w_n underflows (a class of weights far
+    # below the other's, which XLA would even flush to 0)
+    wp, wn = wp / weight_scale(xp, wp), wn / weight_scale(xp, wn)
     zero = xp.zeros((1,), dtype=wn.dtype, device=device(s))
     below_all = xp.concat([zero, xp.cumulative_sum(wn)])
     end = xp.searchsorted(s, s, side="right")

@@ -12,7 +12,15 @@ from typing import Any
 from losskit._array import Array, Namespace, to_bool
 from losskit._validation import check_finite, fail
 from losskit.metrics._inputs import MetricInputs, metric_inputs, require_weight, weights_of
-from losskit.metrics._state import Batch, Maximum, Moments, Sum, metric_function
+from losskit.metrics._state import (
+    Batch,
+    Count,
+    Maximum,
+    Moments,
+    Sum,
+    metric_function,
+    with_weight_scale,
+)
 
 __all__ = [
     "max_error",
@@ -66,7 +74,8 @@ def _summed_errors(func: str, y_true: Any, y_pred: Any, sample_weight: Any,
     error = d * d if squared else xp.abs(d)
     state = {"error": Sum.of(xp, xp.sum(w[:, None] * error, axis=0)),
              "weight": Sum.of(xp, xp.sum(w))}
-    return Batch(xp, inputs.device, state, inputs.out_dtype)
+    return Batch(xp, inputs.device, with_weight_scale(state, inputs.weight_scale),
+                 inputs.out_dtype)
 
 
 @metric_function(finish=_rmse_finish)
@@ -219,9 +228,10 @@ def r2_score(
         "residual": Sum.of(xp, xp.sum(w[:, None] * d * d, axis=0)),
         "moments": Moments(xp.asarray(weight), mean,
                            xp.sum(w[:, None] * centred * centred, axis=0)),
-        "count": Sum.of(xp, xp.sum(xp.astype(w > 0, inputs.dtype))),
+        "count": Count.of(xp, xp.sum(xp.astype(w > 0, inputs.dtype))),
     }
-    return Batch(xp, inputs.device, state, inputs.out_dtype)
+    return Batch(xp, inputs.device, with_weight_scale(state, inputs.weight_scale),
+                 inputs.out_dtype)
 
 
 def _max_finish(xp: Namespace, totals: dict[str, Array], *, check_values: bool,
@@ -270,8 +280,9 @@ def max_error(
     xp = inputs.xp
     error = xp.where(w[:, None] > 0, xp.abs(p - t), 0.0)
     state = {"max": Maximum(xp.max(error)),
-             "count": Sum.of(xp, xp.sum(xp.astype(w > 0, inputs.dtype)))}
-    return Batch(xp, inputs.device, state, inputs.out_dtype)
+             "count": Count.of(xp, xp.sum(xp.astype(w > 0, inputs.dtype)))}
+    return Batch(xp, inputs.device, with_weight_scale(state, inputs.weight_scale),
+                 inputs.out_dtype)
 
 
 # ------------------------------------------------------------------------- deviance metrics
@@ -309,7 +320,8 @@ def _summed_deviance(func: str, y_true: Any, y_pred: Any, sample_weight: Any,
         unit = 2.0 * (-log_ratio + xp.exp(log_ratio) - 1.0)
     state = {"deviance": Sum.of(xp, xp.sum(w[:, None] * unit, axis=0)),
              "weight": Sum.of(xp, xp.sum(w))}
-    return Batch(xp, inputs.device, state, inputs.out_dtype)
+    return Batch(xp, inputs.device, with_weight_scale(state, inputs.weight_scale),
+                 inputs.out_dtype)
 
 
 @metric_function(finish=_deviance_finish("mean_poisson_deviance"))

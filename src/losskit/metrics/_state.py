@@ -29,7 +29,9 @@ from losskit._array import Array, Namespace, as_array, device, numpy_errors_sile
 from losskit._validation import Boolean, Constraint, fail, options
 
 __all__ = [
+    "WEIGHT_SCALE",
     "Batch",
+    "Count",
     "Maximum",
     "MetricSpec",
     "Moments",
@@ -41,6 +43,7 @@ __all__ = [
     "state_from_json",
     "state_to_json",
     "state_to_namespace",
+    "with_weight_scale",
 ]
 
 
@@ -129,7 +132,7 @@ class Sum:
         for c in (ca, cb):
             if c is not None:
                 e = e + c
-        return Sum(s, e)
+        return type(self)(s, e)
 
     def total(self, xp: Namespace) -> Array:
         return self.value if self.compensation is None else self.value + self.compensation
@@ -142,6 +145,10 @@ class Sum:
     @classmethod
     def from_arrays(cls, arrays: dict[str, Array]) -> Sum:
         return cls(arrays["value"], arrays.get("compensation"))
+
+
+class Count(Sum):
+    """A compensated sum that does not scale with the weights (a number of samples)."""
 
 
 @dataclass
@@ -212,23 +219,80 @@ class Samples:
     def total(self, xp: Namespace) -> dict[str, Array]:
         if len(self.parts) == 1:
             return self.parts[0]
-        return {key: xp.concat([p[key] for p in self.parts]) for key in self.parts[0]}
+        parts = self.parts
+        scales = [p.get(WEIGHT_SCALE) for p in parts]
+        if any(scale is not None for scale in scales):
+            # each part's weights are in units of its own scale: bring them to the largest
+            # (a factor <= 1, exact for powers of two), so no sum of weights overflows
+            given = [scale for scale in scales if scale is not None]
+            top = functools.reduce(xp.maximum, given)
+            parts = [{**p, "weight": p["weight"] * (1.0 / top if scale is None else scale / top)}
+                     for p, scale in zip(parts, scales, strict=True)]
+        keys = [key for key in parts[0] if key != WEIGHT_SCALE]
+        return {key: xp.concat([p[key] for p in parts]) for key in keys}
 
     def arrays(self) -> dict[str, Array]:
         raise NotImplementedError  # serialised part by part (see state_to_json)
 
 
-_KINDS: dict[str, type] = {"sum": Sum, "maximum": Maximum, "moments": Moments,
-                           "samples": Samples}
+_KINDS: dict[str, type] = {"sum": Sum, "count": Count, "maximum": Maximum,
+                           "moments": Moments, "samples": Samples}
 _NAMES = {cls: name for name, cls in _KINDS.items()}
 
 Stat = Sum | Maximum | Moments | Samples
 State = dict[str, Stat]
 
 
+#: the state entry (a :class:`Maximum`) holding the power of two that a state's weighted
+#: statistics are divided by (see :func:`losskit._reduction.weight_scale`); absent: 1
+WEIGHT_SCALE = "weight_scale"
+
+
+def _rescaled(xp: Namespace, stat: Stat, factor: Array) -> Stat:
+    """``stat`` with its weight-linear parts multiplied by ``factor`` (counts, maxima and the
+    per-part scaled samples unchanged)."""
+    if isinstance(stat, Count | Maximum | Samples):
+        return stat
+    if isinstance(stat, Moments):
+        return Moments(stat.weight * factor, stat.mean, stat.m2 * factor)
+    compensation = None if stat.compensation is None else stat.compensation * factor
+    return type(stat)(stat.value * factor, compensation)
+
+
 def merge_states(xp: Namespace, a: State, b: State) -> State:
-    """The state of the concatenation of the data of ``a`` and ``b``."""
-    return {key: a[key].merge(xp, b[key]) for key in a}
+    """The state of the concatenation of the data of ``a`` and ``b``.
+
+    States whose weights were normalised (an entry :data:`WEIGHT_SCALE`) are brought to the
+    larger of the two scales first: a factor of at most 1, exact for powers of two (a part
+    below 2**-1074 of the other vanishes, as it would in the sum)."""
+    if WEIGHT_SCALE not in a and WEIGHT_SCALE not in b:
+        return {key: a[key].merge(xp, b[key]) for key in a}
+    scale_a = a[WEIGHT_SCALE].value if WEIGHT_SCALE in a else None
+    scale_b = b[WEIGHT_SCALE].value if WEIGHT_SCALE in b else None
+    if scale_a is None:
+        scale_a = xp.ones_like(scale_b)
+    if scale_b is None:
+        scale_b = xp.ones_like(scale_a)
+    top = xp.maximum(scale_a, scale_b)
+    merged = {key: _rescaled(xp, a[key], scale_a / top).merge(
+        xp, _rescaled(xp, b[key], scale_b / top)) for key in a if key != WEIGHT_SCALE}
+    merged[WEIGHT_SCALE] = Maximum(top)
+    return merged
+
+
+def with_weight_scale(state: State, scale: Array | None) -> State:
+    """``state`` of a batch whose weights were divided by ``scale`` (``None``: not divided):
+    the scale recorded for :func:`merge_states` (samples keep it in their part)."""
+    if scale is None:
+        return state
+    out: State = {}
+    for key, stat in state.items():
+        if isinstance(stat, Samples):
+            stat = Samples([{**part, WEIGHT_SCALE: scale} for part in stat.parts])
+        out[key] = stat
+    if not any(isinstance(stat, Samples) for stat in state.values()):
+        out[WEIGHT_SCALE] = Maximum(scale)
+    return out
 
 
 def _map_arrays(stat: Stat, fn: Callable[[Array], Any]) -> Stat:
