@@ -97,3 +97,14 @@ def backend(request) -> Backend:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """PyTorch on one thread for the test (small networks: no thread start-up per op, and the
+    same numbers on any machine); the previous count restored after it."""
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -14,13 +14,7 @@ from losskit.cli import main  # noqa: E402
 from losskit.nn import MLPClassifier  # noqa: E402
 from losskit.nn._tabular import TabularEncoder  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _table(n=120, seed=0):

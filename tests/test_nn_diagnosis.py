@@ -17,13 +17,7 @@ from losskit.nn import (  # noqa: E402
 )
 from losskit.nn import diagnosis as dg  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _history(loss, val=None, baseline=1e9, **kw):

@@ -25,12 +25,7 @@ from losskit.nn.estimators import EXPECTED_FAILED_CHECKS  # noqa: E402
 SGD = {"optimizer": "sgd", "learning_rate": 0.01, "early_stopping": False}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @parametrize_with_checks(

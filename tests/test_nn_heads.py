@@ -20,12 +20,7 @@ FAST = {"epochs": 30, "hidden_layer_sizes": (8,), "batch_size": 32, "verbose": F
         "random_state": 0}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _raw(est, X):

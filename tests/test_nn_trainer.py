@@ -25,13 +25,7 @@ from losskit.nn import (  # noqa: E402
 )
 from losskit.nn.trainer import CHECKPOINT_NAME  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _data(n=50, seed=0):
