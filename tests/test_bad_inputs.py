@@ -251,6 +251,16 @@ def test_pandas_series_and_dataframes_are_taken_as_numpy():
     assert isinstance(value, torch.Tensor) and float(value) == 0.125
 
 
+def test_pandas_data_moves_to_torch_without_a_read_only_warning():
+    # pandas hands out read-only arrays (copy-on-write), which PyTorch warns about sharing
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value = lk.sparse_categorical_cross_entropy(pd.Series([0, 1]),
+                                                    torch.tensor([[1.0, 0.0], [0.0, 1.0]]),
+                                                    from_logits=True)
+    assert math.isclose(float(value), math.log(1.0 + math.exp(-1.0)), rel_tol=1e-6)
+
+
 def test_pandas_nullable_columns_report_their_missing_values():
     with pytest.raises(ValueError, match=r"^mean_squared_error: y_true has NaN"):
         lk.mean_squared_error(pd.Series([1.0, None], dtype="Float64"), [1.0, 2.0])

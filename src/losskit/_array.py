@@ -200,6 +200,9 @@ def namespace_and_arrays(
             if numpy_target:
                 converted.append(value)
                 continue
+            if not value.flags.writeable:
+                # read-only data (pandas' copy-on-write): PyTorch would share it and warn
+                value = np.array(value)
             moved = xp.asarray(value, device=device)
             _check_narrowing(func, name, value, moved)
             converted.append(moved)
