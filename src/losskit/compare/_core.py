@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -449,6 +450,43 @@ def _predict_score(model: Any, X_test: Any, y_test: np.ndarray, task: str, metri
     return metric(y_idx, proba, **options)
 
 
+class _Diverged(RuntimeError):
+    """A training run that stopped on a non-finite loss (its warning, turned into a failure)."""
+
+
+def _run_one(loss: Any, runner: dict[str, Any], seed: int, X: Any, y: np.ndarray,
+             train: np.ndarray, test: np.ndarray, metric: Callable | None, metric_name: str,
+             metric_options: dict[str, Any]) -> float:
+    """One fit and its score (raises on any failure)."""
+    kind = runner["kind"]
+    if kind == "callable":
+        value = runner["function"](loss, train, test, seed)
+    elif kind == "estimator":
+        from sklearn.base import clone
+
+        model = clone(runner["estimator"])
+        settings = {runner["loss_param"]: loss}
+        for key in model.get_params(deep=True):
+            if key == "random_state" or key.endswith("__random_state"):
+                settings[key] = seed
+        model.set_params(**settings)
+        model.fit(X.iloc[train], y[train])
+        value = _predict_score(model, X.iloc[test], y[test], runner["task"], metric,
+                               metric_name, metric_options)
+    else:
+        from losskit.nn import MLPClassifier, MLPRegressor
+        from losskit.nn._tabular import TabularEncoder
+
+        cls = MLPClassifier if runner["task"] == "classification" else MLPRegressor
+        # the features of `losskit fit`, fitted on the training rows only
+        encoder = TabularEncoder().fit(X.iloc[train])
+        model = cls(loss, random_state=seed, **runner["params"]).fit(
+            encoder.transform(X.iloc[train]), y[train])
+        value = _predict_score(model, encoder.transform(X.iloc[test]), y[test],
+                               runner["task"], metric, metric_name, metric_options)
+    return value
+
+
 def _fit_score(i: int, j: int, loss: Any, runner: dict[str, Any], seed: int, X: Any,
                y: np.ndarray, train: np.ndarray, test: np.ndarray, metric: Callable | None,
                metric_name: str, metric_options: dict[str, Any], local_workers: int,
@@ -471,37 +509,24 @@ def _fit_score(i: int, j: int, loss: Any, runner: dict[str, Any], seed: int, X: 
         torch.set_num_threads(threads)
     start = time.perf_counter()
     try:
-        kind = runner["kind"]
-        if kind == "callable":
-            value = runner["function"](loss, train, test, seed)
-        elif kind == "estimator":
-            from sklearn.base import clone
-
-            model = clone(runner["estimator"])
-            settings = {runner["loss_param"]: loss}
-            for key in model.get_params(deep=True):
-                if key == "random_state" or key.endswith("__random_state"):
-                    settings[key] = seed
-            model.set_params(**settings)
-            model.fit(X.iloc[train], y[train])
-            value = _predict_score(model, X.iloc[test], y[test], runner["task"], metric,
-                                   metric_name, metric_options)
-        else:
-            from losskit.nn import MLPClassifier, MLPRegressor
-            from losskit.nn._tabular import TabularEncoder
-
-            cls = MLPClassifier if runner["task"] == "classification" else MLPRegressor
-            # the features of `losskit fit`, fitted on the training rows only
-            encoder = TabularEncoder().fit(X.iloc[train])
-            model = cls(loss, random_state=seed, **runner["params"]).fit(
-                encoder.transform(X.iloc[train]), y[train])
-            value = _predict_score(model, encoder.transform(X.iloc[test]), y[test],
-                                   runner["task"], metric, metric_name, metric_options)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            value = _run_one(loss, runner, seed, X, y, train, test, metric, metric_name,
+                             metric_options)
+        diverged = [w for w in caught if "Diverged" in w.category.__name__]
+        for w in caught:
+            if w not in diverged:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if diverged:
+            raise _Diverged(str(diverged[0].message))
         value = float(value)
         error = "" if np.isfinite(value) else f"{metric_name} is {value} (training diverged?)"
     except Exception as exc:
         value = float("nan")
-        error = f"{type(exc).__name__}: {exc}".strip()
+        name = "training diverged" if isinstance(exc, _Diverged) else type(exc).__name__
+        error = f"{name}: {exc}".strip()
+        if "y_pred has NaN or infinite" in error:
+            error = f"the model predicts NaN or infinity (training diverged): {error}"
         if len(error) > 500:
             error = error[:500] + "..."
     finally:
