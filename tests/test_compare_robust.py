@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 import losskit as lk
+from losskit.cli import main
 from losskit.compare.stats import MIN_COMMON_FOLDS, conclude
 
 SRC = str(Path(lk.__file__).resolve().parents[1])
@@ -240,3 +241,126 @@ def test_progress_log_lines_when_not_a_terminal(target, capsys):
     lk.compare(None, target, ["a", "b"], estimator=_score, metric="accuracy_score",
                n_splits=3, n_repeats=1)
     assert capsys.readouterr().err == ""  # the library is silent by default
+
+
+# ------------------------------------------------------------------ metrics and report
+
+
+@pytest.fixture(scope="module")
+def binary_data():
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=120, n_features=5, random_state=0)
+    return X, np.where(y == 1, "yes", "no")
+
+
+@pytest.mark.parametrize("metric, name", [
+    ("log_loss", "log_loss"), ("cross_entropy", "log_loss"), ("auc", "roc_auc_score"),
+    ("f1", "f1_score"), ("brier", "brier_score_loss"),
+    ("balanced_accuracy_score", "balanced_accuracy_score")])
+def test_every_classification_metric_advise_names_is_accepted(binary_data, metric, name):
+    from sklearn.linear_model import SGDClassifier
+
+    X, y = binary_data
+    result = lk.compare(X, y, ["log_loss", "modified_huber"], estimator=SGDClassifier(),
+                        loss_param="loss", metric=metric, n_splits=2, n_repeats=2)
+    assert result.metric == name and not result.failures
+    assert np.isfinite(result.scores).all()
+    assert result.greater_is_better == name.endswith("_score")
+
+
+def test_log_loss_metric_is_the_mean_cross_entropy():
+    from sklearn.metrics import log_loss as sk_log_loss
+
+    from losskit.compare._core import log_loss
+
+    p = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6], [0.25, 0.5, 0.25]])
+    assert log_loss([0, 2, 1], p) == pytest.approx(sk_log_loss([0, 2, 1], p))
+    assert log_loss([0, 1], [0.2, 0.9]) == pytest.approx(sk_log_loss([0, 1], [0.2, 0.9]))
+
+
+def test_poisson_deviance_metric_for_counts():
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(150, 3))
+    y = rng.poisson(np.exp(0.5 + 0.5 * X[:, 0])).astype(float)
+    result = lk.compare(X, y, ["squared_error", "poisson"],
+                        estimator=HistGradientBoostingRegressor(max_iter=20), loss_param="loss",
+                        metric="poisson_deviance", n_splits=3, n_repeats=2)
+    assert result.metric == "mean_poisson_deviance" and not result.greater_is_better
+    assert np.isfinite(result.scores).all()
+
+
+def test_report_puts_the_holm_p_value_in_its_own_column(target):
+    from losskit.compare.report import report_html
+
+    result = lk.compare(None, target, ["a", "b", "c"], estimator=_score,
+                        metric="accuracy_score", n_splits=3, n_repeats=3)
+    page = report_html(result, b"")
+    assert "<th>Holm-adjusted p-value</th><th>effect size</th>" in page
+    pair = result.tests["pairwise"][0]["corrected_ttest"]
+    holm = f"{pair['p_value_holm']:.2g}"
+    row = page.split("a − b: corrected resampled t-test")[1].split("</tr>")[0]
+    cells = row.split("<td>")
+    assert cells[3].startswith(holm)  # the Holm column, not the effect size
+    assert "Holm" not in cells[4]
+
+
+def test_mean_and_spread_share_their_decimal_place():
+    from losskit.compare._core import mean_spread
+
+    assert mean_spread(60.0412, 5.4871) == ("60.0", "5.5")
+    assert mean_spread(0.91234, 0.0123) == ("0.912", "0.012")
+    assert mean_spread(148.2, 148.3) == ("148", "148")
+
+
+def test_cli_has_every_estimator_setting_with_its_default(tmp_path, capsys):
+    from losskit.nn.cli import FIT_DEFAULTS
+
+    with pytest.raises(SystemExit):
+        main(["compare", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for flag in ("--optimizer", "--learning-rate", "--hidden", "--epochs", "--batch-size",
+                 "--early-stopping", "--weight-decay", "--clip-grad-norm", "--resume",
+                 "--scores"):
+        assert flag in text
+    assert f"(default: {FIT_DEFAULTS['learning_rate']})" in text
+    assert f"(default: {FIT_DEFAULTS['optimizer']})" in text
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({"x": rng.normal(size=30)})
+    frame["y"] = frame.x + 0.2 * rng.normal(size=30)
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    out = tmp_path / "out"
+    assert main(["compare", str(tmp_path / "d.csv"), "--target", "y", "--losses",
+                 "mse,huber_loss", "--folds", "2", "--repeats", "1", "--epochs", "3",
+                 "--optimizer", "sgd", "--learning-rate", "0.005", "--batch-size", "8",
+                 "--hidden", "5,3", "--no-early-stopping", "--out", str(out)]) == 0
+    params = json.loads((out / "results.json").read_text())["settings"]["estimator_params"]
+    assert params == {"epochs": 3, "hidden_layer_sizes": [5, 3], "optimizer": "sgd",
+                      "learning_rate": 0.005, "batch_size": 8, "early_stopping": False,
+                      "weight_decay": 0.0, "verbose": False}
+
+
+def _threads(loss, train, test, seed):
+    import torch
+
+    return float(torch.get_num_threads())
+
+
+def test_torch_threads_are_decided_on_the_worker(monkeypatch):
+    import joblib
+
+    from losskit.compare._core import _worker_threads
+
+    assert _worker_threads(4, None) is None  # one job: torch's own setting
+    assert _worker_threads(4, os.getpid()) is None  # the dispatching process itself
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert _worker_threads(4, -1) == 3  # what the worker's environment says
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert _worker_threads(4, -1) == max(1, joblib.cpu_count() // 4)
+    # in real loky workers: joblib gives each of the 2 workers cores // 2
+    y = np.tile([0, 1], 10)
+    result = lk.compare(None, y, ["a", "b"], estimator=_threads, metric="threads_score",
+                        n_splits=2, n_repeats=1, n_jobs=2)
+    assert (result.scores == max(1, joblib.cpu_count() // 2)).all()
