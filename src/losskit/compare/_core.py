@@ -191,7 +191,8 @@ class Comparison:
         rows = []
         for name, row in zip(self.losses, self.scores, strict=True):
             for j, value in enumerate(row):
-                rows.append({"loss": name, "repeat": j // self.n_splits,
+                rows.append({"loss": name, "metric": self.metric,
+                             "repeat": j // self.n_splits,
                              "fold": j % self.n_splits,
                              "seed": None if seeds is None else seeds[j],
                              "score": value, "n_train": self.n_train[j],
@@ -343,6 +344,18 @@ def _metric(metric: Any, task: str, y: np.ndarray) -> tuple[Callable, str, bool]
         fail("compare", "metric", f"is {name!r}, a {kind} metric, but the task is {task}",
              "Pass a metric for the task (or leave metric=None for the default)")
     return fn, name, greater
+
+
+def _metric_direction(func: str, name: str) -> bool:
+    """Whether a score named ``name`` is maximised, from its name (or a clear error)."""
+    if name.endswith(("_score", "accuracy", "auc")):
+        return True
+    if name.endswith(("_error", "_loss", "_deviance")):
+        return False
+    fail(func, "greater_is_better", f"is None and the metric name {name!r} does not say "
+         "whether it is maximised", "Pass greater_is_better=True or False (CLI: "
+         "--greater-is-better or --no-greater-is-better)")
+    raise AssertionError  # pragma: no cover - fail raises
 
 
 def _as_table(X: Any, n: int) -> Any:
@@ -821,15 +834,8 @@ def compare(X: Any, y: Any, losses: Sequence[Any], *, metric: Any = None, n_spli
             fail(func, "metric", f"is {metric!r}", "Name the score the callable returns, e.g. "
                  "metric='accuracy_score'")
         metric_fn, metric_name = None, metric
-        greater = greater_is_better
-        if greater is None:
-            if metric.endswith(("_score", "accuracy", "auc")):
-                greater = True
-            elif metric.endswith(("_error", "_loss", "_deviance")):
-                greater = False
-            else:
-                fail(func, "greater_is_better", f"is None and the metric name {metric!r} does "
-                     "not say whether it is maximised", "Pass greater_is_better=True or False")
+        greater = (greater_is_better if greater_is_better is not None
+                   else _metric_direction(func, metric))
     else:
         metric_fn, metric_name, greater = _metric(metric, task, y)
     metric_options: dict[str, Any] = {}
