@@ -364,3 +364,64 @@ def test_torch_threads_are_decided_on_the_worker(monkeypatch):
     result = lk.compare(None, y, ["a", "b"], estimator=_threads, metric="threads_score",
                         n_splits=2, n_repeats=1, n_jobs=2)
     assert (result.scores == max(1, joblib.cpu_count() // 2)).all()
+
+
+# ------------------------------------------------------------------------- any model
+
+
+def test_a_scikit_learn_estimator_is_cloned_per_fold_with_the_folds_seed(binary_data):
+    from sklearn.base import clone
+    from sklearn.linear_model import SGDClassifier
+    from sklearn.model_selection import RepeatedStratifiedKFold
+
+    X, y = binary_data
+    model = SGDClassifier(max_iter=50, tol=None)
+    before = model.get_params()
+    result = lk.compare(X, y, ["hinge", "log_loss", "modified_huber"], estimator=model,
+                        loss_param="loss", metric="accuracy", n_splits=3, n_repeats=2,
+                        n_jobs=2)
+    assert model.get_params() == before and not hasattr(model, "coef_")  # untouched
+    assert result.settings["model"] == "SGDClassifier" and not result.failures
+    # fold j of loss i is exactly a clone with that loss and the fold's seed
+    folds = list(RepeatedStratifiedKFold(n_splits=3, n_repeats=2, random_state=0).split(X, y))
+    seeds = result.settings["seeds"]
+    for j in (0, 5):
+        train, test = folds[j]
+        fitted = clone(model).set_params(loss="hinge", random_state=seeds[j])
+        fitted.fit(X[train], y[train])
+        expected = np.mean(fitted.predict(X[test]) == y[test])
+        assert result.scores[0, j] == pytest.approx(expected)
+
+
+def test_an_estimator_without_probabilities_fails_only_for_probability_metrics(binary_data):
+    from sklearn.linear_model import SGDClassifier
+
+    X, y = binary_data
+    result = lk.compare(X, y, ["hinge", "log_loss"], estimator=SGDClassifier(),
+                        loss_param="loss", metric="auc", n_splits=3, n_repeats=1)
+    assert [f["loss"] for f in result.failures] == ["hinge"] * 3
+    assert "has no predict_proba, and roc_auc_score needs class probabilities" in (
+        result.failures[0]["error"])
+
+
+def test_a_regressor_and_a_pipeline_take_their_loss_parameter():
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.linear_model import SGDRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 3))
+    y = X[:, 0] + rng.standard_t(2, size=120)
+    gb = lk.compare(X, y, ["squared_error", "absolute_error"],
+                    estimator=HistGradientBoostingRegressor(max_iter=15), loss_param="loss",
+                    metric="mae", n_splits=3, n_repeats=1)
+    assert np.isfinite(gb.scores).all() and gb.metric == "mean_absolute_error"
+    pipe = make_pipeline(StandardScaler(), SGDRegressor())
+    sgd = lk.compare(X, y, ["squared_error", "huber"], estimator=pipe,
+                     loss_param="sgdregressor__loss", metric="rmse", n_splits=3, n_repeats=1)
+    assert np.isfinite(sgd.scores).all()
+    with pytest.raises(ValueError, match="loss_param is 'criterion', which is not a parameter"):
+        lk.compare(X, y, ["a", "b"], estimator=SGDRegressor(), loss_param="criterion")
+    with pytest.raises(ValueError, match="loss_param is None"):
+        lk.compare(X, y, ["a", "b"], estimator=SGDRegressor())
