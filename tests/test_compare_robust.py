@@ -425,3 +425,21 @@ def test_a_regressor_and_a_pipeline_take_their_loss_parameter():
         lk.compare(X, y, ["a", "b"], estimator=SGDRegressor(), loss_param="criterion")
     with pytest.raises(ValueError, match="loss_param is None"):
         lk.compare(X, y, ["a", "b"], estimator=SGDRegressor())
+
+
+def test_compare_accepts_every_metric_advise_suggests():
+    from losskit.compare._core import _CLASSIFICATION_TASKS, _metric
+
+    rng = np.random.default_rng(0)
+    targets = [rng.integers(0, 2, 200), rng.integers(0, 4, 200),
+               np.r_[np.zeros(190), np.ones(10)], rng.poisson(3.0, 200).astype(float),
+               rng.gamma(2.0, 3.0, 200), rng.beta(2, 3, 200), rng.normal(size=200)]
+    seen = set()
+    for y in targets:
+        advice = lk.advise(y)
+        task = "classification" if advice.task in _CLASSIFICATION_TASKS else "regression"
+        for name in advice.metrics:
+            fn, resolved, _ = _metric(name, task, y)
+            assert resolved == name and callable(fn)
+            seen.add(name)
+    assert {"mean_poisson_deviance", "roc_auc_score", "f1_score"} <= seen
