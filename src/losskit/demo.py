@@ -403,10 +403,12 @@ def write_report(run: dict[str, Any], out: str | os.PathLike) -> dict[str, Path]
     results = run["results"]
     # a diverged study run is a finding, not an error: its non-finite numbers are null, with
     # the reason beside them (strict JSON)
+    payload: dict[str, Any] = {"settings": _settings(run) if "settings" in run else {},
+                               "results": results}
+    write_json(out / "results.json", payload, where="demo", nonfinite="null")  # first
     lines = conclusions(results)
-    write_json(out / "results.json", {"settings": _settings(run), "results": results,
-                                      "tests": significance(results), "conclusions": lines},
-               where="demo", nonfinite="null")
+    payload.update({"tests": significance(results), "conclusions": lines})
+    write_json(out / "results.json", payload, where="demo", nonfinite="null")
     files = {"results": out / "results.json"}
     images = {}
     for problem in results:
