@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -216,6 +217,7 @@ def test_cli_resume_after_a_kill_gives_the_results_of_a_whole_run(tmp_path):
             if fits.exists() and json.loads(fits.read_text())["fits"]:
                 child.send_signal(signal.SIGKILL)
                 break
+            time.sleep(0.02)
     finally:
         child.communicate()
     done = len(json.loads(fits.read_text())["fits"])
