@@ -632,7 +632,7 @@ def test_demo_results_are_strict_json(tmp_path):
     with pytest.raises(KeyError):  # the figures need a full run; the JSON comes first
         demo.write_report(run, tmp_path / "demo")
     data = _strict_load((tmp_path / "demo" / "results.json").read_text())
-    metric = data["p"]["mse"]["test_metric"]
+    metric = data["results"]["p"]["mse"]["test_metric"]
     assert metric["mean"] is None and metric["null_reasons"] == {"mean": "was nan"}
 
 

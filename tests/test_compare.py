@@ -314,8 +314,9 @@ def test_cli_writes_results_plot_and_report(tmp_path, capsys):
     assert base64.b64decode(embedded) == png  # self-contained: the image is in the page
     assert results["conclusion"].replace("'", "&#x27;") in page
     assert "<td>cubic_error</td>" in page
-    assert sorted(p.name for p in out.iterdir()) == ["report.html", "results.json",
-                                                     "scores.png"]  # no temporary files
+    assert sorted(p.name for p in out.iterdir()) == [
+        "fits.json", "report.html", "results.json", "scores.csv",
+        "scores.png"]  # no temporary files
 
 
 def test_cli_errors_exit_2(tmp_path, capsys):

@@ -395,7 +395,7 @@ def test_report_files_from_scores_alone(tmp_path):
     for path in paths.values():  # written atomically, with the mode open() would give
         assert path.stat().st_mode & 0o777 == 0o666 & ~umask
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "report.html", "results.json", "scores.png"]
+        "report.html", "results.json", "scores.csv", "scores.png"]
     page = paths["report"].read_text()
     assert "t = ∞" in page and 'class="best"><td>focal</td>' in page
 

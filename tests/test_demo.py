@@ -74,7 +74,15 @@ def test_one_hot_and_sparse_cross_entropy_and_kl_agree_on_the_same_seed():
 def test_report_files(tiny_run, tmp_path):
     files = demo.write_report(tiny_run, tmp_path)
     payload = json.loads((tmp_path / "results.json").read_text())
-    assert payload == json.loads(json.dumps(tiny_run["results"]))
+    assert payload["results"] == json.loads(json.dumps(tiny_run["results"]))
+    # like compare's: the settings, the tests' p-values and the conclusions
+    assert payload["conclusions"] == demo.conclusions(tiny_run["results"])
+    assert payload["settings"]["repeats"] == tiny_run["settings"]["repeats"]
+    assert payload["settings"]["problems"]["binary"]["losses"] == list(
+        demo.PROBLEMS["binary"].losses)
+    for problem in ("regression", "binary", "multiclass"):
+        versus = payload["tests"][problem]["versus"]
+        assert len(versus) == 2 and all("p_value" in row for row in versus)
     for problem in ("regression", "binary", "multiclass"):
         png = (tmp_path / f"curves_{problem}.png").read_bytes()
         assert png.startswith(b"\x89PNG\r\n\x1a\n")
@@ -98,7 +106,7 @@ def test_conclusions_are_computed_from_the_numbers():
 
     clear = demo.conclusions(results([0.90, 0.91, 0.92], [0.60, 0.61, 0.62], [0.70, 0.69, 0.71]))
     assert clear[0].startswith("binary: binary_cross_entropy gives the best test accuracy, "
-                               "0.910 ± 0.008")
+                               "0.9100 ± 0.0082")
     assert "clearly ahead of squared_hinge_loss" in clear[0]
     tied = demo.conclusions(results([0.80, 0.90, 0.85], [0.86, 0.84, 0.79], [0.5, 0.5, 0.5]))
     assert "not distinguishable from hinge_loss" in tied[0]

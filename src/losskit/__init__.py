@@ -12,7 +12,7 @@ array-API arrays and returns the same kind of array.
 # nn loads its names (and torch) on first use: lk.nn.MLPClassifier works, import losskit stays light
 from losskit import families, metrics, nn
 from losskit.advise import Advice, advise
-from losskit.compare import Comparison, compare
+from losskit.compare import Comparison, compare, compare_scores
 from losskit.explain import Explanation, explain
 from losskit.families import family
 from losskit.losses import (
@@ -61,6 +61,7 @@ __all__ = [
     "categorical_focal_loss",
     "categorical_hinge_loss",
     "compare",
+    "compare_scores",
     "entropy",
     "explain",
     "families",

@@ -43,7 +43,7 @@ from losskit._io import atomic_write_bytes, write_json
 from losskit._parallel import freeze_imports
 from losskit._validation import fail
 
-__all__ = ["PROBLEMS", "STUDY", "run_demo", "write_report"]
+__all__ = ["PROBLEMS", "STUDY", "conclusions", "run_demo", "significance", "write_report"]
 
 #: the study's single-run test results (its article's figures), for comparison
 STUDY: dict[str, dict[str, float]] = {
@@ -254,30 +254,52 @@ def run_demo(repeats: int = 5, *, n_jobs: int | None = None, epochs_scale: float
 # ----------------------------------------------------------------------------- conclusions
 
 
-def conclusions(results: dict[str, Any]) -> list[str]:
-    """Plain-language conclusions computed from the results (never hard-coded)."""
+def significance(results: dict[str, Any]) -> dict[str, Any]:
+    """Per problem: the best loss by mean test metric and Welch's t-test of it against each
+    other loss over the runs (JSON-ready; ``p_value`` None when the runs have no spread)."""
     from scipy import stats
 
-    lines = []
+    out: dict[str, Any] = {}
     for problem, losses in results.items():
         spec = PROBLEMS[problem]
-        metric = "test MSE" if spec.metric == "mse" else "test accuracy"
         ranked = sorted(losses, key=lambda k: losses[k]["test_metric"]["mean"],
                         reverse=spec.higher_is_better)
         best = ranked[0]
         best_values = losses[best]["test_metric"]["values"]
-        parts = []
+        rows = []
         for other in ranked[1:]:
             values = losses[other]["test_metric"]["values"]
-            if np.allclose(values, best_values, rtol=1e-6, atol=0):
-                parts.append(f"the same as {other} in every run")
-                continue
+            same = bool(np.allclose(values, best_values, rtol=1e-6, atol=0))
             p = math.nan
-            if len(values) > 1:
+            if not same and len(values) > 1:
                 with warnings.catch_warnings():  # constant samples: Welch's test still holds
                     warnings.simplefilter("ignore", RuntimeWarning)
                     p = float(stats.ttest_ind(best_values, values, equal_var=False).pvalue)
-            if math.isnan(p):
+            rows.append({"loss": other, "test": "welch_ttest",
+                         "p_value": None if math.isnan(p) else p,
+                         "same_in_every_run": same,
+                         "mean_difference": float(np.mean(best_values) - np.mean(values))})
+        out[problem] = {"best": best, "metric": "test " + spec.metric,
+                        "higher_is_better": spec.higher_is_better, "versus": rows}
+    return out
+
+
+def conclusions(results: dict[str, Any]) -> list[str]:
+    """Plain-language conclusions computed from the results (never hard-coded)."""
+    from losskit.compare._core import mean_spread
+
+    lines = []
+    for problem, t in significance(results).items():
+        losses = results[problem]
+        spec = PROBLEMS[problem]
+        metric = "test MSE" if spec.metric == "mse" else "test accuracy"
+        best = t["best"]
+        parts = []
+        for row in t["versus"]:
+            other, p = row["loss"], row["p_value"]
+            if row["same_in_every_run"]:
+                parts.append(f"the same as {other} in every run")
+            elif p is None:
                 parts.append(f"ahead of {other} (no spread over the runs to test)")
             elif p < 0.05:
                 parts.append(f"clearly ahead of {other} (Welch t-test p = {p:.2g})")
@@ -286,8 +308,9 @@ def conclusions(results: dict[str, Any]) -> list[str]:
         m = losses[best]["test_metric"]
         study = STUDY[problem].get(best)
         versus = "" if study is None else f" (the study's single run: {study:g})"
-        lines.append(f"{problem}: {best} gives the best {metric}, {m['mean']:.3f} ± "
-                     f"{m['std']:.3f}{versus}; " + "; ".join(parts) + ".")
+        mean, std = mean_spread(m["mean"], m["std"])
+        lines.append(f"{problem}: {best} gives the best {metric}, {mean} ± {std}{versus}; "
+                     + "; ".join(parts) + ".")
         likelihood = [loss for loss in MAXIMUM_LIKELIHOOD[problem] if loss in losses]
         if likelihood and best not in likelihood:
             nll = likelihood[0]
@@ -300,6 +323,19 @@ def conclusions(results: dict[str, Any]) -> list[str]:
                    if behind else "is within the run-to-run spread of the best: the data do "
                                   "not favour another loss."))
     return lines
+
+
+def _settings(run: dict[str, Any]) -> dict[str, Any]:
+    """The run's settings and each problem's set-up (JSON-ready)."""
+    problems = {name: {"task": spec.task, "hidden_units": spec.hidden, "epochs": spec.epochs,
+                       "epochs_run": max(1, round(spec.epochs
+                                                  * run["settings"].get("epochs_scale", 1.0))),
+                       "losses": list(spec.losses), "metric": spec.metric}
+                for name, spec in PROBLEMS.items() if name in run["results"]}
+    return {**run["settings"], "seeds": list(range(run["settings"]["repeats"])),
+            "network": "MLP, one hidden ReLU layer, He-uniform initialisation",
+            "optimizer": "sgd", "learning_rate": 0.01, "momentum": 0.9, "batch_size": 32,
+            "n_train": 500, "n_test": 500, "problems": problems}
 
 
 #: the losses of each problem that are its target distribution's negative log-likelihood
@@ -352,6 +388,14 @@ def _plot_curves(problem: str, curves: dict[str, Any], path: Path) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
+def _pm(summary: dict[str, Any]) -> str:
+    """"mean ± std" with the mean to the decimal place of the std's two significant digits."""
+    from losskit.compare._core import mean_spread
+
+    mean, std = mean_spread(summary["mean"], summary["std"])
+    return f"{mean} ± {std}"
+
+
 def write_report(run: dict[str, Any], out: str | os.PathLike) -> dict[str, Path]:
     """Write ``results.json``, one learning-curve PNG per problem and ``report.html``."""
     out = Path(out)
@@ -359,7 +403,12 @@ def write_report(run: dict[str, Any], out: str | os.PathLike) -> dict[str, Path]
     results = run["results"]
     # a diverged study run is a finding, not an error: its non-finite numbers are null, with
     # the reason beside them (strict JSON)
-    write_json(out / "results.json", results, where="demo", nonfinite="null")
+    payload: dict[str, Any] = {"settings": _settings(run) if "settings" in run else {},
+                               "results": results}
+    write_json(out / "results.json", payload, where="demo", nonfinite="null")  # first
+    lines = conclusions(results)
+    payload.update({"tests": significance(results), "conclusions": lines})
+    write_json(out / "results.json", payload, where="demo", nonfinite="null")
     files = {"results": out / "results.json"}
     images = {}
     for problem in results:
@@ -367,18 +416,14 @@ def write_report(run: dict[str, Any], out: str | os.PathLike) -> dict[str, Path]
         _plot_curves(problem, run["curves"][problem], path)
         files[f"curves_{problem}"] = path
         images[problem] = base64.b64encode(path.read_bytes()).decode()
-    lines = conclusions(results)
     rows = []
     for problem, losses in results.items():
         spec = PROBLEMS[problem]
         for loss, r in losses.items():
             study = STUDY[problem].get(loss)
-            cells = [problem, loss,
-                     f"{r['train_metric']['mean']:.3f} ± {r['train_metric']['std']:.3f}",
-                     f"{r['test_metric']['mean']:.3f} ± {r['test_metric']['std']:.3f}",
+            cells = [problem, loss, _pm(r["train_metric"]), _pm(r["test_metric"]),
                      "—" if study is None else f"{study:g}",
-                     f"{r['train_loss']['mean']:.4g} ± {r['train_loss']['std']:.2g}",
-                     f"{r['test_loss']['mean']:.4g} ± {r['test_loss']['std']:.2g}",
+                     _pm(r["train_loss"]), _pm(r["test_loss"]),
                      "MSE" if spec.metric == "mse" else "accuracy"]
             rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     settings = run["settings"]

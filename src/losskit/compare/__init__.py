@@ -13,6 +13,7 @@ command line: ``losskit.cli`` imports ``losskit.compare._cli``, which registers 
 """
 
 from losskit.compare._core import Comparison, compare, load_callable
+from losskit.compare.scores import compare_scores, read_scores
 from losskit.compare.stats import (
     TestResult,
     corrected_resampled_ttest,
@@ -27,11 +28,13 @@ __all__ = [
     "Comparison",
     "TestResult",
     "compare",
+    "compare_scores",
     "corrected_resampled_ttest",
     "friedman_test",
     "holm",
     "load_callable",
     "pairwise_tests",
     "rank_posthoc",
+    "read_scores",
     "wilcoxon_test",
 ]

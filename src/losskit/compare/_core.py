@@ -26,6 +26,34 @@ _CLASSIFICATION_TASKS = ("binary", "multiclass")
 # ---------------------------------------------------------------------------- the result
 
 
+def _sig(x: float, digits: int = 3) -> str:
+    """``x`` to ``digits`` significant digits ("nan" for a missing value)."""
+    return "nan" if x is None or not np.isfinite(x) else f"{x:.{digits}g}"
+
+
+def mean_spread(mean: float, spread: float, digits: int = 2) -> tuple[str, str]:
+    """A mean and its spread (std, CI half-width) to the same decimal place.
+
+    The spread keeps ``digits`` significant digits and the mean is rounded to the same
+    decimal place, so the two read consistently.
+
+    Examples
+    --------
+    >>> mean_spread(53.61234, 1.2345)
+    ('53.6', '1.2')
+    >>> mean_spread(0.912345, 0.00321)
+    ('0.9123', '0.0032')
+    """
+    if not (np.isfinite(mean) and np.isfinite(spread)):
+        return _sig(mean, 4), _sig(spread, digits)
+    if spread <= 0:
+        return f"{mean:.4g}", "0"
+    import math
+
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(spread))))
+    return f"{mean:.{decimals}f}", f"{spread:.{decimals}f}"
+
+
 @dataclass
 class Comparison:
     """Fold scores of several losses on the same folds, the tests and the conclusion.
@@ -39,7 +67,8 @@ class Comparison:
     greater_is_better : bool
         True for ``*_score`` metrics (maximised), False for ``*_error``/``*_loss``.
     scores : ndarray of shape (n_losses, n_splits * n_repeats)
-        ``scores[i, j]``: loss ``i`` on fold ``j`` (the same folds and seeds for every loss).
+        ``scores[i, j]``: loss ``i`` on fold ``j`` (the same folds and seeds for every loss);
+        NaN where the fit failed (see ``failures``).
     n_splits, n_repeats : int
     n_train, n_test : ndarray of shape (n_splits * n_repeats,)
         Training and test sizes of each fold.
@@ -49,6 +78,16 @@ class Comparison:
         Training time of each fit.
     alpha : float
         Significance level of the conclusion (0.05: 95% confidence).
+    failures : list of dict
+        ``{"loss", "fold", "error"}`` for each fit that failed (an exception, a diverged
+        training, a non-finite score). The rule: a pair of losses is tested on the folds where
+        both succeeded, and untestable below
+        :data:`losskit.compare.stats.MIN_COMMON_FOLDS` of them.
+    settings : dict
+        How the scores were obtained (model, estimator settings, seed, folds ...).
+    design : str
+        ``"cv"`` (repeated cross-validation folds), ``"paired"`` (matched seeds) or
+        ``"unpaired"``: which tests apply (:data:`losskit.compare.stats.DESIGNS`).
     """
 
     losses: list[str]
@@ -62,16 +101,23 @@ class Comparison:
     task: str
     fit_seconds: np.ndarray
     alpha: float = 0.05
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    design: str = "cv"
     _analysis: dict[str, Any] = field(default_factory=dict, init=False, repr=False,
                                       compare=False)
 
     def analysis(self) -> dict[str, Any]:
         """:func:`losskit.compare.stats.conclude` of the scores (computed once)."""
         if not self._analysis:
+            n_train = self.n_train[np.isfinite(self.n_train)]
+            n_test = self.n_test[np.isfinite(self.n_test)]
             self._analysis.update(_stats.conclude(
                 self.losses, self.scores, metric=self.metric,
-                greater_is_better=self.greater_is_better, n_train=float(self.n_train.mean()),
-                n_test=float(self.n_test.mean()), alpha=self.alpha))
+                greater_is_better=self.greater_is_better,
+                n_train=float(n_train.mean()) if n_train.size else 1.0,
+                n_test=float(n_test.mean()) if n_test.size else 1.0, alpha=self.alpha,
+                design=self.design))
         return self._analysis
 
     @property
@@ -85,44 +131,95 @@ class Comparison:
         return self.analysis()["conclusion"]
 
     @property
-    def best(self) -> str:
+    def best(self) -> str | None:
         """The loss with the best mean score."""
         return self.analysis()["best"]
 
     def summary(self) -> list[dict[str, Any]]:
-        """Per loss: mean, standard deviation, min, max of the fold scores and mean rank."""
-        ranks = _stats._average_ranks(self.scores, self.greater_is_better)
-        return [{"loss": name, "mean": float(s.mean()), "std": float(s.std(ddof=1)),
-                 "min": float(s.min()), "max": float(s.max()), "mean_rank": float(r),
-                 "mean_fit_seconds": float(t.mean())}
-                for name, s, r, t in zip(self.losses, self.scores, ranks, self.fit_seconds,
-                                         strict=True)]
+        """Per loss: mean, standard deviation, min, max of the successful fold scores, mean
+        rank (over the folds where every loss succeeded) and the number of failed fits."""
+        complete = np.all(np.isfinite(self.scores), axis=0)
+        if complete.any():
+            ranks = _stats._average_ranks(self.scores[:, complete], self.greater_is_better)
+        else:
+            ranks = np.full(len(self.losses), np.nan)
+        out = []
+        for name, s, r, t in zip(self.losses, self.scores, ranks, self.fit_seconds,
+                                 strict=True):
+            ok = s[np.isfinite(s)]
+            seconds = t[np.isfinite(t)]
+            out.append({
+                "loss": name, "mean": float(ok.mean()) if ok.size else np.nan,
+                "std": float(ok.std(ddof=1)) if ok.size > 1 else np.nan,
+                "min": float(ok.min()) if ok.size else np.nan,
+                "max": float(ok.max()) if ok.size else np.nan, "mean_rank": float(r),
+                "mean_fit_seconds": float(seconds.mean()) if seconds.size else np.nan,
+                "n_succeeded": int(ok.size), "n_failed": int(s.size - ok.size)})
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """Everything, JSON-ready: settings, fold scores, summary, tests, conclusion."""
+        analysis = self.analysis()
         return {
             "metric": self.metric, "greater_is_better": self.greater_is_better,
-            "task": self.task, "n_splits": self.n_splits, "n_repeats": self.n_repeats,
-            "alpha": self.alpha, "losses": list(self.losses),
+            "task": self.task, "design": self.design, "n_splits": self.n_splits,
+            "n_repeats": self.n_repeats, "alpha": self.alpha, "settings": self.settings,
+            "losses": list(self.losses),
             "fold_scores": {name: row.tolist()
                             for name, row in zip(self.losses, self.scores, strict=True)},
+            "fit_seconds": {name: row.tolist()
+                            for name, row in zip(self.losses, self.fit_seconds, strict=True)},
             "n_train": self.n_train.tolist(), "n_test": self.n_test.tolist(),
+            "failures": list(self.failures),
+            "failure_rule": (f"a pair of losses is tested on the folds where both succeeded; "
+                             f"with fewer than {_stats.MIN_COMMON_FOLDS} such folds it is "
+                             "untestable, and a loss with fewer successful folds is left "
+                             "out of the tests"),
+            "excluded_from_tests": analysis.get("excluded", []),
             "summary": self.summary(), "tests": self.tests, "best": self.best,
-            "significant": self.analysis()["significant"], "conclusion": self.conclusion,
+            "significant": analysis["significant"], "conclusion": self.conclusion,
         }
 
+    def to_frame(self) -> Any:
+        """The fold scores as a long table (``loss, repeat, fold, seed, score, n_train,
+        n_test, error``) — what :func:`losskit.compare_scores` reads back."""
+        import pandas as pd
+
+        errors = {(f["loss"], f["fold"]): f["error"] for f in self.failures}
+        seeds = self.settings.get("seeds")
+        rows = []
+        for name, row in zip(self.losses, self.scores, strict=True):
+            for j, value in enumerate(row):
+                rows.append({"loss": name, "metric": self.metric,
+                             "repeat": j // self.n_splits,
+                             "fold": j % self.n_splits,
+                             "seed": None if seeds is None else seeds[j],
+                             "score": value, "n_train": self.n_train[j],
+                             "n_test": self.n_test[j], "error": errors.get((name, j), "")})
+        return pd.DataFrame(rows)
+
     def __str__(self) -> str:
-        width = max(len(name) for name in self.losses)
-        lines = [f"{self.metric} over {self.n_splits} folds x {self.n_repeats} repeats "
+        width = max(4, *(len(name) for name in self.losses))
+        design = {"cv": f"{self.n_splits} folds x {self.n_repeats} repeats",
+                  "paired": f"{self.scores.shape[1]} matched runs",
+                  "unpaired": f"up to {self.scores.shape[1]} unpaired runs"}[self.design]
+        lines = [f"{self.metric} over {design} "
                  f"({'higher' if self.greater_is_better else 'lower'} is better)", ""]
-        lines.append(f"{'loss':<{width}}  {'mean':>10}  {'std':>10}  {'rank':>5}")
+        lines.append(f"{'loss':<{width}}  {'mean':>10}  {'std':>10}  {'rank':>5}  failed")
         for row in self.summary():
-            lines.append(f"{row['loss']:<{width}}  {row['mean']:>10.4g}  {row['std']:>10.3g}"
-                         f"  {row['mean_rank']:>5.2f}")
+            mean, std = mean_spread(row["mean"], row["std"])
+            lines.append(f"{row['loss']:<{width}}  {mean:>10}  {std:>10}"
+                         f"  {_sig(row['mean_rank'], 3):>5}  {row['n_failed']}")
+        for f in self.failures[:10]:
+            lines.append(f"  failed: {f['loss']} on fold {f['fold']}: {f['error']}")
+        if len(self.failures) > 10:
+            lines.append(f"  ... and {len(self.failures) - 10} more failed fits "
+                         "(results.json lists them all)")
         return "\n".join([*lines, "", self.conclusion])
 
     def save(self, out: str | os.PathLike) -> dict[str, Path]:
-        """Write ``results.json``, ``scores.png`` (box plot) and ``report.html`` into ``out``.
+        """Write ``results.json``, ``scores.csv``, ``scores.png`` (box plot) and
+        ``report.html`` into ``out``.
 
         Each file is written atomically (a temporary file renamed over the target). Needs
         matplotlib (the ``plot`` extra) for the figure.
@@ -203,7 +300,11 @@ def _unique(labels: list[str]) -> list[str]:
 #: short metric names the CLI and ``compare(metric=...)`` accept besides the full names
 _METRIC_ALIASES = {"mae": "mean_absolute_error", "rmse": "root_mean_squared_error",
                    "auc": "roc_auc_score", "ece": "expected_calibration_error",
-                   "brier": "brier_score_loss"}
+                   "brier": "brier_score_loss", "log_loss": "log_loss",
+                   "cross_entropy": "log_loss", "logloss": "log_loss",
+                   "poisson_deviance": "mean_poisson_deviance",
+                   "gamma_deviance": "mean_gamma_deviance", "f1": "f1_score",
+                   "accuracy": "accuracy_score", "r2": "r2_score"}
 
 
 def _metric(metric: Any, task: str, y: np.ndarray) -> tuple[Callable, str, bool]:
@@ -220,8 +321,8 @@ def _metric(metric: Any, task: str, y: np.ndarray) -> tuple[Callable, str, bool]
                     _METRIC_ALIASES.get(metric))
         if name is None:
             fail("compare", "metric", f"is {metric!r}, which is not a losskit metric",
-                 f"Pass one of {', '.join(sorted(names))}")
-        fn = getattr(lkm, name)
+                 f"Pass one of {', '.join(sorted([*names, 'log_loss']))}")
+        fn = log_loss if name == "log_loss" else getattr(lkm, name)
     elif callable(metric):
         fn, name = metric, getattr(metric, "__name__", "")
     else:
@@ -242,6 +343,18 @@ def _metric(metric: Any, task: str, y: np.ndarray) -> tuple[Callable, str, bool]
         fail("compare", "metric", f"is {name!r}, a {kind} metric, but the task is {task}",
              "Pass a metric for the task (or leave metric=None for the default)")
     return fn, name, greater
+
+
+def _metric_direction(func: str, name: str) -> bool:
+    """Whether a score named ``name`` is maximised, from its name (or a clear error)."""
+    if name.endswith(("_score", "accuracy", "auc")):
+        return True
+    if name.endswith(("_error", "_loss", "_deviance")):
+        return False
+    fail(func, "greater_is_better", f"is None and the metric name {name!r} does not say "
+         "whether it is maximised", "Pass greater_is_better=True or False (CLI: "
+         "--greater-is-better or --no-greater-is-better)")
+    raise AssertionError  # pragma: no cover - fail raises
 
 
 def _as_table(X: Any, n: int) -> Any:
@@ -276,17 +389,57 @@ def _as_table(X: Any, n: int) -> Any:
     return table
 
 
-def _torch_threads(n_workers: int) -> int | None:
-    """Torch threads per worker: the cores shared out, so workers never oversubscribe.
+#: metrics that need class probabilities (an estimator without predict_proba cannot be scored)
+_PROBABILITY_METRICS = ("log_loss", "brier_score_loss", "roc_auc_score",
+                        "average_precision_score", "expected_calibration_error",
+                        "top_k_accuracy_score")
 
-    ``None`` (leave torch's setting alone) when the fits run one at a time.
+
+def log_loss(y_true: Any, y_pred: Any) -> float:
+    r"""Mean cross-entropy (log loss) of class probabilities, in nats: the metric alias
+    ``"log_loss"`` (also ``"cross_entropy"``) of :func:`compare`.
+
+    :math:`-\frac1n\sum_i \log p_{i, y_i}` with ``y_true`` the class indices and ``y_pred``
+    of shape (n, n_classes) (or (n,): the positive class's probability), through
+    :func:`losskit.losses.categorical_cross_entropy`.
+
+    Examples
+    --------
+    >>> round(log_loss([0, 1], [[0.8, 0.2], [0.4, 0.6]]), 4)
+    0.3670
     """
-    if n_workers <= 1:
-        return None
+    from losskit.losses import categorical_cross_entropy
+
+    p = np.asarray(y_pred, dtype=float)
+    if p.ndim == 1:
+        p = np.stack([1.0 - p, p], axis=1)
+    idx = np.asarray(y_true).astype(int)
+    onehot = np.eye(p.shape[1])[idx]
+    return float(categorical_cross_entropy(onehot, p, reduction="mean"))
+
+
+def _worker_threads(local_workers: int, dispatcher_pid: int | None) -> int | None:
+    """Torch threads for one fit, decided where the fit runs (never on the client).
+
+    ``None`` (leave torch alone) in the dispatching process itself (one job, or joblib's
+    threading backend). In a worker process: ``OMP_NUM_THREADS`` when set (joblib's loky
+    workers get ``cpu_count // n_jobs``, Dask's nannies 1); else, on a Dask worker, this
+    machine's cores over the worker's threads; else the cores over the local workers.
+    """
     import joblib
 
-    # joblib's count respects the CPU affinity and cgroup (container) limits
-    return max(1, joblib.cpu_count() // n_workers)
+    if dispatcher_pid is None or os.getpid() == dispatcher_pid:
+        return None
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:  # pragma: no cover - only on a Dask worker without OMP_NUM_THREADS
+        from distributed import get_worker
+
+        return max(1, joblib.cpu_count() // max(1, get_worker().state.nthreads))
+    except (ImportError, ValueError, AttributeError):
+        pass
+    return max(1, joblib.cpu_count() // max(1, local_workers))
 
 
 #: the training settings every fit of ``compare`` uses unless ``estimator_params`` says
@@ -295,111 +448,301 @@ _TRAINING = {"optimizer": "sgd", "learning_rate": 0.01, "momentum": 0.9,
              "early_stopping": False}
 
 
-def _fit_score(loss: Any, task: str, params: dict[str, Any], seed: int, X: Any, y: np.ndarray,
-               train: np.ndarray, test: np.ndarray, metric: Callable,
-               metric_options: dict[str, Any], threads: int | None,
-               dispatcher_pid: int | None = None) -> tuple[float, float]:
-    """Train one network on ``train`` and score it on ``test`` (runs inside a worker, or in
-    this process with one job; ``threads`` is set only for workers)."""
-    import torch
+def _predict_score(model: Any, X_test: Any, y_test: np.ndarray, task: str, metric: Callable,
+                   metric_name: str, options: dict[str, Any]) -> float:
+    if task != "classification":
+        return metric(y_test, np.asarray(model.predict(X_test), dtype=float), **options)
+    classes = np.asarray(model.classes_)
+    y_idx = np.searchsorted(classes, y_test)
+    if hasattr(model, "predict_proba"):
+        proba = np.asarray(model.predict_proba(X_test), dtype=float)
+    elif metric_name in _PROBABILITY_METRICS:
+        raise ValueError(f"{type(model).__name__} with these settings has no predict_proba, "
+                         f"and {metric_name} needs class probabilities: use a label metric "
+                         "(accuracy, balanced accuracy, F1)")
+    else:  # hard labels as one-hot "probabilities": label metrics take their argmax
+        proba = np.eye(len(classes))[np.searchsorted(classes, model.predict(X_test))]
+    if proba.ndim == 2 and proba.shape[1] == 2 and metric_name in (
+            "roc_auc_score", "average_precision_score", "brier_score_loss"):
+        proba = proba[:, 1]
+    return metric(y_idx, proba, **options)
 
-    from losskit.nn import MLPClassifier, MLPRegressor
-    from losskit.nn._tabular import TabularEncoder
 
-    if dispatcher_pid is not None:
-        freeze_imports(dispatcher_pid)
+def _run_one(loss: Any, runner: dict[str, Any], seed: int, X: Any, y: np.ndarray,
+             train: np.ndarray, test: np.ndarray, metric: Callable | None, metric_name: str,
+             metric_options: dict[str, Any]) -> float:
+    """One fit and its score (raises on any failure)."""
+    kind = runner["kind"]
+    if kind == "callable":
+        value = runner["function"](loss, train, test, seed)
+    elif kind == "estimator":
+        from sklearn.base import clone
 
-    previous = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        cls = MLPClassifier if task == "classification" else MLPRegressor
-        start = time.perf_counter()
+        model = clone(runner["estimator"])
+        settings = {runner["loss_param"]: loss}
+        for key in model.get_params(deep=True):
+            if key == "random_state" or key.endswith("__random_state"):
+                settings[key] = seed
+        model.set_params(**settings)
+        model.fit(X.iloc[train], y[train])
+        value = _predict_score(model, X.iloc[test], y[test], runner["task"], metric,
+                               metric_name, metric_options)
+    else:
+        from losskit.nn import MLPClassifier, MLPRegressor
+        from losskit.nn._tabular import TabularEncoder
+
+        cls = MLPClassifier if runner["task"] == "classification" else MLPRegressor
         # the features of `losskit fit`, fitted on the training rows only
         encoder = TabularEncoder().fit(X.iloc[train])
-        model = cls(loss, random_state=seed, **params).fit(encoder.transform(X.iloc[train]),
-                                                           y[train])
-        seconds = time.perf_counter() - start
-        X_test, y_test = encoder.transform(X.iloc[test]), y[test]
-        if task == "classification":
-            proba = model.predict_proba(X_test)
-            y_idx = np.searchsorted(model.classes_, y_test)
-            value = metric(y_idx, proba, **metric_options)
-        else:
-            value = metric(y_test, model.predict(X_test), **metric_options)
-        return float(value), seconds
+        model = cls(loss, random_state=seed, **runner["params"]).fit(
+            encoder.transform(X.iloc[train]), y[train])
+        value = _predict_score(model, encoder.transform(X.iloc[test]), y[test],
+                               runner["task"], metric, metric_name, metric_options)
+    return value
+
+
+def _fit_score(i: int, j: int, loss: Any, runner: dict[str, Any], seed: int, X: Any,
+               y: np.ndarray, train: np.ndarray, test: np.ndarray, metric: Callable | None,
+               metric_name: str, metric_options: dict[str, Any], local_workers: int,
+               dispatcher_pid: int | None) -> dict[str, Any]:
+    """Train loss ``i`` on fold ``j`` and score it; never raises (a failure is recorded).
+
+    Runs inside a worker, or in this process with one job.
+    """
+    if dispatcher_pid is not None:
+        freeze_imports(dispatcher_pid)
+    threads = _worker_threads(local_workers, dispatcher_pid)
+    torch = None
+    if threads is not None:
+        try:
+            import torch
+        except ImportError:  # pragma: no cover - an estimator or callable without torch
+            torch = None
+    previous = torch.get_num_threads() if torch is not None else None
+    if torch is not None:
+        torch.set_num_threads(threads)
+    start = time.perf_counter()
+    try:
+        # a divergence the network recovered from (its retries with a smaller learning rate:
+        # TrainingDivergedWarning) is a valid fit; one it could not recover from raises
+        # TrainingDivergedError and is recorded as a failure below
+        value = float(_run_one(loss, runner, seed, X, y, train, test, metric, metric_name,
+                               metric_options))
+        error = "" if np.isfinite(value) else f"{metric_name} is {value} (training diverged?)"
+    except Exception as exc:
+        value = float("nan")
+        name = ("training diverged" if type(exc).__name__ == "TrainingDivergedError"
+                else type(exc).__name__)
+        error = f"{name}: {exc}".strip()
+        if "y_pred has NaN or infinite" in error:
+            error = f"the model predicts NaN or infinity (training diverged): {error}"
+        if len(error) > 500:
+            error = error[:500] + "..."
     finally:
-        if threads is not None:
+        if torch is not None and previous is not None:
             torch.set_num_threads(previous)
+    seconds = time.perf_counter() - start
+    return {"loss": i, "fold": j, "score": value if not error else None,
+            "seconds": seconds, "error": error}
+
+
+# ------------------------------------------------------------------ progress and output
+
+FITS_FILE = "fits.json"
+
+
+class _Progress:
+    """tqdm on a terminal; a log line on stderr every ``every`` seconds otherwise."""
+
+    def __init__(self, total: int, done: int, mode: Any, every: float = 30.0) -> None:
+        import sys
+
+        self.total, self.done, self.failed = total, done, 0
+        self.start = self.last = time.monotonic()
+        self.every = every
+        self.bar = None
+        self.log = False
+        if mode is False or mode is None:
+            return
+        terminal = sys.stderr.isatty()
+        if mode == "log" or not terminal:
+            self.log = True
+            self._line(f"{done} of {total} fits done" + (" (resumed)" if done else ""))
+            return
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=total, initial=done, desc="compare", unit="fit",
+                        file=sys.stderr, dynamic_ncols=True)
+
+    def _line(self, text: str) -> None:
+        import sys
+
+        print(f"compare: {text} ({time.monotonic() - self.start:.0f} s)", file=sys.stderr,
+              flush=True)
+
+    def update(self, failed: bool) -> None:
+        self.done += 1
+        self.failed += int(failed)
+        if self.bar is not None:
+            self.bar.update(1)
+            if self.failed:
+                self.bar.set_postfix(failed=self.failed)
+        elif self.log and (time.monotonic() - self.last >= self.every
+                           or self.done == self.total):
+            self.last = time.monotonic()
+            self._line(f"{self.done} of {self.total} fits done"
+                       + (f", {self.failed} failed" if self.failed else ""))
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _fingerprint(X: Any, y: np.ndarray, labels: list[str], losses: list[Any], metric: str,
+                 n_splits: int, n_repeats: int, random_state: int, model: dict[str, Any]
+                 ) -> dict[str, Any]:
+    """What must not change between a run and its ``--resume``: JSON-ready."""
+    import hashlib
+
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(y).astype(str).astype("U").tobytes())
+    if X is not None:
+        import pandas as pd
+
+        h.update(pd.util.hash_pandas_object(X, index=False).to_numpy().tobytes())
+        h.update(repr(list(X.columns)).encode())
+    return {"data_sha256": h.hexdigest(), "losses": labels,
+            "loss_specs": [loss if isinstance(loss, str) else _label(loss) for loss in losses],
+            "metric": metric, "n_splits": int(n_splits), "n_repeats": int(n_repeats),
+            "random_state": int(random_state), "model": model}
+
+
+def _read_fits(out: Path, fingerprint: dict[str, Any]) -> dict[tuple[int, int], dict]:
+    import json
+
+    path = out / FITS_FILE
+    if not path.is_file():
+        fail("compare", "resume", f"finds no {FITS_FILE} in {str(out)!r}", "Run without "
+             "resume first (it writes the fits there as they finish), or pass that folder")
+    try:
+        data = json.loads(path.read_text())
+        old = data["fingerprint"]
+        fits = {(int(f["loss"]), int(f["fold"])): f for f in data["fits"]}
+    except (ValueError, KeyError, TypeError) as error:
+        fail("compare", "resume", f"cannot read {str(path)!r} ({error})",
+             "Start the comparison again without resume")
+    changed = sorted(k for k in set(old) | set(fingerprint) if old.get(k) != fingerprint.get(k))
+    if changed:
+        fail("compare", "resume", f"finds a comparison with other settings in {str(out)!r} "
+             f"(changed: {', '.join(changed)})", "--resume cannot change the settings of the "
+             "run it continues: pass the same data, losses and options, or another folder")
+    return fits
+
+
+def _write_fits(out: Path, fingerprint: dict[str, Any], fits: dict[tuple[int, int], dict]
+                ) -> None:
+    from losskit._io import atomic_write_bytes, strict_json
+
+    ordered = [fits[key] for key in sorted(fits)]
+    atomic_write_bytes(out / FITS_FILE, strict_json(
+        {"fingerprint": fingerprint, "fits": ordered}, where=f"compare {FITS_FILE}",
+        nonfinite="null"))
 
 
 # ------------------------------------------------------------------------------ compare
 
 
 def compare(X: Any, y: Any, losses: Sequence[Any], *, metric: Any = None, n_splits: int = 5,
-            n_repeats: int = 5, estimator_params: dict[str, Any] | None = None,
-            n_jobs: int | None = 1, random_state: int = 0) -> Comparison:
+            n_repeats: int = 5, estimator: Any = None, loss_param: str | None = None,
+            estimator_params: dict[str, Any] | None = None, greater_is_better: bool | None = None,
+            n_jobs: int | None = 1, random_state: int = 0, out: str | os.PathLike | None = None,
+            resume: bool = False, progress: Any = False) -> Comparison:
     r"""Is one loss really better than another on this data? Repeated cross-validation + tests.
 
-    Every loss trains the same network (:class:`losskit.nn.MLPClassifier` or
-    :class:`~losskit.nn.MLPRegressor`, as :func:`losskit.advise` decides the task) on the same
-    :math:`K \times R` folds — ``RepeatedStratifiedKFold`` for classification,
-    ``RepeatedKFold`` otherwise — with the same seed on each fold (the same initial weights,
-    minibatches and validation split for every loss), and is scored on the held-out fold. The
-    paired fold scores are then tested (:mod:`losskit.compare.stats`): two losses by the
-    corrected resampled t-test (Nadeau & Bengio 2003) and the Wilcoxon signed-rank test,
-    more by the Friedman test and Holm-adjusted pairwise tests; the conclusion says which
-    loss is better at what confidence, or that the data cannot tell them apart.
+    Every loss trains the same model on the same :math:`K \times R` folds —
+    ``RepeatedStratifiedKFold`` for classification, ``RepeatedKFold`` otherwise — with the same
+    seed on each fold (the same initial weights, minibatches and validation split for every
+    loss), and is scored on the held-out fold. The paired fold scores are then tested
+    (:mod:`losskit.compare.stats`): two losses by the corrected resampled t-test (Nadeau &
+    Bengio 2003) and the Wilcoxon signed-rank test, more by the Friedman test and
+    Holm-adjusted pairwise tests; the conclusion says which loss is better at what
+    confidence, or that the data cannot tell them apart.
 
-    Inputs become the features ``losskit fit`` uses (:class:`losskit.nn._tabular.
-    TabularEncoder`), fitted on each fold's training part only: numeric columns
-    standardised, the other DataFrame columns (text, categories, booleans) one-hot encoded,
-    as float32.
+    The model is, by default, losskit's network (:class:`losskit.nn.MLPClassifier` or
+    :class:`~losskit.nn.MLPRegressor`, as :func:`losskit.advise` decides the task) on the
+    features ``losskit fit`` uses (:class:`losskit.nn._tabular.TabularEncoder`, fitted on each
+    fold's training part). Or any scikit-learn-compatible ``estimator`` with the name of its
+    loss parameter (``loss_param``), cloned per fold; or any code at all, as a callable
+    ``estimator(loss, train_idx, test_idx, seed) -> score``.
+
+    A fit that fails (an exception, a diverged training, a non-finite score) is recorded in
+    ``Comparison.failures`` and the run goes on; a pair of losses is then tested on the folds
+    where both succeeded (untestable below :data:`losskit.compare.stats.MIN_COMMON_FOLDS`).
 
     Parameters
     ----------
-    X : array_like of shape (n, d) or DataFrame
-        No missing values (drop or impute them first).
+    X : array_like of shape (n, d) or DataFrame, or None
+        No missing values (drop or impute them first). ``None`` with a callable
+        ``estimator`` (which reads its own data).
     y : array_like of shape (n,)
-        Class labels of any type, or real values.
+        Class labels of any type, or real values (decides the folds' stratification).
     losses : sequence or dict
-        Two or more losses, each as the estimators take it: a name (``"cross_entropy"``,
-        ``"huber_loss"`` ...), a losskit loss function, a family (``lk.family("poisson")``)
-        or a callable ``(y_true, y_pred) -> per-sample loss`` written with array operations
-        (see :class:`losskit.nn.MLPRegressor`). A dict ``{label: loss}`` names them in the
-        results (e.g. two settings of the same callable); otherwise a loss is labelled by
-        its name, ``__name__`` or ``repr``.
+        Two or more losses, each as the model takes it: for losskit's network a name
+        (``"cross_entropy"``, ``"huber_loss"`` ...), a losskit loss function, a family
+        (``lk.family("poisson")``) or a callable ``(y_true, y_pred) -> per-sample loss``;
+        for an ``estimator``, the values of its ``loss_param``; for a callable, anything it
+        accepts. A dict ``{label: loss}`` names them in the results.
     metric : str or callable, optional
-        A :mod:`losskit.metrics` name or function; by default the first metric
-        :func:`losskit.advise` suggests for ``y``. ``*_score`` is maximised, ``*_error``
-        minimised. Classification metrics receive the predicted class probabilities and the
-        labels' indices in sorted order (for two classes the positive class is the second
-        sorted label, as in scikit-learn); F1, precision and recall use
-        ``average="macro"`` for more than two classes.
+        A :mod:`losskit.metrics` name or function (or ``"log_loss"``, ``"mae"``, ``"rmse"``,
+        ``"auc"`` ...); by default the first metric :func:`losskit.advise` suggests for ``y``.
+        ``*_score`` is maximised, ``*_error``/``*_loss``/``*_deviance`` minimised.
+        Classification metrics receive the predicted class probabilities and the labels'
+        indices in sorted order (for two classes the positive class is the second sorted
+        label, as in scikit-learn); F1, precision and recall use ``average="macro"`` for more
+        than two classes. With a callable ``estimator`` it only names the score (and its
+        direction, unless ``greater_is_better`` is given).
     n_splits, n_repeats : int
         ``K`` and ``R``: ``K``-fold cross-validation repeated ``R`` times (new shuffles).
+    estimator : estimator or callable, optional
+        A scikit-learn-compatible estimator (``SGDClassifier()``,
+        ``HistGradientBoostingRegressor()``, a skorch net, a ``Pipeline``); its
+        ``random_state`` parameters are set to the fold's seed. Or a callable
+        ``(loss, train_idx, test_idx, seed) -> score`` (a Keras, JAX or Lightning model).
+    loss_param : str, optional
+        The estimator's parameter that takes the loss (``"loss"``, ``"criterion"``,
+        ``"sgdclassifier__loss"`` in a pipeline). Required with an estimator.
     estimator_params : dict, optional
-        Keyword arguments of the estimator (``epochs``, ``hidden_layer_sizes``,
-        ``learning_rate`` ...); ``random_state`` is set per fold by ``compare``. Unless
-        given, every fit uses SGD with momentum 0.9 at learning rate 0.01 without early
+        Keyword arguments of losskit's network (``epochs``, ``hidden_layer_sizes``,
+        ``learning_rate``, ``optimizer`` ...); ``random_state`` is set per fold by ``compare``.
+        Unless given, every fit uses SGD with momentum 0.9 at learning rate 0.01 without early
         stopping (fixed-length runs, the same for every loss), not the estimators' Adam
-        defaults.
+        defaults (``losskit compare`` passes ``losskit fit``'s defaults, shown in its help).
+    greater_is_better : bool, optional
+        The direction of a callable's score when its metric name does not say.
     n_jobs : int or None
-        Fits run in parallel with joblib (``-1``: all cores). With more than one worker,
-        each gets ``joblib.cpu_count() // n_workers`` torch threads (``torch.set_num_threads``
-        inside the worker) so the workers do not oversubscribe the cores; with one, torch's
-        own setting is left alone. Any joblib backend works: run ``compare`` inside
-        ``with joblib.parallel_backend("dask"):`` (with a ``dask.distributed.Client``) or
-        ``"ray"`` (after ``ray.util.joblib.register_ray()``) to spread the fits over a
-        cluster.
+        Fits run in parallel with joblib (``-1``: all cores). The torch thread count of each
+        fit is decided on the worker that runs it (``OMP_NUM_THREADS`` there, which joblib's
+        loky workers set to ``cores // n_jobs`` and Dask's nannies to 1). Any joblib backend
+        works: run ``compare`` inside ``with joblib.parallel_config("dask"):`` (with a
+        ``dask.distributed.Client``) or ``"ray"`` (after ``ray.util.joblib.register_ray()``)
+        to spread the fits over a cluster.
     random_state : int
-        Seeds the folds and the per-fold network seeds.
+        Seeds the folds and the per-fold seeds.
+    out : path, optional
+        A folder where each fit is recorded as it finishes (``fits.json``, written
+        atomically), so that an interrupted comparison can be continued.
+    resume : bool
+        Continue the comparison recorded in ``out`` (the same data and settings, checked):
+        only the fits missing there are run, and the result equals an uninterrupted run.
+    progress : bool or "auto" or "log"
+        ``"auto"``/``True``: a tqdm bar on a terminal, a log line on stderr every 30 s
+        otherwise; ``"log"``: always log lines; ``False``: silent.
 
     Returns
     -------
     Comparison
-        ``scores`` (n_losses, K * R), ``tests``, ``conclusion``, ``summary()``, ``to_dict()``,
-        ``save(out)``.
+        ``scores`` (n_losses, K * R), ``failures``, ``tests``, ``conclusion``, ``summary()``,
+        ``to_dict()``, ``to_frame()``, ``save(out)``.
 
     Examples
     --------
@@ -441,6 +784,28 @@ def compare(X: Any, y: Any, losses: Sequence[Any], *, metric: Any = None, n_spli
     if estimator_params is not None and not isinstance(estimator_params, dict):
         fail(func, "estimator_params", f"is {type(estimator_params).__name__}",
              "Pass a dict of estimator keyword arguments", TypeError)
+    if progress not in (True, False, None, "auto", "log"):
+        fail(func, "progress", f"is {progress!r}", "Pass True, False, 'auto' or 'log'")
+    kind = "mlp"
+    if estimator is not None:
+        if hasattr(estimator, "fit") and hasattr(estimator, "get_params"):
+            kind = "estimator"
+            if not isinstance(loss_param, str) or not loss_param:
+                fail(func, "loss_param", f"is {loss_param!r}", "Pass the name of the "
+                     "estimator's loss parameter, e.g. loss_param='loss'")
+            if loss_param not in estimator.get_params(deep=True):
+                fail(func, "loss_param", f"is {loss_param!r}, which is not a parameter of "
+                     f"{type(estimator).__name__}", "Pass one of "
+                     + ", ".join(sorted(estimator.get_params(deep=True))))
+        elif callable(estimator):
+            kind = "callable"
+        else:
+            fail(func, "estimator", f"is {type(estimator).__name__}", "Pass a scikit-learn "
+                 "estimator (with loss_param) or a callable (loss, train_idx, test_idx, seed) "
+                 "-> score", TypeError)
+        if estimator_params:
+            fail(func, "estimator_params", "is given with an estimator", "Set the estimator's "
+                 "own parameters on it (estimator_params is for losskit's network)")
     params = dict(estimator_params or {})
     if "random_state" in params or "loss" in params:
         fail(func, "estimator_params", "contains 'random_state' or 'loss'",
@@ -455,7 +820,10 @@ def compare(X: Any, y: Any, losses: Sequence[Any], *, metric: Any = None, n_spli
     if y.ndim != 1:
         fail(func, "y", f"has shape {y.shape}", "Pass one target column")
     n = y.shape[0]
-    X = _as_table(X, n)
+    if X is None and kind != "callable":
+        fail(func, "X", "is None", "Pass the inputs (X may be None only with a callable "
+             "estimator)")
+    X = None if X is None else _as_table(X, n)
     from losskit.advise import advise
 
     advice = advise(y)
@@ -464,7 +832,15 @@ def compare(X: Any, y: Any, losses: Sequence[Any], *, metric: Any = None, n_spli
     task = "classification" if advice.task in _CLASSIFICATION_TASKS else "regression"
     if task == "regression":
         y = y.astype(float)
-    metric_fn, metric_name, greater = _metric(metric, task, y)
+    if kind == "callable":
+        if not isinstance(metric, str) or not metric:
+            fail(func, "metric", f"is {metric!r}", "Name the score the callable returns, e.g. "
+                 "metric='accuracy_score'")
+        metric_fn, metric_name = None, metric
+        greater = (greater_is_better if greater_is_better is not None
+                   else _metric_direction(func, metric))
+    else:
+        metric_fn, metric_name, greater = _metric(metric, task, y)
     metric_options: dict[str, Any] = {}
     if task == "classification":
         classes, counts = np.unique(y, return_counts=True)
@@ -486,33 +862,89 @@ def compare(X: Any, y: Any, losses: Sequence[Any], *, metric: Any = None, n_spli
                                                         size=len(folds))
     labels = _unique(names if names is not None else [_label(loss) for loss in losses])
 
-    # fail fast on a loss the network does not know (before any training)
-    from losskit.nn._heads import loss_spec
+    if kind == "mlp":
+        # fail fast on a loss the network does not know (before any training)
+        from losskit.nn._heads import loss_spec
 
-    n_classes = len(np.unique(y)) if task == "classification" else None
-    for loss in losses:
-        loss_spec(func, loss, task, n_classes)
+        n_classes = len(np.unique(y)) if task == "classification" else None
+        for loss in losses:
+            loss_spec(func, loss, task, n_classes)
+        model_info: dict[str, Any] = {"model": "losskit.nn." + (
+            "MLPClassifier" if task == "classification" else "MLPRegressor"),
+            "estimator_params": {k: (list(v) if isinstance(v, tuple) else v)
+                                 for k, v in params.items()}}
+        runner: dict[str, Any] = {"kind": "mlp", "task": task, "params": params}
+    elif kind == "estimator":
+        model_info = {"model": type(estimator).__name__, "loss_param": loss_param,
+                      "estimator_params": {k: repr(v) for k, v in
+                                           estimator.get_params(deep=False).items()
+                                           if k != loss_param}}
+        runner = {"kind": "estimator", "task": task, "estimator": estimator,
+                  "loss_param": loss_param}
+    else:
+        # a callable's code cannot be checked on resume: only that it is a callable
+        model_info = {"model": "callable"}
+        runner = {"kind": "callable", "task": task, "function": estimator}
+
+    fingerprint = _fingerprint(X, y, labels, losses, metric_name, n_splits, n_repeats,
+                               random_state, model_info)
+    out_dir = None if out is None else Path(out)
+    done: dict[tuple[int, int], dict] = {}
+    if resume:
+        if out_dir is None:
+            fail(func, "resume", "is True without out", "Pass the folder of the comparison "
+                 "to continue as out")
+        done = _read_fits(out_dir, fingerprint)
+    elif out_dir is not None:
+        from losskit.compare.report import check_out_dir
+
+        check_out_dir(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _write_fits(out_dir, fingerprint, done)
 
     import joblib
 
-    n_workers = min(joblib.effective_n_jobs(n_jobs), len(losses) * len(folds))
-    threads = _torch_threads(n_workers)
-    jobs = [joblib.delayed(_fit_score)(loss, task, params, int(seeds[j]), X, y, train, test,
-                                       metric_fn, metric_options, threads,
-                                       None if threads is None else os.getpid())
-            for loss in losses for j, (train, test) in enumerate(folds)]
-    results = joblib.Parallel(n_jobs=n_jobs)(jobs)
-    values = np.array([r[0] for r in results], dtype=float).reshape(len(losses), len(folds))
-    seconds = np.array([r[1] for r in results], dtype=float).reshape(len(losses), len(folds))
-    if not np.all(np.isfinite(values)):
-        i, j = np.argwhere(~np.isfinite(values))[0]
-        fail(func, "metric", f"{metric_name} is not finite for {labels[i]} on fold {j}",
-             "Check the loss (training may have diverged: lower the learning rate)")
+    todo = [(i, j) for i in range(len(losses)) for j in range(len(folds)) if (i, j) not in done]
+    n_workers = max(1, min(joblib.effective_n_jobs(n_jobs), max(1, len(todo))))
+    pid = None if n_workers <= 1 else os.getpid()
+    jobs = [joblib.delayed(_fit_score)(i, j, losses[i], runner, int(seeds[j]), X, y,
+                                       folds[j][0], folds[j][1], metric_fn, metric_name,
+                                       metric_options, n_workers, pid)
+            for i, j in todo]
+    bar = _Progress(len(losses) * len(folds), len(done), "auto" if progress is True else progress)
+    try:
+        if todo:
+            try:
+                stream = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs)
+            except ValueError:  # pragma: no cover - a backend without result streaming
+                stream = joblib.Parallel(n_jobs=n_jobs)(jobs)
+            for record in stream:
+                done[(record["loss"], record["fold"])] = record
+                if out_dir is not None:
+                    _write_fits(out_dir, fingerprint, done)
+                bar.update(bool(record["error"]))
+    finally:
+        bar.close()
+
+    values = np.full((len(losses), len(folds)), np.nan)
+    seconds = np.full((len(losses), len(folds)), np.nan)
+    failures = []
+    for (i, j), record in sorted(done.items()):
+        seconds[i, j] = record["seconds"]
+        if record["error"]:
+            failures.append({"loss": labels[i], "fold": j, "error": record["error"]})
+        else:
+            values[i, j] = record["score"]
+    settings = {**model_info, "random_state": int(random_state), "seeds": seeds.tolist(),
+                "n_jobs": n_jobs}
+    if kind == "callable":
+        settings["model"] = f"callable {_label(estimator)}"
     return Comparison(
-        losses=labels, metric=metric_name, greater_is_better=greater, scores=values,
+        losses=labels, metric=metric_name, greater_is_better=bool(greater), scores=values,
         n_splits=int(n_splits), n_repeats=int(n_repeats),
         n_train=np.array([len(tr) for tr, _ in folds]),
-        n_test=np.array([len(te) for _, te in folds]), task=task, fit_seconds=seconds)
+        n_test=np.array([len(te) for _, te in folds]), task=task, fit_seconds=seconds,
+        failures=failures, settings=settings)
 
 
 def _json_text(data: Any) -> str:

@@ -42,8 +42,11 @@ __all__ = [
     "corrected_resampled_ttest",
     "friedman_test",
     "holm",
+    "mann_whitney_test",
+    "paired_ttest",
     "pairwise_tests",
     "rank_posthoc",
+    "welch_ttest",
     "wilcoxon_test",
 ]
 
@@ -125,14 +128,45 @@ def corrected_resampled_ttest(a: Any, b: Any, *, n_train: float, n_test: float,
     (2.0381, 0.1343)
     """
     func = "corrected_resampled_ttest"
-    from scipy import stats
-
     a, b = _paired(func, a, b)
     for name, value in (("n_train", n_train), ("n_test", n_test)):
         if not (isinstance(value, (int, float, np.integer, np.floating)) and value > 0):
             fail(func, name, f"is {value!r}", "Pass a positive number of samples")
+    _check_confidence(func, confidence)
+    return _paired_t("corrected_resampled_ttest", a, b, float(n_test) / float(n_train),
+                     confidence, {"n_train": float(n_train), "n_test": float(n_test)})
+
+
+def paired_ttest(a: Any, b: Any, *, confidence: float = 0.95) -> TestResult:
+    r"""The plain paired t-test, for runs that are paired but do not share training data.
+
+    Matched seeds on one fixed split (run :math:`j` of every model uses seed :math:`j`) give
+    independent differences :math:`d_j`, so :math:`t = \bar d / \sqrt{\hat\sigma^2 / J}` on
+    :math:`J - 1` degrees of freedom (:func:`corrected_resampled_ttest` without its
+    correction). The details are those of :func:`corrected_resampled_ttest`.
+
+    Examples
+    --------
+    >>> r = paired_ttest([0.9, 0.8, 0.85, 0.9], [0.8, 0.8, 0.8, 0.85])
+    >>> round(r.statistic, 4), round(r.p_value, 4)
+    (2.4495, 0.0917)
+    """
+    func = "paired_ttest"
+    a, b = _paired(func, a, b)
+    _check_confidence(func, confidence)
+    return _paired_t("paired_ttest", a, b, 0.0, confidence, {})
+
+
+def _check_confidence(func: str, confidence: Any) -> None:
     if not (isinstance(confidence, float) and 0.0 < confidence < 1.0):
         fail(func, "confidence", f"is {confidence!r}", "Pass a number in (0, 1), e.g. 0.95")
+
+
+def _paired_t(name: str, a: np.ndarray, b: np.ndarray, ratio: float, confidence: float,
+              extra: dict[str, Any]) -> TestResult:
+    """The paired t-test of ``a - b`` with the variance of the mean inflated by ``ratio``."""
+    from scipy import stats
+
     d = a - b
     J = d.size
     mean = float(d.mean())
@@ -142,7 +176,7 @@ def corrected_resampled_ttest(a: Any, b: Any, *, n_train: float, n_test: float,
     if math.sqrt(var) <= 16 * np.finfo(float).eps * scale:
         var = 0.0
     df = J - 1
-    se = math.sqrt((1.0 / J + float(n_test) / float(n_train)) * var)
+    se = math.sqrt((1.0 / J + ratio) * var)
     if se > 0:
         t = mean / se
         p = float(2.0 * stats.t.sf(abs(t), df))
@@ -153,10 +187,82 @@ def corrected_resampled_ttest(a: Any, b: Any, *, n_train: float, n_test: float,
         half = 0.0
     sd = math.sqrt(var)
     cohens_d = mean / sd if sd > 0 else (0.0 if mean == 0 else math.copysign(math.inf, mean))
-    return TestResult("corrected_resampled_ttest", float(t), p, {
+    return TestResult(name, float(t), p, {
         "df": df, "mean_difference": mean, "ci_low": mean - half, "ci_high": mean + half,
         "confidence": confidence, "standard_error": se, "cohens_d": cohens_d,
-        "n_train": float(n_train), "n_test": float(n_test)})
+        "n_pairs": int(J), **extra})
+
+
+def welch_ttest(a: Any, b: Any, *, confidence: float = 0.95) -> TestResult:
+    r"""Welch's t-test of two independent samples of scores (runs that are not paired).
+
+    :math:`t = (\bar a - \bar b) / \sqrt{s_a^2/n_a + s_b^2/n_b}` on the Welch–Satterthwaite
+    degrees of freedom. ``details`` as :func:`corrected_resampled_ttest` (``mean_difference``
+    is :math:`\bar a - \bar b`, ``cohens_d`` uses the pooled standard deviation).
+
+    Examples
+    --------
+    >>> r = welch_ttest([0.9, 0.8, 0.85, 0.9], [0.8, 0.8, 0.8, 0.85, 0.7])
+    >>> round(r.p_value, 3)
+    0.07
+    """
+    func = "welch_ttest"
+    from scipy import stats
+
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    if a.ndim != 1 or b.ndim != 1 or a.size < 2 or b.size < 2:
+        fail(func, "a, b", f"have shapes {a.shape} and {b.shape}",
+             "Pass two 1-D arrays of at least two scores each")
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        fail(func, "a, b", "contain NaN or infinite scores", "Drop the failed runs first")
+    _check_confidence(func, confidence)
+    mean = float(a.mean() - b.mean())
+    va, vb = float(a.var(ddof=1)) / a.size, float(b.var(ddof=1)) / b.size
+    se = math.sqrt(va + vb)
+    if se > 0:
+        df = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
+        t = mean / se
+        p = float(2.0 * stats.t.sf(abs(t), df))
+        half = float(stats.t.ppf(0.5 + confidence / 2.0, df)) * se
+    else:
+        df = float(a.size + b.size - 2)
+        t = 0.0 if mean == 0 else math.copysign(math.inf, mean)
+        p, half = (1.0 if mean == 0 else 0.0), 0.0
+    pooled = math.sqrt(((a.size - 1) * a.var(ddof=1) + (b.size - 1) * b.var(ddof=1))
+                       / (a.size + b.size - 2))
+    cohens_d = mean / pooled if pooled > 0 else (0.0 if mean == 0
+                                                 else math.copysign(math.inf, mean))
+    return TestResult("welch_ttest", float(t), p, {
+        "df": float(df), "mean_difference": mean, "ci_low": mean - half,
+        "ci_high": mean + half, "confidence": confidence, "standard_error": se,
+        "cohens_d": cohens_d, "n_a": int(a.size), "n_b": int(b.size)})
+
+
+def mann_whitney_test(a: Any, b: Any) -> TestResult:
+    """Mann–Whitney U test of two independent samples (two-sided; scipy's p-value).
+
+    ``details["rank_biserial"]`` is :math:`2U/(n_a n_b) - 1` in [-1, 1] (positive: ``a``
+    tends to be larger).
+
+    Examples
+    --------
+    >>> r = mann_whitney_test([3.0, 4.0, 5.0], [1.0, 2.0, 2.5])
+    >>> r.statistic, r.details["rank_biserial"]
+    (9.0, 1.0)
+    """
+    from scipy import stats
+
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    if a.ndim != 1 or b.ndim != 1 or a.size < 1 or b.size < 1 or not (
+            np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        fail("mann_whitney_test", "a, b", "are not two non-empty 1-D arrays of finite scores",
+             "Drop the failed runs first")
+    result = stats.mannwhitneyu(a, b, alternative="two-sided")
+    u = float(result.statistic)
+    return TestResult("mann_whitney_u", u, float(result.pvalue),
+                      {"rank_biserial": 2.0 * u / (a.size * b.size) - 1.0})
 
 
 def wilcoxon_test(a: Any, b: Any, *, zero_method: str = "zsplit") -> TestResult:
@@ -358,31 +464,87 @@ def rank_posthoc(average_ranks: Any, n_blocks: int) -> dict[tuple[int, int], Tes
         for pair, zi, pi, ai in zip(pairs, z, p, adjusted, strict=True)}
 
 
-def pairwise_tests(scores: Any, *, n_train: float, n_test: float, confidence: float = 0.95
-                   ) -> dict[tuple[int, int], dict[str, TestResult]]:
-    """Corrected t-test and Wilcoxon for every pair of rows, Holm-adjusted within each test.
+#: fewest folds (or runs) on which two losses must both have succeeded to be tested
+MIN_COMMON_FOLDS = 3
 
-    The adjusted p-value is in each result's ``details["p_value_holm"]``; the pair ``(i, j)``
-    tests row ``i`` minus row ``j``.
+#: the designs of an experiment, and their (t-test, rank test) keys and display names
+DESIGNS = {
+    "cv": (("corrected_ttest", "corrected resampled t-test"),
+           ("wilcoxon", "Wilcoxon signed-rank")),
+    "paired": (("paired_ttest", "paired t-test"), ("wilcoxon", "Wilcoxon signed-rank")),
+    "unpaired": (("welch_ttest", "Welch t-test"), ("mann_whitney", "Mann-Whitney U")),
+}
+
+
+def _check_design(func: str, design: Any) -> None:
+    if design not in DESIGNS:
+        fail(func, "design", f"is {design!r}", f"Pass one of {', '.join(DESIGNS)}")
+
+
+def _untestable(name: str, reason: str, n_common: int) -> TestResult:
+    return TestResult(name, math.nan, math.nan, {"untestable": reason, "n_common": n_common})
+
+
+def pairwise_tests(scores: Any, *, n_train: float = 1.0, n_test: float = 1.0,
+                   confidence: float = 0.95, design: str = "cv",
+                   min_common: int = MIN_COMMON_FOLDS
+                   ) -> dict[tuple[int, int], dict[str, TestResult]]:
+    """A t-test and a rank test for every pair of rows, Holm-adjusted within each test.
+
+    ``design`` picks the tests (:data:`DESIGNS`): ``"cv"`` (repeated cross-validation folds:
+    :func:`corrected_resampled_ttest` and :func:`wilcoxon_test`), ``"paired"`` (matched
+    seeds on one split: :func:`paired_ttest` and :func:`wilcoxon_test`) or ``"unpaired"``
+    (:func:`welch_ttest` and :func:`mann_whitney_test`). NaN scores are failed runs: a paired
+    pair is tested on the columns where both rows are finite (an unpaired one on each row's
+    finite scores), and is untestable (NaN statistic and p-value, ``details["untestable"]``
+    says why) below ``min_common`` of them. The adjusted p-value is in each result's
+    ``details["p_value_holm"]`` (over the testable pairs); the pair ``(i, j)`` tests row ``i``
+    minus row ``j``.
     """
+    _check_design("pairwise_tests", design)
     scores = np.asarray(scores, dtype=float)
     if scores.ndim != 2 or scores.shape[0] < 2:
         fail("pairwise_tests", "scores", f"has shape {scores.shape}",
              "Pass a (k, J) array of k >= 2 models scored on J folds")
+    (t_key, _), (r_key, _) = DESIGNS[design]
+    finite = np.isfinite(scores)
+    need = max(2, min(min_common, scores.shape[1]))
     pairs = list(combinations(range(scores.shape[0]), 2))
-    t = [corrected_resampled_ttest(scores[i], scores[j], n_train=n_train, n_test=n_test,
-                                   confidence=confidence) for i, j in pairs]
-    w = [wilcoxon_test(scores[i], scores[j]) for i, j in pairs]
-    t_adj = holm([r.p_value for r in t])
-    w_adj = holm([r.p_value for r in w])
-    out = {}
-    for n, pair in enumerate(pairs):
-        out[pair] = {
-            "corrected_ttest": TestResult(t[n].test, t[n].statistic, t[n].p_value,
-                                          {**t[n].details, "p_value_holm": float(t_adj[n])}),
-            "wilcoxon": TestResult(w[n].test, w[n].statistic, w[n].p_value,
-                                   {**w[n].details, "p_value_holm": float(w_adj[n])}),
-        }
+    results: list[tuple[TestResult, TestResult]] = []
+    for i, j in pairs:
+        if design == "unpaired":
+            a, b = scores[i][finite[i]], scores[j][finite[j]]
+            m = min(a.size, b.size)
+        else:
+            both = finite[i] & finite[j]
+            a, b = scores[i][both], scores[j][both]
+            m = int(both.sum())
+        if m < need:
+            reason = (f"{m} {'runs' if design == 'unpaired' else 'common folds'} "
+                      f"(at least {need} needed)")
+            results.append((_untestable(t_key, reason, m), _untestable(r_key, reason, m)))
+            continue
+        if design == "cv":
+            t = corrected_resampled_ttest(a, b, n_train=n_train, n_test=n_test,
+                                          confidence=confidence)
+            r = wilcoxon_test(a, b)
+        elif design == "paired":
+            t, r = paired_ttest(a, b, confidence=confidence), wilcoxon_test(a, b)
+        else:
+            t, r = welch_ttest(a, b, confidence=confidence), mann_whitney_test(a, b)
+        results.append((TestResult(t.test, t.statistic, t.p_value, {**t.details, "n_common": m}),
+                         TestResult(r.test, r.statistic, r.p_value, {**r.details, "n_common": m})))
+    out: dict[tuple[int, int], dict[str, TestResult]] = {pair: {} for pair in pairs}
+    for position, key in ((0, t_key), (1, r_key)):
+        p = np.array([res[position].p_value for res in results])
+        ok = np.isfinite(p)
+        adjusted = np.full(p.shape, math.nan)
+        if ok.any():
+            adjusted[ok] = holm(p[ok])
+        for n, pair in enumerate(pairs):
+            res = results[n][position]
+            out[pair][key] = TestResult(res.test, res.statistic, res.p_value,
+                                        {**res.details, "p_value_holm": float(adjusted[n])})
     return out
 
 
@@ -406,19 +568,29 @@ def _p(p: float) -> str:
 
 
 def conclude(labels: Any, scores: Any, *, metric: str, greater_is_better: bool,
-             n_train: float, n_test: float, alpha: float = 0.05) -> dict[str, Any]:
+             n_train: float = 1.0, n_test: float = 1.0, alpha: float = 0.05,
+             design: str = "cv", min_common: int = MIN_COMMON_FOLDS) -> dict[str, Any]:
     """The tests for these fold scores and a plain-language conclusion computed from them.
 
-    Two models: the corrected resampled t-test decides (Wilcoxon is reported beside it).
-    More: the Friedman test first; if it finds a difference, the best model by mean score is
-    compared with each other by the Holm-adjusted corrected t-tests.
+    Two models: the t-test of the design decides (:data:`DESIGNS`; the rank test is reported
+    beside it). More: the Friedman test first (Kruskal–Wallis for unpaired runs); if it finds
+    a difference, the best model by mean score is compared with each other by the
+    Holm-adjusted t-tests.
+
+    Failed runs are NaN scores, and the rule is: a loss with fewer than ``min_common``
+    successful runs is reported and left out of the tests; a pair of losses is tested on the
+    folds where both succeeded (untestable below ``min_common``); the Friedman test uses the
+    folds where every tested loss succeeded (skipped below ``min_common``: the Holm-adjusted
+    pairwise tests decide alone). With fewer than ``min_common`` folds in all, the minimum is
+    the number of folds (and at least 2).
 
     Returns
     -------
     dict
         ``tests`` (JSON-ready results, every p-value under a key ``p_value``),
         ``best`` (label of the best mean score), ``significant`` (whether a difference was
-        found at ``alpha``), ``conclusion`` (text).
+        found at ``alpha``), ``conclusion`` (text), ``design``, ``excluded`` (labels left out
+        of the tests).
 
     Examples
     --------
@@ -429,33 +601,76 @@ def conclude(labels: Any, scores: Any, *, metric: str, greater_is_better: bool,
     >>> out["conclusion"].startswith("a is better than b on accuracy_score")
     True
     """
-    labels = [str(label) for label in labels]
-    scores = np.asarray(scores, dtype=float)
-    k = len(labels)
-    if scores.ndim != 2 or scores.shape[0] != k or k < 2:
-        fail("conclude", "scores", f"has shape {scores.shape} for {k} labels",
+    _check_design("conclude", design)
+    all_labels = [str(label) for label in labels]
+    all_scores = np.asarray(scores, dtype=float)
+    if all_scores.ndim != 2 or all_scores.shape[0] != len(all_labels) or len(all_labels) < 2:
+        fail("conclude", "scores", f"has shape {all_scores.shape} for {len(all_labels)} labels",
              "Pass one row of fold scores per label, and at least two labels")
     if not (isinstance(alpha, float) and 0.0 < alpha < 1.0):
         fail("conclude", "alpha", f"is {alpha!r}", "Pass a significance level in (0, 1)")
-    means = scores.mean(axis=1)
-    best = int(np.argmax(means) if greater_is_better else np.argmin(means))
+    (t_key, t_name), (r_key, r_name) = DESIGNS[design]
+    J = all_scores.shape[1]
+    finite = np.isfinite(all_scores)
+    counts = finite.sum(axis=1)
+    runs = "runs" if design != "cv" else "folds"
+    need = max(2, min(min_common, J))
+    notes: list[str] = []
+    keep = [i for i in range(len(all_labels)) if counts[i] >= need]
+    for i in range(len(all_labels)):
+        if counts[i] == J:
+            continue
+        if i in keep:
+            notes.append(f"{all_labels[i]} failed on {J - counts[i]} of {J} {runs}; its "
+                         f"comparisons use the {runs} where both losses succeeded.")
+        else:
+            notes.append(f"{all_labels[i]} succeeded on only {counts[i]} of {J} {runs} and is "
+                         f"left out of the tests (at least {need} needed).")
+    excluded = [all_labels[i] for i in range(len(all_labels)) if i not in keep]
     word = "higher" if greater_is_better else "lower"
     confidence = 1.0 - alpha
     pct = f"{confidence:.0%}"
+    note = (" " + " ".join(notes)) if notes else ""
+    if len(keep) < 2:
+        valid = [i for i in range(len(all_labels)) if counts[i] > 0]
+        best_label = None
+        if valid:
+            means_all = np.array([all_scores[i][finite[i]].mean() for i in valid])
+            pick = int(np.argmax(means_all) if greater_is_better else np.argmin(means_all))
+            best_label = all_labels[valid[pick]]
+        return {"tests": {}, "best": best_label, "significant": False, "design": design,
+                "excluded": excluded,
+                "conclusion": (f"Too few successful {runs} to test any pair of losses on "
+                               f"{metric}." + note)}
+    labels = [all_labels[i] for i in keep]
+    scores = all_scores[keep]
+    k = len(labels)
+    means = np.array([np.nanmean(row) for row in scores])
+    best = int(np.argmax(means) if greater_is_better else np.argmin(means))
 
     def oriented(i: int, j: int, pair: dict[str, TestResult]) -> dict[str, Any]:
         """The t-test of ``i`` against ``j`` (the pair may be stored as ``(j, i)``)."""
-        t = pair["corrected_ttest"]
+        t = pair[t_key]
         sign = 1.0 if i < j else -1.0
         d = t.details
+        if "untestable" in d:
+            return {"untestable": d["untestable"], "p": math.nan, "p_holm": math.nan}
         lo, hi = sorted((sign * d["ci_low"], sign * d["ci_high"]))
+        if design == "unpaired":
+            mi, mj = means[i], means[j]
+        else:
+            both = np.isfinite(scores[i]) & np.isfinite(scores[j])
+            mi, mj = float(scores[i][both].mean()), float(scores[j][both].mean())
         return {"diff": sign * d["mean_difference"], "lo": lo, "hi": hi, "p": t.p_value,
-                "p_holm": d.get("p_value_holm", t.p_value)}
+                "p_holm": d.get("p_value_holm", t.p_value), "mi": mi, "mj": mj}
 
     def sentence(i: int, j: int, r: dict[str, Any], p: float, adjusted: bool) -> str:
-        detail = (f"mean {_fmt(means[i])} vs {_fmt(means[j])}, difference {_fmt(r['diff'])} "
-                  f"({pct} CI [{_fmt(r['lo'])}, {_fmt(r['hi'])}]); corrected resampled "
-                  f"t-test {'Holm-adjusted ' if adjusted else ''}{_p(p)}")
+        if "untestable" in r:
+            return (f"{labels[i]} and {labels[j]} cannot be tested on {metric}: "
+                    f"{r['untestable']}")
+        detail = (f"mean {_fmt(r['mi'])} vs {_fmt(r['mj'])}, difference {_fmt(r['diff'])} "
+                  f"({pct} CI [{_fmt(r['lo'])}, {_fmt(r['hi'])}]); {t_name} "
+                  f"{'Holm-adjusted ' if adjusted else ''}{_p(p)}")
         level = _level(p)
         if p < alpha and level is not None:
             return (f"{labels[i]} is better than {labels[j]} on {metric} ({word} is better): "
@@ -467,63 +682,94 @@ def conclude(labels: Any, scores: Any, *, metric: str, greater_is_better: bool,
         return (f"the data cannot tell {labels[i]} and {labels[j]} apart on {metric}: "
                 f"{detail}; not significant at the {pct} confidence level")
 
+    design_note = {"cv": "", "paired": "",
+                   "unpaired": f" (The {runs} are not paired: each loss's scores are compared "
+                               "as independent samples, which is less sensitive than a paired "
+                               "design.)"}[design]
+    pairs = pairwise_tests(scores, n_train=n_train, n_test=n_test, confidence=confidence,
+                           design=design, min_common=min_common)
+    common = {"design": design, "excluded": excluded}
     if k == 2:
-        pair = pairwise_tests(scores, n_train=n_train, n_test=n_test, confidence=confidence)
-        tests = {"corrected_ttest": pair[(0, 1)]["corrected_ttest"],
-                 "wilcoxon": pair[(0, 1)]["wilcoxon"]}
+        tests = {t_key: pairs[(0, 1)][t_key], r_key: pairs[(0, 1)][r_key]}
         other = 1 - best
-        r = oriented(best, other, pair[(0, 1)])
-        text = sentence(best, other, r, r["p"], adjusted=False)
-        text = _cap(text) + "."
-        w = tests["wilcoxon"].p_value
-        if (w < alpha) != (r["p"] < alpha):
-            text += (f" (The Wilcoxon signed-rank test, which ignores the overlap between "
-                     f"folds, gives {_p(w)}.)")
+        r = oriented(best, other, pairs[(0, 1)])
+        text = _cap(sentence(best, other, r, r["p"], adjusted=False)) + "."
+        w = tests[r_key].p_value
+        significant = bool(r["p"] < alpha)
+        if "untestable" not in r and (w < alpha) != significant:
+            overlap = ", which ignores the overlap between folds," if design == "cv" else ""
+            text += f" (The {r_name} test{overlap} gives {_p(w)}.)"
         return {"tests": {name: _pair_dict(res) for name, res in tests.items()},
-                "best": labels[best], "significant": bool(r["p"] < alpha),
-                "conclusion": text}
+                "best": labels[best], "significant": significant,
+                "conclusion": text + design_note + note, **common}
 
-    friedman = friedman_test(scores, greater_is_better=greater_is_better)
-    pairs = pairwise_tests(scores, n_train=n_train, n_test=n_test, confidence=confidence)
-    posthoc = rank_posthoc(friedman.details["average_ranks"], scores.shape[1])
-    tests = {"friedman": friedman.to_dict(),
-             "pairwise": [{"a": labels[i], "b": labels[j],
-                           "corrected_ttest": _pair_dict(res["corrected_ttest"]),
-                           "wilcoxon": _pair_dict(res["wilcoxon"]),
-                           "rank_posthoc": posthoc[(i, j)].to_dict()}
-                          for (i, j), res in pairs.items()]}
-    if friedman.p_value >= alpha:
-        text = (f"The data cannot tell the {k} losses apart on {metric}: the Friedman test "
-                f"finds no difference ({_p(friedman.p_value)}, not significant at the {pct} "
-                f"confidence level). Best mean: {labels[best]} ({_fmt(means[best])}).")
+    complete = np.all(np.isfinite(scores), axis=0)
+    omnibus_name = "Kruskal-Wallis" if design == "unpaired" else "Friedman"
+    omnibus: dict[str, Any]
+    if design == "unpaired":
+        from scipy import stats as _sp
+
+        kw = _sp.kruskal(*[row[np.isfinite(row)] for row in scores])
+        omnibus = {"test": "kruskal_wallis", "statistic": float(kw.statistic),
+                   "p_value": float(kw.pvalue)}
+        omnibus_key = "kruskal_wallis"
+    elif complete.sum() >= need:
+        friedman = friedman_test(scores[:, complete], greater_is_better=greater_is_better)
+        omnibus = friedman.to_dict()
+        omnibus_key = "friedman"
+    else:
+        omnibus = {"test": "friedman", "statistic": None, "p_value": None,
+                   "untestable": f"{int(complete.sum())} folds where every loss succeeded "
+                                 f"(at least {need} needed)"}
+        omnibus_key = "friedman"
+    pairwise = []
+    for (i, j), res in pairs.items():
+        entry = {"a": labels[i], "b": labels[j], t_key: _pair_dict(res[t_key]),
+                 r_key: _pair_dict(res[r_key])}
+        if omnibus_key == "friedman" and omnibus["p_value"] is not None:
+            posthoc = rank_posthoc(omnibus["average_ranks"], int(complete.sum()))
+            entry["rank_posthoc"] = posthoc[(i, j)].to_dict()
+        pairwise.append(entry)
+    tests = {omnibus_key: omnibus, "pairwise": pairwise}
+    p_omni = omnibus["p_value"]
+    if p_omni is not None and p_omni >= alpha:
+        text = (f"The data cannot tell the {k} losses apart on {metric}: the "
+                f"{omnibus_name} test finds no difference ({_p(p_omni)}, not significant at "
+                f"the {pct} confidence level). Best mean: {labels[best]} "
+                f"({_fmt(means[best])}).")
         return {"tests": tests, "best": labels[best], "significant": False,
-                "conclusion": text}
-    parts = [f"The Friedman test finds that the {k} losses differ on {metric} "
-             f"({_p(friedman.p_value)}). {labels[best]} has the best mean ({_fmt(means[best])}, "
-             f"{word} is better)."]
+                "conclusion": text + design_note + note, **common}
+    if p_omni is None:
+        parts = [f"The Friedman test cannot be run ({omnibus['untestable']}); the "
+                 f"Holm-adjusted pairwise tests decide alone. {labels[best]} has the best "
+                 f"mean ({_fmt(means[best])}, {word} is better)."]
+    else:
+        parts = [f"The {omnibus_name} test finds that the {k} losses differ on {metric} "
+                 f"({_p(p_omni)}). {labels[best]} has the best mean ({_fmt(means[best])}, "
+                 f"{word} is better)."]
     beaten = []
     for j in range(k):
         if j == best:
             continue
-        pair = pairs[(min(best, j), max(best, j))]
-        r = oriented(best, j, pair)
+        r = oriented(best, j, pairs[(min(best, j), max(best, j))])
         parts.append(_cap(sentence(best, j, r, r["p_holm"], adjusted=True)) + ".")
-        beaten.append(r["p_holm"] < alpha)
+        beaten.append(bool(r["p_holm"] < alpha))
     if all(beaten):
         parts.append(f"{labels[best]} is significantly better than every other loss.")
     others = [(i, j) for (i, j), res in pairs.items() if best not in (i, j)
-              and res["corrected_ttest"].details["p_value_holm"] < alpha]
+              and res[t_key].details["p_value_holm"] < alpha]
     for i, j in others:
         r = oriented(i, j, pairs[(i, j)])
         win, lose = (i, j) if (r["diff"] > 0) == greater_is_better else (j, i)
         parts.append(f"Among the others, {labels[win]} is better than {labels[lose]} "
                      f"(Holm-adjusted {_p(r['p_holm'])}).")
     if not any(beaten) and not others:
-        parts.append("No pair of losses differs significantly once the overlap between "
-                     "folds and the number of comparisons are accounted for (Holm-adjusted "
-                     "corrected t-tests).")
+        overlap = "the overlap between folds and " if design == "cv" else ""
+        parts.append(f"No pair of losses differs significantly once {overlap}the number of "
+                     f"comparisons {'are' if overlap else 'is'} accounted for (Holm-adjusted "
+                     f"{t_name}s).")
     return {"tests": tests, "best": labels[best], "significant": bool(any(beaten)),
-            "conclusion": " ".join(parts)}
+            "conclusion": " ".join(parts) + design_note + note, **common}
 
 
 def _cap(text: str) -> str:
