@@ -341,7 +341,8 @@ def test_cli_has_every_estimator_setting_with_its_default(tmp_path, capsys):
     params = json.loads((out / "results.json").read_text())["settings"]["estimator_params"]
     assert params == {"epochs": 3, "hidden_layer_sizes": [5, 3], "optimizer": "sgd",
                       "learning_rate": 0.005, "batch_size": 8, "early_stopping": False,
-                      "weight_decay": 0.0, "verbose": False}
+                      "weight_decay": 0.0, "verbose": False,
+                      "momentum": 0.9}  # compare's own SGD setting, not a CLI flag
 
 
 def _threads(loss, train, test, seed):
