@@ -716,6 +716,18 @@ def test_unseen_categories_at_predict_are_counted(tmp_path, model, capsys):
     assert len(out.splitlines()) == 61
 
 
+def test_values_far_outside_the_training_data_are_reported_at_predict(tmp_path, model, capsys):
+    df = _table()
+    far = float(df["a"].mean() + 50 * df["a"].std())
+    df.loc[[4, 7], "a"] = far
+    code, out, err = _run(capsys, "predict", model, _csv(tmp_path, df))
+    assert code == 0 and len(out.splitlines()) == 61
+    assert (f"losskit predict: warning: 2 row(s) have values more than 5 standard deviations "
+            f"from the training data's mean ('a': 2 (e.g. {far:g}))") in err
+    code, out, err = _run(capsys, "predict", model, _csv(tmp_path, _table()))
+    assert code == 0 and "standard deviations" not in err
+
+
 @pytest.mark.parametrize(("change", "fragment"), [
     (lambda df: df.assign(y=3.0), "--target 'y' is constant (every row is 3.0)"),
     (lambda df: df.iloc[:1], "--target 'y' has 1 row"),

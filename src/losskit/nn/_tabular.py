@@ -12,7 +12,11 @@ import numpy as np
 
 from losskit._validation import fail
 
-__all__ = ["TabularEncoder"]
+__all__ = ["FAR_SD", "TabularEncoder"]
+
+#: a numeric value this many training standard deviations from the training mean is reported
+#: by ``transform`` (:attr:`TabularEncoder.far_`): the network never saw anything like it
+FAR_SD = 5.0
 
 
 class TabularEncoder:
@@ -76,7 +80,9 @@ class TabularEncoder:
         return len(self.numeric) + sum(len(c) for c in self.categorical.values())
 
     def transform(self, table: Any, *, command: str | None = None) -> np.ndarray:
-        """The float32 network inputs of ``table``; :attr:`unseen_` counts unseen categories."""
+        """The float32 network inputs of ``table``; :attr:`unseen_` counts unseen categories and
+        :attr:`far_` the numeric values more than :data:`FAR_SD` training standard deviations
+        from the training mean (per column: the count and the farthest value)."""
         func, arg = (command, "DATA") if command else ("TabularEncoder", "table")
         missing = [c for c in self.columns if c not in {str(k) for k in table.columns}]
         if missing:
@@ -88,6 +94,7 @@ class TabularEncoder:
             listed = ", ".join(f"{c!r} ({int(n)})" for c, n in counts.items() if n)
             fail(func, arg, f"has missing values: {listed}", "Drop or impute them first")
         self.unseen_ = {}
+        self.far_ = {}
         blocks = []
         for name in self.columns:
             col = table[name]
@@ -99,7 +106,11 @@ class TabularEncoder:
                     fail(func, arg, f"column {name!r} is not numeric (it was in training)",
                          "Pass the same column types as in training")
                 _check_finite(func, arg, name, values)
-                blocks.append(((values - mean) / sd)[:, None])
+                z = (values - mean) / sd
+                far = int(np.sum(np.abs(z) > FAR_SD))
+                if far:  # outside what the network saw: its output there is an extrapolation
+                    self.far_[name] = (far, float(values[np.argmax(np.abs(z))]))
+                blocks.append(z[:, None])
             else:
                 cats = self.categorical[name]
                 values = [_plain(v) for v in col.tolist()]

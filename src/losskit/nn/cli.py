@@ -689,6 +689,15 @@ def _inputs(command_name: str, encoder: TabularEncoder, table: Any) -> np.ndarra
                            for name, (n, example) in encoder.unseen_.items())
         warn(command_name, f"{rows} row(s) have categories not seen in training ({listed}); "
              "they are encoded as no known category")
+    if encoder.far_:
+        from losskit.nn._tabular import FAR_SD
+
+        rows = max(n for n, _ in encoder.far_.values())
+        listed = ", ".join(f"{name!r}: {n} (e.g. {value:g})"
+                           for name, (n, value) in encoder.far_.items())
+        warn(command_name, f"{rows} row(s) have values more than {FAR_SD:g} standard "
+             f"deviations from the training data's mean ({listed}); the network's outputs "
+             "there are extrapolations (a log-link output grows exponentially): check them")
     return X
 
 
