@@ -829,6 +829,17 @@ def test_resume_refuses_settings_it_cannot_honour(data, interrupted, capsys, opt
     assert (out / "config.json").read_bytes() == before  # nothing written
 
 
+def test_resume_refuses_fewer_epochs_than_the_run(data, interrupted, capsys):
+    # lowering --epochs trained nothing but wrote the lower count into run.json and
+    # config.json, and warned "training continues to epoch 1"
+    out, _ = interrupted
+    before = (out / "config.json").read_bytes()
+    err = _error(capsys, "fit", data, "--target", "y", "--epochs", "1", "--resume", "--out",
+                 out)
+    assert "--epochs is 1 (the run was set to 2; --resume can only raise it)" in err
+    assert (out / "config.json").read_bytes() == before
+
+
 def test_resume_refuses_another_target(data, interrupted, capsys):
     out, _ = interrupted
     err = _error(capsys, "fit", data, "--target", "label", "--resume", "--out", out)

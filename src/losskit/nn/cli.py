@@ -217,6 +217,10 @@ def _resume_settings(out: Path, given: dict[str, Any], data: str | Path, target:
             changed.append(f"{_FLAGS[key]} is {_show(given[key])} (the run used "
                            f"{_show(saved)})")
         settings[key] = given.get(key, saved) if key == "epochs" else saved
+    if "epochs" in given and isinstance(record.get("epochs"), int) \
+            and given["epochs"] < record["epochs"]:
+        changed.append(f"--epochs is {given['epochs']} (the run was set to "
+                       f"{record['epochs']}; --resume can only raise it)")
     if changed:
         fail("fit", "--resume", "cannot change the settings of the run it continues: "
              + "; ".join(changed), "Leave those options out to continue with the run's "
