@@ -376,6 +376,18 @@ TAMPER = {
         "encodes 5000001+ features but the network takes 4"),
     "zero scale": (lambda f: _edit_config(f, lambda c: c["preprocessing"]["numeric"].update(
         a=[0.0, 0.0])), "scale is 0.0 (expected > 0)"),
+    # a tampered target scale flipped every prediction (negative) or gave NaN metrics with
+    # exit 0 (huge); it was not checked at all
+    "negative target scale": (lambda f: _edit_config(f, lambda c: c["target_standardised"]
+                                                     .update(scale=[-5.0])),
+                              "target_standardised.scale[0] is -5 (expected a positive"),
+    "huge target mean": (lambda f: _edit_config(f, lambda c: c["target_standardised"]
+                                                .update(mean=[1e308])),
+                         "target_standardised.mean[0] is 1e+308"),
+    "target scale count": (lambda f: _edit_config(f, lambda c: c["target_standardised"]
+                                                  .update(scale=[1.0, 2.0])),
+                           "target_standardised.scale has 2 value(s) but the output layer "
+                           "has 1 target(s)"),
     "symlinked folder": (None, "is a symbolic link"),
 }
 
