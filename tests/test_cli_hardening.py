@@ -164,6 +164,24 @@ def test_a_diverged_fit_writes_nothing(tmp_path, data, capsys, monkeypatch):
     assert not (tmp_path / "m" / "metrics.json").exists()
 
 
+def test_a_fit_that_keeps_diverging_speaks_the_commands_words(tmp_path, data, capsys):
+    # the error was the estimator's ("MLPRegressor: ... (learning_rate, --learning-rate) ...
+    # clip the gradient (clip_grad_norm)"), and each retry was a Python warning showing a
+    # source file and a line of code
+    code, _, err = _run(capsys, "fit", data, "--target", "y", "--epochs", "2", "--optimizer",
+                        "sgd", "--learning-rate", "1e30", "--out", tmp_path / "m")
+    assert code == 2
+    error = err.strip().splitlines()[-1]
+    assert error.startswith("losskit fit: error: --learning-rate is 1e+30, and the loss ")
+    assert "diverged at epoch 1" in error and "e.g. 1e+26" in error
+    assert "--optimizer adam" in error
+    for internal in ("MLPRegressor", "clip_grad_norm", "learning_rate,", ".py:"):
+        assert internal not in err, internal
+    retries = [line for line in err.splitlines() if line.startswith("losskit fit: warning: ")]
+    assert len(retries) == 3 and all("retrying with learning rate" in r for r in retries)
+    assert not (tmp_path / "m").exists()
+
+
 # ---------------------------------------------------------------------------- paths
 
 

@@ -18,6 +18,7 @@ import itertools
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -433,6 +434,7 @@ def fit_table(data: str | Path, target: str, out: str | Path, *, loss: str | Non
     from losskit.nn._heads import loss_spec
     from losskit.nn.estimators import MLPClassifier, MLPRegressor
     from losskit.nn.report import curve_figures, write_report
+    from losskit.nn.trainer import TrainingDivergedError, TrainingDivergedWarning
 
     settings = {"loss": loss, "task": task, "epochs": epochs, "seed": seed,
                 "hidden": tuple(hidden), "learning_rate": learning_rate,
@@ -483,9 +485,17 @@ def fit_table(data: str | Path, target: str, out: str | Path, *, loss: str | Non
     checkpoint.mkdir(parents=True, exist_ok=True)
     write_json(checkpoint / _RUN_FILE, _run_record(settings, data, target), where="fit")
     try:
-        est.fit(X[train_idx], y_fit[train_idx], resume=resume)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", TrainingDivergedWarning)
+            try:
+                est.fit(X[train_idx], y_fit[train_idx], resume=resume)
+            finally:
+                for w in caught:  # as losskit warnings, not Python's (no file, no code line)
+                    warn("fit", str(w.message).removeprefix("losskit.nn: "))
     except Exception as error:
         _undo_start(checkpoint, created)
+        if isinstance(error, TrainingDivergedError):
+            raise ValueError(_diverged_message(error, learning_rate, optimizer)) from None
         message = _target_message(error, target, est)
         if message is not None:
             raise ValueError(message) from None
@@ -558,6 +568,20 @@ def fit_table(data: str | Path, target: str, out: str | Path, *, loss: str | Non
 
     replace_folder(out, build)
     return json.loads(text)
+
+
+def _diverged_message(error: Exception, learning_rate: float, optimizer: str) -> str:
+    """The estimator's divergence error in the command's words (its flags, not the
+    estimator's parameters)."""
+    detail = str(error).split(": ", 1)[-1].split(". Lower the learning rate", 1)[0]
+    retries = getattr(getattr(error, "history", None), "retries", None) or []
+    smallest = min([learning_rate, *(r.get("new_learning_rate", learning_rate)
+                                     for r in retries)])
+    fix = f"Pass a smaller --learning-rate (e.g. {smallest / 10:g})"
+    if optimizer != "adam":
+        fix += " or --optimizer adam"
+    return (f"fit: --learning-rate is {learning_rate:g}, and the {detail}. {fix}, or try "
+            "another --loss; nothing was written")
 
 
 def _target_message(error: Exception, target: str, est: Any) -> str | None:
