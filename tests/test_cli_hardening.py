@@ -714,6 +714,8 @@ def test_text_in_a_numeric_target(tmp_path, capsys):
     df.loc[9, "y"] = "oops"
     err = _error(capsys, "fit", _csv(tmp_path, df), "--target", "y", "--out", tmp_path / "m")
     assert "--target column 'y' holds numbers except for 1 text cell(s): row 10 ('oops')" in err
+    # the fix offered "drop the column with --drop", which fit refuses for the target
+    assert "--drop" not in err and "Correct those cells or remove their rows" in err
 
 
 def test_free_text_warns_and_drop_leaves_it_out(tmp_path, capsys):
