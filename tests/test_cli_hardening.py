@@ -718,6 +718,32 @@ def test_text_in_a_numeric_target(tmp_path, capsys):
     assert "--drop" not in err and "Correct those cells or remove their rows" in err
 
 
+@pytest.mark.parametrize(("option", "fragment"), [
+    (["--task", "classification"], "--task is classification but --target 'y' holds "
+                                   "continuous numbers"),
+    (["--loss", "binary_cross_entropy"], "--loss is binary_cross_entropy, a classification "
+                                         "loss, but --target 'y' holds continuous numbers"),
+])
+def test_a_classifier_on_a_continuous_target(tmp_path, data, capsys, option, fragment):
+    # was scikit-learn's "Unknown label type: continuous. Maybe you are trying to fit a
+    # classifier..." naming no argument
+    err = _error(capsys, "fit", data, "--target", "y", *option, "--out", tmp_path / "m")
+    assert fragment in err and "Unknown label type" not in err
+
+
+def test_loss_and_target_mismatch_in_the_commands_words(tmp_path, capsys):
+    # said "but y has 5 classes" and offered "or a callable", which a command line cannot pass
+    df = _table()
+    df["n"] = np.arange(len(df)) % 5
+    path = _csv(tmp_path, df)
+    err = _error(capsys, "fit", path, "--target", "n", "--loss", "binary_cross_entropy",
+                 "--out", tmp_path / "m")
+    assert "--loss is 'binary_cross_entropy' but --target 'n' has 5 classes" in err
+    err = _error(capsys, "fit", path, "--target", "n", "--task", "regression", "--loss",
+                 "sparse_categorical_cross_entropy", "--out", tmp_path / "m")
+    assert "which is not a regression loss" in err and "callable" not in err
+
+
 def test_free_text_warns_and_drop_leaves_it_out(tmp_path, capsys):
     df = _table(n=120)
     df["comment"] = [f"note number {i}" for i in range(120)]

@@ -449,15 +449,26 @@ def fit_table(data: str | Path, target: str, out: str | Path, *, loss: str | Non
     X_df, y_ser = split_target(read_table(data, command="fit"), target, command="fit",
                                drop=settings["drop"])
     y = _check_target(y_ser.to_numpy(), target)
+    given_task = task
     task, loss, why = _task_and_loss(y, loss, task)
     if task == "regression":
         _check_regression_target(y, target, loss)
+    elif y.dtype.kind == "f" and not np.all(np.mod(y, 1) == 0):
+        first = y[np.flatnonzero(np.mod(y, 1) != 0)[0]]
+        fail("fit", "--task" if given_task else "--loss",
+             f"is {'classification' if given_task else loss + ', a classification loss,'} "
+             f"but --target "
+             f"{target!r} holds continuous numbers (e.g. {first:g}), not classes",
+             "Use --task regression with a regression --loss, or bin the target into "
+             "classes first")
     n_classes = len(np.unique(y.astype(str) if y.dtype == object else y)) \
         if task == "classification" else None
     try:
         loss_spec("fit", loss, task, n_classes=n_classes)  # a clear error before any work
-    except ValueError as error:
-        raise ValueError(str(error).replace("fit: loss ", "fit: --loss ", 1)) from None
+    except ValueError as error:  # in the command's words: the column, not y; no callables
+        text = str(error).replace("fit: loss ", "fit: --loss ", 1)
+        text = text.replace(" but y has ", f" but --target {target!r} has ", 1)
+        raise ValueError(text.replace(", or a callable", "")) from None
 
     # rows: an optional test part, then the estimator's 10% validation part of the rest
     n = len(y)
