@@ -182,6 +182,18 @@ def test_a_fit_that_keeps_diverging_speaks_the_commands_words(tmp_path, data, ca
     assert not (tmp_path / "m").exists()
 
 
+@pytest.mark.parametrize("command", ["advise", "evaluate"])
+def test_an_unknown_option_names_the_command(tmp_path, data, model, command, capsys):
+    # was "losskit: error: unrecognized arguments: --bogus" with the top-level usage
+    argv = [data, "--target", "y"] if command == "advise" else [model, data]
+    with pytest.raises(SystemExit) as info:
+        main([command, *map(str, argv), "--bogus", "1"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"losskit {command}: error: unrecognized arguments: --bogus 1" in err
+    assert f"usage: losskit {command} " in err
+
+
 # ---------------------------------------------------------------------------- paths
 
 
