@@ -194,6 +194,27 @@ def test_an_unknown_option_names_the_command(tmp_path, data, model, command, cap
     assert f"usage: losskit {command} " in err
 
 
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+@pytest.mark.parametrize("where", ["data", "hard link to data", "model file", "in model"])
+def test_out_never_overwrites_the_data_or_the_model(tmp_path, data, model, command, where,
+                                                    capsys):
+    # --out DATA replaced the user's table with the predictions (exit 0), and
+    # --out DIR/model.safetensors wrote CSV over the model's weights
+    table = tmp_path / "t.csv"
+    shutil.copy(data, table)
+    folder = tmp_path / "m"
+    shutil.copytree(model, folder)
+    out = {"data": table, "model file": folder / "model.safetensors",
+           "in model": folder / "new.csv", "hard link to data": tmp_path / "link.csv"}[where]
+    if where == "hard link to data":
+        os.link(table, out)
+    before = {p: p.read_bytes() for p in [table, *folder.iterdir()] if p.is_file()}
+    err = _error(capsys, command, folder, table, "--out", out)
+    assert "--out is " in err and ("the DATA file" in err or "inside the model folder" in err)
+    assert {p: p.read_bytes() for p in before} == before
+    assert not (folder / "new.csv").exists()
+
+
 # ---------------------------------------------------------------------------- paths
 
 

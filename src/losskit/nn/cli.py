@@ -712,12 +712,29 @@ def csv_cell(value: Any) -> Any:
     return value
 
 
-def _check_out_file(command_name: str, path: str | None) -> Path | None:
+def _check_out_file(command_name: str, path: str | None, args: argparse.Namespace
+                    ) -> Path | None:
+    """``--out`` as a file to write, never the input table or a file of the model folder
+    (writing there would destroy them)."""
     if path is None:
         return None
     from losskit._io import check_output_path
 
-    return check_output_path(command_name, "--out", path, kind="file")
+    out = check_output_path(command_name, "--out", path, kind="file")
+    target = out.resolve()
+    example = "predictions.csv" if command_name == "predict" else "scores.json"
+    try:
+        same = out.exists() and os.path.samefile(out, args.data)
+    except OSError:
+        same = False
+    if same or target == Path(args.data).resolve():
+        fail(command_name, "--out", f"is {path!r}, the DATA file it reads (writing would "
+             "replace your table)", f"Pass another file name, e.g. --out {example}")
+    model = Path(args.dir).resolve()
+    if target == model or model in target.parents:
+        fail(command_name, "--out", f"is {path!r}, inside the model folder DIR (writing "
+             "would damage the model)", f"Pass a file outside DIR, e.g. --out {example}")
+    return out
 
 
 def _inputs(command_name: str, encoder: TabularEncoder, table: Any) -> np.ndarray:
@@ -738,7 +755,7 @@ def _predict(args: argparse.Namespace) -> int:
     from losskit.datasets import read_table
     from losskit.nn.estimators import MLPClassifier
 
-    out = _check_out_file("predict", args.out)
+    out = _check_out_file("predict", args.out, args)
     est, encoder, config = _load(args.dir, "predict")
     table = read_table(args.data, command="predict").rename(columns=str)
     if config["target"] in table.columns:
@@ -775,7 +792,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from losskit.datasets import read_table
     from losskit.nn.estimators import MLPRegressor
 
-    out = _check_out_file("evaluate", args.out)
+    out = _check_out_file("evaluate", args.out, args)
     est, encoder, config = _load(args.dir, "evaluate")
     table = read_table(args.data, command="evaluate").rename(columns=str)
     target = config["target"]
