@@ -841,6 +841,15 @@ def test_memory_check_for_wide_one_hot_tables(monkeypatch):
         nn_cli._check_memory(1_000_000, 500_000, (64,), 1, 32)
 
 
+def test_a_batch_size_beyond_the_rows_is_not_a_memory_problem(tmp_path, data, capsys):
+    # --batch-size 10**9 on 60 rows was refused as "--hidden needs about 12 GiB": a batch
+    # holds at most every row
+    code, _, err = _run(capsys, "fit", data, "--target", "y", "--epochs", "2",
+                        "--batch-size", str(10**9), "--out", tmp_path / "m")
+    assert code == 0, err
+    assert (tmp_path / "m" / "model.safetensors").exists()
+
+
 # ---------------------------------------------------------------------------- messages
 
 

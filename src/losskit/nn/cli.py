@@ -307,7 +307,9 @@ def _check_memory(n_rows: int, n_inputs: int, hidden: tuple[int, ...], n_outputs
     sizes = (n_inputs, *hidden, n_outputs)
     n_params = sum((a + 1) * b for a, b in itertools.pairwise(sizes))
     # weights, gradients, two optimiser moments, best-weights copy; inputs; activations
-    need = itemsize * (5 * n_params + n_rows * n_inputs + 3 * batch_size * sum(sizes))
+    # a batch holds at most every row (a larger --batch-size takes them all)
+    need = itemsize * (5 * n_params + n_rows * n_inputs
+                       + 3 * min(batch_size, n_rows) * sum(sizes))
     have = _available_memory()
     if need > _MEMORY_SHARE * have:
         gib = 2**30
