@@ -215,6 +215,20 @@ def test_out_never_overwrites_the_data_or_the_model(tmp_path, data, model, comma
     assert not (folder / "new.csv").exists()
 
 
+def test_history_csv_holds_no_nan(tmp_path, capsys):
+    # a one-row validation set has no R²: history.csv held "nan" in every row
+    df = _table(n=20)
+    code, _, err = _run(capsys, "fit", _csv(tmp_path, df), "--target", "y", "--epochs", "2",
+                        "--test-size", "0.5", "--out", tmp_path / "m")
+    assert code == 0, err
+    with open(tmp_path / "m" / "history.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 2 and all(row["val_r2"] == "" for row in rows)
+    for row in rows:
+        assert not any(v.lower() in ("nan", "inf", "-inf", "infinity") for v in row.values())
+        assert float(row["val_loss"]) > 0
+
+
 # ---------------------------------------------------------------------------- paths
 
 

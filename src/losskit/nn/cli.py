@@ -569,8 +569,9 @@ def fit_table(data: str | Path, target: str, out: str | Path, *, loss: str | Non
         with open(stage / "history.csv", "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=keys)
             writer.writeheader()
-            for row in history.rows:
-                writer.writerow(row)
+            for row in history.rows:  # a non-finite value (an undefined metric) is empty
+                writer.writerow({k: "" if isinstance(v, float) and not np.isfinite(v) else v
+                                 for k, v in row.items()})
         (stage / "metrics.json").write_text(text + "\n")
         figures = curve_figures(history, stage)
         write_report(stage / "report.html", title=f"losskit fit: {Path(data).name} → {target}",
