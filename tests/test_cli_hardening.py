@@ -164,6 +164,71 @@ def test_a_diverged_fit_writes_nothing(tmp_path, data, capsys, monkeypatch):
     assert not (tmp_path / "m" / "metrics.json").exists()
 
 
+def test_a_fit_that_keeps_diverging_speaks_the_commands_words(tmp_path, data, capsys):
+    # the error was the estimator's ("MLPRegressor: ... (learning_rate, --learning-rate) ...
+    # clip the gradient (clip_grad_norm)"), and each retry was a Python warning showing a
+    # source file and a line of code
+    code, _, err = _run(capsys, "fit", data, "--target", "y", "--epochs", "2", "--optimizer",
+                        "sgd", "--learning-rate", "1e30", "--out", tmp_path / "m")
+    assert code == 2
+    error = err.strip().splitlines()[-1]
+    assert error.startswith("losskit fit: error: --learning-rate is 1e+30, and the loss ")
+    assert "diverged at epoch 1" in error and "e.g. 1e+26" in error
+    assert "--optimizer adam" in error
+    for internal in ("MLPRegressor", "clip_grad_norm", "learning_rate,", ".py:"):
+        assert internal not in err, internal
+    retries = [line for line in err.splitlines() if line.startswith("losskit fit: warning: ")]
+    assert len(retries) == 3 and all("retrying with learning rate" in r for r in retries)
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("command", ["advise", "evaluate"])
+def test_an_unknown_option_names_the_command(tmp_path, data, model, command, capsys):
+    # was "losskit: error: unrecognized arguments: --bogus" with the top-level usage
+    argv = [data, "--target", "y"] if command == "advise" else [model, data]
+    with pytest.raises(SystemExit) as info:
+        main([command, *map(str, argv), "--bogus", "1"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"losskit {command}: error: unrecognized arguments: --bogus 1" in err
+    assert f"usage: losskit {command} " in err
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+@pytest.mark.parametrize("where", ["data", "hard link to data", "model file", "in model"])
+def test_out_never_overwrites_the_data_or_the_model(tmp_path, data, model, command, where,
+                                                    capsys):
+    # --out DATA replaced the user's table with the predictions (exit 0), and
+    # --out DIR/model.safetensors wrote CSV over the model's weights
+    table = tmp_path / "t.csv"
+    shutil.copy(data, table)
+    folder = tmp_path / "m"
+    shutil.copytree(model, folder)
+    out = {"data": table, "model file": folder / "model.safetensors",
+           "in model": folder / "new.csv", "hard link to data": tmp_path / "link.csv"}[where]
+    if where == "hard link to data":
+        os.link(table, out)
+    before = {p: p.read_bytes() for p in [table, *folder.iterdir()] if p.is_file()}
+    err = _error(capsys, command, folder, table, "--out", out)
+    assert "--out is " in err and ("the DATA file" in err or "inside the model folder" in err)
+    assert {p: p.read_bytes() for p in before} == before
+    assert not (folder / "new.csv").exists()
+
+
+def test_history_csv_holds_no_nan(tmp_path, capsys):
+    # a one-row validation set has no R²: history.csv held "nan" in every row
+    df = _table(n=20)
+    code, _, err = _run(capsys, "fit", _csv(tmp_path, df), "--target", "y", "--epochs", "2",
+                        "--test-size", "0.5", "--out", tmp_path / "m")
+    assert code == 0, err
+    with open(tmp_path / "m" / "history.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 2 and all(row["val_r2"] == "" for row in rows)
+    for row in rows:
+        assert not any(v.lower() in ("nan", "inf", "-inf", "infinity") for v in row.values())
+        assert float(row["val_loss"]) > 0
+
+
 # ---------------------------------------------------------------------------- paths
 
 
@@ -376,6 +441,18 @@ TAMPER = {
         "encodes 5000001+ features but the network takes 4"),
     "zero scale": (lambda f: _edit_config(f, lambda c: c["preprocessing"]["numeric"].update(
         a=[0.0, 0.0])), "scale is 0.0 (expected > 0)"),
+    # a tampered target scale flipped every prediction (negative) or gave NaN metrics with
+    # exit 0 (huge); it was not checked at all
+    "negative target scale": (lambda f: _edit_config(f, lambda c: c["target_standardised"]
+                                                     .update(scale=[-5.0])),
+                              "target_standardised.scale[0] is -5 (expected a positive"),
+    "huge target mean": (lambda f: _edit_config(f, lambda c: c["target_standardised"]
+                                                .update(mean=[1e308])),
+                         "target_standardised.mean[0] is 1e+308"),
+    "target scale count": (lambda f: _edit_config(f, lambda c: c["target_standardised"]
+                                                  .update(scale=[1.0, 2.0])),
+                           "target_standardised.scale has 2 value(s) but the output layer "
+                           "has 1 target(s)"),
     "symlinked folder": (None, "is a symbolic link"),
 }
 
@@ -684,6 +761,34 @@ def test_text_in_a_numeric_target(tmp_path, capsys):
     df.loc[9, "y"] = "oops"
     err = _error(capsys, "fit", _csv(tmp_path, df), "--target", "y", "--out", tmp_path / "m")
     assert "--target column 'y' holds numbers except for 1 text cell(s): row 10 ('oops')" in err
+    # the fix offered "drop the column with --drop", which fit refuses for the target
+    assert "--drop" not in err and "Correct those cells or remove their rows" in err
+
+
+@pytest.mark.parametrize(("option", "fragment"), [
+    (["--task", "classification"], "--task is classification but --target 'y' holds "
+                                   "continuous numbers"),
+    (["--loss", "binary_cross_entropy"], "--loss is binary_cross_entropy, a classification "
+                                         "loss, but --target 'y' holds continuous numbers"),
+])
+def test_a_classifier_on_a_continuous_target(tmp_path, data, capsys, option, fragment):
+    # was scikit-learn's "Unknown label type: continuous. Maybe you are trying to fit a
+    # classifier..." naming no argument
+    err = _error(capsys, "fit", data, "--target", "y", *option, "--out", tmp_path / "m")
+    assert fragment in err and "Unknown label type" not in err
+
+
+def test_loss_and_target_mismatch_in_the_commands_words(tmp_path, capsys):
+    # said "but y has 5 classes" and offered "or a callable", which a command line cannot pass
+    df = _table()
+    df["n"] = np.arange(len(df)) % 5
+    path = _csv(tmp_path, df)
+    err = _error(capsys, "fit", path, "--target", "n", "--loss", "binary_cross_entropy",
+                 "--out", tmp_path / "m")
+    assert "--loss is 'binary_cross_entropy' but --target 'n' has 5 classes" in err
+    err = _error(capsys, "fit", path, "--target", "n", "--task", "regression", "--loss",
+                 "sparse_categorical_cross_entropy", "--out", tmp_path / "m")
+    assert "which is not a regression loss" in err and "callable" not in err
 
 
 def test_free_text_warns_and_drop_leaves_it_out(tmp_path, capsys):
@@ -760,6 +865,15 @@ def test_memory_check_for_wide_one_hot_tables(monkeypatch):
     monkeypatch.setattr(nn_cli, "_available_memory", lambda: 2**30)
     with pytest.raises(ValueError, match=r"fit: DATA needs about .* Drop text columns"):
         nn_cli._check_memory(1_000_000, 500_000, (64,), 1, 32)
+
+
+def test_a_batch_size_beyond_the_rows_is_not_a_memory_problem(tmp_path, data, capsys):
+    # --batch-size 10**9 on 60 rows was refused as "--hidden needs about 12 GiB": a batch
+    # holds at most every row
+    code, _, err = _run(capsys, "fit", data, "--target", "y", "--epochs", "2",
+                        "--batch-size", str(10**9), "--out", tmp_path / "m")
+    assert code == 0, err
+    assert (tmp_path / "m" / "model.safetensors").exists()
 
 
 # ---------------------------------------------------------------------------- messages
@@ -839,6 +953,17 @@ def test_resume_refuses_settings_it_cannot_honour(data, interrupted, capsys, opt
     assert "--resume cannot change the settings of the run it continues" in err
     assert fragment in err
     assert (out / "config.json").read_bytes() == before  # nothing written
+
+
+def test_resume_refuses_fewer_epochs_than_the_run(data, interrupted, capsys):
+    # lowering --epochs trained nothing but wrote the lower count into run.json and
+    # config.json, and warned "training continues to epoch 1"
+    out, _ = interrupted
+    before = (out / "config.json").read_bytes()
+    err = _error(capsys, "fit", data, "--target", "y", "--epochs", "1", "--resume", "--out",
+                 out)
+    assert "--epochs is 1 (the run was set to 2; --resume can only raise it)" in err
+    assert (out / "config.json").read_bytes() == before
 
 
 def test_resume_refuses_another_target(data, interrupted, capsys):

@@ -59,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
         sub = subparsers.add_parser(name, help=help_text, description=help_text,
                                     formatter_class=_HelpFormatter)
         arguments(sub)
-        sub.set_defaults(run=run)
+        sub.set_defaults(run=run, parser=sub)
     return parser
 
 
@@ -79,7 +79,9 @@ def _load_commands() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``losskit`` with ``argv`` (default: the process arguments); return the exit code."""
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # reported by the command's own parser: its usage, "losskit <command>: error"
+        args.parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return args.run(args)
     except (ValueError, TypeError) as error:

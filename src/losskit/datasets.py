@@ -153,6 +153,7 @@ def check_text_in_numbers(table: Any, *, command: str | None = None,
             more = f" and {n_text - len(rows)} more" if n_text > len(rows) else ""
             fail(func, argument, f"column {str(name)!r} holds numbers except for {n_text} text "
                  f"cell(s): {listed}{more} (rows counted from 1 after the header)",
+                 "Correct those cells or remove their rows" if argument == "--target" else
                  "Correct or remove those cells (or drop the column" + (
                      " with --drop)" if command == "fit" else ")"))
 

@@ -346,6 +346,7 @@ def check_model_folder(folder: str | os.PathLike, command: str, argument: str = 
         y_ndim = s.get(config, "y_ndim", "y_ndim", int)
         if y_ndim not in (1, 2):
             s.bad("y_ndim", f"is {y_ndim} (expected 1 or 2)")
+        _check_target_scale(s, config, n_targets or 1)
     _check_preprocessing(s, config["preprocessing"], n_features)
 
     # the weights the config describes, built on the meta device (no memory), against the file
@@ -390,6 +391,27 @@ def check_model_folder(folder: str | os.PathLike, command: str, argument: str = 
                  "It is damaged or belongs to another model: fit the model again")
     _check_finite(command, argument, folder / MODEL_FILE)
     return config
+
+
+def _check_target_scale(s: _Schema, config: dict[str, Any], n_targets: int) -> None:
+    """``target_standardised`` (predictions are ``mean + scale * output``): null, or one
+    finite mean and one positive finite scale per target, both within float32's range (as
+    ``fit`` keeps targets)."""
+    std = s.get(config, "target_standardised", "target_standardised", dict, optional=True)
+    if std is None:
+        return
+    limit = 3.4028234663852886e38  # float32's largest finite value
+    for key in ("mean", "scale"):
+        values = s.get(std, key, f"target_standardised.{key}", list)
+        if len(values) != n_targets:
+            s.bad(f"target_standardised.{key}", f"has {len(values)} value(s) but the output "
+                  f"layer has {n_targets} target(s)")
+        for i, v in enumerate(values):
+            field = f"target_standardised.{key}[{i}]"
+            v = s.number(v, field)
+            if abs(v) > limit or (key == "scale" and v <= 0):
+                want = "a positive number" if key == "scale" else "a number"
+                s.bad(field, f"is {v:g} (expected {want} of at most {limit:.3g} in size)")
 
 
 def _itemsize(dtype: str) -> int:

@@ -18,6 +18,7 @@ import itertools
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -217,6 +218,10 @@ def _resume_settings(out: Path, given: dict[str, Any], data: str | Path, target:
             changed.append(f"{_FLAGS[key]} is {_show(given[key])} (the run used "
                            f"{_show(saved)})")
         settings[key] = given.get(key, saved) if key == "epochs" else saved
+    if "epochs" in given and isinstance(record.get("epochs"), int) \
+            and given["epochs"] < record["epochs"]:
+        changed.append(f"--epochs is {given['epochs']} (the run was set to "
+                       f"{record['epochs']}; --resume can only raise it)")
     if changed:
         fail("fit", "--resume", "cannot change the settings of the run it continues: "
              + "; ".join(changed), "Leave those options out to continue with the run's "
@@ -302,7 +307,9 @@ def _check_memory(n_rows: int, n_inputs: int, hidden: tuple[int, ...], n_outputs
     sizes = (n_inputs, *hidden, n_outputs)
     n_params = sum((a + 1) * b for a, b in itertools.pairwise(sizes))
     # weights, gradients, two optimiser moments, best-weights copy; inputs; activations
-    need = itemsize * (5 * n_params + n_rows * n_inputs + 3 * batch_size * sum(sizes))
+    # a batch holds at most every row (a larger --batch-size takes them all)
+    need = itemsize * (5 * n_params + n_rows * n_inputs
+                       + 3 * min(batch_size, n_rows) * sum(sizes))
     have = _available_memory()
     if need > _MEMORY_SHARE * have:
         gib = 2**30
@@ -429,6 +436,7 @@ def fit_table(data: str | Path, target: str, out: str | Path, *, loss: str | Non
     from losskit.nn._heads import loss_spec
     from losskit.nn.estimators import MLPClassifier, MLPRegressor
     from losskit.nn.report import curve_figures, write_report
+    from losskit.nn.trainer import TrainingDivergedError, TrainingDivergedWarning
 
     settings = {"loss": loss, "task": task, "epochs": epochs, "seed": seed,
                 "hidden": tuple(hidden), "learning_rate": learning_rate,
@@ -443,15 +451,26 @@ def fit_table(data: str | Path, target: str, out: str | Path, *, loss: str | Non
     X_df, y_ser = split_target(read_table(data, command="fit"), target, command="fit",
                                drop=settings["drop"])
     y = _check_target(y_ser.to_numpy(), target)
+    given_task = task
     task, loss, why = _task_and_loss(y, loss, task)
     if task == "regression":
         _check_regression_target(y, target, loss)
+    elif y.dtype.kind == "f" and not np.all(np.mod(y, 1) == 0):
+        first = y[np.flatnonzero(np.mod(y, 1) != 0)[0]]
+        fail("fit", "--task" if given_task else "--loss",
+             f"is {'classification' if given_task else loss + ', a classification loss,'} "
+             f"but --target "
+             f"{target!r} holds continuous numbers (e.g. {first:g}), not classes",
+             "Use --task regression with a regression --loss, or bin the target into "
+             "classes first")
     n_classes = len(np.unique(y.astype(str) if y.dtype == object else y)) \
         if task == "classification" else None
     try:
         loss_spec("fit", loss, task, n_classes=n_classes)  # a clear error before any work
-    except ValueError as error:
-        raise ValueError(str(error).replace("fit: loss ", "fit: --loss ", 1)) from None
+    except ValueError as error:  # in the command's words: the column, not y; no callables
+        text = str(error).replace("fit: loss ", "fit: --loss ", 1)
+        text = text.replace(" but y has ", f" but --target {target!r} has ", 1)
+        raise ValueError(text.replace(", or a callable", "")) from None
 
     # rows: an optional test part, then the estimator's 10% validation part of the rest
     n = len(y)
@@ -479,9 +498,17 @@ def fit_table(data: str | Path, target: str, out: str | Path, *, loss: str | Non
     checkpoint.mkdir(parents=True, exist_ok=True)
     write_json(checkpoint / _RUN_FILE, _run_record(settings, data, target), where="fit")
     try:
-        est.fit(X[train_idx], y_fit[train_idx], resume=resume)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", TrainingDivergedWarning)
+            try:
+                est.fit(X[train_idx], y_fit[train_idx], resume=resume)
+            finally:
+                for w in caught:  # as losskit warnings, not Python's (no file, no code line)
+                    warn("fit", str(w.message).removeprefix("losskit.nn: "))
     except Exception as error:
         _undo_start(checkpoint, created)
+        if isinstance(error, TrainingDivergedError):
+            raise ValueError(_diverged_message(error, learning_rate, optimizer)) from None
         message = _target_message(error, target, est)
         if message is not None:
             raise ValueError(message) from None
@@ -542,8 +569,9 @@ def fit_table(data: str | Path, target: str, out: str | Path, *, loss: str | Non
         with open(stage / "history.csv", "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=keys)
             writer.writeheader()
-            for row in history.rows:
-                writer.writerow(row)
+            for row in history.rows:  # a non-finite value (an undefined metric) is empty
+                writer.writerow({k: "" if isinstance(v, float) and not np.isfinite(v) else v
+                                 for k, v in row.items()})
         (stage / "metrics.json").write_text(text + "\n")
         figures = curve_figures(history, stage)
         write_report(stage / "report.html", title=f"losskit fit: {Path(data).name} → {target}",
@@ -554,6 +582,20 @@ def fit_table(data: str | Path, target: str, out: str | Path, *, loss: str | Non
 
     replace_folder(out, build)
     return json.loads(text)
+
+
+def _diverged_message(error: Exception, learning_rate: float, optimizer: str) -> str:
+    """The estimator's divergence error in the command's words (its flags, not the
+    estimator's parameters)."""
+    detail = str(error).split(": ", 1)[-1].split(". Lower the learning rate", 1)[0]
+    retries = getattr(getattr(error, "history", None), "retries", None) or []
+    smallest = min([learning_rate, *(r.get("new_learning_rate", learning_rate)
+                                     for r in retries)])
+    fix = f"Pass a smaller --learning-rate (e.g. {smallest / 10:g})"
+    if optimizer != "adam":
+        fix += " or --optimizer adam"
+    return (f"fit: --learning-rate is {learning_rate:g}, and the {detail}. {fix}, or try "
+            "another --loss; nothing was written")
 
 
 def _target_message(error: Exception, target: str, est: Any) -> str | None:
@@ -673,12 +715,29 @@ def csv_cell(value: Any) -> Any:
     return value
 
 
-def _check_out_file(command_name: str, path: str | None) -> Path | None:
+def _check_out_file(command_name: str, path: str | None, args: argparse.Namespace
+                    ) -> Path | None:
+    """``--out`` as a file to write, never the input table or a file of the model folder
+    (writing there would destroy them)."""
     if path is None:
         return None
     from losskit._io import check_output_path
 
-    return check_output_path(command_name, "--out", path, kind="file")
+    out = check_output_path(command_name, "--out", path, kind="file")
+    target = out.resolve()
+    example = "predictions.csv" if command_name == "predict" else "scores.json"
+    try:
+        same = out.exists() and os.path.samefile(out, args.data)
+    except OSError:
+        same = False
+    if same or target == Path(args.data).resolve():
+        fail(command_name, "--out", f"is {path!r}, the DATA file it reads (writing would "
+             "replace your table)", f"Pass another file name, e.g. --out {example}")
+    model = Path(args.dir).resolve()
+    if target == model or model in target.parents:
+        fail(command_name, "--out", f"is {path!r}, inside the model folder DIR (writing "
+             "would damage the model)", f"Pass a file outside DIR, e.g. --out {example}")
+    return out
 
 
 def _inputs(command_name: str, encoder: TabularEncoder, table: Any) -> np.ndarray:
@@ -708,7 +767,7 @@ def _predict(args: argparse.Namespace) -> int:
     from losskit.datasets import read_table
     from losskit.nn.estimators import MLPClassifier
 
-    out = _check_out_file("predict", args.out)
+    out = _check_out_file("predict", args.out, args)
     est, encoder, config = _load(args.dir, "predict")
     table = read_table(args.data, command="predict").rename(columns=str)
     if config["target"] in table.columns:
@@ -745,7 +804,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from losskit.datasets import read_table
     from losskit.nn.estimators import MLPRegressor
 
-    out = _check_out_file("evaluate", args.out)
+    out = _check_out_file("evaluate", args.out, args)
     est, encoder, config = _load(args.dir, "evaluate")
     table = read_table(args.data, command="evaluate").rename(columns=str)
     target = config["target"]
