@@ -503,8 +503,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         part = y_enc[fit_idx].astype(np.float64)
         mean = part.mean(axis=0)
         sd = part.std(axis=0)
-        # a constant column (or one constant up to rounding) keeps its scale
-        sd = np.where(np.isfinite(sd) & (sd > 1e-12 * np.maximum(1.0, np.abs(mean))), sd, 1.0)
+        # a constant column (or one constant up to rounding, relative to its own size: a
+        # target whose values are all tiny, e.g. 1e-30, still varies) keeps its scale
+        sd = np.where(np.isfinite(sd) & (sd > 0) & (sd > 1e-12 * np.abs(mean)), sd, 1.0)
         self.target_mean_, self.target_scale_ = mean, sd
         return ((y_enc - mean) / sd).astype(y_enc.dtype, copy=False)
 
