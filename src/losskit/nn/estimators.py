@@ -209,7 +209,12 @@ class _BaseMLP(BaseEstimator):
             if scale is None:
                 return _evaluate(self.model_, raw, Y_t, w_t, fns, prefix="")
             head = self.model_.head_specs["output"]
-            mean, sd = (torch.as_tensor(v, dtype=dtype) for v in scale)
+            # in float64: on the target's own scale a float32 loss overflows (a target of
+            # size 1e20 has a squared error beyond 3.4e38) or underflows (size 1e-30) to 0
+            raw = {k: v.double() for k, v in raw.items()}
+            Y_t = {k: v.double() for k, v in Y_t.items()}
+            w_t = None if w_t is None else w_t.double()
+            mean, sd = (torch.as_tensor(v, dtype=torch.float64) for v in scale)
             user = _evaluate(self.model_, {"output": _unscale_raw(head, raw["output"], mean,
                                                                   sd)},
                              Y_t, w_t, fns, prefix="")
