@@ -229,6 +229,23 @@ def test_history_csv_holds_no_nan(tmp_path, capsys):
         assert float(row["val_loss"]) > 0
 
 
+def test_evaluate_refuses_rows_it_cannot_predict(tmp_path, capsys):
+    # a row far outside the training data overflows a count model's exp output: predict
+    # refused it, but evaluate printed every metric as null with exit status 0
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"a": rng.normal(size=80)})
+    df["n"] = rng.poisson(np.exp(0.3 * df.a))
+    path = _csv(tmp_path, df)
+    assert main(["fit", str(path), "--target", "n", "--loss", "poisson_nll", "--epochs", "2",
+                 "--out", str(tmp_path / "m")]) == 0
+    df.loc[3, "a"] = 1e6
+    bad = tmp_path / "bad.csv"
+    df.to_csv(bad, index=False)
+    for command in ("predict", "evaluate"):
+        err = _error(capsys, command, tmp_path / "m", bad)
+        assert "DATA gives non-finite prediction" in err
+
+
 # ---------------------------------------------------------------------------- paths
 
 
