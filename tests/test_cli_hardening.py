@@ -680,15 +680,24 @@ def test_strict_json_nulls_non_finite_numbers_with_a_reason():
         strict_json({"a": {"loss": float("nan")}}, where="results.json")
 
 
-def test_evaluate_writes_strict_json_when_a_metric_is_not_finite(tmp_path, model, capsys):
+def test_evaluate_writes_strict_json_when_a_metric_is_not_finite(tmp_path, model,
+                                                                 classifier, capsys):
+    # a target of 1e25 no longer overflows (the loss is computed in float64) ...
     df = _table()
-    df["y"] = 1e25  # the squared error overflows float32
+    df["y"] = 1e25
     df.to_csv(tmp_path / "big.csv", index=False)
     code, out, err = _run(capsys, "evaluate", model, tmp_path / "big.csv")
     assert code == 0
+    assert _strict_load(out)["loss"] == pytest.approx(1e50, rel=0.01)
+    # ... but the AUC of a table holding one class is undefined: null with the reason
+    df = _table()
+    df["label"] = "yes"
+    df.to_csv(tmp_path / "one.csv", index=False)
+    code, out, err = _run(capsys, "evaluate", classifier, tmp_path / "one.csv")
+    assert code == 0
     result = _strict_load(out)
-    assert result["loss"] is None and result["null_reasons"]["loss"] == "was inf"
-    assert "warning: loss is inf" in err
+    assert result["roc_auc"] is None and result["null_reasons"]["roc_auc"] == "was nan"
+    assert "warning: roc_auc is nan" in err
 
 
 def test_evaluate_refuses_an_infinite_target(tmp_path, model, capsys):
