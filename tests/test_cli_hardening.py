@@ -503,6 +503,21 @@ def test_tampered_model_folder(tmp_path, model, data, capsys, case):
             assert f"losskit {command}: error: DIR " in err and fragment in err, err
 
 
+def test_a_value_too_far_from_the_training_range(tmp_path, model, data, capsys):
+    # a column scale of 1e-300 (or a value 1e35 training sds away) overflowed float32 in the
+    # encoder: NumPy's RuntimeWarning with a code line, then scikit-learn's "Input X contains
+    # infinity or a value too large for dtype('float32')", naming no argument
+    folder = tmp_path / "m"
+    shutil.copytree(model, folder)
+    _edit_config(folder, lambda c: c["preprocessing"]["numeric"].update(a=[0.0, 1e-300]))
+    for command in ("predict", "evaluate"):
+        code, _, err = _run(capsys, command, folder, data)
+        assert code == 2
+        assert err.startswith(f"losskit {command}: error: DATA column 'a' has 60 value(s) too "
+                              "far outside the training range"), err
+        assert "RuntimeWarning" not in err and "Input X" not in err
+
+
 @pytest.mark.parametrize("case", sorted(CLASSIFIER_TAMPER))
 def test_tampered_classifier_folder(tmp_path, classifier, data, capsys, case):
     tamper, fragment = CLASSIFIER_TAMPER[case]

@@ -99,7 +99,16 @@ class TabularEncoder:
                     fail(func, arg, f"column {name!r} is not numeric (it was in training)",
                          "Pass the same column types as in training")
                 _check_finite(func, arg, name, values)
-                blocks.append(((values - mean) / sd)[:, None])
+                with np.errstate(over="ignore", invalid="ignore"):
+                    scaled = (values - mean) / sd
+                far = ~(np.abs(scaled) <= 1e30)  # beyond what the float32 network can take
+                if far.any():
+                    rows = ", ".join(str(int(r) + 1) for r in np.flatnonzero(far)[:5])
+                    fail(func, arg, f"column {name!r} has {int(far.sum())} value(s) too far "
+                         f"outside the training range to encode (rows {rows}: more than 1e30 "
+                         f"training standard deviations ({sd:.3g}) from the mean)",
+                         "Check those values (units, typos)")
+                blocks.append(scaled[:, None])
             else:
                 cats = self.categorical[name]
                 values = [_plain(v) for v in col.tolist()]
