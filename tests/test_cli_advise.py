@@ -46,6 +46,15 @@ def test_advise_errors_are_clear_and_exit_2(table, capsys, args, message):
     assert err.startswith("losskit advise: error: --target ") and message in err
 
 
+def test_advise_names_the_target_column_for_an_infinite_value(tmp_path, capsys):
+    # said "y has 1 missing or infinite values": y is the library's name, not the user's
+    path = tmp_path / "inf.csv"
+    pd.DataFrame({"x": [1.0, 2, 3, 4], "score": [1.0, np.inf, 2, 3]}).to_csv(path, index=False)
+    assert main(["advise", str(path), "--target", "score"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("losskit advise: error: --target 'score' has 1 missing or infinite")
+
+
 def test_advise_needs_a_target(table):
     with pytest.raises(SystemExit) as info:
         main(["advise", str(table[0])])

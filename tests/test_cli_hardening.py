@@ -229,6 +229,23 @@ def test_history_csv_holds_no_nan(tmp_path, capsys):
         assert float(row["val_loss"]) > 0
 
 
+def test_evaluate_refuses_rows_it_cannot_predict(tmp_path, capsys):
+    # a row far outside the training data overflows a count model's exp output: predict
+    # refused it, but evaluate printed every metric as null with exit status 0
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"a": rng.normal(size=80)})
+    df["n"] = rng.poisson(np.exp(0.3 * df.a))
+    path = _csv(tmp_path, df)
+    assert main(["fit", str(path), "--target", "n", "--loss", "poisson_nll", "--epochs", "2",
+                 "--out", str(tmp_path / "m")]) == 0
+    df.loc[3, "a"] = 1e6
+    bad = tmp_path / "bad.csv"
+    df.to_csv(bad, index=False)
+    for command in ("predict", "evaluate"):
+        err = _error(capsys, command, tmp_path / "m", bad)
+        assert "DATA gives non-finite prediction" in err
+
+
 # ---------------------------------------------------------------------------- paths
 
 
@@ -486,6 +503,21 @@ def test_tampered_model_folder(tmp_path, model, data, capsys, case):
             assert f"losskit {command}: error: DIR " in err and fragment in err, err
 
 
+def test_a_value_too_far_from_the_training_range(tmp_path, model, data, capsys):
+    # a column scale of 1e-300 (or a value 1e35 training sds away) overflowed float32 in the
+    # encoder: NumPy's RuntimeWarning with a code line, then scikit-learn's "Input X contains
+    # infinity or a value too large for dtype('float32')", naming no argument
+    folder = tmp_path / "m"
+    shutil.copytree(model, folder)
+    _edit_config(folder, lambda c: c["preprocessing"]["numeric"].update(a=[0.0, 1e-300]))
+    for command in ("predict", "evaluate"):
+        code, _, err = _run(capsys, command, folder, data)
+        assert code == 2
+        assert err.startswith(f"losskit {command}: error: DATA column 'a' has 60 value(s) too "
+                              "far outside the training range"), err
+        assert "RuntimeWarning" not in err and "Input X" not in err
+
+
 @pytest.mark.parametrize("case", sorted(CLASSIFIER_TAMPER))
 def test_tampered_classifier_folder(tmp_path, classifier, data, capsys, case):
     tamper, fragment = CLASSIFIER_TAMPER[case]
@@ -663,15 +695,24 @@ def test_strict_json_nulls_non_finite_numbers_with_a_reason():
         strict_json({"a": {"loss": float("nan")}}, where="results.json")
 
 
-def test_evaluate_writes_strict_json_when_a_metric_is_not_finite(tmp_path, model, capsys):
+def test_evaluate_writes_strict_json_when_a_metric_is_not_finite(tmp_path, model,
+                                                                 classifier, capsys):
+    # a target of 1e25 no longer overflows (the loss is computed in float64) ...
     df = _table()
-    df["y"] = 1e25  # the squared error overflows float32
+    df["y"] = 1e25
     df.to_csv(tmp_path / "big.csv", index=False)
     code, out, err = _run(capsys, "evaluate", model, tmp_path / "big.csv")
     assert code == 0
+    assert _strict_load(out)["loss"] == pytest.approx(1e50, rel=0.01)
+    # ... but the AUC of a table holding one class is undefined: null with the reason
+    df = _table()
+    df["label"] = "yes"
+    df.to_csv(tmp_path / "one.csv", index=False)
+    code, out, err = _run(capsys, "evaluate", classifier, tmp_path / "one.csv")
+    assert code == 0
     result = _strict_load(out)
-    assert result["loss"] is None and result["null_reasons"]["loss"] == "was inf"
-    assert "warning: loss is inf" in err
+    assert result["roc_auc"] is None and result["null_reasons"]["roc_auc"] == "was nan"
+    assert "warning: roc_auc is nan" in err
 
 
 def test_evaluate_refuses_an_infinite_target(tmp_path, model, capsys):

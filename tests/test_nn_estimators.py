@@ -315,6 +315,31 @@ def test_the_target_is_standardised_and_mapped_back():
     assert best["val_loss"] == pytest.approx(ev["loss_standardised"], rel=1e-6)
 
 
+def test_a_target_of_tiny_values_is_standardised():
+    # values of size 1e-30 were taken for a constant (sd below 1e-12 * max(1, |mean|)): the
+    # network learned on the raw scale and R² was about -1e58
+    X, y = _large_target()
+    y = (y - y.mean()) / y.std() * 1e-30
+    reg = MLPRegressor(hidden_layer_sizes=(16,), random_state=0, verbose=False).fit(X, y)
+    fit_rows, _ = reg._split
+    np.testing.assert_allclose(reg.target_scale_, [y[fit_rows].std()], rtol=1e-12)
+    assert reg.score(X, y) > 0.9
+
+
+@pytest.mark.parametrize("size", [1e20, 1e-30])
+def test_evaluate_on_the_targets_scale_does_not_overflow(size):
+    # the loss in the target's units was computed in float32: a target of size 1e20 gave an
+    # infinite MSE (null in metrics.json), one of size 1e-30 an MSE of exactly 0
+    X, y = _large_target()
+    X, y = X.astype(np.float32), ((y - y.mean()) / y.std() * size).astype(np.float32)
+    reg = MLPRegressor(hidden_layer_sizes=(8,), epochs=3, random_state=0,
+                       verbose=False).fit(X, y)
+    ev = reg.evaluate(X, y)
+    expected = np.mean((y.astype(np.float64) - reg.predict(X)) ** 2)
+    assert 0 < expected < np.inf
+    assert ev["loss"] == pytest.approx(expected, rel=1e-6)
+
+
 def test_gaussian_nll_on_the_target_scale_is_shifted_by_log_scale():
     X, y = _large_target(120)
     reg = MLPRegressor("gaussian_nll", hidden_layer_sizes=(8,), epochs=5, random_state=0,

@@ -34,7 +34,13 @@ def _advise(args: argparse.Namespace) -> int:
     X, y = split_target(read_table(args.data, command="advise"), args.target,
                         allow_missing_features=True, command="advise")
     numeric = X.select_dtypes("number")
-    advice = advise(y, numeric if numeric.shape[1] else None)
+    try:
+        advice = advise(y, numeric if numeric.shape[1] else None)
+    except (ValueError, TypeError) as error:  # the column in the user's words, not "y"
+        text = str(error)
+        if text.startswith("advise: y "):
+            text = f"advise: --target {args.target!r} " + text[len("advise: y "):]
+        raise type(error)(text) from None
     print(strict_json(advice.to_dict(), where="advise", nonfinite="null") if args.json else advice)
     return 0
 

@@ -106,11 +106,19 @@ class TabularEncoder:
                     fail(func, arg, f"column {name!r} is not numeric (it was in training)",
                          "Pass the same column types as in training")
                 _check_finite(func, arg, name, values)
-                z = (values - mean) / sd
-                far = int(np.sum(np.abs(z) > FAR_SD))
+                with np.errstate(over="ignore", invalid="ignore"):
+                    scaled = (values - mean) / sd
+                too_far = ~(np.abs(scaled) <= 1e30)  # beyond what the float32 network can take
+                if too_far.any():
+                    rows = ", ".join(str(int(r) + 1) for r in np.flatnonzero(too_far)[:5])
+                    fail(func, arg, f"column {name!r} has {int(too_far.sum())} value(s) too far "
+                         f"outside the training range to encode (rows {rows}: more than 1e30 "
+                         f"training standard deviations ({sd:.3g}) from the mean)",
+                         "Check those values (units, typos)")
+                far = int(np.sum(np.abs(scaled) > FAR_SD))
                 if far:  # outside what the network saw: its output there is an extrapolation
-                    self.far_[name] = (far, float(values[np.argmax(np.abs(z))]))
-                blocks.append(z[:, None])
+                    self.far_[name] = (far, float(values[np.argmax(np.abs(scaled))]))
+                blocks.append(scaled[:, None])
             else:
                 cats = self.categorical[name]
                 values = [_plain(v) for v in col.tolist()]

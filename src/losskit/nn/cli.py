@@ -831,6 +831,15 @@ def _evaluate(args: argparse.Namespace) -> int:
                  f"{target!r} (rows {rows})", "Drop or correct those rows")
         y = y.astype(np.float32)
     X = _inputs("evaluate", encoder, table.drop(columns=[target]))
+    # rows the model cannot predict (as predict refuses them): not metrics that are all null
+    values = np.asarray(est.predict(X) if isinstance(est, MLPRegressor)
+                        else est.predict_proba(X), dtype=np.float64)
+    bad = ~np.isfinite(values).reshape(len(values), -1).all(axis=1)
+    if bad.any():
+        rows = ", ".join(str(int(r) + 1) for r in np.flatnonzero(bad)[:5])
+        fail("evaluate", "DATA", f"gives non-finite predictions for {int(bad.sum())} row(s) "
+             f"(rows {rows}, counted from 1 after the header)", "Check those rows' values "
+             "(far outside the training data?)")
     try:
         result = est.evaluate(X, y)
     except ValueError as error:

@@ -209,7 +209,12 @@ class _BaseMLP(BaseEstimator):
             if scale is None:
                 return _evaluate(self.model_, raw, Y_t, w_t, fns, prefix="")
             head = self.model_.head_specs["output"]
-            mean, sd = (torch.as_tensor(v, dtype=dtype) for v in scale)
+            # in float64: on the target's own scale a float32 loss overflows (a target of
+            # size 1e20 has a squared error beyond 3.4e38) or underflows (size 1e-30) to 0
+            raw = {k: v.double() for k, v in raw.items()}
+            Y_t = {k: v.double() for k, v in Y_t.items()}
+            w_t = None if w_t is None else w_t.double()
+            mean, sd = (torch.as_tensor(v, dtype=torch.float64) for v in scale)
             user = _evaluate(self.model_, {"output": _unscale_raw(head, raw["output"], mean,
                                                                   sd)},
                              Y_t, w_t, fns, prefix="")
@@ -503,8 +508,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         part = y_enc[fit_idx].astype(np.float64)
         mean = part.mean(axis=0)
         sd = part.std(axis=0)
-        # a constant column (or one constant up to rounding) keeps its scale
-        sd = np.where(np.isfinite(sd) & (sd > 1e-12 * np.maximum(1.0, np.abs(mean))), sd, 1.0)
+        # a constant column (or one constant up to rounding, relative to its own size: a
+        # target whose values are all tiny, e.g. 1e-30, still varies) keeps its scale
+        sd = np.where(np.isfinite(sd) & (sd > 0) & (sd > 1e-12 * np.abs(mean)), sd, 1.0)
         self.target_mean_, self.target_scale_ = mean, sd
         return ((y_enc - mean) / sd).astype(y_enc.dtype, copy=False)
 
