@@ -242,8 +242,11 @@ def test_evaluate_refuses_rows_it_cannot_predict(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     df.to_csv(bad, index=False)
     for command in ("predict", "evaluate"):
-        err = _error(capsys, command, tmp_path / "m", bad)
-        assert "DATA gives non-finite prediction" in err
+        code, out, err = _run(capsys, command, tmp_path / "m", bad)
+        warning, error = err.splitlines()
+        assert code == 2 and out == ""
+        assert warning.startswith(f"losskit {command}: warning: 1 row(s) have values more than")
+        assert error.startswith(f"losskit {command}: error: DATA gives non-finite prediction")
 
 
 # ---------------------------------------------------------------------------- paths
