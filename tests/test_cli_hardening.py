@@ -1078,3 +1078,21 @@ def test_advise_json_nulls_an_infinite_statistic(data, capsys, monkeypatch):
     result = _strict_load(out)
     assert result["dispersion"] is None
     assert result["null_reasons"]["dispersion"] == "was inf"
+
+
+def test_a_boolean_column_read_back_as_text_still_matches_its_categories(tmp_path, capsys):
+    # one bad cell makes pandas read a True/False column as text at predict: the other rows
+    # must still encode as their categories (before: every row unseen, garbage predictions)
+    df = _table()
+    df["flag"] = df.a > 0
+    path = _csv(tmp_path, df)
+    assert main(["fit", str(path), "--target", "y", "--epochs", "3", "--drop", "label",
+                 "--out", str(tmp_path / "m")]) == 0
+    code, clean, _ = _run(capsys, "predict", tmp_path / "m", path)
+    assert code == 0
+    bad = df.astype({"flag": object})
+    bad.loc[0, "flag"] = "maybe"
+    code, out, err = _run(capsys, "predict", tmp_path / "m", _csv(tmp_path, bad, "bad.csv"))
+    assert code == 0
+    assert "1 row(s) have categories not seen in training ('flag': 1 (e.g. 'maybe'))" in err
+    assert out.splitlines()[2:] == clean.splitlines()[2:]

@@ -124,10 +124,17 @@ class TabularEncoder:
                 values = [_plain(v) for v in col.tolist()]
                 onehot = np.zeros((len(values), len(cats)), dtype=np.float32)
                 index = {c: i for i, c in enumerate(cats)}
+                # a column read back as text (one bad cell turns True/False or 1/2 into
+                # strings): its cells still match the training categories by their text
+                strings = {c for c in cats if isinstance(c, str)}
+                by_text = {str(c): i for i, c in enumerate(cats)
+                           if not isinstance(c, str) and str(c) not in strings}
                 unseen, example = 0, None
                 for row, v in enumerate(values):
                     if v in index:
                         onehot[row, index[v]] = 1.0
+                    elif isinstance(v, str) and v in by_text:
+                        onehot[row, by_text[v]] = 1.0
                     else:
                         unseen += 1
                         example = v if example is None else example
