@@ -185,22 +185,23 @@ import torch
 
 
 def cubic_error(y_true, y_pred):
-    with open(os.environ["LOSSKIT_TEST_THREADS"], "a") as fh:
+    with open(LOG, "a") as fh:
         fh.write(f"{os.getpid()} {torch.get_num_threads()} {gc.get_freeze_count()}\\n")
     return (abs(y_true - y_pred) ** 3).mean(-1)
 """
 
 
-def test_file_loss_in_parallel_workers_matches_sequential(tmp_path, regression, monkeypatch):
+def test_file_loss_in_parallel_workers_matches_sequential(tmp_path, regression):
     # a loss loaded from a file travels to joblib's worker processes (by value), two workers
     # give exactly the scores of one, and each worker runs torch on its share of the cores
     import joblib
 
     X, y = regression
     path = tmp_path / "my_losses.py"
-    path.write_text(THREADS_LOSS)
     log = tmp_path / "threads.txt"
-    monkeypatch.setenv("LOSSKIT_TEST_THREADS", str(log))
+    # the log's path is written into the file (joblib may reuse worker processes started
+    # before this test, which would not see an environment variable set now)
+    path.write_text(THREADS_LOSS + f"\nLOG = {str(log)!r}\n")
     cubic = load_callable(f"{path}:cubic_error")
     losses = ["mse", cubic]
     frozen_here = gc.get_freeze_count()
