@@ -1096,3 +1096,16 @@ def test_a_boolean_column_read_back_as_text_still_matches_its_categories(tmp_pat
     assert code == 0
     assert "1 row(s) have categories not seen in training ('flag': 1 (e.g. 'maybe'))" in err
     assert out.splitlines()[2:] == clean.splitlines()[2:]
+
+
+@pytest.mark.parametrize(("argv", "fragment"), [
+    (["--resume", "--force"], "argument --force: not allowed with argument --resume"),
+    (["--ep", "4"], "unrecognized arguments: --ep"),
+])
+def test_contradictory_or_abbreviated_flags_are_refused(tmp_path, data, capsys, argv, fragment):
+    with pytest.raises(SystemExit) as stop:  # argparse's own exit, status 2
+        main(["fit", str(data), "--target", "y", "--out", str(tmp_path / "m"), *argv])
+    out, err = capsys.readouterr()
+    assert stop.value.code == 2 and out == ""
+    assert err.splitlines()[-1].startswith("losskit fit: error: ") and fragment in err
+    assert not (tmp_path / "m").exists()

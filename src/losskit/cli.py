@@ -58,12 +58,14 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 def _parser() -> argparse.ArgumentParser:
     _load_commands()
+    # no abbreviations: `--ep 4` must not silently mean --epochs (or a future --epsilon)
     parser = argparse.ArgumentParser(
-        prog="losskit", description="Choose, compute and diagnose the loss of a neural network.")
+        prog="losskit", description="Choose, compute and diagnose the loss of a neural network.",
+        allow_abbrev=False)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (help_text, arguments, run) in COMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text, description=help_text,
-                                    formatter_class=_HelpFormatter)
+                                    formatter_class=_HelpFormatter, allow_abbrev=False)
         arguments(sub)
         sub.set_defaults(run=run, parser=sub)
     return parser

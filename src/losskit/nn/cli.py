@@ -104,12 +104,13 @@ def _fit_arguments(parser: argparse.ArgumentParser) -> None:
                              "validation set")
     parser.add_argument("--drop", metavar="COL[,COL]", help="columns to leave out, "
                         "comma-separated (IDs, free text); default: none")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the interrupted run in DIR from its checkpoint, with "
-                             "its settings (--epochs may be raised)")
-    parser.add_argument("--force", action="store_true",
-                        help="replace DIR even if it holds other files or another run's model "
-                             "(everything in it is deleted)")
+    resume_or_force = parser.add_mutually_exclusive_group()  # continue DIR, or replace it
+    resume_or_force.add_argument("--resume", action="store_true",
+                                 help="continue the interrupted run in DIR from its checkpoint, "
+                                      "with its settings (--epochs may be raised)")
+    resume_or_force.add_argument("--force", action="store_true",
+                                 help="replace DIR even if it holds other files or another "
+                                      "run's model (everything in it is deleted)")
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="output folder (new, empty, or this run's model folder)")
 
