@@ -18,7 +18,7 @@ from losskit.losses._native import native_kernels
 torch = pytest.importorskip("torch")
 
 KERNELS = [fn for fn in (getattr(lk, name) for name in lk.losses.__all__)
-           if getattr(fn, "__losskit_native__", None) is not None]
+           if getattr(fn, "spec", None) is not None and fn.spec.native is not None]
 
 
 def test_the_common_losses_have_kernels():
@@ -47,7 +47,7 @@ def _assert_same(pair, rtol):
 
 
 def _taken(fn, y, z, **kw):
-    return fn.__losskit_native__(y, z, kw) is not None
+    return fn.spec.native(y, z, kw) is not None
 
 
 DTYPES = [(torch.float32, 1e-5), (torch.float64, 1e-12)]

@@ -1,6 +1,7 @@
 """losskit.nn.Trainer: exact epoch losses, determinism, optimisers, schedules, early stopping,
 clipping, the progress bar, checkpoints and resume after SIGKILL."""
 
+import dataclasses
 import json
 import math
 import os
@@ -393,7 +394,7 @@ def test_batch_losses_take_the_native_kernel(monkeypatch, loss, task, n_classes,
     X, y = _data(40)
     head = Head(loss, task=task, n_classes=n_classes)
     fn = head.spec.fn
-    kernel = fn.__losskit_native__
+    kernel = fn.spec.native
     taken = []
 
     def counting(y_true, y_pred, kwargs):
@@ -401,7 +402,7 @@ def test_batch_losses_take_the_native_kernel(monkeypatch, loss, task, n_classes,
         taken.append(value is not None)
         return value
 
-    monkeypatch.setattr(fn, "__losskit_native__", counting)
+    monkeypatch.setattr(fn, "spec", dataclasses.replace(fn.spec, native=counting))
     model = MLP(3, head, hidden_layer_sizes=(6,), random_state=0, dtype=torch.float32)
     Trainer(epochs=2, batch_size=8, random_state=0).fit(model, X, target(y))
     assert len(taken) >= 10 and all(taken)

@@ -15,7 +15,7 @@ import functools
 import inspect
 import math
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import array_api_compat as aac
@@ -174,7 +174,11 @@ def options(**constraints: Constraint) -> Callable[[Callable], Callable]:
 
 
 def constraints_of(fn: Callable) -> dict[str, Constraint]:
-    """The declared option constraints of a public function (empty if none)."""
+    """The declared option constraints of a public function (empty if none): a loss's from
+    its spec, any other checked function's from :func:`options`."""
+    spec = getattr(fn, "spec", None)
+    if spec is not None and isinstance(getattr(spec, "options", None), Mapping):
+        return dict(spec.options)
     return dict(getattr(fn, "__losskit_constraints__", {}))
 
 

@@ -1419,7 +1419,7 @@ def _gradients(entry: _Entry, y: np.ndarray | None, raw: np.ndarray) -> tuple[np
         fam = _family_of(entry)
         return np.asarray(fam.gradient(y, raw)), f"{type(fam).__name__}.gradient"
     fn = _loss_function(entry.name)
-    if callable(getattr(fn, "__losskit_body__", None)):
+    if _losses.spec_of(fn) is not None:
         from losskit.losses import value_and_gradient
 
         _, grad = value_and_gradient(fn, y, raw, reduction="none", **entry.case.options)
@@ -1646,7 +1646,7 @@ def _facts(entry: _Entry) -> dict[str, str]:
         if families:
             facts["families"] = ", ".join(families)
         facts["analytic gradient"] = ("yes (losskit.gradient)"
-                                      if callable(getattr(fn, "__losskit_body__", None))
+                                      if _losses.spec_of(fn) is not None
                                       else "no")
         return facts
     cls = registered_families()[entry.name]

@@ -37,6 +37,15 @@ from losskit.losses._robust import (
     pinball_loss,
 )
 
+# the declared specs (re-exported, not in __all__: __all__ lists the loss functions and the
+# gradient tools)
+from losskit.losses._spec import Case as Case
+from losskit.losses._spec import LossExplanation as LossExplanation
+from losskit.losses._spec import LossSpec as LossSpec
+from losskit.losses._spec import loss_functions as loss_functions
+from losskit.losses._spec import loss_specs as loss_specs
+from losskit.losses._spec import spec_of as spec_of
+
 __all__ = [
     "binary_cross_entropy",
     "binary_focal_loss",

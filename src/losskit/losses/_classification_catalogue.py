@@ -402,7 +402,7 @@ def perplexity(
     3.0
     """
     func = "perplexity"
-    body = sparse_categorical_cross_entropy.__losskit_body__
+    body = sparse_categorical_cross_entropy.spec.body
     with numpy_errors_silenced():
         try:
             parts = body(y_true, y_pred, from_logits=from_logits, axis=axis,

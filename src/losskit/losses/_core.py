@@ -38,6 +38,7 @@ from losskit._validation import (
     options,
     weight_array,
 )
+from losskit.losses._spec import LossExplanation, LossSpec, install
 
 __all__ = [
     "COMMON_OPTIONS",
@@ -227,11 +228,11 @@ def _scale_unit(value: Array, unit: str) -> Array:
 def value_and_parts(public: Callable, y_true: Any, y_pred: Any, kwargs: dict[str, Any],
                     *, with_gradient: bool) -> tuple[Array, Array | None]:
     """Evaluate a registered loss; optionally also d(reduced value)/d(y_pred)."""
-    body: Callable[..., PerSample] = public.__losskit_body__
-    defaults: dict[str, Any] = public.__losskit_defaults__
-    reduction = kwargs.get("reduction", defaults["reduction"])
-    unit = kwargs.get("unit", defaults.get("unit", "nats"))
-    func = public.__name__
+    spec: LossSpec = public.spec  # type: ignore[attr-defined]
+    body = spec.body
+    reduction = kwargs.get("reduction", spec.defaults["reduction"])
+    unit = kwargs.get("unit", spec.defaults.get("unit", "nats"))
+    func = spec.name
     with numpy_errors_silenced(y_pred):
         parts = body(y_true, y_pred, **kwargs)
         inputs = parts.inputs
@@ -276,11 +277,14 @@ def _with_host_options(checked: Callable[..., PerSample]) -> Callable[..., PerSa
     return body
 
 
-def loss_function(**constraints: Constraint) -> Callable[[Callable[..., PerSample]], Callable]:
+def loss_function(*, aliases: tuple[str, ...] = (), explanation: LossExplanation | None = None,
+                  **constraints: Constraint) -> Callable[[Callable[..., PerSample]], Callable]:
     """Turn a loss body into the public loss: checked options, reduction, units, gradient.
 
     The body has the public signature and returns :class:`PerSample`; the public function
-    returns the reduced value in ``y_pred``'s library and floating dtype.
+    returns the reduced value in ``y_pred``'s library and floating dtype. The declaration —
+    the options' ``constraints`` (the common ones are added), ``aliases`` and the
+    ``explanation`` — becomes the loss's :class:`~losskit.losses._spec.LossSpec`.
     """
 
     def decorate(body: Callable[..., PerSample]) -> Callable[..., Array]:
@@ -293,19 +297,15 @@ def loss_function(**constraints: Constraint) -> Callable[[Callable[..., PerSampl
 
         @functools.wraps(body)
         def public(y_true: Any, y_pred: Any, /, **kwargs: Any) -> Array:
-            native = public.__losskit_native__  # type: ignore[attr-defined]
+            native = public.spec.native  # type: ignore[attr-defined]
             if native is not None:
                 value = native(y_true, y_pred, kwargs)
                 if value is not None:
                     return value
             return value_and_parts(public, y_true, y_pred, kwargs, with_gradient=False)[0]
 
-        #: a fused-kernel form of the value for common calls (see ``losses/_native.py``):
-        #: ``(y_true, y_pred, kwargs) -> value``, or ``None`` to take the generic path
-        public.__losskit_native__ = None  # type: ignore[attr-defined]
-        public.__losskit_body__ = checked_body  # type: ignore[attr-defined]
-        public.__losskit_defaults__ = defaults  # type: ignore[attr-defined]
-        public.__losskit_constraints__ = constraints  # type: ignore[attr-defined]
+        install(public, LossSpec(name=body.__name__, body=checked_body, options=constraints,
+                                 defaults=defaults, aliases=aliases, explanation=explanation))
         return public
 
     return decorate
@@ -322,12 +322,12 @@ def weighted_losses(public: Callable, y_true: Any, y_pred: Any, kwargs: dict[str
     without sample weights). Runs the same body and NaN check as the public loss;
     ``reduction`` is not used.
     """
-    body: Callable[..., PerSample] = public.__losskit_body__
-    unit = kwargs.get("unit", public.__losskit_defaults__.get("unit", "nats"))
+    spec: LossSpec = public.spec  # type: ignore[attr-defined]
+    unit = kwargs.get("unit", spec.defaults.get("unit", "nats"))
     with numpy_errors_silenced(y_pred):
-        parts = body(y_true, y_pred, **kwargs)
+        parts = spec.body(y_true, y_pred, **kwargs)
         if kwargs.get("check_values", True):
-            check_not_nan(public.__name__, parts)
+            check_not_nan(spec.name, parts)
         xp = parts.inputs.xp
         weight, scale = parts.weight, None
         if weight is not None:

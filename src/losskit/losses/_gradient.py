@@ -6,18 +6,14 @@ from collections.abc import Callable
 from typing import Any
 
 from losskit._array import Array
-from losskit._validation import fail
 from losskit.losses._core import value_and_parts
+from losskit.losses._spec import spec_of
 
 __all__ = ["gradient", "value_and_gradient"]
 
 
 def _registered(loss_fn: Callable, caller: str) -> Callable:
-    if not callable(getattr(loss_fn, "__losskit_body__", None)):
-        name = getattr(loss_fn, "__name__", type(loss_fn).__name__)
-        fail(caller, "loss_fn", f"is {name}, which has no analytic gradient in losskit",
-             "Pass a losskit loss such as losskit.binary_cross_entropy, or differentiate your "
-             "own function with your framework's autograd", TypeError)
+    spec_of(loss_fn, caller)
     return loss_fn
 
 

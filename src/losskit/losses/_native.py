@@ -49,6 +49,7 @@ from losskit.losses._classification import (
 from losskit.losses._core import _LOG2_E, CONVENTIONS
 from losskit.losses._likelihood import gaussian_nll
 from losskit.losses._regression import mean_squared_error
+from losskit.losses._spec import replace
 
 __all__ = ["native_kernels"]
 
@@ -75,7 +76,7 @@ def _register(public: Callable) -> Callable[[Callable], Callable]:
         def guarded(y_true: Any, y_pred: Any, kwargs: dict[str, Any]) -> Array | None:
             return kernel(y_true, y_pred, kwargs) if _enabled else None
 
-        public.__losskit_native__ = guarded  # type: ignore[attr-defined]
+        replace(public, native=guarded)
         return kernel
 
     return decorate

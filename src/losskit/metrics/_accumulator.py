@@ -12,6 +12,7 @@ import numpy as np
 
 from losskit._array import Array, as_array, numpy_errors_silenced, to_bool
 from losskit._validation import constraints_of, fail
+from losskit.losses import spec_of
 from losskit.losses._core import weighted_losses
 from losskit.metrics._state import (
     WEIGHT_SCALE,
@@ -107,7 +108,7 @@ class Accumulator:
 
     def __init__(self, fn: Callable, /, **options: Any) -> None:
         spec = getattr(fn, "__losskit_metric__", None)
-        is_loss = callable(getattr(fn, "__losskit_body__", None))
+        is_loss = spec_of(fn) is not None
         if spec is None and not is_loss:
             name = getattr(fn, "__name__", type(fn).__name__)
             fix = ("Pass e.g. losskit.binary_cross_entropy or losskit.metrics.accuracy_score "
@@ -152,7 +153,8 @@ class Accumulator:
                 batch = self._spec.body(y_true, y_pred, sample_weight=sample_weight,
                                         **self.options)
             return batch.xp, batch.device, batch.state
-        native = getattr(self.fn, "__losskit_native__", None)
+        loss_spec = spec_of(self.fn)
+        native = None if loss_spec is None else loss_spec.native
         per_sample = None
         if native is not None and sample_weight is None:
             # the loss's native kernel where it takes the call (the per-sample losses from

@@ -24,6 +24,7 @@ import losskit as lk
 from losskit import metrics as lkm
 from losskit._array import torch_softmax
 from losskit._validation import fail
+from losskit.losses import spec_of
 
 __all__ = ["FAMILY_HEADS", "LOSS_HEADS", "Head", "LossSpec", "advised_loss", "loss_spec",
            "metric_function"]
@@ -179,7 +180,7 @@ def loss_spec(func: str, loss: Any, task: str, n_classes: int | None = None) -> 
         return _family_spec(func, loss, task, n_classes)
     if callable(loss) and not isinstance(loss, str):
         name = getattr(loss, "__name__", None)
-        if getattr(loss, "__losskit_body__", None) is not None and name is not None:
+        if spec_of(loss) is not None and name is not None:
             loss = name  # a losskit loss: use its head
         else:
             return LossSpec(getattr(loss, "__name__", "custom"), task,

@@ -26,6 +26,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from losskit._io import atomic_write
 from losskit._validation import fail
+from losskit.losses import spec_of
 from losskit.nn._heads import Head, metric_function
 from losskit.nn.models import MLP
 from losskit.nn.trainer import History, Trainer, TrainingDivergedError
@@ -237,7 +238,7 @@ class _BaseMLP(BaseEstimator):
         from safetensors.torch import save_file
 
         if callable(self.loss) and not isinstance(self.loss, str) and \
-                getattr(self.loss, "__losskit_body__", None) is None:
+                spec_of(self.loss) is None:
             fail(self._name(), "loss", f"is the callable {getattr(self.loss, '__name__', '?')}"
                  ", which cannot be saved without pickle", "Save models trained with a named "
                  "loss, or keep the callable and the weights (model_.state_dict()) yourself")

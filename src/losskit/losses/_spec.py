@@ -1,0 +1,140 @@
+"""The declared spec of a loss: the one place every fact about a loss lives.
+
+Each public loss carries a frozen :class:`LossSpec` (``losskit.binary_cross_entropy.spec``),
+made by :func:`losskit.losses._core.loss_function` when the loss is defined and kept in one
+registry (:func:`loss_specs`). Everything that needs a fact about a loss reads it from here:
+the public function and :func:`losskit.gradient` run its ``body``; the accumulators and the
+native kernels read its options and defaults; :func:`losskit.explain` renders its
+``explanation``; the parametrised tests run over every spec and its worked example.
+
+>>> import losskit as lk
+>>> spec = lk.poisson_nll.spec
+>>> spec.name, spec.defaults["log_input"], "log_input" in spec.options
+('poisson_nll', True, True)
+>>> loss_specs()["poisson_nll"] is spec
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from losskit._validation import Constraint, fail
+
+__all__ = ["Case", "LossExplanation", "LossSpec", "install", "loss_functions", "loss_specs",
+           "replace", "spec_of"]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One worked example of a loss: a sample to compute at, and how to plot around it."""
+
+    #: the inputs, in words (``y = 1, p = 0.9``)
+    inputs: str
+    y_true: Any
+    y_pred: Any
+    options: Mapping[str, Any] = field(default_factory=dict)
+    #: index of the raw output the plot varies (``None``: a single raw output)
+    vary: int | None = None
+    grid: tuple[float, float] = (-4.0, 4.0)
+    #: more targets for the plot (the example's target comes first)
+    more_targets: tuple[Any, ...] = ()
+    x_label: str = "prediction ŷ"
+
+
+@dataclass(frozen=True)
+class LossExplanation:
+    """What a loss is, in maximum-likelihood terms (rendered by :func:`losskit.explain`)."""
+
+    formula: str
+    #: the distribution the loss is the negative log-likelihood of (or why it is none)
+    distribution: str
+    #: what the network's last layer outputs (the variable of ``gradient``)
+    raw_output: str
+    #: the gradient with respect to the raw output, in words and symbols
+    gradient: str
+    when: str
+    pitfalls: tuple[str, ...]
+    #: related losses and families (each one a name :func:`losskit.explain` knows)
+    related: tuple[str, ...]
+    case: Case
+    #: the family whose output activation the loss goes with (its ``activation_name``)
+    activation_from: str | None = None
+    #: the activation, in words
+    activation: str = ""
+    #: whether the plot adds the saturation picture (classification)
+    classification: bool = False
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """Everything declared about one loss.
+
+    ``body`` has the public signature and returns the per-sample losses with their weights and
+    gradient (:class:`losskit.losses._core.PerSample`); its options are checked against
+    ``options`` before it runs. ``native`` is the fused-kernel form of the value for common
+    calls on torch tensors (``(y_true, y_pred, kwargs) -> value or None``; see
+    ``losses/_native.py``).
+    """
+
+    name: str
+    body: Callable[..., Any]
+    #: every keyword option and its constraint (the common ones included)
+    options: Mapping[str, Constraint]
+    #: every keyword option's default
+    defaults: Mapping[str, Any]
+    #: other names :func:`losskit.explain` and the CLIs accept
+    aliases: tuple[str, ...] = ()
+    explanation: LossExplanation | None = None
+    native: Callable[[Any, Any, dict[str, Any]], Any] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
+        object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
+
+
+_REGISTRY: dict[str, LossSpec] = {}
+_PUBLIC: dict[str, Callable[..., Any]] = {}
+
+
+def install(public: Callable[..., Any], spec: LossSpec) -> None:
+    """Register ``spec`` as the spec of the public function ``public`` (replacing any older)."""
+    public.spec = spec  # type: ignore[attr-defined]
+    _REGISTRY[spec.name] = spec
+    _PUBLIC[spec.name] = public
+
+
+def replace(public: Callable[..., Any], **changes: Any) -> LossSpec:
+    """Install a copy of ``public``'s spec with ``changes`` (e.g. a native kernel)."""
+    spec = dataclasses.replace(public.spec, **changes)  # type: ignore[attr-defined]
+    install(public, spec)
+    return spec
+
+
+def loss_specs() -> dict[str, LossSpec]:
+    """Every registered loss's spec, by name (a copy; the specs themselves are frozen)."""
+    return dict(_REGISTRY)
+
+
+def loss_functions() -> dict[str, Callable[..., Any]]:
+    """Every registered public loss function, by name."""
+    return dict(_PUBLIC)
+
+
+def spec_of(loss_fn: Any, caller: str | None = None) -> LossSpec | None:
+    """The spec of a losskit loss function; ``None`` for anything else, or with ``caller``
+    an error naming the caller that needed a losskit loss."""
+    spec = getattr(loss_fn, "spec", None)
+    if isinstance(spec, LossSpec):
+        return spec
+    if caller is None:
+        return None
+    name = getattr(loss_fn, "__name__", type(loss_fn).__name__)
+    fail(caller, "loss_fn", f"is {name}, which has no analytic gradient in losskit",
+         "Pass a losskit loss such as losskit.binary_cross_entropy, or differentiate your "
+         "own function with your framework's autograd", TypeError)
+    raise AssertionError  # pragma: no cover - fail raises
