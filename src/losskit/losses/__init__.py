@@ -40,6 +40,7 @@ from losskit.losses._robust import (
 # the declared specs (re-exported, not in __all__: __all__ lists the loss functions and the
 # gradient tools)
 from losskit.losses._spec import Case as Case
+from losskit.losses._spec import Kernel as Kernel
 from losskit.losses._spec import LossExplanation as LossExplanation
 from losskit.losses._spec import LossSpec as LossSpec
 from losskit.losses._spec import loss_functions as loss_functions

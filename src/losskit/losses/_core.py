@@ -38,7 +38,7 @@ from losskit._validation import (
     options,
     weight_array,
 )
-from losskit.losses._spec import LossExplanation, LossSpec, install
+from losskit.losses._spec import Kernel, LossExplanation, LossSpec, install
 
 __all__ = [
     "COMMON_OPTIONS",
@@ -278,13 +278,15 @@ def _with_host_options(checked: Callable[..., PerSample]) -> Callable[..., PerSa
 
 
 def loss_function(*, aliases: tuple[str, ...] = (), explanation: LossExplanation | None = None,
-                  **constraints: Constraint) -> Callable[[Callable[..., PerSample]], Callable]:
+                  kernel: Kernel | None = None, **constraints: Constraint
+                  ) -> Callable[[Callable[..., PerSample]], Callable]:
     """Turn a loss body into the public loss: checked options, reduction, units, gradient.
 
     The body has the public signature and returns :class:`PerSample`; the public function
     returns the reduced value in ``y_pred``'s library and floating dtype. The declaration —
-    the options' ``constraints`` (the common ones are added), ``aliases`` and the
-    ``explanation`` — becomes the loss's :class:`~losskit.losses._spec.LossSpec`.
+    the options' ``constraints`` (the common ones are added), ``aliases``, the
+    ``explanation`` and the raw-space ``kernel`` — becomes the loss's
+    :class:`~losskit.losses._spec.LossSpec`.
     """
 
     def decorate(body: Callable[..., PerSample]) -> Callable[..., Array]:
@@ -305,7 +307,8 @@ def loss_function(*, aliases: tuple[str, ...] = (), explanation: LossExplanation
             return value_and_parts(public, y_true, y_pred, kwargs, with_gradient=False)[0]
 
         install(public, LossSpec(name=body.__name__, body=checked_body, options=constraints,
-                                 defaults=defaults, aliases=aliases, explanation=explanation))
+                                 defaults=defaults, aliases=aliases, explanation=explanation,
+                                 kernel=kernel))
         return public
 
     return decorate

@@ -25,8 +25,8 @@ from typing import Any
 
 from losskit._validation import Constraint, fail
 
-__all__ = ["Case", "LossExplanation", "LossSpec", "install", "loss_functions", "loss_specs",
-           "replace", "spec_of"]
+__all__ = ["Case", "Kernel", "LossExplanation", "LossSpec", "install", "loss_functions",
+           "loss_specs", "replace", "spec_of"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,26 @@ class LossExplanation:
 
 
 @dataclass(frozen=True)
+class Kernel:
+    """The loss in raw space: per-element value, gradient and hessian with respect to the raw
+    output :math:`\\eta` (what the network's last layer gives, before the inverse ``link``).
+
+    Each function is ``(xp, y, eta, **params) -> Array`` with ``y`` and ``eta`` already
+    checked, in the compute dtype, the class/output axis last; ``params`` are the loss's
+    options that change the maths (``delta``, ``nu``, ...). Families differentiate through
+    these (no second derivation), and the loss body may use them too. Margin losses have
+    no link and no kernel.
+    """
+
+    #: the link from the distribution's mean (or probability) to ``eta``: ``"identity"``,
+    #: ``"log"``, ``"logit"``, ``"softmax"`` (multinomial logit) ...
+    link: str
+    value: Callable[..., Any]
+    gradient: Callable[..., Any]
+    hessian: Callable[..., Any] | None = None
+
+
+@dataclass(frozen=True)
 class LossSpec:
     """Everything declared about one loss.
 
@@ -90,6 +110,8 @@ class LossSpec:
     #: other names :func:`losskit.explain` and the CLIs accept
     aliases: tuple[str, ...] = ()
     explanation: LossExplanation | None = None
+    #: the raw-space form for families and second-order use (``None``: none declared)
+    kernel: Kernel | None = None
     native: Callable[[Any, Any, dict[str, Any]], Any] | None = None
 
     def __post_init__(self) -> None:
