@@ -15,7 +15,7 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 # Chromium and its driver from the OS packages, for the browser test of the training report
-# (tests/test_nn_report_browser.py; skipped, with its reason, where they cannot be installed)
+# (tests/nn/test_nn_report_browser.py; skipped, with its reason, where they cannot be installed)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 $(VENV)/.chromium:
 	@mkdir -p $(VENV)

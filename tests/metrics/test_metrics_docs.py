@@ -9,7 +9,7 @@ import numpy as np
 
 import losskit as lk
 
-PAGE = Path(__file__).resolve().parents[1] / "docs" / "loss-or-metric.md"
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "loss-or-metric.md"
 
 
 def test_the_page_examples_run_and_match():

@@ -29,7 +29,7 @@ from losskit._io import check_output_path, replace_folder, strict_json  # noqa: 
 from losskit.cli import main  # noqa: E402
 from losskit.nn.cli import csv_cell  # noqa: E402
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -357,7 +357,7 @@ def test_docs_page_examples_run():
     from pathlib import Path
 
     pytest.importorskip("torch")
-    page = Path(__file__).resolve().parents[1] / "docs" / "compare.md"
+    page = Path(__file__).resolve().parents[2] / "docs" / "compare.md"
     result = doctest.testfile(str(page), module_relative=False,
                               optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 10 and result.failed == 0

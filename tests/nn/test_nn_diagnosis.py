@@ -197,7 +197,7 @@ def test_the_docs_page_examples_run_and_match():
     import doctest
     from pathlib import Path
 
-    page = Path(__file__).resolve().parents[1] / "docs" / "nn.md"
+    page = Path(__file__).resolve().parents[2] / "docs" / "nn.md"
     result = doctest.testfile(str(page), module_relative=False,
                               optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 10

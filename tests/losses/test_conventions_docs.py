@@ -20,7 +20,7 @@ import losskit as lk
 from losskit.losses._core import KERAS_EPSILON
 from references import keras_numpy as _keras
 
-PAGE = Path(__file__).resolve().parents[1] / "docs" / "conventions.md"
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "conventions.md"
 RTOL = 1e-6  # Keras computes in float32
 
 

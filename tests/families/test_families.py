@@ -558,7 +558,7 @@ def test_the_docs_page_examples_run_and_match():
     import doctest
     from pathlib import Path
 
-    page = Path(__file__).resolve().parents[1] / "docs" / "families.md"
+    page = Path(__file__).resolve().parents[2] / "docs" / "families.md"
     result = doctest.testfile(str(page), module_relative=False,
                               optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 15
