@@ -385,7 +385,7 @@ _SATURATION_LOGIT = -10.0
 
 @functools.cache
 def _numbers() -> dict[str, Any]:
-    """Numbers quoted in the catalogue's text, computed by losskit."""
+    """Numbers the declared pitfalls quote (``{sat_mse:.2g}``, ...), computed by losskit."""
     sat = saturation_gradients([_SATURATION_LOGIT])
     sigmoid = np.asarray(family("bernoulli").activation([0.0, 1.0]))
     from losskit.losses import binary_cross_entropy
