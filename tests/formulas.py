@@ -6,7 +6,8 @@ its gradient with respect to the raw output(s), for a batch of samples (the raw 
 sample along the last axis where it has several). ``options`` are the worked example's options
 (a family's parameters for a family). ``tests/losses/test_specs.py`` and
 ``tests/families/test_explanations.py`` hold every loss and family to these, at the worked
-example of its declared explanation (``batch`` makes its arrays) and along its plotted grid.
+example of its declared explanation (``Case.batch`` makes its arrays), along its plotted
+grid and at random points.
 
 A new loss adds its entry to ``LOSSES``: the suite fails until it does.
 """
@@ -40,21 +41,15 @@ class Reference:
     gradient: Formula
 
 
-def batch(case: Case, y_value: Any, x: Any = None) -> tuple[np.ndarray | None, np.ndarray]:
-    """The case's target and raw outputs as a batch: one row, or one row per value of ``x``
-    put in the varied raw output."""
-    raw = np.asarray(case.y_pred, dtype=np.float64)
-    n = 1 if x is None else len(x)
-    raw = np.repeat(raw[None, ...], n, axis=0)
-    if x is not None:
-        if case.vary is None:
-            raw = np.asarray(x, dtype=np.float64)
-        else:
-            raw[:, case.vary] = x
-    if y_value is None:
-        return None, raw
-    y = np.repeat(np.asarray(y_value)[None, ...], n, axis=0)
-    return (y if y.dtype.kind in "iu" else y.astype(np.float64)), raw
+def random_point(name: str, case: Case, shift: float) -> np.ndarray | None:
+    """The example's varied raw output moved by ``shift`` (kept on the plotted grid), or
+    ``None`` on a kink of a kinked loss (a subgradient point: any value there is right)."""
+    centre = np.asarray(case.y_pred, dtype=np.float64).reshape(-1)
+    centre = centre[0 if case.vary is None else case.vary]
+    x = np.clip(np.asarray([centre + shift]), *case.grid)
+    if name in KINKED and np.any(np.isclose(x, KINKS, atol=1e-9)):
+        return None
+    return x
 
 
 def central_difference(f: Callable[[np.ndarray], Any], raw: np.ndarray,

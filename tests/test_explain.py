@@ -15,7 +15,7 @@ import pytest
 
 import losskit as lk
 import losskit.losses
-from formulas import batch, central_difference
+from formulas import central_difference
 from losskit.cli import main
 from losskit.explain import explained_names, plot, saturation_gradients
 from losskit.families import registered_families
@@ -122,7 +122,7 @@ def test_summary_is_the_docstring_first_line():
 @pytest.mark.parametrize("name", LOSSES + FAMILIES)
 def test_example_numbers_are_computed_by_losskit(name):
     ex, case = lk.explain(name).example, _declared(name).case
-    y, raw = batch(case, case.y_true)  # the example point, as a batch of one
+    y, raw = case.batch(case.y_true)  # the example point, as a batch of one
     if name in registered_families():
         fam = lk.family(name, **case.options)
         assert ex.loss == pytest.approx(float(fam.loss(y, raw)), rel=1e-12)

@@ -236,25 +236,6 @@ def _family_of(subject: _Subject) -> Family:
     return family(subject.name, **subject.case.options)
 
 
-def _batch(subject: _Subject, y_true: Any, x: np.ndarray | None = None
-           ) -> tuple[np.ndarray | None, np.ndarray]:
-    """The case's target and raw outputs as a batch: one row, or one row per grid value."""
-    case = subject.case
-    raw = np.asarray(case.y_pred, dtype=np.float64)
-    n = 1 if x is None else len(x)
-    raw = np.repeat(raw[None, ...], n, axis=0)
-    if x is not None:
-        if case.vary is None:
-            raw = np.asarray(x, dtype=np.float64)
-        else:
-            raw[:, case.vary] = x
-    if y_true is None:
-        return None, raw
-    y = np.asarray(y_true)
-    y = np.repeat(y[None, ...], n, axis=0)
-    return (y if y.dtype.kind in "iu" else y.astype(np.float64)), raw
-
-
 def _loss_values(subject: _Subject, y: np.ndarray | None, raw: np.ndarray) -> np.ndarray:
     """Per-sample losses from the losskit function or family."""
     if subject.kind == "family":
@@ -301,7 +282,7 @@ def _gradients(subject: _Subject, y: np.ndarray | None, raw: np.ndarray
 
 def _example(subject: _Subject) -> Example:
     case = subject.case
-    y, raw = _batch(subject, case.y_true)
+    y, raw = case.batch(case.y_true)
     loss = float(_loss_values(subject, y, raw)[0])
     grad, source = _gradients(subject, y, raw)
     arrays = (raw,) if y is None else (y, raw)
@@ -628,7 +609,7 @@ def plot(name: str, path: str | os.PathLike[str], /) -> Path:
     targets = (case.y_true, *case.more_targets)
     with np.errstate(all="ignore"):
         for y_value in targets:
-            y, raw = _batch(subject, y_value, x)
+            y, raw = case.batch(y_value, x)
             loss = _loss_values(subject, y, raw)
             grad, source = _gradients(subject, y, raw)
             column = grad if case.vary is None else grad[:, case.vary]

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+import numpy as np
+
 from losskit._validation import Constraint, fail
 
 __all__ = ["Case", "Kernel", "LossExplanation", "LossSpec", "explained", "explained_functions",
@@ -55,6 +57,27 @@ class Case:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
+
+    def batch(self, y_true: Any, x: Any = None) -> tuple[np.ndarray | None, np.ndarray]:
+        """The example as NumPy arrays for the target ``y_true`` (``self.y_true`` or one of
+        ``more_targets``): one sample, or with ``x`` one sample per value of ``x`` put in
+        the raw output the plot varies. Targets stay integer labels or become float64.
+
+        >>> Case("y = 1, p = (0.5, 0.5)", 1, (0.0, 0.0), vary=0).batch(1, [-1.0, 1.0])
+        (array([1, 1]), array([[-1.,  0.],
+               [ 1.,  0.]]))
+        """
+        n = 1 if x is None else len(x)
+        raw = np.repeat(np.asarray(self.y_pred, dtype=np.float64)[None, ...], n, axis=0)
+        if x is not None:
+            if self.vary is None:
+                raw = np.asarray(x, dtype=np.float64)
+            else:
+                raw[:, self.vary] = x
+        if y_true is None:
+            return None, raw
+        y = np.repeat(np.asarray(y_true)[None, ...], n, axis=0)
+        return (y if y.dtype.kind in "iu" else y.astype(np.float64)), raw
 
 
 @dataclass(frozen=True)
