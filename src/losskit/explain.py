@@ -51,7 +51,14 @@ from losskit._commands import command
 from losskit._io import atomic_write
 from losskit._validation import fail
 from losskit.families import Family, family, registered_families
-from losskit.losses import Case, LossExplanation, spec_of
+from losskit.losses import (
+    Case,
+    LossExplanation,
+    binary_cross_entropy,
+    mean_squared_error,
+    spec_of,
+    value_and_gradient,
+)
 from losskit.losses._spec import explained_functions
 
 __all__ = ["Example", "Explanation", "explain", "explained_names", "plot",
@@ -257,26 +264,16 @@ def _gradients(subject: _Subject, y: np.ndarray | None, raw: np.ndarray
         return np.asarray(fam.gradient(y, raw)), f"{type(fam).__name__}.gradient"
     fn = subject.obj
     if spec_of(fn) is not None:
-        from losskit.losses import value_and_gradient
-
         _, grad = value_and_gradient(fn, y, raw, reduction="none", **subject.case.options)
         return np.asarray(grad), "losskit.value_and_gradient"
     # no analytic gradient registered: central differences of the function itself
-    h = 1e-6
-    grad = np.zeros_like(raw)
-    columns = [None] if raw.ndim == 1 else range(raw.shape[-1])
-    for c in columns:
+    h, grad = 1e-6, np.zeros_like(raw)
+    for c in [None] if raw.ndim == 1 else range(raw.shape[-1]):
+        where = (..., slice(None) if c is None else c)
         step = np.zeros_like(raw)
-        if c is None:
-            step[:] = h
-        else:
-            step[..., c] = h
-        grad_c = (_loss_values(subject, y, raw + step)
-                  - _loss_values(subject, y, raw - step)) / (2 * h)
-        if c is None:
-            grad = grad_c
-        else:
-            grad[..., c] = grad_c
+        step[where] = h
+        grad[where] = (_loss_values(subject, y, raw + step)
+                       - _loss_values(subject, y, raw - step)) / (2 * h)
     return grad, f"a central difference of losskit.{subject.name} (no analytic gradient)"
 
 
@@ -342,8 +339,6 @@ def saturation_gradients(logits: Any, /, *, y_true: float = 1.0) -> dict[str, np
     >>> [f"{float(v):.1e}" for v in g["mean_squared_error"]]
     ['-9.1e-05', '-2.5e-01']
     """
-    from losskit.losses import binary_cross_entropy, mean_squared_error, value_and_gradient
-
     z = np.asarray(logits, dtype=np.float64)
     if z.ndim != 1 or z.size == 0:
         fail("saturation_gradients", "logits", f"has shape {z.shape}",
@@ -369,8 +364,6 @@ def _numbers() -> dict[str, Any]:
     """Numbers the declared pitfalls quote (``{sat_mse:.2g}``, ...), computed by losskit."""
     sat = saturation_gradients([_SATURATION_LOGIT])
     sigmoid = np.asarray(family("bernoulli").activation([0.0, 1.0]))
-    from losskit.losses import binary_cross_entropy
-
     exact = binary_cross_entropy([0.0], [_FUSED_LOGIT], from_logits=True)
     return {"sat_bce": abs(float(sat["binary_cross_entropy"][0])),
             "sat_mse": abs(float(sat["mean_squared_error"][0])),
