@@ -37,6 +37,7 @@ from losskit._validation import (
     fail,
     weight_array,
 )
+from losskit.losses import LossExplanation
 from losskit.losses._core import apply_scale
 
 __all__ = ["Family", "family", "registered_families"]
@@ -73,6 +74,11 @@ class Family:
 
     #: lookup name for :func:`losskit.family`
     name: ClassVar[str] = ""
+    #: other names :func:`losskit.explain` accepts
+    aliases: ClassVar[tuple[str, ...]] = ()
+    #: what the family is, rendered by :func:`losskit.explain` (its worked example's
+    #: ``options`` are the family's parameters)
+    explanation: ClassVar[LossExplanation | None] = None
     #: the target domain, in words
     domain: ClassVar[str] = ""
     #: output activation (inverse link) by name; one name per block of raw outputs, comma

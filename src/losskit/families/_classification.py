@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from losskit._array import Array, Namespace, add_at_labels, device, log_softmax, sigmoid
 from losskit._validation import Boolean, fail
 from losskit.families._base import Family, check_parameter
+from losskit.losses import Case, LossExplanation
 
 __all__ = ["Bernoulli", "Categorical", "MultiLabel"]
 
@@ -65,6 +67,27 @@ class _Logistic(Family):
         return e / ((1.0 + e) * (1.0 + e))
 
 
+_BERNOULLI = LossExplanation(
+    formula="l(y, z) = −y·log σ(z) − (1 − y)·log σ(−z),   y ∈ {0, 1},   z the logit",
+    distribution="Bernoulli(p) with p = σ(z): P(y = 1) = p. The family's loss is exactly "
+                 "−log P(y | p), computed from the logit so it is finite for every finite z.",
+    raw_output="one logit z per sample",
+    gradient="∂l/∂z = σ(z) − y = p̂ − y  (canonical link: prediction minus target); "
+             "∂²l/∂z² = σ(z)·σ(−z).",
+    when="Binary targets (yes/no); predict() gives P(y = 1).",
+    pitfalls=(
+        "Never apply the sigmoid before the loss yourself: the family takes the raw logit.",
+        "Labels must be 0/1: map −1/+1 with (y + 1) / 2.",
+        "Through a sigmoid the squared error saturates (at z = −10, y = 1 its gradient is "
+        "{sat_mse:.2g} against {sat_bce:.5g}): keep this likelihood.",
+    ),
+    related=("multilabel", "categorical", "binary_cross_entropy", "binary_focal_loss"),
+    case=Case("y = 1, p = 0.9 (logit z = log(0.9/0.1))", 1.0, math.log(0.9 / 0.1),
+               grid=(-8.0, 8.0), more_targets=(0.0,), x_label="logit z"),
+    classification=True,
+)
+
+
 class Bernoulli(_Logistic):
     r"""Binary target: sigmoid output and binary cross-entropy of the logit.
 
@@ -114,12 +137,36 @@ class Bernoulli(_Logistic):
     """
 
     name = "bernoulli"
+    aliases = ("binary",)
+    explanation = _BERNOULLI
     equivalence = ("is binary_cross_entropy(y, raw, from_logits=True) = "
                    "binary_cross_entropy(y, sigmoid(raw)), the log loss")
     # labels: the decision (accuracy, balanced accuracy, F1), the ranking (ROC AUC, average
     # precision) and the probabilities (Brier); soft targets (proportions) report their errors
     default_metrics = ("accuracy_score", "balanced_accuracy_score", "roc_auc_score",
                        "average_precision_score", "f1_score", "brier_score_loss")
+
+
+_MULTILABEL = LossExplanation(
+    formula="l_i = (1/k)·Σ_j [−y_ij·log σ(z_ij) − (1 − y_ij)·log σ(−z_ij)]   (k labels)",
+    distribution="k independent Bernoulli labels per sample, y_ij ~ Bernoulli(σ(z_ij)); the "
+                 "loss is the joint negative log-likelihood divided by k.",
+    raw_output="one logit per label: shape (n, k)",
+    gradient="∂/∂z_ij = σ(z_ij) − y_ij per label (of the joint NLL, not divided by k); "
+             "∂²/∂z_ij² = σ(z_ij)·σ(−z_ij).",
+    when="Tagging: a sample can belong to any number of the k classes.",
+    pitfalls=(
+        "Never softmax here: the labels do not compete.",
+        "loss() averages a sample's labels (as Keras); gradient() is per label, not divided "
+        "by k.",
+        "Rare labels are learned slowly: weight them (pos_weight in binary_cross_entropy).",
+    ),
+    related=("bernoulli", "categorical", "binary_cross_entropy"),
+    case=Case("y = (1, 0, 1), z = (2, −1, 0.5)", (1.0, 0.0, 1.0), (2.0, -1.0, 0.5), vary=0,
+               grid=(-8.0, 8.0), more_targets=((0.0, 0.0, 1.0),),
+               x_label="logit z₀ of label 0 (other logits fixed)"),
+    classification=True,
+)
 
 
 class MultiLabel(_Logistic):
@@ -167,6 +214,8 @@ class MultiLabel(_Logistic):
     """
 
     name = "multilabel"
+    aliases = ("multi-label", "multi label")
+    explanation = _MULTILABEL
     outputs_per_target = None
     equivalence = ("is binary_cross_entropy(y, raw, from_logits=True) with the labels along the "
                    "last axis: the joint Bernoulli NLL divided by the number of labels")
@@ -179,6 +228,29 @@ class MultiLabel(_Logistic):
             fail(func, "raw", f"has shape {shape} but MultiLabel needs one logit per label "
                  "along the last axis", "Pass raw of shape (n, k) (one sample: reshape to "
                  "(1, k)); for a single binary label use Bernoulli")
+
+
+_CATEGORICAL = LossExplanation(
+    formula="l(y, z) = −log softmax(z)_y = logsumexp(z) − z_y,   y ∈ {0, …, C − 1}",
+    distribution="Categorical(p) with p = softmax(z): one of C classes. The loss is exactly "
+                 "−log p_y, computed with log-softmax.",
+    raw_output="C logits per sample: shape (n, C)",
+    gradient="∂l/∂z_c = p_c − [c = y]  (canonical link: probabilities minus one-hot); "
+             "diagonal hessian p_c·(1 − p_c).",
+    when="Exactly one of C mutually exclusive classes per sample; predict() gives the "
+         "class probabilities.",
+    pitfalls=(
+        "Never apply softmax before the loss yourself: the family takes the logits.",
+        "Labels are integers 0..C−1 (pass the argmax of one-hot rows).",
+        "The hessian is the diagonal of diag(p) − p·pᵀ (what boosting libraries use).",
+    ),
+    related=("bernoulli", "multilabel", "sparse_categorical_cross_entropy",
+             "categorical_cross_entropy"),
+    case=Case("y = 0 (class 0 of 3), p = (0.7, 0.2, 0.1) (logits z = log p)", 0,
+               tuple(math.log(p) for p in (0.7, 0.2, 0.1)), vary=0, grid=(-8.0, 8.0),
+               more_targets=(1,), x_label="logit z₀ of class 0 (other logits fixed)"),
+    classification=True,
+)
 
 
 class Categorical(Family):
@@ -222,6 +294,8 @@ class Categorical(Family):
     """
 
     name = "categorical"
+    aliases = ("multinomial", "multiclass", "softmax")
+    explanation = _CATEGORICAL
     activation_name = "softmax"
     link_name = "multinomial logit"
     canonical = True

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from losskit._array import Array, Namespace, log_sigmoid, log_softmax
 from losskit._validation import Boolean, Integer, fail
 from losskit.families._base import POSITIVE, Family, check_parameter
+from losskit.losses import Case, LossExplanation
 from losskit.losses._likelihood import (
     _logsumexp,
     digamma_difference,
@@ -46,6 +47,23 @@ class _Real(Family):
 
 
 # ---------------------------------------------------------------------------------- Gaussian
+
+
+_GAUSSIAN = LossExplanation(
+    formula="l(y, μ) = (y − μ)²/(2σ²) + log σ + ½·log 2π   (σ = scale)",
+    distribution="Gaussian N(μ, σ²) with a fixed σ; the loss is exactly −log N(y | μ, σ²).",
+    raw_output="the mean μ (one linear output)",
+    gradient="∂l/∂μ = (μ − y)/σ²  (canonical: prediction minus target when σ = 1); "
+             "∂²l/∂μ² = 1/σ².",
+    when="Real-valued targets with roughly symmetric, light-tailed noise of constant size.",
+    pitfalls=(
+        "Outliers dominate the fit: use laplace or student_t.",
+        "Noise whose size varies with the input: use heteroscedastic_gaussian.",
+        "σ scales the loss and its gradients, not the fitted mean.",
+    ),
+    related=("laplace", "student_t", "heteroscedastic_gaussian", "mean_squared_error"),
+    case=Case("y = 1, μ = 0.3, σ = 1", 1.0, 0.3, {"scale": 1.0}, x_label="mean μ"),
+)
 
 
 class Gaussian(_Real):
@@ -95,6 +113,8 @@ class Gaussian(_Real):
     """
 
     name = "gaussian"
+    aliases = ("normal",)
+    explanation = _GAUSSIAN
     canonical = True
     loss_name = "gaussian_nll"
     equivalent_loss = "mean_squared_error"
@@ -122,6 +142,25 @@ class Gaussian(_Real):
 
 
 # ----------------------------------------------------------------------------------- Laplace
+
+
+_LAPLACE = LossExplanation(
+    formula="l(y, μ) = |y − μ|/b + log 2b   (b = scale)",
+    distribution="Laplace(μ, b): the location μ is the median and the mean; the loss is "
+                 "exactly −log Laplace(y | μ, b).",
+    raw_output="the location μ (one linear output)",
+    gradient="∂l/∂μ = sign(μ − y)/b  (0 at a tie); the second derivative is 0 wherever it "
+             "exists.",
+    when="Real targets with heavy-tailed noise or outliers, when the median is the "
+         "prediction you want.",
+    pitfalls=(
+        "The hessian is 0: a Newton step is undefined; boosting libraries use a constant "
+        "hessian (LightGBM's l1 uses 1).",
+        "The gradient has constant size: decay the learning rate.",
+    ),
+    related=("gaussian", "student_t", "mean_absolute_error"),
+    case=Case("y = 1, μ = 0.3, b = 1", 1.0, 0.3, {"scale": 1.0}, x_label="location μ"),
+)
 
 
 class Laplace(_Real):
@@ -163,6 +202,7 @@ class Laplace(_Real):
     """
 
     name = "laplace"
+    explanation = _LAPLACE
     loss_name = "laplace_nll"
     equivalent_loss = "mean_absolute_error"
     equivalence = ("NLL = mean_absolute_error / scale + log(2 scale): the same minimiser (the "
@@ -188,6 +228,26 @@ class Laplace(_Real):
 
 
 # --------------------------------------------------------------------------------- Student t
+
+
+_STUDENT_T = LossExplanation(
+    formula="l = log[Γ(ν/2)·√(νπ)·s / Γ((ν+1)/2)] + ((ν+1)/2)·log(1 + r²/(ν·s²)),   "
+            "r = μ − y",
+    distribution="Student-t t_ν(μ, s) with degrees of freedom ν = df and scale s; the loss "
+                 "is exactly −log t_ν(y | μ, s).",
+    raw_output="the location μ (one linear output)",
+    gradient="∂l/∂μ = (ν + 1)·r / (ν·s² + r²)  (decreasing beyond |r| = s·√ν).",
+    when="Real targets with a fraction of gross outliers; df from 3 to 5 is a common "
+         "robust choice.",
+    pitfalls=(
+        "Not convex: the hessian is negative for |r| > s·√ν; clip it for Newton methods.",
+        "df is required: lk.family('student_t', df=4).",
+        "predict() is the location: the mean only for ν > 1 (the median always).",
+    ),
+    related=("gaussian", "laplace", "student_t_nll", "huber_loss"),
+    case=Case("y = 0, μ = 1, ν = 3, s = 1", 0.0, 1.0, {"df": 3.0, "scale": 1.0},
+               grid=(-8.0, 8.0), x_label="location μ"),
+)
 
 
 class StudentT(_Real):
@@ -234,6 +294,8 @@ class StudentT(_Real):
     """
 
     name = "student_t"
+    aliases = ("student-t", "student", "t")
+    explanation = _STUDENT_T
     convex = False
     loss_name = "student_t_nll"
     equivalent_loss = "student_t_nll"
@@ -301,6 +363,23 @@ def _require_counts(fam: Family, func: str, xp: Namespace, y: Array) -> None:
                  "Use Gaussian (or another real family) for signed targets")
 
 
+_POISSON = LossExplanation(
+    formula="l(y, η) = e^η − y·η + log y!   (η = log μ the raw output)",
+    distribution="Poisson(μ) with μ = e^η: the loss is exactly −log P(y | μ) for a count y.",
+    raw_output="the log-rate η (one linear output)",
+    gradient="∂l/∂η = e^η − y = μ̂ − y  (canonical link); ∂²l/∂η² = e^η.",
+    when="Counts (events, visits, goals) whose variance is about their mean.",
+    pitfalls=(
+        "The raw output is log μ: do not apply exp yourself before the loss.",
+        "Targets must be integers ≥ 0.",
+        "Over-dispersed counts: use the negative_binomial family.",
+    ),
+    related=("gamma", "poisson_nll", "negative_binomial"),
+    case=Case("y = 3, μ = 2 (η = log 2)", 3.0, math.log(2.0), grid=(-2.0, 3.0),
+               more_targets=(0.0,), x_label="log-rate η"),
+)
+
+
 class Poisson(_LogLink):
     r"""Poisson count target: exponential output and the Poisson NLL of the log-rate.
 
@@ -345,6 +424,8 @@ class Poisson(_LogLink):
     """
 
     name = "poisson"
+    aliases = ("counts", "count")
+    explanation = _POISSON
     canonical = True
     domain = "counts: integers >= 0"
     default_metrics = _COUNT_METRICS
@@ -376,6 +457,26 @@ class Poisson(_LogLink):
 
 
 # ------------------------------------------------------------------------------------- Gamma
+
+
+_GAMMA = LossExplanation(
+    formula="l(y, η) = α·(y·e^(−η) + η) − α·log α + log Γ(α) − (α − 1)·log y   "
+            "(η = log μ, α = shape)",
+    distribution="Gamma with mean μ = e^η and shape α (variance μ²/α); the loss is exactly "
+                 "−log Gamma(y | α, rate α/μ).",
+    raw_output="the log-mean η (one linear output; the log link keeps μ > 0)",
+    gradient="∂l/∂η = α·(1 − y·e^(−η));  ∂²l/∂η² = α·y·e^(−η).",
+    when="Positive, right-skewed continuous targets whose spread grows with their level; "
+         "shape=1 is the exponential distribution.",
+    pitfalls=(
+        "Targets must be > 0 (zeros: tweedie_deviance with 1 < power < 2).",
+        "The log link is not the canonical (inverse) link: the gradient is not prediction "
+        "minus target.",
+    ),
+    related=("poisson", "gamma_nll", "tweedie_deviance"),
+    case=Case("y = 1.5, η = 0.2, α = 2", 1.5, 0.2, {"shape": 2.0}, grid=(-2.0, 3.0),
+               x_label="log-mean η"),
+)
 
 
 class Gamma(_LogLink):
@@ -422,6 +523,7 @@ class Gamma(_LogLink):
     """
 
     name = "gamma"
+    explanation = _GAMMA
     domain = "positive real numbers"
     default_metrics = ("mean_absolute_error", "root_mean_squared_error", "mean_gamma_deviance",
                        "r2_score")
@@ -479,6 +581,25 @@ class _Blocks(Family):
         return raw_shape[:-1]
 
 
+_HETEROSCEDASTIC_GAUSSIAN = LossExplanation(
+    formula="l = ½·(s + (y − μ)²·e^(−s)) + ½·log 2π   (raw outputs μ and s = log σ²)",
+    distribution="Gaussian N(μ, σ²) with both the mean and the log-variance predicted; the "
+                 "loss is exactly −log N(y | μ, e^s).",
+    raw_output="two linear outputs per target: the mean μ and the log-variance s",
+    gradient="∇l = ((μ − y)·e^(−s),  ½·(1 − (y − μ)²·e^(−s))).",
+    when="Real targets whose noise level varies with the input, when you want a calibrated "
+         "uncertainty next to the prediction.",
+    pitfalls=(
+        "The variance can collapse on fitted points (loss → −∞): regularise s or bound it.",
+        "Convex in each output but not jointly: the hessian's determinant is negative.",
+        "The mean's gradient is scaled by e^(−s): noisy-looking points are learned slowly.",
+    ),
+    related=("gaussian", "gaussian_mixture", "gaussian_nll"),
+    case=Case("y = 1, μ = 0.3, s = −0.5", 1.0, (0.3, -0.5), vary=0,
+               x_label="mean μ (log-variance fixed)"),
+)
+
+
 class HeteroscedasticGaussian(_Blocks):
     r"""Gaussian target whose mean and variance are both predicted: two raw outputs.
 
@@ -528,6 +649,8 @@ class HeteroscedasticGaussian(_Blocks):
     """
 
     name = "heteroscedastic_gaussian"
+    aliases = ("heteroscedastic",)
+    explanation = _HETEROSCEDASTIC_GAUSSIAN
     activation_name = "identity,exp"
     link_name = "identity,log"
     outputs_per_target = 2
@@ -572,6 +695,28 @@ class HeteroscedasticGaussian(_Blocks):
 
 
 # ------------------------------------------------------------------------- negative binomial
+
+
+_NEGATIVE_BINOMIAL = LossExplanation(
+    formula="l = r·softplus(η + s) + y·softplus(−η − s) + log Γ(r) − log Γ(y + r) + log y!"
+            "   (raw outputs η = log μ and s = log α, r = 1/α)",
+    distribution="Negative binomial NB2 with mean μ = e^η and dispersion α = e^s (variance "
+                 "μ + α·μ²); the loss is exactly −log NB(y | μ, α).",
+    raw_output="two linear outputs per count: the log-mean η and the log-dispersion s",
+    gradient="∂l/∂η = (μ − y)/(1 + α·μ);  ∂l/∂s = r·(ψ(y + r) − ψ(r) − log(1 + α·μ)) + "
+             "(μ − y)/(1 + α·μ).",
+    when="Counts whose variance exceeds their mean (dispersion index var/mean well above "
+         "1): lk.advise offers it when it measures over-dispersion.",
+    pitfalls=(
+        "Two raw outputs per target, in the order (log-mean, log-dispersion).",
+        "Not jointly convex; convex in the log-mean.",
+        "Targets must be integers ≥ 0.",
+    ),
+    related=("poisson", "negative_binomial_nll", "tweedie_deviance"),
+    case=Case("y = 7, μ = 3, α = 0.5 (raw η = log 3, s = log 0.5)", 7.0,
+               (math.log(3.0), math.log(0.5)), vary=0, grid=(-2.0, 4.0),
+               more_targets=(0.0,), x_label="log-mean η (log-dispersion fixed)"),
+)
 
 
 class NegativeBinomial(_Blocks):
@@ -638,6 +783,8 @@ class NegativeBinomial(_Blocks):
     """
 
     name = "negative_binomial"
+    aliases = ("negative binomial", "negbin", "overdispersed counts")
+    explanation = _NEGATIVE_BINOMIAL
     domain = "counts: integers >= 0"
     activation_name = "exp,exp"
     link_name = "log,log"
@@ -696,6 +843,26 @@ class NegativeBinomial(_Blocks):
 # -------------------------------------------------------------------------- Gaussian mixture
 
 
+_GAUSSIAN_MIXTURE = LossExplanation(
+    formula="l = −log Σ_j π_j·N(y | μ_j, σ_j²),   π = softmax(a),   σ = e^s\n"
+            "raw outputs per target: (a_1..a_k, μ_1..μ_k, s_1..s_k)",
+    distribution="A mixture of k Gaussians (a mixture density network's output); the loss "
+                 "is exactly its negative log-likelihood.",
+    raw_output="3k linear outputs per target: mixing logits, means, log standard deviations",
+    gradient="∂l/∂a_j = π_j − r_j,  ∂l/∂μ_j = −r_j·z_j/σ_j,  ∂l/∂s_j = r_j·(1 − z_j²),\n"
+             "z_j = (y − μ_j)/σ_j,  r_j the responsibilities.",
+    when="Multimodal targets (several plausible answers for one input).",
+    pitfalls=(
+        "Not convex; components can collapse (σ → 0): bound σ from below.",
+        "predict() is the mixture mean, which can fall between the modes.",
+    ),
+    related=("heteroscedastic_gaussian", "gaussian", "gaussian_mixture_nll"),
+    case=Case("y = 0.5, k = 2: a = (0.3, −0.2), μ = (0, 1), s = (−0.5, 0.2)", 0.5,
+               (0.3, -0.2, 0.0, 1.0, -0.5, 0.2), {"k": 2}, vary=2, grid=(-3.0, 4.0),
+               x_label="mean μ₁ of component 1 (other outputs fixed)"),
+)
+
+
 class GaussianMixture(_Blocks):
     r"""Mixture of ``k`` Gaussians: the output of a mixture density network, ``3k`` raw outputs.
 
@@ -752,6 +919,8 @@ class GaussianMixture(_Blocks):
     """
 
     name = "gaussian_mixture"
+    aliases = ("mixture", "gaussian mixture")
+    explanation = _GAUSSIAN_MIXTURE
     activation_name = "softmax,identity,exp"
     link_name = "multinomial logit,identity,log"
     convex = False

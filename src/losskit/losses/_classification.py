@@ -45,6 +45,7 @@ from losskit.losses._core import (
     prepare,
     sample_weights,
 )
+from losskit.losses._spec import Case, LossExplanation
 
 __all__ = [
     "binary_cross_entropy",
@@ -60,6 +61,29 @@ _PROBABILITY_OPTIONS = {
 _CLASS_WEIGHT_NAMES = ("y_pred", "y_true", "sample_weight", "class_weight")
 _LOGITS_FIX = "Pass probabilities, or logits with from_logits=True"
 _TORCH_LOG_FLOOR = -100.0  # PyTorch's clamp of log p and log(1 - p) in binary_cross_entropy
+
+# the worked examples and pitfalls the classification losses' explanations share
+_P9 = math.log(0.9 / 0.1)  # the logit of p = 0.9
+_P3 = tuple(math.log(p) for p in (0.7, 0.2, 0.1))  # logits of the probabilities (0.7, 0.2, 0.1)
+_BINARY_CASE = Case("y = 1, p = 0.9 (logit z = log(0.9/0.1))", 1.0, _P9,
+                    {"from_logits": True}, grid=(-8.0, 8.0), more_targets=(0.0,),
+                    x_label="logit z")
+_CATEGORICAL_CASE = Case("y = (1, 0, 0), p = (0.7, 0.2, 0.1) (logits z = log p)",
+                         (1.0, 0.0, 0.0), _P3, {"from_logits": True}, vary=0, grid=(-8.0, 8.0),
+                         more_targets=((0.0, 1.0, 0.0),),
+                         x_label="logit z₀ of class 0 (other logits fixed)")
+_LABEL_CASE = Case("y = 0 (class 0 of 3), p = (0.7, 0.2, 0.1) (logits z = log p)", 0, _P3,
+                   {"from_logits": True}, vary=0, grid=(-8.0, 8.0), more_targets=(1,),
+                   x_label="logit z₀ of class 0 (other logits fixed)")
+_SOFTMAX_TWICE = (
+    "Softmax before a logits loss: applying softmax yourself and also passing from_logits=True "
+    "applies it twice, squashing every prediction towards uniform (tiny gradients, a loss that "
+    "will not fall); passing logits without from_logits=True is rejected, since the rows are "
+    "not probabilities. Keep the last layer linear and pass from_logits=True.")
+_LOG_ZERO_P = (
+    "log(0): a probability of exactly 0 on the true class gives an infinite loss; "
+    "probabilities are clipped to [ε, 1 − ε] (ε the machine epsilon of the dtype, eps= to "
+    "change it), whereas logits are finite for every finite logit and need no clipping.")
 
 
 def check_binary_targets(func: str, xp: Namespace, y: Array) -> None:
@@ -107,7 +131,53 @@ def _clipped_log(xp: Namespace, p: Array, eps: float, unused: Array | None = Non
     return xp.log(clipped), clipped, inside
 
 
-@loss_function(**_PROBABILITY_OPTIONS)
+_BINARY_CROSS_ENTROPY = LossExplanation(
+    formula="l = −[y·log p + (1 − y)·log(1 − p)],   p = σ(z) = 1 / (1 + e^(−z))\n"
+            "(averaged over the k labels of a sample for multi-label targets)",
+    distribution="Bernoulli: y ∈ {0, 1} with P(y = 1) = p. −log P(y | p) is exactly l, so "
+                 "minimising the binary cross-entropy is maximum likelihood for a binary "
+                 "target, and the fitted p estimates P(y = 1 | x).",
+    activation_from="bernoulli",
+    activation="one sigmoid unit per label; better, a linear last layer with "
+               "from_logits=True, so the loss applies the sigmoid stably",
+    raw_output="the logit z (pass from_logits=True), or the probability p = σ(z)",
+    gradient="∂l/∂z = σ(z) − y  (prediction minus target: the logit is the canonical link; "
+             "divided by k for k labels per sample). W.r.t. the probability instead: "
+             "∂l/∂p = (p − y) / (p·(1 − p)).",
+    when="Binary targets (yes/no, click/no click, churn) and multi-label targets (one "
+         "sigmoid per label, labels independent). The fitted p is a probability, so use it "
+         "whenever decisions depend on how likely the positive class is.",
+    pitfalls=(
+        "Keep both terms: dropping (1 − y)·log(1 − p) ignores every negative sample, and "
+        "the model learns to predict 1 everywhere.",
+        _LOG_ZERO_P,
+        "from_logits mismatch: logits without from_logits=True are rejected as soon as one "
+        "falls outside [0, 1], but sigmoid outputs with from_logits=True pass silently through "
+        "a second sigmoid, which squeezes every prediction into [σ(0), σ(1)] = "
+        "[{sigmoid_0:.3g}, {sigmoid_1:.3g}]. Match the flag to the last layer.",
+        "Targets must be 0/1 (or probabilities): map −1/+1 labels with (y + 1) / 2.",
+        "Do not train a sigmoid output with the squared error instead: for a confidently "
+        "wrong logit (z = −10, y = 1) the squared error's gradient w.r.t. z is "
+        "{sat_mse:.2g} where the cross-entropy's is {sat_bce:.5g} (see plot).",
+        "Class imbalance: a rare positive class is learned slowly; use pos_weight (> 1), "
+        "sample weights, or binary_focal_loss.",
+        "Fused framework forms lose confident predictions: PyTorch's "
+        "binary_cross_entropy_with_logits computes (1 − y)·z + log(1 + e^(−z)), which "
+        "cancels for a confident, correct negative: at z = {fused_z}, y = 0 it gives "
+        "{fused_bce:.6g} in float32 where the loss is {exact_bce:.6g}, and 0 from about "
+        "z = −15. losskit's value and gradient stay exact (also on torch tensors).",
+    ),
+    related=("binary_focal_loss", "hinge_loss", "squared_hinge_loss",
+             "categorical_cross_entropy", "mean_squared_error"),
+    case=_BINARY_CASE,
+    classification=True,
+)
+
+
+@loss_function(**_PROBABILITY_OPTIONS,
+               aliases=("bce", "log loss", "logistic loss", "bce with logits", "BCEWithLogitsLoss",
+                        "BCELoss", "sigmoid cross-entropy"),
+               explanation=_BINARY_CROSS_ENTROPY)
 def binary_cross_entropy(
     y_true: Any,
     y_pred: Any,
@@ -262,7 +332,39 @@ _CE_NAN_HINT = ("a row of logits is all -inf (no class possible) or holds both +
                 "where the target is; check the model's outputs")
 
 
-@loss_function(axis=Integer(), **_PROBABILITY_OPTIONS)
+_CATEGORICAL_CROSS_ENTROPY = LossExplanation(
+    formula="l = −Σ_c y_c·log p_c,   p = softmax(z),   p_c = e^(z_c) / Σ_j e^(z_j)",
+    distribution="Categorical: one of C classes with P(class c) = p_c. For a one-hot y, "
+                 "l = −log p_y, the negative log-likelihood of the observed class; for soft "
+                 "targets it is the cross-entropy H(y, p) = H(y) + KL(y ‖ p).",
+    activation_from="categorical",
+    activation="C units with softmax; better, a linear last layer with from_logits=True",
+    raw_output="the C logits z (from_logits=True), or the probabilities p",
+    gradient="∂l/∂z_c = p_c − y_c  (softmax(z) − y, for targets summing to 1, without class "
+             "weights or label smoothing). W.r.t. the probabilities: ∂l/∂p_c = −y_c / p_c.",
+    when="Exactly one of C mutually exclusive classes per sample, given as one-hot rows "
+         "(or soft targets such as smoothed labels).",
+    pitfalls=(
+        _SOFTMAX_TWICE,
+        _LOG_ZERO_P,
+        "Integer labels: use sparse_categorical_cross_entropy (the same number without "
+        "building a one-hot matrix).",
+        "Not for multi-label targets (several 1s per row): softmax makes the classes "
+        "compete; use binary_cross_entropy with one sigmoid per label.",
+        "Frameworks differ in details (Keras clips probabilities and renormalises rows, "
+        "PyTorch divides by the summed class weights); convention= reproduces them.",
+    ),
+    related=("sparse_categorical_cross_entropy", "kl_divergence", "categorical_focal_loss",
+             "entropy", "perplexity", "binary_cross_entropy"),
+    case=_CATEGORICAL_CASE,
+    classification=True,
+)
+
+
+@loss_function(axis=Integer(), **_PROBABILITY_OPTIONS,
+               aliases=("cross-entropy", "ce", "cce", "softmax cross-entropy",
+                        "multinomial log loss"),
+               explanation=_CATEGORICAL_CROSS_ENTROPY)
 def categorical_cross_entropy(
     y_true: Any,
     y_pred: Any,
@@ -426,7 +528,33 @@ def _labels_as_integers(func: str, xp: Namespace, labels: Array, check_values: b
     return xp.astype(labels, xp.int64)
 
 
-@loss_function(axis=Integer(), ignore_index=Optional(Integer()), **_PROBABILITY_OPTIONS)
+_SPARSE_CATEGORICAL_CROSS_ENTROPY = LossExplanation(
+    formula="l = −log p_y = logsumexp(z) − z_y,   p = softmax(z),   y an integer label",
+    distribution="Categorical: P(class c) = p_c; l = −log P(y | p) is the negative "
+                 "log-likelihood of the observed class y.",
+    activation_from="categorical",
+    activation="C units with softmax; better, a linear last layer with from_logits=True",
+    raw_output="the C logits z (from_logits=True), or the probabilities p",
+    gradient="∂l/∂z_c = p_c − [c = y]  (softmax(z) minus the one-hot label).",
+    when="One of C classes per sample, with the labels as integers 0..C−1 (language-model "
+         "tokens, image classes).",
+    pitfalls=(
+        _SOFTMAX_TWICE,
+        "Labels must be 0..C−1: map other labels with numpy.unique(y, return_inverse=True); "
+        "a label ≥ C is rejected.",
+        "ignore_index and class weights change the mean's denominator (it divides by the "
+        "weights of the counted samples, as PyTorch does).",
+        _LOG_ZERO_P,
+    ),
+    related=("categorical_cross_entropy", "perplexity", "categorical_focal_loss"),
+    case=_LABEL_CASE,
+    classification=True,
+)
+
+
+@loss_function(axis=Integer(), ignore_index=Optional(Integer()), **_PROBABILITY_OPTIONS,
+               aliases=("sparse ce", "scce", "sparse cross-entropy", "CrossEntropyLoss"),
+               explanation=_SPARSE_CATEGORICAL_CROSS_ENTROPY)
 def sparse_categorical_cross_entropy(
     y_true: Any,
     y_pred: Any,

@@ -43,7 +43,13 @@ from losskit._validation import (
     options,
 )
 from losskit.losses._classification import (
+    _BINARY_CASE,
+    _CATEGORICAL_CASE,
     _CE_NAN_HINT,
+    _LABEL_CASE,
+    _P3,
+    _P9,
+    _SOFTMAX_TWICE,
     _check_predictions,
     _clipped_log,
     _keras_rows,
@@ -64,6 +70,7 @@ from losskit.losses._core import (
     prepare,
     sample_weights,
 )
+from losskit.losses._spec import Case, LossExplanation, explained
 
 __all__ = [
     "binary_focal_loss",
@@ -81,6 +88,10 @@ _EPS = Optional(Real(0.0, 0.5, closed="left"))
 _GAMMA = Real(0.0, math.inf, closed="left")
 _ALPHA = Optional(Real(0.0, 1.0))
 _KERAS_FOCAL_ALPHA = 0.25  # CategoricalFocalCrossentropy's default alpha, always applied
+_Q3 = tuple(math.log(p) for p in (0.5, 0.3, 0.2))  # logits of the probabilities (0.5, 0.3, 0.2)
+_NOT_CALIBRATED = (
+    "Not a likelihood any more: its minimiser is not the true probability, so do not read the "
+    "predictions as calibrated probabilities (recalibrate on held-out data if you need them).")
 
 
 def _check_distributions(func: str, xp: Namespace, name: str, p: Array, dtype: Any,
@@ -93,7 +104,39 @@ def _check_distributions(func: str, xp: Namespace, name: str, p: Array, dtype: A
 # ------------------------------------------------------------------------ divergence, entropy
 
 
-@loss_function(from_logits=Boolean(), axis=Integer(), eps=_EPS)
+_KL_DIVERGENCE = LossExplanation(
+    formula="l = Σ_c y_c·log(y_c / q_c),   q = softmax(z)   (0·log 0 = 0; y the target "
+            "distribution P, q the prediction Q)",
+    distribution="Categorical: KL(P ‖ Q) = H(P, Q) − H(P) is the cross-entropy minus the "
+                 "target's entropy (free of the model), so it has the categorical negative "
+                 "log-likelihood's gradient and minimiser, and reads 0 at a perfect "
+                 "prediction.",
+    activation_from="categorical",
+    activation="C units with softmax (from_logits=True for stability)",
+    raw_output="the C logits z (from_logits=True), or the probabilities q",
+    gradient="∂l/∂z_c = q_c − y_c  (target rows summing to 1): the cross-entropy's gradient.",
+    when="Soft targets (distillation from a teacher, label distributions, variational "
+         "objectives) when the value itself should read as 0 = perfect.",
+    pitfalls=(
+        "Argument order: PyTorch's kl_div takes (input = log q, target = p), the reverse "
+        "of this function's (y_true = p, y_pred = q).",
+        "PyTorch's reduction='mean' divides by n·C (1/C of the divergence); "
+        "reduction='batchmean' is the per-sample mean computed here.",
+        "It is KL(target ‖ prediction): q = 0 where the target is positive is infinite "
+        "(probabilities are clipped; logits are safe).",
+        "With one-hot targets it equals the cross-entropy (the target's entropy is 0).",
+    ),
+    related=("categorical_cross_entropy", "entropy"),
+    case=Case("y = P = (0.7, 0.2, 0.1), q = Q = (0.5, 0.3, 0.2) (logits z = log q)",
+               (0.7, 0.2, 0.1), _Q3, {"from_logits": True}, vary=0, grid=(-8.0, 8.0),
+               x_label="logit z₀ of class 0 (other logits fixed)"),
+    classification=True,
+)
+
+
+@loss_function(from_logits=Boolean(), axis=Integer(), eps=_EPS,
+               aliases=("kl", "kld", "kl div", "kullback-leibler", "relative entropy"),
+               explanation=_KL_DIVERGENCE)
 def kl_divergence(
     y_true: Any,
     y_pred: Any,
@@ -240,6 +283,31 @@ def kl_divergence(
     return PerSample(inputs, per_sample, gradient, weight, mean_weight, nan_hint=_CE_NAN_HINT)
 
 
+_ENTROPY = LossExplanation(
+    formula="H(p) = −Σ_c p_c·log p_c   (0·log 0 = 0; p = softmax(z) with from_logits=True)",
+    distribution="Categorical: the expected negative log-likelihood of a sample of p under "
+                 "p itself, the floor of the cross-entropy H(P, Q) = H(P) + KL(P ‖ Q).",
+    activation_from="categorical",
+    activation="softmax rows (from_logits=True takes the logits)",
+    raw_output="the C logits z (from_logits=True), or probability rows p",
+    gradient="∂H/∂z_c = −p_c·(log p_c + H)  (from logits).",
+    when="Reading a cross-entropy against soft targets (how far above its floor it is), or "
+         "as a regulariser on predicted distributions (confidence penalty, exploration "
+         "bonus).",
+    pitfalls=(
+        "Not a training loss on its own: minimising it drives predictions to one-hot "
+        "certainty regardless of the data; regularisers add −β·H (maximise it).",
+        "Rows must sum to 1 (scipy.stats.entropy renormalises; this does not).",
+        "No analytic gradient is registered (the example's gradient is a finite "
+        "difference).",
+    ),
+    related=("kl_divergence", "categorical_cross_entropy", "perplexity"),
+    case=Case("p = (0.7, 0.2, 0.1) (logits z = log p)", None, _P3, {"from_logits": True},
+               vary=0, grid=(-8.0, 8.0), x_label="logit z₀ (other logits fixed)"),
+)
+
+
+@explained(aliases=("shannon entropy",), explanation=_ENTROPY)
 @options(from_logits=Boolean(), axis=Integer(),
          **{name: COMMON_OPTIONS[name] for name in ("reduction", "unit", "check_values")})
 def entropy(
@@ -335,6 +403,34 @@ def entropy(
         return as_array(xp, value)
 
 
+_PERPLEXITY = LossExplanation(
+    formula="PPL = exp(−(1/n)·Σ_i log p_{i,y_i}) = exp(mean sparse categorical "
+            "cross-entropy)",
+    distribution="Categorical: the exponentiated negative mean log-likelihood of the "
+                 "observed classes (tokens); a uniform guess among k classes has "
+                 "perplexity k.",
+    activation_from="categorical",
+    activation="softmax over the vocabulary (from_logits=True takes the logits)",
+    raw_output="the C logits z (from_logits=True), or the probabilities p",
+    gradient="∂PPL/∂z_c = PPL·(p_c − [c = y])  (one sample: PPL times the cross-entropy's "
+             "gradient).",
+    when="Reporting a language model (or any categorical model): a metric on the scale of "
+         "'choosing among k equally likely options'.",
+    pitfalls=(
+        "A metric, not a training loss: train on sparse_categorical_cross_entropy, its "
+        "logarithm (no analytic gradient is registered here; the example uses a finite "
+        "difference).",
+        "It is the mean over all tokens of the batch, not the mean of per-sequence "
+        "perplexities (a larger number).",
+    ),
+    related=("sparse_categorical_cross_entropy", "entropy"),
+    case=Case(_LABEL_CASE.inputs, 0, _P3, {"from_logits": True}, vary=0,
+               grid=(-4.0, 4.0), more_targets=(1,),
+               x_label="logit z₀ of class 0 (other logits fixed)"),
+)
+
+
+@explained(aliases=("ppl",), explanation=_PERPLEXITY)
 @options(from_logits=Boolean(), axis=Integer(), ignore_index=Optional(Integer()), eps=_EPS,
          check_values=Boolean())
 def perplexity(
@@ -476,7 +572,37 @@ def _margin_inputs(func: str, y_true: Any, y_pred: Any, sample_weight: Any,
     return inputs, signs
 
 
-@loss_function()
+_HINGE_LOSS = LossExplanation(
+    formula="l = max(0, 1 − t·s),   t ∈ {−1, +1} (0/1 labels are mapped to −1/+1),   "
+            "s the raw score",
+    distribution="None: it is the margin loss of the support-vector machine, the tightest "
+                 "convex upper bound of the 0-1 loss, not the negative log-likelihood of a "
+                 "distribution. It gives a decision sign(s), not a probability.",
+    activation="none (a linear score) or tanh (scores in [−1, 1], as in the classic "
+               "study); never a sigmoid",
+    raw_output="the score s (decision: sign(s))",
+    gradient="∂l/∂s = −t where t·s < 1 (inside the margin or wrong), 0 beyond the margin.",
+    when="Binary classification judged on accuracy alone, when no probabilities are "
+         "needed; the labels ±1 are natural (the study's hinge run uses a tanh output).",
+    pitfalls=(
+        "Not a probability: do not threshold s at 0.5 or read it as P(y = 1); the decision "
+        "is sign(s).",
+        "A sigmoid output (s ∈ [0, 1]) can never reach the margin for t = −1: every "
+        "negative sample costs at least 1. Use a linear or tanh output.",
+        "Through a tanh output the hinge saturates like the squared error through a "
+        "sigmoid: for a confidently wrong logit tanh′ vanishes, and so does the gradient "
+        "w.r.t. the logit; and the margin t·s = 1 is reached only as the logit → ∞.",
+        "Samples beyond the margin contribute nothing: the loss stops learning from them, "
+        "which makes it robust but ignores how confident the model is.",
+    ),
+    related=("squared_hinge_loss", "categorical_hinge_loss", "binary_cross_entropy"),
+    case=Case("y = +1, s = 0.3", 1.0, 0.3, grid=(-3.0, 3.0), more_targets=(-1.0,),
+               x_label="score s"),
+    classification=True,
+)
+
+
+@loss_function(aliases=("hinge", "svm", "svm loss"), explanation=_HINGE_LOSS)
 def hinge_loss(
     y_true: Any,
     y_pred: Any,
@@ -559,7 +685,30 @@ def hinge_loss(
                      count_normaliser(xp, per_sample, weight, _keras_only(convention)))
 
 
-@loss_function()
+_SQUARED_HINGE_LOSS = LossExplanation(
+    formula="l = max(0, 1 − t·s)²,   t ∈ {−1, +1} (0/1 labels mapped),   s the raw score",
+    distribution="None: the L2-SVM loss (scikit-learn's LinearSVC default), a margin loss "
+                 "without a likelihood; it gives a decision sign(s), not a probability.",
+    activation="none (a linear score) or tanh; never a sigmoid",
+    raw_output="the score s",
+    gradient="∂l/∂s = −2t·max(0, 1 − t·s)  (continuous: 0 at the margin).",
+    when="As hinge_loss, when a loss differentiable at the margin is wanted (second-order "
+         "or smooth optimisers).",
+    pitfalls=(
+        "Large margin violations cost quadratically, so mislabelled points pull much harder "
+        "than under the hinge.",
+        "Not a probability; the decision is sign(s).",
+        "With a tanh output the gradient through tanh vanishes for confidently wrong "
+        "logits (like the squared error through a sigmoid).",
+    ),
+    related=("hinge_loss", "categorical_hinge_loss", "binary_cross_entropy"),
+    case=Case("y = +1, s = 0.3", 1.0, 0.3, grid=(-3.0, 3.0), more_targets=(-1.0,),
+               x_label="score s"),
+    classification=True,
+)
+
+
+@loss_function(aliases=("squared hinge", "l2 svm"), explanation=_SQUARED_HINGE_LOSS)
 def squared_hinge_loss(
     y_true: Any,
     y_pred: Any,
@@ -627,7 +776,36 @@ def squared_hinge_loss(
                      nan_hint="an infinite score was squared against an infinite margin")
 
 
-@loss_function(axis=Integer())
+_CATEGORICAL_HINGE_LOSS = LossExplanation(
+    formula="l = max(0, 1 − s_y + max_{c≠y} s_c)   (s the raw class scores, y the class of "
+            "the one-hot row)",
+    distribution="None: the Crammer–Singer multi-class SVM loss, a margin loss without a "
+                 "likelihood; it gives a decision argmax(s), not probabilities.",
+    activation="none (linear scores); not softmax, since the margin 1 is in score units",
+    raw_output="the C class scores s",
+    gradient="∂l/∂s_y = −1 and ∂l/∂s_m = +1 for the best wrong class m = argmax_{c≠y} s_c "
+             "while the margin is violated (l > 0); 0 otherwise.",
+    when="Multi-class classification judged on accuracy alone, when no probabilities are "
+         "needed.",
+    pitfalls=(
+        "Only the best wrong class gets a gradient, and nothing once the margin holds: "
+        "learning stops early and says nothing about confidence.",
+        "Keras' CategoricalHinge counts the true class as a score of 0 among the wrong "
+        "ones, so it differs when every wrong score is negative.",
+        "Not probabilities: use categorical_cross_entropy when they matter.",
+    ),
+    related=("hinge_loss", "categorical_cross_entropy", "squared_hinge_loss"),
+    case=Case("y = (1, 0, 0), s = (0.5, 0.8, −1)", (1.0, 0.0, 0.0), (0.5, 0.8, -1.0),
+               vary=0, grid=(-3.0, 3.0), more_targets=((0.0, 1.0, 0.0),),
+               x_label="score s₀ of class 0 (other scores fixed)"),
+    classification=True,
+)
+
+
+@loss_function(axis=Integer(),
+               aliases=("categorical hinge", "multiclass hinge", "multi-class hinge",
+                        "crammer singer"),
+               explanation=_CATEGORICAL_HINGE_LOSS)
 def categorical_hinge_loss(
     y_true: Any,
     y_pred: Any,
@@ -737,8 +915,41 @@ def categorical_hinge_loss(
 # ------------------------------------------------------------------------------- focal losses
 
 
+_BINARY_FOCAL_LOSS = LossExplanation(
+    formula="l = −α_t·(1 − p_t)^γ·log p_t,   p_t = p if y = 1 else 1 − p,   p = σ(z)\n"
+            "α_t = α if y = 1 else 1 − α (α = None: 1);   γ = gamma ≥ 0",
+    distribution="Bernoulli, reweighted: −log p_t is the Bernoulli negative log-likelihood, "
+                 "and (1 − p_t)^γ shrinks the samples already predicted well. With γ = 0 "
+                 "(and α = None) it is binary_cross_entropy.",
+    activation_from="bernoulli",
+    activation="one sigmoid unit per label (from_logits=True for stability)",
+    raw_output="the logit z (from_logits=True), or the probability p",
+    gradient="∂l/∂z = t·(1 − p_t)^γ·(γ·p_t·log p_t + p_t − 1),   t = 2y − 1  (0/1 labels, "
+             "α = None; with γ = 0 it is σ(z) − y). Easy samples (p_t → 1) get almost no "
+             "gradient.",
+    when="Extreme class imbalance with many easy negatives (dense object detection, "
+         "segmentation of small structures), where the cross-entropy is dominated by "
+         "samples the model already gets right.",
+    pitfalls=(
+        _NOT_CALIBRATED,
+        "alpha differs between libraries: None here means no class balancing (Keras' "
+        "apply_class_balancing=False, torchvision's alpha=-1); with balancing both "
+        "libraries default to alpha = 0.25, the weight of the positive class.",
+        "Combining alpha with class weights or pos_weight counts the imbalance twice.",
+        "A large γ makes the gradient of every moderately well-classified sample tiny, "
+        "which can slow training; γ = 2 (the paper's choice) is the usual default.",
+    ),
+    related=("binary_cross_entropy", "categorical_focal_loss", "bernoulli"),
+    case=Case(_BINARY_CASE.inputs + ", γ = 2", 1.0, _P9,
+               {"from_logits": True, "gamma": 2.0}, grid=(-8.0, 8.0), more_targets=(0.0,),
+               x_label="logit z"),
+    classification=True,
+)
+
+
 @loss_function(gamma=_GAMMA, alpha=_ALPHA, from_logits=Boolean(),
-               label_smoothing=Real(0.0, 1.0), eps=_EPS)
+               label_smoothing=Real(0.0, 1.0), eps=_EPS,
+               aliases=("focal", "focal loss", "sigmoid focal"), explanation=_BINARY_FOCAL_LOSS)
 def binary_focal_loss(
     y_true: Any,
     y_pred: Any,
@@ -892,8 +1103,37 @@ def binary_focal_loss(
                      count_normaliser(xp, per_sample, weight, convention))
 
 
+_CATEGORICAL_FOCAL_LOSS = LossExplanation(
+    formula="l = −α·Σ_c y_c·(1 − p_c)^γ·log p_c,   p = softmax(z)   (α = None: 1)",
+    distribution="Categorical, reweighted: for a one-hot y it is −(1 − p_y)^γ·log p_y, the "
+                 "categorical negative log-likelihood shrunk where the model is already "
+                 "right; γ = 0 gives categorical_cross_entropy.",
+    activation_from="categorical",
+    activation="C units with softmax (from_logits=True for stability)",
+    raw_output="the C logits z (from_logits=True), or the probabilities p",
+    gradient="∂l/∂z_c = (p_c − [c = y])·(1 − p_y)^(γ−1)·(1 − p_y − γ·p_y·log p_y)  (one-hot "
+             "y, α = None; γ = 0 gives p_c − [c = y]).",
+    when="Many classes with a few rare or hard ones (long-tailed recognition, dense "
+         "prediction), where easy samples dominate the cross-entropy.",
+    pitfalls=(
+        _NOT_CALIBRATED,
+        "Keras always multiplies by alpha (default 0.25) and renormalises rows; here "
+        "alpha=None means 1 and rows must sum to 1.",
+        _SOFTMAX_TWICE,
+    ),
+    related=("categorical_cross_entropy", "binary_focal_loss",
+             "sparse_categorical_cross_entropy"),
+    case=Case(_CATEGORICAL_CASE.inputs + ", γ = 2", (1.0, 0.0, 0.0), _P3,
+               {"from_logits": True, "gamma": 2.0}, vary=0, grid=(-8.0, 8.0),
+               more_targets=((0.0, 1.0, 0.0),),
+               x_label="logit z₀ of class 0 (other logits fixed)"),
+    classification=True,
+)
+
+
 @loss_function(gamma=_GAMMA, alpha=_ALPHA, from_logits=Boolean(), axis=Integer(),
-               label_smoothing=Real(0.0, 1.0), eps=_EPS)
+               label_smoothing=Real(0.0, 1.0), eps=_EPS,
+               aliases=("categorical focal", "softmax focal"), explanation=_CATEGORICAL_FOCAL_LOSS)
 def categorical_focal_loss(
     y_true: Any,
     y_pred: Any,

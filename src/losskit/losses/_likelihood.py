@@ -46,6 +46,7 @@ from losskit.losses._elementwise import (
     parameter,
     per_sample,
 )
+from losskit.losses._spec import Case, LossExplanation
 
 __all__ = [
     "gamma_nll",
@@ -102,7 +103,38 @@ def _check_targets(func: str, inputs: Inputs, check_values: bool) -> None:
 # ----------------------------------------------------------------------------------- Poisson
 
 
-@loss_function(log_input=Boolean(), full=Boolean())
+_POISSON_NLL = LossExplanation(
+    formula="l = e^η − y·η   [+ log y! with full=True]   (log_input=True: η = log μ)\n"
+            "l = μ − y·log μ   (log_input=False: y_pred is the rate μ)",
+    distribution="Poisson(μ): −log P(y | μ) = μ − y·log μ + log y!; full=False drops "
+                 "log y!, which does not depend on the model.",
+    activation_from="poisson",
+    activation="exp applied inside the loss: the last layer is linear and outputs the "
+               "log-rate η (log_input=True, the default)",
+    raw_output="the log-rate η = log μ (log_input=True)",
+    gradient="∂l/∂η = e^η − y = μ̂ − y  (prediction minus target: the log is the canonical "
+             "link). W.r.t. the rate (log_input=False): 1 − y/μ.",
+    when="Counts (events, visits, goals) whose variance is about their mean.",
+    pitfalls=(
+        "Needs a log-rate output: with log_input=True (the default) y_pred is η, the raw "
+        "output of a linear layer; applying exp yourself as well takes it twice. With "
+        "log_input=False y_pred must be a positive rate (μ = 0 with y > 0 is infinite).",
+        "full=False values can be negative: only differences between models mean "
+        "something (full=True is the exact, non-negative NLL).",
+        "Over-dispersed counts (variance well above the mean) make it over-confident: "
+        "use negative_binomial_nll (or tweedie_deviance with 1 < power < 2).",
+        "PyTorch adds 1e-8 inside the log (log_input=False) and uses Stirling's "
+        "approximation with full=True; convention='torch' reproduces both.",
+    ),
+    related=("tweedie_deviance", "negative_binomial_nll", "gamma_nll",
+             "mean_squared_log_error"),
+    case=Case("y = 3, μ = 2 (η = log 2)", 3.0, math.log(2.0), {"log_input": True},
+               grid=(-2.0, 3.0), more_targets=(0.0,), x_label="log-rate η"),
+)
+
+
+@loss_function(log_input=Boolean(), full=Boolean(),
+               aliases=("poisson loss", "PoissonNLLLoss"), explanation=_POISSON_NLL)
 def poisson_nll(
     y_true: Any,
     y_pred: Any,
@@ -340,7 +372,40 @@ def _negative_binomial_inputs(func: str, y_true: Any, y_pred: Any, sample_weight
     return Inputs(xp, y_true, y_pred, [weight, None], out, None)
 
 
-@loss_function(alpha=Optional(PositiveOrArray()), log_input=Boolean(), full=Boolean())
+_NEGATIVE_BINOMIAL_NLL = LossExplanation(
+    formula="l = r·softplus(u) + y·softplus(−u) + log Γ(r) − log Γ(y + r)   [+ log y! with "
+            "full=True]\nu = η + s,  η = log μ,  s = log α,  r = 1/α   (alpha=None: the raw "
+            "outputs per target are (η, s))",
+    distribution="Negative binomial (NB2) with mean μ and dispersion α: variance μ + α·μ², a "
+                 "Poisson whose rate varies as a Gamma with shape 1/α; exactly "
+                 "−log NB(y | μ, α) with full=True. α → 0 is the Poisson.",
+    activation_from="negative_binomial",
+    activation="exp for the log-mean and for the log-dispersion, inside the loss (the last "
+               "layer is linear, two outputs per target)",
+    raw_output="two values per target: the log-mean η and the log-dispersion s = log α (a "
+               "fixed alpha= takes one value, η)",
+    gradient="∂l/∂η = (μ − y)/(1 + α·μ),  ∂l/∂s = r·(ψ(y + r) − ψ(r) − log(1 + α·μ)) + "
+             "(μ − y)/(1 + α·μ)  (ψ the digamma function).",
+    when="Over-dispersed counts: the variance well above the mean (doctor visits, claims, "
+         "species counts), where poisson_nll fits the mean but is over-confident.",
+    pitfalls=(
+        "With alpha=None y_pred has shape y_true.shape + (2,): (log-mean, log-dispersion) "
+        "along the last axis; a fixed alpha takes y_pred of y_true's shape.",
+        "full=False drops log y! only: values can be negative, differences between models "
+        "still mean something.",
+        "Marginal over-dispersion can come from the inputs: a learned dispersion falls "
+        "towards 0 (the Poisson) when the model explains it.",
+    ),
+    related=("poisson_nll", "tweedie_deviance", "negative_binomial"),
+    case=Case("y = 7, μ = 3 (η = log 3), α = 0.5 (s = log 0.5)", 7.0,
+               (math.log(3.0), math.log(0.5)), vary=0, grid=(-2.0, 4.0),
+               more_targets=(0.0,), x_label="log-mean η (log-dispersion fixed)"),
+)
+
+
+@loss_function(alpha=Optional(PositiveOrArray()), log_input=Boolean(), full=Boolean(),
+               aliases=("negative binomial loss", "nb nll", "nb2"),
+               explanation=_NEGATIVE_BINOMIAL_NLL)
 def negative_binomial_nll(
     y_true: Any,
     y_pred: Any,
@@ -474,8 +539,37 @@ def negative_binomial_nll(
 # ---------------------------------------------------------------------------------- Gaussian
 
 
+_GAUSSIAN_NLL = LossExplanation(
+    formula="l = ½·(log σ² + (y − ŷ)²/σ²)   [+ ½·log 2π with full=True]\n"
+            "σ² = var, or exp(log_var) for a predicted log-variance",
+    distribution="Gaussian N(ŷ, σ²) with a known or predicted variance; with full=True l is "
+                 "exactly −log N(y | ŷ, σ²).",
+    activation_from="gaussian",
+    activation="a linear output for the mean; for a predicted variance a second, linear "
+               "output read as log σ² (log_var=)",
+    raw_output="the mean ŷ (and, as log_var, the log-variance s)",
+    gradient="∂l/∂ŷ = (ŷ − y)/σ²;  with log_var = s: ∂l/∂s = ½·(1 − (y − ŷ)²·e^(−s)).",
+    when="Real targets whose noise level you also predict (or know): calibrated "
+         "uncertainty next to the prediction. With a fixed variance, use the squared error.",
+    pitfalls=(
+        "Negative values are legitimate (the density exceeds 1 when σ² < 1/2π and the fit "
+        "is good).",
+        "A predicted variance can collapse onto fitted points (σ² → 0, loss → −∞): predict "
+        "log σ² and bound it, or regularise.",
+        "The mean's gradient is divided by σ²: points the model calls noisy are learned "
+        "slowly, and it can explain errors away by raising σ².",
+        "PyTorch clamps the variance at 1e-6 and broadcasts (n, 1) variances; "
+        "convention='torch' reproduces the clamp.",
+    ),
+    related=("mean_squared_error", "laplace_nll", "student_t_nll", "gaussian_mixture_nll"),
+    case=Case("y = 1, ŷ = 0.3, σ² = 0.5", 1.0, 0.3, {"var": 0.5}),
+)
+
+
 @loss_function(var=Optional(PositiveOrArray()), log_var=Optional(RealOrArray()),
-               full=Boolean())
+               full=Boolean(),
+               aliases=("gaussian nll loss", "GaussianNLLLoss", "normal nll"),
+               explanation=_GAUSSIAN_NLL)
 def gaussian_nll(
     y_true: Any,
     y_pred: Any,
@@ -614,7 +708,27 @@ def gaussian_nll(
 # ------------------------------------------------------------------------- Laplace, Student t
 
 
-@loss_function(scale=PositiveOrArray())
+_LAPLACE_NLL = LossExplanation(
+    formula="l = log 2b + |y − ŷ|/b   (b = scale)",
+    distribution="Laplace(ŷ, b): exactly −log Laplace(y | ŷ, b); with a constant b it is "
+                 "the absolute error up to scale and a constant (the model learns the "
+                 "median).",
+    activation_from="laplace",
+    activation="a linear output",
+    raw_output="the location ŷ",
+    gradient="∂l/∂ŷ = sign(ŷ − y)/b.",
+    when="Heavy-tailed real targets with a known or separately predicted scale, or to "
+         "compare an L1-trained model's likelihood with a Gaussian one.",
+    pitfalls=(
+        "Negative values are legitimate (b < 1/2 near the location).",
+        "The gradient has constant size, as for the absolute error.",
+    ),
+    related=("mean_absolute_error", "gaussian_nll", "student_t_nll"),
+    case=Case("y = 1, ŷ = 0.3, b = 0.5", 1.0, 0.3, {"scale": 0.5}),
+)
+
+
+@loss_function(scale=PositiveOrArray(), aliases=("laplace nll",), explanation=_LAPLACE_NLL)
 def laplace_nll(
     y_true: Any,
     y_pred: Any,
@@ -698,7 +812,32 @@ def _student_t_constant(nu: float) -> float:
             - 17.0 / (14336.0 * x**7))
 
 
-@loss_function(df=_POSITIVE, scale=PositiveOrArray())
+_STUDENT_T_NLL = LossExplanation(
+    formula="l = log[Γ(ν/2)·√(νπ)·s / Γ((ν+1)/2)] + ((ν+1)/2)·log(1 + r²/(ν·s²)),   "
+            "r = ŷ − y,  ν = df,  s = scale",
+    distribution="Student-t t_ν(ŷ, s): exactly −log t_ν(y | ŷ, s). ν → ∞ gives the "
+                 "Gaussian, ν = 1 the Cauchy distribution.",
+    activation_from="student_t",
+    activation="a linear output",
+    raw_output="the location ŷ",
+    gradient="∂l/∂ŷ = (ν + 1)·r / (ν·s² + r²)  (largest at |r| = s·√ν, then decreasing: "
+             "gross outliers barely pull).",
+    when="Real targets with a fraction of gross outliers (corrupted labels); df from 3 to 5 "
+         "is a common robust choice.",
+    pitfalls=(
+        "Not convex: the second derivative is negative beyond |r| = s·√ν, so Newton methods "
+        "(boosting) need the hessian clipped to a positive value.",
+        "df has no default: pass it.",
+        "Negative values are legitimate where the density exceeds 1.",
+    ),
+    related=("huber_loss", "gaussian_nll", "laplace_nll"),
+    case=Case("y = 0, ŷ = 1, ν = 3, s = 1", 0.0, 1.0, {"df": 3.0, "scale": 1.0},
+               grid=(-8.0, 8.0)),
+)
+
+
+@loss_function(df=_POSITIVE, scale=PositiveOrArray(),
+               aliases=("student t nll", "t nll"), explanation=_STUDENT_T_NLL)
 def student_t_nll(
     y_true: Any,
     y_pred: Any,
@@ -803,7 +942,32 @@ def student_t_nll(
 # ------------------------------------------------------------------------------ Gamma, Tweedie
 
 
-@loss_function(shape=_POSITIVE, log_input=Boolean(), full=Boolean())
+_GAMMA_NLL = LossExplanation(
+    formula="l = α·(y/μ + log μ)   [− α·log α + log Γ(α) − (α − 1)·log y with full=True]\n"
+            "μ = e^η with log_input=True;  α = shape",
+    distribution="Gamma with mean μ and shape α (variance μ²/α): the standard deviation is "
+                 "proportional to the mean, so errors count relatively.",
+    activation_from="gamma",
+    activation="exp (log link): a linear last layer outputs η = log μ (log_input=True)",
+    raw_output="the log-mean η = log μ (log_input=True), or the mean μ",
+    gradient="∂l/∂η = α·(1 − y·e^(−η))  (log_input=True);  w.r.t. the mean: "
+             "∂l/∂μ = α·(μ − y)/μ².",
+    when="Positive, right-skewed continuous targets whose spread grows with their level "
+         "(claim sizes, durations, rainfall amounts).",
+    pitfalls=(
+        "Targets must be > 0: exact zeros need tweedie_deviance with 1 < power < 2.",
+        "log_input defaults to False here (y_pred is the mean μ > 0), unlike poisson_nll; "
+        "for a network pass log_input=True and a linear last layer.",
+        "Negative values are legitimate where the density exceeds 1.",
+    ),
+    related=("tweedie_deviance", "poisson_nll", "mean_squared_log_error"),
+    case=Case("y = 1.5, η = 0.2 (μ = e^0.2), α = 2", 1.5, 0.2,
+               {"shape": 2.0, "log_input": True}, grid=(-2.0, 3.0), x_label="log-mean η"),
+)
+
+
+@loss_function(shape=_POSITIVE, log_input=Boolean(), full=Boolean(),
+               aliases=("gamma loss",), explanation=_GAMMA_NLL)
 def gamma_nll(
     y_true: Any,
     y_pred: Any,
@@ -961,7 +1125,37 @@ def _tweedie_unit_deviance(xp: Namespace, y: Array, log_mu: Array | None, mu: Ar
     return xp.where(positive, stable, at_zero)
 
 
-@loss_function(power=_TweediePower(), log_input=Boolean())
+_TWEEDIE_DEVIANCE = LossExplanation(
+    formula="d = 2·(max(y, 0)^(2−p)/((1−p)(2−p)) − y·μ^(1−p)/(1−p) + μ^(2−p)/(2−p)),   "
+            "p = power\n(limits: (y − μ)² at p = 0, Poisson deviance at 1, Gamma deviance "
+            "at 2;  μ = e^η with log_input=True)",
+    distribution="Tweedie exponential-dispersion model with variance φ·μ^p: the deviance is "
+                 "twice its negative log-likelihood minus that of the perfect prediction, "
+                 "over φ; 1 < p < 2 is the compound Poisson–Gamma (zeros plus a positive "
+                 "part).",
+    activation_from="poisson",
+    activation="exp (log link): a linear last layer outputs η = log μ (log_input=True)",
+    raw_output="the log-mean η (log_input=True), or the mean μ",
+    gradient="∂d/∂η = 2·μ^(1−p)·(μ − y)  (log_input=True);  w.r.t. the mean: "
+             "∂d/∂μ = 2·μ^(−p)·(μ − y).",
+    when="Non-negative targets with exact zeros and a continuous positive part (insurance "
+         "claims, rainfall): 1 < power < 2. power 1 and 2 are the Poisson and Gamma "
+         "deviances.",
+    pitfalls=(
+        "Powers in (0, 1) have no distribution and are rejected.",
+        "Deviances of different powers are on different scales: do not compare models "
+        "trained with different powers by their deviance.",
+        "log_input defaults to False (y_pred is the mean μ > 0).",
+    ),
+    related=("poisson_nll", "gamma_nll", "mean_squared_error"),
+    case=Case("y = 2, η = 0.5 (μ = e^0.5), p = 1.5", 2.0, 0.5,
+               {"power": 1.5, "log_input": True}, grid=(-2.0, 3.0), more_targets=(0.0,),
+               x_label="log-mean η"),
+)
+
+
+@loss_function(power=_TweediePower(), log_input=Boolean(),
+               aliases=("tweedie",), explanation=_TWEEDIE_DEVIANCE)
 def tweedie_deviance(
     y_true: Any,
     y_pred: Any,
@@ -1093,7 +1287,39 @@ def _mixture_inputs(func: str, y_true: Any, y_pred: Any, sample_weight: Any) -> 
     return Inputs(xp, y_true, y_pred, [weight], out, None)
 
 
-@loss_function(log_scale=Boolean())
+_GAUSSIAN_MIXTURE_NLL = LossExplanation(
+    formula="l = −log Σ_j π_j·N(y | μ_j, σ_j²),   π = softmax(a),   σ_j = e^(s_j)\n"
+            "raw outputs per target: (a_1..a_k, μ_1..μ_k, s_1..s_k)",
+    distribution="A mixture of k Gaussians; l is exactly its negative log-likelihood "
+                 "(with k = 1, gaussian_nll with log_var = 2s, full=True).",
+    activation_from="gaussian_mixture",
+    activation="softmax for the k mixing logits, identity for the k means, exp for the k "
+               "log standard deviations (all inside the loss: the last layer is linear)",
+    raw_output="3k values per target: mixing logits a, means μ, log standard deviations s",
+    gradient="∂l/∂a_j = π_j − r_j,  ∂l/∂μ_j = −r_j·z_j/σ_j,  ∂l/∂s_j = r_j·(1 − z_j²),\n"
+             "z_j = (y − μ_j)/σ_j,  r_j = π_j·N_j / Σ_i π_i·N_i (the responsibilities).",
+    when="Multimodal targets (several plausible answers for one input: inverse kinematics, "
+         "trajectories), where a single Gaussian would predict the useless average of the "
+         "modes.",
+    pitfalls=(
+        "A component can collapse onto single points (σ → 0, loss → −∞): bound σ from "
+        "below, e.g. s = log(softplus(raw) + 1e-3).",
+        "The order of the 3k outputs is fixed (logits, means, log standard deviations); a "
+        "different layout silently trains the wrong quantities.",
+        "Negative values are legitimate (a narrow component on a target).",
+        "The mixture mean Σ π_j·μ_j can fall between modes: report the most probable mode "
+        "when that is what is used.",
+    ),
+    related=("gaussian_nll", "gaussian_mixture", "heteroscedastic_gaussian"),
+    case=Case("y = 0.5, k = 2: a = (0.3, −0.2), μ = (0, 1), s = (−0.5, 0.2)", 0.5,
+               (0.3, -0.2, 0.0, 1.0, -0.5, 0.2), vary=2, grid=(-3.0, 4.0),
+               x_label="mean μ₁ of component 1 (other outputs fixed)"),
+)
+
+
+@loss_function(log_scale=Boolean(),
+               aliases=("mdn", "mixture density network", "mixture nll"),
+               explanation=_GAUSSIAN_MIXTURE_NLL)
 def gaussian_mixture_nll(
     y_true: Any,
     y_pred: Any,

@@ -14,11 +14,43 @@ from losskit.losses._core import (
     prepare,
     sample_weights,
 )
+from losskit.losses._spec import Case, LossExplanation
 
 __all__ = ["mean_squared_error"]
 
 
-@loss_function()
+_MEAN_SQUARED_ERROR = LossExplanation(
+    formula="l = (1/k)·Σ_j (ŷ_j − y_j)²   (k outputs per sample)",
+    distribution="Gaussian with a fixed variance: −log N(y | ŷ, σ²) = (y − ŷ)²/(2σ²) + "
+                 "log σ + ½·log 2π, so the squared error is that negative log-likelihood "
+                 "up to scale and a constant, and the model learns the conditional mean.",
+    activation_from="gaussian",
+    activation="a linear output",
+    raw_output="the prediction ŷ itself",
+    gradient="∂l/∂ŷ_j = 2(ŷ_j − y_j)/k  (shrinks as the prediction approaches the target).",
+    when="Real-valued targets with roughly symmetric, light-tailed noise of constant size; "
+         "the conditional mean is what you want to predict.",
+    pitfalls=(
+        "With a sigmoid (or softmax) output it saturates: the gradient w.r.t. the logit is "
+        "2(p − y)·p·(1 − p), which vanishes when the unit is confidently wrong (at z = −10 "
+        "for y = 1 it is {sat_mse:.2g}, against {sat_bce:.5g} for binary_cross_entropy). "
+        "Use cross-entropy for classes.",
+        "Outliers dominate: the loss grows with the squared error, so a few gross errors "
+        "pull the fit (huber_loss, mean_absolute_error or student_t_nll resist them).",
+        "Scale-dependent: standardise the target so the learning rate and the loss have "
+        "a sensible scale (and report the metric on the original scale).",
+        "Shapes must match: (n, 1) against (n,) is rejected rather than broadcast to "
+        "(n, n).",
+    ),
+    related=("mean_absolute_error", "huber_loss", "gaussian_nll", "log_cosh_loss",
+             "mean_squared_log_error", "binary_cross_entropy"),
+    case=Case("y = 1, ŷ = 1.5", 1.0, 1.5, grid=(-2.0, 4.0)),
+    classification=True,
+)
+
+
+@loss_function(aliases=("mse", "l2", "squared error", "MSELoss", "quadratic loss"),
+               explanation=_MEAN_SQUARED_ERROR)
 def mean_squared_error(
     y_true: Any,
     y_pred: Any,

@@ -16,6 +16,7 @@ from losskit._array import Array
 from losskit._validation import Optional, Real, check_finite
 from losskit.losses._core import KERAS_EPSILON, PerSample, loss_function, prepare
 from losskit.losses._elementwise import check_above, per_sample
+from losskit.losses._spec import Case, LossExplanation
 
 __all__ = [
     "huber_loss",
@@ -39,7 +40,33 @@ def _finite_inputs(func: str, y_true: Any, y_pred: Any, sample_weight: Any,
     return inputs
 
 
-@loss_function()
+_MEAN_ABSOLUTE_ERROR = LossExplanation(
+    formula="l = (1/k)·Σ_j |ŷ_j − y_j|",
+    distribution="Laplace with a fixed scale b: −log Laplace(y | ŷ, b) = |y − ŷ|/b + "
+                 "log 2b, so minimising the absolute error is maximum likelihood and the "
+                 "model learns the conditional median.",
+    activation_from="laplace",
+    activation="a linear output",
+    raw_output="the prediction ŷ itself",
+    gradient="∂l/∂ŷ_j = sign(ŷ_j − y_j)/k  (constant size; 0 at a tie).",
+    when="Targets with heavy tails or outliers that should not dominate the fit, or when "
+         "the median is the number you will report.",
+    pitfalls=(
+        "Its gradient is constant in size: it does not shrink near the optimum, so SGD with "
+        "a fixed learning rate keeps jumping around it; decay the learning rate or use "
+        "huber_loss.",
+        "It learns the median, not the mean: for skewed noise the predictions are biased "
+        "as estimates of the mean.",
+        "Its second derivative is 0: Newton methods and gradient boosting need a constant "
+        "hessian instead.",
+    ),
+    related=("mean_squared_error", "huber_loss", "laplace_nll", "pinball_loss",
+             "mean_absolute_percentage_error"),
+    case=Case("y = 1, ŷ = 1.5", 1.0, 1.5, grid=(-2.0, 4.0)),
+)
+
+
+@loss_function(aliases=("mae", "l1", "absolute error", "L1Loss"), explanation=_MEAN_ABSOLUTE_ERROR)
 def mean_absolute_error(
     y_true: Any,
     y_pred: Any,
@@ -116,7 +143,32 @@ def mean_absolute_error(
                       convention=convention)
 
 
-@loss_function(delta=Real(0.0, math.inf, closed="neither"))
+_HUBER_LOSS = LossExplanation(
+    formula="l = (1/k)·Σ_j ρ_δ(ŷ_j − y_j),   ρ_δ(r) = ½·r² if |r| ≤ δ, else δ·(|r| − ½·δ)",
+    distribution="Huber's least-favourable distribution p(y) ∝ exp(−ρ_δ(y − ŷ)): Gaussian "
+                 "in the centre, Laplace in the tails; the fit lies between the mean and "
+                 "the median.",
+    activation_from="gaussian",
+    activation="a linear output",
+    raw_output="the prediction ŷ itself",
+    gradient="∂l/∂ŷ_j = clip(ŷ_j − y_j, −δ, δ)/k  (the residual, capped at ±δ: outliers pull "
+             "with a constant force).",
+    when="Regression with occasional outliers where you still want the smooth, shrinking "
+         "gradient of the squared error near the optimum.",
+    pitfalls=(
+        "δ is in the target's units: choose it on the scale of residuals you consider "
+        "normal (standardise the target if unsure).",
+        "PyTorch's smooth_l1_loss(beta=δ) is this divided by δ: the same minimiser, "
+        "gradients scaled by 1/δ.",
+        "Its second derivative jumps at |r| = δ; log_cosh_loss is smooth everywhere.",
+    ),
+    related=("mean_squared_error", "mean_absolute_error", "log_cosh_loss", "student_t_nll"),
+    case=Case("y = 0, ŷ = 2, δ = 1", 0.0, 2.0, {"delta": 1.0}),
+)
+
+
+@loss_function(delta=Real(0.0, math.inf, closed="neither"),
+               aliases=("huber", "HuberLoss"), explanation=_HUBER_LOSS)
 def huber_loss(
     y_true: Any,
     y_pred: Any,
@@ -194,7 +246,30 @@ def huber_loss(
                       convention=convention)
 
 
-@loss_function()
+_LOG_COSH_LOSS = LossExplanation(
+    formula="l = (1/k)·Σ_j log cosh(ŷ_j − y_j)   (≈ r²/2 for small r, ≈ |r| − log 2 for "
+            "large r)",
+    distribution="The hyperbolic secant distribution p(y) = 1 / (π·cosh(y − ŷ)): l is its "
+                 "negative log-likelihood minus log π.",
+    activation_from="gaussian",
+    activation="a linear output",
+    raw_output="the prediction ŷ itself",
+    gradient="∂l/∂ŷ_j = tanh(ŷ_j − y_j)/k  (bounded by 1/k; second derivative "
+             "(1 − tanh²)/k).",
+    when="Like huber_loss, but twice differentiable with no parameter to tune (second-order "
+         "methods, gradient boosting).",
+    pitfalls=(
+        "The bend is fixed at |r| ≈ 1: scale the target to put it where you want.",
+        "Written naively, cosh(r) overflows for |r| > 710; losskit computes it stably.",
+        "For large errors the gradient is ±1/k like the absolute error: far from the "
+        "optimum it learns no faster than MAE.",
+    ),
+    related=("huber_loss", "mean_squared_error", "mean_absolute_error"),
+    case=Case("y = 0, ŷ = 2", 0.0, 2.0),
+)
+
+
+@loss_function(aliases=("logcosh", "log cosh"), explanation=_LOG_COSH_LOSS)
 def log_cosh_loss(
     y_true: Any,
     y_pred: Any,
@@ -276,7 +351,32 @@ def log_cosh_loss(
                       convention=convention)
 
 
-@loss_function()
+_MEAN_SQUARED_LOG_ERROR = LossExplanation(
+    formula="l = (1/k)·Σ_j (log(1 + ŷ_j) − log(1 + y_j))²",
+    distribution="Gaussian on the log(1 + y) scale: 1 + y is log-normal with median 1 + ŷ; "
+                 "errors count relatively.",
+    activation="a non-negative output (softplus, ReLU or exp), since log(1 + ŷ) needs "
+               "ŷ > −1",
+    raw_output="the prediction ŷ itself",
+    gradient="∂l/∂ŷ_j = 2·(log(1 + ŷ_j) − log(1 + y_j)) / (k·(1 + ŷ_j)).",
+    when="Non-negative targets spanning orders of magnitude (prices, counts, durations) "
+         "where relative error matters.",
+    pitfalls=(
+        "A linear output can go below −1, where the loss is undefined (rejected): use a "
+        "non-negative output.",
+        "Under-prediction costs more than over-prediction by the same amount.",
+        "Often better: regress log(1 + y) with mean_squared_error and predict expm1, or "
+        "use poisson_nll / gamma_nll.",
+        "Keras clips both arrays at 1e-7 before the log (convention='keras').",
+    ),
+    related=("mean_squared_error", "poisson_nll", "gamma_nll",
+             "mean_absolute_percentage_error"),
+    case=Case("y = 3, ŷ = 5", 3.0, 5.0, grid=(-0.9, 10.0)),
+)
+
+
+@loss_function(aliases=("msle", "mean squared logarithmic error"),
+               explanation=_MEAN_SQUARED_LOG_ERROR)
 def mean_squared_log_error(
     y_true: Any,
     y_pred: Any,
@@ -367,7 +467,29 @@ def mean_squared_log_error(
                       convention=convention)
 
 
-@loss_function(eps=Optional(Real(0.0, math.inf, closed="neither")))
+_MEAN_ABSOLUTE_PERCENTAGE_ERROR = LossExplanation(
+    formula="l = (1/k)·Σ_j |ŷ_j − y_j| / max(|y_j|, ε)   (a fraction: 0.1 means 10 %)",
+    distribution="Laplace with a scale proportional to |y|: an absolute error weighted by "
+                 "1/|y|; the minimiser is a weighted median biased low.",
+    activation_from="laplace",
+    activation="a linear output (or a positive one)",
+    raw_output="the prediction ŷ itself",
+    gradient="∂l/∂ŷ_j = sign(ŷ_j − y_j) / (k·max(|y_j|, ε)).",
+    when="Reporting to people who think in percentages, for targets bounded away from 0; "
+         "as a training loss prefer mean_squared_log_error or a likelihood.",
+    pitfalls=(
+        "Targets near 0 explode it (ε is the machine epsilon, so y = 0 gives a huge value).",
+        "Biased low: over-predicting a small target costs more than under-predicting it, "
+        "and predicting 0 never costs more than 1.",
+        "Keras reports percent (100 times this); convention='keras' reproduces it.",
+    ),
+    related=("mean_absolute_error", "mean_squared_log_error"),
+    case=Case("y = 2, ŷ = 2.5", 2.0, 2.5, grid=(0.0, 5.0)),
+)
+
+
+@loss_function(eps=Optional(Real(0.0, math.inf, closed="neither")),
+               aliases=("mape",), explanation=_MEAN_ABSOLUTE_PERCENTAGE_ERROR)
 def mean_absolute_percentage_error(
     y_true: Any,
     y_pred: Any,
@@ -444,7 +566,30 @@ def mean_absolute_percentage_error(
                       nan_hint="the percentage error overflows; rescale the targets")
 
 
-@loss_function(quantile=Real(0.0, 1.0, closed="neither"))
+_PINBALL_LOSS = LossExplanation(
+    formula="l = (1/k)·Σ_j ρ_τ(y_j − ŷ_j),   ρ_τ(d) = τ·d if d ≥ 0, else (τ − 1)·d   "
+            "(τ = quantile)",
+    distribution="The asymmetric Laplace distribution with location ŷ, whose τ-quantile is "
+                 "ŷ: minimising the loss gives the conditional τ-quantile.",
+    activation_from="laplace",
+    activation="a linear output (one per quantile)",
+    raw_output="the prediction ŷ (the τ-quantile)",
+    gradient="∂l/∂ŷ_j = (1 − τ)/k where ŷ_j > y_j, −τ/k where ŷ_j < y_j  (0 at a tie).",
+    when="Prediction intervals (one output per quantile, e.g. 0.05 and 0.95) and asymmetric "
+         "costs (under-stocking costs more than over-stocking).",
+    pitfalls=(
+        "Quantiles trained separately can cross (the 0.9 quantile below the 0.1): sort the "
+        "outputs or predict positive increments.",
+        "At τ = 0.5 it is half the absolute error, not the absolute error.",
+        "The gradient has constant size, as for the absolute error.",
+    ),
+    related=("mean_absolute_error", "laplace_nll"),
+    case=Case("y = 0, ŷ = −1, τ = 0.9", 0.0, -1.0, {"quantile": 0.9}, grid=(-3.0, 3.0)),
+)
+
+
+@loss_function(quantile=Real(0.0, 1.0, closed="neither"),
+               aliases=("pinball", "quantile", "quantile loss"), explanation=_PINBALL_LOSS)
 def pinball_loss(
     y_true: Any,
     y_pred: Any,

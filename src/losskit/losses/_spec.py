@@ -23,20 +23,30 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+import numpy as np
+
 from losskit._validation import Constraint, fail
 
-__all__ = ["Case", "Kernel", "LossExplanation", "LossSpec", "install", "loss_functions",
-           "loss_specs", "replace", "spec_of"]
+__all__ = ["Case", "Kernel", "LossExplanation", "LossSpec", "explained", "explained_functions",
+           "install", "loss_functions", "loss_specs", "replace", "spec_of"]
 
 
 @dataclass(frozen=True)
 class Case:
-    """One worked example of a loss: a sample to compute at, and how to plot around it."""
+    """One worked example of a loss: a sample to compute at, and how to plot around it.
+
+    :func:`losskit.explain` computes the example with the losskit function (or family) and
+    its analytic gradient; ``tests/losses/test_specs.py`` checks it on every backend against
+    a reference formula and finite differences.
+    """
 
     #: the inputs, in words (``y = 1, p = 0.9``)
     inputs: str
+    #: one sample's target (``None``: a function of the prediction alone, as ``entropy``)
     y_true: Any
+    #: one sample's raw output(s)
     y_pred: Any
+    #: the loss's options for the call; for a family, the family's parameters
     options: Mapping[str, Any] = field(default_factory=dict)
     #: index of the raw output the plot varies (``None``: a single raw output)
     vary: int | None = None
@@ -45,10 +55,41 @@ class Case:
     more_targets: tuple[Any, ...] = ()
     x_label: str = "prediction ŷ"
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
+
+    def batch(self, y_true: Any, x: Any = None) -> tuple[np.ndarray | None, np.ndarray]:
+        """The example as NumPy arrays for the target ``y_true`` (``self.y_true`` or one of
+        ``more_targets``): one sample, or with ``x`` one sample per value of ``x`` put in
+        the raw output the plot varies. Targets stay integer labels or become float64.
+
+        >>> Case("y = 1, p = (0.5, 0.5)", 1, (0.0, 0.0), vary=0).batch(1, [-1.0, 1.0])
+        (array([1, 1]), array([[-1.,  0.],
+               [ 1.,  0.]]))
+        """
+        n = 1 if x is None else len(x)
+        raw = np.repeat(np.asarray(self.y_pred, dtype=np.float64)[None, ...], n, axis=0)
+        if x is not None:
+            if self.vary is None:
+                raw = np.asarray(x, dtype=np.float64)
+            else:
+                raw[:, self.vary] = x
+        if y_true is None:
+            return None, raw
+        y = np.repeat(np.asarray(y_true)[None, ...], n, axis=0)
+        return (y if y.dtype.kind in "iu" else y.astype(np.float64)), raw
+
 
 @dataclass(frozen=True)
 class LossExplanation:
-    """What a loss is, in maximum-likelihood terms (rendered by :func:`losskit.explain`)."""
+    """What a loss (or a family) is, in maximum-likelihood terms, rendered by
+    :func:`losskit.explain`. A loss declares it with ``loss_function(explanation=...)``; a
+    family as its class attribute ``explanation`` (its activation then comes from the class).
+
+    ``pitfalls`` may quote numbers that losskit computes when the page is made, as
+    ``str.format`` fields (``{sat_mse:.2g}``; the names are listed by
+    ``losskit.explain``'s ``_numbers``).
+    """
 
     formula: str
     #: the distribution the loss is the negative log-likelihood of (or why it is none)
@@ -121,6 +162,8 @@ class LossSpec:
 
 _REGISTRY: dict[str, LossSpec] = {}
 _PUBLIC: dict[str, Callable[..., Any]] = {}
+#: explained functions of the losses layer that are not loss bodies (no spec)
+_EXPLAINED: dict[str, tuple[Callable[..., Any], tuple[str, ...], LossExplanation]] = {}
 
 
 def install(public: Callable[..., Any], spec: LossSpec) -> None:
@@ -160,3 +203,32 @@ def spec_of(loss_fn: Any, caller: str | None = None) -> LossSpec | None:
          "Pass a losskit loss such as losskit.binary_cross_entropy, or differentiate your "
          "own function with your framework's autograd", TypeError)
     raise AssertionError  # pragma: no cover - fail raises
+
+
+def explained(*, aliases: tuple[str, ...] = (), explanation: LossExplanation
+              ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare the explanation of a public function of the losses layer that is not a loss
+    body (``entropy``, ``perplexity``: no :class:`LossSpec`, no analytic gradient); loss
+    bodies declare theirs with ``loss_function(aliases=..., explanation=...)``."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        _EXPLAINED[fn.__name__] = (fn, aliases, explanation)
+        return fn
+
+    return decorate
+
+
+def explained_functions() -> dict[str, tuple[Callable[..., Any], tuple[str, ...],
+                                             LossExplanation | None]]:
+    """Every public function of the losses layer with its aliases and explanation, by name:
+    the registered losses (explanation ``None`` where none is declared) and the functions
+    declared with :func:`explained`.
+
+    >>> fn, aliases, explanation = explained_functions()["entropy"]
+    >>> fn.__name__, aliases, spec_of(fn) is None
+    ('entropy', ('shannon entropy',), True)
+    """
+    table: dict[str, tuple[Callable[..., Any], tuple[str, ...], LossExplanation | None]] = {
+        name: (_PUBLIC[name], spec.aliases, spec.explanation) for name, spec in _REGISTRY.items()}
+    table.update(_EXPLAINED)
+    return table

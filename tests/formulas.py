@@ -1,0 +1,293 @@
+"""Reference formulas for every explained loss and family, in NumPy and scipy.
+
+Each one is what the explanation's formula and gradient lines say, written independently of
+losskit: ``value(y, raw, options)`` gives the per-sample loss and ``gradient(y, raw, options)``
+its gradient with respect to the raw output(s), for a batch of samples (the raw outputs of a
+sample along the last axis where it has several). ``options`` are the worked example's options
+(a family's parameters for a family). ``tests/losses/test_specs.py`` and
+``tests/families/test_explanations.py`` hold every loss and family to these, at the worked
+example of its declared explanation (``Case.batch`` makes its arrays), along its plotted
+grid and at random points.
+
+A new loss adds its entry to ``LOSSES``: the suite fails until it does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import special
+
+from losskit.losses import Case
+
+#: losses whose derivative jumps, and the raw outputs of their examples' kinks: a random
+#: point there is skipped (any subgradient is right)
+KINKED = {"hinge_loss", "squared_hinge_loss", "categorical_hinge_loss", "mean_absolute_error",
+          "laplace_nll", "laplace", "pinball_loss", "mean_absolute_percentage_error"}
+KINKS = (-1.0, 0.0, 1.0, 1.5, 2.0, -0.2)
+
+Formula = Callable[[Any, np.ndarray, Any], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A loss's per-sample value and gradient w.r.t. the raw output(s)."""
+
+    value: Formula
+    gradient: Formula
+
+
+def random_point(name: str, case: Case, shift: float) -> np.ndarray | None:
+    """The example's varied raw output moved by ``shift`` (kept on the plotted grid), or
+    ``None`` on a kink of a kinked loss (a subgradient point: any value there is right)."""
+    centre = np.asarray(case.y_pred, dtype=np.float64).reshape(-1)
+    centre = centre[0 if case.vary is None else case.vary]
+    x = np.clip(np.asarray([centre + shift]), *case.grid)
+    if name in KINKED and np.any(np.isclose(x, KINKS, atol=1e-9)):
+        return None
+    return x
+
+
+def central_difference(f: Callable[[np.ndarray], Any], raw: np.ndarray,
+                       h: float = 1e-6) -> np.ndarray:
+    """d f(raw)/d raw by central differences, for a per-sample ``f`` of NumPy raw outputs."""
+    grad = np.zeros_like(raw)
+    for c in [None] if raw.ndim == 1 else range(raw.shape[-1]):
+        step = np.zeros_like(raw)
+        step[..., slice(None) if c is None else c] = h
+        diff = (np.asarray(f(raw + step)) - np.asarray(f(raw - step))) / (2 * h)
+        grad[..., slice(None) if c is None else c] = diff
+    return grad
+
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+def _onehot(labels: np.ndarray, n: int) -> np.ndarray:
+    return np.eye(n)[np.asarray(labels, dtype=np.int64)]
+
+
+def _focal_binary(y: np.ndarray, z: np.ndarray, gamma: float) -> tuple[np.ndarray, np.ndarray]:
+    """The binary focal loss and its gradient w.r.t. the logit, for 0/1 labels."""
+    pt = np.where(y == 1, special.expit(z), special.expit(-z))
+    log_pt = np.where(y == 1, special.log_expit(z), special.log_expit(-z))
+    t = 2.0 * y - 1.0
+    return -(1 - pt) ** gamma * log_pt, t * (1 - pt) ** gamma * (gamma * pt * log_pt + pt - 1)
+
+
+def _focal_categorical(y: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    log_p = special.log_softmax(z, axis=-1)
+    return np.exp(log_p), np.sum(y * log_p, axis=-1)
+
+
+def _focal_categorical_value(y: np.ndarray, z: np.ndarray, gamma: float) -> np.ndarray:
+    log_py = _focal_categorical(y, z)[1]
+    return -(1 - np.exp(log_py)) ** gamma * log_py
+
+
+def _focal_categorical_gradient(y: np.ndarray, z: np.ndarray, gamma: float) -> np.ndarray:
+    p, log_py = _focal_categorical(y, z)
+    py = np.exp(log_py)
+    factor = (1 - py) ** (gamma - 1) * (1 - py - gamma * py * log_py)
+    return (p - y) * factor[..., None]
+
+
+def _categorical_hinge(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    wrong = np.where(y == 1, -np.inf, s)
+    loss = np.maximum(0.0, 1.0 - np.sum(y * s, axis=-1) + np.max(wrong, axis=-1))
+    grad = np.where((loss > 0)[..., None], _onehot(np.argmax(wrong, axis=-1), s.shape[-1]) - y,
+                    0.0)
+    return loss, grad
+
+
+def _bernoulli(y: np.ndarray, z: np.ndarray) -> np.ndarray:
+    return -(y * special.log_expit(z) + (1 - y) * special.log_expit(-z))
+
+
+def _label_nll(y: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """−log softmax(z)_y for integer labels y."""
+    y = np.asarray(y, dtype=np.int64)
+    return special.logsumexp(z, axis=-1) - np.take_along_axis(z, y[..., None], axis=-1)[..., 0]
+
+
+def _label_gradient(y: np.ndarray, z: np.ndarray) -> np.ndarray:
+    return special.softmax(z, axis=-1) - _onehot(y, z.shape[-1])
+
+
+def _huber(r: np.ndarray, delta: float) -> np.ndarray:
+    return np.where(np.abs(r) <= delta, 0.5 * r**2, delta * (np.abs(r) - 0.5 * delta))
+
+
+def _pinball(d: np.ndarray, tau: float) -> np.ndarray:
+    """ρ_τ(d), d = y − ŷ."""
+    return np.where(d >= 0, tau * d, (tau - 1) * d)
+
+
+def _sign_label(y: np.ndarray) -> np.ndarray:
+    return np.where(y > 0, 1.0, -1.0)  # 0/1 labels -> -1/+1, -1/+1 kept
+
+
+def _entropy(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    log_p = special.log_softmax(z, axis=-1)
+    p = np.exp(log_p)
+    h = -np.sum(p * log_p, axis=-1)
+    return h, -p * (log_p + h[..., None])
+
+
+def _mixture(y: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    k = raw.shape[-1] // 3
+    a, mu, s = raw[..., :k], raw[..., k:2 * k], raw[..., 2 * k:]
+    z = (y[..., None] - mu) * np.exp(-s)
+    log_weighted = special.log_softmax(a, axis=-1) - s - 0.5 * _LOG_2PI - 0.5 * z**2
+    r = special.softmax(log_weighted, axis=-1)  # responsibilities
+    grad = np.concatenate([special.softmax(a, axis=-1) - r, -r * z * np.exp(-s),
+                           r * (1.0 - z**2)], axis=-1)
+    return -special.logsumexp(log_weighted, axis=-1), grad
+
+
+def _student_t(y: np.ndarray, m: np.ndarray, nu: float, s: float) -> tuple[np.ndarray, ...]:
+    r = m - y
+    value = (special.gammaln(nu / 2) + 0.5 * math.log(nu * math.pi) + math.log(s)
+             - special.gammaln((nu + 1) / 2) + (nu + 1) / 2 * np.log1p(r**2 / (nu * s**2)))
+    return value, (nu + 1) * r / (nu * s**2 + r**2)
+
+
+def _tweedie(y: np.ndarray, eta: np.ndarray, p: float) -> tuple[np.ndarray, np.ndarray]:
+    mu = np.exp(eta)
+    value = 2 * (np.maximum(y, 0) ** (2 - p) / ((1 - p) * (2 - p)) - y * mu ** (1 - p) / (1 - p)
+                 + mu ** (2 - p) / (2 - p))
+    return value, 2 * mu ** (1 - p) * (mu - y)
+
+
+def _negative_binomial(y: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """NB2 NLL (without log y!) and its gradient in (η, s = log α), with scipy's special
+    functions: r = e^(−s), μ = e^η."""
+    eta, s = raw[..., 0], raw[..., 1]
+    r, mu = np.exp(-s), np.exp(eta)
+    value = (r * np.log1p(mu / r) + y * np.log1p(r / mu) + special.gammaln(r)
+             - special.gammaln(y + r))
+    g_eta = (mu - y) / (1 + mu / r)
+    g_s = r * (special.digamma(y + r) - special.digamma(r) - np.log1p(mu / r)) + g_eta
+    return value, np.stack([g_eta, g_s], axis=-1)
+
+
+#: the losses of losskit.losses, by name
+LOSSES: dict[str, Reference] = {
+    "binary_cross_entropy": Reference(
+        value=lambda y, z, o: _bernoulli(y, z),
+        gradient=lambda y, z, o: special.expit(z) - y),
+    "binary_focal_loss": Reference(
+        value=lambda y, z, o: _focal_binary(y, z, o["gamma"])[0],
+        gradient=lambda y, z, o: _focal_binary(y, z, o["gamma"])[1]),
+    "hinge_loss": Reference(
+        value=lambda y, s, o: np.maximum(0.0, 1.0 - _sign_label(y) * s),
+        gradient=lambda y, s, o: np.where(_sign_label(y) * s < 1, -_sign_label(y), 0.0)),
+    "squared_hinge_loss": Reference(
+        value=lambda y, s, o: np.maximum(0.0, 1.0 - _sign_label(y) * s) ** 2,
+        gradient=lambda y, s, o: -2 * _sign_label(y) * np.maximum(0.0, 1.0 - _sign_label(y) * s)),
+    "categorical_cross_entropy": Reference(
+        value=lambda y, z, o: -np.sum(y * special.log_softmax(z, axis=-1), axis=-1),
+        gradient=lambda y, z, o: special.softmax(z, axis=-1) - y),
+    "sparse_categorical_cross_entropy": Reference(
+        value=lambda y, z, o: _label_nll(y, z),
+        gradient=lambda y, z, o: _label_gradient(y, z)),
+    "categorical_focal_loss": Reference(
+        value=lambda y, z, o: _focal_categorical_value(y, z, o["gamma"]),
+        gradient=lambda y, z, o: _focal_categorical_gradient(y, z, o["gamma"])),
+    "categorical_hinge_loss": Reference(
+        value=lambda y, s, o: _categorical_hinge(y, s)[0],
+        gradient=lambda y, s, o: _categorical_hinge(y, s)[1]),
+    "kl_divergence": Reference(
+        value=lambda y, z, o: np.sum(special.xlogy(y, y) - y * special.log_softmax(z, axis=-1),
+                                     axis=-1),
+        gradient=lambda y, z, o: special.softmax(z, axis=-1) - y),
+    "entropy": Reference(
+        value=lambda y, z, o: _entropy(z)[0],
+        gradient=lambda y, z, o: _entropy(z)[1]),
+    "perplexity": Reference(  # one sample: PPL = exp(its cross-entropy)
+        value=lambda y, z, o: np.exp(_label_nll(y, z)),
+        gradient=lambda y, z, o: np.exp(_label_nll(y, z))[..., None] * _label_gradient(y, z)),
+    "mean_squared_error": Reference(
+        value=lambda y, m, o: (m - y) ** 2,
+        gradient=lambda y, m, o: 2 * (m - y)),
+    "mean_absolute_error": Reference(
+        value=lambda y, m, o: np.abs(m - y),
+        gradient=lambda y, m, o: np.sign(m - y)),
+    "huber_loss": Reference(
+        value=lambda y, m, o: _huber(m - y, o["delta"]),
+        gradient=lambda y, m, o: np.clip(m - y, -o["delta"], o["delta"])),
+    "log_cosh_loss": Reference(
+        value=lambda y, m, o: np.log(np.cosh(m - y)),
+        gradient=lambda y, m, o: np.tanh(m - y)),
+    "mean_absolute_percentage_error": Reference(
+        value=lambda y, m, o: np.abs(m - y) / np.maximum(np.abs(y), np.finfo(float).eps),
+        gradient=lambda y, m, o: np.sign(m - y) / np.maximum(np.abs(y), np.finfo(float).eps)),
+    "mean_squared_log_error": Reference(
+        value=lambda y, m, o: (np.log1p(m) - np.log1p(y)) ** 2,
+        gradient=lambda y, m, o: 2 * (np.log1p(m) - np.log1p(y)) / (1 + m)),
+    "pinball_loss": Reference(
+        value=lambda y, m, o: _pinball(y - m, o["quantile"]),
+        gradient=lambda y, m, o: np.where(m > y, 1 - o["quantile"],
+                                          np.where(m < y, -o["quantile"], 0.0))),
+    "gaussian_nll": Reference(
+        value=lambda y, m, o: 0.5 * (np.log(o["var"]) + (y - m) ** 2 / o["var"]),
+        gradient=lambda y, m, o: (m - y) / o["var"]),
+    "laplace_nll": Reference(
+        value=lambda y, m, o: np.log(2 * o["scale"]) + np.abs(y - m) / o["scale"],
+        gradient=lambda y, m, o: np.sign(m - y) / o["scale"]),
+    "student_t_nll": Reference(
+        value=lambda y, m, o: _student_t(y, m, o["df"], o["scale"])[0],
+        gradient=lambda y, m, o: _student_t(y, m, o["df"], o["scale"])[1]),
+    "poisson_nll": Reference(
+        value=lambda y, eta, o: np.exp(eta) - y * eta,
+        gradient=lambda y, eta, o: np.exp(eta) - y),
+    "negative_binomial_nll": Reference(
+        value=lambda y, raw, o: _negative_binomial(y, raw)[0],
+        gradient=lambda y, raw, o: _negative_binomial(y, raw)[1]),
+    "gamma_nll": Reference(
+        value=lambda y, eta, o: o["shape"] * (y * np.exp(-eta) + eta),
+        gradient=lambda y, eta, o: o["shape"] * (1 - y * np.exp(-eta))),
+    "tweedie_deviance": Reference(
+        value=lambda y, eta, o: _tweedie(y, eta, o["power"])[0],
+        gradient=lambda y, eta, o: _tweedie(y, eta, o["power"])[1]),
+    "gaussian_mixture_nll": Reference(
+        value=lambda y, raw, o: _mixture(y, raw)[0],
+        gradient=lambda y, raw, o: _mixture(y, raw)[1]),
+}
+
+#: the families of losskit.families, by name (``o``: the family's parameters)
+FAMILIES: dict[str, Reference] = {
+    "bernoulli": LOSSES["binary_cross_entropy"],
+    "multilabel": Reference(  # the loss averages a sample's labels; the gradient is per label
+        value=lambda y, z, o: np.mean(_bernoulli(y, z), axis=-1),
+        gradient=lambda y, z, o: special.expit(z) - y),
+    "categorical": LOSSES["sparse_categorical_cross_entropy"],
+    "gaussian": Reference(
+        value=lambda y, m, o: ((y - m) ** 2 / (2 * o["scale"] ** 2) + math.log(o["scale"])
+                               + 0.5 * _LOG_2PI),
+        gradient=lambda y, m, o: (m - y) / o["scale"] ** 2),
+    "laplace": LOSSES["laplace_nll"],
+    "student_t": LOSSES["student_t_nll"],
+    "poisson": Reference(
+        value=lambda y, eta, o: np.exp(eta) - y * eta + special.gammaln(y + 1),
+        gradient=lambda y, eta, o: np.exp(eta) - y),
+    "negative_binomial": Reference(
+        value=lambda y, raw, o: _negative_binomial(y, raw)[0] + special.gammaln(y + 1),
+        gradient=lambda y, raw, o: _negative_binomial(y, raw)[1]),
+    "gamma": Reference(
+        value=lambda y, eta, o: (o["shape"] * (y * np.exp(-eta) + eta)
+                                 - o["shape"] * math.log(o["shape"]) + special.gammaln(o["shape"])
+                                 - (o["shape"] - 1) * np.log(y)),
+        gradient=lambda y, eta, o: o["shape"] * (1 - y * np.exp(-eta))),
+    "heteroscedastic_gaussian": Reference(
+        value=lambda y, raw, o: (0.5 * (raw[..., 1] + (y - raw[..., 0]) ** 2 * np.exp(-raw[..., 1]))
+                                 + 0.5 * _LOG_2PI),
+        gradient=lambda y, raw, o: np.stack([
+            (raw[..., 0] - y) * np.exp(-raw[..., 1]),
+            0.5 * (1 - (y - raw[..., 0]) ** 2 * np.exp(-raw[..., 1]))], axis=-1)),
+    "gaussian_mixture": LOSSES["gaussian_mixture_nll"],
+}
