@@ -41,7 +41,7 @@ def test_native_and_generic_paths_give_the_same_label_error():
                                                 from_logits=True)
         messages.append(str(info.value))
     assert messages[0] == messages[1]
-    assert "has label 3 at index 1, outside [0, 3)" in messages[0]
+    assert "has values outside [0, 3) (3 at index 1;" in messages[0]
 
 
 def test_the_hard_label_fast_path_still_gives_the_exact_value():

@@ -290,7 +290,7 @@ def test_bad_loss_options(fam, options, error, match):
 @pytest.mark.parametrize(("kwargs", "error", "match"), [
     ({"unit": "dits"}, ValueError, "unit must be one of"),
     ({"check_values": 1}, TypeError, "check_values must be True or False"),
-    ({"sample_weight": [1.0, -1.0]}, ValueError, "negative weight"),
+    ({"sample_weight": [1.0, -1.0]}, ValueError, r"sample_weight has values outside \[0, inf\)"),
     ({"sample_weight": [1.0, 1.0, 1.0]}, ValueError, r"sample_weight has shape \(3,\)"),
     ({"sample_weight": [0.0, 0.0]}, ValueError, "all zero"),
 ])

@@ -24,13 +24,15 @@ from losskit._array import (
     to_float,
 )
 from losskit._validation import (
+    UNIT_INTERVAL,
     Boolean,
     Integer,
+    Interval,
     Optional,
     Real,
+    check_domain,
     check_finite,
     check_labels,
-    check_range,
     check_rows_sum_to_one,
     fail,
     weight_array,
@@ -65,9 +67,9 @@ _TORCH_LOG_FLOOR = -100.0  # PyTorch's clamp of log p and log(1 - p) in binary_c
 def check_binary_targets(func: str, xp: Namespace, y: Array) -> None:
     """The target domain of the Bernoulli losses, [0, 1] (NaN and ±inf are outside): the one
     check, on every path (the native kernel of :func:`binary_cross_entropy` calls it too)."""
-    check_range(func, xp, "y_true", y, 0.0, 1.0,
-                "Targets are probabilities of the positive class: map labels to 0/1 "
-                "(for -1/+1 labels use (y + 1) / 2)")
+    check_domain(func, xp, "y_true", y, UNIT_INTERVAL,
+                 "Targets are probabilities of the positive class: map labels to 0/1 "
+                 "(for -1/+1 labels use (y + 1) / 2)")
 
 
 def _check_predictions(func: str, inputs: Inputs, from_logits: bool, rows: bool,
@@ -80,10 +82,10 @@ def _check_predictions(func: str, inputs: Inputs, from_logits: bool, rows: bool,
         check_finite(func, xp, "y_pred", y_pred, allow_inf=True,
                      fix="Logits must not be NaN; look for a diverged model or bad features")
     elif renormalised:
-        check_range(func, xp, "y_pred", y_pred, 0.0, math.inf,
-                    "Keras' convention divides each row by its sum: pass non-negative scores")
+        check_domain(func, xp, "y_pred", y_pred, Interval(0.0, math.inf),
+                     "Keras' convention divides each row by its sum: pass non-negative scores")
     else:
-        check_range(func, xp, "y_pred", y_pred, 0.0, 1.0, _LOGITS_FIX)
+        check_domain(func, xp, "y_pred", y_pred, UNIT_INTERVAL, _LOGITS_FIX)
         if rows:
             check_rows_sum_to_one(
                 func, xp, "y_pred", y_pred, inputs.out_dtype,
@@ -342,9 +344,9 @@ def categorical_cross_entropy(
     xp, y = inputs.xp, inputs.y_true
     n_classes = inputs.y_pred.shape[-1]
     if check_values:
-        check_range(func, xp, "y_true", y, 0.0, 1.0,
-                    "y_true holds one-hot or probability rows; for integer labels use "
-                    "sparse_categorical_cross_entropy")
+        check_domain(func, xp, "y_true", y, UNIT_INTERVAL,
+                     "y_true holds one-hot or probability rows; for integer labels use "
+                     "sparse_categorical_cross_entropy")
         check_rows_sum_to_one(
             func, xp, "y_true", y, inputs.out_dtype,
             "Targets must be one-hot or probability rows; for several labels per sample "

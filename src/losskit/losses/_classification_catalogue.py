@@ -32,12 +32,13 @@ from losskit._array import (
 )
 from losskit._reduction import reduce
 from losskit._validation import (
+    UNIT_INTERVAL,
     Boolean,
     Integer,
     Optional,
     Real,
+    check_domain,
     check_finite,
-    check_range,
     check_rows_sum_to_one,
     fail,
     options,
@@ -86,7 +87,7 @@ _KERAS_FOCAL_ALPHA = 0.25  # CategoricalFocalCrossentropy's default alpha, alway
 def _check_distributions(func: str, xp: Namespace, name: str, p: Array, dtype: Any,
                          fix: str) -> None:
     """``p`` holds probability rows along the last axis: values in [0, 1], rows sum to 1."""
-    check_range(func, xp, name, p, 0.0, 1.0, fix)
+    check_domain(func, xp, name, p, UNIT_INTERVAL, fix)
     check_rows_sum_to_one(func, xp, name, p, dtype, fix)
 
 

@@ -14,8 +14,8 @@ import numbers
 from collections.abc import Callable
 from typing import Any
 
-from losskit._array import Array, first_index, to_bool, to_float
-from losskit._validation import Constraint, check_finite, fail
+from losskit._array import Array
+from losskit._validation import Constraint, Interval, check_domain, check_finite, fail
 from losskit.losses._core import (
     Inputs,
     PerSample,
@@ -27,7 +27,6 @@ from losskit.losses._core import (
 __all__ = [
     "PositiveOrArray",
     "RealOrArray",
-    "check_above",
     "parameter",
     "per_sample",
 ]
@@ -85,22 +84,10 @@ def parameter(func: str, inputs: Inputs, name: str, value: Any, converted: Array
     if check_values:
         check_finite(func, xp, name, converted, fix=f"Pass finite values of {name}")
         if positive:
-            check_above(func, xp, name, converted, 0.0, strict=True,
-                        fix=f"{name} must be > 0 everywhere; predict it through a positive "
-                            "activation (exp or softplus), or pass its logarithm instead")
+            check_domain(func, xp, name, converted, Interval.above(0.0, strict=True),
+                         f"{name} must be > 0 everywhere; predict it through a positive "
+                         "activation (exp or softplus), or pass its logarithm instead")
     return converted
-
-
-def check_above(func: str, xp: Any, name: str, x: Array, low: float, *, strict: bool,
-                fix: str) -> None:
-    """All values of ``x`` are ``> low`` (``strict``) or ``>= low``; NaN counts as a failure."""
-    bad = ~(x > low) if strict else ~(x >= low)
-    if to_bool(func, xp.any(bad)):
-        index = first_index(xp, bad)
-        where = f"index {index[0]}" if len(index) == 1 else f"index {index}"
-        sign = ">" if strict else ">="
-        fail(func, name, f"has a value not {sign} {low:g} ({to_float(x[index]):g} at {where}; "
-             f"min {to_float(xp.min(x)):g})", fix)
 
 
 def per_sample(func: str, inputs: Inputs, elementwise: Array, gradient: Callable[[], Array],

@@ -32,8 +32,10 @@ from losskit._array import (
 from losskit._validation import (
     Boolean,
     Constraint,
+    Interval,
     Optional,
     Real,
+    check_domain,
     check_finite,
     check_nonempty,
     fail,
@@ -42,7 +44,6 @@ from losskit.losses._core import KERAS_EPSILON, Inputs, PerSample, loss_function
 from losskit.losses._elementwise import (
     PositiveOrArray,
     RealOrArray,
-    check_above,
     parameter,
     per_sample,
 )
@@ -200,13 +201,13 @@ def poisson_nll(
     xp, y, z = inputs.xp, inputs.y_true, inputs.y_pred
     if check_values:
         _check_targets(func, inputs, check_values)
-        check_above(func, xp, "y_true", y, 0.0, strict=False,
-                    fix="Poisson targets are counts >= 0; for signed targets use "
-                        "mean_squared_error or gaussian_nll")
+        check_domain(func, xp, "y_true", y, Interval.above(0.0, strict=False),
+                     "Poisson targets are counts >= 0; for signed targets use "
+                     "mean_squared_error or gaussian_nll")
         if not log_input:
-            check_above(func, xp, "y_pred", z, 0.0, strict=False,
-                        fix="Rates must be >= 0; pass log-rates with log_input=True, or put "
-                            "an exp/softplus activation on the output")
+            check_domain(func, xp, "y_pred", z, Interval.above(0.0, strict=False),
+                         "Rates must be >= 0; pass log-rates with log_input=True, or put "
+                         "an exp/softplus activation on the output")
     if log_input:
         rate = xp.exp(z)
         elementwise = rate - mul_zero_safe(xp, y, z)
@@ -441,13 +442,13 @@ def negative_binomial_nll(
     xp, y, z = inputs.xp, inputs.y_true, inputs.y_pred
     _check_targets(func, inputs, check_values)
     if check_values:
-        check_above(func, xp, "y_true", y, 0.0, strict=False,
-                    fix="Negative binomial targets are counts >= 0; for signed targets use "
-                        "mean_squared_error or gaussian_nll")
+        check_domain(func, xp, "y_true", y, Interval.above(0.0, strict=False),
+                     "Negative binomial targets are counts >= 0; for signed targets use "
+                     "mean_squared_error or gaussian_nll")
         if not log_input:
-            check_above(func, xp, "y_pred", z, 0.0, strict=True,
-                        fix="Means must be > 0; pass log-means with log_input=True, or put "
-                            "an exp/softplus activation on the output")
+            check_domain(func, xp, "y_pred", z, Interval.above(0.0, strict=True),
+                         "Means must be > 0; pass log-means with log_input=True, or put "
+                         "an exp/softplus activation on the output")
     if learned:
         eta, s = z[..., 0], z[..., 1]
     else:
@@ -592,8 +593,8 @@ def gaussian_nll(
                                               positive=not torch, check_values=check_values)
         if torch and not isinstance(v, float):
             if check_values:
-                check_above(func, xp, "var", v, 0.0, strict=False,
-                            fix="A variance must be >= 0 (PyTorch rejects negative ones too)")
+                check_domain(func, xp, "var", v, Interval.above(0.0, strict=False),
+                             "A variance must be >= 0 (PyTorch rejects negative ones too)")
             v = xp.maximum(v, _TORCH_VAR_EPS)  # PyTorch's clamp, without gradient
         elif torch:
             v = max(v, _TORCH_VAR_EPS)
@@ -888,13 +889,13 @@ def gamma_nll(
     alpha = float(shape)
     if check_values:
         _check_targets(func, inputs, check_values)
-        check_above(func, xp, "y_true", y, 0.0, strict=True,
-                    fix="Gamma targets are positive; for targets that can be 0 use "
-                        "tweedie_deviance with 1 < power < 2, or poisson_nll")
+        check_domain(func, xp, "y_true", y, Interval.above(0.0, strict=True),
+                     "Gamma targets are positive; for targets that can be 0 use "
+                     "tweedie_deviance with 1 < power < 2, or poisson_nll")
         if not log_input:
-            check_above(func, xp, "y_pred", z, 0.0, strict=True,
-                        fix="Means must be > 0; pass log-means with log_input=True, or put "
-                            "an exp/softplus activation on the output")
+            check_domain(func, xp, "y_pred", z, Interval.above(0.0, strict=True),
+                         "Means must be > 0; pass log-means with log_input=True, or put "
+                         "an exp/softplus activation on the output")
     if log_input:
         ratio = y * xp.exp(-z)  # y / mu
         elementwise = alpha * (ratio + z)
@@ -1041,13 +1042,13 @@ def tweedie_deviance(
         _check_targets(func, inputs, check_values)
         if p >= 1:
             strict = p >= 2
-            check_above(func, xp, "y_true", y, 0.0, strict=strict,
-                        fix=f"Tweedie power {p:g} needs targets {'>' if strict else '>='} 0; "
-                            "use power <= 0 (or mean_squared_error) for signed targets")
+            check_domain(func, xp, "y_true", y, Interval.above(0.0, strict=strict),
+                         f"Tweedie power {p:g} needs targets {'>' if strict else '>='} 0; "
+                         "use power <= 0 (or mean_squared_error) for signed targets")
         if p != 0 and not log_input:
-            check_above(func, xp, "y_pred", z, 0.0, strict=True,
-                        fix="Means must be > 0 for power != 0; pass log-means with "
-                            "log_input=True, or put an exp/softplus activation on the output")
+            check_domain(func, xp, "y_pred", z, Interval.above(0.0, strict=True),
+                         "Means must be > 0 for power != 0; pass log-means with "
+                         "log_input=True, or put an exp/softplus activation on the output")
     mu = xp.exp(z) if log_input else z
     if p == 0:
         elementwise = (y - mu) * (y - mu)
@@ -1186,9 +1187,9 @@ def gaussian_mixture_nll(
         log_sigma, inv_sigma = s, xp.exp(-s)
     else:
         if check_values:
-            check_above(func, xp, "y_pred", s, 0.0, strict=True,
-                        fix="With log_scale=False the last k entries are standard deviations "
-                            "and must be > 0; or pass log standard deviations")
+            check_domain(func, xp, "y_pred", s, Interval.above(0.0, strict=True),
+                         "With log_scale=False the last k entries are standard deviations "
+                         "and must be > 0; or pass log standard deviations")
         log_sigma, inv_sigma = xp.log(s), 1.0 / s
     z = (inputs.y_true[..., None] - mu) * inv_sigma
     log_pi = log_softmax(xp, logits)

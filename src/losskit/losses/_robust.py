@@ -13,9 +13,9 @@ import math
 from typing import Any
 
 from losskit._array import Array
-from losskit._validation import Optional, Real, check_finite
+from losskit._validation import Interval, Optional, Real, check_domain, check_finite
 from losskit.losses._core import KERAS_EPSILON, PerSample, loss_function, prepare
-from losskit.losses._elementwise import check_above, per_sample
+from losskit.losses._elementwise import per_sample
 
 __all__ = [
     "huber_loss",
@@ -346,9 +346,9 @@ def mean_squared_log_error(
     keras = convention == "keras"
     if check_values and not keras:
         for name, x in (("y_true", y), ("y_pred", p)):
-            check_above(func, xp, name, x, -1.0, strict=True,
-                        fix="log(1 + y) needs values > -1; for targets that can be negative "
-                            "use mean_squared_error or huber_loss")
+            check_domain(func, xp, name, x, Interval.above(-1.0, strict=True),
+                         "log(1 + y) needs values > -1; for targets that can be negative "
+                         "use mean_squared_error or huber_loss")
     if keras:
         # Keras: log(max(x, 1e-7) + 1); the clip's derivative is 1 from 1e-7 up (end included)
         inside = p >= KERAS_EPSILON

@@ -20,10 +20,12 @@ from losskit._array import (
 )
 from losskit._reduction import normalised_weights
 from losskit._validation import (
+    UNIT_INTERVAL,
+    Interval,
+    check_domain,
     check_finite,
     check_labels,
     check_nonempty,
-    check_range,
     fail,
     weight_array,
 )
@@ -99,7 +101,7 @@ def _check_scores(func: str, xp: Namespace, y_pred: Array, from_logits: bool, *,
         check_finite(func, xp, "y_pred", y_pred, allow_inf=True,
                      fix="Scores must not be NaN; look for a diverged model")
     if not from_logits and not rows:
-        check_range(func, xp, "y_pred", y_pred, 0.0, 1.0,
+        check_domain(func, xp, "y_pred", y_pred, UNIT_INTERVAL,
                     "Pass probabilities of the positive class, logits with from_logits=True, "
                     "or integer predicted labels")
 
@@ -151,7 +153,7 @@ def class_predictions(func: str, inputs: MetricInputs, *, threshold: float, from
                 top = max(int(xp.max(true)), int(xp.max(pred)))
                 classes = max(top + 1, 2)
             if check_values:
-                check_range(func, xp, "y_pred", pred, 0, classes - 1,
+                check_domain(func, xp, "y_pred", pred, Interval(0, classes - 1),
                             f"Predicted labels must index the {classes} classes (pass "
                             "n_classes to set their number)")
     else:
