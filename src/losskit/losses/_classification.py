@@ -59,7 +59,6 @@ _PROBABILITY_OPTIONS = {
     "label_smoothing": Real(0.0, 1.0),
     "eps": Optional(Real(0.0, 0.5, closed="left")),
 }
-_CLASS_WEIGHT_NAMES = ("y_pred", "y_true", "sample_weight", "class_weight")
 _LOGITS_FIX = "Pass probabilities, or logits with from_logits=True"
 _TORCH_LOG_FLOOR = -100.0  # PyTorch's clamp of log p and log(1 - p) in binary_cross_entropy
 
@@ -187,8 +186,7 @@ def binary_cross_entropy(
     0.0
     """
     func = "binary_cross_entropy"
-    inputs = prepare(func, y_true, y_pred, sample_weight, pos_weight,
-                     names=("y_pred", "y_true", "sample_weight", "pos_weight"))
+    inputs = prepare(func, y_true, y_pred, sample_weight, arrays={"pos_weight": pos_weight})
     xp, y, z = inputs.xp, inputs.y_true, inputs.y_pred
     if check_values:
         check_binary_targets(func, xp, y)
@@ -196,9 +194,10 @@ def binary_cross_entropy(
     if label_smoothing:
         y = y * (1.0 - label_smoothing) + 0.5 * label_smoothing
     positive = y
-    if inputs.others[1] is not None:
-        shape = () if y.ndim == 1 or inputs.others[1].ndim == 0 else (y.shape[-1],)
-        beta = weight_array(func, xp, "pos_weight", inputs.others[1], shape, z.dtype,
+    if inputs.array("pos_weight") is not None:
+        beta = inputs.array("pos_weight")
+        shape = () if y.ndim == 1 or beta.ndim == 0 else (y.shape[-1],)
+        beta = weight_array(func, xp, "pos_weight", beta, shape, z.dtype,
                             check_values=check_values)
         positive = y * beta
     negative = 1.0 - y
@@ -231,7 +230,7 @@ def binary_cross_entropy(
                     - xp.where(inside_p, mul_zero_safe(xp, positive, 1.0 / p), 0.0))
 
     per_sample, k = mean_over_outputs(xp, elementwise)
-    weight = sample_weights(func, inputs, inputs.others[0], tuple(per_sample.shape),
+    weight = sample_weights(func, inputs, inputs.sample_weight, tuple(per_sample.shape),
                             check_values=check_values)
 
     def gradient_per_sample() -> Array:
@@ -242,8 +241,8 @@ def binary_cross_entropy(
                      count_normaliser(xp, per_sample, weight, convention))
 
 
-def _class_weights(func: str, inputs: Inputs, class_weight: Array | None,
-                   check_values: bool) -> Array | None:
+def _class_weights(func: str, inputs: Inputs, check_values: bool) -> Array | None:
+    class_weight = inputs.array("class_weight")
     if class_weight is None:
         return None
     return weight_array(func, inputs.xp, "class_weight", class_weight,
@@ -339,8 +338,8 @@ def categorical_cross_entropy(
     ValueError: categorical_cross_entropy: y_pred rows do not sum to 1 (row 0 sums to 1.5; ...
     """
     func = "categorical_cross_entropy"
-    inputs = prepare(func, y_true, y_pred, sample_weight, class_weight, axis=axis,
-                     names=_CLASS_WEIGHT_NAMES)
+    inputs = prepare(func, y_true, y_pred, sample_weight, axis=axis,
+                     arrays={"class_weight": class_weight})
     xp, y = inputs.xp, inputs.y_true
     n_classes = inputs.y_pred.shape[-1]
     if check_values:
@@ -353,7 +352,7 @@ def categorical_cross_entropy(
             "use binary_cross_entropy (multi-label)")
         _check_predictions(func, inputs, from_logits, rows=True,
                            renormalised=convention == "keras")
-    weights = _class_weights(func, inputs, inputs.others[1], check_values)
+    weights = _class_weights(func, inputs, check_values)
     q = y * (1.0 - label_smoothing) + label_smoothing / n_classes if label_smoothing else y
     a = q if weights is None else q * weights
     if from_logits:
@@ -365,7 +364,7 @@ def categorical_cross_entropy(
         log_p, p, inside = _clipped_log(xp, p_in, default_eps(inputs, eps, convention),
                                         unused=a == 0)
         per_sample = -row_dot(xp, a, log_p)
-    weight = sample_weights(func, inputs, inputs.others[0], tuple(per_sample.shape),
+    weight = sample_weights(func, inputs, inputs.sample_weight, tuple(per_sample.shape),
                             check_values=check_values)
     mean_weight = count_normaliser(xp, per_sample, weight, convention)
     if convention == "torch" and weights is not None:
@@ -490,8 +489,8 @@ def sparse_categorical_cross_entropy(
     ValueError: sparse_categorical_cross_entropy: y_true has label 3 at index 1, outside [0, 3)...
     """
     func = "sparse_categorical_cross_entropy"
-    inputs = prepare(func, y_true, y_pred, sample_weight, class_weight, axis=axis, labels=True,
-                     names=_CLASS_WEIGHT_NAMES)
+    inputs = prepare(func, y_true, y_pred, sample_weight, axis=axis, labels=True,
+                     arrays={"class_weight": class_weight})
     xp = inputs.xp
     n_classes = inputs.y_pred.shape[-1]
     labels = _labels_as_integers(func, xp, inputs.y_true, check_values)
@@ -499,7 +498,7 @@ def sparse_categorical_cross_entropy(
         check_labels(func, xp, labels, n_classes, ignore_index)
         _check_predictions(func, inputs, from_logits, rows=True,
                            renormalised=convention == "keras")
-    weights = _class_weights(func, inputs, inputs.others[1], check_values)
+    weights = _class_weights(func, inputs, check_values)
     ignored = None if ignore_index is None else labels == ignore_index
     if ignored is not None:
         labels = xp.where(ignored, 0, labels)
@@ -534,7 +533,7 @@ def sparse_categorical_cross_entropy(
     if spread is not None:
         per_sample = per_sample - smooth[0]
 
-    weight = sample_weights(func, inputs, inputs.others[0], tuple(per_sample.shape),
+    weight = sample_weights(func, inputs, inputs.sample_weight, tuple(per_sample.shape),
                             check_values=check_values)
     if ignored is not None:
         weight = xp.where(ignored, 0.0, 1.0 if weight is None else weight)

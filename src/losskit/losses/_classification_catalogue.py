@@ -223,7 +223,7 @@ def kl_divergence(
         log_q, q, inside = _log_probabilities(inputs, from_logits, clip)
         # p log(p/q) with 0 log 0 = 0 (also where q = 0, which only eps=0 allows)
         per_sample = xp.sum(mul_zero_safe(xp, p, xp.log(p) - log_q), axis=-1)
-    weight = sample_weights(func, inputs, inputs.others[0], tuple(per_sample.shape),
+    weight = sample_weights(func, inputs, inputs.sample_weight, tuple(per_sample.shape),
                             check_values=check_values)
     if convention == "torch":
         # kl_div(reduction="mean") divides by the number of elements n C, weighted or not
@@ -324,7 +324,7 @@ def entropy(
             log_p = xp.log(probabilities)
         # p (-log p) with 0 log 0 = 0; the sign inside keeps a certain row at +0, not -0
         per_row = xp.sum(mul_zero_safe(xp, probabilities, -log_p), axis=-1)
-        weight = sample_weights(func, inputs, inputs.others[0], tuple(per_row.shape),
+        weight = sample_weights(func, inputs, inputs.sample_weight, tuple(per_row.shape),
                                 check_values=check_values)
         if check_values and to_bool(func, xp.any(xp.isnan(per_row))):
             fail(func, "p", "gives an undefined (NaN) entropy", _CE_NAN_HINT)
@@ -549,7 +549,7 @@ def hinge_loss(
     xp = inputs.xp
     gap = 1.0 - t * inputs.y_pred
     per_sample, k = mean_over_outputs(xp, xp.maximum(gap, 0.0))
-    weight = sample_weights(func, inputs, inputs.others[0], tuple(per_sample.shape),
+    weight = sample_weights(func, inputs, inputs.sample_weight, tuple(per_sample.shape),
                             check_values=check_values)
 
     def gradient() -> Array:
@@ -617,7 +617,7 @@ def squared_hinge_loss(
     xp = inputs.xp
     gap = xp.maximum(1.0 - t * inputs.y_pred, 0.0)
     per_sample, k = mean_over_outputs(xp, gap * gap)
-    weight = sample_weights(func, inputs, inputs.others[0], tuple(per_sample.shape),
+    weight = sample_weights(func, inputs, inputs.sample_weight, tuple(per_sample.shape),
                             check_values=check_values)
 
     def gradient() -> Array:
@@ -718,7 +718,7 @@ def categorical_hinge_loss(
     others = xp.where(target, 0.0 if convention == "keras" else -math.inf, s)
     gap = 1.0 - true_score + xp.max(others, axis=-1)
     per_sample = xp.maximum(gap, 0.0)
-    weight = sample_weights(func, inputs, inputs.others[0], tuple(per_sample.shape),
+    weight = sample_weights(func, inputs, inputs.sample_weight, tuple(per_sample.shape),
                             check_values=check_values)
 
     def gradient() -> Array:
@@ -866,7 +866,7 @@ def binary_focal_loss(
     focal = miss**gamma
     elementwise = balance * focal * bce
     per_sample, k = mean_over_outputs(xp, elementwise)
-    weight = sample_weights(func, inputs, inputs.others[0], tuple(per_sample.shape),
+    weight = sample_weights(func, inputs, inputs.sample_weight, tuple(per_sample.shape),
                             check_values=check_values)
 
     def gradient() -> Array:
@@ -1011,7 +1011,7 @@ def categorical_focal_loss(
     miss = -xp.expm1(log_p) if probabilities else 1.0 - clipped  # 1 - p
     focal = miss**gamma
     per_sample = scale * xp.sum(mul_zero_safe(xp, q * focal, -log_p), axis=-1)
-    weight = sample_weights(func, inputs, inputs.others[0], tuple(per_sample.shape),
+    weight = sample_weights(func, inputs, inputs.sample_weight, tuple(per_sample.shape),
                             check_values=check_values)
 
     def gradient() -> Array:

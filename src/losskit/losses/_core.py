@@ -11,29 +11,25 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from losskit._array import (
     Array,
     Namespace,
     as_array,
-    compute_dtype,
     first_index,
     host_array,
-    is_real_dtype,
-    namespace_and_arrays,
     numpy_errors_silenced,
     to_bool,
 )
+from losskit._pipeline import check_target_shape, class_axis_last, in_compute_dtype, take_arrays
 from losskit._reduction import REDUCTIONS, normalised_weights, reduce, reduction_scale
 from losskit._validation import (
     Boolean,
     Constraint,
     OneOf,
-    check_nonempty,
-    check_same_shape,
     fail,
     options,
     weight_array,
@@ -77,14 +73,26 @@ _LOG2_E = 1.0 / math.log(2.0)
 
 @dataclass
 class Inputs:
-    """Inputs in one namespace, ``y_pred`` in its compute dtype with the class axis last."""
+    """Inputs in one namespace, ``y_pred`` in its compute dtype with the class axis last.
+
+    The array options a loss takes besides the sample weights (``pos_weight``,
+    ``class_weight``, a variance ...) are in ``arrays`` by name, moved to ``y_pred``'s library
+    (``None`` where not given): read them with :meth:`array`.
+    """
 
     xp: Namespace
     y_true: Array
     y_pred: Array
-    others: list[Array | None]
+    sample_weight: Array | None
     out_dtype: Any
     moved_axis: int | None
+    arrays: Mapping[str, Array | None] = field(default_factory=dict)
+
+    def array(self, name: str) -> Array | None:
+        """The array option ``name`` as :func:`prepare` took it in."""
+        if name not in self.arrays:  # pragma: no cover - programming error
+            raise KeyError(f"prepare() was not given the array option {name!r}")
+        return self.arrays[name]
 
     def restore(self, grad: Array) -> Array:
         """Bring a gradient from the compute layout back to ``y_pred``'s layout and dtype."""
@@ -94,51 +102,34 @@ class Inputs:
         return grad if grad.dtype == self.out_dtype else xp.astype(grad, self.out_dtype)
 
 
-def prepare(func: str, y_true: Any, y_pred: Any, *others: Any, axis: int | None = None,
-            labels: bool = False, names: tuple[str, ...] = ()) -> Inputs:
-    """Put the arrays in ``y_pred``'s namespace, check emptiness, move ``axis`` last, cast.
+def prepare(func: str, y_true: Any, y_pred: Any, sample_weight: Any = None, /, *,
+            axis: int | None = None, labels: bool = False, names: tuple[str, str] = (),
+            arrays: Mapping[str, Any] | None = None,
+            check_shape: Callable[[str, Array, Array], None] | None = None) -> Inputs:
+    """The shared input pipeline (:mod:`losskit._pipeline`) for a loss.
 
-    With ``labels=True`` ``y_true`` holds integer labels with ``y_pred``'s shape less its class
-    axis and keeps its dtype; otherwise it must have ``y_pred``'s shape exactly and is cast to the
-    compute dtype. ``names`` names ``y_pred``, ``y_true`` and ``others`` in error messages
-    (default ``y_pred``, ``y_true``, ``sample_weight``).
+    Puts ``y_true``, ``sample_weight`` and the named ``arrays`` in ``y_pred``'s namespace,
+    checks emptiness and dtypes, moves ``axis`` last and casts to the compute dtype. With
+    ``labels=True`` ``y_true`` holds integer labels with ``y_pred``'s shape less its class
+    axis and keeps its dtype; otherwise it must have ``y_pred``'s shape exactly (or pass the
+    check ``check_shape(func, y_true, y_pred)`` of a loss with another layout) and is cast to
+    the compute dtype. ``names`` names ``y_pred`` and ``y_true`` in error messages.
     """
-    xp, y_pred, (y_true, *rest) = namespace_and_arrays(func, y_pred, y_true, *others,
-                                                       names=names)
-    check_nonempty(func, "y_pred", y_pred)
-    if not is_real_dtype(xp, y_pred.dtype):
-        fail(func, "y_pred", f"has dtype {y_pred.dtype}", "Pass real-valued predictions",
-             TypeError)
-    if not is_real_dtype(xp, y_true.dtype):
-        fail(func, "y_true", f"has dtype {y_true.dtype}", "Pass real-valued targets", TypeError)
-    if axis is not None:
-        if not -y_pred.ndim <= axis < y_pred.ndim:
-            fail(func, "axis", f"is {axis} but y_pred has {y_pred.ndim} dimension(s)",
-                 "Pass the index of y_pred's class axis (default -1)")
-        axis = axis % y_pred.ndim
-    if labels:
-        expected = tuple(n for i, n in enumerate(y_pred.shape) if i != axis)
-        if tuple(y_true.shape) != expected:
-            fail(func, "y_true", f"has shape {tuple(y_true.shape)} but labels for y_pred of "
-                 f"shape {tuple(y_pred.shape)} (class axis {axis}) need shape {expected}",
-                 "Pass one integer label per sample (no class axis, no broadcasting); "
-                 "for one-hot targets use categorical_cross_entropy")
-    else:
-        check_same_shape(func, y_true, y_pred)
+    arrays = dict(arrays or {})
+    names = (*names, *("y_pred", "y_true")[len(names):])
+    xp, y_pred, y_true, (weight, *rest) = take_arrays(
+        func, y_pred, y_true, sample_weight, *arrays.values(),
+        names=(*names, "sample_weight", *arrays))
     moved = None
     if axis is not None:
-        if axis != y_pred.ndim - 1:
-            moved = axis
-            y_pred = xp.moveaxis(y_pred, axis, -1)
-            # labels have no class axis: their axes already are y_pred's other axes in order
-            if not labels and y_true.ndim == y_pred.ndim:
-                y_true = xp.moveaxis(y_true, axis, -1)
-    cdtype, out = compute_dtype(xp, y_pred.dtype)
-    if y_pred.dtype != cdtype:
-        y_pred = xp.astype(y_pred, cdtype)
-    if not labels and y_true.dtype != cdtype:
-        y_true = xp.astype(y_true, cdtype)
-    return Inputs(xp, y_true, y_pred, rest, out, moved)
+        y_pred, y_true, moved = class_axis_last(func, xp, y_pred, y_true, axis, labels=labels)
+    elif check_shape is not None:
+        check_shape(func, y_true, y_pred)
+    else:
+        check_target_shape(func, y_true, y_pred, labels=labels)
+    y_pred, cast_true, out = in_compute_dtype(xp, y_pred, None if labels else y_true)
+    return Inputs(xp, y_true if labels else cast_true, y_pred, weight, out, moved,
+                  dict(zip(arrays, rest, strict=True)))
 
 
 def mean_over_outputs(xp: Namespace, values: Array) -> tuple[Array, int]:

@@ -27,6 +27,7 @@ from losskit.losses._core import (
 __all__ = [
     "PositiveOrArray",
     "RealOrArray",
+    "array_option",
     "parameter",
     "per_sample",
 ]
@@ -60,18 +61,26 @@ class PositiveOrArray(RealOrArray):
         return not _is_number(value) or (math.isfinite(value) and value > 0)
 
 
-def parameter(func: str, inputs: Inputs, name: str, value: Any, converted: Array | None, *,
+def array_option(value: Any) -> Any:
+    """``value`` for :func:`~losskit.losses._core.prepare`'s ``arrays``: ``None`` for a number
+    (kept as a Python float by :func:`parameter`, never moved to an array library)."""
+    return None if _is_number(value) else value
+
+
+def parameter(func: str, inputs: Inputs, name: str, value: Any, *,
               positive: bool, check_values: bool) -> float | Array:
     """A distribution parameter as a Python float or an array of ``y_pred``'s shape.
 
-    ``value`` is what the caller passed; ``converted`` is the same value moved to ``y_pred``'s
-    library by :func:`losskit.losses._core.prepare` (``None`` for numbers). Arrays must have
+    ``value`` is what the caller passed; an array was moved to ``y_pred``'s library by
+    :func:`losskit.losses._core.prepare` (given it as ``arrays={name: array_option(value)}``)
+    and is read from ``inputs.array(name)``. Arrays must have
     ``y_pred``'s shape (or be 0-d) and are cast to the compute dtype; their values are checked
     (finite, and > 0 when ``positive``) unless ``check_values`` is false.
     """
     if _is_number(value):
         return float(value)
     xp = inputs.xp
+    converted = inputs.array(name)
     if converted is None:  # pragma: no cover - prepare converts every non-None value
         raise AssertionError(name)
     if not xp.isdtype(converted.dtype, ("real floating", "integral")):

@@ -22,11 +22,9 @@ from typing import Any
 from losskit._array import (
     Array,
     Namespace,
-    compute_dtype,
     log_sigmoid,
     log_softmax,
     mul_zero_safe,
-    namespace_and_arrays,
     sigmoid,
 )
 from losskit._validation import (
@@ -44,6 +42,7 @@ from losskit.losses._core import KERAS_EPSILON, Inputs, PerSample, loss_function
 from losskit.losses._elementwise import (
     PositiveOrArray,
     RealOrArray,
+    array_option,
     parameter,
     per_sample,
 )
@@ -232,7 +231,7 @@ def poisson_nll(
         elementwise = elementwise + xp.where(big, stirling, 0.0)
     elif full:
         elementwise = elementwise + _log_factorial(xp, y)
-    return per_sample(func, inputs, elementwise, gradient, inputs.others[0],
+    return per_sample(func, inputs, elementwise, gradient, inputs.sample_weight,
                       check_values=check_values, convention=convention,
                       nan_hint="the rate overflows or is 0 with a 0 count and inf log; "
                                "check y_pred")
@@ -323,22 +322,18 @@ def _negative_binomial_inputs(func: str, y_true: Any, y_pred: Any, sample_weight
                               alpha: Any) -> Inputs:
     if alpha is not None:
         return prepare(func, y_true, y_pred, sample_weight,
-                       None if isinstance(alpha, numbers.Real) else alpha)
-    xp, y_pred, (y_true, weight) = namespace_and_arrays(func, y_pred, y_true, sample_weight)
-    check_nonempty(func, "y_pred", y_pred)
-    for name, x in (("y_pred", y_pred), ("y_true", y_true)):
-        if not xp.isdtype(x.dtype, ("real floating", "integral")):
-            fail(func, name, f"has dtype {x.dtype}", "Pass real values", TypeError)
+                       arrays={"alpha": array_option(alpha)})
+    return prepare(func, y_true, y_pred, sample_weight, check_shape=_learned_dispersion_shape)
+
+
+def _learned_dispersion_shape(func: str, y_true: Array, y_pred: Array) -> None:
+    """With ``alpha`` learned, ``y_pred`` holds ``(log-mean, log-dispersion)`` per entry."""
     if y_pred.ndim != y_true.ndim + 1 or tuple(y_pred.shape) != (*tuple(y_true.shape), 2):
         fail(func, "y_pred", f"has shape {tuple(y_pred.shape)} but y_true of shape "
              f"{tuple(y_true.shape)} needs shape {(*tuple(y_true.shape), 2)} when alpha is "
              "learned (alpha=None)", "Put each entry's log-mean and log-dispersion along "
              "y_pred's last axis, or pass a fixed alpha with y_pred of y_true's shape")
     check_nonempty(func, "y_true", y_true)
-    cdtype, out = compute_dtype(xp, y_pred.dtype)
-    y_pred = y_pred if y_pred.dtype == cdtype else xp.astype(y_pred, cdtype)
-    y_true = y_true if y_true.dtype == cdtype else xp.astype(y_true, cdtype)
-    return Inputs(xp, y_true, y_pred, [weight, None], out, None)
 
 
 @loss_function(alpha=Optional(PositiveOrArray()), log_input=Boolean(), full=Boolean())
@@ -452,7 +447,7 @@ def negative_binomial_nll(
     if learned:
         eta, s = z[..., 0], z[..., 1]
     else:
-        a = parameter(func, inputs, "alpha", alpha, inputs.others[1], positive=True,
+        a = parameter(func, inputs, "alpha", alpha, positive=True,
                       check_values=check_values)
         eta = z if log_input else xp.log(z)
         s = xp.full_like(eta, math.log(a)) if isinstance(a, float) else xp.log(a)
@@ -467,7 +462,7 @@ def negative_binomial_nll(
         g_s = r * (digamma_difference(xp, r, y) + log_sigmoid(xp, -(eta + s))) + g_eta
         return xp.stack([g_eta, g_s], axis=-1)
 
-    return per_sample(func, inputs, elementwise, gradient, inputs.others[0],
+    return per_sample(func, inputs, elementwise, gradient, inputs.sample_weight,
                       check_values=check_values,
                       nan_hint="the mean or dispersion overflows; check y_pred")
 
@@ -569,17 +564,14 @@ def gaussian_nll(
     if var is not None and log_var is not None:
         fail(func, "var", "and log_var are both given",
              "Pass the variance as var or as its logarithm log_var, not both")
-    given = var if var is not None else log_var
     inputs = prepare(func, y_true, y_pred, sample_weight,
-                     None if isinstance(given, numbers.Real) else given,
-                     names=("y_pred", "y_true", "sample_weight",
-                            "var" if var is not None else "log_var"))
+                     arrays={"var": array_option(var), "log_var": array_option(log_var)})
     xp = inputs.xp
     _check_targets(func, inputs, check_values)
     diff = inputs.y_pred - inputs.y_true
     torch = convention == "torch"
     if log_var is not None:
-        s = parameter(func, inputs, "log_var", log_var, inputs.others[1], positive=False,
+        s = parameter(func, inputs, "log_var", log_var, positive=False,
                       check_values=check_values)
         if torch:  # PyTorch's clamp of the variance at eps = 1e-6
             s = max(s, _LOG_TORCH_VAR_EPS) if isinstance(s, float) else xp.maximum(
@@ -589,7 +581,7 @@ def gaussian_nll(
         # r^2 / sigma^2 with 0 * inf = 0: an exact prediction stays exact as sigma -> 0
         elementwise = 0.5 * (s + mul_zero_safe(xp, diff * diff, inv_var))
     else:
-        v = 1.0 if var is None else parameter(func, inputs, "var", var, inputs.others[1],
+        v = 1.0 if var is None else parameter(func, inputs, "var", var,
                                               positive=not torch, check_values=check_values)
         if torch and not isinstance(v, float):
             if check_values:
@@ -607,7 +599,7 @@ def gaussian_nll(
     def gradient() -> Array:
         return mul_zero_safe(xp, diff, inv_var)
 
-    return per_sample(func, inputs, elementwise, gradient, inputs.others[0],
+    return per_sample(func, inputs, elementwise, gradient, inputs.sample_weight,
                       check_values=check_values, convention=convention,
                       nan_hint="the squared error overflows; rescale the targets")
 
@@ -672,16 +664,15 @@ def laplace_nll(
     """
     func = "laplace_nll"
     inputs = prepare(func, y_true, y_pred, sample_weight,
-                     None if isinstance(scale, numbers.Real) else scale,
-                     names=("y_pred", "y_true", "sample_weight", "scale"))
+                     arrays={"scale": array_option(scale)})
     xp = inputs.xp
     _check_targets(func, inputs, check_values)
-    b = parameter(func, inputs, "scale", scale, inputs.others[1], positive=True,
+    b = parameter(func, inputs, "scale", scale, positive=True,
                   check_values=check_values)
     log_2b = math.log(2.0 * b) if isinstance(b, float) else xp.log(2.0 * b)
     diff = inputs.y_pred - inputs.y_true
     elementwise = log_2b + xp.abs(diff) / b
-    return per_sample(func, inputs, elementwise, lambda: xp.sign(diff) / b, inputs.others[0],
+    return per_sample(func, inputs, elementwise, lambda: xp.sign(diff) / b, inputs.sample_weight,
                       check_values=check_values)
 
 
@@ -768,11 +759,10 @@ def student_t_nll(
     """
     func = "student_t_nll"
     inputs = prepare(func, y_true, y_pred, sample_weight,
-                     None if isinstance(scale, numbers.Real) else scale,
-                     names=("y_pred", "y_true", "sample_weight", "scale"))
+                     arrays={"scale": array_option(scale)})
     xp = inputs.xp
     _check_targets(func, inputs, check_values)
-    s = parameter(func, inputs, "scale", scale, inputs.others[1], positive=True,
+    s = parameter(func, inputs, "scale", scale, positive=True,
                   check_values=check_values)
     nu = float(df)
     constant = _student_t_constant(nu)
@@ -797,7 +787,7 @@ def student_t_nll(
         near = z_small / (nu * (1.0 + a_small * a_small))
         return (nu + 1.0) / s * xp.where(large, far, near)
 
-    return per_sample(func, inputs, elementwise, gradient, inputs.others[0],
+    return per_sample(func, inputs, elementwise, gradient, inputs.sample_weight,
                       check_values=check_values)
 
 
@@ -911,7 +901,7 @@ def gamma_nll(
     if full:
         constant = math.lgamma(alpha) - alpha * math.log(alpha)
         elementwise = elementwise + constant - (alpha - 1.0) * xp.log(y)
-    return per_sample(func, inputs, elementwise, gradient, inputs.others[0],
+    return per_sample(func, inputs, elementwise, gradient, inputs.sample_weight,
                       check_values=check_values)
 
 
@@ -1060,7 +1050,7 @@ def tweedie_deviance(
         g = scale * (mu - y)
         return g * mu if log_input else g
 
-    return per_sample(func, inputs, elementwise, gradient, inputs.others[0],
+    return per_sample(func, inputs, elementwise, gradient, inputs.sample_weight,
                       check_values=check_values)
 
 
@@ -1075,11 +1065,11 @@ def _logsumexp(xp: Namespace, a: Array) -> Array:
 
 
 def _mixture_inputs(func: str, y_true: Any, y_pred: Any, sample_weight: Any) -> Inputs:
-    xp, y_pred, (y_true, weight) = namespace_and_arrays(func, y_pred, y_true, sample_weight)
-    check_nonempty(func, "y_pred", y_pred)
-    for name, x in (("y_pred", y_pred), ("y_true", y_true)):
-        if not xp.isdtype(x.dtype, ("real floating", "integral")):
-            fail(func, name, f"has dtype {x.dtype}", "Pass real values", TypeError)
+    return prepare(func, y_true, y_pred, sample_weight, check_shape=_mixture_shape)
+
+
+def _mixture_shape(func: str, y_true: Array, y_pred: Array) -> None:
+    """``y_pred`` holds ``3k`` raw outputs per target entry."""
     expected = (*tuple(y_true.shape), "3k")
     if (y_pred.ndim != y_true.ndim + 1 or tuple(y_pred.shape[:-1]) != tuple(y_true.shape)
             or y_pred.shape[-1] % 3 != 0):
@@ -1088,10 +1078,6 @@ def _mixture_inputs(func: str, y_true: Any, y_pred: Any, sample_weight: Any) -> 
              "Put the k mixing logits, k means and k (log) scales of each target entry along "
              "y_pred's last axis, in that order")
     check_nonempty(func, "y_true", y_true)
-    cdtype, out = compute_dtype(xp, y_pred.dtype)
-    y_pred = y_pred if y_pred.dtype == cdtype else xp.astype(y_pred, cdtype)
-    y_true = y_true if y_true.dtype == cdtype else xp.astype(y_true, cdtype)
-    return Inputs(xp, y_true, y_pred, [weight], out, None)
 
 
 @loss_function(log_scale=Boolean())
@@ -1203,7 +1189,7 @@ def gaussian_mixture_nll(
             g_scale = g_scale * inv_sigma
         return xp.concat([xp.exp(log_pi) - r, -r * z * inv_sigma, g_scale], axis=-1)
 
-    return per_sample(func, inputs, -log_density, gradient, inputs.others[0],
+    return per_sample(func, inputs, -log_density, gradient, inputs.sample_weight,
                       check_values=check_values,
                       nan_hint="no mixture component gives the target a finite log-density; "
                                "check the scales and logits")

@@ -81,7 +81,7 @@ def mean_squared_error(
         check_finite(func, xp, "y_pred", inputs.y_pred)
     diff = inputs.y_pred - inputs.y_true
     loss, k = mean_over_outputs(xp, diff * diff)
-    weight = sample_weights(func, inputs, inputs.others[0], tuple(loss.shape),
+    weight = sample_weights(func, inputs, inputs.sample_weight, tuple(loss.shape),
                             check_values=check_values)
 
     def gradient() -> Array:

@@ -112,7 +112,7 @@ def mean_absolute_error(
     xp = inputs.xp
     diff = inputs.y_pred - inputs.y_true
     return per_sample(func, inputs, xp.abs(diff), lambda: xp.sign(diff),
-                      inputs.others[0], check_values=check_values,
+                      inputs.sample_weight, check_values=check_values,
                       convention=convention)
 
 
@@ -190,7 +190,7 @@ def huber_loss(
     size = xp.abs(diff)
     elementwise = xp.where(size <= delta, 0.5 * diff * diff, delta * (size - 0.5 * delta))
     return per_sample(func, inputs, elementwise, lambda: xp.clip(diff, -delta, delta),
-                      inputs.others[0], check_values=check_values,
+                      inputs.sample_weight, check_values=check_values,
                       convention=convention)
 
 
@@ -271,7 +271,7 @@ def log_cosh_loss(
         # log cosh r = |r| + log(1 + exp(-2|r|)) - log 2, with exp(-2|r|) <= 1: no overflow
         far = size + xp.log1p(xp.exp(-2.0 * size)) - _LOG_2
         elementwise = xp.where(small, near, far)
-    return per_sample(func, inputs, elementwise, lambda: xp.tanh(diff), inputs.others[0],
+    return per_sample(func, inputs, elementwise, lambda: xp.tanh(diff), inputs.sample_weight,
                       check_values=check_values,
                       convention=convention)
 
@@ -362,7 +362,7 @@ def mean_squared_log_error(
         g = 2.0 * diff / (1.0 + p)
         return xp.where(inside, g, 0.0) if keras else g
 
-    return per_sample(func, inputs, diff * diff, gradient, inputs.others[0],
+    return per_sample(func, inputs, diff * diff, gradient, inputs.sample_weight,
                       check_values=check_values,
                       convention=convention)
 
@@ -440,7 +440,7 @@ def mean_absolute_percentage_error(
     scale = (100.0 if keras else 1.0) / xp.maximum(xp.abs(inputs.y_true), floor)
     diff = inputs.y_pred - inputs.y_true
     return per_sample(func, inputs, xp.abs(diff) * scale, lambda: xp.sign(diff) * scale,
-                      inputs.others[0], check_values=check_values, convention=convention,
+                      inputs.sample_weight, check_values=check_values, convention=convention,
                       nan_hint="the percentage error overflows; rescale the targets")
 
 
@@ -520,6 +520,6 @@ def pinball_loss(
         # both branches as arrays of d's dtype (a where() of two Python scalars would not be)
         return (1.0 - quantile) * xp.astype(d < 0, d.dtype) - quantile * xp.astype(d > 0, d.dtype)
 
-    return per_sample(func, inputs, elementwise, gradient, inputs.others[0],
+    return per_sample(func, inputs, elementwise, gradient, inputs.sample_weight,
                       check_values=check_values,
                       convention=convention)

@@ -13,11 +13,11 @@ from losskit._array import (
     Namespace,
     device,
     first_index,
-    namespace_and_arrays,
     sigmoid,
     to_bool,
     to_float,
 )
+from losskit._pipeline import take_arrays
 from losskit._reduction import normalised_weights
 from losskit._validation import (
     UNIT_INTERVAL,
@@ -25,7 +25,6 @@ from losskit._validation import (
     check_domain,
     check_finite,
     check_labels,
-    check_nonempty,
     fail,
     weight_array,
 )
@@ -49,13 +48,9 @@ class MetricInputs:
 
 
 def metric_inputs(func: str, y_true: Any, y_pred: Any, sample_weight: Any) -> MetricInputs:
-    """Arrays in ``y_pred``'s library and device; real dtypes; no empty ``y_pred``."""
-    xp, y_pred, (y_true, sample_weight) = namespace_and_arrays(func, y_pred, y_true,
-                                                               sample_weight)
-    check_nonempty(func, "y_pred", y_pred)
-    for name, x in (("y_pred", y_pred), ("y_true", y_true)):
-        if not xp.isdtype(x.dtype, ("real floating", "integral", "bool")):
-            fail(func, name, f"has dtype {x.dtype}", "Pass real-valued arrays", TypeError)
+    """Arrays in ``y_pred``'s library and device; real dtypes; no empty ``y_pred`` (the
+    shared first step, :func:`losskit._pipeline.take_arrays`)."""
+    xp, y_pred, y_true, (sample_weight,) = take_arrays(func, y_pred, y_true, sample_weight)
     dtype = accumulation_dtype(xp)
     out = y_pred.dtype if xp.isdtype(y_pred.dtype, "real floating") else dtype
     return MetricInputs(xp, device(y_pred), y_true, y_pred, sample_weight, dtype, out)
