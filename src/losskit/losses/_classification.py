@@ -37,6 +37,7 @@ from losskit._validation import (
     fail,
     weight_array,
 )
+from losskit.losses._conventions import CONVENTIONS, Convention
 from losskit.losses._core import (
     Inputs,
     PerSample,
@@ -60,7 +61,6 @@ _PROBABILITY_OPTIONS = {
     "eps": Optional(Real(0.0, 0.5, closed="left")),
 }
 _LOGITS_FIX = "Pass probabilities, or logits with from_logits=True"
-_TORCH_LOG_FLOOR = -100.0  # PyTorch's clamp of log p and log(1 - p) in binary_cross_entropy
 
 
 def check_binary_targets(func: str, xp: Namespace, y: Array) -> None:
@@ -186,6 +186,7 @@ def binary_cross_entropy(
     0.0
     """
     func = "binary_cross_entropy"
+    policy = CONVENTIONS[convention]
     inputs = prepare(func, y_true, y_pred, sample_weight, arrays={"pos_weight": pos_weight})
     xp, y, z = inputs.xp, inputs.y_true, inputs.y_pred
     if check_values:
@@ -212,14 +213,14 @@ def binary_cross_entropy(
             # confident correct positive (z = 17, float32) where the gradient is -4e-8
             return negative * sigmoid(xp, z) - positive * sigmoid(xp, -z)
     else:
-        if convention == "torch" and eps is None:
+        floor = policy.log_floor
+        if floor is not None and eps is None:
             # PyTorch's binary_cross_entropy: no clipping, each log clamped at -100
             p, raw_p, raw_q = z, safe_log(xp, z), safe_log1m(xp, z)
-            inside_p, inside_q = raw_p > _TORCH_LOG_FLOOR, raw_q > _TORCH_LOG_FLOOR
-            log_p = xp.maximum(raw_p, _TORCH_LOG_FLOOR)
-            log_q = xp.maximum(raw_q, _TORCH_LOG_FLOOR)
+            inside_p, inside_q = raw_p > floor, raw_q > floor
+            log_p, log_q = xp.maximum(raw_p, floor), xp.maximum(raw_q, floor)
         else:
-            log_p, p, inside_p = _clipped_log(xp, z, default_eps(inputs, eps, convention),
+            log_p, p, inside_p = _clipped_log(xp, z, default_eps(inputs, eps, policy),
                                               unused=positive == 0)
             # log(1 - p), accurate for small p; of 0 where its coefficient is 0 (see above)
             log_q, inside_q = xp.log1p(-xp.where(negative == 0, 0.0, p)), inside_p
@@ -238,7 +239,7 @@ def binary_cross_entropy(
         return g if k == 1 else g / k
 
     return PerSample(inputs, per_sample, gradient_per_sample, weight,
-                     count_normaliser(xp, per_sample, weight, convention))
+                     count_normaliser(xp, per_sample, weight, policy))
 
 
 def _class_weights(func: str, inputs: Inputs, check_values: bool) -> Array | None:
@@ -250,13 +251,14 @@ def _class_weights(func: str, inputs: Inputs, check_values: bool) -> Array | Non
                         check_values=check_values)
 
 
-def _log_probabilities(inputs: Inputs, from_logits: bool, eps: float | None
+def _log_probabilities(inputs: Inputs, from_logits: bool, eps: float | None,
+                       policy: Convention = CONVENTIONS["losskit"]
                        ) -> tuple[Array, Array | None, Array | None]:
     """``(log p, clipped p, inside-clip mask)``; the last two are ``None`` for logits."""
     xp = inputs.xp
     if from_logits:
         return log_softmax(xp, inputs.y_pred), None, None
-    return _clipped_log(xp, inputs.y_pred, default_eps(inputs, eps))
+    return _clipped_log(xp, inputs.y_pred, default_eps(inputs, eps, policy))
 
 
 _CE_NAN_HINT = ("a row of logits is all -inf (no class possible) or holds both +inf and -inf "
@@ -338,6 +340,7 @@ def categorical_cross_entropy(
     ValueError: categorical_cross_entropy: y_pred rows do not sum to 1 (row 0 sums to 1.5; ...
     """
     func = "categorical_cross_entropy"
+    policy = CONVENTIONS[convention]
     inputs = prepare(func, y_true, y_pred, sample_weight, axis=axis,
                      arrays={"class_weight": class_weight})
     xp, y = inputs.xp, inputs.y_true
@@ -351,7 +354,7 @@ def categorical_cross_entropy(
             "Targets must be one-hot or probability rows; for several labels per sample "
             "use binary_cross_entropy (multi-label)")
         _check_predictions(func, inputs, from_logits, rows=True,
-                           renormalised=convention == "keras")
+                           renormalised=policy.renormalise_rows)
     weights = _class_weights(func, inputs, check_values)
     q = y * (1.0 - label_smoothing) + label_smoothing / n_classes if label_smoothing else y
     a = q if weights is None else q * weights
@@ -360,14 +363,14 @@ def categorical_cross_entropy(
                                                   may_sync=check_values)
         per_sample = -a_dot_log_p
     else:
-        row_total, p_in = _keras_rows(xp, inputs.y_pred, convention)
-        log_p, p, inside = _clipped_log(xp, p_in, default_eps(inputs, eps, convention),
+        row_total, p_in = _normalised_rows(xp, inputs.y_pred, policy)
+        log_p, p, inside = _clipped_log(xp, p_in, default_eps(inputs, eps, policy),
                                         unused=a == 0)
         per_sample = -row_dot(xp, a, log_p)
     weight = sample_weights(func, inputs, inputs.sample_weight, tuple(per_sample.shape),
                             check_values=check_values)
-    mean_weight = count_normaliser(xp, per_sample, weight, convention)
-    if convention == "torch" and weights is not None:
+    mean_weight = count_normaliser(xp, per_sample, weight, policy)
+    if policy.soft_class_weight_count_mean and weights is not None:
         mean_weight = xp.ones_like(per_sample)  # PyTorch's probability targets: divide by n
     elif weights is not None and mean_weight is None:
         target_weight = xp.sum(y * weights, axis=-1)
@@ -391,13 +394,30 @@ def categorical_cross_entropy(
                      nan_hint=_CE_NAN_HINT, scaled_gradient=scaled_gradient)
 
 
-def _keras_rows(xp: Namespace, p: Array, convention: str) -> tuple[Array | None, Array]:
-    """Keras divides probability rows by their sum before clipping; others take them as given.
-    Returns ``(row sums or None, probabilities to use)``."""
-    if convention != "keras":
+def _normalised_rows(xp: Namespace, p: Array, policy: Convention
+                     ) -> tuple[Array | None, Array]:
+    """Keras divides probability rows by their sum before clipping (``renormalise_rows``);
+    others take them as given. Returns ``(row sums or None, probabilities to use)``."""
+    if not policy.renormalise_rows:
         return None, p
     total = xp.sum(p, axis=-1)
     return total, p / total[..., None]
+
+
+def _label_mean_weight(xp: Namespace, policy: Convention, per_sample: Array,
+                       weight: Array | None, label_weight: Array | None,
+                       ignored: Array | None, *, weighted: bool) -> Array | None:
+    """The mean's normalising weights with integer labels: the sample weights times the class
+    weight of each label (PyTorch's ``cross_entropy``), or, under a counted mean, the number of
+    samples (Keras: those it did not mask, class weights too; PyTorch's idiom
+    ``(w * loss(reduction="none")).mean()``: all n, with sample weights only)."""
+    counted = weighted or (policy.class_weight_count_mean and label_weight is not None)
+    if policy.count_mean and counted:
+        ones = xp.ones_like(per_sample)
+        return ones if ignored is None or policy.count_ignored else xp.where(ignored, 0.0, ones)
+    if label_weight is not None:
+        return label_weight if weight is None else weight * label_weight
+    return None
 
 
 def _per_row(scale: Array | float) -> Array | float:
@@ -489,6 +509,7 @@ def sparse_categorical_cross_entropy(
     ValueError: sparse_categorical_cross_entropy: y_true has values outside [0, 3) (3 at index 1;...
     """
     func = "sparse_categorical_cross_entropy"
+    policy = CONVENTIONS[convention]
     inputs = prepare(func, y_true, y_pred, sample_weight, axis=axis, labels=True,
                      arrays={"class_weight": class_weight})
     xp = inputs.xp
@@ -497,7 +518,7 @@ def sparse_categorical_cross_entropy(
     if check_values:
         check_labels(func, xp, labels, n_classes, ignore_index)
         _check_predictions(func, inputs, from_logits, rows=True,
-                           renormalised=convention == "keras")
+                           renormalised=policy.renormalise_rows)
     weights = _class_weights(func, inputs, check_values)
     ignored = None if ignore_index is None else labels == ignore_index
     if ignored is not None:
@@ -517,12 +538,12 @@ def sparse_categorical_cross_entropy(
             may_sync=check_values)
     else:
         # only the labels' probabilities are needed unless the target is smoothed
-        row_total, _ = _keras_rows(xp, inputs.y_pred, convention) if convention == "keras" \
-            else (None, None)
+        row_total, _ = _normalised_rows(xp, inputs.y_pred, policy) \
+            if policy.renormalise_rows else (None, None)
         p_y = take_labels(xp, inputs.y_pred, labels)
         if row_total is not None:
             p_y = p_y / row_total
-        eps_value = default_eps(inputs, eps, convention)
+        eps_value = default_eps(inputs, eps, policy)
         log_p_y, p_y, inside_y = _clipped_log(xp, p_y, eps_value)
         smooth = []
         if spread is not None:
@@ -540,17 +561,8 @@ def sparse_categorical_cross_entropy(
         if check_values and not to_bool(func, xp.any(weight > 0)):
             fail(func, "y_true", f"is ignore_index={ignore_index} (or weight 0) everywhere, so "
                  "the mean is undefined", "Skip this batch, or pass check_values=False to get 0")
-    mean_weight = None
-    if convention == "keras" and (weight is not None or label_weight is not None):
-        # Keras divides by the number of samples it did not mask
-        mean_weight = (xp.ones_like(per_sample) if ignored is None
-                       else xp.where(ignored, 0.0, xp.ones_like(per_sample)))
-    elif convention == "torch" and sample_weight is not None:
-        # PyTorch has no sample weights: its idiom (w * loss(reduction="none")).mean()
-        # divides by n
-        mean_weight = xp.ones_like(per_sample)
-    elif label_weight is not None:
-        mean_weight = label_weight if weight is None else weight * label_weight
+    mean_weight = _label_mean_weight(xp, policy, per_sample, weight, label_weight, ignored,
+                                     weighted=sample_weight is not None)
 
     def scaled_gradient(scale: Array | float) -> Array:
         hits = hit * scale

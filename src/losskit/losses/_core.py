@@ -34,12 +34,11 @@ from losskit._validation import (
     options,
     weight_array,
 )
+from losskit.losses._conventions import CONVENTIONS, Convention
 from losskit.losses._spec import Kernel, LossExplanation, LossSpec, install
 
 __all__ = [
     "COMMON_OPTIONS",
-    "CONVENTIONS",
-    "KERAS_EPSILON",
     "Inputs",
     "PerSample",
     "apply_scale",
@@ -54,19 +53,14 @@ __all__ = [
     "weighted_losses",
 ]
 
-#: options every loss takes, declared once
-#: frameworks whose numbers ``convention=`` reproduces (see docs/conventions.md)
-CONVENTIONS = ("losskit", "sklearn", "keras", "torch")
-
+#: options every loss takes, declared once; ``convention`` names one of the policies of
+#: :mod:`losskit.losses._conventions` (see docs/conventions.md)
 COMMON_OPTIONS: dict[str, Constraint] = {
     "reduction": OneOf(*REDUCTIONS),
     "unit": OneOf("nats", "bits"),
     "check_values": Boolean(),
     "convention": OneOf(*CONVENTIONS),
 }
-
-#: Keras' ``backend.epsilon()``, its probability clipping bound
-KERAS_EPSILON = 1e-7
 
 _LOG2_E = 1.0 / math.log(2.0)
 
@@ -151,24 +145,24 @@ def sample_weights(func: str, inputs: Inputs, sample_weight: Array | None,
                         inputs.y_pred.dtype, check_values=check_values)
 
 
-def default_eps(inputs: Inputs, eps: float | None, convention: str = "losskit") -> float:
-    """Clipping bound for probabilities: ``eps`` if given, else the convention's default —
-    the machine epsilon of y_pred's dtype (losskit, scikit-learn), 1e-7 (Keras), or 0 (PyTorch,
-    which does not clip; its binary cross-entropy clamps each log at -100 instead)."""
+def default_eps(inputs: Inputs, eps: float | None,
+                policy: Convention = CONVENTIONS["losskit"]) -> float:
+    """Clipping bound for probabilities: ``eps`` if given, else the convention's
+    ``clip_eps`` — the machine epsilon of y_pred's dtype (losskit, scikit-learn), 1e-7
+    (Keras), or 0 (PyTorch, which does not clip; its binary cross-entropy clamps each log at
+    -100 instead)."""
     if eps is not None:
         return eps
-    if convention == "keras":
-        return KERAS_EPSILON
-    if convention == "torch":
-        return 0.0
+    if policy.clip_eps is not None:
+        return policy.clip_eps
     return float(inputs.xp.finfo(inputs.out_dtype).eps)
 
 
 def count_normaliser(xp: Namespace, per_sample: Array, weight: Array | None,
-                     convention: str) -> Array | None:
-    """The ``mean_weight`` of frameworks whose weighted mean divides by the number of samples
-    (Keras always; PyTorch for its ``weight`` argument): ones, or ``None`` to keep ``sum(w)``."""
-    if weight is not None and convention in ("keras", "torch"):
+                     policy: Convention) -> Array | None:
+    """The ``mean_weight`` of conventions whose weighted mean divides by the number of
+    samples (``count_mean``): ones, or ``None`` to keep ``sum(w)``."""
+    if weight is not None and policy.count_mean:
         return xp.ones_like(per_sample)
     return None
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from losskit._array import Array
 from losskit._validation import Constraint, Interval, check_domain, check_finite, fail
+from losskit.losses._conventions import CONVENTIONS
 from losskit.losses._core import (
     Inputs,
     PerSample,
@@ -119,4 +120,4 @@ def per_sample(func: str, inputs: Inputs, elementwise: Array, gradient: Callable
         return g if k == 1 else g / k
 
     return PerSample(inputs, loss, gradient_per_sample, weight,
-                     count_normaliser(xp, loss, weight, convention), nan_hint=nan_hint)
+                     count_normaliser(xp, loss, weight, CONVENTIONS[convention]), nan_hint=nan_hint)

@@ -38,7 +38,8 @@ from losskit._validation import (
     check_nonempty,
     fail,
 )
-from losskit.losses._core import KERAS_EPSILON, Inputs, PerSample, loss_function, prepare
+from losskit.losses._conventions import CONVENTIONS
+from losskit.losses._core import Inputs, PerSample, loss_function, prepare
 from losskit.losses._elementwise import (
     PositiveOrArray,
     RealOrArray,
@@ -59,8 +60,6 @@ __all__ = [
 ]
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
-_TORCH_VAR_EPS = 1e-6  # gaussian_nll_loss's default clamp of the variance
-_LOG_TORCH_VAR_EPS = math.log(_TORCH_VAR_EPS)
 _POSITIVE = Real(0.0, math.inf, closed="neither")
 
 # Lanczos approximation of the gamma function, g = 7, n = 9 (relative error ~1e-15 for x >= 1)
@@ -215,7 +214,7 @@ def poisson_nll(
             return rate - y
     else:
         # PyTorch and Keras add a constant to the rate inside the log; losskit does not
-        offset = {"torch": 1e-8, "keras": KERAS_EPSILON}.get(convention, 0.0)
+        offset = CONVENTIONS[convention].rate_offset
         shifted = z + offset if offset else z
         # y * log(mu) with 0 * log 0 = 0: a zero rate is exact where the count is 0
         # (the log never sees a 0 rate where the count is 0, so autograd stays finite)
@@ -223,7 +222,7 @@ def poisson_nll(
 
         def gradient() -> Array:
             return 1.0 - mul_zero_safe(xp, y, 1.0 / shifted)
-    if full and convention == "torch":
+    if full and CONVENTIONS[convention].stirling:
         # PyTorch's Stirling approximation of log y!, only where y > 1
         big = y > 1
         safe = xp.where(big, y, 2.0)
@@ -569,27 +568,28 @@ def gaussian_nll(
     xp = inputs.xp
     _check_targets(func, inputs, check_values)
     diff = inputs.y_pred - inputs.y_true
-    torch = convention == "torch"
+    floor = CONVENTIONS[convention].min_variance  # PyTorch's clamp of the variance (1e-6)
     if log_var is not None:
         s = parameter(func, inputs, "log_var", log_var, positive=False,
                       check_values=check_values)
-        if torch:  # PyTorch's clamp of the variance at eps = 1e-6
-            s = max(s, _LOG_TORCH_VAR_EPS) if isinstance(s, float) else xp.maximum(
-                s, _LOG_TORCH_VAR_EPS)
+        if floor is not None:
+            log_floor = math.log(floor)
+            s = max(s, log_floor) if isinstance(s, float) else xp.maximum(s, log_floor)
         inv_var = (math.exp(-s) if s > -709.0 else math.inf) if isinstance(s, float) else (
             xp.exp(-s))
         # r^2 / sigma^2 with 0 * inf = 0: an exact prediction stays exact as sigma -> 0
         elementwise = 0.5 * (s + mul_zero_safe(xp, diff * diff, inv_var))
     else:
         v = 1.0 if var is None else parameter(func, inputs, "var", var,
-                                              positive=not torch, check_values=check_values)
-        if torch and not isinstance(v, float):
+                                              positive=floor is None,
+                                              check_values=check_values)
+        if floor is not None and not isinstance(v, float):
             if check_values:
                 check_domain(func, xp, "var", v, Interval.above(0.0, strict=False),
                              "A variance must be >= 0 (PyTorch rejects negative ones too)")
-            v = xp.maximum(v, _TORCH_VAR_EPS)  # PyTorch's clamp, without gradient
-        elif torch:
-            v = max(v, _TORCH_VAR_EPS)
+            v = xp.maximum(v, floor)  # PyTorch's clamp, without gradient
+        elif floor is not None:
+            v = max(v, floor)
         inv_var = 1.0 / v
         log_v = math.log(v) if isinstance(v, float) else xp.log(v)
         elementwise = 0.5 * (log_v + mul_zero_safe(xp, diff * diff, inv_var))

@@ -6,6 +6,7 @@ from typing import Any
 
 from losskit._array import Array
 from losskit._validation import check_finite
+from losskit.losses._conventions import CONVENTIONS
 from losskit.losses._core import (
     PerSample,
     count_normaliser,
@@ -87,5 +88,6 @@ def mean_squared_error(
     def gradient() -> Array:
         return diff * (2.0 / k)
 
-    return PerSample(inputs, loss, gradient, weight, count_normaliser(xp, loss, weight, convention),
+    return PerSample(inputs, loss, gradient, weight,
+                     count_normaliser(xp, loss, weight, CONVENTIONS[convention]),
                      nan_hint="the squared error overflows; rescale the targets")
