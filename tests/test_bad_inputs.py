@@ -11,7 +11,7 @@ import pytest
 
 import losskit as lk
 import losskit.metrics as M
-from losskit.losses._native import native_kernels
+from losskit._torch import native_kernels
 
 torch = pytest.importorskip("torch")
 jax = pytest.importorskip("jax")

@@ -23,6 +23,7 @@ from losskit._array import (
     to_bool,
     to_float,
 )
+from losskit._reduction import mean_over_outputs
 from losskit._validation import (
     UNIT_INTERVAL,
     Boolean,
@@ -44,7 +45,6 @@ from losskit.losses._core import (
     count_normaliser,
     default_eps,
     loss_function,
-    mean_over_outputs,
     prepare,
     sample_weights,
 )

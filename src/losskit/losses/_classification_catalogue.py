@@ -30,7 +30,7 @@ from losskit._array import (
     to_bool,
     to_float,
 )
-from losskit._reduction import reduce
+from losskit._reduction import mean_over_outputs, reduced
 from losskit._validation import (
     UNIT_INTERVAL,
     Boolean,
@@ -61,7 +61,6 @@ from losskit.losses._core import (
     count_normaliser,
     default_eps,
     loss_function,
-    mean_over_outputs,
     prepare,
     sample_weights,
 )
@@ -77,7 +76,6 @@ __all__ = [
     "squared_hinge_loss",
 ]
 
-_LOG2_E = 1.0 / math.log(2.0)
 _EPS = Optional(Real(0.0, 0.5, closed="left"))
 _GAMMA = Real(0.0, math.inf, closed="left")
 _ALPHA = Optional(Real(0.0, 1.0))
@@ -327,12 +325,8 @@ def entropy(
                                 check_values=check_values)
         if check_values and to_bool(func, xp.any(xp.isnan(per_row))):
             fail(func, "p", "gives an undefined (NaN) entropy", _CE_NAN_HINT)
-        value = as_array(xp, reduce(xp, per_row, reduction, weight=weight))
-        if unit == "bits":
-            value = value * _LOG2_E
-        if value.dtype != inputs.out_dtype:
-            value = xp.astype(value, inputs.out_dtype)
-        return as_array(xp, value)
+        return reduced(xp, per_row, reduction, weight=weight, unit=unit,
+                       dtype=inputs.out_dtype)
 
 
 @options(from_logits=Boolean(), axis=Integer(), ignore_index=Optional(Integer()), eps=_EPS,
@@ -417,9 +411,8 @@ def perplexity(
             # a NaN can only come from a sample (the mean's weights are normalised, so no
             # weight overflows it): name that sample, as the cross-entropy does
             check_not_nan(func, parts)
-        mean = as_array(xp, reduce(xp, parts.loss, "mean", weight=parts.weight,
-                                   mean_weight=parts.mean_weight))
-        value = xp.exp(mean)
+        value = xp.exp(reduced(xp, parts.loss, "mean", weight=parts.weight,
+                               mean_weight=parts.mean_weight))
         out = parts.inputs.out_dtype
         return as_array(xp, value if value.dtype == out else xp.astype(value, out))
 

@@ -10,22 +10,29 @@ from __future__ import annotations
 
 import functools
 import inspect
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from losskit import _torch
 from losskit._array import (
     Array,
     Namespace,
-    as_array,
     first_index,
     host_array,
     numpy_errors_silenced,
     to_bool,
 )
 from losskit._pipeline import check_target_shape, class_axis_last, in_compute_dtype, take_arrays
-from losskit._reduction import REDUCTIONS, normalised_weights, reduce, reduction_scale
+from losskit._reduction import (
+    REDUCTIONS,
+    mean_over_outputs,
+    normalised_weights,
+    reduce,
+    reduced,
+    reduction_scale,
+    to_unit,
+)
 from losskit._validation import (
     Boolean,
     Constraint,
@@ -35,18 +42,18 @@ from losskit._validation import (
     weight_array,
 )
 from losskit.losses._conventions import CONVENTIONS, Convention
-from losskit.losses._spec import Kernel, LossExplanation, LossSpec, install
+from losskit.losses._spec import Kernel, LossExplanation, LossSpec, install, replace
 
 __all__ = [
     "COMMON_OPTIONS",
     "Inputs",
     "PerSample",
     "apply_scale",
+    "attach_native",
     "check_not_nan",
     "count_normaliser",
     "default_eps",
     "loss_function",
-    "mean_over_outputs",
     "prepare",
     "sample_weights",
     "value_and_parts",
@@ -61,8 +68,6 @@ COMMON_OPTIONS: dict[str, Constraint] = {
     "check_values": Boolean(),
     "convention": OneOf(*CONVENTIONS),
 }
-
-_LOG2_E = 1.0 / math.log(2.0)
 
 
 @dataclass
@@ -124,16 +129,6 @@ def prepare(func: str, y_true: Any, y_pred: Any, sample_weight: Any = None, /, *
     y_pred, cast_true, out = in_compute_dtype(xp, y_pred, None if labels else y_true)
     return Inputs(xp, y_true if labels else cast_true, y_pred, weight, out, moved,
                   dict(zip(arrays, rest, strict=True)))
-
-
-def mean_over_outputs(xp: Namespace, values: Array) -> tuple[Array, int]:
-    """Per-sample values of an element-wise loss: 1-D arrays are one sample per entry; with
-    more dimensions the last axis holds a sample's outputs and is averaged (as Keras and, for
-    the uniform mean, scikit-learn do). Returns the values and the number averaged."""
-    if values.ndim <= 1:
-        return values, 1
-    k = values.shape[-1]
-    return xp.mean(values, axis=-1), k
 
 
 def sample_weights(func: str, inputs: Inputs, sample_weight: Array | None,
@@ -206,10 +201,6 @@ def check_not_nan(func: str, parts: PerSample) -> None:
              parts.nan_hint)
 
 
-def _scale_unit(value: Array, unit: str) -> Array:
-    return value * _LOG2_E if unit == "bits" else value
-
-
 def value_and_parts(public: Callable, y_true: Any, y_pred: Any, kwargs: dict[str, Any],
                     *, with_gradient: bool) -> tuple[Array, Array | None]:
     """Evaluate a registered loss; optionally also d(reduced value)/d(y_pred)."""
@@ -224,15 +215,11 @@ def value_and_parts(public: Callable, y_true: Any, y_pred: Any, kwargs: dict[str
         xp = inputs.xp
         if kwargs.get("check_values", True):
             check_not_nan(func, parts)
-        value = reduce(xp, parts.loss, reduction, weight=parts.weight,
-                       mean_weight=parts.mean_weight)
-        value = _scale_unit(value, unit)
-        if value.dtype != inputs.out_dtype:
-            value = xp.astype(value, inputs.out_dtype)
-        value = as_array(xp, value)
+        value = reduced(xp, parts.loss, reduction, weight=parts.weight,
+                        mean_weight=parts.mean_weight, unit=unit, dtype=inputs.out_dtype)
         if not with_gradient:
             return value, None
-        scale = _scale_unit(reduction_scale(xp, tuple(parts.loss.shape), reduction,
+        scale = to_unit(reduction_scale(xp, tuple(parts.loss.shape), reduction,
                                             weight=parts.weight, mean_weight=parts.mean_weight),
                             unit)
         if parts.scaled_gradient is not None:
@@ -299,6 +286,30 @@ def loss_function(*, aliases: tuple[str, ...] = (), explanation: LossExplanation
     return decorate
 
 
+def attach_native(public: Callable, kernel: str, *,
+                  check_targets: Callable[..., None] | None = None,
+                  min_variance: Callable[[str], float | None] | None = None) -> None:
+    """Give the loss ``public`` the native PyTorch kernel ``kernel`` of :mod:`losskit._torch`,
+    bound to what it reads from the loss: the declared options (its screening follows them),
+    the generic path's ``check_targets`` and the one reduction. The kernel's value (in nats)
+    is converted to the call's ``unit`` here."""
+    spec: LossSpec = public.spec  # type: ignore[attr-defined]
+    native = _torch.kernel_for(kernel, _torch.LossHooks(
+        func=spec.name, options=spec.options, reduce=_reduce_values,
+        per_sample=mean_over_outputs, check_targets=check_targets,
+        min_variance=min_variance))
+
+    def in_unit(y_true: Any, y_pred: Any, kwargs: dict[str, Any]) -> Array | None:
+        value = native(y_true, y_pred, kwargs)
+        return None if value is None else to_unit(value, kwargs.get("unit", "nats"))
+
+    replace(public, native=in_unit)
+
+
+def _reduce_values(xp: Namespace, values: Array, reduction: str) -> Array:
+    return reduce(xp, values, reduction)
+
+
 def weighted_losses(public: Callable, y_true: Any, y_pred: Any, kwargs: dict[str, Any]
                     ) -> tuple[Inputs, Array, Array | None, Array | None]:
     """Per-sample ``w_i l_i / s`` (in ``unit``), normalising weights ``v_i / s`` and ``s``.
@@ -324,4 +335,4 @@ def weighted_losses(public: Callable, y_true: Any, y_pred: Any, kwargs: dict[str
         normaliser = parts.mean_weight if parts.mean_weight is not None else parts.weight
         if normaliser is not None and scale is not None:
             normaliser = normaliser / scale
-        return parts.inputs, _scale_unit(weighted, unit), normaliser, scale
+        return parts.inputs, to_unit(weighted, unit), normaliser, scale

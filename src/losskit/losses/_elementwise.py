@@ -15,13 +15,13 @@ from collections.abc import Callable
 from typing import Any
 
 from losskit._array import Array
+from losskit._reduction import mean_over_outputs
 from losskit._validation import Constraint, Interval, check_domain, check_finite, fail
 from losskit.losses._conventions import CONVENTIONS
 from losskit.losses._core import (
     Inputs,
     PerSample,
     count_normaliser,
-    mean_over_outputs,
     sample_weights,
 )
 

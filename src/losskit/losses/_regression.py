@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from losskit._array import Array
+from losskit._reduction import mean_over_outputs
 from losskit._validation import check_finite
 from losskit.losses._conventions import CONVENTIONS
 from losskit.losses._core import (
     PerSample,
     count_normaliser,
     loss_function,
-    mean_over_outputs,
     prepare,
     sample_weights,
 )
