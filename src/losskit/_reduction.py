@@ -22,8 +22,9 @@ from typing import Any
 
 from losskit._array import Array, Namespace, as_array, device
 
-__all__ = ["LOG2_E", "REDUCTIONS", "batch_sums", "mean_over_outputs", "normalised_weights",
-           "reduce", "reduced", "reduction_scale", "to_unit", "weight_scale"]
+__all__ = ["LOG2_E", "REDUCTIONS", "apply_scale", "batch_sums", "mean_over_outputs",
+           "normalised_weights", "reduce", "reduced", "reduction_scale", "to_unit",
+           "weight_scale"]
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -132,6 +133,16 @@ def reduced(xp: Namespace, values: Array, reduction: str, *, weight: Array | Non
     if dtype is not None and value.dtype != dtype:
         value = xp.astype(value, dtype)
     return as_array(xp, value)
+
+
+def apply_scale(xp: Namespace, per_element: Array, scale: Array | float) -> Array:
+    """Multiply a per-element gradient by per-sample factors (0 stays exactly 0)."""
+    if isinstance(scale, float):
+        return per_element if scale == 1.0 else per_element * scale
+    while scale.ndim < per_element.ndim:
+        scale = scale[..., None]
+    # a zero-weight sample contributes exactly 0, even where its loss is not finite
+    return xp.where(scale == 0, 0.0, per_element * scale)
 
 
 def reduction_scale(xp: Namespace, shape: tuple[int, ...], reduction: str, *,

@@ -26,6 +26,7 @@ from losskit._array import (
 from losskit._pipeline import check_target_shape, class_axis_last, in_compute_dtype, take_arrays
 from losskit._reduction import (
     REDUCTIONS,
+    apply_scale,
     mean_over_outputs,
     normalised_weights,
     reduce,
@@ -176,16 +177,6 @@ class PerSample:
     #: float or an array of the per-sample shape), return the scaled gradient directly, with
     #: exact zeros for samples whose factor is 0
     scaled_gradient: Callable[[Array | float], Array] | None = None
-
-
-def apply_scale(xp: Namespace, per_element: Array, scale: Array | float) -> Array:
-    """Multiply a per-element gradient by per-sample factors (0 stays exactly 0)."""
-    if isinstance(scale, float):
-        return per_element if scale == 1.0 else per_element * scale
-    while scale.ndim < per_element.ndim:
-        scale = scale[..., None]
-    # a zero-weight sample contributes exactly 0, even where its loss is not finite
-    return xp.where(scale == 0, 0.0, per_element * scale)
 
 
 def check_not_nan(func: str, parts: PerSample) -> None:
