@@ -164,6 +164,14 @@ def _is_zero(value: Any) -> bool:
     return type(value) in (int, float) and value == 0
 
 
+def _is_none(value: Any) -> bool:
+    return value is None
+
+
+def _is_true(value: Any) -> bool:
+    return value is True
+
+
 def _plain(kwargs: dict[str, Any], hooks: LossHooks,
            restricted: Mapping[str, Callable[[Any], bool]]) -> bool:
     """Every option is known and has a value the kernel implements: the ``restricted`` ones
@@ -228,13 +236,13 @@ def _probes(y_pred: Array, kwargs: dict[str, Any]) -> tuple[bool, bool]:
 
 
 _SPARSE_CE: dict[str, Callable[[Any], bool]] = {
-    "from_logits": lambda v: v is True,
+    "from_logits": _is_true,
     "axis": lambda v: type(v) is int and v in (-1, 1),
-    "class_weight": lambda v: v is None,
-    "ignore_index": lambda v: v is None,
+    "class_weight": _is_none,
+    "ignore_index": _is_none,
     "label_smoothing": _is_zero,
-    "eps": lambda v: v is None,
-    "sample_weight": lambda v: v is None,
+    "eps": _is_none,
+    "sample_weight": _is_none,
 }
 
 
@@ -270,13 +278,10 @@ def sparse_cross_entropy_from_logits(hooks: LossHooks, y_true: Any, y_pred: Any,
     return _finish(value, probe)
 
 
-_BINARY_CE: dict[str, Callable[[Any], bool]] = {
-    "from_logits": lambda v: v is True,
-    "pos_weight": lambda v: v is None,
-    "label_smoothing": _is_zero,
-    "eps": lambda v: v is None,
-    "sample_weight": lambda v: v is None,
-}
+# hard or soft labels, no weights or smoothing
+_BINARY_CE: dict[str, Callable[[Any], bool]] = dict.fromkeys(
+    ("pos_weight", "eps", "sample_weight"), _is_none) | {
+    "from_logits": _is_true, "label_smoothing": _is_zero}
 
 
 def binary_cross_entropy_from_logits(hooks: LossHooks, y_true: Any, y_pred: Any,
@@ -318,7 +323,7 @@ def binary_cross_entropy_from_logits(hooks: LossHooks, y_true: Any, y_pred: Any,
     return _finish(_reduced(hooks, torch, elementwise, kwargs.get("reduction", "mean")), probe)
 
 
-_MSE: dict[str, Callable[[Any], bool]] = {"sample_weight": lambda v: v is None}
+_MSE: dict[str, Callable[[Any], bool]] = {"sample_weight": _is_none}
 
 
 def mean_squared_error(hooks: LossHooks, y_true: Any, y_pred: Any, kwargs: dict[str, Any]
@@ -346,8 +351,8 @@ def mean_squared_error(hooks: LossHooks, y_true: Any, y_pred: Any, kwargs: dict[
 
 _GAUSSIAN: dict[str, Callable[[Any], bool]] = {
     "var": lambda v: v is None or (type(v) in (int, float) and 0 < v < math.inf),
-    "log_var": lambda v: v is None,
-    "sample_weight": lambda v: v is None,
+    "log_var": _is_none,
+    "sample_weight": _is_none,
 }
 
 
