@@ -10,11 +10,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-import sys
 from typing import Any
 
 import array_api_compat as aac
 import numpy as np
+
+from losskit import _torch
+from losskit._torch import torch_softmax
 
 Array = Any
 Namespace = Any
@@ -29,7 +31,6 @@ __all__ = [
     "device",
     "first_index",
     "host_array",
-    "host_reads_are_free",
     "is_low_precision",
     "is_real_dtype",
     "log_sigmoid",
@@ -398,39 +399,6 @@ class SoftmaxTerms:
         return exp
 
 
-def host_reads_are_free(x: Array) -> bool:
-    """Whether reading ``x``'s values on the host costs no device synchronisation (a CPU
-    tensor). Used to choose between a cheap data-dependent branch and branch-free code."""
-    if getattr(getattr(x, "device", None), "type", None) != "cpu":
-        return False
-    # inside torch.func transforms (vmap, grad) values cannot be read at all
-    torch = sys.modules.get("torch")
-    return torch is None or not isinstance(x, torch.Tensor) \
-        or not torch._C._functorch.is_functorch_wrapped_tensor(x)
-
-
-_TORCH_VECTOR_ROW = 16  # rows this long or longer: PyTorch's CPU softmax kernel vectorises them
-_TRANSPOSE_MIN_ROWS = 1024
-
-
-def torch_softmax(x: Array, *, log: bool = False) -> Array:
-    """``softmax`` (or ``log_softmax``) of a PyTorch tensor over its last axis.
-
-    Native fast path (measured, CPU float32 without autograd, one thread: log-softmax
-    20000 x 3 0.78 -> 0.30 ms, 1e6 x 10 177 -> 109 ms; softmax 20000 x 3 1.3 -> 0.29 ms):
-    PyTorch's CPU kernel vectorises along a row only when it holds at least 16 values; shorter
-    rows are reduced on the transposed ``(C, n)`` block, along ``n``, and transposed back. Not
-    under autograd, where the copies' backward cost more than they saved, and not on
-    accelerators.
-    """
-    if x.ndim == 2 and 1 < x.shape[1] < _TORCH_VECTOR_ROW \
-            and x.shape[0] >= _TRANSPOSE_MIN_ROWS and not x.requires_grad \
-            and host_reads_are_free(x):
-        block = x.t().contiguous()
-        return (block.log_softmax(0) if log else block.softmax(0)).t().contiguous()
-    return x.log_softmax(-1) if log else x.softmax(-1)
-
-
 def log_softmax_at(xp: Namespace, x: Array, *, labels: Array | None = None,
                    vectors: tuple[Array, ...] = (), may_sync: bool = True
                    ) -> tuple[SoftmaxTerms, Array | None, list[Array]]:
@@ -444,7 +412,7 @@ def log_softmax_at(xp: Namespace, x: Array, *, labels: Array | None = None,
     checks). With ``may_sync=False`` nothing is read back from an accelerator (the limit is
     then taken on every row, as in traced JAX code); reading a CPU tensor is no device sync.
     """
-    if aac.is_torch_namespace(xp) and not may_sync and not host_reads_are_free(x):
+    if aac.is_torch_namespace(xp) and not may_sync and not _torch.host_reads_are_free(x):
         log_p = log_softmax(xp, x, may_sync=False)
         at = None if labels is None else take_labels(xp, log_p, labels)
         return SoftmaxTerms(xp, log_p, None, None), at, [row_dot(xp, v, log_p) for v in vectors]
@@ -508,7 +476,7 @@ def log_softmax(xp: Namespace, x: Array, *, may_sync: bool = True) -> Array:
     """
     if aac.is_torch_namespace(xp):
         # native fast path (measured: one fused kernel, as F.cross_entropy uses)
-        if not may_sync and not host_reads_are_free(x):
+        if not may_sync and not _torch.host_reads_are_free(x):
             # without reading the host: +inf becomes the largest finite value, whose softmax
             # is the limit's (exact where the loss is finite; a loss that is +inf in the
             # limit comes out as a finite number above 1e38 instead)

@@ -18,12 +18,33 @@ representable, however large or small the weights (two weights of ``1e308`` woul
 from __future__ import annotations
 
 import math
+from typing import Any
 
-from losskit._array import Array, Namespace, device
+from losskit._array import Array, Namespace, as_array, device
 
-__all__ = ["REDUCTIONS", "normalised_weights", "reduce", "reduction_scale", "weight_scale"]
+__all__ = ["LOG2_E", "REDUCTIONS", "apply_scale", "batch_sums", "mean_over_outputs",
+           "normalised_weights", "reduce", "reduced", "reduction_scale", "to_unit",
+           "weight_scale"]
 
 REDUCTIONS = ("mean", "sum", "none")
+
+#: nats to bits
+LOG2_E = 1.0 / math.log(2.0)
+
+
+def to_unit(value: Array, unit: str) -> Array:
+    """A value in nats converted to ``unit`` (``"nats"`` or ``"bits"``)."""
+    return value * LOG2_E if unit == "bits" else value
+
+
+def mean_over_outputs(xp: Namespace, values: Array) -> tuple[Array, int]:
+    """Per-sample values of an element-wise loss: 1-D arrays are one sample per entry; with
+    more dimensions the last axis holds a sample's outputs and is averaged (as Keras and, for
+    the uniform mean, scikit-learn do). Returns the values and the number averaged."""
+    if values.ndim <= 1:
+        return values, 1
+    k = values.shape[-1]
+    return xp.mean(values, axis=-1), k
 
 
 def weight_scale(xp: Namespace, weight: Array) -> Array:
@@ -104,6 +125,26 @@ def reduce(xp: Namespace, values: Array, reduction: str, *, weight: Array | None
     return total * _mean_factor(xp, scaled, scale, mean_weight)
 
 
+def reduced(xp: Namespace, values: Array, reduction: str, *, weight: Array | None = None,
+            mean_weight: Array | None = None, unit: str = "nats", dtype: Any = None) -> Array:
+    """What a loss reports: :func:`reduce`, converted to ``unit`` and cast to ``dtype`` (the
+    input's, for float16/bfloat16 computed in float32), as an array (not a NumPy scalar)."""
+    value = to_unit(reduce(xp, values, reduction, weight=weight, mean_weight=mean_weight), unit)
+    if dtype is not None and value.dtype != dtype:
+        value = xp.astype(value, dtype)
+    return as_array(xp, value)
+
+
+def apply_scale(xp: Namespace, per_element: Array, scale: Array | float) -> Array:
+    """Multiply a per-element gradient by per-sample factors (0 stays exactly 0)."""
+    if isinstance(scale, float):
+        return per_element if scale == 1.0 else per_element * scale
+    while scale.ndim < per_element.ndim:
+        scale = scale[..., None]
+    # a zero-weight sample contributes exactly 0, even where its loss is not finite
+    return xp.where(scale == 0, 0.0, per_element * scale)
+
+
 def reduction_scale(xp: Namespace, shape: tuple[int, ...], reduction: str, *,
                     weight: Array | None = None, mean_weight: Array | None = None
                     ) -> Array | float:
@@ -115,3 +156,14 @@ def reduction_scale(xp: Namespace, shape: tuple[int, ...], reduction: str, *,
         factor = _mean_factor(xp, scaled, scale, mean_weight)
         return factor if scaled is None else scaled * factor
     return 1.0 if weight is None else weight
+
+
+def batch_sums(xp: Namespace, weighted: Array, normaliser: Array | None, dtype: Any,
+               device: Any) -> tuple[Array, Array]:
+    """``(sum_i w_i l_i, sum_i v_i)`` of one batch in ``dtype``: the two sums a streaming
+    mean accumulates (``normaliser`` ``None``: every sample counts 1, so the count)."""
+    total = reduce(xp, xp.astype(weighted, dtype), "sum")
+    if normaliser is None:
+        # a kernel on the device (a host scalar copied to a GPU would synchronise)
+        return total, xp.full((), float(math.prod(weighted.shape)), dtype=dtype, device=device)
+    return total, reduce(xp, xp.astype(normaliser, dtype), "sum")

@@ -16,6 +16,7 @@ import inspect
 import math
 import numbers
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import array_api_compat as aac
@@ -31,16 +32,18 @@ from losskit._array import (
 )
 
 __all__ = [
+    "UNIT_INTERVAL",
     "Boolean",
     "Constraint",
     "Integer",
+    "Interval",
     "OneOf",
     "Optional",
     "Real",
+    "check_domain",
     "check_finite",
     "check_labels",
     "check_nonempty",
-    "check_range",
     "check_rows_sum_to_one",
     "check_same_shape",
     "constraints_of",
@@ -220,39 +223,96 @@ def check_finite(func: str, xp: Namespace, name: str, x: Array, *, allow_inf: bo
              f"{_where(index)})", fix)
 
 
-def _within(func: str, xp: Namespace, x: Array, low: float, high: float, *,
-            open_high: bool = False) -> bool:
-    """Whether every value of ``x`` is in ``[low, high]`` (``[low, high)``); NaN is not.
+@dataclass(frozen=True)
+class Interval:
+    """A set of allowed values: the numbers between ``low`` and ``high`` (``closed`` says which
+    ends belong to it), optionally only the integers among them. Shown as ``[0, 1]``,
+    ``(0, inf)``, ``the integers in [0, 3)``."""
+
+    low: float
+    high: float
+    closed: str = "both"
+    integer: bool = False
+
+    @classmethod
+    def above(cls, low: float, *, strict: bool) -> Interval:
+        """``(low, inf)`` (``strict``) or ``[low, inf)``."""
+        return cls(low, math.inf, "neither" if strict else "left")
+
+    @property
+    def low_closed(self) -> bool:
+        return self.closed in ("both", "left")
+
+    @property
+    def high_closed(self) -> bool:
+        return self.closed in ("both", "right")
+
+    def __str__(self) -> str:
+        left, right = "[" if self.low_closed else "(", "]" if self.high_closed else ")"
+        span = f"{left}{self.low:g}, {self.high:g}{right}"
+        return f"the integers in {span}" if self.integer else span
+
+    def contains(self, xp: Namespace, x: Array) -> Array:
+        """Elementwise membership (NaN is outside)."""
+        above = x >= self.low if self.low_closed else x > self.low
+        below = x <= self.high if self.high_closed else x < self.high
+        inside = above & below
+        if self.integer and not xp.isdtype(x.dtype, ("integral", "bool")):
+            inside = inside & (xp.floor(x) == x)
+        return inside
+
+
+#: the unit interval [0, 1] (probabilities, Bernoulli targets)
+UNIT_INTERVAL = Interval(0.0, 1.0)
+
+
+def _within(func: str, xp: Namespace, x: Array, domain: Interval) -> bool:
+    """Whether every value of ``x`` is in ``domain`` (ignoring ``integer``); NaN is not.
 
     Two reductions and one host read (PyTorch: one ``aminmax`` kernel) instead of elementwise
     masks; the locating code runs only when this fails."""
+    low, high = domain.low, domain.high
     if aac.is_torch_array(x):
         smallest, largest = x.aminmax()
         if x.device.type == "cpu":
             # two reads of CPU scalars cost less than two comparisons and an ``&`` of tensors
             smallest, largest = smallest.item(), largest.item()
-            return smallest >= low and (largest < high if open_high else largest <= high)
+            above = smallest >= low if domain.low_closed else smallest > low
+            return above and (largest <= high if domain.high_closed else largest < high)
     else:
         smallest, largest = xp.min(x), xp.max(x)
-    above = largest < high if open_high else largest <= high
-    return to_bool(func, (smallest >= low) & above)
+    above = smallest >= low if domain.low_closed else smallest > low
+    below = largest <= high if domain.high_closed else largest < high
+    return to_bool(func, above & below)
 
 
-def check_range(func: str, xp: Namespace, name: str, x: Array, low: float, high: float,
-                fix: str) -> None:
-    """All values of ``x`` in ``[low, high]`` (NaN counts as outside)."""
+def check_domain(func: str, xp: Namespace, name: str, x: Array, domain: Interval, fix: str,
+                 *, skip: tuple[str, float] | None = None) -> None:
+    """All values of ``x`` in ``domain`` (NaN counts as outside): the one domain check.
+
+    ``skip`` is ``(option name, value)`` of a value allowed besides the domain (a label's
+    ``ignore_index``). The message names the first value outside, its index and the range
+    of ``x``: ``"y_true has values outside [0, 1] (1.5 at index 2; min 0, max 1.5)"``.
+    """
     # fast path (measured: two reductions instead of three elementwise passes); NaN makes
     # both comparisons false and falls through to the locating code
-    if _within(func, xp, x, low, high):
+    if skip is None and not domain.integer and _within(func, xp, x, domain):
         return
-    bad = ~((x >= low) & (x <= high))
-    if to_bool(func, xp.any(bad)):
-        index = first_index(xp, bad)
-        value = to_float(x[index])
-        lo, hi = to_float(xp.min(x)), to_float(xp.max(x))
-        found = f"has values outside [{low:g}, {high:g}] ({value:g} at {_where(index)}; " \
-                f"min {lo:g}, max {hi:g})"
-        fail(func, name, found, fix)
+    ok = domain.contains(xp, x)
+    if skip is not None:
+        ok = ok | (x == skip[1])
+    bad = ~ok
+    if not to_bool(func, xp.any(bad)):
+        return
+    index = first_index(xp, bad)
+    extra = "" if skip is None else f" or {skip[0]}={skip[1]}"
+    fail(func, name, f"has values outside {domain}{extra} ({_shown(xp, x, x[index])} at "
+         f"{_where(index)}; min {_shown(xp, x, xp.min(x))}, max {_shown(xp, x, xp.max(x))})",
+         fix)
+
+
+def _shown(xp: Namespace, x: Array, value: Array) -> str:
+    return str(int(value)) if xp.isdtype(x.dtype, "integral") else f"{to_float(value):g}"
 
 
 def check_rows_sum_to_one(func: str, xp: Namespace, name: str, p: Array, dtype: Any,
@@ -277,20 +337,10 @@ def check_labels(func: str, xp: Namespace, labels: Array, n_classes: int,
     labels as given: NumPy labels are moved to another library only after
     :func:`losskit._array.namespace_and_arrays` made sure no value changes on the way.
     """
-    if ignore_index is None and _within(func, xp, labels, 0, n_classes, open_high=True):
-        return
-    valid = (labels >= 0) & (labels < n_classes)
-    if ignore_index is not None:
-        valid = valid | (labels == ignore_index)
-    bad = ~valid
-    if to_bool(func, xp.any(bad)):
-        index = first_index(xp, bad)
-        value = labels[index]
-        shown = int(value) if xp.isdtype(labels.dtype, "integral") else to_float(value)
-        extra = f" or ignore_index={ignore_index}" if ignore_index is not None else ""
-        fail(func, "y_true", f"has label {shown} at {_where(index)}, outside [0, {n_classes})"
-             f"{extra}", f"Labels must index the {n_classes} classes of y_pred's class axis; "
-             "map them to 0..n_classes-1 (e.g. with numpy.unique(..., return_inverse=True))")
+    check_domain(func, xp, "y_true", labels, Interval(0, n_classes, "left"),
+                 f"Labels must index the {n_classes} classes of y_pred's class axis; map them "
+                 "to 0..n_classes-1 (e.g. with numpy.unique(..., return_inverse=True))",
+                 skip=None if ignore_index is None else ("ignore_index", ignore_index))
 
 
 def weight_array(func: str, xp: Namespace, name: str, w: Array, shape: tuple[int, ...],
@@ -304,11 +354,8 @@ def weight_array(func: str, xp: Namespace, name: str, w: Array, shape: tuple[int
     w = xp.astype(w, dtype)
     if check_values:
         check_finite(func, xp, name, w, fix="Pass finite weights")
-        negative = w < 0
-        if to_bool(func, xp.any(negative)):
-            index = first_index(xp, negative)
-            fail(func, name, f"has a negative weight ({to_float(w[index]):g} at "
-                 f"{_where(index)})", "Weights must be >= 0")
+        check_domain(func, xp, name, w, Interval.above(0.0, strict=False),
+                     "Weights must be >= 0")
         if not allow_all_zero and not to_bool(func, xp.any(w > 0)):
             fail(func, name, "is all zero, so the weighted mean is undefined",
                  "Give at least one entry a positive weight")

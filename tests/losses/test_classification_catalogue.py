@@ -221,7 +221,8 @@ def test_perplexity_bounds_and_weights(rng):
 
 
 def test_perplexity_errors_name_perplexity_and_it_has_no_gradient():
-    with pytest.raises(ValueError, match=r"^perplexity: y_true has label 3 at index 1"):
+    with pytest.raises(ValueError,
+                       match=r"^perplexity: y_true has values outside \[0, 2\) \(3 at index 1"):
         lk.perplexity([0, 3], [[0.5, 0.5], [0.5, 0.5]])
     with pytest.raises(TypeError, match="unexpected keyword argument 'unit'"):
         lk.perplexity([0], [[0.5, 0.5]], unit="bits")

@@ -17,7 +17,7 @@ from scipy.stats import poisson
 from sklearn import metrics as skm
 
 import losskit as lk
-from losskit.losses._core import KERAS_EPSILON
+from losskit.losses._conventions import KERAS_EPSILON
 from references import keras_numpy as _keras
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "conventions.md"

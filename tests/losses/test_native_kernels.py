@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import losskit as lk
-import losskit._array
-from losskit.losses._native import native_kernels
+import losskit._torch
+from losskit._torch import native_kernels
 
 torch = pytest.importorskip("torch")
 
@@ -221,15 +221,10 @@ def test_kernels_leave_other_calls_to_the_generic_path(fn, y, z, kw):
 
 
 def test_kernels_accept_only_options_of_their_loss():
-    from losskit.losses import _native
-
-    accepted = {"sparse_categorical_cross_entropy": _native._SPARSE_CE,
-                "binary_cross_entropy": _native._BINARY_CE,
-                "mean_squared_error": _native._MSE,
-                "gaussian_nll": _native._GAUSSIAN}
     for fn in KERNELS:
         params = set(inspect.signature(fn).parameters)
-        assert set(accepted[fn.__name__]) <= params, fn.__name__
+        _, restricted = losskit._torch.KERNELS[fn.__name__]
+        assert set(restricted) <= params, fn.__name__
 
 
 @settings(max_examples=60, deadline=None)
@@ -246,12 +241,12 @@ def test_property_native_equals_generic(n, c, scale, seed):
                  1e-10)
 
 
-# ------------------------------------------------- short-row softmax (_array.torch_softmax)
+# ------------------------------------------------- short-row softmax (_torch.torch_softmax)
 
 @pytest.mark.parametrize("shape", [(5000, 3), (2000, 15), (2000, 16), (100, 3), (3000, 1)])
 @pytest.mark.parametrize("log", [False, True])
 def test_torch_softmax_matches_the_direct_kernel(shape, log, rng):
-    from losskit._array import torch_softmax
+    from losskit._torch import torch_softmax
 
     x = torch.as_tensor(rng.normal(scale=10.0, size=shape))
     x[0, 0] = -math.inf
@@ -283,7 +278,7 @@ def test_no_host_read_on_an_accelerator_without_checks(monkeypatch, rng):
     def no_read(*args, **kwargs):
         raise AssertionError("host read")
 
-    monkeypatch.setattr(losskit._array, "host_reads_are_free", lambda x: False)
+    monkeypatch.setattr(losskit._torch, "host_reads_are_free", lambda x: False)
     for name in ("item", "__bool__", "__int__", "__float__", "tolist"):
         monkeypatch.setattr(torch.Tensor, name, no_read)
     monkeypatch.setattr(torch, "equal", no_read)
@@ -315,7 +310,7 @@ def test_binary_infinite_logits_without_host_reads(monkeypatch):
     y = torch.tensor([1.0, 0.0, 0.0, 1.0])
     z = torch.tensor([math.inf, -math.inf, 3.0, -2.0])
     expected = lk.binary_cross_entropy(y, z, from_logits=True, reduction="none")
-    monkeypatch.setattr(losskit._array, "host_reads_are_free", lambda x: False)
+    monkeypatch.setattr(losskit._torch, "host_reads_are_free", lambda x: False)
     assert _taken(lk.binary_cross_entropy, y, z, from_logits=True, check_values=False)
     got = lk.binary_cross_entropy(y, z, from_logits=True, reduction="none", check_values=False)
     torch.testing.assert_close(got, expected)

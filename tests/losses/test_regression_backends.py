@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_regression_catalogue import CASES, N, case
 
 import losskit as lk
-from test_regression_catalogue import CASES, N, case
 
 # every loss and every input form (log inputs, parameter arrays, multi-output), not every power:
 # JAX dispatches each new eager operation slowly, so the backend matrix is kept to these

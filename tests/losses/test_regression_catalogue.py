@@ -645,9 +645,10 @@ def test_negative_binomial_variance_and_errors():
         lk.negative_binomial_nll([1.0, 2.0], [0.0, 0.0])
     with pytest.raises(ValueError, match="negative_binomial_nll: log_input is False but alpha"):
         lk.negative_binomial_nll([1.0], [[0.0, 0.0]], log_input=False)
-    with pytest.raises(ValueError, match=r"negative_binomial_nll: y_true has a value not >= 0"):
+    with pytest.raises(ValueError, match=r"negative_binomial_nll: y_true has values "
+                       r"outside \[0, inf\)"):
         lk.negative_binomial_nll([-1.0], [[0.0, 0.0]])
     with pytest.raises(ValueError, match=r"negative_binomial_nll: alpha must be"):
         lk.negative_binomial_nll([1.0], [0.0], alpha=-1.0)
-    with pytest.raises(ValueError, match=r"y_pred has a value not > 0"):
+    with pytest.raises(ValueError, match=r"y_pred has values outside \(0, inf\)"):
         lk.negative_binomial_nll([1.0], [0.0], alpha=1.0, log_input=False)

@@ -65,7 +65,8 @@ def test_keras_msle_clips_at_1e_7(data, rng):
     expected = float(keras.losses.MeanSquaredLogarithmicError()(y, p, sample_weight=w))
     ours = float(lk.mean_squared_log_error(y, p, sample_weight=w, convention="keras"))
     assert ours == pytest.approx(expected, rel=KERAS_RTOL)
-    with pytest.raises(ValueError, match="mean_squared_log_error: y_true has a value not > -1"):
+    with pytest.raises(ValueError, match=r"mean_squared_log_error: y_true has values "
+                       r"outside \(-1, inf\)"):
         lk.mean_squared_log_error(y, p)
 
 
@@ -143,10 +144,10 @@ def test_torch_gaussian_nll_clamps_the_variance(rng, full):
     by_log = float(lk.gaussian_nll(y, mean, log_var=log_var, full=full, convention="torch"))
     assert by_log == pytest.approx(ref.item(), rel=1e-12)
     # losskit itself refuses a zero variance, and PyTorch a negative one
-    with pytest.raises(ValueError, match="gaussian_nll: var has a value not > 0"):
+    with pytest.raises(ValueError, match=r"gaussian_nll: var has values outside \(0, inf\)"):
         lk.gaussian_nll(y, mean, var=var)
     var[1, 1] = -1.0
-    with pytest.raises(ValueError, match="gaussian_nll: var has a value not >= 0"):
+    with pytest.raises(ValueError, match=r"gaussian_nll: var has values outside \[0, inf\)"):
         lk.gaussian_nll(y, mean, var=var, convention="torch")
 
 

@@ -222,8 +222,9 @@ def test_family_heads_train_the_familys_likelihood(family):
 
 
 def test_advised_loss_names_the_head_of_the_advised_family():
-    from losskit.nn._heads import advised_loss
     from test_advise import TARGETS
+
+    from losskit.nn._heads import advised_loss
 
     expected = {"real": "mean_squared_error", "poisson": "poisson_nll",
                 "negative_binomial": "negative_binomial_nll", "positive_skewed": "gamma_nll",

@@ -1,11 +1,12 @@
 """Loss functions: pure functions over any array-API array, with analytic gradients."""
 
-from losskit.losses import _native  # noqa: F401  (registers the native kernels)
+from losskit._validation import check_labels as _check_labels
 from losskit.losses._classification import (
     binary_cross_entropy,
     categorical_cross_entropy,
     sparse_categorical_cross_entropy,
 )
+from losskit.losses._classification import check_binary_targets as _check_binary_targets
 from losskit.losses._classification_catalogue import (
     binary_focal_loss,
     categorical_focal_loss,
@@ -16,6 +17,9 @@ from losskit.losses._classification_catalogue import (
     perplexity,
     squared_hinge_loss,
 )
+from losskit.losses._conventions import CONVENTIONS as _CONVENTIONS
+from losskit.losses._core import attach_native as _attach_native
+from losskit.losses._core import weighted_losses as weighted_losses
 from losskit.losses._gradient import gradient, value_and_gradient
 from losskit.losses._likelihood import (
     gamma_nll,
@@ -37,8 +41,8 @@ from losskit.losses._robust import (
     pinball_loss,
 )
 
-# the declared specs (re-exported, not in __all__: __all__ lists the loss functions and the
-# gradient tools)
+# the declared specs, and weighted_losses (what the accumulators stream), re-exported: not in
+# __all__, which lists the loss functions and the gradient tools
 from losskit.losses._spec import Case as Case
 from losskit.losses._spec import Kernel as Kernel
 from losskit.losses._spec import LossExplanation as LossExplanation
@@ -46,6 +50,15 @@ from losskit.losses._spec import LossSpec as LossSpec
 from losskit.losses._spec import loss_functions as loss_functions
 from losskit.losses._spec import loss_specs as loss_specs
 from losskit.losses._spec import spec_of as spec_of
+
+# the native PyTorch kernels (losskit._torch) of the losses a training loop calls most
+_attach_native(sparse_categorical_cross_entropy, "sparse_categorical_cross_entropy",
+               check_targets=_check_labels)
+_attach_native(binary_cross_entropy, "binary_cross_entropy",
+               check_targets=_check_binary_targets)
+_attach_native(mean_squared_error, "mean_squared_error")
+_attach_native(gaussian_nll, "gaussian_nll",
+               min_variance=lambda convention: _CONVENTIONS[convention].min_variance)
 
 __all__ = [
     "binary_cross_entropy",

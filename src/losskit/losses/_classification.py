@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 from losskit._array import (
     Array,
     Namespace,
+    SoftmaxTerms,
     add_at_labels,
     device,
     first_index,
@@ -23,25 +24,28 @@ from losskit._array import (
     to_bool,
     to_float,
 )
+from losskit._reduction import mean_over_outputs
 from losskit._validation import (
+    UNIT_INTERVAL,
     Boolean,
     Integer,
+    Interval,
     Optional,
     Real,
+    check_domain,
     check_finite,
     check_labels,
-    check_range,
     check_rows_sum_to_one,
     fail,
     weight_array,
 )
+from losskit.losses._conventions import CONVENTIONS, Convention
 from losskit.losses._core import (
     Inputs,
     PerSample,
     count_normaliser,
     default_eps,
     loss_function,
-    mean_over_outputs,
     prepare,
     sample_weights,
 )
@@ -58,9 +62,7 @@ _PROBABILITY_OPTIONS = {
     "label_smoothing": Real(0.0, 1.0),
     "eps": Optional(Real(0.0, 0.5, closed="left")),
 }
-_CLASS_WEIGHT_NAMES = ("y_pred", "y_true", "sample_weight", "class_weight")
 _LOGITS_FIX = "Pass probabilities, or logits with from_logits=True"
-_TORCH_LOG_FLOOR = -100.0  # PyTorch's clamp of log p and log(1 - p) in binary_cross_entropy
 
 # the worked examples and pitfalls the classification losses' explanations share
 _P9 = math.log(0.9 / 0.1)  # the logit of p = 0.9
@@ -89,9 +91,9 @@ _LOG_ZERO_P = (
 def check_binary_targets(func: str, xp: Namespace, y: Array) -> None:
     """The target domain of the Bernoulli losses, [0, 1] (NaN and ±inf are outside): the one
     check, on every path (the native kernel of :func:`binary_cross_entropy` calls it too)."""
-    check_range(func, xp, "y_true", y, 0.0, 1.0,
-                "Targets are probabilities of the positive class: map labels to 0/1 "
-                "(for -1/+1 labels use (y + 1) / 2)")
+    check_domain(func, xp, "y_true", y, UNIT_INTERVAL,
+                 "Targets are probabilities of the positive class: map labels to 0/1 "
+                 "(for -1/+1 labels use (y + 1) / 2)")
 
 
 def _check_predictions(func: str, inputs: Inputs, from_logits: bool, rows: bool,
@@ -104,10 +106,10 @@ def _check_predictions(func: str, inputs: Inputs, from_logits: bool, rows: bool,
         check_finite(func, xp, "y_pred", y_pred, allow_inf=True,
                      fix="Logits must not be NaN; look for a diverged model or bad features")
     elif renormalised:
-        check_range(func, xp, "y_pred", y_pred, 0.0, math.inf,
-                    "Keras' convention divides each row by its sum: pass non-negative scores")
+        check_domain(func, xp, "y_pred", y_pred, Interval(0.0, math.inf),
+                     "Keras' convention divides each row by its sum: pass non-negative scores")
     else:
-        check_range(func, xp, "y_pred", y_pred, 0.0, 1.0, _LOGITS_FIX)
+        check_domain(func, xp, "y_pred", y_pred, UNIT_INTERVAL, _LOGITS_FIX)
         if rows:
             check_rows_sum_to_one(
                 func, xp, "y_pred", y_pred, inputs.out_dtype,
@@ -255,20 +257,15 @@ def binary_cross_entropy(
     0.0
     """
     func = "binary_cross_entropy"
-    inputs = prepare(func, y_true, y_pred, sample_weight, pos_weight,
-                     names=("y_pred", "y_true", "sample_weight", "pos_weight"))
+    policy = CONVENTIONS[convention]
+    inputs = prepare(func, y_true, y_pred, sample_weight, arrays={"pos_weight": pos_weight})
     xp, y, z = inputs.xp, inputs.y_true, inputs.y_pred
     if check_values:
         check_binary_targets(func, xp, y)
         _check_predictions(func, inputs, from_logits, rows=False)
     if label_smoothing:
         y = y * (1.0 - label_smoothing) + 0.5 * label_smoothing
-    positive = y
-    if inputs.others[1] is not None:
-        shape = () if y.ndim == 1 or inputs.others[1].ndim == 0 else (y.shape[-1],)
-        beta = weight_array(func, xp, "pos_weight", inputs.others[1], shape, z.dtype,
-                            check_values=check_values)
-        positive = y * beta
+    positive = _positive_term(func, inputs, y, check_values)
     negative = 1.0 - y
 
     if from_logits:
@@ -281,17 +278,8 @@ def binary_cross_entropy(
             # confident correct positive (z = 17, float32) where the gradient is -4e-8
             return negative * sigmoid(xp, z) - positive * sigmoid(xp, -z)
     else:
-        if convention == "torch" and eps is None:
-            # PyTorch's binary_cross_entropy: no clipping, each log clamped at -100
-            p, raw_p, raw_q = z, safe_log(xp, z), safe_log1m(xp, z)
-            inside_p, inside_q = raw_p > _TORCH_LOG_FLOOR, raw_q > _TORCH_LOG_FLOOR
-            log_p = xp.maximum(raw_p, _TORCH_LOG_FLOOR)
-            log_q = xp.maximum(raw_q, _TORCH_LOG_FLOOR)
-        else:
-            log_p, p, inside_p = _clipped_log(xp, z, default_eps(inputs, eps, convention),
-                                              unused=positive == 0)
-            # log(1 - p), accurate for small p; of 0 where its coefficient is 0 (see above)
-            log_q, inside_q = xp.log1p(-xp.where(negative == 0, 0.0, p)), inside_p
+        log_p, log_q, p, inside_p, inside_q = _binary_logs(inputs, positive, negative, eps,
+                                                            policy)
         elementwise = -(mul_zero_safe(xp, positive, log_p) + mul_zero_safe(xp, negative, log_q))
 
         def gradient() -> Array:
@@ -299,7 +287,7 @@ def binary_cross_entropy(
                     - xp.where(inside_p, mul_zero_safe(xp, positive, 1.0 / p), 0.0))
 
     per_sample, k = mean_over_outputs(xp, elementwise)
-    weight = sample_weights(func, inputs, inputs.others[0], tuple(per_sample.shape),
+    weight = sample_weights(func, inputs, inputs.sample_weight, tuple(per_sample.shape),
                             check_values=check_values)
 
     def gradient_per_sample() -> Array:
@@ -307,11 +295,39 @@ def binary_cross_entropy(
         return g if k == 1 else g / k
 
     return PerSample(inputs, per_sample, gradient_per_sample, weight,
-                     count_normaliser(xp, per_sample, weight, convention))
+                     count_normaliser(xp, per_sample, weight, policy))
 
 
-def _class_weights(func: str, inputs: Inputs, class_weight: Array | None,
-                   check_values: bool) -> Array | None:
+def _positive_term(func: str, inputs: Inputs, y: Array, check_values: bool) -> Array:
+    """The coefficient of ``log p``: ``y``, times ``pos_weight`` (per label) if given."""
+    beta = inputs.array("pos_weight")
+    if beta is None:
+        return y
+    shape = () if y.ndim == 1 or beta.ndim == 0 else (y.shape[-1],)
+    return y * weight_array(func, inputs.xp, "pos_weight", beta, shape, inputs.y_pred.dtype,
+                            check_values=check_values)
+
+
+def _binary_logs(inputs: Inputs, positive: Array, negative: Array, eps: float | None,
+                 policy: Convention) -> tuple[Array, Array, Array, Array, Array]:
+    """``(log p, log(1 - p), p, inside_p, inside_q)`` from probabilities: clipped to
+    ``[eps, 1 - eps]``, or (the convention's ``log_floor``, without ``eps``) exact logs
+    clamped at the floor; ``inside_*`` mark where the clip or clamp is inactive."""
+    xp, z = inputs.xp, inputs.y_pred
+    floor = policy.log_floor
+    if floor is not None and eps is None:
+        # PyTorch's binary_cross_entropy: no clipping, each log clamped at -100
+        raw_p, raw_q = safe_log(xp, z), safe_log1m(xp, z)
+        return (xp.maximum(raw_p, floor), xp.maximum(raw_q, floor), z, raw_p > floor,
+                raw_q > floor)
+    log_p, p, inside = _clipped_log(xp, z, default_eps(inputs, eps, policy),
+                                    unused=positive == 0)
+    # log(1 - p), accurate for small p; of 0 where its coefficient is 0 (see above)
+    return log_p, xp.log1p(-xp.where(negative == 0, 0.0, p)), p, inside, inside
+
+
+def _class_weights(func: str, inputs: Inputs, check_values: bool) -> Array | None:
+    class_weight = inputs.array("class_weight")
     if class_weight is None:
         return None
     return weight_array(func, inputs.xp, "class_weight", class_weight,
@@ -319,13 +335,14 @@ def _class_weights(func: str, inputs: Inputs, class_weight: Array | None,
                         check_values=check_values)
 
 
-def _log_probabilities(inputs: Inputs, from_logits: bool, eps: float | None
+def _log_probabilities(inputs: Inputs, from_logits: bool, eps: float | None,
+                       policy: Convention = CONVENTIONS["losskit"]
                        ) -> tuple[Array, Array | None, Array | None]:
     """``(log p, clipped p, inside-clip mask)``; the last two are ``None`` for logits."""
     xp = inputs.xp
     if from_logits:
         return log_softmax(xp, inputs.y_pred), None, None
-    return _clipped_log(xp, inputs.y_pred, default_eps(inputs, eps))
+    return _clipped_log(xp, inputs.y_pred, default_eps(inputs, eps, policy))
 
 
 _CE_NAN_HINT = ("a row of logits is all -inf (no class possible) or holds both +inf and -inf "
@@ -439,21 +456,16 @@ def categorical_cross_entropy(
     ValueError: categorical_cross_entropy: y_pred rows do not sum to 1 (row 0 sums to 1.5; ...
     """
     func = "categorical_cross_entropy"
-    inputs = prepare(func, y_true, y_pred, sample_weight, class_weight, axis=axis,
-                     names=_CLASS_WEIGHT_NAMES)
+    policy = CONVENTIONS[convention]
+    inputs = prepare(func, y_true, y_pred, sample_weight, axis=axis,
+                     arrays={"class_weight": class_weight})
     xp, y = inputs.xp, inputs.y_true
     n_classes = inputs.y_pred.shape[-1]
     if check_values:
-        check_range(func, xp, "y_true", y, 0.0, 1.0,
-                    "y_true holds one-hot or probability rows; for integer labels use "
-                    "sparse_categorical_cross_entropy")
-        check_rows_sum_to_one(
-            func, xp, "y_true", y, inputs.out_dtype,
-            "Targets must be one-hot or probability rows; for several labels per sample "
-            "use binary_cross_entropy (multi-label)")
+        _check_target_rows(func, inputs)
         _check_predictions(func, inputs, from_logits, rows=True,
-                           renormalised=convention == "keras")
-    weights = _class_weights(func, inputs, inputs.others[1], check_values)
+                           renormalised=policy.renormalise_rows)
+    weights = _class_weights(func, inputs, check_values)
     q = y * (1.0 - label_smoothing) + label_smoothing / n_classes if label_smoothing else y
     a = q if weights is None else q * weights
     if from_logits:
@@ -461,18 +473,13 @@ def categorical_cross_entropy(
                                                   may_sync=check_values)
         per_sample = -a_dot_log_p
     else:
-        row_total, p_in = _keras_rows(xp, inputs.y_pred, convention)
-        log_p, p, inside = _clipped_log(xp, p_in, default_eps(inputs, eps, convention),
+        row_total, p_in = _normalised_rows(xp, inputs.y_pred, policy)
+        log_p, p, inside = _clipped_log(xp, p_in, default_eps(inputs, eps, policy),
                                         unused=a == 0)
         per_sample = -row_dot(xp, a, log_p)
-    weight = sample_weights(func, inputs, inputs.others[0], tuple(per_sample.shape),
+    weight = sample_weights(func, inputs, inputs.sample_weight, tuple(per_sample.shape),
                             check_values=check_values)
-    mean_weight = count_normaliser(xp, per_sample, weight, convention)
-    if convention == "torch" and weights is not None:
-        mean_weight = xp.ones_like(per_sample)  # PyTorch's probability targets: divide by n
-    elif weights is not None and mean_weight is None:
-        target_weight = xp.sum(y * weights, axis=-1)
-        mean_weight = target_weight if weight is None else weight * target_weight
+    mean_weight = _soft_mean_weight(xp, policy, per_sample, weight, y, weights)
 
     def scaled_gradient(scale: Array | float) -> Array:
         if from_logits:
@@ -492,13 +499,152 @@ def categorical_cross_entropy(
                      nan_hint=_CE_NAN_HINT, scaled_gradient=scaled_gradient)
 
 
-def _keras_rows(xp: Namespace, p: Array, convention: str) -> tuple[Array | None, Array]:
-    """Keras divides probability rows by their sum before clipping; others take them as given.
-    Returns ``(row sums or None, probabilities to use)``."""
-    if convention != "keras":
+def _check_target_rows(func: str, inputs: Inputs) -> None:
+    """One-hot or probability rows: values in [0, 1], rows summing to 1."""
+    xp, y = inputs.xp, inputs.y_true
+    check_domain(func, xp, "y_true", y, UNIT_INTERVAL,
+                 "y_true holds one-hot or probability rows; for integer labels use "
+                 "sparse_categorical_cross_entropy")
+    check_rows_sum_to_one(
+        func, xp, "y_true", y, inputs.out_dtype,
+        "Targets must be one-hot or probability rows; for several labels per sample "
+        "use binary_cross_entropy (multi-label)")
+
+
+def _soft_mean_weight(xp: Namespace, policy: Convention, per_sample: Array,
+                      weight: Array | None, y: Array, weights: Array | None) -> Array | None:
+    """The mean's normalising weights with probability targets: the sample weights times
+    the summed class weight of the target (PyTorch's for class indices), or a count (under a
+    counted mean; PyTorch's probability targets with class weights divide by n)."""
+    mean_weight = count_normaliser(xp, per_sample, weight, policy)
+    if policy.soft_class_weight_count_mean and weights is not None:
+        return xp.ones_like(per_sample)
+    if weights is not None and mean_weight is None:
+        target_weight = xp.sum(y * weights, axis=-1)
+        return target_weight if weight is None else weight * target_weight
+    return mean_weight
+
+
+def _normalised_rows(xp: Namespace, p: Array, policy: Convention
+                     ) -> tuple[Array | None, Array]:
+    """Keras divides probability rows by their sum before clipping (``renormalise_rows``);
+    others take them as given. Returns ``(row sums or None, probabilities to use)``."""
+    if not policy.renormalise_rows:
         return None, p
     total = xp.sum(p, axis=-1)
     return total, p / total[..., None]
+
+
+def _label_mean_weight(xp: Namespace, policy: Convention, per_sample: Array,
+                       weight: Array | None, label_weight: Array | None,
+                       ignored: Array | None, *, weighted: bool) -> Array | None:
+    """The mean's normalising weights with integer labels: the sample weights times the class
+    weight of each label (PyTorch's ``cross_entropy``), or, under a counted mean, the number of
+    samples (Keras: those it did not mask, class weights too; PyTorch's idiom
+    ``(w * loss(reduction="none")).mean()``: all n, with sample weights only)."""
+    counted = weighted or (policy.class_weight_count_mean and label_weight is not None)
+    if policy.count_mean and counted:
+        ones = xp.ones_like(per_sample)
+        return ones if ignored is None or policy.count_ignored else xp.where(ignored, 0.0, ones)
+    if label_weight is not None:
+        return label_weight if weight is None else weight * label_weight
+    return None
+
+
+def _sparse_targets(inputs: Inputs, labels: Array, weights: Array | None,
+                    label_smoothing: float) -> tuple[Array | None, Array | float, Array | None]:
+    """``(a_y, hit, spread)``: the class weight of each label (``None`` without class
+    weights), the target's weight at the label, and its smoothing part ``eps/C * a_c`` for
+    every class (``None`` without smoothing)."""
+    xp, n_classes = inputs.xp, inputs.y_pred.shape[-1]
+    label_weight = None
+    if weights is not None:
+        label_weight = xp.reshape(xp.take(weights, xp.reshape(labels, (-1,))), labels.shape)
+    hit = (1.0 - label_smoothing) * (1.0 if label_weight is None else label_weight)
+    spread = None
+    if label_smoothing:
+        spread = label_smoothing / n_classes * (
+            xp.ones(n_classes, dtype=inputs.y_pred.dtype, device=device(inputs.y_pred))
+            if weights is None else weights)
+    return label_weight, hit, spread
+
+
+class _Probabilities(NamedTuple):
+    """What the sparse cross-entropy from probabilities keeps for its gradient."""
+
+    log_p_y: Array
+    smooth: list[Array]
+    row_total: Array | None
+    p_y: Array
+    inside_y: Array
+    p: Array | None = None
+    inside: Array | None = None
+
+
+def _sparse_probabilities(inputs: Inputs, labels: Array, spread: Array | None, eps: float,
+                          policy: Convention) -> _Probabilities:
+    """``log p_y`` (clipped) and, with smoothing, ``sum_c spread_c log p_c``: only the labels'
+    probabilities are needed unless the target is smoothed."""
+    xp, y_pred = inputs.xp, inputs.y_pred
+    row_total, _ = _normalised_rows(xp, y_pred, policy) \
+        if policy.renormalise_rows else (None, None)
+    p_y = take_labels(xp, y_pred, labels)
+    if row_total is not None:
+        p_y = p_y / row_total
+    log_p_y, p_y, inside_y = _clipped_log(xp, p_y, eps)
+    if spread is None:
+        return _Probabilities(log_p_y, [], row_total, p_y, inside_y)
+    p_all = y_pred if row_total is None else y_pred / row_total[..., None]
+    log_p, p, inside = _clipped_log(xp, p_all, eps)
+    return _Probabilities(log_p_y, [row_dot(xp, spread, log_p)], row_total, p_y, inside_y,
+                          p, inside)
+
+
+def _scaled_hits(inputs: Inputs, labels: Array, hit: Array | float,
+                 scale: Array | float) -> Array:
+    """The target's weight at each label times the reduction's factor, as an array."""
+    hits = hit * scale
+    if isinstance(hits, float):
+        hits = inputs.xp.full(labels.shape, hits, dtype=inputs.y_pred.dtype,
+                              device=device(inputs.y_pred))
+    return hits
+
+
+def _sparse_logit_gradient(xp: Namespace, terms: SoftmaxTerms, labels: Array, hits: Array,
+                           spread: Array | None, scale: Array | float) -> Array:
+    """d/dz_j = softmax(z)_j * sum_c target_c - target_j, target = hit at y + spread."""
+    total = hits if spread is None else hits + xp.sum(spread) * scale
+    g = terms.scaled_probabilities(total)
+    if spread is not None:
+        g = g - spread * _per_row(scale)
+    return add_at_labels(xp, g, labels, -hits)
+
+
+def _sparse_probability_gradient(inputs: Inputs, s: _Probabilities, labels: Array,
+                                 hits: Array, spread: Array | None,
+                                 scale: Array | float) -> Array:
+    """The scaled gradient with respect to the probabilities (zero outside the clip)."""
+    xp = inputs.xp
+    g = (xp.where(s.inside, -spread / s.p, 0.0) * _per_row(scale) if spread is not None
+         else xp.zeros_like(inputs.y_pred))
+    g = add_at_labels(xp, g, labels, xp.where(s.inside_y, -hits / s.p_y, 0.0))
+    if s.row_total is not None:
+        # through p / sum(p): d/dp_j = (g_j(p_hat) + sum_c target_c [inside_c]) / sum(p)
+        active = xp.where(s.inside_y, hits, 0.0)
+        if spread is not None:
+            active = active + xp.sum(xp.where(s.inside, spread, 0.0), axis=-1) * scale
+        g = (g + active[..., None]) / s.row_total[..., None]
+    return g
+
+
+def _without_ignored(func: str, xp: Namespace, weight: Array | None, ignored: Array,
+                     ignore_index: int | None, check_values: bool) -> Array:
+    """Weight 0 for ignored samples; an error if no sample is left (with checks)."""
+    weight = xp.where(ignored, 0.0, 1.0 if weight is None else weight)
+    if check_values and not to_bool(func, xp.any(weight > 0)):
+        fail(func, "y_true", f"is ignore_index={ignore_index} (or weight 0) everywhere, so "
+             "the mean is undefined", "Skip this batch, or pass check_values=False to get 0")
+    return weight
 
 
 def _per_row(scale: Array | float) -> Array | float:
@@ -613,96 +759,47 @@ def sparse_categorical_cross_entropy(
     >>> lk.sparse_categorical_cross_entropy([0, 3], [[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]])
     Traceback (most recent call last):
     ...
-    ValueError: sparse_categorical_cross_entropy: y_true has label 3 at index 1, outside [0, 3)...
+    ValueError: sparse_categorical_cross_entropy: y_true has values outside [0, 3) (3 at index 1;...
     """
     func = "sparse_categorical_cross_entropy"
-    inputs = prepare(func, y_true, y_pred, sample_weight, class_weight, axis=axis, labels=True,
-                     names=_CLASS_WEIGHT_NAMES)
+    policy = CONVENTIONS[convention]
+    inputs = prepare(func, y_true, y_pred, sample_weight, axis=axis, labels=True,
+                     arrays={"class_weight": class_weight})
     xp = inputs.xp
-    n_classes = inputs.y_pred.shape[-1]
     labels = _labels_as_integers(func, xp, inputs.y_true, check_values)
     if check_values:
-        check_labels(func, xp, labels, n_classes, ignore_index)
+        check_labels(func, xp, labels, inputs.y_pred.shape[-1], ignore_index)
         _check_predictions(func, inputs, from_logits, rows=True,
-                           renormalised=convention == "keras")
-    weights = _class_weights(func, inputs, inputs.others[1], check_values)
+                           renormalised=policy.renormalise_rows)
+    weights = _class_weights(func, inputs, check_values)
     ignored = None if ignore_index is None else labels == ignore_index
-    if ignored is not None:
-        labels = xp.where(ignored, 0, labels)
-    label_weight = None  # a_{y_i}
-    if weights is not None:
-        label_weight = xp.reshape(xp.take(weights, xp.reshape(labels, (-1,))), labels.shape)
-    hit = (1.0 - label_smoothing) * (1.0 if label_weight is None else label_weight)
-    spread = None  # the smoothing part of the target: eps/C * a_c for every class
-    if label_smoothing:
-        spread = label_smoothing / n_classes * (
-            xp.ones(n_classes, dtype=inputs.y_pred.dtype, device=device(inputs.y_pred))
-            if weights is None else weights)
+    labels = labels if ignored is None else xp.where(ignored, 0, labels)
+    label_weight, hit, spread = _sparse_targets(inputs, labels, weights, label_smoothing)
+    terms = probabilities = None
     if from_logits:
         terms, log_p_y, smooth = log_softmax_at(
             xp, inputs.y_pred, labels=labels, vectors=() if spread is None else (spread,),
             may_sync=check_values)
     else:
-        # only the labels' probabilities are needed unless the target is smoothed
-        row_total, _ = _keras_rows(xp, inputs.y_pred, convention) if convention == "keras" \
-            else (None, None)
-        p_y = take_labels(xp, inputs.y_pred, labels)
-        if row_total is not None:
-            p_y = p_y / row_total
-        eps_value = default_eps(inputs, eps, convention)
-        log_p_y, p_y, inside_y = _clipped_log(xp, p_y, eps_value)
-        smooth = []
-        if spread is not None:
-            p_all = inputs.y_pred if row_total is None else inputs.y_pred / row_total[..., None]
-            log_p, p, inside = _clipped_log(xp, p_all, eps_value)
-            smooth = [row_dot(xp, spread, log_p)]
+        probabilities = _sparse_probabilities(inputs, labels, spread,
+                                              default_eps(inputs, eps, policy), policy)
+        log_p_y, smooth = probabilities.log_p_y, probabilities.smooth
     per_sample = -log_p_y if isinstance(hit, float) and hit == 1.0 else -hit * log_p_y
     if spread is not None:
         per_sample = per_sample - smooth[0]
 
-    weight = sample_weights(func, inputs, inputs.others[0], tuple(per_sample.shape),
+    weight = sample_weights(func, inputs, inputs.sample_weight, tuple(per_sample.shape),
                             check_values=check_values)
     if ignored is not None:
-        weight = xp.where(ignored, 0.0, 1.0 if weight is None else weight)
-        if check_values and not to_bool(func, xp.any(weight > 0)):
-            fail(func, "y_true", f"is ignore_index={ignore_index} (or weight 0) everywhere, so "
-                 "the mean is undefined", "Skip this batch, or pass check_values=False to get 0")
-    mean_weight = None
-    if convention == "keras" and (weight is not None or label_weight is not None):
-        # Keras divides by the number of samples it did not mask
-        mean_weight = (xp.ones_like(per_sample) if ignored is None
-                       else xp.where(ignored, 0.0, xp.ones_like(per_sample)))
-    elif convention == "torch" and sample_weight is not None:
-        # PyTorch has no sample weights: its idiom (w * loss(reduction="none")).mean()
-        # divides by n
-        mean_weight = xp.ones_like(per_sample)
-    elif label_weight is not None:
-        mean_weight = label_weight if weight is None else weight * label_weight
+        weight = _without_ignored(func, xp, weight, ignored, ignore_index, check_values)
+    mean_weight = _label_mean_weight(xp, policy, per_sample, weight, label_weight, ignored,
+                                     weighted=sample_weight is not None)
 
     def scaled_gradient(scale: Array | float) -> Array:
-        hits = hit * scale
-        if isinstance(hits, float):
-            hits = xp.full(labels.shape, hits, dtype=inputs.y_pred.dtype,
-                           device=device(inputs.y_pred))
-        if from_logits:
-            # d/dz_j = softmax(z)_j * sum_c target_c - target_j, target = hit at y + spread
-            total = hits
-            if spread is not None:
-                total = hits + xp.sum(spread) * scale
-            g = terms.scaled_probabilities(total)
-            if spread is not None:
-                g = g - spread * _per_row(scale)
-            g = add_at_labels(xp, g, labels, -hits)
-        else:
-            g = (xp.where(inside, -spread / p, 0.0) * _per_row(scale) if spread is not None
-                 else xp.zeros_like(inputs.y_pred))
-            g = add_at_labels(xp, g, labels, xp.where(inside_y, -hits / p_y, 0.0))
-            if row_total is not None:
-                # through p / sum(p): d/dp_j = (g_j(p_hat) + sum_c target_c [inside_c]) / sum(p)
-                active = xp.where(inside_y, hits, 0.0)
-                if spread is not None:
-                    active = active + xp.sum(xp.where(inside, spread, 0.0), axis=-1) * scale
-                g = (g + active[..., None]) / row_total[..., None]
+        hits = _scaled_hits(inputs, labels, hit, scale)
+        g = (_sparse_logit_gradient(xp, terms, labels, hits, spread, scale) if terms is not None
+             else _sparse_probability_gradient(inputs, probabilities, labels, hits, spread,
+                                               scale))
         return _zero_where_unweighted(xp, g, scale)
 
     return PerSample(inputs, per_sample, lambda: scaled_gradient(1.0), weight, mean_weight,

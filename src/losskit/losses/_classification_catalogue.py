@@ -30,14 +30,15 @@ from losskit._array import (
     to_bool,
     to_float,
 )
-from losskit._reduction import reduce
+from losskit._reduction import mean_over_outputs, reduced
 from losskit._validation import (
+    UNIT_INTERVAL,
     Boolean,
     Integer,
     Optional,
     Real,
+    check_domain,
     check_finite,
-    check_range,
     check_rows_sum_to_one,
     fail,
     options,
@@ -52,21 +53,20 @@ from losskit.losses._classification import (
     _SOFTMAX_TWICE,
     _check_predictions,
     _clipped_log,
-    _keras_rows,
     _log_probabilities,
+    _normalised_rows,
     check_binary_targets,
     sparse_categorical_cross_entropy,
 )
+from losskit.losses._conventions import CONVENTIONS, Convention
 from losskit.losses._core import (
     COMMON_OPTIONS,
-    KERAS_EPSILON,
     Inputs,
     PerSample,
     check_not_nan,
     count_normaliser,
     default_eps,
     loss_function,
-    mean_over_outputs,
     prepare,
     sample_weights,
 )
@@ -83,11 +83,9 @@ __all__ = [
     "squared_hinge_loss",
 ]
 
-_LOG2_E = 1.0 / math.log(2.0)
 _EPS = Optional(Real(0.0, 0.5, closed="left"))
 _GAMMA = Real(0.0, math.inf, closed="left")
 _ALPHA = Optional(Real(0.0, 1.0))
-_KERAS_FOCAL_ALPHA = 0.25  # CategoricalFocalCrossentropy's default alpha, always applied
 _Q3 = tuple(math.log(p) for p in (0.5, 0.3, 0.2))  # logits of the probabilities (0.5, 0.3, 0.2)
 _NOT_CALIBRATED = (
     "Not a likelihood any more: its minimiser is not the true probability, so do not read the "
@@ -97,7 +95,7 @@ _NOT_CALIBRATED = (
 def _check_distributions(func: str, xp: Namespace, name: str, p: Array, dtype: Any,
                          fix: str) -> None:
     """``p`` holds probability rows along the last axis: values in [0, 1], rows sum to 1."""
-    check_range(func, xp, name, p, 0.0, 1.0, fix)
+    check_domain(func, xp, name, p, UNIT_INTERVAL, fix)
     check_rows_sum_to_one(func, xp, name, p, dtype, fix)
 
 
@@ -246,6 +244,7 @@ def kl_divergence(
     2.022
     """
     func = "kl_divergence"
+    policy = CONVENTIONS[convention]
     inputs = prepare(func, y_true, y_pred, sample_weight, axis=axis)
     xp, p = inputs.xp, inputs.y_true
     if check_values:
@@ -253,25 +252,24 @@ def kl_divergence(
                              "y_true holds the target distributions P: probability rows "
                              "summing to 1 along axis")
         _check_predictions(func, inputs, from_logits, rows=True)
-    if convention == "keras" and not from_logits:
+    if policy.clip_target and not from_logits:
         # Keras: sum p log(p / q) with both clipped to [1e-7, 1], so p = 0 adds 1e-7 log(1e-7/q)
-        floor = KERAS_EPSILON if eps is None else eps
+        floor = default_eps(inputs, eps, policy)
         inside = (inputs.y_pred >= floor) & (inputs.y_pred <= 1.0)
         p, q = xp.clip(p, floor, 1.0), xp.clip(inputs.y_pred, floor, 1.0)
         per_sample = xp.sum(p * xp.log(p / q), axis=-1)
     else:
-        # PyTorch's kl_div takes log q as given: no clipping
-        clip = 0.0 if convention == "torch" and eps is None else eps
-        log_q, q, inside = _log_probabilities(inputs, from_logits, clip)
+        # PyTorch's kl_div takes log q as given: no clipping (its clip_eps is 0)
+        log_q, q, inside = _log_probabilities(inputs, from_logits, eps, policy)
         # p log(p/q) with 0 log 0 = 0 (also where q = 0, which only eps=0 allows)
         per_sample = xp.sum(mul_zero_safe(xp, p, xp.log(p) - log_q), axis=-1)
-    weight = sample_weights(func, inputs, inputs.others[0], tuple(per_sample.shape),
+    weight = sample_weights(func, inputs, inputs.sample_weight, tuple(per_sample.shape),
                             check_values=check_values)
-    if convention == "torch":
+    if policy.mean_over_classes:
         # kl_div(reduction="mean") divides by the number of elements n C, weighted or not
         mean_weight = xp.full_like(per_sample, float(inputs.y_pred.shape[-1]))
     else:
-        mean_weight = count_normaliser(xp, per_sample, weight, convention)
+        mean_weight = count_normaliser(xp, per_sample, weight, policy)
 
     def gradient() -> Array:
         if from_logits:
@@ -391,16 +389,12 @@ def entropy(
             log_p = xp.log(probabilities)
         # p (-log p) with 0 log 0 = 0; the sign inside keeps a certain row at +0, not -0
         per_row = xp.sum(mul_zero_safe(xp, probabilities, -log_p), axis=-1)
-        weight = sample_weights(func, inputs, inputs.others[0], tuple(per_row.shape),
+        weight = sample_weights(func, inputs, inputs.sample_weight, tuple(per_row.shape),
                                 check_values=check_values)
         if check_values and to_bool(func, xp.any(xp.isnan(per_row))):
             fail(func, "p", "gives an undefined (NaN) entropy", _CE_NAN_HINT)
-        value = as_array(xp, reduce(xp, per_row, reduction, weight=weight))
-        if unit == "bits":
-            value = value * _LOG2_E
-        if value.dtype != inputs.out_dtype:
-            value = xp.astype(value, inputs.out_dtype)
-        return as_array(xp, value)
+        return reduced(xp, per_row, reduction, weight=weight, unit=unit,
+                       dtype=inputs.out_dtype)
 
 
 _PERPLEXITY = LossExplanation(
@@ -513,9 +507,8 @@ def perplexity(
             # a NaN can only come from a sample (the mean's weights are normalised, so no
             # weight overflows it): name that sample, as the cross-entropy does
             check_not_nan(func, parts)
-        mean = as_array(xp, reduce(xp, parts.loss, "mean", weight=parts.weight,
-                                   mean_weight=parts.mean_weight))
-        value = xp.exp(mean)
+        value = xp.exp(reduced(xp, parts.loss, "mean", weight=parts.weight,
+                               mean_weight=parts.mean_weight))
         out = parts.inputs.out_dtype
         return as_array(xp, value if value.dtype == out else xp.astype(value, out))
 
@@ -523,19 +516,14 @@ def perplexity(
 # ------------------------------------------------------------------------------ margin losses
 
 
-def _keras_only(convention: str) -> str:
-    """The convention of a loss only Keras has: PyTorch's (and scikit-learn's) is losskit's."""
-    return convention if convention == "keras" else "losskit"
-
-
 def _signed_labels(func: str, xp: Namespace, y: Array, check_values: bool,
-                   keras: bool = False) -> Array:
+                   whole_array: bool = False) -> Array:
     """Map labels {0, 1} or {-1, 1} to signs -1/+1 (0 and -1 are the negative class).
 
-    With ``keras``, Keras' rule: ``2y - 1`` only if *every* label of the array is 0 or 1,
-    otherwise the labels as they are (so a 0 among -1/+1 labels is a target of 0).
+    With ``whole_array``, Keras' rule: ``2y - 1`` only if *every* label of the array is 0 or
+    1, otherwise the labels as they are (so a 0 among -1/+1 labels is a target of 0).
     """
-    if keras:
+    if whole_array:
         if check_values:
             bad = ~((y == 1.0) | (y == 0.0) | (y == -1.0))
             if to_bool(func, xp.any(bad)):
@@ -562,13 +550,14 @@ def _signed_labels(func: str, xp: Namespace, y: Array, check_values: bool,
 
 
 def _margin_inputs(func: str, y_true: Any, y_pred: Any, sample_weight: Any,
-                   check_values: bool, convention: str) -> tuple[Inputs, Array]:
+                   check_values: bool, policy: Convention) -> tuple[Inputs, Array]:
     inputs = prepare(func, y_true, y_pred, sample_weight)
     xp = inputs.xp
     if check_values:
         check_finite(func, xp, "y_pred", inputs.y_pred, allow_inf=True,
                      fix="Scores must not be NaN; look for a diverged model or bad features")
-    signs = _signed_labels(func, xp, inputs.y_true, check_values, keras=convention == "keras")
+    signs = _signed_labels(func, xp, inputs.y_true, check_values,
+                           whole_array=policy.signs_if_all_binary)
     return inputs, signs
 
 
@@ -670,11 +659,12 @@ def hinge_loss(
     0.4166666666666667
     """
     func = "hinge_loss"
-    inputs, t = _margin_inputs(func, y_true, y_pred, sample_weight, check_values, convention)
+    policy = CONVENTIONS[convention].only("keras")
+    inputs, t = _margin_inputs(func, y_true, y_pred, sample_weight, check_values, policy)
     xp = inputs.xp
     gap = 1.0 - t * inputs.y_pred
     per_sample, k = mean_over_outputs(xp, xp.maximum(gap, 0.0))
-    weight = sample_weights(func, inputs, inputs.others[0], tuple(per_sample.shape),
+    weight = sample_weights(func, inputs, inputs.sample_weight, tuple(per_sample.shape),
                             check_values=check_values)
 
     def gradient() -> Array:
@@ -682,7 +672,7 @@ def hinge_loss(
         return xp.where(gap > 0.0, -t, 0.0) / k
 
     return PerSample(inputs, per_sample, gradient, weight,
-                     count_normaliser(xp, per_sample, weight, _keras_only(convention)))
+                     count_normaliser(xp, per_sample, weight, policy))
 
 
 _SQUARED_HINGE_LOSS = LossExplanation(
@@ -761,18 +751,19 @@ def squared_hinge_loss(
     0.2708333333333333
     """
     func = "squared_hinge_loss"
-    inputs, t = _margin_inputs(func, y_true, y_pred, sample_weight, check_values, convention)
+    policy = CONVENTIONS[convention].only("keras")
+    inputs, t = _margin_inputs(func, y_true, y_pred, sample_weight, check_values, policy)
     xp = inputs.xp
     gap = xp.maximum(1.0 - t * inputs.y_pred, 0.0)
     per_sample, k = mean_over_outputs(xp, gap * gap)
-    weight = sample_weights(func, inputs, inputs.others[0], tuple(per_sample.shape),
+    weight = sample_weights(func, inputs, inputs.sample_weight, tuple(per_sample.shape),
                             check_values=check_values)
 
     def gradient() -> Array:
         return -2.0 * t * gap / k
 
     return PerSample(inputs, per_sample, gradient, weight,
-                     count_normaliser(xp, per_sample, weight, _keras_only(convention)),
+                     count_normaliser(xp, per_sample, weight, policy),
                      nan_hint="an infinite score was squared against an infinite margin")
 
 
@@ -875,6 +866,7 @@ def categorical_hinge_loss(
     [0.5, 1.5]
     """
     func = "categorical_hinge_loss"
+    policy = CONVENTIONS[convention].only("keras")
     inputs = prepare(func, y_true, y_pred, sample_weight, axis=axis)
     xp, y, s = inputs.xp, inputs.y_true, inputs.y_pred
     n_classes = s.shape[-1]
@@ -892,10 +884,10 @@ def categorical_hinge_loss(
     target = y > 0.0
     true_score = xp.sum(xp.where(target, s, 0.0), axis=-1)
     # Keras' max((1 - y) s) counts the true class as a wrong score of 0
-    others = xp.where(target, 0.0 if convention == "keras" else -math.inf, s)
+    others = xp.where(target, 0.0 if policy.true_class_as_zero else -math.inf, s)
     gap = 1.0 - true_score + xp.max(others, axis=-1)
     per_sample = xp.maximum(gap, 0.0)
-    weight = sample_weights(func, inputs, inputs.others[0], tuple(per_sample.shape),
+    weight = sample_weights(func, inputs, inputs.sample_weight, tuple(per_sample.shape),
                             check_values=check_values)
 
     def gradient() -> Array:
@@ -908,7 +900,7 @@ def categorical_hinge_loss(
         return xp.where((gap > 0.0)[..., None], g, 0.0)
 
     return PerSample(inputs, per_sample, gradient, weight,
-                     count_normaliser(xp, per_sample, weight, _keras_only(convention)),
+                     count_normaliser(xp, per_sample, weight, policy),
                      nan_hint="the true class and another both score +inf or -inf")
 
 
@@ -1050,16 +1042,15 @@ def binary_focal_loss(
     func = "binary_focal_loss"
     inputs = prepare(func, y_true, y_pred, sample_weight)
     xp, y, z = inputs.xp, inputs.y_true, inputs.y_pred
-    convention = _keras_only(convention)
+    policy = CONVENTIONS[convention].only("keras")
     # Keras applies the sigmoid first, then computes as from probabilities
-    through_sigmoid = from_logits and convention == "keras"
+    through_sigmoid = from_logits and policy.logits_as_probabilities
     if check_values:
         check_binary_targets(func, xp, y)
         _check_predictions(func, inputs, from_logits, rows=False)
     if label_smoothing:
         y = y * (1.0 - label_smoothing) + 0.5 * label_smoothing
     balance = 1.0 if alpha is None else alpha * y + (1.0 - alpha) * (1.0 - y)
-    flip = 1.0 - 2.0 * y  # d(1 - p_t)/dp
 
     if through_sigmoid:
         logits, z = z, sigmoid(xp, z)
@@ -1070,37 +1061,82 @@ def binary_focal_loss(
                 + mul_zero_safe(xp, 1.0 - y, log_sigmoid(xp, -z)))
         miss = y * one_minus_p + (1.0 - y) * p  # 1 - p_t, without cancellation
     else:
-        log_p, clipped, inside = _clipped_log(xp, z, default_eps(inputs, eps, convention))
+        log_p, clipped, inside = _clipped_log(xp, z, default_eps(inputs, eps, policy))
         bce = -(mul_zero_safe(xp, y, log_p) + mul_zero_safe(xp, 1.0 - y, xp.log1p(-clipped)))
         miss = y * (1.0 - z) + (1.0 - y) * z
     focal = miss**gamma
     elementwise = balance * focal * bce
     per_sample, k = mean_over_outputs(xp, elementwise)
-    weight = sample_weights(func, inputs, inputs.others[0], tuple(per_sample.shape),
+    weight = sample_weights(func, inputs, inputs.sample_weight, tuple(per_sample.shape),
                             check_values=check_values)
 
     def gradient() -> Array:
         if from_logits and not through_sigmoid:
-            # d(1-p_t)/dz = (1-2y) p(1-p), and p(1-p) / (1-p_t) <= 1 never overflows
-            ratio = xp.where(miss > 0.0, (p * one_minus_p) / xp.where(miss > 0.0, miss, 1.0),
-                             0.0)
-            pull = gamma * flip * bce * ratio if gamma else 0.0
-            g = balance * focal * (pull + (p - y))
+            g = _binary_focal_logit_gradient(xp, y, p, one_minus_p, bce, miss, gamma, balance)
         else:
-            dbce = xp.where(inside, mul_zero_safe(xp, 1.0 - y, 1.0 / (1.0 - clipped))
-                            - mul_zero_safe(xp, y, 1.0 / clipped), 0.0)
-            if gamma:
-                # gamma (1-p_t)^(gamma-1) (1-2y) BCE, 0 where BCE is 0
-                pull = gamma * flip * mul_zero_safe(xp, bce, miss ** (gamma - 1.0))
-                g = balance * (pull + focal * dbce)
-            else:
-                g = balance * dbce
+            g = _binary_focal_probability_gradient(xp, y, clipped, inside, bce, miss, gamma,
+                                                   balance)
             if through_sigmoid:
                 g = g * (z * sigmoid(xp, -logits))  # dp/dz = p (1 - p)
         return g if k == 1 else g / k
 
     return PerSample(inputs, per_sample, gradient, weight,
-                     count_normaliser(xp, per_sample, weight, convention))
+                     count_normaliser(xp, per_sample, weight, policy))
+
+
+def _binary_focal_logit_gradient(xp: Namespace, y: Array, p: Array, one_minus_p: Array,
+                                 bce: Array, miss: Array, gamma: float,
+                                 balance: Array | float) -> Array:
+    """d l / d z of the binary focal loss from logits."""
+    # d(1-p_t)/dz = (1-2y) p(1-p), and p(1-p) / (1-p_t) <= 1 never overflows
+    ratio = xp.where(miss > 0.0, (p * one_minus_p) / xp.where(miss > 0.0, miss, 1.0), 0.0)
+    pull = gamma * (1.0 - 2.0 * y) * bce * ratio if gamma else 0.0
+    return balance * miss**gamma * (pull + (p - y))
+
+
+def _binary_focal_probability_gradient(xp: Namespace, y: Array, clipped: Array, inside: Array,
+                                       bce: Array, miss: Array, gamma: float,
+                                       balance: Array | float) -> Array:
+    """d l / d p of the binary focal loss (zero outside the clip)."""
+    dbce = xp.where(inside, mul_zero_safe(xp, 1.0 - y, 1.0 / (1.0 - clipped))
+                    - mul_zero_safe(xp, y, 1.0 / clipped), 0.0)
+    if not gamma:
+        return balance * dbce
+    # gamma (1-p_t)^(gamma-1) (1-2y) BCE, 0 where BCE is 0; d(1 - p_t)/dp = 1 - 2y
+    pull = gamma * (1.0 - 2.0 * y) * mul_zero_safe(xp, bce, miss ** (gamma - 1.0))
+    return balance * (pull + miss**gamma * dbce)
+
+
+def _check_focal_rows(func: str, inputs: Inputs, from_logits: bool,
+                      policy: Convention) -> None:
+    _check_distributions(func, inputs.xp, "y_true", inputs.y_true, inputs.out_dtype,
+                         "y_true holds one-hot or probability rows; for integer labels "
+                         "use numpy.eye(C)[labels]")
+    _check_predictions(func, inputs, from_logits, rows=True,
+                       renormalised=policy.renormalise_rows)
+
+
+def _through_rows(xp: Namespace, g: Array, softmax: Array | None, normalised: Array,
+                  row_total: Array) -> Array:
+    """A gradient with respect to the normalised rows taken back through ``p / sum(p)``:
+    d/dp_j = (g_j - sum_c g_c p_c / sum(p)) / sum(p); for logits, through the softmax too:
+    d/dz_j = s_j (g_j - sum_c g_c s_c) (sum(s) = 1)."""
+    if softmax is not None:
+        return softmax * (g - xp.sum(g * softmax, axis=-1, keepdims=True))
+    return (g - xp.sum(g * normalised, axis=-1, keepdims=True)) / row_total[..., None]
+
+
+def _keras_focal_log_probabilities(inputs: Inputs, from_logits: bool, eps: float | None,
+                                   policy: Convention) -> tuple[Array, ...]:
+    """Keras: softmax for logits, then rows divided by their sum, then clipped to
+    [1e-7, 1 - 1e-7] in both the logarithm and the focal factor. Returns ``(log p, clipped
+    p, inside the clip, softmax or None, row sums, normalised rows)``."""
+    xp = inputs.xp
+    softmax = xp.exp(log_softmax(xp, inputs.y_pred)) if from_logits else None
+    row_total, normalised = _normalised_rows(
+        xp, inputs.y_pred if softmax is None else softmax, policy)
+    log_p, clipped, inside = _clipped_log(xp, normalised, default_eps(inputs, eps, policy))
+    return log_p, clipped, inside, softmax, row_total, normalised
 
 
 _CATEGORICAL_FOCAL_LOSS = LossExplanation(
@@ -1225,32 +1261,25 @@ def categorical_focal_loss(
     func = "categorical_focal_loss"
     inputs = prepare(func, y_true, y_pred, sample_weight, axis=axis)
     xp, y = inputs.xp, inputs.y_true
-    convention = _keras_only(convention)
-    keras = convention == "keras"
+    policy = CONVENTIONS[convention].only("keras")
+    # Keras: softmax first, then rows renormalised and clipped as probabilities
+    as_probabilities = policy.logits_as_probabilities
     n_classes = inputs.y_pred.shape[-1]
     if check_values:
-        _check_distributions(func, xp, "y_true", y, inputs.out_dtype,
-                             "y_true holds one-hot or probability rows; for integer labels "
-                             "use numpy.eye(C)[labels]")
-        _check_predictions(func, inputs, from_logits, rows=True, renormalised=keras)
+        _check_focal_rows(func, inputs, from_logits, policy)
     q = y * (1.0 - label_smoothing) + label_smoothing / n_classes if label_smoothing else y
-    scale = (_KERAS_FOCAL_ALPHA if keras else 1.0) if alpha is None else alpha
-    if keras:
-        # Keras: softmax for logits, then rows divided by their sum, then clipped to
-        # [1e-7, 1 - 1e-7] in both the logarithm and the focal factor
-        softmax = xp.exp(log_softmax(xp, inputs.y_pred)) if from_logits else None
-        row_total, normalised = _keras_rows(xp, inputs.y_pred if softmax is None else softmax,
-                                            "keras")
-        log_p, clipped, inside = _clipped_log(xp, normalised,
-                                              default_eps(inputs, eps, "keras"))
+    scale = policy.focal_alpha if alpha is None else alpha
+    if as_probabilities:
+        log_p, clipped, inside, softmax, row_total, normalised = \
+            _keras_focal_log_probabilities(inputs, from_logits, eps, policy)
     else:
         log_p, clipped, inside = _log_probabilities(inputs, from_logits, eps)
-    probabilities = from_logits and not keras
+    probabilities = from_logits and not as_probabilities
     p = xp.exp(log_p) if probabilities else clipped
     miss = -xp.expm1(log_p) if probabilities else 1.0 - clipped  # 1 - p
     focal = miss**gamma
     per_sample = scale * xp.sum(mul_zero_safe(xp, q * focal, -log_p), axis=-1)
-    weight = sample_weights(func, inputs, inputs.others[0], tuple(per_sample.shape),
+    weight = sample_weights(func, inputs, inputs.sample_weight, tuple(per_sample.shape),
                             check_values=check_values)
 
     def gradient() -> Array:
@@ -1264,15 +1293,9 @@ def categorical_focal_loss(
             return p * xp.sum(a, axis=-1, keepdims=True) - a
         # d l / d p_j = -alpha q_j (1-p_j)^gamma (gamma r_j + 1 / p_j), zero outside the clip
         g = xp.where(inside, -scale * mul_zero_safe(xp, q, focal * (gamma * r + 1.0 / p)), 0.0)
-        if keras:
-            # through p / sum(p): d/dp_j = (g_j - sum_c g_c p_c / sum(p)) / sum(p); for logits,
-            # through the softmax too: d/dz_j = s_j (g_j - sum_c g_c s_c) (sum(s) = 1)
-            if softmax is not None:
-                return softmax * (g - xp.sum(g * softmax, axis=-1, keepdims=True))
-            g = (g - xp.sum(g * normalised, axis=-1, keepdims=True)) / row_total[..., None]
-        return g
+        return _through_rows(xp, g, softmax, normalised, row_total) if as_probabilities else g
 
     return PerSample(inputs, per_sample, gradient, weight,
-                     count_normaliser(xp, per_sample, weight, convention),
+                     count_normaliser(xp, per_sample, weight, policy),
                      nan_hint=_CE_NAN_HINT)
 

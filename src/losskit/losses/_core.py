@@ -10,58 +10,59 @@ from __future__ import annotations
 
 import functools
 import inspect
-import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+from losskit import _torch
 from losskit._array import (
     Array,
     Namespace,
-    as_array,
-    compute_dtype,
     first_index,
     host_array,
-    is_real_dtype,
-    namespace_and_arrays,
     numpy_errors_silenced,
     to_bool,
 )
-from losskit._reduction import REDUCTIONS, normalised_weights, reduce, reduction_scale
+from losskit._pipeline import check_target_shape, class_axis_last, in_compute_dtype, take_arrays
+from losskit._reduction import (
+    REDUCTIONS,
+    apply_scale,
+    mean_over_outputs,
+    normalised_weights,
+    reduce,
+    reduced,
+    reduction_scale,
+    to_unit,
+)
 from losskit._validation import (
     Boolean,
     Constraint,
     OneOf,
-    check_nonempty,
-    check_same_shape,
     fail,
     options,
     weight_array,
 )
-from losskit.losses._spec import Kernel, LossExplanation, LossSpec, install
+from losskit.losses._conventions import CONVENTIONS, Convention
+from losskit.losses._spec import Kernel, LossExplanation, LossSpec, install, replace
 
 __all__ = [
     "COMMON_OPTIONS",
-    "CONVENTIONS",
-    "KERAS_EPSILON",
     "Inputs",
     "PerSample",
     "apply_scale",
+    "attach_native",
     "check_not_nan",
     "count_normaliser",
     "default_eps",
     "loss_function",
-    "mean_over_outputs",
     "prepare",
     "sample_weights",
     "value_and_parts",
     "weighted_losses",
 ]
 
-#: options every loss takes, declared once
-#: frameworks whose numbers ``convention=`` reproduces (see docs/conventions.md)
-CONVENTIONS = ("losskit", "sklearn", "keras", "torch")
-
+#: options every loss takes, declared once; ``convention`` names one of the policies of
+#: :mod:`losskit.losses._conventions` (see docs/conventions.md)
 COMMON_OPTIONS: dict[str, Constraint] = {
     "reduction": OneOf(*REDUCTIONS),
     "unit": OneOf("nats", "bits"),
@@ -69,22 +70,29 @@ COMMON_OPTIONS: dict[str, Constraint] = {
     "convention": OneOf(*CONVENTIONS),
 }
 
-#: Keras' ``backend.epsilon()``, its probability clipping bound
-KERAS_EPSILON = 1e-7
-
-_LOG2_E = 1.0 / math.log(2.0)
-
 
 @dataclass
 class Inputs:
-    """Inputs in one namespace, ``y_pred`` in its compute dtype with the class axis last."""
+    """Inputs in one namespace, ``y_pred`` in its compute dtype with the class axis last.
+
+    The array options a loss takes besides the sample weights (``pos_weight``,
+    ``class_weight``, a variance ...) are in ``arrays`` by name, moved to ``y_pred``'s library
+    (``None`` where not given): read them with :meth:`array`.
+    """
 
     xp: Namespace
     y_true: Array
     y_pred: Array
-    others: list[Array | None]
+    sample_weight: Array | None
     out_dtype: Any
     moved_axis: int | None
+    arrays: Mapping[str, Array | None] = field(default_factory=dict)
+
+    def array(self, name: str) -> Array | None:
+        """The array option ``name`` as :func:`prepare` took it in."""
+        if name not in self.arrays:  # pragma: no cover - programming error
+            raise KeyError(f"prepare() was not given the array option {name!r}")
+        return self.arrays[name]
 
     def restore(self, grad: Array) -> Array:
         """Bring a gradient from the compute layout back to ``y_pred``'s layout and dtype."""
@@ -94,61 +102,34 @@ class Inputs:
         return grad if grad.dtype == self.out_dtype else xp.astype(grad, self.out_dtype)
 
 
-def prepare(func: str, y_true: Any, y_pred: Any, *others: Any, axis: int | None = None,
-            labels: bool = False, names: tuple[str, ...] = ()) -> Inputs:
-    """Put the arrays in ``y_pred``'s namespace, check emptiness, move ``axis`` last, cast.
+def prepare(func: str, y_true: Any, y_pred: Any, sample_weight: Any = None, /, *,
+            axis: int | None = None, labels: bool = False, names: tuple[str, str] = (),
+            arrays: Mapping[str, Any] | None = None,
+            check_shape: Callable[[str, Array, Array], None] | None = None) -> Inputs:
+    """The shared input pipeline (:mod:`losskit._pipeline`) for a loss.
 
-    With ``labels=True`` ``y_true`` holds integer labels with ``y_pred``'s shape less its class
-    axis and keeps its dtype; otherwise it must have ``y_pred``'s shape exactly and is cast to the
-    compute dtype. ``names`` names ``y_pred``, ``y_true`` and ``others`` in error messages
-    (default ``y_pred``, ``y_true``, ``sample_weight``).
+    Puts ``y_true``, ``sample_weight`` and the named ``arrays`` in ``y_pred``'s namespace,
+    checks emptiness and dtypes, moves ``axis`` last and casts to the compute dtype. With
+    ``labels=True`` ``y_true`` holds integer labels with ``y_pred``'s shape less its class
+    axis and keeps its dtype; otherwise it must have ``y_pred``'s shape exactly (or pass the
+    check ``check_shape(func, y_true, y_pred)`` of a loss with another layout) and is cast to
+    the compute dtype. ``names`` names ``y_pred`` and ``y_true`` in error messages.
     """
-    xp, y_pred, (y_true, *rest) = namespace_and_arrays(func, y_pred, y_true, *others,
-                                                       names=names)
-    check_nonempty(func, "y_pred", y_pred)
-    if not is_real_dtype(xp, y_pred.dtype):
-        fail(func, "y_pred", f"has dtype {y_pred.dtype}", "Pass real-valued predictions",
-             TypeError)
-    if not is_real_dtype(xp, y_true.dtype):
-        fail(func, "y_true", f"has dtype {y_true.dtype}", "Pass real-valued targets", TypeError)
-    if axis is not None:
-        if not -y_pred.ndim <= axis < y_pred.ndim:
-            fail(func, "axis", f"is {axis} but y_pred has {y_pred.ndim} dimension(s)",
-                 "Pass the index of y_pred's class axis (default -1)")
-        axis = axis % y_pred.ndim
-    if labels:
-        expected = tuple(n for i, n in enumerate(y_pred.shape) if i != axis)
-        if tuple(y_true.shape) != expected:
-            fail(func, "y_true", f"has shape {tuple(y_true.shape)} but labels for y_pred of "
-                 f"shape {tuple(y_pred.shape)} (class axis {axis}) need shape {expected}",
-                 "Pass one integer label per sample (no class axis, no broadcasting); "
-                 "for one-hot targets use categorical_cross_entropy")
-    else:
-        check_same_shape(func, y_true, y_pred)
+    arrays = dict(arrays or {})
+    names = (*names, *("y_pred", "y_true")[len(names):])
+    xp, y_pred, y_true, (weight, *rest) = take_arrays(
+        func, y_pred, y_true, sample_weight, *arrays.values(),
+        names=(*names, "sample_weight", *arrays))
     moved = None
     if axis is not None:
-        if axis != y_pred.ndim - 1:
-            moved = axis
-            y_pred = xp.moveaxis(y_pred, axis, -1)
-            # labels have no class axis: their axes already are y_pred's other axes in order
-            if not labels and y_true.ndim == y_pred.ndim:
-                y_true = xp.moveaxis(y_true, axis, -1)
-    cdtype, out = compute_dtype(xp, y_pred.dtype)
-    if y_pred.dtype != cdtype:
-        y_pred = xp.astype(y_pred, cdtype)
-    if not labels and y_true.dtype != cdtype:
-        y_true = xp.astype(y_true, cdtype)
-    return Inputs(xp, y_true, y_pred, rest, out, moved)
-
-
-def mean_over_outputs(xp: Namespace, values: Array) -> tuple[Array, int]:
-    """Per-sample values of an element-wise loss: 1-D arrays are one sample per entry; with
-    more dimensions the last axis holds a sample's outputs and is averaged (as Keras and, for
-    the uniform mean, scikit-learn do). Returns the values and the number averaged."""
-    if values.ndim <= 1:
-        return values, 1
-    k = values.shape[-1]
-    return xp.mean(values, axis=-1), k
+        y_pred, y_true, moved = class_axis_last(func, xp, y_pred, y_true, axis, labels=labels)
+    elif check_shape is not None:
+        check_shape(func, y_true, y_pred)
+    else:
+        check_target_shape(func, y_true, y_pred, labels=labels)
+    y_pred, cast_true, out = in_compute_dtype(xp, y_pred, None if labels else y_true)
+    return Inputs(xp, y_true if labels else cast_true, y_pred, weight, out, moved,
+                  dict(zip(arrays, rest, strict=True)))
 
 
 def sample_weights(func: str, inputs: Inputs, sample_weight: Array | None,
@@ -160,24 +141,24 @@ def sample_weights(func: str, inputs: Inputs, sample_weight: Array | None,
                         inputs.y_pred.dtype, check_values=check_values)
 
 
-def default_eps(inputs: Inputs, eps: float | None, convention: str = "losskit") -> float:
-    """Clipping bound for probabilities: ``eps`` if given, else the convention's default —
-    the machine epsilon of y_pred's dtype (losskit, scikit-learn), 1e-7 (Keras), or 0 (PyTorch,
-    which does not clip; its binary cross-entropy clamps each log at -100 instead)."""
+def default_eps(inputs: Inputs, eps: float | None,
+                policy: Convention = CONVENTIONS["losskit"]) -> float:
+    """Clipping bound for probabilities: ``eps`` if given, else the convention's
+    ``clip_eps`` — the machine epsilon of y_pred's dtype (losskit, scikit-learn), 1e-7
+    (Keras), or 0 (PyTorch, which does not clip; its binary cross-entropy clamps each log at
+    -100 instead)."""
     if eps is not None:
         return eps
-    if convention == "keras":
-        return KERAS_EPSILON
-    if convention == "torch":
-        return 0.0
+    if policy.clip_eps is not None:
+        return policy.clip_eps
     return float(inputs.xp.finfo(inputs.out_dtype).eps)
 
 
 def count_normaliser(xp: Namespace, per_sample: Array, weight: Array | None,
-                     convention: str) -> Array | None:
-    """The ``mean_weight`` of frameworks whose weighted mean divides by the number of samples
-    (Keras always; PyTorch for its ``weight`` argument): ones, or ``None`` to keep ``sum(w)``."""
-    if weight is not None and convention in ("keras", "torch"):
+                     policy: Convention) -> Array | None:
+    """The ``mean_weight`` of conventions whose weighted mean divides by the number of
+    samples (``count_mean``): ones, or ``None`` to keep ``sum(w)``."""
+    if weight is not None and policy.count_mean:
         return xp.ones_like(per_sample)
     return None
 
@@ -198,16 +179,6 @@ class PerSample:
     scaled_gradient: Callable[[Array | float], Array] | None = None
 
 
-def apply_scale(xp: Namespace, per_element: Array, scale: Array | float) -> Array:
-    """Multiply a per-element gradient by per-sample factors (0 stays exactly 0)."""
-    if isinstance(scale, float):
-        return per_element if scale == 1.0 else per_element * scale
-    while scale.ndim < per_element.ndim:
-        scale = scale[..., None]
-    # a zero-weight sample contributes exactly 0, even where its loss is not finite
-    return xp.where(scale == 0, 0.0, per_element * scale)
-
-
 def check_not_nan(func: str, parts: PerSample) -> None:
     """No NaN per-sample loss where the weight is not 0 (the message names the sample)."""
     xp, loss = parts.inputs.xp, parts.loss
@@ -219,10 +190,6 @@ def check_not_nan(func: str, parts: PerSample) -> None:
         where = index[0] if len(index) == 1 else index
         fail(func, "y_pred", f"gives an undefined (NaN) loss for sample {where}",
              parts.nan_hint)
-
-
-def _scale_unit(value: Array, unit: str) -> Array:
-    return value * _LOG2_E if unit == "bits" else value
 
 
 def value_and_parts(public: Callable, y_true: Any, y_pred: Any, kwargs: dict[str, Any],
@@ -239,15 +206,11 @@ def value_and_parts(public: Callable, y_true: Any, y_pred: Any, kwargs: dict[str
         xp = inputs.xp
         if kwargs.get("check_values", True):
             check_not_nan(func, parts)
-        value = reduce(xp, parts.loss, reduction, weight=parts.weight,
-                       mean_weight=parts.mean_weight)
-        value = _scale_unit(value, unit)
-        if value.dtype != inputs.out_dtype:
-            value = xp.astype(value, inputs.out_dtype)
-        value = as_array(xp, value)
+        value = reduced(xp, parts.loss, reduction, weight=parts.weight,
+                        mean_weight=parts.mean_weight, unit=unit, dtype=inputs.out_dtype)
         if not with_gradient:
             return value, None
-        scale = _scale_unit(reduction_scale(xp, tuple(parts.loss.shape), reduction,
+        scale = to_unit(reduction_scale(xp, tuple(parts.loss.shape), reduction,
                                             weight=parts.weight, mean_weight=parts.mean_weight),
                             unit)
         if parts.scaled_gradient is not None:
@@ -314,6 +277,30 @@ def loss_function(*, aliases: tuple[str, ...] = (), explanation: LossExplanation
     return decorate
 
 
+def attach_native(public: Callable, kernel: str, *,
+                  check_targets: Callable[..., None] | None = None,
+                  min_variance: Callable[[str], float | None] | None = None) -> None:
+    """Give the loss ``public`` the native PyTorch kernel ``kernel`` of :mod:`losskit._torch`,
+    bound to what it reads from the loss: the declared options (its screening follows them),
+    the generic path's ``check_targets`` and the one reduction. The kernel's value (in nats)
+    is converted to the call's ``unit`` here."""
+    spec: LossSpec = public.spec  # type: ignore[attr-defined]
+    native = _torch.kernel_for(kernel, _torch.LossHooks(
+        func=spec.name, options=spec.options, reduce=_reduce_values,
+        per_sample=mean_over_outputs, check_targets=check_targets,
+        min_variance=min_variance))
+
+    def in_unit(y_true: Any, y_pred: Any, kwargs: dict[str, Any]) -> Array | None:
+        value = native(y_true, y_pred, kwargs)
+        return None if value is None else to_unit(value, kwargs.get("unit", "nats"))
+
+    replace(public, native=in_unit)
+
+
+def _reduce_values(xp: Namespace, values: Array, reduction: str) -> Array:
+    return reduce(xp, values, reduction)
+
+
 def weighted_losses(public: Callable, y_true: Any, y_pred: Any, kwargs: dict[str, Any]
                     ) -> tuple[Inputs, Array, Array | None, Array | None]:
     """Per-sample ``w_i l_i / s`` (in ``unit``), normalising weights ``v_i / s`` and ``s``.
@@ -339,4 +326,4 @@ def weighted_losses(public: Callable, y_true: Any, y_pred: Any, kwargs: dict[str
         normaliser = parts.mean_weight if parts.mean_weight is not None else parts.weight
         if normaliser is not None and scale is not None:
             normaliser = normaliser / scale
-        return parts.inputs, _scale_unit(weighted, unit), normaliser, scale
+        return parts.inputs, to_unit(weighted, unit), normaliser, scale

@@ -14,20 +14,21 @@ import numbers
 from collections.abc import Callable
 from typing import Any
 
-from losskit._array import Array, first_index, to_bool, to_float
-from losskit._validation import Constraint, check_finite, fail
+from losskit._array import Array
+from losskit._reduction import mean_over_outputs
+from losskit._validation import Constraint, Interval, check_domain, check_finite, fail
+from losskit.losses._conventions import CONVENTIONS
 from losskit.losses._core import (
     Inputs,
     PerSample,
     count_normaliser,
-    mean_over_outputs,
     sample_weights,
 )
 
 __all__ = [
     "PositiveOrArray",
     "RealOrArray",
-    "check_above",
+    "array_option",
     "parameter",
     "per_sample",
 ]
@@ -61,18 +62,26 @@ class PositiveOrArray(RealOrArray):
         return not _is_number(value) or (math.isfinite(value) and value > 0)
 
 
-def parameter(func: str, inputs: Inputs, name: str, value: Any, converted: Array | None, *,
+def array_option(value: Any) -> Any:
+    """``value`` for :func:`~losskit.losses._core.prepare`'s ``arrays``: ``None`` for a number
+    (kept as a Python float by :func:`parameter`, never moved to an array library)."""
+    return None if _is_number(value) else value
+
+
+def parameter(func: str, inputs: Inputs, name: str, value: Any, *,
               positive: bool, check_values: bool) -> float | Array:
     """A distribution parameter as a Python float or an array of ``y_pred``'s shape.
 
-    ``value`` is what the caller passed; ``converted`` is the same value moved to ``y_pred``'s
-    library by :func:`losskit.losses._core.prepare` (``None`` for numbers). Arrays must have
+    ``value`` is what the caller passed; an array was moved to ``y_pred``'s library by
+    :func:`losskit.losses._core.prepare` (given it as ``arrays={name: array_option(value)}``)
+    and is read from ``inputs.array(name)``. Arrays must have
     ``y_pred``'s shape (or be 0-d) and are cast to the compute dtype; their values are checked
     (finite, and > 0 when ``positive``) unless ``check_values`` is false.
     """
     if _is_number(value):
         return float(value)
     xp = inputs.xp
+    converted = inputs.array(name)
     if converted is None:  # pragma: no cover - prepare converts every non-None value
         raise AssertionError(name)
     if not xp.isdtype(converted.dtype, ("real floating", "integral")):
@@ -85,22 +94,10 @@ def parameter(func: str, inputs: Inputs, name: str, value: Any, converted: Array
     if check_values:
         check_finite(func, xp, name, converted, fix=f"Pass finite values of {name}")
         if positive:
-            check_above(func, xp, name, converted, 0.0, strict=True,
-                        fix=f"{name} must be > 0 everywhere; predict it through a positive "
-                            "activation (exp or softplus), or pass its logarithm instead")
+            check_domain(func, xp, name, converted, Interval.above(0.0, strict=True),
+                         f"{name} must be > 0 everywhere; predict it through a positive "
+                         "activation (exp or softplus), or pass its logarithm instead")
     return converted
-
-
-def check_above(func: str, xp: Any, name: str, x: Array, low: float, *, strict: bool,
-                fix: str) -> None:
-    """All values of ``x`` are ``> low`` (``strict``) or ``>= low``; NaN counts as a failure."""
-    bad = ~(x > low) if strict else ~(x >= low)
-    if to_bool(func, xp.any(bad)):
-        index = first_index(xp, bad)
-        where = f"index {index[0]}" if len(index) == 1 else f"index {index}"
-        sign = ">" if strict else ">="
-        fail(func, name, f"has a value not {sign} {low:g} ({to_float(x[index]):g} at {where}; "
-             f"min {to_float(xp.min(x)):g})", fix)
 
 
 def per_sample(func: str, inputs: Inputs, elementwise: Array, gradient: Callable[[], Array],
@@ -123,4 +120,4 @@ def per_sample(func: str, inputs: Inputs, elementwise: Array, gradient: Callable
         return g if k == 1 else g / k
 
     return PerSample(inputs, loss, gradient_per_sample, weight,
-                     count_normaliser(xp, loss, weight, convention), nan_hint=nan_hint)
+                     count_normaliser(xp, loss, weight, CONVENTIONS[convention]), nan_hint=nan_hint)

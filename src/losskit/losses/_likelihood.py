@@ -22,27 +22,28 @@ from typing import Any
 from losskit._array import (
     Array,
     Namespace,
-    compute_dtype,
     log_sigmoid,
     log_softmax,
     mul_zero_safe,
-    namespace_and_arrays,
     sigmoid,
 )
 from losskit._validation import (
     Boolean,
     Constraint,
+    Interval,
     Optional,
     Real,
+    check_domain,
     check_finite,
     check_nonempty,
     fail,
 )
-from losskit.losses._core import KERAS_EPSILON, Inputs, PerSample, loss_function, prepare
+from losskit.losses._conventions import CONVENTIONS
+from losskit.losses._core import Inputs, PerSample, loss_function, prepare
 from losskit.losses._elementwise import (
     PositiveOrArray,
     RealOrArray,
-    check_above,
+    array_option,
     parameter,
     per_sample,
 )
@@ -60,8 +61,6 @@ __all__ = [
 ]
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
-_TORCH_VAR_EPS = 1e-6  # gaussian_nll_loss's default clamp of the variance
-_LOG_TORCH_VAR_EPS = math.log(_TORCH_VAR_EPS)
 _POSITIVE = Real(0.0, math.inf, closed="neither")
 
 # Lanczos approximation of the gamma function, g = 7, n = 9 (relative error ~1e-15 for x >= 1)
@@ -225,20 +224,20 @@ def poisson_nll(
     >>> lk.poisson_nll([-1.0], [0.0])
     Traceback (most recent call last):
     ...
-    ValueError: poisson_nll: y_true has a value not >= 0 (-1 at index 0; min -1). ...
+    ValueError: poisson_nll: y_true has values outside [0, inf) (-1 at index 0; ...
     """
     func = "poisson_nll"
     inputs = prepare(func, y_true, y_pred, sample_weight)
     xp, y, z = inputs.xp, inputs.y_true, inputs.y_pred
     if check_values:
         _check_targets(func, inputs, check_values)
-        check_above(func, xp, "y_true", y, 0.0, strict=False,
-                    fix="Poisson targets are counts >= 0; for signed targets use "
-                        "mean_squared_error or gaussian_nll")
+        check_domain(func, xp, "y_true", y, Interval.above(0.0, strict=False),
+                     "Poisson targets are counts >= 0; for signed targets use "
+                     "mean_squared_error or gaussian_nll")
         if not log_input:
-            check_above(func, xp, "y_pred", z, 0.0, strict=False,
-                        fix="Rates must be >= 0; pass log-rates with log_input=True, or put "
-                            "an exp/softplus activation on the output")
+            check_domain(func, xp, "y_pred", z, Interval.above(0.0, strict=False),
+                         "Rates must be >= 0; pass log-rates with log_input=True, or put "
+                         "an exp/softplus activation on the output")
     if log_input:
         rate = xp.exp(z)
         elementwise = rate - mul_zero_safe(xp, y, z)
@@ -247,7 +246,7 @@ def poisson_nll(
             return rate - y
     else:
         # PyTorch and Keras add a constant to the rate inside the log; losskit does not
-        offset = {"torch": 1e-8, "keras": KERAS_EPSILON}.get(convention, 0.0)
+        offset = CONVENTIONS[convention].rate_offset
         shifted = z + offset if offset else z
         # y * log(mu) with 0 * log 0 = 0: a zero rate is exact where the count is 0
         # (the log never sees a 0 rate where the count is 0, so autograd stays finite)
@@ -255,7 +254,7 @@ def poisson_nll(
 
         def gradient() -> Array:
             return 1.0 - mul_zero_safe(xp, y, 1.0 / shifted)
-    if full and convention == "torch":
+    if full and CONVENTIONS[convention].stirling:
         # PyTorch's Stirling approximation of log y!, only where y > 1
         big = y > 1
         safe = xp.where(big, y, 2.0)
@@ -263,7 +262,7 @@ def poisson_nll(
         elementwise = elementwise + xp.where(big, stirling, 0.0)
     elif full:
         elementwise = elementwise + _log_factorial(xp, y)
-    return per_sample(func, inputs, elementwise, gradient, inputs.others[0],
+    return per_sample(func, inputs, elementwise, gradient, inputs.sample_weight,
                       check_values=check_values, convention=convention,
                       nan_hint="the rate overflows or is 0 with a 0 count and inf log; "
                                "check y_pred")
@@ -354,22 +353,18 @@ def _negative_binomial_inputs(func: str, y_true: Any, y_pred: Any, sample_weight
                               alpha: Any) -> Inputs:
     if alpha is not None:
         return prepare(func, y_true, y_pred, sample_weight,
-                       None if isinstance(alpha, numbers.Real) else alpha)
-    xp, y_pred, (y_true, weight) = namespace_and_arrays(func, y_pred, y_true, sample_weight)
-    check_nonempty(func, "y_pred", y_pred)
-    for name, x in (("y_pred", y_pred), ("y_true", y_true)):
-        if not xp.isdtype(x.dtype, ("real floating", "integral")):
-            fail(func, name, f"has dtype {x.dtype}", "Pass real values", TypeError)
+                       arrays={"alpha": array_option(alpha)})
+    return prepare(func, y_true, y_pred, sample_weight, check_shape=_learned_dispersion_shape)
+
+
+def _learned_dispersion_shape(func: str, y_true: Array, y_pred: Array) -> None:
+    """With ``alpha`` learned, ``y_pred`` holds ``(log-mean, log-dispersion)`` per entry."""
     if y_pred.ndim != y_true.ndim + 1 or tuple(y_pred.shape) != (*tuple(y_true.shape), 2):
         fail(func, "y_pred", f"has shape {tuple(y_pred.shape)} but y_true of shape "
              f"{tuple(y_true.shape)} needs shape {(*tuple(y_true.shape), 2)} when alpha is "
              "learned (alpha=None)", "Put each entry's log-mean and log-dispersion along "
              "y_pred's last axis, or pass a fixed alpha with y_pred of y_true's shape")
     check_nonempty(func, "y_true", y_true)
-    cdtype, out = compute_dtype(xp, y_pred.dtype)
-    y_pred = y_pred if y_pred.dtype == cdtype else xp.astype(y_pred, cdtype)
-    y_true = y_true if y_true.dtype == cdtype else xp.astype(y_true, cdtype)
-    return Inputs(xp, y_true, y_pred, [weight, None], out, None)
 
 
 _NEGATIVE_BINOMIAL_NLL = LossExplanation(
@@ -506,17 +501,17 @@ def negative_binomial_nll(
     xp, y, z = inputs.xp, inputs.y_true, inputs.y_pred
     _check_targets(func, inputs, check_values)
     if check_values:
-        check_above(func, xp, "y_true", y, 0.0, strict=False,
-                    fix="Negative binomial targets are counts >= 0; for signed targets use "
-                        "mean_squared_error or gaussian_nll")
+        check_domain(func, xp, "y_true", y, Interval.above(0.0, strict=False),
+                     "Negative binomial targets are counts >= 0; for signed targets use "
+                     "mean_squared_error or gaussian_nll")
         if not log_input:
-            check_above(func, xp, "y_pred", z, 0.0, strict=True,
-                        fix="Means must be > 0; pass log-means with log_input=True, or put "
-                            "an exp/softplus activation on the output")
+            check_domain(func, xp, "y_pred", z, Interval.above(0.0, strict=True),
+                         "Means must be > 0; pass log-means with log_input=True, or put "
+                         "an exp/softplus activation on the output")
     if learned:
         eta, s = z[..., 0], z[..., 1]
     else:
-        a = parameter(func, inputs, "alpha", alpha, inputs.others[1], positive=True,
+        a = parameter(func, inputs, "alpha", alpha, positive=True,
                       check_values=check_values)
         eta = z if log_input else xp.log(z)
         s = xp.full_like(eta, math.log(a)) if isinstance(a, float) else xp.log(a)
@@ -531,7 +526,7 @@ def negative_binomial_nll(
         g_s = r * (digamma_difference(xp, r, y) + log_sigmoid(xp, -(eta + s))) + g_eta
         return xp.stack([g_eta, g_s], axis=-1)
 
-    return per_sample(func, inputs, elementwise, gradient, inputs.others[0],
+    return per_sample(func, inputs, elementwise, gradient, inputs.sample_weight,
                       check_values=check_values,
                       nan_hint="the mean or dispersion overflows; check y_pred")
 
@@ -656,41 +651,39 @@ def gaussian_nll(
     >>> lk.gaussian_nll([1.0], [0.0], var=[0.0])
     Traceback (most recent call last):
     ...
-    ValueError: gaussian_nll: var has a value not > 0 (0 at index 0; min 0). ...
+    ValueError: gaussian_nll: var has values outside (0, inf) (0 at index 0; ...
     """
     func = "gaussian_nll"
     if var is not None and log_var is not None:
         fail(func, "var", "and log_var are both given",
              "Pass the variance as var or as its logarithm log_var, not both")
-    given = var if var is not None else log_var
     inputs = prepare(func, y_true, y_pred, sample_weight,
-                     None if isinstance(given, numbers.Real) else given,
-                     names=("y_pred", "y_true", "sample_weight",
-                            "var" if var is not None else "log_var"))
+                     arrays={"var": array_option(var), "log_var": array_option(log_var)})
     xp = inputs.xp
     _check_targets(func, inputs, check_values)
     diff = inputs.y_pred - inputs.y_true
-    torch = convention == "torch"
+    floor = CONVENTIONS[convention].min_variance  # PyTorch's clamp of the variance (1e-6)
     if log_var is not None:
-        s = parameter(func, inputs, "log_var", log_var, inputs.others[1], positive=False,
+        s = parameter(func, inputs, "log_var", log_var, positive=False,
                       check_values=check_values)
-        if torch:  # PyTorch's clamp of the variance at eps = 1e-6
-            s = max(s, _LOG_TORCH_VAR_EPS) if isinstance(s, float) else xp.maximum(
-                s, _LOG_TORCH_VAR_EPS)
+        if floor is not None:
+            log_floor = math.log(floor)
+            s = max(s, log_floor) if isinstance(s, float) else xp.maximum(s, log_floor)
         inv_var = (math.exp(-s) if s > -709.0 else math.inf) if isinstance(s, float) else (
             xp.exp(-s))
         # r^2 / sigma^2 with 0 * inf = 0: an exact prediction stays exact as sigma -> 0
         elementwise = 0.5 * (s + mul_zero_safe(xp, diff * diff, inv_var))
     else:
-        v = 1.0 if var is None else parameter(func, inputs, "var", var, inputs.others[1],
-                                              positive=not torch, check_values=check_values)
-        if torch and not isinstance(v, float):
+        v = 1.0 if var is None else parameter(func, inputs, "var", var,
+                                              positive=floor is None,
+                                              check_values=check_values)
+        if floor is not None and not isinstance(v, float):
             if check_values:
-                check_above(func, xp, "var", v, 0.0, strict=False,
-                            fix="A variance must be >= 0 (PyTorch rejects negative ones too)")
-            v = xp.maximum(v, _TORCH_VAR_EPS)  # PyTorch's clamp, without gradient
-        elif torch:
-            v = max(v, _TORCH_VAR_EPS)
+                check_domain(func, xp, "var", v, Interval.above(0.0, strict=False),
+                             "A variance must be >= 0 (PyTorch rejects negative ones too)")
+            v = xp.maximum(v, floor)  # PyTorch's clamp, without gradient
+        elif floor is not None:
+            v = max(v, floor)
         inv_var = 1.0 / v
         log_v = math.log(v) if isinstance(v, float) else xp.log(v)
         elementwise = 0.5 * (log_v + mul_zero_safe(xp, diff * diff, inv_var))
@@ -700,7 +693,7 @@ def gaussian_nll(
     def gradient() -> Array:
         return mul_zero_safe(xp, diff, inv_var)
 
-    return per_sample(func, inputs, elementwise, gradient, inputs.others[0],
+    return per_sample(func, inputs, elementwise, gradient, inputs.sample_weight,
                       check_values=check_values, convention=convention,
                       nan_hint="the squared error overflows; rescale the targets")
 
@@ -785,16 +778,15 @@ def laplace_nll(
     """
     func = "laplace_nll"
     inputs = prepare(func, y_true, y_pred, sample_weight,
-                     None if isinstance(scale, numbers.Real) else scale,
-                     names=("y_pred", "y_true", "sample_weight", "scale"))
+                     arrays={"scale": array_option(scale)})
     xp = inputs.xp
     _check_targets(func, inputs, check_values)
-    b = parameter(func, inputs, "scale", scale, inputs.others[1], positive=True,
+    b = parameter(func, inputs, "scale", scale, positive=True,
                   check_values=check_values)
     log_2b = math.log(2.0 * b) if isinstance(b, float) else xp.log(2.0 * b)
     diff = inputs.y_pred - inputs.y_true
     elementwise = log_2b + xp.abs(diff) / b
-    return per_sample(func, inputs, elementwise, lambda: xp.sign(diff) / b, inputs.others[0],
+    return per_sample(func, inputs, elementwise, lambda: xp.sign(diff) / b, inputs.sample_weight,
                       check_values=check_values)
 
 
@@ -906,11 +898,10 @@ def student_t_nll(
     """
     func = "student_t_nll"
     inputs = prepare(func, y_true, y_pred, sample_weight,
-                     None if isinstance(scale, numbers.Real) else scale,
-                     names=("y_pred", "y_true", "sample_weight", "scale"))
+                     arrays={"scale": array_option(scale)})
     xp = inputs.xp
     _check_targets(func, inputs, check_values)
-    s = parameter(func, inputs, "scale", scale, inputs.others[1], positive=True,
+    s = parameter(func, inputs, "scale", scale, positive=True,
                   check_values=check_values)
     nu = float(df)
     constant = _student_t_constant(nu)
@@ -935,7 +926,7 @@ def student_t_nll(
         near = z_small / (nu * (1.0 + a_small * a_small))
         return (nu + 1.0) / s * xp.where(large, far, near)
 
-    return per_sample(func, inputs, elementwise, gradient, inputs.others[0],
+    return per_sample(func, inputs, elementwise, gradient, inputs.sample_weight,
                       check_values=check_values)
 
 
@@ -1044,7 +1035,7 @@ def gamma_nll(
     >>> lk.gamma_nll([0.0], [1.0])
     Traceback (most recent call last):
     ...
-    ValueError: gamma_nll: y_true has a value not > 0 (0 at index 0; min 0). ...
+    ValueError: gamma_nll: y_true has values outside (0, inf) (0 at index 0; ...
     """
     func = "gamma_nll"
     inputs = prepare(func, y_true, y_pred, sample_weight)
@@ -1052,13 +1043,13 @@ def gamma_nll(
     alpha = float(shape)
     if check_values:
         _check_targets(func, inputs, check_values)
-        check_above(func, xp, "y_true", y, 0.0, strict=True,
-                    fix="Gamma targets are positive; for targets that can be 0 use "
-                        "tweedie_deviance with 1 < power < 2, or poisson_nll")
+        check_domain(func, xp, "y_true", y, Interval.above(0.0, strict=True),
+                     "Gamma targets are positive; for targets that can be 0 use "
+                     "tweedie_deviance with 1 < power < 2, or poisson_nll")
         if not log_input:
-            check_above(func, xp, "y_pred", z, 0.0, strict=True,
-                        fix="Means must be > 0; pass log-means with log_input=True, or put "
-                            "an exp/softplus activation on the output")
+            check_domain(func, xp, "y_pred", z, Interval.above(0.0, strict=True),
+                         "Means must be > 0; pass log-means with log_input=True, or put "
+                         "an exp/softplus activation on the output")
     if log_input:
         ratio = y * xp.exp(-z)  # y / mu
         elementwise = alpha * (ratio + z)
@@ -1074,7 +1065,7 @@ def gamma_nll(
     if full:
         constant = math.lgamma(alpha) - alpha * math.log(alpha)
         elementwise = elementwise + constant - (alpha - 1.0) * xp.log(y)
-    return per_sample(func, inputs, elementwise, gradient, inputs.others[0],
+    return per_sample(func, inputs, elementwise, gradient, inputs.sample_weight,
                       check_values=check_values)
 
 
@@ -1235,13 +1226,13 @@ def tweedie_deviance(
         _check_targets(func, inputs, check_values)
         if p >= 1:
             strict = p >= 2
-            check_above(func, xp, "y_true", y, 0.0, strict=strict,
-                        fix=f"Tweedie power {p:g} needs targets {'>' if strict else '>='} 0; "
-                            "use power <= 0 (or mean_squared_error) for signed targets")
+            check_domain(func, xp, "y_true", y, Interval.above(0.0, strict=strict),
+                         f"Tweedie power {p:g} needs targets {'>' if strict else '>='} 0; "
+                         "use power <= 0 (or mean_squared_error) for signed targets")
         if p != 0 and not log_input:
-            check_above(func, xp, "y_pred", z, 0.0, strict=True,
-                        fix="Means must be > 0 for power != 0; pass log-means with "
-                            "log_input=True, or put an exp/softplus activation on the output")
+            check_domain(func, xp, "y_pred", z, Interval.above(0.0, strict=True),
+                         "Means must be > 0 for power != 0; pass log-means with "
+                         "log_input=True, or put an exp/softplus activation on the output")
     mu = xp.exp(z) if log_input else z
     if p == 0:
         elementwise = (y - mu) * (y - mu)
@@ -1253,7 +1244,7 @@ def tweedie_deviance(
         g = scale * (mu - y)
         return g * mu if log_input else g
 
-    return per_sample(func, inputs, elementwise, gradient, inputs.others[0],
+    return per_sample(func, inputs, elementwise, gradient, inputs.sample_weight,
                       check_values=check_values)
 
 
@@ -1268,11 +1259,11 @@ def _logsumexp(xp: Namespace, a: Array) -> Array:
 
 
 def _mixture_inputs(func: str, y_true: Any, y_pred: Any, sample_weight: Any) -> Inputs:
-    xp, y_pred, (y_true, weight) = namespace_and_arrays(func, y_pred, y_true, sample_weight)
-    check_nonempty(func, "y_pred", y_pred)
-    for name, x in (("y_pred", y_pred), ("y_true", y_true)):
-        if not xp.isdtype(x.dtype, ("real floating", "integral")):
-            fail(func, name, f"has dtype {x.dtype}", "Pass real values", TypeError)
+    return prepare(func, y_true, y_pred, sample_weight, check_shape=_mixture_shape)
+
+
+def _mixture_shape(func: str, y_true: Array, y_pred: Array) -> None:
+    """``y_pred`` holds ``3k`` raw outputs per target entry."""
     expected = (*tuple(y_true.shape), "3k")
     if (y_pred.ndim != y_true.ndim + 1 or tuple(y_pred.shape[:-1]) != tuple(y_true.shape)
             or y_pred.shape[-1] % 3 != 0):
@@ -1281,10 +1272,6 @@ def _mixture_inputs(func: str, y_true: Any, y_pred: Any, sample_weight: Any) -> 
              "Put the k mixing logits, k means and k (log) scales of each target entry along "
              "y_pred's last axis, in that order")
     check_nonempty(func, "y_true", y_true)
-    cdtype, out = compute_dtype(xp, y_pred.dtype)
-    y_pred = y_pred if y_pred.dtype == cdtype else xp.astype(y_pred, cdtype)
-    y_true = y_true if y_true.dtype == cdtype else xp.astype(y_true, cdtype)
-    return Inputs(xp, y_true, y_pred, [weight], out, None)
 
 
 _GAUSSIAN_MIXTURE_NLL = LossExplanation(
@@ -1412,9 +1399,9 @@ def gaussian_mixture_nll(
         log_sigma, inv_sigma = s, xp.exp(-s)
     else:
         if check_values:
-            check_above(func, xp, "y_pred", s, 0.0, strict=True,
-                        fix="With log_scale=False the last k entries are standard deviations "
-                            "and must be > 0; or pass log standard deviations")
+            check_domain(func, xp, "y_pred", s, Interval.above(0.0, strict=True),
+                         "With log_scale=False the last k entries are standard deviations "
+                         "and must be > 0; or pass log standard deviations")
         log_sigma, inv_sigma = xp.log(s), 1.0 / s
     z = (inputs.y_true[..., None] - mu) * inv_sigma
     log_pi = log_softmax(xp, logits)
@@ -1428,7 +1415,7 @@ def gaussian_mixture_nll(
             g_scale = g_scale * inv_sigma
         return xp.concat([xp.exp(log_pi) - r, -r * z * inv_sigma, g_scale], axis=-1)
 
-    return per_sample(func, inputs, -log_density, gradient, inputs.others[0],
+    return per_sample(func, inputs, -log_density, gradient, inputs.sample_weight,
                       check_values=check_values,
                       nan_hint="no mixture component gives the target a finite log-density; "
                                "check the scales and logits")

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from losskit._array import Array
+from losskit._reduction import mean_over_outputs
 from losskit._validation import check_finite
+from losskit.losses._conventions import CONVENTIONS
 from losskit.losses._core import (
     PerSample,
     count_normaliser,
     loss_function,
-    mean_over_outputs,
     prepare,
     sample_weights,
 )
@@ -113,11 +114,12 @@ def mean_squared_error(
         check_finite(func, xp, "y_pred", inputs.y_pred)
     diff = inputs.y_pred - inputs.y_true
     loss, k = mean_over_outputs(xp, diff * diff)
-    weight = sample_weights(func, inputs, inputs.others[0], tuple(loss.shape),
+    weight = sample_weights(func, inputs, inputs.sample_weight, tuple(loss.shape),
                             check_values=check_values)
 
     def gradient() -> Array:
         return diff * (2.0 / k)
 
-    return PerSample(inputs, loss, gradient, weight, count_normaliser(xp, loss, weight, convention),
+    return PerSample(inputs, loss, gradient, weight,
+                     count_normaliser(xp, loss, weight, CONVENTIONS[convention]),
                      nan_hint="the squared error overflows; rescale the targets")

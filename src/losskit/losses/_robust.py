@@ -13,9 +13,10 @@ import math
 from typing import Any
 
 from losskit._array import Array
-from losskit._validation import Optional, Real, check_finite
-from losskit.losses._core import KERAS_EPSILON, PerSample, loss_function, prepare
-from losskit.losses._elementwise import check_above, per_sample
+from losskit._validation import Interval, Optional, Real, check_domain, check_finite
+from losskit.losses._conventions import CONVENTIONS
+from losskit.losses._core import PerSample, loss_function, prepare
+from losskit.losses._elementwise import per_sample
 from losskit.losses._spec import Case, LossExplanation
 
 __all__ = [
@@ -28,7 +29,6 @@ __all__ = [
 ]
 
 _LOG_2 = math.log(2.0)
-_FLOAT64_EPS = 2.0**-52  # numpy.finfo(numpy.float64).eps, scikit-learn's MAPE floor
 
 
 def _finite_inputs(func: str, y_true: Any, y_pred: Any, sample_weight: Any,
@@ -139,7 +139,7 @@ def mean_absolute_error(
     xp = inputs.xp
     diff = inputs.y_pred - inputs.y_true
     return per_sample(func, inputs, xp.abs(diff), lambda: xp.sign(diff),
-                      inputs.others[0], check_values=check_values,
+                      inputs.sample_weight, check_values=check_values,
                       convention=convention)
 
 
@@ -242,7 +242,7 @@ def huber_loss(
     size = xp.abs(diff)
     elementwise = xp.where(size <= delta, 0.5 * diff * diff, delta * (size - 0.5 * delta))
     return per_sample(func, inputs, elementwise, lambda: xp.clip(diff, -delta, delta),
-                      inputs.others[0], check_values=check_values,
+                      inputs.sample_weight, check_values=check_values,
                       convention=convention)
 
 
@@ -333,7 +333,7 @@ def log_cosh_loss(
     inputs = _finite_inputs(func, y_true, y_pred, sample_weight, check_values)
     xp = inputs.xp
     diff = inputs.y_pred - inputs.y_true
-    if convention == "keras":
+    if CONVENTIONS[convention].softplus_log_cosh:
         # Keras' r + softplus(-2r) - log 2, rounding included (the same function, so the same
         # derivative tanh r)
         elementwise = diff + xp.logaddexp(-2.0 * diff, xp.zeros_like(diff)) - _LOG_2
@@ -346,7 +346,7 @@ def log_cosh_loss(
         # log cosh r = |r| + log(1 + exp(-2|r|)) - log 2, with exp(-2|r|) <= 1: no overflow
         far = size + xp.log1p(xp.exp(-2.0 * size)) - _LOG_2
         elementwise = xp.where(small, near, far)
-    return per_sample(func, inputs, elementwise, lambda: xp.tanh(diff), inputs.others[0],
+    return per_sample(func, inputs, elementwise, lambda: xp.tanh(diff), inputs.sample_weight,
                       check_values=check_values,
                       convention=convention)
 
@@ -438,21 +438,21 @@ def mean_squared_log_error(
     >>> lk.mean_squared_log_error([1.0], [-1.0])
     Traceback (most recent call last):
     ...
-    ValueError: mean_squared_log_error: y_pred has a value not > -1 (-1 at index 0; min -1). ...
+    ValueError: mean_squared_log_error: y_pred has values outside (-1, inf) (-1 at index 0; ...
     """
     func = "mean_squared_log_error"
     inputs = _finite_inputs(func, y_true, y_pred, sample_weight, check_values)
     xp, y, p = inputs.xp, inputs.y_true, inputs.y_pred
-    keras = convention == "keras"
-    if check_values and not keras:
+    floor = CONVENTIONS[convention].log1p_floor
+    if check_values and floor is None:
         for name, x in (("y_true", y), ("y_pred", p)):
-            check_above(func, xp, name, x, -1.0, strict=True,
-                        fix="log(1 + y) needs values > -1; for targets that can be negative "
-                            "use mean_squared_error or huber_loss")
-    if keras:
+            check_domain(func, xp, name, x, Interval.above(-1.0, strict=True),
+                         "log(1 + y) needs values > -1; for targets that can be negative "
+                         "use mean_squared_error or huber_loss")
+    if floor is not None:
         # Keras: log(max(x, 1e-7) + 1); the clip's derivative is 1 from 1e-7 up (end included)
-        inside = p >= KERAS_EPSILON
-        y, p = xp.maximum(y, KERAS_EPSILON), xp.maximum(p, KERAS_EPSILON)
+        inside = p >= floor
+        y, p = xp.maximum(y, floor), xp.maximum(p, floor)
         # log(x + 1) as Keras writes it, rounding included (log1p is accurate for small x)
         diff = xp.log(p + 1.0) - xp.log(y + 1.0)
     else:
@@ -460,9 +460,9 @@ def mean_squared_log_error(
 
     def gradient() -> Array:
         g = 2.0 * diff / (1.0 + p)
-        return xp.where(inside, g, 0.0) if keras else g
+        return g if floor is None else xp.where(inside, g, 0.0)
 
-    return per_sample(func, inputs, diff * diff, gradient, inputs.others[0],
+    return per_sample(func, inputs, diff * diff, gradient, inputs.sample_weight,
                       check_values=check_values,
                       convention=convention)
 
@@ -556,13 +556,13 @@ def mean_absolute_percentage_error(
     func = "mean_absolute_percentage_error"
     inputs = _finite_inputs(func, y_true, y_pred, sample_weight, check_values)
     xp = inputs.xp
-    keras = convention == "keras"
-    floor = eps if eps is not None else (KERAS_EPSILON if keras else _FLOAT64_EPS)
+    policy = CONVENTIONS[convention]
+    floor = eps if eps is not None else policy.relative_floor
     # Keras reports percent
-    scale = (100.0 if keras else 1.0) / xp.maximum(xp.abs(inputs.y_true), floor)
+    scale = (100.0 if policy.percent else 1.0) / xp.maximum(xp.abs(inputs.y_true), floor)
     diff = inputs.y_pred - inputs.y_true
     return per_sample(func, inputs, xp.abs(diff) * scale, lambda: xp.sign(diff) * scale,
-                      inputs.others[0], check_values=check_values, convention=convention,
+                      inputs.sample_weight, check_values=check_values, convention=convention,
                       nan_hint="the percentage error overflows; rescale the targets")
 
 
@@ -665,6 +665,6 @@ def pinball_loss(
         # both branches as arrays of d's dtype (a where() of two Python scalars would not be)
         return (1.0 - quantile) * xp.astype(d < 0, d.dtype) - quantile * xp.astype(d > 0, d.dtype)
 
-    return per_sample(func, inputs, elementwise, gradient, inputs.others[0],
+    return per_sample(func, inputs, elementwise, gradient, inputs.sample_weight,
                       check_values=check_values,
                       convention=convention)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -11,9 +10,10 @@ import array_api_compat as aac
 import numpy as np
 
 from losskit._array import Array, as_array, numpy_errors_silenced, to_bool
+from losskit._reduction import batch_sums
+from losskit._torch import all_gather_objects, detached
 from losskit._validation import constraints_of, fail
-from losskit.losses import spec_of
-from losskit.losses._core import weighted_losses
+from losskit.losses import spec_of, weighted_losses
 from losskit.metrics._state import (
     WEIGHT_SCALE,
     MetricSpec,
@@ -173,12 +173,7 @@ class Accumulator:
             xp = inputs.xp
             dev = aac.device(inputs.y_pred)
         dtype = accumulation_dtype(xp)
-        total = xp.sum(xp.astype(weighted, dtype))
-        if normaliser is None:
-            # a kernel on the device (a host scalar copied to a GPU would synchronise)
-            count = xp.full((), float(math.prod(weighted.shape)), dtype=dtype, device=dev)
-        else:
-            count = xp.sum(xp.astype(normaliser, dtype))
+        total, count = batch_sums(xp, weighted, normaliser, dtype, dev)
         state = {"loss": Sum.of(xp, total), "weight": Sum.of(xp, count)}
         return xp, dev, with_weight_scale(
             state, None if scale is None else xp.astype(scale, dtype))
@@ -202,8 +197,7 @@ class Accumulator:
         PyTorch tensors are detached first: the state never holds an autograd graph (summing
         losses that require grad would otherwise keep every batch's graph alive).
         """
-        y_true, y_pred, sample_weight = (x.detach() if aac.is_torch_array(x) else x
-                                         for x in (y_true, y_pred, sample_weight))
+        y_true, y_pred, sample_weight = (detached(x) for x in (y_true, y_pred, sample_weight))
         xp, dev, state = self._batch_state(y_true, y_pred, sample_weight)
         self._adopt(xp, dev, state)
 
@@ -294,12 +288,9 @@ class Accumulator:
         again). Without an initialised process group (one process) it does nothing. Returns
         ``self``.
         """
-        import torch.distributed as dist  # the only place losskit touches torch
-
-        if not (dist.is_available() and dist.is_initialized()):
+        gathered = all_gather_objects(self.state_dict(), group)
+        if gathered is None:
             return self
-        gathered: list[Any] = [None] * dist.get_world_size(group)
-        dist.all_gather_object(gathered, self.state_dict(), group=group)
         merged: State | None = None
         for rank, entry in enumerate(gathered):
             if entry["options"] != _plain(self.options) or entry["function"] != self.fn.__name__:

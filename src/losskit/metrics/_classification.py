@@ -11,14 +11,15 @@ from typing import Any
 
 from losskit._array import Array, Namespace, log_softmax, sigmoid
 from losskit._validation import (
+    UNIT_INTERVAL,
     Boolean,
     Integer,
     OneOf,
     Optional,
     Real,
+    check_domain,
     check_finite,
     check_labels,
-    check_range,
     check_rows_sum_to_one,
     fail,
 )
@@ -493,7 +494,7 @@ def _probabilities(func: str, inputs: Any, from_logits: bool, check_values: bool
                 check_finite(func, xp, "y_pred", p, allow_inf=True,
                              fix="Logits must not be NaN; look for a diverged model")
             else:
-                check_range(func, xp, "y_pred", p, 0.0, 1.0,
+                check_domain(func, xp, "y_pred", p, UNIT_INTERVAL,
                             "Pass probabilities of the positive class, or logits with "
                             "from_logits=True")
             check_labels(func, xp, labels, 2, None)
@@ -506,7 +507,7 @@ def _probabilities(func: str, inputs: Any, from_logits: bool, check_values: bool
                 check_finite(func, xp, "y_pred", p, allow_inf=True,
                              fix="Logits must not be NaN; look for a diverged model")
             else:
-                check_range(func, xp, "y_pred", p, 0.0, 1.0,
+                check_domain(func, xp, "y_pred", p, UNIT_INTERVAL,
                             "Pass probabilities, or logits with from_logits=True")
                 check_rows_sum_to_one(func, xp, "y_pred", p, inputs.out_dtype,
                                       "Pass probabilities (e.g. after softmax), or logits "

@@ -13,17 +13,18 @@ from losskit._array import (
     Namespace,
     device,
     first_index,
-    namespace_and_arrays,
     sigmoid,
     to_bool,
     to_float,
 )
+from losskit._pipeline import take_arrays
 from losskit._reduction import normalised_weights
 from losskit._validation import (
+    UNIT_INTERVAL,
+    Interval,
+    check_domain,
     check_finite,
     check_labels,
-    check_nonempty,
-    check_range,
     fail,
     weight_array,
 )
@@ -47,13 +48,9 @@ class MetricInputs:
 
 
 def metric_inputs(func: str, y_true: Any, y_pred: Any, sample_weight: Any) -> MetricInputs:
-    """Arrays in ``y_pred``'s library and device; real dtypes; no empty ``y_pred``."""
-    xp, y_pred, (y_true, sample_weight) = namespace_and_arrays(func, y_pred, y_true,
-                                                               sample_weight)
-    check_nonempty(func, "y_pred", y_pred)
-    for name, x in (("y_pred", y_pred), ("y_true", y_true)):
-        if not xp.isdtype(x.dtype, ("real floating", "integral", "bool")):
-            fail(func, name, f"has dtype {x.dtype}", "Pass real-valued arrays", TypeError)
+    """Arrays in ``y_pred``'s library and device; real dtypes; no empty ``y_pred`` (the
+    shared first step, :func:`losskit._pipeline.take_arrays`)."""
+    xp, y_pred, y_true, (sample_weight,) = take_arrays(func, y_pred, y_true, sample_weight)
     dtype = accumulation_dtype(xp)
     out = y_pred.dtype if xp.isdtype(y_pred.dtype, "real floating") else dtype
     return MetricInputs(xp, device(y_pred), y_true, y_pred, sample_weight, dtype, out)
@@ -99,7 +96,7 @@ def _check_scores(func: str, xp: Namespace, y_pred: Array, from_logits: bool, *,
         check_finite(func, xp, "y_pred", y_pred, allow_inf=True,
                      fix="Scores must not be NaN; look for a diverged model")
     if not from_logits and not rows:
-        check_range(func, xp, "y_pred", y_pred, 0.0, 1.0,
+        check_domain(func, xp, "y_pred", y_pred, UNIT_INTERVAL,
                     "Pass probabilities of the positive class, logits with from_logits=True, "
                     "or integer predicted labels")
 
@@ -151,7 +148,7 @@ def class_predictions(func: str, inputs: MetricInputs, *, threshold: float, from
                 top = max(int(xp.max(true)), int(xp.max(pred)))
                 classes = max(top + 1, 2)
             if check_values:
-                check_range(func, xp, "y_pred", pred, 0, classes - 1,
+                check_domain(func, xp, "y_pred", pred, Interval(0, classes - 1),
                             f"Predicted labels must index the {classes} classes (pass "
                             "n_classes to set their number)")
     else:

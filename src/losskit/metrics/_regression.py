@@ -10,7 +10,7 @@ import math
 from typing import Any
 
 from losskit._array import Array, Namespace, to_bool
-from losskit._validation import check_finite, fail
+from losskit._validation import Interval, check_domain, check_finite, fail
 from losskit.metrics._inputs import MetricInputs, metric_inputs, require_weight, weights_of
 from losskit.metrics._state import (
     Batch,
@@ -305,11 +305,9 @@ def _summed_deviance(func: str, y_true: Any, y_pred: Any, sample_weight: Any,
     if check_values:
         strict = power == 2
         for name, x, need_positive in (("y_true", t, strict), ("y_pred", p, True)):
-            bad = ~(x > 0) if need_positive else ~(x >= 0)
-            if to_bool(func, xp.any(bad)):
-                fail(func, name, f"has a value {'<=' if need_positive else '<'} 0",
-                     "The deviance needs predicted means > 0 and targets "
-                     f"{'> 0' if strict else '>= 0'}; put an exp output on the model")
+            check_domain(func, xp, name, x, Interval.above(0.0, strict=need_positive),
+                         "The deviance needs predicted means > 0 and targets "
+                         f"{'> 0' if strict else '>= 0'}; put an exp output on the model")
     positive = t > 0
     safe_t = xp.where(positive, t, 1.0)
     safe_p = xp.where(p > 0, p, 1.0)

@@ -24,7 +24,7 @@ from typing import Any
 import array_api_compat as aac
 import numpy as np
 
-from losskit import _array
+from losskit import _torch
 from losskit._array import Array, Namespace, as_array, device, numpy_errors_silenced
 from losskit._validation import Boolean, Constraint, fail, options
 
@@ -80,8 +80,8 @@ def _convert(xp: Namespace, dev: Any, x: Array) -> Array:
 
 def _two_sum(xp: Namespace, a: Array, b: Array) -> tuple[Array, Array]:
     """``s = a + b`` and its rounding error ``e`` (Neumaier): ``a + b == s + e`` exactly."""
-    if a.ndim == 0 and b.ndim == 0 and _array.host_reads_are_free(a) \
-            and _array.host_reads_are_free(b):
+    if a.ndim == 0 and b.ndim == 0 and _torch.host_reads_are_free(a) \
+            and _torch.host_reads_are_free(b):
         # native fast path (measured: about 25 -> 8 µs a merge of 0-d CPU tensors): the same
         # arithmetic on Python floats (IEEE float64, as the float64 arrays), two reads that
         # cost no device synchronisation, instead of eight tiny-tensor operations
