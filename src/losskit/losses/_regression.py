@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from losskit._array import Array
+from losskit._array import Array, Namespace
 from losskit._validation import check_finite
 from losskit.losses._core import (
     PerSample,
@@ -14,11 +14,24 @@ from losskit.losses._core import (
     prepare,
     sample_weights,
 )
+from losskit.losses._spec import Kernel
 
 __all__ = ["mean_squared_error"]
 
 
-@loss_function()
+def _squared_value(xp: Namespace, y: Array, eta: Array) -> Array:
+    return (eta - y) * (eta - y)
+
+
+def _squared_gradient(xp: Namespace, y: Array, eta: Array) -> Array:
+    return 2.0 * (eta - y)
+
+
+def _squared_hessian(xp: Namespace, y: Array, eta: Array) -> Array:
+    return xp.full_like(eta, 2.0)
+
+
+@loss_function(kernel=Kernel("identity", _squared_value, _squared_gradient, _squared_hessian))
 def mean_squared_error(
     y_true: Any,
     y_pred: Any,
