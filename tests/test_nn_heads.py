@@ -209,9 +209,9 @@ def test_family_heads_train_the_familys_likelihood(family):
     else:
         y = rng.poisson(3.0, n) + (1 if family == "gamma" else 0)
         fam_y = torch.tensor(y, dtype=torch.float64)
+        # the head's raw outputs are the family's, in its layout (before issue 14 the
+        # heteroscedastic head took (mean, log sd), the family (mean, log variance))
         fam_raw = raw if head.n_outputs > 1 else raw[:, 0]
-        if family == "heteroscedastic_gaussian":  # the head's raw outputs: mean, log sd
-            fam_raw = torch.stack([raw[:, 0], 2.0 * raw[:, 1]], dim=-1)
         y = y[:, None]  # regression targets are (n, d)
     head_loss = head.batch_loss(head.target(torch.tensor(y), torch.float64), raw, None)
     (g_head,) = torch.autograd.grad(head_loss, raw)

@@ -583,6 +583,21 @@ class Family:
         return spec.kernel
 
     @property
+    def raw_space_options(self) -> dict[str, Any]:
+        """The options that make a loss read this family's raw outputs (``from_logits``,
+        ``log_input``, ...): the part of :attr:`loss_options` another loss of the same raw
+        outputs (a focal loss of the Bernoulli's logit) needs.
+
+        Examples
+        --------
+        >>> import losskit as lk
+        >>> lk.families.Poisson().raw_space_options, lk.families.Gaussian().raw_space_options
+        ({'log_input': True}, {})
+        """
+        return {k: v for k, v in (self._loss_options() or {}).items()
+                if k in _RAW_SPACE_OPTIONS}
+
+    @property
     def kernel_options(self) -> dict[str, Any]:
         """The options the family evaluates its :attr:`kernel` with: its loss options less
         those that only choose the raw space (``log_input``, ``from_logits``, ...)."""

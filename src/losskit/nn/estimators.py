@@ -27,7 +27,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from losskit._io import atomic_write
 from losskit._validation import fail
 from losskit.losses import spec_of
-from losskit.nn._heads import Head, metric_function
+from losskit.nn._heads import Head, metric_function, upgrade_state
 from losskit.nn.models import MLP
 from losskit.nn.trainer import History, Trainer, TrainingDivergedError
 
@@ -216,8 +216,7 @@ class _BaseMLP(BaseEstimator):
             Y_t = {k: v.double() for k, v in Y_t.items()}
             w_t = None if w_t is None else w_t.double()
             mean, sd = (torch.as_tensor(v, dtype=torch.float64) for v in scale)
-            user = _evaluate(self.model_, {"output": _unscale_raw(head, raw["output"], mean,
-                                                                  sd)},
+            user = _evaluate(self.model_, {"output": head.unscale_raw(raw["output"], mean, sd)},
                              Y_t, w_t, fns, prefix="")
             Y_std = {"output": (Y_t["output"] - mean) / sd}
             user["loss_standardised"] = _evaluate(self.model_, raw, Y_std, w_t, [],
@@ -294,7 +293,7 @@ class _BaseMLP(BaseEstimator):
                          activation=m["activation"], init=m["init"],
                          uncertainty_weighting=m["uncertainty_weighting"], random_state=0,
                          dtype=getattr(torch, config["dtype"]))
-        state = load_file(str(path / _MODEL_FILE))
+        state = upgrade_state(m["heads"], load_file(str(path / _MODEL_FILE)))
         bad = [k for k, v in state.items() if not bool(torch.isfinite(v).all())]
         if bad:
             fail(f"{cls.__name__}.load", "path", f"{str(path)!r} holds NaN or infinite weights "
@@ -311,15 +310,6 @@ class _BaseMLP(BaseEstimator):
 
     def _load_extra_config(self, config: dict[str, Any]) -> None:
         pass
-
-
-def _unscale_raw(head: Head, raw: torch.Tensor, mean: torch.Tensor, sd: torch.Tensor
-                 ) -> torch.Tensor:
-    """Raw outputs for the standardised target -> raw outputs for the target itself."""
-    if head.spec.activation == "gaussian":  # mean and log standard deviation per target
-        d = head.n_targets
-        return torch.cat([mean + sd * raw[:, :d], raw[:, d:] + torch.log(sd)], dim=1)
-    return mean + sd * raw
 
 
 def _finite_or_none(x: Any) -> Any:
@@ -491,7 +481,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         st = self.scale_target
         if not (st == "auto" or st is True or st is False or isinstance(st, np.bool_)):
             fail(self._name(), "scale_target", f"is {st!r}", "Pass 'auto', True or False")
-        able = head.spec.family is None and head.spec.activation in ("identity", "gaussian")
+        able = head.location_scale
         if isinstance(st, str):
             return able and head.spec.user_fn is None
         if st and not able:

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from losskit._validation import fail
-from losskit.nn._heads import Head
+from losskit.nn._heads import LAYOUT, Head
 
 __all__ = ["ACTIVATIONS", "MLP"]
 
@@ -257,7 +257,8 @@ class MLP(nn.Module):
             "uncertainty_weighting": self.uncertainty_weighting,
             "heads": {name: {"loss": h.spec.name if h.spec.user_fn is None else None,
                              "task": h.task, "n_targets": h.n_targets,
-                             "n_classes": h.n_classes, "weight": h.weight}
+                             "n_classes": h.n_classes, "weight": h.weight,
+                             "layout": LAYOUT}
                       for name, h in self.head_specs.items()},
         }
 
