@@ -336,7 +336,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     The output layer follows the loss: raw outputs for squared, absolute, Huber and log-cosh
     losses; the log of the mean (exponential output) for ``poisson_nll``, ``gamma_nll`` and
-    ``tweedie_deviance``; a mean and a log standard deviation per target for
+    ``tweedie_deviance``; a mean and a log-variance per target for
     ``gaussian_nll`` (``predict`` gives the mean). The output bias starts at the constant
     model's raw output (:meth:`losskit.nn.MLP.start_at_baseline`: the mean, or the log of the
     mean for the log-link losses).

@@ -1,9 +1,9 @@
 """Multilayer perceptrons whose output heads come from the loss (the likelihood).
 
 The network ends in *raw* outputs — as many as the head's distribution needs (one logit for a
-Bernoulli target, one per class for a categorical one, a mean and a log standard deviation per
-target for a heteroscedastic Gaussian). The output activation is applied inside the loss
-(``from_logits=True``: stable for any logit) and in :meth:`MLP.predict`, never twice.
+Bernoulli target, one per class for a categorical one, a mean and a log-variance per target
+for a heteroscedastic Gaussian: the family's layout). The output activation is applied inside
+the loss (``from_logits=True``: stable for any logit) and in :meth:`MLP.predict`, never twice.
 """
 
 from __future__ import annotations
