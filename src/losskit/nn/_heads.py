@@ -30,6 +30,7 @@ from losskit._array import torch_softmax
 from losskit._validation import fail
 from losskit.families import Family
 from losskit.losses import spec_of
+from losskit.nn._parameters import HEAD_PARAMETERS, check_parameters
 
 __all__ = ["FAMILY_HEADS", "HEAD_FAMILIES", "LOSS_HEADS", "MARGIN_HEADS", "Head", "HeadSpec",
            "advised_loss", "family_head", "loss_spec", "metric_function", "upgrade_state"]
@@ -354,17 +355,16 @@ class Head:
     (4, HeteroscedasticGaussian())
     """
 
+    #: the declared parameters (losskit.nn._parameters), probed by the tests
+    __losskit_constraints__ = HEAD_PARAMETERS
+
     def __init__(self, loss: Any = "mean_squared_error", *, task: str = "regression",
                  n_targets: int = 1, n_classes: int | None = None, weight: float = 1.0
                  ) -> None:
-        if task not in ("regression", "classification"):
-            fail("Head", "task", f"is {task!r}", "Pass 'regression' or 'classification'")
-        if task == "classification" and (n_classes is None or n_classes < 2):
-            fail("Head", "n_classes", f"is {n_classes!r}", "Pass the number of classes (>= 2)")
-        if not (isinstance(n_targets, int) and n_targets >= 1):
-            fail("Head", "n_targets", f"is {n_targets!r}", "Pass a positive integer")
-        if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
-            fail("Head", "weight", f"is {weight!r}", "Pass a finite number >= 0")
+        check_parameters("Head", HEAD_PARAMETERS, task=task, n_targets=n_targets,
+                         n_classes=n_classes, weight=weight)
+        if task == "classification" and n_classes is None:
+            fail("Head", "n_classes", "is None", "Pass the number of classes (>= 2)")
         self.spec = loss_spec("Head", loss, task, n_classes)
         self.loss = loss
         self.task = task

@@ -28,6 +28,11 @@ from losskit._io import atomic_write
 from losskit._validation import fail
 from losskit.losses import spec_of
 from losskit.nn._heads import Head, metric_function, upgrade_state
+from losskit.nn._parameters import (
+    ESTIMATOR_PARAMETERS,
+    REGRESSOR_PARAMETERS,
+    check_parameters,
+)
 from losskit.nn.models import MLP
 from losskit.nn.trainer import History, Trainer, TrainingDivergedError
 
@@ -52,6 +57,8 @@ class _BaseMLP(BaseEstimator):
     """Shared parameters, training and persistence (see the subclasses)."""
 
     _task = "regression"
+    #: the parameters checked here, declared (the training ones are the Trainer's)
+    __losskit_constraints__ = ESTIMATOR_PARAMETERS
 
     def __init__(self, loss: Any = "mean_squared_error", *,
                  hidden_layer_sizes: Any = (100,), activation: str = "relu",
@@ -91,24 +98,14 @@ class _BaseMLP(BaseEstimator):
 
     def _hidden(self) -> tuple[int, ...]:
         sizes = self.hidden_layer_sizes
-        if isinstance(sizes, (int, np.integer)):
-            sizes = (int(sizes),)
-        try:
-            sizes = tuple(int(s) for s in sizes)
-        except TypeError:
-            fail(self._name(), "hidden_layer_sizes", f"is {self.hidden_layer_sizes!r}",
-                 "Pass a tuple of positive integers, e.g. (100,)", TypeError)
-        if not all(s >= 1 for s in sizes):
-            fail(self._name(), "hidden_layer_sizes", f"is {self.hidden_layer_sizes!r}",
-                 "Pass a tuple of positive integers, e.g. (100,)")
-        return sizes
+        check_parameters(self._name(), ESTIMATOR_PARAMETERS, hidden_layer_sizes=sizes)
+        return (int(sizes),) if isinstance(sizes, (int, np.integer)) else tuple(
+            int(s) for s in sizes)
 
     def _fit(self, X: np.ndarray, y_enc: np.ndarray, head: Head,
              sample_weight: np.ndarray | None, resume: bool) -> None:
         vf = self.validation_fraction
-        if not (isinstance(vf, (int, float)) and 0.0 <= vf < 1.0):
-            fail(self._name(), "validation_fraction", f"is {vf!r}",
-                 "Pass a number in [0, 1)")
+        check_parameters(self._name(), ESTIMATOR_PARAMETERS, validation_fraction=vf)
         for attr in ("model_", "history_", "n_iter_", "loss_"):  # a failed fit is no fit
             self.__dict__.pop(attr, None)
         rng = check_random_state(self.random_state)
@@ -442,6 +439,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     """
 
     _task = "regression"
+    __losskit_constraints__ = REGRESSOR_PARAMETERS
 
     def __init__(self, loss: Any = "mean_squared_error", *,
                  hidden_layer_sizes: Any = (100,), activation: str = "relu",
@@ -479,8 +477,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _standardises(self, head: Head) -> bool:
         """Whether ``scale_target`` standardises this head's target."""
         st = self.scale_target
-        if not (st == "auto" or st is True or st is False or isinstance(st, np.bool_)):
-            fail(self._name(), "scale_target", f"is {st!r}", "Pass 'auto', True or False")
+        check_parameters(self._name(), REGRESSOR_PARAMETERS, scale_target=st)
         able = head.location_scale
         if isinstance(st, str):
             return able and head.spec.user_fn is None

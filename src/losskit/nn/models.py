@@ -18,6 +18,7 @@ from torch import nn
 
 from losskit._validation import fail
 from losskit.nn._heads import LAYOUT, Head
+from losskit.nn._parameters import check_parameters, mlp_parameters
 
 __all__ = ["ACTIVATIONS", "MLP"]
 
@@ -31,6 +32,7 @@ ACTIVATIONS = {
 }
 _INITS = ("he_uniform", "glorot_uniform", "torch")
 _FUNC = "MLP"
+_PARAMETERS = mlp_parameters(tuple(ACTIVATIONS), _INITS)
 
 
 class MLP(nn.Module):
@@ -87,28 +89,25 @@ class MLP(nn.Module):
     torch.Size([2, 3])
     """
 
+    #: the declared parameters (losskit.nn._parameters), probed by the tests
+    __losskit_constraints__ = _PARAMETERS
+
     def __init__(self, n_features: int, heads: Head | Mapping[str, Head], *,
                  hidden_layer_sizes: Sequence[int] = (100,), activation: str = "relu",
                  init: str = "he_uniform", uncertainty_weighting: bool = False,
                  random_state: int | None = None, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
-        if not (isinstance(n_features, int) and n_features >= 1):
-            fail(_FUNC, "n_features", f"is {n_features!r}", "Pass a positive integer")
+        check_parameters(_FUNC, _PARAMETERS, n_features=n_features,
+                         hidden_layer_sizes=hidden_layer_sizes, activation=activation,
+                         init=init, uncertainty_weighting=uncertainty_weighting)
         if isinstance(heads, Head):
             heads = {"output": heads}
         if not isinstance(heads, Mapping) or not heads or \
                 not all(isinstance(h, Head) for h in heads.values()):
             fail(_FUNC, "heads", f"is {type(heads).__name__}",
                  "Pass a Head or a non-empty dict of name -> Head", TypeError)
-        sizes = tuple(hidden_layer_sizes)
-        if not all(isinstance(s, int) and s >= 1 for s in sizes):
-            fail(_FUNC, "hidden_layer_sizes", f"is {hidden_layer_sizes!r}",
-                 "Pass a sequence of positive integers")
-        if activation not in ACTIVATIONS:
-            fail(_FUNC, "activation", f"is {activation!r}",
-                 f"Pass one of {', '.join(ACTIVATIONS)}")
-        if init not in _INITS:
-            fail(_FUNC, "init", f"is {init!r}", f"Pass one of {', '.join(_INITS)}")
+        sizes = (hidden_layer_sizes,) if isinstance(hidden_layer_sizes, int) else tuple(
+            int(s) for s in hidden_layer_sizes)
         self.n_features = n_features
         self.hidden_layer_sizes = sizes
         self.activation = activation
