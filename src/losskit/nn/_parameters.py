@@ -66,7 +66,10 @@ class ScaleTarget(Constraint):
     def type_ok(self, value: Any) -> bool:
         import numpy as np
 
-        return value == "auto" if isinstance(value, str) else isinstance(value, (bool, np.bool_))
+        return isinstance(value, (str, bool, np.bool_))
+
+    def value_ok(self, value: Any) -> bool:
+        return value == "auto" if isinstance(value, str) else True
 
 
 #: :class:`losskit.nn.Head` (``n_classes`` is required for classification, checked apart)
