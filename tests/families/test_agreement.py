@@ -28,10 +28,11 @@ from losskit.nn._heads import (  # noqa: E402
     family_head,
 )
 
-#: one of every family (those with required parameters given one)
-FAMILIES = [lk.family(name) for name in lk.families.registered_families()
-            if name not in ("student_t", "gaussian_mixture")] + [
-    lk.families.StudentT(df=3.0, scale=0.7), lk.families.GaussianMixture(2),
+#: the parameters of the families that need some (a new such family: add it here)
+_REQUIRED = {"student_t": {"df": 3.0, "scale": 0.7}, "gaussian_mixture": {"k": 2}}
+#: one of every registered family, and a few with other parameters
+FAMILIES = [lk.family(name, **_REQUIRED.get(name, {}))
+            for name in lk.families.registered_families()] + [
     lk.families.Gaussian(scale=2.0, full=False), lk.families.Gamma(shape=2.5),
     lk.families.Bernoulli(soft=True)]
 

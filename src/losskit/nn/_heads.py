@@ -213,9 +213,6 @@ ALIASES: dict[str, str] = {
     "bce": "binary_cross_entropy",
 }
 
-_CLASSIFICATION_ONLY = ("cross_entropy",)
-
-
 def loss_spec(func: str, loss: Any, task: str, n_classes: int | None = None) -> HeadSpec:
     """The head spec of ``loss`` (a name, a losskit loss function, a family, or a callable)
     for ``task``.
@@ -277,8 +274,7 @@ def _family_spec(func: str, family: Family, task: str, n_classes: int | None) ->
              f"target{'' if n_classes is None else f' with {n_classes} classes'}",
              "Pass Gaussian, Poisson, Gamma ... for regression, Bernoulli for two classes, "
              "Categorical for any number of classes")
-    spec = _head_of(repr(family), family, task, given=True)
-    return spec
+    return _head_of(repr(family), family, task, given=True)
 
 
 #: the raw-output layout of the heads a model file records (``model.heads.<name>.layout``);

@@ -117,6 +117,6 @@ def check_parameters(func: str, table: Mapping[str, Constraint], **values: Any) 
     for name, value in values.items():
         constraint = table[name]
         if not constraint.type_ok(value):
-            fail(func, name, f"is {value!r}", f"Pass {constraint.description}", TypeError)
+            fail(func, name, f"is {value!r}", f"Pass {constraint.description}.", TypeError)
         if not constraint.value_ok(value):
-            fail(func, name, f"is {value!r}", f"Pass {constraint.description}")
+            fail(func, name, f"is {value!r}", f"Pass {constraint.description}.")
