@@ -37,8 +37,8 @@ from losskit._validation import (
     fail,
     weight_array,
 )
+from losskit.losses import Kernel, spec_of
 from losskit.losses._core import apply_scale
-from losskit.losses._spec import Kernel, spec_of
 
 __all__ = ["Family", "family", "registered_families"]
 
