@@ -93,10 +93,15 @@ class Advice:
     stats: dict[str, Any]
     #: parameters for ``lk.family(family, **family_options)`` (e.g. soft targets)
     family_options: dict[str, Any] = field(default_factory=dict)
+    #: the family itself (``lk.family(family, **family_options)``; ``None`` for a constant
+    #: target), from which ``output_layer``, ``loss``, ``loss_options`` and ``metrics`` are read
+    family_object: Family | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dictionary."""
-        return json.loads(json.dumps(asdict(self), default=_jsonable))
+        """A JSON-ready dictionary (the family by its name and options)."""
+        fields = {k: v for k, v in asdict(replace(self, family_object=None)).items()
+                  if k != "family_object"}
+        return json.loads(json.dumps(fields, default=_jsonable))
 
     def __str__(self) -> str:
         rows = [
@@ -255,7 +260,11 @@ def _advice(task: str, fam: Family, *, rationale: str, findings: list[Finding],
             alternatives: list[Alternative] | tuple[Alternative, ...], stats: dict[str, Any],
             n_classes: int | None = None, first_metric: str | None = None,
             family_options: dict[str, Any] | None = None) -> Advice:
-    """An :class:`Advice` whose output layer, loss, options and metrics come from ``fam``."""
+    """An :class:`Advice` whose output layer, loss, options and metrics come from ``fam``.
+
+    The metrics are ``fam.default_metrics``, as a set exactly; their order puts
+    ``first_metric`` (the one the data calls for, e.g. balanced accuracy for imbalanced
+    classes) first."""
     metrics = list(fam.default_metrics)
     if first_metric is not None:  # the same metrics; the one the data calls for first
         metrics.remove(first_metric)
@@ -264,6 +273,7 @@ def _advice(task: str, fam: Family, *, rationale: str, findings: list[Finding],
     if options is None:  # pragma: no cover - advise never picks a split-output family
         raise AssertionError(fam)
     return Advice(task=task, family=fam.name, family_options=dict(family_options or {}),
+                  family_object=fam,
                   output_layer=_output_layer(fam, fam.n_outputs(n_classes)),
                   loss=fam.loss_name, loss_options=options, metrics=tuple(metrics),
                   rationale=rationale, warnings=tuple(findings),

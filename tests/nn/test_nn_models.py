@@ -32,7 +32,7 @@ def test_import_losskit_does_not_import_torch():
 
 @pytest.mark.parametrize(("loss", "task", "kw", "n_out", "activation"), [
     ("mean_squared_error", "regression", {"n_targets": 3}, 3, "identity"),
-    ("gaussian_nll", "regression", {"n_targets": 2}, 4, "gaussian"),
+    ("gaussian_nll", "regression", {"n_targets": 2}, 4, "identity,exp"),
     ("poisson_nll", "regression", {}, 1, "exp"),
     ("cross_entropy", "classification", {"n_classes": 2}, 1, "sigmoid"),
     ("cross_entropy", "classification", {"n_classes": 5}, 5, "softmax"),
@@ -149,15 +149,14 @@ def test_gaussian_head_is_the_exact_gaussian_nll():
     from scipy import stats
 
     head = Head("gaussian_nll", n_targets=1)
-    raw = torch.tensor([[0.3, -0.2], [1.5, 0.4]], dtype=torch.float64)
+    raw = torch.tensor([[0.3, -0.2], [1.5, 0.4]], dtype=torch.float64)  # (mean, log var)
     y = torch.tensor([[0.1], [2.0]], dtype=torch.float64)
     expected = -np.mean(stats.norm.logpdf([0.1, 2.0], loc=[0.3, 1.5],
-                                          scale=np.exp([-0.2, 0.4])))
+                                          scale=np.exp(np.array([-0.2, 0.4]) / 2)))
     assert float(head.batch_loss(y, raw, None)) == pytest.approx(expected, rel=1e-12)
-    # the same as the HeteroscedasticGaussian family (mean, log variance = 2 log sd)
+    # the HeteroscedasticGaussian family's layout exactly (one layout, from the family)
     fam = Head(lk.families.HeteroscedasticGaussian(), n_targets=1)
-    raw_f = torch.stack([raw[:, 0], 2 * raw[:, 1]], dim=1)
-    assert float(fam.batch_loss(y, raw_f, None)) == pytest.approx(expected, rel=1e-12)
+    assert float(fam.batch_loss(y, raw, None)) == pytest.approx(expected, rel=1e-12)
 
 
 def test_several_heads_weighted_sum_and_per_head_history():

@@ -37,7 +37,7 @@ from losskit._validation import (
     fail,
     weight_array,
 )
-from losskit.losses import LossExplanation
+from losskit.losses import Kernel, LossExplanation, spec_of
 from losskit.losses._core import apply_scale
 
 __all__ = ["Family", "family", "registered_families"]
@@ -48,6 +48,8 @@ _BOOL = Boolean()
 POSITIVE = Real(0.0, math.inf, closed="neither")
 
 _REGISTRY: dict[str, type[Family]] = {}
+#: catalogue-loss options that choose the raw space (the kernel is already in it)
+_RAW_SPACE_OPTIONS = ("log_input", "from_logits", "log_scale", "axis")
 
 
 def _key(name: str) -> str:
@@ -567,11 +569,54 @@ class Family:
         """The options the family passes to its catalogue loss (see :attr:`loss_options`)."""
         return {}
 
-    def _gradient(self, xp: Namespace, y: Array, raw: Array) -> Array:  # pragma: no cover
-        raise NotImplementedError
+    @property
+    def kernel(self) -> Kernel:
+        """The raw-space kernel of the catalogue loss ``loss_name`` (its declared value,
+        gradient and hessian with respect to the raw outputs), which :meth:`gradient` and
+        :meth:`hessian` evaluate with :attr:`kernel_options`: no family derives them again.
 
-    def _hessian(self, xp: Namespace, y: Array, raw: Array) -> Array:  # pragma: no cover
-        raise NotImplementedError
+        Examples
+        --------
+        >>> import losskit as lk
+        >>> fam = lk.families.Poisson()
+        >>> fam.kernel is lk.poisson_nll.spec.kernel, fam.kernel.link
+        (True, 'log')
+        """
+        spec = spec_of(self._catalogue())
+        if spec is None or spec.kernel is None:  # pragma: no cover - every family's loss has one
+            raise AssertionError(f"{self.loss_name} declares no raw-space kernel")
+        return spec.kernel
+
+    @property
+    def raw_space_options(self) -> dict[str, Any]:
+        """The options that make a loss read this family's raw outputs (``from_logits``,
+        ``log_input``, ...): the part of :attr:`loss_options` another loss of the same raw
+        outputs (a focal loss of the Bernoulli's logit) needs.
+
+        Examples
+        --------
+        >>> import losskit as lk
+        >>> lk.families.Poisson().raw_space_options, lk.families.Gaussian().raw_space_options
+        ({'log_input': True}, {})
+        """
+        return {k: v for k, v in (self._loss_options() or {}).items()
+                if k in _RAW_SPACE_OPTIONS}
+
+    @property
+    def kernel_options(self) -> dict[str, Any]:
+        """The options the family evaluates its :attr:`kernel` with: its loss options less
+        those that only choose the raw space (``log_input``, ``from_logits``, ...)."""
+        return {k: v for k, v in (self._loss_options() or {}).items()
+                if k not in _RAW_SPACE_OPTIONS}
+
+    def _gradient(self, xp: Namespace, y: Array, raw: Array) -> Array:
+        return self.kernel.gradient(xp, y, raw, **self.kernel_options)
+
+    def _hessian(self, xp: Namespace, y: Array, raw: Array) -> Array:
+        hessian = self.kernel.hessian
+        if hessian is None:  # pragma: no cover - every family's kernel declares one
+            raise AssertionError(f"{self.loss_name} declares no hessian")
+        return hessian(xp, y, raw, **self.kernel_options)
 
 
 def registered_families() -> dict[str, type[Family]]:

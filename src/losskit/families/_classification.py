@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from losskit._array import Array, Namespace, add_at_labels, device, log_softmax, sigmoid
+from losskit._array import Array, Namespace, log_softmax, sigmoid
 from losskit._validation import Boolean, fail
 from losskit.families._base import Family, check_parameter
 from losskit.losses import Case, LossExplanation
@@ -54,17 +54,6 @@ class _Logistic(Family):
 
     def _loss_options(self) -> dict[str, Any]:
         return {"from_logits": True}
-
-    def _gradient(self, xp: Namespace, y: Array, raw: Array) -> Array:
-        # sigmoid(z) - y as (1 - y) sigmoid(z) - y sigmoid(-z): no cancellation for confident
-        # correct predictions (sigmoid(17) - 1 is 0 in float32; the gradient is -4e-8)
-        return (1.0 - y) * sigmoid(xp, raw) - y * sigmoid(xp, -raw)
-
-    def _hessian(self, xp: Namespace, y: Array, raw: Array) -> Array:
-        # p (1 - p) = e / (1 + e)^2 with e = exp(-|z|) <= 1: one exp, no overflow, and no
-        # cancellation in 1 - p for large logits
-        e = xp.exp(-xp.abs(raw))
-        return e / ((1.0 + e) * (1.0 + e))
 
 
 _BERNOULLI = LossExplanation(
@@ -347,13 +336,3 @@ class Categorical(Family):
 
     def _loss_options(self) -> dict[str, Any]:
         return {"from_logits": True}
-
-    def _gradient(self, xp: Namespace, y: Array, raw: Array) -> Array:
-        p = xp.exp(log_softmax(xp, raw))
-        return add_at_labels(xp, p, y, xp.full(y.shape, -1.0, dtype=p.dtype,
-                                               device=device(p)))
-
-    def _hessian(self, xp: Namespace, y: Array, raw: Array) -> Array:
-        p = xp.exp(log_softmax(xp, raw))
-        return p * (1.0 - p)
-

@@ -7,15 +7,12 @@ import math
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from losskit._array import Array, Namespace, log_sigmoid, log_softmax
+from losskit._array import Array, Namespace, log_softmax
 from losskit._validation import Boolean, Integer, fail
 from losskit.families._base import POSITIVE, Family, check_parameter
 from losskit.losses import Case, LossExplanation
 from losskit.losses._likelihood import (
-    _logsumexp,
-    digamma_difference,
-    negative_binomial_terms,
-    trigamma,
+    gaussian_log_var_derivatives,
 )
 
 __all__ = [
@@ -32,7 +29,6 @@ __all__ = [
 _REGRESSION_METRICS = ("root_mean_squared_error", "mean_absolute_error", "r2_score")
 _COUNT_METRICS = ("mean_absolute_error", "root_mean_squared_error", "mean_poisson_deviance",
                   "r2_score")
-_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
 class _Real(Family):
@@ -134,12 +130,6 @@ class Gaussian(_Real):
     def _loss_options(self) -> dict[str, Any]:
         return {"var": self.scale**2, "full": self.full}
 
-    def _gradient(self, xp: Namespace, y: Array, raw: Array) -> Array:
-        return (raw - y) / self.scale**2
-
-    def _hessian(self, xp: Namespace, y: Array, raw: Array) -> Array:
-        return xp.full_like(raw, 1.0 / self.scale**2)
-
 
 # ----------------------------------------------------------------------------------- Laplace
 
@@ -219,12 +209,6 @@ class Laplace(_Real):
 
     def _loss_options(self) -> dict[str, Any]:
         return {"scale": self.scale}
-
-    def _gradient(self, xp: Namespace, y: Array, raw: Array) -> Array:
-        return xp.sign(raw - y) / self.scale
-
-    def _hessian(self, xp: Namespace, y: Array, raw: Array) -> Array:
-        return xp.zeros_like(raw)
 
 
 # --------------------------------------------------------------------------------- Student t
@@ -314,32 +298,6 @@ class StudentT(_Real):
 
     def _loss_options(self) -> dict[str, Any]:
         return {"df": self.df, "scale": self.scale}
-
-    def _parts(self, xp: Namespace, y: Array, raw: Array) -> tuple[Array, Array, Array, Array]:
-        """``a = |r| / (s sqrt(nu))`` split at 1, so that no square overflows."""
-        z = (raw - y) / self.scale
-        a = xp.abs(z) / math.sqrt(self.df)
-        large = a > 1.0
-        return large, xp.where(large, a, 1.0), xp.where(large, 0.0, a), z
-
-    def _gradient(self, xp: Namespace, y: Array, raw: Array) -> Array:
-        nu, s = self.df, self.scale
-        large, a_large, a_small, z = self._parts(xp, y, raw)
-        z_large, z_small = xp.where(large, z, 1.0), xp.where(large, 0.0, z)
-        # (nu + 1) z / (s (nu + z^2)); as 1 / (z (1 + 1/a^2)) for large |z|
-        far = 1.0 / (z_large * (1.0 + 1.0 / (a_large * a_large)))
-        near = z_small / (nu * (1.0 + a_small * a_small))
-        return (nu + 1.0) / s * xp.where(large, far, near)
-
-    def _hessian(self, xp: Namespace, y: Array, raw: Array) -> Array:
-        nu, s = self.df, self.scale
-        large, a_large, a_small, _ = self._parts(xp, y, raw)
-        # (nu + 1)/(nu s^2) (1 - a^2)/(1 + a^2)^2; with b = 1/a^2 above 1: (b - 1) b/(1 + b)^2
-        b = 1.0 / (a_large * a_large)
-        far = (b - 1.0) * b / ((1.0 + b) * (1.0 + b))
-        a2 = a_small * a_small
-        near = (1.0 - a2) / ((1.0 + a2) * (1.0 + a2))
-        return (nu + 1.0) / (nu * s * s) * xp.where(large, far, near)
 
 
 # ----------------------------------------------------------------------------------- Poisson
@@ -449,12 +407,6 @@ class Poisson(_LogLink):
     def _loss_options(self) -> dict[str, Any]:
         return {"log_input": True, "full": self.full}
 
-    def _gradient(self, xp: Namespace, y: Array, raw: Array) -> Array:
-        return xp.exp(raw) - y
-
-    def _hessian(self, xp: Namespace, y: Array, raw: Array) -> Array:
-        return xp.exp(raw)
-
 
 # ------------------------------------------------------------------------------------- Gamma
 
@@ -549,12 +501,6 @@ class Gamma(_LogLink):
 
     def _loss_options(self) -> dict[str, Any]:
         return {"shape": self.shape, "log_input": True, "full": self.full}
-
-    def _gradient(self, xp: Namespace, y: Array, raw: Array) -> Array:
-        return self.shape * (1.0 - y * xp.exp(-raw))
-
-    def _hessian(self, xp: Namespace, y: Array, raw: Array) -> Array:
-        return self.shape * y * xp.exp(-raw)
 
 
 # -------------------------------------------------------------------- heteroscedastic Gaussian
@@ -684,14 +630,16 @@ class HeteroscedasticGaussian(_Blocks):
         return raw[..., 0]
 
     def _gradient(self, xp: Namespace, y: Array, raw: Array) -> Array:
-        diff = raw[..., 0] - y
-        inv_var = xp.exp(-raw[..., 1])
-        scaled = diff * xp.exp(-0.5 * raw[..., 1])  # (y - mu) / sigma, without overflow
-        return xp.stack([diff * inv_var, 0.5 * (1.0 - scaled * scaled)], axis=-1)
+        mean, log_var = raw[..., 0], raw[..., 1]
+        g_mean = self.kernel.gradient(xp, y, mean, log_var=log_var)
+        return xp.stack([g_mean, gaussian_log_var_derivatives(xp, y, mean, log_var)[0]],
+                        axis=-1)
 
     def _hessian(self, xp: Namespace, y: Array, raw: Array) -> Array:
-        scaled = (raw[..., 0] - y) * xp.exp(-0.5 * raw[..., 1])
-        return xp.stack([xp.exp(-raw[..., 1]), 0.5 * scaled * scaled], axis=-1)
+        mean, log_var = raw[..., 0], raw[..., 1]
+        h_mean = self.kernel.hessian(xp, y, mean, log_var=log_var)
+        return xp.stack([h_mean, gaussian_log_var_derivatives(xp, y, mean, log_var)[1]],
+                        axis=-1)
 
 
 # ------------------------------------------------------------------------- negative binomial
@@ -818,27 +766,6 @@ class NegativeBinomial(_Blocks):
     def _predict(self, xp: Namespace, raw: Array) -> Array:
         return xp.exp(raw[..., 0])
 
-    def _parts(self, xp: Namespace, y: Array, raw: Array
-               ) -> tuple[Array, Array, Array, Array, Array]:
-        """``(g_eta, p, r, u, h_eta)``."""
-        eta, s = raw[..., 0], raw[..., 1]
-        _, p, r = negative_binomial_terms(xp, y, eta, s)
-        q = 1.0 - p
-        return r * p - y * q, p, r, eta + s, (r + y) * p * q
-
-    def _gradient(self, xp: Namespace, y: Array, raw: Array) -> Array:
-        g_eta, _, r, u, _ = self._parts(xp, y, raw)
-        # softplus(u) = -log sigmoid(-u)
-        g_s = r * (digamma_difference(xp, r, y) + log_sigmoid(xp, -u)) + g_eta
-        return xp.stack([g_eta, g_s], axis=-1)
-
-    def _hessian(self, xp: Namespace, y: Array, raw: Array) -> Array:
-        _, p, r, u, h_eta = self._parts(xp, y, raw)
-        d_trigamma = trigamma(xp, r + y) - trigamma(xp, r)
-        h_s = (r * (-log_sigmoid(xp, -u) - digamma_difference(xp, r, y) - 2.0 * p)
-               - r * r * d_trigamma + h_eta)
-        return xp.stack([h_eta, h_s], axis=-1)
-
 
 # -------------------------------------------------------------------------- Gaussian mixture
 
@@ -958,26 +885,3 @@ class GaussianMixture(_Blocks):
     def _predict(self, xp: Namespace, raw: Array) -> Array:
         a, mu, _ = self._split(raw)
         return xp.sum(xp.exp(log_softmax(xp, a)) * mu, axis=-1)
-
-    def _terms(self, xp: Namespace, y: Array, raw: Array
-               ) -> tuple[Array, Array, Array, Array]:
-        """``(pi, r, z, 1/sigma)`` for each component."""
-        a, mu, s = self._split(raw)
-        inv_sigma = xp.exp(-s)
-        z = (y[..., None] - mu) * inv_sigma
-        log_pi = log_softmax(xp, a)
-        joint = log_pi - s - _HALF_LOG_2PI - 0.5 * z * z
-        r = xp.exp(joint - _logsumexp(xp, joint)[..., None])  # responsibilities
-        return xp.exp(log_pi), r, z, inv_sigma
-
-    def _gradient(self, xp: Namespace, y: Array, raw: Array) -> Array:
-        pi, r, z, inv_sigma = self._terms(xp, y, raw)
-        return xp.concat([pi - r, -r * z * inv_sigma, r * (1.0 - z * z)], axis=-1)
-
-    def _hessian(self, xp: Namespace, y: Array, raw: Array) -> Array:
-        pi, r, z, inv_sigma = self._terms(xp, y, raw)
-        z2 = z * z
-        h_a = pi * (1.0 - pi) - r * (1.0 - r)
-        h_mu = r * inv_sigma * inv_sigma * (1.0 - (1.0 - r) * z2)
-        h_s = 2.0 * r * z2 - r * (1.0 - r) * (z2 - 1.0) * (z2 - 1.0)
-        return xp.concat([h_a, h_mu, h_s], axis=-1)

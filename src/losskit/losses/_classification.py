@@ -49,7 +49,7 @@ from losskit.losses._core import (
     prepare,
     sample_weights,
 )
-from losskit.losses._spec import Case, LossExplanation
+from losskit.losses._spec import Case, Kernel, LossExplanation
 
 __all__ = [
     "binary_cross_entropy",
@@ -176,7 +176,38 @@ _BINARY_CROSS_ENTROPY = LossExplanation(
 )
 
 
-@loss_function(**_PROBABILITY_OPTIONS,
+def _logistic_value(xp: Namespace, positive: Array, negative: Array, z: Array) -> Array:
+    """``-(positive log sigmoid(z) + negative log sigmoid(-z))`` (0 log 0 = 0)."""
+    return -(mul_zero_safe(xp, positive, log_sigmoid(xp, z))
+             + mul_zero_safe(xp, negative, log_sigmoid(xp, -z)))
+
+
+def _logistic_gradient(xp: Namespace, positive: Array, negative: Array, z: Array) -> Array:
+    # d/dz = negative sigmoid(z) - positive sigmoid(-z)  (= sigmoid(z) - y without weights),
+    # written so that nothing cancels: sigmoid(z) - 1 rounds to 0 for a confident correct
+    # positive (z = 17, float32) where the gradient is -4e-8
+    return negative * sigmoid(xp, z) - positive * sigmoid(xp, -z)
+
+
+def _bernoulli_value(xp: Namespace, y: Array, eta: Array) -> Array:
+    r""":math:`-y\log\sigma(\eta) - (1 - y)\log\sigma(-\eta)` of the logit :math:`\eta`."""
+    return _logistic_value(xp, y, 1.0 - y, eta)
+
+
+def _bernoulli_gradient(xp: Namespace, y: Array, eta: Array) -> Array:
+    return _logistic_gradient(xp, y, 1.0 - y, eta)
+
+
+def _bernoulli_hessian(xp: Namespace, y: Array, eta: Array) -> Array:
+    # p (1 - p) = e / (1 + e)^2 with e = exp(-|z|) <= 1: one exp, no overflow, and no
+    # cancellation in 1 - p for large logits
+    e = xp.exp(-xp.abs(eta))
+    return e / ((1.0 + e) * (1.0 + e))
+
+
+@loss_function(kernel=Kernel("logit", _bernoulli_value, _bernoulli_gradient,
+                             _bernoulli_hessian),
+               **_PROBABILITY_OPTIONS,
                aliases=("bce", "log loss", "logistic loss", "bce with logits", "BCEWithLogitsLoss",
                         "BCELoss", "sigmoid cross-entropy"),
                explanation=_BINARY_CROSS_ENTROPY)
@@ -269,14 +300,10 @@ def binary_cross_entropy(
     negative = 1.0 - y
 
     if from_logits:
-        elementwise = -(mul_zero_safe(xp, positive, log_sigmoid(xp, z))
-                        + mul_zero_safe(xp, negative, log_sigmoid(xp, -z)))
+        elementwise = _logistic_value(xp, positive, negative, z)
 
         def gradient() -> Array:
-            # d/dz = (1 - y) sigmoid(z) - beta y sigmoid(-z)  (= sigmoid(z) - y without
-            # weights), written so that nothing cancels: sigmoid(z) - 1 rounds to 0 for a
-            # confident correct positive (z = 17, float32) where the gradient is -4e-8
-            return negative * sigmoid(xp, z) - positive * sigmoid(xp, -z)
+            return _logistic_gradient(xp, positive, negative, z)
     else:
         log_p, log_q, p, inside_p, inside_q = _binary_logs(inputs, positive, negative, eps,
                                                             policy)
@@ -698,7 +725,26 @@ _SPARSE_CATEGORICAL_CROSS_ENTROPY = LossExplanation(
 )
 
 
-@loss_function(axis=Integer(), ignore_index=Optional(Integer()), **_PROBABILITY_OPTIONS,
+def _categorical_value(xp: Namespace, y: Array, eta: Array) -> Array:
+    r""":math:`\log\sum_c e^{\eta_c} - \eta_y` of the logits :math:`\eta` and labels :math:`y`."""
+    return -take_labels(xp, log_softmax(xp, eta), y)
+
+
+def _categorical_gradient(xp: Namespace, y: Array, eta: Array) -> Array:
+    """``softmax(eta) - one_hot(y)``."""
+    p = xp.exp(log_softmax(xp, eta))
+    return add_at_labels(xp, p, y, xp.full(y.shape, -1.0, dtype=p.dtype, device=device(p)))
+
+
+def _categorical_hessian(xp: Namespace, y: Array, eta: Array) -> Array:
+    """The diagonal of :math:`\\mathrm{diag}(p) - pp^\\top`: :math:`p_c(1 - p_c)`."""
+    p = xp.exp(log_softmax(xp, eta))
+    return p * (1.0 - p)
+
+
+@loss_function(kernel=Kernel("multinomial logit", _categorical_value, _categorical_gradient,
+                             _categorical_hessian),
+               axis=Integer(), ignore_index=Optional(Integer()), **_PROBABILITY_OPTIONS,
                aliases=("sparse ce", "scce", "sparse cross-entropy", "CrossEntropyLoss"),
                explanation=_SPARSE_CATEGORICAL_CROSS_ENTROPY)
 def sparse_categorical_cross_entropy(

@@ -47,7 +47,7 @@ from losskit.losses._elementwise import (
     parameter,
     per_sample,
 )
-from losskit.losses._spec import Case, LossExplanation
+from losskit.losses._spec import Case, Kernel, LossExplanation
 
 __all__ = [
     "gamma_nll",
@@ -100,6 +100,8 @@ def _check_targets(func: str, inputs: Inputs, check_values: bool) -> None:
 
 
 # ----------------------------------------------------------------------------------- Poisson
+# Raw-space kernels (``(xp, y, eta, **options)``, see losses/_spec.Kernel): each derivative is
+# written once, here; the loss bodies and the families (losskit.families) both call them.
 
 
 _POISSON_NLL = LossExplanation(
@@ -132,7 +134,22 @@ _POISSON_NLL = LossExplanation(
 )
 
 
-@loss_function(log_input=Boolean(), full=Boolean(),
+def _poisson_value(xp: Namespace, y: Array, eta: Array, *, full: bool = False) -> Array:
+    r""":math:`e^\eta - y\eta\,[+ \log y!]` of the log-rate :math:`\eta`."""
+    value = xp.exp(eta) - mul_zero_safe(xp, y, eta)
+    return value + _log_factorial(xp, y) if full else value
+
+
+def _poisson_gradient(xp: Namespace, y: Array, eta: Array, *, full: bool = False) -> Array:
+    return xp.exp(eta) - y  # the rate minus the count
+
+
+def _poisson_hessian(xp: Namespace, y: Array, eta: Array, *, full: bool = False) -> Array:
+    return xp.exp(eta)
+
+
+@loss_function(kernel=Kernel("log", _poisson_value, _poisson_gradient, _poisson_hessian),
+               log_input=Boolean(), full=Boolean(),
                aliases=("poisson loss", "PoissonNLLLoss"), explanation=_POISSON_NLL)
 def poisson_nll(
     y_true: Any,
@@ -239,11 +256,10 @@ def poisson_nll(
                          "Rates must be >= 0; pass log-rates with log_input=True, or put "
                          "an exp/softplus activation on the output")
     if log_input:
-        rate = xp.exp(z)
-        elementwise = rate - mul_zero_safe(xp, y, z)
+        elementwise = _poisson_value(xp, y, z)
 
         def gradient() -> Array:
-            return rate - y
+            return _poisson_gradient(xp, y, z)
     else:
         # PyTorch and Keras add a constant to the rate inside the log; losskit does not
         offset = CONVENTIONS[convention].rate_offset
@@ -349,6 +365,44 @@ def negative_binomial_terms(xp: Namespace, y: Array, eta: Array, s: Array
     return nll, sigmoid(xp, u), r
 
 
+def _negative_binomial_gradients(xp: Namespace, y: Array, eta: Array, s: Array, p: Array,
+                                 r: Array) -> tuple[Array, Array]:
+    r""":math:`\partial l/\partial\eta = rp - y(1 - p) = (\mu - y)/(1 + \alpha\mu)` and
+    :math:`\partial l/\partial s = r[\psi(y + r) - \psi(r) - \mathrm{softplus}(u)]
+    + \partial l/\partial\eta`."""
+    g_eta = r * p - y * (1.0 - p)
+    # softplus(u) = -log sigmoid(-u)
+    g_s = r * (digamma_difference(xp, r, y) + log_sigmoid(xp, -(eta + s))) + g_eta
+    return g_eta, g_s
+
+
+def _negative_binomial_value(xp: Namespace, y: Array, eta: Array, *, full: bool = False
+                             ) -> Array:
+    """The NLL of raw outputs ``eta[..., 0]`` (log-mean), ``eta[..., 1]`` (log-dispersion)."""
+    value = negative_binomial_terms(xp, y, eta[..., 0], eta[..., 1])[0]
+    return value + _log_factorial(xp, y) if full else value
+
+
+def _negative_binomial_gradient(xp: Namespace, y: Array, eta: Array, *, full: bool = False
+                                ) -> Array:
+    log_mean, s = eta[..., 0], eta[..., 1]
+    _, p, r = negative_binomial_terms(xp, y, log_mean, s)
+    return xp.stack(_negative_binomial_gradients(xp, y, log_mean, s, p, r), axis=-1)
+
+
+def _negative_binomial_hessian(xp: Namespace, y: Array, eta: Array, *, full: bool = False
+                               ) -> Array:
+    r"""The diagonal: :math:`(r + y)p(1 - p)` and :math:`r[\mathrm{softplus}(u) - \psi(y + r)
+    + \psi(r) - 2p] - r^2[\psi'(y + r) - \psi'(r)] + (r + y)p(1 - p)`."""
+    log_mean, s = eta[..., 0], eta[..., 1]
+    _, p, r = negative_binomial_terms(xp, y, log_mean, s)
+    h_eta = (r + y) * p * (1.0 - p)
+    d_trigamma = trigamma(xp, r + y) - trigamma(xp, r)
+    h_s = (r * (-log_sigmoid(xp, -(log_mean + s)) - digamma_difference(xp, r, y) - 2.0 * p)
+           - r * r * d_trigamma + h_eta)
+    return xp.stack([h_eta, h_s], axis=-1)
+
+
 def _negative_binomial_inputs(func: str, y_true: Any, y_pred: Any, sample_weight: Any,
                               alpha: Any) -> Inputs:
     if alpha is not None:
@@ -398,7 +452,9 @@ _NEGATIVE_BINOMIAL_NLL = LossExplanation(
 )
 
 
-@loss_function(alpha=Optional(PositiveOrArray()), log_input=Boolean(), full=Boolean(),
+@loss_function(kernel=Kernel("log,log", _negative_binomial_value, _negative_binomial_gradient,
+                              _negative_binomial_hessian),
+               alpha=Optional(PositiveOrArray()), log_input=Boolean(), full=Boolean(),
                aliases=("negative binomial loss", "nb nll", "nb2"),
                explanation=_NEGATIVE_BINOMIAL_NLL)
 def negative_binomial_nll(
@@ -520,10 +576,9 @@ def negative_binomial_nll(
         elementwise = elementwise + _log_factorial(xp, y)
 
     def gradient() -> Array:
-        g_eta = r * p - y * (1.0 - p)  # (mu - y) / (1 + alpha mu)
+        g_eta, g_s = _negative_binomial_gradients(xp, y, eta, s, p, r)
         if not learned:
             return g_eta if log_input else g_eta / z
-        g_s = r * (digamma_difference(xp, r, y) + log_sigmoid(xp, -(eta + s))) + g_eta
         return xp.stack([g_eta, g_s], axis=-1)
 
     return per_sample(func, inputs, elementwise, gradient, inputs.sample_weight,
@@ -561,7 +616,52 @@ _GAUSSIAN_NLL = LossExplanation(
 )
 
 
-@loss_function(var=Optional(PositiveOrArray()), log_var=Optional(RealOrArray()),
+def _inverse_variance(xp: Namespace, var: Any, log_var: Any) -> tuple[Any, Any]:
+    """``(log sigma^2, 1 / sigma^2)`` from ``var`` or ``log_var`` (numbers or arrays; neither:
+    unit variance); ``exp(-s)`` of a number below -709 is ``inf``, not an overflow error."""
+    if log_var is not None:
+        if isinstance(log_var, float):
+            return log_var, math.exp(-log_var) if log_var > -709.0 else math.inf
+        return log_var, xp.exp(-log_var)
+    v = 1.0 if var is None else var
+    if isinstance(v, float):
+        return math.log(v), 1.0 / v
+    return xp.log(v), 1.0 / v
+
+
+def _gaussian_value(xp: Namespace, y: Array, eta: Array, *, var: Any = None,
+                    log_var: Any = None, full: bool = False) -> Array:
+    r""":math:`\frac12(s + (\eta - y)^2 e^{-s})\,[+ \frac12\log 2\pi]` of the mean
+    :math:`\eta`, :math:`s = \log\sigma^2`."""
+    s, inv_var = _inverse_variance(xp, var, log_var)
+    diff = eta - y
+    # r^2 / sigma^2 with 0 * inf = 0: an exact prediction stays exact as sigma -> 0
+    value = 0.5 * (s + mul_zero_safe(xp, diff * diff, inv_var))
+    return value + _HALF_LOG_2PI if full else value
+
+
+def _gaussian_gradient(xp: Namespace, y: Array, eta: Array, *, var: Any = None,
+                       log_var: Any = None, full: bool = False) -> Array:
+    return mul_zero_safe(xp, eta - y, _inverse_variance(xp, var, log_var)[1])
+
+
+def _gaussian_hessian(xp: Namespace, y: Array, eta: Array, *, var: Any = None,
+                      log_var: Any = None, full: bool = False) -> Array:
+    return xp.zeros_like(eta) + _inverse_variance(xp, var, log_var)[1]
+
+
+def gaussian_log_var_derivatives(xp: Namespace, y: Array, mean: Array, log_var: Array
+                                 ) -> tuple[Array, Array]:
+    r"""First and second derivative of the Gaussian NLL with respect to the log-variance
+    :math:`s`: :math:`\frac12(1 - (y - \mu)^2 e^{-s})` and :math:`\frac12 (y - \mu)^2
+    e^{-s}` (a learned variance, :class:`losskit.families.HeteroscedasticGaussian`)."""
+    scaled = (mean - y) * xp.exp(-0.5 * log_var)  # (y - mu) / sigma, without overflow
+    half_square = 0.5 * scaled * scaled
+    return 0.5 - half_square, half_square
+
+
+@loss_function(kernel=Kernel("identity", _gaussian_value, _gaussian_gradient, _gaussian_hessian),
+               var=Optional(PositiveOrArray()), log_var=Optional(RealOrArray()),
                full=Boolean(),
                aliases=("gaussian nll loss", "GaussianNLLLoss", "normal nll"),
                explanation=_GAUSSIAN_NLL)
@@ -661,7 +761,6 @@ def gaussian_nll(
                      arrays={"var": array_option(var), "log_var": array_option(log_var)})
     xp = inputs.xp
     _check_targets(func, inputs, check_values)
-    diff = inputs.y_pred - inputs.y_true
     floor = CONVENTIONS[convention].min_variance  # PyTorch's clamp of the variance (1e-6)
     if log_var is not None:
         s = parameter(func, inputs, "log_var", log_var, positive=False,
@@ -669,10 +768,7 @@ def gaussian_nll(
         if floor is not None:
             log_floor = math.log(floor)
             s = max(s, log_floor) if isinstance(s, float) else xp.maximum(s, log_floor)
-        inv_var = (math.exp(-s) if s > -709.0 else math.inf) if isinstance(s, float) else (
-            xp.exp(-s))
-        # r^2 / sigma^2 with 0 * inf = 0: an exact prediction stays exact as sigma -> 0
-        elementwise = 0.5 * (s + mul_zero_safe(xp, diff * diff, inv_var))
+        variance = {"log_var": s}
     else:
         v = 1.0 if var is None else parameter(func, inputs, "var", var,
                                               positive=floor is None,
@@ -684,14 +780,11 @@ def gaussian_nll(
             v = xp.maximum(v, floor)  # PyTorch's clamp, without gradient
         elif floor is not None:
             v = max(v, floor)
-        inv_var = 1.0 / v
-        log_v = math.log(v) if isinstance(v, float) else xp.log(v)
-        elementwise = 0.5 * (log_v + mul_zero_safe(xp, diff * diff, inv_var))
-    if full:
-        elementwise = elementwise + _HALF_LOG_2PI
+        variance = {"var": v}
+    elementwise = _gaussian_value(xp, inputs.y_true, inputs.y_pred, full=full, **variance)
 
     def gradient() -> Array:
-        return mul_zero_safe(xp, diff, inv_var)
+        return _gaussian_gradient(xp, inputs.y_true, inputs.y_pred, **variance)
 
     return per_sample(func, inputs, elementwise, gradient, inputs.sample_weight,
                       check_values=check_values, convention=convention,
@@ -721,7 +814,26 @@ _LAPLACE_NLL = LossExplanation(
 )
 
 
-@loss_function(scale=PositiveOrArray(), aliases=("laplace nll",), explanation=_LAPLACE_NLL)
+def _log(xp: Namespace, x: Any) -> Any:
+    return math.log(x) if isinstance(x, float) else xp.log(x)
+
+
+def _laplace_value(xp: Namespace, y: Array, eta: Array, *, scale: Any = 1.0) -> Array:
+    r""":math:`\log 2b + |\eta - y| / b` of the location :math:`\eta`."""
+    return _log(xp, 2.0 * scale) + xp.abs(eta - y) / scale
+
+
+def _laplace_gradient(xp: Namespace, y: Array, eta: Array, *, scale: Any = 1.0) -> Array:
+    return xp.sign(eta - y) / scale  # 0 at a tie (a subgradient)
+
+
+def _laplace_hessian(xp: Namespace, y: Array, eta: Array, *, scale: Any = 1.0) -> Array:
+    return xp.zeros_like(eta)  # 0 wherever it exists
+
+
+@loss_function(kernel=Kernel("identity", _laplace_value, _laplace_gradient, _laplace_hessian),
+               scale=PositiveOrArray(),
+               aliases=("laplace nll",), explanation=_LAPLACE_NLL)
 def laplace_nll(
     y_true: Any,
     y_pred: Any,
@@ -783,11 +895,10 @@ def laplace_nll(
     _check_targets(func, inputs, check_values)
     b = parameter(func, inputs, "scale", scale, positive=True,
                   check_values=check_values)
-    log_2b = math.log(2.0 * b) if isinstance(b, float) else xp.log(2.0 * b)
-    diff = inputs.y_pred - inputs.y_true
-    elementwise = log_2b + xp.abs(diff) / b
-    return per_sample(func, inputs, elementwise, lambda: xp.sign(diff) / b, inputs.sample_weight,
-                      check_values=check_values)
+    y, z = inputs.y_true, inputs.y_pred
+    elementwise = _laplace_value(xp, y, z, scale=b)
+    return per_sample(func, inputs, elementwise, lambda: _laplace_gradient(xp, y, z, scale=b),
+                      inputs.sample_weight, check_values=check_values)
 
 
 def _student_t_constant(nu: float) -> float:
@@ -828,7 +939,55 @@ _STUDENT_T_NLL = LossExplanation(
 )
 
 
-@loss_function(df=_POSITIVE, scale=PositiveOrArray(),
+def _student_t_parts(xp: Namespace, y: Array, eta: Array, nu: float, scale: Any
+                     ) -> tuple[Array, Array, Array, Array]:
+    """``(large, a_large, a_small, z)`` with ``z = (eta - y) / s`` and ``a = |z| / sqrt(nu)``
+    split at 1 (each part safe to square where it is used), so that no square overflows."""
+    z = (eta - y) / scale
+    a = xp.abs(z) / math.sqrt(nu)
+    large = a > 1.0
+    return large, xp.where(large, a, 1.0), xp.where(large, 0.0, a), z
+
+
+def _student_t_value(xp: Namespace, y: Array, eta: Array, *, df: float, scale: Any = 1.0
+                     ) -> Array:
+    nu = float(df)
+    large, a_large, a_small, _ = _student_t_parts(xp, y, eta, nu, scale)
+    # log(1 + a^2): direct below 1, 2 log a + log1p(1/a^2) above (a^2 may overflow)
+    log_term = xp.where(large, 2.0 * xp.log(a_large) + xp.log1p(1.0 / (a_large * a_large)),
+                        xp.log1p(a_small * a_small))
+    return _student_t_constant(nu) + _log(xp, scale) + 0.5 * (nu + 1.0) * log_term
+
+
+def _student_t_gradient(xp: Namespace, y: Array, eta: Array, *, df: float, scale: Any = 1.0
+                        ) -> Array:
+    r""":math:`(\nu + 1) r / (\nu s^2 + r^2)`, :math:`r = \eta - y`."""
+    nu = float(df)
+    large, a_large, a_small, z = _student_t_parts(xp, y, eta, nu, scale)
+    z_large, z_small = xp.where(large, z, 1.0), xp.where(large, 0.0, z)
+    # (nu + 1) z / (s (nu + z^2)); for large |z| as 1 / (z (1 + 1/a^2)): z^2 never overflows
+    far = 1.0 / (z_large * (1.0 + 1.0 / (a_large * a_large)))
+    near = z_small / (nu * (1.0 + a_small * a_small))
+    return (nu + 1.0) / scale * xp.where(large, far, near)
+
+
+def _student_t_hessian(xp: Namespace, y: Array, eta: Array, *, df: float, scale: Any = 1.0
+                       ) -> Array:
+    """:math:`(\nu + 1)(\nu s^2 - r^2)/(\nu s^2 + r^2)^2`: negative beyond
+    :math:`|r| = s\\sqrt\nu` (the loss is not convex)."""
+    nu = float(df)
+    large, a_large, a_small, _ = _student_t_parts(xp, y, eta, nu, scale)
+    # (nu + 1)/(nu s^2) (1 - a^2)/(1 + a^2)^2; with b = 1/a^2 above 1: (b - 1) b/(1 + b)^2
+    b = 1.0 / (a_large * a_large)
+    far = (b - 1.0) * b / ((1.0 + b) * (1.0 + b))
+    a2 = a_small * a_small
+    near = (1.0 - a2) / ((1.0 + a2) * (1.0 + a2))
+    return (nu + 1.0) / (nu * scale * scale) * xp.where(large, far, near)
+
+
+@loss_function(kernel=Kernel("identity", _student_t_value, _student_t_gradient,
+                             _student_t_hessian),
+               df=_POSITIVE, scale=PositiveOrArray(),
                aliases=("student t nll", "t nll"), explanation=_STUDENT_T_NLL)
 def student_t_nll(
     y_true: Any,
@@ -903,31 +1062,11 @@ def student_t_nll(
     _check_targets(func, inputs, check_values)
     s = parameter(func, inputs, "scale", scale, positive=True,
                   check_values=check_values)
-    nu = float(df)
-    constant = _student_t_constant(nu)
-    log_s = math.log(s) if isinstance(s, float) else xp.log(s)
-    diff = inputs.y_pred - inputs.y_true
-    z = diff / s
-    a = xp.abs(z) / math.sqrt(nu)
-    large = a > 1.0
-    a_large = xp.where(large, a, 1.0)
-    a_small = xp.where(large, 0.0, a)
-    # log(1 + a^2): direct below 1, 2 log a + log1p(1/a^2) above (a^2 may overflow)
-    log_term = xp.where(large, 2.0 * xp.log(a_large) + xp.log1p(1.0 / (a_large * a_large)),
-                        xp.log1p(a_small * a_small))
-    elementwise = constant + log_s + 0.5 * (nu + 1.0) * log_term
-
-    z_large = xp.where(large, z, 1.0)
-    z_small = xp.where(large, 0.0, z)
-
-    def gradient() -> Array:
-        # (nu + 1) z / (s (nu + z^2)); for large |z| as 1 / (z + nu / z), so z^2 never overflows
-        far = 1.0 / (z_large * (1.0 + 1.0 / (a_large * a_large)))
-        near = z_small / (nu * (1.0 + a_small * a_small))
-        return (nu + 1.0) / s * xp.where(large, far, near)
-
-    return per_sample(func, inputs, elementwise, gradient, inputs.sample_weight,
-                      check_values=check_values)
+    y, z = inputs.y_true, inputs.y_pred
+    elementwise = _student_t_value(xp, y, z, df=df, scale=s)
+    return per_sample(func, inputs, elementwise,
+                      lambda: _student_t_gradient(xp, y, z, df=df, scale=s),
+                      inputs.sample_weight, check_values=check_values)
 
 
 # ------------------------------------------------------------------------------ Gamma, Tweedie
@@ -957,7 +1096,32 @@ _GAMMA_NLL = LossExplanation(
 )
 
 
-@loss_function(shape=_POSITIVE, log_input=Boolean(), full=Boolean(),
+def _gamma_constant(xp: Namespace, y: Array, alpha: float) -> Array:
+    r"""The terms free of the mean: :math:`\log\Gamma(\alpha) - \alpha\log\alpha
+    - (\alpha - 1)\log y`."""
+    return math.lgamma(alpha) - alpha * math.log(alpha) - (alpha - 1.0) * xp.log(y)
+
+
+def _gamma_value(xp: Namespace, y: Array, eta: Array, *, shape: float = 1.0,
+                 full: bool = False) -> Array:
+    r""":math:`\alpha(y e^{-\eta} + \eta)\,[+ \text{terms free of } \eta]` of the log-mean."""
+    alpha = float(shape)
+    value = alpha * (y * xp.exp(-eta) + eta)
+    return value + _gamma_constant(xp, y, alpha) if full else value
+
+
+def _gamma_gradient(xp: Namespace, y: Array, eta: Array, *, shape: float = 1.0,
+                    full: bool = False) -> Array:
+    return float(shape) * (1.0 - y * xp.exp(-eta))
+
+
+def _gamma_hessian(xp: Namespace, y: Array, eta: Array, *, shape: float = 1.0,
+                   full: bool = False) -> Array:
+    return float(shape) * y * xp.exp(-eta)
+
+
+@loss_function(kernel=Kernel("log", _gamma_value, _gamma_gradient, _gamma_hessian),
+               shape=_POSITIVE, log_input=Boolean(), full=Boolean(),
                aliases=("gamma loss",), explanation=_GAMMA_NLL)
 def gamma_nll(
     y_true: Any,
@@ -1051,11 +1215,10 @@ def gamma_nll(
                          "Means must be > 0; pass log-means with log_input=True, or put "
                          "an exp/softplus activation on the output")
     if log_input:
-        ratio = y * xp.exp(-z)  # y / mu
-        elementwise = alpha * (ratio + z)
+        elementwise = _gamma_value(xp, y, z, shape=alpha)
 
         def gradient() -> Array:
-            return alpha * (1.0 - ratio)
+            return _gamma_gradient(xp, y, z, shape=alpha)
     else:
         ratio = y / z
         elementwise = alpha * (ratio + xp.log(z))
@@ -1063,8 +1226,7 @@ def gamma_nll(
         def gradient() -> Array:
             return alpha * (1.0 - ratio) / z
     if full:
-        constant = math.lgamma(alpha) - alpha * math.log(alpha)
-        elementwise = elementwise + constant - (alpha - 1.0) * xp.log(y)
+        elementwise = elementwise + _gamma_constant(xp, y, alpha)
     return per_sample(func, inputs, elementwise, gradient, inputs.sample_weight,
                       check_values=check_values)
 
@@ -1304,7 +1466,56 @@ _GAUSSIAN_MIXTURE_NLL = LossExplanation(
 )
 
 
-@loss_function(log_scale=Boolean(),
+def _mixture_terms(xp: Namespace, y: Array, raw: Array, log_scale: bool = True
+                   ) -> tuple[Array, Array, Array, Array, Array]:
+    """``(log pi, z, 1/sigma, joint, log density)`` of raw outputs ``[a | mu | s]``:
+    ``joint_j = log pi_j - log sigma_j - log(2 pi)/2 - z_j^2/2`` and the log-density its
+    log-sum-exp (``s`` is log sigma, or sigma with ``log_scale=False``)."""
+    k = raw.shape[-1] // 3
+    logits, mu, s = raw[..., :k], raw[..., k:2 * k], raw[..., 2 * k:]
+    log_sigma, inv_sigma = (s, xp.exp(-s)) if log_scale else (xp.log(s), 1.0 / s)
+    z = (y[..., None] - mu) * inv_sigma
+    log_pi = log_softmax(xp, logits)
+    joint = log_pi - log_sigma - _HALF_LOG_2PI - 0.5 * z * z
+    return log_pi, z, inv_sigma, joint, _logsumexp(xp, joint)
+
+
+def _mixture_gradient_of(xp: Namespace, terms: tuple[Array, ...], log_scale: bool = True
+                         ) -> Array:
+    r"""With the responsibilities :math:`r_j`: :math:`\pi_j - r_j` (logits),
+    :math:`-r_j z_j/\sigma_j` (means), :math:`r_j(1 - z_j^2)` (log scales; divided by
+    :math:`\sigma_j` for scales)."""
+    log_pi, z, inv_sigma, joint, log_density = terms
+    r = xp.exp(joint - log_density[..., None])  # responsibilities
+    g_scale = r * (1.0 - z * z)
+    if not log_scale:
+        g_scale = g_scale * inv_sigma
+    return xp.concat([xp.exp(log_pi) - r, -r * z * inv_sigma, g_scale], axis=-1)
+
+
+def _mixture_value(xp: Namespace, y: Array, eta: Array) -> Array:
+    return -_mixture_terms(xp, y, eta)[-1]
+
+
+def _mixture_gradient(xp: Namespace, y: Array, eta: Array) -> Array:
+    return _mixture_gradient_of(xp, _mixture_terms(xp, y, eta))
+
+
+def _mixture_hessian(xp: Namespace, y: Array, eta: Array) -> Array:
+    r"""The diagonal: :math:`\pi_j(1 - \pi_j) - r_j(1 - r_j)`,
+    :math:`r_j(1 - (1 - r_j)z_j^2)/\sigma_j^2` and :math:`2r_jz_j^2 - r_j(1 - r_j)(z_j^2 -
+    1)^2` (not convex: these can be negative)."""
+    log_pi, z, inv_sigma, joint, log_density = _mixture_terms(xp, y, eta)
+    pi, r, z2 = xp.exp(log_pi), xp.exp(joint - log_density[..., None]), z * z
+    h_a = pi * (1.0 - pi) - r * (1.0 - r)
+    h_mu = r * inv_sigma * inv_sigma * (1.0 - (1.0 - r) * z2)
+    h_s = 2.0 * r * z2 - r * (1.0 - r) * (z2 - 1.0) * (z2 - 1.0)
+    return xp.concat([h_a, h_mu, h_s], axis=-1)
+
+
+@loss_function(kernel=Kernel("multinomial logit,identity,log", _mixture_value,
+                             _mixture_gradient, _mixture_hessian),
+               log_scale=Boolean(),
                aliases=("mdn", "mixture density network", "mixture nll"),
                explanation=_GAUSSIAN_MIXTURE_NLL)
 def gaussian_mixture_nll(
@@ -1393,27 +1604,16 @@ def gaussian_mixture_nll(
     xp = inputs.xp
     _check_targets(func, inputs, check_values)
     raw = inputs.y_pred
-    k = raw.shape[-1] // 3
-    logits, mu, s = raw[..., :k], raw[..., k:2 * k], raw[..., 2 * k:]
-    if log_scale:
-        log_sigma, inv_sigma = s, xp.exp(-s)
-    else:
-        if check_values:
-            check_domain(func, xp, "y_pred", s, Interval.above(0.0, strict=True),
-                         "With log_scale=False the last k entries are standard deviations "
-                         "and must be > 0; or pass log standard deviations")
-        log_sigma, inv_sigma = xp.log(s), 1.0 / s
-    z = (inputs.y_true[..., None] - mu) * inv_sigma
-    log_pi = log_softmax(xp, logits)
-    joint = log_pi - log_sigma - _HALF_LOG_2PI - 0.5 * z * z
-    log_density = _logsumexp(xp, joint)
+    if check_values and not log_scale:
+        check_domain(func, xp, "y_pred", raw[..., 2 * (raw.shape[-1] // 3):],
+                     Interval.above(0.0, strict=True),
+                     "With log_scale=False the last k entries are standard deviations "
+                     "and must be > 0; or pass log standard deviations")
+    terms = _mixture_terms(xp, inputs.y_true, raw, log_scale)
+    log_density = terms[-1]
 
     def gradient() -> Array:
-        r = xp.exp(joint - log_density[..., None])  # responsibilities
-        g_scale = r * (1.0 - z * z)
-        if not log_scale:
-            g_scale = g_scale * inv_sigma
-        return xp.concat([xp.exp(log_pi) - r, -r * z * inv_sigma, g_scale], axis=-1)
+        return _mixture_gradient_of(xp, terms, log_scale)
 
     return per_sample(func, inputs, -log_density, gradient, inputs.sample_weight,
                       check_values=check_values,

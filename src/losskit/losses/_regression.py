@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from losskit._array import Array
+from losskit._array import Array, Namespace
 from losskit._reduction import mean_over_outputs
 from losskit._validation import check_finite
 from losskit.losses._conventions import CONVENTIONS
@@ -15,7 +15,7 @@ from losskit.losses._core import (
     prepare,
     sample_weights,
 )
-from losskit.losses._spec import Case, LossExplanation
+from losskit.losses._spec import Case, Kernel, LossExplanation
 
 __all__ = ["mean_squared_error"]
 
@@ -50,7 +50,20 @@ _MEAN_SQUARED_ERROR = LossExplanation(
 )
 
 
-@loss_function(aliases=("mse", "l2", "squared error", "MSELoss", "quadratic loss"),
+def _squared_value(xp: Namespace, y: Array, eta: Array) -> Array:
+    return (eta - y) * (eta - y)
+
+
+def _squared_gradient(xp: Namespace, y: Array, eta: Array) -> Array:
+    return 2.0 * (eta - y)
+
+
+def _squared_hessian(xp: Namespace, y: Array, eta: Array) -> Array:
+    return xp.full_like(eta, 2.0)
+
+
+@loss_function(kernel=Kernel("identity", _squared_value, _squared_gradient, _squared_hessian),
+               aliases=("mse", "l2", "squared error", "MSELoss", "quadratic loss"),
                explanation=_MEAN_SQUARED_ERROR)
 def mean_squared_error(
     y_true: Any,

@@ -1,20 +1,24 @@
-"""Output heads: which raw outputs a loss needs, how they become predictions.
+"""Output heads: a likelihood family joined to the network, and the loss it trains.
 
-A head joins a losskit loss to the network: the number of raw outputs, the transform from raw
-outputs to the loss's ``y_pred`` (a torch operation, so autograd flows through the loss), the
-fixed options (``from_logits=True`` and the like: the output activation is applied *inside*
-the loss, where it is numerically stable) and the prediction (the activation applied
-explicitly). :data:`LOSS_HEADS` is the catalogue of loss names the estimators accept.
+A head reads everything about the network's last layer from a likelihood family
+(``losskit.families``): the number of raw outputs and their layout, the output activation
+(applied *inside* the loss, where it is numerically stable: ``from_logits=True``,
+``log_input=True``), the prediction, the constant baseline and the default metrics. The loss
+it trains is the family's negative log-likelihood (``loss_name`` with the family's
+``loss_options``) or another loss of the same raw outputs (the mean squared error of the
+Gaussian's mean, a focal loss of the Bernoulli's logit), given the family's raw-space options.
 
-Likelihood families (``losskit.families``) describe the same thing from the distribution's side;
-this module is the small, self-contained mapping the network layer needs.
+:data:`HEAD_FAMILIES` declares the family of each loss name the estimators accept;
+:data:`MARGIN_HEADS` the margin losses, which have no likelihood. Nothing else is declared
+per loss: the options, the task and the metrics all come from the family.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -24,21 +28,25 @@ import losskit as lk
 from losskit import metrics as lkm
 from losskit._array import torch_softmax
 from losskit._validation import fail
+from losskit.families import Family
 from losskit.losses import spec_of
+from losskit.nn._parameters import HEAD_PARAMETERS, check_parameters
 
-__all__ = ["FAMILY_HEADS", "LOSS_HEADS", "Head", "LossSpec", "advised_loss", "loss_spec",
-           "metric_function"]
+__all__ = ["FAMILY_HEADS", "HEAD_FAMILIES", "LOSS_HEADS", "MARGIN_HEADS", "Head", "HeadSpec",
+           "advised_loss", "family_head", "loss_spec", "metric_function", "upgrade_state"]
 
 
 @dataclass(frozen=True)
-class LossSpec:
+class HeadSpec:
     """How one loss is attached to a network (see the module docstring).
 
-    ``activation`` names the output activation: ``identity``, ``exp`` (log link), ``sigmoid``,
-    ``softmax`` or ``gaussian`` (mean and log standard deviation per target). ``on_logits``
-    says whether the loss receives the raw outputs (the activation inside the loss, no
-    saturation) or the activated outputs (probabilities: a sigmoid or softmax followed by
-    e.g. MSE, whose gradient vanishes when the outputs saturate).
+    ``activation`` is the family's ``activation_name`` (``identity``, ``exp``, ``sigmoid``,
+    ``softmax``, ``identity,exp`` ...). ``on_logits`` says whether the loss receives the raw
+    outputs (the activation inside the loss, no saturation) or the activated outputs
+    (probabilities: a sigmoid or softmax followed by e.g. MSE, whose gradient vanishes when
+    the outputs saturate). With ``fn`` ``None`` and a ``family`` the loss is
+    ``family.loss`` of the raw outputs in the family's layout (families that split their raw
+    outputs: a mean and a log-variance, a log-mean and a log-dispersion).
     """
 
     name: str
@@ -49,91 +57,131 @@ class LossSpec:
     on_logits: bool = True
     outputs_per_target: int = 1
     user_fn: Callable | None = None  # a callable (y_true, y_pred) -> per-sample loss
-    family: Any = None  # a losskit.families.Family: its loss(y, raw) and predict(raw)
+    #: the likelihood family whose raw outputs the loss reads (``None``: margin, callable)
+    family: Family | None = None
+    #: the family was passed as the loss (its parameters are in the target's units)
+    given_family: bool = False
+
+    @property
+    def via_family(self) -> bool:
+        """Whether the loss is ``family.loss`` of the raw outputs in the family's layout."""
+        return self.fn is None and self.user_fn is None and self.family is not None
 
 
-def _spec(name: str, task: str, activation: str, fn: Callable | None, *, on_logits: bool = True,
-          per_target: int = 1, **options: Any) -> LossSpec:
-    return LossSpec(name, task, activation, fn, dict(options), on_logits, per_target)
+#: the family whose raw outputs each loss name reads: the last layer's width and layout, the
+#: activation, the prediction, the baseline and the default metrics come from it
+HEAD_FAMILIES: Mapping[str, str] = MappingProxyType({
+    "mean_squared_error": "gaussian", "huber_loss": "gaussian", "log_cosh_loss": "gaussian",
+    "mean_absolute_percentage_error": "gaussian",
+    "mean_absolute_error": "laplace", "pinball_loss": "laplace", "laplace_nll": "laplace",
+    # a mean and a log-variance per target, interleaved (HeteroscedasticGaussian's layout)
+    "gaussian_nll": "heteroscedastic_gaussian",
+    "poisson_nll": "poisson", "tweedie_deviance": "poisson", "gamma_nll": "gamma",
+    "negative_binomial_nll": "negative_binomial",
+    "binary_cross_entropy": "bernoulli", "binary_focal_loss": "bernoulli",
+    "sparse_categorical_cross_entropy": "categorical", "categorical_focal_loss": "categorical",
+    "kl_divergence": "categorical",
+})
+
+#: margin losses have no likelihood: the raw output is a score whose sign is the decision
+#: (0/1 labels taken as -1/+1); its sigmoid (softmax) ranks samples for the metrics (AUC),
+#: but it is not a calibrated probability. The activation the metrics read:
+MARGIN_HEADS: Mapping[str, str] = MappingProxyType({
+    "hinge_loss": "sigmoid", "squared_hinge_loss": "sigmoid",
+    "categorical_hinge_loss": "softmax"})
+
+#: options a loss needs beyond its family's (the compound Poisson-Gamma of the counts family)
+_EXTRA_OPTIONS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
+    "tweedie_deviance": MappingProxyType({"power": 1.5})})
+
+_CLASSIFICATION_FAMILIES = ("bernoulli", "categorical")
 
 
-def _family_head(name: str, family: Any) -> LossSpec:
-    """A named head that trains a likelihood family (its loss, layout and prediction)."""
-    return LossSpec(name, "regression", family.activation_name, None, on_logits=True,
-                    outputs_per_target=family.outputs_per_target or 1, family=family)
+def _family_task(fam: Family) -> str:
+    return "classification" if fam.name in _CLASSIFICATION_FAMILIES else "regression"
 
 
-#: every loss name the heads know, with its output activation and fixed options
-LOSS_HEADS: dict[str, LossSpec] = {
-    # regression: the raw output is the prediction (identity), or its log (exp output)
-    "mean_squared_error": _spec("mean_squared_error", "regression", "identity",
-                                lk.mean_squared_error),
-    "mean_absolute_error": _spec("mean_absolute_error", "regression", "identity",
-                                 lk.mean_absolute_error),
-    "huber_loss": _spec("huber_loss", "regression", "identity", lk.huber_loss),
-    "log_cosh_loss": _spec("log_cosh_loss", "regression", "identity", lk.log_cosh_loss),
-    "poisson_nll": _spec("poisson_nll", "regression", "exp", lk.poisson_nll, log_input=True),
-    "gamma_nll": _spec("gamma_nll", "regression", "exp", lk.gamma_nll, log_input=True),
-    "tweedie_deviance": _spec("tweedie_deviance", "regression", "exp", lk.tweedie_deviance,
-                              log_input=True, power=1.5),
-    # over-dispersed counts: a log-mean and a log-dispersion per target (the family's layout)
-    "negative_binomial_nll": _family_head("negative_binomial_nll",
-                                          lk.families.NegativeBinomial()),
-    "laplace_nll": _spec("laplace_nll", "regression", "identity", lk.laplace_nll),
-    "pinball_loss": _spec("pinball_loss", "regression", "identity", lk.pinball_loss),
-    "mean_absolute_percentage_error": _spec("mean_absolute_percentage_error", "regression",
-                                            "identity", lk.mean_absolute_percentage_error),
-    # heteroscedastic Gaussian: a mean and a log standard deviation per target (the exact
-    # Gaussian NLL as a one-component mixture, so the raw outputs go in as they are)
-    "gaussian_nll": _spec("gaussian_nll", "regression", "gaussian", lk.gaussian_mixture_nll,
-                          per_target=2, log_scale=True),
-    # classification: logits in, the activation inside the loss
-    "binary_cross_entropy": _spec("binary_cross_entropy", "classification", "sigmoid",
-                                  lk.binary_cross_entropy, from_logits=True),
-    "sparse_categorical_cross_entropy": _spec("sparse_categorical_cross_entropy",
-                                              "classification", "softmax",
-                                              lk.sparse_categorical_cross_entropy,
-                                              from_logits=True),
-    "binary_focal_loss": _spec("binary_focal_loss", "classification", "sigmoid",
-                               lk.binary_focal_loss, from_logits=True),
-    "categorical_focal_loss": _spec("categorical_focal_loss", "classification", "softmax",
-                                    lk.categorical_focal_loss, from_logits=True),
-    "kl_divergence": _spec("kl_divergence", "classification", "softmax", lk.kl_divergence,
-                           from_logits=True),
-    # margin losses: the raw output is a score (its sign is the decision), with 0/1 labels
-    # taken as -1/+1; the sigmoid of the score ranks samples for the metrics (AUC), but it
-    # is not a calibrated probability
-    "hinge_loss": _spec("hinge_loss", "classification", "sigmoid", lk.hinge_loss),
-    "squared_hinge_loss": _spec("squared_hinge_loss", "classification", "sigmoid",
-                                lk.squared_hinge_loss),
-    "categorical_hinge_loss": _spec("categorical_hinge_loss", "classification", "softmax",
-                                    lk.categorical_hinge_loss),
-}
+def _head_options(name: str, fn: Callable, fam: Family) -> dict[str, Any]:
+    """The family's loss options for its own NLL; its raw-space options (``from_logits``,
+    ``log_input``) for another loss of the same raw outputs."""
+    if name == fam.loss_name and fam.loss_options is not None:
+        options = fam.loss_options
+    else:
+        accepted = spec_of(fn).options  # type: ignore[union-attr]
+        options = {k: v for k, v in fam.raw_space_options.items() if k in accepted}
+    return {**options, **_EXTRA_OPTIONS.get(name, {})}
 
-#: the losses whose minimiser is a likelihood's (Kendall's weighting factor 1 in multi-task)
-_NLL_HEADS = ("binary_cross_entropy", "sparse_categorical_cross_entropy", "gaussian_nll",
-              "poisson_nll", "gamma_nll", "negative_binomial_nll", "laplace_nll")
 
-#: the family whose metrics a regression head reports (the others: the Gaussian's)
-_METRICS_FAMILY = {"poisson_nll": "poisson", "tweedie_deviance": "poisson",
-                   "negative_binomial_nll": "negative_binomial", "gamma_nll": "gamma",
-                   "laplace_nll": "laplace", "mean_absolute_error": "laplace",
-                   "pinball_loss": "laplace"}
+def _head_of(name: str, fam: Family, task: str, *, given: bool = False,
+             fn: Callable | None = None) -> HeadSpec:
+    """The head that trains ``name`` (or, without ``fn``, ``fam.loss``) on ``fam``'s raw
+    outputs; families that split their raw outputs compute their NLL themselves."""
+    per = fam.outputs_per_target or 1
+    if fn is not None and (fam.loss_options is None or per > 1) and name == fam.loss_name:
+        fn = None
+    options = {} if fn is None else _head_options(name, fn, fam)
+    return HeadSpec(name, task, fam.activation_name, fn, options, True, per, family=fam,
+                    given_family=given)
 
-#: the head that trains each family ``losskit.advise`` picks: its loss is the family's NLL
-#: (for the Gaussian, the mean squared error: the same minimiser, the NLL up to scale and a
-#: constant; ``gaussian_nll`` names the heteroscedastic head, a mean and a variance per target)
-FAMILY_HEADS: dict[str, str] = {
-    "gaussian": "mean_squared_error", "laplace": "mean_absolute_error",
-    "poisson": "poisson_nll", "negative_binomial": "negative_binomial_nll",
-    "gamma": "gamma_nll", "heteroscedastic_gaussian": "gaussian_nll",
-    "bernoulli": "binary_cross_entropy", "categorical": "sparse_categorical_cross_entropy",
-}
+
+def _named(name: str, task: str) -> HeadSpec | None:
+    """The declared head of the loss called ``name`` (``None``: not a loss heads know)."""
+    fn = getattr(lk, name)
+    if name in MARGIN_HEADS:
+        return HeadSpec(name, "classification", MARGIN_HEADS[name], fn)
+    family_name = HEAD_FAMILIES.get(name)
+    if family_name is None:
+        return None
+    if task == "regression" and family_name == "bernoulli" and name == "binary_cross_entropy":
+        # proportions in [0, 1] as targets: one sigmoid output, the Bernoulli quasi-likelihood
+        # (its minimiser is the mean proportion); the sigmoid keeps predictions in (0, 1)
+        return _head_of(name, lk.family("bernoulli", soft=True), "regression", fn=fn)
+    fam = lk.family(family_name)
+    return _head_of(name, fam, _family_task(fam), fn=fn)
+
+
+#: every loss name the heads know, with its head (read from :data:`HEAD_FAMILIES` and
+#: :data:`MARGIN_HEADS`; nothing here is declared per loss)
+LOSS_HEADS: Mapping[str, HeadSpec] = MappingProxyType({
+    name: _named(name, "") for name in (*HEAD_FAMILIES, *MARGIN_HEADS)})
+
+
+def family_head(fam: Family) -> str | None:
+    """The loss name whose head trains ``fam``: its NLL (``loss_name``) where a head reads
+    that loss through this family, else its ``equivalent_loss`` (the Gaussian's mean squared
+    error: the same minimiser); ``None`` where no head trains it.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> from losskit.nn._heads import family_head
+    >>> family_head(lk.families.Gaussian()), family_head(lk.families.Poisson())
+    ('mean_squared_error', 'poisson_nll')
+    >>> family_head(lk.families.MultiLabel()) is None
+    True
+    """
+    for name in (fam.loss_name, fam.equivalent_loss):
+        if HEAD_FAMILIES.get(name) == fam.name:
+            return name
+    return None
+
+
+def _default_family(name: str) -> Family | None:
+    try:
+        return lk.family(name)
+    except TypeError:  # a family that needs parameters (Student t's df, a mixture's k)
+        return None
+
+
+#: the head that trains each family ``losskit.advise`` can pick (:func:`family_head`)
+FAMILY_HEADS: Mapping[str, str] = MappingProxyType({
+    name: head for name in lk.families.registered_families()
+    if (fam := _default_family(name)) is not None and (head := family_head(fam)) is not None})
 
 
 def advised_loss(advice: Any) -> str:
     """The head name that trains ``advice`` (a :class:`losskit.advise.Advice`): the head of
-    the family it picks (:data:`FAMILY_HEADS`), so that ``fit`` trains what ``advise`` says.
+    the family it picks (:func:`family_head`), so that ``fit`` trains what ``advise`` says.
 
     Examples
     --------
@@ -144,7 +192,8 @@ def advised_loss(advice: Any) -> str:
     >>> advised_loss(lk.advise(["a", "b", "c", "a"] * 5))
     'sparse_categorical_cross_entropy'
     """
-    name = FAMILY_HEADS.get(advice.family)
+    fam = advice.family_object
+    name = None if fam is None else family_head(fam)
     if name is None:
         fail("advise", "target", f"is a {advice.task} target (family {advice.family!r}), "
              "which no network head trains", "Pass --loss, or use one target column")
@@ -164,18 +213,14 @@ ALIASES: dict[str, str] = {
     "bce": "binary_cross_entropy",
 }
 
-_CLASSIFICATION_ONLY = ("cross_entropy",)
-
-
-def loss_spec(func: str, loss: Any, task: str, n_classes: int | None = None) -> LossSpec:
-    """The head spec of ``loss`` (a name, a losskit loss function, or a callable) for ``task``.
+def loss_spec(func: str, loss: Any, task: str, n_classes: int | None = None) -> HeadSpec:
+    """The head spec of ``loss`` (a name, a losskit loss function, a family, or a callable)
+    for ``task``.
 
     ``"cross_entropy"`` is binary cross-entropy (one sigmoid output) for two classes and sparse
     categorical cross-entropy (softmax) for more; ``"mean_squared_error"`` for a classifier is
     the squared error of the predicted probabilities (sigmoid or softmax outputs).
     """
-    from losskit.families import Family
-
     if isinstance(loss, Family):
         return _family_spec(func, loss, task, n_classes)
     if callable(loss) and not isinstance(loss, str):
@@ -183,7 +228,7 @@ def loss_spec(func: str, loss: Any, task: str, n_classes: int | None = None) -> 
         if spec_of(loss) is not None and name is not None:
             loss = name  # a losskit loss: use its head
         else:
-            return LossSpec(getattr(loss, "__name__", "custom"), task,
+            return HeadSpec(getattr(loss, "__name__", "custom"), task,
                             "identity" if task == "regression" else "softmax", None,
                             on_logits=False, user_fn=loss)
     if not isinstance(loss, str):
@@ -191,28 +236,23 @@ def loss_spec(func: str, loss: Any, task: str, n_classes: int | None = None) -> 
              "'mean_squared_error'), a losskit loss function or a callable "
              "(y_true, y_pred) -> per-sample loss", TypeError)
     name = ALIASES.get(loss, loss)
+    binary = n_classes is not None and n_classes <= 2
     if task == "classification":
         if name == "cross_entropy":
-            name = ("binary_cross_entropy" if n_classes is not None and n_classes <= 2
-                    else "sparse_categorical_cross_entropy")
+            name = "binary_cross_entropy" if binary else "sparse_categorical_cross_entropy"
         if name == "binary_cross_entropy" and n_classes is not None and n_classes > 2:
             fail(func, "loss", f"is 'binary_cross_entropy' but y has {n_classes} classes",
                  "Use 'cross_entropy' (softmax) for more than two classes")
         if name == "mean_squared_error":
-            act = "sigmoid" if n_classes is not None and n_classes <= 2 else "softmax"
-            return _spec("mean_squared_error", "classification", act, lk.mean_squared_error,
-                         on_logits=False)
-    if task == "regression" and name == "binary_cross_entropy":
-        # proportions in [0, 1] as targets: one sigmoid output, the Bernoulli quasi-likelihood
-        # (its minimiser is the mean proportion); the sigmoid keeps predictions in (0, 1)
-        return _spec("binary_cross_entropy", "regression", "sigmoid", lk.binary_cross_entropy,
-                     from_logits=True)
+            fam = lk.family("bernoulli" if binary else "categorical")
+            return HeadSpec("mean_squared_error", "classification", fam.activation_name,
+                            lk.mean_squared_error, on_logits=False, family=fam)
     known = [k for k, v in LOSS_HEADS.items() if v.task == task]
     if task == "regression":
         known.append("binary_cross_entropy")
     if task == "classification":
         known = ["cross_entropy", "mean_squared_error", *known]
-    spec = LOSS_HEADS.get(name)
+    spec = _named(name, task) if name in LOSS_HEADS else None
     if spec is None or spec.task != task:
         fail(func, "loss", f"is {loss!r}, which is not a {task} loss the network knows",
              f"Pass one of {', '.join(known)}, or a callable")
@@ -225,19 +265,43 @@ def loss_spec(func: str, loss: Any, task: str, n_classes: int | None = None) -> 
     return spec
 
 
-def _family_spec(func: str, family: Any, task: str, n_classes: int | None) -> LossSpec:
-    from losskit.families import Bernoulli, Categorical
+def _family_spec(func: str, family: Family, task: str, n_classes: int | None) -> HeadSpec:
+    from losskit.families import Bernoulli
 
-    fam_task = "classification" if isinstance(family, (Bernoulli, Categorical)) else \
-        "regression"
-    if fam_task != task or (isinstance(family, Bernoulli) and n_classes not in (None, 2)):
+    if _family_task(family) != task or (isinstance(family, Bernoulli)
+                                        and n_classes not in (None, 2)):
         fail(func, "loss", f"is the family {family!r}, which does not fit this {task} "
              f"target{'' if n_classes is None else f' with {n_classes} classes'}",
              "Pass Gaussian, Poisson, Gamma ... for regression, Bernoulli for two classes, "
              "Categorical for any number of classes")
-    per = family.outputs_per_target or 1
-    return LossSpec(repr(family), task, family.activation_name, None, on_logits=True,
-                    outputs_per_target=per, family=family)
+    return _head_of(repr(family), family, task, given=True)
+
+
+#: the raw-output layout of the heads a model file records (``model.heads.<name>.layout``);
+#: files without it were written before the heads read their families
+LAYOUT = "family"
+
+
+def upgrade_state(heads: Mapping[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    """Weights saved under an older head layout, in the current one (``state`` is updated).
+
+    A ``gaussian_nll`` head saved before its layout came from
+    :class:`~losskit.families.HeteroscedasticGaussian` had ``[means | log sds]`` blocks; the
+    family's is ``(mean, log variance)`` per target. Its output rows are reordered and the
+    log-sd rows doubled: the loaded model predicts exactly what the saved one did.
+    """
+    for name, head in heads.items():
+        if head.get("layout") == LAYOUT or head.get("loss") != "gaussian_nll":
+            continue
+        for key in (f"heads.{name}.weight", f"heads.{name}.bias"):
+            if key not in state:
+                continue
+            rows = state[key]
+            d = rows.shape[0] // 2
+            pairs = [rows[:d], 2.0 * rows[d:]]
+            state[key] = (torch.stack(pairs, dim=1) if isinstance(rows, torch.Tensor)
+                          else np.stack(pairs, axis=1)).reshape(rows.shape)
+    return state
 
 
 _METRICS = {name: getattr(lkm, name) for name in lkm.__all__}
@@ -263,9 +327,10 @@ class Head:
 
     Parameters
     ----------
-    loss : str, losskit loss or callable
+    loss : str, losskit loss, Family or callable
         A name from :data:`LOSS_HEADS` (or ``"cross_entropy"`` for a classifier), a losskit
-        loss function, or ``(y_true, y_pred) -> per-sample loss`` written with array
+        loss function, a likelihood family (``losskit.families``; its parameters are then in
+        the target's units), or ``(y_true, y_pred) -> per-sample loss`` written with array
         operations (``y_pred`` is the raw output for regression, the softmax probabilities for
         classification, with one-hot ``y_true``).
     task : {"regression", "classification"}
@@ -281,21 +346,21 @@ class Head:
     >>> from losskit.nn import Head
     >>> Head("cross_entropy", task="classification", n_classes=3).n_outputs
     3
-    >>> Head("gaussian_nll", n_targets=2).n_outputs
-    4
+    >>> head = Head("gaussian_nll", n_targets=2)  # (mean, log-variance) per target
+    >>> head.n_outputs, head.family
+    (4, HeteroscedasticGaussian())
     """
+
+    #: the declared parameters (losskit.nn._parameters), probed by the tests
+    __losskit_constraints__ = HEAD_PARAMETERS
 
     def __init__(self, loss: Any = "mean_squared_error", *, task: str = "regression",
                  n_targets: int = 1, n_classes: int | None = None, weight: float = 1.0
                  ) -> None:
-        if task not in ("regression", "classification"):
-            fail("Head", "task", f"is {task!r}", "Pass 'regression' or 'classification'")
-        if task == "classification" and (n_classes is None or n_classes < 2):
-            fail("Head", "n_classes", f"is {n_classes!r}", "Pass the number of classes (>= 2)")
-        if not (isinstance(n_targets, int) and n_targets >= 1):
-            fail("Head", "n_targets", f"is {n_targets!r}", "Pass a positive integer")
-        if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
-            fail("Head", "weight", f"is {weight!r}", "Pass a finite number >= 0")
+        check_parameters("Head", HEAD_PARAMETERS, task=task, n_targets=n_targets,
+                         n_classes=n_classes, weight=weight)
+        if task == "classification" and n_classes is None:
+            fail("Head", "n_classes", "is None", "Pass the number of classes (>= 2)")
         self.spec = loss_spec("Head", loss, task, n_classes)
         self.loss = loss
         self.task = task
@@ -308,6 +373,30 @@ class Head:
     @property
     def activation(self) -> str:
         return self.spec.activation
+
+    @property
+    def family(self) -> Family | None:
+        """The likelihood family whose raw outputs the head's loss reads (``None`` for a
+        margin loss or a callable)."""
+        return self.spec.family
+
+    @property
+    def location_scale(self) -> bool:
+        """Whether standardising the target leaves the loss's minimiser equivariant: a named
+        head whose raw outputs are the location (identity link), and for the heteroscedastic
+        Gaussian the log-variance (a given family's parameters are in the target's units)."""
+        return not self.spec.given_family and self.spec.activation in (
+            "identity", "identity,exp")
+
+    def unscale_raw(self, raw: torch.Tensor, mean: torch.Tensor, sd: torch.Tensor
+                    ) -> torch.Tensor:
+        """Raw outputs for the target standardised as ``(y - mean) / sd`` -> raw outputs for
+        the target itself (a :attr:`location_scale` head)."""
+        if self.spec.activation == "identity,exp":  # (mean, log variance) per target
+            pair = raw.reshape(raw.shape[0], -1, 2)
+            return torch.stack([mean + sd * pair[..., 0], pair[..., 1] + 2.0 * torch.log(sd)],
+                               dim=-1).reshape(raw.shape)
+        return mean + sd * raw
 
     @property
     def n_outputs(self) -> int:
@@ -324,16 +413,18 @@ class Head:
         the family whose mean the loss fits (Poisson and Gamma deviances where they apply)."""
         if self.spec.family is not None:
             return tuple(self.spec.family.default_metrics)
-        if self.task == "classification":
+        if self.task == "classification":  # a margin loss, or a callable on probabilities
             name = "bernoulli" if self.spec.activation == "sigmoid" else "categorical"
         else:
-            name = _METRICS_FAMILY.get(self.spec.name, "gaussian")
+            name = "gaussian"
         return tuple(lk.family(name).default_metrics)
 
     @property
     def is_nll(self) -> bool:
-        """Whether the loss is a negative log-likelihood (Kendall's weighting factor 1)."""
-        return self.spec.name in _NLL_HEADS
+        """Whether the loss is a named head's family NLL (Kendall's weighting factor 1)."""
+        fam = self.spec.family
+        return not self.spec.given_family and fam is not None and \
+            self.spec.name == fam.loss_name
 
     def describe(self) -> str:
         how = "inside the loss" if self.spec.on_logits else "before the loss"
@@ -345,10 +436,9 @@ class Head:
     def target(self, y: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """The loss's ``y_true`` from encoded targets (regression ``(n, d)`` floats or class
         indices ``(n,)``)."""
-        fam = self.spec.family
         if self.task == "regression":
             return y.to(dtype)
-        if fam is not None:
+        if self.spec.via_family:
             return y.to(dtype) if self.spec.activation == "sigmoid" else y.to(torch.int64)
         if self.spec.fn is lk.sparse_categorical_cross_entropy:
             return y.to(torch.int64)
@@ -359,15 +449,11 @@ class Head:
     def loss_input(self, raw: torch.Tensor) -> torch.Tensor:
         """The loss's ``y_pred`` from the raw outputs (differentiable)."""
         act = self.spec.activation
-        if self.spec.family is not None:  # the family's layout: raw of y's shape (+ blocks)
+        if self.spec.via_family:  # the family's layout: raw of y's shape (+ blocks)
             if self.task == "classification":
                 return raw[:, 0] if act == "sigmoid" else raw
             k = self.spec.outputs_per_target
             return raw if k == 1 else raw.reshape(raw.shape[0], self.n_targets, k)
-        if act == "gaussian":
-            d = self.n_targets
-            mu, log_sd = raw[:, :d], raw[:, d:]
-            return torch.stack([torch.zeros_like(mu), mu, log_sd], dim=-1)
         if self.spec.on_logits:
             return raw
         return self.activate(raw)
@@ -375,15 +461,13 @@ class Head:
     def activate(self, raw: torch.Tensor) -> torch.Tensor:
         """The output activation: predictions (regression) or class probabilities."""
         act = self.spec.activation
-        if self.spec.family is not None:
+        if self.spec.via_family:
             pred = self.spec.family.predict(self.loss_input(raw), check_values=False)
             return pred.reshape(raw.shape[0], -1)
         if act == "identity":
             return raw
         if act == "exp":
             return torch.exp(raw)
-        if act == "gaussian":
-            return raw[:, : self.n_targets]
         if act == "sigmoid":
             return torch.sigmoid(raw)
         return torch_softmax(raw)
@@ -399,7 +483,7 @@ class Head:
                    weight: torch.Tensor | None, check_values: bool = False) -> torch.Tensor:
         """The weighted mean loss of a batch, differentiable w.r.t. ``raw``."""
         y_pred = self.loss_input(raw)
-        if self.spec.family is not None:
+        if self.spec.via_family:
             return self.spec.family.loss(y_true, y_pred, sample_weight=weight,
                                          check_values=check_values)
         if self.spec.user_fn is not None:
@@ -419,7 +503,7 @@ class Head:
     def per_sample(self, y_true: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
         """Per-sample losses (for a family or a callable)."""
         y_pred = self.loss_input(raw)
-        if self.spec.family is not None:
+        if self.spec.via_family:
             return self.spec.family.loss(y_true, y_pred, reduction="none", check_values=False)
         return _user_per_sample(self.spec.user_fn, y_true, y_pred)
 
@@ -427,7 +511,7 @@ class Head:
         """Raw outputs of the best constant model: the mean (or its log), the class prior
         (``None`` where there is no simple closed form, e.g. mixtures)."""
         act = self.spec.activation
-        if self.spec.family is not None and self.task == "regression":
+        if self.spec.via_family and self.task == "regression":
             mean = np.mean(y, axis=0)
             if act == "identity":
                 return mean
@@ -456,9 +540,6 @@ class Head:
         if act == "sigmoid":  # proportions: the logit of the mean proportion
             p = np.clip(mean, 1e-6, 1 - 1e-6)
             return np.log(p) - np.log1p(-p)
-        if act == "gaussian":
-            sd = np.maximum(np.std(y, axis=0), 1e-6)
-            return np.concatenate([mean, np.log(sd)])
         return mean
 
 

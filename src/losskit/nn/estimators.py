@@ -27,7 +27,12 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from losskit._io import atomic_write
 from losskit._validation import fail
 from losskit.losses import spec_of
-from losskit.nn._heads import Head, metric_function
+from losskit.nn._heads import Head, metric_function, upgrade_state
+from losskit.nn._parameters import (
+    ESTIMATOR_PARAMETERS,
+    REGRESSOR_PARAMETERS,
+    check_parameters,
+)
 from losskit.nn.models import MLP
 from losskit.nn.trainer import History, Trainer, TrainingDivergedError
 
@@ -52,6 +57,8 @@ class _BaseMLP(BaseEstimator):
     """Shared parameters, training and persistence (see the subclasses)."""
 
     _task = "regression"
+    #: the parameters checked here, declared (the training ones are the Trainer's)
+    __losskit_constraints__ = ESTIMATOR_PARAMETERS
 
     def __init__(self, loss: Any = "mean_squared_error", *,
                  hidden_layer_sizes: Any = (100,), activation: str = "relu",
@@ -91,24 +98,14 @@ class _BaseMLP(BaseEstimator):
 
     def _hidden(self) -> tuple[int, ...]:
         sizes = self.hidden_layer_sizes
-        if isinstance(sizes, (int, np.integer)):
-            sizes = (int(sizes),)
-        try:
-            sizes = tuple(int(s) for s in sizes)
-        except TypeError:
-            fail(self._name(), "hidden_layer_sizes", f"is {self.hidden_layer_sizes!r}",
-                 "Pass a tuple of positive integers, e.g. (100,)", TypeError)
-        if not all(s >= 1 for s in sizes):
-            fail(self._name(), "hidden_layer_sizes", f"is {self.hidden_layer_sizes!r}",
-                 "Pass a tuple of positive integers, e.g. (100,)")
-        return sizes
+        check_parameters(self._name(), ESTIMATOR_PARAMETERS, hidden_layer_sizes=sizes)
+        return (int(sizes),) if isinstance(sizes, (int, np.integer)) else tuple(
+            int(s) for s in sizes)
 
     def _fit(self, X: np.ndarray, y_enc: np.ndarray, head: Head,
              sample_weight: np.ndarray | None, resume: bool) -> None:
         vf = self.validation_fraction
-        if not (isinstance(vf, (int, float)) and 0.0 <= vf < 1.0):
-            fail(self._name(), "validation_fraction", f"is {vf!r}",
-                 "Pass a number in [0, 1)")
+        check_parameters(self._name(), ESTIMATOR_PARAMETERS, validation_fraction=vf)
         for attr in ("model_", "history_", "n_iter_", "loss_"):  # a failed fit is no fit
             self.__dict__.pop(attr, None)
         rng = check_random_state(self.random_state)
@@ -216,8 +213,7 @@ class _BaseMLP(BaseEstimator):
             Y_t = {k: v.double() for k, v in Y_t.items()}
             w_t = None if w_t is None else w_t.double()
             mean, sd = (torch.as_tensor(v, dtype=torch.float64) for v in scale)
-            user = _evaluate(self.model_, {"output": _unscale_raw(head, raw["output"], mean,
-                                                                  sd)},
+            user = _evaluate(self.model_, {"output": head.unscale_raw(raw["output"], mean, sd)},
                              Y_t, w_t, fns, prefix="")
             Y_std = {"output": (Y_t["output"] - mean) / sd}
             user["loss_standardised"] = _evaluate(self.model_, raw, Y_std, w_t, [],
@@ -294,7 +290,7 @@ class _BaseMLP(BaseEstimator):
                          activation=m["activation"], init=m["init"],
                          uncertainty_weighting=m["uncertainty_weighting"], random_state=0,
                          dtype=getattr(torch, config["dtype"]))
-        state = load_file(str(path / _MODEL_FILE))
+        state = upgrade_state(m["heads"], load_file(str(path / _MODEL_FILE)))
         bad = [k for k, v in state.items() if not bool(torch.isfinite(v).all())]
         if bad:
             fail(f"{cls.__name__}.load", "path", f"{str(path)!r} holds NaN or infinite weights "
@@ -311,15 +307,6 @@ class _BaseMLP(BaseEstimator):
 
     def _load_extra_config(self, config: dict[str, Any]) -> None:
         pass
-
-
-def _unscale_raw(head: Head, raw: torch.Tensor, mean: torch.Tensor, sd: torch.Tensor
-                 ) -> torch.Tensor:
-    """Raw outputs for the standardised target -> raw outputs for the target itself."""
-    if head.spec.activation == "gaussian":  # mean and log standard deviation per target
-        d = head.n_targets
-        return torch.cat([mean + sd * raw[:, :d], raw[:, d:] + torch.log(sd)], dim=1)
-    return mean + sd * raw
 
 
 def _finite_or_none(x: Any) -> Any:
@@ -346,7 +333,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     The output layer follows the loss: raw outputs for squared, absolute, Huber and log-cosh
     losses; the log of the mean (exponential output) for ``poisson_nll``, ``gamma_nll`` and
-    ``tweedie_deviance``; a mean and a log standard deviation per target for
+    ``tweedie_deviance``; a mean and a log-variance per target for
     ``gaussian_nll`` (``predict`` gives the mean). The output bias starts at the constant
     model's raw output (:meth:`losskit.nn.MLP.start_at_baseline`: the mean, or the log of the
     mean for the log-link losses).
@@ -452,6 +439,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     """
 
     _task = "regression"
+    __losskit_constraints__ = REGRESSOR_PARAMETERS
 
     def __init__(self, loss: Any = "mean_squared_error", *,
                  hidden_layer_sizes: Any = (100,), activation: str = "relu",
@@ -489,9 +477,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _standardises(self, head: Head) -> bool:
         """Whether ``scale_target`` standardises this head's target."""
         st = self.scale_target
-        if not (st == "auto" or st is True or st is False or isinstance(st, np.bool_)):
-            fail(self._name(), "scale_target", f"is {st!r}", "Pass 'auto', True or False")
-        able = head.spec.family is None and head.spec.activation in ("identity", "gaussian")
+        check_parameters(self._name(), REGRESSOR_PARAMETERS, scale_target=st)
+        able = head.location_scale
         if isinstance(st, str):
             return able and head.spec.user_fn is None
         if st and not able:

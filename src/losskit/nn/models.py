@@ -1,9 +1,9 @@
 """Multilayer perceptrons whose output heads come from the loss (the likelihood).
 
 The network ends in *raw* outputs — as many as the head's distribution needs (one logit for a
-Bernoulli target, one per class for a categorical one, a mean and a log standard deviation per
-target for a heteroscedastic Gaussian). The output activation is applied inside the loss
-(``from_logits=True``: stable for any logit) and in :meth:`MLP.predict`, never twice.
+Bernoulli target, one per class for a categorical one, a mean and a log-variance per target
+for a heteroscedastic Gaussian: the family's layout). The output activation is applied inside
+the loss (``from_logits=True``: stable for any logit) and in :meth:`MLP.predict`, never twice.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import torch
 from torch import nn
 
 from losskit._validation import fail
-from losskit.nn._heads import Head
+from losskit.nn._heads import LAYOUT, Head
+from losskit.nn._parameters import check_parameters, mlp_parameters
 
 __all__ = ["ACTIVATIONS", "MLP"]
 
@@ -31,6 +32,7 @@ ACTIVATIONS = {
 }
 _INITS = ("he_uniform", "glorot_uniform", "torch")
 _FUNC = "MLP"
+_PARAMETERS = mlp_parameters(tuple(ACTIVATIONS), _INITS)
 
 
 class MLP(nn.Module):
@@ -87,28 +89,25 @@ class MLP(nn.Module):
     torch.Size([2, 3])
     """
 
+    #: the declared parameters (losskit.nn._parameters), probed by the tests
+    __losskit_constraints__ = _PARAMETERS
+
     def __init__(self, n_features: int, heads: Head | Mapping[str, Head], *,
                  hidden_layer_sizes: Sequence[int] = (100,), activation: str = "relu",
                  init: str = "he_uniform", uncertainty_weighting: bool = False,
                  random_state: int | None = None, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
-        if not (isinstance(n_features, int) and n_features >= 1):
-            fail(_FUNC, "n_features", f"is {n_features!r}", "Pass a positive integer")
+        check_parameters(_FUNC, _PARAMETERS, n_features=n_features,
+                         hidden_layer_sizes=hidden_layer_sizes, activation=activation,
+                         init=init, uncertainty_weighting=uncertainty_weighting)
         if isinstance(heads, Head):
             heads = {"output": heads}
         if not isinstance(heads, Mapping) or not heads or \
                 not all(isinstance(h, Head) for h in heads.values()):
             fail(_FUNC, "heads", f"is {type(heads).__name__}",
                  "Pass a Head or a non-empty dict of name -> Head", TypeError)
-        sizes = tuple(hidden_layer_sizes)
-        if not all(isinstance(s, int) and s >= 1 for s in sizes):
-            fail(_FUNC, "hidden_layer_sizes", f"is {hidden_layer_sizes!r}",
-                 "Pass a sequence of positive integers")
-        if activation not in ACTIVATIONS:
-            fail(_FUNC, "activation", f"is {activation!r}",
-                 f"Pass one of {', '.join(ACTIVATIONS)}")
-        if init not in _INITS:
-            fail(_FUNC, "init", f"is {init!r}", f"Pass one of {', '.join(_INITS)}")
+        sizes = (hidden_layer_sizes,) if isinstance(hidden_layer_sizes, int) else tuple(
+            int(s) for s in hidden_layer_sizes)
         self.n_features = n_features
         self.hidden_layer_sizes = sizes
         self.activation = activation
@@ -257,7 +256,8 @@ class MLP(nn.Module):
             "uncertainty_weighting": self.uncertainty_weighting,
             "heads": {name: {"loss": h.spec.name if h.spec.user_fn is None else None,
                              "task": h.task, "n_targets": h.n_targets,
-                             "n_classes": h.n_classes, "weight": h.weight}
+                             "n_classes": h.n_classes, "weight": h.weight,
+                             "layout": LAYOUT}
                       for name, h in self.head_specs.items()},
         }
 
