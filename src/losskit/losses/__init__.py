@@ -16,6 +16,13 @@ from losskit.losses._classification_catalogue import (
     perplexity,
     squared_hinge_loss,
 )
+from losskit.losses._directional import (
+    lat_lon_to_unit_vector as lat_lon_to_unit_vector,
+)
+from losskit.losses._directional import (
+    unit_vector_to_lat_lon as unit_vector_to_lat_lon,
+)
+from losskit.losses._directional import von_mises_fisher_nll, von_mises_nll
 from losskit.losses._gradient import gradient, value_and_gradient
 from losskit.losses._likelihood import (
     gamma_nll,
@@ -76,4 +83,6 @@ __all__ = [
     "student_t_nll",
     "tweedie_deviance",
     "value_and_gradient",
+    "von_mises_fisher_nll",
+    "von_mises_nll",
 ]
