@@ -215,3 +215,138 @@ def test_lat_lon_helpers_round_trip_and_refuse_bad_input():
         lk.lat_lon_to_unit_vector([1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="zero vector"):
         lk.unit_vector_to_lat_lon([[0.0, 0.0, 0.0]])
+
+
+def test_array_api_strict_and_jax_give_numpys_numbers():
+    xps = pytest.importorskip("array_api_strict")
+    rng = np.random.default_rng(8)
+    y, raw = _unit(rng, 6), rng.normal(size=(6, 3)) * 2
+    expected = float(lk.von_mises_fisher_nll(y, raw))
+    assert float(lk.von_mises_fisher_nll(xps.asarray(y), xps.asarray(raw))) == \
+        pytest.approx(expected, rel=1e-14)
+    a, eta = _angles_and_raw(rng, 6)
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    jnp = jax.numpy
+    grad = jax.grad(lambda r: lk.von_mises_nll(jnp.asarray(a), r))(jnp.asarray(eta))
+    np.testing.assert_allclose(np.asarray(grad), lk.gradient(lk.von_mises_nll, a, eta),
+                               rtol=1e-10, atol=1e-13)
+
+
+# ------------------------------------------------------------------------------ families
+
+import scipy.integrate  # noqa: E402
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def _family_case(name, rng, n=9):
+    if name == "von_mises":
+        y, raw = _angles_and_raw(rng, n)
+
+        def torch_vm(y, r):  # torch.distributions.VonMises' I0 is good to ~1e-7 only
+            k = torch.linalg.norm(r, dim=-1)
+            return -(r[..., 0] * torch.cos(y) + r[..., 1] * torch.sin(y)) + LOG_2PI \
+                + torch.log(torch.special.i0e(k)) + k
+
+        return (lk.families.VonMises(), y, raw,
+                lambda y, r: -stats.vonmises.logpdf(y, np.linalg.norm(r, axis=-1),
+                                                    loc=np.arctan2(r[..., 1], r[..., 0])),
+                torch_vm)
+    x, raw = _unit(rng, n), rng.normal(size=(n, 3)) * 3
+
+    def torch_vmf(y, r):  # the density written out, sinh included (moderate kappa only)
+        k = torch.linalg.norm(r, dim=-1)
+        return -(torch.sum(r * y, -1) + torch.log(k) - torch.log(4 * math.pi * torch.sinh(k)))
+
+    return (lk.families.VonMisesFisher(), x, raw,
+            lambda y, r: np.array([-stats.vonmises_fisher(ri / np.linalg.norm(ri),
+                                                          np.linalg.norm(ri)).logpdf(yi)
+                                   for ri, yi in zip(r, y, strict=True)]),
+            torch_vmf)
+
+
+FAMILIES = ["von_mises", "von_mises_fisher"]
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_family_loss_gradient_and_hessian_against_references(name):
+    fam, y, raw, ref, tref = _family_case(name, np.random.default_rng(9))
+    assert lk.family(name) == fam and fam.canonical and fam.convex
+    np.testing.assert_allclose(fam.loss(y, raw, reduction="none"), ref(y, raw), rtol=1e-12)
+    # gradient: finite differences of scipy and torch autograd of an independent reference
+    h, fd = 1e-6, np.zeros_like(raw)
+    for index in np.ndindex(raw.shape):
+        up, down = raw.copy(), raw.copy()
+        up[index] += h
+        down[index] -= h
+        fd[index] = (ref(y, up).sum() - ref(y, down).sum()) / (2 * h)
+    grad = np.asarray(fam.gradient(y, raw))
+    np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-7)
+    raw_t = torch.tensor(raw, requires_grad=True)
+    (auto,) = torch.autograd.grad(tref(torch.tensor(y), raw_t).sum(), raw_t)
+    np.testing.assert_allclose(grad, auto.numpy(), rtol=1e-10, atol=1e-12)
+    # hessian diagonal: autograd's
+    flat = torch.tensor(raw[:3].reshape(-1))
+    full = torch.autograd.functional.hessian(
+        lambda f: tref(torch.tensor(y[:3]), f.reshape(raw[:3].shape)).sum(), flat)
+    np.testing.assert_allclose(fam.hessian(y[:3], raw[:3]),
+                               torch.diagonal(full).reshape(raw[:3].shape).numpy(),
+                               rtol=1e-9, atol=1e-12)
+    # the family reads the loss's kernel: no second derivation
+    assert fam._kernel is getattr(lk, fam.loss_name).spec.kernel
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_activation_is_the_mean_resultant_and_the_gradient_prediction_minus_target(name):
+    fam, y, raw, _, _ = _family_case(name, np.random.default_rng(10), n=4)
+    act = np.asarray(fam.activation(raw))
+    for row, eta in zip(act, raw, strict=True):
+        kappa = np.linalg.norm(eta)
+        if name == "von_mises":  # E[cos(y - mu)] by quadrature
+            length = scipy.integrate.quad(lambda a, k=kappa: math.cos(a) * math.exp(
+                k * (math.cos(a) - 1)), -math.pi, math.pi)[0] / scipy.integrate.quad(
+                lambda a, k=kappa: math.exp(k * (math.cos(a) - 1)), -math.pi, math.pi)[0]
+        else:  # E[mu . x] = E[t] with density proportional to exp(kappa t) on [-1, 1]
+            length = scipy.integrate.quad(lambda t, k=kappa: t * math.exp(k * (t - 1)), -1,
+                                          1)[0] / scipy.integrate.quad(
+                lambda t, k=kappa: math.exp(k * (t - 1)), -1, 1)[0]
+        np.testing.assert_allclose(row, length * eta / kappa, rtol=1e-9)
+    target = np.stack([np.cos(y), np.sin(y)], -1) if name == "von_mises" else y
+    np.testing.assert_allclose(fam.gradient(y, raw), act - target, rtol=1e-12, atol=1e-15)
+    pred = np.asarray(fam.predict(raw))
+    if name == "von_mises":
+        np.testing.assert_allclose(np.cos(pred), raw[:, 0] / np.linalg.norm(raw, axis=1))
+        np.testing.assert_allclose(np.sin(pred), raw[:, 1] / np.linalg.norm(raw, axis=1))
+    else:
+        np.testing.assert_allclose(pred, raw / np.linalg.norm(raw, axis=1, keepdims=True))
+
+
+def test_family_errors_name_the_fault():
+    with pytest.raises(ValueError, match=r"VonMisesFisher.loss: y_true has a value that is the "
+                                         "norm of a vector not of length 1"):
+        lk.families.VonMisesFisher().loss([[1.0, 1.0, 0.0]], [[1.0, 0.0, 0.0]])
+    with pytest.raises(ValueError, match=r"VonMises.gradient: raw has shape \(2,\)"):
+        lk.families.VonMises().gradient([0.0], [1.0, 0.0])
+    with pytest.raises(ValueError, match=r"VonMisesFisher.predict: raw has a zero vector at "
+                                         "index 1"):
+        lk.families.VonMisesFisher().predict([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    with pytest.raises(ValueError, match=r"VonMises.predict: raw has a zero vector"):
+        lk.families.VonMises().predict([[0.0, 0.0]])
+    with pytest.raises(TypeError, match="degrees is set by the VonMises family"):
+        lk.families.VonMises().loss([0.0], [[1.0, 0.0]], degrees=True)
+
+
+def test_metrics_of_the_families():
+    # 359 and 1 degrees are 2 apart; the date line at the equator: 0.2 degrees = 22.24 km
+    assert float(lk.metrics.mean_angular_error([359.0], [1.0], degrees=True)) == \
+        pytest.approx(2.0, rel=1e-12)
+    assert float(lk.metrics.great_circle_distance([[0.0, 179.9]], [[0.0, -179.9]])) == \
+        pytest.approx(0.2 * math.pi / 180 * 6371.0088, rel=1e-9)
+    # antipodes: half the circumference, with no NaN from rounding
+    assert float(lk.metrics.great_circle_distance([[0.0, 0.0, 1.0]], [[0.0, 0.0, -1.0]])) == \
+        pytest.approx(math.pi * 6371.0088, rel=1e-12)
+    with pytest.raises(ValueError, match="latitude outside"):
+        lk.metrics.great_circle_distance([[91.0, 0.0]], [[0.0, 0.0]])
+    with pytest.raises(ValueError, match="not of unit length"):
+        lk.metrics.great_circle_distance([[0.0, 0.0, 2.0]], [[0.0, 0.0, 1.0]])
