@@ -33,6 +33,7 @@ from losskit.metrics._classification import (
     recall_score,
     top_k_accuracy_score,
 )
+from losskit.metrics._directional import EARTH_RADIUS_KM as EARTH_RADIUS_KM
 from losskit.metrics._directional import great_circle_distance, mean_angular_error
 from losskit.metrics._ranking import average_precision_score, roc_auc_score
 from losskit.metrics._regression import (
