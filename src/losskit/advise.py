@@ -484,7 +484,9 @@ def advise(y: Any, X: Any = None) -> Advice:
     ----------
     y : array_like, shape (n,) or (n, k)
         The target: real values, counts, proportions, class labels of any type (strings,
-        booleans, ±1), or a 0/1 label matrix (multi-label).
+        booleans, ±1), or a 0/1 label matrix (multi-label); several columns that are a
+        latitude/longitude pair (by name, or by range) or angles (by name) get the von
+        Mises-Fisher or von Mises family.
     X : array_like of shape (n, d), optional
         The inputs. With them, the advice also tests whether the noise variance grows with the
         inputs (Breusch–Pagan), which calls for a Gaussian with learned variance, and measures

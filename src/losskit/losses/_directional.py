@@ -525,6 +525,24 @@ def unit_vector_to_lat_lon(vectors: Any, /, *, degrees: bool = True) -> Array:
     r"""Latitude and longitude of (not necessarily unit) 3-vectors: the inverse of
     :func:`lat_lon_to_unit_vector`, longitudes in :math:`(-180, 180]`.
 
+    .. math::
+
+        \phi = \operatorname{atan2}\bigl(z, \sqrt{x^2 + y^2}\bigr), \qquad
+        \lambda = \operatorname{atan2}(y, x)
+
+    Parameters
+    ----------
+    vectors : array_like, shape (..., 3)
+        Non-zero 3-vectors (a :class:`~losskit.families.VonMisesFisher` family's raw outputs
+        or predictions).
+    degrees : bool
+        Latitude and longitude in degrees (default) rather than radians.
+
+    Returns
+    -------
+    array, shape (..., 2)
+        In ``vectors``' library and floating dtype.
+
     Examples
     --------
     >>> import losskit as lk
