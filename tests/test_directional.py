@@ -350,3 +350,16 @@ def test_metrics_of_the_families():
         lk.metrics.great_circle_distance([[91.0, 0.0]], [[0.0, 0.0]])
     with pytest.raises(ValueError, match="not of unit length"):
         lk.metrics.great_circle_distance([[0.0, 0.0, 2.0]], [[0.0, 0.0, 1.0]])
+
+
+def test_von_mises_radial_hessian_keeps_its_digits_at_large_concentrations():
+    """A'(k) = 1 - A/k - A^2 is about 1/(2 k^2): computed directly it loses every digit at
+    large k; the asymptotic numerator with its leading terms cancelled exactly keeps them."""
+    mp = pytest.importorskip("mpmath")
+    mp.mp.dps = 50
+    for kappa in (0.5, 5.0, 29.0, 31.0, 1e3, 1e6, 1e9):
+        h = VON_MISES_KERNEL.hessian(XP, np.array([0.3]), np.array([[kappa, 0.0]]))[0]
+        k = mp.mpf(kappa)
+        a = mp.besseli(1, k) / mp.besseli(0, k)
+        assert h[0] == pytest.approx(float(1 - a / k - a * a), rel=1e-11)
+        assert h[1] == pytest.approx(float(a / k), rel=1e-13)

@@ -22,6 +22,7 @@ accurate to float64 rounding), and :math:`\log(\sinh\kappa / \kappa)` as
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from typing import Any
 
 from losskit._array import (
@@ -58,19 +59,37 @@ _SMALL_KAPPA = 0.05
 _UNIT_TOLERANCE = 1e-6
 
 
-def _asymptotic_coefficients(nu: int) -> tuple[float, ...]:
+def _asymptotic_coefficients(nu: int) -> tuple[Fraction, ...]:
     r"""The coefficients :math:`(-1)^k a_k(\nu)` of :math:`I_\nu(z) \sim
     \frac{e^z}{\sqrt{2\pi z}} \sum_k (-1)^k a_k(\nu) z^{-k}`, with
-    :math:`a_k(\nu) = \prod_{j=1}^{k} (4\nu^2 - (2j - 1)^2) / (k!\, 8^k)`."""
-    coefficients, c = [1.0], 1.0
+    :math:`a_k(\nu) = \prod_{j=1}^{k} (4\nu^2 - (2j - 1)^2) / (k!\, 8^k)` (exact)."""
+    coefficients, c = [Fraction(1)], Fraction(1)
     for k in range(1, _ASYMPTOTIC_TERMS):
-        c *= -(4.0 * nu * nu - (2.0 * k - 1.0) ** 2) / (8.0 * k)
+        c *= Fraction(-(4 * nu * nu - (2 * k - 1) ** 2), 8 * k)
         coefficients.append(c)
     return tuple(coefficients)
 
 
-_I0_ASYMPTOTIC = _asymptotic_coefficients(0)
-_I1_ASYMPTOTIC = _asymptotic_coefficients(1)
+def _slope_numerator(c0: tuple[Fraction, ...], c1: tuple[Fraction, ...]) -> tuple[float, ...]:
+    r"""Coefficients of :math:`a_0^2 - u\,a_0 a_1 - a_1^2` in :math:`u = 1/\kappa`, with
+    :math:`a_\nu` the asymptotic series of :math:`I_\nu`: :math:`A'(\kappa) = 1 - A/\kappa
+    - A^2` is this over :math:`a_0^2`. Its terms in :math:`u^0` and :math:`u^1` cancel
+    exactly here, in rationals, instead of in floating point (where :math:`A'
+    \approx 1/2\kappa^2` would lose every digit at large :math:`\kappa`)."""
+    n = _ASYMPTOTIC_TERMS
+    coefficients = [Fraction(0)] * n
+    for i in range(n):
+        for j in range(n - i):
+            coefficients[i + j] += c0[i] * c0[j] - c1[i] * c1[j]
+            if i + j + 1 < n:
+                coefficients[i + j + 1] -= c0[i] * c1[j]
+    return tuple(float(c) for c in coefficients)
+
+
+_I0_EXACT, _I1_EXACT = _asymptotic_coefficients(0), _asymptotic_coefficients(1)
+_I0_ASYMPTOTIC = tuple(float(c) for c in _I0_EXACT)
+_I1_ASYMPTOTIC = tuple(float(c) for c in _I1_EXACT)
+_SLOPE_ASYMPTOTIC = _slope_numerator(_I0_EXACT, _I1_EXACT)
 
 
 def _polynomial(coefficients: tuple[float, ...], x: Array) -> Array:
@@ -143,7 +162,14 @@ def _von_mises_hessian(xp: Namespace, y: Array, eta: Array) -> Array:
     kappa = _norm(xp, eta)
     _, ratio = bessel_terms(xp, kappa)
     a = ratio * kappa
-    return _direction_hessian(xp, eta, ratio, 1.0 - ratio - a * a)  # A' = 1 - A/k - A^2
+    # A' = 1 - A/k - A^2 (A <= 0.97 below the switch, so no digits are lost); above it, the
+    # asymptotic numerator with its leading terms cancelled exactly, over a0^2
+    small = kappa < _ASYMPTOTIC_FROM
+    inv = 1.0 / xp.where(small, _ASYMPTOTIC_FROM, kappa)
+    a0 = _polynomial(_I0_ASYMPTOTIC, inv)
+    slope = xp.where(small, 1.0 - ratio - a * a,
+                     _polynomial(_SLOPE_ASYMPTOTIC, inv) / (a0 * a0))
+    return _direction_hessian(xp, eta, ratio, slope)
 
 
 VON_MISES_KERNEL = Kernel(link="canonical", value=_von_mises_value,
