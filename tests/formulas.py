@@ -175,6 +175,34 @@ def _negative_binomial(y: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, np.n
     return value, np.stack([g_eta, g_s], axis=-1)
 
 
+def _von_mises(y: np.ndarray, eta: np.ndarray, degrees: bool) -> tuple[np.ndarray, np.ndarray]:
+    """−log vonMises(y | μ, κ) with η = κ(cos μ, sin μ) and its gradient w.r.t. η (scipy's
+    exponentially scaled Bessel functions: log I0(κ) = log i0e(κ) + κ)."""
+    angle = np.deg2rad(y) if degrees else y
+    t = np.stack([np.cos(angle), np.sin(angle)], axis=-1)
+    kappa = np.linalg.norm(eta, axis=-1)
+    value = -np.sum(eta * t, axis=-1) + math.log(2 * math.pi) + np.log(special.i0e(kappa)) + kappa
+    safe = np.where(kappa > 0, kappa, 1.0)
+    # A(κ)/κ = I1(κ) / (κ I0(κ)), 1/2 at κ = 0
+    ratio = np.where(kappa > 0, special.i1e(safe) / (special.i0e(safe) * safe), 0.5)
+    gradient = -t + ratio[..., None] * eta
+    if value.ndim > 1:  # several angles per sample: averaged
+        value, gradient = value.mean(axis=-1), gradient / value.shape[-1]
+    return value, gradient
+
+
+def _von_mises_fisher(x: np.ndarray, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """−log vMF(x | μ, κ) on the sphere with η = κμ, and its gradient w.r.t. η."""
+    kappa = np.linalg.norm(eta, axis=-1)
+    safe = np.where(kappa > 0, kappa, 1.0)
+    # log(sinh κ / κ) and (coth κ − 1/κ)/κ, with their limits 0 and 1/3 at κ = 0
+    log_sinhc = np.where(kappa > 0, safe + np.log(-np.expm1(-2 * safe) / (2 * safe)), 0.0)
+    value = -np.sum(eta * x, axis=-1) + math.log(4 * math.pi) + log_sinhc
+    ratio = np.where(kappa > 0, (1 / np.tanh(safe) - 1 / safe) / safe, 1 / 3)
+    gradient = -x + ratio[..., None] * eta
+    return value, gradient
+
+
 #: the losses of losskit.losses, by name
 LOSSES: dict[str, Reference] = {
     "binary_cross_entropy": Reference(
@@ -254,6 +282,12 @@ LOSSES: dict[str, Reference] = {
     "tweedie_deviance": Reference(
         value=lambda y, eta, o: _tweedie(y, eta, o["power"])[0],
         gradient=lambda y, eta, o: _tweedie(y, eta, o["power"])[1]),
+    "von_mises_nll": Reference(
+        value=lambda y, eta, o: _von_mises(y, eta, o.get("degrees", False))[0],
+        gradient=lambda y, eta, o: _von_mises(y, eta, o.get("degrees", False))[1]),
+    "von_mises_fisher_nll": Reference(
+        value=lambda x, eta, o: _von_mises_fisher(x, eta)[0],
+        gradient=lambda x, eta, o: _von_mises_fisher(x, eta)[1]),
     "gaussian_mixture_nll": Reference(
         value=lambda y, raw, o: _mixture(y, raw)[0],
         gradient=lambda y, raw, o: _mixture(y, raw)[1]),
@@ -290,4 +324,6 @@ FAMILIES: dict[str, Reference] = {
             (raw[..., 0] - y) * np.exp(-raw[..., 1]),
             0.5 * (1 - (y - raw[..., 0]) ** 2 * np.exp(-raw[..., 1]))], axis=-1)),
     "gaussian_mixture": LOSSES["gaussian_mixture_nll"],
+    "von_mises": LOSSES["von_mises_nll"],
+    "von_mises_fisher": LOSSES["von_mises_fisher_nll"],
 }

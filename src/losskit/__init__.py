@@ -30,6 +30,7 @@ from losskit.losses import (
     huber_loss,
     kl_divergence,
     laplace_nll,
+    lat_lon_to_unit_vector,
     log_cosh_loss,
     mean_absolute_error,
     mean_absolute_percentage_error,
@@ -43,7 +44,10 @@ from losskit.losses import (
     squared_hinge_loss,
     student_t_nll,
     tweedie_deviance,
+    unit_vector_to_lat_lon,
     value_and_gradient,
+    von_mises_fisher_nll,
+    von_mises_nll,
 )
 from losskit.metrics._accumulator import Accumulator
 
@@ -74,6 +78,7 @@ __all__ = [
     "huber_loss",
     "kl_divergence",
     "laplace_nll",
+    "lat_lon_to_unit_vector",
     "log_cosh_loss",
     "mean_absolute_error",
     "mean_absolute_percentage_error",
@@ -89,5 +94,8 @@ __all__ = [
     "squared_hinge_loss",
     "student_t_nll",
     "tweedie_deviance",
+    "unit_vector_to_lat_lon",
     "value_and_gradient",
+    "von_mises_fisher_nll",
+    "von_mises_nll",
 ]

@@ -494,7 +494,9 @@ def advise(y: Any, X: Any = None) -> Advice:
     ----------
     y : array_like, shape (n,) or (n, k)
         The target: real values, counts, proportions, class labels of any type (strings,
-        booleans, ±1), or a 0/1 label matrix (multi-label).
+        booleans, ±1), or a 0/1 label matrix (multi-label); several columns that are a
+        latitude/longitude pair (by name, or by range) or angles (by name) get the von
+        Mises-Fisher or von Mises family.
     X : array_like of shape (n, d), optional
         The inputs. With them, the advice also tests whether the noise variance grows with the
         inputs (Breusch–Pagan), which calls for a Gaussian with learned variance, and measures
@@ -523,6 +525,7 @@ def advise(y: Any, X: Any = None) -> Advice:
     >>> lk.advise([25, 151, 97, 141, 206, 310, 101, 69, 179, 185, 118, 171, 166, 144]).family
     'gaussian'
     """
+    columns = [str(c) for c in getattr(y, "columns", ())]  # names of a DataFrame's columns
     y = _as_target(y)
     n = int(y.shape[0])
     if X is not None and len(X) != n:
@@ -556,6 +559,9 @@ def advise(y: Any, X: Any = None) -> Advice:
                            "unit per label"),
                 findings=findings, stats=stats,
                 alternatives=(Alternative("binary_focal_loss", "when labels are rare"),))
+        directions = _directions(y, columns, stats)
+        if directions is not None:
+            return directions
         fail("advise", "y", f"has shape {y.shape} with values other than 0/1",
              "Pass one target column (multi-output regression: advise each column)")
 
@@ -649,6 +655,90 @@ def advise(y: Any, X: Any = None) -> Advice:
                    "minimising it (the mean squared error up to scale and constants) is "
                    "maximum likelihood, with a linear output for the mean"),
         findings=findings, stats=stats, alternatives=[*alternatives, *count_alternatives])
+
+
+# --------------------------------------------------------------- directions and locations
+
+_LATITUDE_NAMES = ("lat", "latitude")
+_LONGITUDE_NAMES = ("lon", "lng", "long", "longitude")
+_ANGLE_WORDS = ("angle", "direction", "heading", "bearing", "azimuth", "course", "wind_dir",
+                "winddir", "phase", "orientation")
+
+
+def _directions(y: np.ndarray, columns: list[str], stats: dict[str, Any]) -> Advice | None:
+    """Advice for several target columns that are a latitude/longitude pair or angles.
+
+    A pair is recognised by its column names (``lat``/``latitude`` and
+    ``lon``/``lng``/``long``/``longitude``, a DataFrame's), or, without names, as two columns
+    with the first in [-90, 90] and the second in [-180, 360] reaching beyond ±90 (where
+    latitudes cannot go). Angles are recognised by names (``angle``, ``direction``,
+    ``heading``, ``bearing``, ...), in radians when every value is within [-2π, 2π] and else
+    in degrees within [-360, 360]. ``None`` for anything else.
+    """
+    if y.dtype.kind not in "iuf" or y.shape[1] < 1:
+        return None
+    y = y.astype(float)
+    names = [c.strip().lower() for c in columns] if len(columns) == y.shape[1] else []
+    lat = [i for i, c in enumerate(names) if c in _LATITUDE_NAMES]
+    lon = [i for i, c in enumerate(names) if c in _LONGITUDE_NAMES]
+    if names and len(lat) == len(lon) == 1 and y.shape[1] == 2:
+        pair, how = (lat[0], lon[0]), f"columns {columns[lat[0]]!r} and {columns[lon[0]]!r}"
+    elif not names and y.shape[1] == 2 and np.all(np.abs(y[:, 0]) <= 90) and \
+            np.all((y[:, 1] >= -180) & (y[:, 1] <= 360)) and np.any(np.abs(y[:, 1]) > 90):
+        pair, how = (0, 1), "the value ranges (latitude within ±90, longitude beyond it)"
+    else:
+        pair = None
+    if pair is not None:
+        if not (np.all(np.abs(y[:, pair[0]]) <= 90) and np.all(np.abs(y[:, pair[1]]) <= 360)):
+            return None
+        spread = float(np.ptp(y[:, pair[1]]))
+        stats.update(latitude_column=pair[0], longitude_column=pair[1],
+                     longitude_spread=spread)
+        finding = Finding(
+            "locations_on_a_sphere",
+            f"the targets are locations (recognised from {how}): a squared error on degrees "
+            "is wrong across the date line (179.9 and -179.9 are 22 km apart at the equator, "
+            "not 359.8 degrees) and near the poles (a degree of longitude shrinks to nothing); "
+            "convert them with losskit.lat_lon_to_unit_vector",
+            {"longitude_spread_degrees": spread})
+        advice = _advice(
+            "location", family("von_mises_fisher"),
+            rationale=("a location is a point on the sphere: as a unit vector x it follows a "
+                       "von Mises-Fisher distribution around the predicted direction, whose "
+                       "negative log-likelihood is von_mises_fisher_nll; the 3 raw outputs "
+                       "are the mean direction scaled by the concentration"),
+            findings=[finding], stats=stats,
+            alternatives=(Alternative("mean_squared_error", "on the unit vectors (not the "
+                                      "degrees), when no concentration is wanted"),))
+        return replace(advice, output_layer="3 units, linear (the raw outputs are the "
+                       "concentration times the unit vector of the location)")
+    angles = [i for i, c in enumerate(names) if any(w in c for w in _ANGLE_WORDS)]
+    if not names or len(angles) != y.shape[1]:
+        return None
+    radians = bool(np.all(np.abs(y) <= 2 * np.pi + 1e-9))
+    if not radians and not np.all(np.abs(y) <= 360):
+        return None
+    unit = "radians" if radians else "degrees"
+    stats.update(angle_columns=[columns[i] for i in angles], angle_unit=unit)
+    finding = Finding(
+        "angles_wrap_around",
+        f"the targets are angles in {unit} (columns {', '.join(map(repr, columns))}): a "
+        "squared error on the numbers is wrong across the wrap-around (359 and 1 degrees are "
+        "2 apart, not 358)" + ("" if radians else "; pass degrees=True to von_mises_nll or "
+                               "convert with numpy.radians"),
+        {"n_angles": len(angles)})
+    advice = _advice(
+        "angle", family("von_mises"),
+        rationale=("an angle lives on the circle: it follows a von Mises distribution around "
+                   "the predicted direction, whose negative log-likelihood is von_mises_nll; "
+                   "each angle's 2 raw outputs are (cos, sin) of the direction scaled by the "
+                   "concentration"),
+        findings=[finding], stats=stats,
+        alternatives=(Alternative("mean_squared_error", "on (cos, sin) of each angle, when "
+                                  "no concentration is wanted"),))
+    width = 2 * len(angles)
+    return replace(advice, output_layer=f"{width} units, linear (per angle, the concentration "
+                   "times (cos, sin) of the direction)")
 
 
 def _identifier(distinct: int, n: int) -> Finding:

@@ -55,11 +55,11 @@ from losskit.losses import (
     Case,
     LossExplanation,
     binary_cross_entropy,
+    explained_functions,
     mean_squared_error,
     spec_of,
     value_and_gradient,
 )
-from losskit.losses._spec import explained_functions
 
 __all__ = ["Example", "Explanation", "explain", "explained_names", "plot",
            "saturation_gradients"]

@@ -48,6 +48,7 @@ _P01 = np.array([0.2, 0.7, 0.6, 0.4])
 _Y = np.array([1.0, 2.0, 3.0, 4.0])
 _P = np.array([1.5, 2.5, 2.0, 5.0])
 _SCORES = np.array([0.5, -0.3, 1.5, -2.0])
+_LAT_LON = np.array([[51.5, -0.1], [-33.9, 151.2], [64.1, -21.9], [-17.5, -149.6]])
 _MIXTURE = np.array([[0.0, 0.4, 0.1], [0.0, 1.8, -0.2], [0.0, 3.5, 0.3], [0.0, 3.0, 0.0]])
 
 #: name -> (kind of y_true, y_true, y_pred, options); kinds: "labels" (integers indexing
@@ -76,6 +77,7 @@ _BASES = {
     "average_precision_score": ("labels", _Y01.astype(int), _P01, {}),
     "brier_score_loss": ("binary", _Y01, _P01, {}),
     "expected_calibration_error": ("binary", _Y01, _P01, {}),
+    "great_circle_distance": ("real", _LAT_LON, _LAT_LON[::-1].copy(), {}),
 }
 #: a function not in the table (a new one) gets the first of these its clean call accepts
 _CANDIDATES = [

@@ -60,7 +60,7 @@ def test_family_lookup_passes_parameters():
 
 def test_every_registered_family_is_exported_and_found_by_its_name():
     registered = lk.families.registered_families()
-    assert len(registered) == 11
+    assert len(registered) == 13
     for name, cls in registered.items():
         assert getattr(lk.families, cls.__name__) is cls
         assert cls.__name__ in lk.families.__all__

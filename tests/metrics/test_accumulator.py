@@ -63,12 +63,17 @@ CASES = {
     "max_error": (M.max_error, {}, "t", "t+s"),
     "poisson_deviance": (M.mean_poisson_deviance, {}, "counts", "t"),
     "gamma_deviance": (M.mean_gamma_deviance, {}, "t", "t+s"),
+    "angular": (M.mean_angular_error, {"degrees": True}, "t", "t+s"),
+    "great_circle": (M.great_circle_distance, {}, "latlon", "latlon2"),
+    "von_mises": (lk.von_mises_nll, {}, "s", "t+s"),
 }
 
 
 def _arrays(d, true_key, pred_key):
     pick = {"onehot": np.eye(C)[d["y"]], "t+s": d["t"] + d["s"][:, None] * 5,
-            "labels": d["P"].argmax(-1), "counts": np.floor(d["t"] / 5e3) * d["yb"][:, None]}
+            "labels": d["P"].argmax(-1), "counts": np.floor(d["t"] / 5e3) * d["yb"][:, None],
+            "latlon": np.column_stack([d["p"] * 170 - 85, d["s"] * 60]),
+            "latlon2": np.column_stack([(1 - d["p"]) * 170 - 85, -d["s"] * 60])}
     return (pick.get(true_key, d.get(true_key)), pick.get(pred_key, d.get(pred_key)))
 
 

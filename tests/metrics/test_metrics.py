@@ -35,6 +35,20 @@ def _data(rng, n=N, classes=C):
     }
 
 
+def _lat_lon(p, s):
+    return np.column_stack([p * 178 - 89, np.clip(s * 90, -180, 180)])
+
+
+def _haversine_km(a, b, sample_weight=None):
+    d = skm.pairwise.haversine_distances(np.radians(a), np.radians(b)).diagonal()
+    return np.average(d * 6371.0088, weights=sample_weight)
+
+
+def _angular_degrees(a, b, sample_weight=None):
+    d = np.abs((b - a + 180.0) % 360.0 - 180.0)
+    return np.mean(np.average(d, axis=0, weights=sample_weight))
+
+
 def _cases(d):
     """name -> (losskit call, scikit-learn reference) on the same inputs."""
     y, P, Z, yb, p, s, t = (d[k] for k in "y P Z yb p s t".split())
@@ -110,6 +124,17 @@ def _cases(d):
                                                                    t[:, 0] / 40, **k)),
         "gamma_deviance": (lambda **k: M.mean_gamma_deviance(t[:, 1], t[:, 0], **k),
                            lambda **k: skm.mean_gamma_deviance(t[:, 1], t[:, 0], **k)),
+        # locations (latitude, longitude in degrees) and angles (degrees, wrapped)
+        "great_circle": (lambda **k: M.great_circle_distance(_lat_lon(p, s), _lat_lon(1 - p, -s),
+                                                             **k),
+                         lambda **k: _haversine_km(_lat_lon(p, s), _lat_lon(1 - p, -s), **k)),
+        "great_circle-vectors": (
+            lambda **k: M.great_circle_distance(lk.lat_lon_to_unit_vector(_lat_lon(p, s)),
+                                                lk.lat_lon_to_unit_vector(_lat_lon(1 - p, -s)),
+                                                **k),
+            lambda **k: _haversine_km(_lat_lon(p, s), _lat_lon(1 - p, -s), **k)),
+        "angular": (lambda **k: M.mean_angular_error(t * 7, t[::-1] * 7, degrees=True, **k),
+                    lambda **k: _angular_degrees(t * 7, t[::-1] * 7, **k)),
     }
     for average in ("binary", "macro", "micro", "weighted"):
         for name in ("precision", "recall", "f1"):
@@ -133,7 +158,8 @@ def test_every_metric_has_a_reference_case():
     short = {"rmse": "root_mean_squared_error", "mae": "mean_absolute_error",
              "brier": "brier_score_loss", "r2": "r2_score",
              "poisson_deviance": "mean_poisson_deviance",
-             "gamma_deviance": "mean_gamma_deviance"}
+             "gamma_deviance": "mean_gamma_deviance",
+             "great_circle": "great_circle_distance", "angular": "mean_angular_error"}
     covered = {short.get(p, f"{p}_score") for p in {n.split("-")[0] for n in CASE_NAMES}}
     # ECE and max error have their own reference tests below
     expected = set(M.__all__) - {"expected_calibration_error", "max_error"}
@@ -280,6 +306,8 @@ def _backend_cases(rng):
         (M.max_error, t[:, 0], t[:, 1], {}),
         (M.mean_poisson_deviance, np.floor(p * 4), t[:, 0] / 40, {}),
         (M.mean_gamma_deviance, t, t[::-1], {}),
+        (M.great_circle_distance, _lat_lon(p, s), _lat_lon(1 - p, s), {}),
+        (M.mean_angular_error, t, t[::-1], {"degrees": True}),
     ], w
 
 
@@ -288,7 +316,7 @@ def test_every_metric_runs_on_every_backend_case():
     assert {case[0] for case in cases} == set(ALL_METRICS)
 
 
-@pytest.mark.parametrize("index", range(19))
+@pytest.mark.parametrize("index", range(21))
 def test_same_numbers_and_array_type_on_every_backend(backend, rng, index):
     cases, w = _backend_cases(rng)
     fn, y, pred, options = cases[index]

@@ -16,6 +16,8 @@ Gamma(shape)              positive numbers              1 (log-mean)         exp
 Bernoulli                 labels 0/1                    1 (logit)            sigmoid
 MultiLabel                k labels 0/1                  k (logits)           sigmoid
 Categorical               one label of C                C (logits)           softmax
+VonMises                  angles (radians)              2 (κ cos, κ sin)     mean resultant
+VonMisesFisher            unit vectors on the sphere    3 (κ μ)              mean resultant
 ========================  ============================  ===================  ===================
 
 Every family has ``domain`` (checked by each method, with a clear error),
@@ -50,6 +52,7 @@ with the diagonal hessian, with :class:`Categorical`).
 
 from losskit.families._base import Family, family, registered_families
 from losskit.families._classification import Bernoulli, Categorical, MultiLabel
+from losskit.families._directional import VonMises, VonMisesFisher
 from losskit.families._regression import (
     Gamma,
     Gaussian,
@@ -74,6 +77,8 @@ __all__ = [
     "NegativeBinomial",
     "Poisson",
     "StudentT",
+    "VonMises",
+    "VonMisesFisher",
     "family",
     "registered_families",
 ]

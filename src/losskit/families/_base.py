@@ -26,6 +26,7 @@ from losskit._array import (
     to_bool,
     to_float,
 )
+from losskit._reduction import apply_scale
 from losskit._validation import (
     Boolean,
     Constraint,
@@ -38,7 +39,6 @@ from losskit._validation import (
     weight_array,
 )
 from losskit.losses import Kernel, LossExplanation, spec_of
-from losskit.losses._core import apply_scale
 
 __all__ = ["Family", "family", "registered_families"]
 

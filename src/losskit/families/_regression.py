@@ -10,10 +10,7 @@ from typing import Any, ClassVar
 from losskit._array import Array, Namespace, log_softmax
 from losskit._validation import Boolean, Integer, fail
 from losskit.families._base import POSITIVE, Family, check_parameter
-from losskit.losses import Case, LossExplanation
-from losskit.losses._likelihood import (
-    gaussian_log_var_derivatives,
-)
+from losskit.losses import Case, LossExplanation, gaussian_log_var_derivatives
 
 __all__ = [
     "Gamma",

@@ -20,6 +20,15 @@ from losskit.losses._classification_catalogue import (
 from losskit.losses._conventions import CONVENTIONS as _CONVENTIONS
 from losskit.losses._core import attach_native as _attach_native
 from losskit.losses._core import weighted_losses as weighted_losses
+from losskit.losses._directional import bessel_terms as bessel_terms
+from losskit.losses._directional import langevin_over_kappa as langevin_over_kappa
+from losskit.losses._directional import (
+    lat_lon_to_unit_vector as lat_lon_to_unit_vector,
+)
+from losskit.losses._directional import (
+    unit_vector_to_lat_lon as unit_vector_to_lat_lon,
+)
+from losskit.losses._directional import von_mises_fisher_nll, von_mises_nll
 from losskit.losses._gradient import gradient, value_and_gradient
 from losskit.losses._likelihood import (
     gamma_nll,
@@ -30,6 +39,9 @@ from losskit.losses._likelihood import (
     poisson_nll,
     student_t_nll,
     tweedie_deviance,
+)
+from losskit.losses._likelihood import (
+    gaussian_log_var_derivatives as gaussian_log_var_derivatives,
 )
 from losskit.losses._regression import mean_squared_error
 from losskit.losses._robust import (
@@ -47,6 +59,7 @@ from losskit.losses._spec import Case as Case
 from losskit.losses._spec import Kernel as Kernel
 from losskit.losses._spec import LossExplanation as LossExplanation
 from losskit.losses._spec import LossSpec as LossSpec
+from losskit.losses._spec import explained_functions as explained_functions
 from losskit.losses._spec import loss_functions as loss_functions
 from losskit.losses._spec import loss_specs as loss_specs
 from losskit.losses._spec import spec_of as spec_of
@@ -89,4 +102,6 @@ __all__ = [
     "student_t_nll",
     "tweedie_deviance",
     "value_and_gradient",
+    "von_mises_fisher_nll",
+    "von_mises_nll",
 ]

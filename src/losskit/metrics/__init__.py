@@ -33,6 +33,8 @@ from losskit.metrics._classification import (
     recall_score,
     top_k_accuracy_score,
 )
+from losskit.metrics._directional import EARTH_RADIUS_KM as EARTH_RADIUS_KM
+from losskit.metrics._directional import great_circle_distance, mean_angular_error
 from losskit.metrics._ranking import average_precision_score, roc_auc_score
 from losskit.metrics._regression import (
     max_error,
@@ -50,8 +52,10 @@ __all__ = [
     "brier_score_loss",
     "expected_calibration_error",
     "f1_score",
+    "great_circle_distance",
     "max_error",
     "mean_absolute_error",
+    "mean_angular_error",
     "mean_gamma_deviance",
     "mean_poisson_deviance",
     "precision_score",
