@@ -31,10 +31,12 @@ __all__ = [
     "host_array",
     "host_reads_are_free",
     "is_low_precision",
+    "is_traced",
     "is_real_dtype",
     "log_sigmoid",
     "log_softmax",
     "log_softmax_at",
+    "maybe_nonzero",
     "mul_zero_safe",
     "namespace_and_arrays",
     "numpy_errors_silenced",
@@ -269,6 +271,21 @@ def numpy_errors_silenced(value: object = None) -> contextlib.AbstractContextMan
     return np.errstate(all="ignore")
 
 
+def is_traced(*values: Any) -> bool:
+    """Whether any of ``values`` is a JAX tracer (inside ``jax.jit``, ``grad``, ``vmap``, ...):
+    an array whose values cannot be read on the host. ``False`` without JAX loaded."""
+    jax_core = sys.modules.get("jax.core")
+    if jax_core is None:
+        return False
+    return any(isinstance(v, jax_core.Tracer) for v in values)
+
+
+def maybe_nonzero(value: Any) -> bool:
+    """``bool(value)`` for a hyperparameter, ``True`` for a traced one (its value is unknown
+    while tracing): a body then takes the general branch, which is also right at 0."""
+    return True if is_traced(value) else bool(value)
+
+
 def to_bool(func: str, value: Array) -> bool:
     """Bring a 0-d boolean array to the host, with a clear error inside traced JAX code."""
     try:
@@ -277,7 +294,9 @@ def to_bool(func: str, value: Array) -> bool:
         if type(error).__module__.startswith("jax"):
             raise TypeError(
                 f"{func}: value checks need concrete arrays, but the inputs are traced "
-                "(inside jax.jit or vmap). Pass check_values=False in traced code."
+                "(inside jax.jit, grad or vmap). Losses skip their value checks on traced "
+                "inputs unless check_values=True is passed: leave check_values at its "
+                "default (or pass False) in traced code, and check the data outside it."
             ) from None
         raise
 
@@ -403,10 +422,11 @@ def host_reads_are_free(x: Array) -> bool:
     tensor). Used to choose between a cheap data-dependent branch and branch-free code."""
     if getattr(getattr(x, "device", None), "type", None) != "cpu":
         return False
-    # inside torch.func transforms (vmap, grad) values cannot be read at all
+    # inside torch.func transforms (vmap, grad) values cannot be read at all, and under
+    # torch.compile a read is a graph break (the tracer cannot follow a data-dependent branch)
     torch = sys.modules.get("torch")
-    return torch is None or not isinstance(x, torch.Tensor) \
-        or not torch._C._functorch.is_functorch_wrapped_tensor(x)
+    return torch is None or not isinstance(x, torch.Tensor) or not (
+        torch.compiler.is_compiling() or torch._C._functorch.is_functorch_wrapped_tensor(x))
 
 
 _TORCH_VECTOR_ROW = 16  # rows this long or longer: PyTorch's CPU softmax kernel vectorises them

@@ -5,8 +5,18 @@ is a ``ValueError`` (bad value) or ``TypeError`` (bad type). Option constraints 
 per function with :func:`options`; tests read them back to feed bad values to every function.
 
 Checks on array *values* (ranges, NaN, labels, row sums) need the data on the host; they run by
-default and are skipped only when the caller passes ``check_values=False`` (for hot loops and
-traced JAX code). Shape checks are static and always run.
+default and are skipped when the caller passes ``check_values=False`` (for hot loops). Shape
+checks are static and always run.
+
+**Traced code** (the rule, applied by :func:`options` to every loss): when an array argument is
+a JAX tracer (inside ``jax.jit``, ``grad``, ``vmap``, a Keras JAX-backend or optax step) and
+the caller did not pass ``check_values``, the loss runs as with ``check_values=False``: its
+values cannot be read without leaving the trace, and a jitted training step must not fail.
+The same call outside the trace runs every check; an explicit ``check_values=True`` on traced
+inputs raises a ``TypeError`` that says so. A real-valued option (``gamma``, ``alpha``,
+``delta``, ``label_smoothing``, ...) may be a 0-d array: a concrete one is checked and used as
+a Python float, a traced one is used as it is (so ``jax.grad`` flows into it and ``vmap`` can
+map over it) and its range is not checked, by the same rule.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ from losskit._array import (
     Namespace,
     device,
     first_index,
+    is_traced,
     row_dot,
     to_bool,
     to_float,
@@ -62,6 +73,8 @@ class Constraint:
     """A declared constraint on one keyword option."""
 
     description: str = ""
+    #: whether a 0-d real array (a JAX tracer among them) may stand for the value
+    takes_scalar_arrays: bool = False
     #: values that violate the constraint, used by the tests to probe every function
     invalid: tuple[Any, ...] = ()
 
@@ -104,6 +117,8 @@ class Boolean(Constraint):
 class Real(Constraint):
     """A real number in an interval; ``closed`` says which ends belong to it."""
 
+    takes_scalar_arrays = True
+
     def __init__(self, low: float, high: float, closed: str = "both") -> None:
         self.low, self.high, self.closed = low, high, closed
         left = "[" if closed in ("both", "left") else "("
@@ -140,6 +155,7 @@ class Optional(Constraint):
 
     def __init__(self, inner: Constraint) -> None:
         self.inner = inner
+        self.takes_scalar_arrays = inner.takes_scalar_arrays
         self.description = f"None or {inner.description}"
         self.invalid = tuple(v for v in inner.invalid if v is not None)
 
@@ -159,18 +175,47 @@ def options(**constraints: Constraint) -> Callable[[Callable], Callable]:
         if unknown:  # pragma: no cover - programming error caught at import
             raise TypeError(f"constraints for unknown parameters {sorted(unknown)} of {fn}")
 
+        takes_checks = "check_values" in names
+
         @functools.wraps(fn)
         def checked(*args: Any, **kwargs: Any) -> Any:
+            traced = False
             for name, value in kwargs.items():
                 constraint = constraints.get(name)
-                if constraint is not None:
-                    constraint.check(fn.__name__, name, value)
+                if constraint is None:
+                    traced = traced or is_traced(value)
+                    continue
+                if constraint.takes_scalar_arrays and _is_scalar_array(value):
+                    value = kwargs[name] = _scalar(fn.__name__, name, value,
+                                                   constraint.description)
+                    if is_traced(value):  # its value is unknown here: the traced-code rule
+                        traced = True
+                        continue
+                constraint.check(fn.__name__, name, value)
+            if takes_checks and "check_values" not in kwargs and (traced or is_traced(*args)):
+                kwargs["check_values"] = False  # the traced-code rule (module docstring)
             return fn(*args, **kwargs)
 
         checked.__losskit_constraints__ = dict(constraints)  # type: ignore[attr-defined]
         return checked
 
     return decorate
+
+
+def _is_scalar_array(value: Any) -> bool:
+    """An array object (not a Python or NumPy scalar) standing for one option value."""
+    return hasattr(value, "shape") and hasattr(value, "dtype") and not isinstance(
+        value, numbers.Number)
+
+
+def _scalar(func: str, name: str, value: Any, description: str) -> Any:
+    """A 0-d real array option: a traced one as it is, a concrete one as a Python float."""
+    kind = str(value.dtype)
+    if tuple(value.shape) != () or "bool" in kind or "complex" in kind:
+        fail(func, name, f"must be {description} (or a 0-d real array); got an array of "
+             f"shape {tuple(value.shape)} and dtype {value.dtype}",
+             f"Pass {description}.", TypeError)
+    return value if is_traced(value) else float(value)
 
 
 def constraints_of(fn: Callable) -> dict[str, Constraint]:

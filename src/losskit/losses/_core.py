@@ -23,6 +23,7 @@ from losskit._array import (
     first_index,
     host_array,
     is_real_dtype,
+    is_traced,
     namespace_and_arrays,
     numpy_errors_silenced,
     to_bool,
@@ -236,7 +237,7 @@ def value_and_parts(public: Callable, y_true: Any, y_pred: Any, kwargs: dict[str
         parts = body(y_true, y_pred, **kwargs)
         inputs = parts.inputs
         xp = inputs.xp
-        if kwargs.get("check_values", True):
+        if kwargs.get("check_values", not is_traced(parts.loss)):  # the traced-code rule
             check_not_nan(func, parts)
         value = reduce(xp, parts.loss, reduction, weight=parts.weight,
                        mean_weight=parts.mean_weight)
@@ -326,7 +327,7 @@ def weighted_losses(public: Callable, y_true: Any, y_pred: Any, kwargs: dict[str
     unit = kwargs.get("unit", public.__losskit_defaults__.get("unit", "nats"))
     with numpy_errors_silenced(y_pred):
         parts = body(y_true, y_pred, **kwargs)
-        if kwargs.get("check_values", True):
+        if kwargs.get("check_values", not is_traced(parts.loss)):  # the traced-code rule
             check_not_nan(public.__name__, parts)
         xp = parts.inputs.xp
         weight, scale = parts.weight, None

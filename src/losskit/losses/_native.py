@@ -124,6 +124,8 @@ def _torch_tensors(y_true: Any, y_pred: Any) -> Any:
     if y_pred.dtype not in (torch.float32, torch.float64) or y_pred.device != y_true.device \
             or y_pred.ndim == 0 or y_pred.numel() == 0 or y_pred.is_meta:
         return None
+    if torch.compiler.is_compiling():  # torch.compile traces the generic code (no host reads)
+        return None
     wrapped = torch._C._functorch.is_functorch_wrapped_tensor
     if wrapped(y_pred) or wrapped(y_true):
         return None

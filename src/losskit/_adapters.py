@@ -1,0 +1,55 @@
+"""What the framework adapters (:mod:`losskit.torch`, :mod:`losskit.keras`) share: the list of
+catalogue losses and the names of their classes.
+
+The adapters never import each other; both read the catalogue here, so switching it to the
+declared loss specs is one line (:func:`catalogue`).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+
+__all__ = ["catalogue", "class_name", "options_of"]
+
+#: name parts written in capitals in class names
+_ACRONYMS = {"nll": "NLL", "kl": "KL"}
+
+
+def catalogue() -> dict[str, Callable]:
+    """The catalogue losses by name: the public functions of :mod:`losskit.losses` declared
+    with a loss body (``lk.gradient``, ``entropy`` and ``perplexity`` are not losses of a
+    prediction against a target).
+
+    Examples
+    --------
+    >>> from losskit._adapters import catalogue
+    >>> "huber_loss" in catalogue() and "gradient" not in catalogue()
+    True
+    """
+    from losskit import losses
+
+    # one line to switch to the spec registry: {s.name: s.function for s in loss_specs()}
+    return {name: getattr(losses, name) for name in losses.__all__
+            if hasattr(getattr(losses, name), "__losskit_body__")}
+
+
+def class_name(loss: str, *, suffix: str = "") -> str:
+    """The class name of a loss: its name in CamelCase (``nll`` and ``kl`` in capitals), with
+    ``suffix`` added unless the name already ends with it.
+
+    Examples
+    --------
+    >>> class_name("gaussian_nll", suffix="Loss"), class_name("binary_focal_loss", suffix="Loss")
+    ('GaussianNLLLoss', 'BinaryFocalLoss')
+    >>> class_name("kl_divergence")
+    'KLDivergence'
+    """
+    name = "".join(_ACRONYMS.get(part, part.capitalize()) for part in loss.split("_"))
+    return name if not suffix or name.endswith(suffix) else name + suffix
+
+
+def options_of(function: Callable) -> dict[str, inspect.Parameter]:
+    """The keyword options of a loss (everything after ``y_true, y_pred``)."""
+    parameters = inspect.signature(function.__losskit_body__).parameters
+    return {name: p for name, p in parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
