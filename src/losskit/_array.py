@@ -294,9 +294,9 @@ def to_bool(func: str, value: Array) -> bool:
         if type(error).__module__.startswith("jax"):
             raise TypeError(
                 f"{func}: value checks need concrete arrays, but the inputs are traced "
-                "(inside jax.jit, grad or vmap). Losses skip their value checks on traced "
-                "inputs unless check_values=True is passed: leave check_values at its "
-                "default (or pass False) in traced code, and check the data outside it."
+                "(inside jax.jit, grad or vmap). Pass check_values=False in traced code (a "
+                "loss does so itself unless check_values=True is passed), and check the data "
+                "outside it."
             ) from None
         raise
 

@@ -73,8 +73,9 @@ class Constraint:
     """A declared constraint on one keyword option."""
 
     description: str = ""
-    #: whether a 0-d real array (a JAX tracer among them) may stand for the value
+    #: whether a 0-d real array may stand for the value, and whether a traced one may
     takes_scalar_arrays: bool = False
+    takes_traced: bool = False
     #: values that violate the constraint, used by the tests to probe every function
     invalid: tuple[Any, ...] = ()
 
@@ -115,12 +116,16 @@ class Boolean(Constraint):
 
 
 class Real(Constraint):
-    """A real number in an interval; ``closed`` says which ends belong to it."""
+    """A real number in an interval; ``closed`` says which ends belong to it. A 0-d array
+    may stand for it; a traced one only with ``traced=True`` (an option the body uses in
+    array arithmetic, not in constants computed on the host)."""
 
     takes_scalar_arrays = True
 
-    def __init__(self, low: float, high: float, closed: str = "both") -> None:
+    def __init__(self, low: float, high: float, closed: str = "both", *,
+                 traced: bool = True) -> None:
         self.low, self.high, self.closed = low, high, closed
+        self.takes_traced = traced
         left = "[" if closed in ("both", "left") else "("
         right = "]" if closed in ("both", "right") else ")"
         self.description = f"a number in {left}{low}, {high}{right}"
@@ -156,6 +161,7 @@ class Optional(Constraint):
     def __init__(self, inner: Constraint) -> None:
         self.inner = inner
         self.takes_scalar_arrays = inner.takes_scalar_arrays
+        self.takes_traced = inner.takes_traced
         self.description = f"None or {inner.description}"
         self.invalid = tuple(v for v in inner.invalid if v is not None)
 
@@ -189,6 +195,11 @@ def options(**constraints: Constraint) -> Callable[[Callable], Callable]:
                     value = kwargs[name] = _scalar(fn.__name__, name, value,
                                                    constraint.description)
                     if is_traced(value):  # its value is unknown here: the traced-code rule
+                        if not constraint.takes_traced:
+                            fail(fn.__name__, name, "is a traced array, but it sets "
+                                 "constants computed on the host",
+                                 f"Pass {name} as a Python number (close over it, or mark "
+                                 "it static: jax.jit(..., static_argnames=...))", TypeError)
                         traced = True
                         continue
                 constraint.check(fn.__name__, name, value)

@@ -14,6 +14,7 @@ from losskit._array import (
     log_sigmoid,
     log_softmax,
     log_softmax_at,
+    maybe_nonzero,
     mul_zero_safe,
     row_dot,
     safe_log,
@@ -191,7 +192,7 @@ def binary_cross_entropy(
     if check_values:
         check_binary_targets(func, xp, y)
         _check_predictions(func, inputs, from_logits, rows=False)
-    if label_smoothing:
+    if maybe_nonzero(label_smoothing):
         y = y * (1.0 - label_smoothing) + 0.5 * label_smoothing
     positive = y
     if inputs.others[1] is not None:
@@ -352,7 +353,7 @@ def categorical_cross_entropy(
         _check_predictions(func, inputs, from_logits, rows=True,
                            renormalised=convention == "keras")
     weights = _class_weights(func, inputs, inputs.others[1], check_values)
-    q = y * (1.0 - label_smoothing) + label_smoothing / n_classes if label_smoothing else y
+    q = y * (1.0 - label_smoothing) + label_smoothing / n_classes if maybe_nonzero(label_smoothing) else y
     a = q if weights is None else q * weights
     if from_logits:
         terms, _, (a_dot_log_p,) = log_softmax_at(xp, inputs.y_pred, vectors=(a,),
@@ -506,7 +507,7 @@ def sparse_categorical_cross_entropy(
         label_weight = xp.reshape(xp.take(weights, xp.reshape(labels, (-1,))), labels.shape)
     hit = (1.0 - label_smoothing) * (1.0 if label_weight is None else label_weight)
     spread = None  # the smoothing part of the target: eps/C * a_c for every class
-    if label_smoothing:
+    if maybe_nonzero(label_smoothing):
         spread = label_smoothing / n_classes * (
             xp.ones(n_classes, dtype=inputs.y_pred.dtype, device=device(inputs.y_pred))
             if weights is None else weights)

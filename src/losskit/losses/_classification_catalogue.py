@@ -24,6 +24,7 @@ from losskit._array import (
     first_index,
     log_sigmoid,
     log_softmax,
+    maybe_nonzero,
     mul_zero_safe,
     numpy_errors_silenced,
     sigmoid,
@@ -845,7 +846,7 @@ def binary_focal_loss(
     if check_values:
         check_binary_targets(func, xp, y)
         _check_predictions(func, inputs, from_logits, rows=False)
-    if label_smoothing:
+    if maybe_nonzero(label_smoothing):
         y = y * (1.0 - label_smoothing) + 0.5 * label_smoothing
     balance = 1.0 if alpha is None else alpha * y + (1.0 - alpha) * (1.0 - y)
     flip = 1.0 - 2.0 * y  # d(1 - p_t)/dp
@@ -993,7 +994,7 @@ def categorical_focal_loss(
                              "y_true holds one-hot or probability rows; for integer labels "
                              "use numpy.eye(C)[labels]")
         _check_predictions(func, inputs, from_logits, rows=True, renormalised=keras)
-    q = y * (1.0 - label_smoothing) + label_smoothing / n_classes if label_smoothing else y
+    q = y * (1.0 - label_smoothing) + label_smoothing / n_classes if maybe_nonzero(label_smoothing) else y
     scale = (_KERAS_FOCAL_ALPHA if keras else 1.0) if alpha is None else alpha
     if keras:
         # Keras: softmax for logits, then rows divided by their sum, then clipped to
