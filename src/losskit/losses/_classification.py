@@ -353,7 +353,8 @@ def categorical_cross_entropy(
         _check_predictions(func, inputs, from_logits, rows=True,
                            renormalised=convention == "keras")
     weights = _class_weights(func, inputs, inputs.others[1], check_values)
-    q = y * (1.0 - label_smoothing) + label_smoothing / n_classes if maybe_nonzero(label_smoothing) else y
+    smooth = maybe_nonzero(label_smoothing)  # a traced value takes the general branch
+    q = y * (1.0 - label_smoothing) + label_smoothing / n_classes if smooth else y
     a = q if weights is None else q * weights
     if from_logits:
         terms, _, (a_dot_log_p,) = log_softmax_at(xp, inputs.y_pred, vectors=(a,),

@@ -994,7 +994,8 @@ def categorical_focal_loss(
                              "y_true holds one-hot or probability rows; for integer labels "
                              "use numpy.eye(C)[labels]")
         _check_predictions(func, inputs, from_logits, rows=True, renormalised=keras)
-    q = y * (1.0 - label_smoothing) + label_smoothing / n_classes if maybe_nonzero(label_smoothing) else y
+    smooth = maybe_nonzero(label_smoothing)  # a traced value takes the general branch
+    q = y * (1.0 - label_smoothing) + label_smoothing / n_classes if smooth else y
     scale = (_KERAS_FOCAL_ALPHA if keras else 1.0) if alpha is None else alpha
     if keras:
         # Keras: softmax for logits, then rows divided by their sum, then clipped to
