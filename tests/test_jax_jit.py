@@ -20,21 +20,34 @@ def test_the_cases_cover_the_catalogue():
     assert set(CASES) == set(catalogue())
 
 
+@pytest.fixture(scope="module")
+def traced_results():
+    """Every loss's value, gradient and a batch of two, from ONE jitted function (one
+    compilation instead of one per loss: the suite must stay fast on 2 cores)."""
+
+    def results(raws, ys):
+        out = {}
+        for name, (_, _, options) in CASES.items():
+            fn = catalogue()[name]
+
+            def loss(r, t, fn=fn, options=options):
+                return fn(t, r, **options)
+
+            r, t = raws[name], ys[name]
+            out[name] = (loss(r, t), jax.grad(loss)(r, t),
+                         jax.vmap(loss)(jnp.stack([r, 2 * r]), jnp.stack([t, t])))
+        return out
+
+    raws = {name: jnp.asarray(raw, jnp.float32) for name, (_, raw, _) in CASES.items()}
+    ys = {name: jnp.asarray(y) for name, (y, _, _) in CASES.items()}
+    return jax.jit(results)(raws, ys)
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_every_loss_runs_under_jit_grad_and_vmap_with_default_options(name):
+def test_every_loss_runs_under_jit_grad_and_vmap_with_default_options(name, traced_results):
     y, raw, options = CASES[name]
     fn = catalogue()[name]
-    yj, rj = jnp.asarray(y), jnp.asarray(raw, jnp.float32)
-
-    def loss(r, t):
-        return fn(t, r, **options)
-
-    @jax.jit  # one compilation: value, gradient and a batch of two
-    def traced(r, t):
-        return loss(r, t), jax.grad(loss)(r, t), jax.vmap(loss)(jnp.stack([r, 2 * r]),
-                                                                jnp.stack([t, t]))
-
-    value, grad, batched = traced(rj, yj)
+    value, grad, batched = traced_results[name]
     eager = float(fn(y, raw, **options))
     np.testing.assert_allclose(float(value), eager, rtol=1e-5)
     np.testing.assert_allclose(np.asarray(grad), lk.gradient(fn, y, raw, **options),
@@ -65,23 +78,33 @@ HYPER = [("binary_focal_loss", "gamma", 2.0), ("binary_focal_loss", "alpha", 0.2
          ("huber_loss", "delta", 0.5), ("pinball_loss", "quantile", 0.8)]
 
 
-@pytest.mark.parametrize(("name", "option", "value"), HYPER)
-def test_hyperparameters_may_be_traced(name, option, value):
+@pytest.fixture(scope="module")
+def traced_hyperparameters():
+    """Value, derivative and a batch of two for each (loss, option), from one jitted function
+    whose arguments are the option values (so they are traced)."""
+
+    def results(values):
+        out = []
+        for (name, option, _), h in zip(HYPER, values, strict=True):
+            y, raw, options = CASES[name]
+            rest = {k: v for k, v in options.items() if k != option}
+
+            def loss(h, fn=catalogue()[name], y=y, raw=raw, rest=rest, option=option):
+                return fn(y, jnp.asarray(raw), **rest, **{option: h})
+
+            out.append((loss(h), jax.grad(loss)(h), jax.vmap(loss)(jnp.stack([h, h / 2]))))
+        return out
+
+    return jax.jit(results)([jnp.asarray(value, jnp.float32) for _, _, value in HYPER])
+
+
+@pytest.mark.parametrize("index", range(len(HYPER)), ids=[f"{n}-{o}" for n, o, _ in HYPER])
+def test_hyperparameters_may_be_traced(index, traced_hyperparameters):
+    name, option, value = HYPER[index]
     y, raw, options = CASES[name]
     fn = catalogue()[name]
     rest = {k: v for k, v in options.items() if k != option}
-    rj = jnp.asarray(raw)
-
-    def loss(h):
-        return fn(y, rj, **rest, **{option: h})
-
-    other = value / 2
-
-    @jax.jit  # one compilation: value, derivative and a batch of two values
-    def traced(h):
-        return loss(h), jax.grad(loss)(h), jax.vmap(loss)(jnp.stack([h, h / 2]))
-
-    got, slope_got, batched = traced(jnp.asarray(value, jnp.float32))
+    got, slope_got, batched = traced_hyperparameters[index]
     expected = float(fn(y, raw, **rest, **{option: value}))
     np.testing.assert_allclose(float(got), expected, rtol=1e-5)
     step = 1e-3
@@ -89,7 +112,7 @@ def test_hyperparameters_may_be_traced(name, option, value):
              - float(fn(y, raw, **rest, **{option: value - step}))) / (2 * step)
     np.testing.assert_allclose(float(slope_got), slope, rtol=1e-3, atol=1e-6)
     np.testing.assert_allclose(np.asarray(batched),
-                               [expected, float(fn(y, raw, **rest, **{option: other}))],
+                               [expected, float(fn(y, raw, **rest, **{option: value / 2}))],
                                rtol=1e-5)
 
 
