@@ -88,8 +88,9 @@ def traced_hyperparameters():
         for (name, option, _), h in zip(HYPER, values, strict=True):
             y, raw, options = CASES[name]
             rest = {k: v for k, v in options.items() if k != option}
+            fn = catalogue()[name]
 
-            def loss(h, fn=catalogue()[name], y=y, raw=raw, rest=rest, option=option):
+            def loss(h, fn=fn, y=y, raw=raw, rest=rest, option=option):
                 return fn(y, jnp.asarray(raw), **rest, **{option: h})
 
             out.append((loss(h), jax.grad(loss)(h), jax.vmap(loss)(jnp.stack([h, h / 2]))))
