@@ -9,8 +9,14 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from typing import Any
 
-__all__ = ["catalogue", "class_name", "options_of"]
+from losskit._validation import fail
+
+__all__ = ["catalogue", "checked_loss", "class_name", "options_of"]
+
+#: options of the functions that an adapter takes elsewhere (at call time, or its own way)
+NOT_OPTIONS = ("sample_weight", "reduction")
 
 #: name parts written in capitals in class names
 _ACRONYMS = {"nll": "NLL", "kl": "KL"}
@@ -53,3 +59,24 @@ def options_of(function: Callable) -> dict[str, inspect.Parameter]:
     """The keyword options of a loss (everything after ``y_true, y_pred``)."""
     parameters = inspect.signature(function.__losskit_body__).parameters
     return {name: p for name, p in parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def checked_loss(owner: str, loss: Any, options: dict[str, Any]) -> Callable:
+    """The catalogue function ``loss`` names, after checking that each of ``options`` is one
+    of its options with a valid value (so an adapter fails at construction, not at its first
+    batch). ``owner`` (the adapter class) names the error."""
+    functions = catalogue()
+    if not isinstance(loss, str) or loss not in functions:
+        fail(owner, "loss", f"is {loss!r}, not a catalogue loss",
+             f"Pass one of {', '.join(sorted(functions))}")
+    function = functions[loss]
+    allowed = [name for name in options_of(function) if name not in NOT_OPTIONS]
+    constraints = function.__losskit_constraints__
+    for key, value in options.items():
+        if key not in allowed:
+            what = ("is given at call time, with the batch" if key == "sample_weight"
+                    else f"is not an option of {loss}")
+            fail(owner, key, what, f"Options of {loss}: {', '.join(allowed)}", TypeError)
+        if key in constraints:
+            constraints[key].check(loss, key, value)
+    return function

@@ -51,13 +51,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from losskit._adapters import catalogue, class_name, options_of
-from losskit._validation import fail
+from losskit._adapters import NOT_OPTIONS, catalogue, checked_loss, class_name, options_of
 
 __all__ = ["CRITERIA", "Loss"]  # + one named criterion per catalogue loss (see CRITERIA)
-
-_NOT_OPTIONS = ("sample_weight", "reduction")
-
 
 class Loss(torch.nn.Module):
     """A losskit loss as a PyTorch criterion: ``Loss(name, reduction="mean", **options)``.
@@ -86,26 +82,11 @@ class Loss(torch.nn.Module):
 
     def __init__(self, loss: str, *, reduction: str = "mean", **options: Any) -> None:
         super().__init__()
-        functions = catalogue()
-        if not isinstance(loss, str) or loss not in functions:
-            fail(type(self).__name__, "loss", f"is {loss!r}, not a catalogue loss",
-                 f"Pass one of {', '.join(sorted(functions))}")
-        self.loss = loss
-        self.function: Callable = functions[loss]
-        allowed = options_of(self.function)
-        constraints = self.function.__losskit_constraints__
-        constraints["reduction"].check(loss, "reduction", reduction)
-        self.reduction = reduction
+        self.function: Callable = checked_loss(type(self).__name__, loss, options)
+        self.function.__losskit_constraints__["reduction"].check(loss, "reduction", reduction)
+        self.loss, self.reduction = loss, reduction
         self.options: dict[str, Any] = {}
         for key, value in options.items():
-            if key not in allowed or key in _NOT_OPTIONS:
-                what = ("is given at call time: criterion(input, target, sample_weight=w)"
-                        if key == "sample_weight" else f"is not an option of {loss}")
-                fail(type(self).__name__, key, what,
-                     f"Options of {loss}: {', '.join(k for k in allowed if k not in _NOT_OPTIONS)}",
-                     TypeError)
-            if key in constraints:
-                constraints[key].check(loss, key, value)
             if isinstance(value, (torch.Tensor, np.ndarray, list, tuple)):
                 self.register_buffer(key, torch.as_tensor(value))  # moved by .to(device)
             else:
@@ -134,7 +115,9 @@ def _criterion(loss: str, function: Callable) -> type[Loss]:
         Loss.__init__(self, loss, reduction=reduction, **options)
 
     parameters = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)] + [
-        p for name, p in options_of(function).items() if name != "sample_weight"]
+        p for name, p in options_of(function).items() if name not in NOT_OPTIONS]
+    parameters.insert(1, inspect.Parameter("reduction", inspect.Parameter.KEYWORD_ONLY,
+                                           default="mean"))
     __init__.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     name = class_name(loss, suffix="Loss")
     summary = (function.__doc__ or "").strip().splitlines()[0]
