@@ -26,7 +26,7 @@ FIT_LOSSES = ["binary_focal_loss", "sparse_categorical_cross_entropy", "gaussian
               "poisson_nll"]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def keras_runs(backends: tuple[str, ...], logs: str | None = None) -> dict[str, dict]:
     """``{backend: results}`` (``{"skipped": reason}`` where the backend does not install);
     the processes run in parallel. ``logs`` names the backend that also writes CSV logs."""
@@ -89,7 +89,8 @@ def _logs(keras, out: Path) -> None:
     import losskit.keras as lkk
 
     rng = np.random.default_rng(0)
-    # overfitting: 40 training samples (200 for validation), 30 features, a wide network, Adam, no regularisation
+    # overfitting: 40 training samples (200 for validation), 30 features, a wide network,
+    # Adam, no regularisation
     X = rng.normal(size=(240, 30)).astype("float32")
     y = (X[:, 0] + rng.normal(scale=0.5, size=240) > 0).astype("float32")[:, None]
     keras.utils.set_random_seed(0)

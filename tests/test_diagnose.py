@@ -75,8 +75,9 @@ def test_a_real_keras_diverging_run(keras_logs, tmp_path, capsys):
 def test_tensorboard_events_from_torch_summary_writer(tmp_path):
     pytest.importorskip("tensorboard", reason="tensorboard is not installed (test extra)")
     torch = pytest.importorskip("torch")
-    import losskit.torch as lkt
     from torch.utils.tensorboard import SummaryWriter
+
+    import losskit.torch as lkt
 
     torch.manual_seed(0)
     X, y = torch.randn(30, 20), torch.randn(30, 1)

@@ -237,10 +237,11 @@ def diagnose_curves(loss: Sequence[float], val_loss: Sequence[float] | None = No
     loss = [float(v) for v in loss]
     epochs = list(range(1, len(loss) + 1)) if epochs is None else [int(e) for e in epochs]
     if len(epochs) != len(loss) or (val_loss is not None and len(val_loss) != len(loss)):
-        fail("diagnose_curves", "val_loss" if val_loss is not None and len(val_loss) !=
-             len(loss) else "epochs", "has a different length than loss",
+        wrong = "val_loss" if val_loss is not None and len(val_loss) != len(loss) else "epochs"
+        fail("diagnose_curves", wrong, "has a different length than loss",
              "Pass one value per epoch in each sequence")
-    rows: list[dict[str, float]] = [{"epoch": e, "loss": v} for e, v in zip(epochs, loss, strict=True)]
+    rows: list[dict[str, float]] = [{"epoch": e, "loss": v}
+                                    for e, v in zip(epochs, loss, strict=True)]
     if val_loss is not None:
         for row, v in zip(rows, val_loss, strict=True):
             row["val_loss"] = float(v)
