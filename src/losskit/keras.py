@@ -13,7 +13,8 @@ are registered with Keras as ``losskit>ClassName``).
 
 Conventions are Keras': ``loss(y_true, y_pred, sample_weight=None)``; the class computes one
 value per sample (``reduction="none"`` of the function) and Keras reduces them with its own
-``reduction`` (default ``"sum_over_batch_size"``), sample weights and masks. Targets come as
+``reduction`` (default ``"sum_over_batch_size"``), sample weights and masks (so a weighted
+mean, also with ``class_weight``, is Keras' ``sum(w l) / n``). Targets come as
 Keras feeds them: a ``y_true`` of shape ``(n,)`` against a ``y_pred`` of ``(n, 1)`` gets the
 trailing axis, and labels of shape ``(n, 1)`` against ``(n, C)`` outputs lose it (what Keras'
 own losses do); any other shape mismatch is losskit's error. Pass ``convention="keras"`` (for
