@@ -95,7 +95,7 @@ def test_construction_checks_the_options():
 def test_numpy_backend_evaluates_and_saves_but_keras_cannot_fit_there(tmp_path):
     if keras.backend.backend() != "numpy":
         pytest.skip(f"this process runs Keras' {keras.backend.backend()} backend")
-    y, raw, options = CASES["poisson_nll"]
+    y, _, options = CASES["poisson_nll"]
     X = np.random.default_rng(2).normal(size=(len(y), 4)).astype("float32")
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss=lkk.PoissonNLL(**options))
