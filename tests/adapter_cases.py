@@ -48,3 +48,14 @@ def adapter_cases(rng: np.random.Generator, n: int = N) -> dict[str, tuple]:
         "negative_binomial_nll": (counts[:, 0], raw(2), {}),
         "gaussian_mixture_nll": (normal[:, 0], raw(6), {}),
     }
+
+
+def doc_example(page: str) -> str:
+    """The ```python blocks of ``docs/<page>``, joined: the page's complete example (blocks
+    fenced as ```py are fragments shown in the text, tested elsewhere)."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / page).read_text()
+    blocks = [part.split("```", 1)[0] for part in text.split("```python\n")[1:]]
+    assert blocks, f"docs/{page} has no python example"
+    return "\n".join(blocks)

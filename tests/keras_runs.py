@@ -3,7 +3,7 @@
 
 ``python tests/keras_runs.py BACKEND OUT`` fits a tiny model with a few losskit losses, saves
 each model to ``.keras`` and loads it back, and (``--logs``) trains an overfitting and a
-diverging model with ``keras.callbacks.CSVLogger``; it writes ``OUT/results.json`` and the
+diverging model with ``keras.callbacks.CSVLogger`` and runs the example of docs/keras.md; it writes ``OUT/results.json`` and the
 CSV logs. :func:`keras_runs` starts the processes for several backends at once (two cores) and
 caches their results for the test session.
 """
@@ -120,6 +120,10 @@ def main(backend: str, out: Path, logs: bool) -> None:
     results = _fit_and_reload(keras, out)
     if logs:
         _logs(keras, out)
+        from adapter_cases import doc_example
+
+        exec(compile(doc_example("keras.md"), "docs/keras.md", "exec"), {})
+        results["docs_example"] = "ran"
     (out / "results.json").write_text(json.dumps(results))
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import losskit as lk
+from adapter_cases import doc_example
 from keras_runs import keras_runs
 from losskit.cli import main
 from losskit.nn.diagnosis import diagnose_curves
@@ -200,3 +201,9 @@ def test_diagnose_curves_is_diagnose_on_plain_curves():
     assert result.kinds == ["converged"]
     with pytest.raises(ValueError, match=r"diagnose_curves: val_loss has a different length"):
         diagnose_curves(loss, [1.0])
+
+
+def test_the_docs_example_runs(capsys):
+    pytest.importorskip("torch")
+    exec(compile(doc_example("diagnose.md"), "docs/diagnose.md", "exec"), {})
+    assert "Overfitting from epoch" in capsys.readouterr().out

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import losskit as lk
-from adapter_cases import adapter_cases
+from adapter_cases import adapter_cases, doc_example
 from losskit._adapters import catalogue
 
 jax = pytest.importorskip("jax")
@@ -171,3 +171,9 @@ def test_an_optax_training_loop_with_a_traced_gamma():
     assert step._cache_size() == 1  # one trace: gamma was traced, not baked in
     accuracy = float(jnp.mean((X @ params["w"] + params["b"] > 0) == (y > 0.5)))
     assert accuracy > 0.9
+
+
+def test_the_docs_example_runs(capsys):
+    pytest.importorskip("optax", reason="optax is not installed (test extra)")
+    exec(compile(doc_example("jax.md"), "docs/jax.md", "exec"), {})
+    assert "final focal loss" in capsys.readouterr().out

@@ -124,3 +124,10 @@ def test_model_fit_save_and_reload_on_each_backend(backend, name):
     assert result["evaluate_loaded"] == pytest.approx(result["evaluate"], rel=1e-6)
     # Keras' number is losskit's function on the trained model's outputs
     assert result["evaluate"] == pytest.approx(result["function"], rel=1e-4)
+
+
+def test_the_docs_example_ran_on_the_jax_backend():
+    run = keras_runs(KERAS_BACKENDS, logs="jax")["jax"]
+    if "skipped" in run:
+        pytest.skip(run["skipped"])
+    assert run["docs_example"] == "ran"  # the process fails (and the test with it) otherwise

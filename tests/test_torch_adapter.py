@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import losskit as lk
-from adapter_cases import adapter_cases
+from adapter_cases import adapter_cases, doc_example
 from losskit._adapters import catalogue
 
 torch = pytest.importorskip("torch")
@@ -205,3 +205,9 @@ def test_inside_a_lightning_module(tmp_path):
     final = lk.poisson_nll(counts, model.net(x).detach()).item()
     start = lk.poisson_nll(counts, torch.zeros_like(counts)).item()
     assert trainer.callback_metrics["train_loss"].item() < start and final < start
+
+
+def test_the_docs_example_runs(capsys):
+    exec(compile(doc_example("torch.md"), "docs/torch.md", "exec"), {})
+    assert "BinaryFocalLoss(binary_focal_loss, gamma=2.0, from_logits=True)" in \
+        capsys.readouterr().out
