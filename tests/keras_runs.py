@@ -4,8 +4,8 @@
 ``python tests/keras_runs.py BACKEND OUT`` fits a tiny model with a few losskit losses, saves
 each model to ``.keras`` and loads it back, and (``--logs``) trains an overfitting and a
 diverging model with ``keras.callbacks.CSVLogger`` and runs the example of docs/keras.md; it
-writes ``OUT/results.json`` and the CSV logs. :func:`keras_runs` starts the processes for several backends at once (two cores) and
-caches their results for the test session.
+writes ``OUT/results.json`` and the CSV logs. :func:`keras_runs` starts the processes for
+several backends at once (two cores) and caches their results for the test session.
 """
 
 from __future__ import annotations
