@@ -131,3 +131,11 @@ def test_the_docs_example_ran_on_the_jax_backend():
     if "skipped" in run:
         pytest.skip(run["skipped"])
     assert run["docs_example"] == "ran"  # the process fails (and the test with it) otherwise
+
+
+def test_a_loss_from_a_family_is_the_familys_nll():
+    y, raw, _ = CASES["poisson_nll"]
+    loss = lkk.Loss.from_family("poisson")
+    assert type(loss) is lkk.PoissonNLL
+    np.testing.assert_allclose(float(loss(y, raw)), lk.family("poisson").loss(y, raw),
+                               rtol=1e-5)

@@ -211,3 +211,16 @@ def test_the_docs_example_runs(capsys):
     exec(compile(doc_example("torch.md"), "docs/torch.md", "exec"), {})
     assert "BinaryFocalLoss(binary_focal_loss, gamma=2.0, from_logits=True)" in \
         capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("family", "case"), [("poisson", "poisson_nll"),
+                                              ("bernoulli", "binary_cross_entropy"),
+                                              (lk.families.Gamma(shape=2.0), "gamma_nll")])
+def test_a_criterion_from_a_family_is_the_familys_nll(family, case):
+    y, raw, _ = _tensors(case)
+    fam = lk.family(family) if isinstance(family, str) else family
+    criterion = lkt.Loss.from_family(family)
+    assert type(criterion) is lkt.CRITERIA[fam.loss_name]
+    np.testing.assert_allclose(criterion(raw, y).item(), fam.loss(y, raw).item(), rtol=1e-12)
+    with pytest.raises(ValueError, match=r"from_family|splits its raw outputs"):
+        lkt.Loss.from_family("heteroscedastic_gaussian")

@@ -13,7 +13,7 @@ from typing import Any
 
 from losskit._validation import fail
 
-__all__ = ["catalogue", "checked_loss", "class_name", "options_of"]
+__all__ = ["catalogue", "checked_loss", "class_name", "family_loss", "options_of"]
 
 #: options of the functions that an adapter takes elsewhere (at call time, or its own way)
 NOT_OPTIONS = ("sample_weight", "reduction")
@@ -80,3 +80,17 @@ def checked_loss(owner: str, loss: Any, options: dict[str, Any]) -> Callable:
         if key in constraints:
             constraints[key].check(loss, key, value)
     return function
+
+
+def family_loss(owner: str, family: Any) -> tuple[str, dict[str, Any]]:
+    """The catalogue loss and options of a family's NLL of the raw outputs (a
+    :class:`~losskit.families.Family` or its name, as ``lk.family`` takes it)."""
+    from losskit.families import family as family_named
+
+    fam = family_named(family) if isinstance(family, str) else family
+    options = getattr(fam, "loss_options", None)
+    if options is None:
+        fail(owner, "family", f"{getattr(fam, 'name', fam)!r} splits its raw outputs between "
+             "the loss's arguments, which a (prediction, target) loss cannot do",
+             "Call the family's loss(y, raw) in your training step instead")
+    return fam.loss_name, dict(options)

@@ -3,7 +3,8 @@
 One class per catalogue loss, generated from the catalogue and named as Keras names its losses:
 the function's name in CamelCase (``BinaryCrossEntropy``, ``BinaryFocalLoss``, ``HuberLoss``,
 ``GaussianNLL``, ``KLDivergence``; :data:`LOSSES` maps each loss to its class), plus the
-generic :class:`Loss` (``Loss("huber_loss", delta=1.0)``) that they all are. Each works on
+generic :class:`Loss` (``Loss("huber_loss", delta=1.0)``; a family's NLL with
+``Loss.from_family("poisson")``) that they all are. Each works on
 every Keras 3 backend that losskit computes on (JAX, PyTorch, NumPy: the arrays Keras hands
 the loss are that library's, and losskit's functions take them as they are), inside
 ``model.fit`` (on JAX, traced by ``jax.jit``: the value checks follow losskit's traced-code
@@ -42,7 +43,14 @@ from typing import Any
 import keras
 import numpy as np
 
-from losskit._adapters import NOT_OPTIONS, catalogue, checked_loss, class_name, options_of
+from losskit._adapters import (
+    NOT_OPTIONS,
+    catalogue,
+    checked_loss,
+    class_name,
+    family_loss,
+    options_of,
+)
 
 __all__ = ["LOSSES", "Loss"]  # + one named loss per catalogue loss (see LOSSES)
 
@@ -80,6 +88,13 @@ class Loss(keras.losses.Loss):
         self.function: Callable = checked_loss(type(self).__name__, loss, options)
         super().__init__(name=name or loss, reduction=reduction, dtype=dtype)
         self.loss, self.options = loss, options
+
+    @classmethod
+    def from_family(cls, family: Any, **options: Any) -> Loss:
+        """The Keras loss of a family's NLL of the raw outputs (``lk.family`` name or object):
+        its loss's named class with the family's ``loss_options``, plus ``options``."""
+        loss, fixed = family_loss(cls.__name__, family)
+        return LOSSES[loss](**fixed, **options)
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
         return self.function(_keras_shape(y_true, y_pred), y_pred, reduction="none",

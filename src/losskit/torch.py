@@ -1,10 +1,10 @@
 """losskit's losses as PyTorch criteria (``torch.nn.Module``), for plain loops, Lightning, skorch.
 
-One generic criterion, :class:`Loss` (``Loss("huber_loss", delta=1.0)``), and a named subclass
-for **every** catalogue loss, generated from the catalogue: the class name is the loss's name in
-CamelCase ending in ``Loss``, as PyTorch names its criteria (``BinaryFocalLoss``,
-``HuberLoss``, ``GaussianNLLLoss``, ``MeanSquaredErrorLoss``; :data:`CRITERIA` maps each loss to
-its class). Why both: the named classes are what a PyTorch user expects to import and what
+One generic criterion, :class:`Loss` (``Loss("huber_loss", delta=1.0)``; a family's NLL with
+``Loss.from_family("poisson")``), and a named subclass for **every** catalogue loss, generated
+from the catalogue: the class name is the loss's name in CamelCase ending in ``Loss``, as
+PyTorch names its criteria (``BinaryFocalLoss``, ``HuberLoss``, ``GaussianNLLLoss``,
+``MeanSquaredErrorLoss``; :data:`CRITERIA` maps each loss to its class). Why both: the named classes are what a PyTorch user expects to import and what
 skorch's ``criterion=`` takes (a class, configured with ``criterion__gamma=...``); the generic
 one serves a loss chosen by name at run time (a config file, ``losskit advise``'s answer), and
 is what the named classes are. Generating them (rather than writing each by hand) means a loss
@@ -51,7 +51,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from losskit._adapters import NOT_OPTIONS, catalogue, checked_loss, class_name, options_of
+from losskit._adapters import (
+    NOT_OPTIONS,
+    catalogue,
+    checked_loss,
+    class_name,
+    family_loss,
+    options_of,
+)
 
 __all__ = ["CRITERIA", "Loss"]  # + one named criterion per catalogue loss (see CRITERIA)
 
@@ -91,6 +98,21 @@ class Loss(torch.nn.Module):
                 self.register_buffer(key, torch.as_tensor(value))  # moved by .to(device)
             else:
                 self.options[key] = value
+
+    @classmethod
+    def from_family(cls, family: Any, *, reduction: str = "mean", **options: Any) -> Loss:
+        """The criterion of a family's NLL of the raw outputs (``lk.family`` name or object):
+        its loss's named class with the family's ``loss_options``, plus ``options`` (e.g.
+        ``check_values``).
+
+        Examples
+        --------
+        >>> from losskit.torch import Loss
+        >>> Loss.from_family("poisson")
+        PoissonNLLLoss(poisson_nll, log_input=True, full=True)
+        """
+        loss, fixed = family_loss(cls.__name__, family)
+        return CRITERIA[loss](reduction=reduction, **fixed, **options)
 
     def forward(self, input: torch.Tensor, target: Any,
                 sample_weight: Any = None) -> torch.Tensor:
