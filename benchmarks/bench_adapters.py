@@ -3,8 +3,9 @@
 Run: ``python benchmarks/bench_adapters.py [--repeats R] [--steps S] [--no-compile]``. One
 training step is the forward pass of a small MLP (32 -> 64 -> k, batch 256, float32, one
 thread), the criterion, ``backward`` and an SGD step: what a user's loop pays. Each pair runs
-interleaved in the same process, R blocks of S steps; the table shows the time per step of the
-fastest block (other jobs on a shared machine only add time) and the ratio losskit / PyTorch.
+interleaved in the same process, R blocks of S steps; the table shows the process CPU time per
+step of the fastest block (on a shared machine other jobs add wall time, not this process's CPU
+time) and the ratio losskit / PyTorch.
 With compile, the forward function (model and criterion) is ``torch.compile``-d (inductor,
 which also compiles its backward) for both; losskit's criterion with ``check_values=False``
 (``fullgraph=True``), as the docs advise for compiled steps.
@@ -76,11 +77,12 @@ def _per_step(steps: dict[str, Callable[[], None]], repeats: int, n: int) -> dic
             step()
     for _ in range(repeats):
         for name, step in steps.items():
-            start = time.perf_counter()
+            start = time.process_time()
             for _ in range(n):
                 step()
-            times[name].append((time.perf_counter() - start) / n)
-    # the fastest block: other jobs on the machine only ever add time
+            times[name].append((time.process_time() - start) / n)
+    # CPU time of this process (one thread), fastest block: other jobs on a shared machine
+    # would add wall time that is not the contender's
     return {name: min(values) for name, values in times.items()}
 
 

@@ -4,10 +4,10 @@ One generic criterion, :class:`Loss` (``Loss("huber_loss", delta=1.0)``; a famil
 ``Loss.from_family("poisson")``), and a named subclass for **every** catalogue loss, generated
 from the catalogue: the class name is the loss's name in CamelCase ending in ``Loss``, as
 PyTorch names its criteria (``BinaryFocalLoss``, ``HuberLoss``, ``GaussianNLLLoss``,
-``MeanSquaredErrorLoss``; :data:`CRITERIA` maps each loss to its class). Why both: the named classes are what a PyTorch user expects to import and what
-skorch's ``criterion=`` takes (a class, configured with ``criterion__gamma=...``); the generic
-one serves a loss chosen by name at run time (a config file, ``losskit advise``'s answer), and
-is what the named classes are. Generating them (rather than writing each by hand) means a loss
+``MeanSquaredErrorLoss``; :data:`CRITERIA` maps each loss to its class). Why both: the named
+classes are what a PyTorch user expects to import and what skorch's ``criterion=`` takes (a
+class, configured with ``criterion__gamma=...``); the generic one serves a loss chosen by name
+at run time (a config file, ``losskit advise``'s answer), and is what the named classes are. Generating them (rather than writing each by hand) means a loss
 added to the catalogue is a criterion at once, with the same options, checks and docs.
 
 Conventions are PyTorch's where they meet: ``criterion(input, target)`` (prediction first, as
