@@ -7,8 +7,9 @@ PyTorch names its criteria (``BinaryFocalLoss``, ``HuberLoss``, ``GaussianNLLLos
 ``MeanSquaredErrorLoss``; :data:`CRITERIA` maps each loss to its class). Why both: the named
 classes are what a PyTorch user expects to import and what skorch's ``criterion=`` takes (a
 class, configured with ``criterion__gamma=...``); the generic one serves a loss chosen by name
-at run time (a config file, ``losskit advise``'s answer), and is what the named classes are. Generating them (rather than writing each by hand) means a loss
-added to the catalogue is a criterion at once, with the same options, checks and docs.
+at run time (a config file, ``losskit advise``'s answer), and is what the named classes are.
+Generating them (rather than writing each by hand) means a loss added to the catalogue is a
+criterion at once, with the same options, checks and docs.
 
 Conventions are PyTorch's where they meet: ``criterion(input, target)`` (prediction first, as
 ``torch.nn.MSELoss``; the function is called as ``fn(target, input)``), ``reduction`` in
