@@ -76,7 +76,7 @@ def _load_commands() -> None:
     import importlib
 
     for module in ("losskit.explain", "losskit.nn.cli", "losskit.compare._cli", "losskit.demo",
-                   "losskit.diagnose"):
+                   "losskit._diagnose_cli"):
         try:
             importlib.import_module(module)
         except ImportError as error:  # a missing optional module or extra: no such command

@@ -30,21 +30,19 @@ exits with status 1 when a finding named in ``--fail-on`` is present (for CI pip
 
 from __future__ import annotations
 
-import argparse
 import csv
 import math
 import os
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from losskit._commands import command
 from losskit._validation import fail
 from losskit.nn.diagnosis import Diagnosis, diagnose_curves
 
-__all__ = ["FINDINGS", "LogCurves", "LogDiagnosis", "diagnose_log", "read_log"]
+__all__ = ["FINDINGS", "LogCurves", "LogDiagnosis", "diagnose_log", "finding_kinds",
+           "plot_curves", "read_log"]
 
 TRAIN_NAMES = ("loss", "train_loss_epoch", "train_loss", "training_loss", "Loss/train",
                "loss/train", "train/loss")
@@ -276,8 +274,9 @@ def diagnose_log(path: str | os.PathLike, *, loss: str | None = None,
                                                 epochs=curves.epochs))
 
 
-def _plot(result: LogDiagnosis, path: Path) -> Path:
-    """``curves.png``: the curves (non-finite values left out) and each finding's epoch."""
+def plot_curves(result: LogDiagnosis, path: str | os.PathLike) -> Path:
+    """Draw the curves (non-finite values left out) and each finding's epoch into the PNG file
+    ``path`` (written atomically; needs matplotlib)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -307,57 +306,22 @@ def _plot(result: LogDiagnosis, path: Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    path = atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
     plt.close(fig)
     return path
 
 
-def _fail_on(text: str) -> list[str]:
+def finding_kinds(text: str, *, argument: str = "kinds") -> list[str]:
+    """The finding kinds in a comma-separated list (``divergence`` is ``diverged``).
+
+    >>> finding_kinds("divergence,overfitting")
+    ['diverged', 'overfitting']
+    """
     kinds = []
     for word in (w.strip() for w in text.split(",") if w.strip()):
         kind = _ALIASES.get(word, word)
         if kind not in FINDINGS:
-            fail("diagnose", "--fail-on", f"names {word!r}",
+            fail("diagnose", argument, f"names {word!r}",
                  f"Pass a comma-separated list of {', '.join(FINDINGS)} (or divergence)")
         kinds.append(kind)
     return kinds
-
-
-def _arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("log", metavar="LOG",
-                        help="Keras CSVLogger CSV, Lightning metrics.csv, losskit history.csv, "
-                             "any CSV (with --loss), or TensorBoard event files (file or "
-                             "folder)")
-    parser.add_argument("--loss", help="column or TensorBoard tag of the training loss")
-    parser.add_argument("--val-loss", help="column or tag of the validation loss")
-    parser.add_argument("--out", default="losskit-diagnose",
-                        help="folder for diagnosis.json and curves.png")
-    parser.add_argument("--fail-on", default="",
-                        help="exit with status 1 if one of these findings is present, e.g. "
-                             "divergence,overfitting")
-    parser.add_argument("--no-plot", action="store_true", help="write no curves.png")
-
-
-@command("diagnose", "what any framework's learning curves say: converged, still improving, "
-         "overfitting, diverged", _arguments)
-def _diagnose(args: argparse.Namespace) -> int:
-    from losskit._io import check_output_path, write_json
-
-    fail_on = _fail_on(args.fail_on)
-    out = check_output_path("diagnose", "--out", args.out, kind="folder")
-    result = diagnose_log(args.log, loss=args.loss, val_loss=args.val_loss)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "diagnosis.json", result.to_dict(), where="diagnose", nonfinite="null")
-    print(result)
-    print(f"wrote {out / 'diagnosis.json'}")
-    if not args.no_plot:
-        try:
-            print(f"wrote {_plot(result, out / 'curves.png')}")
-        except ImportError:
-            print("no plot: matplotlib is not installed (pip install 'losskit[plot]')")
-    found = [kind for kind in fail_on if kind in result.kinds]
-    if found:
-        print(f"losskit diagnose: failing: {', '.join(found)} found (--fail-on)",
-              file=sys.stderr)
-        return 1
-    return 0
