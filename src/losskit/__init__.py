@@ -13,6 +13,7 @@ array-API arrays and returns the same kind of array.
 from losskit import families, metrics, nn
 from losskit.advise import Advice, advise
 from losskit.compare import Comparison, compare, compare_scores
+from losskit.diagnose import diagnose_log
 from losskit.explain import Explanation, explain
 from losskit.families import family
 from losskit.losses import (
@@ -66,6 +67,7 @@ __all__ = [
     "categorical_hinge_loss",
     "compare",
     "compare_scores",
+    "diagnose_log",
     "entropy",
     "explain",
     "families",

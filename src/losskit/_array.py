@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import sys
 from typing import Any
 
 import array_api_compat as aac
@@ -33,9 +34,11 @@ __all__ = [
     "host_array",
     "is_low_precision",
     "is_real_dtype",
+    "is_traced",
     "log_sigmoid",
     "log_softmax",
     "log_softmax_at",
+    "maybe_nonzero",
     "mul_zero_safe",
     "namespace_and_arrays",
     "numpy_errors_silenced",
@@ -270,6 +273,21 @@ def numpy_errors_silenced(value: object = None) -> contextlib.AbstractContextMan
     return np.errstate(all="ignore")
 
 
+def is_traced(*values: Any) -> bool:
+    """Whether any of ``values`` is a JAX tracer (inside ``jax.jit``, ``grad``, ``vmap``, ...):
+    an array whose values cannot be read on the host. ``False`` without JAX loaded."""
+    jax_core = sys.modules.get("jax.core")
+    if jax_core is None:
+        return False
+    return any(isinstance(v, jax_core.Tracer) for v in values)
+
+
+def maybe_nonzero(value: Any) -> bool:
+    """``bool(value)`` for a hyperparameter, ``True`` for a traced one (its value is unknown
+    while tracing): a body then takes the general branch, which is also right at 0."""
+    return True if is_traced(value) else bool(value)
+
+
 def to_bool(func: str, value: Array) -> bool:
     """Bring a 0-d boolean array to the host, with a clear error inside traced JAX code."""
     try:
@@ -278,7 +296,9 @@ def to_bool(func: str, value: Array) -> bool:
         if type(error).__module__.startswith("jax"):
             raise TypeError(
                 f"{func}: value checks need concrete arrays, but the inputs are traced "
-                "(inside jax.jit or vmap). Pass check_values=False in traced code."
+                "(inside jax.jit, grad or vmap). Pass check_values=False in traced code (a "
+                "loss does so itself unless check_values=True is passed), and check the data "
+                "outside it."
             ) from None
         raise
 

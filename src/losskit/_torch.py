@@ -74,10 +74,11 @@ def host_reads_are_free(x: Array) -> bool:
     tensor). Used to choose between a cheap data-dependent branch and branch-free code."""
     if getattr(getattr(x, "device", None), "type", None) != "cpu":
         return False
-    # inside torch.func transforms (vmap, grad) values cannot be read at all
+    # inside torch.func transforms (vmap, grad) values cannot be read at all, and under
+    # torch.compile a read is a graph break (the tracer cannot follow a data-dependent branch)
     torch = _torch()
-    return torch is None or not isinstance(x, torch.Tensor) \
-        or not torch._C._functorch.is_functorch_wrapped_tensor(x)
+    return torch is None or not isinstance(x, torch.Tensor) or not (
+        torch.compiler.is_compiling() or torch._C._functorch.is_functorch_wrapped_tensor(x))
 
 
 _TORCH_VECTOR_ROW = 16  # rows this long or longer: PyTorch's CPU softmax kernel vectorises them
@@ -198,6 +199,8 @@ def _tensors(y_true: Any, y_pred: Any) -> Any:
         return None
     if y_pred.dtype not in (torch.float32, torch.float64) or y_pred.device != y_true.device \
             or y_pred.ndim == 0 or y_pred.numel() == 0 or y_pred.is_meta:
+        return None
+    if torch.compiler.is_compiling():  # torch.compile traces the generic code (no host reads)
         return None
     wrapped = torch._C._functorch.is_functorch_wrapped_tensor
     if wrapped(y_pred) or wrapped(y_true):

@@ -5,8 +5,18 @@ is a ``ValueError`` (bad value) or ``TypeError`` (bad type). Option constraints 
 per function with :func:`options`; tests read them back to feed bad values to every function.
 
 Checks on array *values* (ranges, NaN, labels, row sums) need the data on the host; they run by
-default and are skipped only when the caller passes ``check_values=False`` (for hot loops and
-traced JAX code). Shape checks are static and always run.
+default and are skipped when the caller passes ``check_values=False`` (for hot loops). Shape
+checks are static and always run.
+
+**Traced code** (the rule, applied by :func:`options` to every loss): when an array argument is
+a JAX tracer (inside ``jax.jit``, ``grad``, ``vmap``, a Keras JAX-backend or optax step) and
+the caller did not pass ``check_values``, the loss runs as with ``check_values=False``: its
+values cannot be read without leaving the trace, and a jitted training step must not fail.
+The same call outside the trace runs every check; an explicit ``check_values=True`` on traced
+inputs raises a ``TypeError`` that says so. A real-valued option (``gamma``, ``alpha``,
+``delta``, ``label_smoothing``, ...) may be a 0-d array: a concrete one is checked and used as
+a Python float, a traced one is used as it is (so ``jax.grad`` flows into it and ``vmap`` can
+map over it) and its range is not checked, by the same rule.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ from losskit._array import (
     Namespace,
     device,
     first_index,
+    is_traced,
     row_dot,
     to_bool,
     to_float,
@@ -65,6 +76,9 @@ class Constraint:
     """A declared constraint on one keyword option."""
 
     description: str = ""
+    #: whether a 0-d real array may stand for the value, and whether a traced one may
+    takes_scalar_arrays: bool = False
+    takes_traced: bool = False
     #: values that violate the constraint, used by the tests to probe every function
     invalid: tuple[Any, ...] = ()
 
@@ -105,10 +119,16 @@ class Boolean(Constraint):
 
 
 class Real(Constraint):
-    """A real number in an interval; ``closed`` says which ends belong to it."""
+    """A real number in an interval; ``closed`` says which ends belong to it. A 0-d array
+    may stand for it; a traced one only with ``traced=True`` (an option the body uses in
+    array arithmetic, not in constants computed on the host)."""
 
-    def __init__(self, low: float, high: float, closed: str = "both") -> None:
+    takes_scalar_arrays = True
+
+    def __init__(self, low: float, high: float, closed: str = "both", *,
+                 traced: bool = True) -> None:
         self.low, self.high, self.closed = low, high, closed
+        self.takes_traced = traced
         left = "[" if closed in ("both", "left") else "("
         right = "]" if closed in ("both", "right") else ")"
         self.description = f"a number in {left}{low}, {high}{right}"
@@ -143,6 +163,8 @@ class Optional(Constraint):
 
     def __init__(self, inner: Constraint) -> None:
         self.inner = inner
+        self.takes_scalar_arrays = inner.takes_scalar_arrays
+        self.takes_traced = inner.takes_traced
         self.description = f"None or {inner.description}"
         self.invalid = tuple(v for v in inner.invalid if v is not None)
 
@@ -162,18 +184,52 @@ def options(**constraints: Constraint) -> Callable[[Callable], Callable]:
         if unknown:  # pragma: no cover - programming error caught at import
             raise TypeError(f"constraints for unknown parameters {sorted(unknown)} of {fn}")
 
+        takes_checks = "check_values" in names
+
         @functools.wraps(fn)
         def checked(*args: Any, **kwargs: Any) -> Any:
+            traced = False
             for name, value in kwargs.items():
                 constraint = constraints.get(name)
-                if constraint is not None:
-                    constraint.check(fn.__name__, name, value)
+                if constraint is None:
+                    traced = traced or is_traced(value)
+                    continue
+                if constraint.takes_scalar_arrays and _is_scalar_array(value):
+                    value = kwargs[name] = _scalar(fn.__name__, name, value,
+                                                   constraint.description)
+                    if is_traced(value):  # its value is unknown here: the traced-code rule
+                        if not constraint.takes_traced:
+                            fail(fn.__name__, name, "is a traced array, but it sets "
+                                 "constants computed on the host",
+                                 f"Pass {name} as a Python number (close over it, or mark "
+                                 "it static: jax.jit(..., static_argnames=...))", TypeError)
+                        traced = True
+                        continue
+                constraint.check(fn.__name__, name, value)
+            if takes_checks and "check_values" not in kwargs and (traced or is_traced(*args)):
+                kwargs["check_values"] = False  # the traced-code rule (module docstring)
             return fn(*args, **kwargs)
 
         checked.__losskit_constraints__ = dict(constraints)  # type: ignore[attr-defined]
         return checked
 
     return decorate
+
+
+def _is_scalar_array(value: Any) -> bool:
+    """An array object (not a Python or NumPy scalar) standing for one option value."""
+    return hasattr(value, "shape") and hasattr(value, "dtype") and not isinstance(
+        value, numbers.Number)
+
+
+def _scalar(func: str, name: str, value: Any, description: str) -> Any:
+    """A 0-d real array option: a traced one as it is, a concrete one as a Python float."""
+    kind = str(value.dtype)
+    if tuple(value.shape) != () or "bool" in kind or "complex" in kind:
+        fail(func, name, f"must be {description} (or a 0-d real array); got an array of "
+             f"shape {tuple(value.shape)} and dtype {value.dtype}",
+             f"Pass {description}.", TypeError)
+    return value if is_traced(value) else float(value)
 
 
 def constraints_of(fn: Callable) -> dict[str, Constraint]:

@@ -75,7 +75,8 @@ def _load_commands() -> None:
     """Import the modules that register further commands (each optional extra may be absent)."""
     import importlib
 
-    for module in ("losskit.explain", "losskit.nn.cli", "losskit.compare._cli", "losskit.demo"):
+    for module in ("losskit.explain", "losskit.nn.cli", "losskit.compare._cli", "losskit.demo",
+                   "losskit._diagnose_cli"):
         try:
             importlib.import_module(module)
         except ImportError as error:  # a missing optional module or extra: no such command

@@ -136,8 +136,11 @@ def test_jax_grad_and_jit_flow_through(rng):
     np.testing.assert_allclose(np.asarray(g), [-0.5 / 3] * 3)
 
 
-def test_checks_inside_jit_ask_for_check_values_false():
+def test_explicit_checks_inside_jit_ask_for_check_values_false():
+    # by default a loss skips its value checks on traced inputs (tests/test_jax_jit.py); asked
+    # for explicitly, they cannot run and say what to do
     jax = pytest.importorskip("jax")
     jnp = jax.numpy
     with pytest.raises(TypeError, match="Pass check_values=False in traced code"):
-        jax.jit(lambda q: lk.binary_cross_entropy(jnp.ones(3), q))(jnp.full(3, 0.5))
+        jax.jit(lambda q: lk.binary_cross_entropy(jnp.ones(3), q, check_values=True))(
+            jnp.full(3, 0.5))

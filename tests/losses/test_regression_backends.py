@@ -123,4 +123,4 @@ def test_value_checks_inside_jit_ask_for_check_values_false():
     import jax.numpy as jnp
 
     with pytest.raises(TypeError, match=r"poisson_nll: .*check_values=False"):
-        jax.jit(lambda p: lk.poisson_nll(jnp.ones(3), p))(jnp.zeros(3))
+        jax.jit(lambda p: lk.poisson_nll(jnp.ones(3), p, check_values=True))(jnp.zeros(3))

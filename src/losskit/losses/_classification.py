@@ -15,6 +15,7 @@ from losskit._array import (
     log_sigmoid,
     log_softmax,
     log_softmax_at,
+    maybe_nonzero,
     mul_zero_safe,
     row_dot,
     safe_log,
@@ -294,7 +295,7 @@ def binary_cross_entropy(
     if check_values:
         check_binary_targets(func, xp, y)
         _check_predictions(func, inputs, from_logits, rows=False)
-    if label_smoothing:
+    if maybe_nonzero(label_smoothing):
         y = y * (1.0 - label_smoothing) + 0.5 * label_smoothing
     positive = _positive_term(func, inputs, y, check_values)
     negative = 1.0 - y
@@ -493,7 +494,8 @@ def categorical_cross_entropy(
         _check_predictions(func, inputs, from_logits, rows=True,
                            renormalised=policy.renormalise_rows)
     weights = _class_weights(func, inputs, check_values)
-    q = y * (1.0 - label_smoothing) + label_smoothing / n_classes if label_smoothing else y
+    smooth = maybe_nonzero(label_smoothing)  # a traced value takes the general branch
+    q = y * (1.0 - label_smoothing) + label_smoothing / n_classes if smooth else y
     a = q if weights is None else q * weights
     if from_logits:
         terms, _, (a_dot_log_p,) = log_softmax_at(xp, inputs.y_pred, vectors=(a,),
@@ -589,7 +591,7 @@ def _sparse_targets(inputs: Inputs, labels: Array, weights: Array | None,
         label_weight = xp.reshape(xp.take(weights, xp.reshape(labels, (-1,))), labels.shape)
     hit = (1.0 - label_smoothing) * (1.0 if label_weight is None else label_weight)
     spread = None
-    if label_smoothing:
+    if maybe_nonzero(label_smoothing):  # a traced value takes the general branch
         spread = label_smoothing / n_classes * (
             xp.ones(n_classes, dtype=inputs.y_pred.dtype, device=device(inputs.y_pred))
             if weights is None else weights)

@@ -24,6 +24,7 @@ from losskit._array import (
     first_index,
     log_sigmoid,
     log_softmax,
+    maybe_nonzero,
     mul_zero_safe,
     numpy_errors_silenced,
     sigmoid,
@@ -1048,7 +1049,7 @@ def binary_focal_loss(
     if check_values:
         check_binary_targets(func, xp, y)
         _check_predictions(func, inputs, from_logits, rows=False)
-    if label_smoothing:
+    if maybe_nonzero(label_smoothing):
         y = y * (1.0 - label_smoothing) + 0.5 * label_smoothing
     balance = 1.0 if alpha is None else alpha * y + (1.0 - alpha) * (1.0 - y)
 
@@ -1267,7 +1268,8 @@ def categorical_focal_loss(
     n_classes = inputs.y_pred.shape[-1]
     if check_values:
         _check_focal_rows(func, inputs, from_logits, policy)
-    q = y * (1.0 - label_smoothing) + label_smoothing / n_classes if label_smoothing else y
+    smooth = maybe_nonzero(label_smoothing)  # a traced value takes the general branch
+    q = y * (1.0 - label_smoothing) + label_smoothing / n_classes if smooth else y
     scale = policy.focal_alpha if alpha is None else alpha
     if as_probabilities:
         log_p, clipped, inside, softmax, row_total, normalised = \

@@ -20,6 +20,7 @@ from losskit._array import (
     Namespace,
     first_index,
     host_array,
+    is_traced,
     numpy_errors_silenced,
     to_bool,
 )
@@ -204,7 +205,7 @@ def value_and_parts(public: Callable, y_true: Any, y_pred: Any, kwargs: dict[str
         parts = body(y_true, y_pred, **kwargs)
         inputs = parts.inputs
         xp = inputs.xp
-        if kwargs.get("check_values", True):
+        if kwargs.get("check_values", not is_traced(parts.loss)):  # the traced-code rule
             check_not_nan(func, parts)
         value = reduced(xp, parts.loss, reduction, weight=parts.weight,
                         mean_weight=parts.mean_weight, unit=unit, dtype=inputs.out_dtype)
@@ -316,7 +317,7 @@ def weighted_losses(public: Callable, y_true: Any, y_pred: Any, kwargs: dict[str
     unit = kwargs.get("unit", spec.defaults.get("unit", "nats"))
     with numpy_errors_silenced(y_pred):
         parts = spec.body(y_true, y_pred, **kwargs)
-        if kwargs.get("check_values", True):
+        if kwargs.get("check_values", not is_traced(parts.loss)):  # the traced-code rule
             check_not_nan(spec.name, parts)
         xp = parts.inputs.xp
         weight, scale = parts.weight, None

@@ -61,7 +61,7 @@ __all__ = [
 ]
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
-_POSITIVE = Real(0.0, math.inf, closed="neither")
+_POSITIVE = Real(0.0, math.inf, closed="neither", traced=False)  # host constants (lgamma)
 
 # Lanczos approximation of the gamma function, g = 7, n = 9 (relative error ~1e-15 for x >= 1)
 _LANCZOS_G = 7.0

@@ -139,7 +139,7 @@ class LossSpec:
     gradient (:class:`losskit.losses._core.PerSample`); its options are checked against
     ``options`` before it runs. ``native`` is the fused-kernel form of the value for common
     calls on torch tensors (``(y_true, y_pred, kwargs) -> value or None``; see
-    ``losses/_native.py``).
+    ``losskit/_torch.py``).
     """
 
     name: str

@@ -23,6 +23,8 @@ Inputs are taken as NumPy takes them, plus pandas and polars objects (as scikit-
 string labels are refused with a message saying to encode them as integers.
 """
 
+# the streaming accumulator (re-exported; lk.Accumulator is the public name)
+from losskit.metrics._accumulator import Accumulator as Accumulator
 from losskit.metrics._classification import (
     accuracy_score,
     balanced_accuracy_score,

@@ -24,12 +24,18 @@ from typing import Any
 import numpy as np
 import torch
 
-import losskit as lk
+from losskit import families as lkf
 from losskit import metrics as lkm
 from losskit._array import torch_softmax
 from losskit._validation import fail
 from losskit.families import Family
-from losskit.losses import spec_of
+from losskit.losses import (
+    loss_functions,
+    mean_squared_error,
+    sparse_categorical_cross_entropy,
+    spec_of,
+)
+from losskit.metrics import Accumulator
 from losskit.nn._parameters import HEAD_PARAMETERS, check_parameters
 
 __all__ = ["FAMILY_HEADS", "HEAD_FAMILIES", "LOSS_HEADS", "MARGIN_HEADS", "Head", "HeadSpec",
@@ -126,7 +132,7 @@ def _head_of(name: str, fam: Family, task: str, *, given: bool = False,
 
 def _named(name: str, task: str) -> HeadSpec | None:
     """The declared head of the loss called ``name`` (``None``: not a loss heads know)."""
-    fn = getattr(lk, name)
+    fn = loss_functions()[name]
     if name in MARGIN_HEADS:
         return HeadSpec(name, "classification", MARGIN_HEADS[name], fn)
     family_name = HEAD_FAMILIES.get(name)
@@ -135,8 +141,8 @@ def _named(name: str, task: str) -> HeadSpec | None:
     if task == "regression" and family_name == "bernoulli" and name == "binary_cross_entropy":
         # proportions in [0, 1] as targets: one sigmoid output, the Bernoulli quasi-likelihood
         # (its minimiser is the mean proportion); the sigmoid keeps predictions in (0, 1)
-        return _head_of(name, lk.family("bernoulli", soft=True), "regression", fn=fn)
-    fam = lk.family(family_name)
+        return _head_of(name, lkf.family("bernoulli", soft=True), "regression", fn=fn)
+    fam = lkf.family(family_name)
     return _head_of(name, fam, _family_task(fam), fn=fn)
 
 
@@ -168,14 +174,14 @@ def family_head(fam: Family) -> str | None:
 
 def _default_family(name: str) -> Family | None:
     try:
-        return lk.family(name)
+        return lkf.family(name)
     except TypeError:  # a family that needs parameters (Student t's df, a mixture's k)
         return None
 
 
 #: the head that trains each family ``losskit.advise`` can pick (:func:`family_head`)
 FAMILY_HEADS: Mapping[str, str] = MappingProxyType({
-    name: head for name in lk.families.registered_families()
+    name: head for name in lkf.registered_families()
     if (fam := _default_family(name)) is not None and (head := family_head(fam)) is not None})
 
 
@@ -244,9 +250,9 @@ def loss_spec(func: str, loss: Any, task: str, n_classes: int | None = None) -> 
             fail(func, "loss", f"is 'binary_cross_entropy' but y has {n_classes} classes",
                  "Use 'cross_entropy' (softmax) for more than two classes")
         if name == "mean_squared_error":
-            fam = lk.family("bernoulli" if binary else "categorical")
+            fam = lkf.family("bernoulli" if binary else "categorical")
             return HeadSpec("mean_squared_error", "classification", fam.activation_name,
-                            lk.mean_squared_error, on_logits=False, family=fam)
+                            mean_squared_error, on_logits=False, family=fam)
     known = [k for k, v in LOSS_HEADS.items() if v.task == task]
     if task == "regression":
         known.append("binary_cross_entropy")
@@ -417,7 +423,7 @@ class Head:
             name = "bernoulli" if self.spec.activation == "sigmoid" else "categorical"
         else:
             name = "gaussian"
-        return tuple(lk.family(name).default_metrics)
+        return tuple(lkf.family(name).default_metrics)
 
     @property
     def is_nll(self) -> bool:
@@ -440,7 +446,7 @@ class Head:
             return y.to(dtype)
         if self.spec.via_family:
             return y.to(dtype) if self.spec.activation == "sigmoid" else y.to(torch.int64)
-        if self.spec.fn is lk.sparse_categorical_cross_entropy:
+        if self.spec.fn is sparse_categorical_cross_entropy:
             return y.to(torch.int64)
         if self.spec.activation == "sigmoid":
             return y.to(dtype).reshape(-1, 1)
@@ -563,7 +569,7 @@ class _LossAccumulator:
 
     def __init__(self, head: Head) -> None:
         self.head = head
-        self.acc = lk.Accumulator(head.spec.fn, check_values=False, **head.spec.options)
+        self.acc = Accumulator(head.spec.fn, check_values=False, **head.spec.options)
 
     def update(self, y_true: torch.Tensor, raw: torch.Tensor, weight: Any = None) -> None:
         with torch.no_grad():

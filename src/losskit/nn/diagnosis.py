@@ -67,6 +67,7 @@ __all__ = [
     "Diagnosis",
     "Finding",
     "diagnose",
+    "diagnose_curves",
 ]
 
 #: a training loss above this multiple of the first epoch's counts as exploding
@@ -193,6 +194,60 @@ def diagnose(history: Any) -> Diagnosis:
     return Diagnosis(findings)
 
 
+@dataclass
+class _Curves:
+    """The part of a :class:`~losskit.nn.History` that :func:`diagnose` reads, for learning
+    curves from elsewhere: no baselines, settings, heads or retries."""
+
+    rows: list[dict[str, float]]
+    baseline: dict[str, float] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    heads: dict[str, Any] = field(default_factory=dict)
+    retries: list[dict] = field(default_factory=list)
+    stopped: str = ""
+
+
+def diagnose_curves(loss: Sequence[float], val_loss: Sequence[float] | None = None, *,
+                    epochs: Sequence[int] | None = None) -> Diagnosis:
+    """Diagnose plain learning curves (one training, and optionally one validation, loss per
+    epoch) with the same findings and thresholds as :func:`diagnose`.
+
+    Without the constant-model baseline (which only losskit's trainer records) there is no
+    ``underfitting`` finding and losses are sized by their absolute value; without the
+    training settings a divergence names the usual causes.
+
+    Parameters
+    ----------
+    loss : sequence of float
+        The training loss per epoch (NaN or inf where it was not finite).
+    val_loss : sequence of float, optional
+        The validation loss per epoch, of the same length.
+    epochs : sequence of int, optional
+        The epoch numbers (default 1, 2, ...), as the log that held them counts.
+
+    Examples
+    --------
+    >>> from losskit.nn.diagnosis import diagnose_curves
+    >>> d = diagnose_curves([1.0, 0.5, 0.3, 0.2, 0.1, 0.05], [1.1, 0.7, 0.6, 0.7, 0.8, 0.9])
+    >>> d.kinds
+    ['overfitting']
+    >>> d.findings[0].epoch
+    4
+    """
+    loss = [float(v) for v in loss]
+    epochs = list(range(1, len(loss) + 1)) if epochs is None else [int(e) for e in epochs]
+    if len(epochs) != len(loss) or (val_loss is not None and len(val_loss) != len(loss)):
+        wrong = "val_loss" if val_loss is not None and len(val_loss) != len(loss) else "epochs"
+        fail("diagnose_curves", wrong, "has a different length than loss",
+             "Pass one value per epoch in each sequence")
+    rows: list[dict[str, float]] = [{"epoch": e, "loss": v}
+                                    for e, v in zip(epochs, loss, strict=True)]
+    if val_loss is not None:
+        for row, v in zip(rows, val_loss, strict=True):
+            row["val_loss"] = float(v)
+    return diagnose(_Curves(rows))
+
+
 def _size(best: float, baseline: Any) -> float:
     """The size of a loss for relative thresholds: ``|best|``, or its improvement on the
     constant model when that is smaller (losses with an offset)."""
@@ -249,6 +304,9 @@ def _diverged(loss: Sequence[float], epochs: Sequence[int], settings: dict) -> F
 
 
 def _divergence_cause(settings: dict) -> str:
+    if not settings:  # curves from another framework's log: the usual causes
+        return ("a learning rate too high for the optimiser (divide it by 10); or no gradient "
+                "clipping; or unscaled inputs or targets (standardise them)")
     opt = settings.get("optimizer", "sgd")
     lr = settings.get("learning_rate")
     causes = []

@@ -730,7 +730,7 @@ def _evaluate(model: MLP, raw: Mapping[str, torch.Tensor], Y: Mapping[str, torch
         for fn in metric_fns:
             key = prefix + fn.__name__.removesuffix("_score")
             try:
-                from losskit import Accumulator
+                from losskit.metrics import Accumulator
 
                 acc = Accumulator(fn, check_values=False)
                 acc.update(truth, pred, w)

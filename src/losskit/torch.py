@@ -1,0 +1,158 @@
+"""losskit's losses as PyTorch criteria (``torch.nn.Module``), for plain loops, Lightning, skorch.
+
+One generic criterion, :class:`Loss` (``Loss("huber_loss", delta=1.0)``; a family's NLL with
+``Loss.from_family("poisson")``), and a named subclass for **every** catalogue loss, generated
+from the catalogue: the class name is the loss's name in CamelCase ending in ``Loss``, as
+PyTorch names its criteria (``BinaryFocalLoss``, ``HuberLoss``, ``GaussianNLLLoss``,
+``MeanSquaredErrorLoss``; :data:`CRITERIA` maps each loss to its class). Why both: the named
+classes are what a PyTorch user expects to import and what skorch's ``criterion=`` takes (a
+class, configured with ``criterion__gamma=...``); the generic one serves a loss chosen by name
+at run time (a config file, ``losskit advise``'s answer), and is what the named classes are.
+Generating them (rather than writing each by hand) means a loss added to the catalogue is a
+criterion at once, with the same options, checks and docs.
+
+Conventions are PyTorch's where they meet: ``criterion(input, target)`` (prediction first, as
+``torch.nn.MSELoss``; the function is called as ``fn(target, input)``), ``reduction`` in
+``{"mean", "sum", "none"}`` at construction, an optional per-sample ``sample_weight`` at call
+time. The options are the function's (``from_logits=True`` for raw outputs). With
+``convention="torch"`` (losses that have a PyTorch counterpart) the numbers are PyTorch's,
+including its weighted mean (weighted sum over the number of samples) and clamping. Array
+options (``class_weight``, ``pos_weight``, ...) are buffers: ``.to(device)`` moves them.
+
+``forward`` is one line calling the function, so value checks, gradients and dtypes are the
+function's. **torch.compile**: with ``check_values=False`` the criterion compiles with
+``fullgraph=True`` (no graph break: nothing is read on the host). With the checks on (the
+default) the checks read values on the host, which is a graph break: the criterion works under
+``torch.compile`` (checks run, bad values still raise) but not with ``fullgraph=True``, which
+raises at the first call. Use ``check_values=False`` in a compiled training step once the data
+pipeline is known to be good.
+
+Examples
+--------
+>>> import torch
+>>> import losskit.torch as lkt
+>>> criterion = lkt.BinaryFocalLoss(gamma=2.0, from_logits=True)
+>>> criterion
+BinaryFocalLoss(binary_focal_loss, gamma=2.0, from_logits=True)
+>>> logits = torch.tensor([2.0, -1.0, 0.5], requires_grad=True)
+>>> loss = criterion(logits, torch.tensor([1.0, 0.0, 1.0]))
+>>> loss.backward()
+>>> round(loss.item(), 4), logits.grad.shape
+(0.0307, torch.Size([3]))
+>>> lkt.Loss("huber_loss", delta=1.0)(torch.tensor([0.5, 3.0]), torch.zeros(2)).item()
+1.3125
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from losskit._adapters import (
+    NOT_OPTIONS,
+    catalogue,
+    checked_loss,
+    class_name,
+    family_loss,
+    options_of,
+)
+
+__all__ = ["CRITERIA", "Loss"]  # + one named criterion per catalogue loss (see CRITERIA)
+
+class Loss(torch.nn.Module):
+    """A losskit loss as a PyTorch criterion: ``Loss(name, reduction="mean", **options)``.
+
+    ``forward(input, target, sample_weight=None)`` returns
+    ``losskit.<name>(target, input, sample_weight=sample_weight, reduction=reduction,
+    **options)``.
+
+    Parameters
+    ----------
+    loss : str
+        A catalogue loss, e.g. ``"huber_loss"`` (see :data:`CRITERIA`).
+    reduction : {"mean", "sum", "none"}
+        ``"none"`` gives one value per sample.
+    **options
+        The loss function's keyword options (``from_logits``, ``gamma``, ``convention``,
+        ``check_values``, ...), checked here, at construction.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from losskit.torch import Loss
+    >>> Loss("mean_squared_error", reduction="none")(torch.tensor([1.0, 3.0]), torch.zeros(2))
+    tensor([1., 9.])
+    """
+
+    def __init__(self, loss: str, *, reduction: str = "mean", **options: Any) -> None:
+        super().__init__()
+        self.function: Callable = checked_loss(type(self).__name__, loss, options)
+        self.function.spec.options["reduction"].check(loss, "reduction", reduction)
+        self.loss, self.reduction = loss, reduction
+        self.options: dict[str, Any] = {}
+        for key, value in options.items():
+            if isinstance(value, (torch.Tensor, np.ndarray, list, tuple)):
+                self.register_buffer(key, torch.as_tensor(value))  # moved by .to(device)
+            else:
+                self.options[key] = value
+
+    @classmethod
+    def from_family(cls, family: Any, *, reduction: str = "mean", **options: Any) -> Loss:
+        """The criterion of a family's NLL of the raw outputs (``lk.family`` name or object):
+        its loss's named class with the family's ``loss_options``, plus ``options`` (e.g.
+        ``check_values``).
+
+        Examples
+        --------
+        >>> from losskit.torch import Loss
+        >>> Loss.from_family("poisson")
+        PoissonNLLLoss(poisson_nll, log_input=True, full=True)
+        """
+        loss, fixed = family_loss(cls.__name__, family)
+        return CRITERIA[loss](reduction=reduction, **fixed, **options)
+
+    def forward(self, input: torch.Tensor, target: Any,
+                sample_weight: Any = None) -> torch.Tensor:
+        """The loss of the prediction ``input`` against ``target`` (PyTorch's order)."""
+        return self.function(target, input, sample_weight=sample_weight,
+                             reduction=self.reduction, **self.options, **self._buffers)
+
+    def extra_repr(self) -> str:
+        shown = [self.loss] + ([f"reduction={self.reduction!r}"]
+                               if self.reduction != "mean" else [])
+        shown += [f"{k}={v!r}" for k, v in self.options.items()]
+        return ", ".join(shown)
+
+    def __repr__(self) -> str:  # one line: the options, not an empty module tree
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+
+def _criterion(loss: str, function: Callable) -> type[Loss]:
+    """The named criterion class of ``loss``: :class:`Loss` with the loss fixed."""
+
+    def __init__(self: Loss, *, reduction: str = "mean", **options: Any) -> None:
+        Loss.__init__(self, loss, reduction=reduction, **options)
+
+    parameters = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)] + [
+        p for name, p in options_of(function).items() if name not in NOT_OPTIONS]
+    parameters.insert(1, inspect.Parameter("reduction", inspect.Parameter.KEYWORD_ONLY,
+                                           default="mean"))
+    __init__.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    name = class_name(loss, suffix="Loss")
+    summary = (function.__doc__ or "").strip().splitlines()[0]
+    doc = (f"{summary}\n\nThe criterion of :func:`losskit.{loss}` (see :class:`Loss`): "
+           f"``{name}(**options)(input, target, sample_weight=None)`` is "
+           f"``losskit.{loss}(target, input, sample_weight=sample_weight, **options)``.")
+    return type(name, (Loss,), {"__init__": __init__, "__doc__": doc, "__module__": __name__,
+                                "__qualname__": name})
+
+
+#: catalogue loss name -> its named criterion class
+CRITERIA: dict[str, type[Loss]] = {
+    loss: _criterion(loss, function) for loss, function in catalogue().items()}
+globals().update({cls.__name__: cls for cls in CRITERIA.values()})
+__all__ += sorted(cls.__name__ for cls in CRITERIA.values())
