@@ -873,61 +873,6 @@ def binary_focal_loss(
                      count_normaliser(xp, per_sample, weight, policy))
 
 
-def _binary_focal_logit_gradient(xp: Namespace, y: Array, p: Array, one_minus_p: Array,
-                                 bce: Array, miss: Array, gamma: float,
-                                 balance: Array | float) -> Array:
-    """d l / d z of the binary focal loss from logits."""
-    # d(1-p_t)/dz = (1-2y) p(1-p), and p(1-p) / (1-p_t) <= 1 never overflows
-    ratio = xp.where(miss > 0.0, (p * one_minus_p) / xp.where(miss > 0.0, miss, 1.0), 0.0)
-    pull = gamma * (1.0 - 2.0 * y) * bce * ratio if gamma else 0.0
-    return balance * miss**gamma * (pull + (p - y))
-
-
-def _binary_focal_probability_gradient(xp: Namespace, y: Array, clipped: Array, inside: Array,
-                                       bce: Array, miss: Array, gamma: float,
-                                       balance: Array | float) -> Array:
-    """d l / d p of the binary focal loss (zero outside the clip)."""
-    dbce = xp.where(inside, mul_zero_safe(xp, 1.0 - y, 1.0 / (1.0 - clipped))
-                    - mul_zero_safe(xp, y, 1.0 / clipped), 0.0)
-    if not gamma:
-        return balance * dbce
-    # gamma (1-p_t)^(gamma-1) (1-2y) BCE, 0 where BCE is 0; d(1 - p_t)/dp = 1 - 2y
-    pull = gamma * (1.0 - 2.0 * y) * mul_zero_safe(xp, bce, miss ** (gamma - 1.0))
-    return balance * (pull + miss**gamma * dbce)
-
-
-def _check_focal_rows(func: str, inputs: Inputs, from_logits: bool,
-                      policy: Convention) -> None:
-    _check_distributions(func, inputs.xp, "y_true", inputs.y_true, inputs.out_dtype,
-                         "y_true holds one-hot or probability rows; for integer labels "
-                         "use numpy.eye(C)[labels]")
-    _check_predictions(func, inputs, from_logits, rows=True,
-                       renormalised=policy.renormalise_rows)
-
-
-def _through_rows(xp: Namespace, g: Array, softmax: Array | None, normalised: Array,
-                  row_total: Array) -> Array:
-    """A gradient with respect to the normalised rows taken back through ``p / sum(p)``:
-    d/dp_j = (g_j - sum_c g_c p_c / sum(p)) / sum(p); for logits, through the softmax too:
-    d/dz_j = s_j (g_j - sum_c g_c s_c) (sum(s) = 1)."""
-    if softmax is not None:
-        return softmax * (g - xp.sum(g * softmax, axis=-1, keepdims=True))
-    return (g - xp.sum(g * normalised, axis=-1, keepdims=True)) / row_total[..., None]
-
-
-def _keras_focal_log_probabilities(inputs: Inputs, from_logits: bool, eps: float | None,
-                                   policy: Convention) -> tuple[Array, ...]:
-    """Keras: softmax for logits, then rows divided by their sum, then clipped to
-    [1e-7, 1 - 1e-7] in both the logarithm and the focal factor. Returns ``(log p, clipped
-    p, inside the clip, softmax or None, row sums, normalised rows)``."""
-    xp = inputs.xp
-    softmax = xp.exp(log_softmax(xp, inputs.y_pred)) if from_logits else None
-    row_total, normalised = _normalised_rows(
-        xp, inputs.y_pred if softmax is None else softmax, policy)
-    log_p, clipped, inside = _clipped_log(xp, normalised, default_eps(inputs, eps, policy))
-    return log_p, clipped, inside, softmax, row_total, normalised
-
-
 @loss_function(gamma=_GAMMA, alpha=_ALPHA, from_logits=Boolean(), axis=Integer(),
                label_smoothing=Real(0.0, 1.0), eps=_EPS)
 def categorical_focal_loss(
@@ -1059,3 +1004,57 @@ def categorical_focal_loss(
                      count_normaliser(xp, per_sample, weight, policy),
                      nan_hint=_CE_NAN_HINT)
 
+
+def _binary_focal_logit_gradient(xp: Namespace, y: Array, p: Array, one_minus_p: Array,
+                                 bce: Array, miss: Array, gamma: float,
+                                 balance: Array | float) -> Array:
+    """d l / d z of the binary focal loss from logits."""
+    # d(1-p_t)/dz = (1-2y) p(1-p), and p(1-p) / (1-p_t) <= 1 never overflows
+    ratio = xp.where(miss > 0.0, (p * one_minus_p) / xp.where(miss > 0.0, miss, 1.0), 0.0)
+    pull = gamma * (1.0 - 2.0 * y) * bce * ratio if gamma else 0.0
+    return balance * miss**gamma * (pull + (p - y))
+
+
+def _binary_focal_probability_gradient(xp: Namespace, y: Array, clipped: Array, inside: Array,
+                                       bce: Array, miss: Array, gamma: float,
+                                       balance: Array | float) -> Array:
+    """d l / d p of the binary focal loss (zero outside the clip)."""
+    dbce = xp.where(inside, mul_zero_safe(xp, 1.0 - y, 1.0 / (1.0 - clipped))
+                    - mul_zero_safe(xp, y, 1.0 / clipped), 0.0)
+    if not gamma:
+        return balance * dbce
+    # gamma (1-p_t)^(gamma-1) (1-2y) BCE, 0 where BCE is 0; d(1 - p_t)/dp = 1 - 2y
+    pull = gamma * (1.0 - 2.0 * y) * mul_zero_safe(xp, bce, miss ** (gamma - 1.0))
+    return balance * (pull + miss**gamma * dbce)
+
+
+def _check_focal_rows(func: str, inputs: Inputs, from_logits: bool,
+                      policy: Convention) -> None:
+    _check_distributions(func, inputs.xp, "y_true", inputs.y_true, inputs.out_dtype,
+                         "y_true holds one-hot or probability rows; for integer labels "
+                         "use numpy.eye(C)[labels]")
+    _check_predictions(func, inputs, from_logits, rows=True,
+                       renormalised=policy.renormalise_rows)
+
+
+def _through_rows(xp: Namespace, g: Array, softmax: Array | None, normalised: Array,
+                  row_total: Array) -> Array:
+    """A gradient with respect to the normalised rows taken back through ``p / sum(p)``:
+    d/dp_j = (g_j - sum_c g_c p_c / sum(p)) / sum(p); for logits, through the softmax too:
+    d/dz_j = s_j (g_j - sum_c g_c s_c) (sum(s) = 1)."""
+    if softmax is not None:
+        return softmax * (g - xp.sum(g * softmax, axis=-1, keepdims=True))
+    return (g - xp.sum(g * normalised, axis=-1, keepdims=True)) / row_total[..., None]
+
+
+def _keras_focal_log_probabilities(inputs: Inputs, from_logits: bool, eps: float | None,
+                                   policy: Convention) -> tuple[Array, ...]:
+    """Keras: softmax for logits, then rows divided by their sum, then clipped to
+    [1e-7, 1 - 1e-7] in both the logarithm and the focal factor. Returns ``(log p, clipped
+    p, inside the clip, softmax or None, row sums, normalised rows)``."""
+    xp = inputs.xp
+    softmax = xp.exp(log_softmax(xp, inputs.y_pred)) if from_logits else None
+    row_total, normalised = _normalised_rows(
+        xp, inputs.y_pred if softmax is None else softmax, policy)
+    log_p, clipped, inside = _clipped_log(xp, normalised, default_eps(inputs, eps, policy))
+    return log_p, clipped, inside, softmax, row_total, normalised

@@ -317,14 +317,6 @@ def negative_binomial_terms(xp: Namespace, y: Array, eta: Array, s: Array
     return nll, sigmoid(xp, u), r
 
 
-def _negative_binomial_inputs(func: str, y_true: Any, y_pred: Any, sample_weight: Any,
-                              alpha: Any) -> Inputs:
-    if alpha is not None:
-        return prepare(func, y_true, y_pred, sample_weight,
-                       arrays={"alpha": array_option(alpha)})
-    return prepare(func, y_true, y_pred, sample_weight, check_shape=_learned_dispersion_shape)
-
-
 def _learned_dispersion_shape(func: str, y_true: Array, y_pred: Array) -> None:
     """With ``alpha`` learned, ``y_pred`` holds ``(log-mean, log-dispersion)`` per entry."""
     if y_pred.ndim != y_true.ndim + 1 or tuple(y_pred.shape) != (*tuple(y_true.shape), 2):
@@ -333,6 +325,14 @@ def _learned_dispersion_shape(func: str, y_true: Array, y_pred: Array) -> None:
              "learned (alpha=None)", "Put each entry's log-mean and log-dispersion along "
              "y_pred's last axis, or pass a fixed alpha with y_pred of y_true's shape")
     check_nonempty(func, "y_true", y_true)
+
+
+def _negative_binomial_inputs(func: str, y_true: Any, y_pred: Any, sample_weight: Any,
+                              alpha: Any) -> Inputs:
+    if alpha is not None:
+        return prepare(func, y_true, y_pred, sample_weight,
+                       arrays={"alpha": array_option(alpha)})
+    return prepare(func, y_true, y_pred, sample_weight, check_shape=_learned_dispersion_shape)
 
 
 @loss_function(alpha=Optional(PositiveOrArray()), log_input=Boolean(), full=Boolean())
@@ -1064,10 +1064,6 @@ def _logsumexp(xp: Namespace, a: Array) -> Array:
     return xp.log(xp.sum(xp.exp(a - m), axis=-1)) + m[..., 0]
 
 
-def _mixture_inputs(func: str, y_true: Any, y_pred: Any, sample_weight: Any) -> Inputs:
-    return prepare(func, y_true, y_pred, sample_weight, check_shape=_mixture_shape)
-
-
 def _mixture_shape(func: str, y_true: Array, y_pred: Array) -> None:
     """``y_pred`` holds ``3k`` raw outputs per target entry."""
     expected = (*tuple(y_true.shape), "3k")
@@ -1078,6 +1074,10 @@ def _mixture_shape(func: str, y_true: Array, y_pred: Array) -> None:
              "Put the k mixing logits, k means and k (log) scales of each target entry along "
              "y_pred's last axis, in that order")
     check_nonempty(func, "y_true", y_true)
+
+
+def _mixture_inputs(func: str, y_true: Any, y_pred: Any, sample_weight: Any) -> Inputs:
+    return prepare(func, y_true, y_pred, sample_weight, check_shape=_mixture_shape)
 
 
 @loss_function(log_scale=Boolean())
