@@ -536,7 +536,8 @@ def sparse_categorical_cross_entropy(
                             check_values=check_values)
     if ignored is not None:
         weight = xp.where(ignored, 0.0, 1.0 if weight is None else weight)
-        if check_values and not to_bool(func, xp.any(weight > 0)):
+        # a sum over no sample is 0 (as in PyTorch); a mean over none is undefined
+        if check_values and reduction == "mean" and not to_bool(func, xp.any(weight > 0)):
             fail(func, "y_true", f"is ignore_index={ignore_index} (or weight 0) everywhere, so "
                  "the mean is undefined", "Skip this batch, or pass check_values=False to get 0")
     mean_weight = None

@@ -47,6 +47,7 @@ __all__ = [
     "Inputs",
     "PerSample",
     "apply_scale",
+    "check_mean_defined",
     "check_not_nan",
     "count_normaliser",
     "default_eps",
@@ -156,8 +157,10 @@ def sample_weights(func: str, inputs: Inputs, sample_weight: Array | None,
     """Validated per-sample weights of exactly ``shape`` in the compute dtype (or ``None``)."""
     if sample_weight is None:
         return None
+    # all zero is fine where the result is defined (a sum; a mean over n): value_and_parts
+    # refuses it where the mean divides by the weights
     return weight_array(func, inputs.xp, "sample_weight", sample_weight, shape,
-                        inputs.y_pred.dtype, check_values=check_values)
+                        inputs.y_pred.dtype, check_values=check_values, allow_all_zero=True)
 
 
 def default_eps(inputs: Inputs, eps: float | None, convention: str = "losskit") -> float:
@@ -221,6 +224,14 @@ def check_not_nan(func: str, parts: PerSample) -> None:
              parts.nan_hint)
 
 
+def check_mean_defined(func: str, parts: PerSample) -> None:
+    """The mean's denominator (``mean_weight``, else the weights) is not all zero."""
+    denominator = parts.mean_weight if parts.mean_weight is not None else parts.weight
+    if denominator is not None and not to_bool(func, parts.inputs.xp.any(denominator > 0)):
+        fail(func, "sample_weight", "is all zero, so the weighted mean is undefined",
+             "Give at least one entry a positive weight, or use reduction='sum'")
+
+
 def _scale_unit(value: Array, unit: str) -> Array:
     return value * _LOG2_E if unit == "bits" else value
 
@@ -239,6 +250,8 @@ def value_and_parts(public: Callable, y_true: Any, y_pred: Any, kwargs: dict[str
         xp = inputs.xp
         if kwargs.get("check_values", True):
             check_not_nan(func, parts)
+            if reduction == "mean":
+                check_mean_defined(func, parts)
         value = reduce(xp, parts.loss, reduction, weight=parts.weight,
                        mean_weight=parts.mean_weight)
         value = _scale_unit(value, unit)
@@ -331,6 +344,7 @@ def weighted_losses(public: Callable, y_true: Any, y_pred: Any, kwargs: dict[str
         parts = spec.body(y_true, y_pred, **kwargs)
         if kwargs.get("check_values", True):
             check_not_nan(spec.name, parts)
+            check_mean_defined(spec.name, parts)  # a batch is checked as the mean checks it
         xp = parts.inputs.xp
         weight, scale = parts.weight, None
         if weight is not None:
