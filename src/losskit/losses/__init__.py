@@ -16,6 +16,14 @@ from losskit.losses._classification_catalogue import (
     perplexity,
     squared_hinge_loss,
 )
+from losskit.losses._embedding import (
+    cosine_embedding_loss,
+    cosine_similarity_loss,
+    hinge_embedding_loss,
+    margin_ranking_loss,
+    soft_margin_loss,
+    triplet_margin_loss,
+)
 from losskit.losses._gradient import gradient, value_and_gradient
 from losskit.losses._likelihood import (
     gamma_nll,
@@ -26,6 +34,10 @@ from losskit.losses._likelihood import (
     poisson_nll,
     student_t_nll,
     tweedie_deviance,
+)
+from losskit.losses._margin import (
+    multi_margin_loss,
+    multilabel_margin_loss,
 )
 from losskit.losses._regression import mean_squared_error
 from losskit.losses._robust import (
@@ -53,27 +65,35 @@ __all__ = [
     "categorical_cross_entropy",
     "categorical_focal_loss",
     "categorical_hinge_loss",
+    "cosine_embedding_loss",
+    "cosine_similarity_loss",
     "entropy",
     "gamma_nll",
     "gaussian_mixture_nll",
     "gaussian_nll",
     "gradient",
+    "hinge_embedding_loss",
     "hinge_loss",
     "huber_loss",
     "kl_divergence",
     "laplace_nll",
     "log_cosh_loss",
+    "margin_ranking_loss",
     "mean_absolute_error",
     "mean_absolute_percentage_error",
     "mean_squared_error",
     "mean_squared_log_error",
+    "multi_margin_loss",
+    "multilabel_margin_loss",
     "negative_binomial_nll",
     "perplexity",
     "pinball_loss",
     "poisson_nll",
+    "soft_margin_loss",
     "sparse_categorical_cross_entropy",
     "squared_hinge_loss",
     "student_t_nll",
+    "triplet_margin_loss",
     "tweedie_deviance",
     "value_and_gradient",
 ]
