@@ -45,6 +45,11 @@ _KERAS_NORM_FLOOR = 1e-12
 _ANY_REAL = Real(-math.inf, math.inf, closed="neither")
 
 
+def _indicator(xp: Any, mask: Array, like: Array) -> Array:
+    """``mask`` as 0/1 in ``like``'s dtype (``where`` of two Python numbers is not portable)."""
+    return xp.astype(mask, like.dtype)
+
+
 def check_signs(func: str, xp: Any, y: Array) -> None:
     """Targets are -1 or +1 (the error names the first other value)."""
     bad = ~((y == 1.0) | (y == -1.0))
@@ -275,7 +280,7 @@ def hinge_embedding_loss(
     elementwise = xp.where(similar, x, 0.0) + xp.where(dissimilar, xp.maximum(gap, 0.0), 0.0)
 
     def gradient() -> Array:
-        return xp.where(similar, 1.0, 0.0) - xp.where(dissimilar & (gap > 0.0), 1.0, 0.0)
+        return _indicator(xp, similar, x) - _indicator(xp, dissimilar & (gap > 0.0), x)
 
     return per_sample(func, inputs, elementwise, gradient, inputs.others[0],
                       check_values=check_values, convention=convention)
@@ -458,8 +463,8 @@ def cosine_embedding_loss(
     loss, k = mean_over_outputs(xp, elementwise)
 
     def gradient() -> Array:
-        dcos = (xp.where(dissimilar & (over > 0.0), 1.0, 0.0)
-                - xp.where(similar, 1.0, 0.0))[..., None] / k
+        dcos = (_indicator(xp, dissimilar & (over > 0.0), cos)
+                - _indicator(xp, similar, cos))[..., None] / k
         c, d = cos[..., None], denom[..., None]
         g1 = dcos * (x2 / d - c * x1 / m1[..., None])
         g2 = dcos * (x1 / d - c * x2 / m2[..., None])
@@ -586,11 +591,11 @@ def triplet_margin_loss(
     loss, k = mean_over_outputs(xp, xp.maximum(gap, 0.0))
 
     def gradient() -> Array:
-        active = xp.where(gap > 0.0, 1.0 / k, 0.0)[..., None]
+        active = _indicator(xp, gap > 0.0, gap)[..., None] / k
         if swapped is None:
             g_a, g_p, g_n = g_ap - g_an, -g_ap, g_an
         else:
-            sw = xp.where(swapped, 1.0, 0.0)[..., None]
+            sw = _indicator(xp, swapped, gap)[..., None]
             g_a = g_ap - (1.0 - sw) * g_an
             g_p = -g_ap - sw * g_pn
             g_n = (1.0 - sw) * g_an + sw * g_pn

@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 from losskit._array import Array, device, first_index, take_labels, to_bool, to_float
-from losskit._validation import Integer, OneOf, Real, check_finite, check_labels, fail
+from losskit._validation import Constraint, Integer, Real, check_finite, check_labels, fail
 from losskit.losses._classification import _class_weights, _labels_as_integers
 from losskit.losses._core import (
     PerSample,
@@ -20,9 +20,24 @@ from losskit.losses._core import (
     prepare,
     sample_weights,
 )
+from losskit.losses._embedding import _indicator
 from losskit.losses._spec import Case, LossExplanation
 
 __all__ = ["multi_margin_loss", "multilabel_margin_loss"]
+
+
+class _Power(Constraint):
+    """The power of the multi-class hinge: the integer 1 or 2."""
+
+    description = "1 or 2"
+    invalid = (0, 3, 1.5, "1", True)
+
+    def type_ok(self, value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    def value_ok(self, value: Any) -> bool:
+        return value in (1, 2)
+
 
 MULTI_MARGIN_EXPLANATION = LossExplanation(
     formula="l = a_y Σ_{j≠y} max(0, margin − s_y + s_j)^p / C",
@@ -42,7 +57,7 @@ MULTI_MARGIN_EXPLANATION = LossExplanation(
 )
 
 
-@loss_function(p=OneOf(1, 2), margin=Real(-math.inf, math.inf, closed="neither"),
+@loss_function(p=_Power(), margin=Real(-math.inf, math.inf, closed="neither"),
                axis=Integer(), explanation=MULTI_MARGIN_EXPLANATION)
 def multi_margin_loss(
     y_true: Any,
@@ -122,7 +137,7 @@ def multi_margin_loss(
                             check_values=check_values)
 
     def gradient() -> Array:
-        g = xp.where(inside, 1.0, 0.0) if p == 1 else 2.0 * hinge
+        g = _indicator(xp, inside, s) if p == 1 else 2.0 * hinge
         g = g * (scale if isinstance(scale, float) else scale[..., None])
         return xp.where(wrong, g, -xp.sum(g, axis=-1, keepdims=True))
 
@@ -208,9 +223,8 @@ def multilabel_margin_loss(
     # the slots before the first -1, and how often each class is listed there
     listed = xp.cumulative_sum(xp.astype(y == -1.0, xp.int64), axis=-1) == 0
     classes = xp.arange(n_classes, dtype=s.dtype, device=device(s))
-    counts = xp.sum(xp.where(listed[..., None] & (y[..., None] == classes), 1.0, 0.0),
-                    axis=-2)
-    others = xp.where(counts > 0, 0.0, 1.0)
+    counts = xp.sum(_indicator(xp, listed[..., None] & (y[..., None] == classes), s), axis=-2)
+    others = _indicator(xp, counts == 0, s)
     h = 1.0 - s[..., :, None] + s[..., None, :]  # h[j, k] = 1 - s_j + s_k
     pairs = counts[..., :, None] * others[..., None, :] / n_classes
     loss = xp.sum(xp.sum(pairs * xp.maximum(h, 0.0), axis=-1), axis=-1)
