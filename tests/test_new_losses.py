@@ -160,3 +160,21 @@ def test_zero_vector_has_cosine_zero():
     assert float(lk.cosine_similarity_loss([[1.0, 0.0]], [[0.0, 0.0]])) == 1.0
     grad = lk.gradient(lk.cosine_similarity_loss, [[1.0, 0.0]], [[0.0, 0.0]])
     assert np.all(np.isfinite(grad)) and grad[0, 0] < 0
+
+
+NEW_LOSSES = sorted({fn for fn, *_rest in CASES}, key=lambda fn: fn.__name__)
+
+
+@pytest.mark.parametrize("fn", NEW_LOSSES, ids=lambda fn: fn.__name__)
+def test_declared_explanation_and_its_worked_case(fn):
+    spec = lk.losses.spec_of(fn)
+    e = spec.explanation
+    assert isinstance(e, lk.losses.LossExplanation)
+    for text in (e.formula, e.distribution, e.raw_output, e.gradient, e.when):
+        assert len(text) > 10
+    assert e.pitfalls and all(len(p) > 20 for p in e.pitfalls)
+    assert all(name in lk.losses.loss_specs() for name in e.related)
+    case = e.case
+    value, grad = lk.value_and_gradient(fn, case.y_true, case.y_pred, **case.options)
+    assert np.isfinite(float(value)) and np.all(np.isfinite(grad))
+    assert np.shape(grad) == np.shape(case.y_pred)

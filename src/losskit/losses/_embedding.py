@@ -40,8 +40,8 @@ __all__ = [
 
 #: PyTorch's guard against a zero vector in ``cosine_embedding_loss`` (added to |x|²)
 _TORCH_COSINE_EPS = 1e-12
-#: Keras' ``l2_normalize`` floor on the squared norm
-_KERAS_NORM_FLOOR = 1e-12
+#: Keras' ``l2_normalize`` floor on the norm (1e-12 on the squared norm)
+_KERAS_NORM_FLOOR = 1e-6
 _ANY_REAL = Real(-math.inf, math.inf, closed="neither")
 
 
@@ -624,11 +624,14 @@ COSINE_SIMILARITY_EXPLANATION = LossExplanation(
 
 
 def _normalised(xp: Any, x: Array) -> tuple[Array, Array, Array]:
-    """Keras' ``l2_normalize``: ``x / sqrt(max(|x|², 1e-12))``; returns it, the divisor and
-    where the floor is not active."""
-    squared = xp.sum(x * x, axis=-1)
-    free = squared > _KERAS_NORM_FLOOR
-    norm = xp.sqrt(xp.where(free, squared, _KERAS_NORM_FLOOR))
+    """Keras' ``l2_normalize``, ``x / max(|x|, 1e-6)``, with the norm computed from ``x``
+    divided by its largest entry (no overflow of ``|x|²``); returns it, the divisor and where
+    the floor is not active."""
+    largest = xp.max(xp.abs(x), axis=-1)
+    scaled = x / xp.where(largest > 0.0, largest, 1.0)[..., None]
+    norm = largest * xp.sqrt(xp.sum(scaled * scaled, axis=-1))
+    free = norm > _KERAS_NORM_FLOOR
+    norm = xp.where(free, norm, _KERAS_NORM_FLOOR)
     return x / norm[..., None], norm, free
 
 
