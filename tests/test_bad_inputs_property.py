@@ -77,6 +77,8 @@ _BASES = {
     "triplet_margin_loss": ("real", None, np.stack([_ROWS, _ROWS[::-1], _ONE_HOT], axis=-2),
                             {"margin": 5.0}),
     "cosine_similarity_loss": ("real", _MIXTURE + 1.0, _ROWS, {}),
+    "dice_loss": ("binary", _ONE_HOT, _ROWS, {}),
+    "tversky_loss": ("binary", _ONE_HOT, _ROWS, {"alpha": 0.3, "beta": 0.7}),
     "multi_margin_loss": ("labels", _LABELS, _ROWS, {}),
     "multilabel_margin_loss": ("labels", np.array([[0, 2, -1], [1, -1, 0], [2, 0, 1],
                                                    [-1, 0, 0]]), _ROWS, {}),

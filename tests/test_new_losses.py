@@ -37,6 +37,10 @@ CASES = [
                                               "class_weight": np.array([1.0, 2.0, 0.5, 1.0])}),
     (lk.multi_margin_loss, _LABELS, _SCORES.T, {"axis": 0}),
     (lk.multilabel_margin_loss, _MULTI, _SCORES, {}),
+    (lk.dice_loss, _MASKS, _PROBS, {}),
+    (lk.dice_loss, _MASKS, _PROBS, {"axis": -1, "eps": 0.5}),
+    (lk.tversky_loss, _MASKS, _PROBS, {"alpha": 0.3, "beta": 0.9}),
+    (lk.tversky_loss, _MASKS, _PROBS, {"axis": (1, 2), "convention": "keras"}),
 ]
 IDS = [f"{fn.__name__}-{i}" for i, (fn, *_rest) in enumerate(CASES)]
 #: one case per loss for the backends (JAX compiles every new operation: seconds each)
@@ -130,6 +134,12 @@ def test_torch_autograd_on_the_stacked_inputs():
      r"or -1"),
     (lambda: lk.multilabel_margin_loss([[0, 1.5]], [[0.0, 1.0]]),
      r"multilabel_margin_loss: y_true has 1.5"),
+    (lambda: lk.dice_loss([[1.0, 0.0]], [[1.5, 0.0]]),
+     r"dice_loss: y_pred has values outside \[0, 1\]"),
+    (lambda: lk.dice_loss(_MASKS, _PROBS, axis=1),
+     r"dice_loss: axis is 1, which are not the last axes of y_pred's 3"),
+    (lambda: lk.tversky_loss(_MASKS, _PROBS, axis=5),
+     r"tversky_loss: axis is 5 but y_pred has 3 dimension"),
     (lambda: lk.cosine_similarity_loss([[1.0, 0.0]], [[1.0, 0.0, 0.0]]),
      r"cosine_similarity_loss: y_true has shape \(1, 2\) but y_pred has shape \(1, 3\)"),
 ])
@@ -178,3 +188,10 @@ def test_declared_explanation_and_its_worked_case(fn):
     value, grad = lk.value_and_gradient(fn, case.y_true, case.y_pred, **case.options)
     assert np.isfinite(float(value)) and np.all(np.isfinite(grad))
     assert np.shape(grad) == np.shape(case.y_pred)
+
+
+def test_tversky_with_equal_weights_is_dice():
+    # (up to eps, which Tversky adds to half the denominator)
+    np.testing.assert_allclose(lk.tversky_loss(_MASKS, _PROBS, reduction="none", eps=0.0),
+                               lk.dice_loss(_MASKS, _PROBS, reduction="none", eps=0.0),
+                               rtol=1e-12)

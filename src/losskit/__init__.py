@@ -23,6 +23,7 @@ from losskit.losses import (
     categorical_hinge_loss,
     cosine_embedding_loss,
     cosine_similarity_loss,
+    dice_loss,
     entropy,
     gamma_nll,
     gaussian_mixture_nll,
@@ -50,6 +51,7 @@ from losskit.losses import (
     squared_hinge_loss,
     student_t_nll,
     triplet_margin_loss,
+    tversky_loss,
     tweedie_deviance,
     value_and_gradient,
 )
@@ -72,6 +74,7 @@ __all__ = [
     "compare_scores",
     "cosine_embedding_loss",
     "cosine_similarity_loss",
+    "dice_loss",
     "entropy",
     "explain",
     "families",
@@ -104,6 +107,7 @@ __all__ = [
     "squared_hinge_loss",
     "student_t_nll",
     "triplet_margin_loss",
+    "tversky_loss",
     "tweedie_deviance",
     "value_and_gradient",
 ]

@@ -39,6 +39,10 @@ from losskit.losses._margin import (
     multi_margin_loss,
     multilabel_margin_loss,
 )
+from losskit.losses._overlap import (
+    dice_loss,
+    tversky_loss,
+)
 from losskit.losses._regression import mean_squared_error
 from losskit.losses._robust import (
     huber_loss,
@@ -67,6 +71,7 @@ __all__ = [
     "categorical_hinge_loss",
     "cosine_embedding_loss",
     "cosine_similarity_loss",
+    "dice_loss",
     "entropy",
     "gamma_nll",
     "gaussian_mixture_nll",
@@ -94,6 +99,7 @@ __all__ = [
     "squared_hinge_loss",
     "student_t_nll",
     "triplet_margin_loss",
+    "tversky_loss",
     "tweedie_deviance",
     "value_and_gradient",
 ]
