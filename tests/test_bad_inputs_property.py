@@ -77,6 +77,11 @@ _BASES = {
     "triplet_margin_loss": ("real", None, np.stack([_ROWS, _ROWS[::-1], _ONE_HOT], axis=-2),
                             {"margin": 5.0}),
     "cosine_similarity_loss": ("real", _MIXTURE + 1.0, _ROWS, {}),
+    "perceptron_loss": ("binary", _SIGNS, -_SCORES * _SIGNS, {}),
+    "multiclass_perceptron_loss": ("labels", _LABELS, _ROWS[:, ::-1].copy(), {}),
+    "sparsemax_loss": ("binary", _Y01, _SCORES, {}),
+    "multiclass_sparsemax_loss": ("labels", _LABELS, _ROWS, {}),
+    "poly_loss_cross_entropy": ("real", _ONE_HOT, _SCORES[:, None] * _ROWS, {}),  # logits
     "dice_loss": ("binary", _ONE_HOT, _ROWS, {}),
     "tversky_loss": ("binary", _ONE_HOT, _ROWS, {"alpha": 0.3, "beta": 0.7}),
     "multi_margin_loss": ("labels", _LABELS, _ROWS, {}),

@@ -37,7 +37,9 @@ from losskit.losses._likelihood import (
 )
 from losskit.losses._margin import (
     multi_margin_loss,
+    multiclass_perceptron_loss,
     multilabel_margin_loss,
+    perceptron_loss,
 )
 from losskit.losses._overlap import (
     dice_loss,
@@ -55,6 +57,11 @@ from losskit.losses._robust import (
 
 # the declared specs (re-exported, not in __all__: __all__ lists the loss functions and the
 # gradient tools)
+from losskit.losses._sparsemax import (
+    multiclass_sparsemax_loss,
+    poly_loss_cross_entropy,
+    sparsemax_loss,
+)
 from losskit.losses._spec import Case as Case
 from losskit.losses._spec import Kernel as Kernel
 from losskit.losses._spec import LossExplanation as LossExplanation
@@ -89,13 +96,18 @@ __all__ = [
     "mean_squared_error",
     "mean_squared_log_error",
     "multi_margin_loss",
+    "multiclass_perceptron_loss",
+    "multiclass_sparsemax_loss",
     "multilabel_margin_loss",
     "negative_binomial_nll",
+    "perceptron_loss",
     "perplexity",
     "pinball_loss",
     "poisson_nll",
+    "poly_loss_cross_entropy",
     "soft_margin_loss",
     "sparse_categorical_cross_entropy",
+    "sparsemax_loss",
     "squared_hinge_loss",
     "student_t_nll",
     "triplet_margin_loss",

@@ -20,10 +20,12 @@ from losskit.losses._core import (
     prepare,
     sample_weights,
 )
-from losskit.losses._embedding import _indicator
+from losskit.losses._elementwise import per_sample
+from losskit.losses._embedding import _indicator, check_signs
 from losskit.losses._spec import Case, LossExplanation
 
-__all__ = ["multi_margin_loss", "multilabel_margin_loss"]
+__all__ = ["multi_margin_loss", "multiclass_perceptron_loss", "multilabel_margin_loss",
+           "perceptron_loss"]
 
 
 class _Power(Constraint):
@@ -234,6 +236,158 @@ def multilabel_margin_loss(
     def gradient() -> Array:
         active = xp.where(h > 0.0, pairs, 0.0)
         return xp.sum(active, axis=-2) - xp.sum(active, axis=-1)
+
+    return PerSample(inputs, loss, gradient, weight,
+                     count_normaliser(xp, loss, weight, convention))
+
+
+PERCEPTRON_EXPLANATION = LossExplanation(
+    formula="l = max(0, −y s), y ∈ {−1, +1}",
+    distribution="none: Rosenblatt's perceptron criterion, not a likelihood",
+    raw_output="a raw score s (its sign is the predicted class)",
+    gradient="∂l/∂s = −y on a misclassified sample (y s < 0), 0 otherwise",
+    when="the classic perceptron update: online linear classification of separable data",
+    pitfalls=("No margin: a score of 0 already costs nothing, so the boundary can sit right "
+              "on the data; the hinge loss adds a margin.",
+              "Labels must be ±1: 0/1 labels make the negative class cost nothing."),
+    related=("hinge_loss", "soft_margin_loss"),
+    case=Case("y = 1, s = −0.5", [1.0], [-0.5], {}, x_label="score s"),
+    classification=True,
+)
+
+
+@loss_function(explanation=PERCEPTRON_EXPLANATION)
+def perceptron_loss(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    sample_weight: Any = None,
+    reduction: str = "mean",
+    check_values: bool = True,
+    convention: str = "losskit",
+) -> PerSample:
+    r"""Perceptron loss on ±1 labels.
+
+    .. math::
+
+        l_{ij} = \max(0,\; -y_{ij} s_{ij}), \qquad l_i = \frac1k \sum_j l_{ij}
+
+    optax's ``perceptron_loss``.
+
+    Parameters
+    ----------
+    y_true : array_like, same shape as ``y_pred``
+        -1 or +1.
+    y_pred : array_like, shape (n,) or (n, ..., k)
+        Raw scores.
+    sample_weight : array_like of per-sample shape, optional
+    reduction : {"mean", "sum", "none"}
+    check_values : bool
+    convention : {"losskit", "sklearn", "keras", "torch"}
+        With ``sample_weight``, ``"keras"`` and ``"torch"`` divide by the number of samples.
+
+    Returns
+    -------
+    array
+        In ``y_pred``'s library and floating dtype.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> lk.perceptron_loss([1.0, -1.0, 1.0], [-0.5, -2.0, 3.0], reduction="none").tolist()
+    [0.5, 0.0, 0.0]
+    """
+    func = "perceptron_loss"
+    inputs = prepare(func, y_true, y_pred, sample_weight)
+    xp, y, s = inputs.xp, inputs.y_true, inputs.y_pred
+    if check_values:
+        check_finite(func, xp, "y_pred", s)
+        check_signs(func, xp, y)
+    wrong = -y * s
+
+    def gradient() -> Array:
+        return -y * _indicator(xp, wrong > 0.0, s)
+
+    return per_sample(func, inputs, xp.maximum(wrong, 0.0), gradient, inputs.others[0],
+                      check_values=check_values, convention=convention)
+
+
+MULTICLASS_PERCEPTRON_EXPLANATION = LossExplanation(
+    formula="l = max_j s_j − s_y",
+    distribution="none: the multi-class perceptron criterion, not a likelihood",
+    raw_output="one raw score per class",
+    gradient="∂l/∂s = onehot(argmax s) − onehot(y): 0 when the right class scores highest",
+    when="the multi-class perceptron; structured prediction with an argmax decoder",
+    pitfalls=("No margin: a tie with the right class costs nothing.",
+              "The gradient is 0 once the right class wins, however narrowly."),
+    related=("multi_margin_loss", "perceptron_loss"),
+    case=Case("y = 0, s = (0.5, 1, −1)", [0], [[0.5, 1.0, -1.0]], {}, vary=0,
+              x_label="score of the right class"),
+    classification=True,
+)
+
+
+@loss_function(axis=Integer(), explanation=MULTICLASS_PERCEPTRON_EXPLANATION)
+def multiclass_perceptron_loss(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    axis: int = -1,
+    sample_weight: Any = None,
+    reduction: str = "mean",
+    check_values: bool = True,
+    convention: str = "losskit",
+) -> PerSample:
+    r"""Multi-class perceptron loss against integer labels.
+
+    .. math::
+
+        l_i = \max_j s_{ij} - s_{i y_i}
+
+    optax's ``multiclass_perceptron_loss``. Where several classes share the largest score the
+    gradient goes to the first of them.
+
+    Parameters
+    ----------
+    y_true : array_like of integers, shape ``y_pred.shape`` less ``axis``
+    y_pred : array_like, shape (..., C, ...)
+        Raw scores, classes along ``axis``.
+    axis : int
+    sample_weight : array_like of per-sample shape, optional
+    reduction : {"mean", "sum", "none"}
+    check_values : bool
+    convention : {"losskit", "sklearn", "keras", "torch"}
+        With ``sample_weight``, ``"keras"`` and ``"torch"`` divide by the number of samples.
+
+    Returns
+    -------
+    array
+        In ``y_pred``'s library and floating dtype.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> float(lk.multiclass_perceptron_loss([0, 1], [[0.5, 1.0, -1.0], [0.0, 2.0, 1.0]]))
+    0.25
+    """
+    func = "multiclass_perceptron_loss"
+    inputs = prepare(func, y_true, y_pred, sample_weight, axis=axis, labels=True)
+    xp, s = inputs.xp, inputs.y_pred
+    labels = _labels_as_integers(func, xp, inputs.y_true, check_values)
+    if check_values:
+        check_labels(func, xp, labels, s.shape[-1], None)
+        check_finite(func, xp, "y_pred", s)
+    loss = xp.max(s, axis=-1) - take_labels(xp, s, labels)
+    weight = sample_weights(func, inputs, inputs.others[0], tuple(loss.shape),
+                            check_values=check_values)
+
+    def gradient() -> Array:
+        classes = xp.arange(s.shape[-1], dtype=labels.dtype, device=device(s))
+        best = xp.argmax(s, axis=-1)
+        return (_indicator(xp, classes == xp.astype(best, labels.dtype)[..., None], s)
+                - _indicator(xp, classes == labels[..., None], s))
 
     return PerSample(inputs, loss, gradient, weight,
                      count_normaliser(xp, loss, weight, convention))
