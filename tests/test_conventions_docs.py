@@ -263,6 +263,11 @@ def _benign_inputs():
         "multilabel_margin_loss": (np.where(rng.uniform(size=(n, c)) < 0.3, -1, labels[:, None]),
                                    rng.normal(size=(n, c)), {}),
         "cosine_similarity_loss": (*real, {}),
+        "perceptron_loss": (signs, real[1], {}),
+        "multiclass_perceptron_loss": (labels, rng.normal(size=(n, c)), {}),
+        "sparsemax_loss": (y01, real[1], {}),
+        "multiclass_sparsemax_loss": (labels, rng.normal(size=(n, c)), {}),
+        "poly_loss_cross_entropy": (np.eye(c)[labels], rng.normal(size=(n, c)), {}),
         "dice_loss": (y01, rng.uniform(0.1, 0.9, (n, 2)), {"axis": -1}),
         "tversky_loss": (y01, rng.uniform(0.1, 0.9, (n, 2)), {"alpha": 0.3, "axis": -1}),
     }, rng.uniform(0.1, 2.0, n), c
