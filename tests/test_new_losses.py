@@ -200,3 +200,41 @@ def test_tversky_with_equal_weights_is_dice():
     np.testing.assert_allclose(lk.tversky_loss(_MASKS, _PROBS, reduction="none", eps=0.0),
                                lk.dice_loss(_MASKS, _PROBS, reduction="none", eps=0.0),
                                rtol=1e-12)
+
+
+def test_kl_divergence_log_target_against_torch_and_optax():
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(3)
+    p = rng.dirichlet(np.ones(4), 5)
+    p[0, 1] = 0.0  # an impossible class: log p = -inf, exact with log targets
+    p[0] /= p[0].sum()
+    with np.errstate(divide="ignore"):
+        log_p = np.log(p)
+    z = rng.normal(size=(5, 4))
+    # PyTorch's exp(-inf) * (-inf - log q) is NaN: compare on the rows without a -inf
+    zt = torch.tensor(z[1:], requires_grad=True)
+    expected = F.kl_div(torch.log_softmax(zt, 1), torch.tensor(log_p[1:]), log_target=True,
+                        reduction="batchmean")
+    assert torch.isnan(F.kl_div(torch.log_softmax(torch.tensor(z), 1), torch.tensor(log_p),
+                                log_target=True, reduction="batchmean"))
+    expected.backward()
+    value, grad = lk.value_and_gradient(lk.kl_divergence, log_p[1:], z[1:], from_logits=True,
+                                        log_target=True)
+    assert float(value) == pytest.approx(float(expected), rel=1e-12)
+    np.testing.assert_allclose(grad, zt.grad.numpy(), rtol=1e-10, atol=1e-14)
+    value = lk.kl_divergence(log_p, z, from_logits=True, log_target=True)
+    # the same number as from the probabilities
+    assert float(value) == pytest.approx(float(lk.kl_divergence(np.exp(log_p), z,
+                                                                from_logits=True)), rel=1e-12)
+    optax = pytest.importorskip("optax")
+    theirs = optax.losses.kl_divergence_with_log_targets(
+        np.asarray(torch.log_softmax(torch.tensor(z), 1)), log_p)
+    ours = lk.kl_divergence(log_p, z, from_logits=True, log_target=True, reduction="none")
+    assert np.isnan(theirs[0]) and np.isfinite(ours[0])  # optax too: NaN at a -inf target
+    np.testing.assert_allclose(ours[1:], theirs[1:], rtol=1e-6)
+    with pytest.raises(ValueError, match="kl_divergence: y_true has NaN or infinite values"):
+        lk.kl_divergence(np.full((1, 2), np.inf), z[:1, :2], log_target=True,
+                         from_logits=True)
+    with pytest.raises(ValueError, match="kl_divergence: y_true rows do not sum to 1"):
+        lk.kl_divergence(np.zeros((1, 2)), z[:1, :2], log_target=True, from_logits=True)

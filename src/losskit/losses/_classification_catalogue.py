@@ -93,13 +93,14 @@ def _check_distributions(func: str, xp: Namespace, name: str, p: Array, dtype: A
 # ------------------------------------------------------------------------ divergence, entropy
 
 
-@loss_function(from_logits=Boolean(), axis=Integer(), eps=_EPS)
+@loss_function(from_logits=Boolean(), log_target=Boolean(), axis=Integer(), eps=_EPS)
 def kl_divergence(
     y_true: Any,
     y_pred: Any,
     /,
     *,
     from_logits: bool = False,
+    log_target: bool = False,
     axis: int = -1,
     eps: float | None = None,
     sample_weight: Any = None,
@@ -152,6 +153,10 @@ def kl_divergence(
         ``from_logits=True``; classes along ``axis``.
     from_logits : bool
         ``y_pred`` holds logits (do not apply softmax yourself).
+    log_target : bool
+        ``y_true`` holds :math:`\log P` (PyTorch's ``kl_div(..., log_target=True)``, optax's
+        ``kl_divergence_with_log_targets``): exact for targets too small for their
+        probability to be represented.
     axis : int
         The class axis of both arrays.
     eps : float in [0, 0.5), optional
@@ -210,6 +215,13 @@ def kl_divergence(
     func = "kl_divergence"
     inputs = prepare(func, y_true, y_pred, sample_weight, axis=axis)
     xp, p = inputs.xp, inputs.y_true
+    log_p = None
+    if log_target:
+        if check_values:
+            check_finite(func, xp, "y_true", xp.where(p == -math.inf, 0.0, p),
+                         fix="With log_target=True y_true holds log-probabilities (-inf for "
+                             "an impossible class)")
+        log_p, p = p, xp.exp(p)
     if check_values:
         _check_distributions(func, xp, "y_true", p, inputs.out_dtype,
                              "y_true holds the target distributions P: probability rows "
@@ -226,7 +238,8 @@ def kl_divergence(
         clip = 0.0 if convention == "torch" and eps is None else eps
         log_q, q, inside = _log_probabilities(inputs, from_logits, clip)
         # p log(p/q) with 0 log 0 = 0 (also where q = 0, which only eps=0 allows)
-        per_sample = xp.sum(mul_zero_safe(xp, p, xp.log(p) - log_q), axis=-1)
+        per_sample = xp.sum(mul_zero_safe(xp, p, (xp.log(p) if log_p is None else log_p)
+                                          - log_q), axis=-1)
     weight = sample_weights(func, inputs, inputs.others[0], tuple(per_sample.shape),
                             check_values=check_values)
     if convention == "torch":
