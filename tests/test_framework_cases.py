@@ -123,7 +123,20 @@ def _multilabel_margin(s):
             lambda p: F.multilabel_margin_loss(p, y, reduction="none"))
 
 
+def _poisson(s):
+    x, y = torch.broadcast_tensors(s.input, s.args[0])
+    if x.ndim == 0:
+        x, y = x.reshape(1), y.reshape(1)
+    options = {k: s.kwargs[k] for k in ("log_input", "full", "eps") if k in s.kwargs}
+    return (lk.poisson_nll, _np(y), x, options,
+            lambda p: F.poisson_nll_loss(p, y, **options, reduction="none"))
+
+
 ADAPTERS = {
+    "nn.functional.poisson_nll_loss": _poisson,
+    "nn.functional.mse_loss": _elementwise(lk.mean_squared_error, F.mse_loss),
+    "nn.functional.l1_loss": _elementwise(lk.mean_absolute_error, F.l1_loss),
+    "nn.functional.huber_loss": _elementwise(lk.huber_loss, F.huber_loss, "delta"),
     "nn.functional.margin_ranking_loss": _margin_ranking,
     "nn.functional.hinge_embedding_loss": _elementwise(lk.hinge_embedding_loss,
                                                        F.hinge_embedding_loss, "margin"),
@@ -139,6 +152,13 @@ _PER_SAMPLE = {"nn.functional.cosine_embedding_loss", "nn.functional.triplet_mar
                "nn.functional.multi_margin_loss", "nn.functional.multilabel_margin_loss"}
 
 COUNTS = {"cases": 0}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report_count():
+    """Print how many PyTorch cases passed (``pytest -s`` shows it)."""
+    yield
+    print(f"\nPyTorch OpInfo cases checked: {COUNTS['cases']}")
 
 
 @pytest.mark.parametrize("name", sorted(ADAPTERS))

@@ -102,7 +102,8 @@ def _check_targets(func: str, inputs: Inputs, check_values: bool) -> None:
 # ----------------------------------------------------------------------------------- Poisson
 
 
-@loss_function(log_input=Boolean(), full=Boolean())
+@loss_function(log_input=Boolean(), full=Boolean(),
+               eps=Optional(Real(0.0, math.inf, closed="left")))
 def poisson_nll(
     y_true: Any,
     y_pred: Any,
@@ -110,6 +111,7 @@ def poisson_nll(
     *,
     log_input: bool = True,
     full: bool = False,
+    eps: float | None = None,
     sample_weight: Any = None,
     reduction: str = "mean",
     unit: str = "nats",
@@ -158,6 +160,9 @@ def poisson_nll(
         ``y_pred`` holds log-rates (raw network outputs) rather than rates.
     full : bool
         Include :math:`\log y!` (the exact NLL) instead of dropping it.
+    eps : float >= 0, optional
+        Added to rates inside the log with ``log_input=False`` (PyTorch's ``eps``); default
+        the convention's: 0 (losskit, exact), 1e-8 (PyTorch), 1e-7 (Keras).
     sample_weight : array_like of per-sample shape, optional
     reduction : {"mean", "sum", "none"}
     unit : {"nats", "bits"}
@@ -215,7 +220,8 @@ def poisson_nll(
             return rate - y
     else:
         # PyTorch and Keras add a constant to the rate inside the log; losskit does not
-        offset = {"torch": 1e-8, "keras": KERAS_EPSILON}.get(convention, 0.0)
+        offset = eps if eps is not None else \
+            {"torch": 1e-8, "keras": KERAS_EPSILON}.get(convention, 0.0)
         shifted = z + offset if offset else z
         # y * log(mu) with 0 * log 0 = 0: a zero rate is exact where the count is 0
         # (the log never sees a 0 rate where the count is 0, so autograd stays finite)
