@@ -82,6 +82,7 @@ _BASES = {
     "sparsemax_loss": ("binary", _Y01, _SCORES, {}),
     "multiclass_sparsemax_loss": ("labels", _LABELS, _ROWS, {}),
     "poly_loss_cross_entropy": ("real", _ONE_HOT, _SCORES[:, None] * _ROWS, {}),  # logits
+    "generalized_kl_divergence": ("real", _ROWS * 3, _MIXTURE, {}),
     "dice_loss": ("binary", _ONE_HOT, _ROWS, {}),
     "tversky_loss": ("binary", _ONE_HOT, _ROWS, {"alpha": 0.3, "beta": 0.7}),
     "multi_margin_loss": ("labels", _LABELS, _ROWS, {}),

@@ -268,6 +268,7 @@ def _benign_inputs():
         "sparsemax_loss": (y01, real[1], {}),
         "multiclass_sparsemax_loss": (labels, rng.normal(size=(n, c)), {}),
         "poly_loss_cross_entropy": (np.eye(c)[labels], rng.normal(size=(n, c)), {}),
+        "generalized_kl_divergence": (positive[0], real[1], {}),
         "dice_loss": (y01, rng.uniform(0.1, 0.9, (n, 2)), {"axis": -1}),
         "tversky_loss": (y01, rng.uniform(0.1, 0.9, (n, 2)), {"alpha": 0.3, "axis": -1}),
     }, rng.uniform(0.1, 2.0, n), c

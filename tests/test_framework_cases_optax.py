@@ -79,3 +79,22 @@ def test_optax_cosine_distance_cases():
     targets, predictions = rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
     _check(lk.cosine_similarity_loss, targets, predictions,
            lambda z: optax.losses.cosine_distance(z, jnp.asarray(targets)))
+
+
+@pytest.mark.parametrize("name", ["generalized_kl_divergence", "convex_kl_divergence"])
+def test_optax_generalized_kl_cases(name):
+    # GeneralizedKLDivergenceTest's kind of input: log-predictions and non-negative targets
+    rng = np.random.default_rng(2)
+    log_q, p = rng.normal(size=(2, 4)), rng.uniform(0.0, 2.0, (2, 4))
+    p[0, 1] = 0.0
+    fn = getattr(optax.losses, name)
+    with pytest.warns(DeprecationWarning) if name.startswith("convex") else _nothing():
+        _check(lk.generalized_kl_divergence, p, log_q, lambda z: fn(z, jnp.asarray(p)))
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False

@@ -16,6 +16,9 @@ from losskit.losses._classification_catalogue import (
     perplexity,
     squared_hinge_loss,
 )
+from losskit.losses._divergence import (
+    generalized_kl_divergence,
+)
 from losskit.losses._embedding import (
     cosine_embedding_loss,
     cosine_similarity_loss,
@@ -83,6 +86,7 @@ __all__ = [
     "gamma_nll",
     "gaussian_mixture_nll",
     "gaussian_nll",
+    "generalized_kl_divergence",
     "gradient",
     "hinge_embedding_loss",
     "hinge_loss",
