@@ -100,6 +100,20 @@ def _triplet(s):
                                             **options, reduction="none"))
 
 
+def _triplet_with_distance(s):
+    # PyTorch's samples pass nn.PairwiseDistance(): the L2 distance with eps = 1e-6, which is
+    # triplet_margin_loss's
+    distance = s.kwargs["distance_function"]
+    assert isinstance(distance, torch.nn.PairwiseDistance)
+    assert (distance.norm, distance.eps) == (2.0, 1e-6)
+    pred = torch.stack([s.input, *s.args], dim=-2)
+    options = {k: v for k, v in s.kwargs.items() if k in ("margin", "swap")}
+    return (lk.triplet_margin_loss, None, pred, options,
+            lambda p: F.triplet_margin_with_distance_loss(
+                p[..., 0, :], p[..., 1, :], p[..., 2, :], distance_function=distance,
+                **options, reduction="none"))
+
+
 def _multi_margin(s):
     x, y = s.input, s.args[0]
     if x.ndim == 0:
@@ -143,12 +157,14 @@ ADAPTERS = {
     "nn.functional.soft_margin_loss": _elementwise(lk.soft_margin_loss, F.soft_margin_loss),
     "nn.functional.cosine_embedding_loss": _cosine_embedding,
     "nn.functional.triplet_margin_loss": _triplet,
+    "nn.functional.triplet_margin_with_distance_loss": _triplet_with_distance,
     "nn.functional.multi_margin_loss": _multi_margin,
     "nn.functional.multilabel_margin_loss": _multilabel_margin,
 }
 
 #: per-sample outputs whose PyTorch output already is one value per sample (no last-axis mean)
 _PER_SAMPLE = {"nn.functional.cosine_embedding_loss", "nn.functional.triplet_margin_loss",
+               "nn.functional.triplet_margin_with_distance_loss",
                "nn.functional.multi_margin_loss", "nn.functional.multilabel_margin_loss"}
 
 COUNTS = {"cases": 0}
