@@ -83,6 +83,7 @@ _BASES = {
     "multiclass_sparsemax_loss": ("labels", _LABELS, _ROWS, {}),
     "poly_loss_cross_entropy": ("real", _ONE_HOT, _SCORES[:, None] * _ROWS, {}),  # logits
     "generalized_kl_divergence": ("real", _ROWS * 3, _MIXTURE, {}),
+    "linear_cross_entropy": ("labels", _LABELS, _ROWS, {"weight": np.eye(3)[[0, 1, 2, 0]]}),
     "dice_loss": ("binary", _ONE_HOT, _ROWS, {}),
     "tversky_loss": ("binary", _ONE_HOT, _ROWS, {"alpha": 0.3, "beta": 0.7}),
     "multi_margin_loss": ("labels", _LABELS, _ROWS, {}),

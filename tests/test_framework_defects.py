@@ -156,3 +156,16 @@ def test_keras_zero_weighted_case():
     assert expected == 0.0
     assert float(lk.mean_squared_error(y_true, y_pred, sample_weight=np.zeros(2, "float32"),
                                        convention="keras")) == expected
+
+
+def test_ignore_index_on_float64_torch_keeps_float64_accuracy():
+    # found on the frameworks' cases: the ignore mask became float32 weights on PyTorch, and
+    # the mean's 1 / sum(w) with them (6e-8 relative off in float64)
+    rng = np.random.default_rng(0)
+    z = torch.tensor(rng.normal(size=(37, 5)))
+    labels = torch.tensor(rng.integers(0, 5, 37))
+    labels[::3] = -100
+    expected = float(F.cross_entropy(z, labels))
+    assert float(lk.sparse_categorical_cross_entropy(labels, z, from_logits=True,
+                                                     ignore_index=-100)) == \
+        pytest.approx(expected, rel=1e-14)

@@ -38,6 +38,9 @@ from losskit.losses._likelihood import (
     student_t_nll,
     tweedie_deviance,
 )
+from losskit.losses._linear import (
+    linear_cross_entropy,
+)
 from losskit.losses._margin import (
     multi_margin_loss,
     multiclass_perceptron_loss,
@@ -93,6 +96,7 @@ __all__ = [
     "huber_loss",
     "kl_divergence",
     "laplace_nll",
+    "linear_cross_entropy",
     "log_cosh_loss",
     "margin_ranking_loss",
     "mean_absolute_error",

@@ -535,7 +535,8 @@ def sparse_categorical_cross_entropy(
     weight = sample_weights(func, inputs, inputs.others[0], tuple(per_sample.shape),
                             check_values=check_values)
     if ignored is not None:
-        weight = xp.where(ignored, 0.0, 1.0 if weight is None else weight)
+        # (ones_like: a where of two Python numbers is float32 in PyTorch, and 1/sum(w) with it)
+        weight = xp.where(ignored, 0.0, xp.ones_like(per_sample) if weight is None else weight)
         # a sum over no sample is 0 (as in PyTorch); a mean over none is undefined
         if check_values and reduction == "mean" and not to_bool(func, xp.any(weight > 0)):
             fail(func, "y_true", f"is ignore_index={ignore_index} (or weight 0) everywhere, so "
