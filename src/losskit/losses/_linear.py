@@ -102,29 +102,66 @@ def _input_gradient(xp: Any, h: Array, weight: Array, bias: Array | None, labels
     return (xp.concat(dh) if len(dh) > 1 else dh[0]), dw, db
 
 
-def _torch_function():
-    """A ``torch.autograd.Function``: per-token losses forward, chunked recomputation back."""
-    import torch
+def _torch_chunk_logits(torch: Any, h: Any, weight: Any, bias: Any, opt: _Options
+                        ) -> tuple[Any, Any]:
+    logits = h @ weight.T if bias is None else torch.addmm(bias, h, weight.T)
+    if opt.softcap is None:
+        return logits, None
+    t = torch.tanh(logits.div_(opt.softcap))
+    return t * opt.softcap, t
 
-    from losskit._array import namespace_and_arrays
+
+def _torch_function():
+    """A ``torch.autograd.Function``: per-token losses forward (keeping only each token's
+    log-sum-exp), the chunk's logits recomputed in the backward pass and turned into the
+    gradient in place."""
+    import torch
 
     class LinearCrossEntropy(torch.autograd.Function):
         @staticmethod
         def forward(ctx, h, weight, bias, labels, opt, size):  # type: ignore[override]
-            xp = namespace_and_arrays("linear_cross_entropy", h)[0]
+            losses, lses = [], []
             with torch.no_grad():
-                loss = _value(xp, h, weight, bias, labels, opt, size)
-            ctx.save_for_backward(h, weight, bias, labels)
-            ctx.opt, ctx.size, ctx.xp = opt, size, xp
-            return loss
+                for lo, hi in _chunks(h.shape[0], size):
+                    logits, _ = _torch_chunk_logits(torch, h[lo:hi], weight, bias, opt)
+                    lse = torch.logsumexp(logits, dim=-1)
+                    target = logits.gather(-1, labels[lo:hi, None])[:, 0]
+                    loss = lse - (1.0 - opt.smoothing) * target
+                    if opt.smoothing:
+                        loss = loss - opt.smoothing * logits.mean(dim=-1)
+                    if opt.z_loss:
+                        loss = loss + opt.z_loss * lse * lse
+                    losses.append(loss)
+                    lses.append(lse)
+            ctx.save_for_backward(h, weight, bias, labels, torch.cat(lses))
+            ctx.opt, ctx.size = opt, size
+            return torch.cat(losses)
 
         @staticmethod
         def backward(ctx, grad):  # type: ignore[override]
-            h, weight, bias, labels = ctx.saved_tensors
+            h, weight, bias, labels, lse = ctx.saved_tensors
+            opt = ctx.opt
+            dh = torch.empty_like(h)
+            dw = torch.zeros_like(weight)
+            db = None if bias is None else torch.zeros_like(bias)
             with torch.no_grad():
-                dh, dw, db = _input_gradient(ctx.xp, h, weight, bias, labels, ctx.opt,
-                                             ctx.size, grad, with_weight=True)
-            return dh, dw, (db if bias is not None else None), None, None, None
+                for lo, hi in _chunks(h.shape[0], ctx.size):
+                    logits, t = _torch_chunk_logits(torch, h[lo:hi], weight, bias, opt)
+                    g = logits.sub_(lse[lo:hi, None]).exp_()  # softmax, in place
+                    if opt.z_loss:
+                        g.mul_((1.0 + 2.0 * opt.z_loss * lse[lo:hi])[:, None])
+                    if opt.smoothing:
+                        g.sub_(opt.smoothing / g.shape[-1])
+                    rows = torch.arange(hi - lo, device=g.device)
+                    g[rows, labels[lo:hi]] -= 1.0 - opt.smoothing
+                    if t is not None:
+                        g.mul_(1.0 - t * t)
+                    g.mul_(grad[lo:hi, None])
+                    torch.mm(g, weight, out=dh[lo:hi])
+                    dw.addmm_(g.T, h[lo:hi])
+                    if db is not None:
+                        db.add_(g.sum(dim=0))
+            return dh, dw, db, None, None, None
 
     return LinearCrossEntropy
 
