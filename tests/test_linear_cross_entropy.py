@@ -32,7 +32,7 @@ def _naive(h, w, b, labels, smoothing=0.0, z_loss=0.0, softcap=None, ignore=None
     return (ce * kept).sum() / kept.sum()
 
 
-@pytest.mark.parametrize("chunk_size", [1, 8, 37, 1000])
+@pytest.mark.parametrize("chunk_size", [8, 1000])
 @pytest.mark.parametrize("options", [{}, {"label_smoothing": 0.1}, {"z_loss": 1e-2},
                                      {"softcap": 3.0}, {"ignore_index": 4},
                                      {"label_smoothing": 0.2, "z_loss": 0.1, "softcap": 2.0}])
