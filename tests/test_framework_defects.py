@@ -169,3 +169,15 @@ def test_ignore_index_on_float64_torch_keeps_float64_accuracy():
     assert float(lk.sparse_categorical_cross_entropy(labels, z, from_logits=True,
                                                      ignore_index=-100)) == \
         pytest.approx(expected, rel=1e-14)
+
+
+def test_class_weights_zero_for_every_label_leave_the_mean_undefined():
+    # PyTorch's nll_loss gives 0/0 = NaN here; losskit said 0.0, now names the cause
+    p = [[0.5, 0.5], [0.4, 0.6]]
+    assert np.isnan(float(F.nll_loss(torch.log(torch.tensor(p)), torch.tensor([0, 0]),
+                                     weight=torch.tensor([0.0, 1.0]))))
+    with pytest.raises(ValueError, match=r"^sparse_categorical_cross_entropy: class_weight is "
+                                         r"0 for every sample's label"):
+        lk.sparse_categorical_cross_entropy([0, 0], p, class_weight=[0.0, 1.0])
+    assert float(lk.sparse_categorical_cross_entropy([0, 0], p, class_weight=[0.0, 1.0],
+                                                     reduction="sum")) == 0.0

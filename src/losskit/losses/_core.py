@@ -226,10 +226,17 @@ def check_not_nan(func: str, parts: PerSample) -> None:
 
 def check_mean_defined(func: str, parts: PerSample) -> None:
     """The mean's denominator (``mean_weight``, else the weights) is not all zero."""
+    xp = parts.inputs.xp
     denominator = parts.mean_weight if parts.mean_weight is not None else parts.weight
-    if denominator is not None and not to_bool(func, parts.inputs.xp.any(denominator > 0)):
+    if denominator is None or to_bool(func, xp.any(denominator > 0)):
+        return
+    if parts.weight is not None and not to_bool(func, xp.any(parts.weight > 0)):
         fail(func, "sample_weight", "is all zero, so the weighted mean is undefined",
              "Give at least one entry a positive weight, or use reduction='sum'")
+    # the sample weights are not all zero: the class weights of the samples' labels are
+    fail(func, "class_weight", "is 0 for every sample's label, so the weighted mean is "
+         "undefined", "Give a class present in y_true a positive weight, or use "
+         "reduction='sum'")
 
 
 def _scale_unit(value: Array, unit: str) -> Array:
