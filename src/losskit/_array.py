@@ -520,13 +520,15 @@ def take_labels(xp: Namespace, x: Array, labels: Array) -> Array:
 def add_at_labels(xp: Namespace, x: Array, labels: Array, values: Array) -> Array:
     """``x`` with ``values`` added at each sample's label along the last axis.
 
-    With NumPy ``x`` is updated in place (pass an array you own); other libraries get a copy.
+    With NumPy ``x`` may be updated in place (pass an array you own) and the result is the
+    return value; other libraries get a copy.
     """
     if aac.is_numpy_namespace(xp):
-        # native fast path: fancy indexing instead of an (n, C) one-hot mask
+        # native fast path: fancy indexing instead of an (n, C) one-hot mask; the reshape is
+        # a copy when x is not contiguous (a class axis moved last), so return it
         flat = x.reshape(-1, x.shape[-1])
         rows = np.arange(flat.shape[0])
         flat[rows, np.reshape(labels, (-1,))] += np.reshape(values, (-1,))
-        return x
+        return flat.reshape(x.shape)
     classes = xp.arange(x.shape[-1], dtype=labels.dtype, device=aac.device(x))
     return xp.where(labels[..., None] == classes, x + values[..., None], x)

@@ -49,6 +49,7 @@ _Y = np.array([1.0, 2.0, 3.0, 4.0])
 _P = np.array([1.5, 2.5, 2.0, 5.0])
 _SCORES = np.array([0.5, -0.3, 1.5, -2.0])
 _LAT_LON = np.array([[51.5, -0.1], [-33.9, 151.2], [64.1, -21.9], [-17.5, -149.6]])
+_SIGNS = np.array([1.0, -1.0, -1.0, 1.0])
 _MIXTURE = np.array([[0.0, 0.4, 0.1], [0.0, 1.8, -0.2], [0.0, 3.5, 0.3], [0.0, 3.0, 0.0]])
 
 #: name -> (kind of y_true, y_true, y_pred, options); kinds: "labels" (integers indexing
@@ -67,6 +68,28 @@ _BASES = {
     "squared_hinge_loss": ("binary", _Y01, _SCORES, {}),
     "gaussian_mixture_nll": ("real", _Y, _MIXTURE, {}),
     "student_t_nll": ("real", _Y, _P, {"df": 3.0}),
+    # margins that give every sample a positive loss (a zero loss at a huge weight leaves only
+    # the tiny weights, whose rounding the reference does not model)
+    "margin_ranking_loss": ("binary", _SIGNS, np.stack([_SCORES, _P01], axis=-1),
+                            {"margin": 5.0}),
+    "hinge_embedding_loss": ("binary", _SIGNS, _P, {"margin": 10.0}),
+    "soft_margin_loss": ("binary", _SIGNS, _SCORES, {}),
+    "cosine_embedding_loss": ("binary", _SIGNS, np.stack([_ROWS, _ROWS[::-1]], axis=-2), {}),
+    "triplet_margin_loss": ("real", None, np.stack([_ROWS, _ROWS[::-1], _ONE_HOT], axis=-2),
+                            {"margin": 5.0}),
+    "cosine_similarity_loss": ("real", _MIXTURE + 1.0, _ROWS, {}),
+    "perceptron_loss": ("binary", _SIGNS, -_SCORES * _SIGNS, {}),
+    "multiclass_perceptron_loss": ("labels", _LABELS, _ROWS[:, ::-1].copy(), {}),
+    "sparsemax_loss": ("binary", _Y01, _SCORES, {}),
+    "multiclass_sparsemax_loss": ("labels", _LABELS, _ROWS, {}),
+    "poly_loss_cross_entropy": ("real", _ONE_HOT, _SCORES[:, None] * _ROWS, {}),  # logits
+    "generalized_kl_divergence": ("real", _ROWS * 3, _MIXTURE, {}),
+    "linear_cross_entropy": ("labels", _LABELS, _ROWS, {"weight": np.eye(3)[[0, 1, 2, 0]]}),
+    "dice_loss": ("binary", _ONE_HOT, _ROWS, {}),
+    "tversky_loss": ("binary", _ONE_HOT, _ROWS, {"alpha": 0.3, "beta": 0.7}),
+    "multi_margin_loss": ("labels", _LABELS, _ROWS, {}),
+    "multilabel_margin_loss": ("labels", np.array([[0, 2, -1], [1, -1, 0], [2, 0, 1],
+                                                   [-1, 0, 0]]), _ROWS, {}),
     "accuracy_score": ("labels", _Y01.astype(int), _P01, {}),
     "balanced_accuracy_score": ("labels", _Y01.astype(int), _P01, {}),
     "f1_score": ("labels", _Y01.astype(int), _P01, {}),
@@ -207,9 +230,10 @@ def _weights(dtype, mutation, index):
 
 
 def _mutations(fn, backend):
-    kind, y, _, _ = _base(fn)
+    kind, y, p, _ = _base(fn)
     return [m for m in MUTATIONS
             if not (m.startswith("meta") and backend != "torch")
+            and not (m == "pandas_pred" and np.ndim(p) > 2)  # no 3-D pandas object
             and not (y is None and ("true" in m or m.startswith("label")))
             and not (m.startswith("label") and kind != "labels")
             and not (m == "outside_domain_true" and kind == "labels")]

@@ -73,8 +73,9 @@ def test_weighted_mean_example_is_each_frameworks_number(page):
             for c in g["CONVENTIONS"]}
     assert ours["sklearn"] == pytest.approx(skm.mean_squared_error(y, p, sample_weight=w),
                                             rel=1e-12)
-    torch_idiom = (_t(w) * F.mse_loss(_t(p), _t(y), reduction="none")).mean()
-    assert ours["torch"] == pytest.approx(float(torch_idiom), rel=1e-12)
+    # torch 2.13's mse_loss(weight=) divides by the sum of the weights
+    assert ours["torch"] == pytest.approx(float(F.mse_loss(_t(p), _t(y), weight=_t(w))),
+                                          rel=1e-12)
     columns = _keras_loss("MeanSquaredError", y[:, None], p[:, None], np.float32(w))
     assert ours["keras"] == pytest.approx(columns, rel=RTOL)
     # the 1-D reading: one sample, the weights multiply its mean (3.75 on the page)
@@ -233,6 +234,7 @@ def _benign_inputs():
     y01 = rng.integers(0, 2, (n, 2)).astype(float)
     real = rng.normal(size=(n, 2)), rng.normal(size=(n, 2))
     positive = rng.uniform(0.5, 3, (n, 2)), rng.uniform(0.5, 3, (n, 2))
+    signs = rng.choice([-1.0, 1.0], (n, 2))
     return {
         "mean_squared_error": (*real, {}),
         "binary_cross_entropy": (y01, rng.uniform(0.1, 0.9, (n, 2)), {}),
@@ -252,6 +254,23 @@ def _benign_inputs():
         "pinball_loss": (*real, {}),
         "poisson_nll": (rng.poisson(2.0, (n, 2)).astype(float), real[1], {}),
         "gaussian_nll": (*real, {"var": 0.5}),
+        "margin_ranking_loss": (signs[:, 0], real[0], {"margin": 0.5}),
+        "hinge_embedding_loss": (signs, np.abs(real[0]), {}),
+        "soft_margin_loss": (signs, real[1], {}),
+        "cosine_embedding_loss": (signs[:, 0], rng.normal(size=(n, 2, c)), {}),
+        "triplet_margin_loss": (None, rng.normal(size=(n, 3, c)), {"margin": 5.0}),
+        "multi_margin_loss": (labels, rng.normal(size=(n, c)), {}),
+        "multilabel_margin_loss": (np.where(rng.uniform(size=(n, c)) < 0.3, -1, labels[:, None]),
+                                   rng.normal(size=(n, c)), {}),
+        "cosine_similarity_loss": (*real, {}),
+        "perceptron_loss": (signs, real[1], {}),
+        "multiclass_perceptron_loss": (labels, rng.normal(size=(n, c)), {}),
+        "sparsemax_loss": (y01, real[1], {}),
+        "multiclass_sparsemax_loss": (labels, rng.normal(size=(n, c)), {}),
+        "poly_loss_cross_entropy": (np.eye(c)[labels], rng.normal(size=(n, c)), {}),
+        "generalized_kl_divergence": (positive[0], real[1], {}),
+        "dice_loss": (y01, rng.uniform(0.1, 0.9, (n, 2)), {"axis": -1}),
+        "tversky_loss": (y01, rng.uniform(0.1, 0.9, (n, 2)), {"alpha": 0.3, "axis": -1}),
     }, rng.uniform(0.1, 2.0, n), c
 
 
@@ -288,19 +307,20 @@ def test_the_tables_weighted_means_are_what_each_convention_computes(page):
             for fn in fns:
                 assert "convention" not in inspect.signature(fn).parameters, fn.__name__
             continue
-        (fn,), name = fns, names[0]
-        y, p, options = inputs[name]
-        if args[0]:
-            options = dict(options, **eval(f"dict({args[0]})"))  # e.g. from_logits=True
-        claims = _claimed_denominators(cell)
-        for convention in ("losskit", "sklearn", "keras", "torch"):
-            kwargs = dict(options, sample_weight=w, convention=convention)
-            mean = float(fn(y, p, **kwargs))
-            total = float(fn(y, p, reduction="sum", **kwargs))
-            n = len(w)
-            denominator = {"n": n, "nC": n * c, "sum": w.sum()}[claims.get(convention, "sum")]
-            assert mean == pytest.approx(total / denominator, rel=1e-12), (name, convention)
-        checked.add(name)
+        for fn, name, arg in zip(fns, names, args, strict=True):
+            y, p, options = inputs[name]
+            if arg:
+                options = dict(options, **eval(f"dict({arg})"))  # e.g. from_logits=True
+            claims = _claimed_denominators(cell)
+            for convention in ("losskit", "sklearn", "keras", "torch"):
+                kwargs = dict(options, sample_weight=w, convention=convention)
+                mean = float(fn(y, p, **kwargs))
+                total = float(fn(y, p, reduction="sum", **kwargs))
+                n = len(w)
+                denominator = {"n": n, "nC": n * c,
+                               "sum": w.sum()}[claims.get(convention, "sum")]
+                assert mean == pytest.approx(total / denominator, rel=1e-12), (name, convention)
+            checked.add(name)
     assert checked == set(inputs)  # every function with convention= has a row
 
 

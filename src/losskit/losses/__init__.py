@@ -29,6 +29,17 @@ from losskit.losses._directional import (
     unit_vector_to_lat_lon as unit_vector_to_lat_lon,
 )
 from losskit.losses._directional import von_mises_fisher_nll, von_mises_nll
+from losskit.losses._divergence import (
+    generalized_kl_divergence,
+)
+from losskit.losses._embedding import (
+    cosine_embedding_loss,
+    cosine_similarity_loss,
+    hinge_embedding_loss,
+    margin_ranking_loss,
+    soft_margin_loss,
+    triplet_margin_loss,
+)
 from losskit.losses._gradient import gradient, value_and_gradient
 from losskit.losses._likelihood import (
     gamma_nll,
@@ -43,6 +54,19 @@ from losskit.losses._likelihood import (
 from losskit.losses._likelihood import (
     gaussian_log_var_derivatives as gaussian_log_var_derivatives,
 )
+from losskit.losses._linear import (
+    linear_cross_entropy,
+)
+from losskit.losses._margin import (
+    multi_margin_loss,
+    multiclass_perceptron_loss,
+    multilabel_margin_loss,
+    perceptron_loss,
+)
+from losskit.losses._overlap import (
+    dice_loss,
+    tversky_loss,
+)
 from losskit.losses._regression import mean_squared_error
 from losskit.losses._robust import (
     huber_loss,
@@ -51,6 +75,11 @@ from losskit.losses._robust import (
     mean_absolute_percentage_error,
     mean_squared_log_error,
     pinball_loss,
+)
+from losskit.losses._sparsemax import (
+    multiclass_sparsemax_loss,
+    poly_loss_cross_entropy,
+    sparsemax_loss,
 )
 
 # the declared specs, and weighted_losses (what the accumulators stream), re-exported: not in
@@ -79,27 +108,44 @@ __all__ = [
     "categorical_cross_entropy",
     "categorical_focal_loss",
     "categorical_hinge_loss",
+    "cosine_embedding_loss",
+    "cosine_similarity_loss",
+    "dice_loss",
     "entropy",
     "gamma_nll",
     "gaussian_mixture_nll",
     "gaussian_nll",
+    "generalized_kl_divergence",
     "gradient",
+    "hinge_embedding_loss",
     "hinge_loss",
     "huber_loss",
     "kl_divergence",
     "laplace_nll",
+    "linear_cross_entropy",
     "log_cosh_loss",
+    "margin_ranking_loss",
     "mean_absolute_error",
     "mean_absolute_percentage_error",
     "mean_squared_error",
     "mean_squared_log_error",
+    "multi_margin_loss",
+    "multiclass_perceptron_loss",
+    "multiclass_sparsemax_loss",
+    "multilabel_margin_loss",
     "negative_binomial_nll",
+    "perceptron_loss",
     "perplexity",
     "pinball_loss",
     "poisson_nll",
+    "poly_loss_cross_entropy",
+    "soft_margin_loss",
     "sparse_categorical_cross_entropy",
+    "sparsemax_loss",
     "squared_hinge_loss",
     "student_t_nll",
+    "triplet_margin_loss",
+    "tversky_loss",
     "tweedie_deviance",
     "value_and_gradient",
     "von_mises_fisher_nll",

@@ -667,10 +667,12 @@ def _sparse_probability_gradient(inputs: Inputs, s: _Probabilities, labels: Arra
 
 
 def _without_ignored(func: str, xp: Namespace, weight: Array | None, ignored: Array,
-                     ignore_index: int | None, check_values: bool) -> Array:
-    """Weight 0 for ignored samples; an error if no sample is left (with checks)."""
-    weight = xp.where(ignored, 0.0, 1.0 if weight is None else weight)
-    if check_values and not to_bool(func, xp.any(weight > 0)):
+                     ignore_index: int | None, check_mean: bool, *, like: Array) -> Array:
+    """Weight 0 for ignored samples; with ``check_mean``, an error if no sample is left (a sum
+    over no sample is 0, as in PyTorch; a mean over none is undefined)."""
+    # ones_like: a where of two Python numbers is float32 in PyTorch, and 1/sum(w) with it
+    weight = xp.where(ignored, 0.0, xp.ones_like(like) if weight is None else weight)
+    if check_mean and not to_bool(func, xp.any(weight > 0)):
         fail(func, "y_true", f"is ignore_index={ignore_index} (or weight 0) everywhere, so "
              "the mean is undefined", "Skip this batch, or pass check_values=False to get 0")
     return weight
@@ -839,7 +841,8 @@ def sparse_categorical_cross_entropy(
     weight = sample_weights(func, inputs, inputs.sample_weight, tuple(per_sample.shape),
                             check_values=check_values)
     if ignored is not None:
-        weight = _without_ignored(func, xp, weight, ignored, ignore_index, check_values)
+        weight = _without_ignored(func, xp, weight, ignored, ignore_index,
+                                  check_values and reduction == "mean", like=per_sample)
     mean_weight = _label_mean_weight(xp, policy, per_sample, weight, label_weight, ignored,
                                      weighted=sample_weight is not None)
 

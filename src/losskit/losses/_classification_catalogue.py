@@ -133,7 +133,7 @@ _KL_DIVERGENCE = LossExplanation(
 )
 
 
-@loss_function(from_logits=Boolean(), axis=Integer(), eps=_EPS,
+@loss_function(from_logits=Boolean(), log_target=Boolean(), axis=Integer(), eps=_EPS,
                aliases=("kl", "kld", "kl div", "kullback-leibler", "relative entropy"),
                explanation=_KL_DIVERGENCE)
 def kl_divergence(
@@ -142,6 +142,7 @@ def kl_divergence(
     /,
     *,
     from_logits: bool = False,
+    log_target: bool = False,
     axis: int = -1,
     eps: float | None = None,
     sample_weight: Any = None,
@@ -168,9 +169,13 @@ def kl_divergence(
     the value itself should read as "0 = perfect".
 
     The reduction is over samples: ``"mean"`` is the mean per *sample* (row), which is what
-    PyTorch's ``kl_div(..., reduction="batchmean")`` and Keras' ``KLDivergence`` return.
-    PyTorch's ``reduction="mean"`` divides by the number of *elements* :math:`nC` instead (it
-    is :math:`1/C` of the divergence, and PyTorch warns about it). PyTorch's ``kl_div`` also
+    Keras' ``KLDivergence`` and, for inputs of two or more dimensions, PyTorch's
+    ``kl_div(..., reduction="batchmean")`` return. PyTorch's ``reduction="mean"`` divides by
+    the number of *elements* :math:`nC` instead (it is :math:`1/C` of the divergence, and
+    PyTorch warns about it). A 1-D input is one distribution here, but PyTorch's
+    ``"batchmean"`` divides by ``input.size(0)``, which is then :math:`C`: on 1-D input both
+    of PyTorch's means are :math:`1/C` of the divergence, and ``convention="torch"`` gives
+    that number. PyTorch's ``kl_div`` also
     takes ``input`` = :math:`\log Q` and ``target`` = :math:`P`, in the opposite order:
     ``torch.nn.functional.kl_div(log_softmax(z), p, reduction="batchmean")`` equals
     ``kl_divergence(p, z, from_logits=True)``. Keras clips both arguments to
@@ -190,6 +195,10 @@ def kl_divergence(
         ``from_logits=True``; classes along ``axis``.
     from_logits : bool
         ``y_pred`` holds logits (do not apply softmax yourself).
+    log_target : bool
+        ``y_true`` holds :math:`\log P` (PyTorch's ``kl_div(..., log_target=True)``, optax's
+        ``kl_divergence_with_log_targets``): exact for targets too small for their
+        probability to be represented.
     axis : int
         The class axis of both arrays.
     eps : float in [0, 0.5), optional
@@ -208,7 +217,8 @@ def kl_divergence(
         does not take, are computed as losskit does), and a weighted mean divided by the
         number of samples. ``"torch"``: ``kl_div``'s ``reduction="mean"``, the sum divided by
         the number of *elements* :math:`nC` (with weights too), and no clipping unless
-        ``eps`` is given; PyTorch's ``"batchmean"`` is losskit's ``"mean"``. scikit-learn has
+        ``eps`` is given; PyTorch's ``"batchmean"`` is losskit's ``"mean"`` on 2-D or larger
+        input and ``"torch"``'s on 1-D input. scikit-learn has
         no KL divergence: ``"sklearn"`` is losskit's.
 
     Returns
@@ -248,6 +258,13 @@ def kl_divergence(
     policy = CONVENTIONS[convention]
     inputs = prepare(func, y_true, y_pred, sample_weight, axis=axis)
     xp, p = inputs.xp, inputs.y_true
+    log_p = None
+    if log_target:
+        if check_values:
+            check_finite(func, xp, "y_true", xp.where(p == -math.inf, 0.0, p),
+                         fix="With log_target=True y_true holds log-probabilities (-inf for "
+                             "an impossible class)")
+        log_p, p = p, xp.exp(p)
     if check_values:
         _check_distributions(func, xp, "y_true", p, inputs.out_dtype,
                              "y_true holds the target distributions P: probability rows "
@@ -263,7 +280,8 @@ def kl_divergence(
         # PyTorch's kl_div takes log q as given: no clipping (its clip_eps is 0)
         log_q, q, inside = _log_probabilities(inputs, from_logits, eps, policy)
         # p log(p/q) with 0 log 0 = 0 (also where q = 0, which only eps=0 allows)
-        per_sample = xp.sum(mul_zero_safe(xp, p, xp.log(p) - log_q), axis=-1)
+        per_sample = xp.sum(mul_zero_safe(xp, p, (xp.log(p) if log_p is None else log_p)
+                                          - log_q), axis=-1)
     weight = sample_weights(func, inputs, inputs.sample_weight, tuple(per_sample.shape),
                             check_values=check_values)
     if policy.mean_over_classes:
@@ -1074,11 +1092,12 @@ def binary_focal_loss(
     def gradient() -> Array:
         if from_logits and not through_sigmoid:
             g = _binary_focal_logit_gradient(xp, y, p, one_minus_p, bce, miss, gamma, balance)
+        elif through_sigmoid:
+            g = _binary_focal_sigmoid_gradient(xp, y, z, sigmoid(xp, -logits), inside, bce,
+                                               miss, gamma, balance)
         else:
             g = _binary_focal_probability_gradient(xp, y, clipped, inside, bce, miss, gamma,
                                                    balance)
-            if through_sigmoid:
-                g = g * (z * sigmoid(xp, -logits))  # dp/dz = p (1 - p)
         return g if k == 1 else g / k
 
     return PerSample(inputs, per_sample, gradient, weight,
@@ -1106,6 +1125,20 @@ def _binary_focal_probability_gradient(xp: Namespace, y: Array, clipped: Array, 
     # gamma (1-p_t)^(gamma-1) (1-2y) BCE, 0 where BCE is 0; d(1 - p_t)/dp = 1 - 2y
     pull = gamma * (1.0 - 2.0 * y) * mul_zero_safe(xp, bce, miss ** (gamma - 1.0))
     return balance * (pull + miss**gamma * dbce)
+
+
+def _binary_focal_sigmoid_gradient(xp: Namespace, y: Array, p: Array, q: Array,
+                                   inside: Array, bce: Array, miss: Array, gamma: float,
+                                   balance: Array | float) -> Array:
+    """d l / d z through ``p = sigmoid(z)`` (Keras from logits), with ``1 - p = q =
+    sigmoid(-z)``, not ``1 - p`` rounded (3e-4 relative in float32 near p = 1):
+    d BCE/dz = p - y inside the clip."""
+    g = balance * miss**gamma * xp.where(inside, (1.0 - y) * p - y * q, 0.0)
+    if gamma:
+        accurate_miss = y * q + (1.0 - y) * p
+        g = g + balance * gamma * (1.0 - 2.0 * y) * mul_zero_safe(
+            xp, bce, accurate_miss ** (gamma - 1.0)) * (p * q)
+    return g
 
 
 def _check_focal_rows(func: str, inputs: Inputs, from_logits: bool,

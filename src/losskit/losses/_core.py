@@ -52,6 +52,7 @@ __all__ = [
     "PerSample",
     "apply_scale",
     "attach_native",
+    "check_mean_defined",
     "check_not_nan",
     "count_normaliser",
     "default_eps",
@@ -138,8 +139,10 @@ def sample_weights(func: str, inputs: Inputs, sample_weight: Array | None,
     """Validated per-sample weights of exactly ``shape`` in the compute dtype (or ``None``)."""
     if sample_weight is None:
         return None
+    # all zero is fine where the result is defined (a sum; a mean over n): value_and_parts
+    # refuses it where the mean divides by the weights
     return weight_array(func, inputs.xp, "sample_weight", sample_weight, shape,
-                        inputs.y_pred.dtype, check_values=check_values)
+                        inputs.y_pred.dtype, check_values=check_values, allow_all_zero=True)
 
 
 def default_eps(inputs: Inputs, eps: float | None,
@@ -193,6 +196,21 @@ def check_not_nan(func: str, parts: PerSample) -> None:
              parts.nan_hint)
 
 
+def check_mean_defined(func: str, parts: PerSample) -> None:
+    """The mean's denominator (``mean_weight``, else the weights) is not all zero."""
+    xp = parts.inputs.xp
+    denominator = parts.mean_weight if parts.mean_weight is not None else parts.weight
+    if denominator is None or to_bool(func, xp.any(denominator > 0)):
+        return
+    if parts.weight is not None and not to_bool(func, xp.any(parts.weight > 0)):
+        fail(func, "sample_weight", "is all zero, so the weighted mean is undefined",
+             "Give at least one entry a positive weight, or use reduction='sum'")
+    # the sample weights are not all zero: the class weights of the samples' labels are
+    fail(func, "class_weight", "is 0 for every sample's label, so the weighted mean is "
+         "undefined", "Give a class present in y_true a positive weight, or use "
+         "reduction='sum'")
+
+
 def value_and_parts(public: Callable, y_true: Any, y_pred: Any, kwargs: dict[str, Any],
                     *, with_gradient: bool) -> tuple[Array, Array | None]:
     """Evaluate a registered loss; optionally also d(reduced value)/d(y_pred)."""
@@ -207,6 +225,8 @@ def value_and_parts(public: Callable, y_true: Any, y_pred: Any, kwargs: dict[str
         xp = inputs.xp
         if kwargs.get("check_values", not is_traced(parts.loss)):  # the traced-code rule
             check_not_nan(func, parts)
+            if reduction == "mean":
+                check_mean_defined(spec.name, parts)
         value = reduced(xp, parts.loss, reduction, weight=parts.weight,
                         mean_weight=parts.mean_weight, unit=unit, dtype=inputs.out_dtype)
         if not with_gradient:
@@ -319,6 +339,7 @@ def weighted_losses(public: Callable, y_true: Any, y_pred: Any, kwargs: dict[str
         parts = spec.body(y_true, y_pred, **kwargs)
         if kwargs.get("check_values", not is_traced(parts.loss)):  # the traced-code rule
             check_not_nan(spec.name, parts)
+            check_mean_defined(spec.name, parts)  # a batch is checked as the mean checks it
         xp = parts.inputs.xp
         weight, scale = parts.weight, None
         if weight is not None:

@@ -150,6 +150,7 @@ def _poisson_hessian(xp: Namespace, y: Array, eta: Array, *, full: bool = False)
 
 @loss_function(kernel=Kernel("log", _poisson_value, _poisson_gradient, _poisson_hessian),
                log_input=Boolean(), full=Boolean(),
+               eps=Optional(Real(0.0, math.inf, closed="left")),
                aliases=("poisson loss", "PoissonNLLLoss"), explanation=_POISSON_NLL)
 def poisson_nll(
     y_true: Any,
@@ -158,6 +159,7 @@ def poisson_nll(
     *,
     log_input: bool = True,
     full: bool = False,
+    eps: float | None = None,
     sample_weight: Any = None,
     reduction: str = "mean",
     unit: str = "nats",
@@ -206,6 +208,9 @@ def poisson_nll(
         ``y_pred`` holds log-rates (raw network outputs) rather than rates.
     full : bool
         Include :math:`\log y!` (the exact NLL) instead of dropping it.
+    eps : float >= 0, optional
+        Added to rates inside the log with ``log_input=False`` (PyTorch's ``eps``); default
+        the convention's: 0 (losskit, exact), 1e-8 (PyTorch), 1e-7 (Keras).
     sample_weight : array_like of per-sample shape, optional
     reduction : {"mean", "sum", "none"}
     unit : {"nats", "bits"}
@@ -262,7 +267,7 @@ def poisson_nll(
             return _poisson_gradient(xp, y, z)
     else:
         # PyTorch and Keras add a constant to the rate inside the log; losskit does not
-        offset = CONVENTIONS[convention].rate_offset
+        offset = eps if eps is not None else CONVENTIONS[convention].rate_offset
         shifted = z + offset if offset else z
         # y * log(mu) with 0 * log 0 = 0: a zero rate is exact where the count is 0
         # (the log never sees a 0 rate where the count is 0, so autograd stays finite)

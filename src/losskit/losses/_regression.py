@@ -100,6 +100,10 @@ def mean_squared_error(
     check_values : bool
         Check for NaN/inf and bad weights (one host synchronisation). Switch off only in hot
         loops or traced JAX code.
+    convention : {"losskit", "sklearn", "keras", "torch"}
+        Whose number to reproduce. With ``sample_weight``, Keras divides the weighted sum by
+        the number of samples; losskit, scikit-learn and PyTorch (``mse_loss(weight=)``) by
+        the sum of the weights.
 
     Returns
     -------
@@ -133,6 +137,8 @@ def mean_squared_error(
     def gradient() -> Array:
         return diff * (2.0 / k)
 
-    return PerSample(inputs, loss, gradient, weight,
-                     count_normaliser(xp, loss, weight, CONVENTIONS[convention]),
+    # PyTorch's mse_loss(weight=) divides by the sum of the weights, as losskit does; Keras by n
+    normaliser = count_normaliser(xp, loss, weight,
+                                  CONVENTIONS["keras" if convention == "keras" else "losskit"])
+    return PerSample(inputs, loss, gradient, weight, normaliser,
                      nan_hint="the squared error overflows; rescale the targets")

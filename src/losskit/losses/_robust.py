@@ -110,9 +110,9 @@ def mean_absolute_error(
         Check for NaN/inf and bad weights (one host synchronisation). Switch off only in hot
         loops or traced JAX code.
     convention : {"losskit", "sklearn", "keras", "torch"}
-        Whose number to reproduce. With ``sample_weight``, Keras and PyTorch divide the
-        weighted sum by the number of samples, losskit and scikit-learn by the sum of the
-        weights.
+        Whose number to reproduce. With ``sample_weight``, Keras divides the weighted sum by
+        the number of samples; losskit, scikit-learn and PyTorch (``l1_loss(weight=)``) by the
+        sum of the weights.
 
     Returns
     -------
@@ -138,9 +138,10 @@ def mean_absolute_error(
     inputs = _finite_inputs(func, y_true, y_pred, sample_weight, check_values)
     xp = inputs.xp
     diff = inputs.y_pred - inputs.y_true
+    # PyTorch's l1_loss(weight=) divides by the sum of the weights, as losskit does
     return per_sample(func, inputs, xp.abs(diff), lambda: xp.sign(diff),
                       inputs.sample_weight, check_values=check_values,
-                      convention=convention)
+                      convention="keras" if convention == "keras" else "losskit")
 
 
 _HUBER_LOSS = LossExplanation(

@@ -1,0 +1,706 @@
+"""Margin and embedding losses on raw scores and vectors: ranking pairs, hinge embedding, soft
+margin, cosine embedding, triplets and the cosine-similarity loss.
+
+None of them is a likelihood: each asks scores or embeddings to keep a margin (or an angle)
+between what should be near and what should be far. PyTorch's criteria of the same names take
+the two or three inputs as separate tensors; losskit takes them **stacked** in ``y_pred`` (a
+pair of scores on the last axis, a pair or triplet of vectors on the second-to-last axis), so
+that :func:`losskit.gradient` returns the gradient for every input at once.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from losskit._array import Array, first_index, log_sigmoid, sigmoid, to_bool, to_float
+from losskit._validation import Boolean, Integer, Real, check_finite, fail
+from losskit.losses._conventions import CONVENTIONS
+from losskit.losses._core import (
+    Inputs,
+    PerSample,
+    count_normaliser,
+    loss_function,
+    mean_over_outputs,
+    prepare,
+    sample_weights,
+)
+from losskit.losses._elementwise import per_sample
+from losskit.losses._spec import Case, LossExplanation
+
+__all__ = [
+    "cosine_embedding_loss",
+    "cosine_similarity_loss",
+    "hinge_embedding_loss",
+    "margin_ranking_loss",
+    "soft_margin_loss",
+    "triplet_margin_loss",
+]
+
+#: PyTorch's guard against a zero vector in ``cosine_embedding_loss`` (added to |x|²)
+_TORCH_COSINE_EPS = 1e-12
+#: Keras' ``l2_normalize`` floor on the norm (1e-12 on the squared norm)
+_KERAS_NORM_FLOOR = 1e-6
+_ANY_REAL = Real(-math.inf, math.inf, closed="neither")
+
+
+def _indicator(xp: Any, mask: Array, like: Array) -> Array:
+    """``mask`` as 0/1 in ``like``'s dtype (``where`` of two Python numbers is not portable)."""
+    return xp.astype(mask, like.dtype)
+
+
+def check_signs(func: str, xp: Any, y: Array) -> None:
+    """Targets are -1 or +1 (the error names the first other value)."""
+    bad = ~((y == 1.0) | (y == -1.0))
+    if to_bool(func, xp.any(bad)):
+        index = first_index(xp, bad)
+        where = index[0] if len(index) == 1 else index
+        fail(func, "y_true", f"has the value {to_float(y[index]):g} at index {where}, not -1 "
+             "or +1", "Code the targets as +1 and -1 (map 0/1 labels with 2 * y - 1); "
+             "check_values=False takes any real target as PyTorch does")
+
+
+def _shape(value: Any) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    try:
+        return tuple(getattr(value, "shape", None) or np.shape(value))
+    except (ValueError, TypeError):
+        return None  # ragged or not an array: prepare names the problem
+
+
+def stacked(func: str, y_true: Any, y_pred: Any, sample_weight: Any, *, count: int,
+            what: str, vectors: bool, check_values: bool) -> tuple[Inputs, Array | None]:
+    """``(inputs, targets)`` for a ``y_pred`` that stacks ``count`` inputs on axis -1
+    (scores) or -2 (vectors); the targets (``None`` if ``y_true`` is) have ``y_pred``'s shape
+    less the stacked axes, in the compute dtype. ``inputs.sample_weight`` is the sample weights."""
+    axis = -2 if vectors else -1
+    shape = _shape(y_pred)
+    if shape is not None and (len(shape) < -axis or shape[axis] != count):
+        fail(func, "y_pred", f"has shape {shape} but holds {what} stacked on axis {axis}, "
+             f"which must have length {count}",
+             f"Stack the inputs on that axis, e.g. numpy.stack([...], axis={axis})")
+    # y_pred also stands in for y_true: the targets have their own shape
+    inputs = prepare(func, y_pred, y_pred, sample_weight, names=("y_pred", "y_pred"),
+                     arrays={"y_true": y_true})
+    xp, y = inputs.xp, inputs.array("y_true")
+    if y is not None:
+        expected = tuple(inputs.y_pred.shape[:axis])
+        if tuple(y.shape) != expected:
+            fail(func, "y_true", f"has shape {tuple(y.shape)} but y_pred of shape "
+                 f"{tuple(inputs.y_pred.shape)} needs one target per stacked "
+                 f"{'pair' if count == 2 else 'group'}: shape {expected}",
+                 "Pass one target per stacked input (no broadcasting)")
+        if not xp.isdtype(y.dtype, ("real floating", "integral")):
+            fail(func, "y_true", f"has dtype {y.dtype}", "Pass real-valued targets", TypeError)
+        y = xp.astype(y, inputs.y_pred.dtype)
+        if check_values:
+            check_finite(func, xp, "y_true", y)
+    if check_values:
+        check_finite(func, xp, "y_pred", inputs.y_pred)
+    return inputs, y
+
+
+def _weighted(func: str, inputs: Inputs, loss: Array, gradient: Any, sample_weight: Any,
+              check_values: bool, convention: str) -> PerSample:
+    weight = sample_weights(func, inputs, sample_weight, tuple(loss.shape),
+                            check_values=check_values)
+    return PerSample(inputs, loss, gradient, weight,
+                     count_normaliser(inputs.xp, loss, weight, CONVENTIONS[convention]))
+
+
+# ------------------------------------------------------------------------------ ranking pairs
+
+MARGIN_RANKING_EXPLANATION = LossExplanation(
+    formula="l = max(0, −y (s₁ − s₂) + margin), y = +1 when s₁ should rank above s₂, −1 below",
+    distribution="none: a ranking hinge (a pairwise SVM), not a likelihood",
+    raw_output="two raw scores per pair (s₁, s₂), stacked on the last axis",
+    gradient="∂l/∂s₁ = −y and ∂l/∂s₂ = +y while the pair violates the margin, 0 beyond it",
+    when="learning to rank from preference pairs (search results, recommendations) when only "
+         "the order of the scores matters",
+    pitfalls=("With margin = 0 a tie already costs nothing: any constant score is a minimum; "
+              "use a positive margin.",
+              "Pairs that already keep the margin give no gradient at all, so late in "
+              "training only the hard pairs teach the model."),
+    related=("hinge_loss", "soft_margin_loss"),
+    case=Case("y = 1, s₁ = 0.2, s₂ = 0.5, margin = 0.1", [1.0], [[0.2, 0.5]],
+              {"margin": 0.1}, vary=0, x_label="score s₁"),
+    classification=True,
+)
+
+
+@loss_function(margin=_ANY_REAL, explanation=MARGIN_RANKING_EXPLANATION)
+def margin_ranking_loss(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    margin: float = 0.0,
+    sample_weight: Any = None,
+    reduction: str = "mean",
+    check_values: bool = True,
+    convention: str = "losskit",
+) -> PerSample:
+    r"""Margin ranking loss: the hinge on the difference of two scores.
+
+    .. math::
+
+        l_{ij} = \max\bigl(0,\; -y_{ij}\,(s_{ij1} - s_{ij2}) + m\bigr), \qquad
+        l_i = \frac1k \sum_j l_{ij}, \qquad L = \frac{\sum_i w_i l_i}{\sum_i w_i}
+
+    with :math:`y = +1` when the first score should be the larger and :math:`-1` when the
+    second should, and the margin :math:`m`. PyTorch's ``margin_ranking_loss(x1, x2, y)``
+    with ``y_pred = numpy.stack([x1, x2], axis=-1)``.
+
+    Parameters
+    ----------
+    y_true : array_like of shape ``y_pred.shape[:-1]``
+        -1 or +1 (any real value with ``check_values=False``, as PyTorch accepts).
+    y_pred : array_like of shape (..., 2)
+        The two scores of each pair on the last axis. 1-D targets are one pair each; with more
+        dimensions the last axis of the targets holds a sample's ``k`` pairs, averaged.
+    margin : float
+    sample_weight : array_like of per-sample shape, optional
+    reduction : {"mean", "sum", "none"}
+    check_values : bool
+        Check the targets are ±1 and everything is finite (one host synchronisation).
+    convention : {"losskit", "sklearn", "keras", "torch"}
+        With ``sample_weight``, ``"keras"`` and ``"torch"`` divide the weighted sum by the
+        number of samples (PyTorch's idiom ``(w * loss).mean()``).
+
+    Returns
+    -------
+    array
+        In ``y_pred``'s library and floating dtype.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> float(lk.margin_ranking_loss([1.0, -1.0], [[0.2, 0.5], [0.0, 1.0]], margin=0.1))
+    0.2
+    >>> lk.gradient(lk.margin_ranking_loss, [1.0, -1.0], [[0.2, 0.5], [0.0, 1.0]],
+    ...             margin=0.1).tolist()
+    [[-0.5, 0.5], [0.0, 0.0]]
+    """
+    func = "margin_ranking_loss"
+    inputs, y = stacked(func, y_true, y_pred, sample_weight, count=2,
+                        what="the two scores of each pair", vectors=False,
+                        check_values=check_values)
+    xp = inputs.xp
+    if check_values:
+        check_signs(func, xp, y)
+    gap = margin - y * (inputs.y_pred[..., 0] - inputs.y_pred[..., 1])
+    loss, k = mean_over_outputs(xp, xp.maximum(gap, 0.0))
+
+    def gradient() -> Array:
+        g = xp.where(gap > 0.0, -y, 0.0) / k
+        return xp.stack([g, -g], axis=-1)
+
+    return _weighted(func, inputs, loss, gradient, inputs.sample_weight, check_values, convention)
+
+
+# ----------------------------------------------------------------------------- hinge embedding
+
+HINGE_EMBEDDING_EXPLANATION = LossExplanation(
+    formula="l = x for y = +1 (similar pair), max(0, margin − x) for y = −1 (dissimilar pair)",
+    distribution="none: a contrastive hinge on a distance, not a likelihood",
+    raw_output="a distance x ≥ 0 between two embeddings (e.g. the L1 or L2 distance)",
+    gradient="∂l/∂x = 1 for similar pairs; −1 for dissimilar pairs closer than the margin, "
+             "else 0",
+    when="metric learning and semi-supervised embeddings from pairs labelled similar or "
+         "dissimilar, when the network outputs their distance",
+    pitfalls=("x must be a distance: a negative x for a similar pair lowers the loss without "
+              "bound.",
+              "Dissimilar pairs beyond the margin give no gradient; set the margin on the "
+              "scale of the distances."),
+    related=("cosine_embedding_loss", "triplet_margin_loss"),
+    case=Case("y = −1, x = 0.4, margin = 1", [-1.0], [0.4], {}, grid=(0.0, 2.0),
+              x_label="distance x"),
+)
+
+
+@loss_function(margin=_ANY_REAL, explanation=HINGE_EMBEDDING_EXPLANATION)
+def hinge_embedding_loss(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    margin: float = 1.0,
+    sample_weight: Any = None,
+    reduction: str = "mean",
+    check_values: bool = True,
+    convention: str = "losskit",
+) -> PerSample:
+    r"""Hinge embedding loss on distances between pairs.
+
+    .. math::
+
+        l_{ij} = \begin{cases} x_{ij} & y_{ij} = +1 \\
+                               \max(0,\; m - x_{ij}) & y_{ij} = -1 \end{cases}, \qquad
+        l_i = \frac1k \sum_j l_{ij}
+
+    PyTorch's ``hinge_embedding_loss``: :math:`x` is a distance between two inputs, pulled
+    to 0 for similar pairs and pushed beyond the margin :math:`m` for dissimilar ones. With
+    ``check_values=False`` any target is accepted and PyTorch's rule applies: the first
+    term wherever :math:`y \ne -1`, the second wherever :math:`y \ne 1`.
+
+    Parameters
+    ----------
+    y_true : array_like, same shape as ``y_pred``
+        -1 or +1.
+    y_pred : array_like, shape (n,) or (n, ..., k)
+        Distances; the last axis of a multi-dimensional array holds ``k`` outputs, averaged.
+    margin : float
+    sample_weight : array_like of per-sample shape, optional
+    reduction : {"mean", "sum", "none"}
+    check_values : bool
+    convention : {"losskit", "sklearn", "keras", "torch"}
+        With ``sample_weight``, ``"keras"`` and ``"torch"`` divide by the number of samples.
+
+    Returns
+    -------
+    array
+        In ``y_pred``'s library and floating dtype.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> lk.hinge_embedding_loss([1.0, -1.0, -1.0], [0.3, 0.4, 2.0], reduction="none").tolist()
+    [0.3, 0.6, 0.0]
+    """
+    func = "hinge_embedding_loss"
+    inputs = prepare(func, y_true, y_pred, sample_weight)
+    xp, y, x = inputs.xp, inputs.y_true, inputs.y_pred
+    if check_values:
+        check_finite(func, xp, "y_pred", x)
+        check_signs(func, xp, y)
+    similar, dissimilar = y != -1.0, y != 1.0
+    gap = margin - x
+    elementwise = xp.where(similar, x, 0.0) + xp.where(dissimilar, xp.maximum(gap, 0.0), 0.0)
+
+    def gradient() -> Array:
+        return _indicator(xp, similar, x) - _indicator(xp, dissimilar & (gap > 0.0), x)
+
+    return per_sample(func, inputs, elementwise, gradient, inputs.sample_weight,
+                      check_values=check_values, convention=convention)
+
+
+# --------------------------------------------------------------------------------- soft margin
+
+SOFT_MARGIN_EXPLANATION = LossExplanation(
+    formula="l = log(1 + exp(−y s)), y ∈ {−1, +1}",
+    distribution="Bernoulli: P(y = +1) = sigmoid(s); the logistic loss with ±1 labels",
+    raw_output="a raw score s (the logit of P(y = +1))",
+    gradient="∂l/∂s = −y · sigmoid(−y s)",
+    when="binary classification with ±1 labels (the logistic regression / soft-margin SVM "
+         "loss); equal to binary_cross_entropy(from_logits=True) on 0/1 labels",
+    pitfalls=("It equals binary cross-entropy from logits: don't add a sigmoid before it.",
+              "Labels must be ±1; 0/1 labels turn the negative class into a constant loss."),
+    related=("binary_cross_entropy", "hinge_loss"),
+    case=Case("y = 1, s = 0.5", [1.0], [0.5], {}, x_label="score s"),
+    activation_from="bernoulli",
+    activation="none (raw score); sigmoid(s) is P(y = +1)",
+    classification=True,
+)
+
+
+@loss_function(explanation=SOFT_MARGIN_EXPLANATION)
+def soft_margin_loss(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    sample_weight: Any = None,
+    reduction: str = "mean",
+    check_values: bool = True,
+    convention: str = "losskit",
+) -> PerSample:
+    r"""Soft margin (logistic) loss with ±1 labels.
+
+    .. math::
+
+        l_{ij} = \log\bigl(1 + e^{-y_{ij} s_{ij}}\bigr), \qquad l_i = \frac1k \sum_j l_{ij}
+
+    the negative log-likelihood of :math:`P(y = \pm 1) = \sigma(\pm s)`: the same number as
+    :func:`binary_cross_entropy` with ``from_logits=True`` on the labels :math:`(y + 1)/2`.
+    PyTorch's ``soft_margin_loss``; computed as :math:`-\log\sigma(ys)`, finite for any finite
+    score (PyTorch's ``log1p(exp(-ys))`` overflows to ``inf`` beyond :math:`-ys \approx 710`).
+
+    Parameters
+    ----------
+    y_true : array_like, same shape as ``y_pred``
+        -1 or +1 (any real value with ``check_values=False``).
+    y_pred : array_like, shape (n,) or (n, ..., k)
+        Raw scores.
+    sample_weight : array_like of per-sample shape, optional
+    reduction : {"mean", "sum", "none"}
+    check_values : bool
+    convention : {"losskit", "sklearn", "keras", "torch"}
+        With ``sample_weight``, ``"keras"`` and ``"torch"`` divide by the number of samples.
+
+    Returns
+    -------
+    array
+        In ``y_pred``'s library and floating dtype.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> round(float(lk.soft_margin_loss([1.0, -1.0], [0.0, 2.0])), 6)
+    1.410038
+    >>> [round(g, 6) for g in lk.gradient(lk.soft_margin_loss, [1.0], [0.0]).tolist()]
+    [-0.5]
+    """
+    func = "soft_margin_loss"
+    inputs = prepare(func, y_true, y_pred, sample_weight)
+    xp, y, s = inputs.xp, inputs.y_true, inputs.y_pred
+    if check_values:
+        check_finite(func, xp, "y_pred", s)
+        check_signs(func, xp, y)
+    margin = y * s
+
+    def gradient() -> Array:
+        return -y * sigmoid(xp, -margin)
+
+    return per_sample(func, inputs, -log_sigmoid(xp, margin), gradient, inputs.sample_weight,
+                      check_values=check_values, convention=convention)
+
+
+# ---------------------------------------------------------------------------- cosine embedding
+
+COSINE_EMBEDDING_EXPLANATION = LossExplanation(
+    formula="l = 1 − cos(x₁, x₂) for y = +1, max(0, cos(x₁, x₂) − margin) for y = −1",
+    distribution="none: an angular contrastive loss, not a likelihood",
+    raw_output="two embedding vectors (x₁, x₂) per pair, stacked on the second-to-last axis",
+    gradient="∂cos/∂x₁ = x₂/(|x₁||x₂|) − cos · x₁/|x₁|², times −1 (similar) or +1 (dissimilar "
+             "and above the margin)",
+    when="learning embeddings compared by angle (text and image retrieval, face "
+         "verification) from pairs labelled similar or dissimilar",
+    pitfalls=("The length of the embeddings does not matter, so it drifts freely; normalise "
+              "them where the length would mean something.",
+              "A margin of 0 pushes dissimilar pairs only to orthogonal; PyTorch suggests 0 "
+              "to 0.5."),
+    related=("hinge_embedding_loss", "cosine_similarity_loss", "triplet_margin_loss"),
+    case=Case("y = 1, x₁ = (1, 0), x₂ = (1, 1)", [1.0], [[[1.0, 0.0], [1.0, 1.0]]], {},
+              vary=0, x_label="first coordinate of x₁"),
+)
+
+
+def _cosine_parts(xp: Any, x1: Array, x2: Array) -> tuple[Array, Array, Array, Array]:
+    """PyTorch's cosine: ``x₁·x₂ / sqrt((|x₁|² + ε)(|x₂|² + ε))``; returns it with the
+    squared norms (ε added) and the denominator."""
+    m1 = xp.sum(x1 * x1, axis=-1) + _TORCH_COSINE_EPS
+    m2 = xp.sum(x2 * x2, axis=-1) + _TORCH_COSINE_EPS
+    denom = xp.sqrt(m1 * m2)
+    return xp.sum(x1 * x2, axis=-1) / denom, m1, m2, denom
+
+
+@loss_function(margin=Real(-1.0, 1.0), explanation=COSINE_EMBEDDING_EXPLANATION)
+def cosine_embedding_loss(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    margin: float = 0.0,
+    sample_weight: Any = None,
+    reduction: str = "mean",
+    check_values: bool = True,
+    convention: str = "losskit",
+) -> PerSample:
+    r"""Cosine embedding loss on pairs of vectors.
+
+    .. math::
+
+        c = \frac{x_1 \cdot x_2}{\sqrt{(|x_1|^2 + \epsilon)(|x_2|^2 + \epsilon)}}, \qquad
+        l = \begin{cases} 1 - c & y = +1 \\ \max(0,\; c - m) & y = -1 \end{cases}
+
+    with :math:`\epsilon = 10^{-12}` (PyTorch's guard: a zero vector has cosine 0 with
+    everything). PyTorch's ``cosine_embedding_loss(x1, x2, y)`` with
+    ``y_pred = numpy.stack([x1, x2], axis=-2)``. With ``check_values=False`` a target other
+    than ±1 gives 0, as in PyTorch.
+
+    Parameters
+    ----------
+    y_true : array_like of shape ``y_pred.shape[:-2]``
+        -1 or +1 per pair.
+    y_pred : array_like of shape (..., 2, D)
+        The two vectors of each pair on the second-to-last axis. One pair per target for 1-D
+        targets; with more dimensions the targets' last axis holds ``k`` pairs, averaged.
+    margin : float in [-1, 1]
+    sample_weight : array_like of per-sample shape, optional
+    reduction : {"mean", "sum", "none"}
+    check_values : bool
+    convention : {"losskit", "sklearn", "keras", "torch"}
+        With ``sample_weight``, ``"keras"`` and ``"torch"`` divide by the number of samples.
+
+    Returns
+    -------
+    array
+        In ``y_pred``'s library and floating dtype.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> pairs = [[[1.0, 0.0], [1.0, 1.0]], [[1.0, 0.0], [0.0, 2.0]]]
+    >>> [round(v, 4) for v in lk.cosine_embedding_loss([1, -1], pairs, margin=-0.5,
+    ...                                                reduction="none").tolist()]
+    [0.2929, 0.5]
+    """
+    func = "cosine_embedding_loss"
+    inputs, y = stacked(func, y_true, y_pred, sample_weight, count=2,
+                        what="the two vectors of each pair", vectors=True,
+                        check_values=check_values)
+    xp = inputs.xp
+    if check_values:
+        check_signs(func, xp, y)
+    x1, x2 = inputs.y_pred[..., 0, :], inputs.y_pred[..., 1, :]
+    cos, m1, m2, denom = _cosine_parts(xp, x1, x2)
+    similar, dissimilar = y == 1.0, y == -1.0
+    over = cos - margin
+    elementwise = xp.where(similar, 1.0 - cos, 0.0) + \
+        xp.where(dissimilar, xp.maximum(over, 0.0), 0.0)
+    loss, k = mean_over_outputs(xp, elementwise)
+
+    def gradient() -> Array:
+        dcos = (_indicator(xp, dissimilar & (over > 0.0), cos)
+                - _indicator(xp, similar, cos))[..., None] / k
+        c, d = cos[..., None], denom[..., None]
+        g1 = dcos * (x2 / d - c * x1 / m1[..., None])
+        g2 = dcos * (x1 / d - c * x2 / m2[..., None])
+        return xp.stack([g1, g2], axis=-2)
+
+    return _weighted(func, inputs, loss, gradient, inputs.sample_weight, check_values, convention)
+
+
+# ------------------------------------------------------------------------------------ triplets
+
+TRIPLET_EXPLANATION = LossExplanation(
+    formula="l = max(0, d(a, p) − d(a, n) + margin), d(u, v) = ‖u − v + ε‖_p",
+    distribution="none: a metric-learning hinge on distances, not a likelihood",
+    raw_output="three embeddings per triplet (anchor a, positive p, negative n), stacked on "
+               "the second-to-last axis",
+    gradient="while the triplet violates the margin: ∂l/∂a = ∇d(a, p) − ∇d(a, n), "
+             "∂l/∂p = −∇d(a, p), ∂l/∂n = ∇d(a, n), with ∇‖u‖₂ = u/‖u‖₂",
+    when="learning an embedding in which items of the same identity are closer than items of "
+         "different ones (face recognition, retrieval)",
+    pitfalls=("Random triplets are mostly easy and give no gradient; mine hard or semi-hard "
+              "negatives.",
+              "The embeddings can shrink or grow to meet the margin; normalise them to fix "
+              "the scale of the margin."),
+    related=("cosine_embedding_loss", "hinge_embedding_loss"),
+    case=Case("a = (0, 0), p = (1, 0), n = (0, 1.5)", None,
+              [[[0.0, 0.0], [1.0, 0.0], [0.0, 1.5]]], {}, vary=0,
+              x_label="first coordinate of a"),
+)
+
+
+def _distance(xp: Any, u: Array, v: Array, p: float, eps: float) -> tuple[Array, Array]:
+    """PyTorch's ``pairwise_distance``: ``‖u − v + ε‖_p`` and its gradient in ``u``."""
+    diff = u - v + eps
+    size = xp.abs(diff)
+    if p == 2.0:
+        norm = xp.sqrt(xp.sum(diff * diff, axis=-1))
+        grad = diff / xp.where(norm > 0.0, norm, 1.0)[..., None]
+    else:
+        norm = xp.sum(size**p, axis=-1) ** (1.0 / p)
+        safe = xp.where(norm > 0.0, norm, 1.0)[..., None]
+        grad = xp.sign(diff) * (size / safe) ** (p - 1.0)
+    return norm, xp.where((norm > 0.0)[..., None], grad, 0.0)
+
+
+@loss_function(margin=Real(0.0, math.inf, closed="left"),
+               p=Real(1.0, math.inf, closed="left"), eps=Real(0.0, math.inf, closed="left"),
+               swap=Boolean(), explanation=TRIPLET_EXPLANATION)
+def triplet_margin_loss(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    margin: float = 1.0,
+    p: float = 2.0,
+    eps: float = 1e-6,
+    swap: bool = False,
+    sample_weight: Any = None,
+    reduction: str = "mean",
+    check_values: bool = True,
+    convention: str = "losskit",
+) -> PerSample:
+    r"""Triplet margin loss: an anchor closer to its positive than to its negative.
+
+    .. math::
+
+        l = \max\bigl(0,\; d(a, p) - d(a, n) + m\bigr), \qquad
+        d(u, v) = \lVert u - v + \epsilon \rVert_p
+
+    PyTorch's ``triplet_margin_loss(anchor, positive, negative)`` with
+    ``y_pred = numpy.stack([anchor, positive, negative], axis=-2)``; ``swap=True`` uses
+    :math:`\min(d(a, n), d(p, n))` for the negative distance (Balntas et al.). A triplet holds
+    its own supervision: ``y_true`` must be ``None``.
+
+    Parameters
+    ----------
+    y_true : None
+    y_pred : array_like of shape (..., 3, D)
+        Anchor, positive and negative embeddings on the second-to-last axis. The leading axes
+        index the triplets (the last of several leading axes is averaged per sample).
+    margin : float >= 0
+    p : float >= 1
+        The norm's degree.
+    eps : float >= 0
+        Added to the differences, as PyTorch does.
+    swap : bool
+    sample_weight : array_like of per-sample shape, optional
+    reduction : {"mean", "sum", "none"}
+    check_values : bool
+    convention : {"losskit", "sklearn", "keras", "torch"}
+        With ``sample_weight``, ``"keras"`` and ``"torch"`` divide by the number of samples.
+
+    Returns
+    -------
+    array
+        In ``y_pred``'s library and floating dtype.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> triplets = [[[0.0, 0.0], [1.0, 0.0], [0.0, 1.5]]]
+    >>> round(float(lk.triplet_margin_loss(None, triplets, eps=0.0)), 6)
+    0.5
+    >>> (lk.gradient(lk.triplet_margin_loss, None, triplets, eps=0.0) + 0.0).tolist()
+    [[[-1.0, 1.0], [1.0, 0.0], [0.0, -1.0]]]
+    """
+    func = "triplet_margin_loss"
+    if y_true is not None:
+        fail(func, "y_true", f"is {type(y_true).__name__}, but a triplet holds its own "
+             "supervision", "Pass None as y_true and the stacked (anchor, positive, negative) "
+             "as y_pred", TypeError)
+    inputs, _ = stacked(func, None, y_pred, sample_weight, count=3,
+                        what="(anchor, positive, negative)", vectors=True,
+                        check_values=check_values)
+    xp = inputs.xp
+    a, pos, neg = (inputs.y_pred[..., i, :] for i in range(3))
+    d_ap, g_ap = _distance(xp, a, pos, p, eps)
+    d_an, g_an = _distance(xp, a, neg, p, eps)
+    swapped = None
+    if swap:
+        d_pn, g_pn = _distance(xp, pos, neg, p, eps)
+        swapped = d_pn < d_an
+        d_an = xp.where(swapped, d_pn, d_an)
+    gap = d_ap - d_an + margin
+    loss, k = mean_over_outputs(xp, xp.maximum(gap, 0.0))
+
+    def gradient() -> Array:
+        active = _indicator(xp, gap > 0.0, gap)[..., None] / k
+        if swapped is None:
+            g_a, g_p, g_n = g_ap - g_an, -g_ap, g_an
+        else:
+            sw = _indicator(xp, swapped, gap)[..., None]
+            g_a = g_ap - (1.0 - sw) * g_an
+            g_p = -g_ap - sw * g_pn
+            g_n = (1.0 - sw) * g_an + sw * g_pn
+        return xp.stack([active * g_a, active * g_p, active * g_n], axis=-2)
+
+    return _weighted(func, inputs, loss, gradient, inputs.sample_weight, check_values, convention)
+
+
+# --------------------------------------------------------------------------- cosine similarity
+
+COSINE_SIMILARITY_EXPLANATION = LossExplanation(
+    formula="l = 1 − cos(y, ŷ) = 1 − (y/‖y‖)·(ŷ/‖ŷ‖); Keras reports −cos(y, ŷ)",
+    distribution="none directly; for unit vectors it is half the squared distance, the "
+                 "von Mises-Fisher negative log-likelihood up to scale",
+    raw_output="a vector ŷ whose direction is the prediction (its length does not matter)",
+    gradient="∂l/∂ŷ = −(t − cos · u)/‖ŷ‖ with t = y/‖y‖, u = ŷ/‖ŷ‖",
+    when="targets that are directions: word or sentence embeddings, normals, distillation of "
+         "embeddings",
+    pitfalls=("The prediction's length is free and unpenalised; it may drift.",
+              "A zero vector has cosine 0 with everything (Keras' and optax' convention), so "
+              "its loss is 1 and its gradient points along the target."),
+    related=("cosine_embedding_loss", "mean_squared_error"),
+    case=Case("y = (0, 1), ŷ = (1, 1)", [[0.0, 1.0]], [[1.0, 1.0]], {}, vary=0,
+              x_label="first coordinate of ŷ"),
+)
+
+
+def _normalised(xp: Any, x: Array) -> tuple[Array, Array, Array]:
+    """Keras' ``l2_normalize``, ``x / max(|x|, 1e-6)``, with the norm computed from ``x``
+    divided by its largest entry (no overflow of ``|x|²``); returns it, the divisor and where
+    the floor is not active."""
+    largest = xp.max(xp.abs(x), axis=-1)
+    scaled = x / xp.where(largest > 0.0, largest, 1.0)[..., None]
+    norm = largest * xp.sqrt(xp.sum(scaled * scaled, axis=-1))
+    free = norm > _KERAS_NORM_FLOOR
+    norm = xp.where(free, norm, _KERAS_NORM_FLOOR)
+    return x / norm[..., None], norm, free
+
+
+@loss_function(axis=Integer(), explanation=COSINE_SIMILARITY_EXPLANATION)
+def cosine_similarity_loss(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    axis: int = -1,
+    sample_weight: Any = None,
+    reduction: str = "mean",
+    check_values: bool = True,
+    convention: str = "losskit",
+) -> PerSample:
+    r"""Cosine distance between target and predicted vectors.
+
+    .. math::
+
+        l_i = 1 - \frac{y_i}{\lVert y_i \rVert} \cdot \frac{\hat y_i}{\lVert \hat y_i \rVert}
+
+    with the norms floored at :math:`10^{-6}` (:math:`\lVert x \rVert^2 \ge 10^{-12}`, Keras'
+    ``l2_normalize``), so a zero vector has cosine 0. It is optax's ``cosine_distance``;
+    Keras' ``CosineSimilarity`` loss is :math:`-\cos`, one less (``convention="keras"``), with
+    the same gradient.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like, same shape
+        Vectors along ``axis``; the other axes index the samples (a 1-D array is one vector).
+    axis : int
+        The vector axis.
+    sample_weight : array_like of shape ``y_pred.shape`` less ``axis``, optional
+    reduction : {"mean", "sum", "none"}
+    check_values : bool
+    convention : {"losskit", "sklearn", "keras", "torch"}
+        ``"keras"``: :math:`-\cos`, and with ``sample_weight`` the weighted sum divided by the
+        number of samples. ``"torch"`` (``1 - F.cosine_similarity``, whose floor differs
+        only for vectors shorter than :math:`10^{-8}`) and ``"sklearn"`` are losskit's.
+
+    Returns
+    -------
+    array
+        In ``y_pred``'s library and floating dtype.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> y, p = [[0.0, 1.0], [1.0, 1.0]], [[1.0, 0.0], [2.0, 2.0]]
+    >>> [round(v, 6) for v in lk.cosine_similarity_loss(y, p, reduction="none").tolist()]
+    [1.0, 0.0]
+    >>> [round(v, 6) for v in lk.cosine_similarity_loss(y, p, reduction="none",
+    ...                                                 convention="keras").tolist()]
+    [-0.0, -1.0]
+    """
+    func = "cosine_similarity_loss"
+    inputs = prepare(func, y_true, y_pred, sample_weight, axis=axis)
+    xp = inputs.xp
+    if check_values:
+        check_finite(func, xp, "y_true", inputs.y_true)
+        check_finite(func, xp, "y_pred", inputs.y_pred)
+    t, _, _ = _normalised(xp, inputs.y_true)
+    u, norm, free = _normalised(xp, inputs.y_pred)
+    cos = xp.sum(t * u, axis=-1)
+    loss = -cos if convention == "keras" else 1.0 - cos
+
+    def gradient() -> Array:
+        along = xp.where(free, cos, 0.0)[..., None] * u
+        return -(t - along) / norm[..., None]
+
+    return _weighted(func, inputs, loss, gradient, inputs.sample_weight, check_values, convention)

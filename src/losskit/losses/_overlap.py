@@ -1,0 +1,270 @@
+"""Overlap losses for segmentation: Dice and Tversky.
+
+Both compare a predicted mask of probabilities with a target mask as sets: one minus a soft
+overlap coefficient, summed over a sample's pixels (or the axes given), so a small object counts
+as much as a large one. Neither is a likelihood; they are usually added to a cross-entropy.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from losskit._array import Array
+from losskit._validation import UNIT_INTERVAL, Constraint, Real, check_domain, fail
+from losskit.losses._conventions import CONVENTIONS, KERAS_EPSILON
+from losskit.losses._core import (
+    Inputs,
+    PerSample,
+    count_normaliser,
+    loss_function,
+    prepare,
+    sample_weights,
+)
+from losskit.losses._spec import Case, LossExplanation
+
+__all__ = ["dice_loss", "tversky_loss"]
+
+
+class _Axes(Constraint):
+    """``None``, an axis, or a tuple of axes (which reaches the body as a 1-D integer NumPy
+    array: array options are taken in as arrays)."""
+
+    description = "None, an int or a tuple of ints"
+    invalid = ("1", 1.5, True, (1.0, 2.0))
+
+    def type_ok(self, value: Any) -> bool:
+        if isinstance(value, np.ndarray):
+            return value.ndim == 1 and value.size > 0 and value.dtype.kind in "iu"
+        return value is None or (isinstance(value, int) and not isinstance(value, bool))
+
+    def value_ok(self, value: Any) -> bool:
+        return True
+
+
+def _summed_axes(func: str, ndim: int, axis: Any, convention: str) -> tuple[int, ...]:
+    """The axes one overlap coefficient sums over: ``axis``, or by default every axis but the
+    first (the samples) — every axis for 1-D input and under Keras' convention."""
+    if axis is None:
+        first = 0 if ndim == 1 or convention == "keras" else 1
+        return tuple(range(first, ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(int(a) for a in axis)
+    if any(not -ndim <= a < ndim for a in axes):
+        fail(func, "axis", f"is {axis} but y_pred has {ndim} dimension(s)",
+             "Pass axes of y_pred (the axes one coefficient sums over)")
+    axes = tuple(sorted({a % ndim for a in axes}))
+    if axes != tuple(range(ndim - len(axes), ndim)):
+        fail(func, "axis", f"is {axis}, which are not the last axes of y_pred's "
+             f"{ndim}", "Put the samples first and sum over the trailing axes (move the "
+             "axes with numpy.moveaxis)")
+    return axes
+
+
+def _overlap_inputs(func: str, y_true: Any, y_pred: Any, sample_weight: Any, axis: Any,
+                    check_values: bool, convention: str) -> tuple[Inputs, tuple[int, ...]]:
+    inputs = prepare(func, y_true, y_pred, sample_weight)
+    if check_values:
+        fix = ("Pass masks of probabilities in [0, 1] (a sigmoid or softmax output); "
+               "check_values=False takes any values, as Keras does")
+        check_domain(func, inputs.xp, "y_true", inputs.y_true, UNIT_INTERVAL, fix)
+        check_domain(func, inputs.xp, "y_pred", inputs.y_pred, UNIT_INTERVAL, fix)
+    return inputs, _summed_axes(func, inputs.y_pred.ndim, axis, convention)
+
+
+def _per_sample(inputs: Inputs, axes: tuple[int, ...], x: Array) -> Array:
+    """``x`` summed over ``axes``, keeping them (length 1) for broadcasting."""
+    return inputs.xp.sum(x, axis=axes, keepdims=True)
+
+
+def _finish(func: str, inputs: Inputs, axes: tuple[int, ...], loss: Array, gradient: Any,
+            sample_weight: Any, check_values: bool, convention: str) -> PerSample:
+    xp = inputs.xp
+    shape = tuple(n for i, n in enumerate(inputs.y_pred.shape) if i not in axes)
+    loss = xp.reshape(loss, shape)
+    weight = sample_weights(func, inputs, sample_weight, shape, check_values=check_values)
+    return PerSample(inputs, loss, gradient, weight, count_normaliser(
+        xp, loss, weight, CONVENTIONS[convention]),
+                     nan_hint="both masks are empty and eps is 0: pass eps > 0")
+
+
+DICE_EXPLANATION = LossExplanation(
+    formula="l = 1 − 2 Σ y p / (Σ y + Σ p + ε), sums over a sample's pixels",
+    distribution="none: one minus the soft Dice (F1) overlap, not a likelihood",
+    raw_output="a mask of probabilities p (after a sigmoid or softmax)",
+    gradient="∂l/∂p_j = (D − 2 y_j) / (Σ y + Σ p + ε), D the Dice coefficient",
+    when="segmentation with small foreground objects, where a per-pixel cross-entropy is "
+         "dominated by the background",
+    pitfalls=("An empty target and an empty prediction give D = 0, a loss of 1, unless eps "
+              "is large: add a cross-entropy, or a smoothing eps.",
+              "The gradient of one pixel depends on the whole mask, and is large for small "
+              "objects: training can be unstable early."),
+    related=("tversky_loss", "binary_cross_entropy"),
+    case=Case("y = (1, 1, 0, 0), p = (0.9, 0.6, 0.2, 0.1)", [[1.0, 1.0, 0.0, 0.0]],
+              [[0.9, 0.6, 0.2, 0.1]], {}, vary=0, grid=(0.0, 1.0),
+              x_label="probability of pixel 0"),
+)
+
+_EPS = Real(0.0, math.inf, closed="left")
+
+
+@loss_function(axis=_Axes(), eps=_EPS, explanation=DICE_EXPLANATION)
+def dice_loss(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    axis: int | tuple[int, ...] | None = None,
+    eps: float = KERAS_EPSILON,
+    sample_weight: Any = None,
+    reduction: str = "mean",
+    check_values: bool = True,
+    convention: str = "losskit",
+) -> PerSample:
+    r"""Dice loss: one minus the soft Dice coefficient of two masks.
+
+    .. math::
+
+        l_i = 1 - \frac{2 \sum_j y_{ij} p_{ij}}{\sum_j y_{ij} + \sum_j p_{ij} + \epsilon}
+
+    with the sums over a sample's pixels (``axis``). Keras' ``Dice`` with the same ``axis``;
+    Keras' default (``axis=None``) is one coefficient over the whole batch, which
+    ``convention="keras"`` also takes for ``axis=None``.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like, same shape (n, ...)
+        Target and predicted masks of probabilities in [0, 1] (any values with
+        ``check_values=False``, as Keras takes them).
+    axis : int, tuple of int or None
+        The trailing axes one coefficient sums over; the axes before them index the samples.
+        None: every axis but the first (every axis for 1-D input, and with
+        ``convention="keras"``).
+    eps : float >= 0
+        Added to the denominator (Keras' ``backend.epsilon()``, 1e-7, by default).
+    sample_weight : array_like of per-sample shape, optional
+    reduction : {"mean", "sum", "none"}
+    check_values : bool
+    convention : {"losskit", "sklearn", "keras", "torch"}
+        ``"keras"``: ``axis=None`` sums over every axis; with ``sample_weight`` the weighted
+        sum is divided by the number of samples (also for ``"torch"``).
+
+    Returns
+    -------
+    array
+        In ``y_pred``'s library and floating dtype.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> y = [[1.0, 1.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]]
+    >>> p = [[0.9, 0.6, 0.2, 0.1], [0.5, 0.5, 0.0, 0.0]]
+    >>> [round(v, 4) for v in lk.dice_loss(y, p, reduction="none").tolist()]
+    [0.2105, 0.5]
+    """
+    func = "dice_loss"
+    inputs, axes = _overlap_inputs(func, y_true, y_pred, sample_weight, axis, check_values,
+                                   convention)
+    y, p = inputs.y_true, inputs.y_pred
+    intersection = _per_sample(inputs, axes, y * p)
+    total = _per_sample(inputs, axes, y) + _per_sample(inputs, axes, p) + eps
+    coefficient = 2.0 * intersection / total
+
+    def gradient() -> Array:
+        return (coefficient - 2.0 * y) / total
+
+    return _finish(func, inputs, axes, 1.0 - coefficient, gradient, inputs.sample_weight,
+                   check_values, convention)
+
+
+TVERSKY_EXPLANATION = LossExplanation(
+    formula="l = 1 − TP / (TP + α FP + β FN + ε), TP = Σ y p, FP = Σ (1 − y) p, "
+            "FN = Σ y (1 − p)",
+    distribution="none: one minus the soft Tversky index, not a likelihood",
+    raw_output="a mask of probabilities p (after a sigmoid or softmax)",
+    gradient="∂l/∂p_j = −y_j / S + TP (y_j + α (1 − y_j) − β y_j) / S², "
+             "S = TP + α FP + β FN + ε",
+    when="segmentation where missing foreground costs more than false alarms (β > α) or the "
+         "reverse; α = β = 0.5 is the Dice loss",
+    pitfalls=("Keras' alpha and beta are the other way round: its alpha weighs the missed "
+              "foreground Σ y (1 − p); convention='keras' takes them as Keras does.",
+              "As for Dice, empty masks give a loss of 1 unless eps is large."),
+    related=("dice_loss", "binary_cross_entropy"),
+    case=Case("y = (1, 1, 0, 0), p = (0.9, 0.6, 0.2, 0.1), α = 0.3, β = 0.7",
+              [[1.0, 1.0, 0.0, 0.0]], [[0.9, 0.6, 0.2, 0.1]], {"alpha": 0.3, "beta": 0.7},
+              vary=0, grid=(0.0, 1.0), x_label="probability of pixel 0"),
+)
+
+
+@loss_function(alpha=Real(0.0, math.inf, closed="left"), beta=Real(0.0, math.inf, closed="left"),
+               axis=_Axes(), eps=_EPS, explanation=TVERSKY_EXPLANATION)
+def tversky_loss(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    alpha: float = 0.5,
+    beta: float = 0.5,
+    axis: int | tuple[int, ...] | None = None,
+    eps: float = KERAS_EPSILON,
+    sample_weight: Any = None,
+    reduction: str = "mean",
+    check_values: bool = True,
+    convention: str = "losskit",
+) -> PerSample:
+    r"""Tversky loss: Dice with separate weights for false positives and false negatives.
+
+    .. math::
+
+        l_i = 1 - \frac{TP_i}{TP_i + \alpha\, FP_i + \beta\, FN_i + \epsilon}, \qquad
+        TP = \sum_j y_j p_j,\; FP = \sum_j (1 - y_j) p_j,\; FN = \sum_j y_j (1 - p_j)
+
+    (Salehi et al., 2017); :math:`\alpha = \beta = 0.5` is :func:`dice_loss` (with
+    :math:`2\epsilon` for its :math:`\epsilon`). Keras'
+    ``Tversky`` multiplies :math:`FN` by its ``alpha`` and :math:`FP` by its ``beta``, the
+    other way round: ``convention="keras"`` reads ``alpha`` and ``beta`` as Keras does.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like, same shape (n, ...)
+        Masks of probabilities in [0, 1] (any values with ``check_values=False``).
+    alpha, beta : float >= 0
+        Weights of the false positives and the false negatives.
+    axis, eps, sample_weight, reduction, check_values
+        As in :func:`dice_loss`.
+    convention : {"losskit", "sklearn", "keras", "torch"}
+        ``"keras"``: ``alpha`` weighs :math:`FN` and ``beta`` :math:`FP`, and ``axis=None``
+        sums over every axis, as in :func:`dice_loss`.
+
+    Returns
+    -------
+    array
+        In ``y_pred``'s library and floating dtype.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> y, p = [[1.0, 1.0, 0.0, 0.0]], [[0.9, 0.6, 0.2, 0.1]]
+    >>> round(float(lk.tversky_loss(y, p, alpha=0.3, beta=0.7)), 4)
+    0.2268
+    >>> round(float(lk.tversky_loss(y, p)), 4) == round(float(lk.dice_loss(y, p)), 4)
+    True
+    """
+    func = "tversky_loss"
+    inputs, axes = _overlap_inputs(func, y_true, y_pred, sample_weight, axis, check_values,
+                                   convention)
+    if convention == "keras":
+        alpha, beta = beta, alpha
+    y, p = inputs.y_true, inputs.y_pred
+    tp = _per_sample(inputs, axes, y * p)
+    fp = _per_sample(inputs, axes, (1.0 - y) * p)
+    fn = _per_sample(inputs, axes, y * (1.0 - p))
+    denominator = tp + alpha * fp + beta * fn + eps
+    index = tp / denominator
+
+    def gradient() -> Array:
+        return -y / denominator + index * (y + alpha * (1.0 - y) - beta * y) / denominator
+
+    return _finish(func, inputs, axes, 1.0 - index, gradient, inputs.sample_weight,
+                   check_values, convention)
