@@ -724,14 +724,27 @@ def _evaluate(model: MLP, raw: Mapping[str, torch.Tensor], Y: Mapping[str, torch
             for name, value in per_head.items():
                 row[f"{prefix}loss/{name}"] = float(value)
         name, head = next(iter(model.head_specs.items()))
-        pred, truth = _metric_inputs(head, raw[name], Y[name])
+        row.update(_metric_values(head, raw[name], Y[name], w, metric_fns, prefix, unscale))
+    return row
+
+
+def _metric_values(head: Head, raw: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None,
+                   metric_fns: list[Callable], prefix: str, unscale: Callable | None = None
+                   ) -> dict[str, float]:
+    """The metrics of one head's raw outputs (``{prefix + name: value}``), exactly, with
+    :class:`losskit.Accumulator`; NaN where a metric is undefined (one class only ...)."""
+    row: dict[str, float] = {}
+    if not metric_fns:
+        return row
+    from losskit import Accumulator
+
+    with torch.no_grad():
+        pred, truth = _metric_inputs(head, raw, y)
         if unscale is not None:
             pred, truth = unscale(pred), unscale(truth)
         for fn in metric_fns:
             key = prefix + fn.__name__.removesuffix("_score")
             try:
-                from losskit import Accumulator
-
                 acc = Accumulator(fn, check_values=False)
                 acc.update(truth, pred, w)
                 row[key] = float(acc.result())
