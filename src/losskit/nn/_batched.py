@@ -326,10 +326,15 @@ class _Batch:
         setups, results = self._setup()
         live = [s for s in setups if s is not None]
         if live:
-            diverged = self._train(live)
-            for s in diverged:  # trained again alone: retries, or the error, as sequentially
+            try:
+                again = self._train(live)
+                why = "diverged in the batch"
+            except Exception as error:  # e.g. a callable loss that raises on some rows
+                again = live
+                why = f"the batch raised {type(error).__name__}"
+            for s in again:  # trained again alone: retries, or the error, as sequentially
                 s.member.model.load_state_dict(s.start_state)
-                s.member.how = "sequential (diverged in the batch)"
+                s.member.how = f"sequential ({why})"
         for k, s in enumerate(setups):
             if s is not None:
                 results[k] = _sequential(s.member) if s.member.how.startswith("sequential") \

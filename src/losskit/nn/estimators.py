@@ -26,11 +26,12 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from losskit._io import atomic_write
 from losskit._validation import fail
+from losskit.nn._batched import Member, fit_batched
 from losskit.nn._heads import Head, metric_function
 from losskit.nn.models import MLP
 from losskit.nn.trainer import History, Trainer, TrainingDivergedError
 
-__all__ = ["EXPECTED_FAILED_CHECKS", "MLPClassifier", "MLPRegressor"]
+__all__ = ["EXPECTED_FAILED_CHECKS", "MLPClassifier", "MLPRegressor", "fit_many"]
 
 #: scikit-learn checks these estimators do not pass, and why (``check_estimator(est,
 #: expected_failed_checks=EXPECTED_FAILED_CHECKS)``)
@@ -104,6 +105,20 @@ class _BaseMLP(BaseEstimator):
 
     def _fit(self, X: np.ndarray, y_enc: np.ndarray, head: Head,
              sample_weight: np.ndarray | None, resume: bool) -> None:
+        member = self._member(X, y_enc, head, sample_weight)
+        try:
+            history = member.trainer.fit(member.model, member.X, member.y,
+                                         sample_weight=member.sample_weight,
+                                         validation_data=member.validation_data,
+                                         resume=resume, target_scale=member.target_scale)
+        except TrainingDivergedError as error:
+            raise self._renamed(error) from None
+        self._finish(member, history)
+
+    def _member(self, X: np.ndarray, y_enc: np.ndarray, head: Head,
+                sample_weight: np.ndarray | None) -> Member:
+        """The network, trainer and data of a fit (trained by :meth:`_fit`, or with others
+        by :func:`fit_many`)."""
         vf = self.validation_fraction
         if not (isinstance(vf, (int, float)) and 0.0 <= vf < 1.0):
             fail(self._name(), "validation_fraction", f"is {vf!r}",
@@ -144,23 +159,26 @@ class _BaseMLP(BaseEstimator):
             if validation[2] is not None and not validation[2].sum() > 0:
                 validation = validation[:2]
         scale = self._target_scale()
-        try:
-            history = trainer.fit(model, X[fit_idx], y_enc[fit_idx], sample_weight=sw,
-                                  validation_data=validation, resume=resume,
-                                  target_scale=None if scale is None else {"output": scale})
-        except TrainingDivergedError as error:
-            # the same error, in the estimator's name (the model is not kept: no NaN weights)
-            new = TrainingDivergedError(str(error).replace("Trainer:", f"{self._name()}:", 1))
-            new.history, new.epoch, new.loss = error.history, error.epoch, error.loss
-            raise new from None
+        self._split = (fit_idx, val_idx)  # rows trained on and held out (for reports)
+        return Member(model, trainer, X[fit_idx], y_enc[fit_idx], sw, validation,
+                      None if scale is None else {"output": scale})
+
+    def _renamed(self, error: TrainingDivergedError) -> TrainingDivergedError:
+        """The same error, in the estimator's name (the model is not kept: no NaN weights)."""
+        new = TrainingDivergedError(str(error).replace("Trainer:", f"{self._name()}:", 1))
+        new.history, new.epoch, new.loss = error.history, error.epoch, error.loss
+        return new
+
+    def _finish(self, member: Member, history: History) -> None:
+        """Keep a trained member's model and history as the fitted state."""
+        scale = self._target_scale()
         if scale is not None:
             history.settings["target_standardised"] = {
                 "mean": [float(v) for v in scale[0]], "scale": [float(v) for v in scale[1]]}
         self.history_ = history
-        self.model_ = model
-        self._split = (fit_idx, val_idx)  # rows trained on and held out (for reports)
+        self.model_ = member.model
         self.n_iter_ = max(len(self.history_), 1)
-        self.loss_ = head.spec.name
+        self.loss_ = next(iter(member.model.head_specs.values())).spec.name
 
     def _prepare_targets(self, y_enc: np.ndarray, fit_idx: np.ndarray, head: Head
                          ) -> np.ndarray:
@@ -475,6 +493,12 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def fit(self, X: Any, y: Any, sample_weight: Any = None, *, resume: bool = False
             ) -> MLPRegressor:
         """Train on ``X`` (n, n_features) and ``y`` (n,) or (n, n_targets)."""
+        self._fit(*self._inputs(X, y, sample_weight), resume)
+        return self
+
+    def _inputs(self, X: Any, y: Any, sample_weight: Any
+                ) -> tuple[np.ndarray, np.ndarray, Head, np.ndarray | None]:
+        """Checked ``X``, encoded targets, the head and the sample weights of a fit."""
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
                              dtype=[np.float64, np.float32])
         if sample_weight is not None:
@@ -482,8 +506,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self._y_ndim = y.ndim
         y2 = y.reshape(y.shape[0], -1).astype(X.dtype, copy=False)
         head = Head(self.loss, task="regression", n_targets=y2.shape[1])
-        self._fit(X, y2, head, sample_weight, resume)
-        return self
+        return X, y2, head, sample_weight
 
     def _standardises(self, head: Head) -> bool:
         """Whether ``scale_target`` standardises this head's target."""
@@ -630,6 +653,12 @@ clip_grad_norm, init, random_state, verbose, checkpoint_dir, divergence_retries
     def fit(self, X: Any, y: Any, sample_weight: Any = None, *, resume: bool = False
             ) -> MLPClassifier:
         """Train on ``X`` (n, n_features) and labels ``y`` (n,) of any type."""
+        self._fit(*self._inputs(X, y, sample_weight), resume)
+        return self
+
+    def _inputs(self, X: Any, y: Any, sample_weight: Any
+                ) -> tuple[np.ndarray, np.ndarray, Head, np.ndarray | None]:
+        """Checked ``X``, class indices, the head and the sample weights of a fit."""
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)
         if sample_weight is not None:
@@ -639,8 +668,7 @@ clip_grad_norm, init, random_state, verbose, checkpoint_dir, divergence_retries
             fail(self._name(), "y", f"has 1 class ({self.classes_[0]!r}) only",
                  "Pass data with at least two classes")
         head = Head(self.loss, task="classification", n_classes=len(self.classes_))
-        self._fit(X, y_enc.astype(np.int64), head, sample_weight, resume)
-        return self
+        return X, y_enc.astype(np.int64), head, sample_weight
 
     def _encode_y(self, y: Any) -> np.ndarray:
         y = np.asarray(y)
@@ -678,3 +706,71 @@ clip_grad_norm, init, random_state, verbose, checkpoint_dir, divergence_retries
         self.classes_ = np.asarray(c["values"], dtype=object if c["dtype"] == "object"
                                    else np.dtype(c["dtype"]))
 
+
+
+def fit_many(estimators: list[Any], data: list[tuple[Any, ...]], *, batched: bool = True,
+             epoch_metrics: bool = False) -> list[Exception | None]:
+    """Fit several :class:`MLPRegressor`/:class:`MLPClassifier` at once, as one batch.
+
+    ``estimators[i].fit(*data[i])`` for every ``i`` — the same weights, histories and
+    errors — but the networks of the same architecture and settings train as one stacked
+    model (:func:`losskit.nn._batched.fit_batched`), which for small networks takes about
+    the time of one fit. ``batched=False`` fits them one after the other.
+
+    Parameters
+    ----------
+    estimators : list of MLPRegressor or MLPClassifier
+    data : list of tuples
+        ``(X, y)`` or ``(X, y, sample_weight)`` per estimator.
+    batched : bool
+    epoch_metrics : bool
+        Record the metrics in every row of ``history_`` (as ``fit`` does); ``False`` (the
+        default) records them in the last row only: faster when the history is not read.
+
+    Returns
+    -------
+    list of Exception or None
+        Per estimator: ``None`` when it was fitted, else the exception ``fit`` would have
+        raised (it is not raised: the other fits go on).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from losskit.nn import MLPClassifier
+    >>> from losskit.nn.estimators import fit_many
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(60, 2))
+    >>> y = (X[:, 0] > 0).astype(int)
+    >>> models = [MLPClassifier(loss, hidden_layer_sizes=(4,), epochs=3, random_state=0,
+    ...                         verbose=False) for loss in ("cross_entropy", "hinge_loss")]
+    >>> fit_many(models, [(X, y), (X, y)])
+    [None, None]
+    >>> [len(m.history_) for m in models]
+    [3, 3]
+    """
+    if len(estimators) != len(data):
+        fail("fit_many", "data", f"has {len(data)} entries for {len(estimators)} estimators",
+             "Pass one (X, y) or (X, y, sample_weight) per estimator")
+    errors: list[Exception | None] = [None] * len(estimators)
+    members: list[Member] = []
+    owners: list[int] = []
+    for i, (est, args) in enumerate(zip(estimators, data, strict=True)):
+        try:
+            X, y, head, sw = est._inputs(*args[:2], args[2] if len(args) > 2 else None)
+            if not batched:
+                est._fit(X, y, head, sw, False)
+                continue
+            members.append(est._member(X, y, head, sw))
+            owners.append(i)
+        except Exception as error:  # recorded for the caller, like a failed fit
+            errors[i] = error
+    results = fit_batched(members, epoch_metrics=epoch_metrics) if members else []
+    for i, member, result in zip(owners, members, results, strict=True):
+        est = estimators[i]
+        if isinstance(result, TrainingDivergedError):
+            errors[i] = est._renamed(result)
+        elif isinstance(result, Exception):
+            errors[i] = result
+        else:
+            est._finish(member, result)
+    return errors
