@@ -566,6 +566,7 @@ def _fit_chunk(items: list[tuple[int, int]], losses: list[Any], runner: dict[str
     from losskit.nn import MLPClassifier, MLPRegressor
     from losskit.nn._tabular import TabularEncoder
     from losskit.nn.estimators import fit_many
+    from losskit.nn.trainer import thread_policy
 
     threads = _worker_threads(local_workers, dispatcher_pid)
     previous = torch.get_num_threads()
@@ -593,21 +594,22 @@ def _fit_chunk(items: list[tuple[int, int]], losses: list[Any], runner: dict[str
                 errors[(i, j)] = _error_text(exc)
         failed = fit_many(models, data)
         scores: dict[tuple[int, int], float] = {}
-        for (i, j), model, exc in zip(fitted, models, failed, strict=True):
-            if exc is not None:
-                errors[(i, j)] = _error_text(exc)
-                continue
-            try:
-                value = float(_predict_score(model, encoded[j][1], y[folds[j][1]],
-                                             runner["task"], metric, metric_name,
-                                             metric_options))
-            except Exception as error:
-                errors[(i, j)] = _error_text(error)
-                continue
-            if np.isfinite(value):
-                scores[(i, j)] = value
-            else:
-                errors[(i, j)] = f"{metric_name} is {value} (training diverged?)"
+        with thread_policy(0):  # predictions of small networks: one thread unless chosen
+            for (i, j), model, exc in zip(fitted, models, failed, strict=True):
+                if exc is not None:
+                    errors[(i, j)] = _error_text(exc)
+                    continue
+                try:
+                    value = float(_predict_score(model, encoded[j][1], y[folds[j][1]],
+                                                 runner["task"], metric, metric_name,
+                                                 metric_options))
+                except Exception as error:
+                    errors[(i, j)] = _error_text(error)
+                    continue
+                if np.isfinite(value):
+                    scores[(i, j)] = value
+                else:
+                    errors[(i, j)] = f"{metric_name} is {value} (training diverged?)"
     finally:
         torch.set_num_threads(previous)
     seconds = (time.perf_counter() - start) / max(1, len(items))

@@ -58,6 +58,7 @@ from losskit.nn.trainer import (
     _saturation,
     _tensors,
     _to,
+    thread_policy,
 )
 
 __all__ = ["Member", "batchable", "fit_batched"]
@@ -323,6 +324,12 @@ class _Batch:
         return setups, results
 
     def run(self) -> list[History | Exception]:
+        n_params = sum(p.numel() for p in self.members[0].model.parameters())
+        # the set-up's forward passes too: small ones are slow on several threads
+        with thread_policy(len(self.members) * self.trainer.batch_size * n_params):
+            return self._run()
+
+    def _run(self) -> list[History | Exception]:
         setups, results = self._setup()
         live = [s for s in setups if s is not None]
         if live:
@@ -405,10 +412,13 @@ class _Batch:
         alive = [True] * M  # not stopped, not diverged
         diverged: list[_Setup] = []
         best = [p.detach().clone() for p in params]
-        positions = torch.arange(n_max, device=device)
-        member_idx = torch.arange(M, device=device)[:, None]
         bs = tr.batch_size
         n_steps = -(-n_max // bs)
+        n_pad = n_steps * bs
+        # step-major layout (steps, members, batch, ...): each step's inputs are contiguous
+        positions = torch.arange(n_pad, device=device).reshape(n_steps, 1, bs)
+        valid = positions < n.reshape(1, M, 1)
+        member_idx = torch.arange(M, device=device).reshape(1, M, 1)
 
         def forward(x: torch.Tensor) -> torch.Tensor:
             h = x
@@ -441,32 +451,30 @@ class _Batch:
             perms = []
             for k, s in enumerate(setups):
                 p = torch.randperm(n_list[k], generator=s.gen).to(device)
-                if n_list[k] < n_max:
-                    p = torch.cat([p, torch.zeros(n_max - n_list[k], dtype=p.dtype,
+                if n_list[k] < n_pad:  # padding: row 0 again, with weight 0
+                    p = torch.cat([p, torch.zeros(n_pad - n_list[k], dtype=p.dtype,
                                                   device=device)])
                 perms.append(p)
-            perm = torch.stack(perms)
+            perm = torch.stack(perms).reshape(M, n_steps, bs).permute(1, 0, 2)
             Xp = X_all[member_idx, perm]
-            Yp = [y[member_idx[: z - a], perm[a:z]] for (a, z, _), y in zip(slices, Y_all,
-                                                                         strict=True)]
-            valid = positions[None, :] < n[:, None]
+            Yp = [y[member_idx[:, : z - a], perm[:, a:z]]
+                  for (a, z, _), y in zip(slices, Y_all, strict=True)]
             Wp = W_all[member_idx, perm] * valid
-            per_epoch = torch.empty((M, n_max), dtype=dtype, device=device)
-            raw_epoch = torch.empty((M, n_max, params[-1].shape[-1]),
-                                    dtype=dtype, device=device)
+            per_epoch = torch.empty((n_steps, M, bs), dtype=dtype, device=device)
+            raw_epoch = torch.empty((n_steps, M, bs, params[-1].shape[-1]), dtype=dtype,
+                                    device=device)
             for step in range(n_steps):
-                sl = slice(step * bs, (step + 1) * bs)
-                raw = forward(Xp[:, sl])
-                w = Wp[:, sl]
-                per, mean = member_losses(raw, [y[:, sl] for y in Yp], w)
+                raw = forward(Xp[step])
+                per, mean = member_losses(raw, [y[step] for y in Yp], Wp[step])
                 grads = torch.autograd.grad(mean.sum(), params)
                 stepping = active & (n > step * bs)
                 opt.step(grads, lr, stepping)
-                per_epoch[:, sl] = per.detach()
-                raw_epoch[:, sl] = raw.detach()
+                per_epoch[step] = per.detach()
+                raw_epoch[step] = raw.detach()
             with torch.no_grad():
-                den = Wp.sum(dim=1, dtype=torch.float64)
-                train_loss = ((per_epoch.double() * Wp.double()).sum(dim=1) / den).tolist()
+                den = Wp.sum(dim=(0, 2), dtype=torch.float64)
+                train_loss = ((per_epoch.double() * Wp.double()).sum(dim=(0, 2)) / den
+                              ).tolist()
                 if has_val:
                     raw_v = forward(Xv_all)
                     _, val_mean = member_losses(raw_v, Yv_all, Wv_all)
@@ -503,8 +511,8 @@ class _Batch:
                 done_early = tr.early_stopping and exhausted
                 final = last or done_early
                 if self.epoch_metrics or final or s.saturation:
-                    self._metrics(row, s, k, raw_epoch, Yp, slices, Wp, perm,
-                                  weighted[k], final or self.epoch_metrics)
+                    self._metrics(row, s, k, raw_epoch, Yp, slices, Wp, weighted[k],
+                                  final or self.epoch_metrics)
                 if has_val and (self.epoch_metrics or final):
                     gi = _group_of(slices, k)
                     yv = Yv_all[gi][k - slices[gi][0], : nv_list[k]]
@@ -532,12 +540,13 @@ class _Batch:
 
     def _metrics(self, row: dict[str, float], s: _Setup, k: int, raw_epoch: torch.Tensor,
                  Yp: list[torch.Tensor], slices: list[tuple[int, int, Head]],
-                 Wp: torch.Tensor, perm: torch.Tensor, weighted: bool, metrics: bool) -> None:
+                 Wp: torch.Tensor, weighted: bool, metrics: bool) -> None:
         n_k = s.X.shape[0]
         gi = _group_of(slices, k)
-        y = Yp[gi][k - slices[gi][0], :n_k]
-        raw = raw_epoch[k, :n_k]
-        w = Wp[k, :n_k] if weighted else None
+        y = Yp[gi][:, k - slices[gi][0]]
+        y = y.reshape(-1, *y.shape[2:])[:n_k]  # the epoch's rows in the order trained
+        raw = raw_epoch[:, k].reshape(-1, raw_epoch.shape[-1])[:n_k]
+        w = Wp[:, k].reshape(-1)[:n_k] if weighted else None
         if metrics:
             row.update(_metric_values(s.head, raw, y, w, s.metric_fns, "", s.unscale))
         if s.saturation:
