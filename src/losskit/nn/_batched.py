@@ -626,6 +626,12 @@ class _StackedOptimizer:
 
     def _sgd(self, grads: list[torch.Tensor], lr: float, stepping: torch.Tensor,
              every: bool) -> None:
+        if every and not self.wd and self.momentum and not self.nesterov:
+            # the common case in few fused calls (torch.optim.SGD's arithmetic, per element)
+            torch._foreach_mul_(self.buf, self.momentum)
+            torch._foreach_add_(self.buf, grads)
+            torch._foreach_add_(self.params, self.buf, alpha=-lr)
+            return
         mask = None if every else stepping.reshape(-1, 1, 1)
         for p, g, buf in zip(self.params, grads, self.buf, strict=True):
             if self.wd:
