@@ -117,7 +117,7 @@ def test_early_stopping_is_per_member_and_stopped_members_do_not_move(data):
 
 
 def test_full_runs_give_the_sequential_scores(data):
-    X, y = data
+    X, _ = data
     members = [_member(data, *c[:3], epochs=15, weights=c[3]) for c in CASES]
     fit_batched(members)
     for case, member in zip(CASES, members, strict=True):
