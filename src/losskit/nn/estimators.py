@@ -27,7 +27,19 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from losskit._io import atomic_write
 from losskit._validation import fail
 from losskit.nn._batched import Member, fit_batched
-from losskit.nn._heads import Head, metric_function
+from losskit.nn._heads import Head
+from losskit.nn._saved import (
+    CONFIG_FILE,
+    MODEL_FILE,
+    build_model,
+    class_probabilities,
+    classes_from_config,
+    encode_labels,
+    evaluate_model,
+    raw_outputs,
+    regression_values,
+    scale_from_config,
+)
 from losskit.nn.models import MLP
 from losskit.nn.trainer import History, Trainer, TrainingDivergedError
 
@@ -44,8 +56,8 @@ EXPECTED_FAILED_CHECKS = {
         "sparse input is not supported (dense tensors only)",
 }
 
-_MODEL_FILE = "model.safetensors"
-_CONFIG_FILE = "config.json"
+_MODEL_FILE = MODEL_FILE
+_CONFIG_FILE = CONFIG_FILE
 
 
 class _BaseMLP(BaseEstimator):
@@ -191,11 +203,7 @@ class _BaseMLP(BaseEstimator):
     def _raw_predict(self, X: Any) -> torch.Tensor:
         check_is_fitted(self, "model_")
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        dtype = next(self.model_.parameters()).dtype
-        self.model_.eval()
-        with torch.no_grad():
-            out = self.model_.predict(torch.as_tensor(np.array(X), dtype=dtype))
-        return out["output"]
+        return raw_outputs(self.model_, X)
 
     def _encode_y(self, y: Any) -> np.ndarray:
         return np.asarray(y)
@@ -210,36 +218,10 @@ class _BaseMLP(BaseEstimator):
         (e.g. the mean squared error in squared units of ``y``) and ``"loss_standardised"``
         the training objective, on the standardised target, as in ``history_``.
         """
-        from losskit.nn.trainer import _evaluate, _tensors
-
         check_is_fitted(self, "model_")
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        y = self._encode_y(y)
-        dtype = next(self.model_.parameters()).dtype
-        X_t, Y_t, w_t = _tensors(self.model_, X, y, sample_weight, dtype, "X")
-        names = self.metrics if self.metrics is not None else \
-            self.model_.head_specs["output"].default_metrics
-        fns = [metric_function(self._name(), m) for m in names]
-        self.model_.eval()
-        with torch.no_grad():
-            raw = self.model_(X_t)
-            scale = self._target_scale()
-            if scale is None:
-                return _evaluate(self.model_, raw, Y_t, w_t, fns, prefix="")
-            head = self.model_.head_specs["output"]
-            # in float64: on the target's own scale a float32 loss overflows (a target of
-            # size 1e20 has a squared error beyond 3.4e38) or underflows (size 1e-30) to 0
-            raw = {k: v.double() for k, v in raw.items()}
-            Y_t = {k: v.double() for k, v in Y_t.items()}
-            w_t = None if w_t is None else w_t.double()
-            mean, sd = (torch.as_tensor(v, dtype=torch.float64) for v in scale)
-            user = _evaluate(self.model_, {"output": _unscale_raw(head, raw["output"], mean,
-                                                                  sd)},
-                             Y_t, w_t, fns, prefix="")
-            Y_std = {"output": (Y_t["output"] - mean) / sd}
-            user["loss_standardised"] = _evaluate(self.model_, raw, Y_std, w_t, [],
-                                                  prefix="")["loss"]
-        return user
+        return evaluate_model(self.model_, X, self._encode_y(y), sample_weight, self.metrics,
+                              self._target_scale(), self._name())
 
     def diagnose(self) -> Any:
         """:func:`losskit.nn.diagnose` of ``history_``."""
@@ -286,7 +268,6 @@ class _BaseMLP(BaseEstimator):
     @classmethod
     def load(cls, path: str | os.PathLike) -> Any:
         """Load an estimator saved with :meth:`save`."""
-        from safetensors.torch import load_file
 
         path = Path(path)
         if not (path / _CONFIG_FILE).exists() or not (path / _MODEL_FILE).exists():
@@ -303,24 +284,10 @@ class _BaseMLP(BaseEstimator):
         est.n_features_in_ = config["n_features_in_"]
         if "feature_names_in_" in config:
             est.feature_names_in_ = np.asarray(config["feature_names_in_"], dtype=object)
-        m = config["model"]
-        heads = {name: Head(h["loss"], task=h["task"], n_targets=h["n_targets"],
-                            n_classes=h["n_classes"], weight=h["weight"])
-                 for name, h in m["heads"].items()}
-        est.model_ = MLP(m["n_features"], heads, hidden_layer_sizes=m["hidden_layer_sizes"],
-                         activation=m["activation"], init=m["init"],
-                         uncertainty_weighting=m["uncertainty_weighting"], random_state=0,
-                         dtype=getattr(torch, config["dtype"]))
-        state = load_file(str(path / _MODEL_FILE))
-        bad = [k for k, v in state.items() if not bool(torch.isfinite(v).all())]
-        if bad:
-            fail(f"{cls.__name__}.load", "path", f"{str(path)!r} holds NaN or infinite weights "
-                 f"({bad[0]})", "Train the model again; its predictions would not be numbers")
-        est.model_.load_state_dict(state)
-        est.model_.eval()
+        est.model_ = build_model(path, config, f"{cls.__name__}.load")
         est.history_ = History.from_dict(config["history"])
         est.n_iter_ = max(len(est.history_), 1)
-        est.loss_ = heads["output"].spec.name
+        est.loss_ = est.model_.head_specs["output"].spec.name
         return est
 
     def _extra_config(self) -> dict[str, Any]:
@@ -328,15 +295,6 @@ class _BaseMLP(BaseEstimator):
 
     def _load_extra_config(self, config: dict[str, Any]) -> None:
         pass
-
-
-def _unscale_raw(head: Head, raw: torch.Tensor, mean: torch.Tensor, sd: torch.Tensor
-                 ) -> torch.Tensor:
-    """Raw outputs for the standardised target -> raw outputs for the target itself."""
-    if head.spec.activation == "gaussian":  # mean and log standard deviation per target
-        d = head.n_targets
-        return torch.cat([mean + sd * raw[:, :d], raw[:, d:] + torch.log(sd)], dim=1)
-    return mean + sd * raw
 
 
 def _finite_or_none(x: Any) -> Any:
@@ -547,11 +505,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def predict(self, X: Any) -> np.ndarray:
         """Predicted means: shape (n,) for 1-D ``y``, else (n, n_targets), on the scale of
         ``y`` (a standardised target is mapped back)."""
-        pred = self._raw_predict(X).double().numpy()
-        scale = self._target_scale()
-        if scale is not None:
-            pred = scale[0] + scale[1] * pred
-        return pred[:, 0] if self._y_ndim == 1 else pred
+        return regression_values(self._raw_predict(X), self._target_scale(), self._y_ndim)
 
     def _extra_config(self) -> dict[str, Any]:
         scale = self._target_scale()
@@ -562,10 +516,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def _load_extra_config(self, config: dict[str, Any]) -> None:
         self._y_ndim = config["y_ndim"]
-        std = config.get("target_standardised")
-        self.target_mean_ = None if std is None else np.asarray(std["mean"], dtype=np.float64)
-        self.target_scale_ = None if std is None else np.asarray(std["scale"],
-                                                                 dtype=np.float64)
+        self.target_mean_, self.target_scale_ = scale_from_config(
+            config.get("target_standardised"))
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -671,21 +623,11 @@ clip_grad_norm, init, random_state, verbose, checkpoint_dir, divergence_retries
         return X, y_enc.astype(np.int64), head, sample_weight
 
     def _encode_y(self, y: Any) -> np.ndarray:
-        y = np.asarray(y)
-        if y.ndim != 1:
-            fail(f"{self._name()}.evaluate", "y", f"has shape {y.shape}", "Pass labels (n,)")
-        index = {label: i for i, label in enumerate(self.classes_.tolist())}
-        unknown = [v for v in y.tolist() if v not in index]
-        if unknown:
-            fail(f"{self._name()}.evaluate", "y", f"has labels not seen in training "
-                 f"({unknown[0]!r}; classes: {self.classes_.tolist()})",
-                 "Evaluate on data with the training classes")
-        return np.asarray([index[v] for v in y.tolist()], dtype=np.int64)
+        return encode_labels(f"{self._name()}.evaluate", self.classes_, y)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, shape (n, n_classes), columns in the order of ``classes_``."""
-        p = self._raw_predict(X).double().numpy()
-        return p / p.sum(axis=1, keepdims=True)
+        return class_probabilities(self._raw_predict(X))
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
         """Logarithm of :meth:`predict_proba`."""
@@ -702,9 +644,7 @@ clip_grad_norm, init, random_state, verbose, checkpoint_dir, divergence_retries
                              else "object", "values": self.classes_.tolist()}}
 
     def _load_extra_config(self, config: dict[str, Any]) -> None:
-        c = config["classes_"]
-        self.classes_ = np.asarray(c["values"], dtype=object if c["dtype"] == "object"
-                                   else np.dtype(c["dtype"]))
+        self.classes_ = classes_from_config(config["classes_"])
 
 
 
