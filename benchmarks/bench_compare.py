@@ -16,7 +16,12 @@ its peak resident memory, ``ru_maxrss``, is the whole process's, torch included)
 times, the ratios to the scikit-learn loop (goal: batched <= 0.25x) and the largest difference
 between the batched and the one-at-a-time fold scores (goal: within run-to-run noise).
 
-Run: ``python benchmarks/bench_compare.py [--quick]`` (``--quick``: 2 x 2 folds, 20 epochs).
+``--demo`` times ``losskit demo`` (45 networks, the study's epochs) batched and with
+``--no-batch`` instead, in one run (goal: batched <= 0.2x), and prints each problem's test
+metric (mean over the 5 seeds) from both, which must agree within the run-to-run spread.
+
+Run: ``python benchmarks/bench_compare.py [--quick] [--demo]`` (``--quick``: 2 x 2 folds,
+20 epochs; with ``--demo``: a tenth of the epochs).
 """
 
 from __future__ import annotations
@@ -77,6 +82,32 @@ def _sklearn(splits: int, repeats: int, epochs: int, queue: Any) -> None:
                "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
 
 
+def _demo(batched: bool, scale: float, queue: Any) -> None:
+    from losskit.demo import run_demo
+
+    start = time.perf_counter()
+    run = run_demo(5, epochs_scale=scale, batched=batched)
+    queue.put({"seconds": time.perf_counter() - start, "results": {
+        problem: {loss: (r["test_metric"]["mean"], r["test_metric"]["std"])
+                  for loss, r in losses.items()}
+        for problem, losses in run["results"].items()},
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+
+
+def demo(scale: float) -> None:
+    runs = {"batched": _child(_demo, True, scale), "--no-batch": _child(_demo, False, scale)}
+    for name, run in runs.items():
+        print(f"losskit demo {name:<11} {run['seconds']:7.1f} s   peak RSS "
+              f"{run['peak_mb']:5.0f} MB")
+    print(f"batched / --no-batch: {runs['batched']['seconds'] / runs['--no-batch']['seconds']:.2f}"
+          "x (goal <= 0.2x of the one-at-a-time time)")
+    for problem, losses in runs["batched"]["results"].items():
+        for loss, (mean, std) in losses.items():
+            ref_mean, ref_std = runs["--no-batch"]["results"][problem][loss]
+            print(f"  {problem:<11} {loss:<34} test metric {mean:.4f} ± {std:.4f}  vs  "
+                  f"{ref_mean:.4f} ± {ref_std:.4f}")
+
+
 def _child(target: Any, *args: Any) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
@@ -90,7 +121,11 @@ def _child(target: Any, *args: Any) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--demo", action="store_true", help="time losskit demo instead")
     args = parser.parse_args()
+    if args.demo:
+        demo(0.1 if args.quick else 1.0)
+        return
     splits, repeats, epochs = (2, 2, 20) if args.quick else (5, 5, 200)
     print(f"breast cancer 569 x 30, BCE vs binary focal, {splits} x {repeats} folds, "
           f"{epochs} epochs, batch 32, hidden (100,), SGD(0.01, momentum 0.9), n_jobs=1")
