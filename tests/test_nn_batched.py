@@ -130,6 +130,18 @@ def test_full_runs_give_the_sequential_scores(data):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
 
 
+def test_members_with_and_without_validation_data_train_apart(data):
+    with_val = _member(data, "cross_entropy", 0, 100, epochs=4, early_stopping=True,
+                       patience=1)
+    without = _member(data, "cross_entropy", 1, 100, epochs=4, early_stopping=True,
+                      patience=1)
+    without.validation_data = None
+    histories = fit_batched([with_val, without])
+    assert "val_loss" in histories[0].rows[0] and "val_loss" not in histories[1].rows[0]
+    ref = _member(data, "cross_entropy", 0, 100, epochs=4, early_stopping=True, patience=1)
+    assert histories[0]["val_loss"] == pytest.approx(_sequential(ref)["val_loss"], rel=1e-5)
+
+
 def test_epoch_metrics_false_records_the_metrics_in_the_last_row_only(data):
     members = [_member(data, "cross_entropy", 0, 100, epochs=3)]
     (history,) = fit_batched(members, epoch_metrics=False)

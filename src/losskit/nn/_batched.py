@@ -177,8 +177,10 @@ def _group_key(member: Member) -> Any:
     head = next(iter(model.head_specs.values()))
     p = next(model.parameters())
     settings = {k: v for k, v in trainer.settings().items() if k != "random_state"}
+    # with and without validation data apart: it decides what early stopping monitors
     return (model.n_features, model.hidden_layer_sizes, model.activation, head.n_outputs,
-            p.dtype, str(p.device), tuple(sorted(settings.items())),
+            p.dtype, str(p.device), member.validation_data is None,
+            tuple(sorted(settings.items())),
             None if trainer.metrics is None else tuple(map(str, trainer.metrics)))
 
 
@@ -392,9 +394,7 @@ class _Batch:
                              torch.ones(s.X.shape[0], dtype=dtype, device=device)
                              for s in setups], n_max)
         weighted = [s.w is not None for s in setups]
-        has_val = setups[0].val is not None
-        if any((s.val is not None) != has_val for s in setups):
-            has_val = False  # pragma: no cover - grouped by settings: all or none have it
+        has_val = setups[0].val is not None  # all or none: grouped by it
         if has_val:
             nv_list = [s.val[0].shape[0] for s in setups]
             nv_max = max(nv_list)
