@@ -4,7 +4,9 @@ sequential fit with the same seed, to float32 rounding."""
 from __future__ import annotations
 
 import math
+import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -200,7 +202,9 @@ def test_members_the_batch_cannot_train_are_trained_sequentially(data, tmp_path)
     assert len(results[1]) == 3
 
 
-def test_fit_many_equals_fit(data):
+def test_fit_many_and_fit_equal_the_sequential_trainer(data, monkeypatch):
+    import losskit.nn.estimators as estimators_module
+
     X, y = data
     Xr = X.astype(np.float64)
     yr = X[:, 0] * 3.0 + 10.0
@@ -211,11 +215,17 @@ def test_fit_many_equals_fit(data):
     data_ = [(X, y), (X, y), (Xr, yr), (X, y + 7)]
     errors = fit_many(models, data_)
     assert errors[:3] == [None, None, None] and errors[3] is None
-    for model, args in zip(models, data_, strict=True):
+    one = [type(model)(model.loss, **kw).fit(*args)
+           for model, args in zip(models, data_, strict=True)]
+    # the estimators' own fit is the batch of one; force Trainer.fit for the reference
+    monkeypatch.setattr(estimators_module, "batchable", lambda member: "forced")
+    for model, single, args in zip(models, one, data_, strict=True):
         alone = type(model)(model.loss, **kw).fit(*args)
-        np.testing.assert_allclose(model.predict(args[0][:20]), alone.predict(args[0][:20]),
-                                   rtol=1e-4, atol=1e-5)
-        assert len(model.history_) == len(alone.history_)
+        for other in (model, single):
+            np.testing.assert_allclose(other.predict(args[0][:20]),
+                                       alone.predict(args[0][:20]), rtol=1e-4, atol=1e-5)
+            assert len(other.history_) == len(alone.history_)
+            assert other.history_["loss"] == pytest.approx(alone.history_["loss"], rel=1e-5)
     wrong = fit_many([MLPClassifier(**kw)], [(X, np.zeros(len(X)))])
     assert isinstance(wrong[0], ValueError) and "1 class" in str(wrong[0])
 
@@ -269,3 +279,23 @@ def test_compare_batched_equals_one_at_a_time_and_records_failures():
     assert all("training diverged" in f["error"] for f in batched.failures)
     with pytest.raises(TypeError, match="batched"):
         lk.compare(X, y, losses, batched="yes")
+
+
+def test_a_single_fit_does_not_import_torch_dynamo():
+    # the batch of one has its own optimiser; torch.optim's first use imports torch._dynamo
+    code = """
+import sys
+import numpy as np
+from losskit.nn import MLPRegressor
+X = np.random.default_rng(0).normal(size=(50, 3))
+MLPRegressor(hidden_layer_sizes=(4,), epochs=2, verbose=False).fit(X, X[:, 0])
+print("torch._dynamo" in sys.modules)
+"""
+    import subprocess
+    import sys
+
+    src = str(Path(lk.__file__).resolve().parents[1])
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": src})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

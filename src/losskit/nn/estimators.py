@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from losskit._io import atomic_write
 from losskit._validation import fail
-from losskit.nn._batched import Member, fit_batched
+from losskit.nn._batched import Member, batchable, fit_batched
 from losskit.nn._heads import Head
 from losskit.nn._saved import (
     CONFIG_FILE,
@@ -118,6 +119,18 @@ class _BaseMLP(BaseEstimator):
     def _fit(self, X: np.ndarray, y_enc: np.ndarray, head: Head,
              sample_weight: np.ndarray | None, resume: bool) -> None:
         member = self._member(X, y_enc, head, sample_weight)
+        quiet = self.verbose is False or self.verbose == 0 or (
+            self.verbose == "auto" and not sys.stderr.isatty())
+        if not resume and quiet and batchable(member) is None:
+            # the batch of one: the same training, without importing torch.optim (whose
+            # first use imports torch._dynamo, about 1.5 s); divergence retries as below
+            result = fit_batched([member])[0]
+            if isinstance(result, TrainingDivergedError):
+                raise self._renamed(result) from None
+            if isinstance(result, Exception):
+                raise result
+            self._finish(member, result)
+            return
         try:
             history = member.trainer.fit(member.model, member.X, member.y,
                                          sample_weight=member.sample_weight,
