@@ -4,7 +4,9 @@
 ``predict_proba`` / ``score``, ``get_params`` / ``set_params``, input validation,
 ``n_features_in_``, ``classes_``) so they work in ``Pipeline``, ``cross_val_score`` and
 ``GridSearchCV``; training is :class:`losskit.nn.Trainer`'s, and ``history_`` is its
-:class:`~losskit.nn.History`.
+:class:`~losskit.nn.History`. A fit without a progress bar or ``resume`` runs as the batch of
+one (:func:`losskit.nn._batched.fit_batched`: the same updates, to float32 rounding, without
+importing ``torch.optim``); :func:`fit_many` fits several estimators as one batch.
 
 scikit-learn's ``check_estimator`` passes except the checks listed in
 :data:`EXPECTED_FAILED_CHECKS`, with the reason for each.
