@@ -1,90 +1,158 @@
-"""``lk.compare`` in parallel: 2 joblib workers against 1, on 2 cores.
+"""``lk.compare`` batched vs one network at a time vs a scikit-learn loop, in one run.
 
-Run: ``python benchmarks/bench_compare.py [--rounds R] [--quick]``. The process is pinned to
-2 cores (``os.sched_setaffinity`` where the OS has it) and each round times the same
-comparison (4 losses x 5 folds x 1 repeat = 20 small MLP fits on 600 samples) with
-``n_jobs=1`` and with ``n_jobs=2``, interleaved. The loky worker pool is started and warmed up
-once before timing (it is reused across calls, as in a session that compares several times);
-the cold start of the pool is printed separately. With ``n_jobs=2`` each worker gets one
-torch thread (``joblib.cpu_count() // 2``), so the cores are never oversubscribed; ``n_jobs=1``
-is timed with torch's default threads (what a user gets) and with one thread (the per-fit
-cost without intra-op parallelism). The ratios printed are median(1 job) / median(2 jobs);
-the target is >= 1.7x. The scores of every run must be identical (checked).
+The issue-13 row: breast cancer (569 x 30), binary cross-entropy vs binary focal loss,
+5 folds x 5 repeats, 200 epochs, batch 32, one hidden layer of 100 ReLU units, SGD with
+momentum 0.9 at learning rate 0.01, ``n_jobs=1``:
+
+- losskit batched (``compare(..., batched=True)``, the default): the 50 networks trained as
+  one model with stacked weights;
+- losskit one at a time (``batched=False``);
+- the scikit-learn loop: ``cross_val_score`` over the same folds with
+  ``sklearn.neural_network.MLPClassifier(solver="sgd")`` at the same settings, once per loss
+  (scikit-learn has one loss, so it runs twice: the same amount of training).
+
+Each contender runs in a fresh child process (its wall time includes nothing but the call;
+its peak resident memory, ``ru_maxrss``, is the whole process's, torch included). Prints the
+times, the ratios to the scikit-learn loop (goal: batched <= 0.25x) and the largest difference
+between the batched and the one-at-a-time fold scores (goal: within run-to-run noise).
+
+``--demo`` times ``losskit demo`` (45 networks, the study's epochs) batched and with
+``--no-batch`` instead, in one run (goal: batched <= 0.2x), and prints each problem's test
+metric (mean over the 5 seeds) from both, which must agree within the run-to-run spread.
+
+Run: ``python benchmarks/bench_compare.py [--quick] [--demo]`` (``--quick``: 2 x 2 folds,
+20 epochs; with ``--demo``: a tenth of the epochs).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
+import json
+import multiprocessing as mp
+import resource
 import time
+import warnings
+from typing import Any
 
 import numpy as np
-import torch
 
-import losskit as lk
+
+def _data() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True)
+    return X, y
+
+
+def _losskit(batched: bool, splits: int, repeats: int, epochs: int, queue: Any) -> None:
+    import losskit as lk
+
+    X, y = _data()
+    params = {"epochs": epochs, "batch_size": 32, "hidden_layer_sizes": (100,)}
+    start = time.perf_counter()
+    result = lk.compare(X, y, ["binary_cross_entropy", "binary_focal_loss"],
+                        metric="accuracy", n_splits=splits, n_repeats=repeats,
+                        estimator_params=params, n_jobs=1, batched=batched)
+    seconds = time.perf_counter() - start
+    queue.put({"seconds": seconds, "scores": result.scores.tolist(),
+               "failures": len(result.failures),
+               "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+
+
+def _sklearn(splits: int, repeats: int, epochs: int, queue: Any) -> None:
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.model_selection import RepeatedStratifiedKFold, cross_val_score
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = _data()
+    cv = RepeatedStratifiedKFold(n_splits=splits, n_repeats=repeats, random_state=0)
+    start = time.perf_counter()
+    scores = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for _ in range(2):  # one run per loss compared
+            model = make_pipeline(StandardScaler(), MLPClassifier(
+                hidden_layer_sizes=(100,), solver="sgd", learning_rate_init=0.01,
+                momentum=0.9, nesterovs_momentum=False, batch_size=32, max_iter=epochs,
+                alpha=0.0, tol=0.0, n_iter_no_change=10**9, random_state=0))
+            scores.append(cross_val_score(model, X, y, cv=cv).tolist())
+    queue.put({"seconds": time.perf_counter() - start, "scores": scores,
+               "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+
+
+def _demo(batched: bool, scale: float, queue: Any) -> None:
+    from losskit.demo import run_demo
+
+    start = time.perf_counter()
+    run = run_demo(5, epochs_scale=scale, batched=batched)
+    queue.put({"seconds": time.perf_counter() - start, "results": {
+        problem: {loss: (r["test_metric"]["mean"], r["test_metric"]["std"])
+                  for loss, r in losses.items()}
+        for problem, losses in run["results"].items()},
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+
+
+def demo(scale: float) -> None:
+    runs = {"batched": _child(_demo, True, scale), "--no-batch": _child(_demo, False, scale)}
+    for name, run in runs.items():
+        print(f"losskit demo {name:<11} {run['seconds']:7.1f} s   peak RSS "
+              f"{run['peak_mb']:5.0f} MB")
+    print(f"batched / --no-batch: {runs['batched']['seconds'] / runs['--no-batch']['seconds']:.2f}"
+          "x (goal <= 0.2x of the one-at-a-time time)")
+    for problem, losses in runs["batched"]["results"].items():
+        for loss, (mean, std) in losses.items():
+            ref_mean, ref_std = runs["--no-batch"]["results"][problem][loss]
+            print(f"  {problem:<11} {loss:<34} test metric {mean:.4f} ± {std:.4f}  vs  "
+                  f"{ref_mean:.4f} ± {ref_std:.4f}")
+
+
+def _child(target: Any, *args: Any) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=target, args=(*args, queue))
+    proc.start()
+    out = queue.get()
+    proc.join()
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="smaller problem, 1 round")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--demo", action="store_true", help="time losskit demo instead")
     args = parser.parse_args()
-    affinity = "?"
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:2])
-        affinity = str(sorted(os.sched_getaffinity(0)))
-    print(f"cores in the machine: {os.cpu_count()}, this process pinned to {affinity}; "
-          f"load average before: {os.getloadavg()[0]:.1f}")
-
-    n, epochs, rounds = (300, 10, 1) if args.quick else (600, 25, args.rounds)
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(n, 8))
-    y = X @ rng.normal(size=8) + 0.5 * rng.standard_t(3, size=n)
-    losses = ["mse", "mae", "huber_loss", "log_cosh_loss"]
-    params = {"epochs": epochs, "hidden_layer_sizes": (32,), "batch_size": 32}
-
-    fit_seconds: dict[tuple[int, int | None], list[float]] = {}
-
-    def run(jobs: int, torch_threads: int | None = None) -> tuple[float, np.ndarray]:
-        previous = torch.get_num_threads()
-        if torch_threads is not None:
-            torch.set_num_threads(torch_threads)
-        start = time.perf_counter()
-        result = lk.compare(X, y, losses, n_splits=5, n_repeats=1, estimator_params=params,
-                            n_jobs=jobs)
-        seconds = time.perf_counter() - start
-        torch.set_num_threads(previous)
-        fit_seconds.setdefault((jobs, torch_threads), []).append(float(result.fit_seconds.sum()))
-        return seconds, result.scores
-
-    cold, _ = run(2)  # starts the loky pool (workers import torch) and warms it
-    print(f"first 2-job call including the worker pool start: {cold:.2f} s")
-    run(1)  # warm the main process too
-    variants = {"n_jobs=1 (torch's default threads)": (1, None),
-                "n_jobs=1 (torch.set_num_threads(1))": (1, 1), "n_jobs=2": (2, None)}
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    reference = None
-    for _ in range(rounds):
-        for name, (jobs, threads) in variants.items():
-            seconds, scores = run(jobs, threads)
-            times[name].append(seconds)
-            if reference is None:
-                reference = scores
-            elif not np.array_equal(scores, reference):
-                raise SystemExit(f"{name} gave different scores")
-    print(f"{len(losses)} losses x 5 folds = {5 * len(losses)} fits of {epochs} epochs on "
-          f"{n * 4 // 5} samples; torch default threads {torch.get_num_threads()}; "
-          f"median of {rounds} round(s)")
-    median = {name: statistics.median(t) for name, t in times.items()}
-    for name, t in times.items():
-        print(f"{name:<38} {median[name]:7.2f} s   (rounds: {', '.join(f'{x:.2f}' for x in t)})")
-    for name, key in variants.items():
-        print(f"{name:<38} sum of the fits' own times: "
-              f"{statistics.median(fit_seconds[key]):.2f} s (the rest is dispatch and set-up)")
-    two = median["n_jobs=2"]
-    for name in list(variants)[:2]:
-        print(f"speed-up n_jobs=2 vs {name}: {median[name] / two:.2f}x (target >= 1.7x)")
+    if args.demo:
+        demo(0.1 if args.quick else 1.0)
+        return
+    splits, repeats, epochs = (2, 2, 20) if args.quick else (5, 5, 200)
+    print(f"breast cancer 569 x 30, BCE vs binary focal, {splits} x {repeats} folds, "
+          f"{epochs} epochs, batch 32, hidden (100,), SGD(0.01, momentum 0.9), n_jobs=1")
+    runs = {"losskit batched": _child(_losskit, True, splits, repeats, epochs),
+            "losskit one at a time (batched=False)": _child(_losskit, False, splits, repeats,
+                                                            epochs),
+            "scikit-learn cross_val_score loop x 2": _child(_sklearn, splits, repeats,
+                                                            epochs)}
+    sk = runs["scikit-learn cross_val_score loop x 2"]["seconds"]
+    for name, run in runs.items():
+        print(f"{name:<40} {run['seconds']:8.1f} s   {run['seconds'] / sk:5.2f}x the "
+              f"scikit-learn loop   peak RSS {run['peak_mb']:6.0f} MB")
+    a = np.asarray(runs["losskit batched"]["scores"])
+    b = np.asarray(runs["losskit one at a time (batched=False)"]["scores"])
+    seq = runs["losskit one at a time (batched=False)"]["seconds"]
+    print(f"batched speed-up over one at a time: {seq / runs['losskit batched']['seconds']:.1f}x"
+          f"; failures: {runs['losskit batched']['failures']} batched, "
+          f"{runs['losskit one at a time (batched=False)']['failures']} one at a time")
+    diff = np.abs(a - b)
+    print(f"fold scores, batched vs one at a time: {int((diff > 0).sum())} of {diff.size} "
+          f"differ, largest difference {np.nanmax(diff):.4f} (one test sample is "
+          f"{1 / (569 // splits):.4f}); mean accuracy {np.nanmean(a, axis=1).round(4).tolist()}"
+          f" vs {np.nanmean(b, axis=1).round(4).tolist()}")
+    sk_scores = np.asarray(runs["scikit-learn cross_val_score loop x 2"]["scores"])
+    print(f"scikit-learn mean accuracy: {sk_scores.mean(axis=1).round(4).tolist()}")
+    print(json.dumps({k: {"seconds": round(v["seconds"], 2), "peak_mb": round(v["peak_mb"])}
+                      for k, v in runs.items()}))
 
 
 if __name__ == "__main__":

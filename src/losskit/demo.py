@@ -139,33 +139,38 @@ def make_data(problem: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
     return X[:500], y[:500], X[500:], y[500:]
 
 
-def _train(problem: str, loss_name: str, seed: int, epochs: int,
-           dispatcher_pid: int | None = None) -> dict[str, Any]:
-    """Train one network; return final metrics/losses and the per-epoch curves."""
-    import torch
+def _member(problem: str, loss_name: str, seed: int, epochs: int) -> Any:
+    """One network of the study, untrained: a :class:`losskit.nn._batched.Member`."""
+    from losskit.nn import MLP, Head, Member, Trainer
 
-    from losskit.nn import MLP, Head, Trainer
-
-    if dispatcher_pid is not None:
-        freeze_imports(dispatcher_pid)
-    torch.set_num_threads(1)  # runs are parallel over processes, not threads
     spec = PROBLEMS[problem]
     X_train, y_train, X_test, y_test = make_data(problem)
     n_classes = None if spec.task == "regression" else int(y_train.max()) + 1
     head = Head(spec.losses[loss_name], task=spec.task, n_classes=n_classes)
     model = MLP(X_train.shape[1], head, hidden_layer_sizes=(spec.hidden,), activation="relu",
                 init="he_uniform", random_state=seed)
-    metric = "root_mean_squared_error" if spec.metric == "mse" else "accuracy"
     trainer = Trainer(optimizer="sgd", learning_rate=0.01, momentum=0.9, batch_size=32,
-                      epochs=epochs, metrics=[metric], random_state=seed, verbose=False)
-    started = time.perf_counter()
-    history = trainer.fit(model, X_train, y_train, validation_data=(X_test, y_test))
-    seconds = time.perf_counter() - started
+                      epochs=epochs, metrics=[_metric_name(problem)], random_state=seed,
+                      verbose=False)
+    return Member(model, trainer, X_train, y_train, validation_data=(X_test, y_test))
 
+
+def _metric_name(problem: str) -> str:
+    return "root_mean_squared_error" if PROBLEMS[problem].metric == "mse" else "accuracy"
+
+
+def _result(problem: str, member: Any, history: Any, seconds: float) -> dict[str, Any]:
+    """Final losses and metrics of a trained network, and its per-epoch curves."""
+    import torch
+
+    spec = PROBLEMS[problem]
+    model = member.model
+    head = next(iter(model.head_specs.values()))
+    X_test, y_test = member.validation_data
     result: dict[str, Any] = {"seconds": seconds}
     model.eval()
     with torch.no_grad():
-        for split, X, y in (("train", X_train, y_train), ("test", X_test, y_test)):
+        for split, X, y in (("train", member.X, member.y), ("test", X_test, y_test)):
             raw = model(torch.from_numpy(X))["output"]
             target = head.target(torch.from_numpy(y), raw.dtype)
             result[f"{split}_loss"] = float(head.batch_loss(target, raw, None))
@@ -176,6 +181,7 @@ def _train(problem: str, loss_name: str, seed: int, epochs: int,
                 labels = (pred[:, 0] > 0.5).astype(np.int64) if pred.shape[1] == 1 \
                     else pred.argmax(axis=1)
                 result[f"{split}_metric"] = float(lk.metrics.accuracy_score(y, labels))
+    metric = _metric_name(problem)
     square = spec.metric == "mse"  # curves record RMSE; the study's metric is its square
     result["curves"] = {
         "loss": history["loss"], "val_loss": history["val_loss"],
@@ -185,6 +191,48 @@ def _train(problem: str, loss_name: str, seed: int, epochs: int,
     return result
 
 
+def _train(problem: str, loss_name: str, seed: int, epochs: int,
+           dispatcher_pid: int | None = None) -> dict[str, Any]:
+    """Train one network; return final metrics/losses and the per-epoch curves."""
+    import torch
+
+    if dispatcher_pid is not None:
+        freeze_imports(dispatcher_pid)
+    torch.set_num_threads(1)  # runs are parallel over processes, not threads
+    member = _member(problem, loss_name, seed, epochs)
+    started = time.perf_counter()
+    history = member.trainer.fit(member.model, member.X, member.y,
+                                 validation_data=member.validation_data)
+    return _result(problem, member, history, time.perf_counter() - started)
+
+
+def _train_batch(jobs: list[tuple[str, str, int, int]], dispatcher_pid: int | None = None
+                 ) -> list[dict[str, Any]]:
+    """Train several networks as one batch (:func:`losskit.nn._batched.fit_batched`: each
+    as it trains alone, to float32 rounding); the results of :func:`_train`, in order."""
+    import torch
+
+    from losskit.nn import fit_batched
+
+    if dispatcher_pid is not None:
+        freeze_imports(dispatcher_pid)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)  # small networks: one thread is the fastest
+    try:
+        members = [_member(*job) for job in jobs]
+        started = time.perf_counter()
+        histories = fit_batched(members)
+        seconds = (time.perf_counter() - started) / max(1, len(jobs))
+    finally:
+        torch.set_num_threads(previous)
+    out = []
+    for (problem, *_), member, history in zip(jobs, members, histories, strict=True):
+        if isinstance(history, Exception):
+            raise history
+        out.append(_result(problem, member, history, seconds))
+    return out
+
+
 def _summary(values: list[float]) -> dict[str, Any]:
     return {"mean": float(np.mean(values)), "std": float(np.std(values)),
             "values": [float(v) for v in values]}
@@ -192,7 +240,7 @@ def _summary(values: list[float]) -> dict[str, Any]:
 
 def run_demo(repeats: int = 5, *, n_jobs: int | None = None, epochs_scale: float = 1.0,
              problems: tuple[str, ...] = tuple(PROBLEMS), progress: Callable[[str], None]
-             | None = None) -> dict[str, Any]:
+             | None = None, batched: bool = True) -> dict[str, Any]:
     """Train every (problem, loss) ``repeats`` times; return results and curves.
 
     Parameters
@@ -205,6 +253,12 @@ def run_demo(repeats: int = 5, *, n_jobs: int | None = None, epochs_scale: float
         Fraction of the study's epochs (1 = the study; smaller only for smoke tests).
     problems : tuple of str
         Which of ``"regression"``, ``"binary"``, ``"multiclass"``.
+    batched : bool
+        Train each problem's networks as one batch with stacked weights
+        (:func:`losskit.nn._batched.fit_batched`: every network starts from the same weights
+        and sees the same minibatches as alone, so the results agree to float32 rounding);
+        the problems are spread over the workers. ``False`` trains one network at a time
+        (``losskit demo --no-batch``).
 
     Returns
     -------
@@ -224,13 +278,32 @@ def run_demo(repeats: int = 5, *, n_jobs: int | None = None, epochs_scale: float
         fail("run_demo", "problems", f"is {problems!r}", f"Pass some of {', '.join(PROBLEMS)}")
     jobs = [(p, loss, seed, max(1, round(PROBLEMS[p].epochs * epochs_scale)))
             for p in problems for loss in PROBLEMS[p].losses for seed in range(repeats)]
-    workers = n_jobs or min(os.cpu_count() or 1, len(jobs))
+    if batched:
+        # one batch per problem and number of epochs; the batches spread over the workers
+        batches: dict[tuple[str, int], list[tuple[str, str, int, int]]] = {}
+        for job in jobs:
+            batches.setdefault((job[0], job[3]), []).append(job)
+        tasks = list(batches.values())
+    else:
+        tasks = [[job] for job in jobs]
+    workers = n_jobs or min(os.cpu_count() or 1, len(tasks))
+    if workers < 0:
+        workers = max(1, min(os.cpu_count() or 1, len(tasks)))
+    workers = max(1, min(workers, len(tasks)))
     if progress:
-        progress(f"training {len(jobs)} networks on {workers} worker(s)")
+        progress(f"training {len(jobs)} networks on {workers} worker(s)"
+                 + (f", as {len(tasks)} batches" if batched else ""))
     started = time.perf_counter()
     dispatcher = os.getpid() if workers > 1 else None
-    outputs = Parallel(n_jobs=workers)(delayed(_train)(*job, dispatcher_pid=dispatcher)
-                                       for job in jobs)
+    if batched:
+        parts = Parallel(n_jobs=workers)(delayed(_train_batch)(task, dispatcher_pid=dispatcher)
+                                         for task in tasks)
+        by_job = {job: out for task, part in zip(tasks, parts, strict=True)
+                  for job, out in zip(task, part, strict=True)}
+        outputs = [by_job[job] for job in jobs]
+    else:
+        outputs = Parallel(n_jobs=workers)(delayed(_train)(*job, dispatcher_pid=dispatcher)
+                                           for job in jobs)
     results: dict[str, Any] = {}
     curves: dict[str, Any] = {}
     for (problem, loss, _, _), out in zip(jobs, outputs, strict=True):
@@ -248,7 +321,7 @@ def run_demo(repeats: int = 5, *, n_jobs: int | None = None, epochs_scale: float
                 for key in ("loss", "val_loss", "metric", "val_metric")})
     return {"results": results, "curves": curves,
             "settings": {"repeats": repeats, "epochs_scale": epochs_scale, "workers": workers,
-                         "seconds": time.perf_counter() - started}}
+                         "batched": bool(batched), "seconds": time.perf_counter() - started}}
 
 
 # ----------------------------------------------------------------------------- conclusions
@@ -465,6 +538,10 @@ def _demo_arguments(parser: Any) -> None:
                         help="worker processes (default: one per CPU core)")
     parser.add_argument("--quick", action="store_true",
                         help="a tenth of the study's epochs: a smoke test, not the study")
+    parser.add_argument("--no-batch", dest="batched", action="store_false",
+                        help="train the networks one at a time instead of as one batch per "
+                             "problem with stacked weights (same results to float32 "
+                             "rounding, several times slower)")
 
 
 def _demo(args: Any) -> int:
@@ -478,7 +555,7 @@ def _demo(args: Any) -> int:
         fail("demo", "--repeats", f"is {args.repeats}", "Pass 1 or more")
     check_output_path("demo", "--out", args.out, kind="folder")
     run = run_demo(args.repeats, n_jobs=args.jobs, epochs_scale=0.1 if args.quick else 1.0,
-                   progress=print)
+                   progress=print, batched=args.batched)
     files = write_report(run, args.out)
     for problem, losses in run["results"].items():
         metric = "MSE" if PROBLEMS[problem].metric == "mse" else "accuracy"

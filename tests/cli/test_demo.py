@@ -125,6 +125,20 @@ def test_parallel_workers_give_the_same_numbers():
     assert one["results"] == two["results"]
 
 
+def test_batched_networks_give_the_numbers_of_one_at_a_time():
+    batched = demo.run_demo(2, n_jobs=1, epochs_scale=0.02, problems=("binary",))
+    alone = demo.run_demo(2, n_jobs=1, epochs_scale=0.02, problems=("binary",), batched=False)
+    assert batched["settings"]["batched"] and not alone["settings"]["batched"]
+    for loss, result in batched["results"]["binary"].items():
+        for key in ("train_loss", "test_loss", "test_metric"):
+            np.testing.assert_allclose(result[key]["values"],
+                                       alone["results"]["binary"][loss][key]["values"],
+                                       rtol=1e-4, atol=1e-5)
+        curves, ref = batched["curves"]["binary"][loss], alone["curves"]["binary"][loss]
+        np.testing.assert_allclose(curves["val_loss"], ref["val_loss"], rtol=1e-4)
+        np.testing.assert_allclose(curves["val_metric"], ref["val_metric"], atol=1e-6)
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"repeats": 0}, "run_demo: repeats is 0"),
     ({"epochs_scale": 2.0}, "run_demo: epochs_scale is 2.0"),
@@ -147,6 +161,9 @@ def test_cli_wires_the_arguments(tiny_run, tmp_path, monkeypatch, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--repeats", "2", "--jobs", "1", "--quick"]) == 0
     assert seen["repeats"] == 2 and seen["n_jobs"] == 1 and seen["epochs_scale"] == 0.1
+    assert seen["batched"] is True
     assert (out / "results.json").is_file() and (out / "report.html").is_file()
     printed = capsys.readouterr().out
     assert "binary_cross_entropy" in printed and "wrote" in printed
+    assert main(["demo", "--out", str(out), "--quick", "--no-batch"]) == 0
+    assert seen["batched"] is False

@@ -97,13 +97,13 @@ def test_compare_trains_with_its_own_sgd_settings(regression, monkeypatch):
     # the estimators default to Adam with early stopping; compare's fits stay fixed-length
     # SGD unless estimator_params says otherwise
     seen = []
-    original = MLPRegressor.fit
+    original = MLPRegressor._member  # every fit's set-up, batched or one at a time
 
-    def fit(self, *args, **kwargs):
+    def member(self, *args, **kwargs):
         seen.append(self.get_params())
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(MLPRegressor, "fit", fit)
+    monkeypatch.setattr(MLPRegressor, "_member", member)
     X, y = regression
     lk.compare(X, y, ["mse", "mae"], n_splits=2, n_repeats=1, estimator_params=FAST)
     assert len(seen) == 4

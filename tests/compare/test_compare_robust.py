@@ -325,7 +325,7 @@ def test_cli_has_every_estimator_setting_with_its_default(tmp_path, capsys):
     text = " ".join(capsys.readouterr().out.split())
     for flag in ("--optimizer", "--learning-rate", "--hidden", "--epochs", "--batch-size",
                  "--early-stopping", "--weight-decay", "--clip-grad-norm", "--resume",
-                 "--scores"):
+                 "--scores", "--no-batch"):
         assert flag in text
     assert f"(default: {FIT_DEFAULTS['learning_rate']})" in text
     assert f"(default: {FIT_DEFAULTS['optimizer']})" in text
@@ -343,6 +343,13 @@ def test_cli_has_every_estimator_setting_with_its_default(tmp_path, capsys):
                       "learning_rate": 0.005, "batch_size": 8, "early_stopping": False,
                       "weight_decay": 0.0, "verbose": False,
                       "momentum": 0.9}  # compare's own SGD setting, not a CLI flag
+    batched = json.loads((out / "results.json").read_text())
+    assert batched["settings"]["batched"] is True  # the default: networks in batches
+    assert main(["compare", str(tmp_path / "d.csv"), "--target", "y", "--losses",
+                 "mse,huber_loss", "--folds", "2", "--repeats", "1", "--epochs", "3",
+                 "--hidden", "5", "--no-batch", "--out", str(tmp_path / "one")]) == 0
+    one = json.loads((tmp_path / "one" / "results.json").read_text())
+    assert one["settings"]["batched"] is False
 
 
 def _threads(loss, train, test, seed):

@@ -39,7 +39,11 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=5,
                         help="times the K-fold split is repeated (default: 5)")
     parser.add_argument("--jobs", type=int, default=1,
-                        help="parallel fits (-1: all cores; default: 1)")
+                        help="parallel workers (-1: all cores; default: 1)")
+    parser.add_argument("--no-batch", dest="batched", action="store_false",
+                        help="train the networks one at a time instead of in batches with "
+                             "stacked weights (the same fold scores to float32 rounding, "
+                             "several times slower)")
     parser.add_argument("--epochs", type=int, default=d["epochs"],
                         help=f"most training epochs per fit (default: {d['epochs']})")
     parser.add_argument("--hidden", default=",".join(map(str, d["hidden"])),
@@ -134,7 +138,7 @@ def _compare(args: argparse.Namespace) -> int:
         result = compare(X, y, _parse_losses(args.losses), metric=args.metric,
                          n_splits=args.folds, n_repeats=args.repeats, estimator_params=params,
                          n_jobs=args.jobs, random_state=args.seed, out=args.out,
-                         resume=args.resume, progress="auto")
+                         resume=args.resume, progress="auto", batched=args.batched)
     paths = result.save(args.out)
     print(result)
     print()

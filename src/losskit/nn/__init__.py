@@ -7,7 +7,8 @@
   stopping, learning-rate schedules, gradient clipping, atomic per-epoch checkpoints and
   ``resume``; a NaN/infinite loss or weight rolls back and retries with a smaller learning
   rate (:class:`TrainingDivergedWarning`), then raises :class:`TrainingDivergedError`.
-- :class:`MLPRegressor`, :class:`MLPClassifier`: scikit-learn estimators.
+- :class:`MLPRegressor`, :class:`MLPClassifier`: scikit-learn estimators; :func:`fit_many`
+  fits several as one batch (:class:`Member`, :func:`fit_batched`: stacked weights).
 - :func:`diagnose`: what the learning curves say, in plain words.
 
 ``import losskit`` does not import torch; using ``losskit.nn``'s names does (they are loaded
@@ -25,7 +26,10 @@ _EXPORTS = {
     "Diagnosis": "losskit.nn.diagnosis",
     "Finding": "losskit.nn.diagnosis",
     "diagnose": "losskit.nn.diagnosis",
+    "Member": "losskit.nn._batched",
+    "fit_batched": "losskit.nn._batched",
     "MLPClassifier": "losskit.nn.estimators",
+    "fit_many": "losskit.nn.estimators",
     "MLPRegressor": "losskit.nn.estimators",
     "MLP": "losskit.nn.models",
     "History": "losskit.nn.trainer",
@@ -56,8 +60,11 @@ __all__ = [
     "History",
     "MLPClassifier",
     "MLPRegressor",
+    "Member",
     "Trainer",
     "TrainingDivergedError",
     "TrainingDivergedWarning",
     "diagnose",
+    "fit_batched",
+    "fit_many",
 ]

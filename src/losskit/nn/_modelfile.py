@@ -312,10 +312,9 @@ def check_model_folder(folder: str | os.PathLike, command: str, argument: str = 
         s.bad("model.heads.output.task", f"is {task!r} for an {estimator}")
 
     params = s.get(config, "params", "params", dict)
-    from losskit.nn.estimators import MLPClassifier, MLPRegressor
+    from losskit.nn._saved import PARAM_NAMES  # not the estimators: no scikit-learn import
 
-    cls = MLPClassifier if estimator == "MLPClassifier" else MLPRegressor
-    unknown = sorted(set(params) - set(cls._get_param_names()))
+    unknown = sorted(set(params) - set(PARAM_NAMES[estimator]))
     if unknown:
         s.bad("params", f"have unknown names {', '.join(map(repr, unknown[:5]))}")
     if "hidden_layer_sizes" in params and params["hidden_layer_sizes"] != hidden:

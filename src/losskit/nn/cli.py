@@ -57,10 +57,12 @@ def _classification_names() -> set[str]:
             *(k for k, v in LOSS_HEADS.items() if v.task == "classification")}
 
 
-def _need_torch(command_name: str) -> None:
-    """A clear error (exit status 2) instead of a traceback when the extra is missing."""
+def _need_torch(command_name: str, *, scikit_learn: bool = True) -> None:
+    """A clear error (exit status 2) instead of a traceback when the extra is missing
+    (``scikit_learn=False``: a command that does not use scikit-learn, which is not imported)."""
     try:
-        import sklearn  # noqa: F401
+        if scikit_learn:
+            import sklearn  # noqa: F401
         import torch  # noqa: F401
     except ImportError as error:
         fail(command_name, "extra 'torch'", f"is not installed ({error.name} is missing)",
@@ -670,15 +672,16 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _load(folder: str | Path, command_name: str) -> tuple[Any, TabularEncoder, dict[str, Any]]:
-    """The estimator, encoder and config of a model folder, validated before anything is
-    built (:func:`losskit.nn._modelfile.check_model_folder`)."""
+    """The model, encoder and config of a model folder, validated before anything is
+    built (:func:`losskit.nn._modelfile.check_model_folder`). The model is a
+    :class:`losskit.nn._saved.SavedModel`: the estimator's predictions without importing
+    scikit-learn."""
     from losskit.nn._modelfile import check_model_folder
-    from losskit.nn.estimators import MLPClassifier, MLPRegressor
+    from losskit.nn._saved import SavedModel
 
     config = check_model_folder(folder, command_name)
-    cls = MLPClassifier if config["estimator"] == "MLPClassifier" else MLPRegressor
     try:
-        est = cls.load(folder)
+        est = SavedModel.load(folder, config)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError,
             OSError) as error:  # what the schema does not cover
         fail(command_name, "DIR", f"{str(folder)!r} holds a model that cannot be loaded "
@@ -763,10 +766,9 @@ def _inputs(command_name: str, encoder: TabularEncoder, table: Any) -> np.ndarra
 
 @command("predict", "predict with a model saved by losskit fit (CSV out)", _use_arguments)
 def _predict(args: argparse.Namespace) -> int:
-    _need_torch("predict")
+    _need_torch("predict", scikit_learn=False)
     from losskit._io import atomic_write_bytes
     from losskit.datasets import read_table
-    from losskit.nn.estimators import MLPClassifier
 
     out = _check_out_file("predict", args.out, args)
     est, encoder, config = _load(args.dir, "predict")
@@ -775,7 +777,7 @@ def _predict(args: argparse.Namespace) -> int:
         table = table.drop(columns=[config["target"]])
     X = _inputs("predict", encoder, table)
     columns: dict[str, Any] = {"prediction": est.predict(X)}
-    if isinstance(est, MLPClassifier):
+    if est.classifier:
         proba = est.predict_proba(X)
         for j, label in enumerate(est.classes_):
             columns[f"probability_{label}"] = proba[:, j]
@@ -800,10 +802,9 @@ def _predict(args: argparse.Namespace) -> int:
 @command("evaluate", "loss and metrics of a model saved by losskit fit on a table (JSON)",
          _use_arguments)
 def _evaluate(args: argparse.Namespace) -> int:
-    _need_torch("evaluate")
+    _need_torch("evaluate", scikit_learn=False)
     from losskit._io import atomic_write_bytes, strict_json
     from losskit.datasets import read_table
-    from losskit.nn.estimators import MLPRegressor
 
     out = _check_out_file("evaluate", args.out, args)
     est, encoder, config = _load(args.dir, "evaluate")
@@ -818,7 +819,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         fail("evaluate", "DATA", f"has {int(y.isna().sum())} missing value(s) in the target "
              f"column {target!r}", "Drop those rows")
     y = y.to_numpy()
-    if isinstance(est, MLPRegressor):
+    if not est.classifier:
         try:
             y = y.astype(np.float64)
         except (TypeError, ValueError):
@@ -833,8 +834,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         y = y.astype(np.float32)
     X = _inputs("evaluate", encoder, table.drop(columns=[target]))
     # rows the model cannot predict (as predict refuses them): not metrics that are all null
-    values = np.asarray(est.predict(X) if isinstance(est, MLPRegressor)
-                        else est.predict_proba(X), dtype=np.float64)
+    values = np.asarray(est.predict_proba(X) if est.classifier else est.predict(X),
+                        dtype=np.float64)
     bad = ~np.isfinite(values).reshape(len(values), -1).all(axis=1)
     if bad.any():
         rows = ", ".join(str(int(r) + 1) for r in np.flatnonzero(bad)[:5])

@@ -4,7 +4,9 @@
 ``predict_proba`` / ``score``, ``get_params`` / ``set_params``, input validation,
 ``n_features_in_``, ``classes_``) so they work in ``Pipeline``, ``cross_val_score`` and
 ``GridSearchCV``; training is :class:`losskit.nn.Trainer`'s, and ``history_`` is its
-:class:`~losskit.nn.History`.
+:class:`~losskit.nn.History`. A fit without a progress bar or ``resume`` runs as the batch of
+one (:func:`losskit.nn._batched.fit_batched`: the same updates, to float32 rounding, without
+importing ``torch.optim``); :func:`fit_many` fits several estimators as one batch.
 
 scikit-learn's ``check_estimator`` passes except the checks listed in
 :data:`EXPECTED_FAILED_CHECKS`, with the reason for each.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +30,29 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from losskit._io import atomic_write
 from losskit._validation import fail
 from losskit.losses import spec_of
-from losskit.nn._heads import Head, metric_function, upgrade_state
+from losskit.nn._batched import Member, batchable, fit_batched
+from losskit.nn._heads import Head
 from losskit.nn._parameters import (
     ESTIMATOR_PARAMETERS,
     REGRESSOR_PARAMETERS,
     check_parameters,
 )
+from losskit.nn._saved import (
+    CONFIG_FILE,
+    MODEL_FILE,
+    build_model,
+    class_probabilities,
+    classes_from_config,
+    encode_labels,
+    evaluate_model,
+    raw_outputs,
+    regression_values,
+    scale_from_config,
+)
 from losskit.nn.models import MLP
 from losskit.nn.trainer import History, Trainer, TrainingDivergedError
 
-__all__ = ["EXPECTED_FAILED_CHECKS", "MLPClassifier", "MLPRegressor"]
+__all__ = ["EXPECTED_FAILED_CHECKS", "MLPClassifier", "MLPRegressor", "fit_many"]
 
 #: scikit-learn checks these estimators do not pass, and why (``check_estimator(est,
 #: expected_failed_checks=EXPECTED_FAILED_CHECKS)``)
@@ -49,8 +65,8 @@ EXPECTED_FAILED_CHECKS = {
         "sparse input is not supported (dense tensors only)",
 }
 
-_MODEL_FILE = "model.safetensors"
-_CONFIG_FILE = "config.json"
+_MODEL_FILE = MODEL_FILE
+_CONFIG_FILE = CONFIG_FILE
 
 
 class _BaseMLP(BaseEstimator):
@@ -104,6 +120,32 @@ class _BaseMLP(BaseEstimator):
 
     def _fit(self, X: np.ndarray, y_enc: np.ndarray, head: Head,
              sample_weight: np.ndarray | None, resume: bool) -> None:
+        member = self._member(X, y_enc, head, sample_weight)
+        quiet = self.verbose is False or self.verbose == 0 or (
+            self.verbose == "auto" and not sys.stderr.isatty())
+        if not resume and quiet and batchable(member) is None:
+            # the batch of one: the same training, without importing torch.optim (whose
+            # first use imports torch._dynamo, about 1.5 s); divergence retries as below
+            result = fit_batched([member])[0]
+            if isinstance(result, TrainingDivergedError):
+                raise self._renamed(result) from None
+            if isinstance(result, Exception):
+                raise result
+            self._finish(member, result)
+            return
+        try:
+            history = member.trainer.fit(member.model, member.X, member.y,
+                                         sample_weight=member.sample_weight,
+                                         validation_data=member.validation_data,
+                                         resume=resume, target_scale=member.target_scale)
+        except TrainingDivergedError as error:
+            raise self._renamed(error) from None
+        self._finish(member, history)
+
+    def _member(self, X: np.ndarray, y_enc: np.ndarray, head: Head,
+                sample_weight: np.ndarray | None) -> Member:
+        """The network, trainer and data of a fit (trained by :meth:`_fit`, or with others
+        by :func:`fit_many`)."""
         vf = self.validation_fraction
         check_parameters(self._name(), ESTIMATOR_PARAMETERS, validation_fraction=vf)
         for attr in ("model_", "history_", "n_iter_", "loss_"):  # a failed fit is no fit
@@ -142,23 +184,26 @@ class _BaseMLP(BaseEstimator):
             if validation[2] is not None and not validation[2].sum() > 0:
                 validation = validation[:2]
         scale = self._target_scale()
-        try:
-            history = trainer.fit(model, X[fit_idx], y_enc[fit_idx], sample_weight=sw,
-                                  validation_data=validation, resume=resume,
-                                  target_scale=None if scale is None else {"output": scale})
-        except TrainingDivergedError as error:
-            # the same error, in the estimator's name (the model is not kept: no NaN weights)
-            new = TrainingDivergedError(str(error).replace("Trainer:", f"{self._name()}:", 1))
-            new.history, new.epoch, new.loss = error.history, error.epoch, error.loss
-            raise new from None
+        self._split = (fit_idx, val_idx)  # rows trained on and held out (for reports)
+        return Member(model, trainer, X[fit_idx], y_enc[fit_idx], sw, validation,
+                      None if scale is None else {"output": scale})
+
+    def _renamed(self, error: TrainingDivergedError) -> TrainingDivergedError:
+        """The same error, in the estimator's name (the model is not kept: no NaN weights)."""
+        new = TrainingDivergedError(str(error).replace("Trainer:", f"{self._name()}:", 1))
+        new.history, new.epoch, new.loss = error.history, error.epoch, error.loss
+        return new
+
+    def _finish(self, member: Member, history: History) -> None:
+        """Keep a trained member's model and history as the fitted state."""
+        scale = self._target_scale()
         if scale is not None:
             history.settings["target_standardised"] = {
                 "mean": [float(v) for v in scale[0]], "scale": [float(v) for v in scale[1]]}
         self.history_ = history
-        self.model_ = model
-        self._split = (fit_idx, val_idx)  # rows trained on and held out (for reports)
+        self.model_ = member.model
         self.n_iter_ = max(len(self.history_), 1)
-        self.loss_ = head.spec.name
+        self.loss_ = next(iter(member.model.head_specs.values())).spec.name
 
     def _prepare_targets(self, y_enc: np.ndarray, fit_idx: np.ndarray, head: Head
                          ) -> np.ndarray:
@@ -171,11 +216,7 @@ class _BaseMLP(BaseEstimator):
     def _raw_predict(self, X: Any) -> torch.Tensor:
         check_is_fitted(self, "model_")
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        dtype = next(self.model_.parameters()).dtype
-        self.model_.eval()
-        with torch.no_grad():
-            out = self.model_.predict(torch.as_tensor(np.array(X), dtype=dtype))
-        return out["output"]
+        return raw_outputs(self.model_, X)
 
     def _encode_y(self, y: Any) -> np.ndarray:
         return np.asarray(y)
@@ -190,35 +231,10 @@ class _BaseMLP(BaseEstimator):
         (e.g. the mean squared error in squared units of ``y``) and ``"loss_standardised"``
         the training objective, on the standardised target, as in ``history_``.
         """
-        from losskit.nn.trainer import _evaluate, _tensors
-
         check_is_fitted(self, "model_")
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        y = self._encode_y(y)
-        dtype = next(self.model_.parameters()).dtype
-        X_t, Y_t, w_t = _tensors(self.model_, X, y, sample_weight, dtype, "X")
-        names = self.metrics if self.metrics is not None else \
-            self.model_.head_specs["output"].default_metrics
-        fns = [metric_function(self._name(), m) for m in names]
-        self.model_.eval()
-        with torch.no_grad():
-            raw = self.model_(X_t)
-            scale = self._target_scale()
-            if scale is None:
-                return _evaluate(self.model_, raw, Y_t, w_t, fns, prefix="")
-            head = self.model_.head_specs["output"]
-            # in float64: on the target's own scale a float32 loss overflows (a target of
-            # size 1e20 has a squared error beyond 3.4e38) or underflows (size 1e-30) to 0
-            raw = {k: v.double() for k, v in raw.items()}
-            Y_t = {k: v.double() for k, v in Y_t.items()}
-            w_t = None if w_t is None else w_t.double()
-            mean, sd = (torch.as_tensor(v, dtype=torch.float64) for v in scale)
-            user = _evaluate(self.model_, {"output": head.unscale_raw(raw["output"], mean, sd)},
-                             Y_t, w_t, fns, prefix="")
-            Y_std = {"output": (Y_t["output"] - mean) / sd}
-            user["loss_standardised"] = _evaluate(self.model_, raw, Y_std, w_t, [],
-                                                  prefix="")["loss"]
-        return user
+        return evaluate_model(self.model_, X, self._encode_y(y), sample_weight, self.metrics,
+                              self._target_scale(), self._name())
 
     def diagnose(self) -> Any:
         """:func:`losskit.nn.diagnose` of ``history_``."""
@@ -265,7 +281,6 @@ class _BaseMLP(BaseEstimator):
     @classmethod
     def load(cls, path: str | os.PathLike) -> Any:
         """Load an estimator saved with :meth:`save`."""
-        from safetensors.torch import load_file
 
         path = Path(path)
         if not (path / _CONFIG_FILE).exists() or not (path / _MODEL_FILE).exists():
@@ -282,24 +297,10 @@ class _BaseMLP(BaseEstimator):
         est.n_features_in_ = config["n_features_in_"]
         if "feature_names_in_" in config:
             est.feature_names_in_ = np.asarray(config["feature_names_in_"], dtype=object)
-        m = config["model"]
-        heads = {name: Head(h["loss"], task=h["task"], n_targets=h["n_targets"],
-                            n_classes=h["n_classes"], weight=h["weight"])
-                 for name, h in m["heads"].items()}
-        est.model_ = MLP(m["n_features"], heads, hidden_layer_sizes=m["hidden_layer_sizes"],
-                         activation=m["activation"], init=m["init"],
-                         uncertainty_weighting=m["uncertainty_weighting"], random_state=0,
-                         dtype=getattr(torch, config["dtype"]))
-        state = upgrade_state(m["heads"], load_file(str(path / _MODEL_FILE)))
-        bad = [k for k, v in state.items() if not bool(torch.isfinite(v).all())]
-        if bad:
-            fail(f"{cls.__name__}.load", "path", f"{str(path)!r} holds NaN or infinite weights "
-                 f"({bad[0]})", "Train the model again; its predictions would not be numbers")
-        est.model_.load_state_dict(state)
-        est.model_.eval()
+        est.model_ = build_model(path, config, f"{cls.__name__}.load")
         est.history_ = History.from_dict(config["history"])
         est.n_iter_ = max(len(est.history_), 1)
-        est.loss_ = heads["output"].spec.name
+        est.loss_ = est.model_.head_specs["output"].spec.name
         return est
 
     def _extra_config(self) -> dict[str, Any]:
@@ -464,6 +465,12 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def fit(self, X: Any, y: Any, sample_weight: Any = None, *, resume: bool = False
             ) -> MLPRegressor:
         """Train on ``X`` (n, n_features) and ``y`` (n,) or (n, n_targets)."""
+        self._fit(*self._inputs(X, y, sample_weight), resume)
+        return self
+
+    def _inputs(self, X: Any, y: Any, sample_weight: Any
+                ) -> tuple[np.ndarray, np.ndarray, Head, np.ndarray | None]:
+        """Checked ``X``, encoded targets, the head and the sample weights of a fit."""
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
                              dtype=[np.float64, np.float32])
         if sample_weight is not None:
@@ -471,8 +478,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self._y_ndim = y.ndim
         y2 = y.reshape(y.shape[0], -1).astype(X.dtype, copy=False)
         head = Head(self.loss, task="regression", n_targets=y2.shape[1])
-        self._fit(X, y2, head, sample_weight, resume)
-        return self
+        return X, y2, head, sample_weight
 
     def _standardises(self, head: Head) -> bool:
         """Whether ``scale_target`` standardises this head's target."""
@@ -512,11 +518,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def predict(self, X: Any) -> np.ndarray:
         """Predicted means: shape (n,) for 1-D ``y``, else (n, n_targets), on the scale of
         ``y`` (a standardised target is mapped back)."""
-        pred = self._raw_predict(X).double().numpy()
-        scale = self._target_scale()
-        if scale is not None:
-            pred = scale[0] + scale[1] * pred
-        return pred[:, 0] if self._y_ndim == 1 else pred
+        return regression_values(self._raw_predict(X), self._target_scale(), self._y_ndim)
 
     def _extra_config(self) -> dict[str, Any]:
         scale = self._target_scale()
@@ -527,10 +529,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def _load_extra_config(self, config: dict[str, Any]) -> None:
         self._y_ndim = config["y_ndim"]
-        std = config.get("target_standardised")
-        self.target_mean_ = None if std is None else np.asarray(std["mean"], dtype=np.float64)
-        self.target_scale_ = None if std is None else np.asarray(std["scale"],
-                                                                 dtype=np.float64)
+        self.target_mean_, self.target_scale_ = scale_from_config(
+            config.get("target_standardised"))
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -618,6 +618,12 @@ clip_grad_norm, init, random_state, verbose, checkpoint_dir, divergence_retries
     def fit(self, X: Any, y: Any, sample_weight: Any = None, *, resume: bool = False
             ) -> MLPClassifier:
         """Train on ``X`` (n, n_features) and labels ``y`` (n,) of any type."""
+        self._fit(*self._inputs(X, y, sample_weight), resume)
+        return self
+
+    def _inputs(self, X: Any, y: Any, sample_weight: Any
+                ) -> tuple[np.ndarray, np.ndarray, Head, np.ndarray | None]:
+        """Checked ``X``, class indices, the head and the sample weights of a fit."""
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)
         if sample_weight is not None:
@@ -627,25 +633,14 @@ clip_grad_norm, init, random_state, verbose, checkpoint_dir, divergence_retries
             fail(self._name(), "y", f"has 1 class ({self.classes_[0]!r}) only",
                  "Pass data with at least two classes")
         head = Head(self.loss, task="classification", n_classes=len(self.classes_))
-        self._fit(X, y_enc.astype(np.int64), head, sample_weight, resume)
-        return self
+        return X, y_enc.astype(np.int64), head, sample_weight
 
     def _encode_y(self, y: Any) -> np.ndarray:
-        y = np.asarray(y)
-        if y.ndim != 1:
-            fail(f"{self._name()}.evaluate", "y", f"has shape {y.shape}", "Pass labels (n,)")
-        index = {label: i for i, label in enumerate(self.classes_.tolist())}
-        unknown = [v for v in y.tolist() if v not in index]
-        if unknown:
-            fail(f"{self._name()}.evaluate", "y", f"has labels not seen in training "
-                 f"({unknown[0]!r}; classes: {self.classes_.tolist()})",
-                 "Evaluate on data with the training classes")
-        return np.asarray([index[v] for v in y.tolist()], dtype=np.int64)
+        return encode_labels(f"{self._name()}.evaluate", self.classes_, y)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, shape (n, n_classes), columns in the order of ``classes_``."""
-        p = self._raw_predict(X).double().numpy()
-        return p / p.sum(axis=1, keepdims=True)
+        return class_probabilities(self._raw_predict(X))
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
         """Logarithm of :meth:`predict_proba`."""
@@ -662,7 +657,73 @@ clip_grad_norm, init, random_state, verbose, checkpoint_dir, divergence_retries
                              else "object", "values": self.classes_.tolist()}}
 
     def _load_extra_config(self, config: dict[str, Any]) -> None:
-        c = config["classes_"]
-        self.classes_ = np.asarray(c["values"], dtype=object if c["dtype"] == "object"
-                                   else np.dtype(c["dtype"]))
+        self.classes_ = classes_from_config(config["classes_"])
 
+
+
+def fit_many(estimators: list[Any], data: list[tuple[Any, ...]], *, batched: bool = True,
+             epoch_metrics: bool = False) -> list[Exception | None]:
+    """Fit several :class:`MLPRegressor`/:class:`MLPClassifier` at once, as one batch.
+
+    ``estimators[i].fit(*data[i])`` for every ``i`` — the same weights, histories and
+    errors — but the networks of the same architecture and settings train as one stacked
+    model (:func:`losskit.nn._batched.fit_batched`), which for small networks takes about
+    the time of one fit. ``batched=False`` fits them one after the other.
+
+    Parameters
+    ----------
+    estimators : list of MLPRegressor or MLPClassifier
+    data : list of tuples
+        ``(X, y)`` or ``(X, y, sample_weight)`` per estimator.
+    batched : bool
+    epoch_metrics : bool
+        Record the metrics in every row of ``history_`` (as ``fit`` does); ``False`` (the
+        default) records them in the last row only: faster when the history is not read.
+
+    Returns
+    -------
+    list of Exception or None
+        Per estimator: ``None`` when it was fitted, else the exception ``fit`` would have
+        raised (it is not raised: the other fits go on).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from losskit.nn import MLPClassifier
+    >>> from losskit.nn.estimators import fit_many
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(60, 2))
+    >>> y = (X[:, 0] > 0).astype(int)
+    >>> models = [MLPClassifier(loss, hidden_layer_sizes=(4,), epochs=3, random_state=0,
+    ...                         verbose=False) for loss in ("cross_entropy", "hinge_loss")]
+    >>> fit_many(models, [(X, y), (X, y)])
+    [None, None]
+    >>> [len(m.history_) for m in models]
+    [3, 3]
+    """
+    if len(estimators) != len(data):
+        fail("fit_many", "data", f"has {len(data)} entries for {len(estimators)} estimators",
+             "Pass one (X, y) or (X, y, sample_weight) per estimator")
+    errors: list[Exception | None] = [None] * len(estimators)
+    members: list[Member] = []
+    owners: list[int] = []
+    for i, (est, args) in enumerate(zip(estimators, data, strict=True)):
+        try:
+            X, y, head, sw = est._inputs(*args[:2], args[2] if len(args) > 2 else None)
+            if not batched:
+                est._fit(X, y, head, sw, False)
+                continue
+            members.append(est._member(X, y, head, sw))
+            owners.append(i)
+        except Exception as error:  # recorded for the caller, like a failed fit
+            errors[i] = error
+    results = fit_batched(members, epoch_metrics=epoch_metrics) if members else []
+    for i, member, result in zip(owners, members, results, strict=True):
+        est = estimators[i]
+        if isinstance(result, TrainingDivergedError):
+            errors[i] = est._renamed(result)
+        elif isinstance(result, Exception):
+            errors[i] = result
+        else:
+            est._finish(member, result)
+    return errors
