@@ -234,6 +234,21 @@ def device(x: Array) -> Any:
     return aac.device(x)
 
 
+def index_dtype(xp: Namespace) -> Any:
+    """The widest integer dtype ``xp`` holds in its configuration, for labels and indices:
+    int64, or int32 for JAX without ``jax_enable_x64`` (asking it for int64 warns at every
+    call, then truncates). Its array-API default indexing dtype.
+
+    >>> import numpy as np
+    >>> index_dtype(np)
+    dtype('int64')
+    """
+    info = getattr(xp, "__array_namespace_info__", None)
+    if info is None:  # pragma: no cover - every supported namespace has it
+        return xp.int64
+    return info().default_dtypes()["indexing"]
+
+
 def is_low_precision(xp: Namespace, dtype: Any) -> bool:
     """Whether ``dtype`` is a floating type narrower than 32 bits (float16, bfloat16)."""
     return xp.isdtype(dtype, "real floating") and xp.finfo(dtype).bits < 32
