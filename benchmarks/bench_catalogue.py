@@ -55,7 +55,7 @@ def _inputs(case: Any, n_elements: int, rng: np.random.Generator,
     y1, raw1 = case.batch(case.y_true)
     width = max(1, raw1[0].size)
     n = max(1, math.ceil(n_elements / width))
-    raw = np.repeat(raw1, n, axis=0) + rng.normal(size=(n,) + raw1.shape[1:])
+    raw = np.repeat(raw1, n, axis=0) + rng.normal(size=(n, *raw1.shape[1:]))
     y = np.repeat(y1, n, axis=0)
     if y.dtype.kind in "iu":
         y = rng.integers(0, raw1.shape[-1], size=n)
@@ -334,80 +334,85 @@ def _fmt(x: float | None) -> str:
     return "—" if x is None or not math.isfinite(x) else f"{x:.2f}"
 
 
-def run_row(row: _Row, large: int, repeats: int, small_calls: int) -> dict[str, Any]:
+def _measure(row: _Row, refs: tuple[Any, Any, Any], y: np.ndarray, raw: np.ndarray,
+             large: bool, repeats: int, calls: int) -> dict[str, float]:
     import jax
     import jax.numpy as jnp
     import torch
 
+    t_ref, j_ref, np_ref = refs
+    size = "L" if large else "S"
+    ty = torch.from_numpy(y if y.dtype.kind in "iu" else y.astype(np.float32))
+    tz = torch.from_numpy(raw)
+    jy = jnp.asarray(y if y.dtype.kind in "iu" else y.astype(np.float32))
+    jz = jnp.asarray(raw)
+
+    def t_val(fn: Callable[..., Any]) -> Callable[[], object]:
+        def f() -> object:
+            with torch.no_grad():
+                return fn(ty, tz)
+        return f
+
+    def t_grad(fn: Callable[..., Any]) -> Callable[[], object]:
+        def f() -> object:
+            leaf = tz.detach().requires_grad_()
+            fn(ty, leaf).backward()
+            return leaf.grad
+        return f
+
+    def lk_off(a: Any, b: Any) -> Any:
+        return row.losskit(a, b, check_values=False)
+
+    # the targets are arguments of the jitted functions (closed over, XLA folds them in)
+    lk_j, lk_jg = jax.jit(lk_off), jax.jit(jax.value_and_grad(lk_off, argnums=1))
+    rf_j, rf_jg = jax.jit(j_ref), jax.jit(jax.value_and_grad(j_ref, argnums=1))
+    if row.is_family:
+        def np_grad() -> object:
+            return row.fn(y, raw), row.fn.__self__.gradient(y, raw)
+    else:
+        def np_grad() -> object:
+            return lk.value_and_gradient(row.fn, y, raw, **row.opts)
+
+    contenders = {
+        "np value lk": lambda: row.losskit(y, raw),
+        "np value ref": (lambda: np_ref(y, raw)) if np_ref else t_val(t_ref),
+        "np v+g lk": np_grad,
+        "torch value lk": t_val(row.losskit),
+        "torch value ref": t_val(t_ref),
+        "torch v+g lk": t_grad(row.losskit),
+        "torch v+g ref": t_grad(t_ref),
+        "jax value lk": lambda: lk_j(jy, jz).block_until_ready(),
+        "jax value ref": lambda: rf_j(jy, jz).block_until_ready(),
+        "jax v+g lk": lambda: jax.block_until_ready(lk_jg(jy, jz)),
+        "jax v+g ref": lambda: jax.block_until_ready(rf_jg(jy, jz)),
+    }
+    if large:
+        contenders["torch v+g lk off"] = t_grad(lk_off)
+    times = _time(contenders, repeats, calls)
+    out = {f"{key} {size}": times[f"{key} lk"] / times[f"{key} ref"]
+           for key in ("np value", "torch value", "torch v+g", "jax value", "jax v+g")}
+    out[f"np v+g {size}"] = times["np v+g lk"] / times["torch v+g ref"]
+    if large:
+        out["torch v+g L off"] = times["torch v+g lk off"] / times["torch v+g ref"]
+        out["torch v+g L ms"] = times["torch v+g ref"] * 1e3
+    else:
+        raw64 = raw.astype(np.float64)
+        a = float(row.losskit(y, raw64))
+        b = (float(np_ref(y, raw64)) if np_ref else
+             float(t_ref(torch.from_numpy(y), torch.from_numpy(raw64))))
+        out["agree"] = abs(a - b) / max(abs(b), 1e-12)
+    return out
+
+
+def run_row(row: _Row, large: int, repeats: int, small_calls: int) -> dict[str, Any]:
     rng = np.random.default_rng(0)
-    out: dict[str, Any] = {}
-    tops, jops = _Ops("torch"), _Ops("jax")
-    t_ref, j_ref = _reference(tops, row.name, row.opts), _reference(jops, row.name, row.opts)
-    np_ref = _numpy_reference(row.name, row.opts)
-    grad_fn = (lambda y, x: lk.value_and_gradient(row.fn, y, x, **row.opts)) \
-        if not row.is_family else (lambda y, x: (row.fn(y, x), row.fn.__self__.gradient(y, x)))
-
-    sizes = [("L", large, 1)] + ([("S", None, small_calls)] if small_calls else [])
-    for size_name, n_el, calls in sizes:
-        y, raw = (_inputs(row.case, n_el, rng, row.labels) if n_el else
-                  _inputs(row.case, SMALL * max(1, np.asarray(row.case.y_pred).size), rng,
-                          row.labels))
-        if size_name == "S":
-            y, raw = y[:SMALL], raw[:SMALL]
-        ty = torch.from_numpy(y if y.dtype.kind in "iu" else y.astype(np.float32))
-        tz = torch.from_numpy(raw)
-        jy = jnp.asarray(y if y.dtype.kind in "iu" else y.astype(np.float32))
-        jz = jnp.asarray(raw)
-
-        def t_val(fn: Callable[..., Any]) -> Callable[[], object]:
-            def f() -> object:
-                with torch.no_grad():
-                    return fn(ty, tz)
-            return f
-
-        def t_grad(fn: Callable[..., Any]) -> Callable[[], object]:
-            def f() -> object:
-                leaf = tz.detach().requires_grad_()
-                fn(ty, leaf).backward()
-                return leaf.grad
-            return f
-
-        lk_t = row.losskit
-        lk_j = jax.jit(lambda x: row.losskit(jy, x, check_values=False))
-        lk_jg = jax.jit(jax.value_and_grad(lambda x: row.losskit(jy, x, check_values=False)))
-        rf_j = jax.jit(lambda x: j_ref(jy, x))
-        rf_jg = jax.jit(jax.value_and_grad(lambda x: j_ref(jy, x)))
-        np_val = (lambda: np_ref(y, raw)) if np_ref else (lambda: t_ref(ty, tz))
-
-        contenders = {
-            "np value lk": lambda: row.losskit(y, raw),
-            "np value ref": np_val,
-            "np v+g lk": lambda: grad_fn(y, raw),
-            "torch value lk": t_val(lk_t),
-            "torch value ref": t_val(t_ref),
-            "torch v+g lk": t_grad(lk_t),
-            "torch v+g ref": t_grad(t_ref),
-            "jax value lk": lambda: lk_j(jz).block_until_ready(),
-            "jax value ref": lambda: rf_j(jz).block_until_ready(),
-            "jax v+g lk": lambda: jax.block_until_ready(lk_jg(jz)),
-            "jax v+g ref": lambda: jax.block_until_ready(rf_jg(jz)),
-        }
-        if size_name == "L":
-            contenders["torch v+g lk off"] = t_grad(
-                lambda a, b: row.losskit(a, b, check_values=False))
-        times = _time(contenders, repeats, calls)
-        for key in ("np value", "torch value", "torch v+g", "jax value", "jax v+g"):
-            out[f"{key} {size_name}"] = times[f"{key} lk"] / times[f"{key} ref"]
-        out[f"np v+g {size_name}"] = times["np v+g lk"] / times["torch v+g ref"]
-        if size_name == "L":
-            out["torch v+g L off"] = times["torch v+g lk off"] / times["torch v+g ref"]
-            out["torch v+g L ms"] = times["torch v+g ref"] * 1e3
-        else:
-            y64, raw64 = y, raw.astype(np.float64)
-            a = float(row.losskit(y64, raw64))
-            b = (float(np_ref(y64, raw64)) if np_ref else
-                 float(t_ref(torch.from_numpy(y64), torch.from_numpy(raw64))))
-            out["agree"] = abs(a - b) / max(abs(b), 1e-12)
+    refs = (_reference(_Ops("torch"), row.name, row.opts),
+            _reference(_Ops("jax"), row.name, row.opts), _numpy_reference(row.name, row.opts))
+    y, raw = _inputs(row.case, large, rng, row.labels)
+    out = _measure(row, refs, y, raw, True, repeats, 1)
+    if small_calls:
+        y, raw = _inputs(row.case, SMALL * raw[0].size, rng, row.labels)
+        out.update(_measure(row, refs, y[:SMALL], raw[:SMALL], False, repeats, small_calls))
     return out
 
 
@@ -417,7 +422,8 @@ COLUMNS = [("np", "value"), ("np", "v+g"), ("torch", "value"), ("torch", "v+g"),
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="1e5 elements, no small batch, 2 repeats")
+    parser.add_argument("--quick", action="store_true",
+                        help="1e5 elements, no small batch, 2 repeats")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--only", nargs="*", default=None, help="row names to run")
     args = parser.parse_args(argv)

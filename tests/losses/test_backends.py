@@ -159,7 +159,7 @@ def test_jax_without_x64_labels_do_not_warn_at_every_call(rng):
         for y in (labels, labels.astype(jnp.float32), np.asarray([0, 1, 2, 2, 1, 0])):
             loss = lk.sparse_categorical_cross_entropy(y, z, from_logits=True)
             np.testing.assert_allclose(float(loss), expected, rtol=1e-6)
-        value, grad = lk.value_and_gradient(lk.sparse_categorical_cross_entropy, labels, z,
+        _, grad = lk.value_and_gradient(lk.sparse_categorical_cross_entropy, labels, z,
                                             from_logits=True)
         assert grad.dtype == jnp.float32
         traced = jax.jit(jax.value_and_grad(lambda q: lk.sparse_categorical_cross_entropy(
