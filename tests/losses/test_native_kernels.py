@@ -410,7 +410,7 @@ def test_robust_losses_match_generic(fn, extra, dtype, rtol, kw, shape, rng):
 
 
 @pytest.mark.parametrize("dtype,rtol", DTYPES)
-@pytest.mark.parametrize("kw", ROBUST_OPTIONS + [{"unit": "bits"}])
+@pytest.mark.parametrize("kw", [*ROBUST_OPTIONS, {"unit": "bits"}])
 @pytest.mark.parametrize("shape", [(29,), (29, 3)])
 def test_poisson_log_rate_matches_generic(dtype, rtol, kw, shape, rng):
     y = torch.as_tensor(rng.poisson(3.0, size=shape), dtype=dtype)
