@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from losskit._adapters import catalogue
+from losskit.losses import loss_specs
+
 N, C = 16, 3
 
 
@@ -23,7 +26,7 @@ def adapter_cases(rng: np.random.Generator, n: int = N) -> dict[str, tuple]:
     def raw(k: int = 1) -> np.ndarray:
         return rng.normal(size=(n, k))
 
-    return {
+    cases = {
         "mean_squared_error": (normal, raw(), {}),
         "mean_absolute_error": (normal, raw(), {}),
         "log_cosh_loss": (normal, raw(), {}),
@@ -52,6 +55,14 @@ def adapter_cases(rng: np.random.Generator, n: int = N) -> dict[str, tuple]:
         "von_mises_nll": (rng.uniform(-np.pi, np.pi, n), raw(2), {}),
         "von_mises_fisher_nll": (unit, raw(3), {}),
     }
+    # the other catalogue losses: their declared worked example, n times
+    for name, spec in loss_specs().items():
+        if name not in cases and name in catalogue():
+            case = spec.explanation.case
+            y, x = case.batch(case.y_true)
+            cases[name] = (None if y is None else np.repeat(y, n, axis=0),
+                           np.repeat(x, n, axis=0), dict(case.options))
+    return cases
 
 
 def doc_example(page: str) -> str:

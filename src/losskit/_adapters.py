@@ -13,7 +13,7 @@ from typing import Any
 
 from losskit._validation import fail
 
-__all__ = ["catalogue", "checked_loss", "class_name", "family_loss", "options_of"]
+__all__ = ["NOT_ADAPTED", "catalogue", "checked_loss", "class_name", "family_loss", "options_of"]
 
 #: options of the functions that an adapter takes elsewhere (at call time, or its own way)
 NOT_OPTIONS = ("sample_weight", "reduction")
@@ -22,9 +22,19 @@ NOT_OPTIONS = ("sample_weight", "reduction")
 _ACRONYMS = {"nll": "NLL", "kl": "KL"}
 
 
+#: catalogue losses that are not a criterion of (prediction, target), with the reason
+NOT_ADAPTED = {
+    "linear_cross_entropy": "takes the hidden states and the output layer's weight, not a "
+                            "prediction: call losskit.linear_cross_entropy in the forward pass",
+    "triplet_margin_loss": "has no target (anchor, positive and negative are stacked in "
+                           "y_pred): call losskit.triplet_margin_loss directly",
+}
+
+
 def catalogue() -> dict[str, Callable]:
-    """The catalogue losses by name: every loss declared with a spec (``lk.gradient``,
-    ``entropy`` and ``perplexity`` are not losses of a prediction against a target).
+    """The catalogue losses by name: every loss declared with a spec but those in
+    :data:`NOT_ADAPTED` (``lk.gradient``, ``entropy`` and ``perplexity`` are not losses of a
+    prediction against a target either).
 
     Examples
     --------
@@ -34,7 +44,8 @@ def catalogue() -> dict[str, Callable]:
     """
     from losskit.losses import loss_functions
 
-    return dict(sorted(loss_functions().items()))
+    return {name: fn for name, fn in sorted(loss_functions().items())
+            if name not in NOT_ADAPTED}
 
 
 def class_name(loss: str, *, suffix: str = "") -> str:

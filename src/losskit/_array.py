@@ -237,6 +237,21 @@ def device(x: Array) -> Any:
     return aac.device(x)
 
 
+def index_dtype(xp: Namespace) -> Any:
+    """The widest integer dtype ``xp`` holds in its configuration, for labels and indices:
+    int64, or int32 for JAX without ``jax_enable_x64`` (asking it for int64 warns at every
+    call, then truncates). Its array-API default indexing dtype.
+
+    >>> import numpy as np
+    >>> index_dtype(np)
+    dtype('int64')
+    """
+    info = getattr(xp, "__array_namespace_info__", None)
+    if info is None:  # pragma: no cover - every supported namespace has it
+        return xp.int64
+    return info().default_dtypes()["indexing"]
+
+
 def is_low_precision(xp: Namespace, dtype: Any) -> bool:
     """Whether ``dtype`` is a floating type narrower than 32 bits (float16, bfloat16)."""
     return xp.isdtype(dtype, "real floating") and xp.finfo(dtype).bits < 32
@@ -356,9 +371,13 @@ def log_sigmoid(xp: Namespace, x: Array) -> Array:
 
 
 def sigmoid(xp: Namespace, x: Array) -> Array:
-    """Logistic function without overflow: both branches use ``exp(-|x|) <= 1``."""
-    e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    """Logistic function without overflow: both branches use ``exp(-|x|) <= 1``. ``|x|`` is
+    taken with the comparison the branches use, not ``abs``, whose autograd derivative at 0 is
+    0: it gave sigmoid'(0) = 0 (the focal loss's autograd gradient at z = 0 was -0.125 for
+    the exact -0.298)."""
+    positive = x >= 0
+    e = xp.exp(-xp.where(positive, x, -x))
+    return xp.where(positive, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def _limit_of_infinite_rows(xp: Namespace, x: Array, m: Array) -> Array:
@@ -450,6 +469,24 @@ def log_softmax_at(xp: Namespace, x: Array, *, labels: Array | None = None,
             at = None if labels is None else take_labels(xp, log_p, labels)
             dots = [row_dot(xp, v, log_p) for v in vectors]
         return SoftmaxTerms(xp, log_p, None, None), at, dots
+    if aac.is_jax_namespace(xp):
+        # native fast path (measured, jit(value_and_grad), 2e5 x 10 and 4e3 x 1000: 5.3x and
+        # 11x optax's softmax_cross_entropy_with_integer_labels before, see the benchmarks'
+        # README for after): as on NumPy, the (n, C) log-probabilities are never formed, and
+        # the row shift is a constant to autograd (the loss does not depend on it; its
+        # derivative through the max was a pass of compares and a scatter per call)
+        from jax.lax import stop_gradient
+
+        m, replaced = _finite_row_max(xp, x)
+        shifted = (x if replaced is None else replaced) - stop_gradient(m)[..., None]
+        exp = xp.exp(shifted)
+        total = xp.sum(exp, axis=-1)
+        log_total = xp.log(total)
+        at = None if labels is None else take_labels(xp, shifted, labels) - log_total
+        dots = [row_dot(xp, v, shifted) - log_total * (xp.sum(v) if v.ndim == 1
+                                                       else xp.sum(v, axis=-1))
+                for v in vectors]
+        return SoftmaxTerms(xp, None, exp, total), at, dots
     if not aac.is_numpy_namespace(xp):
         log_p = log_softmax(xp, x)
         at = None if labels is None else take_labels(xp, log_p, labels)
@@ -479,7 +516,8 @@ def _finite_row_max(xp: Namespace, x: Array) -> tuple[Array, Array | None]:
     if aac.is_jax_namespace(xp):
         # traced code cannot branch on data: always take the limit where a row holds +inf
         replaced = _limit_of_infinite_rows(xp, x, m)
-        m = xp.max(replaced, axis=-1)
+        # the maximum of a limit row is 0 (its former +inf entries): no second pass
+        m = xp.where(m == math.inf, 0.0, m)
     elif to_bool("softmax", xp.any(m == math.inf)):
         replaced = _limit_of_infinite_rows(xp, x, m)
         m = row_max(xp, replaced)

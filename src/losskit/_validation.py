@@ -273,7 +273,7 @@ def check_finite(func: str, xp: Namespace, name: str, x: Array, *, allow_inf: bo
     bad = xp.isnan(x) if allow_inf else ~xp.isfinite(x)
     if to_bool(func, xp.any(bad)):
         index = first_index(xp, bad)
-        count = int(xp.sum(xp.astype(bad, xp.int64)))
+        count = int(xp.count_nonzero(bad))
         kind = "NaN" if allow_inf else "NaN or infinite values"
         fail(func, name, f"has {kind} ({count} of {math.prod(x.shape)}, first at "
              f"{_where(index)})", fix)

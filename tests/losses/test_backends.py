@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -144,3 +146,28 @@ def test_explicit_checks_inside_jit_ask_for_check_values_false():
     with pytest.raises(TypeError, match="Pass check_values=False in traced code"):
         jax.jit(lambda q: lk.binary_cross_entropy(jnp.ones(3), q, check_values=True))(
             jnp.full(3, 0.5))
+
+
+def test_jax_without_x64_labels_do_not_warn_at_every_call(rng):
+    # JAX without x64 holds integers as int32: asking it for int64 labels warned
+    # ("Explicitly requested dtype int64 ... truncated to int32") at every call
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    with jax.enable_x64(False), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        z = jnp.asarray(rng.normal(size=(6, 3)), dtype=jnp.float32)
+        labels = jnp.asarray([0, 1, 2, 2, 1, 0])
+        expected = lk.sparse_categorical_cross_entropy(
+            np.asarray(labels), np.asarray(z, dtype=np.float64), from_logits=True)
+        for y in (labels, labels.astype(jnp.float32), np.asarray([0, 1, 2, 2, 1, 0])):
+            loss = lk.sparse_categorical_cross_entropy(y, z, from_logits=True)
+            np.testing.assert_allclose(float(loss), expected, rtol=1e-6)
+        _, grad = lk.value_and_gradient(lk.sparse_categorical_cross_entropy, labels, z,
+                                            from_logits=True)
+        assert grad.dtype == jnp.float32
+        traced = jax.jit(jax.value_and_grad(lambda q: lk.sparse_categorical_cross_entropy(
+            labels, q, from_logits=True, check_values=False)))(z)
+        np.testing.assert_allclose(float(traced[0]), expected, rtol=1e-6)
+        # float labels are checked before the cast to int32 narrows them
+        with pytest.raises(ValueError, match="int32 cannot hold"):
+            lk.sparse_categorical_cross_entropy(jnp.asarray([3e9, 0.0]), z[:2], from_logits=True)

@@ -388,3 +388,116 @@ def test_second_derivatives_match_the_generic_path(case, rng):
         hv, = torch.autograd.grad((g * v).sum(), z)
         results.append(hv)
     torch.testing.assert_close(results[0], results[1], rtol=1e-10, atol=1e-12)
+
+
+# ------------------------------------------- the robust, Poisson and focal kernels (issue 19)
+
+ROBUST_OPTIONS = [{}, {"reduction": "sum"}, {"reduction": "none"}, {"check_values": False},
+                  {"convention": "keras", "reduction": "sum"}]
+
+
+@pytest.mark.parametrize("dtype,rtol", DTYPES)
+@pytest.mark.parametrize("kw", ROBUST_OPTIONS)
+@pytest.mark.parametrize("shape", [(29,), (29, 1), (29, 4), (5, 3, 2)])
+@pytest.mark.parametrize("fn,extra", [(lk.huber_loss, {}), (lk.huber_loss, {"delta": 0.3}),
+                                      (lk.mean_absolute_error, {})])
+def test_robust_losses_match_generic(fn, extra, dtype, rtol, kw, shape, rng):
+    y = torch.as_tensor(rng.normal(size=shape), dtype=dtype)
+    z = torch.as_tensor(rng.normal(scale=2.0, size=shape), dtype=dtype)
+    z.view(-1)[0] = y.view(-1)[0]  # a zero residual: gradient 0 on both paths
+    assert _taken(fn, y, z, **extra, **kw)
+    _assert_same(_both(fn, y, z, **extra, **kw), rtol)
+
+
+@pytest.mark.parametrize("dtype,rtol", DTYPES)
+@pytest.mark.parametrize("kw", [*ROBUST_OPTIONS, {"unit": "bits"}])
+@pytest.mark.parametrize("shape", [(29,), (29, 3)])
+def test_poisson_log_rate_matches_generic(dtype, rtol, kw, shape, rng):
+    y = torch.as_tensor(rng.poisson(3.0, size=shape), dtype=dtype)
+    z = torch.as_tensor(rng.normal(size=shape), dtype=dtype)
+    assert _taken(lk.poisson_nll, y, z, **kw)
+    _assert_same(_both(lk.poisson_nll, y, z, **kw), rtol)
+
+
+def test_poisson_zero_count_at_rate_zero_is_the_generic_limit():
+    # PyTorch's kernel gives 0 * (-inf) = NaN there; the generic path's exact 0 is returned
+    y, z = torch.tensor([0.0, 2.0]), torch.tensor([-math.inf, 0.5])
+    value = lk.poisson_nll(y, z, check_values=False, reduction="none")
+    assert float(value[0]) == 0.0
+    with native_kernels(False):
+        torch.testing.assert_close(value, lk.poisson_nll(y, z, check_values=False,
+                                                         reduction="none"))
+
+
+@pytest.mark.parametrize("dtype,rtol", DTYPES)
+@pytest.mark.parametrize("kw", [{}, {"reduction": "sum"}, {"reduction": "none", "unit": "bits"},
+                                {"check_values": False}, {"gamma": 0.0}, {"gamma": 1.0},
+                                {"gamma": 3.5, "alpha": 0.25}, {"alpha": 1.0},
+                                {"alpha": 0.0, "convention": "torch"}])
+@pytest.mark.parametrize("shape", [(31,), (31, 1), (31, 3)])
+def test_binary_focal_from_logits_matches_generic(dtype, rtol, kw, shape, rng):
+    z = torch.as_tensor(rng.normal(scale=6.0, size=shape), dtype=dtype)
+    z.view(-1)[:4] = torch.tensor([0.0, 40.0, -40.0, 15.0], dtype=dtype)  # saturated
+    y = torch.as_tensor(rng.integers(0, 2, size=shape), dtype=dtype)
+    y.view(-1)[:4] = torch.tensor([1.0, 1.0, 1.0, 0.0], dtype=dtype)
+    assert _taken(lk.binary_focal_loss, y, z, from_logits=True, **kw)
+    _assert_same(_both(lk.binary_focal_loss, y, z, from_logits=True, **kw), rtol)
+
+
+def test_binary_focal_keeps_tiny_losses_and_infinite_limits():
+    # confident and correct: the loss is e^-2z · e^-z ≈ 2.8e-11 at z = 8 (γ = 2), kept exactly
+    value = lk.binary_focal_loss(torch.tensor([1.0]), torch.tensor([8.0]), from_logits=True)
+    expected = math.log1p(math.exp(-8.0)) * (1 / (1 + math.exp(8.0))) ** 2
+    assert float(value) == pytest.approx(expected, rel=1e-6)
+    z, y = torch.tensor([math.inf, -math.inf, math.inf]), torch.tensor([1.0, 0.0, 0.0])
+    (v1, _), (v2, _) = _both(lk.binary_focal_loss, y, z, from_logits=True, reduction="none")
+    np.testing.assert_array_equal(v1.numpy(), [0.0, 0.0, math.inf])
+    torch.testing.assert_close(v1, v2)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: lk.huber_loss(torch.tensor([0.0, math.inf]), torch.zeros(2)),
+    lambda: lk.huber_loss(torch.zeros(2), torch.tensor([0.0, math.nan]), delta=2.0),
+    lambda: lk.huber_loss(torch.zeros(2), torch.zeros(2), delta=0.0),
+    lambda: lk.mean_absolute_error(torch.zeros(2), torch.tensor([math.inf, 0.0])),
+    lambda: lk.poisson_nll(torch.tensor([-1.0, 2.0]), torch.zeros(2)),
+    lambda: lk.poisson_nll(torch.tensor([math.nan, 2.0]), torch.zeros(2)),
+    lambda: lk.poisson_nll(torch.tensor([1.0, 2.0]), torch.tensor([0.0, math.inf])),
+    lambda: lk.binary_focal_loss(torch.tensor([0.0, 1.0]), torch.tensor([0.0, math.nan]),
+                                 from_logits=True),
+    lambda: lk.binary_focal_loss(torch.tensor([0.0, 2.0]), torch.zeros(2), from_logits=True),
+    lambda: lk.binary_focal_loss(torch.tensor([0.0, 1.0]), torch.zeros(2), from_logits=True,
+                                 gamma=-1.0),
+])
+def test_new_kernels_give_the_generic_errors(call):
+    test_errors_are_the_generic_errors(call)
+
+
+@pytest.mark.parametrize("fn,y,z,kw", [
+    (lk.huber_loss, torch.zeros(2), torch.zeros(2), {"sample_weight": [1.0, 2.0]}),
+    (lk.huber_loss, torch.zeros(2, dtype=torch.float64), torch.zeros(2), {}),
+    (lk.mean_absolute_error, torch.zeros(2, dtype=torch.int64), torch.zeros(2), {}),
+    (lk.poisson_nll, torch.zeros(2), torch.zeros(2), {"log_input": False}),
+    (lk.poisson_nll, torch.zeros(2), torch.zeros(2), {"full": True}),
+    (lk.binary_focal_loss, torch.tensor([0.0, 0.5]), torch.zeros(2), {"from_logits": True}),
+    (lk.binary_focal_loss, torch.zeros(2), torch.zeros(2), {"from_logits": True,
+                                                            "gamma": 0.5}),
+    (lk.binary_focal_loss, torch.zeros(2), torch.zeros(2), {"from_logits": True,
+                                                            "convention": "keras"}),
+    (lk.binary_focal_loss, torch.zeros(2), torch.zeros(2), {"from_logits": True,
+                                                            "label_smoothing": 0.1}),
+    (lk.binary_focal_loss, torch.zeros(2), torch.full((2,), 0.5), {}),
+])
+def test_new_kernels_leave_other_calls_to_the_generic_path(fn, y, z, kw):
+    assert not _taken(fn, y, z, **kw)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_focal_autograd_gradient_at_zero_logit_is_exact(enabled):
+    # the generic path's sigmoid took |z| with abs, whose autograd derivative at 0 is 0:
+    # the gradient at z = 0 came out -0.125 instead of -0.2983
+    z = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    with native_kernels(enabled):
+        lk.binary_focal_loss(torch.ones(1, dtype=torch.float64), z, from_logits=True).backward()
+    expected = lk.gradient(lk.binary_focal_loss, np.ones(1), np.zeros(1), from_logits=True)
+    np.testing.assert_allclose(z.grad.numpy(), expected, rtol=1e-12)

@@ -101,6 +101,10 @@ _attach_native(binary_cross_entropy, "binary_cross_entropy",
 _attach_native(mean_squared_error, "mean_squared_error")
 _attach_native(gaussian_nll, "gaussian_nll",
                min_variance=lambda convention: _CONVENTIONS[convention].min_variance)
+_attach_native(huber_loss, "huber_loss")
+_attach_native(mean_absolute_error, "mean_absolute_error")
+_attach_native(poisson_nll, "poisson_nll")
+_attach_native(binary_focal_loss, "binary_focal_loss")
 
 __all__ = [
     "binary_cross_entropy",

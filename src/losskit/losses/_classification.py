@@ -12,6 +12,7 @@ from losskit._array import (
     add_at_labels,
     device,
     first_index,
+    index_dtype,
     log_sigmoid,
     log_softmax,
     log_softmax_at,
@@ -690,8 +691,12 @@ def _zero_where_unweighted(xp: Namespace, g: Array, scale: Array | float) -> Arr
 
 
 def _labels_as_integers(func: str, xp: Namespace, labels: Array, check_values: bool) -> Array:
+    """Labels in the widest integer dtype the configuration holds (:func:`index_dtype`: int64,
+    int32 for JAX without x64, where asking for int64 warned at every call); float labels
+    are checked whole and within that dtype's range before the cast narrows them."""
+    target = index_dtype(xp)
     if xp.isdtype(labels.dtype, "integral"):
-        return labels if labels.dtype == xp.int64 else xp.astype(labels, xp.int64)
+        return labels if labels.dtype == target else xp.astype(labels, target)
     if xp.isdtype(labels.dtype, "bool"):
         fail(func, "y_true", "has dtype bool", "Pass integer class labels", TypeError)
     if check_values:
@@ -702,7 +707,15 @@ def _labels_as_integers(func: str, xp: Namespace, labels: Array, check_values: b
                  f"{index[0] if len(index) == 1 else index}",
                  "Pass integer class labels (for one-hot or soft targets use "
                  "categorical_cross_entropy)")
-    return xp.astype(labels, xp.int64)
+        info = xp.iinfo(target)
+        if info.bits < 64:
+            outside = (labels < info.min) | (labels > info.max)
+            if to_bool(func, xp.any(outside)):
+                index = first_index(xp, outside)
+                fail(func, "y_true", f"has the label {to_float(labels[index]):g} at index "
+                     f"{index[0] if len(index) == 1 else index}, which {target} cannot hold",
+                     "Pass labels in the range of your classes")
+    return xp.astype(labels, target)
 
 
 _SPARSE_CATEGORICAL_CROSS_ENTROPY = LossExplanation(
