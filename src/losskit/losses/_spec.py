@@ -48,7 +48,8 @@ class Case:
     y_pred: Any
     #: the loss's options for the call; for a family, the family's parameters
     options: Mapping[str, Any] = field(default_factory=dict)
-    #: index of the raw output the plot varies (``None``: a single raw output)
+    #: index of the raw output the plot varies, in the sample's raw outputs flattened
+    #: (``None``: a single raw output)
     vary: int | None = None
     grid: tuple[float, float] = (-4.0, 4.0)
     #: more targets for the plot (the example's target comes first)
@@ -72,8 +73,8 @@ class Case:
         if x is not None:
             if self.vary is None:
                 raw = np.asarray(x, dtype=np.float64)
-            else:
-                raw[:, self.vary] = x
+            else:  # ``vary`` indexes the sample's raw outputs flattened (stacked pairs too)
+                raw.reshape(n, -1)[:, self.vary] = x
         if y_true is None:
             return None, raw
         y = np.repeat(np.asarray(y_true)[None, ...], n, axis=0)
