@@ -186,6 +186,7 @@ LINEAR_CE_EXPLANATION = LossExplanation(
               "on PyTorch tensors autograd also reaches weight and bias.",
               "A small chunk_size saves memory but runs more, smaller matrix products."),
     related=("sparse_categorical_cross_entropy",),
+    activation="none (hidden states h); the logits z = h Wᵀ + b go through softmax inside",
     case=Case("y = 1, h = (1, −1), W = ((1, 0), (0, 1), (1, 1))", 1, [1.0, -1.0],
               {"weight": [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]}, vary=0,
               x_label="first hidden unit"),
