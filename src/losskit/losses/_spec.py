@@ -67,6 +67,12 @@ class Case:
         >>> Case("y = 1, p = (0.5, 0.5)", 1, (0.0, 0.0), vary=0).batch(1, [-1.0, 1.0])
         (array([1, 1]), array([[-1.,  0.],
                [ 1.,  0.]]))
+
+        Stacked inputs (a pair of vectors): ``vary`` indexes the flattened sample.
+
+        >>> Case("x₁ = (1, 0), x₂ = (1, 1)", 1.0, ((1.0, 0.0), (1.0, 1.0)), vary=2).batch(
+        ...     1.0, [0.0, 2.0])[1].tolist()
+        [[[1.0, 0.0], [0.0, 1.0]], [[1.0, 0.0], [2.0, 1.0]]]
         """
         n = 1 if x is None else len(x)
         raw = np.repeat(np.asarray(self.y_pred, dtype=np.float64)[None, ...], n, axis=0)
