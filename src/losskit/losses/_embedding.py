@@ -127,7 +127,7 @@ MARGIN_RANKING_EXPLANATION = LossExplanation(
     related=("hinge_loss", "soft_margin_loss"),
     activation="none (raw scores s₁, s₂ stacked on the last axis); only their difference counts",
     case=Case("y = 1, s₁ = 0.2, s₂ = 0.5, margin = 0.1", 1.0, [0.2, 0.5],
-              {"margin": 0.1}, vary=0, x_label="score s₁"),
+              {"margin": 0.1}, vary=0, more_targets=(-1.0,), x_label="score s₁"),
     classification=True,
 )
 
@@ -218,7 +218,7 @@ HINGE_EMBEDDING_EXPLANATION = LossExplanation(
               "scale of the distances."),
     related=("cosine_embedding_loss", "triplet_margin_loss"),
     activation="none (a non-negative distance x between the pair's embeddings)",
-    case=Case("y = −1, x = 0.4, margin = 1", -1.0, 0.4, {}, grid=(0.0, 2.0),
+    case=Case("y = −1, x = 0.4, margin = 1", -1.0, 0.4, {}, grid=(0.0, 2.0), more_targets=(1.0,),
               x_label="distance x"),
 )
 
@@ -301,7 +301,7 @@ SOFT_MARGIN_EXPLANATION = LossExplanation(
     pitfalls=("It equals binary cross-entropy from logits: don't add a sigmoid before it.",
               "Labels must be ±1; 0/1 labels turn the negative class into a constant loss."),
     related=("binary_cross_entropy", "hinge_loss"),
-    case=Case("y = 1, s = 0.5", 1.0, 0.5, {}, x_label="score s"),
+    case=Case("y = 1, s = 0.5", 1.0, 0.5, {}, more_targets=(-1.0,), x_label="score s"),
     activation_from="bernoulli",
     activation="none (raw score); sigmoid(s) is P(y = +1)",
     classification=True,
@@ -387,7 +387,7 @@ COSINE_EMBEDDING_EXPLANATION = LossExplanation(
     related=("hinge_embedding_loss", "cosine_similarity_loss", "triplet_margin_loss"),
     activation="none (raw embedding vectors x₁, x₂ stacked on axis −2); the cosine normalises them",
     case=Case("y = 1, x₁ = (1, 0), x₂ = (1, 1)", 1.0, [[1.0, 0.0], [1.0, 1.0]], {},
-              vary=0, x_label="first coordinate of x₁"),
+              vary=0, more_targets=(-1.0,), x_label="first coordinate of x₁"),
 )
 
 

@@ -255,7 +255,7 @@ PERCEPTRON_EXPLANATION = LossExplanation(
               "Labels must be ±1: 0/1 labels make the negative class cost nothing."),
     related=("hinge_loss", "soft_margin_loss"),
     activation="none (raw score s); its sign is the prediction",
-    case=Case("y = 1, s = −0.5", 1.0, -0.5, {}, x_label="score s"),
+    case=Case("y = 1, s = −0.5", 1.0, -0.5, {}, more_targets=(-1.0,), x_label="score s"),
     classification=True,
 )
 

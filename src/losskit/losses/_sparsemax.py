@@ -64,7 +64,7 @@ SPARSEMAX_EXPLANATION = LossExplanation(
               "Labels must be exactly 0 or 1."),
     related=("binary_cross_entropy", "multiclass_sparsemax_loss"),
     activation="none (raw logit z); the two-class sparsemax clip((z + 1)/2, 0, 1) gives P(y = 1)",
-    case=Case("y = 1, z = 0.2", 1.0, 0.2, {}, x_label="logit z"),
+    case=Case("y = 1, z = 0.2", 1.0, 0.2, {}, more_targets=(0.0,), x_label="logit z"),
     classification=True,
 )
 
