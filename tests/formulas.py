@@ -27,8 +27,11 @@ from losskit.losses import Case
 #: losses whose derivative jumps, and the raw outputs of their examples' kinks: a random
 #: point there is skipped (any subgradient is right)
 KINKED = {"hinge_loss", "squared_hinge_loss", "categorical_hinge_loss", "mean_absolute_error",
-          "laplace_nll", "laplace", "pinball_loss", "mean_absolute_percentage_error"}
-KINKS = (-1.0, 0.0, 1.0, 1.5, 2.0, -0.2)
+          "laplace_nll", "laplace", "pinball_loss", "mean_absolute_percentage_error",
+          "margin_ranking_loss", "hinge_embedding_loss", "triplet_margin_loss",
+          "multi_margin_loss", "multilabel_margin_loss", "perceptron_loss",
+          "multiclass_perceptron_loss"}
+KINKS = (-1.0, 0.0, 1.0, 1.5, 2.0, -0.2, 0.6, 1.2)
 
 Formula = Callable[[Any, np.ndarray, Any], np.ndarray]
 
@@ -54,13 +57,14 @@ def random_point(name: str, case: Case, shift: float) -> np.ndarray | None:
 
 def central_difference(f: Callable[[np.ndarray], Any], raw: np.ndarray,
                        h: float = 1e-6) -> np.ndarray:
-    """d f(raw)/d raw by central differences, for a per-sample ``f`` of NumPy raw outputs."""
+    """d f(raw)/d raw by central differences, for a per-sample ``f`` of NumPy raw outputs
+    (samples on the first axis; each of a sample's raw outputs, stacked ones too, in turn)."""
     grad = np.zeros_like(raw)
-    for c in [None] if raw.ndim == 1 else range(raw.shape[-1]):
+    for index in np.ndindex(*raw.shape[1:]):
+        at = (slice(None), *index)
         step = np.zeros_like(raw)
-        step[..., slice(None) if c is None else c] = h
-        diff = (np.asarray(f(raw + step)) - np.asarray(f(raw - step))) / (2 * h)
-        grad[..., slice(None) if c is None else c] = diff
+        step[at] = h
+        grad[at] = (np.asarray(f(raw + step)) - np.asarray(f(raw - step))) / (2 * h)
     return grad
 
 
@@ -203,6 +207,124 @@ def _von_mises_fisher(x: np.ndarray, eta: np.ndarray) -> tuple[np.ndarray, np.nd
     return value, gradient
 
 
+def _cosine_embedding(y: np.ndarray, raw: np.ndarray, margin: float
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """PyTorch's cosine embedding loss of stacked pairs ``raw[..., (x₁, x₂), D]``, with the
+    cosine c = x₁·x₂ / sqrt((|x₁|² + ε)(|x₂|² + ε)), ε = 1e-12, and its gradient."""
+    x1, x2 = raw[..., 0, :], raw[..., 1, :]
+    n1, n2 = np.sum(x1**2, axis=-1) + 1e-12, np.sum(x2**2, axis=-1) + 1e-12
+    c = np.sum(x1 * x2, axis=-1) / np.sqrt(n1 * n2)
+    dc = np.stack([x2 / np.sqrt(n1 * n2)[..., None] - (c / n1)[..., None] * x1,
+                   x1 / np.sqrt(n1 * n2)[..., None] - (c / n2)[..., None] * x2], axis=-2)
+    similar = y > 0
+    value = np.where(similar, 1 - c, np.maximum(0.0, c - margin))
+    factor = np.where(similar, -1.0, np.where(c - margin > 0, 1.0, 0.0))
+    return value, factor[..., None, None] * dc
+
+
+def _triplet(raw: np.ndarray, margin: float, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """max(0, ‖a − p + ε‖₂ − ‖a − n + ε‖₂ + margin) of stacked ``raw[..., (a, p, n), D]``."""
+    a, pos, neg = raw[..., 0, :], raw[..., 1, :], raw[..., 2, :]
+    u, v = a - pos + eps, a - neg + eps
+    du, dv = np.linalg.norm(u, axis=-1), np.linalg.norm(v, axis=-1)
+    value = np.maximum(0.0, du - dv + margin)
+    gu, gv = u / du[..., None], v / dv[..., None]
+    grad = np.stack([gu - gv, -gu, gv], axis=-2)
+    return value, np.where((value > 0)[..., None, None], grad, 0.0)
+
+
+def _cosine_distance(y: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """1 − cos(y, ŷ) with the norms floored at 1e-6, and its gradient w.r.t. ŷ."""
+    t = y / np.maximum(np.linalg.norm(y, axis=-1), 1e-6)[..., None]
+    norm = np.linalg.norm(m, axis=-1)[..., None]
+    value = 1 - np.sum(t * m, axis=-1) / np.maximum(norm[..., 0], 1e-6)
+    free = norm > 1e-6  # above the floor: the norm's derivative counts
+    grad = np.where(free, -(t / norm - np.sum(t * m, axis=-1)[..., None] * m / norm**3),
+                    -t / 1e-6)
+    return value, grad
+
+
+def _dice(y: np.ndarray, p: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    inter, total = np.sum(y * p, axis=-1), np.sum(y, axis=-1) + np.sum(p, axis=-1) + eps
+    grad = -2 * (y * total[..., None] - inter[..., None]) / total[..., None] ** 2
+    return 1 - 2 * inter / total, grad
+
+
+def _tversky(y: np.ndarray, p: np.ndarray, alpha: float, beta: float, eps: float
+             ) -> tuple[np.ndarray, np.ndarray]:
+    tp, fp, fn = np.sum(y * p, axis=-1), np.sum((1 - y) * p, axis=-1), np.sum(y * (1 - p), -1)
+    d = (tp + alpha * fp + beta * fn + eps)[..., None]
+    dd = y + alpha * (1 - y) - beta * y
+    return 1 - tp / d[..., 0], -(y * d - tp[..., None] * dd) / d**2
+
+
+def _sparse_plus(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    value = np.where(x <= -1, 0.0, np.where(x >= 1, x, (x + 1) ** 2 / 4))
+    return value, np.clip((x + 1) / 2, 0.0, 1.0)
+
+
+def _sparsemax(z: np.ndarray) -> np.ndarray:
+    """The Euclidean projection of z onto the simplex (Martins & Astudillo, 2016)."""
+    zs = -np.sort(-z, axis=-1)
+    k = np.arange(1, z.shape[-1] + 1)
+    cum = np.cumsum(zs, axis=-1)
+    support = 1 + k * zs > cum
+    size = np.sum(support, axis=-1, keepdims=True)
+    tau = (np.take_along_axis(cum, size - 1, axis=-1) - 1) / size
+    return np.maximum(z - tau, 0.0)
+
+
+def _multiclass_sparsemax(y: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    p = _sparsemax(z)
+    zy = np.take_along_axis(z, np.asarray(y, dtype=np.int64)[..., None], axis=-1)
+    value = np.sum(p * (z - zy), axis=-1) + 0.5 * (1 - np.sum(p**2, axis=-1))
+    return value, p - _onehot(y, z.shape[-1])
+
+
+def _multi_margin(y: np.ndarray, s: np.ndarray, margin: float, power: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(1/C) Σ_{j≠y} max(0, margin − s_y + s_j)^p and its gradient."""
+    n = s.shape[-1]
+    right = _onehot(y, n)
+    h = np.maximum(0.0, margin - np.sum(right * s, axis=-1, keepdims=True) + s) * (1 - right)
+    slope = power * h ** (power - 1) * (h > 0) / n
+    return np.sum(h**power, axis=-1) / n, slope - right * np.sum(slope, axis=-1, keepdims=True)
+
+
+def _multilabel_margin(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Σ_{j ∈ T} Σ_{k ∉ T} max(0, 1 − s_j + s_k) / C, T the labels before the first −1."""
+    n = s.shape[-1]
+    value, grad = np.zeros(s.shape[:-1]), np.zeros_like(s)
+    for i in np.ndindex(*s.shape[:-1]):
+        targets = []
+        for label in np.asarray(y[i], dtype=np.int64):
+            if label < 0:
+                break
+            targets.append(int(label))
+        for j in targets:
+            for k in set(range(n)) - set(targets):
+                h = 1 - s[i][j] + s[i][k]
+                if h > 0:
+                    value[i] += h / n
+                    grad[i][j] -= 1 / n
+                    grad[i][k] += 1 / n
+    return value, grad
+
+
+def _poly_one(y: np.ndarray, z: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """Poly-1: cross-entropy + ε Σ y (1 − p), p = softmax(z), and its gradient."""
+    p = special.softmax(z, axis=-1)
+    py = np.sum(y * p, axis=-1, keepdims=True)
+    value = -np.sum(y * special.log_softmax(z, axis=-1), axis=-1) + eps * (
+        np.sum(y, axis=-1) - py[..., 0])
+    return value, p - y - eps * (y * p - py * p)
+
+
+def _linear_logits(h: np.ndarray, o: Any) -> tuple[np.ndarray, np.ndarray]:
+    weight = np.asarray(o["weight"], dtype=np.float64)
+    return h @ weight.T, weight
+
+
 #: the losses of losskit.losses, by name
 LOSSES: dict[str, Reference] = {
     "binary_cross_entropy": Reference(
@@ -291,6 +413,62 @@ LOSSES: dict[str, Reference] = {
     "gaussian_mixture_nll": Reference(
         value=lambda y, raw, o: _mixture(y, raw)[0],
         gradient=lambda y, raw, o: _mixture(y, raw)[1]),
+    "margin_ranking_loss": Reference(  # stacked pairs (s₁, s₂) on the last axis
+        value=lambda y, s, o: np.maximum(0.0, -y * (s[..., 0] - s[..., 1]) + o["margin"]),
+        gradient=lambda y, s, o: np.where(
+            (-y * (s[..., 0] - s[..., 1]) + o["margin"] > 0)[..., None],
+            np.stack([-y, y], axis=-1), 0.0)),
+    "hinge_embedding_loss": Reference(  # margin 1
+        value=lambda y, x, o: np.where(y > 0, x, np.maximum(0.0, 1.0 - x)),
+        gradient=lambda y, x, o: np.where(y > 0, 1.0, np.where(1.0 - x > 0, -1.0, 0.0))),
+    "soft_margin_loss": Reference(
+        value=lambda y, s, o: -special.log_expit(y * s),
+        gradient=lambda y, s, o: -y * special.expit(-y * s)),
+    "cosine_embedding_loss": Reference(  # margin 0
+        value=lambda y, raw, o: _cosine_embedding(y, raw, 0.0)[0],
+        gradient=lambda y, raw, o: _cosine_embedding(y, raw, 0.0)[1]),
+    "triplet_margin_loss": Reference(  # margin 1, p = 2, ε = 1e-6
+        value=lambda y, raw, o: _triplet(raw, 1.0, 1e-6)[0],
+        gradient=lambda y, raw, o: _triplet(raw, 1.0, 1e-6)[1]),
+    "cosine_similarity_loss": Reference(
+        value=lambda y, m, o: _cosine_distance(y, m)[0],
+        gradient=lambda y, m, o: _cosine_distance(y, m)[1]),
+    "dice_loss": Reference(  # ε = 1e-7 (Keras' epsilon), sums over a sample's pixels
+        value=lambda y, p, o: _dice(y, p, 1e-7)[0],
+        gradient=lambda y, p, o: _dice(y, p, 1e-7)[1]),
+    "tversky_loss": Reference(
+        value=lambda y, p, o: _tversky(y, p, o["alpha"], o["beta"], 1e-7)[0],
+        gradient=lambda y, p, o: _tversky(y, p, o["alpha"], o["beta"], 1e-7)[1]),
+    "sparsemax_loss": Reference(  # sparse_plus((1 − 2y) z)
+        value=lambda y, z, o: _sparse_plus((1 - 2 * y) * z)[0],
+        gradient=lambda y, z, o: (1 - 2 * y) * _sparse_plus((1 - 2 * y) * z)[1]),
+    "multiclass_sparsemax_loss": Reference(
+        value=lambda y, z, o: _multiclass_sparsemax(y, z)[0],
+        gradient=lambda y, z, o: _multiclass_sparsemax(y, z)[1]),
+    "poly_loss_cross_entropy": Reference(
+        value=lambda y, z, o: _poly_one(y, z, o["epsilon"])[0],
+        gradient=lambda y, z, o: _poly_one(y, z, o["epsilon"])[1]),
+    "multi_margin_loss": Reference(  # margin 1, p = 1
+        value=lambda y, s, o: _multi_margin(y, s, 1.0, 1)[0],
+        gradient=lambda y, s, o: _multi_margin(y, s, 1.0, 1)[1]),
+    "multilabel_margin_loss": Reference(
+        value=lambda y, s, o: _multilabel_margin(y, s)[0],
+        gradient=lambda y, s, o: _multilabel_margin(y, s)[1]),
+    "perceptron_loss": Reference(
+        value=lambda y, s, o: np.maximum(0.0, -_sign_label(y) * s),
+        gradient=lambda y, s, o: np.where(-_sign_label(y) * s > 0, -_sign_label(y), 0.0)),
+    "multiclass_perceptron_loss": Reference(
+        value=lambda y, s, o: np.max(s, axis=-1) - np.take_along_axis(
+            s, np.asarray(y, dtype=np.int64)[..., None], axis=-1)[..., 0],
+        gradient=lambda y, s, o: (_onehot(np.argmax(s, axis=-1), s.shape[-1])
+                                  - _onehot(y, s.shape[-1]))),
+    "generalized_kl_divergence": Reference(  # log-inputs: q = exp(η)
+        value=lambda y, eta, o: np.sum(special.xlogy(y, y) - y * eta - y + np.exp(eta), axis=-1),
+        gradient=lambda y, eta, o: np.exp(eta) - y),
+    "linear_cross_entropy": Reference(  # z = h Wᵀ; gradient w.r.t. the hidden states h
+        value=lambda y, h, o: _label_nll(y, _linear_logits(h, o)[0]),
+        gradient=lambda y, h, o: _label_gradient(y, _linear_logits(h, o)[0])
+        @ _linear_logits(h, o)[1]),
 }
 
 #: the families of losskit.families, by name (``o``: the family's parameters)

@@ -248,12 +248,18 @@ def _loss_values(subject: _Subject, y: np.ndarray | None, raw: np.ndarray) -> np
     if subject.kind == "family":
         return np.asarray(_family_of(subject).loss(y, raw, reduction="none"))
     fn, options = subject.obj, subject.case.options
-    if y is None:  # entropy: a function of the prediction alone
+    if y is None and not _takes_targets(fn):  # entropy: a function of the prediction alone
         return np.asarray(fn(raw, reduction="none", **options))
     if "reduction" not in inspect.signature(fn).parameters:  # perplexity: one value per call
         return np.array([float(fn(y[i:i + 1], raw[i:i + 1], **options))
                          for i in range(len(raw))])
     return np.asarray(fn(y, raw, reduction="none", **options))
+
+
+def _takes_targets(fn: Any) -> bool:
+    """Whether ``fn`` takes ``y_true`` (``None`` for a loss without targets, as
+    ``triplet_margin_loss``) beside the prediction."""
+    return "y_true" in inspect.signature(fn).parameters
 
 
 def _gradients(subject: _Subject, y: np.ndarray | None, raw: np.ndarray
@@ -284,6 +290,8 @@ def _example(subject: _Subject) -> Example:
     grad, source = _gradients(subject, y, raw)
     arrays = (raw,) if y is None else (y, raw)
     shown_args = ", ".join(_short(a) for a in arrays)
+    if y is None and subject.kind == "loss" and _takes_targets(subject.obj):
+        shown_args = f"None, {shown_args}"
     if subject.kind == "family":
         call = (f"losskit.family({subject.name!r}{_call_options(case.options)})"
                 f".loss({shown_args})")

@@ -25,14 +25,7 @@ from losskit.losses._spec import explained_functions
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: tools exported beside the losses
 TOOLS = {lk.gradient, lk.value_and_gradient}
-#: losses that declare their explanation on their spec (LossSpec.explanation): explain.py
-#: renders those once the explanations move into the specs (issue 14); until then their
-#: worked cases are checked in test_new_losses.py
-SPEC_EXPLAINED = {n for n in losskit.losses.__all__
-                  if getattr(getattr(getattr(losskit.losses, n), "spec", None), "explanation",
-                             None) is not None}
-LOSSES = [n for n in losskit.losses.__all__
-          if getattr(losskit.losses, n) not in TOOLS and n not in SPEC_EXPLAINED]
+LOSSES = [n for n in losskit.losses.__all__ if getattr(losskit.losses, n) not in TOOLS]
 FAMILIES = sorted(registered_families())
 EXPLAINED = explained_functions()
 FIELDS = ("summary", "formula", "distribution", "output_activation", "raw_output", "gradient",

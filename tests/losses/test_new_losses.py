@@ -192,10 +192,11 @@ def test_declared_explanation_and_its_worked_case(fn):
         assert len(text) > 10
     assert e.pitfalls and all(len(p) > 20 for p in e.pitfalls)
     assert all(name in lk.losses.loss_specs() for name in e.related)
-    case = e.case
-    value, grad = lk.value_and_gradient(fn, case.y_true, case.y_pred, **case.options)
+    case = e.case  # one sample: Case.batch makes the batch of one the loss takes
+    y, raw = case.batch(case.y_true)
+    value, grad = lk.value_and_gradient(fn, y, raw, **case.options)
     assert np.isfinite(float(value)) and np.all(np.isfinite(grad))
-    assert np.shape(grad) == np.shape(case.y_pred)
+    assert np.shape(grad) == raw.shape == (1, *np.shape(case.y_pred))
 
 
 def test_tversky_with_equal_weights_is_dice():

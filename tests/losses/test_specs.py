@@ -31,6 +31,11 @@ EXPLAINED = explained_functions()
 NAMES = sorted(EXPLAINED)
 
 
+#: array arguments a loss needs beside ``y_pred`` (not options: no constraint declares them),
+#: passed in the worked example's ``options``: linear_cross_entropy's output layer
+ARRAY_ARGUMENTS = {"linear_cross_entropy": {"weight", "bias"}}
+
+
 def _explanation(name: str) -> LossExplanation:
     explanation = EXPLAINED[name][2]
     assert explanation is not None, f"{name} declares no explanation"
@@ -41,8 +46,8 @@ def values(name: str, y: Any, raw: Any) -> Any:
     """Per-sample losses of the function called ``name``, in the arrays' library."""
     fn, _, explanation = EXPLAINED[name]
     options = explanation.case.options
-    if y is None:  # a function of the prediction alone (entropy)
-        return fn(raw, reduction="none", **options)
+    if y is None and "y_true" not in inspect.signature(fn).parameters:
+        return fn(raw, reduction="none", **options)  # a function of the prediction (entropy)
     if "reduction" in inspect.signature(fn).parameters:
         return fn(y, raw, reduction="none", **options)
     # one value per call (perplexity): call it sample by sample
@@ -84,7 +89,7 @@ def test_every_loss_declares_an_explanation_and_a_worked_example(name):
         assert isinstance(text, str) and len(text) > 10
     assert explanation.pitfalls and explanation.related
     # the example's options are options the loss declares, and it lies on its plotted grid
-    assert set(explanation.case.options) <= set(spec.options)
+    assert set(explanation.case.options) <= set(spec.options) | ARRAY_ARGUMENTS.get(name, set())
     point = np.ravel(np.asarray(explanation.case.y_pred, dtype=np.float64))
     point = point[0 if explanation.case.vary is None else explanation.case.vary]
     assert explanation.case.grid[0] <= point <= explanation.case.grid[1]

@@ -34,7 +34,8 @@ GENERALIZED_KL_EXPLANATION = LossExplanation(
     pitfalls=("It is not symmetric in p and q.",
               "Without log-inputs a zero q where p > 0 gives an infinite loss."),
     related=("kl_divergence", "poisson_nll"),
-    case=Case("p = (2, 1), η = (0.5, 0)", [[2.0, 1.0]], [[0.5, 0.0]], {}, vary=0,
+    activation="exp (log-rates η; q = exp(η) ≥ 0 is the prediction)",
+    case=Case("p = (2, 1), η = (0.5, 0)", [2.0, 1.0], [0.5, 0.0], {}, vary=0,
               x_label="log-rate η₀"),
 )
 

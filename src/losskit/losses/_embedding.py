@@ -125,8 +125,9 @@ MARGIN_RANKING_EXPLANATION = LossExplanation(
               "Pairs that already keep the margin give no gradient at all, so late in "
               "training only the hard pairs teach the model."),
     related=("hinge_loss", "soft_margin_loss"),
-    case=Case("y = 1, s₁ = 0.2, s₂ = 0.5, margin = 0.1", [1.0], [[0.2, 0.5]],
-              {"margin": 0.1}, vary=0, x_label="score s₁"),
+    activation="none (raw scores s₁, s₂ stacked on the last axis); only their difference counts",
+    case=Case("y = 1, s₁ = 0.2, s₂ = 0.5, margin = 0.1", 1.0, [0.2, 0.5],
+              {"margin": 0.1}, vary=0, more_targets=(-1.0,), x_label="score s₁"),
     classification=True,
 )
 
@@ -216,7 +217,8 @@ HINGE_EMBEDDING_EXPLANATION = LossExplanation(
               "Dissimilar pairs beyond the margin give no gradient; set the margin on the "
               "scale of the distances."),
     related=("cosine_embedding_loss", "triplet_margin_loss"),
-    case=Case("y = −1, x = 0.4, margin = 1", [-1.0], [0.4], {}, grid=(0.0, 2.0),
+    activation="none (a non-negative distance x between the pair's embeddings)",
+    case=Case("y = −1, x = 0.4, margin = 1", -1.0, 0.4, {}, grid=(0.0, 2.0), more_targets=(1.0,),
               x_label="distance x"),
 )
 
@@ -299,7 +301,7 @@ SOFT_MARGIN_EXPLANATION = LossExplanation(
     pitfalls=("It equals binary cross-entropy from logits: don't add a sigmoid before it.",
               "Labels must be ±1; 0/1 labels turn the negative class into a constant loss."),
     related=("binary_cross_entropy", "hinge_loss"),
-    case=Case("y = 1, s = 0.5", [1.0], [0.5], {}, x_label="score s"),
+    case=Case("y = 1, s = 0.5", 1.0, 0.5, {}, more_targets=(-1.0,), x_label="score s"),
     activation_from="bernoulli",
     activation="none (raw score); sigmoid(s) is P(y = +1)",
     classification=True,
@@ -383,8 +385,9 @@ COSINE_EMBEDDING_EXPLANATION = LossExplanation(
               "A margin of 0 pushes dissimilar pairs only to orthogonal; PyTorch suggests 0 "
               "to 0.5."),
     related=("hinge_embedding_loss", "cosine_similarity_loss", "triplet_margin_loss"),
-    case=Case("y = 1, x₁ = (1, 0), x₂ = (1, 1)", [1.0], [[[1.0, 0.0], [1.0, 1.0]]], {},
-              vary=0, x_label="first coordinate of x₁"),
+    activation="none (raw embedding vectors x₁, x₂ stacked on axis −2); the cosine normalises them",
+    case=Case("y = 1, x₁ = (1, 0), x₂ = (1, 1)", 1.0, [[1.0, 0.0], [1.0, 1.0]], {},
+              vary=0, more_targets=(-1.0,), x_label="first coordinate of x₁"),
 )
 
 
@@ -490,8 +493,9 @@ TRIPLET_EXPLANATION = LossExplanation(
               "The embeddings can shrink or grow to meet the margin; normalise them to fix "
               "the scale of the margin."),
     related=("cosine_embedding_loss", "hinge_embedding_loss"),
+    activation="none (raw embedding vectors a, p, n stacked on axis −2)",
     case=Case("a = (0, 0), p = (1, 0), n = (0, 1.5)", None,
-              [[[0.0, 0.0], [1.0, 0.0], [0.0, 1.5]]], {}, vary=0,
+              [[0.0, 0.0], [1.0, 0.0], [0.0, 1.5]], {}, vary=0,
               x_label="first coordinate of a"),
 )
 
@@ -619,7 +623,8 @@ COSINE_SIMILARITY_EXPLANATION = LossExplanation(
               "A zero vector has cosine 0 with everything (Keras' and optax' convention), so "
               "its loss is 1 and its gradient points along the target."),
     related=("cosine_embedding_loss", "mean_squared_error"),
-    case=Case("y = (0, 1), ŷ = (1, 1)", [[0.0, 1.0]], [[1.0, 1.0]], {}, vary=0,
+    activation="none (a raw vector ŷ); the loss normalises it to unit length",
+    case=Case("y = (0, 1), ŷ = (1, 1)", [0.0, 1.0], [1.0, 1.0], {}, vary=0,
               x_label="first coordinate of ŷ"),
 )
 

@@ -54,7 +54,8 @@ MULTI_MARGIN_EXPLANATION = LossExplanation(
               "Once every wrong class is a margin below, the loss and its gradient are 0: "
               "the model stops improving on easy samples."),
     related=("categorical_hinge_loss", "sparse_categorical_cross_entropy"),
-    case=Case("y = 0, s = (0.5, 0.2, −1)", [0], [[0.5, 0.2, -1.0]], {}, vary=0,
+    activation="none (raw class scores s); the largest score is the prediction",
+    case=Case("y = 0, s = (0.5, 0.2, −1)", 0, [0.5, 0.2, -1.0], {}, vary=0,
               x_label="score of the right class"),
     classification=True,
 )
@@ -161,7 +162,8 @@ MULTILABEL_MARGIN_EXPLANATION = LossExplanation(
               "A sample with no target (or every class a target) has no pair and a loss of "
               "0."),
     related=("multi_margin_loss", "binary_cross_entropy"),
-    case=Case("targets {0, 2}, s = (0.5, 0.2, 1)", [[0, 2, -1]], [[0.5, 0.2, 1.0]], {},
+    activation="none (raw class scores s); the targets should score above the rest",
+    case=Case("targets {0, 2}, s = (0.5, 0.2, 1)", [0, 2, -1], [0.5, 0.2, 1.0], {},
               vary=0, x_label="score of class 0"),
     classification=True,
 )
@@ -252,7 +254,8 @@ PERCEPTRON_EXPLANATION = LossExplanation(
               "on the data; the hinge loss adds a margin.",
               "Labels must be ±1: 0/1 labels make the negative class cost nothing."),
     related=("hinge_loss", "soft_margin_loss"),
-    case=Case("y = 1, s = −0.5", [1.0], [-0.5], {}, x_label="score s"),
+    activation="none (raw score s); its sign is the prediction",
+    case=Case("y = 1, s = −0.5", 1.0, -0.5, {}, more_targets=(-1.0,), x_label="score s"),
     classification=True,
 )
 
@@ -323,7 +326,8 @@ MULTICLASS_PERCEPTRON_EXPLANATION = LossExplanation(
     pitfalls=("No margin: a tie with the right class costs nothing.",
               "The gradient is 0 once the right class wins, however narrowly."),
     related=("multi_margin_loss", "perceptron_loss"),
-    case=Case("y = 0, s = (0.5, 1, −1)", [0], [[0.5, 1.0, -1.0]], {}, vary=0,
+    activation="none (raw class scores s); the largest score is the prediction",
+    case=Case("y = 0, s = (0.5, 1, −1)", 0, [0.5, 1.0, -1.0], {}, vary=0,
               x_label="score of the right class"),
     classification=True,
 )

@@ -101,8 +101,9 @@ DICE_EXPLANATION = LossExplanation(
               "The gradient of one pixel depends on the whole mask, and is large for small "
               "objects: training can be unstable early."),
     related=("tversky_loss", "binary_cross_entropy"),
-    case=Case("y = (1, 1, 0, 0), p = (0.9, 0.6, 0.2, 0.1)", [[1.0, 1.0, 0.0, 0.0]],
-              [[0.9, 0.6, 0.2, 0.1]], {}, vary=0, grid=(0.0, 1.0),
+    activation="sigmoid (per-pixel probabilities p in [0, 1]; softmax per pixel for classes)",
+    case=Case("y = (1, 1, 0, 0), p = (0.9, 0.6, 0.2, 0.1)", [1.0, 1.0, 0.0, 0.0],
+              [0.9, 0.6, 0.2, 0.1], {}, vary=0, grid=(0.0, 1.0),
               x_label="probability of pixel 0"),
 )
 
@@ -191,8 +192,9 @@ TVERSKY_EXPLANATION = LossExplanation(
               "foreground Σ y (1 − p); convention='keras' takes them as Keras does.",
               "As for Dice, empty masks give a loss of 1 unless eps is large."),
     related=("dice_loss", "binary_cross_entropy"),
+    activation="sigmoid (per-pixel probabilities p in [0, 1]; softmax per pixel for classes)",
     case=Case("y = (1, 1, 0, 0), p = (0.9, 0.6, 0.2, 0.1), α = 0.3, β = 0.7",
-              [[1.0, 1.0, 0.0, 0.0]], [[0.9, 0.6, 0.2, 0.1]], {"alpha": 0.3, "beta": 0.7},
+              [1.0, 1.0, 0.0, 0.0], [0.9, 0.6, 0.2, 0.1], {"alpha": 0.3, "beta": 0.7},
               vary=0, grid=(0.0, 1.0), x_label="probability of pixel 0"),
 )
 

@@ -63,7 +63,8 @@ SPARSEMAX_EXPLANATION = LossExplanation(
     pitfalls=("Samples beyond |z| = 1 on the right side give no gradient at all.",
               "Labels must be exactly 0 or 1."),
     related=("binary_cross_entropy", "multiclass_sparsemax_loss"),
-    case=Case("y = 1, z = 0.2", [1.0], [0.2], {}, x_label="logit z"),
+    activation="none (raw logit z); the two-class sparsemax clip((z + 1)/2, 0, 1) gives P(y = 1)",
+    case=Case("y = 1, z = 0.2", 1.0, 0.2, {}, more_targets=(0.0,), x_label="logit z"),
     classification=True,
 )
 
@@ -148,7 +149,8 @@ MULTICLASS_SPARSEMAX_EXPLANATION = LossExplanation(
               "Probabilities are sparsemax(z), not softmax(z): don't mix them with a softmax "
               "cross-entropy's calibration."),
     related=("sparse_categorical_cross_entropy", "sparsemax_loss"),
-    case=Case("y = 0, z = (1, 0.5, −1)", [0], [[1.0, 0.5, -1.0]], {}, vary=0,
+    activation="none (raw scores z); sparsemax(z), a sparse softmax, gives the probabilities",
+    case=Case("y = 0, z = (1, 0.5, −1)", 0, [1.0, 0.5, -1.0], {}, vary=0,
               x_label="score of the right class"),
     classification=True,
 )
@@ -232,7 +234,8 @@ POLY_EXPLANATION = LossExplanation(
     pitfalls=("ε < −1 makes the loss non-convex in p_t and can reward wrong predictions.",
               "The value is not a log-likelihood: compare models with the cross-entropy."),
     related=("categorical_cross_entropy", "categorical_focal_loss"),
-    case=Case("y = (1, 0, 0), z = (1, 0, −1), ε = 2", [[1.0, 0.0, 0.0]], [[1.0, 0.0, -1.0]],
+    activation="none (raw logits z); softmax(z) gives the class probabilities",
+    case=Case("y = (1, 0, 0), z = (1, 0, −1), ε = 2", [1.0, 0.0, 0.0], [1.0, 0.0, -1.0],
               {"epsilon": 2.0}, vary=0, x_label="logit of the right class"),
     classification=True,
 )
@@ -252,7 +255,7 @@ def poly_loss_cross_entropy(
     check_values: bool = True,
     convention: str = "losskit",
 ) -> PerSample:
-    r"""Poly-1 loss: the cross-entropy from logits plus :math:`\epsilon (1 - p_t)`.
+    r"""Poly-1 loss: the cross-entropy from logits plus ε (1 − p_t) (p_t: the right class).
 
     .. math::
 

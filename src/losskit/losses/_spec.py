@@ -48,7 +48,8 @@ class Case:
     y_pred: Any
     #: the loss's options for the call; for a family, the family's parameters
     options: Mapping[str, Any] = field(default_factory=dict)
-    #: index of the raw output the plot varies (``None``: a single raw output)
+    #: index of the raw output the plot varies, in the sample's raw outputs flattened
+    #: (``None``: a single raw output)
     vary: int | None = None
     grid: tuple[float, float] = (-4.0, 4.0)
     #: more targets for the plot (the example's target comes first)
@@ -66,14 +67,20 @@ class Case:
         >>> Case("y = 1, p = (0.5, 0.5)", 1, (0.0, 0.0), vary=0).batch(1, [-1.0, 1.0])
         (array([1, 1]), array([[-1.,  0.],
                [ 1.,  0.]]))
+
+        Stacked inputs (a pair of vectors): ``vary`` indexes the flattened sample.
+
+        >>> Case("x₁ = (1, 0), x₂ = (1, 1)", 1.0, ((1.0, 0.0), (1.0, 1.0)), vary=2).batch(
+        ...     1.0, [0.0, 2.0])[1].tolist()
+        [[[1.0, 0.0], [0.0, 1.0]], [[1.0, 0.0], [2.0, 1.0]]]
         """
         n = 1 if x is None else len(x)
         raw = np.repeat(np.asarray(self.y_pred, dtype=np.float64)[None, ...], n, axis=0)
         if x is not None:
             if self.vary is None:
                 raw = np.asarray(x, dtype=np.float64)
-            else:
-                raw[:, self.vary] = x
+            else:  # ``vary`` indexes the sample's raw outputs flattened (stacked pairs too)
+                raw.reshape(n, -1)[:, self.vary] = x
         if y_true is None:
             return None, raw
         y = np.repeat(np.asarray(y_true)[None, ...], n, axis=0)
