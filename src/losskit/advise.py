@@ -45,7 +45,7 @@ import numpy as np
 from losskit._validation import fail
 from losskit.families import Family, family
 
-__all__ = ["Advice", "Alternative", "Finding", "advise"]
+__all__ = ["Advice", "Alternative", "Finding", "advise", "as_target"]
 
 MAX_LABELS = 20
 MIN_COUNT_VALUES = 6
@@ -133,7 +133,13 @@ def _jsonable(value: Any) -> Any:
 # ------------------------------------------------------------------------------- the target
 
 
-def _as_target(y: Any) -> np.ndarray:
+def as_target(y: Any) -> np.ndarray:
+    """A target column as a NumPy array: pandas objects, torch tensors, JAX arrays and lists
+    alike (what :func:`advise` and :func:`losskit.compare` read a target with).
+
+    >>> as_target([1, 2, 3]).tolist()
+    [1, 2, 3]
+    """
     if hasattr(y, "to_numpy"):  # pandas Series / DataFrame
         y = y.to_numpy()
     elif hasattr(y, "detach"):  # torch tensor
@@ -526,7 +532,7 @@ def advise(y: Any, X: Any = None) -> Advice:
     'gaussian'
     """
     columns = [str(c) for c in getattr(y, "columns", ())]  # names of a DataFrame's columns
-    y = _as_target(y)
+    y = as_target(y)
     n = int(y.shape[0])
     if X is not None and len(X) != n:
         fail("advise", "X", f"has {len(X)} rows but y has {n}",

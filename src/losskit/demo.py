@@ -359,7 +359,7 @@ def significance(results: dict[str, Any]) -> dict[str, Any]:
 
 def conclusions(results: dict[str, Any]) -> list[str]:
     """Plain-language conclusions computed from the results (never hard-coded)."""
-    from losskit.compare._core import mean_spread
+    from losskit.compare import mean_spread
 
     lines = []
     for problem, t in significance(results).items():
@@ -463,7 +463,7 @@ def _plot_curves(problem: str, curves: dict[str, Any], path: Path) -> None:
 
 def _pm(summary: dict[str, Any]) -> str:
     """"mean ± std" with the mean to the decimal place of the std's two significant digits."""
-    from losskit.compare._core import mean_spread
+    from losskit.compare import mean_spread
 
     mean, std = mean_spread(summary["mean"], summary["std"])
     return f"{mean} ± {std}"

@@ -20,16 +20,10 @@ ROOT = Path(__file__).resolve().parents[2] / "src" / "losskit"
 #: modules in import cycles that other parts of issue 14 remove (compare/_core.py and report.py
 #: import each other): a cycle may only join these, and each entry must leave the list
 #: when its module is out of every cycle (the test says so)
-KNOWN_CYCLE_MODULES: frozenset[str] = frozenset({
-    "losskit.compare._core", "losskit.compare.report"})
+KNOWN_CYCLE_MODULES: frozenset[str] = frozenset()
 #: private imports across packages that other parts of issue 14 remove (each must leave the
 #: list when fixed)
-KNOWN_PRIVATE: set[tuple[str, str]] = {
-    ("losskit.compare._core", "losskit.nn._heads"),
-    ("losskit.compare._core", "losskit.nn._tabular"),
-    ("losskit.compare._core", "losskit.advise._as_target"),  # the batch helper's
-    ("losskit.demo", "losskit.compare._core"),
-}
+KNOWN_PRIVATE: set[tuple[str, str]] = set()
 
 
 def _modules() -> dict[str, Path]:

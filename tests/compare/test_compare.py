@@ -145,9 +145,9 @@ def test_deviance_metrics_are_minimised_regression_metrics():
 
 
 def test_results_json_writes_non_finite_as_null_with_a_reason():
-    from losskit.compare._core import _json_text
+    from losskit.compare._format import json_text
 
-    data = json.loads(_json_text({"scores": [[1.0, float("nan")]], "p": float("inf")}))
+    data = json.loads(json_text({"scores": [[1.0, float("nan")]], "p": float("inf")}))
     assert data["scores"] == [[1.0, None]] and data["p"] is None
     assert data["null_reasons"] == {"scores[0][1]": "was nan", "p": "was inf"}
 

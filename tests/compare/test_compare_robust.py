@@ -81,9 +81,9 @@ def test_a_loss_failing_on_some_folds_is_recorded_and_tested_on_the_common_folds
     assert "b failed on 3 of 9 folds" in result.conclusion
     summary = {row["loss"]: row for row in result.summary()}
     assert summary["b"]["n_failed"] == 3 and summary["a"]["n_failed"] == 0
-    from losskit.compare._core import _json_text
+    from losskit.compare._format import json_text
 
-    data = json.loads(_json_text(result.to_dict()))
+    data = json.loads(json_text(result.to_dict()))
     assert data["failures"][0]["loss"] == "b" and "failure_rule" in data
     assert data["fold_scores"]["b"][0] is None  # strict JSON: null with a reason
 
@@ -310,7 +310,7 @@ def test_report_puts_the_holm_p_value_in_its_own_column(target):
 
 
 def test_mean_and_spread_share_their_decimal_place():
-    from losskit.compare._core import mean_spread
+    from losskit.compare import mean_spread
 
     assert mean_spread(60.0412, 5.4871) == ("60.0", "5.5")
     assert mean_spread(0.91234, 0.0123) == ("0.912", "0.012")

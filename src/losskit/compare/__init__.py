@@ -13,6 +13,7 @@ command line: ``losskit.cli`` imports ``losskit.compare._cli``, which registers 
 """
 
 from losskit.compare._core import Comparison, compare, load_callable
+from losskit.compare._format import mean_spread
 from losskit.compare.scores import compare_scores, read_scores
 from losskit.compare.stats import (
     TestResult,
@@ -33,6 +34,7 @@ __all__ = [
     "friedman_test",
     "holm",
     "load_callable",
+    "mean_spread",
     "pairwise_tests",
     "rank_posthoc",
     "read_scores",

@@ -15,6 +15,7 @@ import numpy as np
 from losskit._parallel import freeze_imports
 from losskit._validation import fail
 from losskit.compare import stats as _stats
+from losskit.compare._format import mean_spread, significant
 
 __all__ = ["Comparison", "compare", "load_callable"]
 
@@ -24,34 +25,6 @@ _CLASSIFICATION_TASKS = ("binary", "multiclass")
 
 
 # ---------------------------------------------------------------------------- the result
-
-
-def _sig(x: float, digits: int = 3) -> str:
-    """``x`` to ``digits`` significant digits ("nan" for a missing value)."""
-    return "nan" if x is None or not np.isfinite(x) else f"{x:.{digits}g}"
-
-
-def mean_spread(mean: float, spread: float, digits: int = 2) -> tuple[str, str]:
-    """A mean and its spread (std, CI half-width) to the same decimal place.
-
-    The spread keeps ``digits`` significant digits and the mean is rounded to the same
-    decimal place, so the two read consistently.
-
-    Examples
-    --------
-    >>> mean_spread(53.61234, 1.2345)
-    ('53.6', '1.2')
-    >>> mean_spread(0.912345, 0.00321)
-    ('0.9123', '0.0032')
-    """
-    if not (np.isfinite(mean) and np.isfinite(spread)):
-        return _sig(mean, 4), _sig(spread, digits)
-    if spread <= 0:
-        return f"{mean:.4g}", "0"
-    import math
-
-    decimals = max(0, digits - 1 - math.floor(math.log10(abs(spread))))
-    return f"{mean:.{decimals}f}", f"{spread:.{decimals}f}"
 
 
 @dataclass
@@ -209,7 +182,7 @@ class Comparison:
         for row in self.summary():
             mean, std = mean_spread(row["mean"], row["std"])
             lines.append(f"{row['loss']:<{width}}  {mean:>10}  {std:>10}"
-                         f"  {_sig(row['mean_rank'], 3):>5}  {row['n_failed']}")
+                         f"  {significant(row['mean_rank'], 3):>5}  {row['n_failed']}")
         for f in self.failures[:10]:
             lines.append(f"  failed: {f['loss']} on fold {f['fold']}: {f['error']}")
         if len(self.failures) > 10:
@@ -488,8 +461,7 @@ def _run_one(loss: Any, runner: dict[str, Any], seed: int, X: Any, y: np.ndarray
         value = _predict_score(model, X.iloc[test], y[test], runner["task"], metric,
                                metric_name, metric_options)
     else:
-        from losskit.nn import MLPClassifier, MLPRegressor
-        from losskit.nn._tabular import TabularEncoder
+        from losskit.nn import MLPClassifier, MLPRegressor, TabularEncoder
 
         cls = MLPClassifier if runner["task"] == "classification" else MLPRegressor
         # the features of `losskit fit`, fitted on the training rows only
@@ -563,8 +535,7 @@ def _fit_chunk(items: list[tuple[int, int]], losses: list[Any], runner: dict[str
         freeze_imports(dispatcher_pid)
     import torch
 
-    from losskit.nn import MLPClassifier, MLPRegressor
-    from losskit.nn._tabular import TabularEncoder
+    from losskit.nn import MLPClassifier, MLPRegressor, TabularEncoder
     from losskit.nn.estimators import fit_many
     from losskit.nn.trainer import thread_policy
 
@@ -856,7 +827,7 @@ def compare(X: Any, y: Any, losses: Sequence[Any], *, metric: Any = None, n_spli
     func = "compare"
     from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
 
-    from losskit.advise import _as_target
+    from losskit.advise import as_target
 
     for name, value, low in (("n_splits", n_splits, 2), ("n_repeats", n_repeats, 1)):
         if not (isinstance(value, (int, np.integer)) and not isinstance(value, bool)
@@ -915,7 +886,7 @@ def compare(X: Any, y: Any, losses: Sequence[Any], *, metric: Any = None, n_spli
     for key, value in _TRAINING.items():
         params.setdefault(key, value)
 
-    y = _as_target(y)
+    y = as_target(y)
     if y.ndim != 1:
         fail(func, "y", f"has shape {y.shape}", "Pass one target column")
     n = y.shape[0]
@@ -963,7 +934,7 @@ def compare(X: Any, y: Any, losses: Sequence[Any], *, metric: Any = None, n_spli
 
     if kind == "mlp":
         # fail fast on a loss the network does not know (before any training)
-        from losskit.nn._heads import loss_spec
+        from losskit.nn import loss_spec
 
         n_classes = len(np.unique(y)) if task == "classification" else None
         for loss in losses:
@@ -1058,9 +1029,3 @@ def compare(X: Any, y: Any, losses: Sequence[Any], *, metric: Any = None, n_spli
         failures=failures, settings=settings)
 
 
-def _json_text(data: Any) -> str:
-    """``results.json``: strict JSON; a non-finite number (a failed fit's score, an undefined
-    statistic) is written as ``null`` with a ``null_reasons`` entry beside it."""
-    from losskit._io import strict_json
-
-    return strict_json(data, where="compare results.json", nonfinite="null")

@@ -12,7 +12,7 @@ import numpy as np
 
 from losskit._io import atomic_write_bytes
 from losskit._validation import fail
-from losskit.compare._core import _json_text
+from losskit.compare._format import json_text, mean_spread, significant
 
 __all__ = ["PLOT_FILE", "REPORT_FILE", "RESULTS_FILE", "box_plot_png", "report_html",
            "write_report"]
@@ -53,7 +53,6 @@ def box_plot_png(comparison: Any) -> bytes:
 
 
 def _table(comparison: Any) -> str:
-    from losskit.compare._core import _sig, mean_spread
 
     head = "".join(f"<th>{h}</th>" for h in ("loss", "mean", "std", "min", "max",
                                               "mean rank", "fit seconds", "failed fits"))
@@ -64,13 +63,12 @@ def _table(comparison: Any) -> str:
         lo, hi = mean_spread(r["min"], r["std"])[0], mean_spread(r["max"], r["std"])[0]
         rows.append(f"<tr{best}><td>{html.escape(r['loss'])}</td><td>{mean}</td>"
                     f"<td>{std}</td><td>{lo}</td><td>{hi}</td>"
-                    f"<td>{_sig(r['mean_rank'])}</td><td>{_sig(r['mean_fit_seconds'])}</td>"
+                    f"<td>{significant(r['mean_rank'])}</td><td>{significant(r['mean_fit_seconds'])}</td>"
                     f"<td>{r['n_failed']} of {r['n_failed'] + r['n_succeeded']}</td></tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
 def _difference(t: dict[str, Any]) -> str:
-    from losskit.compare._core import mean_spread
 
     half = (t["ci_high"] - t["ci_low"]) / 2.0
     mean, _ = mean_spread(t["mean_difference"], half)
@@ -210,7 +208,7 @@ def write_report(comparison: Any, out: Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = {"results": out / RESULTS_FILE, "scores": out / SCORES_FILE,
              "plot": out / PLOT_FILE, "report": out / REPORT_FILE}
-    atomic_write_bytes(paths["results"], _json_text(comparison.to_dict()))
+    atomic_write_bytes(paths["results"], json_text(comparison.to_dict()))
     atomic_write_bytes(paths["scores"], comparison.to_frame().to_csv(index=False))
     png = box_plot_png(comparison)
     atomic_write_bytes(paths["plot"], png)

@@ -23,6 +23,8 @@ from typing import Any
 _EXPORTS = {
     "LOSS_HEADS": "losskit.nn._heads",
     "Head": "losskit.nn._heads",
+    "loss_spec": "losskit.nn._heads",
+    "TabularEncoder": "losskit.nn._tabular",
     "Diagnosis": "losskit.nn.diagnosis",
     "Finding": "losskit.nn.diagnosis",
     "diagnose": "losskit.nn.diagnosis",
@@ -61,10 +63,12 @@ __all__ = [
     "MLPClassifier",
     "MLPRegressor",
     "Member",
+    "TabularEncoder",
     "Trainer",
     "TrainingDivergedError",
     "TrainingDivergedWarning",
     "diagnose",
     "fit_batched",
     "fit_many",
+    "loss_spec",
 ]
