@@ -183,6 +183,18 @@ class PerSample:
     scaled_gradient: Callable[[Array | float], Array] | None = None
 
 
+def weighted_parts(func: str, inputs: Inputs, loss: Array, gradient: Callable[[], Array],
+                   sample_weight: Array | None, *, check_values: bool, convention: str,
+                   nan_hint: str = "check y_pred") -> PerSample:
+    """:class:`PerSample` of ``loss`` with the sample weights validated to its shape and the
+    ``convention``'s mean normaliser."""
+    weight = sample_weights(func, inputs, sample_weight, tuple(loss.shape),
+                            check_values=check_values)
+    return PerSample(inputs, loss, gradient, weight,
+                     count_normaliser(inputs.xp, loss, weight, CONVENTIONS[convention]),
+                     nan_hint=nan_hint)
+
+
 def check_not_nan(func: str, parts: PerSample) -> None:
     """No NaN per-sample loss where the weight is not 0 (the message names the sample)."""
     xp, loss = parts.inputs.xp, parts.loss

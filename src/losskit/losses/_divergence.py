@@ -11,13 +11,11 @@ from typing import Any
 
 from losskit._array import Array, mul_zero_safe
 from losskit._validation import Boolean, Integer, Interval, check_domain, check_finite
-from losskit.losses._conventions import CONVENTIONS
 from losskit.losses._core import (
     PerSample,
-    count_normaliser,
     loss_function,
     prepare,
-    sample_weights,
+    weighted_parts,
 )
 from losskit.losses._spec import Case, LossExplanation
 
@@ -111,15 +109,12 @@ def generalized_kl_divergence(
         q = z
         terms = mul_zero_safe(xp, p, log_p - xp.log(xp.where(p > 0.0, q, 1.0))) - p + q
     loss = xp.sum(terms, axis=-1)
-    weight = sample_weights(func, inputs, inputs.sample_weight, tuple(loss.shape),
-                            check_values=check_values)
-
     def gradient() -> Array:
         if log_input:
             return q - p
         return 1.0 - mul_zero_safe(xp, p, 1.0 / q)
 
-    return PerSample(inputs, loss, gradient, weight,
-                     count_normaliser(xp, loss, weight, CONVENTIONS[convention]),
-                     nan_hint="a prediction of 0 where the target is positive: pass "
+    return weighted_parts(func, inputs, loss, gradient, inputs.sample_weight,
+                          check_values=check_values, convention=convention,
+                          nan_hint="a prediction of 0 where the target is positive: pass "
                               "log-predictions")

@@ -17,12 +17,10 @@ from typing import Any
 from losskit._array import Array
 from losskit._reduction import mean_over_outputs
 from losskit._validation import Constraint, Interval, check_domain, check_finite, fail
-from losskit.losses._conventions import CONVENTIONS
 from losskit.losses._core import (
     Inputs,
     PerSample,
-    count_normaliser,
-    sample_weights,
+    weighted_parts,
 )
 
 __all__ = [
@@ -112,12 +110,10 @@ def per_sample(func: str, inputs: Inputs, elementwise: Array, gradient: Callable
     """
     xp = inputs.xp
     loss, k = mean_over_outputs(xp, elementwise)
-    weight = sample_weights(func, inputs, sample_weight, tuple(loss.shape),
-                            check_values=check_values)
 
     def gradient_per_sample() -> Array:
         g = gradient()
         return g if k == 1 else g / k
 
-    return PerSample(inputs, loss, gradient_per_sample, weight,
-                     count_normaliser(xp, loss, weight, CONVENTIONS[convention]), nan_hint=nan_hint)
+    return weighted_parts(func, inputs, loss, gradient_per_sample, sample_weight,
+                          check_values=check_values, convention=convention, nan_hint=nan_hint)

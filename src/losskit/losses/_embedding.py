@@ -17,15 +17,13 @@ import numpy as np
 
 from losskit._array import Array, first_index, log_sigmoid, sigmoid, to_bool, to_float
 from losskit._validation import Boolean, Integer, Real, check_finite, fail
-from losskit.losses._conventions import CONVENTIONS
 from losskit.losses._core import (
     Inputs,
     PerSample,
-    count_normaliser,
     loss_function,
     mean_over_outputs,
     prepare,
-    sample_weights,
+    weighted_parts,
 )
 from losskit.losses._elementwise import per_sample
 from losskit.losses._spec import Case, LossExplanation
@@ -101,14 +99,6 @@ def stacked(func: str, y_true: Any, y_pred: Any, sample_weight: Any, *, count: i
     if check_values:
         check_finite(func, xp, "y_pred", inputs.y_pred)
     return inputs, y
-
-
-def _weighted(func: str, inputs: Inputs, loss: Array, gradient: Any, sample_weight: Any,
-              check_values: bool, convention: str) -> PerSample:
-    weight = sample_weights(func, inputs, sample_weight, tuple(loss.shape),
-                            check_values=check_values)
-    return PerSample(inputs, loss, gradient, weight,
-                     count_normaliser(inputs.xp, loss, weight, CONVENTIONS[convention]))
 
 
 # ------------------------------------------------------------------------------ ranking pairs
@@ -199,7 +189,8 @@ def margin_ranking_loss(
         g = xp.where(gap > 0.0, -y, 0.0) / k
         return xp.stack([g, -g], axis=-1)
 
-    return _weighted(func, inputs, loss, gradient, inputs.sample_weight, check_values, convention)
+    return weighted_parts(func, inputs, loss, gradient, inputs.sample_weight,
+                          check_values=check_values, convention=convention)
 
 
 # ----------------------------------------------------------------------------- hinge embedding
@@ -474,7 +465,8 @@ def cosine_embedding_loss(
         g2 = dcos * (x1 / d - c * x2 / m2[..., None])
         return xp.stack([g1, g2], axis=-2)
 
-    return _weighted(func, inputs, loss, gradient, inputs.sample_weight, check_values, convention)
+    return weighted_parts(func, inputs, loss, gradient, inputs.sample_weight,
+                          check_values=check_values, convention=convention)
 
 
 # ------------------------------------------------------------------------------------ triplets
@@ -606,7 +598,8 @@ def triplet_margin_loss(
             g_n = (1.0 - sw) * g_an + sw * g_pn
         return xp.stack([active * g_a, active * g_p, active * g_n], axis=-2)
 
-    return _weighted(func, inputs, loss, gradient, inputs.sample_weight, check_values, convention)
+    return weighted_parts(func, inputs, loss, gradient, inputs.sample_weight,
+                          check_values=check_values, convention=convention)
 
 
 # --------------------------------------------------------------------------- cosine similarity
@@ -708,4 +701,5 @@ def cosine_similarity_loss(
         along = xp.where(free, cos, 0.0)[..., None] * u
         return -(t - along) / norm[..., None]
 
-    return _weighted(func, inputs, loss, gradient, inputs.sample_weight, check_values, convention)
+    return weighted_parts(func, inputs, loss, gradient, inputs.sample_weight,
+                          check_values=check_values, convention=convention)

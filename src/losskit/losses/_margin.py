@@ -13,13 +13,11 @@ from typing import Any
 from losskit._array import Array, device, first_index, take_labels, to_bool, to_float
 from losskit._validation import Constraint, Integer, Real, check_finite, check_labels, fail
 from losskit.losses._classification import _class_weights, _labels_as_integers
-from losskit.losses._conventions import CONVENTIONS
 from losskit.losses._core import (
     PerSample,
-    count_normaliser,
     loss_function,
     prepare,
-    sample_weights,
+    weighted_parts,
 )
 from losskit.losses._elementwise import per_sample
 from losskit.losses._embedding import _indicator, check_signs
@@ -137,16 +135,14 @@ def multi_margin_loss(
     if weights is not None:
         scale = xp.reshape(xp.take(weights, xp.reshape(labels, (-1,))), labels.shape) / n_classes
     loss = xp.sum(hinge if p == 1 else hinge * hinge, axis=-1) * scale
-    weight = sample_weights(func, inputs, inputs.sample_weight, tuple(loss.shape),
-                            check_values=check_values)
 
     def gradient() -> Array:
         g = _indicator(xp, inside, s) if p == 1 else 2.0 * hinge
         g = g * (scale if isinstance(scale, float) else scale[..., None])
         return xp.where(wrong, g, -xp.sum(g, axis=-1, keepdims=True))
 
-    return PerSample(inputs, loss, gradient, weight,
-                     count_normaliser(xp, loss, weight, CONVENTIONS[convention]))
+    return weighted_parts(func, inputs, loss, gradient, inputs.sample_weight,
+                          check_values=check_values, convention=convention)
 
 
 MULTILABEL_MARGIN_EXPLANATION = LossExplanation(
@@ -233,15 +229,13 @@ def multilabel_margin_loss(
     h = 1.0 - s[..., :, None] + s[..., None, :]  # h[j, k] = 1 - s_j + s_k
     pairs = counts[..., :, None] * others[..., None, :] / n_classes
     loss = xp.sum(xp.sum(pairs * xp.maximum(h, 0.0), axis=-1), axis=-1)
-    weight = sample_weights(func, inputs, inputs.sample_weight, tuple(loss.shape),
-                            check_values=check_values)
 
     def gradient() -> Array:
         active = xp.where(h > 0.0, pairs, 0.0)
         return xp.sum(active, axis=-2) - xp.sum(active, axis=-1)
 
-    return PerSample(inputs, loss, gradient, weight,
-                     count_normaliser(xp, loss, weight, CONVENTIONS[convention]))
+    return weighted_parts(func, inputs, loss, gradient, inputs.sample_weight,
+                          check_values=check_values, convention=convention)
 
 
 PERCEPTRON_EXPLANATION = LossExplanation(
@@ -385,8 +379,6 @@ def multiclass_perceptron_loss(
         check_labels(func, xp, labels, s.shape[-1], None)
         check_finite(func, xp, "y_pred", s)
     loss = xp.max(s, axis=-1) - take_labels(xp, s, labels)
-    weight = sample_weights(func, inputs, inputs.sample_weight, tuple(loss.shape),
-                            check_values=check_values)
 
     def gradient() -> Array:
         classes = xp.arange(s.shape[-1], dtype=labels.dtype, device=device(s))
@@ -394,5 +386,5 @@ def multiclass_perceptron_loss(
         return (_indicator(xp, classes == xp.astype(best, labels.dtype)[..., None], s)
                 - _indicator(xp, classes == labels[..., None], s))
 
-    return PerSample(inputs, loss, gradient, weight,
-                     count_normaliser(xp, loss, weight, CONVENTIONS[convention]))
+    return weighted_parts(func, inputs, loss, gradient, inputs.sample_weight,
+                          check_values=check_values, convention=convention)

@@ -14,14 +14,13 @@ import numpy as np
 
 from losskit._array import Array
 from losskit._validation import UNIT_INTERVAL, Constraint, Real, check_domain, fail
-from losskit.losses._conventions import CONVENTIONS, KERAS_EPSILON
+from losskit.losses._conventions import KERAS_EPSILON
 from losskit.losses._core import (
     Inputs,
     PerSample,
-    count_normaliser,
     loss_function,
     prepare,
-    sample_weights,
+    weighted_parts,
 )
 from losskit.losses._spec import Case, LossExplanation
 
@@ -82,11 +81,9 @@ def _finish(func: str, inputs: Inputs, axes: tuple[int, ...], loss: Array, gradi
             sample_weight: Any, check_values: bool, convention: str) -> PerSample:
     xp = inputs.xp
     shape = tuple(n for i, n in enumerate(inputs.y_pred.shape) if i not in axes)
-    loss = xp.reshape(loss, shape)
-    weight = sample_weights(func, inputs, sample_weight, shape, check_values=check_values)
-    return PerSample(inputs, loss, gradient, weight, count_normaliser(
-        xp, loss, weight, CONVENTIONS[convention]),
-                     nan_hint="both masks are empty and eps is 0: pass eps > 0")
+    return weighted_parts(func, inputs, xp.reshape(loss, shape), gradient, sample_weight,
+                          check_values=check_values, convention=convention,
+                          nan_hint="both masks are empty and eps is 0: pass eps > 0")
 
 
 DICE_EXPLANATION = LossExplanation(

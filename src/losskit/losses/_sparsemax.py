@@ -25,13 +25,11 @@ from losskit._array import (
 from losskit._validation import Integer, Real, check_finite, check_labels, fail
 from losskit.losses._classification import _labels_as_integers
 from losskit.losses._classification_catalogue import _check_distributions
-from losskit.losses._conventions import CONVENTIONS
 from losskit.losses._core import (
     PerSample,
-    count_normaliser,
     loss_function,
     prepare,
-    sample_weights,
+    weighted_parts,
 )
 from losskit.losses._elementwise import per_sample
 from losskit.losses._embedding import _indicator
@@ -212,15 +210,13 @@ def multiclass_sparsemax_loss(
     p = sparsemax(xp, z)
     relative = z - take_labels(xp, z, labels)[..., None]
     loss = xp.sum(p * relative, axis=-1) + 0.5 * (1.0 - xp.sum(p * p, axis=-1))
-    weight = sample_weights(func, inputs, inputs.sample_weight, tuple(loss.shape),
-                            check_values=check_values)
 
     def gradient() -> Array:
         classes = xp.arange(z.shape[-1], dtype=labels.dtype, device=device(z))
         return p - _indicator(xp, classes == labels[..., None], z)
 
-    return PerSample(inputs, loss, gradient, weight,
-                     count_normaliser(xp, loss, weight, CONVENTIONS[convention]))
+    return weighted_parts(func, inputs, loss, gradient, inputs.sample_weight,
+                          check_values=check_values, convention=convention)
 
 
 POLY_EXPLANATION = LossExplanation(
@@ -301,11 +297,9 @@ def poly_loss_cross_entropy(
     y_dot_p = xp.sum(y * p, axis=-1)
     total = xp.sum(y, axis=-1)
     loss = -xp.sum(mul_zero_safe(xp, y, log_p), axis=-1) + epsilon * (total - y_dot_p)
-    weight = sample_weights(func, inputs, inputs.sample_weight, tuple(loss.shape),
-                            check_values=check_values)
 
     def gradient() -> Array:
         return p * total[..., None] - y - epsilon * p * (y - y_dot_p[..., None])
 
-    return PerSample(inputs, loss, gradient, weight,
-                     count_normaliser(xp, loss, weight, CONVENTIONS[convention]))
+    return weighted_parts(func, inputs, loss, gradient, inputs.sample_weight,
+                          check_values=check_values, convention=convention)
