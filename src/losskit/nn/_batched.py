@@ -46,12 +46,12 @@ import torch
 
 from losskit._validation import fail
 from losskit.nn._heads import Head, metric_function
-from losskit.nn.diagnosis import EXPLODE_FACTOR
 from losskit.nn.models import ACTIVATIONS, MLP
 from losskit.nn.trainer import (
     History,
     Trainer,
     _baselines,
+    _explode_level,
     _initial_loss,
     _metric_scale,
     _metric_values,
@@ -265,11 +265,8 @@ class _Setup:
         self.metric_fns = [metric_function("Trainer", m) for m in (
             trainer.metrics if trainer.metrics is not None else self.head.default_metrics)]
         self.unscale = _metric_scale(self.name, self.head, member.target_scale, dtype, device)
-        ceiling = _initial_loss(model, self.X, self.Y, self.w)
-        size = max(abs(ceiling), abs(self.history.baseline.get("loss", 0.0)))
-        self.explode = ceiling + EXPLODE_FACTOR * size if math.isfinite(ceiling) and \
-            size > 0 else math.inf
-        self.initial = ceiling
+        self.explode = _explode_level(_initial_loss(model, self.X, self.Y, self.w),
+                                      self.history.baseline)
         self.gen = torch.Generator()
         if trainer.random_state is None:
             self.gen.seed()

@@ -388,11 +388,7 @@ class Trainer:
         # and whose training loss is not above the initial network's (not exploding)
         ceiling = _initial_loss(model, X_t, Y_t, w_t) if start_epoch == 0 else \
             max((r["loss"] for r in history.rows), default=math.inf)
-        # an exploding loss (finite, but EXPLODE_FACTOR times the loss's size above the
-        # initial network's) is divergence too
-        size = max(abs(ceiling), abs(history.baseline.get("loss", 0.0)))
-        explode = ceiling + EXPLODE_FACTOR * size if math.isfinite(ceiling) and size > 0 \
-            else math.inf
+        explode = _explode_level(ceiling, history.baseline)
         good = _Snapshot(model, opt, schedule, stop, history, start_epoch, ceiling)
         try:
             epoch = start_epoch + 1
@@ -611,6 +607,15 @@ class _Snapshot:
         stop.best_state = self.stop[1]
         del history.rows[self.rows:]
         history.best_epoch = self.best_epoch
+
+
+def _explode_level(ceiling: float, baseline: Mapping[str, float]) -> float:
+    """The training loss above which a fit has diverged: an exploding loss (finite, but
+    EXPLODE_FACTOR times the loss's size above ``ceiling``, the initial network's) is
+    divergence too; ``inf`` when there is no finite ceiling."""
+    size = max(abs(ceiling), abs(baseline.get("loss", 0.0)))
+    return ceiling + EXPLODE_FACTOR * size if math.isfinite(ceiling) and size > 0 \
+        else math.inf
 
 
 def _initial_loss(model: MLP, X: torch.Tensor, Y: dict[str, torch.Tensor],
