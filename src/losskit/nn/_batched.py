@@ -52,6 +52,7 @@ from losskit.nn.trainer import (
     Trainer,
     _baselines,
     _explode_level,
+    _head_records,
     _initial_loss,
     _metric_scale,
     _metric_values,
@@ -257,10 +258,7 @@ class _Setup:
                                             else None, dtype, "X_val"))
         heads = model.head_specs
         self.name, self.head = next(iter(heads.items()))
-        self.history = History(settings=trainer.settings(), heads={
-            name: {"loss": h.spec.name, "activation": h.activation,
-                   "on_logits": h.spec.on_logits, "task": h.task,
-                   "description": h.describe()} for name, h in heads.items()})
+        self.history = History(settings=trainer.settings(), heads=_head_records(model))
         self.history.baseline = _baselines(model, self.X, self.Y, self.w, self.val)
         self.metric_fns = [metric_function("Trainer", m) for m in (
             trainer.metrics if trainer.metrics is not None else self.head.default_metrics)]
