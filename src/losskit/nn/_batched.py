@@ -46,12 +46,13 @@ import torch
 
 from losskit._validation import fail
 from losskit.nn._heads import Head, metric_function
-from losskit.nn.diagnosis import EXPLODE_FACTOR
 from losskit.nn.models import ACTIVATIONS, MLP
 from losskit.nn.trainer import (
     History,
     Trainer,
     _baselines,
+    _explode_level,
+    _head_records,
     _initial_loss,
     _metric_scale,
     _metric_values,
@@ -257,19 +258,13 @@ class _Setup:
                                             else None, dtype, "X_val"))
         heads = model.head_specs
         self.name, self.head = next(iter(heads.items()))
-        self.history = History(settings=trainer.settings(), heads={
-            name: {"loss": h.spec.name, "activation": h.activation,
-                   "on_logits": h.spec.on_logits, "task": h.task,
-                   "description": h.describe()} for name, h in heads.items()})
+        self.history = History(settings=trainer.settings(), heads=_head_records(model))
         self.history.baseline = _baselines(model, self.X, self.Y, self.w, self.val)
         self.metric_fns = [metric_function("Trainer", m) for m in (
             trainer.metrics if trainer.metrics is not None else self.head.default_metrics)]
         self.unscale = _metric_scale(self.name, self.head, member.target_scale, dtype, device)
-        ceiling = _initial_loss(model, self.X, self.Y, self.w)
-        size = max(abs(ceiling), abs(self.history.baseline.get("loss", 0.0)))
-        self.explode = ceiling + EXPLODE_FACTOR * size if math.isfinite(ceiling) and \
-            size > 0 else math.inf
-        self.initial = ceiling
+        self.explode = _explode_level(_initial_loss(model, self.X, self.Y, self.w),
+                                      self.history.baseline)
         self.gen = torch.Generator()
         if trainer.random_state is None:
             self.gen.seed()
@@ -370,6 +365,8 @@ class _Batch:
         for group in order:
             slices.append((start, start + len(group), setups[start].head))
             start += len(group)
+        # each member's loss group, looked up every epoch
+        group_of = [gi for gi, (a, z, _) in enumerate(slices) for _ in range(a, z)]
         M = len(setups)
         models = [s.member.model for s in setups]
         dtype = next(models[0].parameters()).dtype
@@ -511,10 +508,10 @@ class _Batch:
                 done_early = tr.early_stopping and exhausted
                 final = last or done_early
                 if self.epoch_metrics or final or s.saturation:
-                    self._metrics(row, s, k, raw_epoch, Yp, slices, Wp, weighted[k],
-                                  final or self.epoch_metrics)
+                    self._metrics(row, s, k, group_of[k], raw_epoch, Yp, slices, Wp,
+                                  weighted[k], final or self.epoch_metrics)
                 if has_val and (self.epoch_metrics or final):
-                    gi = _group_of(slices, k)
+                    gi = group_of[k]
                     yv = Yv_all[gi][k - slices[gi][0], : nv_list[k]]
                     row.update(_metric_values(s.head, raw_v[k, : nv_list[k]], yv, s.val[2],
                                               s.metric_fns, "val_", s.unscale))
@@ -538,11 +535,11 @@ class _Batch:
                     lin.bias.copy_(params[2 * layer + 1][k, 0])
         return diverged
 
-    def _metrics(self, row: dict[str, float], s: _Setup, k: int, raw_epoch: torch.Tensor,
-                 Yp: list[torch.Tensor], slices: list[tuple[int, int, Head]],
-                 Wp: torch.Tensor, weighted: bool, metrics: bool) -> None:
+    def _metrics(self, row: dict[str, float], s: _Setup, k: int, gi: int,
+                 raw_epoch: torch.Tensor, Yp: list[torch.Tensor],
+                 slices: list[tuple[int, int, Head]], Wp: torch.Tensor, weighted: bool,
+                 metrics: bool) -> None:
         n_k = s.X.shape[0]
-        gi = _group_of(slices, k)
         y = Yp[gi][:, k - slices[gi][0]]
         y = y.reshape(-1, *y.shape[2:])[:n_k]  # the epoch's rows in the order trained
         raw = raw_epoch[:, k].reshape(-1, raw_epoch.shape[-1])[:n_k]
@@ -553,11 +550,6 @@ class _Batch:
             sat, wrong = _saturation(s.head, raw, y)
             row[f"saturation/{s.name}"] = sat
             row[f"saturated_wrong/{s.name}"] = wrong
-
-
-def _group_of(slices: list[tuple[int, int, Head]], k: int) -> int:
-    """The index of the loss group that member ``k`` belongs to."""
-    return next(i for i, (a, z, _) in enumerate(slices) if a <= k < z)
 
 
 def _ordered(row: dict[str, float]) -> dict[str, float]:

@@ -60,6 +60,15 @@ def build_model(path: Path, config: dict[str, Any], func: str) -> MLP:
     return model
 
 
+def read_config(path: Path, func: str) -> dict[str, Any]:
+    """The parsed ``config.json`` of a saved model folder (an error when either file is
+    missing)."""
+    if not (path / CONFIG_FILE).exists() or not (path / MODEL_FILE).exists():
+        fail(func, "path", f"{str(path)!r} has no {CONFIG_FILE} and {MODEL_FILE}",
+             "Pass a folder written by save()")
+    return json.loads((path / CONFIG_FILE).read_text())
+
+
 def raw_outputs(model: MLP, X: np.ndarray) -> torch.Tensor:
     """The first head's predictions (activated outputs) of a checked 2-D array."""
     dtype = next(model.parameters()).dtype
@@ -179,10 +188,7 @@ class SavedModel:
         """Read the folder ``path`` (``config``: its parsed ``config.json``, if at hand)."""
         path = Path(path)
         if config is None:
-            if not (path / CONFIG_FILE).exists() or not (path / MODEL_FILE).exists():
-                fail("SavedModel.load", "path", f"{str(path)!r} has no {CONFIG_FILE} and "
-                     f"{MODEL_FILE}", "Pass a folder written by save()")
-            config = json.loads((path / CONFIG_FILE).read_text())
+            config = read_config(path, "SavedModel.load")
         if config.get("estimator") not in ("MLPClassifier", "MLPRegressor"):
             fail("SavedModel.load", "path", f"holds a {config.get('estimator')}",
                  "Pass a folder written by MLPClassifier.save or MLPRegressor.save")

@@ -46,6 +46,7 @@ from losskit.nn._saved import (
     encode_labels,
     evaluate_model,
     raw_outputs,
+    read_config,
     regression_values,
     scale_from_config,
 )
@@ -283,10 +284,7 @@ class _BaseMLP(BaseEstimator):
         """Load an estimator saved with :meth:`save`."""
 
         path = Path(path)
-        if not (path / _CONFIG_FILE).exists() or not (path / _MODEL_FILE).exists():
-            fail(f"{cls.__name__}.load", "path", f"{str(path)!r} has no {_CONFIG_FILE} and "
-                 f"{_MODEL_FILE}", "Pass a folder written by save()")
-        config = json.loads((path / _CONFIG_FILE).read_text())
+        config = read_config(path, f"{cls.__name__}.load")
         if config.get("estimator") != cls.__name__:
             fail(f"{cls.__name__}.load", "path", f"holds a {config.get('estimator')}",
                  f"Load it with {config.get('estimator')}.load")

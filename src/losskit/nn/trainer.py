@@ -355,11 +355,7 @@ class Trainer:
             fail(_FUNC, "resume", "is True but checkpoint_dir is None",
                  "Pass the checkpoint_dir of the interrupted run")
 
-        heads = model.head_specs
-        history = History(settings=self.settings(), heads={
-            name: {"loss": h.spec.name, "activation": h.activation,
-                   "on_logits": h.spec.on_logits, "task": h.task,
-                   "description": h.describe()} for name, h in heads.items()})
+        history = History(settings=self.settings(), heads=_head_records(model))
         # check the data once with the loss itself, and record the constant-model baseline
         history.baseline = _baselines(model, X_t, Y_t, w_t, val)
 
@@ -370,7 +366,7 @@ class Trainer:
             gen.seed()
         else:
             gen.manual_seed(int(self.random_state))
-        first_name, first = next(iter(heads.items()))
+        first_name, first = next(iter(model.head_specs.items()))
         metric_fns = [metric_function(_FUNC, m) for m in (
             self.metrics if self.metrics is not None else first.default_metrics)]
         self._unscale = _metric_scale(first_name, first, target_scale, dtype, device)
@@ -388,11 +384,7 @@ class Trainer:
         # and whose training loss is not above the initial network's (not exploding)
         ceiling = _initial_loss(model, X_t, Y_t, w_t) if start_epoch == 0 else \
             max((r["loss"] for r in history.rows), default=math.inf)
-        # an exploding loss (finite, but EXPLODE_FACTOR times the loss's size above the
-        # initial network's) is divergence too
-        size = max(abs(ceiling), abs(history.baseline.get("loss", 0.0)))
-        explode = ceiling + EXPLODE_FACTOR * size if math.isfinite(ceiling) and size > 0 \
-            else math.inf
+        explode = _explode_level(ceiling, history.baseline)
         good = _Snapshot(model, opt, schedule, stop, history, start_epoch, ceiling)
         try:
             epoch = start_epoch + 1
@@ -611,6 +603,22 @@ class _Snapshot:
         stop.best_state = self.stop[1]
         del history.rows[self.rows:]
         history.best_epoch = self.best_epoch
+
+
+def _head_records(model: MLP) -> dict[str, dict[str, Any]]:
+    """What the history records of each head: its loss, activation and task."""
+    return {name: {"loss": h.spec.name, "activation": h.activation,
+                   "on_logits": h.spec.on_logits, "task": h.task,
+                   "description": h.describe()} for name, h in model.head_specs.items()}
+
+
+def _explode_level(ceiling: float, baseline: Mapping[str, float]) -> float:
+    """The training loss above which a fit has diverged: an exploding loss (finite, but
+    EXPLODE_FACTOR times the loss's size above ``ceiling``, the initial network's) is
+    divergence too; ``inf`` when there is no finite ceiling."""
+    size = max(abs(ceiling), abs(baseline.get("loss", 0.0)))
+    return ceiling + EXPLODE_FACTOR * size if math.isfinite(ceiling) and size > 0 \
+        else math.inf
 
 
 def _initial_loss(model: MLP, X: torch.Tensor, Y: dict[str, torch.Tensor],
