@@ -325,6 +325,32 @@ def _linear_logits(h: np.ndarray, o: Any) -> tuple[np.ndarray, np.ndarray]:
     return h @ weight.T, weight
 
 
+def _ctc(y: np.ndarray, z: np.ndarray, blank: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """CTC by brute force: −log Σ p(π) over every path π of T frames that collapses (merge
+    repeats, drop blanks) to the labels before the first −1, and the gradient w.r.t. the raw
+    scores, softmax − the paths' posterior class counts per frame."""
+    frames, classes = z.shape[-2:]
+    log_p = special.log_softmax(z, axis=-1)
+    value, grad = np.zeros(z.shape[:-2]), np.zeros_like(z)
+    for i in np.ndindex(*z.shape[:-2]):
+        target: list[int] = []
+        for label in np.asarray(y[i], dtype=np.int64):
+            if label < 0:
+                break
+            target.append(int(label))
+        weights, counts = [], []
+        for path in np.ndindex(*(classes,) * frames):
+            merged = [c for t, c in enumerate(path) if t == 0 or c != path[t - 1]]
+            if [c for c in merged if c != blank] == target:
+                weights.append(sum(log_p[i][t, c] for t, c in enumerate(path)))
+                counts.append(_onehot(np.array(path), classes))
+        total = special.logsumexp(weights)
+        value[i] = -total
+        posterior = np.exp(np.array(weights) - total)
+        grad[i] = np.exp(log_p[i]) - np.tensordot(posterior, np.array(counts), axes=1)
+    return value, grad
+
+
 #: the losses of losskit.losses, by name
 LOSSES: dict[str, Reference] = {
     "binary_cross_entropy": Reference(
@@ -465,6 +491,9 @@ LOSSES: dict[str, Reference] = {
     "generalized_kl_divergence": Reference(  # log-inputs: q = exp(η)
         value=lambda y, eta, o: np.sum(special.xlogy(y, y) - y * eta - y + np.exp(eta), axis=-1),
         gradient=lambda y, eta, o: np.exp(eta) - y),
+    "ctc_loss": Reference(  # every alignment summed by brute force (blank 0)
+        value=lambda y, z, o: _ctc(y, z)[0],
+        gradient=lambda y, z, o: _ctc(y, z)[1]),
     "linear_cross_entropy": Reference(  # z = h Wᵀ; gradient w.r.t. the hidden states h
         value=lambda y, h, o: _label_nll(y, _linear_logits(h, o)[0]),
         gradient=lambda y, h, o: _label_gradient(y, _linear_logits(h, o)[0])

@@ -76,6 +76,7 @@ from losskit.losses._robust import (
     mean_squared_log_error,
     pinball_loss,
 )
+from losskit.losses._sequence import ctc_loss
 from losskit.losses._sparsemax import (
     multiclass_sparsemax_loss,
     poly_loss_cross_entropy,
@@ -114,6 +115,7 @@ __all__ = [
     "categorical_hinge_loss",
     "cosine_embedding_loss",
     "cosine_similarity_loss",
+    "ctc_loss",
     "dice_loss",
     "entropy",
     "gamma_nll",
