@@ -90,6 +90,10 @@ _BASES = {
     "multi_margin_loss": ("labels", _LABELS, _ROWS, {}),
     "multilabel_margin_loss": ("labels", np.array([[0, 2, -1], [1, -1, 0], [2, 0, 1],
                                                    [-1, 0, 0]]), _ROWS, {}),
+    # 4 sequences of 4 frames over 3 classes (blank 0), probabilities exact in float32
+    "ctc_loss": ("labels", np.array([[1, 2], [2, 1], [1, -1], [2, 2]]),
+                 np.tile(np.array([[0.5, 0.25, 0.25], [0.25, 0.5, 0.25], [0.25, 0.25, 0.5],
+                                   [0.125, 0.375, 0.5]]), (4, 1, 1)), {"from_logits": False}),
     "accuracy_score": ("labels", _Y01.astype(int), _P01, {}),
     "balanced_accuracy_score": ("labels", _Y01.astype(int), _P01, {}),
     "f1_score": ("labels", _Y01.astype(int), _P01, {}),
