@@ -27,6 +27,7 @@ from losskit._array import (
     log_softmax,
     to_bool,
 )
+from losskit._reduction import apply_scale
 from losskit._validation import (
     Boolean,
     Integer,
@@ -397,12 +398,14 @@ def ctc_loss(
     extended = xp.concat([xp.reshape(xp.stack([blanks, targets], axis=-1), (n, 2 * width)),
                           blanks[:, :1]], axis=1)  # (N, 2S + 1): ∅ l₁ ∅ l₂ … ∅
     states = 2 * width + 1
-    # a state may be entered from two back (skipping a blank) unless it is a blank or repeats
-    skip = (extended != blank) & (extended != _shift(xp, extended, 2, blank))
+    # a label state may be entered from the label before it (skipping the blank between)
+    # unless it repeats that label: by position, as PyTorch's, Keras' and optax's recursions
+    # (the same as by class for targets without the blank)
+    state = xp.arange(states, dtype=index, device=device(scores))[None, :]
+    skip = (state % 2 == 1) & (state >= 2) & (extended != _shift(xp, extended, 2, blank))
     emit = xp.take_along_axis(log_p, xp.broadcast_to(extended[:, None, :], (n, frames, states)),
                               axis=-1)
     emit = xp.maximum(emit, _NEG)  # log 0 = -inf: an impossible state, kept finite
-    state = xp.arange(states, dtype=index, device=device(scores))[None, :]
     alpha = xp.where(state == 0, 0.0, xp.full((n, states), _NEG, dtype=scores.dtype,
                                                 device=device(scores)))
     alphas = []
@@ -460,14 +463,24 @@ def ctc_loss(
             grad = xp.where(scores > 0, -posterior / xp.where(scores > 0, scores, 1.0), 0.0)
         else:
             grad = -posterior
+        return grad
+
+    def in_layout(grad: Array) -> Array:
+        """A batch-major (N, T, C) gradient in y_pred's layout."""
         if layout.time_major:
             grad = xp.permute_dims(grad, (1, 0, 2))
         return grad[:, 0, :] if single else grad
 
+    def scaled_gradient(scale: Array | float) -> Array:
+        # the per-sequence factors of the reduction go on the batch axis, then the layout
+        return in_layout(apply_scale(xp, gradient(), scale))
+
     weight = inputs.sample_weight
-    parts = weighted_parts(func, inputs, loss[0] if single else loss, gradient,
-                           None if single else weight, check_values=check_values,
-                           convention=convention, nan_hint="check y_pred")
+    parts = weighted_parts(func, inputs, loss[0] if single else loss,
+                           lambda: in_layout(gradient()), None if single else weight,
+                           check_values=check_values, convention=convention,
+                           nan_hint="check y_pred")
+    parts.scaled_gradient = scaled_gradient
     if single and weight is not None:
         fail(func, "sample_weight", "is given for one unbatched sequence",
              "Add a batch axis to weight sequences")
