@@ -532,3 +532,31 @@ def test_bad_inputs_get_the_error_with_the_fix(call, message):
 def test_the_explanation_page_renders():
     page = lk.explain("ctc")
     assert "ctc_loss" in str(page)
+
+
+def test_the_conventions_page_example_is_each_frameworks_number(keras):
+    # docs/conventions.md's CTC example: its inputs, and what each framework computes on them
+    import doctest
+    from pathlib import Path
+
+    optax = pytest.importorskip("optax")
+    page = Path(__file__).resolve().parents[2] / "docs" / "conventions.md"
+    test = doctest.DocTestParser().get_doctest(page.read_text(), {}, "conventions.md",
+                                               str(page), 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    runner.run(test, clear_globs=False)
+    assert runner.summarize(verbose=False).failed == 0
+    g = test.globs
+    y, z = g["ctc_y"], g["ctc_z"]
+    lengths = (y >= 0).sum(axis=1)
+    theirs_optax = optax.ctc_loss(z, np.zeros(z.shape[:2]), np.maximum(y, 0),
+                                  _paddings(lengths, y.shape[1]))
+    np.testing.assert_allclose(float(lk.ctc_loss(y, z)), np.mean(theirs_optax), rtol=1e-6)
+    log_p = special.log_softmax(z, axis=-1).transpose(1, 0, 2)
+    theirs_torch = _torch_ctc(log_p, np.maximum(y, 0), [5, 5], lengths)
+    np.testing.assert_allclose(float(lk.ctc_loss(np.maximum(y, 0), g["ctc_log_p"],
+                                                 target_lengths=[3, 1], convention="torch")),
+                               theirs_torch, rtol=1e-12)
+    theirs_keras = keras.losses.CTC()(np.maximum(y, 0), z.astype("float32"))
+    np.testing.assert_allclose(float(lk.ctc_loss(np.maximum(y, 0), z, convention="keras")),
+                               theirs_keras, rtol=1e-6)
