@@ -148,10 +148,12 @@ def test_unbatched_sequence_as_torch():
     rng = np.random.default_rng(4)
     lp = _log_probs(rng, (6, 5))
     expected = _torch_ctc(lp, [1, 3, 3], 6, 3, reduction="none")
-    got = lk.ctc_loss(np.array([1, 3, 3]), lp, input_lengths=[6], target_lengths=[3],
-                      reduction="none", convention="torch")
-    assert got.shape == expected.shape == ()
-    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    for lengths, pred in ((([6], [3]), lp), ((6, 3), lp),
+                          ((torch.tensor(6), torch.tensor(3)), torch.tensor(lp))):  # as PyTorch
+        got = lk.ctc_loss(np.array([1, 3, 3]), pred, input_lengths=lengths[0],
+                          target_lengths=lengths[1], reduction="none", convention="torch")
+        assert tuple(got.shape) == expected.shape == ()
+        np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-12)
     grad = lk.gradient(lk.ctc_loss, np.array([1, 3, 3]), lp, input_lengths=[6],
                        target_lengths=[3], convention="torch")
     assert grad.shape == lp.shape

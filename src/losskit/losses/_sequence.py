@@ -103,7 +103,10 @@ CTC_EXPLANATION = LossExplanation(
 
 def _integer_lengths(func: str, xp: Namespace, name: str, value: Array, n: int, high: int,
                      what: str, check_values: bool) -> Array:
-    """Per-sequence lengths of shape (n,) as indices, checked to lie in [0, high]."""
+    """Per-sequence lengths of shape (n,) as indices, checked to lie in [0, high] (one
+    sequence's may be a 0-d array, as PyTorch takes it unbatched)."""
+    if value.ndim == 0 and n == 1:
+        value = xp.reshape(value, (1,))
     if tuple(value.shape) != (n,):
         fail(func, name, f"has shape {tuple(value.shape)} but ({n},) is needed",
              f"Pass one {what} per sequence")
@@ -331,24 +334,24 @@ def ctc_loss(
                                        check_values)
     else:
         t_len = xp.full((n,), frames, dtype=index_dtype(xp), device=device(scores))
-    if labels.ndim == 1:  # PyTorch's concatenated targets
+    concatenated = labels.ndim == 1
+    if inputs.array("target_lengths") is not None:
+        # at most the row width, or PyTorch's concatenated labels in all
         lengths = _integer_lengths(func, xp, "target_lengths", inputs.array("target_lengths"),
-                                   n, labels.shape[0], "target length", check_values)
-        labels = _as_padded(func, xp, labels, lengths, n)
-    width = labels.shape[1]
-    if inputs.array("target_lengths") is not None and inputs.y_true.ndim == 2 - single:
-        lengths = _integer_lengths(func, xp, "target_lengths", inputs.array("target_lengths"),
-                                   n, width, "target length", check_values)
+                                   n, labels.shape[-1], "target length", check_values)
+        if concatenated:
+            labels = _as_padded(func, xp, labels, lengths, n)
     elif inputs.array("label_paddings") is not None:
         lengths = _lengths_from_paddings(func, xp, "label_paddings",
-                                         inputs.array("label_paddings"), (n, width),
-                                         check_values)
-    elif inputs.array("target_lengths") is None:
+                                         inputs.array("label_paddings"),
+                                         (n, labels.shape[1]), check_values)
+    else:
         if layout.blank_padding:
             lengths = xp.sum(xp.astype(labels != blank, index_dtype(xp)), axis=1)
         else:
             before = xp.cumulative_sum(xp.astype(labels == -1, index_dtype(xp)), axis=1) == 0
             lengths = xp.sum(xp.astype(before, index_dtype(xp)), axis=1)
+    width = labels.shape[1]
     position = xp.arange(width, dtype=lengths.dtype, device=device(scores))[None, :]
     inside = position < lengths[:, None]
 
@@ -392,16 +395,17 @@ def ctc_loss(
         log_p = xp.log(scores)
     else:
         log_p = scores
-    index = index_dtype(xp)
-    targets = xp.where(inside, xp.astype(labels, index), blank)
-    blanks = xp.full((n, width), blank, dtype=index, device=device(scores))
+    integer = index_dtype(xp)
+    # unchecked labels outside the classes (check_values=False) are clipped, not read past
+    targets = xp.where(inside, xp.clip(xp.astype(labels, integer), 0, classes - 1), blank)
+    blanks = xp.full((n, width), blank, dtype=integer, device=device(scores))
     extended = xp.concat([xp.reshape(xp.stack([blanks, targets], axis=-1), (n, 2 * width)),
                           blanks[:, :1]], axis=1)  # (N, 2S + 1): ∅ l₁ ∅ l₂ … ∅
     states = 2 * width + 1
     # a label state may be entered from the label before it (skipping the blank between)
     # unless it repeats that label: by position, as PyTorch's, Keras' and optax's recursions
     # (the same as by class for targets without the blank)
-    state = xp.arange(states, dtype=index, device=device(scores))[None, :]
+    state = xp.arange(states, dtype=integer, device=device(scores))[None, :]
     skip = (state % 2 == 1) & (state >= 2) & (extended != _shift(xp, extended, 2, blank))
     emit = xp.take_along_axis(log_p, xp.broadcast_to(extended[:, None, :], (n, frames, states)),
                               axis=-1)
@@ -423,9 +427,9 @@ def ctc_loss(
     feasible = log_likelihood > 0.5 * _NEG
     if check_values and not zero_infinity and convention != "torch" and \
             to_bool(func, xp.any(~feasible)):
-        index = first_index(xp, ~feasible)[0]
-        fail(func, "y_pred", f"has no alignment with the target of sequence {index} (its "
-             f"{int(t_len[index])} frames are fewer than its {int(lengths[index])} labels "
+        seq = first_index(xp, ~feasible)[0]
+        fail(func, "y_pred", f"has no alignment with the target of sequence {seq} (its "
+             f"{int(t_len[seq])} frames are fewer than its {int(lengths[seq])} labels "
              "plus one blank between each repeated pair, or a label has probability 0)",
              "Give each sequence enough frames, drop it, or pass zero_infinity=True to count "
              "it as 0 (check_values=False returns +inf)")
@@ -453,10 +457,10 @@ def ctc_loss(
                                     0.0)
         gamma = xp.stack(occupancy, axis=1)  # (N, T, states)
         onehot = xp.astype(extended[:, :, None] == xp.arange(
-            classes, dtype=index, device=device(scores))[None, None, :], scores.dtype)
+            classes, dtype=integer, device=device(scores))[None, None, :], scores.dtype)
         posterior = xp.matmul(gamma, onehot)  # (N, T, C): per class
         if kind == "logits":
-            active = ((xp.arange(frames, dtype=index, device=device(scores))[None, :]
+            active = ((xp.arange(frames, dtype=integer, device=device(scores))[None, :]
                        < t_len[:, None]) & feasible[:, None])[:, :, None]
             grad = xp.where(active, xp.exp(log_p), 0.0) - posterior
         elif kind == "probabilities":
