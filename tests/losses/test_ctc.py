@@ -278,6 +278,17 @@ def test_jax_autograd_equals_the_analytic_gradient():
     auto = jax.grad(lambda q: lk.ctc_loss(jax.numpy.asarray(y), q))(jax.numpy.asarray(z))
     np.testing.assert_allclose(np.asarray(auto), lk.gradient(lk.ctc_loss, y, z), rtol=1e-10,
                                atol=1e-14)
+    # under jit, with the lengths traced too (the checks are skipped: the traced-code rule)
+    lengths = np.array([5, 3])
+
+    @jax.jit
+    def step(q, t, lens):
+        return jax.value_and_grad(lambda r: lk.ctc_loss(t, r, input_lengths=lens))(q)
+
+    value, grad = step(jax.numpy.asarray(z), jax.numpy.asarray(y), jax.numpy.asarray(lengths))
+    expected = lk.value_and_gradient(lk.ctc_loss, y, z, input_lengths=lengths)
+    np.testing.assert_allclose(float(value), expected[0], rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(grad), expected[1], rtol=1e-10, atol=1e-14)
 
 
 # ------------------------------------------------------------------------------ Keras
@@ -395,9 +406,15 @@ def test_optax_repeat_with_one_to_one_alignment():
     for b, alignment in enumerate(alignments):
         expected = -sum(log_p[b, t, k] for t, k in enumerate(alignment))
         np.testing.assert_allclose(got[b], expected, rtol=1e-10)
-    # and a frame fewer is impossible: optax's log_epsilon gives ~1e5, losskit refuses
+    # and fewer frames are impossible: optax's log_epsilon (-1e5) gives about 1e5, losskit
+    # refuses (or, unchecked, returns inf)
+    optax = pytest.importorskip("optax")
+    theirs = optax.ctc_loss(logits[:1, :4], np.zeros((1, 4)), labels[:1], label_paddings[:1])
+    np.testing.assert_allclose(theirs, 1e5, rtol=1e-4)
     with pytest.raises(ValueError, match="no alignment with the target of sequence 0"):
         lk.ctc_loss(labels[:1], logits[:1, :4], label_paddings=label_paddings[:1])
+    assert lk.ctc_loss(labels[:1], logits[:1, :4], label_paddings=label_paddings[:1],
+                       check_values=False) == math.inf
 
 
 def test_random_batches_match_optax():

@@ -262,7 +262,7 @@ def ctc_loss(
     - optax: ``optax.ctc_loss(logits, logit_paddings, labels, label_paddings, blank_id=...)``
       is ``ctc_loss(labels, logits, logit_paddings=..., label_paddings=...,
       blank=..., reduction="none")``. Keras and optax return a large finite number (about
-      ``-log_epsilon`` = 1e5 per missing frame) for a target that has no alignment; losskit
+      ``-log_epsilon`` = 1e5) for a target that has no alignment; losskit
       refuses it (or returns +inf with ``check_values=False``).
 
     Examples
