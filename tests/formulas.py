@@ -244,6 +244,70 @@ def _cosine_distance(y: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return value, grad
 
 
+def _complex_step(f: Callable[[Any, np.ndarray], np.ndarray], y: Any, raw: np.ndarray
+                  ) -> np.ndarray:
+    """The gradient of a per-sample ``f(y, raw)`` by the complex step (Im f(x + ih) / h,
+    h = 1e-30: exact to rounding for a function analytic near x, with no cancellation); ``f``
+    must take complex raw outputs. Each of a sample's raw outputs is stepped in turn."""
+    grad = np.zeros(raw.shape)
+    for index in np.ndindex(*raw.shape[1:]):
+        step = np.zeros(raw.shape, dtype=complex)
+        step[(slice(None), *index)] = 1e-30j
+        grad[(slice(None), *index)] = np.imag(f(y, raw + step)) / 1e-30
+    return grad
+
+
+def _unit_rows(x: np.ndarray, floor: float) -> np.ndarray:
+    """Rows divided by max(|x|, floor) (|x| = sqrt(Σ x²), analytic for the complex step)."""
+    norm = np.sqrt(np.sum(x * x, axis=-1))
+    return x / np.where(np.real(norm) > floor, norm, floor)[..., None]
+
+
+def _logsumexp_c(z: np.ndarray) -> Any:
+    """log Σ e^z, shifted by the largest real part (complex-safe)."""
+    m = np.max(np.real(z))
+    return m + np.log(np.sum(np.exp(z - m)))
+
+
+def _ntxent(y: np.ndarray, raw: np.ndarray, temperature: float) -> np.ndarray:
+    """optax's NT-Xent per batch: the mean over positive pairs (i ≠ j, same label) of
+    −log(e^{s_ij} / (e^{s_ij} + Σ_{k: y_k ≠ y_i} e^{s_ik})), s = cos / τ with the norms
+    floored at sqrt(float64 eps)."""
+    out = []
+    for labels, x in zip(y, raw, strict=True):
+        u = _unit_rows(x, math.sqrt(np.finfo(np.float64).eps))
+        s = u @ u.T / temperature
+        terms = [_logsumexp_c(np.array([s[i, j], *(s[i, k] for k in range(len(labels))
+                                                   if labels[k] != labels[i])])) - s[i, j]
+                 for i in range(len(labels)) for j in range(len(labels))
+                 if i != j and labels[i] == labels[j]]
+        out.append(sum(terms) / len(terms))
+    return np.array(out)
+
+
+def _circle(y: np.ndarray, raw: np.ndarray, gamma: float, margin: float) -> np.ndarray:
+    """Keras' Circle loss per batch (the mean over the rows that have a positive and a
+    negative), on the cosine similarities (norms floored at 1e-6)."""
+    out = []
+    for labels, x in zip(y, raw, strict=True):
+        u = _unit_rows(x, 1e-6)
+        s = u @ u.T
+        rows = []
+        for i in range(len(labels)):
+            pos = [s[i, j] for j in range(len(labels)) if j != i and labels[j] == labels[i]]
+            neg = [s[i, k] for k in range(len(labels)) if labels[k] != labels[i]]
+            if not pos or not neg:
+                continue
+            a = [-gamma * (1 + margin - v if np.real(1 + margin - v) > 0 else 0)
+                 * (v - 1 + margin) for v in pos]
+            b = [gamma * (v + margin if np.real(v + margin) > 0 else 0) * (v - margin)
+                 for v in neg]
+            t = _logsumexp_c(np.array(a)) + _logsumexp_c(np.array(b))
+            rows.append(np.log1p(np.exp(t)) if np.real(t) < 30 else t + np.log1p(np.exp(-t)))
+        out.append(sum(rows) / len(rows))
+    return np.array(out)
+
+
 def _dice(y: np.ndarray, p: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
     inter, total = np.sum(y * p, axis=-1), np.sum(y, axis=-1) + np.sum(p, axis=-1) + eps
     grad = -2 * (y * total[..., None] - inter[..., None]) / total[..., None] ** 2
@@ -436,6 +500,14 @@ LOSSES: dict[str, Reference] = {
     "dice_loss": Reference(  # ε = 1e-7 (Keras' epsilon), sums over a sample's pixels
         value=lambda y, p, o: _dice(y, p, 1e-7)[0],
         gradient=lambda y, p, o: _dice(y, p, 1e-7)[1]),
+    "ntxent": Reference(  # stacked batches (N, D) of embeddings, labels (N,)
+        value=lambda y, raw, o: np.real(_ntxent(y, raw, o["temperature"])),
+        gradient=lambda y, raw, o: _complex_step(
+            lambda yy, x: _ntxent(yy, x, o["temperature"]), y, raw)),
+    "circle_loss": Reference(  # margin 0.4
+        value=lambda y, raw, o: np.real(_circle(y, raw, o["gamma"], 0.4)),
+        gradient=lambda y, raw, o: _complex_step(
+            lambda yy, x: _circle(yy, x, o["gamma"], 0.4), y, raw)),
     "tversky_loss": Reference(
         value=lambda y, p, o: _tversky(y, p, o["alpha"], o["beta"], 1e-7)[0],
         gradient=lambda y, p, o: _tversky(y, p, o["alpha"], o["beta"], 1e-7)[1]),

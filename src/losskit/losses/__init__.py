@@ -17,6 +17,7 @@ from losskit.losses._classification_catalogue import (
     perplexity,
     squared_hinge_loss,
 )
+from losskit.losses._contrastive import circle_loss, ntxent
 from losskit.losses._conventions import CONVENTIONS as _CONVENTIONS
 from losskit.losses._core import attach_native as _attach_native
 from losskit.losses._core import weighted_losses as weighted_losses
@@ -112,6 +113,7 @@ __all__ = [
     "categorical_cross_entropy",
     "categorical_focal_loss",
     "categorical_hinge_loss",
+    "circle_loss",
     "cosine_embedding_loss",
     "cosine_similarity_loss",
     "dice_loss",
@@ -138,6 +140,7 @@ __all__ = [
     "multiclass_sparsemax_loss",
     "multilabel_margin_loss",
     "negative_binomial_nll",
+    "ntxent",
     "perceptron_loss",
     "perplexity",
     "pinball_loss",

@@ -622,16 +622,26 @@ COSINE_SIMILARITY_EXPLANATION = LossExplanation(
 )
 
 
-def _normalised(xp: Any, x: Array) -> tuple[Array, Array, Array]:
-    """Keras' ``l2_normalize``, ``x / max(|x|, 1e-6)``, with the norm computed from ``x``
-    divided by its largest entry (no overflow of ``|x|²``); returns it, the divisor and where
-    the floor is not active."""
+def normalised(xp: Any, x: Array, floor: float = _KERAS_NORM_FLOOR
+               ) -> tuple[Array, Array, Array]:
+    """``x / max(|x|, floor)`` along the last axis (Keras' ``l2_normalize`` with the default
+    floor 1e-6), with the norm computed from ``x`` divided by its largest entry (no overflow
+    of ``|x|²``); returns it, the divisor and where the floor is not active."""
     largest = xp.max(xp.abs(x), axis=-1)
     scaled = x / xp.where(largest > 0.0, largest, 1.0)[..., None]
     norm = largest * xp.sqrt(xp.sum(scaled * scaled, axis=-1))
-    free = norm > _KERAS_NORM_FLOOR
-    norm = xp.where(free, norm, _KERAS_NORM_FLOOR)
+    free = norm > floor
+    norm = xp.where(free, norm, floor)
     return x / norm[..., None], norm, free
+
+
+def unit_pullback(xp: Any, g: Array, u: Array, norm: Array, free: Array) -> Array:
+    """The gradient with respect to ``x`` of a function of ``u = x / max(|x|, floor)``
+    (:func:`normalised`) given its gradient ``g`` with respect to ``u``:
+    :math:`(g - (g \\cdot u) u) / |x|` where the floor is not active, :math:`g / \\text{floor}`
+    where it is."""
+    along = xp.where(free, xp.sum(g * u, axis=-1), 0.0)[..., None] * u
+    return (g - along) / norm[..., None]
 
 
 @loss_function(axis=Integer(), explanation=COSINE_SIMILARITY_EXPLANATION)
@@ -692,14 +702,13 @@ def cosine_similarity_loss(
     if check_values:
         check_finite(func, xp, "y_true", inputs.y_true)
         check_finite(func, xp, "y_pred", inputs.y_pred)
-    t, _, _ = _normalised(xp, inputs.y_true)
-    u, norm, free = _normalised(xp, inputs.y_pred)
+    t, _, _ = normalised(xp, inputs.y_true)
+    u, norm, free = normalised(xp, inputs.y_pred)
     cos = xp.sum(t * u, axis=-1)
     loss = -cos if convention == "keras" else 1.0 - cos
 
     def gradient() -> Array:
-        along = xp.where(free, cos, 0.0)[..., None] * u
-        return -(t - along) / norm[..., None]
+        return unit_pullback(xp, -t, u, norm, free)
 
     return weighted_parts(func, inputs, loss, gradient, inputs.sample_weight,
                           check_values=check_values, convention=convention)
