@@ -30,7 +30,7 @@ KINKED = {"hinge_loss", "squared_hinge_loss", "categorical_hinge_loss", "mean_ab
           "laplace_nll", "laplace", "pinball_loss", "mean_absolute_percentage_error",
           "margin_ranking_loss", "hinge_embedding_loss", "triplet_margin_loss",
           "multi_margin_loss", "multilabel_margin_loss", "perceptron_loss",
-          "multiclass_perceptron_loss"}
+          "multiclass_perceptron_loss", "triplet_margin_with_distance_loss"}
 KINKS = (-1.0, 0.0, 1.0, 1.5, 2.0, -0.2, 0.6, 1.2)
 
 Formula = Callable[[Any, np.ndarray, Any], np.ndarray]
@@ -230,6 +230,23 @@ def _triplet(raw: np.ndarray, margin: float, eps: float) -> tuple[np.ndarray, np
     value = np.maximum(0.0, du - dv + margin)
     gu, gv = u / du[..., None], v / dv[..., None]
     grad = np.stack([gu - gv, -gu, gv], axis=-2)
+    return value, np.where((value > 0)[..., None, None], grad, 0.0)
+
+
+def _triplet_cosine(raw: np.ndarray, margin: float) -> tuple[np.ndarray, np.ndarray]:
+    """max(0, (1 − cos(a, p)) − (1 − cos(a, n)) + margin) of stacked ``raw[..., (a, p, n), D]``
+    (no zero vectors), and its gradient: ∂cos(u, v)/∂u = v/(|u||v|) − cos u/|u|²."""
+    a, pos, neg = raw[..., 0, :], raw[..., 1, :], raw[..., 2, :]
+
+    def cos(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        nu, nv = np.linalg.norm(u, axis=-1)[..., None], np.linalg.norm(v, axis=-1)[..., None]
+        c = np.sum(u * v, axis=-1)[..., None] / (nu * nv)
+        return c[..., 0], v / (nu * nv) - c * u / nu**2, u / (nu * nv) - c * v / nv**2
+
+    c_ap, dap_a, dap_p = cos(a, pos)
+    c_an, dan_a, dan_n = cos(a, neg)
+    value = np.maximum(0.0, c_an - c_ap + margin)
+    grad = np.stack([dan_a - dap_a, -dap_p, dan_n], axis=-2)
     return value, np.where((value > 0)[..., None, None], grad, 0.0)
 
 
@@ -494,6 +511,9 @@ LOSSES: dict[str, Reference] = {
     "triplet_margin_loss": Reference(  # margin 1, p = 2, ε = 1e-6
         value=lambda y, raw, o: _triplet(raw, 1.0, 1e-6)[0],
         gradient=lambda y, raw, o: _triplet(raw, 1.0, 1e-6)[1]),
+    "triplet_margin_with_distance_loss": Reference(  # cosine distance, margin 1
+        value=lambda y, raw, o: _triplet_cosine(raw, 1.0)[0],
+        gradient=lambda y, raw, o: _triplet_cosine(raw, 1.0)[1]),
     "cosine_similarity_loss": Reference(
         value=lambda y, m, o: _cosine_distance(y, m)[0],
         gradient=lambda y, m, o: _cosine_distance(y, m)[1]),
@@ -508,6 +528,9 @@ LOSSES: dict[str, Reference] = {
         value=lambda y, raw, o: np.real(_circle(y, raw, o["gamma"], 0.4)),
         gradient=lambda y, raw, o: _complex_step(
             lambda yy, x: _circle(yy, x, o["gamma"], 0.4), y, raw)),
+    "ranking_softmax_loss": Reference(  # −Σ y_i log softmax(s)_i per list
+        value=lambda y, s, o: -np.sum(y * special.log_softmax(s, axis=-1), axis=-1),
+        gradient=lambda y, s, o: np.sum(y, axis=-1, keepdims=True) * special.softmax(s, -1) - y),
     "tversky_loss": Reference(
         value=lambda y, p, o: _tversky(y, p, o["alpha"], o["beta"], 1e-7)[0],
         gradient=lambda y, p, o: _tversky(y, p, o["alpha"], o["beta"], 1e-7)[1]),

@@ -40,6 +40,7 @@ from losskit.losses._embedding import (
     margin_ranking_loss,
     soft_margin_loss,
     triplet_margin_loss,
+    triplet_margin_with_distance_loss,
 )
 from losskit.losses._gradient import gradient, value_and_gradient
 from losskit.losses._likelihood import (
@@ -68,6 +69,7 @@ from losskit.losses._overlap import (
     dice_loss,
     tversky_loss,
 )
+from losskit.losses._ranking import ranking_softmax_loss
 from losskit.losses._regression import mean_squared_error
 from losskit.losses._robust import (
     huber_loss,
@@ -146,12 +148,14 @@ __all__ = [
     "pinball_loss",
     "poisson_nll",
     "poly_loss_cross_entropy",
+    "ranking_softmax_loss",
     "soft_margin_loss",
     "sparse_categorical_cross_entropy",
     "sparsemax_loss",
     "squared_hinge_loss",
     "student_t_nll",
     "triplet_margin_loss",
+    "triplet_margin_with_distance_loss",
     "tversky_loss",
     "tweedie_deviance",
     "value_and_gradient",
