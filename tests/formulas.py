@@ -30,7 +30,8 @@ KINKED = {"hinge_loss", "squared_hinge_loss", "categorical_hinge_loss", "mean_ab
           "laplace_nll", "laplace", "pinball_loss", "mean_absolute_percentage_error",
           "margin_ranking_loss", "hinge_embedding_loss", "triplet_margin_loss",
           "multi_margin_loss", "multilabel_margin_loss", "perceptron_loss",
-          "multiclass_perceptron_loss", "triplet_margin_with_distance_loss"}
+          "multiclass_perceptron_loss", "triplet_margin_with_distance_loss",
+          "pairwise_hinge_loss"}
 KINKS = (-1.0, 0.0, 1.0, 1.5, 2.0, -0.2, 0.6, 1.2)
 
 Formula = Callable[[Any, np.ndarray, Any], np.ndarray]
@@ -325,6 +326,30 @@ def _circle(y: np.ndarray, raw: np.ndarray, gamma: float, margin: float) -> np.n
     return np.array(out)
 
 
+def _pairwise(y: np.ndarray, s: np.ndarray, term: Callable[[float], tuple[float, float]]
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """The mean over each list's pairs (i, j) with y_i > y_j of term(s_i − s_j), and its
+    gradient, by explicit loops."""
+    value, grad = np.zeros(s.shape[:-1]), np.zeros(s.shape)
+    for index in np.ndindex(*s.shape[:-1]):
+        pairs = [(i, j) for i in range(s.shape[-1]) for j in range(s.shape[-1])
+                 if y[index][i] > y[index][j]]
+        for i, j in pairs:
+            v, d = term(s[index][i] - s[index][j])
+            value[index] += v / len(pairs)
+            grad[index][i] += d / len(pairs)
+            grad[index][j] -= d / len(pairs)
+    return value, grad
+
+
+def _ranknet_term(d: float) -> tuple[float, float]:
+    return math.log1p(math.exp(-d)), -1.0 / (1.0 + math.exp(d))
+
+
+def _ranksvm_term(d: float) -> tuple[float, float]:
+    return max(0.0, 1.0 - d), (-1.0 if 1.0 - d > 0 else 0.0)
+
+
 def _dice(y: np.ndarray, p: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
     inter, total = np.sum(y * p, axis=-1), np.sum(y, axis=-1) + np.sum(p, axis=-1) + eps
     grad = -2 * (y * total[..., None] - inter[..., None]) / total[..., None] ** 2
@@ -531,6 +556,12 @@ LOSSES: dict[str, Reference] = {
     "ranking_softmax_loss": Reference(  # −Σ y_i log softmax(s)_i per list
         value=lambda y, s, o: -np.sum(y * special.log_softmax(s, axis=-1), axis=-1),
         gradient=lambda y, s, o: np.sum(y, axis=-1, keepdims=True) * special.softmax(s, -1) - y),
+    "pairwise_logistic_loss": Reference(
+        value=lambda y, s, o: _pairwise(y, s, _ranknet_term)[0],
+        gradient=lambda y, s, o: _pairwise(y, s, _ranknet_term)[1]),
+    "pairwise_hinge_loss": Reference(  # margin 1
+        value=lambda y, s, o: _pairwise(y, s, _ranksvm_term)[0],
+        gradient=lambda y, s, o: _pairwise(y, s, _ranksvm_term)[1]),
     "tversky_loss": Reference(
         value=lambda y, p, o: _tversky(y, p, o["alpha"], o["beta"], 1e-7)[0],
         gradient=lambda y, p, o: _tversky(y, p, o["alpha"], o["beta"], 1e-7)[1]),

@@ -276,6 +276,8 @@ def _benign_inputs():
         "circle_loss": (np.tile([0, 0, 1, 1], (n, 1)), rng.normal(size=(n, 4, c)),
                         {"gamma": 4.0}),
         "ranking_softmax_loss": (positive[0], real[1], {}),
+        "pairwise_logistic_loss": (positive[0], real[1], {}),
+        "pairwise_hinge_loss": (positive[0], real[1], {}),
         "triplet_margin_with_distance_loss": (None, rng.normal(size=(n, 3, c)),
                                               {"margin": 5.0, "distance_function": "cosine"}),
     }, rng.uniform(0.1, 2.0, n), c

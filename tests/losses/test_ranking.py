@@ -257,3 +257,91 @@ def test_properties(seed, shift):
                                lk.sparse_categorical_cross_entropy(labels, s, from_logits=True,
                                                                    reduction="none"),
                                rtol=1e-9, atol=1e-14)
+
+
+# ------------------------------------------------------------------ pairwise (no framework)
+
+PAIRWISE = [lk.pairwise_logistic_loss, lk.pairwise_hinge_loss]
+
+
+@pytest.mark.parametrize("fn", PAIRWISE)
+def test_pairwise_against_the_pairs_written_out(fn):
+    rng = np.random.default_rng(9)
+    y, s = rng.integers(0, 3, size=(4, 5)).astype(float), rng.normal(size=(4, 5)) * 2
+    where = rng.random((4, 5)) > 0.2
+    term = (lambda d: np.log1p(np.exp(-d))) if fn is lk.pairwise_logistic_loss else \
+        (lambda d: max(0.0, 0.5 - d))
+    options = {} if fn is lk.pairwise_logistic_loss else {"margin": 0.5}
+    expected, listed = [], []
+    for row in range(4):
+        pairs = [(i, j) for i in range(5) for j in range(5)
+                 if where[row, i] and where[row, j] and y[row, i] > y[row, j]]
+        expected.append(np.mean([term(s[row, i] - s[row, j]) for i, j in pairs])
+                        if pairs else 0.0)
+        if pairs:
+            listed.append(expected[-1])
+    np.testing.assert_allclose(fn(y, s, where=where, reduction="none", **options), expected,
+                               rtol=1e-12)
+    # the mean is over the lists that have a pair
+    np.testing.assert_allclose(float(fn(y, s, where=where, **options)), np.mean(listed),
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("fn", PAIRWISE)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_pairwise_gradient(fn, reduction):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(10)
+    y, s = rng.integers(0, 3, size=(3, 4)).astype(float), rng.normal(size=(3, 4)) * 2
+    options = {"reduction": reduction, "where": rng.random((3, 4)) > 0.2,
+               "sample_weight": None if reduction == "none" else np.array([1.0, 0.5, 2.0])}
+    analytic = lk.gradient(fn, y, s, **options)
+    t = torch.tensor(s, requires_grad=True)
+    torch.sum(fn(torch.tensor(y), t, **options)).backward()
+    np.testing.assert_allclose(t.grad.numpy(), analytic, rtol=1e-10, atol=1e-14)
+    numeric = np.zeros_like(s)
+    for index in np.ndindex(s.shape):
+        step = np.zeros_like(s)
+        step[index] = 1e-6
+        numeric[index] = (np.sum(fn(y, s + step, **options))
+                          - np.sum(fn(y, s - step, **options))) / 2e-6
+    np.testing.assert_allclose(numeric, analytic, rtol=1e-6, atol=1e-8)
+
+
+def test_pairwise_hinge_is_margin_ranking_over_the_ordered_pairs():
+    y, s = np.array([2.0, 0.0, 1.0]), np.array([0.1, 0.4, -0.2])
+    pairs = [(0, 1), (0, 2), (2, 1)]  # (higher, lower)
+    stacked = np.array([[s[i], s[j]] for i, j in pairs])
+    np.testing.assert_allclose(float(lk.pairwise_hinge_loss(y, s, margin=0.3)),
+                               float(lk.margin_ranking_loss(np.ones(3), stacked, margin=0.3)),
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("fn", PAIRWISE)
+def test_pairwise_edge_cases_and_errors(fn):
+    s = np.array([0.3, 0.0, -1.0])
+    with pytest.raises(ValueError, match=fn.__name__ + r": y_true has no two \(valid\) items "
+                                                       r"of different relevance"):
+        fn([1.0, 1.0, 1.0], s)
+    assert float(fn([1.0, 1.0, 1.0], s, reduction="sum")) == 0.0
+    assert not np.any(lk.gradient(fn, [1.0, 1.0, 1.0], s, reduction="sum"))
+    with pytest.raises(ValueError, match=fn.__name__ + r": y_pred has NaN"):
+        fn([1.0, 0.0, 0.0], [0.0, np.nan, 1.0])
+    # extreme scores stay finite
+    value, gradient = lk.value_and_gradient(fn, [1.0, 0.0, 0.0], [-1e300, 0.0, 1e300])
+    assert np.isfinite(float(value)) and np.all(np.isfinite(gradient))
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_pairwise_properties(seed):
+    rng = np.random.default_rng(seed)
+    y, s = rng.integers(0, 4, size=(2, 5)).astype(float), rng.normal(size=(2, 5))
+    y[:, 0], y[:, 1] = 0.0, 3.0  # every list has a pair
+    for fn in PAIRWISE:
+        value = fn(y, s, reduction="none")
+        # only the order of the relevances matters, and a shift of the scores changes nothing
+        np.testing.assert_allclose(fn(np.exp(y), s, reduction="none"), value, rtol=1e-12)
+        np.testing.assert_allclose(fn(y, s + 7.5, reduction="none"), value, rtol=1e-9)
+        assert np.all(value >= 0)
+        np.testing.assert_allclose(lk.gradient(fn, y, s).sum(axis=-1), 0.0, atol=1e-12)

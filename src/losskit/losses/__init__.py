@@ -69,7 +69,11 @@ from losskit.losses._overlap import (
     dice_loss,
     tversky_loss,
 )
-from losskit.losses._ranking import ranking_softmax_loss
+from losskit.losses._ranking import (
+    pairwise_hinge_loss,
+    pairwise_logistic_loss,
+    ranking_softmax_loss,
+)
 from losskit.losses._regression import mean_squared_error
 from losskit.losses._robust import (
     huber_loss,
@@ -143,6 +147,8 @@ __all__ = [
     "multilabel_margin_loss",
     "negative_binomial_nll",
     "ntxent",
+    "pairwise_hinge_loss",
+    "pairwise_logistic_loss",
     "perceptron_loss",
     "perplexity",
     "pinball_loss",

@@ -8,10 +8,12 @@ items out of their list (padding), as optax's ``where``.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import Any
 
-from losskit._array import Array, first_index, to_bool, to_float
-from losskit._validation import check_finite, fail
+from losskit._array import Array, first_index, log_sigmoid, sigmoid, to_bool, to_float
+from losskit._validation import Real, check_finite, fail
 from losskit.losses._contrastive import _masked_logsumexp
 from losskit.losses._conventions import CONVENTIONS
 from losskit.losses._core import (
@@ -24,7 +26,7 @@ from losskit.losses._core import (
 from losskit.losses._embedding import _indicator
 from losskit.losses._spec import Case, LossExplanation
 
-__all__ = ["ranking_softmax_loss"]
+__all__ = ["pairwise_hinge_loss", "pairwise_logistic_loss", "ranking_softmax_loss"]
 
 
 def _item_mask(func: str, xp: Any, where: Array | None, like: Array) -> Array | None:
@@ -174,3 +176,202 @@ def ranking_softmax_loss(
             weight = listed if weight is None else listed * weight
     return PerSample(inputs, loss, gradient, weight, mean_weight)
 
+
+
+# ------------------------------------------------------------------------- pairwise losses
+
+
+def _pairwise(func: str, y_true: Any, y_pred: Any, where: Any, sample_weight: Any, *,
+              term: Callable[[Any, Array], tuple[Array, Array]], reduction: str,
+              check_values: bool, convention: str) -> PerSample:
+    """The mean over a list's pairs ``(i, j)`` with ``y_i > y_j`` (both valid) of
+    ``term(xp, s_i − s_j) -> (value, derivative)``; the mean over lists is over the lists with a
+    pair."""
+    inputs = prepare(func, y_true, y_pred, sample_weight, arrays={"where": where})
+    xp, y, s = inputs.xp, inputs.y_true, inputs.y_pred
+    valid = _item_mask(func, xp, inputs.array("where"), s)
+    if check_values:
+        check_finite(func, xp, "y_true", y)
+        check_finite(func, xp, "y_pred", s)
+    pairs = y[..., :, None] > y[..., None, :]
+    if valid is not None:
+        pairs = pairs & valid[..., :, None] & valid[..., None, :]
+    pair_f = _indicator(xp, pairs, s)
+    count = xp.sum(pair_f, axis=(-2, -1))
+    has_pair = count > 0
+    if check_values and reduction == "mean" and not to_bool(func, xp.any(has_pair)):
+        fail(func, "y_true", "has no two (valid) items of different relevance in any list, so "
+             "the mean over lists is undefined", "Give some list items of different "
+             "relevance, or use reduction='sum' (0 here)")
+    value, derivative = term(xp, s[..., :, None] - s[..., None, :])
+    safe = xp.where(has_pair, count, 1.0)
+    loss = xp.sum(xp.where(pairs, value, 0.0), axis=(-2, -1)) / safe
+
+    def gradient() -> Array:
+        d = xp.where(pairs, derivative, 0.0)
+        return (xp.sum(d, axis=-1) - xp.sum(d, axis=-2)) / safe[..., None]
+
+    weight = sample_weights(func, inputs, inputs.sample_weight, tuple(loss.shape),
+                            check_values=check_values)
+    listed = _indicator(xp, has_pair, loss)
+    if CONVENTIONS[convention].count_mean and weight is not None:
+        mean_weight = listed
+    else:
+        weight, mean_weight = (listed if weight is None else listed * weight), None
+    return PerSample(inputs, loss, gradient, weight, mean_weight)
+
+
+PAIRWISE_LOGISTIC_EXPLANATION = LossExplanation(
+    formula="l = mean over the pairs with y_i > y_j of log(1 + exp(−(s_i − s_j)))",
+    distribution="Bernoulli per pair: P(i ranks above j) = sigmoid(s_i − s_j) (RankNet, "
+                 "Burges et al. 2005), the pairs taken as independent",
+    raw_output="one raw score s_i per item of the list (no activation)",
+    gradient="∂l/∂s_i = −Σ_j σ(−(s_i − s_j)) over the pairs where i should be above, plus the "
+             "same over the pairs where it should be below, over the number of pairs",
+    when="learning to rank from graded relevances when every correctly ordered pair counts "
+         "(RankNet); smoother than the pairwise hinge",
+    pitfalls=("Every pair weighs the same: a swap at the top of the list costs what a swap at "
+              "the bottom costs (listwise losses and LambdaRank weigh the top more).",
+              "The number of pairs grows as the square of the list length."),
+    related=("pairwise_hinge_loss", "ranking_softmax_loss", "soft_margin_loss"),
+    activation="none (raw scores); sigmoid(s_i − s_j) is the chance that i ranks above j",
+    case=Case("relevances (1, 0, 0), s = (0.3, 0, −1)", [1.0, 0.0, 0.0], [0.3, 0.0, -1.0], {},
+              vary=0, more_targets=([0.0, 1.0, 2.0],), x_label="score of the first item"),
+    classification=True,
+)
+
+
+def _logistic_term(xp: Any, d: Array) -> tuple[Array, Array]:
+    # log(1 + e^{−d}) = −log sigmoid(d), without overflow
+    return -log_sigmoid(xp, d), -sigmoid(xp, -d)
+
+
+@loss_function(explanation=PAIRWISE_LOGISTIC_EXPLANATION)
+def pairwise_logistic_loss(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    where: Any = None,
+    sample_weight: Any = None,
+    reduction: str = "mean",
+    check_values: bool = True,
+    convention: str = "losskit",
+) -> PerSample:
+    r"""Pairwise logistic (RankNet) ranking loss.
+
+    .. math::
+
+        l = \frac{1}{|P|} \sum_{(i, j) \in P} \log\bigl(1 + e^{-(s_i - s_j)}\bigr),
+        \qquad P = \{(i, j): y_i > y_j\}
+
+    over the valid items of each list (``where``). No installed framework has it (rax's
+    ``pairwise_logistic_loss`` is the same pairs' sum); a list without a pair has loss 0 and
+    is left out of the mean.
+
+    Parameters
+    ----------
+    y_true : array_like, same shape as ``y_pred``
+        Relevance labels (only their order matters).
+    y_pred : array_like of shape (..., L)
+        Scores; leading axes index the lists.
+    where : array_like of bool, same shape as ``y_pred``, optional
+    sample_weight : array_like of shape ``y_pred.shape[:-1]``, optional
+    reduction : {"mean", "sum", "none"}
+    check_values : bool
+    convention : {"losskit", "sklearn", "keras", "torch"}
+        With ``sample_weight``, ``"keras"`` and ``"torch"`` divide by the number of lists.
+
+    Returns
+    -------
+    array
+        In ``y_pred``'s library and floating dtype.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> round(float(lk.pairwise_logistic_loss([1.0, 0.0, 0.0], [0.3, 0.0, -1.0])), 6)
+    0.397682
+    """
+    return _pairwise("pairwise_logistic_loss", y_true, y_pred, where, sample_weight,
+                     term=_logistic_term, reduction=reduction,
+                     check_values=check_values, convention=convention)
+
+
+PAIRWISE_HINGE_EXPLANATION = LossExplanation(
+    formula="l = mean over the pairs with y_i > y_j of max(0, margin − (s_i − s_j))",
+    distribution="none: a ranking SVM (Herbrich et al., Joachims), not a likelihood",
+    raw_output="one raw score s_i per item of the list (no activation)",
+    gradient="each pair inside the margin adds −1 to ∂l/∂s_i and +1 to ∂l/∂s_j, over the "
+             "number of pairs; pairs beyond the margin add nothing",
+    when="learning to rank from graded relevances with a large-margin objective (RankSVM); "
+         "margin_ranking_loss when the pairs come ready-made",
+    pitfalls=("Pairs already ordered by the margin give no gradient: late in training only "
+              "the hard pairs teach.",
+              "The number of pairs grows as the square of the list length."),
+    related=("pairwise_logistic_loss", "margin_ranking_loss", "ranking_softmax_loss"),
+    activation="none (raw scores); only their differences within a list count",
+    case=Case("relevances (1, 0, 0), s = (0.3, 0, −1)", [1.0, 0.0, 0.0], [0.3, 0.0, -1.0], {},
+              vary=0, more_targets=([0.0, 1.0, 2.0],), x_label="score of the first item"),
+    classification=True,
+)
+
+
+@loss_function(margin=Real(-math.inf, math.inf, closed="neither"),
+               explanation=PAIRWISE_HINGE_EXPLANATION)
+def pairwise_hinge_loss(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    margin: float = 1.0,
+    where: Any = None,
+    sample_weight: Any = None,
+    reduction: str = "mean",
+    check_values: bool = True,
+    convention: str = "losskit",
+) -> PerSample:
+    r"""Pairwise hinge (RankSVM) ranking loss.
+
+    .. math::
+
+        l = \frac{1}{|P|} \sum_{(i, j) \in P} \max\bigl(0,\; m - (s_i - s_j)\bigr),
+        \qquad P = \{(i, j): y_i > y_j\}
+
+    over the valid items of each list (``where``), with the margin :math:`m`:
+    :func:`margin_ranking_loss` over every pair a list's relevances order. No installed
+    framework has it (rax's ``pairwise_hinge_loss`` is the same pairs' sum); a list without a
+    pair has loss 0 and is left out of the mean.
+
+    Parameters
+    ----------
+    y_true : array_like, same shape as ``y_pred``
+        Relevance labels (only their order matters).
+    y_pred : array_like of shape (..., L)
+        Scores; leading axes index the lists.
+    margin : float
+    where : array_like of bool, same shape as ``y_pred``, optional
+    sample_weight : array_like of shape ``y_pred.shape[:-1]``, optional
+    reduction : {"mean", "sum", "none"}
+    check_values : bool
+    convention : {"losskit", "sklearn", "keras", "torch"}
+        With ``sample_weight``, ``"keras"`` and ``"torch"`` divide by the number of lists.
+
+    Returns
+    -------
+    array
+        In ``y_pred``'s library and floating dtype.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> round(float(lk.pairwise_hinge_loss([1.0, 0.0, 0.0], [0.3, 0.0, -1.0])), 6)
+    0.35
+    """
+
+    def term(xp: Any, d: Array) -> tuple[Array, Array]:
+        gap = margin - d
+        return xp.maximum(gap, 0.0), -_indicator(xp, gap > 0.0, d)
+
+    return _pairwise("pairwise_hinge_loss", y_true, y_pred, where, sample_weight, term=term,
+                     reduction=reduction, check_values=check_values, convention=convention)
