@@ -30,7 +30,8 @@ KINKED = {"hinge_loss", "squared_hinge_loss", "categorical_hinge_loss", "mean_ab
           "laplace_nll", "laplace", "pinball_loss", "mean_absolute_percentage_error",
           "margin_ranking_loss", "hinge_embedding_loss", "triplet_margin_loss",
           "multi_margin_loss", "multilabel_margin_loss", "perceptron_loss",
-          "multiclass_perceptron_loss"}
+          "multiclass_perceptron_loss", "triplet_margin_with_distance_loss",
+          "pairwise_hinge_loss"}
 KINKS = (-1.0, 0.0, 1.0, 1.5, 2.0, -0.2, 0.6, 1.2)
 
 Formula = Callable[[Any, np.ndarray, Any], np.ndarray]
@@ -233,6 +234,23 @@ def _triplet(raw: np.ndarray, margin: float, eps: float) -> tuple[np.ndarray, np
     return value, np.where((value > 0)[..., None, None], grad, 0.0)
 
 
+def _triplet_cosine(raw: np.ndarray, margin: float) -> tuple[np.ndarray, np.ndarray]:
+    """max(0, (1 − cos(a, p)) − (1 − cos(a, n)) + margin) of stacked ``raw[..., (a, p, n), D]``
+    (no zero vectors), and its gradient: ∂cos(u, v)/∂u = v/(|u||v|) − cos u/|u|²."""
+    a, pos, neg = raw[..., 0, :], raw[..., 1, :], raw[..., 2, :]
+
+    def cos(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        nu, nv = np.linalg.norm(u, axis=-1)[..., None], np.linalg.norm(v, axis=-1)[..., None]
+        c = np.sum(u * v, axis=-1)[..., None] / (nu * nv)
+        return c[..., 0], v / (nu * nv) - c * u / nu**2, u / (nu * nv) - c * v / nv**2
+
+    c_ap, dap_a, dap_p = cos(a, pos)
+    c_an, dan_a, dan_n = cos(a, neg)
+    value = np.maximum(0.0, c_an - c_ap + margin)
+    grad = np.stack([dan_a - dap_a, -dap_p, dan_n], axis=-2)
+    return value, np.where((value > 0)[..., None, None], grad, 0.0)
+
+
 def _cosine_distance(y: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """1 − cos(y, ŷ) with the norms floored at 1e-6, and its gradient w.r.t. ŷ."""
     t = y / np.maximum(np.linalg.norm(y, axis=-1), 1e-6)[..., None]
@@ -242,6 +260,94 @@ def _cosine_distance(y: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarr
     grad = np.where(free, -(t / norm - np.sum(t * m, axis=-1)[..., None] * m / norm**3),
                     -t / 1e-6)
     return value, grad
+
+
+def _complex_step(f: Callable[[Any, np.ndarray], np.ndarray], y: Any, raw: np.ndarray
+                  ) -> np.ndarray:
+    """The gradient of a per-sample ``f(y, raw)`` by the complex step (Im f(x + ih) / h,
+    h = 1e-30: exact to rounding for a function analytic near x, with no cancellation); ``f``
+    must take complex raw outputs. Each of a sample's raw outputs is stepped in turn."""
+    grad = np.zeros(raw.shape)
+    for index in np.ndindex(*raw.shape[1:]):
+        step = np.zeros(raw.shape, dtype=complex)
+        step[(slice(None), *index)] = 1e-30j
+        grad[(slice(None), *index)] = np.imag(f(y, raw + step)) / 1e-30
+    return grad
+
+
+def _unit_rows(x: np.ndarray, floor: float) -> np.ndarray:
+    """Rows divided by max(|x|, floor) (|x| = sqrt(Σ x²), analytic for the complex step)."""
+    norm = np.sqrt(np.sum(x * x, axis=-1))
+    return x / np.where(np.real(norm) > floor, norm, floor)[..., None]
+
+
+def _logsumexp_c(z: np.ndarray) -> Any:
+    """log Σ e^z, shifted by the largest real part (complex-safe)."""
+    m = np.max(np.real(z))
+    return m + np.log(np.sum(np.exp(z - m)))
+
+
+def _ntxent(y: np.ndarray, raw: np.ndarray, temperature: float) -> np.ndarray:
+    """optax's NT-Xent per batch: the mean over positive pairs (i ≠ j, same label) of
+    −log(e^{s_ij} / (e^{s_ij} + Σ_{k: y_k ≠ y_i} e^{s_ik})), s = cos / τ with the norms
+    floored at sqrt(float64 eps)."""
+    out = []
+    for labels, x in zip(y, raw, strict=True):
+        u = _unit_rows(x, math.sqrt(np.finfo(np.float64).eps))
+        s = u @ u.T / temperature
+        terms = [_logsumexp_c(np.array([s[i, j], *(s[i, k] for k in range(len(labels))
+                                                   if labels[k] != labels[i])])) - s[i, j]
+                 for i in range(len(labels)) for j in range(len(labels))
+                 if i != j and labels[i] == labels[j]]
+        out.append(sum(terms) / len(terms))
+    return np.array(out)
+
+
+def _circle(y: np.ndarray, raw: np.ndarray, gamma: float, margin: float) -> np.ndarray:
+    """Keras' Circle loss per batch (the mean over the rows that have a positive and a
+    negative), on the cosine similarities (norms floored at 1e-6)."""
+    out = []
+    for labels, x in zip(y, raw, strict=True):
+        u = _unit_rows(x, 1e-6)
+        s = u @ u.T
+        rows = []
+        for i in range(len(labels)):
+            pos = [s[i, j] for j in range(len(labels)) if j != i and labels[j] == labels[i]]
+            neg = [s[i, k] for k in range(len(labels)) if labels[k] != labels[i]]
+            if not pos or not neg:
+                continue
+            a = [-gamma * (1 + margin - v if np.real(1 + margin - v) > 0 else 0)
+                 * (v - 1 + margin) for v in pos]
+            b = [gamma * (v + margin if np.real(v + margin) > 0 else 0) * (v - margin)
+                 for v in neg]
+            t = _logsumexp_c(np.array(a)) + _logsumexp_c(np.array(b))
+            rows.append(np.log1p(np.exp(t)) if np.real(t) < 30 else t + np.log1p(np.exp(-t)))
+        out.append(sum(rows) / len(rows))
+    return np.array(out)
+
+
+def _pairwise(y: np.ndarray, s: np.ndarray, term: Callable[[float], tuple[float, float]]
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """The mean over each list's pairs (i, j) with y_i > y_j of term(s_i − s_j), and its
+    gradient, by explicit loops."""
+    value, grad = np.zeros(s.shape[:-1]), np.zeros(s.shape)
+    for index in np.ndindex(*s.shape[:-1]):
+        pairs = [(i, j) for i in range(s.shape[-1]) for j in range(s.shape[-1])
+                 if y[index][i] > y[index][j]]
+        for i, j in pairs:
+            v, d = term(s[index][i] - s[index][j])
+            value[index] += v / len(pairs)
+            grad[index][i] += d / len(pairs)
+            grad[index][j] -= d / len(pairs)
+    return value, grad
+
+
+def _ranknet_term(d: float) -> tuple[float, float]:
+    return math.log1p(math.exp(-d)), -1.0 / (1.0 + math.exp(d))
+
+
+def _ranksvm_term(d: float) -> tuple[float, float]:
+    return max(0.0, 1.0 - d), (-1.0 if 1.0 - d > 0 else 0.0)
 
 
 def _dice(y: np.ndarray, p: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
@@ -456,12 +562,32 @@ LOSSES: dict[str, Reference] = {
     "triplet_margin_loss": Reference(  # margin 1, p = 2, ε = 1e-6
         value=lambda y, raw, o: _triplet(raw, 1.0, 1e-6)[0],
         gradient=lambda y, raw, o: _triplet(raw, 1.0, 1e-6)[1]),
+    "triplet_margin_with_distance_loss": Reference(  # cosine distance, margin 1
+        value=lambda y, raw, o: _triplet_cosine(raw, 1.0)[0],
+        gradient=lambda y, raw, o: _triplet_cosine(raw, 1.0)[1]),
     "cosine_similarity_loss": Reference(
         value=lambda y, m, o: _cosine_distance(y, m)[0],
         gradient=lambda y, m, o: _cosine_distance(y, m)[1]),
     "dice_loss": Reference(  # ε = 1e-7 (Keras' epsilon), sums over a sample's pixels
         value=lambda y, p, o: _dice(y, p, 1e-7)[0],
         gradient=lambda y, p, o: _dice(y, p, 1e-7)[1]),
+    "ntxent": Reference(  # stacked batches (N, D) of embeddings, labels (N,)
+        value=lambda y, raw, o: np.real(_ntxent(y, raw, o["temperature"])),
+        gradient=lambda y, raw, o: _complex_step(
+            lambda yy, x: _ntxent(yy, x, o["temperature"]), y, raw)),
+    "circle_loss": Reference(  # margin 0.4
+        value=lambda y, raw, o: np.real(_circle(y, raw, o["gamma"], 0.4)),
+        gradient=lambda y, raw, o: _complex_step(
+            lambda yy, x: _circle(yy, x, o["gamma"], 0.4), y, raw)),
+    "ranking_softmax_loss": Reference(  # −Σ y_i log softmax(s)_i per list
+        value=lambda y, s, o: -np.sum(y * special.log_softmax(s, axis=-1), axis=-1),
+        gradient=lambda y, s, o: np.sum(y, axis=-1, keepdims=True) * special.softmax(s, -1) - y),
+    "pairwise_logistic_loss": Reference(
+        value=lambda y, s, o: _pairwise(y, s, _ranknet_term)[0],
+        gradient=lambda y, s, o: _pairwise(y, s, _ranknet_term)[1]),
+    "pairwise_hinge_loss": Reference(  # margin 1
+        value=lambda y, s, o: _pairwise(y, s, _ranksvm_term)[0],
+        gradient=lambda y, s, o: _pairwise(y, s, _ranksvm_term)[1]),
     "tversky_loss": Reference(
         value=lambda y, p, o: _tversky(y, p, o["alpha"], o["beta"], 1e-7)[0],
         gradient=lambda y, p, o: _tversky(y, p, o["alpha"], o["beta"], 1e-7)[1]),

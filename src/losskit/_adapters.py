@@ -28,6 +28,9 @@ NOT_ADAPTED = {
                             "prediction: call losskit.linear_cross_entropy in the forward pass",
     "triplet_margin_loss": "has no target (anchor, positive and negative are stacked in "
                            "y_pred): call losskit.triplet_margin_loss directly",
+    "triplet_margin_with_distance_loss": "has no target (anchor, positive and negative are "
+                                         "stacked in y_pred): call "
+                                         "losskit.triplet_margin_with_distance_loss directly",
 }
 
 

@@ -77,7 +77,13 @@ _BASES = {
     "cosine_embedding_loss": ("binary", _SIGNS, np.stack([_ROWS, _ROWS[::-1]], axis=-2), {}),
     "triplet_margin_loss": ("real", None, np.stack([_ROWS, _ROWS[::-1], _ONE_HOT], axis=-2),
                             {"margin": 5.0}),
+    "triplet_margin_with_distance_loss": ("real", None,
+                                          np.stack([_ROWS, _ROWS[::-1], _ONE_HOT], axis=-2),
+                                          {"margin": 5.0, "distance_function": "cosine"}),
     "cosine_similarity_loss": ("real", _MIXTURE + 1.0, _ROWS, {}),
+    "ranking_softmax_loss": ("real", _ROWS * 3, _MIXTURE, {}),  # lists of 3 items
+    "pairwise_logistic_loss": ("real", _ROWS * 3, _MIXTURE, {}),
+    "pairwise_hinge_loss": ("real", _ROWS * 3, _MIXTURE, {"margin": 10.0}),
     "perceptron_loss": ("binary", _SIGNS, -_SCORES * _SIGNS, {}),
     "multiclass_perceptron_loss": ("labels", _LABELS, _ROWS[:, ::-1].copy(), {}),
     "sparsemax_loss": ("binary", _Y01, _SCORES, {}),

@@ -271,6 +271,15 @@ def _benign_inputs():
         "generalized_kl_divergence": (positive[0], real[1], {}),
         "dice_loss": (y01, rng.uniform(0.1, 0.9, (n, 2)), {"axis": -1}),
         "tversky_loss": (y01, rng.uniform(0.1, 0.9, (n, 2)), {"alpha": 0.3, "axis": -1}),
+        # n batches of four labelled embeddings, one sample each
+        "ntxent": (np.tile([0, 0, 1, 1], (n, 1)), rng.normal(size=(n, 4, c)), {}),
+        "circle_loss": (np.tile([0, 0, 1, 1], (n, 1)), rng.normal(size=(n, 4, c)),
+                        {"gamma": 4.0}),
+        "ranking_softmax_loss": (positive[0], real[1], {}),
+        "pairwise_logistic_loss": (positive[0], real[1], {}),
+        "pairwise_hinge_loss": (positive[0], real[1], {}),
+        "triplet_margin_with_distance_loss": (None, rng.normal(size=(n, 3, c)),
+                                              {"margin": 5.0, "distance_function": "cosine"}),
     }, rng.uniform(0.1, 2.0, n), c
 
 

@@ -17,6 +17,7 @@ from losskit.losses._classification_catalogue import (
     perplexity,
     squared_hinge_loss,
 )
+from losskit.losses._contrastive import circle_loss, ntxent
 from losskit.losses._conventions import CONVENTIONS as _CONVENTIONS
 from losskit.losses._core import attach_native as _attach_native
 from losskit.losses._core import weighted_losses as weighted_losses
@@ -39,6 +40,7 @@ from losskit.losses._embedding import (
     margin_ranking_loss,
     soft_margin_loss,
     triplet_margin_loss,
+    triplet_margin_with_distance_loss,
 )
 from losskit.losses._gradient import gradient, value_and_gradient
 from losskit.losses._likelihood import (
@@ -66,6 +68,11 @@ from losskit.losses._margin import (
 from losskit.losses._overlap import (
     dice_loss,
     tversky_loss,
+)
+from losskit.losses._ranking import (
+    pairwise_hinge_loss,
+    pairwise_logistic_loss,
+    ranking_softmax_loss,
 )
 from losskit.losses._regression import mean_squared_error
 from losskit.losses._robust import (
@@ -113,6 +120,7 @@ __all__ = [
     "categorical_cross_entropy",
     "categorical_focal_loss",
     "categorical_hinge_loss",
+    "circle_loss",
     "cosine_embedding_loss",
     "cosine_similarity_loss",
     "ctc_loss",
@@ -140,17 +148,22 @@ __all__ = [
     "multiclass_sparsemax_loss",
     "multilabel_margin_loss",
     "negative_binomial_nll",
+    "ntxent",
+    "pairwise_hinge_loss",
+    "pairwise_logistic_loss",
     "perceptron_loss",
     "perplexity",
     "pinball_loss",
     "poisson_nll",
     "poly_loss_cross_entropy",
+    "ranking_softmax_loss",
     "soft_margin_loss",
     "sparse_categorical_cross_entropy",
     "sparsemax_loss",
     "squared_hinge_loss",
     "student_t_nll",
     "triplet_margin_loss",
+    "triplet_margin_with_distance_loss",
     "tversky_loss",
     "tweedie_deviance",
     "value_and_gradient",

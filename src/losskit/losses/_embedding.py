@@ -11,12 +11,13 @@ that :func:`losskit.gradient` returns the gradient for every input at once.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from losskit._array import Array, first_index, log_sigmoid, sigmoid, to_bool, to_float
-from losskit._validation import Boolean, Integer, Real, check_finite, fail
+from losskit._validation import Boolean, Constraint, Integer, Real, check_finite, fail
 from losskit.losses._core import (
     Inputs,
     PerSample,
@@ -35,6 +36,7 @@ __all__ = [
     "margin_ranking_loss",
     "soft_margin_loss",
     "triplet_margin_loss",
+    "triplet_margin_with_distance_loss",
 ]
 
 #: PyTorch's guard against a zero vector in ``cosine_embedding_loss`` (added to |x|²)
@@ -567,7 +569,28 @@ def triplet_margin_loss(
     >>> (lk.gradient(lk.triplet_margin_loss, None, triplets, eps=0.0) + 0.0).tolist()
     [[[-1.0, 1.0], [1.0, 0.0], [0.0, -1.0]]]
     """
-    func = "triplet_margin_loss"
+    return _triplet_parts("triplet_margin_loss", y_true, y_pred, sample_weight,
+                          lambda xp, u, v: _distance_pair(xp, u, v, p, eps), margin=margin,
+                          swap=swap, check_values=check_values, convention=convention)
+
+
+#: a distance between two stacks of vectors: ``(xp, u, v) -> (d, ∂d/∂u, ∂d/∂v)``, the
+#: gradients ``None`` where the derivative is unknown (a user's callable)
+Distance = Callable[[Any, Array, Array], tuple[Array, Array | None, Array | None]]
+
+
+def _distance_pair(xp: Any, u: Array, v: Array, p: float, eps: float
+                   ) -> tuple[Array, Array, Array]:
+    """:func:`_distance` with the gradients in both arguments."""
+    d, g = _distance(xp, u, v, p, eps)
+    return d, g, -g
+
+
+def _triplet_parts(func: str, y_true: Any, y_pred: Any, sample_weight: Any,
+                   distance: Distance, *, margin: Any, swap: bool, check_values: bool,
+                   convention: str) -> PerSample:
+    """The triplet hinge ``max(0, d(a, p) − d(a, n) + margin)`` of stacked triplets, for any
+    distance (with ``swap``, ``d(a, n)`` is ``min(d(a, n), d(p, n))``)."""
     if y_true is not None:
         fail(func, "y_true", f"is {type(y_true).__name__}, but a triplet holds its own "
              "supervision", "Pass None as y_true and the stacked (anchor, positive, negative) "
@@ -577,11 +600,11 @@ def triplet_margin_loss(
                         check_values=check_values)
     xp = inputs.xp
     a, pos, neg = (inputs.y_pred[..., i, :] for i in range(3))
-    d_ap, g_ap = _distance(xp, a, pos, p, eps)
-    d_an, g_an = _distance(xp, a, neg, p, eps)
+    d_ap, ap_a, ap_p = distance(xp, a, pos)
+    d_an, an_a, an_n = distance(xp, a, neg)
     swapped = None
     if swap:
-        d_pn, g_pn = _distance(xp, pos, neg, p, eps)
+        d_pn, pn_p, pn_n = distance(xp, pos, neg)
         swapped = d_pn < d_an
         d_an = xp.where(swapped, d_pn, d_an)
     gap = d_ap - d_an + margin
@@ -590,16 +613,174 @@ def triplet_margin_loss(
     def gradient() -> Array:
         active = _indicator(xp, gap > 0.0, gap)[..., None] / k
         if swapped is None:
-            g_a, g_p, g_n = g_ap - g_an, -g_ap, g_an
+            g_a, g_p, g_n = ap_a - an_a, ap_p, -an_n
         else:
             sw = _indicator(xp, swapped, gap)[..., None]
-            g_a = g_ap - (1.0 - sw) * g_an
-            g_p = -g_ap - sw * g_pn
-            g_n = (1.0 - sw) * g_an + sw * g_pn
+            g_a = ap_a - (1.0 - sw) * an_a
+            g_p = ap_p - sw * pn_p
+            g_n = -(1.0 - sw) * an_n - sw * pn_n
         return xp.stack([active * g_a, active * g_p, active * g_n], axis=-2)
 
     return weighted_parts(func, inputs, loss, gradient, inputs.sample_weight,
                           check_values=check_values, convention=convention)
+
+
+# ------------------------------------------------------------------ triplets, any distance
+
+#: PyTorch's ``cosine_similarity`` floor on each vector's norm
+_TORCH_COSINE_FLOOR = 1e-8
+
+
+def _cosine_distance(xp: Any, u: Array, v: Array) -> tuple[Array, Array, Array]:
+    """PyTorch's ``1 − cosine_similarity(u, v)``: each vector over ``max(|x|, 1e-8)``."""
+    nu, norm_u, free_u = normalised(xp, u, _TORCH_COSINE_FLOOR)
+    nv, norm_v, free_v = normalised(xp, v, _TORCH_COSINE_FLOOR)
+    return (1.0 - xp.sum(nu * nv, axis=-1), unit_pullback(xp, -nv, nu, norm_u, free_u),
+            unit_pullback(xp, -nu, nv, norm_v, free_v))
+
+
+def _squared_euclidean(xp: Any, u: Array, v: Array) -> tuple[Array, Array, Array]:
+    diff = u - v
+    return xp.sum(diff * diff, axis=-1), 2.0 * diff, -2.0 * diff
+
+
+#: the named distances of ``triplet_margin_with_distance_loss``
+DISTANCES: dict[str, Distance] = {
+    # PyTorch's default, ``PairwiseDistance()``: ‖u − v + 1e-6‖₂
+    "euclidean": lambda xp, u, v: _distance_pair(xp, u, v, 2.0, 1e-6),
+    "manhattan": lambda xp, u, v: _distance_pair(xp, u, v, 1.0, 1e-6),
+    "squared_euclidean": _squared_euclidean,
+    "cosine": _cosine_distance,
+}
+
+
+class _DistanceFunction(Constraint):
+    """``None``, a named distance or a callable ``(u, v) -> distances``."""
+
+    description = f"None, one of {', '.join(map(repr, DISTANCES))}, or a callable (u, v) -> d"
+    invalid = ("hamming", 3)
+
+    def type_ok(self, value: Any) -> bool:
+        return value is None or isinstance(value, str) or callable(value)
+
+    def value_ok(self, value: Any) -> bool:
+        return not isinstance(value, str) or value in DISTANCES
+
+
+def _user_distance(func: str, fn: Callable[[Array, Array], Array]) -> Distance:
+    """A user's distance callable, its result checked for shape; no known derivative."""
+
+    def distance(xp: Any, u: Array, v: Array) -> tuple[Array, None, None]:
+        d = fn(u, v)
+        if tuple(getattr(d, "shape", ())) != tuple(u.shape[:-1]):
+            fail(func, "distance_function", f"returned shape {tuple(getattr(d, 'shape', ()))} "
+                 f"for vectors of shape {tuple(u.shape)}",
+                 f"Return one distance per pair of vectors, shape {tuple(u.shape[:-1])}")
+        return d, None, None
+
+    return distance
+
+
+TRIPLET_DISTANCE_EXPLANATION = LossExplanation(
+    formula="l = max(0, d(a, p) − d(a, n) + margin) for a distance d (Euclidean, cosine "
+            "1 − cos, Manhattan, squared Euclidean, or your own)",
+    distribution="none: a metric-learning hinge on distances, not a likelihood",
+    raw_output="three embeddings per triplet (anchor a, positive p, negative n), stacked on "
+               "the second-to-last axis",
+    gradient="while the triplet violates the margin: ∂l/∂a = ∂d(a, p)/∂a − ∂d(a, n)/∂a, "
+             "∂l/∂p = ∂d(a, p)/∂p, ∂l/∂n = −∂d(a, n)/∂n (a callable distance: autograd only)",
+    when="triplet training when the embedding is compared by angle (cosine) or another "
+         "distance than the plain Euclidean one",
+    pitfalls=("The margin is on the distance's scale: a cosine distance lies in [0, 2], a "
+              "squared Euclidean one grows with the square of the embedding's scale.",
+              "Random triplets are mostly easy and give no gradient; mine hard negatives."),
+    related=("triplet_margin_loss", "cosine_embedding_loss"),
+    activation="none (raw embedding vectors a, p, n stacked on axis −2)",
+    case=Case("a = (x, 1), p = (1, 0.5), n = (−1, 1), cosine distance", None,
+              [[0.5, 1.0], [1.0, 0.5], [-1.0, 1.0]], {"distance_function": "cosine"},
+              vary=0, x_label="first coordinate of a"),
+)
+
+
+@loss_function(distance_function=_DistanceFunction(),
+               margin=Real(0.0, math.inf, closed="neither"), swap=Boolean(),
+               explanation=TRIPLET_DISTANCE_EXPLANATION)
+def triplet_margin_with_distance_loss(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    distance_function: str | Callable[[Any, Any], Any] | None = None,
+    margin: float = 1.0,
+    swap: bool = False,
+    sample_weight: Any = None,
+    reduction: str = "mean",
+    check_values: bool = True,
+    convention: str = "losskit",
+) -> PerSample:
+    r"""Triplet margin loss with a chosen distance.
+
+    .. math::
+
+        l = \maxigl(0,\; d(a, p) - d(a, n) + migr)
+
+    PyTorch's ``triplet_margin_with_distance_loss(anchor, positive, negative,
+    distance_function=..., margin=..., swap=...)`` with
+    ``y_pred = numpy.stack([anchor, positive, negative], axis=-2)``. ``distance_function``
+    is ``None`` or ``"euclidean"`` (PyTorch's default ``PairwiseDistance()``,
+    :math:`\lVert u - v + 10^{-6} \rVert_2`), ``"manhattan"`` (the same with the 1-norm),
+    ``"squared_euclidean"`` (:math:`\lVert u - v \rVert_2^2`), ``"cosine"``
+    (:math:`1 - \cos(u, v)`, PyTorch's ``1 - F.cosine_similarity``, each norm floored at
+    :math:`10^{-8}`), or a callable ``(u, v) -> d`` on the arrays' library, one distance
+    per pair of vectors (as PyTorch's; its value only: differentiate it with your
+    framework's autograd, :func:`losskit.gradient` needs a named distance).
+
+    Parameters
+    ----------
+    y_true : None
+    y_pred : array_like of shape (..., 3, D)
+        Anchor, positive and negative embeddings on the second-to-last axis.
+    distance_function : str, callable or None
+    margin : float > 0
+        As PyTorch, which refuses a margin <= 0.
+    swap : bool
+        Use :math:`\min(d(a, n), d(p, n))` as the negative distance.
+    sample_weight : array_like of per-sample shape, optional
+    reduction : {"mean", "sum", "none"}
+    check_values : bool
+    convention : {"losskit", "sklearn", "keras", "torch"}
+        With ``sample_weight``, ``"keras"`` and ``"torch"`` divide by the number of samples.
+
+    Returns
+    -------
+    array
+        In ``y_pred``'s library and floating dtype.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> triplets = [[[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]]
+    >>> round(float(lk.triplet_margin_with_distance_loss(None, triplets,
+    ...                                                  distance_function="cosine")), 6)
+    0.292893
+    """
+    func = "triplet_margin_with_distance_loss"
+    if distance_function is None or isinstance(distance_function, str):
+        distance = DISTANCES[distance_function or "euclidean"]
+    else:
+        distance = _user_distance(func, distance_function)
+    parts = _triplet_parts(func, y_true, y_pred, sample_weight, distance, margin=margin,
+                           swap=swap, check_values=check_values, convention=convention)
+    if callable(distance_function):
+        def no_gradient() -> Array:
+            fail(func, "distance_function", "is a callable, whose derivative losskit does "
+                 "not know", "Pass a named distance ('euclidean', 'cosine', ...) to "
+                 "losskit.gradient, or differentiate the loss with your framework's "
+                 "autograd (it runs under PyTorch and JAX)", TypeError)
+            raise AssertionError  # pragma: no cover - fail raises
+
+        parts.gradient = no_gradient
+    return parts
 
 
 # --------------------------------------------------------------------------- cosine similarity
@@ -622,16 +803,26 @@ COSINE_SIMILARITY_EXPLANATION = LossExplanation(
 )
 
 
-def _normalised(xp: Any, x: Array) -> tuple[Array, Array, Array]:
-    """Keras' ``l2_normalize``, ``x / max(|x|, 1e-6)``, with the norm computed from ``x``
-    divided by its largest entry (no overflow of ``|x|²``); returns it, the divisor and where
-    the floor is not active."""
+def normalised(xp: Any, x: Array, floor: float = _KERAS_NORM_FLOOR
+               ) -> tuple[Array, Array, Array]:
+    """``x / max(|x|, floor)`` along the last axis (Keras' ``l2_normalize`` with the default
+    floor 1e-6), with the norm computed from ``x`` divided by its largest entry (no overflow
+    of ``|x|²``); returns it, the divisor and where the floor is not active."""
     largest = xp.max(xp.abs(x), axis=-1)
     scaled = x / xp.where(largest > 0.0, largest, 1.0)[..., None]
     norm = largest * xp.sqrt(xp.sum(scaled * scaled, axis=-1))
-    free = norm > _KERAS_NORM_FLOOR
-    norm = xp.where(free, norm, _KERAS_NORM_FLOOR)
+    free = norm > floor
+    norm = xp.where(free, norm, floor)
     return x / norm[..., None], norm, free
+
+
+def unit_pullback(xp: Any, g: Array, u: Array, norm: Array, free: Array) -> Array:
+    """The gradient with respect to ``x`` of a function of ``u = x / max(|x|, floor)``
+    (:func:`normalised`) given its gradient ``g`` with respect to ``u``:
+    :math:`(g - (g \\cdot u) u) / |x|` where the floor is not active, :math:`g / \\text{floor}`
+    where it is."""
+    along = xp.where(free, xp.sum(g * u, axis=-1), 0.0)[..., None] * u
+    return (g - along) / norm[..., None]
 
 
 @loss_function(axis=Integer(), explanation=COSINE_SIMILARITY_EXPLANATION)
@@ -692,14 +883,13 @@ def cosine_similarity_loss(
     if check_values:
         check_finite(func, xp, "y_true", inputs.y_true)
         check_finite(func, xp, "y_pred", inputs.y_pred)
-    t, _, _ = _normalised(xp, inputs.y_true)
-    u, norm, free = _normalised(xp, inputs.y_pred)
+    t, _, _ = normalised(xp, inputs.y_true)
+    u, norm, free = normalised(xp, inputs.y_pred)
     cos = xp.sum(t * u, axis=-1)
     loss = -cos if convention == "keras" else 1.0 - cos
 
     def gradient() -> Array:
-        along = xp.where(free, cos, 0.0)[..., None] * u
-        return -(t - along) / norm[..., None]
+        return unit_pullback(xp, -t, u, norm, free)
 
     return weighted_parts(func, inputs, loss, gradient, inputs.sample_weight,
                           check_values=check_values, convention=convention)
