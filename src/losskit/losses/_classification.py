@@ -283,8 +283,8 @@ def check_masked_targets(func: str, xp: Namespace, target: Array, classes: Array
         index = first_index(xp, bad)
         fail(func, "y_true", f"puts weight on class {index[-1]} of sample "
              f"{index[0] if len(index) == 2 else index[:-1]}, which where masks out",
-             "Mask only classes a sample cannot take; convention='optax' drops the target "
-             "there instead")
+             "Mask only classes a sample cannot take (convention='optax' computes optax's "
+             "value instead)")
 
 
 def masked_log_softmax(xp: Namespace, z: Array, classes: Array) -> Array:
