@@ -391,3 +391,106 @@ def test_a_label_axis_on_torch_tensors_does_not_take_the_native_kernel(reduction
     with pytest.raises(ValueError, match=r"binary_cross_entropy: axis is 3 but y_pred has 3 "
                                          r"dimension\(s\)"):
         lk.binary_cross_entropy(y, z, from_logits=True, axis=3)
+
+
+# ------------------------------------------------------------------------- optax's dice losses
+
+
+def _segmentation(seed, shape=(2, 4, 4, 3)):
+    """optax's DiceLossTest inputs: normal logits and one-hot targets of random labels."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=shape)
+    targets = np.eye(shape[-1])[rng.integers(0, shape[-1], size=shape[:-1])]
+    return logits, targets
+
+
+DICE_CASES = {
+    "default": ({}, {}),
+    # test_class_weights
+    "class_weights": ({"class_weights": np.array([1.0, 2.0, 0.5])},
+                      {"class_weight": np.array([1.0, 2.0, 0.5])}),
+    # test_ignore_background_parameter
+    "ignore_background": ({"ignore_background": True}, {"ignore_background": True}),
+    # test_smoothing_parameter
+    "smooth_0": ({"smooth": 0.0}, {"eps": 0.0}),
+    "smooth_10": ({"smooth": 10.0}, {"eps": 10.0}),
+    "axis": ({"axis": (2,)}, {"axis": 2}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DICE_CASES))
+def test_optax_dice_loss_cases(backend, case):
+    theirs, ours = DICE_CASES[case]
+    logits, targets = _segmentation(len(case))
+    fn = optax.losses.dice_loss
+    expected = np.asarray(fn(jnp.asarray(logits), jnp.asarray(targets), **theirs))
+    expected_grad = np.asarray(jax.grad(lambda z: jnp.mean(fn(z, jnp.asarray(targets),
+                                                              **theirs)))(jnp.asarray(logits)))
+    if "class_weight" in ours:
+        ours = {**ours, "class_weight": backend.asarray(ours["class_weight"])}
+    got, grad = _losskit_parts(backend, lk.dice_loss, targets, logits, from_logits=True,
+                               convention="optax", **ours)
+    _close(np.reshape(got, expected.shape), expected)
+    _close(np.reshape(grad, expected_grad.shape), expected_grad)
+
+
+@pytest.mark.parametrize(("alpha", "beta"), [(0.3, 0.7), (0.5, 0.5), (0.9, 0.1)])
+def test_optax_dice_weighting_parameters_are_tversky(backend, alpha, beta):
+    """test_dice_loss_weighting_parameters: probabilities (apply_softmax=False)."""
+    probs = np.array([[[0.1, 0.9], [0.8, 0.2]]])
+    targets = np.array([[[0.0, 1.0], [1.0, 0.0]]])
+    expected = np.asarray(optax.losses.dice_loss(jnp.asarray(probs), jnp.asarray(targets),
+                                                 alpha=alpha, beta=beta, apply_softmax=False))
+    got, grad = _losskit_parts(backend, lk.tversky_loss, targets, probs, alpha=alpha, beta=beta,
+                               convention="optax")
+    _close(got, expected)
+    expected_grad = np.asarray(jax.grad(lambda p: jnp.mean(optax.losses.dice_loss(
+        p, jnp.asarray(targets), alpha=alpha, beta=beta, apply_softmax=False)))(
+        jnp.asarray(probs)))
+    _close(grad, expected_grad)
+
+
+@pytest.mark.parametrize("shape", [(4, 8, 8), (2, 3, 4, 4), (3, 5)])
+def test_optax_binary_dice_loss_is_dice_with_a_class_axis_of_one(backend, shape):
+    rng = np.random.default_rng(len(shape))
+    logits = rng.normal(size=shape)
+    targets = (rng.random(shape) > 0.5).astype(np.float64)
+    fn = optax.losses.binary_dice_loss
+    expected = np.asarray(fn(jnp.asarray(logits), jnp.asarray(targets)))
+    expected_grad = np.asarray(jax.grad(lambda z: jnp.mean(fn(z, jnp.asarray(targets))))(
+        jnp.asarray(logits)))
+    got, grad = _losskit_parts(backend, lk.dice_loss, targets[..., None], logits[..., None],
+                               from_logits=True, convention="optax")
+    _close(got, expected)
+    _close(grad[..., 0], expected_grad)
+
+
+def test_per_class_options_need_optax_and_bad_ones_get_the_error_template():
+    logits, targets = _segmentation(0)
+    with pytest.raises(ValueError, match=r"dice_loss: class_weight is given with "
+                                         r"convention='losskit'.*Pass convention='optax'"):
+        lk.dice_loss(targets, logits, from_logits=True, class_weight=[1.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match=r"tversky_loss: ignore_background is given"):
+        lk.tversky_loss(targets, logits, from_logits=True, ignore_background=True)
+    with pytest.raises(ValueError, match=r"dice_loss: class_weight has shape \(2,\) but \(3,\)"):
+        lk.dice_loss(targets, logits, from_logits=True, class_weight=[1.0, 1.0],
+                     convention="optax")
+    with pytest.raises(ValueError, match=r"dice_loss: y_pred has 1 dimension, but "
+                                         r"convention='optax' takes the last axis"):
+        lk.dice_loss([1.0, 0.0], [0.5, 0.5], convention="optax")
+    with pytest.raises(ValueError, match=r"dice_loss: axis is -1 but y_pred has 4 dimension"):
+        lk.dice_loss(targets, logits, from_logits=True, axis=-1, convention="optax")
+    with pytest.raises(ValueError, match=r"dice_loss: y_pred has values outside \[0, 1\].*"
+                                         r"or logits with from_logits=True"):
+        lk.dice_loss(targets, logits)
+
+
+def test_dice_from_logits_takes_the_sigmoid_of_each_entry_under_losskit(backend):
+    rng = np.random.default_rng(9)
+    z = rng.normal(size=(3, 6))
+    y = (rng.random(z.shape) > 0.5).astype(np.float64)
+    p = 1 / (1 + np.exp(-z))
+    for fn, options in ((lk.dice_loss, {}), (lk.tversky_loss, {"alpha": 0.3, "beta": 0.7})):
+        got, grad = _losskit_parts(backend, fn, y, z, from_logits=True, **options)
+        _close(got, fn(y, p, reduction="none", **options))
+        _close(grad, lk.gradient(fn, y, p, **options) * p * (1 - p))
