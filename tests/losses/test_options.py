@@ -494,3 +494,67 @@ def test_dice_from_logits_takes_the_sigmoid_of_each_entry_under_losskit(backend)
         got, grad = _losskit_parts(backend, fn, y, z, from_logits=True, **options)
         _close(got, fn(y, p, reduction="none", **options))
         _close(grad, lk.gradient(fn, y, p, **options) * p * (1 - p))
+
+
+# ------------------------------------------------------ hyperparameters as (traced) arrays
+
+P0 = np.array([[1.0, 0.0, 0.0], [0.3, 0.6, 0.1]])  # exact 0s and 1s: the eps = 0 edge
+HYPER = [
+    # the clipping bound, traced (was: a TracerBoolConversionError from `eps == 0`)
+    ("binary_cross_entropy", TS, P0, {}, "eps", 0.0),
+    ("binary_cross_entropy", TS, P0, {}, "eps", 1e-3),
+    ("categorical_cross_entropy", TS, P0, {}, "eps", 0.0),
+    ("categorical_cross_entropy", TS, P0, {}, "eps", 1e-3),
+    ("sparse_categorical_cross_entropy", LABELS, P0, {}, "eps", 0.0),
+    ("sparse_categorical_cross_entropy", LABELS, P0, {}, "eps", 1e-3),
+    # label smoothing with a class mask
+    ("sparse_categorical_cross_entropy", LABELS, YS,
+     {"from_logits": True, "where": MIXED_MASK, "convention": "optax"}, "label_smoothing", 0.1),
+    ("categorical_cross_entropy", TS, YS,
+     {"from_logits": True, "where": MIXED_MASK, "convention": "optax"}, "label_smoothing", 0.2),
+    # optax's ArrayLike smooth, alpha, beta of its dice_loss
+    ("dice_loss", *_segmentation(1)[::-1], {"from_logits": True, "convention": "optax"},
+     "eps", 0.5),
+    ("tversky_loss", *_segmentation(2)[::-1], {"from_logits": True, "convention": "optax"},
+     "alpha", 0.3),
+    ("tversky_loss", *_segmentation(3)[::-1], {"from_logits": True, "convention": "optax"},
+     "beta", 0.7),
+    ("tversky_loss", *_segmentation(4)[::-1], {"from_logits": True}, "alpha", 0.3),
+    ("poly_loss_cross_entropy", TS, YS, {}, "epsilon", 1.5),
+]
+
+
+@pytest.fixture(scope="module")
+def traced_hyperparameters():
+    """Each case's value and its gradients (hyperparameter and y_pred), from one jitted
+    function whose arguments are the hyperparameters (so they are traced)."""
+
+    def results(values):
+        out = []
+        for (name, y, raw, options, option, _), h in zip(HYPER, values, strict=True):
+            fn = getattr(lk, name)
+
+            def loss(h, q, fn=fn, y=y, options=options, option=option):
+                return fn(y, q, **options, **{option: h})
+
+            q = jnp.asarray(raw)
+            out.append((loss(h, q), jax.grad(loss)(h, q), jax.grad(loss, 1)(h, q)))
+        return out
+
+    return jax.jit(results)([jnp.asarray(case[-1]) for case in HYPER])
+
+
+@pytest.mark.parametrize("index", range(len(HYPER)),
+                         ids=[f"{c[0]}-{c[4]}-{c[5]}" for c in HYPER])
+def test_hyperparameters_may_be_traced(index, traced_hyperparameters):
+    name, y, raw, options, option, value = HYPER[index]
+    fn = getattr(lk, name)
+    value_got, slope_got, grad_got = traced_hyperparameters[index]
+    _close(float(value_got), float(fn(y, raw, **options, **{option: value})))
+    _close(np.asarray(grad_got), lk.gradient(fn, y, raw, **options, **{option: value}))
+    if option == "eps" and value == 0.0:
+        return  # one-sided: eps >= 0
+    step = 1e-3 * value
+    slope = (float(fn(y, raw, **options, **{option: value + step}))
+             - float(fn(y, raw, **options, **{option: value - step}))) / (2 * step)
+    np.testing.assert_allclose(float(slope_got), slope, rtol=1e-5, atol=1e-10)

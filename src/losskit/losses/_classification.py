@@ -16,6 +16,7 @@ from losskit._array import (
     device,
     first_index,
     index_dtype,
+    is_traced,
     log_sigmoid,
     log_softmax,
     log_softmax_at,
@@ -130,13 +131,17 @@ def _clipped_log(xp: Namespace, p: Array, eps: float, unused: Array | None = Non
     ``unused`` marks entries whose coefficient is 0 (``0 · log p`` is taken as 0): with
     ``eps=0`` their log is taken of 1 instead, so autograd sends back 0 there, not ``0/0``.
     """
-    if eps == 0.0:
+    if not maybe_nonzero(eps):  # a traced eps takes the clipped branch (exact at 0 too)
         safe = p if unused is None else xp.where(unused, 1.0, p)
         return xp.log(safe), p, xp.ones_like(p, dtype=xp.bool)
-    clipped = xp.clip(p, eps, 1.0 - eps)
+    # a traced eps: the clip by comparisons, whose autograd derivative is 1 at both ends (as
+    # the analytic gradient's; jnp.clip's is 1/2 at a tie)
+    clipped = (xp.where(p < eps, eps, xp.where(p > 1.0 - eps, 1.0 - eps, p)) if is_traced(eps)
+               else xp.clip(p, eps, 1.0 - eps))
     # the derivative of the clip is 1 inside [eps, 1 - eps] (ends included, as autograd says)
     inside = (p >= eps) & (p <= 1.0 - eps)
-    return xp.log(clipped), clipped, inside
+    # unused entries' log of 1: finite in autograd where a traced eps is 0
+    return xp.log(clipped if unused is None else xp.where(unused, 1.0, clipped)), clipped, inside
 
 
 # ------------------------------------------------- class axes and where= masks (optax's options)
