@@ -66,6 +66,7 @@ from losskit.losses._margin import (
 )
 from losskit.losses._overlap import (
     dice_loss,
+    generalized_dice_loss,
     tversky_loss,
 )
 from losskit.losses._regression import mean_squared_error
@@ -121,6 +122,7 @@ __all__ = [
     "gamma_nll",
     "gaussian_mixture_nll",
     "gaussian_nll",
+    "generalized_dice_loss",
     "generalized_kl_divergence",
     "gradient",
     "hinge_embedding_loss",

@@ -34,7 +34,7 @@ from losskit.losses._core import (
 )
 from losskit.losses._spec import Case, LossExplanation
 
-__all__ = ["dice_loss", "tversky_loss"]
+__all__ = ["dice_loss", "generalized_dice_loss", "tversky_loss"]
 
 
 class _Axes(Constraint):
@@ -125,7 +125,8 @@ def _probabilities(xp: Namespace, z: Array, from_logits: bool, per_class: bool
 
 def _per_class_overlap(func: str, inputs: Inputs, axes: tuple[int, ...], alpha: Any,
                        beta: Any, smooth: Any, from_logits: bool, ignore_background: bool,
-                       check_values: bool) -> tuple[Array, Any]:
+                       check_values: bool, weights: Array | None = None
+                       ) -> tuple[Array, Any]:
     r"""optax's ``dice_loss``: per class :math:`1 - (I + s) / (I + lpha (P - I) +
     eta (T - I) + s)` over ``axes``, times the class weights, averaged over the classes
     (less the first with ``ignore_background``). Returns the per-sample losses and the
@@ -133,8 +134,9 @@ def _per_class_overlap(func: str, inputs: Inputs, axes: tuple[int, ...], alpha: 
     xp, y = inputs.xp, inputs.y_true
     p, chain = _probabilities(xp, inputs.y_pred, from_logits, per_class=True)
     n_classes = y.shape[-1]
-    weights = xp.ones(n_classes, dtype=p.dtype, device=device(p))
-    if inputs.array("class_weight") is not None:
+    if weights is None:
+        weights = xp.ones(n_classes, dtype=p.dtype, device=device(p))
+    if inputs.arrays.get("class_weight") is not None:
         weights = weight_array(func, xp, "class_weight", inputs.array("class_weight"),
                                (n_classes,), p.dtype, check_values=check_values,
                                allow_all_zero=True)
@@ -431,3 +433,106 @@ def tversky_loss(
 
     return _finish(func, inputs, axes, 1.0 - index, gradient, inputs.sample_weight,
                    check_values, convention)
+
+
+GENERALIZED_DICE_EXPLANATION = LossExplanation(
+    formula="l = (1/C) Σ_c w_c [1 − (2 I_c + 2s) / (P_c + T_c + 2s)], I_c = Σ y p, "
+            "P_c = Σ p, T_c = Σ y over a sample's pixels; w_c ∝ 1 / (F_c² + 10⁻⁷), "
+            "F_c the batch's count of class c, Σ_c w_c = C",
+    distribution="none: a class-weighted mean of per-class Dice losses, not a likelihood",
+    raw_output="the C logits of each pixel (from_logits=True, softmax over the classes), or "
+               "the probabilities p",
+    gradient="∂l/∂p_j = (w_c / C) (D_c − 2 y_j) / (P_c + T_c + 2s) for pixel j of class c "
+             "(D_c the class's coefficient), then through the softmax",
+    when="multi-class segmentation with rare classes: each class's Dice counts with a weight "
+         "that grows as the class gets rarer in the batch (optax's "
+         "multiclass_generalized_dice_loss)",
+    pitfalls=("The class weights come from the batch's targets: the same sample's loss "
+              "changes with the batch it is in, and a class absent from the batch gets a "
+              "weight of about 10⁷ before normalising (its loss is then s / (P_c + s)).",
+              "The smoothing s defaults to 1, as optax's; with s = 0 an empty class gives 0/0."),
+    related=("dice_loss", "tversky_loss"),
+    activation="softmax over the classes of each pixel",
+    case=Case("y = two pixels of classes (0, 1), z = ((2, −1), (0, 1))",
+              [[1.0, 0.0], [0.0, 1.0]], [[2.0, -1.0], [0.0, 1.0]], {"from_logits": True},
+              vary=0, x_label="logit of class 0 at pixel 0"),
+)
+
+#: optax's floor under the squared class counts of the generalized Dice weights
+_GENERALIZED_FLOOR = 1e-7
+
+
+@loss_function(eps=_EPS, **_OPTAX_OPTIONS, explanation=GENERALIZED_DICE_EXPLANATION)
+def generalized_dice_loss(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    eps: float | None = None,
+    from_logits: bool = False,
+    ignore_background: bool = False,
+    sample_weight: Any = None,
+    reduction: str = "mean",
+    check_values: bool = True,
+    convention: str = "losskit",
+) -> PerSample:
+    r"""Generalized Dice loss: per-class Dice losses weighted by inverse squared class counts.
+
+    .. math::
+
+        l_i = rac1C \sum_c w_c \Bigl(1 - rac{2 I_{ic} + 2s}{P_{ic} + T_{ic} + 2s}\Bigr),
+        \qquad w_c = C rac{1 / (F_c^2 + 10^{-7})}{\sum_k 1 / (F_k^2 + 10^{-7})}
+
+    with :math:`I, P, T` the sums of :math:`y p`, :math:`p` and :math:`y` over a sample's
+    pixels (every axis between the first and the last), :math:`F_c = \sum y_{\cdot c}` over the
+    whole batch, and the smoothing :math:`s` (``eps``, default 1). optax's
+    ``multiclass_generalized_dice_loss`` (whose mean over samples and classes is
+    ``reduction="mean"``); the weights follow Sudre et al. (2017), who apply them inside one
+    ratio instead. The weights are constants of the targets (no gradient through them).
+
+    Parameters
+    ----------
+    y_true : array_like, same shape as ``y_pred``
+        One-hot (or soft) class masks, classes on the last axis.
+    y_pred : array_like, shape (n, ..., C)
+        Probabilities, or logits with ``from_logits=True`` (softmax over the classes; the
+        sigmoid for one class).
+    eps : float >= 0, optional
+        The smoothing :math:`s` (optax's ``smooth``), 1 by default.
+    from_logits : bool
+    ignore_background : bool
+        Leave class 0 out of the mean (its weight still counts in the normalisation).
+    sample_weight : array_like of shape (n,), optional
+    reduction : {"mean", "sum", "none"}
+    check_values : bool
+    convention : {"losskit", "sklearn", "keras", "torch", "optax"}
+        The same numbers under every convention (optax's); with ``sample_weight``,
+        ``"keras"``, ``"torch"`` and ``"optax"`` divide the weighted sum by n.
+
+    Returns
+    -------
+    array
+        In ``y_pred``'s library and floating dtype.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> y = [[[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]]
+    >>> z = [[[2.0, -1.0], [1.0, 0.0], [0.0, 1.0]]]
+    >>> round(float(lk.generalized_dice_loss(y, z, from_logits=True)), 4)
+    0.1354
+    """
+    func = "generalized_dice_loss"
+    inputs, axes = _overlap_inputs(func, y_true, y_pred, sample_weight, None, check_values,
+                                   "optax", from_logits)
+    xp, y = inputs.xp, inputs.y_true
+    counts = xp.sum(xp.reshape(y, (-1, y.shape[-1])), axis=0)
+    inverse = 1.0 / (counts * counts + _GENERALIZED_FLOOR)
+    weights = inverse / xp.sum(inverse) * y.shape[-1]
+    loss, gradient = _per_class_overlap(func, inputs, axes, 0.5, 0.5,
+                                        1.0 if eps is None else eps, from_logits,
+                                        ignore_background, check_values, weights)
+    return weighted_parts(func, inputs, loss, gradient, inputs.sample_weight,
+                          check_values=check_values, convention=convention,
+                          nan_hint=_EMPTY_HINT)
+
