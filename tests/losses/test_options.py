@@ -465,6 +465,28 @@ def test_optax_binary_dice_loss_is_dice_with_a_class_axis_of_one(backend, shape)
     _close(grad[..., 0], expected_grad)
 
 
+@pytest.mark.parametrize("ignore_background", [False, True])
+def test_optax_multiclass_generalized_dice_loss(backend, ignore_background):
+    """test_multiclass_generalized_dice_loss (imbalanced classes 0.8/0.15/0.05) and
+    test_generalized_dice_loss_ignore_background."""
+    rng = np.random.default_rng(21)
+    logits = rng.normal(size=(4, 8, 8, 3))
+    targets = np.eye(3)[rng.choice(3, size=(4, 8, 8), p=[0.8, 0.15, 0.05])]
+    fn = optax.losses.multiclass_generalized_dice_loss
+    expected = float(fn(jnp.asarray(logits), jnp.asarray(targets),
+                        ignore_background=ignore_background))
+    expected_grad = np.asarray(jax.grad(lambda z: fn(z, jnp.asarray(targets),
+                                                     ignore_background=ignore_background))(
+        jnp.asarray(logits)))
+    got, grad = _losskit_parts(backend, lk.generalized_dice_loss, targets, logits,
+                               from_logits=True, ignore_background=ignore_background)
+    _close(float(np.mean(got)), expected)
+    _close(grad, expected_grad)
+    # not the plain Dice loss (the weighting matters here)
+    assert abs(expected - float(lk.dice_loss(targets, logits, from_logits=True,
+                                             convention="optax"))) > 1e-3
+
+
 def test_per_class_options_need_optax_and_bad_ones_get_the_error_template():
     logits, targets = _segmentation(0)
     with pytest.raises(ValueError, match=r"dice_loss: class_weight is given with "
