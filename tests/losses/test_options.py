@@ -174,6 +174,40 @@ def test_several_class_axes_of_soft_targets_and_a_where_mask(backend, axis):
     _close(grad, expected_grad)
 
 
+@pytest.mark.parametrize("size", [5, 10])
+def test_optax_poly_loss_mask(backend, size):
+    """PolyLossTest.test_mask, against optax's own masked number and gradient."""
+    rng = np.random.default_rng(size)
+    preds = rng.normal(size=(2, size))
+    targets = rng.dirichlet(np.ones(size), size=2)
+    mask = rng.integers(2, size=(2, size)).astype(bool)
+    mask[:, 0] = True
+    fn = optax.losses.poly_loss_cross_entropy
+    expected, expected_grad = _optax_parts(fn, preds, targets, where=mask, epsilon=1.5)
+    got, grad = _losskit_parts(backend, lk.poly_loss_cross_entropy, targets, preds,
+                               where=mask, epsilon=1.5, convention="optax")
+    _close(got, expected)
+    _close(grad, expected_grad)
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2, (1, 2), (2, 0)])
+def test_optax_poly_loss_axis(backend, axis):
+    """PolyLossTest.test_axis, and a tuple of axes with a class mask."""
+    rng = np.random.default_rng(3)
+    shape = (4, 5, 6)
+    preds = rng.normal(size=shape)
+    axes = (axis,) if isinstance(axis, int) else axis
+    where = rng.random(shape) > 0.3
+    targets = np.where(where, rng.random(shape), 0.0)
+    targets = targets / np.sum(targets, axis=axes, keepdims=True)
+    fn = optax.losses.poly_loss_cross_entropy
+    expected, expected_grad = _optax_parts(fn, preds, targets, axis=axis, where=where)
+    got, grad = _losskit_parts(backend, lk.poly_loss_cross_entropy, targets, preds, axis=axis,
+                               where=where)
+    _close(got, expected)
+    _close(grad, expected_grad)
+
+
 # ------------------------------------------------------------- losskit's meaning of where=
 
 
