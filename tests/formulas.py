@@ -364,6 +364,20 @@ def _tversky(y: np.ndarray, p: np.ndarray, alpha: float, beta: float, eps: float
     return 1 - tp / d[..., 0], -(y * d - tp[..., None] * dd) / d**2
 
 
+def _generalized_dice(y: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """optax's multiclass_generalized_dice_loss per sample (smooth 1, softmax of logits
+    (n, pixels, C)) and its gradient w.r.t. the logits; weights from the batch's counts."""
+    p = special.softmax(z, axis=-1)
+    counts = y.reshape(-1, y.shape[-1]).sum(axis=0)
+    w = 1 / (counts**2 + 1e-7)
+    w = w / w.sum() * len(w)
+    inter, total = (y * p).sum(axis=1), y.sum(axis=1) + p.sum(axis=1) + 2.0
+    value = np.mean(w * (1 - (2 * inter + 2.0) / total), axis=-1)
+    dp = w * (2 * (inter + 1.0)[:, None] - 2 * y * total[:, None]) / total[:, None] ** 2
+    dp = dp / y.shape[-1]
+    return value, p * (dp - np.sum(dp * p, axis=-1, keepdims=True))
+
+
 def _sparse_plus(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     value = np.where(x <= -1, 0.0, np.where(x >= 1, x, (x + 1) ** 2 / 4))
     return value, np.clip((x + 1) / 2, 0.0, 1.0)
@@ -591,6 +605,9 @@ LOSSES: dict[str, Reference] = {
     "tversky_loss": Reference(
         value=lambda y, p, o: _tversky(y, p, o["alpha"], o["beta"], 1e-7)[0],
         gradient=lambda y, p, o: _tversky(y, p, o["alpha"], o["beta"], 1e-7)[1]),
+    "generalized_dice_loss": Reference(  # optax's, smooth 1, from logits
+        value=lambda y, z, o: _generalized_dice(y, z)[0],
+        gradient=lambda y, z, o: _generalized_dice(y, z)[1]),
     "sparsemax_loss": Reference(  # sparse_plus((1 − 2y) z)
         value=lambda y, z, o: _sparse_plus((1 - 2 * y) * z)[0],
         gradient=lambda y, z, o: (1 - 2 * y) * _sparse_plus((1 - 2 * y) * z)[1]),

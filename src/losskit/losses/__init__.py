@@ -7,6 +7,7 @@ from losskit.losses._classification import (
     sparse_categorical_cross_entropy,
 )
 from losskit.losses._classification import check_binary_targets as _check_binary_targets
+from losskit.losses._classification import screen_label_axis as _screen_label_axis
 from losskit.losses._classification_catalogue import (
     binary_focal_loss,
     categorical_focal_loss,
@@ -67,6 +68,7 @@ from losskit.losses._margin import (
 )
 from losskit.losses._overlap import (
     dice_loss,
+    generalized_dice_loss,
     tversky_loss,
 )
 from losskit.losses._ranking import (
@@ -106,6 +108,7 @@ _attach_native(sparse_categorical_cross_entropy, "sparse_categorical_cross_entro
                check_targets=_check_labels)
 _attach_native(binary_cross_entropy, "binary_cross_entropy",
                check_targets=_check_binary_targets)
+_screen_label_axis(binary_cross_entropy)  # the kernel averages the last axis only
 _attach_native(mean_squared_error, "mean_squared_error")
 _attach_native(gaussian_nll, "gaussian_nll",
                min_variance=lambda convention: _CONVENTIONS[convention].min_variance)
@@ -129,6 +132,7 @@ __all__ = [
     "gamma_nll",
     "gaussian_mixture_nll",
     "gaussian_nll",
+    "generalized_dice_loss",
     "generalized_kl_divergence",
     "gradient",
     "hinge_embedding_loss",

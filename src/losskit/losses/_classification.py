@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, NamedTuple
+
+import numpy as np
 
 from losskit._array import (
     Array,
@@ -13,6 +16,7 @@ from losskit._array import (
     device,
     first_index,
     index_dtype,
+    is_traced,
     log_sigmoid,
     log_softmax,
     log_softmax_at,
@@ -30,6 +34,7 @@ from losskit._reduction import mean_over_outputs
 from losskit._validation import (
     UNIT_INTERVAL,
     Boolean,
+    Constraint,
     Integer,
     Interval,
     Optional,
@@ -51,7 +56,7 @@ from losskit.losses._core import (
     prepare,
     sample_weights,
 )
-from losskit.losses._spec import Case, Kernel, LossExplanation
+from losskit.losses._spec import Case, Kernel, LossExplanation, replace
 
 __all__ = [
     "binary_cross_entropy",
@@ -126,13 +131,209 @@ def _clipped_log(xp: Namespace, p: Array, eps: float, unused: Array | None = Non
     ``unused`` marks entries whose coefficient is 0 (``0 · log p`` is taken as 0): with
     ``eps=0`` their log is taken of 1 instead, so autograd sends back 0 there, not ``0/0``.
     """
-    if eps == 0.0:
+    if not maybe_nonzero(eps):  # a traced eps takes the clipped branch (exact at 0 too)
         safe = p if unused is None else xp.where(unused, 1.0, p)
         return xp.log(safe), p, xp.ones_like(p, dtype=xp.bool)
-    clipped = xp.clip(p, eps, 1.0 - eps)
+    # a traced eps: the clip by comparisons, whose autograd derivative is 1 at both ends (as
+    # the analytic gradient's; jnp.clip's is 1/2 at a tie)
+    clipped = (xp.where(p < eps, eps, xp.where(p > 1.0 - eps, 1.0 - eps, p)) if is_traced(eps)
+               else xp.clip(p, eps, 1.0 - eps))
     # the derivative of the clip is 1 inside [eps, 1 - eps] (ends included, as autograd says)
     inside = (p >= eps) & (p <= 1.0 - eps)
-    return xp.log(clipped), clipped, inside
+    # unused entries' log of 1: finite in autograd where a traced eps is 0
+    return xp.log(clipped if unused is None else xp.where(unused, 1.0, clipped)), clipped, inside
+
+
+# ------------------------------------------------- class axes and where= masks (optax's options)
+
+
+class ClassAxes(Constraint):
+    """The class axis: an int, or (optax's several class axes) a tuple of distinct ints,
+    which reaches the body as a 1-D integer NumPy array (array options are taken in as
+    arrays)."""
+
+    description = "an integer or a tuple of distinct integers"
+    invalid = (1.5, "1", (1.0, 2.0), (1, 1), ())
+
+    def type_ok(self, value: Any) -> bool:
+        if isinstance(value, np.ndarray):
+            return value.ndim == 1 and value.dtype.kind in "iu"
+        if isinstance(value, tuple):
+            return all(isinstance(a, int) and not isinstance(a, bool) for a in value)
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    def value_ok(self, value: Any) -> bool:
+        if isinstance(value, int):
+            return True
+        axes = [int(a) for a in value]
+        return len(axes) > 0 and len(set(axes)) == len(axes)
+
+
+@dataclass
+class _FlatClassInputs(Inputs):
+    """Inputs whose several class axes were moved last (in the order given) and flattened
+    into one: :meth:`restore` unflattens a gradient and puts the axes back."""
+
+    permutation: tuple[int, ...] = ()
+    moved_shape: tuple[int, ...] = ()
+
+    def restore(self, grad: Array) -> Array:
+        xp = self.xp
+        inverse = tuple(int(i) for i in np.argsort(self.permutation))
+        grad = xp.permute_dims(xp.reshape(grad, self.moved_shape), inverse)
+        return grad if grad.dtype == self.out_dtype else xp.astype(grad, self.out_dtype)
+
+
+def _class_axes(func: str, axis: Any, ndim: int) -> tuple[int, ...]:
+    """``axis`` (an int or several) as distinct non-negative axes of an ``ndim``-d
+    ``y_pred``, in the order given."""
+    axes = (axis,) if isinstance(axis, int) else tuple(int(a) for a in axis)
+    if any(not -ndim <= a < ndim for a in axes):
+        fail(func, "axis", f"is {tuple(axes) if len(axes) > 1 else axes[0]} but y_pred has "
+             f"{ndim} dimension(s)", "Pass the index (or indices) of y_pred's class axis "
+             "(default -1)")
+    canonical = tuple(a % ndim for a in axes)
+    if len(set(canonical)) != len(canonical):
+        fail(func, "axis", f"is {tuple(axes)}, which names one axis twice",
+             "Pass each class axis once")
+    return canonical
+
+
+def prepare_classes(func: str, y_true: Any, y_pred: Any, sample_weight: Any, axis: Any, *,
+                    labels: bool = False, arrays: dict[str, Any] | None = None) -> Inputs:
+    """:func:`~losskit.losses._core.prepare` for a loss over classes whose ``axis`` may be
+    several axes (optax's ``axis=(1, 2)``): they are moved last in the order given and
+    flattened into one class axis of their product's length (integer labels index it in
+    that order), and the gradient is put back by ``inputs.restore``. A ``where`` mask in
+    ``arrays`` is laid out as ``y_pred`` (or, of the per-sample shape, kept)."""
+    arrays = dict(arrays or {})
+    if isinstance(axis, int) or len(axis) == 1:
+        inputs = prepare(func, y_true, y_pred, sample_weight, labels=labels, arrays=arrays,
+                         axis=axis if isinstance(axis, int) else int(axis[0]))
+        mask = inputs.arrays.get("where")
+        if mask is not None and inputs.moved_axis is not None and \
+                mask.ndim == inputs.y_pred.ndim:
+            inputs.arrays["where"] = inputs.xp.moveaxis(mask, inputs.moved_axis, -1)
+        return inputs
+    ndim = np.ndim(y_pred) if isinstance(y_pred, (list, tuple)) else getattr(y_pred, "ndim", 0)
+    axes = _class_axes(func, axis, ndim)
+    batch = tuple(i for i in range(ndim) if i not in axes)
+
+    def check_shape(func: str, y_true: Array, y_pred: Array) -> None:
+        expected = tuple(y_pred.shape[i] for i in batch) if labels else tuple(y_pred.shape)
+        if tuple(y_true.shape) != expected:
+            what = (f"labels for y_pred of shape {tuple(y_pred.shape)} (class axes {axes}) "
+                    f"need shape {expected}" if labels else
+                    f"y_pred has shape {tuple(y_pred.shape)}")
+            fail(func, "y_true", f"has shape {tuple(y_true.shape)} but {what}",
+                 "Pass one integer label per sample, indexing the class axes flattened in the "
+                 "order given" if labels else "Pass y_true of y_pred's shape (no broadcasting)")
+
+    inputs = prepare(func, y_true, y_pred, sample_weight, labels=labels, arrays=arrays,
+                     check_shape=check_shape)
+    xp, permutation = inputs.xp, batch + axes
+    moved_shape = tuple(inputs.y_pred.shape[i] for i in permutation)
+    flat = (*moved_shape[:len(batch)], math.prod(moved_shape[len(batch):]))
+
+    def flatten(x: Array) -> Array:
+        return xp.reshape(xp.permute_dims(x, permutation), flat)
+
+    moved = {name: flatten(a) if name == "where" and a is not None and a.ndim == ndim else a
+             for name, a in inputs.arrays.items()}
+    return _FlatClassInputs(xp, inputs.y_true if labels else flatten(inputs.y_true),
+                            flatten(inputs.y_pred), inputs.sample_weight, inputs.out_dtype,
+                            None, moved, permutation, moved_shape)
+
+
+class Masked(NamedTuple):
+    """A ``where=`` mask: the classes each sample may take (``None``: all), and the samples
+    that are kept (``None``: all)."""
+
+    classes: Array | None
+    alive: Array | None
+
+
+def where_mask(func: str, inputs: Inputs, from_logits: bool) -> Masked:
+    """The ``where`` mask of ``inputs`` checked: boolean, of ``y_pred``'s shape (a mask over
+    the classes, logits only: the softmax is taken over the classes left) or of its
+    per-sample shape (the samples kept)."""
+    mask = inputs.arrays.get("where")
+    if mask is None:
+        return Masked(None, None)
+    xp, shape = inputs.xp, tuple(inputs.y_pred.shape)
+    if not xp.isdtype(mask.dtype, "bool"):
+        fail(func, "where", f"has dtype {mask.dtype}",
+             "Pass a boolean mask (True: included), e.g. y_pred_valid.astype(bool)", TypeError)
+    if tuple(mask.shape) == shape[:-1]:
+        return Masked(None, mask)
+    if tuple(mask.shape) != shape:
+        fail(func, "where", f"has shape {tuple(mask.shape)} but y_pred has {shape[-1]} "
+             f"classes and {shape[:-1]} samples (class axis last)",
+             "Pass y_pred's shape (a mask over the classes) or y_pred's shape less the "
+             "class axis (one entry per sample)")
+    if not from_logits:
+        fail(func, "where", "masks classes of probabilities",
+             "A class mask excludes logits from the softmax: pass logits with "
+             "from_logits=True, or a mask of one entry per sample")
+    alive = xp.any(mask, axis=-1)
+    # a sample with no class left is computed over all its classes, then dropped
+    return Masked(mask | ~alive[..., None], alive)
+
+
+def check_masked_targets(func: str, xp: Namespace, target: Array, classes: Array,
+                         alive: Array) -> None:
+    """losskit refuses a target on a class that ``where`` masks out (its probability is 0)."""
+    bad = (target > 0) & ~classes & alive[..., None]
+    if to_bool(func, xp.any(bad)):
+        index = first_index(xp, bad)
+        fail(func, "y_true", f"puts weight on class {index[-1]} of sample "
+             f"{index[0] if len(index) == 2 else index[:-1]}, which where masks out",
+             "Mask only classes a sample cannot take (convention='optax' computes optax's "
+             "value instead)")
+
+
+def masked_log_softmax(xp: Namespace, z: Array, classes: Array) -> Array:
+    r"""``z - logsumexp(z over the classes left)``: :math:`\log p` on the classes left (the
+    softmax of the logits ``where`` keeps) and, on the masked classes, their logit against
+    the same normaliser (optax's value for an integer label there)."""
+    kept = xp.where(classes, z, -math.inf)
+    m = xp.max(kept, axis=-1, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0.0)
+    total = xp.sum(xp.where(classes, xp.exp(kept - m), 0.0), axis=-1, keepdims=True)
+    return (z - m) - xp.log(total)
+
+
+def masked_cross_entropy(xp: Namespace, z: Array, target: Array, classes: Array
+                         ) -> tuple[Array, Any]:
+    """``-sum_c t_c log p_c`` with the softmax over the classes left, and its scaled gradient
+    ``softmax * sum(t) - t`` (0 on the masked classes)."""
+    log_p = masked_log_softmax(xp, z, classes)
+    per_sample = -row_dot(xp, target, log_p)
+
+    def scaled_gradient(scale: Array | float) -> Array:
+        p = xp.where(classes, xp.exp(log_p), 0.0)
+        t_total = xp.sum(target, axis=-1)
+        return (p * t_total[..., None] - target) * _per_row(scale)
+
+    return per_sample, scaled_gradient
+
+
+def masked_weights(func: str, xp: Namespace, policy: Convention, per_sample: Array,
+                   weight: Array | None, alive: Array | None, check_mean: bool
+                   ) -> tuple[Array, Array | None]:
+    """The per-sample losses and weights of the samples ``where`` drops: losskit gives them
+    weight 0 (they leave the mean, which needs one left); optax's convention gives them a
+    loss of 0 that stays in the mean."""
+    if alive is None:
+        return per_sample, weight
+    per_sample = xp.where(alive, per_sample, 0.0)
+    if policy.masked_as_zero:
+        return per_sample, weight
+    weight = xp.where(alive, xp.ones_like(per_sample) if weight is None else weight, 0.0)
+    if check_mean and not to_bool(func, xp.any(weight > 0)):
+        fail(func, "where", "leaves no sample (or only samples of weight 0), so the mean is "
+             "undefined", "Skip this batch, or use reduction='sum' (0)")
+    return per_sample, weight
 
 
 _BINARY_CROSS_ENTROPY = LossExplanation(
@@ -209,7 +410,7 @@ def _bernoulli_hessian(xp: Namespace, y: Array, eta: Array) -> Array:
 
 @loss_function(kernel=Kernel("logit", _bernoulli_value, _bernoulli_gradient,
                              _bernoulli_hessian),
-               **_PROBABILITY_OPTIONS,
+               axis=Integer(), **_PROBABILITY_OPTIONS,
                aliases=("bce", "log loss", "logistic loss", "bce with logits", "BCEWithLogitsLoss",
                         "BCELoss", "sigmoid cross-entropy"),
                explanation=_BINARY_CROSS_ENTROPY)
@@ -220,6 +421,8 @@ def binary_cross_entropy(
     *,
     from_logits: bool = False,
     pos_weight: Any = None,
+    label_weight: Any = None,
+    axis: int = -1,
     label_smoothing: float = 0.0,
     eps: float | None = None,
     sample_weight: Any = None,
@@ -233,9 +436,10 @@ def binary_cross_entropy(
     .. math::
 
         l_{ij} = -\bigl[\, \beta\, y_{ij} \log p_{ij} + (1 - y_{ij}) \log(1 - p_{ij}) \bigr],
-        \qquad l_i = \frac1k \sum_j l_{ij}
+        \qquad l_i = \frac1k \sum_j v_j\, l_{ij}
 
-    with :math:`p = \sigma(z)` for logits :math:`z`, :math:`\beta` the ``pos_weight`` and, with
+    with :math:`p = \sigma(z)` for logits :math:`z`, :math:`\beta` the ``pos_weight``,
+    :math:`v` the ``label_weight`` (1 if none) and, with
     label smoothing :math:`\varepsilon`, :math:`y \leftarrow y(1-\varepsilon) + \varepsilon/2`.
     It is :math:`-\log P(y \mid p)` for :math:`y \sim \mathrm{Bernoulli}(p)`: the loss for a
     sigmoid output layer. Both terms are always present (the article's loop dropped the second).
@@ -259,6 +463,15 @@ def binary_cross_entropy(
     pos_weight : float or array_like of shape (k,), optional
         Weight :math:`\beta \ge 0` of the positive term (per label), as PyTorch's
         ``pos_weight``; > 1 raises recall for rare positives.
+    label_weight : array_like of shape (k,) or of ``y_pred``'s shape, optional
+        Weight :math:`v \ge 0` of each label's whole loss (or of each entry), PyTorch's
+        ``BCEWithLogitsLoss(weight=...)``: it multiplies the losses and leaves the mean's
+        denominator alone (the mean divides by the number of entries, as PyTorch's does),
+        unlike ``sample_weight`` (whose mean divides by the weights' sum) and ``pos_weight``
+        (the positive term only).
+    axis : int
+        The label axis, averaged per sample (Keras' ``binary_crossentropy(..., axis=)``);
+        1-D input is one label per sample.
     label_smoothing : float in [0, 1]
         Keras' definition: targets move towards 1/2.
     eps : float in [0, 0.5), optional
@@ -288,10 +501,20 @@ def binary_cross_entropy(
     0.247
     >>> float(lk.binary_cross_entropy([1.0, 0.0], [1e4, -1e4], from_logits=True))
     0.0
+
+    A weight per label multiplies its losses; the mean still divides by all n·k entries:
+
+    >>> y, p = [[1.0, 0.0], [0.0, 1.0]], [[0.8, 0.4], [0.3, 0.9]]
+    >>> round(float(lk.binary_cross_entropy(y, p, label_weight=[1.0, 0.0])), 6)
+    0.144967
+    >>> round(float(lk.binary_cross_entropy(y, p, label_weight=[1.0, 0.0])), 6) == round(
+    ...     float(lk.binary_cross_entropy([1.0, 0.0], [0.8, 0.3])) / 2, 6)
+    True
     """
     func = "binary_cross_entropy"
     policy = CONVENTIONS[convention]
-    inputs = prepare(func, y_true, y_pred, sample_weight, arrays={"pos_weight": pos_weight})
+    inputs = prepare(func, y_true, y_pred, sample_weight, axis=axis,
+                     arrays={"pos_weight": pos_weight, "label_weight": label_weight})
     xp, y, z = inputs.xp, inputs.y_true, inputs.y_pred
     if check_values:
         check_binary_targets(func, xp, y)
@@ -300,6 +523,9 @@ def binary_cross_entropy(
         y = y * (1.0 - label_smoothing) + 0.5 * label_smoothing
     positive = _positive_term(func, inputs, y, check_values)
     negative = 1.0 - y
+    v = _label_weights(func, inputs, check_values)
+    if v is not None:  # the weight of the whole term: both coefficients scale
+        positive, negative = positive * v, negative * v
 
     if from_logits:
         elementwise = _logistic_value(xp, positive, negative, z)
@@ -335,6 +561,36 @@ def _positive_term(func: str, inputs: Inputs, y: Array, check_values: bool) -> A
     shape = () if y.ndim == 1 or beta.ndim == 0 else (y.shape[-1],)
     return y * weight_array(func, inputs.xp, "pos_weight", beta, shape, inputs.y_pred.dtype,
                             check_values=check_values)
+
+
+def _label_weights(func: str, inputs: Inputs, check_values: bool) -> Array | None:
+    """PyTorch's ``weight`` of the binary cross-entropy: one per label (the last axis) or
+    one per entry, in the compute layout."""
+    v = inputs.array("label_weight")
+    if v is None:
+        return None
+    xp, shape = inputs.xp, tuple(inputs.y_pred.shape)
+    if v.ndim == len(shape) and inputs.moved_axis is not None:
+        v = xp.moveaxis(v, inputs.moved_axis, -1)
+    wanted = shape if v.ndim == len(shape) or len(shape) == 1 else (shape[-1],)
+    return weight_array(func, xp, "label_weight", v, wanted, inputs.y_pred.dtype,
+                        check_values=check_values, allow_all_zero=True)
+
+
+def screen_label_axis(public: Any) -> None:
+    """The native kernel of :func:`binary_cross_entropy` averages the last axis: leave a call
+    with another label ``axis`` to the generic path."""
+    native = public.spec.native
+    if native is None:  # pragma: no cover - no kernel attached
+        return
+
+    def screened(y_true: Any, y_pred: Any, kwargs: dict[str, Any]) -> Any:
+        axis = kwargs.get("axis", -1)
+        if axis != -1 and axis != getattr(y_pred, "ndim", 0) - 1:
+            return None
+        return native(y_true, y_pred, kwargs)
+
+    replace(public, native=screened)
 
 
 def _binary_logs(inputs: Inputs, positive: Array, negative: Array, eps: float | None,
@@ -407,9 +663,9 @@ _CATEGORICAL_CROSS_ENTROPY = LossExplanation(
 )
 
 
-@loss_function(axis=Integer(), **_PROBABILITY_OPTIONS,
+@loss_function(axis=ClassAxes(), **_PROBABILITY_OPTIONS,
                aliases=("cross-entropy", "ce", "cce", "softmax cross-entropy",
-                        "multinomial log loss"),
+                        "multinomial log loss", "softmax_cross_entropy"),
                explanation=_CATEGORICAL_CROSS_ENTROPY)
 def categorical_cross_entropy(
     y_true: Any,
@@ -417,10 +673,11 @@ def categorical_cross_entropy(
     /,
     *,
     from_logits: bool = False,
-    axis: int = -1,
+    axis: int | tuple[int, ...] = -1,
     class_weight: Any = None,
     label_smoothing: float = 0.0,
     eps: float | None = None,
+    where: Any = None,
     sample_weight: Any = None,
     reduction: str = "mean",
     unit: str = "nats",
@@ -456,16 +713,27 @@ def categorical_cross_entropy(
         Probabilities, or logits with ``from_logits=True``; classes along ``axis``.
     from_logits : bool
         ``y_pred`` holds logits (do not apply softmax yourself).
-    axis : int
-        The class axis of ``y_pred`` and ``y_true``.
+    axis : int or tuple of int
+        The class axis of ``y_pred`` and ``y_true``; several axes (optax's ``axis=(1, 2)``)
+        are one class axis of their sizes' product (flattened in the order given).
     class_weight : array_like of shape (C,), optional
         Non-negative per-class weights :math:`a_c`.
     label_smoothing : float in [0, 1]
+        A traced (0-d) array under ``jax.jit`` too.
     eps : float in [0, 0.5), optional
+    where : array_like of bool, optional
+        optax's mask. Of ``y_pred``'s shape (logits only): the classes a sample may take,
+        the others left out of the softmax (probability 0; label smoothing spreads over the
+        classes left). Of the per-sample shape: the samples kept. losskit refuses a target
+        on a masked class and gives a sample with no class left weight 0 (it leaves the mean;
+        a mean over no sample is an error); ``convention="optax"`` drops such targets and
+        gives such samples a loss of 0 that stays in the mean, as optax does.
     sample_weight : array_like of shape ``y_pred.shape`` less ``axis``, optional
     reduction : {"mean", "sum", "none"}
     unit : {"nats", "bits"}
     check_values : bool
+    convention : {"losskit", "sklearn", "keras", "torch", "optax"}
+        See ``docs/conventions.md``.
 
     Returns
     -------
@@ -483,18 +751,54 @@ def categorical_cross_entropy(
     Traceback (most recent call last):
     ...
     ValueError: categorical_cross_entropy: y_pred rows do not sum to 1 (row 0 sums to 1.5; ...
+
+    A class mask leaves logits out of the softmax (here class 2 of sample 0, whose
+    cross-entropy becomes log(1 + e^(−1)) = 0.3133):
+
+    >>> z = [[1.0, 0.0, 5.0], [0.0, 0.0, 0.0]]
+    >>> where = [[True, True, False], [True, True, True]]
+    >>> [round(v, 4) for v in lk.categorical_cross_entropy(
+    ...     y, z, from_logits=True, where=where, reduction="none").tolist()]
+    [0.3133, 1.0986]
+    >>> lk.categorical_cross_entropy([[0, 0, 1]], [[1.0, 0.0, 5.0]], from_logits=True,
+    ...                              where=[[True, True, False]])
+    Traceback (most recent call last):
+    ...
+    ValueError: categorical_cross_entropy: y_true puts weight on class 2 of sample 0, which where...
     """
     func = "categorical_cross_entropy"
     policy = CONVENTIONS[convention]
-    inputs = prepare(func, y_true, y_pred, sample_weight, axis=axis,
-                     arrays={"class_weight": class_weight})
+    inputs = prepare_classes(func, y_true, y_pred, sample_weight, axis,
+                             arrays={"class_weight": class_weight, "where": where})
     xp, y = inputs.xp, inputs.y_true
-    n_classes = inputs.y_pred.shape[-1]
     if check_values:
         _check_target_rows(func, inputs)
         _check_predictions(func, inputs, from_logits, rows=True,
                            renormalised=policy.renormalise_rows)
+    mask = where_mask(func, inputs, from_logits)
     weights = _class_weights(func, inputs, check_values)
+    if mask.classes is not None:
+        y, per_sample, scaled = _masked_categorical(func, inputs, mask, weights,
+                                                    label_smoothing, policy, check_values)
+    else:
+        per_sample, scaled = _categorical_parts(inputs, weights, from_logits, label_smoothing,
+                                                eps, policy, check_values)
+    weight = sample_weights(func, inputs, inputs.sample_weight, tuple(per_sample.shape),
+                            check_values=check_values)
+    per_sample, weight = masked_weights(func, xp, policy, per_sample, weight, mask.alive,
+                                        check_values and reduction == "mean")
+    mean_weight = _soft_mean_weight(xp, policy, per_sample, weight, y, weights)
+    scaled_gradient = _kept_rows_gradient(xp, scaled, mask.alive)
+    return PerSample(inputs, per_sample, lambda: scaled_gradient(1.0), weight, mean_weight,
+                     nan_hint=_CE_NAN_HINT, scaled_gradient=scaled_gradient)
+
+
+def _categorical_parts(inputs: Inputs, weights: Array | None, from_logits: bool,
+                       label_smoothing: float, eps: float | None, policy: Convention,
+                       check_values: bool) -> tuple[Array, Any]:
+    """The categorical cross-entropy of every sample and its scaled gradient (no mask)."""
+    xp, y = inputs.xp, inputs.y_true
+    n_classes = inputs.y_pred.shape[-1]
     smooth = maybe_nonzero(label_smoothing)  # a traced value takes the general branch
     q = y * (1.0 - label_smoothing) + label_smoothing / n_classes if smooth else y
     a = q if weights is None else q * weights
@@ -507,26 +811,56 @@ def categorical_cross_entropy(
         log_p, p, inside = _clipped_log(xp, p_in, default_eps(inputs, eps, policy),
                                         unused=a == 0)
         per_sample = -row_dot(xp, a, log_p)
-    weight = sample_weights(func, inputs, inputs.sample_weight, tuple(per_sample.shape),
-                            check_values=check_values)
-    mean_weight = _soft_mean_weight(xp, policy, per_sample, weight, y, weights)
 
     def scaled_gradient(scale: Array | float) -> Array:
         if from_logits:
             # d/dz_j of -sum_c a_c log softmax(z)_c = softmax(z)_j * sum_c a_c - a_j
             a_total = xp.sum(a, axis=-1)
-            g = terms.scaled_probabilities(a_total * scale) - a * _per_row(scale)
-        else:
-            g = xp.where(inside, -mul_zero_safe(xp, a, 1.0 / p), 0.0)
-            if row_total is not None:
-                # through p / sum(p): d/dp_j = (g_j(p_hat) + sum_c a_c [inside_c]) / sum(p)
-                active = xp.sum(xp.where(inside, a, 0.0), axis=-1)
-                g = (g + active[..., None]) / row_total[..., None]
-            g = g * _per_row(scale)
-        return _zero_where_unweighted(xp, g, scale)
+            return terms.scaled_probabilities(a_total * scale) - a * _per_row(scale)
+        g = xp.where(inside, -mul_zero_safe(xp, a, 1.0 / p), 0.0)
+        if row_total is not None:
+            # through p / sum(p): d/dp_j = (g_j(p_hat) + sum_c a_c [inside_c]) / sum(p)
+            active = xp.sum(xp.where(inside, a, 0.0), axis=-1)
+            g = (g + active[..., None]) / row_total[..., None]
+        return g * _per_row(scale)
 
-    return PerSample(inputs, per_sample, lambda: scaled_gradient(1.0), weight, mean_weight,
-                     nan_hint=_CE_NAN_HINT, scaled_gradient=scaled_gradient)
+    return per_sample, scaled_gradient
+
+
+def _masked_categorical(func: str, inputs: Inputs, mask: Masked, weights: Array | None,
+                        label_smoothing: float, policy: Convention, check_values: bool
+                        ) -> tuple[Array, Array, Any]:
+    """``(targets used, per-sample loss, scaled gradient)`` with a class mask: the softmax over
+    the classes left; smoothing spreads over them. losskit refuses a target on a masked class,
+    optax's convention drops it."""
+    xp, y = inputs.xp, inputs.y_true
+    if policy.masked_as_zero:
+        y = xp.where(mask.classes, y, 0.0)
+    elif check_values:
+        check_masked_targets(func, xp, y, mask.classes, mask.alive)
+    target = y
+    if maybe_nonzero(label_smoothing):
+        target = y * (1.0 - label_smoothing) + label_smoothing * _spread_over(xp, mask.classes,
+                                                                              y.dtype)
+    per_sample, scaled = masked_cross_entropy(
+        xp, inputs.y_pred, target if weights is None else target * weights, mask.classes)
+    return y, per_sample, scaled
+
+
+def _spread_over(xp: Namespace, classes: Array, dtype: Any) -> Array:
+    """The uniform distribution over each row's classes left (the smoothing's target)."""
+    allowed = xp.astype(classes, dtype)
+    return allowed / xp.sum(allowed, axis=-1, keepdims=True)
+
+
+def _kept_rows_gradient(xp: Namespace, scaled: Any, alive: Array | None) -> Any:
+    """The scaled gradient, exactly 0 on the samples of weight 0 and those ``where`` drops."""
+
+    def scaled_gradient(scale: Array | float) -> Array:
+        g = _zero_where_unweighted(xp, scaled(scale), scale)
+        return g if alive is None else xp.where(alive[..., None], g, 0.0)
+
+    return scaled_gradient
 
 
 def _check_target_rows(func: str, inputs: Inputs) -> None:
@@ -761,8 +1095,9 @@ def _categorical_hessian(xp: Namespace, y: Array, eta: Array) -> Array:
 
 @loss_function(kernel=Kernel("multinomial logit", _categorical_value, _categorical_gradient,
                              _categorical_hessian),
-               axis=Integer(), ignore_index=Optional(Integer()), **_PROBABILITY_OPTIONS,
-               aliases=("sparse ce", "scce", "sparse cross-entropy", "CrossEntropyLoss"),
+               axis=ClassAxes(), ignore_index=Optional(Integer()), **_PROBABILITY_OPTIONS,
+               aliases=("sparse ce", "scce", "sparse cross-entropy", "CrossEntropyLoss",
+                        "softmax_cross_entropy_with_integer_labels"),
                explanation=_SPARSE_CATEGORICAL_CROSS_ENTROPY)
 def sparse_categorical_cross_entropy(
     y_true: Any,
@@ -770,11 +1105,12 @@ def sparse_categorical_cross_entropy(
     /,
     *,
     from_logits: bool = False,
-    axis: int = -1,
+    axis: int | tuple[int, ...] = -1,
     ignore_index: int | None = None,
     class_weight: Any = None,
     label_smoothing: float = 0.0,
     eps: float | None = None,
+    where: Any = None,
     sample_weight: Any = None,
     reduction: str = "mean",
     unit: str = "nats",
@@ -802,8 +1138,13 @@ def sparse_categorical_cross_entropy(
     y_pred : array_like, shape (..., C, ...)
         Probabilities, or logits with ``from_logits=True``; classes along ``axis``.
     from_logits, axis, class_weight, label_smoothing, eps, sample_weight, reduction, unit
-        As in :func:`categorical_cross_entropy`.
-    check_values : bool
+        As in :func:`categorical_cross_entropy`; with several class ``axis`` the labels
+        index the classes flattened in the order the axes are given (optax's).
+    where : array_like of bool, optional
+        As in :func:`categorical_cross_entropy`: losskit refuses a label on a masked class;
+        ``convention="optax"`` keeps it against the normaliser of the classes left
+        (:math:`\operatorname{logsumexp}_{c \in \text{where}} z_c - z_y`, optax's value).
+    check_values, convention
         As in :func:`categorical_cross_entropy`.
     ignore_index : int, optional
         Label value marking samples to skip (e.g. padding).
@@ -823,21 +1164,56 @@ def sparse_categorical_cross_entropy(
     Traceback (most recent call last):
     ...
     ValueError: sparse_categorical_cross_entropy: y_true has values outside [0, 3) (3 at index 1;...
+
+    Two class axes (a 2 × 2 grid of classes per sample, labels 0..3 in row-major order):
+
+    >>> import numpy as np
+    >>> z = np.log([[[0.1, 0.2], [0.3, 0.4]]])
+    >>> round(float(lk.sparse_categorical_cross_entropy([3], z, from_logits=True,
+    ...                                                 axis=(1, 2))), 4)
+    0.9163
     """
     func = "sparse_categorical_cross_entropy"
     policy = CONVENTIONS[convention]
-    inputs = prepare(func, y_true, y_pred, sample_weight, axis=axis, labels=True,
-                     arrays={"class_weight": class_weight})
+    inputs = prepare_classes(func, y_true, y_pred, sample_weight, axis, labels=True,
+                             arrays={"class_weight": class_weight, "where": where})
     xp = inputs.xp
     labels = _labels_as_integers(func, xp, inputs.y_true, check_values)
     if check_values:
         check_labels(func, xp, labels, inputs.y_pred.shape[-1], ignore_index)
         _check_predictions(func, inputs, from_logits, rows=True,
                            renormalised=policy.renormalise_rows)
+    mask = where_mask(func, inputs, from_logits)
     weights = _class_weights(func, inputs, check_values)
     ignored = None if ignore_index is None else labels == ignore_index
     labels = labels if ignored is None else xp.where(ignored, 0, labels)
     label_weight, hit, spread = _sparse_targets(inputs, labels, weights, label_smoothing)
+    if mask.classes is not None:
+        per_sample, scaled = _masked_sparse(func, inputs, labels, mask, ignored, weights,
+                                            _scaled_hits(inputs, labels, hit, 1.0),
+                                            label_smoothing, policy, check_values)
+    else:
+        per_sample, scaled = _sparse_parts(inputs, labels, hit, spread, from_logits, eps,
+                                           policy, check_values)
+    weight = sample_weights(func, inputs, inputs.sample_weight, tuple(per_sample.shape),
+                            check_values=check_values)
+    if ignored is not None:
+        weight = _without_ignored(func, xp, weight, ignored, ignore_index,
+                                  check_values and reduction == "mean", like=per_sample)
+    per_sample, weight = masked_weights(func, xp, policy, per_sample, weight, mask.alive,
+                                        check_values and reduction == "mean")
+    mean_weight = _label_mean_weight(xp, policy, per_sample, weight, label_weight, ignored,
+                                     weighted=sample_weight is not None)
+    scaled_gradient = _kept_rows_gradient(xp, scaled, mask.alive)
+    return PerSample(inputs, per_sample, lambda: scaled_gradient(1.0), weight, mean_weight,
+                     nan_hint=_CE_NAN_HINT, scaled_gradient=scaled_gradient)
+
+
+def _sparse_parts(inputs: Inputs, labels: Array, hit: Array | float, spread: Array | None,
+                  from_logits: bool, eps: float | None, policy: Convention,
+                  check_values: bool) -> tuple[Array, Any]:
+    """The sparse cross-entropy of every sample and its scaled gradient (no class mask)."""
+    xp = inputs.xp
     terms = probabilities = None
     if from_logits:
         terms, log_p_y, smooth = log_softmax_at(
@@ -851,20 +1227,29 @@ def sparse_categorical_cross_entropy(
     if spread is not None:
         per_sample = per_sample - smooth[0]
 
-    weight = sample_weights(func, inputs, inputs.sample_weight, tuple(per_sample.shape),
-                            check_values=check_values)
-    if ignored is not None:
-        weight = _without_ignored(func, xp, weight, ignored, ignore_index,
-                                  check_values and reduction == "mean", like=per_sample)
-    mean_weight = _label_mean_weight(xp, policy, per_sample, weight, label_weight, ignored,
-                                     weighted=sample_weight is not None)
-
     def scaled_gradient(scale: Array | float) -> Array:
         hits = _scaled_hits(inputs, labels, hit, scale)
-        g = (_sparse_logit_gradient(xp, terms, labels, hits, spread, scale) if terms is not None
-             else _sparse_probability_gradient(inputs, probabilities, labels, hits, spread,
-                                               scale))
-        return _zero_where_unweighted(xp, g, scale)
+        return (_sparse_logit_gradient(xp, terms, labels, hits, spread, scale)
+                if terms is not None else
+                _sparse_probability_gradient(inputs, probabilities, labels, hits, spread,
+                                             scale))
 
-    return PerSample(inputs, per_sample, lambda: scaled_gradient(1.0), weight, mean_weight,
-                     nan_hint=_CE_NAN_HINT, scaled_gradient=scaled_gradient)
+    return per_sample, scaled_gradient
+
+
+def _masked_sparse(func: str, inputs: Inputs, labels: Array, mask: Masked,
+                   ignored: Array | None, weights: Array | None, hits: Array,
+                   label_smoothing: float, policy: Convention, check_values: bool
+                   ) -> tuple[Array, Any]:
+    """The sparse cross-entropy with a class mask: the softmax over the classes left.
+    losskit refuses a label on a masked class; optax's convention keeps it, against the
+    normaliser of the classes left (optax's ``logsumexp(z, where) - z_y``)."""
+    xp, z = inputs.xp, inputs.y_pred
+    target = add_at_labels(xp, xp.zeros_like(z), labels, hits)
+    if check_values and not policy.masked_as_zero:
+        alive = mask.alive if ignored is None else mask.alive & ~ignored
+        check_masked_targets(func, xp, target != 0, mask.classes, alive)
+    if maybe_nonzero(label_smoothing):
+        spread = label_smoothing * _spread_over(xp, mask.classes, z.dtype)
+        target = target + (spread if weights is None else spread * weights)
+    return masked_cross_entropy(xp, z, target, mask.classes)

@@ -1,11 +1,11 @@
 """Framework conventions as policy objects: what ``convention=`` changes, declared once.
 
-``convention="keras"`` (or ``"torch"``, ``"sklearn"``) makes a loss give that framework's
-number (``docs/conventions.md``). Each difference is a field of a frozen :class:`Convention`;
-a loss body reads the fields of ``CONVENTIONS[convention]`` instead of branching on the
-framework's name, so the maths says *what* differs (a clipping bound, a denominator, a clamp)
-and this table says *who* does it. A loss that only one framework has takes the others'
-numbers to be losskit's (:meth:`Convention.only`).
+``convention="keras"`` (or ``"torch"``, ``"sklearn"``, ``"optax"``) makes a loss give that
+framework's number (``docs/conventions.md``). Each difference is a field of a frozen
+:class:`Convention`; a loss body reads the fields of ``CONVENTIONS[convention]`` instead of
+branching on the framework's name, so the maths says *what* differs (a clipping bound, a
+denominator, a clamp) and this table says *who* does it. A loss that only one framework has
+takes the others' numbers to be losskit's (:meth:`Convention.only`).
 
 >>> CONVENTIONS["keras"].clip_eps, CONVENTIONS["torch"].log_floor
 (1e-07, -100.0)
@@ -73,6 +73,14 @@ class Convention:
     signs_if_all_binary: bool = False
     #: categorical hinge: the true class counts as a wrong score of 0
     true_class_as_zero: bool = False
+    #: ``where=`` masks of the cross-entropies: a target on a masked class is dropped (soft
+    #: targets) or kept against the masked normaliser (integer labels) instead of refused, and
+    #: a sample with no class left gives 0 and stays in the mean instead of leaving it
+    masked_as_zero: bool = False
+    #: overlap losses: the last axis holds classes, one coefficient per class (averaged), the
+    #: smoothing added to the numerator too, and this default smoothing (``None``: losskit's)
+    overlap_per_class: bool = False
+    overlap_smooth: float | None = None
 
     def only(self, *frameworks: str) -> Convention:
         """This convention for a loss that only ``frameworks`` have; losskit's otherwise."""
@@ -93,4 +101,8 @@ CONVENTIONS: Mapping[str, Convention] = MappingProxyType({
         "torch", clip_eps=0.0, count_mean=True, count_ignored=True,
         soft_class_weight_count_mean=True, log_floor=-100.0, mean_over_classes=True,
         rate_offset=1e-8, stirling=True, min_variance=1e-6),
+    # optax returns per-sample losses that the caller averages: jnp.mean(w * l)
+    "optax": Convention(
+        "optax", count_mean=True, masked_as_zero=True, overlap_per_class=True,
+        overlap_smooth=1.0),
 })

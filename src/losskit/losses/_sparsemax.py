@@ -23,12 +23,23 @@ from losskit._array import (
     to_float,
 )
 from losskit._validation import Integer, Real, check_finite, check_labels, fail
-from losskit.losses._classification import _labels_as_integers
+from losskit.losses._classification import (
+    ClassAxes,
+    _labels_as_integers,
+    check_masked_targets,
+    masked_log_softmax,
+    masked_weights,
+    prepare_classes,
+    where_mask,
+)
 from losskit.losses._classification_catalogue import _check_distributions
+from losskit.losses._conventions import CONVENTIONS
 from losskit.losses._core import (
     PerSample,
+    count_normaliser,
     loss_function,
     prepare,
+    sample_weights,
     weighted_parts,
 )
 from losskit.losses._elementwise import per_sample
@@ -237,7 +248,7 @@ POLY_EXPLANATION = LossExplanation(
 )
 
 
-@loss_function(epsilon=Real(-math.inf, math.inf, closed="neither"), axis=Integer(),
+@loss_function(epsilon=Real(-math.inf, math.inf, closed="neither"), axis=ClassAxes(),
                explanation=POLY_EXPLANATION)
 def poly_loss_cross_entropy(
     y_true: Any,
@@ -245,7 +256,8 @@ def poly_loss_cross_entropy(
     /,
     *,
     epsilon: float = 2.0,
-    axis: int = -1,
+    axis: int | tuple[int, ...] = -1,
+    where: Any = None,
     sample_weight: Any = None,
     reduction: str = "mean",
     check_values: bool = True,
@@ -267,12 +279,19 @@ def poly_loss_cross_entropy(
     y_pred : array_like, shape (..., C, ...)
         Logits, classes along ``axis``.
     epsilon : float
-    axis : int
+    axis : int or tuple of int
+        The class axis, or several (optax's), as in
+        :func:`~losskit.categorical_cross_entropy`.
+    where : array_like of bool, optional
+        optax's mask, as in :func:`~losskit.categorical_cross_entropy`: the classes left
+        out of the softmax and of :math:`1 - p_t`, or the samples kept.
     sample_weight : array_like of per-sample shape, optional
     reduction : {"mean", "sum", "none"}
     check_values : bool
-    convention : {"losskit", "sklearn", "keras", "torch"}
-        With ``sample_weight``, ``"keras"`` and ``"torch"`` divide by the number of samples.
+    convention : {"losskit", "sklearn", "keras", "torch", "optax"}
+        With ``sample_weight``, ``"keras"``, ``"torch"`` and ``"optax"`` divide by the number
+        of samples; ``"optax"``: ``where`` as optax's (see
+        :func:`~losskit.categorical_cross_entropy`).
 
     Returns
     -------
@@ -286,20 +305,36 @@ def poly_loss_cross_entropy(
     1.077124
     """
     func = "poly_loss_cross_entropy"
-    inputs = prepare(func, y_true, y_pred, sample_weight, axis=axis)
+    policy = CONVENTIONS[convention]
+    inputs = prepare_classes(func, y_true, y_pred, sample_weight, axis,
+                             arrays={"where": where})
     xp, y, z = inputs.xp, inputs.y_true, inputs.y_pred
     if check_values:
         check_finite(func, xp, "y_pred", z)
         _check_distributions(func, xp, "y_true", y, inputs.out_dtype,
                              "y_true holds one-hot or probability rows along axis")
-    log_p = log_softmax(xp, z, may_sync=check_values)
-    p = xp.exp(log_p)
+    mask = where_mask(func, inputs, from_logits=True)
+    if mask.classes is None:
+        log_p = log_softmax(xp, z, may_sync=check_values)
+        p = xp.exp(log_p)
+    else:  # the softmax over the classes left; a target on a masked class: see the CE
+        if policy.masked_as_zero:
+            y = xp.where(mask.classes, y, 0.0)
+        elif check_values:
+            check_masked_targets(func, xp, y, mask.classes, mask.alive)
+        log_p = masked_log_softmax(xp, z, mask.classes)
+        p = xp.where(mask.classes, xp.exp(log_p), 0.0)
     y_dot_p = xp.sum(y * p, axis=-1)
     total = xp.sum(y, axis=-1)
     loss = -xp.sum(mul_zero_safe(xp, y, log_p), axis=-1) + epsilon * (total - y_dot_p)
 
     def gradient() -> Array:
-        return p * total[..., None] - y - epsilon * p * (y - y_dot_p[..., None])
+        g = p * total[..., None] - y - epsilon * p * (y - y_dot_p[..., None])
+        return g if mask.alive is None else xp.where(mask.alive[..., None], g, 0.0)
 
-    return weighted_parts(func, inputs, loss, gradient, inputs.sample_weight,
-                          check_values=check_values, convention=convention)
+    weight = sample_weights(func, inputs, inputs.sample_weight, tuple(loss.shape),
+                            check_values=check_values)
+    loss, weight = masked_weights(func, xp, policy, loss, weight, mask.alive,
+                                  check_values and reduction == "mean")
+    return PerSample(inputs, loss, gradient, weight,
+                     count_normaliser(xp, loss, weight, policy))
