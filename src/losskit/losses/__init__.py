@@ -42,6 +42,7 @@ from losskit.losses._embedding import (
 )
 from losskit.losses._gradient import gradient, value_and_gradient
 from losskit.losses._likelihood import (
+    _student_t_constant,
     gamma_nll,
     gaussian_mixture_nll,
     gaussian_nll,
@@ -105,6 +106,11 @@ _attach_native(huber_loss, "huber_loss")
 _attach_native(mean_absolute_error, "mean_absolute_error")
 _attach_native(poisson_nll, "poisson_nll")
 _attach_native(binary_focal_loss, "binary_focal_loss")
+_attach_native(student_t_nll, "student_t_nll", constant=_student_t_constant)
+_attach_native(gamma_nll, "gamma_nll")
+_attach_native(log_cosh_loss, "log_cosh_loss")
+_attach_native(hinge_loss, "hinge_loss")
+_attach_native(squared_hinge_loss, "squared_hinge_loss")
 
 __all__ = [
     "binary_cross_entropy",
