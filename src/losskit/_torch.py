@@ -865,3 +865,185 @@ KERNELS.update({
     "hinge_loss": (hinge, _HINGE),
     "squared_hinge_loss": (squared_hinge, _HINGE),
 })
+
+
+# ------------------------------------------------- probability rows: KL, soft cross-entropy
+# (issue 19). The target rows' check is two reductions and one read (their range and the range
+# of their sums); a row that fails it goes to the generic path, whose error it is.
+
+
+def _rows_ok(torch: Any, *rows: Array) -> bool:
+    """Every array holds values in [0, 1] in rows (last axis) summing to 1 within the generic
+    path's tolerance (``sqrt(eps)``); NaN fails. One read for all of them."""
+    stats = []
+    for p in rows:
+        stats.extend(torch.aminmax(p))
+        stats.extend(torch.aminmax(p.sum(-1)))
+    low, high, low_sum, high_sum = torch.stack(stats).view(-1, 4).unbind(-1)
+    tol = math.sqrt(torch.finfo(rows[0].dtype).eps)
+    return bool(((low >= 0) & (high <= 1) & (low_sum >= 1 - tol) & (high_sum <= 1 + tol))
+                .all())
+
+
+def _row_tensors(y_true: Any, y_pred: Any, kwargs: dict[str, Any]) -> Any:
+    """``torch`` for float rows along the last axis (``axis`` -1, or the last one) that may be
+    read back, else ``None``: a ``-inf`` logit under a zero target gives PyTorch's
+    ``0 · (-inf) = NaN`` where the generic path takes 0, so the result is read and a NaN
+    redoes the call generically."""
+    torch = _same_float_tensors(y_true, y_pred)
+    if torch is None or kwargs.get("axis", -1) not in (-1, y_pred.ndim - 1) \
+            or not _probes(y_pred, kwargs)[1]:
+        return None
+    return torch
+
+
+def _row_reduced(torch: Any, per_sample_total: Callable[[str], Array], y_pred: Array,
+                 reduction: str) -> Array:
+    if reduction == "none":
+        return per_sample_total("none")
+    total = per_sample_total("sum")
+    return total if reduction == "sum" else total / (y_pred.numel() // y_pred.shape[-1])
+
+
+_KL: dict[str, Callable[[Any], bool]] = {
+    "from_logits": _is_true, "log_target": lambda v: v is False, "sample_weight": _is_none,
+    "axis": lambda v: type(v) is int,
+    # PyTorch's "mean" divides by n·C; with logits and no weights the others are losskit's
+    "convention": lambda v: v in ("losskit", "sklearn", "keras"),
+}
+
+
+def kl_divergence_from_logits(hooks: LossHooks, y_true: Any, y_pred: Any,
+                              kwargs: dict[str, Any]) -> Array | None:
+    r""":math:`\sum_c p_c (\log p_c - \log\mathrm{softmax}(z)_c)` with PyTorch's
+    ``log_softmax`` and ``kl_div`` (two autograd nodes; the generic path takes about ten)."""
+    if not kwargs.get("from_logits", False) or not _plain(kwargs, hooks, _KL):
+        return None
+    torch = _row_tensors(y_true, y_pred, kwargs)
+    if torch is None:
+        return None
+    if kwargs.get("check_values", True) and not _rows_ok(torch, y_true):
+        return None
+    log_q = y_pred.log_softmax(-1)
+
+    def total(reduction: str) -> Array:
+        value = torch.nn.functional.kl_div(log_q, y_true, reduction=reduction)
+        return value.sum(-1) if reduction == "none" else value
+
+    return _finish(_row_reduced(torch, total, y_pred, kwargs.get("reduction", "mean")), True)
+
+
+_SOFT_CE: dict[str, Callable[[Any], bool]] = {
+    "class_weight": _is_none, "label_smoothing": _is_zero, "sample_weight": _is_none,
+    "axis": lambda v: type(v) is int,
+    "eps": lambda v: v is None or (type(v) in (int, float) and 0 < v < 0.5),
+    # Keras renormalises probability rows and clips at 1e-7, PyTorch does not clip
+    "convention": lambda v: v in ("losskit", "sklearn"),
+}
+
+
+def categorical_cross_entropy(hooks: LossHooks, y_true: Any, y_pred: Any,
+                              kwargs: dict[str, Any]) -> Array | None:
+    r"""Probability (or one-hot) target rows. Logits: PyTorch's ``cross_entropy`` with
+    probability targets (:math:`-\sum_c y_c \log\mathrm{softmax}(z)_c`, its own kernel).
+    Probabilities: :math:`-\sum_c y_c \log \operatorname{clip}(p_c, \epsilon, 1 - \epsilon)`,
+    four autograd nodes. The checks (both arrays' ranges and row sums) are four reductions and
+    one read; logits are checked for NaN by the read of the result."""
+    if not _plain(kwargs, hooks, _SOFT_CE):
+        return None
+    torch = _row_tensors(y_true, y_pred, kwargs)
+    if torch is None:
+        return None
+    from_logits = kwargs.get("from_logits", False)
+    if kwargs.get("check_values", True) and not (
+            _rows_ok(torch, y_true) if from_logits else _rows_ok(torch, y_true, y_pred)):
+        return None
+    reduction = kwargs.get("reduction", "mean")
+    if from_logits:
+        if y_pred.ndim != 2:
+            return None  # (cross_entropy takes classes on axis 1)
+        value = torch.nn.functional.cross_entropy(y_pred, y_true, reduction=reduction)
+    else:
+        eps = kwargs.get("eps")
+        eps = float(torch.finfo(y_pred.dtype).eps if eps is None else eps)
+        terms = y_pred.clamp(eps, 1.0 - eps).log()
+
+        def total(how: str) -> Array:
+            per_row = torch.linalg.vecdot(y_true, terms)
+            return -(per_row if how == "none" else per_row.sum())
+
+        value = _row_reduced(torch, total, y_pred, reduction)
+    return _finish(value, True)
+
+
+def _categorical_hinge_function(torch: Any) -> Any:
+    fused = _FUNCTIONS.get("categorical_hinge")
+    if fused is not None:
+        return fused
+
+    class _CategoricalHinge(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, z: Array, y: Array) -> Array:
+            loss, target, rival, gap = _categorical_hinge_rows(torch, y, z)
+            ctx.save_for_backward(z, target, rival, gap)
+            return loss
+
+        @staticmethod
+        def backward(ctx: Any, g: Array) -> tuple[Array | None, ...]:
+            z, target, rival, gap = ctx.saved_tensors
+            # -1 at the target, +1 at the highest other class, where the margin is violated
+            rows = torch.where(gap > 0, g, 0.0)[..., None]
+            d = target.to(z.dtype).mul_(-rows)
+            d.scatter_add_(-1, rival[..., None], rows)
+            if torch.is_grad_enabled():
+                d = d + z * 0.0  # piecewise constant: the second derivative is 0
+            return d, None
+
+    _FUNCTIONS["categorical_hinge"] = _CategoricalHinge
+    return _CategoricalHinge
+
+
+def _categorical_hinge_rows(torch: Any, y: Array, z: Array) -> tuple[Array, ...]:
+    """Per-row :math:`\\max(0, 1 - s_y + \\max_{c \\ne y} s_c)`, in the generic path's order."""
+    target = y > 0
+    true_score = torch.where(target, z, 0.0).sum(-1)
+    rival_score, rival = z.masked_fill(target, -math.inf).max(-1)
+    gap = (1.0 - true_score) + rival_score
+    return gap.clamp_min(0.0), target, rival, gap
+
+
+_CATEGORICAL_HINGE: dict[str, Callable[[Any], bool]] = {
+    "sample_weight": _is_none, "axis": lambda v: type(v) is int,
+    # Keras counts the true class as a wrong score of 0
+    "convention": lambda v: v in ("losskit", "sklearn", "torch"),
+}
+
+
+def categorical_hinge(hooks: LossHooks, y_true: Any, y_pred: Any, kwargs: dict[str, Any]
+                      ) -> Array | None:
+    """One custom autograd node: the rows' scores at the target and the highest other class,
+    and a backward that writes only those two entries per row. The one-hot check: every row
+    sums to exactly 1 and there are as many non-zeros as rows (two reductions, one read)."""
+    if not _plain(kwargs, hooks, _CATEGORICAL_HINGE):
+        return None
+    torch = _row_tensors(y_true, y_pred, kwargs)
+    if torch is None or y_pred.ndim < 2 or y_pred.shape[-1] < 2:
+        return None
+    if kwargs.get("check_values", True):
+        n_rows = y_pred.numel() // y_pred.shape[-1]
+        sums = y_true.sum(-1)
+        if not bool(torch.stack((torch.count_nonzero(sums != 1),
+                                 torch.count_nonzero(y_true) - n_rows)).eq(0).all()):
+            return None
+    if y_pred.requires_grad and torch.is_grad_enabled():
+        per_row = _categorical_hinge_function(torch).apply(y_pred, y_true)
+    else:
+        per_row = _categorical_hinge_rows(torch, y_true, y_pred)[0]
+    return _finish(hooks.reduce(torch, per_row, kwargs.get("reduction", "mean")), True)
+
+
+KERNELS.update({
+    "kl_divergence": (kl_divergence_from_logits, _KL),
+    "categorical_cross_entropy": (categorical_cross_entropy, _SOFT_CE),
+    "categorical_hinge_loss": (categorical_hinge, _CATEGORICAL_HINGE),
+})

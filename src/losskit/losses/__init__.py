@@ -111,6 +111,9 @@ _attach_native(gamma_nll, "gamma_nll")
 _attach_native(log_cosh_loss, "log_cosh_loss")
 _attach_native(hinge_loss, "hinge_loss")
 _attach_native(squared_hinge_loss, "squared_hinge_loss")
+_attach_native(categorical_hinge_loss, "categorical_hinge_loss")
+_attach_native(kl_divergence, "kl_divergence")
+_attach_native(categorical_cross_entropy, "categorical_cross_entropy")
 
 __all__ = [
     "binary_cross_entropy",
