@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 import losskit as lk
+from losskit._torch import native_kernels
 from losskit.families import family, registered_families
 from losskit.losses import loss_specs
 
@@ -373,6 +374,10 @@ def _measure(row: _Row, refs: tuple[Any, Any, Any], y: np.ndarray, raw: np.ndarr
     def lk_off(a: Any, b: Any) -> Any:
         return row.losskit(a, b, check_values=False)
 
+    def generic(a: Any, b: Any) -> Any:
+        with native_kernels(False):
+            return row.losskit(a, b)
+
     if "jax" in backends:
         import jax
         import jax.numpy as jnp
@@ -402,6 +407,8 @@ def _measure(row: _Row, refs: tuple[Any, Any, Any], y: np.ndarray, raw: np.ndarr
             "torch v+g ref": t_grad(t_ref),
             "torch value lk off": t_val(lk_off),
             "torch v+g lk off": t_grad(lk_off),
+            # the generic path (native kernels off), checks on: what a kernel replaced
+            "torch v+g lk generic": t_grad(generic),
         },
     }
     if "jax" in backends:
@@ -423,6 +430,7 @@ def _measure(row: _Row, refs: tuple[Any, Any, Any], y: np.ndarray, raw: np.ndarr
     if "torch" in backends:
         for key in ("torch value", "torch v+g"):
             out[f"{key} {size} off"] = times[f"{key} lk off"] / times[f"{key} ref"]
+        out[f"torch v+g {size} generic"] = times["torch v+g lk generic"] / times["torch v+g ref"]
         out[f"torch v+g {size} ms"] = times["torch v+g ref"] * 1e3
         out[f"torch v+g {size} lk ms"] = times["torch v+g lk"] * 1e3
     if not large:
@@ -500,12 +508,13 @@ def main(argv: list[str] | None = None) -> None:
 
 
 TORCH_COLUMNS = [f"{k} {s}{off}" for s in ("L", "S") for k in ("torch value", "torch v+g")
-                 for off in ("", " off")]
+                 for off in ("", " off")] + ["torch v+g L generic", "torch v+g S generic"]
 
 
 def _torch_table(only: list[str] | None, large: int, repeats: int, small_calls: int,
                  stat: str) -> None:
-    """The torch rows alone: each cell losskit / reference, checks on and off (``off``)."""
+    """The torch rows alone: each cell losskit / reference, checks on and off (``off``), and
+    the generic path's (native kernels off, checks on: the ``before`` of a kernel)."""
     head = ["row", *(c.replace("torch ", "") for c in TORCH_COLUMNS), "ref v+g L", "lk v+g L"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
