@@ -1047,3 +1047,103 @@ KERNELS.update({
     "categorical_cross_entropy": (categorical_cross_entropy, _SOFT_CE),
     "categorical_hinge_loss": (categorical_hinge, _CATEGORICAL_HINGE),
 })
+
+
+# ---------------------------------------------------------------- negative binomial (issue 19)
+
+#: the largest r = 1/α and count y the kernel takes: there float64 lgamma/digamma differences
+#: (absolute error below ~1e-16 lgamma(y + r)) are exact for a float32 result; the generic
+#: path's Lanczos and asymptotic forms take the rest (and float64 inputs, whose result needs
+#: them to keep 1e-12 near the Poisson limit, where lgamma(y + r) - lgamma(r) cancels)
+_NB_MAX_R = 1e4
+_NB_MAX_COUNT = 1e6
+
+
+def _nb_terms(torch: Any, y: Array, z: Array) -> tuple[Array, ...]:
+    """``(loss, u, r, softplus(u), y64, r64)`` in the generic path's order of operations."""
+    functional = torch.nn.functional
+    eta, s = z.unbind(-1)
+    u = eta + s
+    r = torch.exp(-s)
+    sp = functional.softplus(u)  # -log σ(-u); exact past its threshold 20 (e^-20 < ulp/2)
+    y64, r64 = y.double(), r.double()
+    ratio = (torch.lgamma(y64 + r64) - torch.lgamma(r64)).to(z.dtype)  # 0 at y = 0
+    loss = r * sp + y * functional.softplus(-u) - ratio
+    return loss, u, r, sp, y64, r64
+
+
+def _nb_gradient(torch: Any, y: Array, u: Array, r: Array, sp: Array, y64: Array,
+                 r64: Array) -> Array:
+    r""":math:`(rp - y(1-p),\; r[\psi(y + r) - \psi(r) - \mathrm{softplus}(u)] + \dots)`."""
+    p = torch.sigmoid(u)
+    g_eta = r * p - y * (1.0 - p)
+    digamma = (torch.digamma(y64 + r64) - torch.digamma(r64)).to(u.dtype)
+    return torch.stack((g_eta, r * (digamma - sp) + g_eta), dim=-1)
+
+
+def _nb_function(torch: Any) -> Any:
+    fused = _FUNCTIONS.get("negative_binomial")
+    if fused is not None:
+        return fused
+
+    class _NegativeBinomial(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, z: Array, y: Array, hooks: LossHooks, reduction: str) -> Array:
+            loss, *saved = _nb_terms(torch, y, z)
+            ctx.reduction = reduction
+            ctx.save_for_backward(z, y, *saved)
+            return _reduced(hooks, torch, loss, reduction)
+
+        @staticmethod
+        def backward(ctx: Any, g: Array) -> tuple[Array | None, ...]:
+            z, y, *saved = ctx.saved_tensors
+            k = y.shape[-1] if y.ndim > 1 else 1
+            if ctx.reduction == "mean":
+                scale = g / y.numel()
+            elif ctx.reduction == "sum":
+                scale = g / k
+            else:
+                scale = (g / k)[..., None] if y.ndim > 1 else g
+            if torch.is_grad_enabled():  # create_graph: from z, differentiably
+                saved = _nb_terms(torch, y, z)[1:]
+            d = _nb_gradient(torch, y, *saved)
+            return d * (scale[..., None] if torch.is_tensor(scale) and scale.ndim else scale), \
+                None, None, None
+
+    _FUNCTIONS["negative_binomial"] = _NegativeBinomial
+    return _NegativeBinomial
+
+
+_NEGATIVE_BINOMIAL: dict[str, Callable[[Any], bool]] = {
+    "alpha": _is_none, "log_input": _is_true, "full": lambda v: v is False,
+    "sample_weight": _is_none}
+
+
+def negative_binomial_learned(hooks: LossHooks, y_true: Any, y_pred: Any,
+                              kwargs: dict[str, Any]) -> Array | None:
+    r"""Learned dispersion, float32: :math:`r\,\mathrm{softplus}(u) + y\,\mathrm{softplus}(-u)
+    - [\log\Gamma(y + r) - \log\Gamma(r)]`, one custom autograd node, the two ``lgamma``
+    (and, backward, ``digamma``) differences in float64 (the generic path's Lanczos series
+    take about 40 element-wise ops each way). Needs one read (the counts' range and the
+    largest :math:`r`): counts or dispersions outside the kernel's range, and float64 inputs,
+    go to the generic path."""
+    if not _plain(kwargs, hooks, _NEGATIVE_BINOMIAL):
+        return None
+    torch = _tensors(y_true, y_pred)
+    if torch is None or y_pred.dtype != torch.float32 or y_true.dtype != y_pred.dtype \
+            or tuple(y_pred.shape) != (*y_true.shape, 2) or y_true.requires_grad \
+            or not _probes(y_pred, kwargs)[1]:
+        return None
+    low, high, s_low = torch.stack((*torch.aminmax(y_true), y_pred[..., 1].min())).tolist()
+    check = kwargs.get("check_values", True)
+    if not (high <= _NB_MAX_COUNT and s_low >= -math.log(_NB_MAX_R)) or (check and not low >= 0):
+        return None
+    reduction = kwargs.get("reduction", "mean")
+    if y_pred.requires_grad and torch.is_grad_enabled():
+        value = _nb_function(torch).apply(y_pred, y_true, hooks, reduction)
+    else:
+        value = _reduced(hooks, torch, _nb_terms(torch, y_true, y_pred)[0], reduction)
+    return value if _finite(value) else None
+
+
+KERNELS["negative_binomial_nll"] = (negative_binomial_learned, _NEGATIVE_BINOMIAL)

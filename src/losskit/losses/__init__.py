@@ -114,6 +114,7 @@ _attach_native(squared_hinge_loss, "squared_hinge_loss")
 _attach_native(categorical_hinge_loss, "categorical_hinge_loss")
 _attach_native(kl_divergence, "kl_divergence")
 _attach_native(categorical_cross_entropy, "categorical_cross_entropy")
+_attach_native(negative_binomial_nll, "negative_binomial_nll")
 
 __all__ = [
     "binary_cross_entropy",
