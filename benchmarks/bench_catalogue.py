@@ -290,18 +290,22 @@ def _numpy_reference(name: str, opts: dict[str, Any]) -> Callable[[Any, Any], fl
 
 # --------------------------------------------------------------------------- timing
 
+_CLOCK = time.perf_counter
+
+
 def _time(contenders: dict[str, Callable[[], object]], repeats: int, calls: int,
           stat: str = "min") -> dict[str, float]:
     times: dict[str, list[float]] = {name: [] for name in contenders}
+    clock = _CLOCK
     for fn in contenders.values():
         fn()
     for _ in range(repeats):
         for name, fn in contenders.items():
             fn()
-            start = time.perf_counter()
+            start = clock()
             for _ in range(calls):
                 fn()
-            times[name].append((time.perf_counter() - start) / calls)
+            times[name].append((clock() - start) / calls)
     # the minimum: on a shared machine the other jobs only ever add time (``stat="median"``:
     # the median of the repeats, steadier when other jobs hold the cores for long stretches)
     pick = min if stat == "min" else statistics.median
@@ -482,9 +486,16 @@ def main(argv: list[str] | None = None) -> None:
                         help="torch only: checks on and off, large and small, and the times")
     parser.add_argument("--median", action="store_true",
                         help="the median of the repeats instead of the minimum")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="process CPU time instead of wall time (steadier on a shared "
+                             "machine; use with --threads 1)")
     args = parser.parse_args(argv)
+    global _CLOCK
+    if args.cpu_time:
+        _CLOCK = time.process_time
     import torch
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")  # the references' own warnings (sklearn, jax dtypes)
     large = 100_000 if args.quick else 1_000_000
     repeats = args.repeats or (2 if args.quick else 5)

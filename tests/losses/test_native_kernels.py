@@ -507,9 +507,9 @@ def test_focal_autograd_gradient_at_zero_logit_is_exact(enabled):
 # ---------------------------- KL divergence, soft cross-entropy, categorical hinge
 
 def _residual_edges(dtype):
-    """Residuals at the edges of each kernel's forms: 0, tiny, around the log-cosh switch
-    (|r| = 1) and clamp (|r| = 40), and large."""
-    return torch.tensor([0.0, 1e-9, -3e-4, 0.999, -1.001, 39.9, -40.1, 120.0, -800.0],
+    """Residuals at the edges of each kernel's forms: 0, tiny, around the generic log-cosh
+    switch (|r| = 1) and the clamp (|r| = 40), and near float32's sinh² overflow (|r| = 89)."""
+    return torch.tensor([0.0, 1e-9, -3e-4, 0.999, -1.001, 39.9, -40.1, 85.0, -88.0],
                         dtype=dtype)
 
 
@@ -638,9 +638,20 @@ def test_categorical_hinge_soft_rows_without_checks_are_the_generic_number(rng):
     _assert_same(_both(lk.categorical_hinge_loss, y, z, check_values=False), 1e-12)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_log_cosh_beyond_the_overflow_of_sinh_is_the_generic_number(dtype):
+    y = torch.zeros(4, dtype=dtype)
+    z = torch.tensor([120.0, -800.0, 1e30, 0.5], dtype=dtype)
+    (v1, g1), (v2, g2) = _both(lk.log_cosh_loss, y, z, reduction="none")
+    assert torch.isfinite(v1).all()
+    torch.testing.assert_close(v1, v2, rtol=1e-12, atol=0)
+    torch.testing.assert_close(g1, g2, rtol=1e-12, atol=0)
+
+
 def test_log_cosh_without_host_reads_takes_the_clamped_form(monkeypatch, rng):
-    y = torch.zeros(9, dtype=torch.float64)
-    z = _residual_edges(torch.float64)
+    y = torch.zeros(11, dtype=torch.float64)
+    z = torch.cat((_residual_edges(torch.float64),
+                   torch.tensor([120.0, -800.0], dtype=torch.float64)))
     expected = lk.log_cosh_loss(y, z, reduction="none")
     monkeypatch.setattr(losskit._torch, "host_reads_are_free", lambda x: False)
     assert _taken(lk.log_cosh_loss, y, z, check_values=False)
@@ -847,3 +858,22 @@ def test_negative_binomial_gives_the_generic_errors(call):
 ])
 def test_negative_binomial_leaves_other_calls_to_the_generic_path(y, z, kw):
     assert not _taken(lk.negative_binomial_nll, y, z, **kw)
+
+
+@pytest.mark.parametrize("fn", [lk.hinge_loss, lk.squared_hinge_loss])
+def test_hinge_without_checks_maps_any_labels_as_the_generic_path(fn):
+    y = torch.tensor([0.5, -1.0, 0.0, 2.0, -0.0, 1.0], dtype=torch.float64)
+    z = torch.tensor([0.3, -2.0, 0.7, 1.0, -1.5, 0.2], dtype=torch.float64)
+    assert _taken(fn, y, z, check_values=False)
+    _assert_same(_both(fn, y, z, check_values=False, reduction="none"), 1e-15)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_categorical_hinge_extreme_scores_are_the_generic_numbers(dtype):
+    big = torch.finfo(dtype).max
+    y = torch.eye(3, dtype=dtype)[[0, 1, 2, 0]]
+    z = torch.tensor([[big / 2, -big, -big], [0.0, -big / 2, big / 3], [-math.inf, 1.0, 0.5],
+                      [1.0, 1.0, 1.0]], dtype=dtype)
+    (v1, g1), (v2, g2) = _both(lk.categorical_hinge_loss, y, z, reduction="none")
+    torch.testing.assert_close(v1, v2)
+    torch.testing.assert_close(g1, g2)
