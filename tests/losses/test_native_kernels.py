@@ -863,7 +863,7 @@ def test_negative_binomial_leaves_other_calls_to_the_generic_path(y, z, kw):
 @pytest.mark.parametrize("fn", [lk.hinge_loss, lk.squared_hinge_loss])
 def test_hinge_without_checks_maps_any_labels_as_the_generic_path(fn):
     y = torch.tensor([0.5, -1.0, 0.0, 2.0, -0.0, 1.0], dtype=torch.float64)
-    z = torch.tensor([0.3, -2.0, 0.7, 1.0, -1.5, 0.2], dtype=torch.float64)
+    z = torch.tensor([0.3, -2.0, 0.7, 1.2, -1.5, 0.2], dtype=torch.float64)
     assert _taken(fn, y, z, check_values=False)
     _assert_same(_both(fn, y, z, check_values=False, reduction="none"), 1e-15)
 
