@@ -803,6 +803,11 @@ class _Hinge(_Elementwise):
             return y
         if self.coding == "01":
             return torch.mul(y, 2.0).sub_(1.0)
+        if self.coding == "read":
+            # sign(sign(y) - 1/2): +1 for y > 0, -1 for 0, -0 and y < 0 (three cheap passes
+            # where the comparison and its conversion took two slow ones); NaN stays NaN,
+            # which the read of the result sends to the generic path
+            return torch.sign(y).sub_(0.5).sign_()
         return (y > 0).to(y.dtype).mul_(2.0).sub_(1.0)
 
     def forward(self, torch: Any, y: Array, z: Array) -> tuple[Array, tuple[Array, ...]]:
@@ -857,7 +862,7 @@ def _hinge(power: int) -> Callable[..., Array | None]:
         if torch is None:
             return None
         check, probe = _probes(y_pred, kwargs)
-        coding = _label_coding(torch, y_true) if check else "any"
+        coding = _label_coding(torch, y_true) if check else "read" if probe else "any"
         if coding is None:
             return None
         value = _fused_value(hooks, torch, _Hinge(power, coding), y_true, y_pred,
@@ -984,8 +989,9 @@ def categorical_cross_entropy(hooks: LossHooks, y_true: Any, y_pred: Any,
         terms = y_pred.clamp(eps, 1.0 - eps).log()
 
         def total(how: str) -> Array:
-            per_row = torch.linalg.vecdot(y_true, terms)
-            return -(per_row if how == "none" else per_row.sum())
+            if how == "none":
+                return -torch.linalg.vecdot(y_true, terms)
+            return -torch.mul(y_true, terms).sum()  # (no per-row sums: one op fewer)
 
         value = _row_reduced(torch, total, y_pred, reduction)
     return _finish(value, True)
@@ -1009,7 +1015,7 @@ def _categorical_hinge_function(torch: Any) -> Any:
             # -1 at the target, +1 at the highest other class, where the margin is violated
             # (the sign of the clamped gap is 1 or 0)
             rows = torch.sign(gap).clamp_min_(0.0).mul_(g)[..., None]
-            d = torch.mul(target.to(z.dtype), -rows)
+            d = torch.mul(target, -rows)
             d.scatter_add_(-1, rival[..., None], rows)
             if torch.is_grad_enabled():
                 d = d + z * 0.0  # piecewise linear: the second derivative is 0
@@ -1023,20 +1029,17 @@ def _categorical_hinge_rows(torch: Any, y: Array, z: Array, one_hot: bool
                             ) -> tuple[Array, ...]:
     r"""Per-row :math:`\max(0, 1 - s_y + \max_{c \ne y} s_c)`, in the generic path's order.
 
-    Checked one-hot rows: the target's score is :math:`y \cdot s` and the other classes'
-    maximum is taken over :math:`s - y \cdot \mathrm{max}_{float}` (measured at 1e6 x 3
+    With :math:`t = [y > 0]` (``y`` itself for checked one-hot rows) the target's score is
+    :math:`t \cdot s` and the other classes' maximum is taken over
+    :math:`s - t \cdot \mathrm{max}_{float}` (measured at 1e6 x 3
     float32: 2.6 ms for the product and the shift against 6.5 ms for ``where`` and
     ``masked_fill``). Exact: the other classes' scores are unchanged, and where the shifted
     target wins (every other score below ``s_y - max``) the loss is 0 either way. An infinite
     score makes the value NaN, which sends the call to the generic path."""
-    if one_hot:
-        target = y
-        true_score = torch.linalg.vecdot(y, z)
-        others = torch.add(z, y, alpha=-torch.finfo(z.dtype).max)
-    else:
-        target = y > 0
-        true_score = torch.where(target, z, 0.0).sum(-1)
-        others = z.masked_fill(target, -math.inf)
+    # the targets as 0/1 (y itself for checked one-hot rows; else [y > 0], NaN kept)
+    target = y if one_hot else torch.sign(y).clamp_min_(0.0)
+    true_score = torch.linalg.vecdot(target, z)
+    others = torch.add(z, target, alpha=-torch.finfo(z.dtype).max)
     rival_score, rival = others.max(-1)
     gap = (1.0 - true_score) + rival_score
     return gap.clamp_min(0.0), target, rival, gap
