@@ -882,7 +882,7 @@ def test_categorical_hinge_extreme_scores_are_the_generic_numbers(dtype):
 def test_hinge_without_host_reads_maps_labels_by_comparison(monkeypatch):
     y = torch.tensor([0.5, -1.0, 0.0, 2.0, -0.0, 1.0], dtype=torch.float64)
     z = torch.tensor([0.3, -2.0, 0.7, 1.2, -1.5, 0.2], dtype=torch.float64)
-    expected = lk.hinge_loss(y, z, reduction="none")
+    expected = lk.hinge_loss(y, z, reduction="none", check_values=False)
     monkeypatch.setattr(losskit._torch, "host_reads_are_free", lambda x: False)
     assert _taken(lk.hinge_loss, y, z, check_values=False)
     got = lk.hinge_loss(y, z, reduction="none", check_values=False)
