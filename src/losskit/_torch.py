@@ -32,7 +32,13 @@ this exact:
   as in the generic path.
 - Only the value is native: :func:`losskit.value_and_gradient` keeps its analytic gradient,
   and autograd differentiates the kernel's ops (tested equal to autograd through the generic
-  path, second derivatives included).
+  path, second derivatives included). The fused kernels (Student-t, Gamma, log-cosh, the
+  hinges, the negative binomial) are one custom autograd node whose backward is the loss's
+  analytic derivative from what the forward kept; under ``create_graph`` it is recomputed
+  from the inputs with differentiable ops, so second derivatives still agree.
+- A data-dependent choice (a label coding, a range a formula is exact in) costs one read at
+  most, taken with the checks; where nothing may be read the kernel either has a form exact
+  for every input or steps aside.
 
 Tests compare every kernel with the generic path (values, autograd gradients, errors) on
 random and edge inputs; ``native_kernels(False)`` switches them off.
@@ -795,10 +801,12 @@ class _Hinge(_Elementwise):
     ``torch.where``: on the CPU a select on a boolean mask took 5 ms at 1e6 elements, ten
     times a multiplication."""
 
-    def __init__(self, power: int, coding: str) -> None:
-        self.power, self.coding = power, coding
+    def __init__(self, power: int, coding: str, signs: Array | None = None) -> None:
+        self.power, self.coding, self.known = power, coding, signs
 
     def signs(self, torch: Any, y: Array) -> Array:
+        if self.known is not None:  # (made by the label check)
+            return self.known
         if self.coding == "pm1":
             return y
         if self.coding == "01":
@@ -838,15 +846,16 @@ _HINGE: dict[str, Callable[[Any], bool]] = {
 }
 
 
-def _label_coding(torch: Any, y: Array) -> str | None:
-    """``"01"`` or ``"pm1"`` where every label is 0/1, or every label -1/+1 (the squares of
-    ``2y - 1``, or of ``y``, are all 1: one multiplication and one reduction each); else
-    ``None`` (mixed codings, other values, NaN: the generic path's error)."""
+def _label_coding(torch: Any, y: Array) -> tuple[str, Array] | None:
+    """``("01", 2y - 1)`` or ``("pm1", y)`` where every label is 0/1, or every label -1/+1
+    (the squares of ``2y - 1``, or of ``y``, are all 1: one multiplication and one reduction
+    each), with the signs; else ``None`` (mixed codings, other values, NaN: the generic
+    path's error)."""
     t = torch.mul(y, 2.0).sub_(1.0)
-    if torch.stack(torch.aminmax(t.mul_(t))).tolist() == [1.0, 1.0]:
-        return "01"
+    if torch.stack(torch.aminmax(t * t)).tolist() == [1.0, 1.0]:
+        return "01", t
     if torch.stack(torch.aminmax(y * y)).tolist() == [1.0, 1.0]:
-        return "pm1"
+        return "pm1", y
     return None
 
 
@@ -862,10 +871,14 @@ def _hinge(power: int) -> Callable[..., Array | None]:
         if torch is None:
             return None
         check, probe = _probes(y_pred, kwargs)
-        coding = _label_coding(torch, y_true) if check else "read" if probe else "any"
-        if coding is None:
-            return None
-        value = _fused_value(hooks, torch, _Hinge(power, coding), y_true, y_pred,
+        if check:
+            coding = _label_coding(torch, y_true)
+            if coding is None:
+                return None
+            fused = _Hinge(power, *coding)
+        else:
+            fused = _Hinge(power, "read" if probe else "any")
+        value = _fused_value(hooks, torch, fused, y_true, y_pred,
                              kwargs.get("reduction", "mean"))
         return _finish(value, probe)
 
