@@ -823,6 +823,8 @@ class _Hinge(_Elementwise):
         gap = torch.addcmul(z.new_ones(()), t, z, value=-1.0).clamp_min_(0.0)
         if self.power == 1:
             return gap, (t, gap)
+        if not torch.is_grad_enabled() and not z.requires_grad:
+            return gap.mul_(gap), ()  # the value alone: squared in place
         return gap * gap, (t, gap)
 
     def derivative(self, torch: Any, y: Array, z: Array, saved: tuple[Array, ...] | None,
