@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import statistics
 import time
 import warnings
 from collections.abc import Callable
@@ -41,10 +42,12 @@ from typing import Any
 import numpy as np
 
 import losskit as lk
+from losskit._torch import native_kernels
 from losskit.families import family, registered_families
 from losskit.losses import loss_specs
 
 SMALL = 64
+BACKENDS = ("np", "torch", "jax")
 LOG_2PI = math.log(2 * math.pi)
 
 
@@ -186,7 +189,8 @@ def _reference(o: _Ops, name: str, opts: dict[str, Any]) -> Callable[[Any, Any],
         "sparse_categorical_cross_entropy": lambda y, z: _sparse_ce(o, y, z),
         "categorical": lambda y, z: _sparse_ce(o, y, z),
         "categorical_cross_entropy": (
-            (lambda y, z: o.F.cross_entropy(z, y)) if o.name == "torch"
+            (lambda y, p: -(y * m.log(p)).sum(-1).mean()) if not opts.get("from_logits")
+            else (lambda y, z: o.F.cross_entropy(z, y)) if o.name == "torch"
             else lambda y, z: o.F.softmax_cross_entropy(z, y).mean()),
         "kl_divergence": (
             (lambda y, z: o.F.kl_div(o.log_softmax(z), y, reduction="batchmean"))
@@ -286,27 +290,37 @@ def _numpy_reference(name: str, opts: dict[str, Any]) -> Callable[[Any, Any], fl
 
 # --------------------------------------------------------------------------- timing
 
-def _time(contenders: dict[str, Callable[[], object]], repeats: int, calls: int
-          ) -> dict[str, float]:
+_CLOCK = time.perf_counter
+
+
+def _time(contenders: dict[str, Callable[[], object]], repeats: int, calls: int,
+          stat: str = "min") -> dict[str, float]:
     times: dict[str, list[float]] = {name: [] for name in contenders}
+    clock = _CLOCK
     for fn in contenders.values():
         fn()
     for _ in range(repeats):
         for name, fn in contenders.items():
             fn()
-            start = time.perf_counter()
+            start = clock()
             for _ in range(calls):
                 fn()
-            times[name].append((time.perf_counter() - start) / calls)
-    # the minimum: on a shared machine the other jobs only ever add time
-    return {name: min(v) for name, v in times.items()}
+            times[name].append((clock() - start) / calls)
+    # the minimum: on a shared machine the other jobs only ever add time (``stat="median"``:
+    # the median of the repeats, steadier when other jobs hold the cores for long stretches)
+    pick = min if stat == "min" else statistics.median
+    return {name: pick(v) for name, v in times.items()}
 
 
 class _Row:
     def __init__(self, name: str, fn: Callable[..., Any], opts: dict[str, Any],
-                 case: Any, is_family: bool) -> None:
+                 case: Any, is_family: bool, label: str | None = None,
+                 probabilities: bool = False) -> None:
         self.name, self.fn, self.opts, self.case = name, fn, opts, case
         self.is_family = is_family
+        self.label = label or name + (" (family)" if is_family else "")
+        #: the raw outputs go through a softmax: the loss takes probabilities
+        self.probabilities = probabilities
         self.labels = name in {"binary_cross_entropy", "binary_focal_loss", "hinge_loss",
                                "squared_hinge_loss", "bernoulli", "multilabel"}
 
@@ -322,6 +336,10 @@ def _rows() -> list[_Row]:
         case = spec.explanation.case
         rows.append(_Row(name, lk.losses.loss_functions()[name], dict(case.options), case,
                          False))
+        if name == "categorical_cross_entropy":  # also from probabilities (the default)
+            rows.append(_Row(name, lk.losses.loss_functions()[name],
+                             {**case.options, "from_logits": False}, case, False,
+                             label=f"{name} (probabilities)", probabilities=True))
     for name, cls in registered_families().items():
         case = cls.explanation.case
         fam = family(name, **case.options)
@@ -335,17 +353,14 @@ def _fmt(x: float | None) -> str:
 
 
 def _measure(row: _Row, refs: tuple[Any, Any, Any], y: np.ndarray, raw: np.ndarray,
-             large: bool, repeats: int, calls: int) -> dict[str, float]:
-    import jax
-    import jax.numpy as jnp
+             large: bool, repeats: int, calls: int, backends: tuple[str, ...] = BACKENDS,
+             stat: str = "min") -> dict[str, float]:
     import torch
 
     t_ref, j_ref, np_ref = refs
     size = "L" if large else "S"
     ty = torch.from_numpy(y if y.dtype.kind in "iu" else y.astype(np.float32))
     tz = torch.from_numpy(raw)
-    jy = jnp.asarray(y if y.dtype.kind in "iu" else y.astype(np.float32))
-    jz = jnp.asarray(raw)
 
     def t_val(fn: Callable[..., Any]) -> Callable[[], object]:
         def f() -> object:
@@ -363,9 +378,19 @@ def _measure(row: _Row, refs: tuple[Any, Any, Any], y: np.ndarray, raw: np.ndarr
     def lk_off(a: Any, b: Any) -> Any:
         return row.losskit(a, b, check_values=False)
 
-    # the targets are arguments of the jitted functions (closed over, XLA folds them in)
-    lk_j, lk_jg = jax.jit(lk_off), jax.jit(jax.value_and_grad(lk_off, argnums=1))
-    rf_j, rf_jg = jax.jit(j_ref), jax.jit(jax.value_and_grad(j_ref, argnums=1))
+    def generic(a: Any, b: Any) -> Any:
+        with native_kernels(False):
+            return row.losskit(a, b)
+
+    if "jax" in backends:
+        import jax
+        import jax.numpy as jnp
+
+        jy = jnp.asarray(y if y.dtype.kind in "iu" else y.astype(np.float32))
+        jz = jnp.asarray(raw)
+        # the targets are arguments of the jitted functions (closed over, XLA folds them in)
+        lk_j, lk_jg = jax.jit(lk_off), jax.jit(jax.value_and_grad(lk_off, argnums=1))
+        rf_j, rf_jg = jax.jit(j_ref), jax.jit(jax.value_and_grad(j_ref, argnums=1))
     if row.is_family:
         def np_grad() -> object:
             return row.fn(y, raw), row.fn.__self__.gradient(y, raw)
@@ -373,30 +398,49 @@ def _measure(row: _Row, refs: tuple[Any, Any, Any], y: np.ndarray, raw: np.ndarr
         def np_grad() -> object:
             return lk.value_and_gradient(row.fn, y, raw, **row.opts)
 
-    contenders = {
-        "np value lk": lambda: row.losskit(y, raw),
-        "np value ref": (lambda: np_ref(y, raw)) if np_ref else t_val(t_ref),
-        "np v+g lk": np_grad,
-        "torch value lk": t_val(row.losskit),
-        "torch value ref": t_val(t_ref),
-        "torch v+g lk": t_grad(row.losskit),
-        "torch v+g ref": t_grad(t_ref),
-        "jax value lk": lambda: lk_j(jy, jz).block_until_ready(),
-        "jax value ref": lambda: rf_j(jy, jz).block_until_ready(),
-        "jax v+g lk": lambda: jax.block_until_ready(lk_jg(jy, jz)),
-        "jax v+g ref": lambda: jax.block_until_ready(rf_jg(jy, jz)),
+    every = {
+        "np": {
+            "np value lk": lambda: row.losskit(y, raw),
+            "np value ref": (lambda: np_ref(y, raw)) if np_ref else t_val(t_ref),
+            "np v+g lk": np_grad,
+        },
+        "torch": {
+            "torch value lk": t_val(row.losskit),
+            "torch value ref": t_val(t_ref),
+            "torch v+g lk": t_grad(row.losskit),
+            "torch v+g ref": t_grad(t_ref),
+            "torch value lk off": t_val(lk_off),
+            "torch v+g lk off": t_grad(lk_off),
+            # the generic path (native kernels off), checks on: what a kernel replaced
+            "torch v+g lk generic": t_grad(generic),
+        },
     }
-    if large:
-        contenders["torch v+g lk off"] = t_grad(lk_off)
-    times = _time(contenders, repeats, calls)
+    if "jax" in backends:
+        every["jax"] = {
+            "jax value lk": lambda: lk_j(jy, jz).block_until_ready(),
+            "jax value ref": lambda: rf_j(jy, jz).block_until_ready(),
+            "jax v+g lk": lambda: jax.block_until_ready(lk_jg(jy, jz)),
+            "jax v+g ref": lambda: jax.block_until_ready(rf_jg(jy, jz)),
+        }
+    contenders = {k: v for b in backends for k, v in every[b].items()}
+    if "np" in backends and "torch" not in backends:
+        contenders["torch v+g ref"] = every["torch"]["torch v+g ref"]
+    times = _time(contenders, repeats, calls, stat)
     out = {f"{key} {size}": times[f"{key} lk"] / times[f"{key} ref"]
-           for key in ("np value", "torch value", "torch v+g", "jax value", "jax v+g")}
-    out[f"np v+g {size}"] = times["np v+g lk"] / times["torch v+g ref"]
-    if large:
-        out["torch v+g L off"] = times["torch v+g lk off"] / times["torch v+g ref"]
-        out["torch v+g L ms"] = times["torch v+g ref"] * 1e3
-    else:
+           for key in ("np value", "torch value", "torch v+g", "jax value", "jax v+g")
+           if f"{key} ref" in times}
+    if "np" in backends:
+        out[f"np v+g {size}"] = times["np v+g lk"] / times["torch v+g ref"]
+    if "torch" in backends:
+        for key in ("torch value", "torch v+g"):
+            out[f"{key} {size} off"] = times[f"{key} lk off"] / times[f"{key} ref"]
+        out[f"torch v+g {size} generic"] = times["torch v+g lk generic"] / times["torch v+g ref"]
+        out[f"torch v+g {size} ms"] = times["torch v+g ref"] * 1e3
+        out[f"torch v+g {size} lk ms"] = times["torch v+g lk"] * 1e3
+    if not large:
         raw64 = raw.astype(np.float64)
+        if row.probabilities:
+            raw64 /= raw64.sum(axis=-1, keepdims=True)
         a = float(row.losskit(y, raw64))
         b = (float(np_ref(y, raw64)) if np_ref else
              float(t_ref(torch.from_numpy(y), torch.from_numpy(raw64))))
@@ -404,15 +448,27 @@ def _measure(row: _Row, refs: tuple[Any, Any, Any], y: np.ndarray, raw: np.ndarr
     return out
 
 
-def run_row(row: _Row, large: int, repeats: int, small_calls: int) -> dict[str, Any]:
+def run_row(row: _Row, large: int, repeats: int, small_calls: int,
+            backends: tuple[str, ...] = BACKENDS, stat: str = "min") -> dict[str, Any]:
     rng = np.random.default_rng(0)
+    np_ref = None if row.probabilities else _numpy_reference(row.name, row.opts)
     refs = (_reference(_Ops("torch"), row.name, row.opts),
-            _reference(_Ops("jax"), row.name, row.opts), _numpy_reference(row.name, row.opts))
-    y, raw = _inputs(row.case, large, rng, row.labels)
-    out = _measure(row, refs, y, raw, True, repeats, 1)
+            _reference(_Ops("jax"), row.name, row.opts) if "jax" in backends else None,
+            np_ref)
+
+    def inputs(n_elements: int) -> tuple[np.ndarray, np.ndarray]:
+        y, raw = _inputs(row.case, n_elements, rng, row.labels)
+        if row.probabilities:
+            shifted = np.exp(raw - raw.max(axis=-1, keepdims=True))
+            raw = (shifted / shifted.sum(axis=-1, keepdims=True)).astype(np.float32)
+        return y, raw
+
+    y, raw = inputs(large)
+    out = _measure(row, refs, y, raw, True, repeats, 1, backends, stat)
     if small_calls:
-        y, raw = _inputs(row.case, SMALL * raw[0].size, rng, row.labels)
-        out.update(_measure(row, refs, y[:SMALL], raw[:SMALL], False, repeats, small_calls))
+        y, raw = inputs(SMALL * raw[0].size)
+        out.update(_measure(row, refs, y[:SMALL], raw[:SMALL], False, repeats, small_calls,
+                            backends, stat))
     return out
 
 
@@ -426,13 +482,28 @@ def main(argv: list[str] | None = None) -> None:
                         help="1e5 elements, no small batch, 2 repeats")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--only", nargs="*", default=None, help="row names to run")
+    parser.add_argument("--torch", action="store_true",
+                        help="torch only: checks on and off, large and small, and the times")
+    parser.add_argument("--median", action="store_true",
+                        help="the median of the repeats instead of the minimum")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="process CPU time instead of wall time (steadier on a shared "
+                             "machine; use with --threads 1)")
     args = parser.parse_args(argv)
+    global _CLOCK
+    if args.cpu_time:
+        _CLOCK = time.process_time
     import torch
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")  # the references' own warnings (sklearn, jax dtypes)
     large = 100_000 if args.quick else 1_000_000
     repeats = args.repeats or (2 if args.quick else 5)
     small_calls = 0 if args.quick else 100
+    stat = "median" if args.median else "min"
+    if args.torch:
+        _torch_table(args.only, large, repeats, small_calls, stat)
+        return
     head = ["row"] + [f"{b} {k} {s}" for b, k in COLUMNS for s in ("L", "S")]
     head += ["torch v+g L off", "ref torch v+g L", "agree"]
     print("| " + " | ".join(head) + " |")
@@ -441,10 +512,29 @@ def main(argv: list[str] | None = None) -> None:
         if args.only and row.name not in args.only:
             continue
         r = run_row(row, large, repeats, small_calls)
-        label = row.name + (" (family)" if row.is_family else "")
-        cells = [label] + [_fmt(r.get(f"{b} {k} {s}")) for b, k in COLUMNS for s in ("L", "S")]
+        cells = [row.label] + [_fmt(r.get(f"{b} {k} {s}")) for b, k in COLUMNS for s in ("L", "S")]
         cells += [_fmt(r["torch v+g L off"]), f"{r['torch v+g L ms']:.1f} ms",
                   f"{r['agree']:.0e}" if "agree" in r else "—"]
+        print("| " + " | ".join(cells) + " |", flush=True)
+
+
+TORCH_COLUMNS = [f"{k} {s}{off}" for s in ("L", "S") for k in ("torch value", "torch v+g")
+                 for off in ("", " off")] + ["torch v+g L generic", "torch v+g S generic"]
+
+
+def _torch_table(only: list[str] | None, large: int, repeats: int, small_calls: int,
+                 stat: str) -> None:
+    """The torch rows alone: each cell losskit / reference, checks on and off (``off``), and
+    the generic path's (native kernels off, checks on: the ``before`` of a kernel)."""
+    head = ["row", *(c.replace("torch ", "") for c in TORCH_COLUMNS), "ref v+g L", "lk v+g L"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for row in _rows():
+        if only and row.name not in only and row.label not in only:
+            continue
+        r = run_row(row, large, repeats, small_calls, ("torch",), stat)
+        cells = [row.label, *(_fmt(r.get(c)) for c in TORCH_COLUMNS),
+                 f"{r['torch v+g L ms']:.1f} ms", f"{r['torch v+g L lk ms']:.1f} ms"]
         print("| " + " | ".join(cells) + " |", flush=True)
 
 

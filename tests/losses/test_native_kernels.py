@@ -501,3 +501,389 @@ def test_focal_autograd_gradient_at_zero_logit_is_exact(enabled):
         lk.binary_focal_loss(torch.ones(1, dtype=torch.float64), z, from_logits=True).backward()
     expected = lk.gradient(lk.binary_focal_loss, np.ones(1), np.zeros(1), from_logits=True)
     np.testing.assert_allclose(z.grad.numpy(), expected, rtol=1e-12)
+
+
+# ---------------------------- fused kernels of issue 19: Student-t, Gamma, log-cosh, the hinges,
+# ---------------------------- KL divergence, soft cross-entropy, categorical hinge
+
+def _residual_edges(dtype):
+    """Residuals at the edges of each kernel's forms: 0, tiny, around the generic log-cosh
+    switch (|r| = 1) and the clamp (|r| = 40), and near float32's sinh² overflow (|r| = 89)."""
+    return torch.tensor([0.0, 1e-9, -3e-4, 0.999, -1.001, 39.9, -40.1, 85.0, -88.0],
+                        dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype,rtol", DTYPES)
+@pytest.mark.parametrize("kw", [*ROBUST_OPTIONS, {"reduction": "none", "check_values": False}])
+@pytest.mark.parametrize("shape", [(29,), (29, 1), (29, 3), (5, 3, 2)])
+@pytest.mark.parametrize("fn,extra", [
+    (lk.student_t_nll, {"df": 3.0}), (lk.student_t_nll, {"df": 0.7, "scale": 2.5}),
+    (lk.student_t_nll, {"df": 1e7, "scale": 0.5}), (lk.log_cosh_loss, {})])
+def test_student_t_and_log_cosh_match_generic(fn, extra, dtype, rtol, kw, shape, rng):
+    if "convention" in kw:  # Student-t has none (units instead); Keras' log-cosh is its own
+        kw = {k: v for k, v in kw.items() if k != "convention"}
+        kw.update({"unit": "bits"} if fn is lk.student_t_nll else {"convention": "torch"})
+    y = torch.as_tensor(rng.normal(size=shape), dtype=dtype)
+    z = torch.as_tensor(rng.normal(scale=3.0, size=shape), dtype=dtype)
+    edges = _residual_edges(dtype)
+    z.view(-1)[:edges.numel()] = y.view(-1)[:edges.numel()] + edges
+    assert _taken(fn, y, z, **extra, **kw)
+    _assert_same(_both(fn, y, z, **extra, **kw), rtol)
+
+
+@pytest.mark.parametrize("dtype,rtol", DTYPES)
+@pytest.mark.parametrize("kw", [*ROBUST_OPTIONS, {"unit": "bits"}, {"shape": 0.3},
+                                {"shape": 7.0, "reduction": "none", "check_values": False}])
+@pytest.mark.parametrize("shape", [(29,), (29, 3)])
+def test_gamma_log_mean_matches_generic(dtype, rtol, kw, shape, rng):
+    y = torch.as_tensor(rng.gamma(2.0, size=shape), dtype=dtype)
+    y.view(-1)[:2] = torch.tensor([1e-30, 1e6], dtype=dtype)
+    z = torch.as_tensor(rng.normal(scale=2.0, size=shape), dtype=dtype)
+    kw = {"shape": 2.0, **{k: v for k, v in kw.items() if k != "convention"}}
+    assert _taken(lk.gamma_nll, y, z, log_input=True, **kw)
+    _assert_same(_both(lk.gamma_nll, y, z, log_input=True, **kw), rtol)
+
+
+@pytest.mark.parametrize("dtype,rtol", DTYPES)
+@pytest.mark.parametrize("kw", [{}, {"reduction": "sum"}, {"reduction": "none"},
+                                {"check_values": False}, {"convention": "sklearn"}])
+@pytest.mark.parametrize("shape", [(31,), (31, 1), (31, 3)])
+@pytest.mark.parametrize("fn", [lk.hinge_loss, lk.squared_hinge_loss])
+@pytest.mark.parametrize("coding", ["01", "pm1"])
+def test_hinge_losses_match_generic(fn, coding, dtype, rtol, kw, shape, rng):
+    z = torch.as_tensor(rng.normal(scale=2.0, size=shape), dtype=dtype)
+    z.view(-1)[:3] = torch.tensor([math.inf, -math.inf, 0.5], dtype=dtype)
+    y = torch.as_tensor(rng.integers(0, 2, size=shape), dtype=dtype)
+    y.view(-1)[:2] = torch.tensor([1.0, 1.0], dtype=dtype)  # +inf beyond, -inf inside
+    if coding == "pm1":
+        y = 2.0 * y - 1.0
+    assert _taken(fn, y, z, **kw)
+    _assert_same(_both(fn, y, z, **kw), rtol)
+
+
+@pytest.mark.parametrize("fn", [lk.hinge_loss, lk.squared_hinge_loss])
+def test_hinge_gradient_at_the_margin_is_the_analytic_one(fn):
+    """At t·s = 1 exactly the derivative is 0 (as lk.gradient says, like relu); autograd of
+    the generic path's ``maximum`` would split the tie and give -t/2 for the hinge."""
+    y = torch.tensor([1.0, 0.0, 1.0], dtype=torch.float64)
+    z = torch.tensor([1.0, -1.0, 0.25], dtype=torch.float64, requires_grad=True)
+    fn(y, z, reduction="sum").backward()
+    expected = lk.gradient(fn, y.numpy(), z.detach().numpy(), reduction="sum")
+    np.testing.assert_allclose(z.grad.numpy(), expected, rtol=1e-12, atol=0)
+
+
+def _rows(rng, n, c, dtype, *, one_hot=False):
+    if one_hot:
+        return torch.eye(c, dtype=dtype)[rng.integers(0, c, size=n)]
+    p = torch.as_tensor(rng.dirichlet(np.full(c, 0.5), size=n), dtype=dtype)
+    p[0] = torch.zeros(c, dtype=dtype)
+    p[0, 0] = 1.0  # zeros in a target row: 0 · log 0 = 0
+    return p
+
+
+@pytest.mark.parametrize("dtype,rtol", DTYPES)
+@pytest.mark.parametrize("kw", [{}, {"reduction": "sum"}, {"reduction": "none", "unit": "bits"},
+                                {"check_values": False}, {"convention": "keras"},
+                                {"axis": 1}])
+@pytest.mark.parametrize("one_hot", [False, True])
+def test_kl_divergence_from_logits_matches_generic(dtype, rtol, kw, one_hot, rng):
+    y = _rows(rng, 23, 4, dtype, one_hot=one_hot)
+    z = torch.as_tensor(rng.normal(scale=5.0, size=(23, 4)), dtype=dtype)
+    z[1, 1] = 80.0
+    assert _taken(lk.kl_divergence, y, z, from_logits=True, **kw)
+    _assert_same(_both(lk.kl_divergence, y, z, from_logits=True, **kw), rtol)
+    # a -inf logit under a 0 target: PyTorch's 0 · (-inf) is NaN, the generic path's 0
+    z[1, 0] = -math.inf
+    y[1] = torch.tensor([0.0, 0.5, 0.25, 0.25], dtype=dtype)
+    _assert_same(_both(lk.kl_divergence, y, z, from_logits=True, **kw), rtol)
+
+
+@pytest.mark.parametrize("dtype,rtol", DTYPES)
+@pytest.mark.parametrize("kw", [{}, {"reduction": "sum"}, {"reduction": "none", "unit": "bits"},
+                                {"check_values": False}, {"convention": "sklearn"},
+                                {"eps": 1e-3}])
+@pytest.mark.parametrize("one_hot", [False, True])
+@pytest.mark.parametrize("from_logits", [False, True])
+def test_categorical_cross_entropy_matches_generic(dtype, rtol, kw, one_hot, from_logits, rng):
+    y = _rows(rng, 23, 4, dtype, one_hot=one_hot)
+    z = torch.as_tensor(rng.normal(scale=5.0, size=(23, 4)), dtype=dtype)
+    if not from_logits:
+        z = z.softmax(-1)
+        z[2] = torch.tensor([1.0, 0.0, 0.0, 0.0], dtype=dtype)  # clipped at both ends
+    assert _taken(lk.categorical_cross_entropy, y, z, from_logits=from_logits, **kw)
+    if from_logits:  # and a -inf logit under a 0 target (the generic path's limit)
+        _assert_same(_both(lk.categorical_cross_entropy, y, z, from_logits=True, **kw), rtol)
+        z[1, 0] = -math.inf
+        y[1] = torch.tensor([0.0, 0.5, 0.25, 0.25], dtype=dtype)
+    _assert_same(_both(lk.categorical_cross_entropy, y, z, from_logits=from_logits, **kw), rtol)
+
+
+@pytest.mark.parametrize("dtype,rtol", DTYPES)
+@pytest.mark.parametrize("kw", [{}, {"reduction": "sum"}, {"reduction": "none"},
+                                {"check_values": False}, {"convention": "torch"}])
+@pytest.mark.parametrize("shape", [(23, 4), (5, 3, 2)])
+def test_categorical_hinge_matches_generic(dtype, rtol, kw, shape, rng):
+    y = torch.eye(shape[-1], dtype=dtype)[rng.integers(0, shape[-1], size=shape[:-1])]
+    z = torch.as_tensor(rng.normal(size=shape), dtype=dtype)
+    z.view(-1, shape[-1])[0] = torch.tensor([0.5, 0.5, -1.0, 2.0][:shape[-1]], dtype=dtype)
+    assert _taken(lk.categorical_hinge_loss, y, z, **kw)
+    _assert_same(_both(lk.categorical_hinge_loss, y, z, **kw), rtol)
+
+
+def test_categorical_hinge_soft_rows_without_checks_are_the_generic_number(rng):
+    """Without checks the generic path takes any rows (every positive entry a target): the
+    kernel computes the same."""
+    y = torch.as_tensor(rng.uniform(size=(9, 3)) > 0.5, dtype=torch.float64)
+    z = torch.as_tensor(rng.normal(size=(9, 3)))
+    _assert_same(_both(lk.categorical_hinge_loss, y, z, check_values=False), 1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_log_cosh_beyond_the_overflow_of_sinh_is_the_generic_number(dtype):
+    y = torch.zeros(4, dtype=dtype)
+    z = torch.tensor([120.0, -800.0, 1e30, 0.5], dtype=dtype)
+    (v1, g1), (v2, g2) = _both(lk.log_cosh_loss, y, z, reduction="none")
+    assert torch.isfinite(v1).all()
+    torch.testing.assert_close(v1, v2, rtol=1e-12, atol=0)
+    torch.testing.assert_close(g1, g2, rtol=1e-12, atol=0)
+
+
+def test_log_cosh_without_host_reads_takes_the_clamped_form(monkeypatch, rng):
+    y = torch.zeros(11, dtype=torch.float64)
+    z = torch.cat((_residual_edges(torch.float64),
+                   torch.tensor([120.0, -800.0], dtype=torch.float64)))
+    expected = lk.log_cosh_loss(y, z, reduction="none")
+    monkeypatch.setattr(losskit._torch, "host_reads_are_free", lambda x: False)
+    assert _taken(lk.log_cosh_loss, y, z, check_values=False)
+    got = lk.log_cosh_loss(y, z, reduction="none", check_values=False)
+    torch.testing.assert_close(got, expected, rtol=1e-14, atol=0)
+    assert float(got[1]) == pytest.approx(5e-19, rel=1e-12)  # tiny errors keep their digits
+
+
+def test_student_t_overflowing_square_is_the_generic_number():
+    y = torch.zeros(2)
+    z = torch.tensor([3e20, 1.0])  # r² overflows float32: the generic path's split form
+    (v1, g1), (v2, g2) = _both(lk.student_t_nll, y, z, df=3.0)
+    assert math.isfinite(float(v1))
+    torch.testing.assert_close(v1, v2)
+    torch.testing.assert_close(g1, g2)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: lk.student_t_nll(torch.zeros(2), torch.tensor([0.0, math.nan]), df=3.0),
+    lambda: lk.student_t_nll(torch.tensor([math.inf, 0.0]), torch.zeros(2), df=3.0),
+    lambda: lk.student_t_nll(torch.zeros(2), torch.zeros(2), df=-1.0),
+    lambda: lk.gamma_nll(torch.tensor([0.0, 1.0]), torch.zeros(2), log_input=True),
+    lambda: lk.gamma_nll(torch.tensor([-1.0, 1.0]), torch.zeros(2), log_input=True),
+    lambda: lk.gamma_nll(torch.tensor([1.0, 1.0]), torch.tensor([math.inf, 0.0]),
+                         log_input=True),
+    lambda: lk.log_cosh_loss(torch.zeros(2), torch.tensor([math.inf, 0.0])),
+    lambda: lk.hinge_loss(torch.tensor([0.0, 0.5]), torch.zeros(2)),
+    lambda: lk.hinge_loss(torch.tensor([0.0, -1.0, 1.0]), torch.zeros(3)),
+    lambda: lk.squared_hinge_loss(torch.tensor([0.0, 1.0]), torch.tensor([0.0, math.nan])),
+    lambda: lk.kl_divergence(torch.tensor([[0.5, 0.6]]), torch.zeros(1, 2), from_logits=True),
+    lambda: lk.kl_divergence(torch.tensor([[1.5, -0.5]]), torch.zeros(1, 2), from_logits=True),
+    lambda: lk.kl_divergence(torch.tensor([[0.5, 0.5]]), torch.tensor([[math.nan, 0.0]]),
+                             from_logits=True),
+    lambda: lk.categorical_cross_entropy(torch.tensor([[0.5, 0.5]]),
+                                         torch.tensor([[0.5, 0.6]])),
+    lambda: lk.categorical_cross_entropy(torch.tensor([[1.0, 0.0]]),
+                                         torch.tensor([[1.2, -0.2]])),
+    lambda: lk.categorical_cross_entropy(torch.tensor([[0.9, 0.0]]), torch.zeros(1, 2),
+                                         from_logits=True),
+    lambda: lk.categorical_hinge_loss(torch.tensor([[0.5, 0.5]]), torch.zeros(1, 2)),
+    lambda: lk.categorical_hinge_loss(torch.tensor([[2.0, -1.0], [0.0, 0.0]]),
+                                      torch.zeros(2, 2)),
+    lambda: lk.categorical_hinge_loss(torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, math.nan]])),
+])
+def test_fused_kernels_give_the_generic_errors(call):
+    test_errors_are_the_generic_errors(call)
+
+
+@pytest.mark.parametrize("fn,y,z,kw", [
+    (lk.student_t_nll, torch.zeros(2), torch.zeros(2), {"df": 3.0, "scale": torch.ones(2)}),
+    (lk.student_t_nll, torch.zeros(2), torch.zeros(2), {"df": 3.0,
+                                                        "sample_weight": [1.0, 2.0]}),
+    (lk.student_t_nll, torch.zeros(2), torch.zeros(2, requires_grad=True).clone(),
+     {"df": 3.0, "scale": 1e-30}),
+    (lk.gamma_nll, torch.ones(2), torch.ones(2), {}),  # means, not log-means
+    (lk.gamma_nll, torch.ones(2), torch.zeros(2), {"log_input": True, "full": True}),
+    (lk.log_cosh_loss, torch.zeros(2), torch.zeros(2), {"convention": "keras"}),
+    (lk.log_cosh_loss, torch.zeros(2, requires_grad=True), torch.zeros(2), {}),
+    (lk.hinge_loss, torch.tensor([0.0, 1.0]), torch.zeros(2), {"convention": "keras"}),
+    (lk.hinge_loss, torch.tensor([0.0, -1.0]), torch.zeros(2), {}),  # mixed codings
+    (lk.squared_hinge_loss, torch.tensor([0.0, 1.0]), torch.zeros(2),
+     {"sample_weight": [1.0, 2.0]}),
+    (lk.kl_divergence, torch.full((2, 2), 0.5), torch.zeros(2, 2), {}),  # probabilities
+    (lk.kl_divergence, torch.full((2, 2), 0.5), torch.zeros(2, 2),
+     {"from_logits": True, "convention": "torch"}),
+    (lk.kl_divergence, torch.full((2, 2), 0.5), torch.zeros(2, 2),
+     {"from_logits": True, "log_target": True}),
+    (lk.kl_divergence, torch.full((2, 2), 0.5), torch.zeros(2, 2),
+     {"from_logits": True, "axis": 0}),
+    (lk.categorical_cross_entropy, torch.full((2, 2), 0.5), torch.full((2, 2), 0.5),
+     {"convention": "keras"}),
+    (lk.categorical_cross_entropy, torch.full((2, 2), 0.5), torch.full((2, 2), 0.5),
+     {"eps": 0.0}),
+    (lk.categorical_cross_entropy, torch.full((2, 2), 0.5), torch.full((2, 2), 0.5),
+     {"label_smoothing": 0.1}),
+    (lk.categorical_cross_entropy, torch.full((2, 2), 0.5), torch.full((2, 2), 0.5),
+     {"class_weight": [1.0, 2.0]}),
+    (lk.categorical_cross_entropy, torch.full((2, 3, 2), 0.5), torch.zeros(2, 3, 2),
+     {"from_logits": True}),  # cross_entropy's classes are on axis 1
+    (lk.categorical_hinge_loss, torch.eye(2), torch.zeros(2, 2), {"convention": "keras"}),
+    (lk.categorical_hinge_loss, torch.eye(2), torch.zeros(2, 2), {"axis": 0}),
+])
+def test_fused_kernels_leave_other_calls_to_the_generic_path(fn, y, z, kw):
+    assert not _taken(fn, y, z, **kw)
+
+
+@pytest.mark.parametrize("case", ["student_t", "gamma", "log_cosh", "hinge", "squared_hinge",
+                                  "kl", "ce_logits", "ce_probabilities", "categorical_hinge"])
+def test_fused_second_derivatives_match_the_generic_path(case, rng):
+    z0 = torch.as_tensor(rng.normal(scale=2.0, size=(11, 3)))
+    labels = torch.as_tensor(rng.integers(0, 2, size=(11, 3)), dtype=torch.float64)
+    rows = torch.as_tensor(rng.dirichlet(np.ones(3), size=11))
+    fn, y, kw = {
+        "student_t": (lk.student_t_nll, torch.as_tensor(rng.normal(size=(11, 3))),
+                      {"df": 2.5}),
+        "gamma": (lk.gamma_nll, torch.as_tensor(rng.gamma(2.0, size=(11, 3))),
+                  {"log_input": True, "shape": 1.5}),
+        "log_cosh": (lk.log_cosh_loss, torch.as_tensor(rng.normal(size=(11, 3))), {}),
+        "hinge": (lk.hinge_loss, labels, {}),
+        "squared_hinge": (lk.squared_hinge_loss, labels, {}),
+        "kl": (lk.kl_divergence, rows, {"from_logits": True}),
+        "ce_logits": (lk.categorical_cross_entropy, rows, {"from_logits": True}),
+        "ce_probabilities": (lk.categorical_cross_entropy, rows, {}),
+        "categorical_hinge": (lk.categorical_hinge_loss,
+                              torch.eye(3, dtype=torch.float64)[rng.integers(0, 3, size=11)],
+                              {}),
+    }[case]
+    if case == "ce_probabilities":
+        z0 = z0.softmax(-1)
+    v = torch.as_tensor(rng.normal(size=(11, 3)))
+    results = []
+    for enabled in (True, False):
+        z = z0.clone().requires_grad_(True)
+        with native_kernels(enabled):
+            assert _taken(fn, y, z, **kw) is enabled
+            value = fn(y, z, **kw)
+        g, = torch.autograd.grad(value, z, create_graph=True)
+        # (piecewise linear losses: a first derivative without a graph is a zero hessian)
+        hv = torch.autograd.grad((g * v).sum(), z, allow_unused=True)[0] \
+            if g.requires_grad else None
+        results.append(torch.zeros_like(z) if hv is None else hv)
+    torch.testing.assert_close(results[0], results[1], rtol=1e-10, atol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 30), st.integers(2, 5), st.floats(0.01, 300.0), st.integers(0, 2 ** 31))
+def test_property_fused_kernels_equal_generic(n, c, scale, seed):
+    rng = np.random.default_rng(seed)
+    z = torch.as_tensor(rng.normal(scale=scale, size=(n, c)))
+    y = torch.as_tensor(rng.normal(scale=scale, size=(n, c)))
+    for fn, kw in [(lk.student_t_nll, {"df": 4.0}), (lk.log_cosh_loss, {})]:
+        _assert_same(_both(fn, y, z, reduction="none", **kw), 1e-10)
+    _assert_same(_both(lk.gamma_nll, y.abs() + 1e-3, z / scale, log_input=True,
+                       reduction="none"), 1e-10)
+    labels = torch.as_tensor(rng.integers(0, 2, size=(n, c)), dtype=torch.float64)
+    _assert_same(_both(lk.squared_hinge_loss, labels, z, reduction="none"), 1e-10)
+    rows = torch.as_tensor(rng.dirichlet(np.ones(c), size=n))
+    _assert_same(_both(lk.kl_divergence, rows, z, from_logits=True, reduction="none"), 1e-10)
+
+
+def _nb_inputs(rng, shape):
+    y = torch.as_tensor(rng.poisson(4.0, size=shape), dtype=torch.float32)
+    y.view(-1)[:4] = torch.tensor([0.0, 1.0, 1000.0, 50000.0])
+    raw = np.stack([rng.normal(1.0, 1.0, size=shape), rng.normal(-0.7, 2.0, size=shape)], -1)
+    z = torch.as_tensor(raw, dtype=torch.float32)
+    z.view(-1, 2)[:4, 1] = torch.tensor([-9.2, 8.0, 0.0, -3.0])  # r up to ~1e4 and tiny r
+    return y, z
+
+
+@pytest.mark.parametrize("kw", [{}, {"reduction": "sum"}, {"reduction": "none"},
+                                {"unit": "bits"}, {"check_values": False}])
+@pytest.mark.parametrize("shape", [(40,), (13, 3)])
+def test_negative_binomial_matches_generic(kw, shape, rng):
+    """float32: the gradients equal the generic path's; the value is the float64 value to
+    float32 rounding (the generic float32 path's Lanczos sums lose a few digits where the loss
+    is small: 6e-6 relative on a mean of 0.08, where the kernel's float64 lgamma keeps 3e-7)."""
+    y, z = _nb_inputs(rng, shape)
+    fn = lk.negative_binomial_nll
+    assert _taken(fn, y, z, **kw)
+    (v1, g1), (v2, g2) = _both(fn, y, z, **kw)
+    _, (exact, g_exact) = _both(fn, y.double(), z.double(), **kw)  # the generic path's
+    torch.testing.assert_close(v1.double(), exact, rtol=2e-6, atol=1e-6)
+    torch.testing.assert_close(v2, v1, rtol=1e-4, atol=1e-5)
+    # the gradients: each within float32 rounding of the float64 one, the kernel's no further
+    # than the generic float32 path's (where r(ψ(y + r) - ψ(r) - softplus(u)) cancels)
+    size = float(g_exact.abs().max())
+    err_native = float((g1.double() - g_exact).abs().max())
+    err_generic = float((g2.double() - g_exact).abs().max())
+    assert err_native <= max(2 * err_generic, 1e-6 * size)
+
+
+def test_negative_binomial_second_derivatives_match_the_generic_path(rng):
+    y, z0 = _nb_inputs(rng, (9,))
+    v = torch.as_tensor(rng.normal(size=(9, 2)), dtype=torch.float32)
+    results = []
+    for enabled in (True, False):
+        z = z0.clone().requires_grad_(True)
+        with native_kernels(enabled):
+            value = lk.negative_binomial_nll(y, z)
+        g, = torch.autograd.grad(value, z, create_graph=True)
+        hv, = torch.autograd.grad((g * v).sum(), z)
+        results.append(hv)
+    torch.testing.assert_close(results[0], results[1], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: lk.negative_binomial_nll(torch.tensor([-1.0, 2.0]), torch.zeros(2, 2)),
+    lambda: lk.negative_binomial_nll(torch.tensor([math.nan, 2.0]), torch.zeros(2, 2)),
+    lambda: lk.negative_binomial_nll(torch.tensor([1.0, 2.0]),
+                                     torch.tensor([[0.0, 0.0], [math.inf, 0.0]])),
+    lambda: lk.negative_binomial_nll(torch.tensor([1.0, 2.0]), torch.zeros(2, 3)),
+])
+def test_negative_binomial_gives_the_generic_errors(call):
+    test_errors_are_the_generic_errors(call)
+
+
+@pytest.mark.parametrize("y,z,kw", [
+    (torch.ones(2, dtype=torch.float64), torch.zeros(2, 2, dtype=torch.float64), {}),
+    (torch.ones(2), torch.tensor([[0.0, -10.0], [0.0, 0.0]]), {}),  # r = e^10 > 1e4
+    (torch.tensor([2e6, 1.0]), torch.zeros(2, 2), {}),
+    (torch.ones(2), torch.zeros(2), {"alpha": 0.5}),
+    (torch.ones(2), torch.zeros(2, 2), {"full": True}),
+    (torch.ones(2), torch.zeros(2, 2), {"sample_weight": [1.0, 2.0]}),
+])
+def test_negative_binomial_leaves_other_calls_to_the_generic_path(y, z, kw):
+    assert not _taken(lk.negative_binomial_nll, y, z, **kw)
+
+
+@pytest.mark.parametrize("fn", [lk.hinge_loss, lk.squared_hinge_loss])
+def test_hinge_without_checks_maps_any_labels_as_the_generic_path(fn):
+    y = torch.tensor([0.5, -1.0, 0.0, 2.0, -0.0, 1.0], dtype=torch.float64)
+    z = torch.tensor([0.3, -2.0, 0.7, 1.2, -1.5, 0.2], dtype=torch.float64)
+    assert _taken(fn, y, z, check_values=False)
+    _assert_same(_both(fn, y, z, check_values=False, reduction="none"), 1e-15)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_categorical_hinge_extreme_scores_are_the_generic_numbers(dtype):
+    big = torch.finfo(dtype).max
+    y = torch.eye(3, dtype=dtype)[[0, 1, 2, 0]]
+    z = torch.tensor([[big / 2, -big, -big], [0.0, -big / 2, big / 3], [-math.inf, 1.0, 0.5],
+                      [1.0, 1.0, 1.0]], dtype=dtype)
+    (v1, g1), (v2, g2) = _both(lk.categorical_hinge_loss, y, z, reduction="none")
+    torch.testing.assert_close(v1, v2)
+    torch.testing.assert_close(g1, g2)
+
+
+def test_hinge_without_host_reads_maps_labels_by_comparison(monkeypatch):
+    y = torch.tensor([0.5, -1.0, 0.0, 2.0, -0.0, 1.0], dtype=torch.float64)
+    z = torch.tensor([0.3, -2.0, 0.7, 1.2, -1.5, 0.2], dtype=torch.float64)
+    expected = lk.hinge_loss(y, z, reduction="none", check_values=False)
+    monkeypatch.setattr(losskit._torch, "host_reads_are_free", lambda x: False)
+    assert _taken(lk.hinge_loss, y, z, check_values=False)
+    got = lk.hinge_loss(y, z, reduction="none", check_values=False)
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)

@@ -45,6 +45,7 @@ from losskit.losses._embedding import (
 )
 from losskit.losses._gradient import gradient, value_and_gradient
 from losskit.losses._likelihood import (
+    _student_t_constant,
     gamma_nll,
     gaussian_mixture_nll,
     gaussian_nll,
@@ -116,6 +117,15 @@ _attach_native(huber_loss, "huber_loss")
 _attach_native(mean_absolute_error, "mean_absolute_error")
 _attach_native(poisson_nll, "poisson_nll")
 _attach_native(binary_focal_loss, "binary_focal_loss")
+_attach_native(student_t_nll, "student_t_nll", constant=_student_t_constant)
+_attach_native(gamma_nll, "gamma_nll")
+_attach_native(log_cosh_loss, "log_cosh_loss")
+_attach_native(hinge_loss, "hinge_loss")
+_attach_native(squared_hinge_loss, "squared_hinge_loss")
+_attach_native(categorical_hinge_loss, "categorical_hinge_loss")
+_attach_native(kl_divergence, "kl_divergence")
+_attach_native(categorical_cross_entropy, "categorical_cross_entropy")
+_attach_native(negative_binomial_nll, "negative_binomial_nll")
 
 __all__ = [
     "binary_cross_entropy",

@@ -312,7 +312,8 @@ def loss_function(*, aliases: tuple[str, ...] = (), explanation: LossExplanation
 
 def attach_native(public: Callable, kernel: str, *,
                   check_targets: Callable[..., None] | None = None,
-                  min_variance: Callable[[str], float | None] | None = None) -> None:
+                  min_variance: Callable[[str], float | None] | None = None,
+                  constant: Callable[..., float] | None = None) -> None:
     """Give the loss ``public`` the native PyTorch kernel ``kernel`` of :mod:`losskit._torch`,
     bound to what it reads from the loss: the declared options (its screening follows them),
     the generic path's ``check_targets`` and the one reduction. The kernel's value (in nats)
@@ -321,7 +322,7 @@ def attach_native(public: Callable, kernel: str, *,
     native = _torch.kernel_for(kernel, _torch.LossHooks(
         func=spec.name, options=spec.options, reduce=_reduce_values,
         per_sample=mean_over_outputs, check_targets=check_targets,
-        min_variance=min_variance))
+        min_variance=min_variance, constant=constant))
 
     def in_unit(y_true: Any, y_pred: Any, kwargs: dict[str, Any]) -> Array | None:
         value = native(y_true, y_pred, kwargs)
