@@ -134,14 +134,17 @@ _POISSON_NLL = LossExplanation(
 )
 
 
-def _poisson_value(xp: Namespace, y: Array, eta: Array, *, full: bool = False) -> Array:
-    r""":math:`e^\eta - y\eta\,[+ \log y!]` of the log-rate :math:`\eta`."""
-    value = xp.exp(eta) - mul_zero_safe(xp, y, eta)
+def _poisson_value(xp: Namespace, y: Array, eta: Array, *, full: bool = False,
+                   rate: Array | None = None) -> Array:
+    r""":math:`e^\eta - y\eta\,[+ \log y!]` of the log-rate :math:`\eta` (``rate``: the
+    :math:`e^\eta` a caller already has, shared with the gradient)."""
+    value = (xp.exp(eta) if rate is None else rate) - mul_zero_safe(xp, y, eta)
     return value + _log_factorial(xp, y) if full else value
 
 
-def _poisson_gradient(xp: Namespace, y: Array, eta: Array, *, full: bool = False) -> Array:
-    return xp.exp(eta) - y  # the rate minus the count
+def _poisson_gradient(xp: Namespace, y: Array, eta: Array, *, full: bool = False,
+                      rate: Array | None = None) -> Array:
+    return (xp.exp(eta) if rate is None else rate) - y  # the rate minus the count
 
 
 def _poisson_hessian(xp: Namespace, y: Array, eta: Array, *, full: bool = False) -> Array:
@@ -261,10 +264,12 @@ def poisson_nll(
                          "Rates must be >= 0; pass log-rates with log_input=True, or put "
                          "an exp/softplus activation on the output")
     if log_input:
-        elementwise = _poisson_value(xp, y, z)
+        # e^eta once for the value and the gradient (measured: 9 -> see benchmarks/README.md)
+        rate = xp.exp(z)
+        elementwise = _poisson_value(xp, y, z, rate=rate)
 
         def gradient() -> Array:
-            return _poisson_gradient(xp, y, z)
+            return _poisson_gradient(xp, y, z, rate=rate)
     else:
         # PyTorch and Keras add a constant to the rate inside the log; losskit does not
         offset = eps if eps is not None else CONVENTIONS[convention].rate_offset
