@@ -1112,14 +1112,15 @@ def binary_focal_loss(
     if from_logits and not through_sigmoid:
         # log(1 - sigmoid(z)) = log_sigmoid(-z), exact for large |z|; the four share exp(-|z|)
         p, one_minus_p, log_p, log_one_minus_p = sigmoid_parts(xp, z)
-        bce = -(mul_zero_safe(xp, y, log_p) + mul_zero_safe(xp, 1.0 - y, log_one_minus_p))
-        miss = y * one_minus_p + (1.0 - y) * p  # 1 - p_t, without cancellation
+        not_y = 1.0 - y
+        bce = -(mul_zero_safe(xp, y, log_p) + mul_zero_safe(xp, not_y, log_one_minus_p))
+        miss = y * one_minus_p + not_y * p  # 1 - p_t, without cancellation
     else:
         log_p, clipped, inside = _clipped_log(xp, z, default_eps(inputs, eps, policy))
         bce = -(mul_zero_safe(xp, y, log_p) + mul_zero_safe(xp, 1.0 - y, xp.log1p(-clipped)))
         miss = y * (1.0 - z) + (1.0 - y) * z
     focal = _focal_power(miss, gamma)
-    elementwise = balance * focal * bce
+    elementwise = focal * bce if alpha is None else balance * focal * bce
     per_sample, k = mean_over_outputs(xp, elementwise)
     weight = sample_weights(func, inputs, inputs.sample_weight, tuple(per_sample.shape),
                             check_values=check_values)
@@ -1157,7 +1158,8 @@ def _binary_focal_logit_gradient(xp: Namespace, y: Array, p: Array, one_minus_p:
     positive = miss > 0.0
     ratio = select(xp, positive, (p * one_minus_p) / select(xp, positive, miss, 1.0), 0.0)
     pull = gamma * (1.0 - 2.0 * y) * bce * ratio if gamma else 0.0
-    return balance * focal * (pull + (p - y))
+    g = focal * (pull + (p - y))
+    return g if isinstance(balance, float) and balance == 1.0 else balance * g
 
 
 def _binary_focal_probability_gradient(xp: Namespace, y: Array, clipped: Array, inside: Array,
