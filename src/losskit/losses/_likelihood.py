@@ -25,7 +25,7 @@ from losskit._array import (
     log_sigmoid,
     log_softmax,
     mul_zero_safe,
-    sigmoid,
+    sigmoid_parts,
 )
 from losskit._validation import (
     Boolean,
@@ -134,14 +134,17 @@ _POISSON_NLL = LossExplanation(
 )
 
 
-def _poisson_value(xp: Namespace, y: Array, eta: Array, *, full: bool = False) -> Array:
-    r""":math:`e^\eta - y\eta\,[+ \log y!]` of the log-rate :math:`\eta`."""
-    value = xp.exp(eta) - mul_zero_safe(xp, y, eta)
+def _poisson_value(xp: Namespace, y: Array, eta: Array, *, full: bool = False,
+                   rate: Array | None = None) -> Array:
+    r""":math:`e^\eta - y\eta\,[+ \log y!]` of the log-rate :math:`\eta` (``rate``: the
+    :math:`e^\eta` a caller already has, shared with the gradient)."""
+    value = (xp.exp(eta) if rate is None else rate) - mul_zero_safe(xp, y, eta)
     return value + _log_factorial(xp, y) if full else value
 
 
-def _poisson_gradient(xp: Namespace, y: Array, eta: Array, *, full: bool = False) -> Array:
-    return xp.exp(eta) - y  # the rate minus the count
+def _poisson_gradient(xp: Namespace, y: Array, eta: Array, *, full: bool = False,
+                      rate: Array | None = None) -> Array:
+    return (xp.exp(eta) if rate is None else rate) - y  # the rate minus the count
 
 
 def _poisson_hessian(xp: Namespace, y: Array, eta: Array, *, full: bool = False) -> Array:
@@ -261,10 +264,12 @@ def poisson_nll(
                          "Rates must be >= 0; pass log-rates with log_input=True, or put "
                          "an exp/softplus activation on the output")
     if log_input:
-        elementwise = _poisson_value(xp, y, z)
+        # e^eta once for the value and the gradient (measured: 9 -> see benchmarks/README.md)
+        rate = xp.exp(z)
+        elementwise = _poisson_value(xp, y, z, rate=rate)
 
         def gradient() -> Array:
-            return _poisson_gradient(xp, y, z)
+            return _poisson_gradient(xp, y, z, rate=rate)
     else:
         # PyTorch and Keras add a constant to the rate inside the log; losskit does not
         offset = eps if eps is not None else CONVENTIONS[convention].rate_offset
@@ -332,7 +337,10 @@ def digamma_difference(xp: Namespace, a: Array, y: Array) -> Array:
     b = a + y
     total = xp.log1p(y / (a + 10.0)) + _digamma_shifted(b + 10.0) - _digamma_shifted(a + 10.0)
     for k in range(10):
-        total = total + 1.0 / (a + float(k)) - 1.0 / (b + float(k))
+        # 1/(a + k) - 1/(b + k) as one fraction: one division instead of two (float64: the
+        # same to rounding, checked against mpmath; float32: the NB gradient's largest error
+        # against float64 halved, 3.7e-7 -> 1.8e-7 of its scale)
+        total = total + y / ((a + float(k)) * (b + float(k)))
     return total
 
 
@@ -362,22 +370,39 @@ def negative_binomial_terms(xp: Namespace, y: Array, eta: Array, s: Array
         l = r\,\mathrm{softplus}(u) + y\,\mathrm{softplus}(-u)
             - \log\Gamma(y + r) + \log\Gamma(r)
     """
+    nll, p, r, _ = _negative_binomial_parts(xp, y, eta, s)
+    return nll, p, r
+
+
+def _negative_binomial_parts(xp: Namespace, y: Array, eta: Array, s: Array
+                             ) -> tuple[Array, Array, Array, Array]:
+    r""":func:`negative_binomial_terms` and :math:`\log\sigma(-u) = -\mathrm{softplus}(u)`,
+    which the gradient of the log-dispersion reuses; the sigmoid and both log-sigmoids share
+    one ``exp(-|u|)`` (:func:`~losskit._array.sigmoid_parts`)."""
     u = eta + s
     r = xp.exp(-s)
     # softplus(u) = -log sigmoid(-u): no overflow for any finite u
-    nll = (-r * log_sigmoid(xp, -u) - mul_zero_safe(xp, y, log_sigmoid(xp, u))
-           - _log_gamma_ratio(xp, r, y))
-    return nll, sigmoid(xp, u), r
+    p, _, log_p, log_one_minus_p = sigmoid_parts(xp, u)
+    nll = (-r * log_one_minus_p - mul_zero_safe(xp, y, log_p) - _log_gamma_ratio(xp, r, y))
+    return nll, p, r, log_one_minus_p
+
+
+def _negative_binomial_mean_gradient(y: Array, p: Array, r: Array) -> Array:
+    return r * p - y * (1.0 - p)
 
 
 def _negative_binomial_gradients(xp: Namespace, y: Array, eta: Array, s: Array, p: Array,
-                                 r: Array) -> tuple[Array, Array]:
+                                 r: Array, log_one_minus_p: Array | None = None
+                                 ) -> tuple[Array, Array]:
     r""":math:`\partial l/\partial\eta = rp - y(1 - p) = (\mu - y)/(1 + \alpha\mu)` and
     :math:`\partial l/\partial s = r[\psi(y + r) - \psi(r) - \mathrm{softplus}(u)]
-    + \partial l/\partial\eta`."""
-    g_eta = r * p - y * (1.0 - p)
+    + \partial l/\partial\eta` (``log_one_minus_p``: :math:`\log\sigma(-u)` if the caller has
+    it)."""
+    g_eta = _negative_binomial_mean_gradient(y, p, r)
     # softplus(u) = -log sigmoid(-u)
-    g_s = r * (digamma_difference(xp, r, y) + log_sigmoid(xp, -(eta + s))) + g_eta
+    if log_one_minus_p is None:
+        log_one_minus_p = log_sigmoid(xp, -(eta + s))
+    g_s = r * (digamma_difference(xp, r, y) + log_one_minus_p) + g_eta
     return g_eta, g_s
 
 
@@ -576,14 +601,15 @@ def negative_binomial_nll(
                       check_values=check_values)
         eta = z if log_input else xp.log(z)
         s = xp.full_like(eta, math.log(a)) if isinstance(a, float) else xp.log(a)
-    elementwise, p, r = negative_binomial_terms(xp, y, eta, s)
+    elementwise, p, r, log_one_minus_p = _negative_binomial_parts(xp, y, eta, s)
     if full:
         elementwise = elementwise + _log_factorial(xp, y)
 
     def gradient() -> Array:
-        g_eta, g_s = _negative_binomial_gradients(xp, y, eta, s, p, r)
-        if not learned:
+        if not learned:  # a fixed dispersion: the log-mean's derivative only
+            g_eta = _negative_binomial_mean_gradient(y, p, r)
             return g_eta if log_input else g_eta / z
+        g_eta, g_s = _negative_binomial_gradients(xp, y, eta, s, p, r, log_one_minus_p)
         return xp.stack([g_eta, g_s], axis=-1)
 
     return per_sample(func, inputs, elementwise, gradient, inputs.sample_weight,

@@ -1,0 +1,229 @@
+"""The NumPy fast paths give the numbers of the generic array-API code they replace.
+
+Each fast path (``losskit._array``'s NumPy branches without ``where``, the focal losses' shared
+terms, the KL divergence through ``log_softmax_at``, the Poisson rate shared by the value and
+the gradient) is compared with the generic code: the same primitive written with ``where`` as
+before, or the same loss run on array-api-strict arrays (which take the generic branches), on
+random and edge inputs (±0, ±inf, NaN, huge logits, one-hot rows, zero weights), in float64.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import array_api_compat.numpy as xnp
+import array_api_strict as xps
+import numpy as np
+import pytest
+
+import losskit as lk
+from losskit import _array
+
+EDGES = [0.0, -0.0, 1e-300, -1e-300, 17.0, -17.0, 40.0, -40.0, 88.0, -88.0, 100.0, -100.0,
+         800.0, -800.0, math.inf, -math.inf, math.nan]
+
+
+def _edge_array(dtype, rng):
+    values = np.concatenate([EDGES, rng.normal(size=400) * 30, [np.finfo(dtype).max,
+                                                                -np.finfo(dtype).max]])
+    with np.errstate(all="ignore"):
+        return values.astype(dtype)
+
+
+@pytest.fixture(params=[np.float32, np.float64], ids=["float32", "float64"])
+def dtype(request):
+    return request.param
+
+
+def _where_sigmoid(x):
+    positive = x >= 0
+    e = np.exp(-np.where(positive, x, -x))
+    return np.where(positive, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _where_log_sigmoid(x):
+    positive = x >= 0
+    x_pos = np.where(positive, x, 0.0).astype(x.dtype)
+    x_neg = np.where(positive, 0.0, x).astype(x.dtype)
+    return np.where(positive, -np.log1p(np.exp(-x_pos)), x_neg - np.log1p(np.exp(x_neg)))
+
+
+def _same(a, b):
+    assert a.dtype == b.dtype
+    np.testing.assert_array_equal(a, b)  # NaN where NaN, same signs of infinities
+    numbers = ~np.isnan(a)  # and of zeros (a NaN's sign bit means nothing)
+    assert np.array_equal(np.signbit(a[numbers]), np.signbit(b[numbers]))
+
+
+def test_sigmoid_and_log_sigmoid_fast_paths_are_the_masked_forms(dtype, rng):
+    x = _edge_array(dtype, rng)
+    with np.errstate(all="ignore"):
+        _same(_array.sigmoid(xnp, x), _where_sigmoid(x).astype(dtype))
+        _same(_array.log_sigmoid(xnp, x), _where_log_sigmoid(x).astype(dtype))
+        parts = _array.sigmoid_parts(xnp, x)
+        expected = (_array.sigmoid(xnp, x), _array.sigmoid(xnp, -x),
+                    _array.log_sigmoid(xnp, x), _array.log_sigmoid(xnp, -x))
+    for got, want in zip(parts, expected, strict=True):
+        _same(got, want)
+
+
+def test_sigmoid_parts_on_another_library_is_the_four_functions(rng):
+    x = xps.asarray(rng.normal(size=20) * 30)
+    parts = _array.sigmoid_parts(xps, x)
+    want = (_array.sigmoid(xps, x), _array.sigmoid(xps, -x), _array.log_sigmoid(xps, x),
+            _array.log_sigmoid(xps, -x))
+    for got, expected in zip(parts, want, strict=True):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))
+
+
+def test_mul_zero_safe_fast_path_is_the_masked_product(dtype, rng):
+    b = _edge_array(dtype, rng)
+    a = np.where(rng.random(b.size) < 0.3, 0.0, rng.normal(size=b.size)).astype(dtype)
+    a[:len(EDGES)] = 0.0  # 0 · ±inf and 0 · NaN are 0
+    with np.errstate(all="ignore"):
+        got = _array.mul_zero_safe(xnp, a, b)
+        _same(got, np.where(a == 0, 0.0, a * b).astype(dtype))
+        finite = np.isfinite(b)  # no NaN anywhere: the product itself, no mask
+        _same(_array.mul_zero_safe(xnp, a[finite], b[finite]), a[finite] * b[finite])
+
+
+@pytest.mark.parametrize("mask_kind", ["all", "some", "none"])
+def test_select_is_where(mask_kind, dtype, rng):
+    a = rng.normal(size=50).astype(dtype)
+    mask = {"all": np.ones(50, bool), "none": np.zeros(50, bool),
+            "some": rng.random(50) < 0.5}[mask_kind]
+    _same(_array.select(xnp, mask, a, 0.0), np.where(mask, a, 0.0).astype(dtype))
+    b = rng.normal(size=50).astype(dtype)
+    _same(_array.select(xnp, mask, a, b), np.where(mask, a, b))
+
+
+# ------------------------------------------------------------------ losses: fast vs generic
+
+
+def _rows(rng, n=40, c=5):
+    z = rng.normal(size=(n, c)) * 3
+    z[0, 1], z[1, 0], z[2] = 60.0, -60.0, [1e4, -1e4, 0.0, 0.0, 0.0]
+    p = rng.dirichlet(np.ones(c), size=n)
+    p[: n // 2] = np.eye(c)[rng.integers(0, c, n // 2)]  # one-hot rows: zeros to skip
+    e = np.exp(z[3] - z[3].max())
+    p[3] = e / e.sum()  # the target is the prediction: KL 0
+    return p, z
+
+
+def _cases(rng):
+    p, z = _rows(rng)
+    w = rng.random(len(p))
+    w[:3] = 0.0
+    y = rng.integers(0, 2, 200).astype(float)
+    soft = rng.random(200)
+    zb = rng.normal(size=200) * 8
+    zb[:8] = [0.0, -0.0, 30.0, -30.0, 100.0, -100.0, 17.0, -17.0]
+    counts = rng.poisson(3.0, size=200).astype(float)
+    counts[:5] = 0.0
+    eta = rng.normal(size=200) * 2
+    eta[:3] = [0.0, 60.0, -60.0]
+    with np.errstate(divide="ignore"):
+        log_p = np.log(p)
+    return [
+        (lk.kl_divergence, p, z, {"from_logits": True}),
+        (lk.kl_divergence, p, z, {"from_logits": True, "sample_weight": w}),
+        (lk.kl_divergence, p, z, {"from_logits": True, "reduction": "none", "unit": "bits"}),
+        (lk.kl_divergence, log_p, z, {"from_logits": True, "log_target": True}),
+        (lk.kl_divergence, p, z, {"from_logits": True, "convention": "torch"}),
+        (lk.categorical_focal_loss, p, z, {"from_logits": True}),
+        (lk.categorical_focal_loss, p, z, {"from_logits": True, "gamma": 1.5, "alpha": 0.25,
+                                           "sample_weight": w}),
+        (lk.categorical_focal_loss, p, z, {"from_logits": True, "label_smoothing": 0.1,
+                                           "reduction": "none"}),
+        (lk.categorical_focal_loss, p, np.exp(z - z.max(-1, keepdims=True))
+         / np.exp(z - z.max(-1, keepdims=True)).sum(-1, keepdims=True), {"gamma": 3.0}),
+        (lk.binary_focal_loss, y, zb, {"from_logits": True}),
+        (lk.binary_focal_loss, soft, zb, {"from_logits": True, "gamma": 0.5, "alpha": 0.25}),
+        (lk.binary_focal_loss, y, zb, {"from_logits": True, "gamma": 3.0, "reduction": "none"}),
+        (lk.binary_focal_loss, y.reshape(-1, 4), zb.reshape(-1, 4), {"from_logits": True}),
+        (lk.binary_focal_loss, y, zb, {"from_logits": True, "convention": "keras"}),
+        (lk.poisson_nll, counts, eta, {}),
+        (lk.poisson_nll, counts, eta, {"full": True, "reduction": "none"}),
+        (lk.poisson_nll, counts, np.abs(eta), {"log_input": False}),
+    ]
+
+
+CASE_IDS = [f"{fn.__name__}-{i}" for i, (fn, *_) in enumerate(_cases(np.random.default_rng(0)))]
+
+
+@pytest.mark.parametrize("index", range(len(CASE_IDS)), ids=CASE_IDS)
+def test_numpy_fast_paths_equal_the_generic_path(index):
+    fn, y, raw, options = _cases(np.random.default_rng(0))[index]
+    options = dict(options)
+    weight = options.pop("sample_weight", None)
+    extra = {} if weight is None else {"sample_weight": weight}
+    value, grad = lk.value_and_gradient(fn, y, raw, **options, **extra)
+    extra = {} if weight is None else {"sample_weight": xps.asarray(weight)}
+    generic_value, generic_grad = lk.value_and_gradient(fn, xps.asarray(y), xps.asarray(raw),
+                                                        **options, **extra)
+    np.testing.assert_allclose(value, np.asarray(generic_value), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(grad, np.asarray(generic_grad), rtol=1e-11, atol=1e-14)
+    np.testing.assert_allclose(fn(y, raw, **options, **({} if weight is None else
+                                                         {"sample_weight": weight})),
+                               value, rtol=1e-14)
+
+
+def test_kl_divergence_from_logits_matches_its_formula_and_finite_differences(rng):
+    p, z = _rows(rng)
+    log_q = z - z.max(-1, keepdims=True)
+    log_q = log_q - np.log(np.exp(log_q).sum(-1, keepdims=True))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected = np.where(p > 0, p * (np.log(p) - log_q), 0.0).sum(-1)
+    got = lk.kl_divergence(p, z, from_logits=True, reduction="none")
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
+    # a perfect prediction is +0 (not -0), also for a one-hot row at a huge logit
+    assert got[3] >= 0.0 and abs(got[3]) < 1e-15
+    certain = lk.kl_divergence([[1.0, 0.0, 0.0]], [[1e4, -1e4, 0.0]], from_logits=True,
+                               reduction="none")
+    assert certain[0] == 0.0 and not np.signbit(certain[0])
+    grad = lk.gradient(lk.kl_divergence, p[3:], z[3:], from_logits=True)
+    h = 1e-6
+    for i, j in [(0, 0), (5, 2), (20, 4), (30, 1)]:
+        up, down = z[3:].copy(), z[3:].copy()
+        up[i, j] += h
+        down[i, j] -= h
+        numeric = (lk.kl_divergence(p[3:], up, from_logits=True)
+                   - lk.kl_divergence(p[3:], down, from_logits=True)) / (2 * h)
+        np.testing.assert_allclose(grad[i, j], numeric, rtol=1e-5, atol=1e-10)
+
+
+def test_kl_divergence_unchecked_negative_target_stays_nan():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = lk.kl_divergence([[1.5, -0.5]], [[0.0, 0.0]], from_logits=True,
+                               check_values=False, reduction="none")
+    assert np.isnan(out[0])
+
+
+def test_jax_gradients_equal_the_analytic_ones(rng):
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    p, z = _rows(rng)
+    for fn, options in [(lk.kl_divergence, {"from_logits": True}),
+                        (lk.categorical_focal_loss, {"from_logits": True, "gamma": 2.0})]:
+        value, grad = jax.jit(jax.value_and_grad(
+            lambda a, b, fn=fn, options=options: fn(a, b, check_values=False, **options),
+            argnums=1))(jnp.asarray(p), jnp.asarray(z))
+        want_value, want_grad = lk.value_and_gradient(fn, p, z, **options)
+        np.testing.assert_allclose(float(value), want_value, rtol=1e-5)
+        np.testing.assert_allclose(np.asarray(grad), want_grad, rtol=1e-4, atol=1e-7)
+
+
+def test_poisson_rate_is_shared_and_the_kernel_still_computes_it(rng):
+    from losskit.losses._likelihood import _poisson_gradient, _poisson_value
+
+    y = rng.poisson(2.0, size=30).astype(float)
+    eta = rng.normal(size=30)
+    rate = np.exp(eta)
+    np.testing.assert_array_equal(_poisson_value(xnp, y, eta), _poisson_value(
+        xnp, y, eta, rate=rate))
+    np.testing.assert_array_equal(_poisson_gradient(xnp, y, eta), rate - y)
+    value, grad = lk.value_and_gradient(lk.poisson_nll, y, eta, reduction="sum")
+    np.testing.assert_allclose(value, np.sum(rate - y * eta), rtol=1e-13)
+    np.testing.assert_allclose(grad, rate - y, rtol=1e-13)
