@@ -92,6 +92,12 @@ class _Plan:
     buffer_names: tuple[str, ...]
 
 
+#: losses whose compiled criteria dynamo traces even without value checks: their bodies read a
+#: value on the host whatever ``check_values`` says (the softmax's rows holding ``+inf``), a graph
+#: break that dynamo handles and an opaque graph node cannot (tested: every other criterion
+#: compiles as one node)
+TRACED_BY_DYNAMO = frozenset({"categorical_focal_loss", "gaussian_mixture_nll", "kl_divergence"})
+
 #: compiled criteria's calls by key: ``key -> (function, kwargs, buffer names)``; one key per
 #: distinct (loss, options), so the graph node's only non-tensor argument is one string
 _GRAPH_CALLS: dict[str, tuple[Callable, dict[str, Any], tuple[str, ...]]] = {}
@@ -178,7 +184,7 @@ class Loss(torch.nn.Module):
             kwargs["reduction"] = self.reduction
         plan = _Plan(kwargs=kwargs, native=spec.native if not self._buffers else None,
                      graph_key=None, buffer_names=tuple(self._buffers))
-        if self.options.get("check_values") is False:
+        if self.options.get("check_values") is False and self.loss not in TRACED_BY_DYNAMO:
             plan.graph_key = _graph_key(self.function, kwargs, plan.buffer_names)
         self.__dict__["_plan"] = plan  # not a Module attribute: no state, no submodule
 
