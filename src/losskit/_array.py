@@ -184,6 +184,9 @@ def namespace_and_arrays(
     way (a narrower dtype), any other mix is a ``TypeError``. ``names`` names ``y_pred`` and
     the others in error messages (default ``y_pred``, ``y_true``, ``sample_weight``).
     """
+    fast = _plain_tensors(y_pred, others)
+    if fast is not None:
+        return fast
     labels = (*names, *("y_pred", "y_true", "sample_weight")[len(names):])
     labels = (*labels, *(f"array option {k}" for k in range(len(labels), len(others) + 1)))
     y_pred = host_array(func, labels[0], y_pred)
@@ -225,6 +228,31 @@ def namespace_and_arrays(
                       f"Pass all arrays from {labels[0]}'s library, or NumPy", TypeError)
             converted.append(value)
     return xp, y_pred, converted
+
+
+@functools.cache
+def _torch_namespace() -> Namespace:
+    """The array-API namespace of PyTorch tensors: what ``array_namespace`` returns for one."""
+    import array_api_compat.torch
+
+    return array_api_compat.torch
+
+
+def _plain_tensors(y_pred: Any, others: tuple[Any, ...]
+                   ) -> tuple[Namespace, Array, list[Array | None]] | None:
+    """:func:`namespace_and_arrays` of plain PyTorch tensors (each argument a
+    ``torch.Tensor`` or ``None``, none on the ``meta`` device), the common call of a training
+    loop, without the per-argument screening and namespace resolution (measured: ~7 of the
+    ~35 µs of a generic loss call on a small batch); anything else returns ``None`` and takes
+    the general path, with its conversions and errors. Subclasses (fake and functional tensors
+    under ``torch.compile``, ``Parameter``) take the general path too."""
+    tensor = type(y_pred)
+    if tensor.__module__ != "torch" or tensor.__name__ != "Tensor" or y_pred.is_meta:
+        return None
+    for value in others:
+        if value is not None and (type(value) is not tensor or value.is_meta):
+            return None
+    return _torch_namespace(), y_pred, list(others)
 
 
 def as_array(xp: Namespace, value: Any) -> Array:
@@ -346,6 +374,9 @@ def mul_zero_safe(xp: Namespace, a: Array, b: Array) -> Array:
         if np.isnan(product).any():
             product = np.where(a == 0, 0.0, product).astype(product.dtype, copy=False)
         return product
+    if aac.is_torch_array(a) and aac.is_torch_array(b):
+        # the tensors' own where: the namespace's wrapper re-derives the result dtype per call
+        return (a * b).where(a != 0, 0.0)
     return xp.where(a == 0, 0.0, a * b)
 
 
@@ -394,6 +425,11 @@ def log_sigmoid(xp: Namespace, x: Array) -> Array:
         # native fast path (measured: 24 -> 3 ms at 1e6 float32; no ``where``), the same
         # numbers as the branches below, signed zeros included: -(log1p(exp(-|x|)) - min(x, 0))
         return _log_sigmoid_from(np.log1p(np.exp(-np.abs(x))), x)
+    if aac.is_torch_array(x):
+        # native fast path (measured, 256 x 1 float32 with autograd: one kernel for the ten
+        # element-wise ops below, ~25 µs less per call): PyTorch's log_sigmoid is the same
+        # formula (min(x, 0) - log1p(exp(-|x|))), exact at ±inf, with finite derivatives
+        return sys.modules["torch"].nn.functional.logsigmoid(x)
     positive = x >= 0
     x_pos = xp.where(positive, x, 0.0)
     x_neg = xp.where(positive, 0.0, x)
