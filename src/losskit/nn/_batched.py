@@ -458,7 +458,7 @@ class _Batch:
             b, o = raw.shape[1], raw.shape[2]
             parts = []
             for (a, z, head), y, grad in zip(slices, ys, raw_grads, strict=True):
-                r = raw[a:z].reshape((z - a) * b, o)
+                r = (raw if z - a == M else raw[a:z]).reshape((z - a) * b, o)
                 t = y.reshape((z - a) * b, *y.shape[2:])
                 if grad is not None:
                     parts.append(grad(t, r).reshape(z - a, b, o).mul_(factor[a:z]))
@@ -520,12 +520,13 @@ class _Batch:
                 # d(member's weighted mean)/d(l_i) = w_i / sum(w) over its minibatch
                 factor = (Wp / torch.where(den > 0, den, torch.ones_like(den))).unsqueeze(-1)
                 per_epoch = torch.empty((n_steps, M, bs), dtype=dtype, device=device)
+                # each step's views in one call per tensor (not an indexing call per step)
+                views = zip(Xp.unbind(0), zip(*(y.unbind(0) for y in Yp)), Wp.unbind(0),
+                            factor.unbind(0), per_epoch.unbind(0), raw_epoch.unbind(0))
                 with torch.no_grad():
-                    for step in range(n_steps):
-                        raw, saved = _backprop.forward(params, Xp[step], act_name,
-                                                       out=raw_epoch[step])
-                        delta = raw_delta(raw, [y[step] for y in Yp], Wp[step], factor[step],
-                                          per_epoch[step])
+                    for step, (x, ys, w, f, per, out) in enumerate(views):
+                        raw, saved = _backprop.forward(params, x, act_name, out=out)
+                        delta = raw_delta(raw, list(ys), w, f, per)
                         grads = _backprop.backward(params, saved, delta, act_name)
                         opt.step(grads, lr, stepping(step))
                     kernel_losses(raw_epoch, Yp, per_epoch)
