@@ -6,7 +6,11 @@ model. Members of the same architecture and optimiser settings are stacked: a la
 become one ``(M, fan_in, fan_out)`` tensor and its biases ``(M, 1, fan_out)``, and a step is
 one batched matrix product per layer (``torch.baddbmm``) over ``(M, batch, fan_in)`` inputs.
 For small networks a step costs about what one member's step costs alone, because the time of
-an eager-mode step is almost all per-call overhead.
+an eager-mode step is almost all per-call overhead. The backward pass is written out
+(:mod:`losskit.nn._backprop`: a few batched products, no autograd graph through the network),
+with the output error from each loss's declared raw-space kernel, or through autograd on the
+loss alone where it has none; GELU networks train through autograd. A single fit is the batch
+of one.
 
 Each member behaves exactly as its sequential fit with the same seed (the tests check it):
 
