@@ -72,6 +72,21 @@ def test_same_loss_twice_gives_identical_scores(regression):
     assert result.n_test.tolist() == [len(te) for _, te in folds]
 
 
+def test_batched_progress_moves_every_epoch(regression, monkeypatch, capsys):
+    # a batch reports each epoch ("chunk 1/1: epoch 2/3, 0 of 4 fits done"), not only when
+    # its fits finish (it used to say "0 of N fits done" for the whole of a long batch)
+    from losskit.compare import _core
+
+    monkeypatch.setattr(_core._Progress.__init__, "__defaults__", (0.0,))  # log every line
+    X, y = regression
+    lk.compare(X, y, ["mse", "mae"], n_splits=2, n_repeats=1, estimator_params=FAST,
+               progress="log")
+    err = capsys.readouterr().err
+    for epoch, done in ((1, 0), (2, 0), (3, 4)):  # trained to the end in epoch 3
+        assert f"compare: chunk 1/1: epoch {epoch}/3, {done} of 4 fits done" in err
+    assert "compare: 4 of 4 fits done" in err
+
+
 def test_fold_scores_reproduce_a_hand_run(labels):
     # classification: stratified folds, the per-fold seed, and the metric on the held-out
     # fold, checked against scikit-learn's accuracy on a model trained by hand

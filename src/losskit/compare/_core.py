@@ -527,10 +527,13 @@ def _error_text(exc: BaseException) -> str:
 def _fit_chunk(items: list[tuple[int, int]], losses: list[Any], runner: dict[str, Any],
                seeds: np.ndarray, X: Any, y: np.ndarray, folds: list[Any],
                metric: Callable, metric_name: str, metric_options: dict[str, Any],
-               local_workers: int, dispatcher_pid: int | None) -> list[dict[str, Any]]:
+               local_workers: int, dispatcher_pid: int | None,
+               on_epoch: Callable[[int, int, int], Any] | None = None
+               ) -> list[dict[str, Any]]:
     """Train the (loss ``i``, fold ``j``) networks of ``items`` as one batch
     (:func:`losskit.nn.estimators.fit_many`: the same fits as one at a time) and score
-    them; never raises (a failure is recorded per fit, as :func:`_fit_score` does)."""
+    them; never raises (a failure is recorded per fit, as :func:`_fit_score` does).
+    ``on_epoch(epoch, epochs, finished)`` reports the batch's progress (in-process runs)."""
     if dispatcher_pid is not None:
         freeze_imports(dispatcher_pid)
     import torch
@@ -563,7 +566,7 @@ def _fit_chunk(items: list[tuple[int, int]], losses: list[Any], runner: dict[str
                 fitted.append((i, j))
             except Exception as exc:
                 errors[(i, j)] = _error_text(exc)
-        failed = fit_many(models, data)
+        failed = fit_many(models, data, on_epoch=on_epoch)
         scores: dict[tuple[int, int], float] = {}
         with thread_policy(0):  # predictions of small networks: one thread unless chosen
             for (i, j), model, exc in zip(fitted, models, failed, strict=True):
@@ -639,6 +642,26 @@ class _Progress:
 
         print(f"compare: {text} ({time.monotonic() - self.start:.0f} s)", file=sys.stderr,
               flush=True)
+
+    @property
+    def active(self) -> bool:
+        """Whether anything is shown."""
+        return self.bar is not None or self.log
+
+    def epochs(self, chunk: int, chunks: int) -> Callable[[int, int, int], None]:
+        """``on_epoch(epoch, epochs, finished)`` for the batch ``chunk`` (0-based) of
+        ``chunks``: the bar's postfix, or a log line every ``every`` seconds, e.g.
+        ``chunk 1/3: epoch 40/200, 12 of 75 fits done``."""
+
+        def on_epoch(epoch: int, epochs: int, finished: int) -> None:
+            where = f"chunk {chunk + 1}/{chunks}: epoch {epoch}/{epochs}"
+            if self.bar is not None:
+                self.bar.set_postfix_str(where, refresh=True)
+            elif self.log and time.monotonic() - self.last >= self.every:
+                self.last = time.monotonic()
+                self._line(f"{where}, {self.done + finished} of {self.total} fits done")
+
+        return on_epoch
 
     def update(self, failed: bool) -> None:
         self.done += 1
@@ -977,17 +1000,21 @@ def compare(X: Any, y: Any, losses: Sequence[Any], *, metric: Any = None, n_spli
     todo = [(i, j) for i in range(len(losses)) for j in range(len(folds)) if (i, j) not in done]
     n_workers = max(1, min(joblib.effective_n_jobs(n_jobs), max(1, len(todo))))
     pid = None if n_workers <= 1 else os.getpid()
+    bar = _Progress(len(losses) * len(folds), len(done), "auto" if progress is True else progress)
     if kind == "mlp" and batched:
         chunks = _chunks(todo, len(losses), len(folds), n_workers)
+        # in one process a batch reports each epoch (worker processes report per batch)
+        each_epoch = n_workers == 1 and bar.active
         jobs = [joblib.delayed(_fit_chunk)(chunk, losses, runner, seeds, X, y, folds,
                                            metric_fn, metric_name, metric_options, n_workers,
-                                           pid) for chunk in chunks]
+                                           pid, **({"on_epoch": bar.epochs(c, len(chunks))}
+                                                   if each_epoch else {}))
+                for c, chunk in enumerate(chunks)]
     else:
         jobs = [joblib.delayed(_fit_score)(i, j, losses[i], runner, int(seeds[j]), X, y,
                                            folds[j][0], folds[j][1], metric_fn, metric_name,
                                            metric_options, n_workers, pid)
                 for i, j in todo]
-    bar = _Progress(len(losses) * len(folds), len(done), "auto" if progress is True else progress)
     try:
         if todo:
             try:

@@ -6,7 +6,11 @@ model. Members of the same architecture and optimiser settings are stacked: a la
 become one ``(M, fan_in, fan_out)`` tensor and its biases ``(M, 1, fan_out)``, and a step is
 one batched matrix product per layer (``torch.baddbmm``) over ``(M, batch, fan_in)`` inputs.
 For small networks a step costs about what one member's step costs alone, because the time of
-an eager-mode step is almost all per-call overhead.
+an eager-mode step is almost all per-call overhead. The backward pass is written out
+(:mod:`losskit.nn._backprop`: a few batched products, no autograd graph through the network),
+with the output error from each loss's declared raw-space kernel, or through autograd on the
+loss alone where it has none; GELU networks train through autograd. A single fit is the batch
+of one.
 
 Each member behaves exactly as its sequential fit with the same seed (the tests check it):
 
@@ -38,13 +42,15 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from losskit._validation import fail
+from losskit.nn import _backprop
+from losskit.nn._backprop import ACTIVATION_GRADIENTS, raw_gradient
 from losskit.nn._heads import Head, metric_function
 from losskit.nn.models import ACTIVATIONS, MLP
 from losskit.nn.trainer import (
@@ -69,6 +75,9 @@ _FUNC = "fit_batched"
 _SCHEDULES = ("constant", "step", "exponential")
 #: a chunk's stacked data, weights and optimiser state stay under about this many bytes
 DEFAULT_MAX_BYTES = 512 * 2**20
+#: write the backward pass out where the heads allow it (:mod:`losskit.nn._backprop`);
+#: ``False`` trains every batch through autograd (the tests compare the two)
+_BY_HAND = True
 
 
 @dataclass
@@ -111,7 +120,9 @@ def batchable(member: Member) -> str | None:
 
 
 def fit_batched(members: Sequence[Member], *, epoch_metrics: bool = True,
-                max_bytes: int = DEFAULT_MAX_BYTES) -> list[History | Exception]:
+                max_bytes: int = DEFAULT_MAX_BYTES,
+                on_epoch: Callable[[int, int, int], Any] | None = None
+                ) -> list[History | Exception]:
     r"""Train every member (see the module docstring); return their histories.
 
     Parameters
@@ -125,6 +136,10 @@ def fit_batched(members: Sequence[Member], *, epoch_metrics: bool = True,
     max_bytes : int
         Members are trained in chunks whose stacked data, weights and optimiser state stay
         under about this many bytes.
+    on_epoch : callable, optional
+        ``on_epoch(epoch, epochs, finished)`` after each epoch of a chunk: the epoch just
+        trained, the chunk's maximum number of epochs, and how many of ``members`` have
+        finished training so far (for progress reports).
 
     Returns
     -------
@@ -162,11 +177,18 @@ def fit_batched(members: Sequence[Member], *, epoch_metrics: bool = True,
             results[i] = _sequential(member)
             continue
         groups.setdefault(_group_key(member), []).append(i)
+    finished = sum(r is not None for r in results)
     for indices in groups.values():
         for chunk in _chunks(members, indices, max_bytes):
-            out = _Batch([members[i] for i in chunk], epoch_metrics).run()
+            report = None
+            if on_epoch is not None:
+                def report(epoch: int, epochs: int, stopped: int, before: int = finished
+                           ) -> None:
+                    on_epoch(epoch, epochs, before + stopped)
+            out = _Batch([members[i] for i in chunk], epoch_metrics, report).run()
             for i, result in zip(chunk, out, strict=True):
                 results[i] = result
+            finished += len(chunk)
     return results  # type: ignore[return-value]
 
 
@@ -299,9 +321,11 @@ def _stack_rows(tensors: list[torch.Tensor], n_max: int) -> torch.Tensor:
 class _Batch:
     """One chunk of members of the same architecture and settings, trained together."""
 
-    def __init__(self, members: list[Member], epoch_metrics: bool) -> None:
+    def __init__(self, members: list[Member], epoch_metrics: bool,
+                 report: Callable[[int, int, int], Any] | None = None) -> None:
         self.members = members
         self.epoch_metrics = epoch_metrics
+        self.report = report
         self.trainer = members[0].trainer
 
     # ------------------------------------------------------------------------- set-up
@@ -371,16 +395,22 @@ class _Batch:
         models = [s.member.model for s in setups]
         dtype = next(models[0].parameters()).dtype
         device = next(models[0].parameters()).device
-        act = ACTIVATIONS[models[0].activation]()
+        act_name = models[0].activation
+        act = ACTIVATIONS[act_name]()
 
         # stacked parameters: per layer W (M, fan_in, fan_out), b (M, 1, fan_out)
+        # the backward pass written out (no autograd graph through the network) where the
+        # hidden activation's derivative is written out
+        # (the output error from the loss's kernel, else through autograd on the loss alone)
+        raw_grads = [raw_gradient(head) for _, _, head in slices]
+        by_hand = _BY_HAND and models[0].activation in ACTIVATION_GRADIENTS
         params: list[torch.Tensor] = []
         for layer_group in zip(*(_linears(m) for m in models), strict=True):
             params.append(torch.stack([lin.weight.detach().t() for lin in layer_group])
-                          .contiguous().requires_grad_(True))
+                          .contiguous().requires_grad_(not by_hand))
             params.append(torch.stack([lin.bias.detach().reshape(1, -1)
                                        for lin in layer_group]).contiguous()
-                          .requires_grad_(True))
+                          .requires_grad_(not by_hand))
         n = torch.tensor([s.X.shape[0] for s in setups], device=device)
         n_list = [s.X.shape[0] for s in setups]
         n_max = max(n_list)
@@ -405,7 +435,6 @@ class _Batch:
             Wv_all = Wv_all * (torch.arange(nv_max, device=device)[None, :] < nv[:, None])
 
         opt = _StackedOptimizer(tr, params, M)
-        active = torch.ones(M, dtype=torch.bool, device=device)
         alive = [True] * M  # not stopped, not diverged
         diverged: list[_Setup] = []
         best = [p.detach().clone() for p in params]
@@ -440,6 +469,52 @@ class _Batch:
             mean = (per * w).sum(dim=1) / torch.where(den > 0, den, torch.ones_like(den))
             return per, mean
 
+        def raw_delta(raw: torch.Tensor, ys: list[torch.Tensor], w: torch.Tensor,
+                      factor: torch.Tensor, per_step: torch.Tensor) -> torch.Tensor:
+            """``d(sum of the members' weighted mean losses)/d raw`` (M, b, n_outputs): from
+            the loss's kernel, scaled by ``factor`` (w_i / sum w), or through autograd on the
+            loss alone (its per-sample losses then go to ``per_step``)."""
+            b, o = raw.shape[1], raw.shape[2]
+            parts = []
+            for (a, z, head), y, grad in zip(slices, ys, raw_grads, strict=True):
+                r = (raw if z - a == M else raw[a:z]).reshape((z - a) * b, o)
+                t = y.reshape((z - a) * b, *y.shape[2:])
+                if grad is not None:
+                    parts.append(grad(t, r).reshape(z - a, b, o).mul_(factor[a:z]))
+                    continue
+                with torch.enable_grad():
+                    r = r.detach().requires_grad_(True)
+                    per = _per_sample(head, t, r).reshape(z - a, b)
+                    wg = w[a:z]
+                    den = wg.sum(dim=1)
+                    mean = (per * wg).sum(dim=1) / torch.where(den > 0, den,
+                                                               torch.ones_like(den))
+                    parts.append(torch.autograd.grad(mean.sum(), r)[0].reshape(z - a, b, o))
+                per_step[a:z] = per.detach()
+            return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+        def kernel_losses(raw_epoch: torch.Tensor, Yp: list[torch.Tensor],
+                          per_epoch: torch.Tensor) -> None:
+            """The per-sample losses (steps, M, b) of the groups trained from their kernel,
+            into ``per_epoch``: one loss call per group and epoch on the epoch's raw outputs
+            (the values each step's call would give)."""
+            steps, _, b, o = raw_epoch.shape
+            for (a, z, head), y, grad in zip(slices, Yp, raw_grads, strict=True):
+                if grad is None:
+                    continue
+                r = raw_epoch[:, a:z].reshape(steps * (z - a) * b, o)
+                t = y.reshape(steps * (z - a) * b, *y.shape[3:])
+                per_epoch[:, a:z] = _per_sample(head, t, r).reshape(steps, z - a, b)
+
+        masks: dict[tuple[bool, ...], torch.Tensor | None] = {}
+
+        def stepping(step: int) -> torch.Tensor | None:
+            """The members that take ``step`` (``None``: all): alive, with rows left."""
+            key = tuple(alive[k] and n_list[k] > step * bs for k in range(M))
+            if key not in masks:
+                masks[key] = None if all(key) else torch.tensor(key, device=device)
+            return masks[key]
+
         epoch = 0
         while epoch < tr.epochs and any(alive):
             epoch += 1
@@ -457,17 +532,33 @@ class _Batch:
             Yp = [y[member_idx[:, : z - a], perm[:, a:z]]
                   for (a, z, _), y in zip(slices, Y_all, strict=True)]
             Wp = W_all[member_idx, perm] * valid
-            per_epoch = torch.empty((n_steps, M, bs), dtype=dtype, device=device)
             raw_epoch = torch.empty((n_steps, M, bs, params[-1].shape[-1]), dtype=dtype,
                                     device=device)
-            for step in range(n_steps):
-                raw = forward(Xp[step])
-                per, mean = member_losses(raw, [y[step] for y in Yp], Wp[step])
-                grads = torch.autograd.grad(mean.sum(), params)
-                stepping = active & (n > step * bs)
-                opt.step(grads, lr, stepping)
-                per_epoch[step] = per.detach()
-                raw_epoch[step] = raw.detach()
+            if by_hand:
+                den = Wp.sum(dim=2, keepdim=True)
+                # d(member's weighted mean)/d(l_i) = w_i / sum(w) over its minibatch
+                factor = (Wp / torch.where(den > 0, den, torch.ones_like(den))).unsqueeze(-1)
+                per_epoch = torch.empty((n_steps, M, bs), dtype=dtype, device=device)
+                # each step's views in one call per tensor (not an indexing call per step)
+                views = zip(Xp.unbind(0), zip(*(y.unbind(0) for y in Yp), strict=True),
+                            Wp.unbind(0), factor.unbind(0), per_epoch.unbind(0),
+                            raw_epoch.unbind(0), strict=True)
+                with torch.no_grad():
+                    for step, (x, ys, w, f, per, out) in enumerate(views):
+                        raw, saved = _backprop.forward(params, x, act_name, out=out)
+                        delta = raw_delta(raw, list(ys), w, f, per)
+                        grads = _backprop.backward(params, saved, delta, act_name)
+                        opt.step(grads, lr, stepping(step))
+                    kernel_losses(raw_epoch, Yp, per_epoch)
+            else:
+                per_epoch = torch.empty((n_steps, M, bs), dtype=dtype, device=device)
+                for step in range(n_steps):
+                    raw = forward(Xp[step])
+                    per, mean = member_losses(raw, [y[step] for y in Yp], Wp[step])
+                    grads = torch.autograd.grad(mean.sum(), params)
+                    opt.step(grads, lr, stepping(step))
+                    per_epoch[step] = per.detach()
+                    raw_epoch[step] = raw.detach()
             with torch.no_grad():
                 den = Wp.sum(dim=(0, 2), dtype=torch.float64)
                 train_loss = ((per_epoch.double() * Wp.double()).sum(dim=(0, 2)) / den
@@ -492,7 +583,6 @@ class _Batch:
                 found = _not_finite(row, s, finite_list[k])
                 if found is not None:
                     alive[k] = False
-                    active[k] = False
                     diverged.append(s)
                     continue
                 last = epoch == tr.epochs
@@ -522,11 +612,12 @@ class _Batch:
                     s.history.stopped = "epochs" if last and not exhausted else \
                         "early_stopping" if tr.early_stopping else "epochs"
                     alive[k] = False
-                    active[k] = False
                     if tr.early_stopping and s.has_best:
                         with torch.no_grad():
                             for p, b in zip(params, best, strict=True):
                                 p[k] = b[k]
+            if self.report is not None:
+                self.report(epoch, tr.epochs, M - sum(alive))
         # the trained weights back into each member's model
         with torch.no_grad():
             for k, model in enumerate(models):
@@ -595,6 +686,7 @@ class _StackedOptimizer:
         self.wd = trainer.weight_decay
         self.clip = trainer.clip_grad_norm
         zeros = [torch.zeros_like(p, requires_grad=False) for p in params]
+        self.everyone = torch.ones(M, dtype=torch.bool, device=params[0].device)
         self.buf = zeros if self.kind == "sgd" else None
         if self.kind != "sgd":
             self.m1 = zeros
@@ -603,9 +695,13 @@ class _StackedOptimizer:
             self.beta1, self.beta2, self.eps = 0.9, 0.999, 1e-8
 
     @torch.no_grad()
-    def step(self, grads: Sequence[torch.Tensor], lr: float, stepping: torch.Tensor) -> None:
+    def step(self, grads: Sequence[torch.Tensor], lr: float, stepping: torch.Tensor | None
+             ) -> None:
+        """One update of the members in the boolean mask ``stepping`` (``None``: all)."""
         grads = list(grads)
-        every = bool(stepping.all())
+        every = stepping is None
+        if every:
+            stepping = self.everyone
         if self.clip is not None:
             total = sum(g.double().pow(2).flatten(1).sum(dim=1) for g in grads)
             norm = total.sqrt()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -660,7 +661,9 @@ clip_grad_norm, init, random_state, verbose, checkpoint_dir, divergence_retries
 
 
 def fit_many(estimators: list[Any], data: list[tuple[Any, ...]], *, batched: bool = True,
-             epoch_metrics: bool = False) -> list[Exception | None]:
+             epoch_metrics: bool = False,
+             on_epoch: Callable[[int, int, int], Any] | None = None
+             ) -> list[Exception | None]:
     """Fit several :class:`MLPRegressor`/:class:`MLPClassifier` at once, as one batch.
 
     ``estimators[i].fit(*data[i])`` for every ``i`` — the same weights, histories and
@@ -677,6 +680,9 @@ def fit_many(estimators: list[Any], data: list[tuple[Any, ...]], *, batched: boo
     epoch_metrics : bool
         Record the metrics in every row of ``history_`` (as ``fit`` does); ``False`` (the
         default) records them in the last row only: faster when the history is not read.
+    on_epoch : callable, optional
+        ``on_epoch(epoch, epochs, finished)`` after each epoch of a batch (see
+        :func:`~losskit.nn._batched.fit_batched`; not called with ``batched=False``).
 
     Returns
     -------
@@ -715,7 +721,8 @@ def fit_many(estimators: list[Any], data: list[tuple[Any, ...]], *, batched: boo
             owners.append(i)
         except Exception as error:  # recorded for the caller, like a failed fit
             errors[i] = error
-    results = fit_batched(members, epoch_metrics=epoch_metrics) if members else []
+    results = fit_batched(members, epoch_metrics=epoch_metrics, on_epoch=on_epoch) \
+        if members else []
     for i, member, result in zip(owners, members, results, strict=True):
         est = estimators[i]
         if isinstance(result, TrainingDivergedError):

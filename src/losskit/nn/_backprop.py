@@ -1,0 +1,152 @@
+"""Backpropagation through a stacked MLP written out, without an autograd graph.
+
+A training step of a small network in eager PyTorch is mostly per-call overhead, and autograd
+adds a graph per step (recording the forward operations, then running the backward engine).
+For a plain MLP the backward pass is a few batched matrix products, as scikit-learn writes it
+in NumPy:
+
+.. math::
+
+    \\delta_L = \\frac{\\partial L}{\\partial \\eta}, \\qquad
+    \\frac{\\partial L}{\\partial W_l} = h_{l-1}^\\top \\delta_l, \\qquad
+    \\frac{\\partial L}{\\partial b_l} = \\textstyle\\sum_{rows} \\delta_l, \\qquad
+    \\delta_{l-1} = (\\delta_l W_l^\\top) \\odot f'(z_{l-1})
+
+The output error :math:`\\delta_L` — the gradient of each member's weighted mean loss with
+respect to the raw outputs :math:`\\eta` — comes from the loss's declared raw-space
+:class:`~losskit.losses._spec.Kernel` (``spec.kernel.gradient``), read from the spec registry:
+nothing about a loss is restated here. :func:`raw_gradient` says which heads have one (a
+losskit loss of the raw outputs whose options the kernel takes); the others train through
+autograd, as before. The tests check both paths give the same weights to float32 rounding.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+
+import torch
+
+from losskit.losses import spec_of
+from losskit.nn._heads import Head
+
+__all__ = ["ACTIVATION_GRADIENTS", "backward", "forward", "raw_gradient"]
+
+#: raw-space options that only say what the loss's input is (the kernel's input is the raw
+#: output already)
+_RAW_SPACE = {"from_logits": True, "log_input": True}
+
+
+_aten = torch.ops.aten
+
+
+def _relu(dh: torch.Tensor, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    # autograd's own kernel: ReLU'(0) = 0; one fused pass (measured at 50 x 32 x 100: 0.16 ms
+    # against 0.7 ms for dh * (z > 0))
+    return _aten.threshold_backward(dh, a, 0)
+
+
+def _tanh(dh: torch.Tensor, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    return _aten.tanh_backward(dh, a)  # dh (1 - tanh^2), autograd's kernel
+
+
+def _logistic(dh: torch.Tensor, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    return _aten.sigmoid_backward(dh, a)  # dh (1 - s) s, autograd's kernel
+
+
+def _identity(dh: torch.Tensor, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    return dh
+
+
+#: ``dL/dz`` from ``dL/da``, the pre-activation ``z`` and the activation ``a``,
+#: per hidden activation written out (GELU trains through autograd)
+ACTIVATION_GRADIENTS: dict[str, Callable[..., torch.Tensor]] = {
+    "relu": _relu, "tanh": _tanh, "logistic": _logistic, "identity": _identity}
+
+_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "relu": torch.relu, "tanh": torch.tanh, "logistic": torch.sigmoid,
+    "identity": lambda z: z}
+
+
+def raw_gradient(head: Head) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None:
+    """``(y, raw) -> d l_i / d raw`` (the gradient of each sample's loss with respect to its raw
+    outputs, shape of ``raw``) from the loss's declared kernel, or ``None`` where the head's
+    loss has none that applies (then autograd).
+
+    A head qualifies when its loss is a losskit loss called on the raw outputs themselves
+    (``from_logits=True``/``log_input=True``, not a family's split layout, not a callable)
+    whose other options are all parameters of its kernel. The kernel's value is per element
+    (a loss averaged over the outputs, e.g. the squared error) or per row (softmax
+    cross-entropy); its gradient is divided by the number of outputs in the first case.
+    """
+    spec = head.spec
+    if spec.fn is None or spec.user_fn is not None or not spec.on_logits or spec.via_family:
+        return None
+    loss_spec = spec_of(spec.fn)
+    kernel = None if loss_spec is None else loss_spec.kernel
+    if kernel is None:
+        return None
+    accepted = {name for name, p in inspect.signature(kernel.gradient).parameters.items()
+                if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    params = {}
+    for key, value in spec.options.items():
+        if key in accepted:
+            params[key] = value
+        elif _RAW_SPACE.get(key) is not value:
+            return None  # an option that changes the loss beyond the kernel
+    if head.task == "classification" and head.activation == "softmax":
+        per_row = True  # labels against C logits: one value per row
+    elif head.activation in ("identity", "exp", "sigmoid"):
+        per_row = False  # one value per output, averaged over a sample's outputs
+    else:
+        return None
+    gradient = kernel.gradient
+
+    def grad(y: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
+        g = gradient(torch, y, raw, **params)
+        if not per_row and raw.shape[-1] > 1:
+            g = g / raw.shape[-1]
+        return g
+
+    return grad
+
+
+def forward(params: list[torch.Tensor], x: torch.Tensor, activation: str,
+            out: torch.Tensor | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Raw outputs ``(M, b, n_outputs)`` of stacked layers ``params`` (``W (M, in, out)``,
+    ``b (M, 1, out)`` per layer) and what :func:`backward` needs: each layer's input and, for
+    the hidden layers, the pre-activation. ``out`` receives the raw outputs if given."""
+    act = _ACTIVATIONS[activation]
+    saved: list[torch.Tensor] = []
+    h = x
+    n_layers = len(params) // 2
+    for layer in range(n_layers):
+        saved.append(h)
+        W, b = params[2 * layer], params[2 * layer + 1]
+        if layer == n_layers - 1:
+            return (torch.baddbmm(b, h, W) if out is None else
+                    torch.baddbmm(b, h, W, out=out)), saved
+        z = torch.baddbmm(b, h, W)
+        saved.append(z)
+        h = act(z)
+    raise AssertionError("no layers")  # pragma: no cover
+
+
+def backward(params: list[torch.Tensor], saved: list[torch.Tensor], delta: torch.Tensor,
+             activation: str) -> list[torch.Tensor]:
+    """The gradients of ``params`` given ``delta = dL/d raw`` ``(M, b, n_outputs)`` and
+    :func:`forward`'s ``saved`` tensors (the same products autograd's ``baddbmm`` backward
+    computes)."""
+    act_grad = ACTIVATION_GRADIENTS[activation]
+    n_layers = len(params) // 2
+    grads: list[torch.Tensor] = [delta] * len(params)
+    for layer in range(n_layers - 1, -1, -1):
+        h = saved[2 * layer]
+        grads[2 * layer] = torch.bmm(h.transpose(1, 2), delta)
+        grads[2 * layer + 1] = delta.sum(dim=1, keepdim=True)
+        if layer == 0:
+            break
+        dh = torch.bmm(delta, params[2 * layer].transpose(1, 2))
+        z = saved[2 * layer - 1]
+        delta = act_grad(dh, z, h)
+    return grads

@@ -1,0 +1,129 @@
+"""The backward pass written out (``losskit.nn._backprop``) equals autograd's, for every head.
+
+Each case trains a batch of members (different seeds, rows and sample weights, and for
+classification several losses in one step) for one epoch twice — with the hand-written
+backward pass and through autograd — and compares the weights (float32 rounding) and the
+history.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from losskit.nn import MLP, Head, Trainer, _backprop
+from losskit.nn import _batched as batched_module
+from losskit.nn._batched import Member, fit_batched
+from losskit.nn._heads import LOSS_HEADS
+
+
+def _data(task: str, loss: str, n_targets: int = 1):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(90, 5)).astype(np.float32)
+    signal = X[:, :1] - 0.5 * X[:, 1:2] + 0.3 * rng.normal(size=(90, n_targets))
+    if task == "classification":
+        classes = 3 if loss.startswith(("sparse", "categorical", "kl")) else 2
+        cuts = np.quantile(signal[:, 0], np.arange(1, classes) / classes)
+        return X, np.digitize(signal[:, 0], cuts).astype(np.int64), classes
+    if loss in ("poisson_nll", "tweedie_deviance", "negative_binomial_nll"):
+        return X, rng.poisson(np.exp(0.5 * signal)).astype(np.float32), None
+    if loss == "gamma_nll":
+        return X, np.exp(0.5 * signal).astype(np.float32), None
+    if loss == "mean_absolute_percentage_error":
+        return X, (3.0 + signal).astype(np.float32), None
+    return X, signal.astype(np.float32), None
+
+
+def _members(loss, task, *, activation="relu", optimizer="sgd", n_targets=1):
+    X, y, classes = _data(task, loss if isinstance(loss, str) else "", n_targets)
+    members = []
+    for seed, rows, weighted in ((0, 80, False), (1, 73, True), (2, 61, False)):
+        head = Head(loss, task=task, n_classes=classes,
+                    n_targets=n_targets if task == "regression" else 1)
+        model = MLP(5, head, hidden_layer_sizes=(7, 6), activation=activation,
+                    random_state=seed)
+        trainer = Trainer(optimizer=optimizer, learning_rate=0.005, epochs=1, batch_size=16,
+                          random_state=seed, verbose=False)
+        w = np.linspace(0.5, 2.0, rows) if weighted else None
+        members.append(Member(model, trainer, X[:rows], y[:rows], sample_weight=w,
+                              validation_data=(X[80:], y[80:])))
+    return members
+
+
+def _train(members, by_hand, monkeypatch):
+    monkeypatch.setattr(batched_module, "_BY_HAND", by_hand)
+    histories = fit_batched(members)
+    for h in histories:
+        assert not isinstance(h, Exception), h
+    return histories, [[p.detach().clone() for p in m.model.parameters()] for m in members]
+
+
+def _assert_same(a_members, b_members, monkeypatch):
+    ha, wa = _train(a_members, True, monkeypatch)
+    hb, wb = _train(b_members, False, monkeypatch)
+    for m in a_members:
+        assert m.how == "batched"
+    for x, y in zip(wa, wb, strict=True):
+        for p, q in zip(x, y, strict=True):
+            torch.testing.assert_close(p, q, rtol=1e-5, atol=2e-6)  # float32 rounding
+    for x, y in zip(ha, hb, strict=True):
+        assert list(x.rows[0]) == list(y.rows[0])
+        for key in ("loss", "val_loss"):
+            assert x[key] == pytest.approx(y[key], rel=1e-5, abs=1e-6)
+
+
+HEADS = sorted((name, spec.task or ("classification" if name in (
+    "hinge_loss", "squared_hinge_loss", "categorical_hinge_loss") else "regression"))
+    for name, spec in LOSS_HEADS.items())
+
+
+@pytest.mark.parametrize("loss, task", HEADS)
+def test_every_head_trains_the_same_by_hand_as_through_autograd(loss, task, monkeypatch):
+    _assert_same(_members(loss, task), _members(loss, task), monkeypatch)
+
+
+def test_kernels_serve_the_common_heads_and_the_rest_go_through_autograd():
+    # which heads get their output error from the declared kernel (the rest: autograd on the
+    # loss alone, still without a graph through the network)
+    kernel = {name for name, spec in LOSS_HEADS.items()
+              if _backprop.raw_gradient(Head(name, task=spec.task or "regression",
+                                             n_classes=2 if spec.activation == "sigmoid"
+                                             else 3 if spec.task == "classification"
+                                             else None)) is not None}
+    assert {"binary_cross_entropy", "sparse_categorical_cross_entropy", "mean_squared_error",
+            "poisson_nll"} <= kernel
+    assert "binary_focal_loss" not in kernel  # no kernel declared
+    assert "gaussian_nll" not in kernel  # a family's split layout
+
+
+@pytest.mark.parametrize("activation", ["tanh", "logistic", "identity"])
+def test_other_activations_train_the_same_by_hand(activation, monkeypatch):
+    _assert_same(_members("cross_entropy", "classification", activation=activation),
+                 _members("cross_entropy", "classification", activation=activation),
+                 monkeypatch)
+
+
+def test_several_losses_targets_and_adam_in_one_batch(monkeypatch):
+    def mixed():
+        return [*_members("cross_entropy", "classification", optimizer="adam"),
+                *_members("binary_focal_loss", "classification", optimizer="adam")]
+
+    _assert_same(mixed(), mixed(), monkeypatch)
+    _assert_same(_members("mean_squared_error", "regression", n_targets=2),
+                 _members("mean_squared_error", "regression", n_targets=2), monkeypatch)
+
+
+def test_a_callable_loss_trains_the_same_by_hand(monkeypatch):
+    def cubic(y_true, y_pred):
+        return torch.abs(y_pred - y_true)[:, 0] ** 3
+
+    _assert_same(_members(cubic, "regression"), _members(cubic, "regression"), monkeypatch)
+
+
+def test_gelu_trains_through_autograd(monkeypatch):
+    seen = []
+    monkeypatch.setattr(_backprop, "backward", lambda *a: seen.append(1))
+    members = _members("cross_entropy", "classification", activation="gelu")
+    assert all(not isinstance(h, Exception) for h in fit_batched(members))
+    assert not seen
