@@ -93,10 +93,11 @@ class _Plan:
 
 
 #: losses whose compiled criteria dynamo traces even without value checks: their bodies read a
-#: value on the host whatever ``check_values`` says (the softmax's rows holding ``+inf``), a graph
+#: value on the host whatever ``check_values`` says (e.g. the softmax's rows holding ``+inf``), a graph
 #: break that dynamo handles and an opaque graph node cannot (tested: every other criterion
 #: compiles as one node)
-TRACED_BY_DYNAMO = frozenset({"categorical_focal_loss", "gaussian_mixture_nll", "kl_divergence"})
+TRACED_BY_DYNAMO = frozenset({"categorical_focal_loss", "gaussian_mixture_nll",
+                              "generalized_dice_loss", "kl_divergence"})
 
 #: compiled criteria's calls by key: ``key -> (function, kwargs, buffer names)``; one key per
 #: distinct (loss, options), so the graph node's only non-tensor argument is one string
