@@ -93,9 +93,9 @@ class _Plan:
 
 
 #: losses whose compiled criteria dynamo traces even without value checks: their bodies read a
-#: value on the host whatever ``check_values`` says (e.g. the softmax's rows holding ``+inf``), a graph
-#: break that dynamo handles and an opaque graph node cannot (tested: every other criterion
-#: compiles as one node)
+#: value on the host whatever ``check_values`` says (e.g. the softmax's rows holding ``+inf``),
+#: a graph break that dynamo handles and an opaque graph node cannot (tested: every other
+#: criterion compiles as one node)
 TRACED_BY_DYNAMO = frozenset({"categorical_focal_loss", "gaussian_mixture_nll",
                               "generalized_dice_loss", "kl_divergence"})
 
