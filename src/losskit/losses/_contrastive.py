@@ -210,19 +210,23 @@ def ntxent(
         The label of each embedding: embeddings with the same label are positive pairs
         (the two views of an item).
     y_pred : array_like of shape (N, D) or (..., N, D)
-        A batch of ``N`` embeddings; leading axes index independent batches, one loss each.
+        A batch of ``N`` embeddings. For one batch the anchors (rows) are the samples:
+        ``"none"`` gives each anchor's sum over its positive pairs and ``"mean"`` the mean
+        over all pairs (optax's number). Leading axes index independent batches, each one
+        sample: the mean over its pairs.
     temperature : float > 0
-    sample_weight : array_like of shape ``y_pred.shape[:-2]``, optional
-        One weight per batch (for several batches).
+    sample_weight : array_like, optional
+        A weight per anchor, shape ``y_pred.shape[:-1]`` (each of its pairs weighs it), or
+        per batch, shape ``y_pred.shape[:-2]``, for several batches.
     reduction : {"mean", "sum", "none"}
-        Over the batches; ``"none"`` gives one value per batch (a 0-d array for one batch).
     check_values : bool
-        Check the labels are integers, the embeddings finite and that every batch has a
-        positive pair (one host synchronisation). With ``False`` a batch without a positive
-        pair gives NaN, as optax does.
+        Check the labels are integers, the embeddings finite and that a mean has a positive
+        pair to average (one host synchronisation). With ``False`` a batch without a positive
+        pair gives 0 (optax: NaN).
     convention : {"losskit", "sklearn", "keras", "torch"}
         Only optax has this loss, and its numbers are losskit's; with ``sample_weight``,
-        ``"keras"`` and ``"torch"`` divide the weighted sum by the number of batches.
+        ``"keras"`` and ``"torch"`` divide the weighted sum by the number of pairs (one
+        batch) or of batches.
 
     Returns
     -------
