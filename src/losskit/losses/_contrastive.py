@@ -150,15 +150,15 @@ def _first_group(xp: Any, bad: Array) -> str:
 # ------------------------------------------------------------------------------------ NT-Xent
 
 NTXENT_EXPLANATION = LossExplanation(
-    formula="l = mean over positive pairs (i, j) of −log(e^{s_ij} / (e^{s_ij} + Σ_{k: y_k ≠ y_i} "
-            "e^{s_ik})), s_ij = cos(x_i, x_j) / τ",
+    formula="l = mean over positive pairs (i, j) of −log(exp(s_ij) / (exp(s_ij) + Σ_k exp(s_ik))), "
+            "k over the negatives of i (y_k ≠ y_i), s_ij = cos(x_i, x_j) / τ",
     distribution="categorical: for each positive pair, the softmax over the positive and the "
                  "anchor's negatives picks the positive (an InfoNCE bound, not the likelihood "
                  "of a target)",
     raw_output="a batch of embedding vectors x_i (any length: the cosine normalises them), "
                "with integer labels that mark the positive pairs",
     gradient="∂l/∂s_ij = −σ(A_i − s_ij) for a positive pair, ∂l/∂s_ik = q_ik Σ_j σ(A_i − s_ij) "
-             "for a negative, over the number of pairs (A_i = log Σ_neg e^{s_ik}, q_ik its "
+             "for a negative, over the number of pairs (A_i = log Σ_neg exp(s_ik), q_ik its "
              "softmax); then through the cosine",
     when="self-supervised and supervised contrastive learning (SimCLR): two augmented views of "
          "each item share a label, and the batch supplies the negatives",
@@ -210,19 +210,23 @@ def ntxent(
         The label of each embedding: embeddings with the same label are positive pairs
         (the two views of an item).
     y_pred : array_like of shape (N, D) or (..., N, D)
-        A batch of ``N`` embeddings; leading axes index independent batches, one loss each.
+        A batch of ``N`` embeddings. For one batch the anchors (rows) are the samples:
+        ``"none"`` gives each anchor's sum over its positive pairs and ``"mean"`` the mean
+        over all pairs (optax's number). Leading axes index independent batches, each one
+        sample: the mean over its pairs.
     temperature : float > 0
-    sample_weight : array_like of shape ``y_pred.shape[:-2]``, optional
-        One weight per batch (for several batches).
+    sample_weight : array_like, optional
+        A weight per anchor, shape ``y_pred.shape[:-1]`` (each of its pairs weighs it), or
+        per batch, shape ``y_pred.shape[:-2]``, for several batches.
     reduction : {"mean", "sum", "none"}
-        Over the batches; ``"none"`` gives one value per batch (a 0-d array for one batch).
     check_values : bool
-        Check the labels are integers, the embeddings finite and that every batch has a
-        positive pair (one host synchronisation). With ``False`` a batch without a positive
-        pair gives NaN, as optax does.
+        Check the labels are integers, the embeddings finite and that a mean has a positive
+        pair to average (one host synchronisation). With ``False`` a batch without a positive
+        pair gives 0 (optax: NaN).
     convention : {"losskit", "sklearn", "keras", "torch"}
         Only optax has this loss, and its numbers are losskit's; with ``sample_weight``,
-        ``"keras"`` and ``"torch"`` divide the weighted sum by the number of batches.
+        ``"keras"`` and ``"torch"`` divide the weighted sum by the number of pairs (one
+        batch) or of batches.
 
     Returns
     -------
@@ -234,7 +238,7 @@ def ntxent(
     >>> import losskit as lk
     >>> x = [[1.0, 0.0], [0.8, 0.6], [0.0, 1.0], [-0.6, 0.8]]
     >>> round(float(lk.ntxent([0, 0, 1, 1], x, temperature=0.5)), 6)
-    0.275357
+    0.43019
     >>> lk.gradient(lk.ntxent, [0, 0, 1, 1], x, temperature=0.5).shape
     (4, 2)
     """
@@ -394,7 +398,7 @@ def circle_loss(
     >>> x = [[1.0, 0.0], [0.8, 0.6], [0.0, 1.0], [-0.6, 0.8]]
     >>> [round(v, 4) for v in lk.circle_loss([0, 0, 1, 1], x, gamma=4.0,
     ...                                      reduction="none").tolist()]
-    [0.6867, 1.9193, 1.9193, 0.6867]
+    [0.6653, 0.9945, 0.9945, 0.6653]
     """
     func = "circle_loss"
     inputs, labels = _embeddings(func, y_true, y_pred, sample_weight, check_values=check_values,
