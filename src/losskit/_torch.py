@@ -1128,12 +1128,18 @@ def _nb_terms(torch: Any, y: Array, z: Array) -> tuple[Array, ...]:
 
 
 def _nb_gradient(torch: Any, y: Array, u: Array, r: Array, sp: Array, y64: Array,
-                 r64: Array) -> Array:
-    r""":math:`(rp - y(1-p),\; r[\psi(y + r) - \psi(r) - \mathrm{softplus}(u)] + \dots)`."""
+                 r64: Array, out: Array | None = None) -> Array:
+    r""":math:`(rp - y(1-p),\; r[\psi(y + r) - \psi(r) - \mathrm{softplus}(u)] + \dots)`,
+    written into the two columns of ``out`` where given (a ``stack`` took 5% of the call)."""
     p = torch.sigmoid(u)
-    g_eta = r * p - y * (1.0 - p)
     digamma = (torch.digamma(y64 + r64) - torch.digamma(r64)).to(u.dtype)
-    return torch.stack((g_eta, r * (digamma - sp) + g_eta), dim=-1)
+    if out is None:  # (differentiable: create_graph)
+        g_eta = r * p - y * (1.0 - p)
+        return torch.stack((g_eta, r * (digamma - sp) + g_eta), dim=-1)
+    g_eta, g_s = out.unbind(-1)
+    torch.sub(r * p, y * (1.0 - p), out=g_eta)
+    torch.add(r * digamma.sub_(sp), g_eta, out=g_s)
+    return out
 
 
 def _nb_function(torch: Any) -> Any:
@@ -1159,10 +1165,11 @@ def _nb_function(torch: Any) -> Any:
                 scale = g / k
             else:
                 scale = (g / k)[..., None] if y.ndim > 1 else g
+            factor = scale[..., None] if scale.ndim else scale
             if torch.is_grad_enabled():  # create_graph: from z, differentiably
-                saved = _nb_terms(torch, y, z)[1:]
-            d = _nb_gradient(torch, y, *saved)
-            return d * (scale[..., None] if torch.is_tensor(scale) and scale.ndim else scale), \
+                return _nb_gradient(torch, y, *_nb_terms(torch, y, z)[1:]) * factor, \
+                    None, None, None
+            return _nb_gradient(torch, y, *saved, out=torch.empty_like(z)).mul_(factor), \
                 None, None, None
 
     _FUNCTIONS["negative_binomial"] = _NegativeBinomial
