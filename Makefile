@@ -35,6 +35,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python benchmarks/bench_cross_entropy.py
 	$(BIN)/python benchmarks/bench_catalogue.py
+	$(BIN)/python benchmarks/bench_numpy_jax.py
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_compare.py
 	$(BIN)/python benchmarks/bench_real_data.py

@@ -131,7 +131,8 @@ def main(argv: list[str] | None = None) -> None:
         except KeyError:  # no reference written for this loss
             continue
         r = run_row(row, args.large, args.repeats, args.small_calls)
-        cells = [label, *(f"{r[c]:.2f}" for c in COLUMNS), f"{r['ref ms']:.1f}"]
+        cells = [label, *(f"{r[c]:.2f}" if c in r else "—" for c in COLUMNS),
+                 f"{r['ref ms']:.1f}"]
         print("| " + " | ".join(cells) + " |", flush=True)
 
 

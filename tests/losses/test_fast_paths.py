@@ -146,6 +146,13 @@ def _cases(rng):
         (lk.poisson_nll, counts, eta, {}),
         (lk.poisson_nll, counts, eta, {"full": True, "reduction": "none"}),
         (lk.poisson_nll, counts, np.abs(eta), {"log_input": False}),
+        (lk.huber_loss, soft * 4, eta * 3, {"delta": 1.35}),
+        (lk.huber_loss, soft, np.concatenate([[1.0, -1.0, 0.0, 1e200], eta[4:]]),
+         {"delta": 1.0, "reduction": "none"}),
+        (lk.student_t_nll, soft * 4, eta * 3, {"df": 3.0}),
+        (lk.student_t_nll, soft * 4, eta * 3, {"df": 1e7, "scale": 2.5, "reduction": "none"}),
+        (lk.student_t_nll, soft * 4, eta * 3, {"df": 1.0, "scale": soft + 0.1}),
+        (lk.student_t_nll, soft, np.concatenate([[1e200, -1e250], eta[2:]]), {"df": 4.0}),
     ]
 
 
@@ -160,8 +167,10 @@ def test_numpy_fast_paths_equal_the_generic_path(index):
     extra = {} if weight is None else {"sample_weight": weight}
     value, grad = lk.value_and_gradient(fn, y, raw, **options, **extra)
     extra = {} if weight is None else {"sample_weight": xps.asarray(weight)}
+    generic_options = {k: xps.asarray(v) if isinstance(v, np.ndarray) else v
+                       for k, v in options.items()}
     generic_value, generic_grad = lk.value_and_gradient(fn, xps.asarray(y), xps.asarray(raw),
-                                                        **options, **extra)
+                                                        **generic_options, **extra)
     np.testing.assert_allclose(value, np.asarray(generic_value), rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(grad, np.asarray(generic_grad), rtol=1e-11, atol=1e-14)
     np.testing.assert_allclose(fn(y, raw, **options, **({} if weight is None else
@@ -213,6 +222,40 @@ def test_jax_gradients_equal_the_analytic_ones(rng):
         want_value, want_grad = lk.value_and_gradient(fn, p, z, **options)
         np.testing.assert_allclose(float(value), want_value, rtol=1e-5)
         np.testing.assert_allclose(np.asarray(grad), want_grad, rtol=1e-4, atol=1e-7)
+
+
+def test_student_t_takes_the_split_form_only_where_a_square_overflows():
+    from losskit.losses._likelihood import _student_t_plain
+
+    y = np.zeros(3, dtype=np.float32)
+    assert _student_t_plain(xnp, y, np.array([1.0, -5.0, 1e9], np.float32), 3.0, 1.0)
+    # (1e20)^2 overflows float32: the split form, exact there (value finite, gradient ~1/z)
+    far = np.array([1.0, -5.0, 1e20], np.float32)
+    with np.errstate(over="ignore"):
+        assert _student_t_plain(xnp, y, far, 3.0, 1.0) is None
+    value, grad = lk.value_and_gradient(lk.student_t_nll, y, far, df=3.0, reduction="sum")
+    assert np.isfinite(value) and grad[2] > 0.0
+    np.testing.assert_allclose(grad[2], 4.0 / 1e20, rtol=1e-6)
+
+
+def test_huber_without_where_is_the_two_branches(dtype, rng):
+    r = _edge_array(dtype, rng)
+    for delta in (1.0, 1.35, 1e-3):
+        with np.errstate(all="ignore"):
+            size = np.abs(r)
+            branches = np.where(size <= delta, 0.5 * r * r, delta * (size - 0.5 * delta))
+        got = lk.huber_loss(np.zeros_like(r), r, delta=delta, reduction="none",
+                            check_values=False)
+        _same(got, branches.astype(dtype))
+
+
+def test_huber_jax_gradient_at_the_bend_and_at_zero():
+    jax = pytest.importorskip("jax")
+    r = np.array([-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0])
+    grad = jax.grad(lambda p: lk.huber_loss(jax.numpy.zeros(7), p, delta=1.0,
+                                            reduction="sum", check_values=False))(
+        jax.numpy.asarray(r))
+    np.testing.assert_allclose(np.asarray(grad), np.clip(r, -1.0, 1.0), atol=1e-7)
 
 
 def test_poisson_rate_is_shared_and_the_kernel_still_computes_it(rng):

@@ -330,7 +330,7 @@ def _log_of_target(xp: Namespace, p: Array, checked: bool) -> Array:
     ``p > 0`` and NaN as they are), so the contraction stays one BLAS pass: with ``-inf`` every
     row of one-hot targets took :func:`~losskit._array.row_dot`'s exact redo (measured: 61 ->
     see benchmarks/README.md). Negative ``p`` (not ``checked`` to be >= 0) keeps its NaN."""
-    if aac.is_numpy_namespace(xp) and isinstance(p, np.ndarray) and (
+    if isinstance(p, np.ndarray) and aac.is_numpy_namespace(xp) and (
             checked or not bool((p < 0).any())):
         return np.log(np.maximum(p, np.finfo(p.dtype).smallest_subnormal))
     return xp.log(p)
