@@ -20,6 +20,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import array_api_compat as aac
+
 from losskit._array import Array, Namespace, as_array, device
 
 __all__ = ["LOG2_E", "REDUCTIONS", "apply_scale", "batch_sums", "mean_over_outputs",
@@ -44,7 +46,15 @@ def mean_over_outputs(xp: Namespace, values: Array) -> tuple[Array, int]:
     if values.ndim <= 1:
         return values, 1
     k = values.shape[-1]
+    if _is_torch_float(values):
+        return values.mean(-1), k  # the tensor's method: no namespace wrapper per call
     return xp.mean(values, axis=-1), k
+
+
+def _is_torch_float(values: Array) -> bool:
+    """A floating PyTorch tensor, whose own ``mean`` and ``sum`` are the namespace's (which
+    wraps them with ~2 µs of argument handling per call, measured on a 256 x 1 batch)."""
+    return aac.is_torch_array(values) and values.is_floating_point()
 
 
 def weight_scale(xp: Namespace, weight: Array) -> Array:
@@ -117,6 +127,8 @@ def reduce(xp: Namespace, values: Array, reduction: str, *, weight: Array | None
         return _weighted(xp, values, weight)
     if weight is None and mean_weight is None:
         # one autograd node instead of a sum and a division
+        if _is_torch_float(values):
+            return values.mean() if reduction == "mean" else values.sum()
         return xp.mean(values) if reduction == "mean" else xp.sum(values)
     scaled, scale = _normalised(xp, weight)
     total = xp.sum(_weighted(xp, values, scaled))

@@ -74,7 +74,7 @@ from losskit._adapters import (
     options_of,
 )
 
-__all__ = ["CRITERIA", "Loss"]  # + one named criterion per catalogue loss (see CRITERIA)
+__all__ = ["CRITERIA", "TRACED_BY_DYNAMO", "Loss"]  # + a named criterion per catalogue loss
 
 @dataclass
 class _Plan:

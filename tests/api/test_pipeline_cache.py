@@ -137,3 +137,32 @@ def test_check_finite_on_cpu_tensors_gives_the_same_verdicts(allow_inf):
     # the same on NumPy (the general path)
     with pytest.raises(ValueError, match=r"\(1 of 3, first at index 1\)"):
         check_finite("f", np, "x", np.array([1.0, math.nan, 2.0]), allow_inf=allow_inf)
+
+
+def test_torch_shortcuts_of_the_array_helpers_give_the_general_numbers():
+    from losskit._array import log_sigmoid, mul_zero_safe
+    from losskit._reduction import mean_over_outputs, reduce
+
+    xp = aac.array_namespace(torch.ones(1))
+    x = np.array([-800.0, -745.0, -40.0, -1e-20, 0.0, 1e-20, 3.0, 40.0, 745.0, np.inf, -np.inf])
+    ours = log_sigmoid(xp, torch.from_numpy(x)).numpy()
+    general = log_sigmoid(np, x)  # the branch-free formula
+    # to rounding; PyTorch's exp flushes the last subnormals (-log σ(745) is 0, not 5e-324)
+    np.testing.assert_allclose(ours, general, rtol=4e-16, atol=1e-300)
+    t = torch.from_numpy(x).requires_grad_(True)
+    (grad,) = torch.autograd.grad(log_sigmoid(xp, t).sum(), t)
+    assert torch.isfinite(grad).all() and grad[4].item() == 0.5  # sigmoid(-x) at 0
+    a = torch.tensor([0.0, 1.0, 2.0, np.nan], dtype=torch.float64)
+    b = torch.tensor([np.inf, 2.0, -np.inf, 1.0], dtype=torch.float32)
+    with np.errstate(invalid="ignore"):  # NumPy's 0 * inf, which where then discards
+        general = mul_zero_safe(np, a.numpy(), b.numpy().astype(np.float64))
+    np.testing.assert_array_equal(mul_zero_safe(xp, a, b).numpy(), general)
+    assert mul_zero_safe(xp, a, b).dtype == torch.float64
+    values = torch.linspace(0.0, 3.0, 12, dtype=torch.float32).reshape(4, 3)
+    for reduction in ("mean", "sum"):
+        np.testing.assert_allclose(reduce(xp, values, reduction).numpy(),
+                                   reduce(np, values.numpy(), reduction), rtol=1e-6)
+    np.testing.assert_allclose(mean_over_outputs(xp, values)[0].numpy(),
+                               mean_over_outputs(np, values.numpy())[0], rtol=1e-6)
+    # integer per-sample values keep the namespace's rules (torch's own mean refuses them)
+    assert reduce(xp, torch.arange(4), "sum").item() == 6
