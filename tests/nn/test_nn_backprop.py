@@ -127,3 +127,14 @@ def test_gelu_trains_through_autograd(monkeypatch):
     members = _members("cross_entropy", "classification", activation="gelu")
     assert all(not isinstance(h, Exception) for h in fit_batched(members))
     assert not seen
+
+
+def test_large_steps_train_through_autograd(monkeypatch):
+    # more rows a step than BY_HAND_ROWS: element-wise work dominates, autograd is used
+    seen = []
+    monkeypatch.setattr(_backprop, "backward", lambda *a: seen.append(1))
+    members = _members("cross_entropy", "classification")
+    for m in members:
+        m.trainer.batch_size = batched_module.BY_HAND_ROWS // 2  # 3 members: 1.5x the rows
+    assert all(not isinstance(h, Exception) for h in fit_batched(members))
+    assert not seen

@@ -7,10 +7,10 @@ become one ``(M, fan_in, fan_out)`` tensor and its biases ``(M, 1, fan_out)``, a
 one batched matrix product per layer (``torch.baddbmm``) over ``(M, batch, fan_in)`` inputs.
 For small networks a step costs about what one member's step costs alone, because the time of
 an eager-mode step is almost all per-call overhead. The backward pass is written out
-(:mod:`losskit.nn._backprop`: a few batched products, no autograd graph through the network),
-with the output error from each loss's declared raw-space kernel, or through autograd on the
-loss alone where it has none; GELU networks train through autograd. A single fit is the batch
-of one.
+(:mod:`losskit.nn._backprop`: a few batched products, no autograd graph through the network)
+while a step is small (:data:`BY_HAND_ROWS`), with the output error from each loss's declared
+raw-space kernel, or through autograd on the loss alone where it has none; larger steps and
+GELU networks train through autograd. A single fit is the batch of one.
 
 Each member behaves exactly as its sequential fit with the same seed (the tests check it):
 
@@ -78,6 +78,13 @@ DEFAULT_MAX_BYTES = 512 * 2**20
 #: write the backward pass out where the heads allow it (:mod:`losskit.nn._backprop`);
 #: ``False`` trains every batch through autograd (the tests compare the two)
 _BY_HAND = True
+#: ... while a step has at most this many rows (members x batch size): there the step is
+#: per-call overhead and the written-out pass wins (a breast-cancer fit, one member: 2.8 s
+#: against 5.0 s through autograd); with more rows the element-wise passes dominate and a
+#: loss kernel's dozen-odd operations (BCE's cancellation-free form) cost more than autograd
+#: through a fused loss (measured, 30-100-1 nets, batch 32, BCE and focal members: equal time
+#: at 4-20 members, 10-20% slower by hand at 50)
+BY_HAND_ROWS = 512
 
 
 @dataclass
@@ -403,7 +410,8 @@ class _Batch:
         # hidden activation's derivative is written out
         # (the output error from the loss's kernel, else through autograd on the loss alone)
         raw_grads = [raw_gradient(head) for _, _, head in slices]
-        by_hand = _BY_HAND and models[0].activation in ACTIVATION_GRADIENTS
+        by_hand = _BY_HAND and models[0].activation in ACTIVATION_GRADIENTS and \
+            len(setups) * tr.batch_size <= BY_HAND_ROWS
         params: list[torch.Tensor] = []
         for layer_group in zip(*(_linears(m) for m in models), strict=True):
             params.append(torch.stack([lin.weight.detach().t() for lin in layer_group])
