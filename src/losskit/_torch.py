@@ -355,7 +355,7 @@ def mean_squared_error(hooks: LossHooks, y_true: Any, y_pred: Any, kwargs: dict[
                                                                     reduction="none"), reduction)
     # a NaN or inf input makes the result non-finite: the generic path reports it (or, for a
     # square that overflows, returns the same inf)
-    if check and not bool(value.isfinite().all()):
+    if check and not _finite(value):  # a 0-d mean: one scalar read (8.6 -> ~1 µs)
         return None
     return value
 
@@ -415,8 +415,7 @@ def _regression_value(hooks: LossHooks, torch: Any, fused: Callable[..., Array],
     else:
         value = _reduced(hooks, torch, fused(y_pred, y_true, reduction="none"), reduction)
     _, probe = _probes(y_pred, kwargs)
-    if probe and not (math.isfinite(value.item()) if value.ndim == 0
-                      else bool(value.isfinite().all())):
+    if probe and not _finite(value):
         return None
     return value
 
