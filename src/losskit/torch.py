@@ -73,6 +73,7 @@ from losskit._adapters import (
     family_loss,
     options_of,
 )
+from losskit._validation import fail
 
 __all__ = ["CRITERIA", "TRACED_BY_DYNAMO", "Loss"]  # + a named criterion per catalogue loss
 
@@ -216,10 +217,18 @@ class Loss(torch.nn.Module):
         loss, fixed = family_loss(cls.__name__, family)
         return CRITERIA[loss](reduction=reduction, **fixed, **options)
 
-    def forward(self, input: torch.Tensor, target: Any,
-                sample_weight: Any = None) -> torch.Tensor:
-        """The loss of the prediction ``input`` against ``target`` (PyTorch's order)."""
+    def forward(self, input: torch.Tensor, target: Any, sample_weight: Any = None,
+                **per_batch: Any) -> torch.Tensor:
+        """The loss of the prediction ``input`` against ``target`` (PyTorch's order).
+
+        ``per_batch``: options that change with each batch (``ctc_loss``'s
+        ``input_lengths``/``target_lengths``, a ``where`` mask), given to this call only;
+        an option fixed at construction cannot be given again here.
+        """
         plan: _Plan = self.__dict__["_plan"]
+        if per_batch:
+            return self.function(target, input, sample_weight=sample_weight, **plan.kwargs,
+                                 **self._buffers, **self._per_batch(per_batch))
         if torch.compiler.is_compiling():
             if plan.graph_key is not None and isinstance(input, torch.Tensor) \
                     and isinstance(target, torch.Tensor) \
@@ -232,6 +241,21 @@ class Loss(torch.nn.Module):
                 return value
         return self.function(target, input, sample_weight=sample_weight, **plan.kwargs,
                              **self._buffers)
+
+    def _per_batch(self, per_batch: dict[str, Any]) -> dict[str, Any]:
+        """The per-call options, checked: declared by the loss, not fixed at construction."""
+        declared = [name for name, p in inspect.signature(self.function).parameters.items()
+                    if p.kind is p.KEYWORD_ONLY and name not in ("reduction", "sample_weight")]
+        for key in per_batch:
+            if key not in declared:
+                fail(type(self).__name__, key, f"is not an option of {self.loss} that can be "
+                     f"given per batch", f"Pass one of its options ({', '.join(declared)}); "
+                     "reduction is set at construction", error=TypeError)
+            if key in self.options or key in self._buffers:
+                fail(type(self).__name__, key, "was already given at construction",
+                     "Give it either to the criterion or to each call, not both",
+                     error=TypeError)
+        return per_batch
 
     def extra_repr(self) -> str:
         shown = [self.loss] + ([f"reduction={self.reduction!r}"]

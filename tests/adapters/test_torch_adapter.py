@@ -224,3 +224,39 @@ def test_a_criterion_from_a_family_is_the_familys_nll(family, case):
     np.testing.assert_allclose(criterion(raw, y).item(), fam.loss(y, raw).item(), rtol=1e-12)
     with pytest.raises(ValueError, match=r"from_family|splits its raw outputs"):
         lkt.Loss.from_family("heteroscedastic_gaussian")
+
+
+def test_per_batch_options_reach_the_loss_ctc_lengths_as_torch_ctcloss():
+    """Options that change with each batch (CTC's lengths) are given to the call, as to
+    ``nn.CTCLoss``: the value and the gradient are PyTorch's."""
+    import losskit.torch as lt
+
+    torch.manual_seed(0)
+    T, N, C, S = 12, 3, 5, 4
+    logits = torch.randn(T, N, C, dtype=torch.float64, requires_grad=True)
+    targets = torch.randint(1, C, (N, S))
+    input_lengths, target_lengths = torch.tensor([12, 10, 7]), torch.tensor([4, 2, 3])
+    ours = lt.CtcLoss(convention="torch")(logits.log_softmax(-1), targets,
+                                          input_lengths=input_lengths,
+                                          target_lengths=target_lengths)
+    (ours_grad,) = torch.autograd.grad(ours, logits)
+    theirs = torch.nn.CTCLoss()(logits.log_softmax(-1), targets, input_lengths, target_lengths)
+    (theirs_grad,) = torch.autograd.grad(theirs, logits)
+    torch.testing.assert_close(ours, theirs, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(ours_grad, theirs_grad, rtol=1e-8, atol=1e-10)
+
+
+def test_per_batch_options_are_checked():
+    import losskit.torch as lt
+
+    y, z = torch.tensor([1.0, 0.0]), torch.tensor([0.3, -0.2])
+    with pytest.raises(TypeError, match="bogus is not an option of binary_cross_entropy"):
+        lt.BinaryCrossEntropyLoss()(z, y, bogus=1)
+    with pytest.raises(TypeError, match="reduction is set at construction"):
+        lt.BinaryCrossEntropyLoss()(z, y, reduction="sum")
+    with pytest.raises(TypeError, match="from_logits was already given at construction"):
+        lt.BinaryCrossEntropyLoss(from_logits=True)(z, y, from_logits=True)
+    # an option not fixed at construction may be given per call
+    got = lt.BinaryCrossEntropyLoss()(z, y, from_logits=True)
+    torch.testing.assert_close(
+        got, torch.nn.functional.binary_cross_entropy_with_logits(z, y))
