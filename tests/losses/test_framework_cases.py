@@ -102,13 +102,14 @@ def _triplet(s):
 
 def _triplet_with_distance(s):
     # PyTorch's samples pass nn.PairwiseDistance(): the L2 distance with eps = 1e-6, which is
-    # triplet_margin_loss's
+    # losskit's "euclidean"
     distance = s.kwargs["distance_function"]
     assert isinstance(distance, torch.nn.PairwiseDistance)
     assert (distance.norm, distance.eps) == (2.0, 1e-6)
     pred = torch.stack([s.input, *s.args], dim=-2)
     options = {k: v for k, v in s.kwargs.items() if k in ("margin", "swap")}
-    return (lk.triplet_margin_loss, None, pred, options,
+    return (lk.triplet_margin_with_distance_loss, None, pred,
+            {**options, "distance_function": "euclidean"},
             lambda p: F.triplet_margin_with_distance_loss(
                 p[..., 0, :], p[..., 1, :], p[..., 2, :], distance_function=distance,
                 **options, reduction="none"))
