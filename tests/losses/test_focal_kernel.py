@@ -69,6 +69,12 @@ def test_extreme_logits_stay_finite_and_exact(options):
     for part in ("value", "gradient", "hessian"):
         out = getattr(KERNEL, part)(np, y, z, **options)
         assert np.all(np.isfinite(out)), (part, out)
+        # torch (its native sigmoid/logsigmoid path), float64 and float32, the same numbers
+        for dtype, rtol in ((torch.float64, 1e-12), (torch.float32, 1e-5)):
+            out_t = getattr(KERNEL, part)(torch, torch.tensor(y, dtype=dtype),
+                                          torch.tensor(z, dtype=dtype), **options)
+            assert bool(torch.isfinite(out_t).all()), (part, dtype, out_t)
+            np.testing.assert_allclose(out_t.double().numpy(), out, rtol=rtol, atol=1e-30)
     # a confident correct positive: 1 - p_t = sigma(-40) = e^-40 (to 1e-17), not a rounded 0;
     # l = (e^-40)^gamma e^-40 and dl/dz = -(gamma + 1) (e^-40)^(gamma + 1), both non-zero
     gamma = options["gamma"]

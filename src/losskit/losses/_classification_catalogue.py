@@ -994,13 +994,28 @@ _BINARY_FOCAL_LOSS = LossExplanation(
 )
 
 
+def _torch_logsigmoid(x: Array) -> Array:
+    import torch
+
+    return torch.nn.functional.logsigmoid(x)
+
+
 def _focal_logit_parts(xp: Namespace, y: Array, eta: Array, gamma: float,
                        alpha: float | None) -> tuple[Array, ...]:
     """``(p, 1 - p, BCE, 1 - p_t, (1 - p_t)^gamma, alpha_t)`` of the logit ``eta``, as the body
     computes them from logits: ``BCE = y softplus(-eta) + (1 - y) softplus(eta)`` and
     ``1 - p_t = y sigma(-eta) + (1 - y) sigma(eta)``, sums of non-negative terms (nothing
     cancels, for soft labels too)."""
-    p, q, log_p, log_q = sigmoid_parts(xp, eta)
+    if aac.is_torch_array(eta):
+        # torch's own sigmoid and logsigmoid, one native op each (the output error of a
+        # training step: 4 of them took 54 µs through sigmoid_parts' where-forms at 32 x 1,
+        # 5 µs natively); exact and finite for every finite logit
+        minus = -eta
+        p, q = eta.sigmoid(), minus.sigmoid()
+        log_p = _torch_logsigmoid(eta)
+        log_q = _torch_logsigmoid(minus)
+    else:
+        p, q, log_p, log_q = sigmoid_parts(xp, eta)
     not_y = 1.0 - y
     bce = -(mul_zero_safe(xp, y, log_p) + mul_zero_safe(xp, not_y, log_q))
     miss = y * q + not_y * p
@@ -1009,10 +1024,14 @@ def _focal_logit_parts(xp: Namespace, y: Array, eta: Array, gamma: float,
 
 
 def _focal_ratio(xp: Namespace, p: Array, q: Array, miss: Array) -> Array:
-    """``p (1 - p) / (1 - p_t)``, in [0, 1] (``1 - p_t >= min(p, 1 - p)``); 0 where
-    ``1 - p_t`` underflows to 0 (there ``BCE`` and the focal factor are 0 as well)."""
-    positive = miss > 0.0
-    return select(xp, positive, (p * q) / select(xp, positive, miss, 1.0), 0.0)
+    """``p (1 - p) / (1 - p_t)``, in [0, 1] as ``1 - p_t >= min(p, 1 - p) >= p (1 - p)``;
+    the divisor at least the smallest normal number, so 0 where ``1 - p_t`` underflows to 0
+    (there ``BCE`` and the focal factor are 0 as well). Two element-wise ops, not a ``where``
+    (12 -> 4 µs a call on torch at 32 x 1)."""
+    floor = xp.finfo(miss.dtype).smallest_normal
+    if aac.is_torch_array(miss):
+        return (p * q) / miss.clamp_min(floor)
+    return (p * q) / xp.maximum(miss, xp.asarray(floor, dtype=miss.dtype))
 
 
 def _binary_focal_value(xp: Namespace, y: Array, eta: Array, *, gamma: float = 2.0,
@@ -1030,7 +1049,7 @@ def _binary_focal_gradient(xp: Namespace, y: Array, eta: Array, *, gamma: float 
     p, q, bce, miss, focal, balance = _focal_logit_parts(xp, y, eta, gamma, alpha)
     d = (1.0 - y) * p - y * q  # sigma(eta) - y without cancellation
     if gamma:
-        d = gamma * (1.0 - 2.0 * y) * bce * _focal_ratio(xp, p, q, miss) + d
+        d = gamma * ((1.0 - y) - y) * bce * _focal_ratio(xp, p, q, miss) + d
     g = focal * d
     return g if alpha is None else balance * g
 
@@ -1045,7 +1064,7 @@ def _binary_focal_hessian(xp: Namespace, y: Array, eta: Array, *, gamma: float =
     h = p * q
     if gamma:
         d = (1.0 - y) * p - y * q
-        tr = (1.0 - 2.0 * y) * _focal_ratio(xp, p, q, miss)
+        tr = ((1.0 - y) - y) * _focal_ratio(xp, p, q, miss)
         h = gamma * ((gamma - 1.0) * tr * tr * bce + tr * ((q - p) * bce + 2.0 * d)) + h
     h = focal * h
     return h if alpha is None else balance * h
