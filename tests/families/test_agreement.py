@@ -114,8 +114,10 @@ def test_every_kernel_is_the_losss_own_gradient():
     rng = np.random.default_rng(6)
     raw_space = {"poisson_nll": {"log_input": True}, "gamma_nll": {"log_input": True},
                  "binary_cross_entropy": {"from_logits": True},
-                 "sparse_categorical_cross_entropy": {"from_logits": True}}
+                 "sparse_categorical_cross_entropy": {"from_logits": True},
+                 "binary_focal_loss": {"from_logits": True, "gamma": 2.0, "alpha": 0.25}}
     by_loss = {fam.loss_name: fam for fam in FAMILIES}
+    by_loss["binary_focal_loss"] = lk.families.Bernoulli()  # 0/1 labels, logits
     with_kernel = [s for s in loss_specs().values() if s.kernel is not None]
     assert {s.name for s in with_kernel} >= {f.loss_name for f in FAMILIES}
     for spec in with_kernel:

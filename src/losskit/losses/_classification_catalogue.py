@@ -79,7 +79,7 @@ from losskit.losses._core import (
     prepare,
     sample_weights,
 )
-from losskit.losses._spec import Case, LossExplanation, explained
+from losskit.losses._spec import Case, Kernel, LossExplanation, explained
 
 __all__ = [
     "binary_focal_loss",
@@ -994,7 +994,85 @@ _BINARY_FOCAL_LOSS = LossExplanation(
 )
 
 
-@loss_function(gamma=_GAMMA, alpha=_ALPHA, from_logits=Boolean(),
+def _torch_logsigmoid(x: Array) -> Array:
+    import torch
+
+    return torch.nn.functional.logsigmoid(x)
+
+
+def _focal_logit_parts(xp: Namespace, y: Array, eta: Array, gamma: float,
+                       alpha: float | None) -> tuple[Array, ...]:
+    """``(p, 1 - p, BCE, 1 - p_t, (1 - p_t)^gamma, alpha_t)`` of the logit ``eta``, as the body
+    computes them from logits: ``BCE = y softplus(-eta) + (1 - y) softplus(eta)`` and
+    ``1 - p_t = y sigma(-eta) + (1 - y) sigma(eta)``, sums of non-negative terms (nothing
+    cancels, for soft labels too)."""
+    if aac.is_torch_array(eta):
+        # torch's own sigmoid and logsigmoid, one native op each (the output error of a
+        # training step: 4 of them took 54 µs through sigmoid_parts' where-forms at 32 x 1,
+        # 5 µs natively); exact and finite for every finite logit
+        minus = -eta
+        p, q = eta.sigmoid(), minus.sigmoid()
+        log_p = _torch_logsigmoid(eta)
+        log_q = _torch_logsigmoid(minus)
+    else:
+        p, q, log_p, log_q = sigmoid_parts(xp, eta)
+    not_y = 1.0 - y
+    bce = -(mul_zero_safe(xp, y, log_p) + mul_zero_safe(xp, not_y, log_q))
+    miss = y * q + not_y * p
+    balance = 1.0 if alpha is None else alpha * y + (1.0 - alpha) * not_y
+    return p, q, bce, miss, _focal_power(miss, gamma), balance
+
+
+def _focal_ratio(xp: Namespace, p: Array, q: Array, miss: Array) -> Array:
+    """``p (1 - p) / (1 - p_t)``, in [0, 1] as ``1 - p_t >= min(p, 1 - p) >= p (1 - p)``;
+    the divisor at least the smallest normal number, so 0 where ``1 - p_t`` underflows to 0
+    (there ``BCE`` and the focal factor are 0 as well). Two element-wise ops, not a ``where``
+    (12 -> 4 µs a call on torch at 32 x 1)."""
+    floor = xp.finfo(miss.dtype).smallest_normal
+    if aac.is_torch_array(miss):
+        return (p * q) / miss.clamp_min(floor)
+    return (p * q) / xp.maximum(miss, xp.asarray(floor, dtype=miss.dtype))
+
+
+def _binary_focal_value(xp: Namespace, y: Array, eta: Array, *, gamma: float = 2.0,
+                        alpha: float | None = None) -> Array:
+    r""":math:`\alpha_t (1 - p_t)^\gamma\, \mathrm{BCE}(y, \sigma(\eta))` of the logit
+    :math:`\eta` (``binary_focal_loss(..., from_logits=True)``, element by element)."""
+    _, _, bce, _, focal, balance = _focal_logit_parts(xp, y, eta, gamma, alpha)
+    return focal * bce if alpha is None else balance * focal * bce
+
+
+def _binary_focal_gradient(xp: Namespace, y: Array, eta: Array, *, gamma: float = 2.0,
+                           alpha: float | None = None) -> Array:
+    r""":math:`\alpha_t m^\gamma [\gamma (1 - 2y)\, r\, \mathrm{BCE} + \sigma(\eta) - y]`,
+    :math:`m = 1 - p_t`, :math:`r = p(1 - p)/m` (:math:`dm/d\eta = (1 - 2y) p (1 - p)`)."""
+    p, q, bce, miss, focal, balance = _focal_logit_parts(xp, y, eta, gamma, alpha)
+    d = (1.0 - y) * p - y * q  # sigma(eta) - y without cancellation
+    if gamma:
+        d = gamma * ((1.0 - y) - y) * bce * _focal_ratio(xp, p, q, miss) + d
+    g = focal * d
+    return g if alpha is None else balance * g
+
+
+def _binary_focal_hessian(xp: Namespace, y: Array, eta: Array, *, gamma: float = 2.0,
+                          alpha: float | None = None) -> Array:
+    r""":math:`\alpha_t m^\gamma [\gamma(\gamma - 1) (t r)^2 \mathrm{BCE}
+    + \gamma t r ((1 - 2p)\mathrm{BCE} + 2(p - y)) + p(1 - p)]`, :math:`t = 1 - 2y`: the
+    derivative of :func:`_binary_focal_gradient` (bounded for ``0 < gamma < 1`` too, as
+    :math:`r \le 1`). Not positive everywhere: the focal loss is not convex in the logit."""
+    p, q, bce, miss, focal, balance = _focal_logit_parts(xp, y, eta, gamma, alpha)
+    h = p * q
+    if gamma:
+        d = (1.0 - y) * p - y * q
+        tr = ((1.0 - y) - y) * _focal_ratio(xp, p, q, miss)
+        h = gamma * ((gamma - 1.0) * tr * tr * bce + tr * ((q - p) * bce + 2.0 * d)) + h
+    h = focal * h
+    return h if alpha is None else balance * h
+
+
+@loss_function(kernel=Kernel("logit", _binary_focal_value, _binary_focal_gradient,
+                             _binary_focal_hessian),
+               gamma=_GAMMA, alpha=_ALPHA, from_logits=Boolean(),
                label_smoothing=Real(0.0, 1.0), eps=_EPS,
                aliases=("focal", "focal loss", "sigmoid focal"), explanation=_BINARY_FOCAL_LOSS)
 def binary_focal_loss(
