@@ -600,15 +600,7 @@ def _fused_function(torch: Any) -> Any:
         @staticmethod
         def backward(ctx: Any, g: Array) -> tuple[Array | None, ...]:
             z, y, *saved = ctx.saved_tensors
-            # the factor of each element: the reduction's (1/n for the mean, 1/k for a
-            # sample's k outputs) times the incoming gradient
-            k = z.shape[-1] if z.ndim > 1 else 1
-            if ctx.reduction == "mean":
-                scale = g / z.numel()
-            elif ctx.reduction == "sum":
-                scale = g / k
-            else:
-                scale = (g / k)[..., None] if z.ndim > 1 else g
+            scale = _backward_scale(g, z, ctx.reduction)
             differentiable = torch.is_grad_enabled()
             d = ctx.kernel.derivative(torch, y, z, None if differentiable else tuple(saved),
                                       scale)
@@ -634,6 +626,18 @@ def _same_float_tensors(y_true: Any, y_pred: Any) -> Any:
             or y_true.requires_grad:
         return None
     return torch
+
+
+def _backward_scale(g: Array, x: Array, reduction: str) -> Array:
+    """The factor of each element of ``x`` in the backward pass of a reduced loss: the
+    reduction's (1/n for the mean, 1/k for a sample's k outputs) times the incoming
+    gradient ``g``."""
+    k = x.shape[-1] if x.ndim > 1 else 1
+    if reduction == "mean":
+        return g / x.numel()
+    if reduction == "sum":
+        return g / k
+    return (g / k)[..., None] if x.ndim > 1 else g
 
 
 def _finite(value: Array) -> bool:
@@ -1157,13 +1161,7 @@ def _nb_function(torch: Any) -> Any:
         @staticmethod
         def backward(ctx: Any, g: Array) -> tuple[Array | None, ...]:
             z, y, *saved = ctx.saved_tensors
-            k = y.shape[-1] if y.ndim > 1 else 1
-            if ctx.reduction == "mean":
-                scale = g / y.numel()
-            elif ctx.reduction == "sum":
-                scale = g / k
-            else:
-                scale = (g / k)[..., None] if y.ndim > 1 else g
+            scale = _backward_scale(g, y, ctx.reduction)  # y: one column per output
             factor = scale[..., None] if scale.ndim else scale
             if torch.is_grad_enabled():  # create_graph: from z, differentiably
                 return _nb_gradient(torch, y, *_nb_terms(torch, y, z)[1:]) * factor, \
