@@ -1072,7 +1072,7 @@ def _binary_focal_hessian(xp: Namespace, y: Array, eta: Array, *, gamma: float =
 
 @loss_function(kernel=Kernel("logit", _binary_focal_value, _binary_focal_gradient,
                              _binary_focal_hessian),
-               gamma=_GAMMA, alpha=_ALPHA, from_logits=Boolean(),
+               gamma=_GAMMA, alpha=_ALPHA, from_logits=Boolean(), axis=Integer(),
                label_smoothing=Real(0.0, 1.0), eps=_EPS,
                aliases=("focal", "focal loss", "sigmoid focal"), explanation=_BINARY_FOCAL_LOSS)
 def binary_focal_loss(
@@ -1083,6 +1083,7 @@ def binary_focal_loss(
     gamma: float = 2.0,
     alpha: float | None = None,
     from_logits: bool = False,
+    axis: int = -1,
     label_smoothing: float = 0.0,
     eps: float | None = None,
     sample_weight: Any = None,
@@ -1133,6 +1134,9 @@ def binary_focal_loss(
         Class balance :math:`\alpha` of the positive class (0.25 in the paper).
     from_logits : bool
         ``y_pred`` holds logits.
+    axis : int
+        The label axis, averaged per sample (Keras' ``binary_focal_crossentropy(..., axis=)``,
+        under every convention); 1-D input is one label per sample.
     label_smoothing : float in [0, 1]
         Targets move towards 1/2 (Keras' definition), before everything else.
     eps : float in [0, 0.5), optional
@@ -1171,9 +1175,15 @@ def binary_focal_loss(
     array([0.01, 0.81])
     >>> bool(lk.binary_focal_loss(y, p, gamma=0.0) == lk.binary_cross_entropy(y, p))
     True
+
+    ``axis`` names the label axis: here the two labels of each sample lie along axis 0.
+
+    >>> y, p = [[1.0, 0.0], [0.0, 1.0]], [[0.9, 0.2], [0.3, 0.6]]
+    >>> lk.binary_focal_loss(y, p, axis=0, reduction="none").round(6)
+    array([0.016577, 0.045329])
     """
     func = "binary_focal_loss"
-    inputs = prepare(func, y_true, y_pred, sample_weight)
+    inputs = prepare(func, y_true, y_pred, sample_weight, axis=axis)
     xp, y, z = inputs.xp, inputs.y_true, inputs.y_pred
     policy = CONVENTIONS[convention].only("keras")
     # Keras applies the sigmoid first, then computes as from probabilities
