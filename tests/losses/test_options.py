@@ -743,3 +743,104 @@ def test_bad_focal_axes_get_the_error_template(axis, error, message):
     y, z, _ = _focal_case(True, three_d=True)
     with pytest.raises(error, match=rf"binary_focal_loss: {message}"):
         FOCAL(y, z, from_logits=True, axis=axis)
+
+
+# ------------------------------------------------------------ optax's where= of kl_divergence
+# optax/losses/_classification_test.py KLDivergenceTest.test_mask (sizes 5 and 10: the
+# divergence over the entries kept) with optax's log-predictions the masked log-softmax of
+# logits, as losskit's from_logits=True computes them.
+
+KL = lk.kl_divergence
+
+
+def _kl_case(size, seed):
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(2, size))
+    p = rng.dirichlet(np.ones(size), size=2)
+    mask = rng.integers(0, 2, size=(2, size)).astype(bool)
+    mask[:, 0] = True  # a class left in each row
+    return z, p, mask
+
+
+def _optax_kl(z, p, where):
+    return optax.losses.kl_divergence(jax.nn.log_softmax(z, where=where), p, where=where)
+
+
+@pytest.mark.parametrize("size", [5, 10])
+def test_optax_kl_divergence_where_mask(backend, size):
+    z, p, mask = _kl_case(size, size)
+    theirs, their_grad = _optax_parts(lambda q, t: _optax_kl(q, t, jnp.asarray(mask)), z, p)
+    got, grad = _losskit_parts(backend, KL, p, z, from_logits=True, where=mask,
+                               convention="optax")
+    _close(got, theirs)
+    _close(grad, their_grad)
+    # optax's own identity: the divergence over the entries kept (targets as given)
+    for row in range(2):
+        kept = mask[row]
+        _close(float(got[row]), float(KL(p[row, kept], z[row, kept], from_logits=True,
+                                         convention="optax", check_values=False)))
+
+
+@pytest.mark.parametrize("size", [5, 10])
+def test_kl_where_is_the_divergence_over_the_classes_left(backend, size):
+    z, p, mask = _kl_case(size, size + 1)
+    p = np.where(mask, p, 0.0)
+    p /= p.sum(axis=-1, keepdims=True)  # no target on a masked class
+    got, grad = _losskit_parts(backend, KL, p, z, from_logits=True, where=mask)
+    for row in range(2):
+        kept = mask[row]
+        _close(float(got[row]), float(KL(p[row, kept], z[row, kept], from_logits=True)))
+        _close(grad[row, kept], lk.gradient(KL, p[row, kept], z[row, kept],
+                                            from_logits=True) / 2)
+    np.testing.assert_array_equal(grad[~mask], 0.0)
+
+
+def test_kl_where_refuses_a_target_on_a_masked_class_unless_optax():
+    z, p, mask = _kl_case(5, 3)
+    with pytest.raises(ValueError, match=r"kl_divergence: y_true puts weight on class \d of "
+                                         r"sample \d, which where masks out"):
+        KL(p, z, from_logits=True, where=mask)
+    assert np.isfinite(float(KL(p, z, from_logits=True, where=mask, convention="optax")))
+
+
+@pytest.mark.parametrize("from_logits", [False, True])
+def test_kl_where_per_sample_drops_samples_and_optax_keeps_their_zero(backend, from_logits):
+    z, p, _ = _kl_case(4, 9)
+    x = z if from_logits else np.exp(z) / np.exp(z).sum(axis=-1, keepdims=True)
+    keep = np.array([True, False])
+    kept = float(KL(p[:1], x[:1], from_logits=from_logits))
+    got = _numpy(KL(backend.asarray(p), backend.asarray(x), from_logits=from_logits,
+                    where=backend.asarray(keep)))
+    assert float(got) == pytest.approx(kept, rel=1e-12)
+    optax_mean = KL(p, x, from_logits=from_logits, where=keep, convention="optax")
+    assert float(optax_mean) == pytest.approx(kept / 2, rel=1e-12)
+    grad = _numpy(lk.gradient(KL, backend.asarray(p), backend.asarray(x),
+                              from_logits=from_logits, where=backend.asarray(keep)))
+    _close(grad[0], lk.gradient(KL, p[:1], x[:1], from_logits=from_logits)[0])
+    np.testing.assert_array_equal(grad[1], 0.0)
+    if backend.name == "torch":  # autograd through the value
+        xt = torch.tensor(x, requires_grad=True)
+        KL(torch.tensor(p), xt, from_logits=from_logits, where=torch.tensor(keep)).backward()
+        _close(xt.grad.numpy(), grad)
+
+
+@pytest.mark.parametrize(("where", "error", "message"), [
+    (np.ones((2, 5)), TypeError, r"where has dtype float64. Pass a boolean mask"),
+    (np.ones((5,), dtype=bool), ValueError, r"where has shape \(5,\) but y_pred has 5 "
+                                            r"classes and \(2,\) samples"),
+])
+def test_bad_kl_masks_get_the_error_template(where, error, message):
+    z, p, _ = _kl_case(5, 1)
+    with pytest.raises(error, match=rf"kl_divergence: {message}"):
+        KL(p, z, from_logits=True, where=where)
+
+
+def test_a_kl_class_mask_needs_logits():
+    z, p, mask = _kl_case(5, 2)
+    with pytest.raises(ValueError, match=r"kl_divergence: where masks classes of probabilities"):
+        KL(p, np.full((2, 5), 0.2), where=mask)
+    # the where of each sample on torch tensors leaves the native kernel to the generic path
+    got = KL(torch.tensor(p), torch.tensor(z), from_logits=True, where=torch.tensor(mask),
+             convention="optax", reduction="none")
+    _close(_numpy(got), np.asarray(_optax_kl(jnp.asarray(z), jnp.asarray(p),
+                                             jnp.asarray(mask))))
