@@ -8,6 +8,8 @@ framework's autograd and losskit's own against autograd through its value."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -614,3 +616,231 @@ def test_hyperparameters_may_be_traced(index, traced_hyperparameters):
     slope = (float(fn(y, raw, **options, **{option: value + step}))
              - float(fn(y, raw, **options, **{option: value - step}))) / (2 * step)
     np.testing.assert_allclose(float(slope_got), slope, rtol=1e-5, atol=1e-10)
+
+
+# ------------------------------------------------------ Keras' axis= of the binary focal loss
+# Keras' losses_test.py (BinaryFocalCrossentropyTest) has no case with axis: its own inputs
+# (test_unweighted, test_sample_weighted) are laid out along each axis and compared with
+# keras.losses.binary_focal_crossentropy(..., axis=) and BinaryFocalCrossentropy(axis=).
+
+FOCAL = lk.binary_focal_loss
+#: BinaryFocalCrossentropyTest.test_unweighted: the probability and the logit case
+FOCAL_PROBABILITIES = (np.array([[1.0, 0.0], [1.0, 0.0]]), np.array([[0.9, 0.8], [0.7, 0.2]]),
+                       2.0)
+FOCAL_LOGITS = (np.array([[1.0, 1.0, 0.0], [0.0, 1.0, 0.0]]),
+                np.array([[1.5, -2.7, 2.9], [-3.8, 1.2, -4.5]]), 3.0)
+
+
+def _focal_case(from_logits, three_d):
+    y, x, gamma = FOCAL_LOGITS if from_logits else FOCAL_PROBABILITIES
+    if three_d:  # the case twice, along a new last axis
+        rng = np.random.default_rng(7)
+        y = np.stack([y, 1.0 - y], axis=-1)
+        x = np.stack([x, rng.normal(size=x.shape) if from_logits
+                      else rng.uniform(0.05, 0.95, size=x.shape)], axis=-1)
+    return y.astype(np.float32), x.astype(np.float32), gamma
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+@pytest.mark.parametrize("from_logits", [False, True])
+@pytest.mark.parametrize("three_d", [False, True])
+@pytest.mark.parametrize("alpha", [None, 0.3])
+def test_keras_binary_focal_crossentropy_axis(keras, backend, axis, from_logits, three_d,
+                                              alpha):
+    y, x, gamma = _focal_case(from_logits, three_d)
+    options = {} if alpha is None else {"apply_class_balancing": True, "alpha": alpha}
+    theirs = np.asarray(keras.losses.binary_focal_crossentropy(
+        y, x, from_logits=from_logits, gamma=gamma, axis=axis, label_smoothing=0.1, **options))
+    got = _numpy(FOCAL(backend.asarray(y), backend.asarray(x), gamma=gamma, alpha=alpha,
+                       axis=axis, from_logits=from_logits, label_smoothing=0.1,
+                       convention="keras", reduction="none"))
+    np.testing.assert_allclose(got, theirs, rtol=2e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_keras_binary_focal_crossentropy_axis_with_sample_weight(keras, backend, axis):
+    # BinaryFocalCrossentropyTest.test_sample_weighted's weights, one per sample
+    y, z, gamma = _focal_case(True, three_d=True)
+    samples = tuple(s for i, s in enumerate(y.shape) if i != axis % y.ndim)
+    w = np.linspace(1.2, 3.4, math.prod(samples)).reshape(samples).astype(np.float32)
+    loss = keras.losses.BinaryFocalCrossentropy(gamma=gamma, from_logits=True, axis=axis)
+    theirs = float(loss(y, z, sample_weight=w))
+    got = float(FOCAL(backend.asarray(y), backend.asarray(z), gamma=gamma, from_logits=True,
+                      axis=axis, sample_weight=backend.asarray(w), convention="keras"))
+    assert got == pytest.approx(theirs, rel=2e-6)
+
+
+def _torch_focal(y, z, axis, gamma, alpha):
+    """The focal loss from logits written out in torch (autograd's reference): the mean over
+    the label ``axis`` of alpha_t (1 - p_t)^gamma BCE, then over the samples."""
+    p = torch.sigmoid(z)
+    bce = F.binary_cross_entropy_with_logits(z, y, reduction="none")
+    p_t = y * p + (1 - y) * (1 - p)
+    balance = 1.0 if alpha is None else alpha * y + (1 - alpha) * (1 - y)
+    return (balance * (1 - p_t) ** gamma * bce).mean(dim=axis).mean()
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+@pytest.mark.parametrize("alpha", [None, 0.25])
+def test_binary_focal_axis_gradient_is_torch_autograd(backend, axis, alpha):
+    rng = np.random.default_rng(axis + 3)
+    z = rng.normal(scale=2.0, size=(3, 4, 2))
+    y = (rng.random(z.shape) > 0.5).astype(np.float64)
+    options = {"from_logits": True, "gamma": 2.0, "alpha": alpha}
+    zt = torch.tensor(z, requires_grad=True)
+    _torch_focal(torch.tensor(y), zt, axis, 2.0, alpha).backward()
+    values, grad = _losskit_parts(backend, FOCAL, y, z, axis=axis, **options)
+    _close(grad, zt.grad.numpy())
+    # and the same as moving the label axis last
+    moved = FOCAL(np.moveaxis(y, axis, -1), np.moveaxis(z, axis, -1), reduction="none",
+                  **options)
+    _close(values, moved)
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_binary_focal_axis_gradient_from_probabilities(backend, axis):
+    rng = np.random.default_rng(axis + 13)
+    p = rng.uniform(0.05, 0.95, size=(3, 2, 4))
+    y = rng.random(p.shape)  # soft targets
+    values, grad = _losskit_parts(backend, FOCAL, y, p, axis=axis, gamma=1.5, alpha=0.4)
+    pt = torch.tensor(p, requires_grad=True)
+    yt = torch.tensor(y)
+    bce = F.binary_cross_entropy(pt, yt, reduction="none")
+    miss = yt * (1 - pt) + (1 - yt) * pt
+    balance = 0.4 * yt + 0.6 * (1 - yt)
+    per_sample = (balance * miss ** 1.5 * bce).mean(dim=axis)
+    per_sample.mean().backward()
+    _close(values, per_sample.detach().numpy())
+    _close(grad, pt.grad.numpy())
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+def test_a_focal_label_axis_on_torch_tensors_does_not_take_the_native_kernel(keras, reduction):
+    # hard labels from logits: the native kernel's case, which averages the last axis only
+    # (axis 0 of length 3, the last of 2: the native kernel's sum would differ too)
+    y, z, gamma = (np.ascontiguousarray(a.transpose(1, 0, 2)) if i < 2 else a
+                   for i, a in enumerate(_focal_case(True, three_d=True)))
+    theirs = np.asarray(keras.losses.binary_focal_crossentropy(y, z, from_logits=True,
+                                                               gamma=gamma, axis=0))
+    expected = {"none": theirs, "sum": theirs.sum(), "mean": theirs.mean()}[reduction]
+    got = FOCAL(torch.tensor(y), torch.tensor(z), from_logits=True, gamma=gamma, axis=0,
+                reduction=reduction)
+    np.testing.assert_allclose(_numpy(got), expected, rtol=2e-6, atol=1e-7)
+    # the last axis named explicitly may take it: the same numbers as the default
+    last = FOCAL(torch.tensor(y), torch.tensor(z), from_logits=True, gamma=gamma, axis=2,
+                 reduction=reduction)
+    _close(_numpy(last), _numpy(FOCAL(torch.tensor(y), torch.tensor(z), from_logits=True,
+                                      gamma=gamma, reduction=reduction)), rtol=1e-6)
+
+
+@pytest.mark.parametrize(("axis", "error", "message"), [
+    (3, ValueError, r"axis is 3 but y_pred has 3 dimension\(s\)"),
+    (-4, ValueError, r"axis is -4 but y_pred has 3 dimension\(s\)"),
+    (1.0, TypeError, r"axis"),
+    ("0", TypeError, r"axis"),
+])
+def test_bad_focal_axes_get_the_error_template(axis, error, message):
+    y, z, _ = _focal_case(True, three_d=True)
+    with pytest.raises(error, match=rf"binary_focal_loss: {message}"):
+        FOCAL(y, z, from_logits=True, axis=axis)
+
+
+# ------------------------------------------------------------ optax's where= of kl_divergence
+# optax/losses/_classification_test.py KLDivergenceTest.test_mask (sizes 5 and 10: the
+# divergence over the entries kept) with optax's log-predictions the masked log-softmax of
+# logits, as losskit's from_logits=True computes them.
+
+KL = lk.kl_divergence
+
+
+def _kl_case(size, seed):
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(2, size))
+    p = rng.dirichlet(np.ones(size), size=2)
+    mask = rng.integers(0, 2, size=(2, size)).astype(bool)
+    mask[:, 0] = True  # a class left in each row
+    return z, p, mask
+
+
+def _optax_kl(z, p, where):
+    return optax.losses.kl_divergence(jax.nn.log_softmax(z, where=where), p, where=where)
+
+
+@pytest.mark.parametrize("size", [5, 10])
+def test_optax_kl_divergence_where_mask(backend, size):
+    z, p, mask = _kl_case(size, size)
+    theirs, their_grad = _optax_parts(lambda q, t: _optax_kl(q, t, jnp.asarray(mask)), z, p)
+    got, grad = _losskit_parts(backend, KL, p, z, from_logits=True, where=mask,
+                               convention="optax")
+    _close(got, theirs)
+    _close(grad, their_grad)
+    # optax's own identity: the divergence over the entries kept (targets as given)
+    for row in range(2):
+        kept = mask[row]
+        _close(float(got[row]), float(KL(p[row, kept], z[row, kept], from_logits=True,
+                                         convention="optax", check_values=False)))
+
+
+@pytest.mark.parametrize("size", [5, 10])
+def test_kl_where_is_the_divergence_over_the_classes_left(backend, size):
+    z, p, mask = _kl_case(size, size + 1)
+    p = np.where(mask, p, 0.0)
+    p /= p.sum(axis=-1, keepdims=True)  # no target on a masked class
+    got, grad = _losskit_parts(backend, KL, p, z, from_logits=True, where=mask)
+    for row in range(2):
+        kept = mask[row]
+        _close(float(got[row]), float(KL(p[row, kept], z[row, kept], from_logits=True)))
+        _close(grad[row, kept], lk.gradient(KL, p[row, kept], z[row, kept],
+                                            from_logits=True) / 2)
+    np.testing.assert_array_equal(grad[~mask], 0.0)
+
+
+def test_kl_where_refuses_a_target_on_a_masked_class_unless_optax():
+    z, p, mask = _kl_case(5, 3)
+    with pytest.raises(ValueError, match=r"kl_divergence: y_true puts weight on class \d of "
+                                         r"sample \d, which where masks out"):
+        KL(p, z, from_logits=True, where=mask)
+    assert np.isfinite(float(KL(p, z, from_logits=True, where=mask, convention="optax")))
+
+
+@pytest.mark.parametrize("from_logits", [False, True])
+def test_kl_where_per_sample_drops_samples_and_optax_keeps_their_zero(backend, from_logits):
+    z, p, _ = _kl_case(4, 9)
+    x = z if from_logits else np.exp(z) / np.exp(z).sum(axis=-1, keepdims=True)
+    keep = np.array([True, False])
+    kept = float(KL(p[:1], x[:1], from_logits=from_logits))
+    got = _numpy(KL(backend.asarray(p), backend.asarray(x), from_logits=from_logits,
+                    where=backend.asarray(keep)))
+    assert float(got) == pytest.approx(kept, rel=1e-12)
+    optax_mean = KL(p, x, from_logits=from_logits, where=keep, convention="optax")
+    assert float(optax_mean) == pytest.approx(kept / 2, rel=1e-12)
+    grad = _numpy(lk.gradient(KL, backend.asarray(p), backend.asarray(x),
+                              from_logits=from_logits, where=backend.asarray(keep)))
+    _close(grad[0], lk.gradient(KL, p[:1], x[:1], from_logits=from_logits)[0])
+    np.testing.assert_array_equal(grad[1], 0.0)
+    if backend.name == "torch":  # autograd through the value
+        xt = torch.tensor(x, requires_grad=True)
+        KL(torch.tensor(p), xt, from_logits=from_logits, where=torch.tensor(keep)).backward()
+        _close(xt.grad.numpy(), grad)
+
+
+@pytest.mark.parametrize(("where", "error", "message"), [
+    (np.ones((2, 5)), TypeError, r"where has dtype float64. Pass a boolean mask"),
+    (np.ones((5,), dtype=bool), ValueError, r"where has shape \(5,\) but y_pred has 5 "
+                                            r"classes and \(2,\) samples"),
+])
+def test_bad_kl_masks_get_the_error_template(where, error, message):
+    z, p, _ = _kl_case(5, 1)
+    with pytest.raises(error, match=rf"kl_divergence: {message}"):
+        KL(p, z, from_logits=True, where=where)
+
+
+def test_a_kl_class_mask_needs_logits():
+    z, p, mask = _kl_case(5, 2)
+    with pytest.raises(ValueError, match=r"kl_divergence: where masks classes of probabilities"):
+        KL(p, np.full((2, 5), 0.2), where=mask)
+    # the where of each sample on torch tensors leaves the native kernel to the generic path
+    got = KL(torch.tensor(p), torch.tensor(z), from_logits=True, where=torch.tensor(mask),
+             convention="optax", reduction="none")
+    _close(_numpy(got), np.asarray(_optax_kl(jnp.asarray(z), jnp.asarray(p),
+                                             jnp.asarray(mask))))

@@ -117,6 +117,7 @@ _attach_native(huber_loss, "huber_loss")
 _attach_native(mean_absolute_error, "mean_absolute_error")
 _attach_native(poisson_nll, "poisson_nll")
 _attach_native(binary_focal_loss, "binary_focal_loss")
+_screen_label_axis(binary_focal_loss)  # so does the focal kernel
 _attach_native(student_t_nll, "student_t_nll", constant=_student_t_constant)
 _attach_native(gamma_nll, "gamma_nll")
 _attach_native(log_cosh_loss, "log_cosh_loss")

@@ -580,8 +580,9 @@ def _label_weights(func: str, inputs: Inputs, check_values: bool) -> Array | Non
 
 
 def screen_label_axis(public: Any) -> None:
-    """The native kernel of :func:`binary_cross_entropy` averages the last axis: leave a call
-    with another label ``axis`` to the generic path."""
+    """The native kernel of :func:`binary_cross_entropy` (or of another loss with a label
+    ``axis``, e.g. the binary focal loss) averages the last axis: leave a call with another
+    label ``axis`` to the generic path."""
     native = public.spec.native
     if native is None:  # pragma: no cover - no kernel attached
         return

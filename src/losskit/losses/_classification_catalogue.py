@@ -60,12 +60,17 @@ from losskit.losses._classification import (
     _SOFTMAX_TWICE,
     _check_predictions,
     _clipped_log,
+    _kept_rows_gradient,
     _log_probabilities,
     _normalised_rows,
     _per_row,
-    _zero_where_unweighted,
     check_binary_targets,
+    check_masked_targets,
+    masked_cross_entropy,
+    masked_weights,
+    prepare_classes,
     sparse_categorical_cross_entropy,
+    where_mask,
 )
 from losskit.losses._conventions import CONVENTIONS, Convention
 from losskit.losses._core import (
@@ -153,6 +158,7 @@ def kl_divergence(
     log_target: bool = False,
     axis: int = -1,
     eps: float | None = None,
+    where: Any = None,
     sample_weight: Any = None,
     reduction: str = "mean",
     unit: str = "nats",
@@ -211,6 +217,13 @@ def kl_divergence(
         The class axis of both arrays.
     eps : float in [0, 0.5), optional
         Clipping bound for :math:`q` (ignored with logits).
+    where : array_like of bool, optional
+        optax's ``kl_divergence(..., where=)``, as in :func:`categorical_cross_entropy`: of
+        ``y_pred``'s shape (logits only), the classes kept, :math:`Q` the softmax over them
+        and the sum over them (losskit refuses a target on a masked class; ``"optax"`` drops
+        it, optax's ``kl_divergence(log_softmax(z, where=where), p, where=where)``); of the
+        per-sample shape, the samples kept (dropped from the mean; ``"optax"``: a loss of 0
+        that stays in it).
     sample_weight : array_like of shape ``y_pred.shape`` less ``axis``, optional
         Non-negative per-sample weights :math:`w_i`.
     reduction : {"mean", "sum", "none"}
@@ -261,10 +274,20 @@ def kl_divergence(
     2.906
     >>> round(float(lk.kl_divergence(q, p, unit="bits")), 3)
     2.022
+
+    A class mask (logits): the divergence from the softmax over the classes left.
+
+    >>> z = [0.5, 1.0, -2.0]
+    >>> round(float(lk.kl_divergence([0.4, 0.6, 0.0], z, from_logits=True,
+    ...                              where=[True, True, False])), 6)
+    0.001065
+    >>> round(float(lk.kl_divergence([0.4, 0.6], z[:2], from_logits=True)), 6)
+    0.001065
     """
     func = "kl_divergence"
     policy = CONVENTIONS[convention]
-    inputs = prepare(func, y_true, y_pred, sample_weight, axis=axis)
+    inputs = prepare_classes(func, y_true, y_pred, sample_weight, axis,
+                             arrays={"where": where})
     xp, p = inputs.xp, inputs.y_true
     log_p = None
     if log_target:
@@ -278,7 +301,19 @@ def kl_divergence(
                              "y_true holds the target distributions P: probability rows "
                              "summing to 1 along axis")
         _check_predictions(func, inputs, from_logits, rows=True)
-    if from_logits:
+    mask = where_mask(func, inputs, from_logits)
+    if mask.classes is not None:
+        # from logits (a class mask of probabilities is refused): the softmax over the classes
+        # left; optax's convention drops a target on a masked class, losskit refuses it
+        if policy.masked_as_zero:
+            p = xp.where(mask.classes, p, 0.0)
+            log_p = None if log_p is None else xp.where(mask.classes, log_p, 0.0)
+        elif check_values:
+            check_masked_targets(func, xp, p, mask.classes, mask.alive)
+        cross, masked_scaled = masked_cross_entropy(xp, inputs.y_pred, p, mask.classes)
+        log_target_p = _log_of_target(xp, p, check_values) if log_p is None else log_p
+        per_sample = row_dot(xp, p, log_target_p) + cross
+    elif from_logits:
         # KL = sum p log p - sum p log q: the cross-entropy's contraction of log softmax(z)
         # (never formed as an (n, C) array on NumPy and JAX; measured at 1e6 x 10, NumPy
         # value + gradient 88 -> see benchmarks/README.md) less the target's negative entropy
@@ -300,6 +335,8 @@ def kl_divergence(
                                           - log_q), axis=-1)
     weight = sample_weights(func, inputs, inputs.sample_weight, tuple(per_sample.shape),
                             check_values=check_values)
+    per_sample, weight = masked_weights(func, xp, policy, per_sample, weight, mask.alive,
+                                        check_values and reduction == "mean")
     if policy.mean_over_classes:
         # kl_div(reduction="mean") divides by the number of elements n C, weighted or not
         mean_weight = xp.full_like(per_sample, float(inputs.y_pred.shape[-1]))
@@ -307,21 +344,24 @@ def kl_divergence(
         mean_weight = count_normaliser(xp, per_sample, weight, policy)
 
     def gradient() -> Array:
-        # d/dq_j = -p_j / q_j; zero where the clip is active
-        return xp.where(inside, -mul_zero_safe(xp, p, 1.0 / q), 0.0)
+        # d/dq_j = -p_j / q_j; zero where the clip is active (and on the samples dropped)
+        g = xp.where(inside, -mul_zero_safe(xp, p, 1.0 / q), 0.0)
+        return g if mask.alive is None else xp.where(mask.alive[..., None], g, 0.0)
 
     if not from_logits:
         return PerSample(inputs, per_sample, gradient, weight, mean_weight,
                          nan_hint=_CE_NAN_HINT)
 
     def scaled_gradient(scale: Array | float) -> Array:
+        if mask.classes is not None:
+            return masked_scaled(scale)
         # d/dz_j of -sum_c p_c log softmax(z)_c = softmax(z)_j sum_c p_c - p_j
         p_total = row_dot(xp, xp.ones(p.shape[-1], dtype=p.dtype, device=device(p)), p)
-        g = terms.scaled_probabilities(p_total * scale) - p * _per_row(scale)
-        return _zero_where_unweighted(xp, g, scale)
+        return terms.scaled_probabilities(p_total * scale) - p * _per_row(scale)
 
-    return PerSample(inputs, per_sample, lambda: scaled_gradient(1.0), weight, mean_weight,
-                     nan_hint=_CE_NAN_HINT, scaled_gradient=scaled_gradient)
+    kept_rows_gradient = _kept_rows_gradient(xp, scaled_gradient, mask.alive)
+    return PerSample(inputs, per_sample, lambda: kept_rows_gradient(1.0), weight, mean_weight,
+                     nan_hint=_CE_NAN_HINT, scaled_gradient=kept_rows_gradient)
 
 
 def _log_of_target(xp: Namespace, p: Array, checked: bool) -> Array:
@@ -1072,7 +1112,7 @@ def _binary_focal_hessian(xp: Namespace, y: Array, eta: Array, *, gamma: float =
 
 @loss_function(kernel=Kernel("logit", _binary_focal_value, _binary_focal_gradient,
                              _binary_focal_hessian),
-               gamma=_GAMMA, alpha=_ALPHA, from_logits=Boolean(),
+               gamma=_GAMMA, alpha=_ALPHA, from_logits=Boolean(), axis=Integer(),
                label_smoothing=Real(0.0, 1.0), eps=_EPS,
                aliases=("focal", "focal loss", "sigmoid focal"), explanation=_BINARY_FOCAL_LOSS)
 def binary_focal_loss(
@@ -1083,6 +1123,7 @@ def binary_focal_loss(
     gamma: float = 2.0,
     alpha: float | None = None,
     from_logits: bool = False,
+    axis: int = -1,
     label_smoothing: float = 0.0,
     eps: float | None = None,
     sample_weight: Any = None,
@@ -1133,6 +1174,9 @@ def binary_focal_loss(
         Class balance :math:`\alpha` of the positive class (0.25 in the paper).
     from_logits : bool
         ``y_pred`` holds logits.
+    axis : int
+        The label axis, averaged per sample (Keras' ``binary_focal_crossentropy(..., axis=)``,
+        under every convention); 1-D input is one label per sample.
     label_smoothing : float in [0, 1]
         Targets move towards 1/2 (Keras' definition), before everything else.
     eps : float in [0, 0.5), optional
@@ -1171,9 +1215,15 @@ def binary_focal_loss(
     array([0.01, 0.81])
     >>> bool(lk.binary_focal_loss(y, p, gamma=0.0) == lk.binary_cross_entropy(y, p))
     True
+
+    ``axis`` names the label axis: here the two labels of each sample lie along axis 0.
+
+    >>> y, p = [[1.0, 0.0], [0.0, 1.0]], [[0.9, 0.2], [0.3, 0.6]]
+    >>> lk.binary_focal_loss(y, p, axis=0, reduction="none").round(6)
+    array([0.016577, 0.045329])
     """
     func = "binary_focal_loss"
-    inputs = prepare(func, y_true, y_pred, sample_weight)
+    inputs = prepare(func, y_true, y_pred, sample_weight, axis=axis)
     xp, y, z = inputs.xp, inputs.y_true, inputs.y_pred
     policy = CONVENTIONS[convention].only("keras")
     # Keras applies the sigmoid first, then computes as from probabilities
