@@ -47,6 +47,7 @@ def adapter_cases(rng: np.random.Generator, n: int = N) -> dict[str, tuple]:
         "categorical_hinge_loss": (onehot, raw(C), {}),
         "kl_divergence": (soft, raw(C), {"from_logits": True}),
         "sparse_categorical_cross_entropy": (labels, raw(C), {"from_logits": True}),
+        "generalized_cross_entropy": (labels, raw(C), {"from_logits": True, "q": 0.7}),
         "poisson_nll": (counts, raw(), {}),
         "gamma_nll": (rng.uniform(0.5, 3, (n, 1)), raw(), {"log_input": True}),
         "tweedie_deviance": (counts, raw(), {"power": 1.5, "log_input": True}),

@@ -123,6 +123,12 @@ def _label_gradient(y: np.ndarray, z: np.ndarray) -> np.ndarray:
     return special.softmax(z, axis=-1) - _onehot(y, z.shape[-1])
 
 
+def _gce(y: np.ndarray, z: np.ndarray, q: float) -> tuple[np.ndarray, np.ndarray]:
+    """(1 − p_y^q)/q of softmax(z) and its gradient p_y^q (softmax(z) − onehot(y))."""
+    p_q = np.exp(-q * _label_nll(y, z))
+    return (1.0 - p_q) / q, p_q[..., None] * _label_gradient(y, z)
+
+
 def _huber(r: np.ndarray, delta: float) -> np.ndarray:
     return np.where(np.abs(r) <= delta, 0.5 * r**2, delta * (np.abs(r) - 0.5 * delta))
 
@@ -494,6 +500,9 @@ LOSSES: dict[str, Reference] = {
     "categorical_focal_loss": Reference(
         value=lambda y, z, o: _focal_categorical_value(y, z, o["gamma"]),
         gradient=lambda y, z, o: _focal_categorical_gradient(y, z, o["gamma"])),
+    "generalized_cross_entropy": Reference(
+        value=lambda y, z, o: _gce(y, z, o["q"])[0],
+        gradient=lambda y, z, o: _gce(y, z, o["q"])[1]),
     "categorical_hinge_loss": Reference(
         value=lambda y, s, o: _categorical_hinge(y, s)[0],
         gradient=lambda y, s, o: _categorical_hinge(y, s)[1]),

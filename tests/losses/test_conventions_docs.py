@@ -246,6 +246,7 @@ def _benign_inputs():
         "categorical_hinge_loss": (np.eye(c)[labels], rng.normal(size=(n, c)), {}),
         "binary_focal_loss": (y01, rng.uniform(0.1, 0.9, (n, 2)), {}),
         "categorical_focal_loss": (np.eye(c)[labels], rows, {}),
+        "generalized_cross_entropy": (labels, rows, {"q": 0.7}),
         "mean_absolute_error": (*real, {}),
         "huber_loss": (*real, {}),
         "log_cosh_loss": (*real, {}),

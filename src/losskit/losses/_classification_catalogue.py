@@ -5,7 +5,9 @@
 * the margin losses of support-vector machines: :func:`hinge_loss`,
   :func:`squared_hinge_loss`, :func:`categorical_hinge_loss`;
 * the focal losses of Lin et al. (2017): :func:`binary_focal_loss`,
-  :func:`categorical_focal_loss`.
+  :func:`categorical_focal_loss`;
+* the generalized cross-entropy of Zhang & Sabuncu (2018) for noisy labels:
+  :func:`generalized_cross_entropy`.
 
 Each loss is a body returning :class:`~losskit.losses._core.PerSample` with its analytic
 gradient, turned into the public function by :func:`~losskit.losses._core.loss_function`.
@@ -22,6 +24,7 @@ import numpy as np
 from losskit._array import (
     Array,
     Namespace,
+    add_at_labels,
     as_array,
     device,
     first_index,
@@ -34,6 +37,7 @@ from losskit._array import (
     select,
     sigmoid,
     sigmoid_parts,
+    take_labels,
     to_bool,
     to_float,
 )
@@ -46,6 +50,7 @@ from losskit._validation import (
     Real,
     check_domain,
     check_finite,
+    check_labels,
     check_rows_sum_to_one,
     fail,
     options,
@@ -61,6 +66,7 @@ from losskit.losses._classification import (
     _check_predictions,
     _clipped_log,
     _kept_rows_gradient,
+    _labels_as_integers,
     _log_probabilities,
     _normalised_rows,
     _per_row,
@@ -91,6 +97,7 @@ __all__ = [
     "categorical_focal_loss",
     "categorical_hinge_loss",
     "entropy",
+    "generalized_cross_entropy",
     "hinge_loss",
     "kl_divergence",
     "perplexity",
@@ -1512,3 +1519,167 @@ def categorical_focal_loss(
                      count_normaliser(xp, per_sample, weight, policy),
                      nan_hint=_CE_NAN_HINT)
 
+
+# ------------------------------------------------------------- generalized cross-entropy
+
+
+class _GeneralizedQ(Real):
+    """GCE's ``q`` in (0, 1]: ``q <= 0`` is refused with the loss its limit is."""
+
+    def __init__(self) -> None:
+        super().__init__(0.0, 1.0, closed="right")
+
+    def check(self, func: str, name: str, value: Any) -> None:
+        if self.type_ok(value) and not math.isnan(value) and value <= 0.0:
+            fail(func, name, f"must be {self.description}; got {value!r}",
+                 f"Pass {self.description}; q → 0 is the cross-entropy: use "
+                 "sparse_categorical_cross_entropy")
+        super().check(func, name, value)
+
+
+_GENERALIZED_CROSS_ENTROPY = LossExplanation(
+    formula="l = (1 − p_y^q) / q,   p = softmax(z),   y an integer label,   0 < q ≤ 1",
+    distribution="None (a robust surrogate of the categorical likelihood): the Box–Cox "
+                 "transform of p_y; q → 0 gives −log p_y (cross-entropy), q = 1 gives "
+                 "1 − p_y (mean absolute error on the one-hot target).",
+    activation_from="categorical",
+    activation="C units with softmax (from_logits=True for stability)",
+    raw_output="the C logits z (from_logits=True), or the probabilities p",
+    gradient="∂l/∂z_c = p_y^q·(p_c − [c = y])  (the cross-entropy's gradient scaled by "
+             "p_y^q, so samples the model finds unlikely, often mislabelled, count less).",
+    when="Classification with noisy labels (web-scraped or crowd-sourced annotations): it "
+         "bounds each sample's loss by 1/q, so mislabelled samples cannot dominate training.",
+    pitfalls=(
+        _NOT_CALIBRATED,
+        "Larger q is more robust but trains slower (q = 1 is MAE, which underfits many "
+        "classes); q = 0.7 is the paper's default, Keras' is 0.5.",
+        _SOFTMAX_TWICE,
+    ),
+    related=("sparse_categorical_cross_entropy", "categorical_focal_loss",
+             "mean_absolute_error"),
+    case=Case(_LABEL_CASE.inputs + ", q = 0.7", 0, _P3, {"from_logits": True, "q": 0.7},
+              vary=0, grid=(-8.0, 8.0), more_targets=(1,),
+              x_label="logit z₀ of class 0 (other logits fixed)"),
+    classification=True,
+)
+
+
+@loss_function(q=_GeneralizedQ(), from_logits=Boolean(), axis=Integer(), eps=_EPS,
+               aliases=("gce", "generalized ce", "CategoricalGeneralizedCrossEntropy",
+                        "categorical_generalized_cross_entropy"),
+               explanation=_GENERALIZED_CROSS_ENTROPY)
+def generalized_cross_entropy(
+    y_true: Any,
+    y_pred: Any,
+    /,
+    *,
+    q: float = 0.7,
+    from_logits: bool = False,
+    axis: int = -1,
+    eps: float | None = None,
+    sample_weight: Any = None,
+    reduction: str = "mean",
+    check_values: bool = True,
+    convention: str = "losskit",
+) -> PerSample:
+    r"""Generalized cross-entropy (Zhang & Sabuncu, 2018), robust to noisy labels.
+
+    .. math::
+
+        l_i = \frac{1 - p_{i y_i}^{\,q}}{q}, \qquad 0 < q \le 1, \qquad
+        L = \frac{\sum_i w_i l_i}{\sum_i w_i}
+
+    with :math:`p = \mathrm{softmax}(z)` for logits and integer labels :math:`y_i`. It lies
+    between :func:`sparse_categorical_cross_entropy` (the limit :math:`q \to 0`) and the mean
+    absolute error :math:`1 - p_{iy_i}` (:math:`q = 1`); each sample's loss is at most
+    :math:`1/q`, so mislabelled samples cannot dominate. Its gradient is the cross-entropy's
+    scaled by :math:`p_{iy_i}^{\,q}`. From logits, :math:`p^q = \exp(q \log p)` with
+    :math:`\log p = z_y - \operatorname{logsumexp}(z)` and :math:`1 - p^q =
+    -\operatorname{expm1}(q \log p)`, exact for tiny and near-certain probabilities; from
+    probabilities, :math:`p_y` is clipped from below at :math:`\epsilon` (the gradient
+    :math:`-p^{q-1}` is infinite at 0), except under Keras' convention.
+
+    Parameters
+    ----------
+    y_true : array_like of integers, shape ``y_pred.shape`` less ``axis``
+        Labels in ``[0, C)``. Floats with integral values are accepted.
+    y_pred : array_like, shape (..., C, ...)
+        Probabilities (rows summing to 1), or logits with ``from_logits=True``.
+    q : float in (0, 1]
+        Robustness: larger is more robust to label noise and slower to train.
+    from_logits : bool
+    axis : int
+        The class axis.
+    eps : float in [0, 0.5), optional
+        Lower clipping bound of :math:`p_y` from probabilities (ignored with logits).
+    sample_weight : array_like of shape ``y_pred.shape`` less ``axis``, optional
+    reduction : {"mean", "sum", "none"}
+    check_values : bool
+    convention : {"losskit", "sklearn", "keras", "torch"}
+        Whose number to reproduce (see ``docs/conventions.md``). ``"keras"``: Keras'
+        ``CategoricalGeneralizedCrossEntropy``: probabilities are not clipped (``eps``
+        defaults to 0) and a weighted mean is divided by the number of samples. Neither
+        scikit-learn nor PyTorch has it: ``"sklearn"`` and ``"torch"`` are losskit's.
+
+    Returns
+    -------
+    array
+        In ``y_pred``'s library and floating dtype.
+
+    References
+    ----------
+    Z. Zhang, M. R. Sabuncu, "Generalized Cross Entropy Loss for Training Deep Neural
+    Networks with Noisy Labels", NeurIPS 2018.
+
+    Examples
+    --------
+    >>> import losskit as lk
+    >>> lk.generalized_cross_entropy([0, 1], [[0.64, 0.36], [0.75, 0.25]], q=0.5,
+    ...                              reduction="none")
+    array([0.4, 1. ])
+    >>> lk.generalized_cross_entropy([0], [[0.5, 0.5]], q=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: generalized_cross_entropy: q must be a number in (0.0, 1.0]; got 0. Pass a...
+    """
+    func = "generalized_cross_entropy"
+    policy = CONVENTIONS[convention].only("keras")
+    inputs = prepare(func, y_true, y_pred, sample_weight, axis=axis, labels=True)
+    xp = inputs.xp
+    labels = _labels_as_integers(func, xp, inputs.y_true, check_values)
+    if check_values:
+        check_labels(func, xp, labels, inputs.y_pred.shape[-1], None)
+        _check_predictions(func, inputs, from_logits, rows=True)
+    terms = inside = None
+    if from_logits:
+        terms, log_p, _ = log_softmax_at(xp, inputs.y_pred, labels=labels,
+                                         may_sync=check_values)
+    else:
+        # Keras takes p_y as given; losskit clips it from below (the gradient -p^(q-1) is
+        # infinite at 0)
+        bound = eps if eps is not None else (
+            0.0 if policy.name == "keras" else default_eps(inputs, None, policy))
+        p_y = take_labels(xp, inputs.y_pred, labels)
+        inside = p_y >= bound
+        with numpy_errors_silenced(p_y):
+            log_p = xp.log(xp.where(inside, p_y, bound))
+    p_q = xp.exp(q * log_p)
+    per_sample = -xp.expm1(q * log_p) / q
+    weight = sample_weights(func, inputs, inputs.sample_weight, tuple(per_sample.shape),
+                            check_values=check_values)
+
+    def gradient() -> Array:
+        if terms is not None:
+            # p_y^q (softmax - one_hot)
+            return add_at_labels(xp, terms.scaled_probabilities(p_q), labels, -p_q)
+        # d l / d p_y = -p_y^(q-1), zero below the clip; log p = -inf (Keras' unclipped
+        # p = 0) is taken as the lowest float, so q = 1 gives -1 there, q < 1 gives -inf
+        lowest = float(xp.finfo(log_p.dtype).min)
+        with numpy_errors_silenced(log_p):
+            power = xp.exp((q - 1.0) * xp.where(log_p < lowest, lowest, log_p))
+        at_label = xp.where(inside, -power, 0.0)
+        return add_at_labels(xp, xp.zeros_like(inputs.y_pred), labels, at_label)
+
+    return PerSample(inputs, per_sample, gradient, weight,
+                     count_normaliser(xp, per_sample, weight, policy),
+                     nan_hint=_CE_NAN_HINT)
