@@ -76,3 +76,17 @@ def test_student_t_native_tiny_scale_matches_generic():
         generic = lk.student_t_nll(y, z, df=3.0, scale=1e-200)
     assert torch.isfinite(generic)
     torch.testing.assert_close(native, generic)
+
+
+def test_criterion_without_a_required_option_is_refused_at_construction():
+    # StudentTNLLLoss() was built, then every call failed (a raw KeyError on the native path)
+    import losskit.torch as lkt
+
+    with pytest.raises(TypeError, match=r"StudentTNLLLoss: df is not given.*StudentTNLLLoss"
+                                        r"\(df=\.\.\.\)"):
+        lkt.CRITERIA["student_t_nll"]()
+    with pytest.raises(TypeError, match=r"Loss: df is not given.*Loss\('student_t_nll'"):
+        lkt.Loss("student_t_nll")
+    criterion = lkt.CRITERIA["student_t_nll"](df=3.0)
+    torch.testing.assert_close(criterion(torch.tensor([0.5]), torch.tensor([1.0])),
+                               lk.student_t_nll(torch.tensor([1.0]), torch.tensor([0.5]), df=3.0))
