@@ -90,3 +90,22 @@ def test_criterion_without_a_required_option_is_refused_at_construction():
     criterion = lkt.CRITERIA["student_t_nll"](df=3.0)
     torch.testing.assert_close(criterion(torch.tensor([0.5]), torch.tensor([1.0])),
                                lk.student_t_nll(torch.tensor([1.0]), torch.tensor([0.5]), df=3.0))
+
+
+@pytest.mark.parametrize("value", [0.0, -0.0, 3.0, -3.0, 800.0, -800.0, np.inf, -np.inf])
+def test_numpy_sigmoid_fast_paths_take_0d_arrays_as_the_generic_path(value):
+    # log_sigmoid and sigmoid_parts wrote in place into a NumPy scalar for a 0-d array
+    # ("return arrays must be of ArrayType"); the generic path takes it
+    import array_api_compat.numpy as xnp
+    import array_api_strict as xs
+
+    from losskit._array import log_sigmoid, sigmoid_parts
+
+    x = np.array(value)
+    fast = [*sigmoid_parts(xnp, x), log_sigmoid(xnp, x)]
+    generic = [*sigmoid_parts(xs, xs.asarray(x)), log_sigmoid(xs, xs.asarray(x))]
+    for a, b in zip(fast, generic):
+        a, b = np.asarray(a), np.asarray(b)
+        assert a.shape == b.shape == ()
+        np.testing.assert_array_equal(a, b)
+        assert np.signbit(a) == np.signbit(b)
