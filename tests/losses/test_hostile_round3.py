@@ -104,7 +104,7 @@ def test_numpy_sigmoid_fast_paths_take_0d_arrays_as_the_generic_path(value):
     x = np.array(value)
     fast = [*sigmoid_parts(xnp, x), log_sigmoid(xnp, x)]
     generic = [*sigmoid_parts(xs, xs.asarray(x)), log_sigmoid(xs, xs.asarray(x))]
-    for a, b in zip(fast, generic):
+    for a, b in zip(fast, generic, strict=True):
         a, b = np.asarray(a), np.asarray(b)
         assert a.shape == b.shape == ()
         np.testing.assert_array_equal(a, b)
