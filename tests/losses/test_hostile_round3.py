@@ -115,5 +115,5 @@ def test_numpy_sigmoid_fast_paths_take_0d_arrays_as_the_generic_path(value):
 def test_triplet_overflowing_distances_say_how_to_fix(distance):
     # huge embeddings overflow the distances to inf - inf: the message was only "check y_pred"
     y = np.random.default_rng(0).normal(size=(4, 3, 5)) * 1e200
-    with pytest.raises(ValueError, match="overflow.*scale the embeddings down"):
+    with pytest.raises(ValueError, match=r"overflow.*scale the embeddings down"):
         lk.triplet_margin_with_distance_loss(None, y, distance_function=distance)
