@@ -117,3 +117,16 @@ def test_triplet_overflowing_distances_say_how_to_fix(distance):
     y = np.random.default_rng(0).normal(size=(4, 3, 5)) * 1e200
     with pytest.raises(ValueError, match=r"overflow.*scale the embeddings down"):
         lk.triplet_margin_with_distance_loss(None, y, distance_function=distance)
+
+
+@pytest.mark.parametrize(("axis", "shown", "error"), [
+    ((1, 1), r"got \(1, 1\)", ValueError), ((1.0, 2.0), r"got \(1\.0, 2\.0\)", TypeError),
+    ((), r"got \(\)", TypeError)])
+def test_class_axes_errors_show_the_tuple_passed(axis, shown, error):
+    # the tuple reached the check as a NumPy array: "got array([], dtype=float64) of type
+    # ndarray" for axis=()
+    y = np.full((2, 3, 3), 1 / 9)
+    z = np.zeros((2, 3, 3))
+    with pytest.raises(error, match=rf"categorical_cross_entropy: axis must be .*{shown}") as info:
+        lk.categorical_cross_entropy(y, z, from_logits=True, axis=axis)
+    assert "array(" not in str(info.value)
