@@ -458,7 +458,7 @@ def sigmoid_parts(xp: Namespace, x: Array) -> tuple[Array, Array, Array, Array]:
     1e6 float32)."""
     if not (isinstance(x, np.ndarray) and aac.is_numpy_namespace(xp)):
         return sigmoid(xp, x), sigmoid(xp, -x), log_sigmoid(xp, x), log_sigmoid(xp, -x)
-    e = np.abs(x)
+    e = np.asarray(np.abs(x))  # 0-d: a NumPy scalar, which cannot be written in place
     np.negative(e, out=e)
     np.exp(e, out=e)
     denominator = 1.0 + e
@@ -473,7 +473,7 @@ def sigmoid_parts(xp: Namespace, x: Array) -> tuple[Array, Array, Array, Array]:
 def _log_sigmoid_from(softplus_e: np.ndarray, x: np.ndarray) -> np.ndarray:
     """``log_sigmoid(x)`` given ``log1p(exp(-|x|))``: ``-(that - min(x, 0))``, whose zero for a
     large ``x`` is ``-0`` as the branch ``-log1p(exp(-x))`` gives it."""
-    out = softplus_e - np.minimum(x, 0.0)
+    out = np.asarray(softplus_e - np.minimum(x, 0.0))  # a 0-d result is a NumPy scalar
     np.negative(out, out=out)
     return out
 

@@ -685,8 +685,12 @@ def student_t(hooks: LossHooks, y_true: Any, y_pred: Any, kwargs: dict[str, Any]
     torch = _same_float_tensors(y_true, y_pred)
     if torch is None or not _probes(y_pred, kwargs)[1]:
         return None
+    if "df" not in kwargs:  # the generic path says what is missing
+        return None
     nu, s = float(kwargs["df"]), float(kwargs.get("scale", 1.0))
-    if hooks.constant is None or not 1.0 / (nu * s * s) < torch.finfo(y_pred.dtype).max:
+    # ν s² may underflow to 0 (a tiny scale): the generic path computes it in its own order
+    if hooks.constant is None or not 0.0 < nu * s * s or \
+            not 1.0 / (nu * s * s) < torch.finfo(y_pred.dtype).max:
         return None
     reduction = kwargs.get("reduction", "mean")
     value = _fused_value(hooks, torch, _StudentT(nu, s), y_true, y_pred, reduction)

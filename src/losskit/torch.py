@@ -165,6 +165,15 @@ class Loss(torch.nn.Module):
         super().__init__()
         self.function: Callable = checked_loss(type(self).__name__, loss, options)
         self.function.spec.options["reduction"].check(loss, "reduction", reduction)
+        required = [name for name, p in inspect.signature(self.function).parameters.items()
+                    if p.kind is p.KEYWORD_ONLY and p.default is p.empty]
+        for name in required:
+            if name not in options:  # else every call fails, with Python's own message
+                fail(type(self).__name__, name, f"is not given, and {loss} needs it",
+                     "Pass it to the criterion: " + (f"Loss({loss!r}, {name}=...)"
+                                                     if type(self) is Loss else
+                                                     f"{type(self).__name__}({name}=...)"),
+                     error=TypeError)
         self.loss, self.reduction = loss, reduction
         scalars: dict[str, Any] = {}
         for key, value in options.items():

@@ -170,6 +170,19 @@ class ClassAxes(Constraint):
         axes = [int(a) for a in value]
         return len(axes) > 0 and len(set(axes)) == len(axes)
 
+    def check(self, func: str, name: str, value: Any) -> None:
+        if not isinstance(value, np.ndarray):
+            return super().check(func, name, value)
+        # a tuple reached here as an array: show it as the tuple the caller passed
+        shown = tuple(value.tolist()) if value.ndim == 1 else value
+        if not self.type_ok(value):
+            fail(func, name, f"must be {self.description}; got {shown!r}",
+                 f"Pass {self.description}.", TypeError)
+        if not self.value_ok(value):
+            fail(func, name, f"must be {self.description}; got {shown!r}",
+                 f"Pass {self.description}.")
+        return None
+
 
 @dataclass
 class _FlatClassInputs(Inputs):

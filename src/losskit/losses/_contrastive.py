@@ -452,6 +452,10 @@ def _references(func: str, inputs: Inputs, labels: Array, check_values: bool
         if check_values:
             check_finite(func, xp, "ref_embeddings", refs)
     keys = x if refs is None else refs
+    if keys.shape[-2] == 0:
+        fail(func, "ref_embeddings", f"is empty (shape {tuple(keys.shape)}): no reference "
+             "to compare with", "Pass at least one reference embedding, or neither "
+             "ref_embeddings nor ref_labels to compare the batch with itself")
     if ref_y is None:
         ref_y = labels
     expected = tuple(keys.shape[:-1])

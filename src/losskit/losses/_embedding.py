@@ -622,7 +622,10 @@ def _triplet_parts(func: str, y_true: Any, y_pred: Any, sample_weight: Any,
         return xp.stack([active * g_a, active * g_p, active * g_n], axis=-2)
 
     return weighted_parts(func, inputs, loss, gradient, inputs.sample_weight,
-                          check_values=check_values, convention=convention)
+                          check_values=check_values, convention=convention,
+                          nan_hint="Its distances overflow (inf - inf) or are NaN: scale the "
+                                   "embeddings down (or normalise them), and check a "
+                                   "distance_function")
 
 
 # ------------------------------------------------------------------ triplets, any distance

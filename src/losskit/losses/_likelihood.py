@@ -945,8 +945,9 @@ def _student_t_constant(nu: float) -> float:
     x = nu / 2.0
     if x < 25.0:
         return math.lgamma(x) - math.lgamma(x + 0.5) + 0.5 * math.log(nu * math.pi)
-    return (_HALF_LOG_2PI + 1.0 / (8.0 * x) - 1.0 / (192.0 * x**3) + 1.0 / (640.0 * x**5)
-            - 17.0 / (14336.0 * x**7))
+    u = 1.0 / x  # powers of 1/x: x**7 overflows a float for ν above about 1e44
+    return (_HALF_LOG_2PI + u / 8.0 - u**3 / 192.0 + u**5 / 640.0
+            - 17.0 * u**7 / 14336.0)
 
 
 _STUDENT_T_NLL = LossExplanation(

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from losskit._array import Array, first_index, log_sigmoid, sigmoid, to_bool, to_float
-from losskit._validation import Real, check_finite, fail
+from losskit._validation import Interval, Real, check_domain, check_finite, fail
 from losskit.losses._contrastive import _masked_logsumexp
 from losskit.losses._conventions import CONVENTIONS
 from losskit.losses._core import (
@@ -29,14 +29,21 @@ from losskit.losses._spec import Case, LossExplanation
 __all__ = ["pairwise_hinge_loss", "pairwise_logistic_loss", "ranking_softmax_loss"]
 
 
-def _item_mask(func: str, xp: Any, where: Array | None, like: Array) -> Array | None:
-    """``where`` as a boolean mask of ``like``'s shape (nonzero: the item counts)."""
+def _item_mask(func: str, xp: Any, where: Array | None, like: Array,
+               check_values: bool) -> Array | None:
+    """``where`` as a boolean mask of ``like``'s shape (nonzero: the item counts; checked to
+    be 0/1, as a NaN or a fraction is no answer to "is this item in the list")."""
     if where is None:
         return None
     if tuple(where.shape) != tuple(like.shape):
         fail(func, "where", f"has shape {tuple(where.shape)} but y_pred has shape "
              f"{tuple(like.shape)}", "Pass one True/False per item (no broadcasting)")
-    return where if xp.isdtype(where.dtype, "bool") else where != 0
+    if xp.isdtype(where.dtype, "bool"):
+        return where
+    if check_values:
+        check_domain(func, xp, "where", where, Interval(0, 1, integer=True),
+                     "Pass True/False (or 1/0) per item: True keeps the item in its list")
+    return where != 0
 
 
 def _check_nonnegative(func: str, xp: Any, name: str, x: Array, fix: str) -> None:
@@ -135,7 +142,7 @@ def ranking_softmax_loss(
     inputs = prepare(func, y_true, y_pred, sample_weight,
                      arrays={"where": where, "item_weight": item_weight})
     xp, y, s = inputs.xp, inputs.y_true, inputs.y_pred
-    valid = _item_mask(func, xp, inputs.array("where"), s)
+    valid = _item_mask(func, xp, inputs.array("where"), s, check_values)
     a = inputs.array("item_weight")
     if a is not None:
         if tuple(a.shape) != tuple(s.shape):
@@ -189,7 +196,7 @@ def _pairwise(func: str, y_true: Any, y_pred: Any, where: Any, sample_weight: An
     pair."""
     inputs = prepare(func, y_true, y_pred, sample_weight, arrays={"where": where})
     xp, y, s = inputs.xp, inputs.y_true, inputs.y_pred
-    valid = _item_mask(func, xp, inputs.array("where"), s)
+    valid = _item_mask(func, xp, inputs.array("where"), s, check_values)
     if check_values:
         check_finite(func, xp, "y_true", y)
         check_finite(func, xp, "y_pred", s)

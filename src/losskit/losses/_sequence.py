@@ -351,6 +351,8 @@ def ctc_loss(
         else:
             before = xp.cumulative_sum(xp.astype(labels == -1, index_dtype(xp)), axis=1) == 0
             lengths = xp.sum(xp.astype(before, index_dtype(xp)), axis=1)
+    if labels.shape[1] == 0:  # every target empty: one padding column, outside every target
+        labels = xp.full((n, 1), blank, dtype=labels.dtype, device=device(scores))
     width = labels.shape[1]
     position = xp.arange(width, dtype=lengths.dtype, device=device(scores))[None, :]
     inside = position < lengths[:, None]
