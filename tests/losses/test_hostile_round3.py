@@ -130,3 +130,15 @@ def test_class_axes_errors_show_the_tuple_passed(axis, shown, error):
     with pytest.raises(error, match=rf"categorical_cross_entropy: axis must be .*{shown}") as info:
         lk.categorical_cross_entropy(y, z, from_logits=True, axis=axis)
     assert "array(" not in str(info.value)
+
+
+def test_a_nan_gradient_is_refused_not_returned():
+    """circle_loss with an extreme gamma: the derivative's terms overflow (inf - inf); the
+    gradient was returned as all-NaN with checks on."""
+    x = [[1.0, 0.5], [0.6, 0.8], [0.0, 1.0], [0.3, 0.2]]
+    with pytest.raises(ValueError, match=r"undefined \(NaN\) gradient at index"):
+        lk.gradient(lk.circle_loss, [0, 0, 1, 1], x, gamma=1e308)
+    # the raw result on request, and a moderate gamma is untouched
+    raw = lk.gradient(lk.circle_loss, [0, 0, 1, 1], x, gamma=1e308, check_values=False)
+    assert np.isnan(raw).all()
+    assert np.isfinite(lk.gradient(lk.circle_loss, [0, 0, 1, 1], x, gamma=80.0)).all()

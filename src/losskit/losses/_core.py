@@ -235,7 +235,8 @@ def value_and_parts(public: Callable, y_true: Any, y_pred: Any, kwargs: dict[str
         parts = body(y_true, y_pred, **kwargs)
         inputs = parts.inputs
         xp = inputs.xp
-        if kwargs.get("check_values", not is_traced(parts.loss)):  # the traced-code rule
+        checked = kwargs.get("check_values", not is_traced(parts.loss))  # traced-code rule
+        if checked:
             check_not_nan(func, parts)
             if reduction == "mean":
                 check_mean_defined(spec.name, parts)
@@ -250,7 +251,23 @@ def value_and_parts(public: Callable, y_true: Any, y_pred: Any, kwargs: dict[str
             grad = parts.scaled_gradient(scale)
         else:
             grad = apply_scale(xp, parts.gradient(), scale)
+        if checked:
+            check_gradient_defined(func, xp, value, grad)
         return value, inputs.restore(grad)
+
+
+def check_gradient_defined(func: str, xp: Any, value: Array, grad: Array) -> None:
+    """A gradient holding a NaN is refused (options or inputs so extreme that the
+    derivative's terms overflow, e.g. ``inf - inf``), never returned as a number."""
+    if to_bool(func, xp.any(xp.isnan(grad))):
+        index = first_index(xp, xp.isnan(grad))
+        shown = index[0] if len(index) == 1 else index
+        fail(func, "y_pred", f"gives an undefined (NaN) gradient at index {shown} (the loss "
+             f"is {float(value) if value.ndim == 0 else 'per sample'}): a term of the "
+             "derivative overflows",
+             "Bring the inputs and options into a moderate range (e.g. a smaller gamma, a "
+             "larger temperature, embeddings scaled down), or pass check_values=False to get "
+             "the raw result")
 
 
 _SCALARS = (str, bool, int, float, type(None))
