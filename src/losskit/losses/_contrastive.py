@@ -202,7 +202,9 @@ def ntxent(
     :math:`\epsilon` the machine epsilon of ``y_pred``'s dtype (a zero vector has cosine 0).
     optax's ``ntxent(embeddings, labels, temperature)``, computed per pair as
     :math:`\operatorname{softplus}(\log\sum_{k} e^{s_{ik}} - s_{ij})`: finite and exact for
-    any temperature (optax's single shift per row underflows to ``inf`` for tiny ``τ``).
+    any temperature at which the scaled similarities :math:`s/\tau` are finite (optax's
+    single shift per row makes its terms infinite long before; below about ``τ = 1e-38`` in
+    float32 the loss is refused as undefined).
 
     Parameters
     ----------
