@@ -15,18 +15,18 @@ per loss: the options, the task and the metrics all come from the family.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from losskit import families as lkf
 from losskit import metrics as lkm
-from losskit._array import torch_softmax
+from losskit._array import sigmoid, torch_softmax
 from losskit._validation import fail
 from losskit.families import Family
 from losskit.losses import (
@@ -37,6 +37,9 @@ from losskit.losses import (
 )
 from losskit.metrics import Accumulator
 from losskit.nn._parameters import HEAD_PARAMETERS, check_parameters
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["FAMILY_HEADS", "HEAD_FAMILIES", "LOSS_HEADS", "MARGIN_HEADS", "Head", "HeadSpec",
            "advised_loss", "family_head", "loss_spec", "metric_function", "upgrade_state"]
@@ -305,8 +308,8 @@ def upgrade_state(heads: Mapping[str, Any], state: dict[str, Any]) -> dict[str, 
             rows = state[key]
             d = rows.shape[0] // 2
             pairs = [rows[:d], 2.0 * rows[d:]]
-            state[key] = (torch.stack(pairs, dim=1) if isinstance(rows, torch.Tensor)
-                          else np.stack(pairs, axis=1)).reshape(rows.shape)
+            state[key] = (np.stack(pairs, axis=1) if isinstance(rows, np.ndarray)
+                          else _torch().stack(pairs, dim=1)).reshape(rows.shape)
     return state
 
 
@@ -397,11 +400,13 @@ class Head:
     def unscale_raw(self, raw: torch.Tensor, mean: torch.Tensor, sd: torch.Tensor
                     ) -> torch.Tensor:
         """Raw outputs for the target standardised as ``(y - mean) / sd`` -> raw outputs for
-        the target itself (a :attr:`location_scale` head)."""
+        the target itself (a :attr:`location_scale` head); torch tensors or NumPy arrays."""
         if self.spec.activation == "identity,exp":  # (mean, log variance) per target
             pair = raw.reshape(raw.shape[0], -1, 2)
-            return torch.stack([mean + sd * pair[..., 0], pair[..., 1] + 2.0 * torch.log(sd)],
-                               dim=-1).reshape(raw.shape)
+            parts = [mean + sd * pair[..., 0], pair[..., 1] + 2.0 * _xp(raw).log(sd)]
+            stacked = (np.stack(parts, axis=-1) if isinstance(raw, np.ndarray)
+                       else _torch().stack(parts, dim=-1))
+            return stacked.reshape(raw.shape)
         return mean + sd * raw
 
     @property
@@ -437,11 +442,17 @@ class Head:
         return (f"{self.n_outputs} raw output(s), {self.spec.activation} activation ({how}), "
                 f"loss {self.spec.name}")
 
-    # ------------------------------------------------------------------------ torch parts
+    # ------------------------------------------------- array parts (torch tensors or NumPy)
+    # Training passes torch tensors; ``losskit predict`` / ``evaluate`` pass NumPy arrays
+    # (losskit.nn._numpy_mlp: no torch import), and get the same computation.
 
     def target(self, y: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """The loss's ``y_true`` from encoded targets (regression ``(n, d)`` floats or class
-        indices ``(n,)``)."""
+        indices ``(n,)``); ``dtype`` is a torch dtype for a tensor, a NumPy one for an
+        array."""
+        if isinstance(y, np.ndarray):
+            return self._numpy_target(y, np.dtype(dtype))
+        torch = _torch()
         if self.task == "regression":
             return y.to(dtype)
         if self.spec.via_family:
@@ -451,6 +462,19 @@ class Head:
         if self.spec.activation == "sigmoid":
             return y.to(dtype).reshape(-1, 1)
         return torch.nn.functional.one_hot(y.to(torch.int64), int(self.n_classes)).to(dtype)
+
+    def _numpy_target(self, y: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        """:meth:`target` of a NumPy array, case by case the same."""
+        if self.task == "regression":
+            return y.astype(dtype)
+        if self.spec.via_family:
+            return y.astype(dtype) if self.spec.activation == "sigmoid" else \
+                y.astype(np.int64)
+        if self.spec.fn is sparse_categorical_cross_entropy:
+            return y.astype(np.int64)
+        if self.spec.activation == "sigmoid":
+            return y.astype(dtype).reshape(-1, 1)
+        return np.eye(int(self.n_classes), dtype=dtype)[y.astype(np.int64)]
 
     def loss_input(self, raw: torch.Tensor) -> torch.Tensor:
         """The loss's ``y_pred`` from the raw outputs (differentiable)."""
@@ -472,6 +496,15 @@ class Head:
             return pred.reshape(raw.shape[0], -1)
         if act == "identity":
             return raw
+        if isinstance(raw, np.ndarray):
+            if act == "exp":
+                return np.exp(raw)
+            if act == "sigmoid":
+                return sigmoid(np, raw)
+            # as torch's softmax computes it: exp(x - max) / sum
+            e = np.exp(raw - np.max(raw, axis=-1, keepdims=True))
+            return e / np.sum(e, axis=-1, keepdims=True)
+        torch = _torch()
         if act == "exp":
             return torch.exp(raw)
         if act == "sigmoid":
@@ -482,7 +515,8 @@ class Head:
         """Class probabilities ``(n, n_classes)`` (classification)."""
         p = self.activate(raw)
         if self.spec.activation == "sigmoid":
-            return torch.cat([1.0 - p, p], dim=1)
+            return (np.concatenate([1.0 - p, p], axis=1) if isinstance(p, np.ndarray)
+                    else _torch().cat([1.0 - p, p], dim=1))
         return p
 
     def batch_loss(self, y_true: torch.Tensor, raw: torch.Tensor,
@@ -494,6 +528,7 @@ class Head:
                                          check_values=check_values)
         if self.spec.user_fn is not None:
             per = _user_per_sample(self.spec.user_fn, y_true, y_pred)
+            torch = _torch()
             if weight is None:
                 return torch.mean(per)
             return torch.sum(per * weight) / torch.sum(weight)
@@ -551,6 +586,7 @@ class Head:
 
 def _user_per_sample(fn: Callable, y_true: torch.Tensor, y_pred: torch.Tensor
                      ) -> torch.Tensor:
+    torch = _torch()
     per = fn(y_true, y_pred)
     if not isinstance(per, torch.Tensor):
         fail("loss", "callable", f"returned {type(per).__name__}", "Write the loss with "
@@ -572,7 +608,7 @@ class _LossAccumulator:
         self.acc = Accumulator(head.spec.fn, check_values=False, **head.spec.options)
 
     def update(self, y_true: torch.Tensor, raw: torch.Tensor, weight: Any = None) -> None:
-        with torch.no_grad():
+        with _no_grad(raw):
             self.acc.update(y_true, self.head.loss_input(raw), weight)
 
     def result(self) -> float:
@@ -589,15 +625,36 @@ class _SumAccumulator:
         self.weight = 0.0
 
     def update(self, y_true: torch.Tensor, raw: torch.Tensor, weight: Any = None) -> None:
-        with torch.no_grad():
-            per = self.head.per_sample(y_true, raw).to(torch.float64)
+        xp = _xp(raw)
+        with _no_grad(raw):
+            per = _float64(self.head.per_sample(y_true, raw))
             if weight is None:
-                self.total += float(torch.sum(per))
+                self.total += float(xp.sum(per))
                 self.weight += per.shape[0]
             else:
-                w = weight.to(torch.float64)
-                self.total += float(torch.sum(per * w))
-                self.weight += float(torch.sum(w))
+                w = _float64(weight)
+                self.total += float(xp.sum(per * w))
+                self.weight += float(xp.sum(w))
 
     def result(self) -> float:
         return self.total / self.weight if self.weight > 0 else math.nan
+
+
+def _torch() -> Any:
+    """The torch module, imported on first use (``losskit predict`` reads heads without it)."""
+    import torch
+
+    return torch
+
+
+def _xp(x: Any) -> Any:
+    """NumPy for a NumPy array, else torch (the two array kinds heads compute on)."""
+    return np if isinstance(x, np.ndarray) else _torch()
+
+
+def _no_grad(x: Any) -> Any:
+    return contextlib.nullcontext() if isinstance(x, np.ndarray) else _torch().no_grad()
+
+
+def _float64(x: Any) -> Any:
+    return x.astype(np.float64) if isinstance(x, np.ndarray) else x.to(_torch().float64)
