@@ -294,8 +294,8 @@ def check_model_folder(folder: str | os.PathLike, command: str, argument: str = 
                   f"weights file holds ({weights_bytes} bytes)" if isinstance(h, int)
                   and not isinstance(h, bool) and h > 1 else
                   f"is {_short(h)} (expected a positive integer)")
-    activation = s.choice(model, "activation", "model.activation", _ACTIVATIONS)
-    init = s.choice(model, "init", "model.init", _INITS)
+    s.choice(model, "activation", "model.activation", _ACTIVATIONS)
+    s.choice(model, "init", "model.init", _INITS)
     uw = s.get(model, "uncertainty_weighting", "model.uncertainty_weighting", bool)
     heads = s.get(model, "heads", "model.heads", dict)
     if list(heads) != ["output"]:
@@ -348,26 +348,18 @@ def check_model_folder(folder: str | os.PathLike, command: str, argument: str = 
         _check_target_scale(s, config, n_targets or 1)
     _check_preprocessing(s, config["preprocessing"], n_features)
 
-    # the weights the config describes, built on the meta device (no memory), against the file
-    import inspect
-
-    import torch
-
+    # the weights the config describes (their names and shapes: nothing is built, and torch
+    # is not imported), against the file
     from losskit.nn._heads import Head
-    from losskit.nn.models import MLP
+    from losskit.nn._numpy_mlp import state_shapes
 
-    accepted = set(inspect.signature(MLP).parameters) - {"n_features", "heads"}
-    extra = {k: v for k, v in model.items() if k in accepted}  # options of newer versions
-    extra.update(hidden_layer_sizes=hidden, activation=activation, init=init,
-                 uncertainty_weighting=uw, random_state=0, dtype=getattr(torch, dtype_name))
     try:
-        with torch.device("meta"):
-            spec = Head(loss, task=task, n_targets=n_targets or 1, n_classes=n_classes,
-                        weight=weight)
-            meta = MLP(n_features, {"output": spec}, **extra)
+        spec = Head(loss, task=task, n_targets=n_targets or 1, n_classes=n_classes,
+                    weight=weight)
     except (ValueError, TypeError) as error:
         s.bad("model", f"describes no network losskit can build ({error})")
-    expected = {k: (list(v.shape), dtype_name) for k, v in meta.state_dict().items()}
+    expected = {k: (list(shape), dtype_name) for k, shape in state_shapes(
+        n_features, hidden, {"output": spec.n_outputs}, uw).items()}
     missing = sorted(set(expected) - set(tensors))
     if missing:
         fail(command, argument, f"holds a model.safetensors without the tensor(s) "

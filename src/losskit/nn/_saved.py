@@ -1,10 +1,12 @@
-"""A saved network read back for predictions — without scikit-learn.
+"""A saved network read back for predictions — without torch and scikit-learn.
 
-:class:`SavedModel` is what ``losskit predict`` and ``losskit evaluate`` load: the network,
-its classes or target standardisation, and the same ``predict``, ``predict_proba`` and
-``evaluate`` as the fitted :class:`~losskit.nn.MLPClassifier` / :class:`~losskit.nn.MLPRegressor`
-(which call the same functions below), importing only torch, NumPy and safetensors. Importing
-scikit-learn (and SciPy through it) took about as long as importing torch.
+:class:`SavedModel` is what ``losskit predict`` and ``losskit evaluate`` load: the network
+(a :class:`~losskit.nn._numpy_mlp.NumpyMLP`: the saved MLP computed in NumPy), its classes or
+target standardisation, and the same ``predict``, ``predict_proba`` and ``evaluate`` as the
+fitted :class:`~losskit.nn.MLPClassifier` / :class:`~losskit.nn.MLPRegressor` (which call the
+same functions below on their torch network), importing only NumPy and safetensors. Importing
+scikit-learn (and SciPy through it) took about as long as importing torch, and importing torch
+two thirds of a ``losskit predict``.
 """
 
 from __future__ import annotations
@@ -12,14 +14,18 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from losskit._validation import fail
 from losskit.nn._heads import Head, metric_function, upgrade_state
-from losskit.nn.models import MLP
+from losskit.nn._numpy_mlp import NumpyMLP
+
+if TYPE_CHECKING:
+    import torch
+
+    from losskit.nn.models import MLP
 
 __all__ = ["SavedModel"]
 
@@ -39,7 +45,10 @@ PARAM_NAMES: dict[str, tuple[str, ...]] = {
 def build_model(path: Path, config: dict[str, Any], func: str) -> MLP:
     """The network of a saved model: its architecture from ``config``, its weights from
     ``model.safetensors`` (refused when not all finite)."""
+    import torch
     from safetensors.torch import load_file
+
+    from losskit.nn.models import MLP
 
     m = config["model"]
     heads = {name: Head(h["loss"], task=h["task"], n_targets=h["n_targets"],
@@ -69,8 +78,13 @@ def read_config(path: Path, func: str) -> dict[str, Any]:
     return json.loads((path / CONFIG_FILE).read_text())
 
 
-def raw_outputs(model: MLP, X: np.ndarray) -> torch.Tensor:
+def raw_outputs(model: MLP | NumpyMLP, X: np.ndarray) -> torch.Tensor | np.ndarray:
     """The first head's predictions (activated outputs) of a checked 2-D array."""
+    if isinstance(model, NumpyMLP):
+        with np.errstate(over="ignore", invalid="ignore"):  # reported by the callers
+            return model.predict(np.asarray(X).astype(model.dtype, copy=False))["output"]
+    import torch
+
     dtype = next(model.parameters()).dtype
     model.eval()
     with torch.no_grad():
@@ -78,16 +92,20 @@ def raw_outputs(model: MLP, X: np.ndarray) -> torch.Tensor:
     return out["output"]
 
 
-def class_probabilities(pred: torch.Tensor) -> np.ndarray:
+def _float64(pred: torch.Tensor | np.ndarray) -> np.ndarray:
+    return pred.astype(np.float64) if isinstance(pred, np.ndarray) else pred.double().numpy()
+
+
+def class_probabilities(pred: torch.Tensor | np.ndarray) -> np.ndarray:
     """Class probabilities ``(n, n_classes)`` as float64 rows summing to 1."""
-    p = pred.double().numpy()
+    p = _float64(pred)
     return p / p.sum(axis=1, keepdims=True)
 
 
-def regression_values(pred: torch.Tensor, scale: tuple[np.ndarray, np.ndarray] | None,
-                      y_ndim: int) -> np.ndarray:
+def regression_values(pred: torch.Tensor | np.ndarray,
+                      scale: tuple[np.ndarray, np.ndarray] | None, y_ndim: int) -> np.ndarray:
     """Predictions on the target's own scale, ``(n,)`` for a 1-D target."""
-    values = pred.double().numpy()
+    values = _float64(pred)
     if scale is not None:
         values = scale[0] + scale[1] * values
     return values[:, 0] if y_ndim == 1 else values
@@ -119,17 +137,21 @@ def encode_labels(func: str, classes: np.ndarray, y: Any) -> np.ndarray:
     return np.asarray([index[v] for v in y.tolist()], dtype=np.int64)
 
 
-def evaluate_model(model: MLP, X: np.ndarray, y: np.ndarray, sample_weight: Any,
+def evaluate_model(model: MLP | NumpyMLP, X: np.ndarray, y: np.ndarray, sample_weight: Any,
                    metrics: Sequence[Any] | None, scale: tuple[np.ndarray, np.ndarray] | None,
                    func: str) -> dict[str, float]:
     """The loss and metrics of a network on ``(X, y)`` (``y`` encoded), on the target's own
     scale: see :meth:`losskit.nn.MLPRegressor.evaluate`."""
+    names = metrics if metrics is not None else model.head_specs["output"].default_metrics
+    fns = [metric_function(func, m) for m in names]
+    if isinstance(model, NumpyMLP):
+        return model.evaluate(X, y, sample_weight, fns, scale)
+    import torch
+
     from losskit.nn.trainer import _evaluate, _tensors
 
     dtype = next(model.parameters()).dtype
     X_t, Y_t, w_t = _tensors(model, X, y, sample_weight, dtype, "X")
-    names = metrics if metrics is not None else model.head_specs["output"].default_metrics
-    fns = [metric_function(func, m) for m in names]
     model.eval()
     with torch.no_grad():
         raw = model(X_t)
@@ -165,11 +187,11 @@ class SavedModel:
     >>> folder = tempfile.mkdtemp()
     >>> clf.save(folder)
     >>> saved = SavedModel.load(folder)
-    >>> bool(np.array_equal(saved.predict_proba(X), clf.predict_proba(X)))
+    >>> bool(np.allclose(saved.predict_proba(X), clf.predict_proba(X), rtol=1e-6, atol=0))
     True
     """
 
-    def __init__(self, model: MLP, config: dict[str, Any]) -> None:
+    def __init__(self, model: NumpyMLP, config: dict[str, Any]) -> None:
         self.model_ = model
         self.estimator = config["estimator"]
         self.classifier = self.estimator == "MLPClassifier"
@@ -192,7 +214,7 @@ class SavedModel:
         if config.get("estimator") not in ("MLPClassifier", "MLPRegressor"):
             fail("SavedModel.load", "path", f"holds a {config.get('estimator')}",
                  "Pass a folder written by MLPClassifier.save or MLPRegressor.save")
-        return cls(build_model(path, config, f"{config['estimator']}.load"), config)
+        return cls(NumpyMLP.load(path, config, f"{config['estimator']}.load"), config)
 
     def _check(self, X: Any) -> np.ndarray:
         X = np.asarray(X)

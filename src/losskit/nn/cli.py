@@ -57,13 +57,17 @@ def _classification_names() -> set[str]:
             *(k for k, v in LOSS_HEADS.items() if v.task == "classification")}
 
 
-def _need_torch(command_name: str, *, scikit_learn: bool = True) -> None:
+def _need_torch(command_name: str, *, scikit_learn: bool = True, torch: bool = True) -> None:
     """A clear error (exit status 2) instead of a traceback when the extra is missing
-    (``scikit_learn=False``: a command that does not use scikit-learn, which is not imported)."""
+    (``scikit_learn=False``, ``torch=False``: a command that does not use them, which are not
+    imported: ``predict`` and ``evaluate`` need safetensors only)."""
     try:
+        import safetensors  # noqa: F401
+
         if scikit_learn:
             import sklearn  # noqa: F401
-        import torch  # noqa: F401
+        if torch:
+            import torch as _  # noqa: F401
     except ImportError as error:
         fail(command_name, "extra 'torch'", f"is not installed ({error.name} is missing)",
              "Install it: pip install 'losskit[torch]'")
@@ -675,7 +679,7 @@ def _load(folder: str | Path, command_name: str) -> tuple[Any, TabularEncoder, d
     """The model, encoder and config of a model folder, validated before anything is
     built (:func:`losskit.nn._modelfile.check_model_folder`). The model is a
     :class:`losskit.nn._saved.SavedModel`: the estimator's predictions without importing
-    scikit-learn."""
+    scikit-learn or torch."""
     from losskit.nn._modelfile import check_model_folder
     from losskit.nn._saved import SavedModel
 
@@ -766,7 +770,7 @@ def _inputs(command_name: str, encoder: TabularEncoder, table: Any) -> np.ndarra
 
 @command("predict", "predict with a model saved by losskit fit (CSV out)", _use_arguments)
 def _predict(args: argparse.Namespace) -> int:
-    _need_torch("predict", scikit_learn=False)
+    _need_torch("predict", scikit_learn=False, torch=False)
     from losskit._io import atomic_write_bytes
     from losskit.datasets import read_table
 
@@ -802,7 +806,7 @@ def _predict(args: argparse.Namespace) -> int:
 @command("evaluate", "loss and metrics of a model saved by losskit fit on a table (JSON)",
          _use_arguments)
 def _evaluate(args: argparse.Namespace) -> int:
-    _need_torch("evaluate", scikit_learn=False)
+    _need_torch("evaluate", scikit_learn=False, torch=False)
     from losskit._io import atomic_write_bytes, strict_json
     from losskit.datasets import read_table
 
