@@ -63,3 +63,15 @@ def test_upgrade_state_interleaves_means_and_doubles_log_sds():
                          dict(kept))["heads.output.bias"] is bias
     assert upgrade_state({"output": {"loss": "poisson_nll"}}, dict(kept))[
         "heads.output.bias"] is bias
+
+
+def test_predict_reads_the_old_layout_in_numpy_as_it_did():
+    from losskit.nn._numpy_mlp import NumpyMLP
+    from losskit.nn._saved import SavedModel
+
+    expected = json.loads((DATA / "gaussian_nll_before_issue_14.json").read_text())
+    X, y = np.asarray(expected["X"]), np.asarray(expected["y"])
+    saved = SavedModel.load(OLD)
+    assert isinstance(saved.model_, NumpyMLP)
+    np.testing.assert_allclose(saved.predict(X), expected["predict"], rtol=1e-6)
+    assert saved.evaluate(X, y)["loss"] == pytest.approx(expected["loss"], rel=1e-5)
