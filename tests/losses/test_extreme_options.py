@@ -1,0 +1,73 @@
+"""Options at the edge of the floating range: a contrastive loss is computed wherever its
+value is representable, and where it is not the error names the option at fault (the
+temperature, gamma) with how to fix it, never ``y_pred``."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import losskit as lk
+
+X = [[1.0, 0.0], [0.8, 0.6], [0.0, 1.0], [-0.6, 0.8]]
+LABELS = [0, 0, 1, 1]
+
+
+def _ntxent_float64(y, x, temperature):
+    """NT-Xent written out per positive pair in float64 with exact shifts (the reference)."""
+    x = np.asarray(x, dtype=np.float64)
+    u = x / np.linalg.norm(x, axis=-1, keepdims=True)
+    c = u @ u.T
+    y = np.asarray(y)
+    total, pairs = 0.0, 0
+    for i in range(len(y)):
+        negatives = c[i][y != y[i]]
+        m = negatives.max()
+        log_total = math.log(np.sum(np.exp((negatives - m) / temperature)))
+        for j in range(len(y)):
+            if j != i and y[j] == y[i]:
+                z = (m - c[i, j]) / temperature + log_total
+                total += max(z, 0.0) + math.log1p(math.exp(-abs(z)))
+                pairs += 1
+    return total / pairs
+
+
+@pytest.mark.parametrize("temperature", [1e-30, 1e-38, 1e-40, 1e-44])
+@pytest.mark.parametrize("library", ["numpy", "torch"])
+def test_ntxent_at_tiny_temperatures_is_the_loss_not_an_error(temperature, library):
+    # the positive pairs are more similar than every negative: the loss tends to 0 as τ → 0,
+    # and (m − s)/τ → −inf is exact; only the unshifted s/τ overflows float32
+    x = np.float32(X) if library == "numpy" else torch.tensor(X, dtype=torch.float32)
+    value, gradient = lk.value_and_gradient(lk.ntxent, LABELS, x, temperature=temperature)
+    assert float(value) == _ntxent_float64(LABELS, X, temperature) == 0.0
+    assert not np.any(np.asarray(gradient))
+
+
+def test_ntxent_at_small_temperatures_matches_the_float64_reference():
+    for temperature in (0.07, 1e-3, 1e-6):
+        np.testing.assert_allclose(float(lk.ntxent(LABELS, np.float64(X),
+                                                   temperature=temperature)),
+                                   _ntxent_float64(LABELS, X, temperature), rtol=1e-9)
+
+
+@pytest.mark.parametrize("dtype,temperature", [(np.float32, 1e-39), (np.float64, 5e-309)])
+def test_ntxent_refuses_an_overflowing_quotient_naming_the_temperature(dtype, temperature):
+    # x₁ is closer to a negative (x₃) than to its positive (x₂): the loss is about
+    # (cos(x₁, x₃) − cos(x₁, x₂)) / τ, beyond the dtype's largest number
+    x = dtype([[1.0, 0.0], [-0.8, 0.6], [0.6, 0.8], [0.0, 1.0]])
+    with pytest.raises(ValueError, match=r"ntxent: temperature .*overflow.*\. Use a larger "
+                                         r"temperature"):
+        lk.ntxent(LABELS, x, temperature=temperature)
+    with pytest.raises(ValueError, match=r"ntxent: temperature "):
+        lk.gradient(lk.ntxent, LABELS, x, temperature=temperature)
+
+
+def test_ntxent_refuses_a_temperature_that_rounds_to_zero_in_the_dtype():
+    with pytest.raises(ValueError, match=r"ntxent: temperature = 1e-46 rounds to 0 in "
+                                         r"float32\. Use a larger temperature"):
+        lk.ntxent(LABELS, np.float32(X), temperature=1e-46)
+    # float64 represents it: the loss of the well-separated batch is 0
+    assert float(lk.ntxent(LABELS, np.float64(X), temperature=1e-46)) == 0.0
