@@ -71,3 +71,38 @@ def test_ntxent_refuses_a_temperature_that_rounds_to_zero_in_the_dtype():
         lk.ntxent(LABELS, np.float32(X), temperature=1e-46)
     # float64 represents it: the loss of the well-separated batch is 0
     assert float(lk.ntxent(LABELS, np.float64(X), temperature=1e-46)) == 0.0
+
+
+@pytest.mark.parametrize("library", ["numpy", "torch"])
+@pytest.mark.parametrize("gamma", [1e100, 1e39])
+def test_circle_loss_refuses_an_overflowing_gamma_naming_gamma(library, gamma):
+    # γ beyond float32's largest number: every scaled similarity overflows
+    x = np.float32(X) if library == "numpy" else torch.tensor(X, dtype=torch.float32)
+    with pytest.raises(ValueError, match=r"circle_loss: gamma = .* makes the loss overflow "
+                                         r"float32\. Use a smaller gamma"):
+        lk.circle_loss(LABELS, x, gamma=gamma)
+    with pytest.raises(ValueError, match=r"circle_loss: gamma = "):
+        lk.gradient(lk.circle_loss, LABELS, x, gamma=gamma)
+    # a moderate gamma on the same batch is a number
+    assert math.isfinite(float(lk.circle_loss(LABELS, x, gamma=80.0)))
+
+
+def test_circle_loss_gradient_that_overflows_names_gamma():
+    # float64 at γ = 1e308: the loss (about 4e306) is a number, its gradient is not
+    x = np.float64(X)
+    value = float(lk.circle_loss(LABELS, x, gamma=1e308))
+    assert math.isfinite(value) and value > 1e306
+    with pytest.raises(ValueError, match=r"circle_loss: gamma = 1e\+308 makes the loss's "
+                                         r"gradient overflow float64\. Use a smaller gamma"):
+        lk.gradient(lk.circle_loss, LABELS, x, gamma=1e308)
+
+
+def test_the_last_resort_gradient_check_refuses_a_nan():
+    # what catches a NaN gradient no loss attributes to an option itself
+    from losskit.losses._core import check_gradient_defined
+
+    grad = np.array([[0.5, np.nan], [1.0, 2.0]])
+    with pytest.raises(ValueError, match=r"some_loss: y_pred gives an undefined \(NaN\) "
+                                         r"gradient at index \(0, 1\) \(the loss is 2\.0\)"):
+        check_gradient_defined("some_loss", np, np.float64(2.0), grad)
+    check_gradient_defined("some_loss", np, np.float64(2.0), np.ones((2, 2)))

@@ -442,8 +442,11 @@ def circle_loss(
     u, norm, free = (x, None, None) if keras else normalised(xp, x)
     v = u if refs is None else (refs if keras else normalised(xp, refs)[0])
     positive, negative = _pair_masks(xp, labels, ref_y, remove_diagonal=remove_diagonal)
-    rows, both, row_gradient = _circle_rows(xp, _similarities(xp, u, v), positive, negative,
-                                            gamma, margin, clamp=keras)
+    sim = _similarities(xp, u, v)
+    rows, both, row_gradient = _circle_rows(xp, sim, positive, negative, gamma, margin,
+                                            clamp=keras)
+    if check_values:
+        _check_gamma_scale(func, xp, rows, sim, gamma, "loss")
     counted = rows > 0.0 if keras else both  # Keras' mask: the rows whose loss is positive
     if check_values and not keras:
         _check_terms(func, xp, xp.any(both, axis=-1), reduction,
@@ -460,10 +463,27 @@ def circle_loss(
         g_u = xp.matmul(g, v)
         if refs is None:
             g_u = g_u + xp.matmul(xp.matrix_transpose(g), u)
-        return g_u if keras else unit_pullback(xp, g_u, u, norm, free)
+        grad = g_u if keras else unit_pullback(xp, g_u, u, norm, free)
+        if check_values:
+            _check_gamma_scale(func, xp, grad, sim, gamma, "loss's gradient")
+        return grad
 
     return PerSample(inputs, loss, lambda: scaled_gradient(1.0), weight, mean_weight,
                      scaled_gradient=scaled_gradient)
+
+
+def _check_gamma_scale(func: str, xp: Any, result: Array, sim: Array, gamma: float,
+                       what: str) -> None:
+    """A non-finite loss or gradient of finite embeddings is gamma's overflow (γ·α·(s − Δ)
+    and its derivative scale with γ), unless the similarities themselves overflowed."""
+    if to_bool(func, xp.all(xp.isfinite(result))):
+        return
+    if not to_bool(func, xp.all(xp.isfinite(sim))):
+        fail(func, "y_pred", "overflows the dot products of the embeddings",
+             "Scale the embeddings down (to unit length, as Keras expects)")
+    fail(func, "gamma", f"= {gamma!r} makes the {what} overflow {_dtype_name(result.dtype)}",
+         "Use a smaller gamma (Keras' default is 80; 16 to 256 is usual), or compute in "
+         "float64")
 
 
 def _references(func: str, inputs: Inputs, labels: Array, check_values: bool
