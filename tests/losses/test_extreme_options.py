@@ -106,3 +106,13 @@ def test_the_last_resort_gradient_check_refuses_a_nan():
                                          r"gradient at index \(0, 1\) \(the loss is 2\.0\)"):
         check_gradient_defined("some_loss", np, np.float64(2.0), grad)
     check_gradient_defined("some_loss", np, np.float64(2.0), np.ones((2, 2)))
+
+
+def test_ntxent_temperature_may_be_traced():
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    x, y = jnp.asarray(X, dtype=jnp.float32), jnp.asarray(LABELS)
+    traced = jax.jit(lambda t: lk.ntxent(y, x, temperature=t))(0.5)
+    np.testing.assert_allclose(float(traced), float(lk.ntxent(LABELS, np.float32(X),
+                                                              temperature=0.5)), rtol=1e-6)
+    assert math.isfinite(float(jax.grad(lambda t: lk.ntxent(y, x, temperature=t))(0.5)))

@@ -88,17 +88,18 @@ def _masked_logsumexp(xp: Any, z: Array, mask: Array) -> tuple[Array, Array, Arr
     return m + log_total, weights, has
 
 
-def _shifted_logsumexp(xp: Any, c: Array, mask: Array, temperature: float = 1.0
+def _shifted_logsumexp(xp: Any, c: Array, mask: Array, temperature: Any = None
                        ) -> tuple[Array, Array, Array, Array]:
     """``log Σ_{mask} exp(c / τ) = m / τ + log_total`` over the last axis as its two parts:
     the shift ``m`` (the masked maximum of ``c``, 0 for a row without a masked entry) and
-    ``log Σ exp((c − m) / τ)``, with the softmax weights and whether the row has any entry.
-    Each difference is scaled after the shift, so no term overflows where ``c / τ`` does."""
+    ``log Σ exp((c − m) / τ)``, with the softmax weights and whether the row has any entry
+    (``temperature=None``: τ = 1; it may be a traced array). Each difference is scaled after
+    the shift, so no term overflows where ``c / τ`` does."""
     has = xp.any(mask, axis=-1)
     m = xp.max(xp.where(mask, c, -math.inf), axis=-1)
     m = xp.where(has, m, 0.0)
     d = xp.where(mask, c - m[..., None], 0.0)
-    e = xp.where(mask, xp.exp(d if temperature == 1.0 else d / temperature), 0.0)
+    e = xp.where(mask, xp.exp(d if temperature is None else d / temperature), 0.0)
     total = xp.where(has, xp.sum(e, axis=-1), 1.0)
     return m, xp.log(total), e / total[..., None], has
 
@@ -274,7 +275,8 @@ def ntxent(
                      "positive pair to average over",
                      "Put at least two views of an item (the same label) in every batch")
     finfo = xp.finfo(inputs.out_dtype)
-    if temperature < float(finfo.smallest_normal) * float(finfo.eps) / 2:  # 0 in the dtype
+    if isinstance(temperature, float) and \
+            temperature < float(finfo.smallest_normal) * float(finfo.eps) / 2:  # 0 in the dtype
         fail(func, "temperature", f"= {temperature!r} rounds to 0 in "
              f"{_dtype_name(inputs.out_dtype)}", "Use a larger temperature (typically "
              "0.05 to 1), or compute in float64")
