@@ -21,11 +21,12 @@ map over it) and its range is not checked, by the same rule.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import inspect
 import math
 import numbers
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +60,7 @@ __all__ = [
     "check_rows_sum_to_one",
     "check_same_shape",
     "constraints_of",
+    "did_you_mean",
     "fail",
     "options",
     "weight_array",
@@ -68,6 +70,31 @@ __all__ = [
 def fail(func: str, argument: str, found: str, fix: str, error: type[Exception] = ValueError):
     """Raise ``error`` with the project's single message template."""
     raise error(f"{func}: {argument} {found}. {fix}")
+
+
+def did_you_mean(name: str, choices: Iterable[str] | Mapping[str, str], *, n: int = 3) -> str:
+    """``"Did you mean 'a' or 'b'?"`` for the (at most ``n``) choices closest to ``name`` by
+    :func:`difflib.get_close_matches` (ratio ≥ 0.6), and any that differs from it only in case;
+    ``""`` when none is close. With a mapping, ``name`` is matched against its keys (e.g.
+    normalised names and aliases) and their values are suggested, each once.
+
+    Examples
+    --------
+    >>> did_you_mean("huber_los", ["huber_loss", "hinge_loss", "pinball_loss"])
+    "Did you mean 'huber_loss' or 'hinge_loss'?"
+    >>> did_you_mean("Diagnosis", ["diagnosis", "age"])
+    "Did you mean 'diagnosis'?"
+    >>> did_you_mean("bce", {"bce": "binary_cross_entropy", "bcee": "binary_cross_entropy"})
+    "Did you mean 'binary_cross_entropy'?"
+    >>> did_you_mean("zzz", ["huber_loss"])
+    ''
+    """
+    table = choices if isinstance(choices, Mapping) else {c: c for c in choices}
+    keys = list(table)
+    close = difflib.get_close_matches(name, keys, n=n, cutoff=0.6)
+    close += [k for k in keys if k.lower() == name.lower() and k not in close]
+    suggestions = list(dict.fromkeys(table[k] for k in close))
+    return f"Did you mean {' or '.join(map(repr, suggestions))}?" if suggestions else ""
 
 
 # --------------------------------------------------------------------------- option constraints

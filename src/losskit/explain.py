@@ -26,13 +26,12 @@ True
 >>> lk.explain("bernouli")
 Traceback (most recent call last):
 ...
-ValueError: explain: name is 'bernouli', which is not a known loss or family (did you mean ...
+ValueError: explain: name is 'bernouli', which is not a known loss or family. Did you mean ...
 """
 
 from __future__ import annotations
 
 import argparse
-import difflib
 import functools
 import inspect
 import json
@@ -49,7 +48,7 @@ import numpy as np
 
 from losskit._commands import command
 from losskit._io import atomic_write
-from losskit._validation import fail
+from losskit._validation import did_you_mean, fail
 from losskit.families import Family, family, registered_families
 from losskit.losses import (
     Case,
@@ -422,16 +421,12 @@ def _resolve(name: Any, func: str) -> _Subject:
     table = _lookup()
     canonical = table.get(_key(name))
     if canonical is None:
-        close = difflib.get_close_matches(_key(name), list(table), n=3, cutoff=0.6)
-        hint = ""
-        if close:
-            suggestions = list(dict.fromkeys(table[c] for c in close))
-            hint = " (did you mean " + " or ".join(repr(s) for s in suggestions) + "?)"
+        hint = did_you_mean(_key(name), table)
         names = explained_names()
-        fail(func, "name", f"is {name!r}, which is not a known loss or family{hint}",
-             "Pass one of the losses " + ", ".join(names["loss"]) + "; or the families "
-             + ", ".join(names["family"]) + " (case-insensitive; aliases such as 'bce', 'mse', "
-             "'cross-entropy', 'huber' work too)")
+        fail(func, "name", f"is {name!r}, which is not a known loss or family",
+             (hint + " " if hint else "") + "Pass one of the losses " + ", ".join(names["loss"])
+             + "; or the families " + ", ".join(names["family"]) + " (case-insensitive; aliases "
+             "such as 'bce', 'mse', 'cross-entropy', 'huber' work too)")
     return _subjects()[canonical]
 
 

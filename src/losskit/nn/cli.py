@@ -385,12 +385,11 @@ def _task_and_loss(y: Any, loss: str | None, task: str | None) -> tuple[str, str
     else:
         known = sorted({*LOSS_HEADS, *ALIASES, "cross_entropy"})
         if loss not in known:
-            import difflib
+            from losskit._validation import did_you_mean
 
-            close = difflib.get_close_matches(loss, known, n=2)
-            hint = f"Did you mean {' or '.join(map(repr, close))}? " if close else ""
+            hint = did_you_mean(loss, known)
             fail("fit", "--loss", f"is {loss!r}, which losskit fit cannot train",
-                 f"{hint}The losses it can train: {', '.join(known)}")
+                 f"{hint + ' ' if hint else ''}The losses it can train: {', '.join(known)}")
         why = f"Chosen with --loss {loss}."
         if advice is not None:
             why += f" (The advice for this target was {advice.loss}: {advice.rationale})"
