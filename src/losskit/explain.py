@@ -219,6 +219,17 @@ def _lookup() -> dict[str, str]:
     return table
 
 
+def canonical_name(name: str) -> str | None:
+    """The loss or family that ``name`` or an alias of it names (any case, ``-``/``_``/spaces
+    alike), ``None`` for an unknown name.
+
+    >>> from losskit.explain import canonical_name
+    >>> canonical_name("CTC"), canonical_name("l2"), canonical_name("nope")
+    ('ctc_loss', 'mean_squared_error', None)
+    """
+    return _lookup().get(_key(name))
+
+
 def explained_names() -> dict[str, tuple[str, ...]]:
     """The names :func:`explain` knows: ``{"loss": (...), "family": (...)}``.
 
@@ -418,10 +429,9 @@ def _resolve(name: Any, func: str) -> _Subject:
         fail(func, "name", f"has type {type(name).__name__}",
              "Pass the name of a loss or family, e.g. 'binary_cross_entropy' or 'bernoulli'",
              TypeError)
-    table = _lookup()
-    canonical = table.get(_key(name))
+    canonical = canonical_name(name)
     if canonical is None:
-        hint = did_you_mean(_key(name), table)
+        hint = did_you_mean(_key(name), _lookup())
         names = explained_names()
         fail(func, "name", f"is {name!r}, which is not a known loss or family",
              (hint + " " if hint else "") + "Pass one of the losses " + ", ".join(names["loss"])
