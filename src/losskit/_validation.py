@@ -62,6 +62,7 @@ __all__ = [
     "constraints_of",
     "did_you_mean",
     "fail",
+    "index_text",
     "options",
     "weight_array",
 ]
@@ -289,8 +290,13 @@ def constraints_of(fn: Callable) -> dict[str, Constraint]:
 # ------------------------------------------------------------------------------ array checks
 
 
-def _where(index: tuple[int, ...]) -> str:
-    return f"index {index[0]}" if len(index) == 1 else f"index {index}"
+def index_text(index: tuple[int, ...]) -> str:
+    """An array index as messages show it: the number for one axis, the tuple for several.
+
+    >>> index_text((3,)), index_text((1, 2))
+    ('3', '(1, 2)')
+    """
+    return f"{index[0]}" if len(index) == 1 else f"{index}"
 
 
 def check_nonempty(func: str, name: str, x: Array) -> None:
@@ -327,7 +333,7 @@ def check_finite(func: str, xp: Namespace, name: str, x: Array, *, allow_inf: bo
         count = int(xp.count_nonzero(bad))
         kind = "NaN" if allow_inf else "NaN or infinite values"
         fail(func, name, f"has {kind} ({count} of {math.prod(x.shape)}, first at "
-             f"{_where(index)})", fix)
+             f"index {index_text(index)})", fix)
 
 
 @dataclass(frozen=True)
@@ -414,8 +420,8 @@ def check_domain(func: str, xp: Namespace, name: str, x: Array, domain: Interval
     index = first_index(xp, bad)
     extra = "" if skip is None else f" or {skip[0]}={skip[1]}"
     fail(func, name, f"has values outside {domain}{extra} ({_shown(xp, x, x[index])} at "
-         f"{_where(index)}; min {_shown(xp, x, xp.min(x))}, max {_shown(xp, x, xp.max(x))})",
-         fix)
+         f"index {index_text(index)}; min {_shown(xp, x, xp.min(x))}, "
+         f"max {_shown(xp, x, xp.max(x))})", fix)
 
 
 def _shown(xp: Namespace, x: Array, value: Array) -> str:
@@ -431,8 +437,7 @@ def check_rows_sum_to_one(func: str, xp: Namespace, name: str, p: Array, dtype: 
     if to_bool(func, xp.any(bad)):
         index = first_index(xp, bad)
         total = to_float(xp.sum(p[index], axis=-1))
-        row = index[0] if len(index) == 1 else index
-        fail(func, name, f"rows do not sum to 1 (row {row} sums to {total:.10g}; "
+        fail(func, name, f"rows do not sum to 1 (row {index_text(index)} sums to {total:.10g}; "
              f"tolerance {tol:.2g})", fix)
 
 
