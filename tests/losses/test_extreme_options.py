@@ -116,3 +116,12 @@ def test_ntxent_temperature_may_be_traced():
     np.testing.assert_allclose(float(traced), float(lk.ntxent(LABELS, np.float32(X),
                                                               temperature=0.5)), rtol=1e-6)
     assert math.isfinite(float(jax.grad(lambda t: lk.ntxent(y, x, temperature=t))(0.5)))
+
+
+def test_circle_loss_refuses_an_overflowing_margin_naming_margin():
+    # α·(s − Δ) grows as m²: beyond float32 at m = 1e20 whatever gamma is
+    with pytest.raises(ValueError, match=r"circle_loss: margin = 1e\+20 makes the loss "
+                                         r"overflow float32\. Use a margin between 0 and 1"):
+        lk.circle_loss(LABELS, np.float32(X), gamma=4.0, margin=1e20)
+    # in float64 the same loss is representable (every pair far beyond its margin: 0)
+    assert float(lk.circle_loss(LABELS, np.float64(X), gamma=4.0, margin=1e20)) == 0.0

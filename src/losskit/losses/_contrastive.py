@@ -278,8 +278,8 @@ def ntxent(
     if isinstance(temperature, float) and \
             temperature < float(finfo.smallest_normal) * float(finfo.eps) / 2:  # 0 in the dtype
         fail(func, "temperature", f"= {temperature!r} rounds to 0 in "
-             f"{_dtype_name(inputs.out_dtype)}", "Use a larger temperature (typically "
-             "0.05 to 1), or compute in float64")
+             f"{_dtype_name(inputs.out_dtype)}", "Use a larger temperature (the default "
+             "is 0.07), or compute in float64")
     u, norm, free = normalised(xp, inputs.y_pred, math.sqrt(finfo.eps))
     c = _similarities(xp, u, u)
     # per pair: -log(e^s / (e^s + e^A)) = softplus(A - s), A = log Σ_negatives e^s, s = c/τ:
@@ -292,7 +292,7 @@ def ntxent(
     if check_values and not to_bool(func, xp.all(xp.isfinite(row_total))):
         fail(func, "temperature", f"= {temperature!r} makes a difference of scaled "
              f"similarities (m − s)/τ overflow {_dtype_name(inputs.out_dtype)}: the loss is "
-             "beyond its largest number", "Use a larger temperature (typically 0.05 to 1), "
+             "beyond its largest number", "Use a larger temperature (the default is 0.07), "
              "or compute in float64")
     loss, weight, mean_weight, row_factor = _rows_as_samples(
         func, inputs, row_total, n_positive, convention=convention, check_values=check_values)
@@ -448,7 +448,7 @@ def circle_loss(
     rows, both, row_gradient = _circle_rows(xp, sim, positive, negative, gamma, margin,
                                             clamp=keras)
     if check_values:
-        _check_gamma_scale(func, xp, rows, sim, gamma, "loss")
+        _check_gamma_scale(func, xp, rows, sim, gamma, margin, "loss")
     counted = rows > 0.0 if keras else both  # Keras' mask: the rows whose loss is positive
     if check_values and not keras:
         _check_terms(func, xp, xp.any(both, axis=-1), reduction,
@@ -467,7 +467,7 @@ def circle_loss(
             g_u = g_u + xp.matmul(xp.matrix_transpose(g), u)
         grad = g_u if keras else unit_pullback(xp, g_u, u, norm, free)
         if check_values:
-            _check_gamma_scale(func, xp, grad, sim, gamma, "loss's gradient")
+            _check_gamma_scale(func, xp, grad, sim, gamma, margin, "loss's gradient")
         return grad
 
     return PerSample(inputs, loss, lambda: scaled_gradient(1.0), weight, mean_weight,
@@ -475,17 +475,22 @@ def circle_loss(
 
 
 def _check_gamma_scale(func: str, xp: Any, result: Array, sim: Array, gamma: float,
-                       what: str) -> None:
+                       margin: float, what: str) -> None:
     """A non-finite loss or gradient of finite embeddings is gamma's overflow (γ·α·(s − Δ)
-    and its derivative scale with γ), unless the similarities themselves overflowed."""
+    and its derivative scale with γ), unless the similarities themselves overflowed or the
+    margin alone does (α·(s − Δ) grows as m²)."""
     if to_bool(func, xp.all(xp.isfinite(result))):
         return
     if not to_bool(func, xp.all(xp.isfinite(sim))):
         fail(func, "y_pred", "overflows the dot products of the embeddings",
              "Scale the embeddings down (to unit length, as Keras expects)")
-    fail(func, "gamma", f"= {gamma!r} makes the {what} overflow {_dtype_name(result.dtype)}",
-         "Use a smaller gamma (Keras' default is 80; 16 to 256 is usual), or compute in "
-         "float64")
+    dtype = _dtype_name(result.dtype)
+    if isinstance(margin, float) and \
+            abs(margin) + 2.0 > math.sqrt(float(xp.finfo(result.dtype).max)):
+        fail(func, "margin", f"= {margin!r} makes the {what} overflow {dtype}",
+             "Use a margin between 0 and 1 (Keras' default is 0.4)")
+    fail(func, "gamma", f"= {gamma!r} makes the {what} overflow {dtype}",
+         "Use a smaller gamma (Keras' default is 80), or compute in float64")
 
 
 def _references(func: str, inputs: Inputs, labels: Array, check_values: bool
