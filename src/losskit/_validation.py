@@ -21,11 +21,12 @@ map over it) and its range is not checked, by the same rule.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import inspect
 import math
 import numbers
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,7 +60,9 @@ __all__ = [
     "check_rows_sum_to_one",
     "check_same_shape",
     "constraints_of",
+    "did_you_mean",
     "fail",
+    "index_text",
     "options",
     "weight_array",
 ]
@@ -68,6 +71,31 @@ __all__ = [
 def fail(func: str, argument: str, found: str, fix: str, error: type[Exception] = ValueError):
     """Raise ``error`` with the project's single message template."""
     raise error(f"{func}: {argument} {found}. {fix}")
+
+
+def did_you_mean(name: str, choices: Iterable[str] | Mapping[str, str], *, n: int = 3) -> str:
+    """``"Did you mean 'a' or 'b'?"`` for the (at most ``n``) choices closest to ``name`` by
+    :func:`difflib.get_close_matches` (ratio ≥ 0.6), and any that differs from it only in case;
+    ``""`` when none is close. With a mapping, ``name`` is matched against its keys (e.g.
+    normalised names and aliases) and their values are suggested, each once.
+
+    Examples
+    --------
+    >>> did_you_mean("huber_los", ["huber_loss", "hinge_loss", "pinball_loss"])
+    "Did you mean 'huber_loss' or 'hinge_loss'?"
+    >>> did_you_mean("Diagnosis", ["diagnosis", "age"])
+    "Did you mean 'diagnosis'?"
+    >>> did_you_mean("bce", {"bce": "binary_cross_entropy", "bcee": "binary_cross_entropy"})
+    "Did you mean 'binary_cross_entropy'?"
+    >>> did_you_mean("zzz", ["huber_loss"])
+    ''
+    """
+    table = choices if isinstance(choices, Mapping) else {c: c for c in choices}
+    keys = list(table)
+    close = difflib.get_close_matches(name, keys, n=n, cutoff=0.6)
+    close += [k for k in keys if k.lower() == name.lower() and k not in close]
+    suggestions = list(dict.fromkeys(table[k] for k in close))
+    return f"Did you mean {' or '.join(map(repr, suggestions))}?" if suggestions else ""
 
 
 # --------------------------------------------------------------------------- option constraints
@@ -262,8 +290,13 @@ def constraints_of(fn: Callable) -> dict[str, Constraint]:
 # ------------------------------------------------------------------------------ array checks
 
 
-def _where(index: tuple[int, ...]) -> str:
-    return f"index {index[0]}" if len(index) == 1 else f"index {index}"
+def index_text(index: tuple[int, ...]) -> str:
+    """An array index as messages show it: the number for one axis, the tuple for several.
+
+    >>> index_text((3,)), index_text((1, 2))
+    ('3', '(1, 2)')
+    """
+    return f"{index[0]}" if len(index) == 1 else f"{index}"
 
 
 def check_nonempty(func: str, name: str, x: Array) -> None:
@@ -300,7 +333,7 @@ def check_finite(func: str, xp: Namespace, name: str, x: Array, *, allow_inf: bo
         count = int(xp.count_nonzero(bad))
         kind = "NaN" if allow_inf else "NaN or infinite values"
         fail(func, name, f"has {kind} ({count} of {math.prod(x.shape)}, first at "
-             f"{_where(index)})", fix)
+             f"index {index_text(index)})", fix)
 
 
 @dataclass(frozen=True)
@@ -387,8 +420,8 @@ def check_domain(func: str, xp: Namespace, name: str, x: Array, domain: Interval
     index = first_index(xp, bad)
     extra = "" if skip is None else f" or {skip[0]}={skip[1]}"
     fail(func, name, f"has values outside {domain}{extra} ({_shown(xp, x, x[index])} at "
-         f"{_where(index)}; min {_shown(xp, x, xp.min(x))}, max {_shown(xp, x, xp.max(x))})",
-         fix)
+         f"index {index_text(index)}; min {_shown(xp, x, xp.min(x))}, "
+         f"max {_shown(xp, x, xp.max(x))})", fix)
 
 
 def _shown(xp: Namespace, x: Array, value: Array) -> str:
@@ -404,8 +437,7 @@ def check_rows_sum_to_one(func: str, xp: Namespace, name: str, p: Array, dtype: 
     if to_bool(func, xp.any(bad)):
         index = first_index(xp, bad)
         total = to_float(xp.sum(p[index], axis=-1))
-        row = index[0] if len(index) == 1 else index
-        fail(func, name, f"rows do not sum to 1 (row {row} sums to {total:.10g}; "
+        fail(func, name, f"rows do not sum to 1 (row {index_text(index)} sums to {total:.10g}; "
              f"tolerance {tol:.2g})", fix)
 
 

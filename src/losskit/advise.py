@@ -707,17 +707,15 @@ def _directions(y: np.ndarray, columns: list[str], stats: dict[str, Any]) -> Adv
             "not 359.8 degrees) and near the poles (a degree of longitude shrinks to nothing); "
             "convert them with losskit.lat_lon_to_unit_vector",
             {"longitude_spread_degrees": spread})
-        advice = _advice(
-            "location", family("von_mises_fisher"),
+        return _direction_advice(
+            "location", "von_mises_fisher", finding, stats,
             rationale=("a location is a point on the sphere: as a unit vector x it follows a "
                        "von Mises-Fisher distribution around the predicted direction, whose "
                        "negative log-likelihood is von_mises_fisher_nll; the 3 raw outputs "
                        "are the mean direction scaled by the concentration"),
-            findings=[finding], stats=stats,
-            alternatives=(Alternative("mean_squared_error", "on the unit vectors (not the "
-                                      "degrees), when no concentration is wanted"),))
-        return replace(advice, output_layer="3 units, linear (the raw outputs are the "
-                       "concentration times the unit vector of the location)")
+            squared_error_on="the unit vectors (not the degrees)",
+            output_layer="3 units, linear (the raw outputs are the concentration times the "
+                         "unit vector of the location)")
     angles = [i for i, c in enumerate(names) if any(w in c for w in _ANGLE_WORDS)]
     if not names or len(angles) != y.shape[1]:
         return None
@@ -733,18 +731,26 @@ def _directions(y: np.ndarray, columns: list[str], stats: dict[str, Any]) -> Adv
         "2 apart, not 358)" + ("" if radians else "; pass degrees=True to von_mises_nll or "
                                "convert with numpy.radians"),
         {"n_angles": len(angles)})
-    advice = _advice(
-        "angle", family("von_mises"),
+    return _direction_advice(
+        "angle", "von_mises", finding, stats,
         rationale=("an angle lives on the circle: it follows a von Mises distribution around "
                    "the predicted direction, whose negative log-likelihood is von_mises_nll; "
                    "each angle's 2 raw outputs are (cos, sin) of the direction scaled by the "
                    "concentration"),
-        findings=[finding], stats=stats,
-        alternatives=(Alternative("mean_squared_error", "on (cos, sin) of each angle, when "
-                                  "no concentration is wanted"),))
-    width = 2 * len(angles)
-    return replace(advice, output_layer=f"{width} units, linear (per angle, the concentration "
-                   "times (cos, sin) of the direction)")
+        squared_error_on="(cos, sin) of each angle",
+        output_layer=f"{2 * len(angles)} units, linear (per angle, the concentration times "
+                     "(cos, sin) of the direction)")
+
+
+def _direction_advice(task: str, family_name: str, finding: Finding, stats: dict[str, Any], *,
+                      rationale: str, squared_error_on: str, output_layer: str) -> Advice:
+    """The advice for angles or locations: the family's, the squared error on the vectors as
+    the alternative when no concentration is wanted, and the output layer in words."""
+    advice = _advice(task, family(family_name), rationale=rationale, findings=[finding],
+                     stats=stats, alternatives=(Alternative(
+                         "mean_squared_error",
+                         f"on {squared_error_on}, when no concentration is wanted"),))
+    return replace(advice, output_layer=output_layer)
 
 
 def _identifier(distinct: int, n: int) -> Finding:

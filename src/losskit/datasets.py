@@ -15,14 +15,13 @@ function and its parameters.
 from __future__ import annotations
 
 import csv
-import difflib
 import os
 import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from losskit._validation import fail
+from losskit._validation import did_you_mean, fail
 
 __all__ = ["check_text_in_numbers", "read_table", "split_target"]
 
@@ -111,11 +110,9 @@ def _columns_text(columns: Sequence[Any]) -> str:
 
 def _unknown_column(func: str, arg: str, name: str, columns: Sequence[Any], fix: str) -> None:
     names = [str(c) for c in columns]
-    close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
-    close += [c for c in names if c.lower() == name.lower() and c not in close]
-    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    fail(func, arg, f"{name!r} is not a column.{hint} The columns are: {_columns_text(names)}",
-         fix)
+    hint = did_you_mean(name, names)
+    fail(func, arg, f"{name!r} is not a column.{' ' + hint if hint else ''} The columns are: "
+         f"{_columns_text(names)}", fix)
 
 
 def check_text_in_numbers(table: Any, *, command: str | None = None,

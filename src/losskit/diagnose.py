@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from losskit._validation import fail
+from losskit._validation import did_you_mean, fail
 from losskit.nn.diagnosis import Diagnosis, diagnose_curves
 
 __all__ = ["FINDINGS", "LogCurves", "LogDiagnosis", "diagnose_log", "finding_kinds",
@@ -112,8 +112,10 @@ def _pick(names: Sequence[str], wanted: str | None, candidates: Sequence[str], p
           option: str) -> str | None:
     if wanted is not None:
         if wanted not in names:
+            hint = did_you_mean(wanted, names)
             fail("diagnose", option, f"names {wanted!r}, which {path} does not have "
-                 f"(it has {', '.join(map(repr, names))})", "Pass one of its columns")
+                 f"(it has {', '.join(map(repr, names))})",
+                 f"{hint + ' ' if hint else ''}Pass one of its columns")
         return wanted
     for candidate in candidates:  # exact, then a tag of a sub-folder (TensorBoard runs)
         found = [n for n in names if n == candidate] or \
@@ -121,6 +123,21 @@ def _pick(names: Sequence[str], wanted: str | None, candidates: Sequence[str], p
         if found:
             return found[0]
     return None
+
+
+def _pick_losses(names: Sequence[str], loss: str | None, val_loss: str | None, path: str,
+                 words: tuple[str, str, str]) -> tuple[str, str | None]:
+    """The training-loss and validation-loss names (``--loss``/``--val-loss`` or the usual
+    ones); no training loss is an error. ``words``: what a name is, what the list of them is
+    called and its placeholder (``("column", "columns", "COLUMN")``)."""
+    train = _pick(names, loss, TRAIN_NAMES, path, "--loss")
+    val = _pick(names, val_loss, VAL_NAMES, path, "--val-loss")
+    if train is None:
+        kind, listed, placeholder = words
+        fail("diagnose", "LOG", f"{path!r} has no training-loss {kind} ({listed}: "
+             f"{', '.join(map(repr, names))})", f"Name it with --loss {placeholder} (and the "
+             f"validation loss with --val-loss {placeholder})")
+    return train, val
 
 
 def _by_epoch(rows: list[dict[str, str]], column: str) -> tuple[list[int], list[float]]:
@@ -144,12 +161,7 @@ def _read_csv(path: str, loss: str | None, val_loss: str | None) -> LogCurves:
         rows = list(reader)
     if not rows:
         fail("diagnose", "LOG", f"{path!r} has no rows", "Pass a log with one row per epoch")
-    train = _pick(names, loss, TRAIN_NAMES, path, "--loss")
-    val = _pick(names, val_loss, VAL_NAMES, path, "--val-loss")
-    if train is None:
-        fail("diagnose", "LOG", f"{path!r} has no training-loss column (columns: "
-             f"{', '.join(map(repr, names))})",
-             "Name it with --loss COLUMN (and the validation loss with --val-loss COLUMN)")
+    train, val = _pick_losses(names, loss, val_loss, path, ("column", "columns", "COLUMN"))
     notes: list[str] = []
     if "epoch" in names and "step" in names:
         kind = "Lightning metrics.csv"
@@ -208,12 +220,7 @@ def _read_tensorboard(path: Path, loss: str | None, val_loss: str | None) -> Log
     if not names:
         fail("diagnose", "LOG", f"{str(path)!r} has no scalars in TensorBoard event files",
              "Log the loss with SummaryWriter.add_scalar(tag, value, epoch)")
-    train = _pick(names, loss, TRAIN_NAMES, str(path), "--loss")
-    val = _pick(names, val_loss, VAL_NAMES, str(path), "--val-loss")
-    if train is None:
-        fail("diagnose", "LOG", f"{str(path)!r} has no training-loss scalar (tags: "
-             f"{', '.join(map(repr, names))})",
-             "Name it with --loss TAG (and the validation loss with --val-loss TAG)")
+    train, val = _pick_losses(names, loss, val_loss, str(path), ("scalar", "tags", "TAG"))
     epochs = sorted(series[train])
     notes = []
     val_values = None

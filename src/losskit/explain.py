@@ -26,13 +26,12 @@ True
 >>> lk.explain("bernouli")
 Traceback (most recent call last):
 ...
-ValueError: explain: name is 'bernouli', which is not a known loss or family (did you mean ...
+ValueError: explain: name is 'bernouli', which is not a known loss or family. Did you mean ...
 """
 
 from __future__ import annotations
 
 import argparse
-import difflib
 import functools
 import inspect
 import json
@@ -49,7 +48,7 @@ import numpy as np
 
 from losskit._commands import command
 from losskit._io import atomic_write
-from losskit._validation import fail
+from losskit._validation import did_you_mean, fail
 from losskit.families import Family, family, registered_families
 from losskit.losses import (
     Case,
@@ -218,6 +217,17 @@ def _lookup() -> dict[str, str]:
         if name in subjects:
             table.setdefault(_key(cls.__name__), name)
     return table
+
+
+def canonical_name(name: str) -> str | None:
+    """The loss or family that ``name`` or an alias of it names (any case, ``-``/``_``/spaces
+    alike), ``None`` for an unknown name.
+
+    >>> from losskit.explain import canonical_name
+    >>> canonical_name("CTC"), canonical_name("l2"), canonical_name("nope")
+    ('ctc_loss', 'mean_squared_error', None)
+    """
+    return _lookup().get(_key(name))
 
 
 def explained_names() -> dict[str, tuple[str, ...]]:
@@ -419,19 +429,14 @@ def _resolve(name: Any, func: str) -> _Subject:
         fail(func, "name", f"has type {type(name).__name__}",
              "Pass the name of a loss or family, e.g. 'binary_cross_entropy' or 'bernoulli'",
              TypeError)
-    table = _lookup()
-    canonical = table.get(_key(name))
+    canonical = canonical_name(name)
     if canonical is None:
-        close = difflib.get_close_matches(_key(name), list(table), n=3, cutoff=0.6)
-        hint = ""
-        if close:
-            suggestions = list(dict.fromkeys(table[c] for c in close))
-            hint = " (did you mean " + " or ".join(repr(s) for s in suggestions) + "?)"
+        hint = did_you_mean(_key(name), _lookup())
         names = explained_names()
-        fail(func, "name", f"is {name!r}, which is not a known loss or family{hint}",
-             "Pass one of the losses " + ", ".join(names["loss"]) + "; or the families "
-             + ", ".join(names["family"]) + " (case-insensitive; aliases such as 'bce', 'mse', "
-             "'cross-entropy', 'huber' work too)")
+        fail(func, "name", f"is {name!r}, which is not a known loss or family",
+             (hint + " " if hint else "") + "Pass one of the losses " + ", ".join(names["loss"])
+             + "; or the families " + ", ".join(names["family"]) + " (case-insensitive; aliases "
+             "such as 'bce', 'mse', 'cross-entropy', 'huber' work too)")
     return _subjects()[canonical]
 
 

@@ -265,7 +265,10 @@ def test_load_callable_errors(tmp_path):
      r"loss is 'cross_entropy', which is not a regression loss"),
     ({"metric": "accuracy"}, ValueError,
      r"metric is 'accuracy_score', a classification metric, but the task is regression"),
-    ({"metric": "nope"}, ValueError, r"metric is 'nope', which is not a losskit metric"),
+    ({"metric": "nope"}, ValueError, r"metric is 'nope', which is not a losskit metric\. "
+                                     r"Pass one of"),
+    ({"metric": "mean_absolute_eror"}, ValueError, r"metric is 'mean_absolute_eror', which is "
+     r"not a losskit metric\. Did you mean 'mean_absolute_error'"),
     ({"estimator_params": {"random_state": 1}}, ValueError, r"estimator_params contains"),
     ({"n_splits": 1}, ValueError, r"n_splits is 1\. Pass an integer >= 2"),
     ({"n_repeats": 0}, ValueError, r"n_repeats is 0"),

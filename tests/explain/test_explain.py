@@ -260,7 +260,7 @@ def test_unknown_name_lists_the_names():
         lk.explain("bernouli")
     message = str(info.value)
     assert message.startswith("explain: name is 'bernouli', which is not a known loss or "
-                              "family (did you mean 'bernoulli'?). Pass one of the losses ")
+                              "family. Did you mean 'bernoulli'? Pass one of the losses ")
     for name in LOSSES + FAMILIES:
         assert name in message
     with pytest.raises(ValueError, match=r"explain: name is 'zzz', which is not a known loss "

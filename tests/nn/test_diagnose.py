@@ -188,6 +188,10 @@ def test_any_csv_with_named_columns_and_empty_cells(tmp_path, capsys):
     assert "the training loss was nan" in str(result)
     assert main(["diagnose", str(log), "--loss", "objective", "--out", str(tmp_path)]) == 2
     assert "losskit diagnose: error: --loss names 'objective'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=r"diagnose: --val-loss names 'held_ot', which .* "
+                                         r"\(it has 'it', 'train_objective', 'held_out'\)\. "
+                                         r"Did you mean 'held_out'\? Pass one of its columns"):
+        lk.diagnose_log(log, loss="train_objective", val_loss="held_ot")
     assert main(["diagnose", str(log), "--loss", "train_objective", "--fail-on", "boredom",
                  "--out", str(tmp_path)]) == 2
     assert "--fail-on names 'boredom'" in capsys.readouterr().err

@@ -293,8 +293,13 @@ def _metric(metric: Any, task: str, y: np.ndarray) -> tuple[Callable, str, bool]
         name = next((k for k in (metric, f"{metric}_score", f"{metric}_error") if k in names),
                     _METRIC_ALIASES.get(metric))
         if name is None:
+            from losskit._validation import did_you_mean
+
+            known = sorted({*names, *_METRIC_ALIASES, "log_loss"})
+            hint = did_you_mean(metric, known)
             fail("compare", "metric", f"is {metric!r}, which is not a losskit metric",
-                 f"Pass one of {', '.join(sorted([*names, 'log_loss']))}")
+                 f"{hint + ' ' if hint else ''}Pass one of "
+                 f"{', '.join(sorted([*names, 'log_loss']))}")
         fn = log_loss if name == "log_loss" else getattr(lkm, name)
     elif callable(metric):
         fn, name = metric, getattr(metric, "__name__", "")

@@ -36,6 +36,7 @@ from losskit._validation import (
     check_finite,
     check_nonempty,
     fail,
+    index_text,
     weight_array,
 )
 from losskit.losses import Kernel, LossExplanation, spec_of
@@ -54,10 +55,6 @@ _RAW_SPACE_OPTIONS = ("log_input", "from_logits", "log_scale", "axis")
 
 def _key(name: str) -> str:
     return name.lower().replace("_", "").replace("-", "").replace(" ", "")
-
-
-def _where(index: tuple[int, ...]) -> str:
-    return f"index {index[0]}" if len(index) == 1 else f"index {index}"
 
 
 def check_parameter(family_name: str, name: str, value: Any, constraint: Constraint) -> Any:
@@ -266,9 +263,9 @@ class Family:
             value = y[index]
             shown = int(value) if xp.isdtype(y.dtype, "integral") else f"{to_float(value):g}"
             count = int(xp.sum(xp.astype(bad, xp.int64)))
-            fail(func, "y_true", f"has a value {what} ({shown} at {_where(index)}; {count} of "
-                 f"{math.prod(y.shape)} such values)", f"{type(self).__name__} targets are "
-                 f"{self.domain}. {fix}")
+            fail(func, "y_true", f"has a value {what} ({shown} at index {index_text(index)}; "
+                 f"{count} of {math.prod(y.shape)} such values)",
+                 f"{type(self).__name__} targets are {self.domain}. {fix}")
 
     @staticmethod
     def _integral(xp: Namespace, y: Array) -> Array:

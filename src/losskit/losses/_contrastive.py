@@ -84,12 +84,24 @@ def _masked_logsumexp(xp: Any, z: Array, mask: Array) -> tuple[Array, Array, Arr
     """``log Σ_{mask} exp(z)`` over the last axis, its softmax weights over the masked
     entries (0 elsewhere) and whether the row has any: rows without one get 0 for the value
     (a finite placeholder the caller masks; every branch stays finite for autograd)."""
+    m, log_total, weights, has = _shifted_logsumexp(xp, z, mask)
+    return m + log_total, weights, has
+
+
+def _shifted_logsumexp(xp: Any, c: Array, mask: Array, temperature: Any = None
+                       ) -> tuple[Array, Array, Array, Array]:
+    """``log Σ_{mask} exp(c / τ) = m / τ + log_total`` over the last axis as its two parts:
+    the shift ``m`` (the masked maximum of ``c``, 0 for a row without a masked entry) and
+    ``log Σ exp((c − m) / τ)``, with the softmax weights and whether the row has any entry
+    (``temperature=None``: τ = 1; it may be a traced array). Each difference is scaled after
+    the shift, so no term overflows where ``c / τ`` does."""
     has = xp.any(mask, axis=-1)
-    m = xp.max(xp.where(mask, z, -math.inf), axis=-1)
+    m = xp.max(xp.where(mask, c, -math.inf), axis=-1)
     m = xp.where(has, m, 0.0)
-    e = xp.where(mask, xp.exp(xp.where(mask, z - m[..., None], 0.0)), 0.0)
+    d = xp.where(mask, c - m[..., None], 0.0)
+    e = xp.where(mask, xp.exp(d if temperature is None else d / temperature), 0.0)
     total = xp.where(has, xp.sum(e, axis=-1), 1.0)
-    return m + xp.log(total), e / total[..., None], has
+    return m, xp.log(total), e / total[..., None], has
 
 
 def _softplus(xp: Any, x: Array) -> Array:
@@ -137,6 +149,11 @@ def _rows_as_samples(func: str, inputs: Inputs, row_total: Array, row_count: Arr
         return scale / safe(row_count)
 
     return loss, weight, mean_weight, row_factor
+
+
+def _dtype_name(dtype: Any) -> str:
+    """``float32`` for NumPy's, JAX's and PyTorch's (``torch.float32``) dtype alike."""
+    return str(dtype).removeprefix("torch.")
 
 
 def _first_group(xp: Any, bad: Array) -> str:
@@ -201,10 +218,13 @@ def ntxent(
     :math:`\cos(a, b) = a \cdot b / (\max(|a|, \sqrt\epsilon) \max(|b|, \sqrt\epsilon))` and
     :math:`\epsilon` the machine epsilon of ``y_pred``'s dtype (a zero vector has cosine 0).
     optax's ``ntxent(embeddings, labels, temperature)``, computed per pair as
-    :math:`\operatorname{softplus}(\log\sum_{k} e^{s_{ik}} - s_{ij})`: finite and exact for
-    any temperature at which the scaled similarities :math:`s/\tau` are finite (optax's
-    single shift per row makes its terms infinite long before; below about ``τ = 1e-38`` in
-    float32 the loss is refused as undefined).
+    :math:`\operatorname{softplus}(\log\sum_{k} e^{s_{ik}} - s_{ij})` with each anchor's
+    cosines shifted by its largest negative one :math:`m_i` before the division by
+    :math:`\tau`: finite and exact for any temperature at which the loss is representable
+    (optax's single shift per row of :math:`s/\tau` makes its terms infinite long before).
+    Where a difference :math:`(m_i - \cos(x_i, x_j))/\tau` overflows the dtype — the loss
+    itself beyond its largest number — or ``temperature`` rounds to 0 in it, the call is
+    refused with an error naming ``temperature``.
 
     Parameters
     ----------
@@ -254,14 +274,26 @@ def ntxent(
                      "has no two embeddings with the same label{where}, so there is no "
                      "positive pair to average over",
                      "Put at least two views of an item (the same label) in every batch")
-    floor = math.sqrt(xp.finfo(inputs.out_dtype).eps)
-    u, norm, free = normalised(xp, inputs.y_pred, floor)
-    s = _similarities(xp, u, u) / temperature
-    # per pair: -log(e^s / (e^s + e^A)) = softplus(A - s), A = log Σ_negatives e^s
-    lse, q, has_negative = _masked_logsumexp(xp, s, negative)
+    finfo = xp.finfo(inputs.out_dtype)
+    if isinstance(temperature, float) and \
+            temperature < float(finfo.smallest_normal) * float(finfo.eps) / 2:  # 0 in the dtype
+        fail(func, "temperature", f"= {temperature!r} rounds to 0 in "
+             f"{_dtype_name(inputs.out_dtype)}", "Use a larger temperature (the default "
+             "is 0.07), or compute in float64")
+    u, norm, free = normalised(xp, inputs.y_pred, math.sqrt(finfo.eps))
+    c = _similarities(xp, u, u)
+    # per pair: -log(e^s / (e^s + e^A)) = softplus(A - s), A = log Σ_negatives e^s, s = c/τ:
+    # A - s = (m - c)/τ + log Σ e^((c_k - m)/τ), m the anchor's largest negative similarity;
+    # only a difference over τ is formed, so a tiny τ overflows only where the loss does
+    m, log_total, q, has_negative = _shifted_logsumexp(xp, c, negative, temperature)
     active = positive & has_negative[..., None]
-    z = lse[..., None] - s
+    z = (m[..., None] - c) / temperature + log_total[..., None]
     row_total = xp.sum(xp.where(active, _softplus(xp, z), 0.0), axis=-1)
+    if check_values and not to_bool(func, xp.all(xp.isfinite(row_total))):
+        fail(func, "temperature", f"= {temperature!r} makes a difference of scaled "
+             f"similarities (m − s)/τ overflow {_dtype_name(inputs.out_dtype)}: the loss is "
+             "beyond its largest number", "Use a larger temperature (the default is 0.07), "
+             "or compute in float64")
     loss, weight, mean_weight, row_factor = _rows_as_samples(
         func, inputs, row_total, n_positive, convention=convention, check_values=check_values)
 
@@ -412,8 +444,11 @@ def circle_loss(
     u, norm, free = (x, None, None) if keras else normalised(xp, x)
     v = u if refs is None else (refs if keras else normalised(xp, refs)[0])
     positive, negative = _pair_masks(xp, labels, ref_y, remove_diagonal=remove_diagonal)
-    rows, both, row_gradient = _circle_rows(xp, _similarities(xp, u, v), positive, negative,
-                                            gamma, margin, clamp=keras)
+    sim = _similarities(xp, u, v)
+    rows, both, row_gradient = _circle_rows(xp, sim, positive, negative, gamma, margin,
+                                            clamp=keras)
+    if check_values:
+        _check_gamma_scale(func, xp, rows, sim, gamma, margin, "loss")
     counted = rows > 0.0 if keras else both  # Keras' mask: the rows whose loss is positive
     if check_values and not keras:
         _check_terms(func, xp, xp.any(both, axis=-1), reduction,
@@ -430,10 +465,32 @@ def circle_loss(
         g_u = xp.matmul(g, v)
         if refs is None:
             g_u = g_u + xp.matmul(xp.matrix_transpose(g), u)
-        return g_u if keras else unit_pullback(xp, g_u, u, norm, free)
+        grad = g_u if keras else unit_pullback(xp, g_u, u, norm, free)
+        if check_values:
+            _check_gamma_scale(func, xp, grad, sim, gamma, margin, "loss's gradient")
+        return grad
 
     return PerSample(inputs, loss, lambda: scaled_gradient(1.0), weight, mean_weight,
                      scaled_gradient=scaled_gradient)
+
+
+def _check_gamma_scale(func: str, xp: Any, result: Array, sim: Array, gamma: float,
+                       margin: float, what: str) -> None:
+    """A non-finite loss or gradient of finite embeddings is gamma's overflow (γ·α·(s − Δ)
+    and its derivative scale with γ), unless the similarities themselves overflowed or the
+    margin alone does (α·(s − Δ) grows as m²)."""
+    if to_bool(func, xp.all(xp.isfinite(result))):
+        return
+    if not to_bool(func, xp.all(xp.isfinite(sim))):
+        fail(func, "y_pred", "overflows the dot products of the embeddings",
+             "Scale the embeddings down (to unit length, as Keras expects)")
+    dtype = _dtype_name(result.dtype)
+    if isinstance(margin, float) and \
+            abs(margin) + 2.0 > math.sqrt(float(xp.finfo(result.dtype).max)):
+        fail(func, "margin", f"= {margin!r} makes the {what} overflow {dtype}",
+             "Use a margin between 0 and 1 (Keras' default is 0.4)")
+    fail(func, "gamma", f"= {gamma!r} makes the {what} overflow {dtype}",
+         "Use a smaller gamma (Keras' default is 80), or compute in float64")
 
 
 def _references(func: str, inputs: Inputs, labels: Array, check_values: bool

@@ -367,6 +367,46 @@ def _check_regression_target(y: np.ndarray, target: str, loss: str) -> None:
              "numeric target")
 
 
+#: what the losses of each module are, for the ones the MLP has no head for
+_LOSS_KINDS = {
+    "_sequence": "a sequence loss (per-frame class scores against label sequences)",
+    "_contrastive": "a contrastive loss (the embeddings of a batch compared with each other)",
+    "_ranking": "a ranking loss (lists of scored items against their relevances)",
+    "_embedding": "an embedding loss (vectors or scores compared in pairs or triplets)",
+    "_overlap": "an overlap loss (segmentation masks)",
+    "_linear": "a fused last-layer loss (hidden states times a vocabulary matrix)",
+    "_directional": "a loss on directions (angles or unit vectors)",
+}
+
+
+def _refuse_loss(loss: str, known: list[str]) -> None:
+    """The error for a ``--loss`` that fit cannot train: a losskit loss without an MLP head
+    (what kind it is and where to use it), another name of one fit trains, or an unknown
+    name (close names suggested)."""
+    from losskit._validation import did_you_mean
+    from losskit.explain import canonical_name
+    from losskit.losses import loss_specs
+
+    trains = f"The losses fit can train: {', '.join(known)}"
+    name = canonical_name(loss)
+    spec = loss_specs().get(name) if name is not None else None
+    if spec is None:
+        hint = did_you_mean(loss, known)
+        fail("fit", "--loss", f"is {loss!r}, which losskit fit cannot train",
+             f"{hint + ' ' if hint else ''}{trains}")
+    if name in known:
+        fail("fit", "--loss", f"is {loss!r}, another name of {name}, which fit knows by that "
+             "name", f"Pass --loss {name}")
+    from losskit.torch import CRITERIA
+
+    module = spec.body.__module__.rsplit(".", 1)[-1]
+    kind = _LOSS_KINDS.get(module, "a losskit loss")
+    criterion = CRITERIA.get(name)
+    where = f"lk.{name}" + (f" or losskit.torch.{criterion.__name__}" if criterion else "")
+    fail("fit", "--loss", f"is {loss!r}, {kind} that losskit's MLP cannot train (it has no "
+         "output layer for it)", f"Use it in your own model through {where}. {trains}")
+
+
 def _task_and_loss(y: Any, loss: str | None, task: str | None) -> tuple[str, str, str]:
     """(task, loss, why) from the advice or from ``--loss``."""
     from losskit.advise import advise
@@ -389,12 +429,7 @@ def _task_and_loss(y: Any, loss: str | None, task: str | None) -> tuple[str, str
     else:
         known = sorted({*LOSS_HEADS, *ALIASES, "cross_entropy"})
         if loss not in known:
-            import difflib
-
-            close = difflib.get_close_matches(loss, known, n=2)
-            hint = f"Did you mean {' or '.join(map(repr, close))}? " if close else ""
-            fail("fit", "--loss", f"is {loss!r}, which losskit fit cannot train",
-                 f"{hint}The losses it can train: {', '.join(known)}")
+            _refuse_loss(loss, known)
         why = f"Chosen with --loss {loss}."
         if advice is not None:
             why += f" (The advice for this target was {advice.loss}: {advice.rationale})"

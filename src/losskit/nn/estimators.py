@@ -14,7 +14,6 @@ scikit-learn's ``check_estimator`` passes except the checks listed in
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -28,7 +27,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from losskit._io import atomic_write
+from losskit._io import atomic_write, atomic_write_bytes, strict_json
 from losskit._validation import fail
 from losskit.losses import spec_of
 from losskit.nn._batched import Member, batchable, fit_batched
@@ -270,15 +269,21 @@ class _BaseMLP(BaseEstimator):
                   **self._extra_config()}
         if hasattr(self, "feature_names_in_"):
             config["feature_names_in_"] = [str(f) for f in self.feature_names_in_]
+        # strict JSON, as every file losskit writes: a metric without a value (e.g. ROC AUC of
+        # a one-class validation set) is null with its reason beside it, never NaN; the text
+        # is made before any file is written, so a config that JSON cannot hold leaves the
+        # folder as it was (each file is then replaced atomically, the weights first)
+        where = f"{self._name()}.save"
+        try:
+            text = strict_json(config, where=where, nonfinite="null") + "\n"
+        except TypeError as error:
+            fail(where, "config", f"holds a value JSON cannot hold ({error})", "Save models "
+                 "whose parameters and history are numbers, strings and lists", TypeError)
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().contiguous() for k, v in self.model_.state_dict().items()}
         atomic_write(path / _MODEL_FILE, lambda tmp: save_file(state, tmp))
-        # strict JSON: a metric without a value (e.g. ROC AUC of a one-class validation set)
-        # is written as null, never as NaN
-        text = json.dumps(_finite_or_none(config), indent=2, default=_json_default,
-                          allow_nan=False)
-        atomic_write(path / _CONFIG_FILE, lambda tmp: Path(tmp).write_text(text))
+        atomic_write_bytes(path / _CONFIG_FILE, text)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Any:
@@ -307,25 +312,6 @@ class _BaseMLP(BaseEstimator):
 
     def _load_extra_config(self, config: dict[str, Any]) -> None:
         pass
-
-
-def _finite_or_none(x: Any) -> Any:
-    """``x`` with every NaN or infinite float replaced by ``None`` (recursively)."""
-    if isinstance(x, dict):
-        return {k: _finite_or_none(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_finite_or_none(v) for v in x]
-    if isinstance(x, (float, np.floating)) and not np.isfinite(x):
-        return None
-    return x
-
-
-def _json_default(x: Any) -> Any:
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, (tuple, set)):
-        return list(x)
-    return str(x)
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):

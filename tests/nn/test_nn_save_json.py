@@ -1,0 +1,62 @@
+"""MLPRegressor/MLPClassifier.save writes config.json as strict JSON (no NaN or Infinity,
+no value silently turned into its str()), and a config that cannot be written leaves the
+saved folder as it was (the weights are not replaced either)."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("safetensors")
+
+from losskit.nn import MLPClassifier  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _strict(text):
+    def refuse(token):
+        raise AssertionError(f"{token} in the JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.fixture
+def fitted():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    return MLPClassifier(hidden_layer_sizes=(4,), epochs=2, random_state=0,
+                         verbose=False).fit(X, (X[:, 0] > 0).astype(int)), X
+
+
+def test_non_finite_values_are_null_with_their_reason(fitted, tmp_path):
+    est, X = fitted
+    est.history_.rows[0]["val_roc_auc"] = float("nan")
+    est.history_.rows[1]["loss"] = np.float32("inf")
+    est.history_.settings["spread"] = np.array([1.0, np.nan])  # was written as "[ 1. nan]"
+    est.save(tmp_path)
+    config = _strict((tmp_path / "config.json").read_text())
+    history = config["history"]
+    assert history["rows"][0]["val_roc_auc"] is None
+    assert history["rows"][0]["null_reasons"] == {"val_roc_auc": "was nan"}
+    assert history["rows"][1]["null_reasons"] == {"loss": "was inf"}
+    assert history["settings"]["spread"] == [1.0, None]
+    assert history["settings"]["null_reasons"] == {"spread[1]": "was nan"}
+    back = MLPClassifier.load(tmp_path)
+    np.testing.assert_array_equal(back.predict_proba(X), est.predict_proba(X))
+
+
+def test_a_config_json_cannot_hold_leaves_the_folder_as_it_was(fitted, tmp_path):
+    est, X = fitted
+    est.save(tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    est.history_.settings["odd"] = object()  # was written as "<object object at 0x...>"
+    with torch.no_grad():
+        for p in est.model_.parameters():
+            p.add_(1.0)
+    with pytest.raises(TypeError, match=r"MLPClassifier\.save: config holds a value JSON "
+                                        r"cannot hold .*object"):
+        est.save(tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    assert math.isfinite(float(MLPClassifier.load(tmp_path).predict_proba(X).sum()))
