@@ -303,6 +303,34 @@ def test_binary_gradient_is_exact_for_confident_correct_predictions():
     torch.testing.assert_close(native.double(), exact, rtol=1e-5, atol=0)
 
 
+@pytest.mark.parametrize("dtype,big", [(torch.float32, [89.0, 100.0, 1e30]),
+                                       (torch.float64, [710.0, 800.0, 1e300])])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_binary_hard_labels_past_the_exponential_overflow(dtype, big, reduction):
+    """The hard-label form's exp(-tz) overflows for a confidently wrong logit beyond 88.7
+    (float32) or 709 (float64): the result is read back and the call redone generically, so
+    the value stays the finite softplus (= |z|) and the gradient ±1/n, not inf and NaN."""
+    z = torch.tensor(big + [-b for b in big] + [0.5, -2.0], dtype=dtype)
+    y = torch.tensor([0.0] * len(big) + [1.0] * len(big) + [1.0, 0.0], dtype=dtype)
+    pair = _both(lk.binary_cross_entropy, y, z, from_logits=True, reduction=reduction)
+    _assert_same(pair, 1e-6)
+    (value, grad), _ = pair
+    assert torch.isfinite(value).all() and torch.isfinite(grad).all()
+    losses = lk.binary_cross_entropy(y, z, from_logits=True, reduction="none")
+    torch.testing.assert_close(losses[:2 * len(big)], z.abs()[:2 * len(big)])
+
+
+def test_binary_hard_labels_are_one_fused_node():
+    """Hard labels take one PyTorch op (``soft_margin_loss`` of the signs 2y - 1), one
+    autograd node, where the previous form took a probe, a flip and three nodes."""
+    z = torch.tensor([[0.3], [-4.0], [25.0]], requires_grad=True)
+    y = torch.tensor([[1.0], [0.0], [1.0]])
+    value = lk.binary_cross_entropy(y, z, from_logits=True)
+    assert type(value.grad_fn).__name__ == "SoftMarginLossBackward0"
+    soft = lk.binary_cross_entropy(torch.tensor([[0.7], [0.0], [1.0]]), z, from_logits=True)
+    assert type(soft.grad_fn).__name__ != "SoftMarginLossBackward0"  # soft labels: not it
+
+
 def test_binary_infinite_logits_without_host_reads(monkeypatch):
     """On an accelerator without checks the labels cannot be looked at: the general form
     still takes the limits (0 · log 0 = 0), as the generic path does."""
