@@ -329,6 +329,11 @@ def binary_cross_entropy_from_logits(hooks: LossHooks, y_true: Any, y_pred: Any,
     # (torch.equal: two kernels and a bool, measured 2 µs at 256 labels against 4 µs for a
     # count of nonzero y² - y), so not on an accelerator without checks
     if probe and torch.equal(y_true * y_true, y_true):
+        if y_pred.numel() >= _BINARY_FUSED_MIN and y_pred.requires_grad \
+                and torch.is_grad_enabled():
+            value = _fused_function(torch).apply(
+                y_pred, y_true, _HardBinary(y_pred.dtype == torch.float64), hooks, reduction)
+            return value if _finite(value) else None  # a NaN logit: the generic path's error
         signs = torch.add(_minus_one(torch), y_true, alpha=2)  # 2y - 1, one kernel
         if reduction == "mean":  # equal counts per sample: the mean of all entries
             value = functional.soft_margin_loss(y_pred, signs)
@@ -349,6 +354,14 @@ def binary_cross_entropy_from_logits(hooks: LossHooks, y_true: Any, y_pred: Any,
 
 
 _CONSTANTS: dict[str, Array] = {}
+
+
+def _one(torch: Any) -> Array:
+    """A 0-d CPU tensor 1.0, made once (see :func:`_minus_one`)."""
+    value = _CONSTANTS.get("1")
+    if value is None:
+        value = _CONSTANTS["1"] = torch.tensor(1.0, dtype=torch.float64)
+    return value
 
 
 def _minus_one(torch: Any) -> Array:
@@ -643,6 +656,42 @@ def _fused_value(hooks: LossHooks, torch: Any, kernel: _Elementwise, y_true: Arr
     if y_pred.requires_grad and torch.is_grad_enabled():
         return _fused_function(torch).apply(y_pred, y_true, kernel, hooks, reduction)
     return _reduced(hooks, torch, kernel.forward(torch, y_true, y_pred)[0], reduction)
+
+
+#: from this many elements the hard-label BCE under autograd is one custom node (fewer
+#: passes: forward flip, product, softplus, mean; backward sigmoid and two in-place products,
+#: against ``soft_margin_loss``'s five and six), below it, and for the value alone,
+#: ``soft_margin_loss`` (no Python backward; its in-place forward: value at 1e6 1.1-1.3x
+#: PyTorch's BCE against 1.3x for the node's forward).
+#: Measured, float32 forward + backward, one thread: 65,536 elements 0.40 / 0.42 ms, 262,144
+#: 1.55 / 1.87 ms (PyTorch's fused BCE 1.28), 1e6 6.5 / 7.8 ms (5.5); 16,384 0.13 / 0.11 ms
+_BINARY_FUSED_MIN = 1 << 16
+
+
+class _HardBinary(_Elementwise):
+    r""":math:`\operatorname{softplus}(s)`, :math:`s = (1 - 2y) z`, for labels 0/1, with
+    its derivative :math:`(1 - 2y)\sigma(s)` (exact: no :math:`\sigma(z) - y` is formed).
+    ``softplus`` takes :math:`s` itself above its threshold: exact once :math:`e^{-s}` is
+    below half an ulp of :math:`s` (PyTorch's default 20 for float32; float64 needs 37)."""
+
+    def __init__(self, double: bool) -> None:
+        self.threshold = 40.0 if double else 20.0
+
+    def forward(self, torch: Any, y: Array, z: Array) -> tuple[Array, tuple[Array, ...]]:
+        flip = torch.add(_one(torch), y, alpha=-2)  # 1 - 2y: +1 for 0, -1 for 1
+        s = torch.mul(z, flip)
+        return torch.nn.functional.softplus(s, threshold=self.threshold), (s, flip)
+
+    def derivative(self, torch: Any, y: Array, z: Array, saved: tuple[Array, ...] | None,
+                   scale: Any) -> Array:
+        if saved is None:  # create_graph: differentiably, from the inputs
+            # sigma(s) as exp(-softplus(-s)): its derivative sigma(s) sigma(-s) without the
+            # cancellation of sigmoid's own backward, sigma(s) (1 - sigma(s)), for s >> 0
+            flip = 1.0 - 2.0 * y
+            return torch.exp(-torch.nn.functional.softplus(
+                -(z * flip), threshold=self.threshold)) * flip * scale
+        s, flip = saved
+        return torch.sigmoid(s).mul_(flip).mul_(scale)
 
 
 def _same_float_tensors(y_true: Any, y_pred: Any) -> Any:

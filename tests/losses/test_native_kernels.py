@@ -320,6 +320,38 @@ def test_binary_hard_labels_past_the_exponential_overflow(dtype, big, reduction)
     torch.testing.assert_close(losses[:2 * len(big)], z.abs()[:2 * len(big)])
 
 
+@pytest.mark.parametrize("dtype,rtol", DTYPES)
+@pytest.mark.parametrize("kw", OPTIONS)
+@pytest.mark.parametrize("fused_from", [1, None])
+def test_binary_hard_labels_both_forms_match_generic(dtype, rtol, kw, fused_from, rng,
+                                                      monkeypatch):
+    """Hard labels: the custom node (large arrays; here from 1 element) and
+    ``soft_margin_loss`` (small ones) give the generic values, gradients and second
+    derivatives; at the default threshold a 70,000-element call takes the custom node."""
+    if fused_from is not None:
+        monkeypatch.setattr(losskit._torch, "_BINARY_FUSED_MIN", fused_from)
+        shape = (23, 3)
+    else:
+        shape = (70_000,)
+    z = torch.as_tensor(rng.normal(scale=12.0, size=shape), dtype=dtype)
+    z.view(-1)[:4] = torch.tensor([0.0, 60.0, -60.0, 17.0], dtype=dtype)
+    y = torch.as_tensor(rng.integers(0, 2, size=shape), dtype=dtype)
+    fn = lk.binary_cross_entropy
+    _assert_same(_both(fn, y, z, from_logits=True, **kw), rtol)
+    if "unit" not in kw:  # (bits: a product after the node)
+        zz = z.clone().requires_grad_(True)
+        assert type(fn(y, zz, from_logits=True, **kw).grad_fn).__name__ == "_FusedBackward"
+    # second derivatives: sigma(s) sigma(-s) / k, relatively exact (the generic path's
+    # autograd through sigmoid gives 0 from s = 17 in float32, where this is 4e-8)
+    zz = z.clone().requires_grad_(True)
+    g, = torch.autograd.grad(fn(y, zz, from_logits=True, reduction="none").sum(), zz,
+                             create_graph=True)
+    hessian, = torch.autograd.grad(g.sum(), zz)
+    s = (1.0 - 2.0 * y.double()) * z.double()
+    exact = torch.sigmoid(s) * torch.sigmoid(-s) / (shape[-1] if len(shape) > 1 else 1)
+    torch.testing.assert_close(hessian, exact.to(dtype), rtol=rtol * 10, atol=0)
+
+
 def test_binary_hard_labels_are_one_fused_node():
     """Hard labels take one PyTorch op (``soft_margin_loss`` of the signs 2y - 1), one
     autograd node, where the previous form took a probe, a flip and three nodes."""
