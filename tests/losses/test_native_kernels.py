@@ -352,6 +352,44 @@ def test_binary_hard_labels_both_forms_match_generic(dtype, rtol, kw, fused_from
     torch.testing.assert_close(hessian, exact.to(dtype), rtol=rtol * 10, atol=0)
 
 
+@pytest.mark.parametrize("bad", [math.inf, -math.inf, math.nan, 0.5, 2.0, -1.0])
+@pytest.mark.parametrize("fn,kw,rows", [
+    (lk.binary_cross_entropy, {"from_logits": True}, False),
+    (lk.hinge_loss, {}, False), (lk.squared_hinge_loss, {}, False),
+    (lk.categorical_hinge_loss, {}, True)])
+def test_label_probes_refuse_what_the_generic_path_refuses(fn, kw, rows, bad):
+    """The 0/1 probe (sign(y) = y²) takes 0 and 1 alone: y² = y would take +inf (the
+    hard-label BCE then returned 0.1566 for a target of inf); every bad label gets the
+    generic path's error, or its number where it has one."""
+    y = torch.tensor([[1.0, 0.0], [0.0, 1.0], [bad, 0.0]] if rows else [1.0, 0.0, bad])
+    z = torch.tensor([[2.0, -1.0], [0.5, 3.0], [1.5, -0.5]] if rows else [2.0, -1.0, 1.5])
+    if fn is not lk.binary_cross_entropy:
+        assert not _zero_one_accepts(y)
+    outcomes = []
+    for enabled in (True, False):
+        with native_kernels(enabled):
+            try:
+                outcomes.append(("value", fn(y, z, **kw)))
+            except ValueError as error:
+                outcomes.append(("error", str(error)))
+    assert outcomes[0][0] == outcomes[1][0]
+    if outcomes[0][0] == "error":
+        assert outcomes[0][1] == outcomes[1][1]
+    else:
+        torch.testing.assert_close(outcomes[0][1], outcomes[1][1], equal_nan=True)
+
+
+def _zero_one_accepts(y):
+    return losskit._torch._zero_one(torch, y)
+
+
+def test_zero_one_probe():
+    probe = losskit._torch._zero_one
+    assert probe(torch, torch.tensor([0.0, 1.0, -0.0, 1.0]))
+    for bad in (math.inf, -math.inf, math.nan, 0.5, 2.0, -1.0, 1e-30):
+        assert not probe(torch, torch.tensor([0.0, 1.0, bad])), bad
+
+
 def test_binary_hard_labels_are_one_fused_node():
     """Hard labels take one PyTorch op (``soft_margin_loss`` of the signs 2y - 1), one
     autograd node, where the previous form took a probe, a flip and three nodes."""
