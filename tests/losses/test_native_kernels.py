@@ -303,6 +303,104 @@ def test_binary_gradient_is_exact_for_confident_correct_predictions():
     torch.testing.assert_close(native.double(), exact, rtol=1e-5, atol=0)
 
 
+@pytest.mark.parametrize("dtype,big", [(torch.float32, [89.0, 100.0, 1e30]),
+                                       (torch.float64, [710.0, 800.0, 1e300])])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_binary_hard_labels_past_the_exponential_overflow(dtype, big, reduction):
+    """The hard-label form's exp(-tz) overflows for a confidently wrong logit beyond 88.7
+    (float32) or 709 (float64): the result is read back and the call redone generically, so
+    the value stays the finite softplus (= |z|) and the gradient ±1/n, not inf and NaN."""
+    z = torch.tensor(big + [-b for b in big] + [0.5, -2.0], dtype=dtype)
+    y = torch.tensor([0.0] * len(big) + [1.0] * len(big) + [1.0, 0.0], dtype=dtype)
+    pair = _both(lk.binary_cross_entropy, y, z, from_logits=True, reduction=reduction)
+    _assert_same(pair, 1e-6)
+    (value, grad), _ = pair
+    assert torch.isfinite(value).all() and torch.isfinite(grad).all()
+    losses = lk.binary_cross_entropy(y, z, from_logits=True, reduction="none")
+    torch.testing.assert_close(losses[:2 * len(big)], z.abs()[:2 * len(big)])
+
+
+@pytest.mark.parametrize("dtype,rtol", DTYPES)
+@pytest.mark.parametrize("kw", OPTIONS)
+@pytest.mark.parametrize("fused_from", [1, None])
+def test_binary_hard_labels_both_forms_match_generic(dtype, rtol, kw, fused_from, rng,
+                                                      monkeypatch):
+    """Hard labels: the custom node (large arrays; here from 1 element) and
+    ``soft_margin_loss`` (small ones) give the generic values, gradients and second
+    derivatives; at the default threshold a 70,000-element call takes the custom node."""
+    if fused_from is not None:
+        monkeypatch.setattr(losskit._torch, "_BINARY_FUSED_MIN", fused_from)
+        shape = (23, 3)
+    else:
+        shape = (70_000,)
+    z = torch.as_tensor(rng.normal(scale=12.0, size=shape), dtype=dtype)
+    z.view(-1)[:4] = torch.tensor([0.0, 60.0, -60.0, 17.0], dtype=dtype)
+    y = torch.as_tensor(rng.integers(0, 2, size=shape), dtype=dtype)
+    fn = lk.binary_cross_entropy
+    _assert_same(_both(fn, y, z, from_logits=True, **kw), rtol)
+    if "unit" not in kw:  # (bits: a product after the node)
+        zz = z.clone().requires_grad_(True)
+        assert type(fn(y, zz, from_logits=True, **kw).grad_fn).__name__ == "_FusedBackward"
+    # second derivatives: sigma(s) sigma(-s) / k, relatively exact (the generic path's
+    # autograd through sigmoid gives 0 from s = 17 in float32, where this is 4e-8)
+    zz = z.clone().requires_grad_(True)
+    g, = torch.autograd.grad(fn(y, zz, from_logits=True, reduction="none").sum(), zz,
+                             create_graph=True)
+    hessian, = torch.autograd.grad(g.sum(), zz)
+    s = (1.0 - 2.0 * y.double()) * z.double()
+    exact = torch.sigmoid(s) * torch.sigmoid(-s) / (shape[-1] if len(shape) > 1 else 1)
+    torch.testing.assert_close(hessian, exact.to(dtype), rtol=rtol * 10, atol=0)
+
+
+@pytest.mark.parametrize("bad", [math.inf, -math.inf, math.nan, 0.5, 2.0, -1.0])
+@pytest.mark.parametrize("fn,kw,rows", [
+    (lk.binary_cross_entropy, {"from_logits": True}, False),
+    (lk.hinge_loss, {}, False), (lk.squared_hinge_loss, {}, False),
+    (lk.categorical_hinge_loss, {}, True)])
+def test_label_probes_refuse_what_the_generic_path_refuses(fn, kw, rows, bad):
+    """The 0/1 probe (sign(y) = y²) takes 0 and 1 alone: y² = y would take +inf (the
+    hard-label BCE then returned 0.1566 for a target of inf); every bad label gets the
+    generic path's error, or its number where it has one."""
+    y = torch.tensor([[1.0, 0.0], [0.0, 1.0], [bad, 0.0]] if rows else [1.0, 0.0, bad])
+    z = torch.tensor([[2.0, -1.0], [0.5, 3.0], [1.5, -0.5]] if rows else [2.0, -1.0, 1.5])
+    if fn is not lk.binary_cross_entropy:
+        assert not _zero_one_accepts(y)
+    outcomes = []
+    for enabled in (True, False):
+        with native_kernels(enabled):
+            try:
+                outcomes.append(("value", fn(y, z, **kw)))
+            except ValueError as error:
+                outcomes.append(("error", str(error)))
+    assert outcomes[0][0] == outcomes[1][0]
+    if outcomes[0][0] == "error":
+        assert outcomes[0][1] == outcomes[1][1]
+    else:
+        torch.testing.assert_close(outcomes[0][1], outcomes[1][1], equal_nan=True)
+
+
+def _zero_one_accepts(y):
+    return losskit._torch._zero_one(torch, y)
+
+
+def test_zero_one_probe():
+    probe = losskit._torch._zero_one
+    assert probe(torch, torch.tensor([0.0, 1.0, -0.0, 1.0]))
+    for bad in (math.inf, -math.inf, math.nan, 0.5, 2.0, -1.0, 1e-30):
+        assert not probe(torch, torch.tensor([0.0, 1.0, bad])), bad
+
+
+def test_binary_hard_labels_are_one_fused_node():
+    """Hard labels take one PyTorch op (``soft_margin_loss`` of the signs 2y - 1), one
+    autograd node, where the previous form took a probe, a flip and three nodes."""
+    z = torch.tensor([[0.3], [-4.0], [25.0]], requires_grad=True)
+    y = torch.tensor([[1.0], [0.0], [1.0]])
+    value = lk.binary_cross_entropy(y, z, from_logits=True)
+    assert type(value.grad_fn).__name__ == "SoftMarginLossBackward0"
+    soft = lk.binary_cross_entropy(torch.tensor([[0.7], [0.0], [1.0]]), z, from_logits=True)
+    assert type(soft.grad_fn).__name__ != "SoftMarginLossBackward0"  # soft labels: not it
+
+
 def test_binary_infinite_logits_without_host_reads(monkeypatch):
     """On an accelerator without checks the labels cannot be looked at: the general form
     still takes the limits (0 · log 0 = 0), as the generic path does."""
@@ -508,8 +606,8 @@ def test_focal_autograd_gradient_at_zero_logit_is_exact(enabled):
 
 def _residual_edges(dtype):
     """Residuals at the edges of each kernel's forms: 0, tiny, around the generic log-cosh
-    switch (|r| = 1) and the clamp (|r| = 40), and near float32's sinh² overflow (|r| = 89)."""
-    return torch.tensor([0.0, 1e-9, -3e-4, 0.999, -1.001, 39.9, -40.1, 85.0, -88.0],
+    switch (|r| = 1) and the clamp (|r| = 20), and near float32's sinh² overflow (|r| = 45)."""
+    return torch.tensor([0.0, 1e-9, -3e-4, 0.999, -1.001, 19.9, -20.1, 43.0, -44.5],
                         dtype=dtype)
 
 
@@ -646,6 +744,29 @@ def test_log_cosh_beyond_the_overflow_of_sinh_is_the_generic_number(dtype):
     assert torch.isfinite(v1).all()
     torch.testing.assert_close(v1, v2, rtol=1e-12, atol=0)
     torch.testing.assert_close(g1, g2, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("dtype,ulps", [(torch.float32, 4), (torch.float64, 4)])
+def test_log_cosh_is_relatively_exact_from_tiny_to_large_errors(dtype, ulps):
+    """½·log1p(sinh² r) against 100-digit log cosh r, from |r| = 1e-18 to the overflow edge:
+    within a few ulps everywhere (log(cosh r) loses every digit below |r| ≈ 2e-4 in float32,
+    |r| + softplus(-2|r|) - log 2 as well); the gradient tanh r too."""
+    mp = pytest.importorskip("mpmath")
+    mp.mp.dps = 100  # cosh(1e-18) - 1 = 5e-37: 50 digits would keep 13 of it
+    edge = 44.0 if dtype == torch.float32 else 350.0
+    r = torch.cat((torch.logspace(-18, math.log10(edge), 400, dtype=torch.float64),
+                   -torch.logspace(-12, math.log10(edge), 77, dtype=torch.float64))).to(dtype)
+    z = r.clone().requires_grad_(True)
+    value = lk.log_cosh_loss(torch.zeros_like(r), z, reduction="none")
+    grad, = torch.autograd.grad(value.sum(), z)
+    assert type(value.grad_fn).__name__ == "_FusedBackward"  # the kernel, not the fallback
+    exact = torch.tensor([float(mp.log(mp.cosh(mp.mpf(float(x))))) for x in r],
+                         dtype=torch.float64)
+    eps = torch.finfo(dtype).eps
+    assert ((value.double() - exact).abs() / exact).max() <= ulps * eps
+    exact_grad = torch.tensor([float(mp.tanh(mp.mpf(float(x)))) for x in r],
+                              dtype=torch.float64)
+    assert ((grad.double() - exact_grad).abs() / exact_grad.abs()).max() <= ulps * eps
 
 
 def test_log_cosh_without_host_reads_takes_the_clamped_form(monkeypatch, rng):
