@@ -143,6 +143,16 @@ def _cases(rng):
         (lk.binary_focal_loss, y, zb, {"from_logits": True, "gamma": 3.0, "reduction": "none"}),
         (lk.binary_focal_loss, y.reshape(-1, 4), zb.reshape(-1, 4), {"from_logits": True}),
         (lk.binary_focal_loss, y, zb, {"from_logits": True, "convention": "keras"}),
+        (lk.binary_cross_entropy, y, zb, {"from_logits": True}),
+        (lk.binary_cross_entropy, soft, zb, {"from_logits": True, "reduction": "none"}),
+        (lk.binary_cross_entropy, y, zb, {"from_logits": True, "label_smoothing": 0.1,
+                                          "unit": "bits"}),
+        (lk.binary_cross_entropy, y.reshape(-1, 4), zb.reshape(-1, 4), {"from_logits": True}),
+        (lk.binary_cross_entropy, soft.reshape(-1, 5), zb.reshape(-1, 5),
+         {"from_logits": True, "sample_weight": soft[:40]}),
+        (lk.binary_cross_entropy, y, np.concatenate([[math.inf, -math.inf], zb[2:]]),
+         {"from_logits": True, "reduction": "none"}),
+        (lk.binary_cross_entropy, y, zb, {"from_logits": True, "pos_weight": 2.0}),
         (lk.poisson_nll, counts, eta, {}),
         (lk.poisson_nll, counts, eta, {"full": True, "reduction": "none"}),
         (lk.poisson_nll, counts, np.abs(eta), {"log_input": False}),
@@ -270,3 +280,75 @@ def test_poisson_rate_is_shared_and_the_kernel_still_computes_it(rng):
     value, grad = lk.value_and_gradient(lk.poisson_nll, y, eta, reduction="sum")
     np.testing.assert_allclose(value, np.sum(rate - y * eta), rtol=1e-13)
     np.testing.assert_allclose(grad, rate - y, rtol=1e-13)
+
+
+def _generic_logistic(y, z):
+    from losskit.losses._classification import _logistic_gradient, _logistic_value
+
+    return _logistic_value(xps, xps.asarray(y), xps.asarray(1.0 - y), xps.asarray(z)), \
+        _logistic_gradient(xps, xps.asarray(y), xps.asarray(1.0 - y), xps.asarray(z))
+
+
+def test_logistic_fast_path_is_the_generic_value_for_labels(dtype, rng):
+    from losskit.losses._classification import _numpy_logistic, _numpy_logistic_gradient
+
+    z = _edge_array(dtype, rng)
+    z = z[np.isfinite(z)]  # infinite logits take the generic path (0 · inf)
+    for y in (np.zeros_like(z), np.ones_like(z), (rng.random(z.size) < 0.5).astype(dtype)):
+        with np.errstate(all="ignore"):
+            value, t, e, scratch = _numpy_logistic(y, z)
+            want_value, want_grad = (np.asarray(a) for a in _generic_logistic(y, z))
+            grad = _numpy_logistic_gradient(z, t, e, out=scratch)
+        # bit for bit; a zero loss is +0 (the generic path's negated sum gives -0 there)
+        np.testing.assert_array_equal(value, want_value)
+        assert value.dtype == want_value.dtype and not np.signbit(value).any()
+        tiny = np.finfo(dtype).tiny
+        np.testing.assert_allclose(grad, want_grad, rtol=2 * np.finfo(dtype).eps, atol=tiny)
+    soft = rng.random(z.size).astype(dtype)
+    value, t, e, scratch = _numpy_logistic(soft, z)
+    want_value, want_grad = (np.asarray(a) for a in _generic_logistic(soft, z))
+    np.testing.assert_allclose(value, want_value, rtol=4 * np.finfo(dtype).eps)
+    np.testing.assert_allclose(_numpy_logistic_gradient(z, t, e), want_grad,
+                               rtol=4 * np.finfo(dtype).eps, atol=4 * np.finfo(dtype).eps)
+
+
+def test_logistic_fast_path_is_exact_for_confident_logits():
+    z = np.array([17.0, -17.0, 30.0, -30.0, 90.0], np.float32)
+    y = np.array([1.0, 0.0, 1.0, 0.0, 1.0], np.float32)
+    value, grad = lk.value_and_gradient(lk.binary_cross_entropy, y, z, from_logits=True,
+                                        reduction="sum")
+    exact = np.log1p(np.exp(-np.abs(z.astype(np.float64))))
+    np.testing.assert_allclose(value, exact.sum(), rtol=1e-6)
+    np.testing.assert_allclose(grad, np.sign(z) * -np.exp(-np.abs(z.astype(np.float64))),
+                               rtol=1e-6)  # sigma(z) - y, not 0 where sigma(z) rounds to y
+    assert grad[4] != 0.0
+
+
+def test_logistic_fast_path_leaves_the_callers_targets_alone(rng):
+    z = rng.normal(size=50).astype(np.float32)
+    for y in ((rng.random(50) < 0.5).astype(np.float64),
+              (rng.random(50) < 0.5).astype(np.float32)):
+        kept = y.copy()
+        for smoothing in (0.0, 0.2):
+            lk.value_and_gradient(lk.binary_cross_entropy, y, z, from_logits=True,
+                                  label_smoothing=smoothing)
+            lk.family("bernoulli").loss(y, z)
+            np.testing.assert_array_equal(y, kept)
+
+
+@pytest.mark.parametrize("name", ["bernoulli", "multilabel"])
+def test_logistic_family_gradient_and_loss_fast_paths(name, rng):
+    fam = lk.family(name)
+    z = _edge_array(np.float64, rng)
+    z = z[~np.isnan(z)]  # (the family refuses NaN)
+    y = (rng.random(z.size) < 0.5).astype(float)
+    if name == "multilabel":
+        z, y = z[: z.size // 3 * 3].reshape(-1, 3), y[: z.size // 3 * 3].reshape(-1, 3)
+    with np.errstate(invalid="ignore"):  # the raw check's sum of +inf and -inf
+        np.testing.assert_allclose(fam.gradient(y, z), np.asarray(fam.gradient(
+            xps.asarray(y), xps.asarray(z))), rtol=1e-15, atol=1e-300)
+        np.testing.assert_allclose(fam.loss(y, z, reduction="none"), np.asarray(fam.loss(
+            xps.asarray(y), xps.asarray(z), reduction="none")), rtol=1e-14)
+        finite = np.where(np.isfinite(z), z, 0.0)
+        np.testing.assert_allclose(fam.loss(y, finite, reduction="none"), np.asarray(fam.loss(
+            xps.asarray(y), xps.asarray(finite), reduction="none")), rtol=1e-14)
