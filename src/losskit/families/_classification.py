@@ -55,20 +55,6 @@ class _Logistic(Family):
     def _loss_options(self) -> dict[str, Any]:
         return {"from_logits": True}
 
-    def _call_loss(self, fn: Any, xp: Namespace, y: Array, raw: Array,
-                   options: dict[str, Any]) -> Array:
-        # the family has checked the targets (0/1, or [0, 1] with soft=True) and the logits
-        # (no NaN): all that binary_cross_entropy's checks read when no weight is passed (a
-        # NaN loss needs a NaN input there), so it does not read them again (measured: 0.8
-        # of 7 ms at 1e6 float32)
-        if options.get("check_values", True) and set(options) <= _UNWEIGHTED:
-            options = {**options, "check_values": False}
-        return super()._call_loss(fn, xp, y, raw, options)
-
-
-#: options of binary_cross_entropy under which the family's own checks are all its checks
-_UNWEIGHTED = frozenset({"reduction", "unit", "check_values"})
-
 
 _BERNOULLI = LossExplanation(
     formula="l(y, z) = −y·log σ(z) − (1 − y)·log σ(−z),   y ∈ {0, 1},   z the logit",
