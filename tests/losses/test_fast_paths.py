@@ -352,3 +352,41 @@ def test_logistic_family_gradient_and_loss_fast_paths(name, rng):
         finite = np.where(np.isfinite(z), z, 0.0)
         np.testing.assert_allclose(fam.loss(y, finite, reduction="none"), np.asarray(fam.loss(
             xps.asarray(y), xps.asarray(finite), reduction="none")), rtol=1e-14)
+
+
+def _hinge_rows(rng, n=120, c=4):
+    y = np.eye(c)[rng.integers(0, c, n)]
+    s = rng.normal(size=(n, c)) * 2
+    s[:6] = [[1.0, 1.0, 1.0, 1.0], [0.0, 2.0, 2.0, -1.0], [5.0, -1e308, -1e308, -1e308],
+             [-1e308, 1e308, 3.0, 3.0], [0.5, 0.5, -0.0, 0.0], [2.0, 1.0, 1.0, 0.99]]
+    y[:6] = np.eye(c)[[0, 3, 0, 1, 2, 0]]  # ties among the rivals, and with the target
+    s[6:9] = np.round(s[6:9])  # more ties
+    return y, s
+
+
+@pytest.mark.parametrize("options", [{}, {"reduction": "none"}, {"reduction": "sum"},
+                                     {"check_values": False}, {"weights": True},
+                                     {"convention": "keras"}, {"infinite": True}])
+def test_categorical_hinge_fast_path_is_the_generic_path_bit_for_bit(options, rng):
+    y, s = _hinge_rows(rng)
+    options = dict(options)
+    if options.pop("infinite", False):  # rows the generic path takes
+        s[10, 1], s[11, y[11].argmax()], s[12, 0] = math.inf, -math.inf, -math.inf
+    if options.pop("weights", False):
+        w = rng.random(len(y))
+        w[:4] = 0.0
+        options["sample_weight"] = w
+    value, grad = lk.value_and_gradient(lk.categorical_hinge_loss, y, s, **options)
+    generic = {k: xps.asarray(v) if isinstance(v, np.ndarray) else v for k, v in options.items()}
+    want_value, want_grad = lk.value_and_gradient(lk.categorical_hinge_loss, xps.asarray(y),
+                                                  xps.asarray(s), **generic)
+    _same(np.asarray(value), np.asarray(want_value))
+    _same(grad, np.asarray(want_grad))
+    if "convention" not in options:  # +1 and -1, or nothing, in each row
+        assert ((grad != 0).sum(-1) % 2 == 0).all()
+
+
+def test_categorical_hinge_checks_one_hot_rows_on_numpy():
+    for bad in ([[1.0, 0.0, 1.0]], [[0.0, 0.0, 0.0]], [[0.5, 0.5, 0.0]], [[1.0, 0.0, math.nan]]):
+        with pytest.raises(ValueError, match="is not one-hot"):
+            lk.categorical_hinge_loss(np.array(bad), np.zeros((1, 3)))

@@ -34,6 +34,7 @@ from losskit._array import (
     mul_zero_safe,
     numpy_errors_silenced,
     row_dot,
+    row_max,
     select,
     sigmoid,
     sigmoid_parts,
@@ -976,13 +977,26 @@ def categorical_hinge_loss(
         fail(func, "y_pred", f"has {n_classes} class along axis {axis}",
              "Pass scores for at least 2 classes (for one score per sample use hinge_loss)")
     if check_values:
-        not_binary = ~((y == 0.0) | (y == 1.0))
-        rows_bad = xp.sum(y, axis=-1) != 1.0
-        if to_bool(func, xp.any(not_binary) | xp.any(rows_bad)):
+        if not _one_hot(func, xp, y):
             fail(func, "y_true", "is not one-hot (values other than 0/1, or rows without "
                  "exactly one 1)", "Pass one-hot rows along axis, e.g. numpy.eye(C)[labels]")
         check_finite(func, xp, "y_pred", s, allow_inf=True,
                      fix="Scores must not be NaN; look for a diverged model or bad features")
+    if not policy.true_class_as_zero:
+        fast = _numpy_categorical_hinge(y, s, one_hot=check_values)
+        if fast is not None:
+            per_sample, gap, shifted, rival_max, target = fast
+            weight = sample_weights(func, inputs, inputs.sample_weight,
+                                    tuple(per_sample.shape), check_values=check_values)
+
+            def scaled_gradient(scale: Array | float) -> Array:
+                return _numpy_categorical_hinge_gradient(gap, shifted, rival_max, target,
+                                                         scale)
+
+            return PerSample(inputs, per_sample, lambda: scaled_gradient(1.0), weight,
+                             count_normaliser(xp, per_sample, weight, policy),
+                             nan_hint="the true class and another both score +inf or -inf",
+                             scaled_gradient=scaled_gradient)
     target = y > 0.0
     true_score = xp.sum(xp.where(target, s, 0.0), axis=-1)
     # Keras' max((1 - y) s) counts the true class as a wrong score of 0
@@ -1004,6 +1018,72 @@ def categorical_hinge_loss(
     return PerSample(inputs, per_sample, gradient, weight,
                      count_normaliser(xp, per_sample, weight, policy),
                      nan_hint="the true class and another both score +inf or -inf")
+
+
+def _one_hot(func: str, xp: Namespace, y: Array) -> bool:
+    """Whether every value of ``y`` is 0 or 1 and every row (last axis) holds one 1. On NumPy
+    the row counts are a BLAS contraction (measured at 333334 x 3 float32: the two checks
+    7 -> 1 ms; a sum over a short axis is slow)."""
+    if isinstance(y, np.ndarray) and aac.is_numpy_namespace(xp) and y.dtype.kind == "f":
+        binary = y == 0.0
+        binary |= y == 1.0
+        return bool(binary.all()) and bool(
+            (row_dot(xp, np.ones(y.shape[-1], dtype=y.dtype), y) == 1.0).all())
+    not_binary = ~((y == 0.0) | (y == 1.0))
+    rows_bad = xp.sum(y, axis=-1) != 1.0
+    return not to_bool(func, xp.any(not_binary) | xp.any(rows_bad))
+
+
+def _numpy_categorical_hinge(y: Array, s: Array, *, one_hot: bool
+                             ) -> tuple[np.ndarray, ...] | None:
+    """NumPy fast path of :func:`categorical_hinge_loss` (losskit's convention): ``(loss,
+    gap, shifted, rival_max, target)``, or ``None`` (another library; or a score that is
+    not finite in a row's target score or rivals' maximum: the generic path).
+
+    The target's score is ``(t · s) @ 1`` and the rivals' maximum the row maximum of
+    ``s − t · max_float`` (as the PyTorch kernel: the other scores are unchanged, and where
+    the shifted target wins every rival is below ``s_y − max_float``, so the loss is 0
+    either way), with ``t`` the one-hot rows (``y`` itself once checked, else ``[y > 0]``):
+    no ``where`` and no sum or maximum over a short axis (measured at 333334 x 3 float32,
+    value and gradient: 36 -> 8 ms). The same numbers as the generic path: the sums add
+    zeros to the target's score.
+    """
+    if not (isinstance(s, np.ndarray) and isinstance(y, np.ndarray) and s.dtype.kind == "f"
+            and y.shape == s.shape and s.ndim == 2):
+        return None
+    target = y if one_hot and y.dtype == s.dtype else (y > 0.0).astype(s.dtype)
+    ones = np.ones(s.shape[-1], dtype=s.dtype)
+    product = target * s
+    true_score = product @ ones
+    np.multiply(target, np.finfo(s.dtype).max, out=product)
+    shifted = np.subtract(s, product, out=product)
+    rival_max = row_max(np, shifted)
+    gap = 1.0 - true_score
+    gap += rival_max
+    if not np.isfinite(gap).all():
+        return None
+    return np.maximum(gap, 0.0), gap, shifted, rival_max, target
+
+
+def _numpy_categorical_hinge_gradient(gap: np.ndarray, shifted: np.ndarray,
+                                      rival_max: np.ndarray, target: np.ndarray,
+                                      scale: Array | float) -> np.ndarray:
+    """``scale ·`` the gradient of :func:`_numpy_categorical_hinge`: +1 at the first highest
+    rival, −1 at the target, in rows whose margin is violated (``gap > 0``), else +0. The
+    rival is where the shifted row equals its maximum; rows with a tie (rare) take the
+    first, as ``argmax`` does."""
+    rival = (shifted == rival_max[:, None]).astype(shifted.dtype)
+    active = gap > 0.0
+    ties = np.flatnonzero(active & (rival @ np.ones(rival.shape[-1], dtype=rival.dtype) != 1))
+    if ties.size:
+        rival[ties] = 0.0
+        rival[ties, np.argmax(shifted[ties], axis=-1)] = 1.0
+    factor = active.astype(shifted.dtype)
+    factor *= scale
+    rival -= target
+    rival *= factor[:, None]
+    rival += 0.0  # -1 · 0 is -0: the inactive rows' zeros are +0, as the generic path's
+    return rival
 
 
 # ------------------------------------------------------------------------------- focal losses
