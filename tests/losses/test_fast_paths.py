@@ -153,6 +153,13 @@ def _cases(rng):
         (lk.binary_cross_entropy, y, np.concatenate([[math.inf, -math.inf], zb[2:]]),
          {"from_logits": True, "reduction": "none"}),
         (lk.binary_cross_entropy, y, zb, {"from_logits": True, "pos_weight": 2.0}),
+        (lk.hinge_loss, y, zb / 8, {}),
+        (lk.hinge_loss, (2 * y - 1).reshape(-1, 4), zb.reshape(-1, 4) / 8,
+         {"reduction": "none"}),
+        (lk.squared_hinge_loss, y, zb / 8, {}),
+        (lk.squared_hinge_loss, 2 * y - 1, zb / 8, {"sample_weight": soft}),
+        (lk.squared_hinge_loss, y.reshape(-1, 4), zb.reshape(-1, 4) / 8, {"check_values": False}),
+        (lk.squared_hinge_loss, y, zb / 8, {"convention": "keras"}),
         (lk.poisson_nll, counts, eta, {}),
         (lk.poisson_nll, counts, eta, {"full": True, "reduction": "none"}),
         (lk.poisson_nll, counts, np.abs(eta), {"log_input": False}),
@@ -390,3 +397,22 @@ def test_categorical_hinge_checks_one_hot_rows_on_numpy():
     for bad in ([[1.0, 0.0, 1.0]], [[0.0, 0.0, 0.0]], [[0.5, 0.5, 0.0]], [[1.0, 0.0, math.nan]]):
         with pytest.raises(ValueError, match="is not one-hot"):
             lk.categorical_hinge_loss(np.array(bad), np.zeros((1, 3)))
+
+
+@pytest.mark.parametrize("fn", [lk.hinge_loss, lk.squared_hinge_loss])
+def test_margin_losses_numpy_label_checks_and_signs(fn, rng):
+    from losskit.losses._classification_catalogue import _numpy_checked_signs
+
+    y = (rng.random(50) < 0.5).astype(float)
+    y[:2] = [-0.0, 1.0]
+    np.testing.assert_array_equal(_numpy_checked_signs(y), 2.0 * (y > 0) - 1.0)
+    assert _numpy_checked_signs(2 * y - 1) is not None
+    for bad, match in [([1.0, 0.5], "has label 0.5"), ([1.0, 0.0, -1.0], "mixes labels 0"),
+                       ([1.0, math.nan], "has label nan"), ([2.0, 1.0], "has label 2")]:
+        assert _numpy_checked_signs(np.array(bad)) is None
+        with pytest.raises(ValueError, match=match):
+            fn(np.array(bad), np.zeros(len(bad)))
+    s = np.array([-2.0, 0.5, 1.0, 3.0])  # 1 − t s = 0 at the third: a zero gradient, +0
+    grad = lk.gradient(fn, np.array([1.0, 1.0, 1.0, 0.0]), s, reduction="sum")
+    _same(grad, np.asarray(lk.gradient(fn, xps.asarray([1.0, 1.0, 1.0, 0.0]), xps.asarray(s),
+                                       reduction="sum")))

@@ -636,6 +636,10 @@ def _signed_labels(func: str, xp: Namespace, y: Array, check_values: bool,
                      "in {-1, 0, 1}", "Pass binary labels: 0/1 or -1/+1")
         binary = xp.all((y == 0.0) | (y == 1.0))
         return xp.where(binary, 2.0 * y - 1.0, y)
+    if check_values and isinstance(y, np.ndarray) and y.dtype.kind == "f":
+        signs = _numpy_checked_signs(y)
+        if signs is not None:
+            return signs
     if check_values:
         bad = ~((y == 1.0) | (y == 0.0) | (y == -1.0))
         if to_bool(func, xp.any(bad)):
@@ -652,6 +656,26 @@ def _signed_labels(func: str, xp: Namespace, y: Array, check_values: bool,
     return 2.0 * xp.astype(y > 0.0, y.dtype) - 1.0
 
 
+def _numpy_checked_signs(y: np.ndarray) -> np.ndarray | None:
+    """The signs of labels coded all 0/1 (``2y − 1``) or all −1/+1 (``y`` itself), the same
+    numbers as ``2 [y > 0] − 1``; ``None`` for anything else (the generic checks then name
+    the bad label). Measured at 1e6 float32: the check and mapping 4 -> 1.5 ms (five
+    comparisons, two ``or`` and an inverse replaced by the minimum, two comparisons and an
+    ``or``)."""
+    if y.size == 0:
+        return None
+    negative = bool(y.min() < 0.0)  # -1/+1 (NaN: neither, and the checks below fail)
+    ok = y == (-1.0 if negative else 0.0)
+    ok |= y == 1.0
+    if not ok.all():
+        return None
+    if negative:
+        return y
+    signs = np.multiply(y, 2.0)
+    signs -= 1.0
+    return signs
+
+
 def _margin_inputs(func: str, y_true: Any, y_pred: Any, sample_weight: Any,
                    check_values: bool, policy: Convention) -> tuple[Inputs, Array]:
     inputs = prepare(func, y_true, y_pred, sample_weight)
@@ -662,6 +686,17 @@ def _margin_inputs(func: str, y_true: Any, y_pred: Any, sample_weight: Any,
     signs = _signed_labels(func, xp, inputs.y_true, check_values,
                            whole_array=policy.signs_if_all_binary)
     return inputs, signs
+
+
+def _margin_gap(xp: Namespace, t: Array, s: Array, positive: bool = False) -> Array:
+    """``1 − t s`` (with ``positive``, its positive part): on NumPy in one buffer (each fresh
+    4 MB array costs about 1 ms of page faults here), the same operations."""
+    if isinstance(s, np.ndarray) and isinstance(t, np.ndarray):
+        gap = np.multiply(t, s)
+        np.subtract(1.0, gap, out=gap)
+        return np.maximum(gap, 0.0, out=gap) if positive else gap
+    gap = 1.0 - t * s
+    return xp.maximum(gap, 0.0) if positive else gap
 
 
 _HINGE_LOSS = LossExplanation(
@@ -765,13 +800,19 @@ def hinge_loss(
     policy = CONVENTIONS[convention].only("keras")
     inputs, t = _margin_inputs(func, y_true, y_pred, sample_weight, check_values, policy)
     xp = inputs.xp
-    gap = 1.0 - t * inputs.y_pred
+    gap = _margin_gap(xp, t, inputs.y_pred)
     per_sample, k = mean_over_outputs(xp, xp.maximum(gap, 0.0))
     weight = sample_weights(func, inputs, inputs.sample_weight, tuple(per_sample.shape),
                             check_values=check_values)
 
     def gradient() -> Array:
         # d/ds max(0, 1 - t s) = -t inside the margin, 0 beyond it (0 at the kink, like relu)
+        if isinstance(gap, np.ndarray):
+            # NumPy (measured at 1e6 float32: 6 -> 1 ms): 0 - t [gap > 0], whose zeros are
+            # +0 as the where's (-t · 0 would give -0 for t = 1)
+            g = np.multiply(t, gap > 0.0)
+            np.subtract(0.0, g, out=g)
+            return g if k == 1 else np.divide(g, k, out=g)
         return xp.where(gap > 0.0, -t, 0.0) / k
 
     return PerSample(inputs, per_sample, gradient, weight,
@@ -857,12 +898,16 @@ def squared_hinge_loss(
     policy = CONVENTIONS[convention].only("keras")
     inputs, t = _margin_inputs(func, y_true, y_pred, sample_weight, check_values, policy)
     xp = inputs.xp
-    gap = xp.maximum(1.0 - t * inputs.y_pred, 0.0)
+    gap = _margin_gap(xp, t, inputs.y_pred, positive=True)
     per_sample, k = mean_over_outputs(xp, gap * gap)
     weight = sample_weights(func, inputs, inputs.sample_weight, tuple(per_sample.shape),
                             check_values=check_values)
 
     def gradient() -> Array:
+        if isinstance(gap, np.ndarray):  # the same operations in one buffer
+            g = np.multiply(t, -2.0)
+            g *= gap
+            return g if k == 1 else np.divide(g, k, out=g)
         return -2.0 * t * gap / k
 
     return PerSample(inputs, per_sample, gradient, weight,
