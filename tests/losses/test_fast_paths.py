@@ -160,6 +160,18 @@ def _cases(rng):
         (lk.squared_hinge_loss, 2 * y - 1, zb / 8, {"sample_weight": soft}),
         (lk.squared_hinge_loss, y.reshape(-1, 4), zb.reshape(-1, 4) / 8, {"check_values": False}),
         (lk.squared_hinge_loss, y, zb / 8, {"convention": "keras"}),
+        (lk.log_cosh_loss, soft * 4, eta * 3, {}),
+        (lk.log_cosh_loss, soft, np.concatenate([[1e-9, -3e-5, 1000.0], eta[3:]]),
+         {"reduction": "none"}),
+        (lk.log_cosh_loss, soft.reshape(-1, 4), (eta * 3).reshape(-1, 4),
+         {"sample_weight": soft[:50]}),
+        (lk.huber_loss, soft.reshape(-1, 5), (eta * 3).reshape(-1, 5), {"delta": 0.7}),
+        (lk.negative_binomial_nll, counts, np.stack([eta, eta[::-1] - 1.0], -1), {}),
+        (lk.negative_binomial_nll, counts, np.stack([eta, eta[::-1]], -1),
+         {"full": True, "reduction": "none", "sample_weight": soft}),
+        (lk.negative_binomial_nll, counts, eta, {"alpha": 0.3}),
+        (lk.poisson_nll, counts, eta, {"sample_weight": soft}),
+        (lk.poisson_nll, counts.reshape(-1, 4), eta.reshape(-1, 4), {"unit": "bits"}),
         (lk.poisson_nll, counts, eta, {}),
         (lk.poisson_nll, counts, eta, {"full": True, "reduction": "none"}),
         (lk.poisson_nll, counts, np.abs(eta), {"log_input": False}),
@@ -416,3 +428,37 @@ def test_margin_losses_numpy_label_checks_and_signs(fn, rng):
     grad = lk.gradient(fn, np.array([1.0, 1.0, 1.0, 0.0]), s, reduction="sum")
     _same(grad, np.asarray(lk.gradient(fn, xps.asarray([1.0, 1.0, 1.0, 0.0]), xps.asarray(s),
                                        reduction="sum")))
+
+
+@pytest.mark.parametrize("name", ["_log_gamma_ratio", "digamma_difference", "_log_factorial"])
+def test_count_series_fast_paths_are_the_generic_series_bit_for_bit(name, dtype, rng):
+    from losskit.losses import _likelihood
+
+    y = rng.poisson(3.0, 300).astype(dtype)
+    y[:4] = [0.0, 1e5, 50.0, 1.0]
+    a = np.exp(rng.normal(size=300) * 4).astype(dtype)
+    fn = getattr(_likelihood, name)
+    args = (y,) if name == "_log_factorial" else (a, y)
+    _same(fn(xnp, *args), np.asarray(fn(xps, *(xps.asarray(v) for v in args))))
+
+
+def test_negative_binomial_family_derivatives_skip_the_value(dtype, rng):
+    fam = lk.family("negative_binomial")
+    y = rng.poisson(3.0, 200).astype(dtype)
+    raw = np.stack([rng.normal(size=200), rng.normal(size=200) * 2], -1).astype(dtype)
+    for method in ("gradient", "hessian"):
+        got = getattr(fam, method)(y, raw)
+        _same(got, np.asarray(getattr(fam, method)(xps.asarray(y), xps.asarray(raw))))
+    _same(fam.loss(y, raw, reduction="none"),
+          np.asarray(fam.loss(xps.asarray(y), xps.asarray(raw), reduction="none")))
+
+
+def test_log_cosh_one_form_is_relatively_exact(dtype):
+    r = np.array([1e-15, -3e-8, 1e-3, 0.5, 1.0, -2.0, 30.0, -80.0], dtype)
+    got = lk.log_cosh_loss(np.zeros_like(r), r, reduction="none")
+    exact = [float(np.log(np.cosh(np.float64(v)))) if abs(v) > 1e-3 else
+             float(v) ** 2 / 2 - float(v) ** 4 / 12 + float(v) ** 6 / 45 for v in r]
+    np.testing.assert_allclose(got, exact, rtol=8 * np.finfo(dtype).eps)
+    # past sinh's overflow the generic far form, finite
+    big = np.array([1.0, 1e4], dtype)
+    assert np.isfinite(lk.log_cosh_loss(np.zeros_like(big), big, reduction="none")).all()

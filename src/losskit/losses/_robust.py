@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from losskit._array import Array
+from losskit._reduction import apply_scale
 from losskit._validation import Interval, Optional, Real, check_domain, check_finite
 from losskit.losses._conventions import CONVENTIONS
 from losskit.losses._core import PerSample, loss_function, prepare
@@ -248,12 +249,48 @@ def huber_loss(
     # 5 ms at 1e6 float32 on NumPy, and without a second branch to differentiate under jit
     # (np.minimum on NumPy; elsewhere a where with a Python scalar, which torch.compile traces
     # without a graph break, as it does not the compat layer's minimum of a scalar)
-    bounded = (np.minimum(size, delta) if isinstance(size, np.ndarray)
-               else xp.where(size <= delta, size, delta))
+    if isinstance(size, np.ndarray):
+        # NumPy: the same operations in three buffers (each fresh 4 MB array costs about
+        # 1 ms of page faults here; measured at 1e6 float32, value and gradient 7 -> 4 ms),
+        # bounded · (size + (-bounded/2)), the same numbers as size - bounded/2
+        bounded = np.minimum(size, delta)
+        elementwise = np.multiply(bounded, -0.5)
+        elementwise += size
+        elementwise *= bounded
+        parts = per_sample(func, inputs, elementwise, lambda: xp.clip(diff, -delta, delta),
+                           inputs.sample_weight, check_values=check_values,
+                           convention=convention)
+        parts.scaled_gradient = _scaled_in(size, parts.gradient,
+                                           lambda out: np.clip(diff, -delta, delta, out=out),
+                                           elementwise.shape)
+        return parts
+    bounded = xp.where(size <= delta, size, delta)
     elementwise = bounded * (size - 0.5 * bounded)
     return per_sample(func, inputs, elementwise, lambda: xp.clip(diff, -delta, delta),
                       inputs.sample_weight, check_values=check_values,
                       convention=convention)
+
+
+def _scaled_in(buffer: np.ndarray, gradient: Any, derivative: Any, shape: tuple[int, ...]
+               ) -> Any:
+    """A NumPy loss's ``scaled_gradient``: for a float factor, ``derivative(out=buffer)``
+    (a scratch buffer, used once) divided by the number of outputs and scaled in place: the
+    same operations as the generic ``apply_scale(gradient() / k, scale)``; any other factor
+    takes ``gradient`` and :func:`~losskit._reduction.apply_scale`."""
+    k = shape[-1] if len(shape) > 1 else 1
+    buffers = [buffer]
+
+    def scaled(scale: Any) -> Any:
+        if not isinstance(scale, float) or not buffers:
+            return apply_scale(np, gradient(), scale)
+        g = derivative(buffers.pop())
+        if k != 1:
+            g /= k
+        if scale != 1.0:
+            g *= scale
+        return g
+
+    return scaled
 
 
 _LOG_COSH_LOSS = LossExplanation(
@@ -348,6 +385,16 @@ def log_cosh_loss(
         # derivative tanh r)
         elementwise = diff + xp.logaddexp(-2.0 * diff, xp.zeros_like(diff)) - _LOG_2
     else:
+        fast = _numpy_log_cosh(diff)
+        if fast is not None:
+            elementwise, scratch = fast
+            parts = per_sample(func, inputs, elementwise, lambda: xp.tanh(diff),
+                               inputs.sample_weight, check_values=check_values,
+                               convention=convention)
+            parts.scaled_gradient = _scaled_in(scratch, parts.gradient,
+                                               lambda out: np.tanh(diff, out=out),
+                                               elementwise.shape)
+            return parts
         size = xp.abs(diff)
         small = size < 1.0
         # cosh r - 1 = 2 sinh^2(r/2) keeps the relative accuracy of tiny errors
@@ -359,6 +406,28 @@ def log_cosh_loss(
     return per_sample(func, inputs, elementwise, lambda: xp.tanh(diff), inputs.sample_weight,
                       check_values=check_values,
                       convention=convention)
+
+
+def _numpy_log_cosh(r: Array) -> tuple[np.ndarray, np.ndarray] | None:
+    """NumPy fast path of log cosh: ``(log1p(2 sinh²(r/2)), scratch)`` everywhere (as the
+    PyTorch kernel), or ``None`` (another library, or an ``r`` so large that ``sinh²``
+    overflows, |r| > 89 in float32, 710 in float64: the generic path's two forms).
+
+    The generic path's small-error form, used for every error: it keeps the relative
+    accuracy of tiny errors, and for large ones agrees with the far form
+    ``|r| + log1p(exp(−2|r|)) − log 2`` to a few ulps (no ``where``, 5 passes instead of 14:
+    measured at 1e6 float32, value 19 → 5 ms). Below |r| = 1 the same numbers bit for bit.
+    """
+    if not (isinstance(r, np.ndarray) and r.dtype.kind == "f" and r.ndim >= 1):
+        return None
+    half = np.multiply(r, 0.5)
+    np.sinh(half, out=half)
+    value = np.multiply(half, 2.0)
+    value *= half
+    np.log1p(value, out=value)
+    if not np.isfinite(value).all():
+        return None
+    return value, half
 
 
 _MEAN_SQUARED_LOG_ERROR = LossExplanation(
