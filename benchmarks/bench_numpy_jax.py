@@ -2,10 +2,11 @@
 
 Run: ``python benchmarks/bench_numpy_jax.py [--repeats R] [--small-calls K] [--only NAME ...]``.
 
-Same rows, inputs and references as :mod:`bench_catalogue` (imported from it), timed
-interleaved in one process, the **median** of ``R`` repeats (steadier than the minimum when
-other jobs hold the cores for long stretches). Columns, each losskit's time over the
-reference's:
+Same rows, inputs and references as :mod:`bench_catalogue` (imported from it; real targets
+in float32 for both sides, as the references take them), timed interleaved in one process,
+the **median** of ``R`` repeats of the process's CPU time (``--wall``: wall clock; steadier
+than the minimum when other jobs hold the cores for long stretches). Columns, each
+losskit's time over the reference's:
 
 - ``np L`` / ``np L off``: ``losskit.value_and_gradient`` on NumPy (1e6 elements of raw output),
   checks on / ``check_values=False``, against PyTorch eager forward + backward;
@@ -38,19 +39,26 @@ from bench_catalogue import SMALL, _inputs, _numpy_reference, _Ops, _reference, 
 COLUMNS = ("np L", "np L off", "val L", "val L off", "np S", "np S off", "jax L", "jax S")
 
 
+#: the clock: the process's CPU time (user + system, every thread: XLA's too) by default,
+#: steady on a machine shared with other jobs, where wall-clock cells swung by 2-3x between
+#: runs (``--wall`` for wall-clock time)
+_CLOCK = time.process_time
+
+
 def _median_times(contenders: dict[str, Any], repeats: int, calls: int) -> dict[str, float]:
     """Each contender's median time per call over ``repeats`` interleaved rounds (each timed
     block preceded by an untimed call)."""
     times: dict[str, list[float]] = {name: [] for name in contenders}
+    clock = _CLOCK
     for fn in contenders.values():
         fn()
     for _ in range(repeats):
         for name, fn in contenders.items():
             fn()
-            start = time.perf_counter()
+            start = clock()
             for _ in range(calls):
                 fn()
-            times[name].append((time.perf_counter() - start) / calls)
+            times[name].append((clock() - start) / calls)
     return {name: statistics.median(v) for name, v in times.items()}
 
 
@@ -107,15 +115,22 @@ def _contenders(row: Any, y: np.ndarray, raw: np.ndarray, values: bool = False,
     return out
 
 
+def _same_targets(y: np.ndarray) -> np.ndarray:
+    """Real targets in float32, as the references get them (``bench_catalogue`` builds them
+    in float64): both sides time the loss, not a cast of the targets."""
+    return y if y.dtype.kind in "iu" else y.astype(np.float32)
+
+
 def run_row(row: Any, large: int, repeats: int, small_calls: int,
             jax_rows: bool = True) -> dict[str, float]:
     rng = np.random.default_rng(0)
     y, raw = _inputs(row.case, large, rng, row.labels)
+    y = _same_targets(y)
     out: dict[str, float] = {}
     sizes = [("L", y, raw, 1)]
     if small_calls:
         ys, raws = _inputs(row.case, SMALL * raw[0].size, rng, row.labels)
-        sizes.append(("S", ys[:SMALL], raws[:SMALL], small_calls))
+        sizes.append(("S", _same_targets(ys[:SMALL]), raws[:SMALL], small_calls))
     for size, yy, rr, calls in sizes:
         contenders = _contenders(row, yy, rr, values=size == "L", jax_rows=jax_rows)
         times = _median_times(contenders, repeats, calls)
@@ -137,9 +152,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--large", type=int, default=1_000_000)
     parser.add_argument("--only", nargs="*", default=None, help="row names to run")
     parser.add_argument("--no-jax", action="store_true", help="NumPy columns only")
+    parser.add_argument("--wall", action="store_true",
+                        help="wall-clock time instead of the process's CPU time")
     parser.add_argument("--torch-threads", type=int, default=1,
                         help="PyTorch's threads (1: like NumPy, and steady on a busy machine)")
     args = parser.parse_args(argv)
+    global _CLOCK
+    _CLOCK = time.perf_counter if args.wall else time.process_time
     import torch
     torch.set_num_threads(args.torch_threads)
     warnings.simplefilter("ignore")
