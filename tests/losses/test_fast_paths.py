@@ -484,3 +484,28 @@ def test_log_cosh_jax_form_and_declared_derivatives(rng):
     np.testing.assert_allclose(got32, want[:9], rtol=8 * np.finfo(np.float32).eps)
     np.testing.assert_allclose(grad, np.tanh(r), rtol=1e-15)
     np.testing.assert_allclose(hess, 1.0 - np.tanh(r) ** 2, rtol=1e-12, atol=1e-15)
+
+
+def test_fast_paths_leave_no_reference_cycles(rng):
+    # a cycle (a closure holding its PerSample) kept the call's 4 MB buffers until the
+    # garbage collector ran: every later call page-faulted in fresh memory
+    import gc
+
+    y = rng.poisson(2.0, 50).astype(float)
+    z = rng.normal(size=50)
+    labels = (rng.random(50) < 0.5).astype(float)
+    cases = [(lk.poisson_nll, y, z, {}), (lk.negative_binomial_nll, y, np.stack([z, z], -1), {}),
+             (lk.binary_cross_entropy, labels, z, {"from_logits": True}),
+             (lk.huber_loss, y, z, {}), (lk.log_cosh_loss, y, z, {}),
+             (lk.squared_hinge_loss, labels, z, {}),
+             (lk.categorical_hinge_loss, np.eye(5)[rng.integers(0, 5, 10)], z.reshape(10, 5), {})]
+    for fn, a, b, options in cases:
+        lk.value_and_gradient(fn, a, b, **options)
+        gc.collect()
+        gc.disable()
+        try:
+            lk.value_and_gradient(fn, a, b, **options)
+            fn(a, b, **options)
+            assert gc.collect() == 0, fn.__name__
+        finally:
+            gc.enable()

@@ -298,8 +298,11 @@ def poisson_nll(
             return _poisson_gradient(xp, y, z, rate=rate)
 
         def scaled_gradient(scale: Array | float) -> Array:
+            # (no reference to the PerSample: a cycle would keep these buffers until the
+            # garbage collector runs, and every later call page-faults in fresh memory)
             if not isinstance(scale, float) or not buffers or rate.ndim > 1:
-                return apply_scale(xp, parts.gradient(), scale)
+                g = gradient()
+                return apply_scale(xp, g if rate.ndim == 1 else g / rate.shape[-1], scale)
             g = np.subtract(rate, y, out=buffers.pop())
             if scale != 1.0:
                 g *= scale
@@ -739,9 +742,11 @@ def negative_binomial_nll(
     if learned and _is_numpy_float(elementwise) and elementwise.ndim == 1:
 
         def scaled_gradient(scale: Array | float) -> Array:
+            # one output per sample: gradient() is the per-sample gradient (and no reference
+            # to the PerSample, whose cycle would keep the buffers until a collection)
             if not isinstance(scale, float):
-                return apply_scale(xp, parts.gradient(), scale)
-            g = parts.gradient()  # a new array: scaled in place, as apply_scale's product
+                return apply_scale(xp, gradient(), scale)
+            g = gradient()  # a new array: scaled in place, as apply_scale's product
             if scale != 1.0:
                 g *= scale
             return g
