@@ -288,7 +288,7 @@ def poisson_nll(
     if log_input and check_values and _is_numpy_float(z) and _is_numpy_float(y):
         # NumPy, checked (y and eta finite, so y·eta needs no 0·inf mask): e^eta - y·eta in
         # two buffers, and the gradient e^eta - y scaled in the rate's (used once): the same
-        # operations as below (measured at 1e6 float32: value 4 -> 2.5 ms)
+        # operations as below (measured at 1e6 float32: value 5 -> 4 ms)
         rate = np.exp(z)
         elementwise = np.multiply(y, z)
         np.subtract(rate, elementwise, out=elementwise)

@@ -253,8 +253,8 @@ def huber_loss(
     # without a graph break, as it does not the compat layer's minimum of a scalar)
     if isinstance(size, np.ndarray):
         # NumPy: the same operations in three buffers (each fresh 4 MB array costs about
-        # 1 ms of page faults here; measured at 1e6 float32, value and gradient 7 -> 4 ms),
-        # bounded · (size + (-bounded/2)), the same numbers as size - bounded/2
+        # 1 ms of page faults here), bounded · (size + (-bounded/2)), the same numbers as
+        # size - bounded/2
         bounded = np.minimum(size, delta)
         elementwise = np.multiply(bounded, -0.5)
         elementwise += size
