@@ -509,3 +509,16 @@ def test_fast_paths_leave_no_reference_cycles(rng):
             assert gc.collect() == 0, fn.__name__
         finally:
             gc.enable()
+
+
+@pytest.mark.parametrize("fn", [lk.huber_loss, lk.log_cosh_loss])
+def test_robust_losses_check_their_inputs_in_one_reduction(fn):
+    # the sum of the differences is finite: no other pass; else the two checks, in order
+    for y, p, bad in [([1.0, math.nan], [0.0, 0.0], "y_true"),
+                      ([1.0, 0.0], [0.0, -math.inf], "y_pred"),
+                      ([math.inf, 0.0], [math.inf, 0.0], "y_true")]:
+        with pytest.raises(ValueError, match=f"{fn.__name__}: {bad} has NaN or infinite"):
+            fn(np.array(y), np.array(p))
+    # finite inputs whose difference overflows pass the checks: an infinite loss
+    far = fn(np.array([-3e38, 0.0], np.float32), np.array([3e38, 0.0], np.float32))
+    assert far == math.inf

@@ -16,7 +16,7 @@ from typing import Any
 import array_api_compat as aac
 import numpy as np
 
-from losskit._array import Array
+from losskit._array import Array, to_bool
 from losskit._reduction import apply_scale
 from losskit._validation import Interval, Optional, Real, check_domain, check_finite
 from losskit.losses._conventions import CONVENTIONS
@@ -43,6 +43,21 @@ def _finite_inputs(func: str, y_true: Any, y_pred: Any, sample_weight: Any,
         check_finite(func, inputs.xp, "y_true", inputs.y_true)
         check_finite(func, inputs.xp, "y_pred", inputs.y_pred)
     return inputs
+
+
+def _checked_difference(func: str, y_true: Any, y_pred: Any, sample_weight: Any,
+                        check_values: bool) -> tuple[Any, Array]:
+    """The inputs and ``y_pred − y_true``, checked in one reduction: a finite sum of the
+    differences means every difference is finite, so both inputs are (an infinite or NaN
+    input leaves an infinite or NaN difference). Otherwise :func:`_finite_inputs`' two checks
+    run, with their messages (and pass where a difference of finite inputs overflowed)."""
+    inputs = prepare(func, y_true, y_pred, sample_weight)
+    xp = inputs.xp
+    diff = inputs.y_pred - inputs.y_true
+    if check_values and not to_bool(func, xp.isfinite(xp.sum(diff))):
+        check_finite(func, xp, "y_true", inputs.y_true)
+        check_finite(func, xp, "y_pred", inputs.y_pred)
+    return inputs, diff
 
 
 _MEAN_ABSOLUTE_ERROR = LossExplanation(
@@ -242,9 +257,8 @@ def huber_loss(
     [0.5, 1.0]
     """
     func = "huber_loss"
-    inputs = _finite_inputs(func, y_true, y_pred, sample_weight, check_values)
+    inputs, diff = _checked_difference(func, y_true, y_pred, sample_weight, check_values)
     xp = inputs.xp
-    diff = inputs.y_pred - inputs.y_true
     size = xp.abs(diff)
     # m (|r| - m/2), m = min(|r|, delta): 0.5 r^2 inside and delta (|r| - delta/2) outside,
     # the same numbers as the two branches (|r| - |r|/2 is exact) without a where, which cost
@@ -379,9 +393,8 @@ def log_cosh_loss(
     [5e-19, 0.4337808304830271, 999.3068528194401]
     """
     func = "log_cosh_loss"
-    inputs = _finite_inputs(func, y_true, y_pred, sample_weight, check_values)
+    inputs, diff = _checked_difference(func, y_true, y_pred, sample_weight, check_values)
     xp = inputs.xp
-    diff = inputs.y_pred - inputs.y_true
     if CONVENTIONS[convention].softplus_log_cosh:
         # Keras' r + softplus(-2r) - log 2, rounding included (the same function, so the same
         # derivative tanh r)
