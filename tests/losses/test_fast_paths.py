@@ -143,6 +143,35 @@ def _cases(rng):
         (lk.binary_focal_loss, y, zb, {"from_logits": True, "gamma": 3.0, "reduction": "none"}),
         (lk.binary_focal_loss, y.reshape(-1, 4), zb.reshape(-1, 4), {"from_logits": True}),
         (lk.binary_focal_loss, y, zb, {"from_logits": True, "convention": "keras"}),
+        (lk.binary_cross_entropy, y, zb, {"from_logits": True}),
+        (lk.binary_cross_entropy, soft, zb, {"from_logits": True, "reduction": "none"}),
+        (lk.binary_cross_entropy, y, zb, {"from_logits": True, "label_smoothing": 0.1,
+                                          "unit": "bits"}),
+        (lk.binary_cross_entropy, y.reshape(-1, 4), zb.reshape(-1, 4), {"from_logits": True}),
+        (lk.binary_cross_entropy, soft.reshape(-1, 5), zb.reshape(-1, 5),
+         {"from_logits": True, "sample_weight": soft[:40]}),
+        (lk.binary_cross_entropy, y, np.concatenate([[math.inf, -math.inf], zb[2:]]),
+         {"from_logits": True, "reduction": "none"}),
+        (lk.binary_cross_entropy, y, zb, {"from_logits": True, "pos_weight": 2.0}),
+        (lk.hinge_loss, y, zb / 8, {}),
+        (lk.hinge_loss, (2 * y - 1).reshape(-1, 4), zb.reshape(-1, 4) / 8,
+         {"reduction": "none"}),
+        (lk.squared_hinge_loss, y, zb / 8, {}),
+        (lk.squared_hinge_loss, 2 * y - 1, zb / 8, {"sample_weight": soft}),
+        (lk.squared_hinge_loss, y.reshape(-1, 4), zb.reshape(-1, 4) / 8, {"check_values": False}),
+        (lk.squared_hinge_loss, y, zb / 8, {"convention": "keras"}),
+        (lk.log_cosh_loss, soft * 4, eta * 3, {}),
+        (lk.log_cosh_loss, soft, np.concatenate([[1e-9, -3e-5, 1000.0], eta[3:]]),
+         {"reduction": "none"}),
+        (lk.log_cosh_loss, soft.reshape(-1, 4), (eta * 3).reshape(-1, 4),
+         {"sample_weight": soft[:50]}),
+        (lk.huber_loss, soft.reshape(-1, 5), (eta * 3).reshape(-1, 5), {"delta": 0.7}),
+        (lk.negative_binomial_nll, counts, np.stack([eta, eta[::-1] - 1.0], -1), {}),
+        (lk.negative_binomial_nll, counts, np.stack([eta, eta[::-1]], -1),
+         {"full": True, "reduction": "none", "sample_weight": soft}),
+        (lk.negative_binomial_nll, counts, eta, {"alpha": 0.3}),
+        (lk.poisson_nll, counts, eta, {"sample_weight": soft}),
+        (lk.poisson_nll, counts.reshape(-1, 4), eta.reshape(-1, 4), {"unit": "bits"}),
         (lk.poisson_nll, counts, eta, {}),
         (lk.poisson_nll, counts, eta, {"full": True, "reduction": "none"}),
         (lk.poisson_nll, counts, np.abs(eta), {"log_input": False}),
@@ -270,3 +299,226 @@ def test_poisson_rate_is_shared_and_the_kernel_still_computes_it(rng):
     value, grad = lk.value_and_gradient(lk.poisson_nll, y, eta, reduction="sum")
     np.testing.assert_allclose(value, np.sum(rate - y * eta), rtol=1e-13)
     np.testing.assert_allclose(grad, rate - y, rtol=1e-13)
+
+
+def _generic_logistic(y, z):
+    from losskit.losses._classification import _logistic_gradient, _logistic_value
+
+    return _logistic_value(xps, xps.asarray(y), xps.asarray(1.0 - y), xps.asarray(z)), \
+        _logistic_gradient(xps, xps.asarray(y), xps.asarray(1.0 - y), xps.asarray(z))
+
+
+def test_logistic_fast_path_is_the_generic_value_for_labels(dtype, rng):
+    from losskit.losses._classification import _numpy_logistic, _numpy_logistic_gradient
+
+    z = _edge_array(dtype, rng)
+    z = z[np.isfinite(z)]  # infinite logits take the generic path (0 · inf)
+    for y in (np.zeros_like(z), np.ones_like(z), (rng.random(z.size) < 0.5).astype(dtype)):
+        with np.errstate(all="ignore"):
+            value, t, e, scratch = _numpy_logistic(y, z)
+            want_value, want_grad = (np.asarray(a) for a in _generic_logistic(y, z))
+            grad = _numpy_logistic_gradient(z, t, e, out=scratch)
+        # bit for bit; a zero loss is +0 (the generic path's negated sum gives -0 there)
+        np.testing.assert_array_equal(value, want_value)
+        assert value.dtype == want_value.dtype and not np.signbit(value).any()
+        tiny = np.finfo(dtype).tiny
+        np.testing.assert_allclose(grad, want_grad, rtol=2 * np.finfo(dtype).eps, atol=tiny)
+    soft = rng.random(z.size).astype(dtype)
+    value, t, e, scratch = _numpy_logistic(soft, z)
+    want_value, want_grad = (np.asarray(a) for a in _generic_logistic(soft, z))
+    np.testing.assert_allclose(value, want_value, rtol=4 * np.finfo(dtype).eps)
+    np.testing.assert_allclose(_numpy_logistic_gradient(z, t, e), want_grad,
+                               rtol=4 * np.finfo(dtype).eps, atol=4 * np.finfo(dtype).eps)
+
+
+def test_logistic_fast_path_is_exact_for_confident_logits():
+    z = np.array([17.0, -17.0, 30.0, -30.0, 90.0], np.float32)
+    y = np.array([1.0, 0.0, 1.0, 0.0, 1.0], np.float32)
+    value, grad = lk.value_and_gradient(lk.binary_cross_entropy, y, z, from_logits=True,
+                                        reduction="sum")
+    exact = np.log1p(np.exp(-np.abs(z.astype(np.float64))))
+    np.testing.assert_allclose(value, exact.sum(), rtol=1e-6)
+    np.testing.assert_allclose(grad, np.sign(z) * -np.exp(-np.abs(z.astype(np.float64))),
+                               rtol=1e-6)  # sigma(z) - y, not 0 where sigma(z) rounds to y
+    assert grad[4] != 0.0
+
+
+def test_logistic_fast_path_leaves_the_callers_targets_alone(rng):
+    z = rng.normal(size=50).astype(np.float32)
+    for y in ((rng.random(50) < 0.5).astype(np.float64),
+              (rng.random(50) < 0.5).astype(np.float32)):
+        kept = y.copy()
+        for smoothing in (0.0, 0.2):
+            lk.value_and_gradient(lk.binary_cross_entropy, y, z, from_logits=True,
+                                  label_smoothing=smoothing)
+            lk.family("bernoulli").loss(y, z)
+            np.testing.assert_array_equal(y, kept)
+
+
+@pytest.mark.parametrize("name", ["bernoulli", "multilabel"])
+def test_logistic_family_gradient_and_loss_fast_paths(name, rng):
+    fam = lk.family(name)
+    z = _edge_array(np.float64, rng)
+    z = z[~np.isnan(z)]  # (the family refuses NaN)
+    y = (rng.random(z.size) < 0.5).astype(float)
+    if name == "multilabel":
+        z, y = z[: z.size // 3 * 3].reshape(-1, 3), y[: z.size // 3 * 3].reshape(-1, 3)
+    with np.errstate(invalid="ignore"):  # the raw check's sum of +inf and -inf
+        np.testing.assert_allclose(fam.gradient(y, z), np.asarray(fam.gradient(
+            xps.asarray(y), xps.asarray(z))), rtol=1e-15, atol=1e-300)
+        np.testing.assert_allclose(fam.loss(y, z, reduction="none"), np.asarray(fam.loss(
+            xps.asarray(y), xps.asarray(z), reduction="none")), rtol=1e-14)
+        finite = np.where(np.isfinite(z), z, 0.0)
+        np.testing.assert_allclose(fam.loss(y, finite, reduction="none"), np.asarray(fam.loss(
+            xps.asarray(y), xps.asarray(finite), reduction="none")), rtol=1e-14)
+
+
+def _hinge_rows(rng, n=120, c=4):
+    y = np.eye(c)[rng.integers(0, c, n)]
+    s = rng.normal(size=(n, c)) * 2
+    s[:6] = [[1.0, 1.0, 1.0, 1.0], [0.0, 2.0, 2.0, -1.0], [5.0, -1e308, -1e308, -1e308],
+             [-1e308, 1e308, 3.0, 3.0], [0.5, 0.5, -0.0, 0.0], [2.0, 1.0, 1.0, 0.99]]
+    y[:6] = np.eye(c)[[0, 3, 0, 1, 2, 0]]  # ties among the rivals, and with the target
+    s[6:9] = np.round(s[6:9])  # more ties
+    return y, s
+
+
+@pytest.mark.parametrize("options", [{}, {"reduction": "none"}, {"reduction": "sum"},
+                                     {"check_values": False}, {"weights": True},
+                                     {"convention": "keras"}, {"infinite": True}])
+def test_categorical_hinge_fast_path_is_the_generic_path_bit_for_bit(options, rng):
+    y, s = _hinge_rows(rng)
+    options = dict(options)
+    if options.pop("infinite", False):  # rows the generic path takes
+        s[10, 1], s[11, y[11].argmax()], s[12, 0] = math.inf, -math.inf, -math.inf
+    if options.pop("weights", False):
+        w = rng.random(len(y))
+        w[:4] = 0.0
+        options["sample_weight"] = w
+    value, grad = lk.value_and_gradient(lk.categorical_hinge_loss, y, s, **options)
+    generic = {k: xps.asarray(v) if isinstance(v, np.ndarray) else v for k, v in options.items()}
+    want_value, want_grad = lk.value_and_gradient(lk.categorical_hinge_loss, xps.asarray(y),
+                                                  xps.asarray(s), **generic)
+    _same(np.asarray(value), np.asarray(want_value))
+    _same(grad, np.asarray(want_grad))
+    if "convention" not in options:  # +1 and -1, or nothing, in each row
+        assert ((grad != 0).sum(-1) % 2 == 0).all()
+
+
+def test_categorical_hinge_checks_one_hot_rows_on_numpy():
+    for bad in ([[1.0, 0.0, 1.0]], [[0.0, 0.0, 0.0]], [[0.5, 0.5, 0.0]], [[1.0, 0.0, math.nan]]):
+        with pytest.raises(ValueError, match="is not one-hot"):
+            lk.categorical_hinge_loss(np.array(bad), np.zeros((1, 3)))
+
+
+@pytest.mark.parametrize("fn", [lk.hinge_loss, lk.squared_hinge_loss])
+def test_margin_losses_numpy_label_checks_and_signs(fn, rng):
+    from losskit.losses._classification_catalogue import _numpy_checked_signs
+
+    y = (rng.random(50) < 0.5).astype(float)
+    y[:2] = [-0.0, 1.0]
+    np.testing.assert_array_equal(_numpy_checked_signs(y), 2.0 * (y > 0) - 1.0)
+    assert _numpy_checked_signs(2 * y - 1) is not None
+    for bad, match in [([1.0, 0.5], "has label 0.5"), ([1.0, 0.0, -1.0], "mixes labels 0"),
+                       ([1.0, math.nan], "has label nan"), ([2.0, 1.0], "has label 2")]:
+        assert _numpy_checked_signs(np.array(bad)) is None
+        with pytest.raises(ValueError, match=match):
+            fn(np.array(bad), np.zeros(len(bad)))
+    s = np.array([-2.0, 0.5, 1.0, 3.0])  # 1 − t s = 0 at the third: a zero gradient, +0
+    grad = lk.gradient(fn, np.array([1.0, 1.0, 1.0, 0.0]), s, reduction="sum")
+    _same(grad, np.asarray(lk.gradient(fn, xps.asarray([1.0, 1.0, 1.0, 0.0]), xps.asarray(s),
+                                       reduction="sum")))
+
+
+@pytest.mark.parametrize("name", ["_log_gamma_ratio", "digamma_difference", "_log_factorial"])
+def test_count_series_fast_paths_are_the_generic_series_bit_for_bit(name, dtype, rng):
+    from losskit.losses import _likelihood
+
+    y = rng.poisson(3.0, 300).astype(dtype)
+    y[:4] = [0.0, 1e5, 50.0, 1.0]
+    a = np.exp(rng.normal(size=300) * 4).astype(dtype)
+    fn = getattr(_likelihood, name)
+    args = (y,) if name == "_log_factorial" else (a, y)
+    _same(fn(xnp, *args), np.asarray(fn(xps, *(xps.asarray(v) for v in args))))
+
+
+def test_negative_binomial_family_derivatives_skip_the_value(dtype, rng):
+    fam = lk.family("negative_binomial")
+    y = rng.poisson(3.0, 200).astype(dtype)
+    raw = np.stack([rng.normal(size=200), rng.normal(size=200) * 2], -1).astype(dtype)
+    for method in ("gradient", "hessian"):
+        got = getattr(fam, method)(y, raw)
+        _same(got, np.asarray(getattr(fam, method)(xps.asarray(y), xps.asarray(raw))))
+    _same(fam.loss(y, raw, reduction="none"),
+          np.asarray(fam.loss(xps.asarray(y), xps.asarray(raw), reduction="none")))
+
+
+def test_log_cosh_one_form_is_relatively_exact(dtype):
+    r = np.array([1e-15, -3e-8, 1e-3, 0.5, 1.0, -2.0, 30.0, -80.0], dtype)
+    got = lk.log_cosh_loss(np.zeros_like(r), r, reduction="none")
+    exact = [float(np.log(np.cosh(np.float64(v)))) if abs(v) > 1e-3 else
+             float(v) ** 2 / 2 - float(v) ** 4 / 12 + float(v) ** 6 / 45 for v in r]
+    np.testing.assert_allclose(got, exact, rtol=8 * np.finfo(dtype).eps)
+    # past sinh's overflow the generic far form, finite
+    big = np.array([1.0, 1e4], dtype)
+    assert np.isfinite(lk.log_cosh_loss(np.zeros_like(big), big, reduction="none")).all()
+
+
+def test_log_cosh_jax_form_and_declared_derivatives(rng):
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    r = np.concatenate([[1e-12, -3e-7, 0.5, -1.0, 39.9, 40.1, -60.0, 349.0, 351.0, 1e4],
+                        rng.normal(size=40) * 5])
+    y = np.zeros_like(r)
+    jax.config.update("jax_enable_x64", True)
+    got = np.asarray(lk.log_cosh_loss(jnp.asarray(y), jnp.asarray(r), reduction="none"))
+    grad, hess = (np.asarray(f(jnp.asarray(r))) for f in (
+        jax.grad(lambda b: lk.log_cosh_loss(jnp.zeros_like(b), b, reduction="sum",
+                                            check_values=False)),
+        jax.vmap(jax.grad(jax.grad(lambda b: lk.log_cosh_loss(
+            jnp.zeros(1), b[None], reduction="sum", check_values=False))))))
+    r32 = jnp.asarray(r[:9], dtype=jnp.float32)
+    got32 = np.asarray(lk.log_cosh_loss(jnp.zeros_like(r32), r32, reduction="none"))
+    want = lk.log_cosh_loss(y, r, reduction="none")
+    np.testing.assert_allclose(got, want, rtol=1e-14)
+    np.testing.assert_allclose(got32, want[:9], rtol=8 * np.finfo(np.float32).eps)
+    np.testing.assert_allclose(grad, np.tanh(r), rtol=1e-15)
+    np.testing.assert_allclose(hess, 1.0 - np.tanh(r) ** 2, rtol=1e-12, atol=1e-15)
+
+
+def test_fast_paths_leave_no_reference_cycles(rng):
+    # a cycle (a closure holding its PerSample) kept the call's 4 MB buffers until the
+    # garbage collector ran: every later call page-faulted in fresh memory
+    import gc
+
+    y = rng.poisson(2.0, 50).astype(float)
+    z = rng.normal(size=50)
+    labels = (rng.random(50) < 0.5).astype(float)
+    cases = [(lk.poisson_nll, y, z, {}), (lk.negative_binomial_nll, y, np.stack([z, z], -1), {}),
+             (lk.binary_cross_entropy, labels, z, {"from_logits": True}),
+             (lk.huber_loss, y, z, {}), (lk.log_cosh_loss, y, z, {}),
+             (lk.squared_hinge_loss, labels, z, {}),
+             (lk.categorical_hinge_loss, np.eye(5)[rng.integers(0, 5, 10)], z.reshape(10, 5), {})]
+    for fn, a, b, options in cases:
+        lk.value_and_gradient(fn, a, b, **options)
+        gc.collect()
+        gc.disable()
+        try:
+            lk.value_and_gradient(fn, a, b, **options)
+            fn(a, b, **options)
+            assert gc.collect() == 0, fn.__name__
+        finally:
+            gc.enable()
+
+
+@pytest.mark.parametrize("fn", [lk.huber_loss, lk.log_cosh_loss])
+def test_robust_losses_check_their_inputs_in_one_reduction(fn):
+    # the sum of the differences is finite: no other pass; else the two checks, in order
+    for y, p, bad in [([1.0, math.nan], [0.0, 0.0], "y_true"),
+                      ([1.0, 0.0], [0.0, -math.inf], "y_pred"),
+                      ([math.inf, 0.0], [math.inf, 0.0], "y_true")]:
+        with pytest.raises(ValueError, match=f"{fn.__name__}: {bad} has NaN or infinite"):
+            fn(np.array(y), np.array(p))
+    # finite inputs whose difference overflows pass the checks: an infinite loss
+    far = fn(np.array([-3e38, 0.0], np.float32), np.array([3e38, 0.0], np.float32))
+    assert far == math.inf

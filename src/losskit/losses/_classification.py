@@ -30,7 +30,7 @@ from losskit._array import (
     to_bool,
     to_float,
 )
-from losskit._reduction import mean_over_outputs
+from losskit._reduction import apply_scale, mean_over_outputs
 from losskit._validation import (
     UNIT_INTERVAL,
     Boolean,
@@ -394,6 +394,69 @@ _BINARY_CROSS_ENTROPY = LossExplanation(
 )
 
 
+def _numpy_logistic_terms(y: Array, z: Array, *, own_y: bool = False
+                          ) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(t, e)`` of the logistic loss's NumPy fast path: ``t = [z ≥ 0] − y`` (the sign bit
+    decides, so ``−0`` counts as negative, as ``copysign`` below reads it) and
+    ``e = exp(−|z|)``; ``None`` unless ``y`` and ``z`` are NumPy floats of one dtype and
+    shape. ``own_y``: ``y`` is this call's own copy (targets cast to the compute dtype), and
+    ``t`` is written into it (each fresh 4 MB array costs about 1 ms of page faults here)."""
+    if not (isinstance(z, np.ndarray) and isinstance(y, np.ndarray) and z.dtype.kind == "f"
+            and y.dtype == z.dtype and y.shape == z.shape and z.ndim >= 1):
+        return None
+    e = np.abs(z)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    step = np.signbit(z)
+    np.logical_not(step, out=step)
+    return np.subtract(step, y, out=y if own_y else None, dtype=z.dtype), e
+
+
+def _numpy_logistic(y: Array, z: Array, *, own_y: bool = False
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    r"""NumPy fast path of ``−(y log σ(z) + (1 − y) log σ(−z))`` for finite logits:
+    ``(value, t, e, scratch)`` (see :func:`_numpy_logistic_terms`; ``scratch`` a free
+    buffer of ``z``'s shape), or ``None`` (another library, or an infinite or NaN logit,
+    where ``t z`` would meet ``0 · inf``: the generic path).
+
+    With :math:`s = \log(1 + e)`, :math:`-\log σ(z) = s + \max(−z, 0)` and
+    :math:`-\log σ(−z) = s + \max(z, 0)`, so the value is :math:`s + t z`: four passes after
+    ``e``, no ``where``, no mask and no ``1 − y`` (measured at 1e6 float32, the element-wise
+    work of the value and gradient: 14 → 4.7 ms; PyTorch's fused forward and backward 5.1
+    ms). For labels 0/1 it is the generic path's value bit for bit (the same two terms
+    added); soft labels' ``y (s − min(z, 0)) + (1 − y)(s + max(z, 0))`` is regrouped (agrees
+    to an ulp or two).
+    Confident logits stay exact: ``s`` is added apart from ``t z``, which is 0 where the
+    label is right.
+    """
+    if not (isinstance(z, np.ndarray) and np.isfinite(z).all()):
+        return None
+    terms = _numpy_logistic_terms(y, z, own_y=own_y)
+    if terms is None:
+        return None
+    t, e = terms
+    value = np.log1p(e)
+    product = np.multiply(t, z)  # a scratch buffer, then the gradient's (see below)
+    value += product
+    return value, t, e, product
+
+
+def _numpy_logistic_gradient(z: np.ndarray, t: np.ndarray, e: np.ndarray,
+                             scale: float = 1.0, out: np.ndarray | None = None) -> np.ndarray:
+    r"""``scale · (σ(z) − y)`` from :func:`_numpy_logistic_terms` (``t`` and ``e`` are left
+    as they are), in ``out`` if given (a scratch buffer: each fresh 4 MB array costs about
+    1 ms of page faults here): :math:`σ(z) − y = t − \operatorname{sign}(z)\, q` with
+    :math:`q = e / (1 + e) = σ(−|z|)`, which cancels nothing for a confident, correct logit
+    (``z = 17``, ``y = 1``: ``−q``, where ``σ(z) − 1`` rounds to 0 in float32)."""
+    q = np.add(e, 1.0, out=out)
+    np.divide(e, q, out=q)
+    np.copysign(q, z, out=q)
+    np.subtract(t, q, out=q)
+    if scale != 1.0:
+        q *= scale
+    return q
+
+
 def _logistic_value(xp: Namespace, positive: Array, negative: Array, z: Array) -> Array:
     """``-(positive log sigmoid(z) + negative log sigmoid(-z))`` (0 log 0 = 0)."""
     return -(mul_zero_safe(xp, positive, log_sigmoid(xp, z))
@@ -409,10 +472,14 @@ def _logistic_gradient(xp: Namespace, positive: Array, negative: Array, z: Array
 
 def _bernoulli_value(xp: Namespace, y: Array, eta: Array) -> Array:
     r""":math:`-y\log\sigma(\eta) - (1 - y)\log\sigma(-\eta)` of the logit :math:`\eta`."""
-    return _logistic_value(xp, y, 1.0 - y, eta)
+    fast = _numpy_logistic(y, eta)
+    return _logistic_value(xp, y, 1.0 - y, eta) if fast is None else fast[0]
 
 
 def _bernoulli_gradient(xp: Namespace, y: Array, eta: Array) -> Array:
+    terms = _numpy_logistic_terms(y, eta)
+    if terms is not None:  # the NumPy fast path (t - sign(z) q, see _numpy_logistic)
+        return _numpy_logistic_gradient(eta, *terms)
     return _logistic_gradient(xp, y, 1.0 - y, eta)
 
 
@@ -537,12 +604,23 @@ def binary_cross_entropy(
     if maybe_nonzero(label_smoothing):
         y = y * (1.0 - label_smoothing) + 0.5 * label_smoothing
     positive = _positive_term(func, inputs, y, check_values)
-    negative = 1.0 - y
     v = _label_weights(func, inputs, check_values)
+    fast = None
+    if from_logits and positive is y and v is None:  # no pos_weight, no label_weight
+        # the targets are this call's own copy where they were cast or smoothed (NumPy)
+        own = y is not inputs.y_true or (isinstance(y_true, np.ndarray)
+                                         and y_true.dtype != y.dtype)
+        fast = _numpy_logistic(y, z, own_y=own)
+    negative = None if fast is not None else 1.0 - y
     if v is not None:  # the weight of the whole term: both coefficients scale
         positive, negative = positive * v, negative * v
+    if fast is not None:
+        elementwise, t, e, scratch = fast
+        buffers = [scratch]  # used once: a second call gets a fresh array
 
-    if from_logits:
+        def gradient(scale: float = 1.0) -> Array:
+            return _numpy_logistic_gradient(z, t, e, scale, buffers.pop() if buffers else None)
+    elif from_logits:
         elementwise = _logistic_value(xp, positive, negative, z)
 
         def gradient() -> Array:
@@ -556,7 +634,7 @@ def binary_cross_entropy(
             return (xp.where(inside_q, mul_zero_safe(xp, negative, 1.0 / (1.0 - p)), 0.0)
                     - xp.where(inside_p, mul_zero_safe(xp, positive, 1.0 / p), 0.0))
 
-    per_sample, k = mean_over_outputs(xp, elementwise)
+    per_sample, k = _label_mean(xp, elementwise)
     weight = sample_weights(func, inputs, inputs.sample_weight, tuple(per_sample.shape),
                             check_values=check_values)
 
@@ -564,8 +642,27 @@ def binary_cross_entropy(
         g = gradient()
         return g if k == 1 else g / k
 
+    scaled_gradient = None
+    if fast is not None:
+        def scaled_gradient(scale: Array | float) -> Array:
+            if isinstance(scale, float):  # the mean's 1/n and 1/k in the same pass
+                return gradient(scale / k)
+            return apply_scale(xp, gradient_per_sample(), scale)
+
     return PerSample(inputs, per_sample, gradient_per_sample, weight,
-                     count_normaliser(xp, per_sample, weight, policy))
+                     count_normaliser(xp, per_sample, weight, policy),
+                     scaled_gradient=scaled_gradient)
+
+
+def _label_mean(xp: Namespace, elementwise: Array) -> tuple[Array, int]:
+    """:func:`mean_over_outputs` of the labels; on NumPy the sums over the label axis are
+    a BLAS contraction (:func:`row_dot`; measured at 333334 x 3 float32: 5.7 -> 0.3 ms for
+    ``mean(axis=-1)``, a reduction over a short axis)."""
+    if isinstance(elementwise, np.ndarray) and elementwise.ndim >= 2 and (
+            elementwise.dtype.kind == "f"):
+        k = elementwise.shape[-1]
+        return row_dot(xp, np.ones(k, dtype=elementwise.dtype), elementwise) / k, k
+    return mean_over_outputs(xp, elementwise)
 
 
 def _positive_term(func: str, inputs: Inputs, y: Array, check_values: bool) -> Array:

@@ -34,6 +34,7 @@ from losskit._array import (
     mul_zero_safe,
     numpy_errors_silenced,
     row_dot,
+    row_max,
     select,
     sigmoid,
     sigmoid_parts,
@@ -635,6 +636,10 @@ def _signed_labels(func: str, xp: Namespace, y: Array, check_values: bool,
                      "in {-1, 0, 1}", "Pass binary labels: 0/1 or -1/+1")
         binary = xp.all((y == 0.0) | (y == 1.0))
         return xp.where(binary, 2.0 * y - 1.0, y)
+    if check_values and isinstance(y, np.ndarray) and y.dtype.kind == "f":
+        signs = _numpy_checked_signs(y)
+        if signs is not None:
+            return signs
     if check_values:
         bad = ~((y == 1.0) | (y == 0.0) | (y == -1.0))
         if to_bool(func, xp.any(bad)):
@@ -651,6 +656,25 @@ def _signed_labels(func: str, xp: Namespace, y: Array, check_values: bool,
     return 2.0 * xp.astype(y > 0.0, y.dtype) - 1.0
 
 
+def _numpy_checked_signs(y: np.ndarray) -> np.ndarray | None:
+    """The signs of labels coded all 0/1 (``2y − 1``) or all −1/+1 (``y`` itself), the same
+    numbers as ``2 [y > 0] − 1``; ``None`` for anything else (the generic checks then name
+    the bad label): the minimum, two comparisons and an ``or``, where the generic check
+    takes five comparisons, two ``or`` and an inverse, and the mapping three passes."""
+    if y.size == 0:
+        return None
+    negative = bool(y.min() < 0.0)  # -1/+1 (NaN: neither, and the checks below fail)
+    ok = y == (-1.0 if negative else 0.0)
+    ok |= y == 1.0
+    if not ok.all():
+        return None
+    if negative:
+        return y
+    signs = np.multiply(y, 2.0)
+    signs -= 1.0
+    return signs
+
+
 def _margin_inputs(func: str, y_true: Any, y_pred: Any, sample_weight: Any,
                    check_values: bool, policy: Convention) -> tuple[Inputs, Array]:
     inputs = prepare(func, y_true, y_pred, sample_weight)
@@ -661,6 +685,17 @@ def _margin_inputs(func: str, y_true: Any, y_pred: Any, sample_weight: Any,
     signs = _signed_labels(func, xp, inputs.y_true, check_values,
                            whole_array=policy.signs_if_all_binary)
     return inputs, signs
+
+
+def _margin_gap(xp: Namespace, t: Array, s: Array, positive: bool = False) -> Array:
+    """``1 − t s`` (with ``positive``, its positive part): on NumPy in one buffer (each fresh
+    4 MB array costs about 1 ms of page faults here), the same operations."""
+    if isinstance(s, np.ndarray) and isinstance(t, np.ndarray):
+        gap = np.multiply(t, s)
+        np.subtract(1.0, gap, out=gap)
+        return np.maximum(gap, 0.0, out=gap) if positive else gap
+    gap = 1.0 - t * s
+    return xp.maximum(gap, 0.0) if positive else gap
 
 
 _HINGE_LOSS = LossExplanation(
@@ -764,13 +799,19 @@ def hinge_loss(
     policy = CONVENTIONS[convention].only("keras")
     inputs, t = _margin_inputs(func, y_true, y_pred, sample_weight, check_values, policy)
     xp = inputs.xp
-    gap = 1.0 - t * inputs.y_pred
+    gap = _margin_gap(xp, t, inputs.y_pred)
     per_sample, k = mean_over_outputs(xp, xp.maximum(gap, 0.0))
     weight = sample_weights(func, inputs, inputs.sample_weight, tuple(per_sample.shape),
                             check_values=check_values)
 
     def gradient() -> Array:
         # d/ds max(0, 1 - t s) = -t inside the margin, 0 beyond it (0 at the kink, like relu)
+        if isinstance(gap, np.ndarray):
+            # NumPy (measured at 1e6 float32: 6 -> 1 ms): 0 - t [gap > 0], whose zeros are
+            # +0 as the where's (-t · 0 would give -0 for t = 1)
+            g = np.multiply(t, gap > 0.0)
+            np.subtract(0.0, g, out=g)
+            return g if k == 1 else np.divide(g, k, out=g)
         return xp.where(gap > 0.0, -t, 0.0) / k
 
     return PerSample(inputs, per_sample, gradient, weight,
@@ -856,12 +897,16 @@ def squared_hinge_loss(
     policy = CONVENTIONS[convention].only("keras")
     inputs, t = _margin_inputs(func, y_true, y_pred, sample_weight, check_values, policy)
     xp = inputs.xp
-    gap = xp.maximum(1.0 - t * inputs.y_pred, 0.0)
+    gap = _margin_gap(xp, t, inputs.y_pred, positive=True)
     per_sample, k = mean_over_outputs(xp, gap * gap)
     weight = sample_weights(func, inputs, inputs.sample_weight, tuple(per_sample.shape),
                             check_values=check_values)
 
     def gradient() -> Array:
+        if isinstance(gap, np.ndarray):  # the same operations in one buffer
+            g = np.multiply(t, -2.0)
+            g *= gap
+            return g if k == 1 else np.divide(g, k, out=g)
         return -2.0 * t * gap / k
 
     return PerSample(inputs, per_sample, gradient, weight,
@@ -976,13 +1021,26 @@ def categorical_hinge_loss(
         fail(func, "y_pred", f"has {n_classes} class along axis {axis}",
              "Pass scores for at least 2 classes (for one score per sample use hinge_loss)")
     if check_values:
-        not_binary = ~((y == 0.0) | (y == 1.0))
-        rows_bad = xp.sum(y, axis=-1) != 1.0
-        if to_bool(func, xp.any(not_binary) | xp.any(rows_bad)):
+        if not _one_hot(func, xp, y):
             fail(func, "y_true", "is not one-hot (values other than 0/1, or rows without "
                  "exactly one 1)", "Pass one-hot rows along axis, e.g. numpy.eye(C)[labels]")
         check_finite(func, xp, "y_pred", s, allow_inf=True,
                      fix="Scores must not be NaN; look for a diverged model or bad features")
+    if not policy.true_class_as_zero:
+        fast = _numpy_categorical_hinge(y, s, one_hot=check_values)
+        if fast is not None:
+            per_sample, gap, shifted, rival_max, target = fast
+            weight = sample_weights(func, inputs, inputs.sample_weight,
+                                    tuple(per_sample.shape), check_values=check_values)
+
+            def scaled_gradient(scale: Array | float) -> Array:
+                return _numpy_categorical_hinge_gradient(gap, shifted, rival_max, target,
+                                                         scale)
+
+            return PerSample(inputs, per_sample, lambda: scaled_gradient(1.0), weight,
+                             count_normaliser(xp, per_sample, weight, policy),
+                             nan_hint="the true class and another both score +inf or -inf",
+                             scaled_gradient=scaled_gradient)
     target = y > 0.0
     true_score = xp.sum(xp.where(target, s, 0.0), axis=-1)
     # Keras' max((1 - y) s) counts the true class as a wrong score of 0
@@ -1004,6 +1062,72 @@ def categorical_hinge_loss(
     return PerSample(inputs, per_sample, gradient, weight,
                      count_normaliser(xp, per_sample, weight, policy),
                      nan_hint="the true class and another both score +inf or -inf")
+
+
+def _one_hot(func: str, xp: Namespace, y: Array) -> bool:
+    """Whether every value of ``y`` is 0 or 1 and every row (last axis) holds one 1. On NumPy
+    the row counts are a BLAS contraction (measured at 333334 x 3 float32: the sum over the
+    short axis 5.3 ms, the contraction 0.3)."""
+    if isinstance(y, np.ndarray) and aac.is_numpy_namespace(xp) and y.dtype.kind == "f":
+        binary = y == 0.0
+        binary |= y == 1.0
+        return bool(binary.all()) and bool(
+            (row_dot(xp, np.ones(y.shape[-1], dtype=y.dtype), y) == 1.0).all())
+    not_binary = ~((y == 0.0) | (y == 1.0))
+    rows_bad = xp.sum(y, axis=-1) != 1.0
+    return not to_bool(func, xp.any(not_binary) | xp.any(rows_bad))
+
+
+def _numpy_categorical_hinge(y: Array, s: Array, *, one_hot: bool
+                             ) -> tuple[np.ndarray, ...] | None:
+    """NumPy fast path of :func:`categorical_hinge_loss` (losskit's convention): ``(loss,
+    gap, shifted, rival_max, target)``, or ``None`` (another library; or a score that is
+    not finite in a row's target score or rivals' maximum: the generic path).
+
+    The target's score is ``(t · s) @ 1`` and the rivals' maximum the row maximum of
+    ``s − t · max_float`` (as the PyTorch kernel: the other scores are unchanged, and where
+    the shifted target wins every rival is below ``s_y − max_float``, so the loss is 0
+    either way), with ``t`` the one-hot rows (``y`` itself once checked, else ``[y > 0]``):
+    no ``where`` and no sum or maximum over a short axis (measured at 333334 x 3 float32:
+    the value 37 -> 5 ms, with the gradient 52 -> 9 ms). The same numbers as the generic
+    path: the sums add zeros to the target's score.
+    """
+    if not (isinstance(s, np.ndarray) and isinstance(y, np.ndarray) and s.dtype.kind == "f"
+            and y.shape == s.shape and s.ndim == 2):
+        return None
+    target = y if one_hot and y.dtype == s.dtype else (y > 0.0).astype(s.dtype)
+    ones = np.ones(s.shape[-1], dtype=s.dtype)
+    product = target * s
+    true_score = product @ ones
+    np.multiply(target, np.finfo(s.dtype).max, out=product)
+    shifted = np.subtract(s, product, out=product)
+    rival_max = row_max(np, shifted)
+    gap = 1.0 - true_score
+    gap += rival_max
+    if not np.isfinite(gap).all():
+        return None
+    return np.maximum(gap, 0.0), gap, shifted, rival_max, target
+
+
+def _numpy_categorical_hinge_gradient(gap: np.ndarray, shifted: np.ndarray,
+                                      rival_max: np.ndarray, target: np.ndarray,
+                                      scale: Array | float) -> np.ndarray:
+    """``scale ·`` the gradient of :func:`_numpy_categorical_hinge`: +1 at the first highest
+    rival, −1 at the target, in rows whose margin is violated (``gap > 0``), else +0. The
+    rival is where the shifted row equals its maximum; rows with a tie (rare) take the
+    first, as ``argmax`` does."""
+    rival = (shifted == rival_max[:, None]).astype(shifted.dtype)
+    active = gap > 0.0
+    ties = np.flatnonzero(active & (rival @ np.ones(rival.shape[-1], dtype=rival.dtype) != 1))
+    if ties.size:
+        rival[ties] = 0.0
+        rival[ties, np.argmax(shifted[ties], axis=-1)] = 1.0
+    factor = active.astype(shifted.dtype)
+    factor *= scale
+    rival -= target
+    rival *= factor[:, None]
+    rival += 0.0  # -1 · 0 is -0: the inactive rows' zeros are +0, as the generic path's
+    return rival
 
 
 # ------------------------------------------------------------------------------- focal losses

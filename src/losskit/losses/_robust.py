@@ -9,12 +9,15 @@ log-cosh).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
+import array_api_compat as aac
 import numpy as np
 
-from losskit._array import Array
+from losskit._array import Array, to_bool
+from losskit._reduction import apply_scale
 from losskit._validation import Interval, Optional, Real, check_domain, check_finite
 from losskit.losses._conventions import CONVENTIONS
 from losskit.losses._core import PerSample, loss_function, prepare
@@ -40,6 +43,21 @@ def _finite_inputs(func: str, y_true: Any, y_pred: Any, sample_weight: Any,
         check_finite(func, inputs.xp, "y_true", inputs.y_true)
         check_finite(func, inputs.xp, "y_pred", inputs.y_pred)
     return inputs
+
+
+def _checked_difference(func: str, y_true: Any, y_pred: Any, sample_weight: Any,
+                        check_values: bool) -> tuple[Any, Array]:
+    """The inputs and ``y_pred − y_true``, checked in one reduction: a finite sum of the
+    differences means every difference is finite, so both inputs are (an infinite or NaN
+    input leaves an infinite or NaN difference). Otherwise :func:`_finite_inputs`' two checks
+    run, with their messages (and pass where a difference of finite inputs overflowed)."""
+    inputs = prepare(func, y_true, y_pred, sample_weight)
+    xp = inputs.xp
+    diff = inputs.y_pred - inputs.y_true
+    if check_values and not to_bool(func, xp.isfinite(xp.sum(diff))):
+        check_finite(func, xp, "y_true", inputs.y_true)
+        check_finite(func, xp, "y_pred", inputs.y_pred)
+    return inputs, diff
 
 
 _MEAN_ABSOLUTE_ERROR = LossExplanation(
@@ -239,21 +257,56 @@ def huber_loss(
     [0.5, 1.0]
     """
     func = "huber_loss"
-    inputs = _finite_inputs(func, y_true, y_pred, sample_weight, check_values)
+    inputs, diff = _checked_difference(func, y_true, y_pred, sample_weight, check_values)
     xp = inputs.xp
-    diff = inputs.y_pred - inputs.y_true
     size = xp.abs(diff)
     # m (|r| - m/2), m = min(|r|, delta): 0.5 r^2 inside and delta (|r| - delta/2) outside,
     # the same numbers as the two branches (|r| - |r|/2 is exact) without a where, which cost
     # 5 ms at 1e6 float32 on NumPy, and without a second branch to differentiate under jit
     # (np.minimum on NumPy; elsewhere a where with a Python scalar, which torch.compile traces
     # without a graph break, as it does not the compat layer's minimum of a scalar)
-    bounded = (np.minimum(size, delta) if isinstance(size, np.ndarray)
-               else xp.where(size <= delta, size, delta))
+    if isinstance(size, np.ndarray):
+        # NumPy: the same operations in three buffers (each fresh 4 MB array costs about
+        # 1 ms of page faults here), bounded · (size + (-bounded/2)), the same numbers as
+        # size - bounded/2
+        bounded = np.minimum(size, delta)
+        elementwise = np.multiply(bounded, -0.5)
+        elementwise += size
+        elementwise *= bounded
+        parts = per_sample(func, inputs, elementwise, lambda: xp.clip(diff, -delta, delta),
+                           inputs.sample_weight, check_values=check_values,
+                           convention=convention)
+        parts.scaled_gradient = _scaled_in(size, parts.gradient,
+                                           lambda out: np.clip(diff, -delta, delta, out=out),
+                                           elementwise.shape)
+        return parts
+    bounded = xp.where(size <= delta, size, delta)
     elementwise = bounded * (size - 0.5 * bounded)
     return per_sample(func, inputs, elementwise, lambda: xp.clip(diff, -delta, delta),
                       inputs.sample_weight, check_values=check_values,
                       convention=convention)
+
+
+def _scaled_in(buffer: np.ndarray, gradient: Any, derivative: Any, shape: tuple[int, ...]
+               ) -> Any:
+    """A NumPy loss's ``scaled_gradient``: for a float factor, ``derivative(out=buffer)``
+    (a scratch buffer, used once) divided by the number of outputs and scaled in place: the
+    same operations as the generic ``apply_scale(gradient() / k, scale)``; any other factor
+    takes ``gradient`` and :func:`~losskit._reduction.apply_scale`."""
+    k = shape[-1] if len(shape) > 1 else 1
+    buffers = [buffer]
+
+    def scaled(scale: Any) -> Any:
+        if not isinstance(scale, float) or not buffers:
+            return apply_scale(np, gradient(), scale)
+        g = derivative(buffers.pop())
+        if k != 1:
+            g /= k
+        if scale != 1.0:
+            g *= scale
+        return g
+
+    return scaled
 
 
 _LOG_COSH_LOSS = LossExplanation(
@@ -340,14 +393,25 @@ def log_cosh_loss(
     [5e-19, 0.4337808304830271, 999.3068528194401]
     """
     func = "log_cosh_loss"
-    inputs = _finite_inputs(func, y_true, y_pred, sample_weight, check_values)
+    inputs, diff = _checked_difference(func, y_true, y_pred, sample_weight, check_values)
     xp = inputs.xp
-    diff = inputs.y_pred - inputs.y_true
     if CONVENTIONS[convention].softplus_log_cosh:
         # Keras' r + softplus(-2r) - log 2, rounding included (the same function, so the same
         # derivative tanh r)
         elementwise = diff + xp.logaddexp(-2.0 * diff, xp.zeros_like(diff)) - _LOG_2
+    elif aac.is_jax_namespace(xp):
+        elementwise = _jax_log_cosh()(diff)
     else:
+        fast = _numpy_log_cosh(diff)
+        if fast is not None:
+            elementwise, scratch = fast
+            parts = per_sample(func, inputs, elementwise, lambda: xp.tanh(diff),
+                               inputs.sample_weight, check_values=check_values,
+                               convention=convention)
+            parts.scaled_gradient = _scaled_in(scratch, parts.gradient,
+                                               lambda out: np.tanh(diff, out=out),
+                                               elementwise.shape)
+            return parts
         size = xp.abs(diff)
         small = size < 1.0
         # cosh r - 1 = 2 sinh^2(r/2) keeps the relative accuracy of tiny errors
@@ -359,6 +423,55 @@ def log_cosh_loss(
     return per_sample(func, inputs, elementwise, lambda: xp.tanh(diff), inputs.sample_weight,
                       check_values=check_values,
                       convention=convention)
+
+
+@functools.cache
+def _jax_log_cosh() -> Any:
+    """log cosh for JAX: ``log1p(m² / (2 (1 + m)))`` with ``m = expm1(|r|)`` (``cosh r − 1``
+    in one transcendental, relatively exact for tiny errors), ``|r| − log 2`` where ``m²``
+    would overflow (|r| ≥ 40 in float32, 350 in float64, where ``log1p(e^(−2|r|))`` is below
+    an ulp), and the derivative ``tanh r`` declared (``jax.custom_jvp``): measured,
+    ``jit(value_and_grad)`` at 1e6 float32, 7.9 -> 3.9 ms (optax's ``log_cosh`` 4.2 ms, which
+    loses tiny errors); the generic path's two forms and ``where`` were differentiated
+    through both branches."""
+    import jax
+    import jax.numpy as jnp
+
+    @jax.custom_jvp
+    def log_cosh(r: Any) -> Any:
+        size = jnp.abs(r)
+        inside = size < (40.0 if r.dtype == jnp.float32 else 350.0)
+        m = jnp.expm1(jnp.where(inside, size, 0.0))
+        return jnp.where(inside, jnp.log1p(m * m / (2.0 * (1.0 + m))), size - _LOG_2)
+
+    @log_cosh.defjvp
+    def _derivative(primals: Any, tangents: Any) -> Any:
+        (r,), (t,) = primals, tangents
+        return log_cosh(r), jnp.tanh(r) * t
+
+    return log_cosh
+
+
+def _numpy_log_cosh(r: Array) -> tuple[np.ndarray, np.ndarray] | None:
+    """NumPy fast path of log cosh: ``(log1p(2 sinh²(r/2)), scratch)`` everywhere (as the
+    PyTorch kernel), or ``None`` (another library, or an ``r`` so large that ``sinh²``
+    overflows, |r| > 89 in float32, 710 in float64: the generic path's two forms).
+
+    The generic path's small-error form, used for every error: it keeps the relative
+    accuracy of tiny errors, and for large ones agrees with the far form
+    ``|r| + log1p(exp(−2|r|)) − log 2`` to a few ulps (no ``where``, 5 passes instead of 14:
+    measured at 1e6 float32, value 19 → 5 ms). Below |r| = 1 the same numbers bit for bit.
+    """
+    if not (isinstance(r, np.ndarray) and r.dtype.kind == "f" and r.ndim >= 1):
+        return None
+    half = np.multiply(r, 0.5)
+    np.sinh(half, out=half)
+    value = np.multiply(half, 2.0)
+    value *= half
+    np.log1p(value, out=value)
+    if not np.isfinite(value).all():
+        return None
+    return value, half
 
 
 _MEAN_SQUARED_LOG_ERROR = LossExplanation(
