@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-from losskit._commands import COMMANDS, command
+from losskit._commands import COMMANDS, MODULES, command
 
 __all__ = ["COMMANDS", "command", "main"]
 
@@ -56,38 +57,58 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def _parser() -> argparse.ArgumentParser:
-    _load_commands()
+def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    """Every command with its help line; the arguments of the one ``argv`` runs (the first
+    word that is not an option), whose module alone is imported (see :func:`_load`)."""
     # no abbreviations: `--ep 4` must not silently mean --epochs (or a future --epsilon)
     parser = argparse.ArgumentParser(
         prog="losskit", description="Choose, compute and diagnose the loss of a neural network.",
         allow_abbrev=False)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (help_text, arguments, run) in COMMANDS.items():
-        sub = subparsers.add_parser(name, help=help_text, description=help_text,
+    name = next((word for word in argv if not word.startswith("-")), None)
+    for command_name, (_, help_text) in MODULES.items():
+        sub = subparsers.add_parser(command_name, help=help_text, description=help_text,
                                     formatter_class=_HelpFormatter, allow_abbrev=False)
-        arguments(sub)
-        sub.set_defaults(run=run, parser=sub)
+        if command_name == name:
+            _, arguments, run = _load(command_name)
+            arguments(sub)
+            sub.set_defaults(run=run, parser=sub)
     return parser
 
 
-def _load_commands() -> None:
-    """Import the modules that register further commands (each optional extra may be absent)."""
+#: the imports whose absence means an optional extra is not installed (not a bug)
+_OPTIONAL = ("torch", "pandas", "matplotlib")
+
+
+def _load(name: str) -> tuple[str, Any, Any]:
+    """Import the module of the command ``name``; its registration in :data:`COMMANDS`."""
     import importlib
 
-    for module in ("losskit.explain", "losskit.nn.cli", "losskit.compare._cli", "losskit.demo",
-                   "losskit._diagnose_cli"):
-        try:
-            importlib.import_module(module)
-        except ImportError as error:  # a missing optional module or extra: no such command
-            if error.name is None or not (error.name.startswith("losskit")
-                                          or error.name in ("torch", "pandas", "matplotlib")):
-                raise
+    if name in COMMANDS:  # registered already (advise, by this module)
+        return COMMANDS[name]
+    try:
+        importlib.import_module(MODULES[name][0])
+    except ImportError as error:  # a missing optional extra: say which, not a traceback
+        if error.name is None or not (error.name.startswith("losskit")
+                                      or error.name in _OPTIONAL):
+            raise
+        raise _MissingExtra(f"losskit {name}: error: needs {error.name!r}, which is not "
+                            f"installed here ({error}). Install it to use this command") from None
+    return COMMANDS[name]
+
+
+class _MissingExtra(Exception):
+    """A command whose module needs an optional dependency that is not installed."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``losskit`` with ``argv`` (default: the process arguments); return the exit code."""
-    parser = _parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = _parser(argv)
+    except _MissingExtra as error:
+        print(error, file=sys.stderr)
+        return 2
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # reported by the command's own parser: its usage, "losskit <command>: error"
         args.parser.error(f"unrecognized arguments: {' '.join(unknown)}")

@@ -87,6 +87,87 @@ def test_batched_progress_moves_every_epoch(regression, monkeypatch, capsys):
     assert "compare: 4 of 4 fits done" in err
 
 
+WORKER_LOSS = """
+import os
+
+
+def in_workers(y_true, y_pred):
+    if os.getpid() != PARENT:
+        if DIE:
+            os._exit(3)
+        raise ValueError("this loss fails in workers")
+    return ((y_true - y_pred) ** 2).mean(-1)
+"""
+
+
+def _relay_left() -> list[str]:
+    """The progress relay's thread and manager process, if still alive."""
+    import multiprocessing
+    import threading
+
+    return ([t.name for t in threading.enumerate() if t.name == "losskit-progress-relay"]
+            + [p.name for p in multiprocessing.active_children()
+               if p.name.startswith("SyncManager")])
+
+
+def test_worker_processes_report_every_epoch(regression, monkeypatch, capsys, tmp_path):
+    # with n_jobs=2 each loky worker's batch reports its epochs to this process (it used to
+    # say nothing until a whole batch ended); a fit failing in a worker is still recorded
+    from losskit.compare import _core
+
+    monkeypatch.setattr(_core._Progress.__init__, "__defaults__", (0.0,))  # log every line
+    X, y = regression
+    path = tmp_path / "worker_losses.py"
+    path.write_text(WORKER_LOSS + f"\nPARENT = {os.getpid()}\nDIE = False\n")
+    fails = load_callable(f"{path}:in_workers")
+    result = lk.compare(X, y, ["mse", "mae", fails], n_splits=2, n_repeats=1,
+                        estimator_params=FAST, progress="log", n_jobs=2)
+    lines = capsys.readouterr().err.splitlines()
+    end = lines.index(next(line for line in lines if "6 of 6 fits done" in line
+                           and "chunk" not in line))
+    for chunk in (1, 2):  # both workers' batches, every epoch, before the run's end
+        for epoch in (1, 2, 3):
+            assert any(f"compare: chunk {chunk}/2: epoch {epoch}/3, " in line
+                       for line in lines[:end]), (chunk, epoch, lines)
+    assert [f["loss"] for f in result.failures] == ["in_workers", "in_workers"]
+    assert all("ValueError: this loss fails in workers" in f["error"]
+               for f in result.failures)
+    assert np.isfinite(result.scores[:2]).all()
+    assert not _relay_left()
+
+
+def test_threads_report_every_epoch_without_a_relay(regression, monkeypatch, capsys):
+    # joblib's threading backend runs the batches in this process: their callbacks are
+    # called directly (no manager process), under the progress display's lock
+    import joblib
+
+    from losskit.compare import _core
+
+    monkeypatch.setattr(_core._Progress.__init__, "__defaults__", (0.0,))
+    monkeypatch.setattr(_core, "ProgressRelay", None)  # would raise if it were used
+    X, y = regression
+    with joblib.parallel_backend("threading"):
+        lk.compare(X, y, ["mse", "mae"], n_splits=2, n_repeats=1, estimator_params=FAST,
+                   progress="log", n_jobs=2)
+    err = capsys.readouterr().err
+    assert all(f"compare: chunk {c}/2: epoch 3/3, " in err for c in (1, 2))
+
+
+def test_a_worker_that_dies_still_stops_the_run(regression, monkeypatch, tmp_path):
+    # a worker process killed mid-batch: compare raises joblib's error as without progress,
+    # and the relay of the epochs (its thread, its manager process) is gone
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+    X, y = regression
+    path = tmp_path / "dying_losses.py"
+    path.write_text(WORKER_LOSS + f"\nPARENT = {os.getpid()}\nDIE = True\n")
+    dies = load_callable(f"{path}:in_workers")
+    with pytest.raises(TerminatedWorkerError):
+        lk.compare(X, y, ["mse", dies], n_splits=2, n_repeats=1, estimator_params=FAST,
+                   progress="log", n_jobs=2)
+    assert not _relay_left()
+
+
 def test_fold_scores_reproduce_a_hand_run(labels):
     # classification: stratified folds, the per-fold seed, and the metric on the held-out
     # fold, checked against scikit-learn's accuracy on a model trained by hand

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from losskit._parallel import freeze_imports
+from losskit._parallel import ProgressRelay, freeze_imports
 from losskit._validation import fail
 from losskit.compare import stats as _stats
 from losskit.compare._format import mean_spread, significant
@@ -626,6 +627,9 @@ class _Progress:
         import sys
 
         self.total, self.done, self.failed = total, done, 0
+        # batches report their epochs from other threads (joblib's threading backend, the
+        # relay of worker processes' reports) while this one counts the fits
+        self.lock = threading.Lock()
         self.start = self.last = time.monotonic()
         self.every = every
         self.bar = None
@@ -660,15 +664,20 @@ class _Progress:
 
         def on_epoch(epoch: int, epochs: int, finished: int) -> None:
             where = f"chunk {chunk + 1}/{chunks}: epoch {epoch}/{epochs}"
-            if self.bar is not None:
-                self.bar.set_postfix_str(where, refresh=True)
-            elif self.log and time.monotonic() - self.last >= self.every:
-                self.last = time.monotonic()
-                self._line(f"{where}, {self.done + finished} of {self.total} fits done")
+            with self.lock:
+                if self.bar is not None:
+                    self.bar.set_postfix_str(where, refresh=True)
+                elif self.log and time.monotonic() - self.last >= self.every:
+                    self.last = time.monotonic()
+                    self._line(f"{where}, {self.done + finished} of {self.total} fits done")
 
         return on_epoch
 
     def update(self, failed: bool) -> None:
+        with self.lock:
+            self._update(failed)
+
+    def _update(self, failed: bool) -> None:
         self.done += 1
         self.failed += int(failed)
         if self.bar is not None:
@@ -684,6 +693,32 @@ class _Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def _epoch_reports(bar: _Progress, chunks: int, workers: int
+                   ) -> tuple[list[Callable[..., None]], ProgressRelay | None]:
+    """The ``on_epoch`` callbacks of the batches (none when nothing is shown) and the relay
+    that carries them from worker processes, if any. One job, or joblib's threading backend:
+    ``bar``'s own callbacks (they run in this process). Worker processes of the loky or
+    multiprocessing backends: a :class:`~losskit._parallel.ProgressRelay`. Other backends
+    (Dask, Ray: workers possibly on other machines) report when a batch ends, as before."""
+    if not bar.active or not chunks:
+        return [], None
+    callbacks = [bar.epochs(c, chunks) for c in range(chunks)]
+    if workers <= 1:
+        return callbacks, None
+    from joblib import parallel
+
+    backend = parallel.get_active_backend()[0]
+    if isinstance(backend, parallel.ThreadingBackend):
+        return callbacks, None
+    if not isinstance(backend, (parallel.LokyBackend, parallel.MultiprocessingBackend)):
+        return [], None
+    try:
+        relay = ProgressRelay(callbacks)
+    except (OSError, EOFError, RuntimeError):  # no manager process here: per batch, as before
+        return [], None
+    return [relay.reporter(c) for c in range(chunks)], relay
 
 
 def _fingerprint(X: Any, y: np.ndarray, labels: list[str], losses: list[Any], metric: str,
@@ -1006,14 +1041,15 @@ def compare(X: Any, y: Any, losses: Sequence[Any], *, metric: Any = None, n_spli
     n_workers = max(1, min(joblib.effective_n_jobs(n_jobs), max(1, len(todo))))
     pid = None if n_workers <= 1 else os.getpid()
     bar = _Progress(len(losses) * len(folds), len(done), "auto" if progress is True else progress)
+    relay = None
     if kind == "mlp" and batched:
         chunks = _chunks(todo, len(losses), len(folds), n_workers)
-        # in one process a batch reports each epoch (worker processes report per batch)
-        each_epoch = n_workers == 1 and bar.active
+        # a batch reports each epoch: in this process directly, from worker processes
+        # through a relay (see _epoch_reports)
+        reports, relay = _epoch_reports(bar, len(chunks), n_workers)
         jobs = [joblib.delayed(_fit_chunk)(chunk, losses, runner, seeds, X, y, folds,
                                            metric_fn, metric_name, metric_options, n_workers,
-                                           pid, **({"on_epoch": bar.epochs(c, len(chunks))}
-                                                   if each_epoch else {}))
+                                           pid, **({"on_epoch": reports[c]} if reports else {}))
                 for c, chunk in enumerate(chunks)]
     else:
         jobs = [joblib.delayed(_fit_score)(i, j, losses[i], runner, int(seeds[j]), X, y,
@@ -1027,6 +1063,8 @@ def compare(X: Any, y: Any, losses: Sequence[Any], *, metric: Any = None, n_spli
             except ValueError:  # pragma: no cover - a backend without result streaming
                 stream = joblib.Parallel(n_jobs=n_jobs)(jobs)
             for result in stream:
+                if relay is not None:  # the batch's epochs before its fits
+                    relay.flush()
                 records = result if isinstance(result, list) else [result]
                 for record in records:
                     # a resumed batch re-trains its recorded fits too: keep the records
@@ -1036,7 +1074,11 @@ def compare(X: Any, y: Any, losses: Sequence[Any], *, metric: Any = None, n_spli
                 if out_dir is not None:
                     _write_fits(out_dir, fingerprint, done)
     finally:
-        bar.close()
+        try:
+            if relay is not None:
+                relay.close()
+        finally:
+            bar.close()
 
     values = np.full((len(losses), len(folds)), np.nan)
     seconds = np.full((len(losses), len(folds)), np.nan)
