@@ -399,7 +399,9 @@ def select(xp: Namespace, mask: Array, a: Array, b: Array | float) -> Array:
 
 def with_derivative(xp: Namespace, parts: Any, *args: Array, **params: Any) -> Array:
     """``parts(xp, *args, **params)[0]``: an element-wise value whose derivative in the last
-    argument is ``parts(xp, *args, **params)[1]``, which JAX's autodiff then uses.
+    argument is ``parts(xp, *args, **params)[1]``, which JAX's autodiff then uses. A value with
+    one axis fewer than the derivative is a function of the rows along the last axis (the
+    derivative is each row's gradient).
 
     Under JAX the value is a ``jax.custom_jvp``: ``jit(value_and_grad)`` computes the value and
     that derivative in one fused pass and multiplies by the cotangent, instead of
@@ -429,7 +431,11 @@ def _jax_with_derivative(xp: Namespace, parts: Any, params: tuple[tuple[str, Any
     def rule(primals: tuple[Array, ...], tangents: tuple[Any, ...]) -> tuple[Array, Array]:
         out, derivative = parts(xp, *primals, **options)
         *others, last = tangents
-        tangent = None if isinstance(last, SymbolicZero) else derivative * last
+        tangent = None
+        if not isinstance(last, SymbolicZero):
+            tangent = derivative * last
+            if tangent.ndim > out.ndim:  # a function of rows: the gradient times the tangent
+                tangent = xp.sum(tangent, axis=-1)
         if any(not isinstance(t, SymbolicZero) for t in others):
             def of_others(*leading: Array) -> Array:
                 return parts(xp, *leading, primals[-1], **options)[0]
