@@ -250,3 +250,60 @@ def test_categorical_focal_jax_hessian_is_the_gradient_s_derivative(rng):
                 - lk.gradient(lk.categorical_focal_loss, p, z - e, from_logits=True, gamma=2.0,
                               reduction="sum")) / (2 * h)
     np.testing.assert_allclose(hessian, numeric, atol=1e-8)
+
+
+# -------------------------------------------------------------------------------- Tweedie
+
+@pytest.mark.parametrize("power, log_input", [(1.5, True), (1.5, False), (1.2, True), (3.0, True),
+                                              (2.0, True), (1.0, True), (0.0, True),
+                                              (-1.0, True), (-1.0, False)])
+def test_tweedie_jax_equals_the_generic_path(rng, power, log_input):
+    n = 80
+    y = rng.gamma(2.0, 1.0, n) * 10.0 ** rng.integers(-2, 3, n)
+    if 1.0 <= power < 2.0:
+        y[:10] = 0.0
+    elif power <= 0.0:
+        y[:10] = -rng.random(10)
+    z = rng.normal(size=n)
+    z[10:14] = np.log(y[10:14]) + np.array([0.0, 1e-9, -1e-7, 3e-5])  # the mean at the target
+    if not log_input:
+        z = np.exp(z)
+    kw = {"power": power, "log_input": log_input}
+    generic = lk.tweedie_deviance(xps.asarray(y), xps.asarray(z), reduction="none", **kw)
+    got = lk.tweedie_deviance(jnp.asarray(y), jnp.asarray(z), reduction="none", **kw)
+    # at the target the deviance is ~L^2, L = log(mu/y) rounded: an ulp of XLA's log against
+    # NumPy's moves it by ~1e-9 relative (the generic path on JAX did the same)
+    near = np.zeros(n, bool)
+    near[10:14] = True
+    np.testing.assert_allclose(np.asarray(got)[~near], np.asarray(generic)[~near], rtol=1e-13,
+                               atol=1e-300)
+    np.testing.assert_allclose(np.asarray(got)[near], np.asarray(generic)[near], rtol=1e-6,
+                               atol=1e-28)
+
+    def total(a, b):
+        return lk.tweedie_deviance(a, b, reduction="sum", check_values=False, **kw)
+
+    gy, gz = jax.grad(total, argnums=(0, 1))(jnp.asarray(y), jnp.asarray(z))
+    want = np.asarray(lk.gradient(lk.tweedie_deviance, xps.asarray(y), xps.asarray(z),
+                                  reduction="sum", **kw))
+    scale = np.abs(want).max()
+    np.testing.assert_allclose(np.asarray(gz), want, rtol=1e-12, atol=1e-14 * scale)
+    np.testing.assert_allclose(
+        np.asarray(lk.gradient(lk.tweedie_deviance, jnp.asarray(y), jnp.asarray(z),
+                               reduction="sum", **kw)), want, rtol=1e-12, atol=1e-14 * scale)
+    assert _has_custom_jvp(total, jnp.asarray(y), jnp.asarray(z))
+    h = 1e-6
+    for i in (20, 50):  # the targets' derivative: autodiff of the value
+        e = np.zeros_like(y)
+        e[i] = h * y[i]
+        numeric = (total(y + e, z) - total(y - e, z)) / (2 * h * y[i])
+        np.testing.assert_allclose(float(gy[i]), float(numeric), rtol=1e-6)
+    # the second derivative (jax.hessian differentiates the derivative)
+    hessian = np.diag(np.asarray(jax.hessian(lambda b: total(jnp.asarray(y[:20]), b))(
+        jnp.asarray(z[:20]))))
+    numeric = np.array([
+        (lk.gradient(lk.tweedie_deviance, y[:20], z[:20] + h * np.eye(20)[i],
+                     reduction="sum", **kw)[i]
+         - lk.gradient(lk.tweedie_deviance, y[:20], z[:20] - h * np.eye(20)[i],
+                       reduction="sum", **kw)[i]) / (2 * h) for i in range(20)])
+    np.testing.assert_allclose(hessian, numeric, rtol=1e-6, atol=1e-8)
