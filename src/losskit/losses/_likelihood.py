@@ -994,11 +994,24 @@ def _student_t_plain(xp: Namespace, y: Array, eta: Array, nu: float, scale: Any
     are the same numbers to rounding, without the five ``where`` passes (measured, NumPy
     value + gradient at 1e6 float32: see benchmarks/README.md). One reduction tells.
     """
-    if not aac.is_numpy_namespace(xp):
+    if not (aac.is_numpy_namespace(xp) and isinstance(eta, np.ndarray)
+            and isinstance(y, np.ndarray)):
         return None
-    z = (eta - y) / scale
-    a2 = z * z / nu
-    return (z, a2) if isinstance(a2, np.ndarray) and bool(np.isfinite(a2).all()) else None
+    # in place, one fresh array each (a new 4 MB temporary page-faults in: ~1 ms here), and the
+    # check one maximum (NaN fails it too), not isfinite + all (measured: the Student-t
+    # family's value + gradient at 1e6 float32, see benchmarks/README.md)
+    z = np.asarray(eta - y)
+    if not (isinstance(scale, float) and scale == 1.0):
+        z = z / scale if z.ndim == 0 or not isinstance(scale, float) else np.divide(
+            z, scale, out=z)
+    a2 = np.asarray(z * z)
+    if a2.ndim:
+        np.divide(a2, nu, out=a2)
+    else:
+        a2 = a2 / nu
+    if a2.dtype.kind != "f" or not bool(a2.max(initial=0.0) < math.inf):
+        return None
+    return z, a2
 
 
 def _log1p_square_parts(xp: Namespace, a: Array) -> tuple[Array, Array]:
@@ -1031,6 +1044,10 @@ def _student_t_value(xp: Namespace, y: Array, eta: Array, *, df: float, scale: A
     plain = _student_t_plain(xp, y, eta, nu, scale) if plain is None else plain
     if plain is not None:
         log_term = xp.log1p(plain[1])
+        if isinstance(log_term, np.ndarray) and log_term.ndim and isinstance(scale, float):
+            log_term *= 0.5 * (nu + 1.0)  # in place: see _student_t_plain
+            log_term += _student_t_constant(nu) + math.log(scale)
+            return log_term
     else:
         large, a_large, a_small, _ = _student_t_parts(xp, y, eta, nu, scale)
         # log(1 + a^2): direct below 1, 2 log a + log1p(1/a^2) above (a^2 may overflow)
@@ -1051,6 +1068,12 @@ def _student_t_gradient(xp: Namespace, y: Array, eta: Array, *, df: float, scale
     plain = _student_t_plain(xp, y, eta, nu, scale) if plain is None else plain
     if plain is not None:
         z, a2 = plain
+        if a2.ndim and isinstance(scale, float):  # in place: see _student_t_plain
+            g = a2 + 1.0
+            g *= nu
+            np.divide(z, g, out=g)
+            g *= (nu + 1.0) / scale
+            return g
         return (nu + 1.0) / scale * (z / (nu * (1.0 + a2)))
     large, a_large, a_small, z = _student_t_parts(xp, y, eta, nu, scale)
     z_large, z_small = xp.where(large, z, 1.0), xp.where(large, 0.0, z)
