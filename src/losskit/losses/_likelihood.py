@@ -1014,22 +1014,44 @@ def _student_t_plain(xp: Namespace, y: Array, eta: Array, nu: float, scale: Any
     return z, a2
 
 
-def _log1p_square_parts(xp: Namespace, a: Array) -> tuple[Array, Array]:
-    """``(log(1 + a^2), 2a / (1 + a^2))`` without overflow and without a split form.
+def _student_t_jax_parts(xp: Namespace, r: Array, *, c: float, inv: float, shift: float
+                         ) -> tuple[Array, Array]:
+    """``(c log(1 + a^2) + shift, its derivative in r)``, ``a = r inv``, for JAX: one form
+    for every error, no overflow, differentiated by :func:`_student_t_jax_slope`.
 
-    Where ``a^2`` overflows (``|a| > 1.8e19`` in float32, ``1.3e154`` in float64) they are
-    ``2 log1p(|a|)`` and ``2 / a``: ``log(1 + a^2) = 2 log|a| + log1p(1/a^2)`` and
-    ``2 log1p(|a|) = 2 log|a| + 2 log1p(1/|a|)`` differ there by less than ``2/|a|``
-    (1e-19 absolute on a value above 88), below the value's rounding; likewise
-    ``2a/(1 + a^2) = (2/a)/(1 + 1/a^2)``. One ``log1p`` and one division for every element
-    (the split form at ``|a| = 1`` took three logarithms and, under ``jax.grad``, the
-    derivatives of five ``where``s: ``jit(value_and_grad)`` 2.6-4x the plain formula's time,
-    now about its own; see benchmarks/README.md).
+    Where ``a^2`` overflows (``|a| > 1.8e19`` in float32, ``1.3e154`` in float64) the log
+    is ``2 log1p(|a|)``: ``log(1 + a^2) = 2 log|a| + log1p(1/a^2)`` and ``2 log1p(|a|) =
+    2 log|a| + 2 log1p(1/|a|)`` differ there by less than ``2/|a|`` (1e-19 absolute on a
+    value above 88), below the value's rounding. One ``log1p`` an element (the split form at
+    ``|a| = 1`` took three logarithms and, under ``jax.grad``, the derivatives of five
+    ``where``s: ``jit(value_and_grad)`` 2.6-4x the plain formula's time, now about its own).
+    Few operations on purpose: XLA on CPU runs a program estimated under 1000 flops inline
+    and larger ones on its thread pool (~35 µs more a call here), so at 64 rows every
+    element-wise operation counts (measured: see benchmarks/README.md).
     """
+    a = r * inv
     a2 = a * a
     finite = a2 < math.inf  # False for NaN too: log1p(|NaN|) is NaN
-    value = xp.where(finite, 1.0, 2.0) * xp.log1p(xp.where(finite, a2, xp.abs(a)))
-    return value, 2.0 * xp.where(finite, a, 1.0) / xp.where(finite, 1.0 + a2, a)
+    value = xp.where(finite, c, 2.0 * c) * xp.log1p(xp.where(finite, a2, xp.abs(a))) + shift
+    return value, with_derivative(xp, _student_t_jax_slope, r, c=c, k=1.0 / (inv * inv))
+
+
+def _student_t_jax_slope(xp: Namespace, r: Array, *, c: float, k: Any
+                         ) -> tuple[Array, Array]:
+    r"""``(d, d')`` of :math:`d = 2c\,r/(k + r^2)`, ``d`` as ``2c / (r + k/r)``: no overflow
+    for large ``r`` (``1/r`` there), exact at ``r = ±0`` (``k/0 = ±inf``); ``k/r`` overflows
+    only for ``|r| < k / max_float``, where ``d`` is below ``2c / max_float`` (at most
+    ``(ν + 1) 2.9e-39`` in float32, subnormal for ``ν < 3``, which XLA's CPU code flushes to
+    zero anyway) and comes out 0. ``d'`` (for ``jax.hessian``) in the split form of
+    :func:`_student_t_hessian`: second derivatives are not on the training path."""
+    slope = (2.0 * c) / (r + k / r)
+    t = r * r / k
+    large = t > 1.0
+    b = 1.0 / xp.where(large, t, 1.0)
+    small = xp.where(large, 0.0, t)
+    far = (b - 1.0) * b / ((1.0 + b) * (1.0 + b))
+    near = (1.0 - small) / ((1.0 + small) * (1.0 + small))
+    return slope, (2.0 * c / k) * xp.where(large, far, near)
 
 
 def _student_t_value(xp: Namespace, y: Array, eta: Array, *, df: float, scale: Any = 1.0,
@@ -1038,9 +1060,16 @@ def _student_t_value(xp: Namespace, y: Array, eta: Array, *, df: float, scale: A
     them)."""
     nu = float(df)
     if aac.is_jax_namespace(xp):
-        # one form for every error, differentiated by its analytic derivative
-        log_term = with_derivative(xp, _log1p_square_parts, (eta - y) / (scale * math.sqrt(nu)))
-        return _student_t_constant(nu) + _log(xp, scale) + 0.5 * (nu + 1.0) * log_term
+        # one form for every error, differentiated by its analytic derivative; a host scale
+        # is folded into the constants (the error r = eta - y is the argument)
+        c = 0.5 * (nu + 1.0)
+        if isinstance(scale, float):
+            return with_derivative(xp, _student_t_jax_parts, eta - y, c=c,
+                                   inv=1.0 / (scale * math.sqrt(nu)),
+                                   shift=_student_t_constant(nu) + math.log(scale))
+        log_term = with_derivative(xp, _student_t_jax_parts, (eta - y) / (scale * math.sqrt(nu)),
+                                   c=c, inv=1.0, shift=0.0)
+        return _student_t_constant(nu) + _log(xp, scale) + log_term
     plain = _student_t_plain(xp, y, eta, nu, scale) if plain is None else plain
     if plain is not None:
         log_term = xp.log1p(plain[1])
@@ -1062,9 +1091,7 @@ def _student_t_gradient(xp: Namespace, y: Array, eta: Array, *, df: float, scale
     r""":math:`(\nu + 1) r / (\nu s^2 + r^2)`, :math:`r = \eta - y`."""
     nu = float(df)
     if aac.is_jax_namespace(xp):
-        root = math.sqrt(nu)
-        _, d = _log1p_square_parts(xp, (eta - y) / (scale * root))
-        return (0.5 * (nu + 1.0) / root) / scale * d
+        return _student_t_jax_slope(xp, eta - y, c=0.5 * (nu + 1.0), k=nu * scale * scale)[0]
     plain = _student_t_plain(xp, y, eta, nu, scale) if plain is None else plain
     if plain is not None:
         z, a2 = plain
