@@ -35,7 +35,8 @@ from bench_catalogue import SMALL, _inputs, _numpy_reference, _Ops, _reference, 
 COLUMNS = ("np L", "np L off", "np S", "np S off", "jax L", "jax S")
 
 
-def _median_times(contenders: dict[str, Any], repeats: int, calls: int) -> dict[str, float]:
+def _median_times(contenders: dict[str, Any], repeats: int, calls: int,
+                  clock: Any = time.perf_counter) -> dict[str, float]:
     """Each contender's median time per call over ``repeats`` interleaved rounds (each timed
     block preceded by an untimed call)."""
     times: dict[str, list[float]] = {name: [] for name in contenders}
@@ -44,10 +45,10 @@ def _median_times(contenders: dict[str, Any], repeats: int, calls: int) -> dict[
     for _ in range(repeats):
         for name, fn in contenders.items():
             fn()
-            start = time.perf_counter()
+            start = clock()
             for _ in range(calls):
                 fn()
-            times[name].append((time.perf_counter() - start) / calls)
+            times[name].append((clock() - start) / calls)
     return {name: statistics.median(v) for name, v in times.items()}
 
 
@@ -88,7 +89,8 @@ def _contenders(row: Any, y: np.ndarray, raw: np.ndarray) -> dict[str, Any]:
     }
 
 
-def run_row(row: Any, large: int, repeats: int, small_calls: int) -> dict[str, float]:
+def run_row(row: Any, large: int, repeats: int, small_calls: int,
+            clock: Any = time.perf_counter) -> dict[str, float]:
     rng = np.random.default_rng(0)
     y, raw = _inputs(row.case, large, rng, row.labels)
     out: dict[str, float] = {}
@@ -97,7 +99,7 @@ def run_row(row: Any, large: int, repeats: int, small_calls: int) -> dict[str, f
         ys, raws = _inputs(row.case, SMALL * raw[0].size, rng, row.labels)
         sizes.append(("S", ys[:SMALL], raws[:SMALL], small_calls))
     for size, yy, rr, calls in sizes:
-        times = _median_times(_contenders(row, yy, rr), repeats, calls)
+        times = _median_times(_contenders(row, yy, rr), repeats, calls, clock)
         out[f"np {size}"] = times["np lk"] / times["np ref"]
         out[f"np {size} off"] = times["np lk off"] / times["np ref"]
         out[f"jax {size}"] = times["jax lk"] / times["jax ref"]
@@ -114,7 +116,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", nargs="*", default=None, help="row names to run")
     parser.add_argument("--torch-threads", type=int, default=1,
                         help="PyTorch's threads (1: like NumPy, and steady on a busy machine)")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time with the process CPU time (steadier on a shared machine; "
+                             "run JAX on one thread: XLA_FLAGS="
+                             "--xla_cpu_multi_thread_eigen=false "
+                             "intra_op_parallelism_threads=1)")
     args = parser.parse_args(argv)
+    clock = time.process_time if args.cpu_time else time.perf_counter
     import torch
     torch.set_num_threads(args.torch_threads)
     warnings.simplefilter("ignore")
@@ -130,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
             _numpy_reference(row.name, row.opts)
         except KeyError:  # no reference written for this loss
             continue
-        r = run_row(row, args.large, args.repeats, args.small_calls)
+        r = run_row(row, args.large, args.repeats, args.small_calls, clock)
         cells = [label, *(f"{r[c]:.2f}" if c in r else "—" for c in COLUMNS),
                  f"{r['ref ms']:.1f}"]
         print("| " + " | ".join(cells) + " |", flush=True)
