@@ -404,7 +404,7 @@ def with_derivative(xp: Namespace, parts: Any, *args: Array, **params: Any) -> A
     derivative is each row's gradient).
 
     Under JAX the value is a ``jax.custom_jvp``: ``jit(value_and_grad)`` computes the value and
-    that derivative in one fused pass and multiplies by the cotangent, instead of
+    that derivative in the forward pass and multiplies by the cotangent, instead of
     differentiating every ``where`` and careful form of the value (measured on the
     Student-t, focal and Tweedie losses: see benchmarks/README.md). The other arguments are
     differentiated by autodiff of the value (only when asked for), and the derivative is
