@@ -53,6 +53,7 @@ __all__ = [
     "to_bool",
     "to_float",
     "torch_softmax",
+    "with_derivative",
 ]
 
 
@@ -394,6 +395,59 @@ def select(xp: Namespace, mask: Array, a: Array, b: Array | float) -> Array:
             and a.dtype.kind == "f" and mask.all()):
         return a
     return xp.where(mask, a, b)
+
+
+def with_derivative(xp: Namespace, parts: Any, *args: Array, **params: Any) -> Array:
+    """``parts(xp, *args, **params)[0]``: an element-wise value whose derivative in the last
+    argument is ``parts(xp, *args, **params)[1]``, which JAX's autodiff then uses. A value with
+    one axis fewer than the derivative is a function of the rows along the last axis (the
+    derivative is each row's gradient).
+
+    Under JAX the value is a ``jax.custom_jvp``: ``jit(value_and_grad)`` computes the value and
+    that derivative in the forward pass and multiplies by the cotangent, instead of
+    differentiating every ``where`` and careful form of the value (measured on the
+    Student-t, focal and Tweedie losses: see benchmarks/README.md). The other arguments are
+    differentiated by autodiff of the value (only when asked for), and the derivative is
+    itself written in ``xp`` operations, so ``jax.hessian`` and ``jacfwd`` work. ``parts``
+    must be a module-level function and ``params`` hashable (Python numbers): they key a
+    cache of the wrapped functions. Other libraries: the value, computed as it is.
+    """
+    if not aac.is_jax_namespace(xp):
+        return parts(xp, *args, **params)[0]
+    return _jax_with_derivative(xp, parts, tuple(sorted(params.items())))(*args)
+
+
+@functools.lru_cache(maxsize=64)
+def _jax_with_derivative(xp: Namespace, parts: Any, params: tuple[tuple[str, Any], ...]) -> Any:
+    import jax
+    from jax.custom_derivatives import SymbolicZero
+
+    options = dict(params)
+
+    @jax.custom_jvp
+    def value(*args: Array) -> Array:
+        return parts(xp, *args, **options)[0]
+
+    def rule(primals: tuple[Array, ...], tangents: tuple[Any, ...]) -> tuple[Array, Array]:
+        out, derivative = parts(xp, *primals, **options)
+        *others, last = tangents
+        tangent = None
+        if not isinstance(last, SymbolicZero):
+            tangent = derivative * last
+            if tangent.ndim > out.ndim:  # a function of rows: the gradient times the tangent
+                tangent = xp.sum(tangent, axis=-1)
+        if any(not isinstance(t, SymbolicZero) for t in others):
+            def of_others(*leading: Array) -> Array:
+                return parts(xp, *leading, primals[-1], **options)[0]
+
+            zeros = tuple(xp.zeros_like(p) if isinstance(t, SymbolicZero) else t
+                          for p, t in zip(primals[:-1], others, strict=True))
+            _, more = jax.jvp(of_others, primals[:-1], zeros)
+            tangent = more if tangent is None else tangent + more
+        return out, tangent
+
+    value.defjvp(rule, symbolic_zeros=True)
+    return value
 
 
 def safe_log(xp: Namespace, p: Array) -> Array:

@@ -41,6 +41,7 @@ from losskit._array import (
     take_labels,
     to_bool,
     to_float,
+    with_derivative,
 )
 from losskit._reduction import mean_over_outputs, reduced
 from losskit._validation import (
@@ -1185,6 +1186,8 @@ def _focal_logit_parts(xp: Namespace, y: Array, eta: Array, gamma: float,
         p, q = eta.sigmoid(), minus.sigmoid()
         log_p = _torch_logsigmoid(eta)
         log_q = _torch_logsigmoid(minus)
+    elif aac.is_jax_namespace(xp):
+        p, q, log_p, log_q = _jax_sigmoid_parts(xp, eta)
     else:
         p, q, log_p, log_q = sigmoid_parts(xp, eta)
     not_y = 1.0 - y
@@ -1192,6 +1195,42 @@ def _focal_logit_parts(xp: Namespace, y: Array, eta: Array, gamma: float,
     miss = y * q + not_y * p
     balance = 1.0 if alpha is None else alpha * y + (1.0 - alpha) * not_y
     return p, q, bce, miss, _focal_power(miss, gamma), balance
+
+
+def _jax_sigmoid_parts(xp: Namespace, x: Array) -> tuple[Array, Array, Array, Array]:
+    """``sigmoid_parts``' four numbers from one ``exp(-|x|)`` and one ``log1p`` on JAX (the
+    generic forms take two of each per function, eight in all, under ``jax.jit``). ``|x|`` is
+    ``where(x >= 0, x, -x)``: each branch is the function's own formula on its side, so
+    autodiff of them (``jax.hessian`` through the focal derivative) is right at 0 too."""
+    positive = x >= 0
+    e = xp.exp(-xp.where(positive, x, -x))
+    softplus_e = xp.log1p(e)
+    r = 1.0 / (1.0 + e)
+    er = e * r
+    return (xp.where(positive, r, er), xp.where(positive, er, r),
+            xp.where(positive, -softplus_e, x - softplus_e),
+            xp.where(positive, -x - softplus_e, -softplus_e))
+
+
+def _plain_focal_options(gamma: Any, alpha: Any) -> bool:
+    """Whether ``gamma`` and ``alpha`` are host numbers (the analytic JAX derivative is
+    cached by them; a traced one is differentiated by autodiff with the rest)."""
+    def host(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    return host(gamma) and (alpha is None or host(alpha))
+
+
+def _binary_focal_logit_parts(xp: Namespace, y: Array, eta: Array, *, gamma: float,
+                              alpha: float | None) -> tuple[Array, Array]:
+    """The element-wise binary focal loss of the logit and its derivative, from one set of
+    :func:`_focal_logit_parts` (for :func:`losskit._array.with_derivative`)."""
+    p, q, bce, miss, focal, balance = _focal_logit_parts(xp, y, eta, gamma, alpha)
+    d = (1.0 - y) * p - y * q
+    if gamma:
+        d = gamma * ((1.0 - y) - y) * bce * _focal_ratio(xp, p, q, miss) + d
+    value, g = focal * bce, focal * d
+    return (value, g) if alpha is None else (balance * value, balance * g)
 
 
 def _focal_ratio(xp: Namespace, p: Array, q: Array, miss: Array) -> Array:
@@ -1368,6 +1407,22 @@ def binary_focal_loss(
 
     if through_sigmoid:
         logits, z = z, sigmoid(xp, z)
+    if (from_logits and not through_sigmoid and aac.is_jax_namespace(xp)
+            and _plain_focal_options(gamma, alpha)):
+        # JAX: the value from one exp and one log1p, differentiated by the analytic derivative
+        # (measured, jit(value_and_grad) at 1e6: see benchmarks/README.md)
+        options = {"gamma": float(gamma), "alpha": None if alpha is None else float(alpha)}
+        elementwise = with_derivative(xp, _binary_focal_logit_parts, y, z, **options)
+        per_sample, k = mean_over_outputs(xp, elementwise)
+        weight = sample_weights(func, inputs, inputs.sample_weight, tuple(per_sample.shape),
+                                check_values=check_values)
+
+        def analytic() -> Array:
+            g = _binary_focal_logit_parts(xp, y, z, **options)[1]
+            return g if k == 1 else g / k
+
+        return PerSample(inputs, per_sample, analytic, weight,
+                         count_normaliser(xp, per_sample, weight, policy))
     if from_logits and not through_sigmoid:
         # log(1 - sigmoid(z)) = log_sigmoid(-z), exact for large |z|; the four share exp(-|z|)
         p, one_minus_p, log_p, log_one_minus_p = sigmoid_parts(xp, z)
@@ -1417,7 +1472,9 @@ def _binary_focal_logit_gradient(xp: Namespace, y: Array, p: Array, one_minus_p:
     positive = miss > 0.0
     ratio = select(xp, positive, (p * one_minus_p) / select(xp, positive, miss, 1.0), 0.0)
     pull = gamma * (1.0 - 2.0 * y) * bce * ratio if gamma else 0.0
-    g = focal * (pull + (p - y))
+    # sigma(z) - y as (1 - y) p - y (1 - p): p - y cancels for a confident correct logit
+    # (p - 1 has no correct digit in float32 beyond z ~ 17: a third of the gradient lost)
+    g = focal * (pull + ((1.0 - y) * p - y * one_minus_p))
     return g if isinstance(balance, float) and balance == 1.0 else balance * g
 
 
@@ -1446,6 +1503,23 @@ def _binary_focal_sigmoid_gradient(xp: Namespace, y: Array, p: Array, q: Array,
         g = g + balance * gamma * (1.0 - 2.0 * y) * mul_zero_safe(
             xp, bce, accurate_miss ** (gamma - 1.0)) * (p * q)
     return g
+
+
+def _categorical_focal_logit_parts(xp: Namespace, q: Array, z: Array, *, gamma: float,
+                                   scale: float) -> tuple[Array, Array]:
+    """Each row's categorical focal loss of the logits ``z`` and its gradient, the body's
+    formulas (for :func:`losskit._array.with_derivative`): with ``a_c = scale q_c (1 -
+    p_c)^gamma (gamma p_c r_c + 1)``, ``r = -log p / (1 - p)``, the gradient is
+    ``p_j sum_c a_c - a_j``."""
+    log_p = log_softmax(xp, z)
+    p = xp.exp(log_p)
+    miss = -xp.expm1(log_p)
+    focal = _focal_power(miss, gamma)
+    value = 0.0 - scale * row_dot(xp, q * focal, log_p)
+    positive = miss > 0.0
+    r = select(xp, positive, -log_p / select(xp, positive, miss, 1.0), 1.0)
+    a = scale * mul_zero_safe(xp, q, focal * (gamma * p * r + 1.0))
+    return value, p * xp.sum(a, axis=-1, keepdims=True) - a
 
 
 def _check_focal_rows(func: str, inputs: Inputs, from_logits: bool,
@@ -1611,6 +1685,20 @@ def categorical_focal_loss(
     smooth = maybe_nonzero(label_smoothing)  # a traced value takes the general branch
     q = y * (1.0 - label_smoothing) + label_smoothing / n_classes if smooth else y
     scale = policy.focal_alpha if alpha is None else alpha
+    if (from_logits and not as_probabilities and aac.is_jax_namespace(xp)
+            and _plain_focal_options(gamma, scale)):
+        # JAX: each row's loss differentiated by its analytic gradient (measured,
+        # jit(value_and_grad) at 1e5 x 10: see benchmarks/README.md)
+        options = {"gamma": float(gamma), "scale": float(scale)}
+        per_sample = with_derivative(xp, _categorical_focal_logit_parts, q, inputs.y_pred,
+                                     **options)
+        weight = sample_weights(func, inputs, inputs.sample_weight, tuple(per_sample.shape),
+                                check_values=check_values)
+        return PerSample(inputs, per_sample,
+                         lambda: _categorical_focal_logit_parts(xp, q, inputs.y_pred,
+                                                                **options)[1],
+                         weight, count_normaliser(xp, per_sample, weight, policy),
+                         nan_hint=_CE_NAN_HINT)
     if as_probabilities:
         log_p, clipped, inside, softmax, row_total, normalised = \
             _keras_focal_log_probabilities(inputs, from_logits, eps, policy)

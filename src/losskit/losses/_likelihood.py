@@ -29,6 +29,7 @@ from losskit._array import (
     log_softmax,
     mul_zero_safe,
     sigmoid_parts,
+    with_derivative,
 )
 from losskit._reduction import apply_scale
 from losskit._validation import (
@@ -1128,11 +1129,64 @@ def _student_t_plain(xp: Namespace, y: Array, eta: Array, nu: float, scale: Any
     are the same numbers to rounding, without the five ``where`` passes (measured, NumPy
     value + gradient at 1e6 float32: see benchmarks/README.md). One reduction tells.
     """
-    if not aac.is_numpy_namespace(xp):
+    if not (aac.is_numpy_namespace(xp) and isinstance(eta, np.ndarray)
+            and isinstance(y, np.ndarray)):
         return None
-    z = (eta - y) / scale
-    a2 = z * z / nu
-    return (z, a2) if isinstance(a2, np.ndarray) and bool(np.isfinite(a2).all()) else None
+    # in place, one fresh array each (a new 4 MB temporary page-faults in: ~1 ms here), and the
+    # check one maximum (NaN fails it too), not isfinite + all (measured: the Student-t
+    # family's value + gradient at 1e6 float32, see benchmarks/README.md)
+    z = np.asarray(eta - y)
+    if not (isinstance(scale, float) and scale == 1.0):
+        z = z / scale if z.ndim == 0 or not isinstance(scale, float) else np.divide(
+            z, scale, out=z)
+    a2 = np.asarray(z * z)
+    if a2.ndim:
+        np.divide(a2, nu, out=a2)
+    else:
+        a2 = a2 / nu
+    if a2.dtype.kind != "f" or not bool(a2.max(initial=0.0) < math.inf):
+        return None
+    return z, a2
+
+
+def _student_t_jax_parts(xp: Namespace, r: Array, *, c: float, inv: float, shift: float
+                         ) -> tuple[Array, Array]:
+    """``(c log(1 + a^2) + shift, its derivative in r)``, ``a = r inv``, for JAX: one form
+    for every error, no overflow, differentiated by :func:`_student_t_jax_slope`.
+
+    Where ``a^2`` overflows (``|a| > 1.8e19`` in float32, ``1.3e154`` in float64) the log
+    is ``2 log1p(|a|)``: ``log(1 + a^2) = 2 log|a| + log1p(1/a^2)`` and ``2 log1p(|a|) =
+    2 log|a| + 2 log1p(1/|a|)`` differ there by less than ``2/|a|`` (1e-19 absolute on a
+    value above 88), below the value's rounding. One ``log1p`` an element (the split form at
+    ``|a| = 1`` took three logarithms and, under ``jax.grad``, the derivatives of five
+    ``where``s: ``jit(value_and_grad)`` 2.6-4x the plain formula's time, now about its own).
+    Few operations on purpose: XLA on CPU runs a program estimated under 1000 flops inline
+    and larger ones on its thread pool (~35 µs more a call here), so at 64 rows every
+    element-wise operation counts (measured: see benchmarks/README.md).
+    """
+    a = r * inv
+    a2 = a * a
+    finite = a2 < math.inf  # False for NaN too: log1p(|NaN|) is NaN
+    value = xp.where(finite, c, 2.0 * c) * xp.log1p(xp.where(finite, a2, xp.abs(a))) + shift
+    return value, with_derivative(xp, _student_t_jax_slope, r, c=c, k=1.0 / (inv * inv))
+
+
+def _student_t_jax_slope(xp: Namespace, r: Array, *, c: float, k: Any
+                         ) -> tuple[Array, Array]:
+    r"""``(d, d')`` of :math:`d = 2c\,r/(k + r^2)`, ``d`` as ``2c / (r + k/r)``: no overflow
+    for large ``r`` (``1/r`` there), exact at ``r = ±0`` (``k/0 = ±inf``); ``k/r`` overflows
+    only for ``|r| < k / max_float``, where ``d`` is below ``2c / max_float`` (at most
+    ``(ν + 1) 2.9e-39`` in float32, subnormal for ``ν < 3``, which XLA's CPU code flushes to
+    zero anyway) and comes out 0. ``d'`` (for ``jax.hessian``) in the split form of
+    :func:`_student_t_hessian`: second derivatives are not on the training path."""
+    slope = (2.0 * c) / (r + k / r)
+    t = r * r / k
+    large = t > 1.0
+    b = 1.0 / xp.where(large, t, 1.0)
+    small = xp.where(large, 0.0, t)
+    far = (b - 1.0) * b / ((1.0 + b) * (1.0 + b))
+    near = (1.0 - small) / ((1.0 + small) * (1.0 + small))
+    return slope, (2.0 * c / k) * xp.where(large, far, near)
 
 
 def _student_t_value(xp: Namespace, y: Array, eta: Array, *, df: float, scale: Any = 1.0,
@@ -1140,9 +1194,24 @@ def _student_t_value(xp: Namespace, y: Array, eta: Array, *, df: float, scale: A
     """The Student-t NLL (``plain``: :func:`_student_t_plain`'s terms, if the caller has
     them)."""
     nu = float(df)
+    if aac.is_jax_namespace(xp):
+        # one form for every error, differentiated by its analytic derivative; a host scale
+        # is folded into the constants (the error r = eta - y is the argument)
+        c = 0.5 * (nu + 1.0)
+        if isinstance(scale, float):
+            return with_derivative(xp, _student_t_jax_parts, eta - y, c=c,
+                                   inv=1.0 / (scale * math.sqrt(nu)),
+                                   shift=_student_t_constant(nu) + math.log(scale))
+        log_term = with_derivative(xp, _student_t_jax_parts, (eta - y) / (scale * math.sqrt(nu)),
+                                   c=c, inv=1.0, shift=0.0)
+        return _student_t_constant(nu) + _log(xp, scale) + log_term
     plain = _student_t_plain(xp, y, eta, nu, scale) if plain is None else plain
     if plain is not None:
         log_term = xp.log1p(plain[1])
+        if isinstance(log_term, np.ndarray) and log_term.ndim and isinstance(scale, float):
+            log_term *= 0.5 * (nu + 1.0)  # in place: see _student_t_plain
+            log_term += _student_t_constant(nu) + math.log(scale)
+            return log_term
     else:
         large, a_large, a_small, _ = _student_t_parts(xp, y, eta, nu, scale)
         # log(1 + a^2): direct below 1, 2 log a + log1p(1/a^2) above (a^2 may overflow)
@@ -1156,9 +1225,17 @@ def _student_t_gradient(xp: Namespace, y: Array, eta: Array, *, df: float, scale
                         plain: tuple[Array, Array] | None = None) -> Array:
     r""":math:`(\nu + 1) r / (\nu s^2 + r^2)`, :math:`r = \eta - y`."""
     nu = float(df)
+    if aac.is_jax_namespace(xp):
+        return _student_t_jax_slope(xp, eta - y, c=0.5 * (nu + 1.0), k=nu * scale * scale)[0]
     plain = _student_t_plain(xp, y, eta, nu, scale) if plain is None else plain
     if plain is not None:
         z, a2 = plain
+        if a2.ndim and isinstance(scale, float):  # in place: see _student_t_plain
+            g = a2 + 1.0
+            g *= nu
+            np.divide(z, g, out=g)
+            g *= (nu + 1.0) / scale
+            return g
         return (nu + 1.0) / scale * (z / (nu * (1.0 + a2)))
     large, a_large, a_small, z = _student_t_parts(xp, y, eta, nu, scale)
     z_large, z_small = xp.where(large, z, 1.0), xp.where(large, 0.0, z)
@@ -1476,6 +1553,47 @@ def _tweedie_unit_deviance(xp: Namespace, y: Array, log_mu: Array | None, mu: Ar
     return xp.where(positive, stable, at_zero)
 
 
+def _tweedie_derivative(xp: Namespace, y: Array, z: Array, mu: Array, p: float,
+                        log_input: bool) -> Array:
+    """``2 mu^-p (mu - y)``, times ``mu`` for log-means (``2 mu^(1-p) (mu - y)``)."""
+    scale = 2.0 if p == 0 else 2.0 * xp.pow(mu, -p)
+    g = scale * (mu - y)
+    return g * mu if log_input else g
+
+
+def _tweedie_parts(xp: Namespace, y: Array, z: Array, *, p: float, log_input: bool
+                   ) -> tuple[Array, Array]:
+    """The Tweedie deviance of ``z`` and its derivative (for
+    :func:`losskit._array.with_derivative`).
+
+    For log-means and a power other than 0, 1, 2, :func:`_tweedie_unit_deviance`'s terms
+    from six transcendental passes instead of about ten (the powers of ``mu = e^z`` as
+    ``e^(bz)`` and ``mu e^(bz)``, not ``pow(e^z, .)``; the derivative ``2 e^(bz) (mu - y)``
+    shares them).
+    """
+    if log_input and p not in (0.0, 1.0, 2.0):
+        a, b = 2.0 - p, 1.0 - p
+        positive = y > 0
+        safe_y = xp.where(positive, y, 1.0)
+        big_l = z - xp.log(safe_y)
+        # y^(1/2) (power 1.5) as sqrt, the same number: XLA's pow takes 6 ms at 1e6 float32
+        # on one thread, sqrt 0.45 (measured)
+        y_a = xp.sqrt(safe_y) if a == 0.5 else xp.pow(safe_y, a)
+        stable = 2.0 * y_a * (xp.expm1(a * big_l) / a - xp.expm1(b * big_l) / b)
+        mu, mu_b = xp.exp(z), xp.exp(b * z)
+        if p >= 2:
+            value = xp.where(positive, stable, math.inf)
+        else:
+            value = xp.where(positive, stable, 2.0 * (mu * mu_b / a - y * mu_b / b))
+        return value, 2.0 * mu_b * (mu - y)
+    mu = xp.exp(z) if log_input else z
+    if p == 0:
+        value = (y - mu) * (y - mu)
+    else:
+        value = _tweedie_unit_deviance(xp, y, z if log_input else None, mu, p)
+    return value, _tweedie_derivative(xp, y, z, mu, p, log_input)
+
+
 _TWEEDIE_DEVIANCE = LossExplanation(
     formula="d = 2·(max(y, 0)^(2−p)/((1−p)(2−p)) − y·μ^(1−p)/(1−p) + μ^(2−p)/(2−p)),   "
             "p = power\n(limits: (y − μ)² at p = 0, Poisson deviance at 1, Gamma deviance "
@@ -1593,6 +1711,14 @@ def tweedie_deviance(
             check_domain(func, xp, "y_pred", z, Interval.above(0.0, strict=True),
                          "Means must be > 0 for power != 0; pass log-means with "
                          "log_input=True, or put an exp/softplus activation on the output")
+    if aac.is_jax_namespace(xp):
+        # the deviance differentiated by its analytic derivative, not through the careful
+        # form's expm1s, powers and wheres (measured, jit(value_and_grad) at 1e6: see
+        # benchmarks/README.md)
+        elementwise = with_derivative(xp, _tweedie_parts, y, z, p=p, log_input=log_input)
+        return per_sample(func, inputs, elementwise,
+                          lambda: _tweedie_parts(xp, y, z, p=p, log_input=log_input)[1],
+                          inputs.sample_weight, check_values=check_values)
     mu = xp.exp(z) if log_input else z
     if p == 0:
         elementwise = (y - mu) * (y - mu)
@@ -1600,9 +1726,7 @@ def tweedie_deviance(
         elementwise = _tweedie_unit_deviance(xp, y, z if log_input else None, mu, p)
 
     def gradient() -> Array:
-        scale = 2.0 if p == 0 else 2.0 * xp.pow(mu, -p)
-        g = scale * (mu - y)
-        return g * mu if log_input else g
+        return _tweedie_derivative(xp, y, z, mu, p, log_input)
 
     return per_sample(func, inputs, elementwise, gradient, inputs.sample_weight,
                       check_values=check_values)
