@@ -299,3 +299,64 @@ print("torch._dynamo" in sys.modules)
                           env={**os.environ, "PYTHONPATH": src})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def _counting_metric_values(monkeypatch):
+    """Count the calls of the metric computation the batch defers."""
+    from losskit.nn import _batched
+
+    calls = []
+    real = _batched._metric_values
+
+    def counted(*args, **kwargs):
+        calls.append(args[5])  # the prefix: "" (training) or "val_"
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_batched, "_metric_values", counted)
+    return calls
+
+
+def test_metrics_are_computed_when_the_history_is_read_and_equal_the_eager_ones(
+        data, monkeypatch):
+    calls = _counting_metric_values(monkeypatch)
+    member = _member(data, "cross_entropy", 0, 100, epochs=4)
+    (history,) = fit_batched([member])
+    # a fit nobody reads the metrics of does not compute them (the old batch computed them
+    # every epoch)
+    assert calls == [] and len(history) == 4
+    accuracy = history["accuracy"]
+    assert calls.count("") == 4 and calls.count("val_") == 4
+    assert all(0 <= v <= 1 for v in accuracy + history["val_accuracy"])
+    # read once: computed once
+    assert history["accuracy"] == accuracy and len(calls) == 8
+    # the sequential fit computes them during training: the same values
+    ref = _sequential(_member(data, "cross_entropy", 0, 100, epochs=4))
+    assert list(history.rows[0]) == list(ref.rows[0])
+    for key in ("accuracy", "val_accuracy"):
+        assert history[key] == pytest.approx(ref[key], abs=1e-12)
+
+
+def test_deferred_metrics_survive_pickling_and_copies(data):
+    import copy
+    import pickle
+
+    X, y = data
+    model = MLPClassifier(hidden_layer_sizes=(8,), epochs=3, verbose=False,
+                          random_state=0).fit(X, y)
+    clone = pickle.loads(pickle.dumps(model))
+    assert clone.history_.rows == model.history_.rows
+    assert all(math.isfinite(v) for v in clone.history_["accuracy"])
+    history = fit_batched([_member(data, "cross_entropy", 1, 100, epochs=2)])[0]
+    copied = copy.deepcopy(history)
+    assert copied == history and "_deferred" not in copied.__dict__
+    assert all(math.isfinite(v) for v in copied["val_accuracy"])
+
+
+def test_deferred_metrics_are_computed_past_the_memory_budget(data, monkeypatch):
+    from losskit.nn import _batched
+
+    calls = _counting_metric_values(monkeypatch)
+    monkeypatch.setattr(_batched, "DEFERRED_BYTES", 0)  # every epoch is past it
+    (history,) = fit_batched([_member(data, "cross_entropy", 0, 100, epochs=3)])
+    assert len(calls) == 6  # computed during training, not kept for later
+    assert "_deferred" not in history.__dict__ or not history.__dict__["_deferred"]

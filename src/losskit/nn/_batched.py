@@ -85,6 +85,9 @@ _BY_HAND = True
 #: through a fused loss (measured, 30-100-1 nets, batch 32, BCE and focal members: equal time
 #: at 4-20 members, 10-20% slower by hand at 50)
 BY_HAND_ROWS = 512
+#: deferred metrics (computed when a history is read) hold each epoch's outputs, up to about
+#: this many bytes per batch; past it they are computed
+DEFERRED_BYTES = 64 * 2**20
 
 
 @dataclass
@@ -524,8 +527,10 @@ class _Batch:
             return masks[key]
 
         epoch = 0
+        held = 0  # bytes of epoch outputs that deferred metrics hold
         while epoch < tr.epochs and any(alive):
             epoch += 1
+            deferred = False
             t0 = time.perf_counter()
             lr = _lr(tr, epoch - 1)
             perms = []
@@ -605,17 +610,24 @@ class _Batch:
                 exhausted = s.bad >= tr.patience
                 done_early = tr.early_stopping and exhausted
                 final = last or done_early
-                if self.epoch_metrics or final or s.saturation:
-                    self._metrics(row, s, k, group_of[k], raw_epoch, Yp, slices, Wp,
-                                  weighted[k], final or self.epoch_metrics)
-                if has_val and (self.epoch_metrics or final):
+                metrics = self.epoch_metrics or final
+                compute = None
+                if metrics or s.saturation:
+                    # computed when the history is read (History._append): a fit whose
+                    # metrics nobody reads does not pay for them
                     gi = group_of[k]
-                    yv = Yv_all[gi][k - slices[gi][0], : nv_list[k]]
-                    row.update(_metric_values(s.head, raw_v[k, : nv_list[k]], yv, s.val[2],
-                                              s.metric_fns, "val_", s.unscale))
+                    val_part = None
+                    if has_val and metrics:
+                        val_part = (raw_v[k, : nv_list[k]],
+                                    Yv_all[gi][k - slices[gi][0], : nv_list[k]], s.val[2])
+                    compute = _deferred_metrics(s, k, gi, raw_epoch, Yp, slices, Wp,
+                                                weighted[k], metrics, val_part)
+                    row.update(dict.fromkeys(_metric_keys(s, metrics, val_part is not None),
+                                             math.nan))
                 row["lr"] = lr
                 row["time"] = seconds / trained
-                s.history.rows.append(_ordered(row))
+                s.history._append(_ordered(row), compute)
+                deferred = deferred or compute is not None
                 if final:
                     s.history.stopped = "epochs" if last and not exhausted else \
                         "early_stopping" if tr.early_stopping else "epochs"
@@ -624,6 +636,15 @@ class _Batch:
                         with torch.no_grad():
                             for p, b in zip(params, best, strict=True):
                                 p[k] = b[k]
+            if deferred:
+                # the deferred metrics hold this epoch's outputs: past a budget, compute them
+                held += sum(t.numel() * t.element_size() for t in (raw_epoch, Wp, *Yp))
+                if has_val:
+                    held += raw_v.numel() * raw_v.element_size()
+                if held > DEFERRED_BYTES:
+                    for s in setups:
+                        s.history._resolve()
+                    held = 0
             if self.report is not None:
                 self.report(epoch, tr.epochs, M - sum(alive))
         # the trained weights back into each member's model
@@ -634,21 +655,49 @@ class _Batch:
                     lin.bias.copy_(params[2 * layer + 1][k, 0])
         return diverged
 
-    def _metrics(self, row: dict[str, float], s: _Setup, k: int, gi: int,
-                 raw_epoch: torch.Tensor, Yp: list[torch.Tensor],
-                 slices: list[tuple[int, int, Head]], Wp: torch.Tensor, weighted: bool,
-                 metrics: bool) -> None:
-        n_k = s.X.shape[0]
+
+def _metric_keys(s: _Setup, metrics: bool, val: bool) -> list[str]:
+    """The history keys :func:`_deferred_metrics` fills in (as ``_metric_values`` names
+    them)."""
+    names = [fn.__name__.removesuffix("_score") for fn in s.metric_fns]
+    keys = list(names) if metrics else []
+    if s.saturation:
+        keys += [f"saturation/{s.name}", f"saturated_wrong/{s.name}"]
+    if val:
+        keys += ["val_" + name for name in names]
+    return keys
+
+
+def _deferred_metrics(s: _Setup, k: int, gi: int, raw_epoch: torch.Tensor,
+                      Yp: list[torch.Tensor], slices: list[tuple[int, int, Head]],
+                      Wp: torch.Tensor, weighted: bool, metrics: bool,
+                      val: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None
+                      ) -> Callable[[], dict[str, float]]:
+    """A function computing member ``k``'s metrics (and saturation) of an epoch from its
+    outputs: the training rows in the order trained, and ``val`` (raw outputs, targets,
+    weights) of the validation data."""
+
+    # what the function needs, not the member's set-up (the history keeps the function)
+    n_k, head, fns, unscale, name = s.X.shape[0], s.head, s.metric_fns, s.unscale, s.name
+    saturation = s.saturation
+
+    def compute() -> dict[str, float]:
+        out: dict[str, float] = {}
         y = Yp[gi][:, k - slices[gi][0]]
         y = y.reshape(-1, *y.shape[2:])[:n_k]  # the epoch's rows in the order trained
         raw = raw_epoch[:, k].reshape(-1, raw_epoch.shape[-1])[:n_k]
         w = Wp[:, k].reshape(-1)[:n_k] if weighted else None
         if metrics:
-            row.update(_metric_values(s.head, raw, y, w, s.metric_fns, "", s.unscale))
-        if s.saturation:
-            sat, wrong = _saturation(s.head, raw, y)
-            row[f"saturation/{s.name}"] = sat
-            row[f"saturated_wrong/{s.name}"] = wrong
+            out.update(_metric_values(head, raw, y, w, fns, "", unscale))
+        if saturation:
+            sat, wrong = _saturation(head, raw, y)
+            out[f"saturation/{name}"] = sat
+            out[f"saturated_wrong/{name}"] = wrong
+        if val is not None:
+            out.update(_metric_values(head, *val, fns, "val_", unscale))
+        return out
+
+    return compute
 
 
 def _ordered(row: dict[str, float]) -> dict[str, float]:
