@@ -360,3 +360,27 @@ def test_deferred_metrics_are_computed_past_the_memory_budget(data, monkeypatch)
     (history,) = fit_batched([_member(data, "cross_entropy", 0, 100, epochs=3)])
     assert len(calls) == 6  # computed during training, not kept for later
     assert "_deferred" not in history.__dict__ or not history.__dict__["_deferred"]
+
+
+def test_deferred_metrics_are_computed_on_one_thread_like_the_training(data, monkeypatch):
+    if trainer_module._IMPORT_THREADS == 1:
+        pytest.skip("one torch thread by default here: nothing to check")
+    from losskit.nn import _batched
+
+    threads = []
+    real = _batched._metric_values
+
+    def recording(*args, **kwargs):
+        threads.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_batched, "_metric_values", recording)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(trainer_module._IMPORT_THREADS)  # the default count
+        (history,) = fit_batched([_member(data, "cross_entropy", 0, 100, epochs=2)])
+        history["accuracy"]  # read outside the batch: computed now
+        assert threads == [1] * 4
+        assert torch.get_num_threads() == trainer_module._IMPORT_THREADS
+    finally:
+        torch.set_num_threads(before)
