@@ -167,3 +167,32 @@ def test_the_native_bce_output_error_is_the_kernels(dtype, low):
     tiny = torch.tensor([[low - 30.0]], dtype=dtype)
     assert 0 <= grad(torch.zeros_like(tiny), tiny) <= kernel(torch, torch.zeros_like(tiny), tiny)
     assert kernel(torch, torch.zeros_like(tiny), tiny) < torch.finfo(dtype).tiny
+
+
+def test_losses_without_a_kernel_share_one_backward_pass(monkeypatch):
+    # two callables and a kernel loss in one step: one autograd call a step for both callables,
+    # the same weights as through autograd
+    def cubic(y_true, y_pred):
+        return torch.abs(y_pred - y_true)[:, 0] ** 3
+
+    def quartic(y_true, y_pred):
+        return ((y_pred - y_true) ** 4)[:, 0]
+
+    def mixed():
+        return [*_members(cubic, "regression"), *_members("mean_squared_error", "regression"),
+                *_members(quartic, "regression")]
+
+    calls = []
+    real = torch.autograd.grad
+
+    def counted(*args, **kwargs):
+        calls.append(len(args[1]) if isinstance(args[1], (list, tuple)) else 1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch.autograd, "grad", counted)
+    members = mixed()
+    _train(members, True, monkeypatch)
+    steps = -(-80 // 16)  # the largest member's steps in its one epoch
+    assert calls == [2] * steps  # both callables' leaves, one call a step
+    monkeypatch.setattr(torch.autograd, "grad", real)
+    _assert_same(mixed(), mixed(), monkeypatch)

@@ -482,13 +482,14 @@ class _Batch:
             mean = (per * w).sum(dim=1) / torch.where(den > 0, den, torch.ones_like(den))
             return per, mean
 
-        def raw_delta(raw: torch.Tensor, ys: list[torch.Tensor], w: torch.Tensor,
-                      factor: torch.Tensor, per_step: torch.Tensor) -> torch.Tensor:
+        def raw_delta(raw: torch.Tensor, ys: list[torch.Tensor], factor: torch.Tensor,
+                      per_step: torch.Tensor) -> torch.Tensor:
             """``d(sum of the members' weighted mean losses)/d raw`` (M, b, n_outputs): from
             the loss's kernel, scaled by ``factor`` (w_i / sum w), or through autograd on the
             loss alone (its per-sample losses then go to ``per_step``)."""
             b, o = raw.shape[1], raw.shape[2]
-            parts = []
+            parts: list[torch.Tensor | None] = []
+            leaves, objective = [], None
             for (a, z, head), y, grad in zip(slices, ys, raw_grads, strict=True):
                 r = (raw if z - a == M else raw[a:z]).reshape((z - a) * b, o)
                 t = y.reshape((z - a) * b, *y.shape[2:])
@@ -496,15 +497,18 @@ class _Batch:
                     parts.append(grad(t, r).reshape(z - a, b, o).mul_(factor[a:z]))
                     continue
                 with torch.enable_grad():
-                    r = r.detach().requires_grad_(True)
-                    per = _per_sample(head, t, r).reshape(z - a, b)
-                    wg = w[a:z]
-                    den = wg.sum(dim=1)
-                    mean = (per * wg).sum(dim=1) / torch.where(den > 0, den,
-                                                               torch.ones_like(den))
-                    parts.append(torch.autograd.grad(mean.sum(), r)[0].reshape(z - a, b, o))
+                    leaf = r.detach().requires_grad_(True)
+                    per = _per_sample(head, t, leaf).reshape(z - a, b)
+                    # d(member's weighted mean)/d l_i = w_i / sum w = factor
+                    term = (per * factor[a:z, :, 0]).sum()
+                    objective = term if objective is None else objective + term
+                leaves.append(leaf)
+                parts.append(None)
                 per_step[a:z] = per.detach()
-            return parts[0] if len(parts) == 1 else torch.cat(parts)
+            if leaves:  # one backward pass for every loss without a kernel
+                found = iter(torch.autograd.grad(objective, leaves))
+                parts = [next(found).reshape(-1, b, o) if g is None else g for g in parts]
+            return parts[0] if len(parts) == 1 else torch.cat(parts)  # type: ignore[arg-type]
 
         def kernel_losses(raw_epoch: torch.Tensor, Yp: list[torch.Tensor],
                           per_epoch: torch.Tensor) -> None:
@@ -556,12 +560,12 @@ class _Batch:
                 per_epoch = torch.empty((n_steps, M, bs), dtype=dtype, device=device)
                 # each step's views in one call per tensor (not an indexing call per step)
                 views = zip(Xp.unbind(0), zip(*(y.unbind(0) for y in Yp), strict=True),
-                            Wp.unbind(0), factor.unbind(0), per_epoch.unbind(0),
-                            raw_epoch.unbind(0), strict=True)
+                            factor.unbind(0), per_epoch.unbind(0), raw_epoch.unbind(0),
+                            strict=True)
                 with torch.no_grad():
-                    for step, (x, ys, w, f, per, out) in enumerate(views):
+                    for step, (x, ys, f, per, out) in enumerate(views):
                         raw, saved = _backprop.forward(params, x, act_name, out=out)
-                        delta = raw_delta(raw, list(ys), w, f, per)
+                        delta = raw_delta(raw, list(ys), f, per)
                         grads = _backprop.backward(params, saved, delta, act_name)
                         opt.step(grads, lr, stepping(step))
                     kernel_losses(raw_epoch, Yp, per_epoch)
