@@ -385,3 +385,52 @@ def test_deferred_metrics_are_computed_on_one_thread_like_the_training(data, mon
         assert torch.get_num_threads() == trainer_module._IMPORT_THREADS
     finally:
         torch.set_num_threads(before)
+
+
+def _one_hot_softmax(y_true, y_pred):  # a callable: one-hot targets, softmax probabilities
+    return lk.categorical_cross_entropy(y_true, y_pred, reduction="none", check_values=False)
+
+
+@pytest.mark.parametrize("head", [
+    Head("binary_cross_entropy", task="classification", n_classes=2),  # sigmoid, 1 output
+    Head("hinge_loss", task="classification", n_classes=2),
+    Head(_one_hot_softmax, task="classification", n_classes=2),  # softmax, 2 outputs
+    Head("sparse_categorical_cross_entropy", task="classification", n_classes=3),
+    Head(_one_hot_softmax, task="classification", n_classes=3),
+    Head("mean_squared_error", task="regression"),
+    Head("mean_squared_error", task="regression", n_targets=2)])
+def test_metrics_of_a_group_at_once_equal_the_metric_functions(head):
+    from losskit.nn import _batched
+    from losskit.nn._heads import metric_function
+    from losskit.nn.trainer import _metric_values, _saturation
+
+    gen = torch.Generator().manual_seed(0)
+    M, N, o = 3, 40, head.n_outputs
+    n = [40, 33, 17]  # the rows of each member, then padding
+    raw = 4 * torch.randn(M, N, o, generator=gen)
+    if head.task == "classification":
+        labels = torch.randint(0, head.n_classes, (M, N), generator=gen)
+        y = head.target(labels.reshape(-1), raw.dtype)
+        y = y.reshape(M, N, *y.shape[1:])
+        name = "accuracy_score"
+    else:
+        y = torch.randn(M, N, o, generator=gen)
+        name = "root_mean_squared_error"
+    # the epoch's step-major layout (steps, M, batch, ...) and the validation one (M, N, ...)
+    step_major = (raw.reshape(M, 5, 8, o).transpose(0, 1),
+                  y.reshape(M, 5, 8, *y.shape[2:]).transpose(0, 1))
+    for group in (_batched._GroupEpoch(head, raw, y, n, False),
+                  _batched._GroupEpoch(head, *step_major, n, True)):
+        values = group.values()
+        for j in range(M):
+            ref = _metric_values(head, raw[j, : n[j]], y[j, : n[j]], None,
+                                 [metric_function("t", name)], "")
+            key = name.removesuffix("_score")
+            ours = values["accuracy" if key == "accuracy" else name][j]
+            # accuracy: the same count over the same rows; RMSE: to float32 rounding (the
+            # metric squares and sums in the outputs' float32, the group in float64)
+            assert ours == pytest.approx(ref[key], rel=1e-12 if key == "accuracy" else 1e-6,
+                                         abs=0)
+            if head.task == "classification":
+                sat = _saturation(head, raw[j, : n[j]], y[j, : n[j]])
+                assert (values["saturated"][j], values["saturated_wrong"][j]) == sat
