@@ -735,6 +735,8 @@ class _GroupEpoch:
             else:
                 pred = head.activate(raw.reshape(M * N, -1)).reshape(M, N, -1)
                 target = y.reshape(M, N, -1)
+                if pred.shape != target.shape:
+                    return out  # not one prediction per target: the metric functions
                 squares = torch.where(valid[..., None], (pred - target).double() ** 2, 0.0)
                 # per output, then averaged over the outputs, as the metric does
                 out["root_mean_squared_error"] = (squares.sum(dim=1) / n[:, None]).sqrt() \
@@ -812,10 +814,12 @@ def _some_metrics(head: Head, raw: torch.Tensor, y: torch.Tensor, w: torch.Tenso
         return _metric_values(head, raw, y, w, fns, prefix, unscale)
     out: dict[str, float] = {}
     rest = []
+    values = group.values() if any(fn.__name__ in together for fn in fns) else {}
     for fn in fns:
-        if fn.__name__ in together:
-            key = fn.__name__.removesuffix("_score")
-            out[prefix + key] = group.values()[key if key == "accuracy" else fn.__name__][j]
+        key = fn.__name__.removesuffix("_score")
+        found = values.get(key if key == "accuracy" else fn.__name__)
+        if fn.__name__ in together and found is not None:
+            out[prefix + key] = found[j]
         else:
             rest.append(fn)
     out.update(_metric_values(head, raw, y, w, rest, prefix, unscale))
