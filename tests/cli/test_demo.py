@@ -202,3 +202,9 @@ def test_a_worker_given_the_data_does_not_import_scikit_learn():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_batched_runs_train_in_this_process_unless_workers_are_asked_for(monkeypatch):
+    monkeypatch.setattr(demo.os, "cpu_count", lambda: 4)
+    run = demo.run_demo(1, epochs_scale=0.01, problems=("multiclass", "binary"))
+    assert run["settings"]["batched"] and run["settings"]["workers"] == 1
