@@ -19,7 +19,9 @@ between the batched and the one-at-a-time fold scores (goal: within run-to-run n
 
 ``--demo`` times ``losskit demo`` (45 networks, the study's epochs) batched and with
 ``--no-batch`` instead, in one run (goal: batched <= 0.2x), and prints each problem's test
-metric (mean over the 5 seeds) from both, which must agree within the run-to-run spread.
+metric (mean over the 5 seeds) from both, which must agree within the run-to-run spread. Each
+is timed in wall seconds and in CPU seconds of the run and its worker processes (psutil; the
+steadier figure on a shared machine).
 
 Run: ``python benchmarks/bench_compare.py [--quick] [--demo]`` (``--quick``: 2 x 2 folds,
 20 epochs; with ``--demo``: a tenth of the epochs).
@@ -92,21 +94,42 @@ def _demo(batched: bool, scale: float, queue: Any) -> None:
     from losskit.demo import run_demo
 
     start = time.perf_counter()
+    cpu = time.process_time()
     run = run_demo(5, epochs_scale=scale, batched=batched)
-    queue.put({"seconds": time.perf_counter() - start, "results": {
+    seconds = time.perf_counter() - start
+    queue.put({"seconds": seconds, "cpu": time.process_time() - cpu + _workers_cpu(),
+               "results": {
         problem: {loss: (r["test_metric"]["mean"], r["test_metric"]["std"])
                   for loss, r in losses.items()}
         for problem, losses in run["results"].items()},
         "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
 
 
+def _workers_cpu() -> float:
+    """CPU seconds (user + system) of this process's children so far (the demo's worker
+    processes, alive in joblib's reusable pool), or NaN without psutil."""
+    try:
+        import psutil
+    except ImportError:
+        return float("nan")
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            times = child.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
 def demo(scale: float) -> None:
     runs = {"batched": _child(_demo, True, scale), "--no-batch": _child(_demo, False, scale)}
     for name, run in runs.items():
-        print(f"losskit demo {name:<11} {run['seconds']:7.1f} s   peak RSS "
-              f"{run['peak_mb']:5.0f} MB")
+        print(f"losskit demo {name:<11} {run['seconds']:7.1f} s   CPU {run['cpu']:7.1f} s "
+              f"(the run and its workers)   peak RSS {run['peak_mb']:5.0f} MB")
     print(f"batched / --no-batch: {runs['batched']['seconds'] / runs['--no-batch']['seconds']:.2f}"
-          "x (goal <= 0.2x of the one-at-a-time time)")
+          f"x wall, {runs['batched']['cpu'] / runs['--no-batch']['cpu']:.2f}x CPU (goal <= 0.2x "
+          "of the one-at-a-time time)")
     for problem, losses in runs["batched"]["results"].items():
         for loss, (mean, std) in losses.items():
             ref_mean, ref_std = runs["--no-batch"]["results"][problem][loss]

@@ -143,9 +143,14 @@ def _fit_seconds(cls: Any, X: np.ndarray, y: np.ndarray, epochs: int, loss: str 
                     verbose=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         model.fit(X, y)
+        _CPU.append(time.process_time() - c0)  # the fit's CPU seconds, all threads
         return time.perf_counter() - t0, model
+
+
+#: CPU seconds of each fit timed by _fit_seconds, in order
+_CPU: list[float] = []
 
 
 def single_fits(repeats: int) -> None:
@@ -172,12 +177,17 @@ def single_fits(repeats: int) -> None:
             spinner.start()
         try:
             for name, (X, y, epochs) in problems.items():
-                ours = [_fit_seconds(MLPClassifier, X, y, epochs)[0] for _ in range(repeats)]
-                sk = [_fit_seconds(SkMLPClassifier, X, y, epochs)[0] for _ in range(repeats)]
+                ours, sk, ours_cpu, sk_cpu = [], [], [], []
+                for _ in range(repeats):  # interleaved
+                    ours.append(_fit_seconds(MLPClassifier, X, y, epochs)[0])
+                    ours_cpu.append(_CPU[-1])
+                    sk.append(_fit_seconds(SkMLPClassifier, X, y, epochs)[0])
+                    sk_cpu.append(_CPU[-1])
                 a, b = statistics.median(ours), statistics.median(sk)
+                ac, bc = statistics.median(ours_cpu), statistics.median(sk_cpu)
                 print(f"{name:<26} {'other core busy' if busy else 'quiet':<16} losskit "
                       f"{a:6.2f} s   scikit-learn {b:6.2f} s   ratio {a / b:5.2f}x "
-                      "(goal <= 1.2x)")
+                      f"(goal <= 1.2x); CPU {ac:6.2f} s vs {bc:6.2f} s: {ac / bc:5.2f}x")
         finally:
             if spinner is not None:
                 spinner.terminate()

@@ -139,12 +139,14 @@ def make_data(problem: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
     return X[:500], y[:500], X[500:], y[500:]
 
 
-def _member(problem: str, loss_name: str, seed: int, epochs: int) -> Any:
-    """One network of the study, untrained: a :class:`losskit.nn._batched.Member`."""
+def _member(problem: str, loss_name: str, seed: int, epochs: int,
+            data: tuple[np.ndarray, ...] | None = None) -> Any:
+    """One network of the study, untrained: a :class:`losskit.nn._batched.Member`
+    (``data``: :func:`make_data`'s arrays, made here if not given)."""
     from losskit.nn import MLP, Head, Member, Trainer
 
     spec = PROBLEMS[problem]
-    X_train, y_train, X_test, y_test = make_data(problem)
+    X_train, y_train, X_test, y_test = make_data(problem) if data is None else data
     n_classes = None if spec.task == "regression" else int(y_train.max()) + 1
     head = Head(spec.losses[loss_name], task=spec.task, n_classes=n_classes)
     model = MLP(X_train.shape[1], head, hidden_layer_sizes=(spec.hidden,), activation="relu",
@@ -192,24 +194,27 @@ def _result(problem: str, member: Any, history: Any, seconds: float) -> dict[str
 
 
 def _train(problem: str, loss_name: str, seed: int, epochs: int,
-           dispatcher_pid: int | None = None) -> dict[str, Any]:
+           dispatcher_pid: int | None = None, data: tuple[np.ndarray, ...] | None = None
+           ) -> dict[str, Any]:
     """Train one network; return final metrics/losses and the per-epoch curves."""
     import torch
 
     if dispatcher_pid is not None:
         freeze_imports(dispatcher_pid)
     torch.set_num_threads(1)  # runs are parallel over processes, not threads
-    member = _member(problem, loss_name, seed, epochs)
+    member = _member(problem, loss_name, seed, epochs, data)
     started = time.perf_counter()
     history = member.trainer.fit(member.model, member.X, member.y,
                                  validation_data=member.validation_data)
     return _result(problem, member, history, time.perf_counter() - started)
 
 
-def _train_batch(jobs: list[tuple[str, str, int, int]], dispatcher_pid: int | None = None
+def _train_batch(jobs: list[tuple[str, str, int, int]], dispatcher_pid: int | None = None,
+                 data: dict[str, tuple[np.ndarray, ...]] | None = None
                  ) -> list[dict[str, Any]]:
     """Train several networks as one batch (:func:`losskit.nn._batched.fit_batched`: each
-    as it trains alone, to float32 rounding); the results of :func:`_train`, in order."""
+    as it trains alone, to float32 rounding); the results of :func:`_train`, in order
+    (``data``: each problem's :func:`make_data` arrays, made here if not given)."""
     import torch
 
     from losskit.nn import fit_batched
@@ -219,7 +224,8 @@ def _train_batch(jobs: list[tuple[str, str, int, int]], dispatcher_pid: int | No
     previous = torch.get_num_threads()
     torch.set_num_threads(1)  # small networks: one thread is the fastest
     try:
-        members = [_member(*job) for job in jobs]
+        data = data or {}
+        members = [_member(*job, data.get(job[0])) for job in jobs]
         started = time.perf_counter()
         histories = fit_batched(members)
         seconds = (time.perf_counter() - started) / max(1, len(jobs))
@@ -248,7 +254,9 @@ def run_demo(repeats: int = 5, *, n_jobs: int | None = None, epochs_scale: float
     repeats : int
         Runs per (problem, loss), seeds ``0 .. repeats - 1``.
     n_jobs : int, optional
-        Parallel worker processes (default: the number of CPU cores, at most the runs).
+        Parallel worker processes (-1: one per CPU core). Default: this process when
+        ``batched`` (the batches are small: a worker's imports cost about as much as its
+        share of the training), else one per CPU core, at most the runs.
     epochs_scale : float in (0, 1]
         Fraction of the study's epochs (1 = the study; smaller only for smoke tests).
     problems : tuple of str
@@ -286,7 +294,10 @@ def run_demo(repeats: int = 5, *, n_jobs: int | None = None, epochs_scale: float
         tasks = list(batches.values())
     else:
         tasks = [[job] for job in jobs]
-    workers = n_jobs or min(os.cpu_count() or 1, len(tasks))
+    # batched, the default is this process: a worker's imports (torch, losskit) cost about as
+    # much as its share of the training (measured: 45 networks in one process 10-11 s of CPU
+    # and 30-34 s wall, on two workers 14-15 s and 40-44 s, the machine loaded)
+    workers = n_jobs or (1 if batched else min(os.cpu_count() or 1, len(tasks)))
     if workers < 0:
         workers = max(1, min(os.cpu_count() or 1, len(tasks)))
     workers = max(1, min(workers, len(tasks)))
@@ -295,15 +306,20 @@ def run_demo(repeats: int = 5, *, n_jobs: int | None = None, epochs_scale: float
                  + (f", as {len(tasks)} batches" if batched else ""))
     started = time.perf_counter()
     dispatcher = os.getpid() if workers > 1 else None
+    # each problem's data made once, here: the workers then do not import scikit-learn (its
+    # import cost each worker about as much CPU as its share of a batched run's training)
+    data = {p: make_data(p) for p in problems}
     if batched:
-        parts = Parallel(n_jobs=workers)(delayed(_train_batch)(task, dispatcher_pid=dispatcher)
-                                         for task in tasks)
+        parts = Parallel(n_jobs=workers)(
+            delayed(_train_batch)(task, dispatcher_pid=dispatcher,
+                                  data={task[0][0]: data[task[0][0]]}) for task in tasks)
         by_job = {job: out for task, part in zip(tasks, parts, strict=True)
                   for job, out in zip(task, part, strict=True)}
         outputs = [by_job[job] for job in jobs]
     else:
-        outputs = Parallel(n_jobs=workers)(delayed(_train)(*job, dispatcher_pid=dispatcher)
-                                           for job in jobs)
+        outputs = Parallel(n_jobs=workers)(
+            delayed(_train)(*job, dispatcher_pid=dispatcher, data=data[job[0]])
+            for job in jobs)
     results: dict[str, Any] = {}
     curves: dict[str, Any] = {}
     for (problem, loss, _, _), out in zip(jobs, outputs, strict=True):
@@ -535,7 +551,8 @@ def _demo_arguments(parser: Any) -> None:
     parser.add_argument("--repeats", type=int, default=5,
                         help="runs per loss with different seeds (default 5)")
     parser.add_argument("--jobs", type=int, default=None,
-                        help="worker processes (default: one per CPU core)")
+                        help="worker processes (-1: one per CPU core; default: this process "
+                             "when batched, one per CPU core with --no-batch)")
     parser.add_argument("--quick", action="store_true",
                         help="a tenth of the study's epochs: a smoke test, not the study")
     parser.add_argument("--no-batch", dest="batched", action="store_false",

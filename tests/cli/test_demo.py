@@ -167,3 +167,44 @@ def test_cli_wires_the_arguments(tiny_run, tmp_path, monkeypatch, capsys):
     assert "binary_cross_entropy" in printed and "wrote" in printed
     assert main(["demo", "--out", str(out), "--quick", "--no-batch"]) == 0
     assert seen["batched"] is False
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_the_data_are_made_once_per_problem_by_the_dispatcher(monkeypatch, batched):
+    made = []
+    real = demo.make_data
+
+    def counted(problem):
+        made.append(problem)
+        return real(problem)
+
+    monkeypatch.setattr(demo, "make_data", counted)
+    run = demo.run_demo(2, n_jobs=1, epochs_scale=0.01, problems=("multiclass", "binary"),
+                        batched=batched)
+    assert sorted(made) == ["binary", "multiclass"]  # not once per network
+    assert set(run["results"]) == {"binary", "multiclass"}
+
+
+def test_a_worker_given_the_data_does_not_import_scikit_learn():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from losskit import demo\n"
+        "rng = np.random.default_rng(0)\n"
+        "X = rng.normal(size=(1000, 2)).astype(np.float32)\n"
+        "y = (X[:, 0] > 0).astype(np.int64)\n"
+        "data = {'binary': (X[:500], y[:500], X[500:], y[500:])}\n"
+        "out = demo._train_batch([('binary', 'hinge_loss', 0, 1)], data=data)\n"
+        "assert 0 <= out[0]['test_metric'] <= 1\n"
+        "print('sklearn' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "False"
+
+
+def test_batched_runs_train_in_this_process_unless_workers_are_asked_for(monkeypatch):
+    monkeypatch.setattr(demo.os, "cpu_count", lambda: 4)
+    run = demo.run_demo(1, epochs_scale=0.01, problems=("multiclass", "binary"))
+    assert run["settings"]["batched"] and run["settings"]["workers"] == 1

@@ -137,3 +137,62 @@ def test_large_steps_train_through_autograd(monkeypatch):
         m.trainer.batch_size = batched_module.BY_HAND_ROWS // 2  # 3 members: 1.5x the rows
     assert all(not isinstance(h, Exception) for h in fit_batched(members))
     assert not seen
+
+
+@pytest.mark.parametrize("dtype, low", [(torch.float32, -87.0), (torch.float64, -708.0)])
+def test_the_native_bce_output_error_is_the_kernels(dtype, low):
+    import losskit as lk
+    from losskit.losses import spec_of
+
+    kernel = spec_of(lk.binary_cross_entropy).kernel.gradient
+    head = Head("binary_cross_entropy", task="classification", n_classes=2)
+    grad = _backprop.raw_gradient(head)
+    # the batch uses the native form (the kernel's portable one is five times slower)
+    assert _backprop._logit_error in [c.cell_contents for c in grad.__closure__]
+    eta = torch.cat([torch.linspace(low, -low, 20001, dtype=dtype),
+                     torch.tensor([0.0, -0.0, 17.0, -17.0, 40.0], dtype=dtype)])[:, None]
+    eps = torch.finfo(dtype).eps
+    soft = torch.rand(eta.shape, generator=torch.Generator().manual_seed(0), dtype=dtype)
+    for y in (torch.ones_like(eta), torch.zeros_like(eta), soft):
+        ours, ref = grad(y, eta), kernel(torch, y, eta)
+        assert ours.dtype == dtype and torch.isfinite(ours).all()
+        # hard labels: to rounding, relative (a confident, correct positive keeps its tiny
+        # gradient: sigmoid(eta) - 1 would round to 0 at eta = 17); soft labels: to the
+        # rounding of the two terms (at most 1), which cancel where y = sigmoid(eta)
+        torch.testing.assert_close(ours, ref, rtol=4 * eps, atol=0 if y is not soft
+                                   else 4 * eps)
+    assert grad(torch.ones(1, 1, dtype=dtype), torch.full((1, 1), 17.0, dtype=dtype)) < 0
+    # below the smallest normal sigmoid (float32: eta < -87.3), the native form gives 0 where
+    # the kernel keeps a subnormal: a gradient below 1.2e-38
+    tiny = torch.tensor([[low - 30.0]], dtype=dtype)
+    assert 0 <= grad(torch.zeros_like(tiny), tiny) <= kernel(torch, torch.zeros_like(tiny), tiny)
+    assert kernel(torch, torch.zeros_like(tiny), tiny) < torch.finfo(dtype).tiny
+
+
+def test_losses_without_a_kernel_share_one_backward_pass(monkeypatch):
+    # two callables and a kernel loss in one step: one autograd call a step for both callables,
+    # the same weights as through autograd
+    def cubic(y_true, y_pred):
+        return torch.abs(y_pred - y_true)[:, 0] ** 3
+
+    def quartic(y_true, y_pred):
+        return ((y_pred - y_true) ** 4)[:, 0]
+
+    def mixed():
+        return [*_members(cubic, "regression"), *_members("mean_squared_error", "regression"),
+                *_members(quartic, "regression")]
+
+    calls = []
+    real = torch.autograd.grad
+
+    def counted(*args, **kwargs):
+        calls.append(len(args[1]) if isinstance(args[1], (list, tuple)) else 1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch.autograd, "grad", counted)
+    members = mixed()
+    _train(members, True, monkeypatch)
+    steps = -(-80 // 16)  # the largest member's steps in its one epoch
+    assert calls == [2] * steps  # both callables' leaves, one call a step
+    monkeypatch.setattr(torch.autograd, "grad", real)
+    _assert_same(mixed(), mixed(), monkeypatch)

@@ -299,3 +299,138 @@ print("torch._dynamo" in sys.modules)
                           env={**os.environ, "PYTHONPATH": src})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def _counting_metric_values(monkeypatch):
+    """Count the calls of the metric computation the batch defers."""
+    from losskit.nn import _batched
+
+    calls = []
+    real = _batched._metric_values
+
+    def counted(*args, **kwargs):
+        calls.append(args[5])  # the prefix: "" (training) or "val_"
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_batched, "_metric_values", counted)
+    return calls
+
+
+def test_metrics_are_computed_when_the_history_is_read_and_equal_the_eager_ones(
+        data, monkeypatch):
+    calls = _counting_metric_values(monkeypatch)
+    member = _member(data, "cross_entropy", 0, 100, epochs=4)
+    (history,) = fit_batched([member])
+    # a fit nobody reads the metrics of does not compute them (the old batch computed them
+    # every epoch)
+    assert calls == [] and len(history) == 4
+    accuracy = history["accuracy"]
+    assert calls.count("") == 4 and calls.count("val_") == 4
+    assert all(0 <= v <= 1 for v in accuracy + history["val_accuracy"])
+    # read once: computed once
+    assert history["accuracy"] == accuracy and len(calls) == 8
+    # the sequential fit computes them during training: the same values
+    ref = _sequential(_member(data, "cross_entropy", 0, 100, epochs=4))
+    assert list(history.rows[0]) == list(ref.rows[0])
+    for key in ("accuracy", "val_accuracy"):
+        assert history[key] == pytest.approx(ref[key], abs=1e-12)
+
+
+def test_deferred_metrics_survive_pickling_and_copies(data):
+    import copy
+    import pickle
+
+    X, y = data
+    model = MLPClassifier(hidden_layer_sizes=(8,), epochs=3, verbose=False,
+                          random_state=0).fit(X, y)
+    clone = pickle.loads(pickle.dumps(model))
+    assert clone.history_.rows == model.history_.rows
+    assert all(math.isfinite(v) for v in clone.history_["accuracy"])
+    history = fit_batched([_member(data, "cross_entropy", 1, 100, epochs=2)])[0]
+    copied = copy.deepcopy(history)
+    assert copied == history and "_deferred" not in copied.__dict__
+    assert all(math.isfinite(v) for v in copied["val_accuracy"])
+
+
+def test_deferred_metrics_are_computed_past_the_memory_budget(data, monkeypatch):
+    from losskit.nn import _batched
+
+    calls = _counting_metric_values(monkeypatch)
+    monkeypatch.setattr(_batched, "DEFERRED_BYTES", 0)  # every epoch is past it
+    (history,) = fit_batched([_member(data, "cross_entropy", 0, 100, epochs=3)])
+    assert len(calls) == 6  # computed during training, not kept for later
+    assert "_deferred" not in history.__dict__ or not history.__dict__["_deferred"]
+
+
+def test_deferred_metrics_are_computed_on_one_thread_like_the_training(data, monkeypatch):
+    if trainer_module._IMPORT_THREADS == 1 or any(
+            os.environ.get(k, "").strip() for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")):
+        pytest.skip("one torch thread by default, or a chosen count: nothing to check")
+    from losskit.nn import _batched
+
+    threads = []
+    real = _batched._metric_values
+
+    def recording(*args, **kwargs):
+        threads.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_batched, "_metric_values", recording)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(trainer_module._IMPORT_THREADS)  # the default count
+        (history,) = fit_batched([_member(data, "cross_entropy", 0, 100, epochs=2)])
+        history["accuracy"]  # read outside the batch: computed now
+        assert threads == [1] * 4
+        assert torch.get_num_threads() == trainer_module._IMPORT_THREADS
+    finally:
+        torch.set_num_threads(before)
+
+
+def _one_hot_softmax(y_true, y_pred):  # a callable: one-hot targets, softmax probabilities
+    return lk.categorical_cross_entropy(y_true, y_pred, reduction="none", check_values=False)
+
+
+@pytest.mark.parametrize("head", [
+    Head("binary_cross_entropy", task="classification", n_classes=2),  # sigmoid, 1 output
+    Head("hinge_loss", task="classification", n_classes=2),
+    Head(_one_hot_softmax, task="classification", n_classes=2),  # softmax, 2 outputs
+    Head("sparse_categorical_cross_entropy", task="classification", n_classes=3),
+    Head(_one_hot_softmax, task="classification", n_classes=3),
+    Head("mean_squared_error", task="regression"),
+    Head("mean_squared_error", task="regression", n_targets=2)])
+def test_metrics_of_a_group_at_once_equal_the_metric_functions(head):
+    from losskit.nn import _batched
+    from losskit.nn._heads import metric_function
+    from losskit.nn.trainer import _metric_values, _saturation
+
+    gen = torch.Generator().manual_seed(0)
+    M, N, o = 3, 40, head.n_outputs
+    n = [40, 33, 17]  # the rows of each member, then padding
+    raw = 4 * torch.randn(M, N, o, generator=gen)
+    if head.task == "classification":
+        labels = torch.randint(0, head.n_classes, (M, N), generator=gen)
+        y = head.target(labels.reshape(-1), raw.dtype)
+        y = y.reshape(M, N, *y.shape[1:])
+        name = "accuracy_score"
+    else:
+        y = torch.randn(M, N, o, generator=gen)
+        name = "root_mean_squared_error"
+    # the epoch's step-major layout (steps, M, batch, ...) and the validation one (M, N, ...)
+    step_major = (raw.reshape(M, 5, 8, o).transpose(0, 1),
+                  y.reshape(M, 5, 8, *y.shape[2:]).transpose(0, 1))
+    for group in (_batched._GroupEpoch(head, raw, y, n, False),
+                  _batched._GroupEpoch(head, *step_major, n, True)):
+        values = group.values()
+        for j in range(M):
+            ref = _metric_values(head, raw[j, : n[j]], y[j, : n[j]], None,
+                                 [metric_function("t", name)], "")
+            key = name.removesuffix("_score")
+            ours = values["accuracy" if key == "accuracy" else name][j]
+            # accuracy: the same count over the same rows; RMSE: to float32 rounding (the
+            # metric squares and sums in the outputs' float32, the group in float64)
+            assert ours == pytest.approx(ref[key], rel=1e-12 if key == "accuracy" else 1e-6,
+                                         abs=0)
+            if head.task == "classification":
+                sat = _saturation(head, raw[j, : n[j]], y[j, : n[j]])
+                assert (values["saturated"][j], values["saturated_wrong"][j]) == sat

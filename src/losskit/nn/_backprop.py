@@ -68,6 +68,23 @@ _ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "identity": lambda z: z}
 
 
+def _logit_error(xp: object, y: torch.Tensor, eta: torch.Tensor) -> torch.Tensor:
+    r"""Binary cross-entropy's kernel gradient, :math:`(1 - y)\,\sigma(\eta) -
+    y\,\sigma(-\eta)` (:math:`= \sigma(\eta) - y`, written so that nothing cancels for a
+    confident, correct output), with PyTorch's native ``sigmoid``: seven operations where the
+    kernel's portable ``sigmoid`` takes ten each (measured: 104 -> 20 µs a step at 32 rows).
+    The same numbers as the kernel to float rounding, except where :math:`\sigma` is
+    subnormal (:math:`\eta < -87.3` in float32): ``torch.sigmoid`` gives 0 where the kernel
+    keeps the subnormal value, a gradient below 1.2e-38. The tests compare the two."""
+    return (1.0 - y) * torch.sigmoid(eta) - y * torch.sigmoid(-eta)
+
+
+#: native PyTorch forms of a kernel's gradient, by loss name, used when the loss is called
+#: without options (a loss-kernel form on torch tensors that is this fast makes them moot)
+_NATIVE_GRADIENTS: dict[str, Callable[..., torch.Tensor]] = {
+    "binary_cross_entropy": _logit_error}
+
+
 def raw_gradient(head: Head) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None:
     """``(y, raw) -> d l_i / d raw`` (the gradient of each sample's loss with respect to its raw
     outputs, shape of ``raw``) from the loss's declared kernel, or ``None`` where the head's
@@ -101,6 +118,8 @@ def raw_gradient(head: Head) -> Callable[[torch.Tensor, torch.Tensor], torch.Ten
     else:
         return None
     gradient = kernel.gradient
+    if not params and loss_spec.name in _NATIVE_GRADIENTS:
+        gradient = _NATIVE_GRADIENTS[loss_spec.name]
 
     def grad(y: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
         g = gradient(torch, y, raw, **params)

@@ -54,6 +54,7 @@ from losskit.nn._backprop import ACTIVATION_GRADIENTS, raw_gradient
 from losskit.nn._heads import Head, metric_function
 from losskit.nn.models import ACTIVATIONS, MLP
 from losskit.nn.trainer import (
+    SATURATION_SLOPE,
     History,
     Trainer,
     _baselines,
@@ -62,7 +63,6 @@ from losskit.nn.trainer import (
     _initial_loss,
     _metric_scale,
     _metric_values,
-    _saturation,
     _tensors,
     _to,
     thread_policy,
@@ -85,6 +85,11 @@ _BY_HAND = True
 #: through a fused loss (measured, 30-100-1 nets, batch 32, BCE and focal members: equal time
 #: at 4-20 members, 10-20% slower by hand at 50)
 BY_HAND_ROWS = 512
+#: deferred metrics (computed when a history is read) hold each epoch's outputs, up to about
+#: this many bytes per batch; past it they are computed
+DEFERRED_BYTES = 64 * 2**20
+#: operations per output value of an epoch's metrics, for the thread policy
+_METRIC_WORK = 32
 
 
 @dataclass
@@ -477,13 +482,14 @@ class _Batch:
             mean = (per * w).sum(dim=1) / torch.where(den > 0, den, torch.ones_like(den))
             return per, mean
 
-        def raw_delta(raw: torch.Tensor, ys: list[torch.Tensor], w: torch.Tensor,
-                      factor: torch.Tensor, per_step: torch.Tensor) -> torch.Tensor:
+        def raw_delta(raw: torch.Tensor, ys: list[torch.Tensor], factor: torch.Tensor,
+                      per_step: torch.Tensor) -> torch.Tensor:
             """``d(sum of the members' weighted mean losses)/d raw`` (M, b, n_outputs): from
             the loss's kernel, scaled by ``factor`` (w_i / sum w), or through autograd on the
             loss alone (its per-sample losses then go to ``per_step``)."""
             b, o = raw.shape[1], raw.shape[2]
-            parts = []
+            parts: list[torch.Tensor | None] = []
+            leaves, objective = [], None
             for (a, z, head), y, grad in zip(slices, ys, raw_grads, strict=True):
                 r = (raw if z - a == M else raw[a:z]).reshape((z - a) * b, o)
                 t = y.reshape((z - a) * b, *y.shape[2:])
@@ -491,15 +497,18 @@ class _Batch:
                     parts.append(grad(t, r).reshape(z - a, b, o).mul_(factor[a:z]))
                     continue
                 with torch.enable_grad():
-                    r = r.detach().requires_grad_(True)
-                    per = _per_sample(head, t, r).reshape(z - a, b)
-                    wg = w[a:z]
-                    den = wg.sum(dim=1)
-                    mean = (per * wg).sum(dim=1) / torch.where(den > 0, den,
-                                                               torch.ones_like(den))
-                    parts.append(torch.autograd.grad(mean.sum(), r)[0].reshape(z - a, b, o))
+                    leaf = r.detach().requires_grad_(True)
+                    per = _per_sample(head, t, leaf).reshape(z - a, b)
+                    # d(member's weighted mean)/d l_i = w_i / sum w = factor
+                    term = (per * factor[a:z, :, 0]).sum()
+                    objective = term if objective is None else objective + term
+                leaves.append(leaf)
+                parts.append(None)
                 per_step[a:z] = per.detach()
-            return parts[0] if len(parts) == 1 else torch.cat(parts)
+            if leaves:  # one backward pass for every loss without a kernel
+                found = iter(torch.autograd.grad(objective, leaves))
+                parts = [next(found).reshape(-1, b, o) if g is None else g for g in parts]
+            return parts[0] if len(parts) == 1 else torch.cat(parts)  # type: ignore[arg-type]
 
         def kernel_losses(raw_epoch: torch.Tensor, Yp: list[torch.Tensor],
                           per_epoch: torch.Tensor) -> None:
@@ -524,8 +533,12 @@ class _Batch:
             return masks[key]
 
         epoch = 0
+        held = 0  # bytes of epoch outputs that deferred metrics hold
         while epoch < tr.epochs and any(alive):
             epoch += 1
+            deferred = False
+            # each loss group's outputs of the epoch, for the metrics computed together
+            groups: dict[int, tuple[_GroupEpoch, _GroupEpoch | None]] = {}
             t0 = time.perf_counter()
             lr = _lr(tr, epoch - 1)
             perms = []
@@ -549,12 +562,12 @@ class _Batch:
                 per_epoch = torch.empty((n_steps, M, bs), dtype=dtype, device=device)
                 # each step's views in one call per tensor (not an indexing call per step)
                 views = zip(Xp.unbind(0), zip(*(y.unbind(0) for y in Yp), strict=True),
-                            Wp.unbind(0), factor.unbind(0), per_epoch.unbind(0),
-                            raw_epoch.unbind(0), strict=True)
+                            factor.unbind(0), per_epoch.unbind(0), raw_epoch.unbind(0),
+                            strict=True)
                 with torch.no_grad():
-                    for step, (x, ys, w, f, per, out) in enumerate(views):
+                    for step, (x, ys, f, per, out) in enumerate(views):
                         raw, saved = _backprop.forward(params, x, act_name, out=out)
-                        delta = raw_delta(raw, list(ys), w, f, per)
+                        delta = raw_delta(raw, list(ys), f, per)
                         grads = _backprop.backward(params, saved, delta, act_name)
                         opt.step(grads, lr, stepping(step))
                     kernel_losses(raw_epoch, Yp, per_epoch)
@@ -605,17 +618,31 @@ class _Batch:
                 exhausted = s.bad >= tr.patience
                 done_early = tr.early_stopping and exhausted
                 final = last or done_early
-                if self.epoch_metrics or final or s.saturation:
-                    self._metrics(row, s, k, group_of[k], raw_epoch, Yp, slices, Wp,
-                                  weighted[k], final or self.epoch_metrics)
-                if has_val and (self.epoch_metrics or final):
+                metrics = self.epoch_metrics or final
+                compute = None
+                if metrics or s.saturation:
+                    # computed when the history is read (History._append): a fit whose
+                    # metrics nobody reads does not pay for them
                     gi = group_of[k]
-                    yv = Yv_all[gi][k - slices[gi][0], : nv_list[k]]
-                    row.update(_metric_values(s.head, raw_v[k, : nv_list[k]], yv, s.val[2],
-                                              s.metric_fns, "val_", s.unscale))
+                    val_part = None
+                    if has_val and metrics:
+                        val_part = (raw_v[k, : nv_list[k]],
+                                    Yv_all[gi][k - slices[gi][0], : nv_list[k]], s.val[2])
+                    if gi not in groups:
+                        ga, gz, ghead = slices[gi]
+                        groups[gi] = (
+                            _GroupEpoch(ghead, raw_epoch[:, ga:gz], Yp[gi], n_list[ga:gz],
+                                        True),
+                            _GroupEpoch(ghead, raw_v[ga:gz], Yv_all[gi], nv_list[ga:gz],
+                                        False) if has_val and metrics else None)
+                    compute = _deferred_metrics(s, k, gi, raw_epoch, Yp, slices, Wp,
+                                                weighted[k], metrics, val_part, groups[gi])
+                    row.update(dict.fromkeys(_metric_keys(s, metrics, val_part is not None),
+                                             math.nan))
                 row["lr"] = lr
                 row["time"] = seconds / trained
-                s.history.rows.append(_ordered(row))
+                s.history._append(_ordered(row), compute)
+                deferred = deferred or compute is not None
                 if final:
                     s.history.stopped = "epochs" if last and not exhausted else \
                         "early_stopping" if tr.early_stopping else "epochs"
@@ -624,6 +651,15 @@ class _Batch:
                         with torch.no_grad():
                             for p, b in zip(params, best, strict=True):
                                 p[k] = b[k]
+            if deferred:
+                # the deferred metrics hold this epoch's outputs: past a budget, compute them
+                held += sum(t.numel() * t.element_size() for t in (raw_epoch, Wp, *Yp))
+                if has_val:
+                    held += raw_v.numel() * raw_v.element_size()
+                if held > DEFERRED_BYTES:
+                    for s in setups:
+                        s.history._resolve()
+                    held = 0
             if self.report is not None:
                 self.report(epoch, tr.epochs, M - sum(alive))
         # the trained weights back into each member's model
@@ -634,21 +670,160 @@ class _Batch:
                     lin.bias.copy_(params[2 * layer + 1][k, 0])
         return diverged
 
-    def _metrics(self, row: dict[str, float], s: _Setup, k: int, gi: int,
-                 raw_epoch: torch.Tensor, Yp: list[torch.Tensor],
-                 slices: list[tuple[int, int, Head]], Wp: torch.Tensor, weighted: bool,
-                 metrics: bool) -> None:
-        n_k = s.X.shape[0]
-        y = Yp[gi][:, k - slices[gi][0]]
+
+
+def _accuracy_counts(head: Head, raw: torch.Tensor, truth: torch.Tensor, valid: torch.Tensor
+                     ) -> dict[str, torch.Tensor]:
+    """Per member, the rows whose predicted class is the true one: ``raw`` ``(M, N, o)``,
+    ``truth`` ``(M, N)`` labels, ``valid`` ``(M, N)`` (rows that are the member's). The
+    predicted class is :func:`losskit.metrics.accuracy_score`'s: the argmax of the class
+    probabilities, or ``p > 0.5`` for the positive class of two."""
+    M, N, o = raw.shape
+    p = head.probabilities(raw.reshape(M * N, o))
+    p = p.reshape(M, N, p.shape[-1])
+    pred = (p[..., 1] > 0.5).to(torch.int64) if p.shape[-1] == 2 else torch.argmax(p, dim=-1)
+    top, arg = torch.max(p, dim=-1)
+    saturated = (top * (1.0 - top) < SATURATION_SLOPE) & valid
+    return {"correct": ((pred == truth) & valid).sum(dim=1),
+            "saturated": saturated.sum(dim=1),
+            "saturated_wrong": (saturated & (arg != truth)).sum(dim=1)}
+
+
+class _GroupEpoch:
+    """One epoch's outputs of the members of a loss group, for their deferred metrics: the
+    metrics written for many members at once (accuracy, root mean squared error, saturation
+    of unweighted members whose targets are not rescaled) are computed for all of them on the
+    first member's request — one pass instead of one metric call per member (the demo's
+    metrics cost as much as its training when called member by member). Accuracy and
+    saturation are the same counts over the same rows as the metric functions'; the root
+    mean squared error is summed in float64 (the metric sums the outputs' float32 squares):
+    equal to float32 rounding."""
+
+    def __init__(self, head: Head, raw: torch.Tensor, y: torch.Tensor, n: list[int],
+                 step_major: bool) -> None:
+        # raw (M, N, o) and y (M, N, ...), each member's rows first, then padding; or
+        # step-major (steps, M, batch, ...), the epoch's layout
+        self.head, self.raw, self.y, self.n = head, raw, y, n
+        self.step_major = step_major
+        self._values: dict[str, list[float]] | None = None
+
+    def values(self) -> dict[str, list[float]]:
+        if self._values is None:
+            self._values = self._compute()
+        return self._values
+
+    def _compute(self) -> dict[str, list[float]]:
+        head, raw, y = self.head, self.raw, self.y
+        if self.step_major:  # (steps, M, batch, ...) -> (M, steps * batch, ...)
+            steps, M, b = raw.shape[:3]
+            raw = raw.transpose(0, 1).reshape(M, steps * b, raw.shape[-1])
+            y = y.transpose(0, 1).reshape(M, steps * b, *y.shape[3:])
+        M, N = raw.shape[:2]
+        n = torch.tensor(self.n, dtype=torch.float64, device=raw.device)
+        valid = torch.arange(N, device=raw.device)[None, :] < n[:, None]
+        out: dict[str, list[float]] = {}
+        with torch.no_grad():
+            if head.task == "classification":
+                if y.ndim == 3:  # one-hot or (N, 1) 0/1 targets back to labels
+                    truth = y[..., 0] if y.shape[-1] == 1 else torch.argmax(y, dim=-1)
+                else:
+                    truth = y
+                counts = _accuracy_counts(head, raw, truth.to(torch.int64), valid)
+                for key, count in counts.items():
+                    out[key] = (count.double() / n).tolist()
+                out["accuracy"] = out.pop("correct")
+            else:
+                pred = head.activate(raw.reshape(M * N, -1)).reshape(M, N, -1)
+                target = y.reshape(M, N, -1)
+                if pred.shape != target.shape:
+                    return out  # not one prediction per target: the metric functions
+                squares = torch.where(valid[..., None], (pred - target).double() ** 2, 0.0)
+                # per output, then averaged over the outputs, as the metric does
+                out["root_mean_squared_error"] = (squares.sum(dim=1) / n[:, None]).sqrt() \
+                    .mean(dim=1).tolist()
+        return out
+
+
+#: the metrics :class:`_GroupEpoch` computes for all members at once, by function name
+_GROUP_METRICS = {"classification": ("accuracy_score",),
+                  "regression": ("root_mean_squared_error",)}
+
+
+def _metric_keys(s: _Setup, metrics: bool, val: bool) -> list[str]:
+    """The history keys :func:`_deferred_metrics` fills in (as ``_metric_values`` names
+    them)."""
+    names = [fn.__name__.removesuffix("_score") for fn in s.metric_fns]
+    keys = list(names) if metrics else []
+    if s.saturation:
+        keys += [f"saturation/{s.name}", f"saturated_wrong/{s.name}"]
+    if val:
+        keys += ["val_" + name for name in names]
+    return keys
+
+
+def _deferred_metrics(s: _Setup, k: int, gi: int, raw_epoch: torch.Tensor,
+                      Yp: list[torch.Tensor], slices: list[tuple[int, int, Head]],
+                      Wp: torch.Tensor, weighted: bool, metrics: bool,
+                      val: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None,
+                      group: tuple[_GroupEpoch, _GroupEpoch | None]
+                      ) -> Callable[[], dict[str, float]]:
+    """A function computing member ``k``'s metrics (and saturation) of an epoch from its
+    outputs: the training rows in the order trained, and ``val`` (raw outputs, targets,
+    weights) of the validation data; the metrics :class:`_GroupEpoch` writes for many
+    members at once come from ``group`` (its loss group's training and validation outputs)
+    where the member is unweighted and its targets not rescaled."""
+    # what the function needs, not the member's set-up (the history keeps the function)
+    n_k, head, fns, unscale, name = s.X.shape[0], s.head, s.metric_fns, s.unscale, s.name
+    saturation = s.saturation
+    j = k - slices[gi][0]  # the member's place in its group
+    together = _GROUP_METRICS.get(head.task, ()) if unscale is None else ()
+    val_weighted = val is not None and val[2] is not None
+
+    def compute() -> dict[str, float]:
+        out: dict[str, float] = {}
+        y = Yp[gi][:, j]
         y = y.reshape(-1, *y.shape[2:])[:n_k]  # the epoch's rows in the order trained
         raw = raw_epoch[:, k].reshape(-1, raw_epoch.shape[-1])[:n_k]
         w = Wp[:, k].reshape(-1)[:n_k] if weighted else None
-        if metrics:
-            row.update(_metric_values(s.head, raw, y, w, s.metric_fns, "", s.unscale))
-        if s.saturation:
-            sat, wrong = _saturation(s.head, raw, y)
-            row[f"saturation/{s.name}"] = sat
-            row[f"saturated_wrong/{s.name}"] = wrong
+        # computed later, outside the batch's thread policy: small element-wise passes on
+        # several threads were 20-50 times slower (measured: demo, the other core busy)
+        size = raw.numel() + (0 if val is None else val[0].numel())
+        with thread_policy(size * _METRIC_WORK):
+            if metrics:
+                out.update(_some_metrics(head, raw, y, w, fns, "", unscale,
+                                         None if weighted else group[0], j, together))
+            if saturation:
+                values = group[0].values()
+                out[f"saturation/{name}"] = values["saturated"][j]
+                out[f"saturated_wrong/{name}"] = values["saturated_wrong"][j]
+            if val is not None:
+                out.update(_some_metrics(head, *val, fns, "val_", unscale,
+                                         None if val_weighted else group[1], j, together))
+        return out
+
+    return compute
+
+
+def _some_metrics(head: Head, raw: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None,
+                  fns: list[Callable], prefix: str, unscale: Callable | None,
+                  group: _GroupEpoch | None, j: int, together: tuple[str, ...]
+                  ) -> dict[str, float]:
+    """``_metric_values``, with the metrics in ``together`` read from ``group``'s values of
+    member ``j`` (when given)."""
+    if group is None:
+        return _metric_values(head, raw, y, w, fns, prefix, unscale)
+    out: dict[str, float] = {}
+    rest = []
+    values = group.values() if any(fn.__name__ in together for fn in fns) else {}
+    for fn in fns:
+        key = fn.__name__.removesuffix("_score")
+        found = values.get(key if key == "accuracy" else fn.__name__)
+        if fn.__name__ in together and found is not None:
+            out[prefix + key] = found[j]
+        else:
+            rest.append(fn)
+    out.update(_metric_values(head, raw, y, w, rest, prefix, unscale))
+    return out
 
 
 def _ordered(row: dict[str, float]) -> dict[str, float]:

@@ -117,7 +117,7 @@ class History:
         return [row.get(key, math.nan) for row in self.rows]
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.__dict__["_rows"])  # no need for the deferred metrics
 
     def keys(self) -> list[str]:
         seen: dict[str, None] = {}
@@ -142,6 +142,48 @@ class History:
         from losskit.nn.diagnosis import diagnose
 
         return diagnose(self)
+
+    def _append(self, row: dict[str, float],
+                deferred: Callable[[], dict[str, float]] | None = None) -> None:
+        """Add ``row``; ``deferred()`` (if given) returns values of some of its keys (the
+        metrics, in place as NaN until then), computed when :attr:`rows` is next read.
+
+        A fit that nobody asks the metrics of does not pay for them (a small network's six
+        binary metrics cost about a third of its epoch); reading ``rows`` in any way —
+        ``history["accuracy"]``, ``to_dict``, a report, pickling — computes them first, from
+        the same tensors, so the values are those computed during training would have been.
+        """
+        self.__dict__["_rows"].append(row)
+        if deferred is not None:
+            self.__dict__.setdefault("_deferred", []).append((row, deferred))
+
+    def _resolve(self) -> None:
+        """Compute the deferred values (see :meth:`_append`), oldest first."""
+        pending = self.__dict__.get("_deferred")
+        while pending:
+            row, compute = pending[0]
+            row.update(compute())
+            pending.pop(0)
+
+    def __getstate__(self) -> dict[str, Any]:  # pickling, copy: the values, not the closures
+        self._resolve()
+        return {k: v for k, v in self.__dict__.items() if k != "_deferred"}
+
+
+def _get_rows(self: History) -> list[dict[str, float]]:
+    self._resolve()
+    return self.__dict__["_rows"]
+
+
+def _set_rows(self: History, rows: list[dict[str, float]]) -> None:
+    self.__dict__["_rows"] = rows
+    self.__dict__.pop("_deferred", None)
+
+
+# ``rows`` stays the dataclass's first field (``History(rows=...)``, equality, repr) and reads
+# through the property, which first fills in the deferred metrics (:meth:`History._append`)
+History.rows = property(_get_rows, _set_rows,  # type: ignore[assignment]
+                        doc="One dict per epoch (see :class:`History`).")
 
 
 class Trainer:
