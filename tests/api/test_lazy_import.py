@@ -61,3 +61,13 @@ def test_an_unknown_name_is_an_attribute_error():
     else:
         raise AssertionError("lk.no_such_loss did not raise")
     assert not hasattr(lk, "no_such_loss")
+
+
+def test_dir_lists_each_name_once() -> None:
+    import losskit as lk
+    import losskit.nn
+
+    for module in (lk, losskit.nn):
+        names = dir(module)
+        assert len(names) == len(set(names)), [n for n in names if names.count(n) > 1]
+        assert set(module.__all__) <= set(names)
