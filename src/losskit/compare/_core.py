@@ -539,7 +539,8 @@ def _fit_chunk(items: list[tuple[int, int]], losses: list[Any], runner: dict[str
     """Train the (loss ``i``, fold ``j``) networks of ``items`` as one batch
     (:func:`losskit.nn.estimators.fit_many`: the same fits as one at a time) and score
     them; never raises (a failure is recorded per fit, as :func:`_fit_score` does).
-    ``on_epoch(epoch, epochs, finished)`` reports the batch's progress (in-process runs)."""
+    ``on_epoch(epoch, epochs, finished)`` reports the batch's progress (in a worker process:
+    a :class:`~losskit._parallel.ProgressRelay` reporter, see :func:`_epoch_reports`)."""
     if dispatcher_pid is not None:
         freeze_imports(dispatcher_pid)
     import torch
@@ -859,7 +860,8 @@ def compare(X: Any, y: Any, losses: Sequence[Any], *, metric: Any = None, n_spli
         only the fits missing there are run, and the result equals an uninterrupted run.
     progress : bool or "auto" or "log"
         ``"auto"``/``True``: a tqdm bar on a terminal, a log line on stderr every 30 s
-        otherwise; ``"log"``: always log lines; ``False``: silent.
+        otherwise; ``"log"``: always log lines; ``False``: silent. Batches report each
+        epoch, also from joblib's loky workers (Dask and Ray workers: when a batch ends).
     batched : bool
         With losskit's network: train the fits of the grid as batches of networks with
         stacked weights (:func:`losskit.nn.estimators.fit_many`; each fit starts from the
