@@ -217,7 +217,11 @@ def test_estimator_resume_from_checkpoint(tmp_path):
     MLPClassifier(epochs=2, checkpoint_dir=tmp_path, **kw).fit(X, y)
     resumed = MLPClassifier(epochs=4, checkpoint_dir=tmp_path, **kw).fit(X, y, resume=True)
     assert resumed.history_["loss"] == full.history_["loss"]
-    np.testing.assert_array_equal(resumed.predict_proba(X), full.predict_proba(X))
+    # the uninterrupted quiet fit trains as a batch of one (the output error written out,
+    # losskit.nn._backprop), a fit with checkpoints through Trainer.fit (autograd through the
+    # loss): the same arithmetic up to rounding, so the weights agree to a few ulps
+    np.testing.assert_allclose(resumed.predict_proba(X), full.predict_proba(X), rtol=1e-13,
+                               atol=0)
 
 
 @pytest.mark.parametrize(("est", "match"), [
