@@ -32,6 +32,7 @@ __all__ = [
     "device",
     "first_index",
     "host_array",
+    "index_text",
     "is_low_precision",
     "is_real_dtype",
     "is_traced",
@@ -87,13 +88,13 @@ def _numeric_host(func: str, name: str, a: np.ndarray) -> np.ndarray:
         return a
     if kind in "US":
         index = next(iter(np.ndindex(a.shape)), ())
-        shown = f" ({a[index].item()!r} at index {index[0] if len(index) == 1 else index})" \
+        shown = f" ({a[index].item()!r} at index {index_text(index)})" \
             if a.size else ""
         _fail(func, name, f"holds strings{shown}", _string_fix(name), TypeError)
     if kind == "O":
         index = _first_string(a)
         if index is not None:
-            where = index[0] if len(index) == 1 else index
+            where = index_text(index)
             _fail(func, name, f"holds strings ({a[index]!r} at index {where})",
                   _string_fix(name), TypeError)
         try:  # numbers (and None, which becomes NaN and is reported by the value checks)
@@ -165,7 +166,7 @@ def _check_narrowing(func: str, name: str, host: np.ndarray, moved: Array) -> No
         return
     if bad.any():
         index = tuple(int(i) for i in np.argwhere(bad)[0])
-        where = index[0] if len(index) == 1 else index
+        where = index_text(index)
         _fail(func, name, f"has the value {host[index].item()!r} at index {where}, which "
               f"{target} cannot hold ({_library(moved)} keeps "
               f"{host.dtype} as {target}: the value would change silently)",
@@ -352,6 +353,15 @@ def to_bool(func: str, value: Array) -> bool:
 def to_float(value: Array) -> float:
     """A 0-d array as a Python float (only used to build error messages)."""
     return float(value)
+
+
+def index_text(index: tuple[int, ...]) -> str:
+    """An array index as messages show it: the number for one axis, the tuple for several.
+
+    >>> index_text((3,)), index_text((1, 2))
+    ('3', '(1, 2)')
+    """
+    return f"{index[0]}" if len(index) == 1 else f"{index}"
 
 
 def first_index(xp: Namespace, mask: Array) -> tuple[int, ...]:

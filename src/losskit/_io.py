@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -14,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["atomic_write", "atomic_write_bytes", "check_output_path", "file_kind",
-           "link_or_copy_tree", "replace_folder", "strict_json", "write_json"]
+           "link_or_copy_tree", "replace_folder", "restore_nonfinite", "strict_json",
+           "write_json"]
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
@@ -108,6 +110,70 @@ def strict_json(data: Any, *, where: str, nonfinite: str = "error", indent: int 
     if top:  # a non-finite scalar or list at the top level
         cleaned = {"value": cleaned, "null_reasons": top}
     return json.dumps(cleaned, indent=indent, allow_nan=False)
+
+
+_REASON_VALUES = {"was nan": math.nan, "was inf": math.inf, "was -inf": -math.inf}
+_FIELD = re.compile(r"^(.*?)((?:\[\d+\])*)$")
+
+
+def restore_nonfinite(data: Any) -> Any:
+    """The inverse of :func:`strict_json`'s ``nonfinite="null"``: every ``null`` named in a
+    ``"null_reasons"`` entry gets back the value it was (``"was nan"`` → ``nan``, ``"was
+    inf"`` → ``inf``, ``"was -inf"`` → ``-inf``) and the entry is dropped; a copy is
+    returned. A reason that names no ``null`` field, or says something else, is kept.
+
+    Examples
+    --------
+    >>> text = strict_json({"loss": float("inf"), "auc": [0.5, float("nan")]}, where="x",
+    ...                    nonfinite="null", indent=None)
+    >>> restore_nonfinite(json.loads(text))
+    {'loss': inf, 'auc': [0.5, nan]}
+    >>> restore_nonfinite(json.loads(strict_json(float("-inf"), where="x", nonfinite="null")))
+    -inf
+    """
+    if isinstance(data, list):
+        return [restore_nonfinite(v) for v in data]
+    if not isinstance(data, dict):
+        return data
+    out = {k: restore_nonfinite(v) for k, v in data.items()}
+    reasons = out.get("null_reasons")
+    if not isinstance(reasons, dict):
+        return out
+    # strict_json's wrapper of a non-finite top level: reasons named "" or "[i]..."
+    wrapped = set(out) == {"value", "null_reasons"} and all(
+        str(name) == "" or str(name).startswith("[") for name in reasons)
+    left: dict[str, Any] = {}
+    for name, reason in reasons.items():
+        match = _FIELD.match(str(name))
+        base, indices = match.group(1), [int(i) for i in re.findall(r"\d+", match.group(2))]
+        key = "value" if base == "" and wrapped else base
+        if reason not in _REASON_VALUES or key not in out or not _set_null(
+                out, [key, *indices], _REASON_VALUES[reason]):
+            left[name] = reason
+    if left:
+        out["null_reasons"] = left
+    else:
+        del out["null_reasons"]
+    if wrapped and "null_reasons" not in out:
+        return out["value"]
+    return out
+
+
+def _set_null(container: Any, path: list[Any], value: float) -> bool:
+    """Put ``value`` at ``path`` in ``container`` if a ``None`` is there; whether it was."""
+    for step in path[:-1]:
+        try:
+            container = container[step]
+        except (KeyError, IndexError, TypeError):
+            return False
+    last = path[-1]
+    try:
+        if container[last] is not None:
+            return False
+    except (KeyError, IndexError, TypeError):
+        return False
+    container[last] = value
+    return True
 
 
 def write_json(path: str | os.PathLike, data: Any, *, where: str,

@@ -37,6 +37,7 @@ from losskit._array import (
     Namespace,
     device,
     first_index,
+    index_text,  # defined beside first_index; the checks here and in the losses use it
     is_traced,
     row_dot,
     to_bool,
@@ -288,15 +289,6 @@ def constraints_of(fn: Callable) -> dict[str, Constraint]:
 
 
 # ------------------------------------------------------------------------------ array checks
-
-
-def index_text(index: tuple[int, ...]) -> str:
-    """An array index as messages show it: the number for one axis, the tuple for several.
-
-    >>> index_text((3,)), index_text((1, 2))
-    ('3', '(1, 2)')
-    """
-    return f"{index[0]}" if len(index) == 1 else f"{index}"
 
 
 def check_nonempty(func: str, name: str, x: Array) -> None:

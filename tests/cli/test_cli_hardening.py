@@ -25,7 +25,12 @@ pd = pytest.importorskip("pandas")
 pytest.importorskip("matplotlib")
 safetensors_numpy = pytest.importorskip("safetensors.numpy")
 
-from losskit._io import check_output_path, replace_folder, strict_json  # noqa: E402
+from losskit._io import (  # noqa: E402
+    check_output_path,
+    replace_folder,
+    restore_nonfinite,
+    strict_json,
+)
 from losskit.cli import main  # noqa: E402
 from losskit.nn.cli import csv_cell  # noqa: E402
 
@@ -696,6 +701,19 @@ def test_strict_json_nulls_non_finite_numbers_with_a_reason():
     assert data["n"] == 3
     with pytest.raises(ValueError, match=r"results\.json: loss is nan"):
         strict_json({"a": {"loss": float("nan")}}, where="results.json")
+
+
+def test_restore_nonfinite_inverts_strict_json_null():
+    cases = [{"a": {"loss": float("nan"), "ok": 1.0}, "runs": [[1.0, float("-inf")]]},
+             float("inf"), [float("nan"), 2.0], {"value": float("nan")}, {"x": None}]
+    for data in cases:
+        back = restore_nonfinite(json.loads(strict_json(data, where="x", nonfinite="null")))
+        assert json.dumps(back) == json.dumps(data)  # NaN written as NaN on both sides
+    # a reason that names no null, or an unknown reason, is kept
+    assert restore_nonfinite({"a": 1, "null_reasons": {"a": "was nan"}}) == {
+        "a": 1, "null_reasons": {"a": "was nan"}}
+    assert restore_nonfinite({"a": None, "null_reasons": {"a": "odd"}}) == {
+        "a": None, "null_reasons": {"a": "odd"}}
 
 
 def test_evaluate_writes_strict_json_when_a_metric_is_not_finite(tmp_path, model,

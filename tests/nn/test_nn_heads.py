@@ -258,3 +258,40 @@ def test_proportion_head_trains_binary_cross_entropy_on_shares():
     raw = _raw(reg, X)
     expected = lk.binary_cross_entropy(share, raw[:, 0].numpy(), from_logits=True)
     assert reg.evaluate(X, share)["loss"] == pytest.approx(float(expected), rel=1e-5)
+
+
+@pytest.mark.parametrize("estimator,loss,kind,where", [
+    (MLPRegressor, "ctc_loss", "a sequence loss", "lk.ctc_loss or losskit.torch.CtcLoss"),
+    (MLPClassifier, "ntxent", "a contrastive loss", "lk.ntxent or losskit.torch.NtxentLoss"),
+    (MLPClassifier, "CTC", "a sequence loss", "lk.ctc_loss or losskit.torch.CtcLoss"),
+    (MLPRegressor, "triplet_margin_loss", "an embedding loss", "lk.triplet_margin_loss. "),
+])
+def test_the_estimators_name_a_loss_they_cannot_train_as_fit_does(estimator, loss, kind,
+                                                                   where):
+    # the same answer as `losskit fit --loss` (one function, nn._heads.refuse_loss)
+    X = np.random.default_rng(0).normal(size=(20, 2))
+    y = (X[:, 0] > 0).astype(int)
+    with pytest.raises(ValueError) as error:
+        estimator(loss=loss, **FAST).fit(X, y)
+    text = str(error.value)
+    assert f"loss is {loss!r}, {kind} " in text and "that losskit's MLP cannot train" in text
+    assert f"Use it in your own model through {where}" in text
+    assert "Pass one of " in text and "or a callable" in text and "Did you mean" not in text
+
+
+def test_the_estimators_answer_another_name_and_a_misspelt_name():
+    X = np.random.default_rng(0).normal(size=(20, 2))
+    with pytest.raises(ValueError, match=r"loss is 'l2', another name of mean_squared_error, "
+                                         r"which the network knows by that name\. Pass "
+                                         r"loss='mean_squared_error'"):
+        MLPRegressor(loss="l2", **FAST).fit(X, X[:, 0])
+    with pytest.raises(ValueError, match=r"loss is 'huber_los', which is not a regression loss "
+                                         r"the network knows\. Did you mean 'huber_loss'\?"):
+        MLPRegressor(loss="huber_los", **FAST).fit(X, X[:, 0])
+    # a head of the other task keeps the plain answer (it is not "a losskit loss" untrainable)
+    with pytest.raises(ValueError, match=r"loss is 'hinge_loss', which is not a regression "
+                                         r"loss the network knows\. Pass one of "):
+        MLPRegressor(loss="hinge_loss", **FAST).fit(X, X[:, 0])
+    with pytest.raises(ValueError, match=r"loss is 'cross_entropy', which is not a regression "
+                                         r"loss the network knows\. Pass one of "):
+        MLPRegressor(loss="cross_entropy", **FAST).fit(X, X[:, 0])

@@ -60,3 +60,37 @@ def test_a_config_json_cannot_hold_leaves_the_folder_as_it_was(fitted, tmp_path)
         est.save(tmp_path)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
     assert math.isfinite(float(MLPClassifier.load(tmp_path).predict_proba(X).sum()))
+
+
+def _same(a, b):
+    """Equal, with NaN equal to NaN."""
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def test_non_finite_history_values_load_back_as_they_were(fitted, tmp_path):
+    from losskit.nn.diagnosis import diagnose
+    from losskit.nn.report import curve_figures, write_report
+
+    est, _ = fitted
+    est.history_.rows[0]["val_roc_auc"] = float("nan")
+    est.history_.rows[1]["loss"] = float("inf")
+    est.history_.rows[1]["val_loss"] = float("-inf")
+    est.save(tmp_path / "model")
+    back = MLPClassifier.load(tmp_path / "model").history_
+    assert "null_reasons" not in back.keys()
+    assert back.keys() == est.history_.keys()
+    assert _same(back.to_dict(), json.loads(json.dumps(est.history_.to_dict())))
+    assert math.isnan(back["val_roc_auc"][0]) and back["loss"][1] == math.inf
+    assert back["val_loss"][1] == -math.inf
+    assert [f.message for f in diagnose(back).findings] == [
+        f.message for f in diagnose(est.history_).findings]
+    figures = curve_figures(back, tmp_path)
+    write_report(tmp_path / "report.html", title="t", history=back, figures=figures,
+                 metrics={}, model_text="m", why="w", diagnosis=diagnose(back))
+    assert "Stopped: epochs" in (tmp_path / "report.html").read_text()

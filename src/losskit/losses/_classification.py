@@ -44,6 +44,7 @@ from losskit._validation import (
     check_labels,
     check_rows_sum_to_one,
     fail,
+    index_text,
     weight_array,
 )
 from losskit.losses._conventions import CONVENTIONS, Convention
@@ -1151,7 +1152,7 @@ def _labels_as_integers(func: str, xp: Namespace, labels: Array, check_values: b
         if to_bool(func, xp.any(fractional)):
             index = first_index(xp, fractional)
             fail(func, "y_true", f"has a non-integer label {to_float(labels[index]):g} at index "
-                 f"{index[0] if len(index) == 1 else index}",
+                 f"{index_text(index)}",
                  "Pass integer class labels (for one-hot or soft targets use "
                  "categorical_cross_entropy)")
         info = xp.iinfo(target)
@@ -1160,7 +1161,7 @@ def _labels_as_integers(func: str, xp: Namespace, labels: Array, check_values: b
             if to_bool(func, xp.any(outside)):
                 index = first_index(xp, outside)
                 fail(func, "y_true", f"has the label {to_float(labels[index]):g} at index "
-                     f"{index[0] if len(index) == 1 else index}, which {target} cannot hold",
+                     f"{index_text(index)}, which {target} cannot hold",
                      "Pass labels in the range of your classes")
     return xp.astype(labels, target)
 

@@ -55,6 +55,7 @@ from losskit._validation import (
     check_labels,
     check_rows_sum_to_one,
     fail,
+    index_text,
     options,
 )
 from losskit.losses._classification import (
@@ -632,7 +633,7 @@ def _signed_labels(func: str, xp: Namespace, y: Array, check_values: bool,
             bad = ~((y == 1.0) | (y == 0.0) | (y == -1.0))
             if to_bool(func, xp.any(bad)):
                 index = first_index(xp, bad)
-                where = index[0] if len(index) == 1 else index
+                where = index_text(index)
                 fail(func, "y_true", f"has label {to_float(y[index]):g} at index {where}, not "
                      "in {-1, 0, 1}", "Pass binary labels: 0/1 or -1/+1")
         binary = xp.all((y == 0.0) | (y == 1.0))
@@ -645,7 +646,7 @@ def _signed_labels(func: str, xp: Namespace, y: Array, check_values: bool,
         bad = ~((y == 1.0) | (y == 0.0) | (y == -1.0))
         if to_bool(func, xp.any(bad)):
             index = first_index(xp, bad)
-            where = index[0] if len(index) == 1 else index
+            where = index_text(index)
             fail(func, "y_true", f"has label {to_float(y[index]):g} at index {where}, not in "
                  "{0, 1} or {-1, 1}",
                  "Pass binary labels: 0/1 or -1/+1 (for class indices use "

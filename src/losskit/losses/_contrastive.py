@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from losskit._array import Array, device, first_index, log_sigmoid, sigmoid, to_bool
-from losskit._validation import Boolean, Real, check_finite, fail
+from losskit._validation import Boolean, Real, check_finite, fail, index_text
 from losskit.losses._classification import _labels_as_integers
 from losskit.losses._conventions import CONVENTIONS
 from losskit.losses._core import (
@@ -161,7 +161,7 @@ def _first_group(xp: Any, bad: Array) -> str:
     if bad.ndim == 0:
         return ""
     index = first_index(xp, bad)
-    return f" in batch {index[0] if len(index) == 1 else index}"
+    return f" in batch {index_text(index)}"
 
 
 # ------------------------------------------------------------------------------------ NT-Xent

@@ -35,14 +35,7 @@ from losskit._reduction import (
     reduction_scale,
     to_unit,
 )
-from losskit._validation import (
-    Boolean,
-    Constraint,
-    OneOf,
-    fail,
-    options,
-    weight_array,
-)
+from losskit._validation import Boolean, Constraint, OneOf, fail, index_text, options, weight_array
 from losskit.losses._conventions import CONVENTIONS, Convention
 from losskit.losses._spec import Kernel, LossExplanation, LossSpec, install, replace
 
@@ -203,7 +196,7 @@ def check_not_nan(func: str, parts: PerSample) -> None:
         bad = bad & (parts.weight != 0)
     if to_bool(func, xp.any(bad)):
         index = first_index(xp, bad)
-        where = index[0] if len(index) == 1 else index
+        where = index_text(index)
         fail(func, "y_pred", f"gives an undefined (NaN) loss for sample {where}",
              parts.nan_hint)
 
@@ -261,7 +254,7 @@ def check_gradient_defined(func: str, xp: Any, value: Array, grad: Array) -> Non
     derivative's terms overflow, e.g. ``inf - inf``), never returned as a number."""
     if to_bool(func, xp.any(xp.isnan(grad))):
         index = first_index(xp, xp.isnan(grad))
-        shown = index[0] if len(index) == 1 else index
+        shown = index_text(index)
         fail(func, "y_pred", f"gives an undefined (NaN) gradient at index {shown} (the loss "
              f"is {float(value) if value.ndim == 0 else 'per sample'}): a term of the "
              "derivative overflows",

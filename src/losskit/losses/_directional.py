@@ -34,7 +34,7 @@ from losskit._array import (
     to_bool,
     to_float,
 )
-from losskit._validation import Boolean, check_finite, check_nonempty, fail
+from losskit._validation import Boolean, check_finite, check_nonempty, fail, index_text
 from losskit.losses._core import Inputs, PerSample, loss_function, prepare
 from losskit.losses._elementwise import per_sample
 from losskit.losses._spec import Case, Kernel, LossExplanation
@@ -259,7 +259,7 @@ def _check_unit_vectors(func: str, xp: Namespace, name: str, x: Array, fix: str)
     bad = ~(xp.abs(norm - 1.0) <= _UNIT_TOLERANCE)
     if to_bool(func, xp.any(bad)):
         index = first_index(xp, bad)
-        where = index[0] if len(index) == 1 else index
+        where = index_text(index)
         fail(func, name, f"has a vector of norm {to_float(norm[index]):.6g} at index {where}, "
              f"not a unit vector", fix)
 

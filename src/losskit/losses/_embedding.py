@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from losskit._array import Array, first_index, log_sigmoid, sigmoid, to_bool, to_float
-from losskit._validation import Boolean, Constraint, Integer, Real, check_finite, fail
+from losskit._validation import Boolean, Constraint, Integer, Real, check_finite, fail, index_text
 from losskit.losses._core import (
     Inputs,
     PerSample,
@@ -56,7 +56,7 @@ def check_signs(func: str, xp: Any, y: Array) -> None:
     bad = ~((y == 1.0) | (y == -1.0))
     if to_bool(func, xp.any(bad)):
         index = first_index(xp, bad)
-        where = index[0] if len(index) == 1 else index
+        where = index_text(index)
         fail(func, "y_true", f"has the value {to_float(y[index]):g} at index {where}, not -1 "
              "or +1", "Code the targets as +1 and -1 (map 0/1 labels with 2 * y - 1); "
              "check_values=False takes any real target as PyTorch does")

@@ -11,7 +11,15 @@ import math
 from typing import Any
 
 from losskit._array import Array, device, first_index, take_labels, to_bool, to_float
-from losskit._validation import Constraint, Integer, Real, check_finite, check_labels, fail
+from losskit._validation import (
+    Constraint,
+    Integer,
+    Real,
+    check_finite,
+    check_labels,
+    fail,
+    index_text,
+)
 from losskit.losses._classification import _class_weights, _labels_as_integers
 from losskit.losses._core import (
     PerSample,
@@ -219,7 +227,7 @@ def multilabel_margin_loss(
         if to_bool(func, xp.any(bad)):
             index = first_index(xp, bad)
             fail(func, "y_true", f"has {to_float(y[index]):g} at index "
-                 f"{index[0] if len(index) == 1 else index}, not a class index in "
+                 f"{index_text(index)}, not a class index in "
                  f"[0, {n_classes}) or -1", "List each row's target classes, then pad with -1")
     # the slots before the first -1, and how often each class is listed there
     listed = xp.cumulative_sum(xp.astype(y == -1.0, xp.int64), axis=-1) == 0

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from losskit._array import Array, first_index, log_sigmoid, sigmoid, to_bool, to_float
-from losskit._validation import Interval, Real, check_domain, check_finite, fail
+from losskit._validation import Interval, Real, check_domain, check_finite, fail, index_text
 from losskit.losses._contrastive import _masked_logsumexp
 from losskit.losses._conventions import CONVENTIONS
 from losskit.losses._core import (
@@ -52,7 +52,7 @@ def _check_nonnegative(func: str, xp: Any, name: str, x: Array, fix: str) -> Non
     if to_bool(func, xp.any(bad)):
         index = first_index(xp, bad)
         fail(func, name, f"has the negative value {to_float(x[index]):g} at index "
-             f"{index[0] if len(index) == 1 else index}", fix)
+             f"{index_text(index)}", fix)
 
 
 RANKING_SOFTMAX_EXPLANATION = LossExplanation(

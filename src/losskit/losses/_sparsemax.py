@@ -22,7 +22,7 @@ from losskit._array import (
     to_bool,
     to_float,
 )
-from losskit._validation import Integer, Real, check_finite, check_labels, fail
+from losskit._validation import Integer, Real, check_finite, check_labels, fail, index_text
 from losskit.losses._classification import (
     ClassAxes,
     _labels_as_integers,
@@ -132,7 +132,7 @@ def sparsemax_loss(
         if to_bool(func, xp.any(bad)):
             index = first_index(xp, bad)
             fail(func, "y_true", f"has the value {to_float(y[index]):g} at index "
-                 f"{index[0] if len(index) == 1 else index}, not 0 or 1",
+                 f"{index_text(index)}, not 0 or 1",
                  "Pass binary labels 0 or 1")
     sign = 1.0 - 2.0 * y
     x = sign * z

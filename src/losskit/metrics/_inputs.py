@@ -26,6 +26,7 @@ from losskit._validation import (
     check_finite,
     check_labels,
     fail,
+    index_text,
     weight_array,
 )
 from losskit.metrics._state import accumulation_dtype
@@ -83,7 +84,7 @@ def labels_of(func: str, xp: Namespace, labels: Array, name: str, *,
         fractional = ~(xp.floor(labels) == labels)
         if to_bool(func, xp.any(fractional)):
             index = first_index(xp, fractional)
-            where = index[0] if len(index) == 1 else index
+            where = index_text(index)
             fail(func, name, f"has a non-integer label {to_float(labels[index]):g} at index "
                  f"{where}", "Pass integer class labels (predicted probabilities go with "
                  "class-probability rows of shape (n, C), or (n,) for two classes)")

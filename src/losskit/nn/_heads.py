@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
@@ -222,6 +222,60 @@ ALIASES: dict[str, str] = {
     "bce": "binary_cross_entropy",
 }
 
+#: what the losses of each module are, for the ones the MLP has no head for
+LOSS_KINDS: Mapping[str, str] = MappingProxyType({
+    "_sequence": "a sequence loss (per-frame class scores against label sequences)",
+    "_contrastive": "a contrastive loss (the embeddings of a batch compared with each other)",
+    "_ranking": "a ranking loss (lists of scored items against their relevances)",
+    "_embedding": "an embedding loss (vectors or scores compared in pairs or triplets)",
+    "_overlap": "an overlap loss (segmentation masks)",
+    "_linear": "a fused last-layer loss (hidden states times a vocabulary matrix)",
+    "_directional": "a loss on directions (angles or unit vectors)",
+})
+
+
+def refuse_loss(func: str, argument: str, loss: str, known: Sequence[str], *,
+                unknown: str, trains: str, knower: str, pass_as: Callable[[str], str]
+                ) -> NoReturn:
+    """Fail for a loss name the network cannot train, saying why.
+
+    A losskit loss without an MLP head gets what kind of loss it is and where to use it
+    (``lk.<name>``, its ``losskit.torch`` criterion); another name of one of ``known`` gets
+    the name to pass (``pass_as(name)``); any other name gets ``unknown`` (after
+    ``"is <loss>, "``) and close names of ``known``. ``trains`` (the names that can be
+    trained, in words) ends each message; ``knower`` says who knows ``known`` ("fit").
+    Used by ``losskit fit --loss`` and by the estimators (:func:`loss_spec`).
+
+    Examples
+    --------
+    >>> refuse_loss("f", "loss", "ntxent", ["mean_squared_error"], unknown="unknown",
+    ...             trains="Pass mean_squared_error", knower="f", pass_as=repr)
+    Traceback (most recent call last):
+    ...
+    ValueError: f: loss is 'ntxent', a contrastive loss (...) that losskit's MLP cannot ...
+    """
+    from losskit._validation import did_you_mean
+    from losskit.explain import canonical_name
+    from losskit.losses import loss_specs
+
+    name = canonical_name(loss)
+    spec = loss_specs().get(name) if name is not None else None
+    if name is not None and name in known:
+        fail(func, argument, f"is {loss!r}, another name of {name}, which {knower} knows by "
+             "that name", f"Pass {pass_as(name)}")
+    trainable = {*LOSS_HEADS, *ALIASES, "cross_entropy"}  # some head trains it
+    if spec is None or loss in trainable or name in trainable:  # unknown, or another task's
+        hint = did_you_mean(loss, list(known)) if spec is None else ""
+        fail(func, argument, f"is {loss!r}, {unknown}", f"{hint + ' ' if hint else ''}{trains}")
+    from losskit.torch import CRITERIA
+
+    kind = LOSS_KINDS.get(spec.body.__module__.rsplit(".", 1)[-1], "a losskit loss")
+    criterion = CRITERIA.get(name)
+    where = f"lk.{name}" + (f" or losskit.torch.{criterion.__name__}" if criterion else "")
+    fail(func, argument, f"is {loss!r}, {kind} that losskit's MLP cannot train (it has no "
+         "output layer for it)", f"Use it in your own model through {where}. {trains}")
+
+
 def loss_spec(func: str, loss: Any, task: str, n_classes: int | None = None) -> HeadSpec:
     """The head spec of ``loss`` (a name, a losskit loss function, a family, or a callable)
     for ``task``.
@@ -263,8 +317,10 @@ def loss_spec(func: str, loss: Any, task: str, n_classes: int | None = None) -> 
         known = ["cross_entropy", "mean_squared_error", *known]
     spec = _named(name, task) if name in LOSS_HEADS else None
     if spec is None or spec.task != task:
-        fail(func, "loss", f"is {loss!r}, which is not a {task} loss the network knows",
-             f"Pass one of {', '.join(known)}, or a callable")
+        refuse_loss(func, "loss", loss, known,
+                    unknown=f"which is not a {task} loss the network knows",
+                    trains=f"Pass one of {', '.join(known)}, or a callable",
+                    knower="the network", pass_as=lambda n: f"loss={n!r}")
     binary_only = {"binary_focal_loss": "categorical_focal_loss",
                    "hinge_loss": "categorical_hinge_loss",
                    "squared_hinge_loss": "categorical_hinge_loss"}

@@ -367,44 +367,14 @@ def _check_regression_target(y: np.ndarray, target: str, loss: str) -> None:
              "numeric target")
 
 
-#: what the losses of each module are, for the ones the MLP has no head for
-_LOSS_KINDS = {
-    "_sequence": "a sequence loss (per-frame class scores against label sequences)",
-    "_contrastive": "a contrastive loss (the embeddings of a batch compared with each other)",
-    "_ranking": "a ranking loss (lists of scored items against their relevances)",
-    "_embedding": "an embedding loss (vectors or scores compared in pairs or triplets)",
-    "_overlap": "an overlap loss (segmentation masks)",
-    "_linear": "a fused last-layer loss (hidden states times a vocabulary matrix)",
-    "_directional": "a loss on directions (angles or unit vectors)",
-}
-
-
 def _refuse_loss(loss: str, known: list[str]) -> None:
-    """The error for a ``--loss`` that fit cannot train: a losskit loss without an MLP head
-    (what kind it is and where to use it), another name of one fit trains, or an unknown
-    name (close names suggested)."""
-    from losskit._validation import did_you_mean
-    from losskit.explain import canonical_name
-    from losskit.losses import loss_specs
+    """The error for a ``--loss`` that fit cannot train (:func:`losskit.nn._heads.refuse_loss`:
+    the estimators give the same answer for their ``loss``)."""
+    from losskit.nn._heads import refuse_loss
 
-    trains = f"The losses fit can train: {', '.join(known)}"
-    name = canonical_name(loss)
-    spec = loss_specs().get(name) if name is not None else None
-    if spec is None:
-        hint = did_you_mean(loss, known)
-        fail("fit", "--loss", f"is {loss!r}, which losskit fit cannot train",
-             f"{hint + ' ' if hint else ''}{trains}")
-    if name in known:
-        fail("fit", "--loss", f"is {loss!r}, another name of {name}, which fit knows by that "
-             "name", f"Pass --loss {name}")
-    from losskit.torch import CRITERIA
-
-    module = spec.body.__module__.rsplit(".", 1)[-1]
-    kind = _LOSS_KINDS.get(module, "a losskit loss")
-    criterion = CRITERIA.get(name)
-    where = f"lk.{name}" + (f" or losskit.torch.{criterion.__name__}" if criterion else "")
-    fail("fit", "--loss", f"is {loss!r}, {kind} that losskit's MLP cannot train (it has no "
-         "output layer for it)", f"Use it in your own model through {where}. {trains}")
+    refuse_loss("fit", "--loss", loss, known, unknown="which losskit fit cannot train",
+                trains=f"The losses fit can train: {', '.join(known)}", knower="fit",
+                pass_as=lambda name: f"--loss {name}")
 
 
 def _task_and_loss(y: Any, loss: str | None, task: str | None) -> tuple[str, str, str]:

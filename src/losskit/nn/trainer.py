@@ -132,6 +132,12 @@ class History:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> History:
+        """The history :meth:`to_dict` gave, also after a JSON round trip: a non-finite
+        value written as ``null`` with a ``null_reasons`` entry (``strict_json(...,
+        nonfinite="null")``) is that value again (:func:`losskit._io.restore_nonfinite`)."""
+        from losskit._io import restore_nonfinite
+
+        d = restore_nonfinite(dict(d))
         return cls(rows=[dict(r) for r in d.get("rows", [])], baseline=dict(d.get("baseline",
                    {})), heads=dict(d.get("heads", {})), settings=dict(d.get("settings", {})),
                    stopped=d.get("stopped", ""), best_epoch=d.get("best_epoch"),
