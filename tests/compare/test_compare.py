@@ -168,6 +168,28 @@ def test_a_worker_that_dies_still_stops_the_run(regression, monkeypatch, tmp_pat
     assert not _relay_left()
 
 
+def test_cli_a_worker_that_dies_is_an_error_that_says_resume(tmp_path, capsys):
+    # losskit compare --jobs 2 with a worker killed: "losskit compare: error: ..." naming
+    # --resume and exit 2 (was joblib's TerminatedWorkerError as a traceback)
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"x1": rng.normal(size=40), "x2": rng.normal(size=40)})
+    frame["y"] = frame.x1 - frame.x2 + 0.2 * rng.normal(size=40)
+    data = tmp_path / "d.csv"
+    frame.to_csv(data, index=False)
+    path = tmp_path / "dying_losses.py"
+    path.write_text(WORKER_LOSS + f"\nPARENT = {os.getpid()}\nDIE = True\n")
+    out = tmp_path / "out"
+    code = main(["compare", str(data), "--target", "y", "--losses", f"mse,{path}:in_workers",
+                 "--folds", "2", "--repeats", "1", "--epochs", "2", "--hidden", "4",
+                 "--jobs", "2", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "\nlosskit compare: error: --jobs 2 lost a worker process, killed" in err
+    assert "--resume" in err and "Traceback" not in err
+    assert (out / "fits.json").is_file()
+    assert not _relay_left()
+
+
 def test_fold_scores_reproduce_a_hand_run(labels):
     # classification: stratified folds, the per-fold seed, and the metric on the held-out
     # fold, checked against scikit-learn's accuracy on a model trained by hand

@@ -307,3 +307,27 @@ def test_tweedie_jax_equals_the_generic_path(rng, power, log_input):
          - lk.gradient(lk.tweedie_deviance, y[:20], z[:20] - h * np.eye(20)[i],
                        reduction="sum", **kw)[i]) / (2 * h) for i in range(20)])
     np.testing.assert_allclose(hessian, numeric, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("power", [1.5, 1.2, -1.0])
+def test_tweedie_log_mean_past_exp_overflow_for_zero_targets(power):
+    # y = 0: d = 2 mu^(2-p)/(2-p), inf for a log-mean past exp's overflow and 0 below its
+    # underflow; the product e^z * e^((1-p)z) (inf * 0) and 0 * mu^(1-p) (0 * inf) were NaN
+    kw = {"power": power, "log_input": True}
+    z = np.array([1e4, 3e3, -3e3, -1e4, 0.5])
+    y = np.zeros(5)
+    with np.errstate(over="ignore"):
+        want = 2.0 * np.exp((2.0 - power) * z) / (2.0 - power)
+    for xp in (np, jnp, xps):
+        got = np.asarray(lk.tweedie_deviance(xp.asarray(y), xp.asarray(z), reduction="none",
+                                             **kw))
+        np.testing.assert_allclose(got, want, rtol=1e-14, err_msg=xp.__name__)
+    # the derivative in the log-mean, 2 e^((2-p) z) for y = 0: inf and 0, not NaN
+    g = jax.grad(lambda b: lk.tweedie_deviance(jnp.asarray(y), b, reduction="sum",
+                                               check_values=False, **kw))(jnp.asarray(z))
+    with np.errstate(over="ignore"):
+        np.testing.assert_allclose(np.asarray(g), 2.0 * np.exp((2.0 - power) * z), rtol=1e-14)
+    # float32: the NaN began where e^((1-p) z) underflows (z > 206 at power 1.5)
+    z32 = jnp.asarray([300.0, -300.0], dtype=jnp.float32)
+    got = lk.tweedie_deviance(jnp.zeros(2, jnp.float32), z32, reduction="none", **kw)
+    np.testing.assert_array_equal(np.asarray(got), [np.inf, 0.0])

@@ -135,10 +135,22 @@ def _compare(args: argparse.Namespace) -> int:
         params = _estimator_params(args)
         X, y = split_target(read_table(args.data, command="compare"), args.target,
                             command="compare")
-        result = compare(X, y, _parse_losses(args.losses), metric=args.metric,
-                         n_splits=args.folds, n_repeats=args.repeats, estimator_params=params,
-                         n_jobs=args.jobs, random_state=args.seed, out=args.out,
-                         resume=args.resume, progress="auto", batched=args.batched)
+        from concurrent.futures import BrokenExecutor
+
+        try:
+            result = compare(X, y, _parse_losses(args.losses), metric=args.metric,
+                             n_splits=args.folds, n_repeats=args.repeats,
+                             estimator_params=params, n_jobs=args.jobs, random_state=args.seed,
+                             out=args.out, resume=args.resume, progress="auto",
+                             batched=args.batched)
+        except BrokenExecutor as error:  # joblib's TerminatedWorkerError: not a traceback
+            codes = [line for line in str(error).splitlines() if "exit code" in line]
+            fail("compare", "--jobs", f"{args.jobs} lost a worker process, killed while "
+                 "training (out of memory, or a signal" + (f"; {codes[0][:200]}" if codes
+                                                            else "") + ")",
+                 f"The fits done so far are in {args.out}/fits.json: run the same command "
+                 "with --resume to train only the missing ones, with fewer --jobs if memory "
+                 "ran out")
     paths = result.save(args.out)
     print(result)
     print()

@@ -1549,7 +1549,9 @@ def _tweedie_unit_deviance(xp: Namespace, y: Array, log_mu: Array | None, mu: Ar
     elif p == 1:
         at_zero = 2.0 * (mu - y)
     else:
-        at_zero = 2.0 * (xp.pow(mu, 2.0 - p) / (2.0 - p) - y * xp.pow(mu, 1.0 - p) / (1.0 - p))
+        # y = 0: the y term is 0, not 0 * inf where mu^(1-p) overflows (mu past exp's range)
+        y_term = xp.where(y == 0, 0.0, y * xp.pow(mu, 1.0 - p))
+        at_zero = 2.0 * (xp.pow(mu, 2.0 - p) / (2.0 - p) - y_term / (1.0 - p))
     return xp.where(positive, stable, at_zero)
 
 
@@ -1567,8 +1569,8 @@ def _tweedie_parts(xp: Namespace, y: Array, z: Array, *, p: float, log_input: bo
     :func:`losskit._array.with_derivative`).
 
     For log-means and a power other than 0, 1, 2, :func:`_tweedie_unit_deviance`'s terms
-    from six transcendental passes instead of about ten (the powers of ``mu = e^z`` as
-    ``e^(bz)`` and ``mu e^(bz)``, not ``pow(e^z, .)``; the derivative ``2 e^(bz) (mu - y)``
+    from seven transcendental passes instead of about ten (the powers of ``mu = e^z`` as
+    ``e^(bz)`` and ``e^(az)``, not ``pow(e^z, .)``; the derivative ``2 e^(bz) (mu - y)``
     shares them).
     """
     if log_input and p not in (0.0, 1.0, 2.0):
@@ -1581,11 +1583,14 @@ def _tweedie_parts(xp: Namespace, y: Array, z: Array, *, p: float, log_input: bo
         y_a = xp.sqrt(safe_y) if a == 0.5 else xp.pow(safe_y, a)
         stable = 2.0 * y_a * (xp.expm1(a * big_l) / a - xp.expm1(b * big_l) / b)
         mu, mu_b = xp.exp(z), xp.exp(b * z)
+        derivative = 2.0 * mu_b * (mu - y)
         if p >= 2:
-            value = xp.where(positive, stable, math.inf)
-        else:
-            value = xp.where(positive, stable, 2.0 * (mu * mu_b / a - y * mu_b / b))
-        return value, 2.0 * mu_b * (mu - y)
+            return xp.where(positive, stable, math.inf), derivative
+        # y <= 0: mu^(2-p) as e^(az), not e^z e^(bz) (inf * 0 past exp's range), and the y
+        # term 0 at y = 0, not 0 * inf
+        mu_a, y_mu_b = xp.exp(a * z), xp.where(y == 0, 0.0, y * mu_b)
+        value = xp.where(positive, stable, 2.0 * (mu_a / a - y_mu_b / b))
+        return value, xp.where(positive, derivative, 2.0 * (mu_a - y_mu_b))
     mu = xp.exp(z) if log_input else z
     if p == 0:
         value = (y - mu) * (y - mu)
