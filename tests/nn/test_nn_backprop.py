@@ -196,3 +196,25 @@ def test_losses_without_a_kernel_share_one_backward_pass(monkeypatch):
     assert calls == [2] * steps  # both callables' leaves, one call a step
     monkeypatch.setattr(torch.autograd, "grad", real)
     _assert_same(mixed(), mixed(), monkeypatch)
+
+
+def test_small_cpu_steps_take_the_kernels_numpy_path_with_the_same_numbers():
+    """A small CPU step's output error from a kernel without a native form (binary focal)
+    is the kernel's NumPy path; it equals the torch path to float rounding."""
+    from losskit.losses._classification_catalogue import _binary_focal_gradient
+
+    head = Head("binary_focal_loss", task="classification", n_classes=2)
+    grad = _backprop.raw_gradient(head)
+    assert grad is not None
+    gen = torch.Generator().manual_seed(0)
+    for dtype, rtol in ((torch.float32, 2e-6), (torch.float64, 1e-13)):
+        y = (torch.rand(3, 32, 1, generator=gen) > 0.5).to(dtype)
+        z = (torch.randn(3, 32, 1, generator=gen) * 8).to(dtype)
+        small = grad(y, z)
+        assert small.dtype == dtype and small.shape == z.shape
+        torch.testing.assert_close(small, _binary_focal_gradient(torch, y, z), rtol=rtol,
+                                   atol=0)
+        big_y = y.repeat(1, 200, 1)  # past _NUMPY_ELEMENTS: the torch path
+        big_z = z.repeat(1, 200, 1)
+        assert big_z.numel() > _backprop._NUMPY_ELEMENTS
+        torch.testing.assert_close(grad(big_y, big_z)[:, :32], small, rtol=rtol, atol=0)

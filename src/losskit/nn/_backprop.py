@@ -25,6 +25,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
 from losskit.losses import spec_of
@@ -79,6 +80,10 @@ def _logit_error(xp: object, y: torch.Tensor, eta: torch.Tensor) -> torch.Tensor
     return (1.0 - y) * torch.sigmoid(eta) - y * torch.sigmoid(-eta)
 
 
+#: raw outputs up to this many elements on the CPU take a kernel's NumPy path (below it a
+#: NumPy operation costs less than a torch call; measured at 32 x 1 and 50 x 32 x 1)
+_NUMPY_ELEMENTS = 4096
+
 #: native PyTorch forms of a kernel's gradient, by loss name, used when the loss is called
 #: without options (a loss-kernel form on torch tensors that is this fast makes them moot)
 _NATIVE_GRADIENTS: dict[str, Callable[..., torch.Tensor]] = {
@@ -121,8 +126,17 @@ def raw_gradient(head: Head) -> Callable[[torch.Tensor, torch.Tensor], torch.Ten
     if not params and loss_spec.name in _NATIVE_GRADIENTS:
         gradient = _NATIVE_GRADIENTS[loss_spec.name]
 
+    native = gradient is not kernel.gradient
+
     def grad(y: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
-        g = gradient(torch, y, raw, **params)
+        if not native and raw.device.type == "cpu" and raw.numel() <= _NUMPY_ELEMENTS:
+            # a small CPU step: the kernel's NumPy path on views of the same memory (its
+            # twenty-odd element-wise operations cost ~1 µs each in NumPy against ~3 µs as
+            # torch calls at 32 x 1: binary focal's output error 2.2 -> ~1.3x BCE's epoch)
+            g = torch.from_numpy(np.asarray(gradient(
+                np, y.detach().numpy(), raw.detach().numpy(), **params)))
+        else:
+            g = gradient(torch, y, raw, **params)
         if not per_row and raw.shape[-1] > 1:
             g = g / raw.shape[-1]
         return g
