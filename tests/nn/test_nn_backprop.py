@@ -148,7 +148,7 @@ def test_the_native_bce_output_error_is_the_kernels(dtype, low):
     head = Head("binary_cross_entropy", task="classification", n_classes=2)
     grad = _backprop.raw_gradient(head)
     # the batch uses the native form (the kernel's portable one is five times slower)
-    assert _backprop._logit_error in [c.cell_contents for c in grad.__closure__]
+    assert grad.form == "native"
     eta = torch.cat([torch.linspace(low, -low, 20001, dtype=dtype),
                      torch.tensor([0.0, -0.0, 17.0, -17.0, 40.0], dtype=dtype)])[:, None]
     eps = torch.finfo(dtype).eps

@@ -414,7 +414,6 @@ class _Batch:
         # the backward pass written out (no autograd graph through the network) where the
         # hidden activation's derivative is written out
         # (the output error from the loss's kernel, else through autograd on the loss alone)
-        raw_grads = [raw_gradient(head) for _, _, head in slices]
         by_hand = _BY_HAND and models[0].activation in ACTIVATION_GRADIENTS and \
             len(setups) * tr.batch_size <= BY_HAND_ROWS
         params: list[torch.Tensor] = []
@@ -433,6 +432,9 @@ class _Batch:
         W_all = _stack_rows([s.w if s.w is not None else
                              torch.ones(s.X.shape[0], dtype=dtype, device=device)
                              for s in setups], n_max)
+        # (a loss's closed form for hard labels where all its members' labels are 0 or 1)
+        raw_grads = [raw_gradient(head, labels=y) for (_, _, head), y in
+                     zip(slices, Y_all, strict=True)]
         weighted = [s.w is not None for s in setups]
         has_val = setups[0].val is not None  # all or none: grouped by it
         if has_val:
@@ -486,7 +488,8 @@ class _Batch:
                       per_step: torch.Tensor) -> torch.Tensor:
             """``d(sum of the members' weighted mean losses)/d raw`` (M, b, n_outputs): from
             the loss's kernel, scaled by ``factor`` (w_i / sum w), or through autograd on the
-            loss alone (its per-sample losses then go to ``per_step``)."""
+            loss alone (its per-sample losses then go to ``per_step``). ``ys``: each group's
+            labels as its output error takes them (``OutputError.labels``)."""
             b, o = raw.shape[1], raw.shape[2]
             parts: list[torch.Tensor | None] = []
             leaves, objective = [], None
@@ -494,7 +497,7 @@ class _Batch:
                 r = (raw if z - a == M else raw[a:z]).reshape((z - a) * b, o)
                 t = y.reshape((z - a) * b, *y.shape[2:])
                 if grad is not None:
-                    parts.append(grad(t, r).reshape(z - a, b, o).mul_(factor[a:z]))
+                    parts.append(grad.step(t, r).reshape(z - a, b, o).mul_(factor[a:z]))
                     continue
                 with torch.enable_grad():
                     leaf = r.detach().requires_grad_(True)
@@ -560,8 +563,11 @@ class _Batch:
                 # d(member's weighted mean)/d(l_i) = w_i / sum(w) over its minibatch
                 factor = (Wp / torch.where(den > 0, den, torch.ones_like(den))).unsqueeze(-1)
                 per_epoch = torch.empty((n_steps, M, bs), dtype=dtype, device=device)
+                # the labels as each group's output error takes them (once per epoch)
+                Yg = [y if g is None else g.labels(y)
+                      for y, g in zip(Yp, raw_grads, strict=True)]
                 # each step's views in one call per tensor (not an indexing call per step)
-                views = zip(Xp.unbind(0), zip(*(y.unbind(0) for y in Yp), strict=True),
+                views = zip(Xp.unbind(0), zip(*(y.unbind(0) for y in Yg), strict=True),
                             factor.unbind(0), per_epoch.unbind(0), raw_epoch.unbind(0),
                             strict=True)
                 with torch.no_grad():
