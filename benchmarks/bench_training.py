@@ -23,8 +23,9 @@ gets them: breast cancer (569 x 30, standardised; 200 epochs, binary cross-entro
 validation split, losskit ``MLPClassifier`` against scikit-learn's; the same with the other
 core kept busy by a spinning process (bounded in time); and binary focal loss against binary
 cross-entropy per epoch (40-epoch fits of each, interleaved, at least 5 pairs: the median epoch
-and the median fit's CPU time). Goals: losskit <= 1.2x scikit-learn, busy <= 2x quiet, focal
-<= 1.3x BCE. The first fit of the process is timed separately (it pays torch's lazy imports).
+and the median fit's CPU time; ``--focal`` runs this line alone). Goals: losskit <= 1.2x
+scikit-learn, busy <= 2x quiet, focal <= 1.3x BCE. The first fit of the process is timed
+separately (it pays torch's lazy imports).
 
 ``--stacked`` times one SGD step of M stacked small networks three ways (``torch.func`` vmap,
 batched products through autograd, batched products with the backward pass written out).
@@ -193,7 +194,19 @@ def single_fits(repeats: int) -> None:
             if spinner is not None:
                 spinner.terminate()
                 spinner.join()
-    X, y, _ = problems["breast cancer, 200 epochs"]
+    focal_vs_bce(repeats, *problems["breast cancer, 200 epochs"][:2])
+
+
+def focal_vs_bce(repeats: int, X: np.ndarray | None = None, y: np.ndarray | None = None
+                 ) -> None:
+    """Binary focal loss against BCE per epoch, breast cancer (the last line of ``--fits``;
+    alone with ``--focal``)."""
+    if X is None or y is None:
+        from sklearn.datasets import load_breast_cancer
+
+        X, y = load_breast_cancer(return_X_y=True)
+        X = ((X - X.mean(axis=0)) / np.maximum(X.std(axis=0), 1e-12)).astype(np.float32)
+        _fit_seconds(MLPClassifier, X[:100], y[:100], 1)  # the process's first fit
     losses = ("binary_cross_entropy", "binary_focal_loss")
     epochs: dict[str, list[float]] = {loss: [] for loss in losses}
     cpu: dict[str, list[float]] = {loss: [] for loss in losses}
@@ -282,6 +295,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fits", action="store_true",
                         help="issue 13's whole single fits, default threads (see above)")
+    parser.add_argument("--focal", action="store_true",
+                        help="only --fits' last line: binary focal vs BCE per epoch")
     parser.add_argument("--stacked", action="store_true",
                         help="one step of M stacked networks: torch.func vmap vs baddbmm")
     parser.add_argument("--n", type=int, default=20000)
@@ -297,6 +312,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.fits:
         single_fits(args.repeats)
+        return
+    if args.focal:
+        focal_vs_bce(args.repeats)
         return
     if args.stacked:
         stacked_steps()
