@@ -179,3 +179,78 @@ def test_poisson_jax_plain_product_equals_the_masked_one(rng):
     # checked, an infinite log-rate is still refused (the mask only mattered there)
     with pytest.raises(ValueError, match="y_pred"):
         lk.poisson_nll(jnp.zeros(2), jnp.asarray([0.0, -math.inf]))
+
+
+# ----------------------------------------------------------------- checks in fewer passes
+
+CHECKED = [(lk.poisson_nll, {}), (lk.gamma_nll, {"log_input": True}),
+           (lk.tweedie_deviance, {"power": 1.5, "log_input": True}),
+           (lk.gaussian_nll, {}), (lk.laplace_nll, {"scale": 1.0}),
+           (lk.student_t_nll, {"df": 3.0}), (lk.mean_absolute_error, {}),
+           (lk.mean_squared_error, {}), (lk.log_cosh_loss, {})]
+
+
+@pytest.mark.parametrize(("fn", "kw"), CHECKED, ids=lambda v: getattr(v, "__name__", ""))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_pass_checks_name_the_same_argument_as_before(fn, kw, dtype):
+    y = np.array([1.0, 2.0, 3.0, 4.0], dtype)
+    z = np.array([0.5, 0.1, -0.2, 1.0], dtype)
+    for bad_y, bad_z, name in ((math.nan, None, "y_true"), (math.inf, None, "y_true"),
+                               (None, math.nan, "y_pred"), (None, -math.inf, "y_pred")):
+        yy, zz = y.copy(), z.copy()
+        if bad_y is not None:
+            yy[2] = bad_y
+        if bad_z is not None:
+            zz[1] = bad_z
+        with pytest.raises(ValueError, match=f"{fn.__name__}: {name} has NaN or infinite "
+                                             r"values \(1 of 4, first at index [12]\)"):
+            fn(yy, zz, **kw)
+        # a zero target times an infinite prediction (NaN in the dot) is found too
+        yy, zz = y.copy(), z.copy()
+        yy[0], zz[0] = 0.0, math.inf
+        with pytest.raises(ValueError, match=f"{fn.__name__}: y_pred has NaN or infinite"):
+            fn(yy, zz, **kw)
+    # finite inputs whose products overflow the dot are accepted (the two checks pass)
+    yy, zz = y.copy(), z.copy()
+    yy[:2], zz[:2] = float(np.finfo(dtype).max) / 2, 3.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert not math.isfinite(np.vdot(yy, zz))
+        fn(yy, zz, **kw, reduction="none")
+
+
+@pytest.mark.parametrize(("fn", "kw", "name", "y"), [
+    (lk.poisson_nll, {}, "y_true", [1.0, -1.0]),
+    (lk.gamma_nll, {"log_input": True}, "y_true", [1.0, 0.0]),
+    (lk.tweedie_deviance, {"power": 2.5, "log_input": True}, "y_true", [1.0, 0.0]),
+    (lk.tweedie_deviance, {"power": 1.5, "log_input": True}, "y_true", [1.0, -1e-30]),
+])
+def test_domain_after_the_finite_check_reads_the_minimum_with_the_old_message(fn, kw, name, y):
+    with pytest.raises(ValueError, match=rf"{name} has values outside \(?\[?0, inf\) \(.* at "
+                                         r"index 1; min .*, max 1\)"):
+        fn(np.array(y), np.array([0.1, 0.2]), **kw)
+    zero_ok = fn is lk.poisson_nll or kw.get("power", 2.0) < 2
+    inside = np.array([1.0, 0.0 if zero_ok else 2.0])
+    assert math.isfinite(float(fn(inside, np.array([0.1, 0.2]), **kw)))
+
+
+@pytest.mark.parametrize("power", [1.0, 1.5, 2.0, 3.0, 1.2, -1.0])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("zeros", [False, True])
+def test_tweedie_numpy_in_place_forms_are_the_generic_numbers(power, dtype, zeros, rng):
+    # positive targets: the careful form in three buffers, the gradient in two; bit for bit
+    # the generic (array-api-strict, where-based) value and within rounding its gradient
+    if zeros and power >= 2:
+        pytest.skip("targets must be > 0 at power >= 2")
+    y = (rng.gamma(2.0, 1.0, 3000) + 0.01).astype(dtype)
+    if zeros:
+        y[::7] = 0.0
+    z = (np.log(y + 0.5) + rng.normal(size=3000)).astype(dtype)
+    kw = {"power": power, "log_input": True}
+    got = lk.tweedie_deviance(y, z, reduction="none", **kw)
+    want = np.asarray(lk.tweedie_deviance(xps.asarray(y), xps.asarray(z), reduction="none",
+                                          **kw))
+    np.testing.assert_array_equal(got, want)
+    g = lk.gradient(lk.tweedie_deviance, y, z, **kw)
+    gw = np.asarray(lk.gradient(lk.tweedie_deviance, xps.asarray(y), xps.asarray(z), **kw))
+    np.testing.assert_array_equal(g, gw)
