@@ -254,3 +254,38 @@ def test_tweedie_numpy_in_place_forms_are_the_generic_numbers(power, dtype, zero
     g = lk.gradient(lk.tweedie_deviance, y, z, **kw)
     gw = np.asarray(lk.gradient(lk.tweedie_deviance, xps.asarray(y), xps.asarray(z), **kw))
     np.testing.assert_array_equal(g, gw)
+
+
+@pytest.mark.parametrize("k", [2, 3, 4, 5, 6, 7])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_mixture_numpy_column_reductions_are_the_axis_reductions(k, dtype, rng):
+    # a few components: the row maximum and sum over the columns, bit for bit the
+    # reductions along the last axis they replace, edges included
+    from losskit.losses._likelihood import _logsumexp
+
+    a = (rng.normal(size=(500, k)) * 30).astype(dtype)
+    a[0, 0], a[1, :], a[2, 1], a[3, :] = -np.inf, -np.inf, np.inf, np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = np.max(a, axis=-1, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0.0).astype(dtype)
+        want = np.log(np.sum(np.exp(a - m), axis=-1)) + m[..., 0]
+        got = _logsumexp(np, a)
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_mixture_numpy_equals_the_generic_path(dtype, rng):
+    n, k = 400, 3
+    raw = (rng.normal(size=(n, 3 * k)) * 4).astype(dtype)
+    raw[1, 0], raw[2, 2 * k:] = 50.0, -40.0
+    y = rng.normal(size=n).astype(dtype)
+    tol = {"rtol": 1e-5, "atol": 1e-5} if dtype == np.float32 else {"rtol": 1e-12}
+    got = lk.gaussian_mixture_nll(y, raw, reduction="none")
+    want = np.asarray(lk.gaussian_mixture_nll(xps.asarray(y), xps.asarray(raw),
+                                              reduction="none"))
+    np.testing.assert_allclose(got, want, **tol)
+    g = lk.gradient(lk.gaussian_mixture_nll, y, raw)
+    gw = np.asarray(lk.gradient(lk.gaussian_mixture_nll, xps.asarray(y), xps.asarray(raw)))
+    np.testing.assert_allclose(g, gw, **tol)
