@@ -1720,9 +1720,10 @@ def _tweedie_parts(xp: Namespace, y: Array, z: Array, *, p: float, log_input: bo
     :func:`losskit._array.with_derivative`).
 
     For log-means and a power other than 0, 1, 2, :func:`_tweedie_unit_deviance`'s terms
-    from seven transcendental passes instead of about ten (the powers of ``mu = e^z`` as
-    ``e^(bz)`` and ``e^(az)``, not ``pow(e^z, .)``; the derivative ``2 e^(bz) (mu - y)``
-    shares them).
+    from six transcendental passes instead of about ten (the powers of ``mu = e^z`` as
+    ``e^(bz)`` and ``e^(az)``, not ``pow(e^z, .)``; the derivative ``2 (e^(az) - y e^(bz))``
+    shares them). Entries the careful form cannot give (it overflowed, or ``y = 0``) take
+    the textbook form, never NaN for finite inputs (float32 past ``exp``'s range was).
     """
     if log_input and p > 1.0 and p != 2.0:
         # one select, where there were four: every term from y0 = max(y, 0) (y >= 0 here),
