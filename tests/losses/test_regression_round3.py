@@ -289,3 +289,13 @@ def test_mixture_numpy_equals_the_generic_path(dtype, rng):
     g = lk.gradient(lk.gaussian_mixture_nll, y, raw)
     gw = np.asarray(lk.gradient(lk.gaussian_mixture_nll, xps.asarray(y), xps.asarray(raw)))
     np.testing.assert_allclose(g, gw, **tol)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])  # (JAX warns casting 1e300)
+def test_gaussian_inverse_variance_past_the_dtype_keeps_the_mask(backend):
+    # 1/1e-300 is a finite Python float but inf in float32: an exact prediction stays 0
+    to = BACKENDS[backend]
+    y = to(np.zeros(3, np.float32))
+    got = _np(lk.gaussian_nll(y, to(np.zeros(3, np.float32)), var=1e-300, reduction="none",
+                              check_values=False))
+    np.testing.assert_allclose(got, 0.5 * math.log(1e-300), rtol=1e-6)
