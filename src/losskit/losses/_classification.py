@@ -26,6 +26,7 @@ from losskit._array import (
     row_dot,
     safe_log,
     safe_log1m,
+    select,
     sigmoid,
     take_labels,
     to_bool,
@@ -950,8 +951,16 @@ def _categorical_parts(inputs: Inputs, weights: Array | None, from_logits: bool,
         per_sample = -a_dot_log_p
     else:
         row_total, p_in = _normalised_rows(xp, inputs.y_pred, policy)
-        log_p, p, inside = _clipped_log(xp, p_in, default_eps(inputs, eps, policy),
-                                        unused=a == 0)
+        clip = default_eps(inputs, eps, policy)
+        if isinstance(p_in, np.ndarray) and isinstance(a, np.ndarray) and \
+                maybe_nonzero(clip) and not is_traced(clip):
+            # NumPy, eps > 0: _clipped_log's clip and log, its mask of the clip left to the
+            # gradient (measured at 333334 x 3 float32: 2.5 -> 0.9 ms for the clipped log;
+            # the value's mask of unused entries is only read with eps = 0)
+            p = np.clip(p_in, clip, 1.0 - clip)
+            log_p, inside = np.log(p), None
+        else:
+            log_p, p, inside = _clipped_log(xp, p_in, clip, unused=a == 0)
         per_sample = -row_dot(xp, a, log_p)
 
     def scaled_gradient(scale: Array | float) -> Array:
@@ -959,10 +968,18 @@ def _categorical_parts(inputs: Inputs, weights: Array | None, from_logits: bool,
             # d/dz_j of -sum_c a_c log softmax(z)_c = softmax(z)_j * sum_c a_c - a_j
             a_total = xp.sum(a, axis=-1)
             return terms.scaled_probabilities(a_total * scale) - a * _per_row(scale)
-        g = xp.where(inside, -mul_zero_safe(xp, a, 1.0 / p), 0.0)
+        if inside is None:  # the NumPy path above: the same numbers in one buffer
+            inside_p = (p_in >= clip) & (p_in <= 1.0 - clip)
+            g = np.reciprocal(p)
+            g = mul_zero_safe(xp, a, g)
+            np.negative(g, out=g)
+            g = select(xp, inside_p, g, 0.0)
+        else:
+            g = xp.where(inside, -mul_zero_safe(xp, a, 1.0 / p), 0.0)
         if row_total is not None:
             # through p / sum(p): d/dp_j = (g_j(p_hat) + sum_c a_c [inside_c]) / sum(p)
-            active = xp.sum(xp.where(inside, a, 0.0), axis=-1)
+            active = xp.sum(xp.where(inside if inside is not None else inside_p, a, 0.0),
+                            axis=-1)
             g = (g + active[..., None]) / row_total[..., None]
         return g * _per_row(scale)
 
