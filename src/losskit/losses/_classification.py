@@ -13,6 +13,7 @@ from losskit._array import (
     Array,
     Namespace,
     SoftmaxTerms,
+    _limit_of_infinite_rows,
     add_at_labels,
     device,
     first_index,
@@ -1374,6 +1375,15 @@ def _sparse_parts(inputs: Inputs, labels: Array, hit: Array | float, spread: Arr
     """The sparse cross-entropy of every sample and its scaled gradient (no class mask)."""
     xp = inputs.xp
     terms = probabilities = None
+    if (from_logits and spread is None and isinstance(hit, float) and hit == 1.0
+            and aac.is_jax_namespace(xp) and inputs.y_pred.shape[-1] <= _JAX_FEW_CLASSES):
+        z = inputs.y_pred
+        per_sample = with_derivative(xp, _jax_sparse_parts, labels, z)
+
+        def jax_gradient(scale: Array | float) -> Array:
+            return _jax_sparse_parts(xp, labels, z)[1] * _per_row(scale)
+
+        return per_sample, jax_gradient
     if from_logits:
         terms, log_p_y, smooth = log_softmax_at(
             xp, inputs.y_pred, labels=labels, vectors=() if spread is None else (spread,),
@@ -1394,6 +1404,47 @@ def _sparse_parts(inputs: Inputs, labels: Array, hit: Array | float, spread: Arr
                                              scale))
 
     return per_sample, scaled_gradient
+
+
+#: JAX: the sparse cross-entropy of at most this many classes takes _jax_sparse_parts
+_JAX_FEW_CLASSES = 16
+
+
+def _jax_sparse_parts(xp: Namespace, labels: Array, z: Array) -> tuple[Array, Array]:
+    r"""``logsumexp(z) − z_y`` per row and its gradient ``softmax(z) − onehot(y)``, for
+    :func:`with_derivative` (JAX, a few classes): ``log Σ e^(z − m) + (m − z_y)``, ``m`` the
+    row maximum, with ``z_y`` gathered from the logits (a gather from ``z − m`` kept the
+    shifted logits in memory), the same numbers as :func:`log_softmax_at`. Rows holding
+    ``+inf`` take their limit as there, in a branch (``lax.cond``) taken only when one
+    exists: replacing them in every call, as traced code must without it, cost as much as
+    the loss. Measured at 333334 x 3 float32, ``jit``: the value 6.4 -> 4.6-5.2 ms, with the
+    gradient 11.7 -> 4.8-5.1 ms (optax's ``softmax_cross_entropy_with_integer_labels`` 4.6
+    and 5.9-7.4 ms); at 100 and 1000 classes the derivative computed in the forward pass
+    was slower with the gradient (1.9-2.4 against 1.5-1.7 ms): those take the generic path.
+    A row that is all ``-inf`` gives NaN, as there."""
+    import jax
+
+    m = jax.lax.stop_gradient(xp.max(z, axis=-1))
+    infinite = m == math.inf
+
+    def plain() -> tuple[Array, Array]:
+        return _jax_log_softmax_rows(xp, z, m, labels)
+
+    def limit() -> tuple[Array, Array]:
+        replaced = _limit_of_infinite_rows(xp, z, m)
+        return _jax_log_softmax_rows(xp, replaced, xp.where(infinite, 0.0, m), labels)
+
+    value, p = jax.lax.cond(xp.any(infinite), limit, plain)
+    classes = xp.arange(z.shape[-1], dtype=labels.dtype)
+    return value, p - xp.astype(classes == labels[..., None], z.dtype)
+
+
+def _jax_log_softmax_rows(xp: Namespace, z: Array, m: Array, labels: Array
+                          ) -> tuple[Array, Array]:
+    """``(logsumexp(z) − z_y, softmax(z))`` given the row shift ``m``."""
+    exp = xp.exp(z - m[..., None])
+    total = xp.sum(exp, axis=-1)
+    return xp.log(total) + (m - take_labels(xp, z, labels)), exp * (1.0 / total)[..., None]
 
 
 def _masked_sparse(func: str, inputs: Inputs, labels: Array, mask: Masked,

@@ -1093,7 +1093,7 @@ def _numpy_categorical_hinge(y: Array, s: Array, *, one_hot: bool
     gap, shifted, rival_max, target)``, or ``None`` (another library; or a score that is
     not finite in a row's target score or rivals' maximum: the generic path).
 
-    The target's score is ``(t · s) @ 1`` and the rivals' maximum the row maximum of
+    The target's score is ``(t · s) · 1`` and the rivals' maximum the row maximum of
     ``s − t · max_float`` (as the PyTorch kernel: the other scores are unchanged, and where
     the shifted target wins every rival is below ``s_y − max_float``, so the loss is 0
     either way), with ``t`` the one-hot rows (``y`` itself once checked, else ``[y > 0]``):
@@ -1107,7 +1107,7 @@ def _numpy_categorical_hinge(y: Array, s: Array, *, one_hot: bool
     target = y if one_hot and y.dtype == s.dtype else (y > 0.0).astype(s.dtype)
     ones = np.ones(s.shape[-1], dtype=s.dtype)
     product = target * s
-    true_score = product @ ones
+    true_score = row_dot(np, ones, product)  # one thread (see _array._numpy_row_dot)
     np.multiply(target, np.finfo(s.dtype).max, out=product)
     shifted = np.subtract(s, product, out=product)
     rival_max = row_max(np, shifted)
@@ -1127,7 +1127,8 @@ def _numpy_categorical_hinge_gradient(gap: np.ndarray, shifted: np.ndarray,
     first, as ``argmax`` does."""
     rival = (shifted == rival_max[:, None]).astype(shifted.dtype)
     active = gap > 0.0
-    ties = np.flatnonzero(active & (rival @ np.ones(rival.shape[-1], dtype=rival.dtype) != 1))
+    ties = np.flatnonzero(active & (row_dot(np, np.ones(rival.shape[-1], dtype=rival.dtype),
+                                            rival) != 1))
     if ties.size:
         rival[ties] = 0.0
         rival[ties, np.argmax(shifted[ties], axis=-1)] = 1.0
