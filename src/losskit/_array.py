@@ -565,6 +565,8 @@ def row_max(xp: Namespace, x: Array) -> Array:
 
 _FEW_CLASSES = 32
 _BLOCK_ROWS = 8192
+#: OpenBLAS computes a matrix-vector product of fewer elements than this in one thread
+_BLAS_ONE_THREAD = 9216
 
 
 def row_dot(xp: Namespace, a: Array, x: Array) -> Array:
@@ -586,9 +588,12 @@ def _numpy_row_dot(a: np.ndarray, x: np.ndarray) -> np.ndarray:
     matrix-vector product on threads that spin (measured at 1e6 float32 elements, process
     CPU time, two loaded cores: 7 ms, and 20 ms wall, against 0.3-0.6 ms for ``einsum``).
     Rows of up to 8 terms against one vector are contracted in transposed blocks held in
-    cache (333334 x 3: 0.85 ms; ``einsum`` over the short axis 1.5-2.9 ms)."""
+    cache (333334 x 3: 0.85 ms; ``einsum`` over the short axis 1.5-2.9 ms). Products too
+    small for OpenBLAS to thread (a 64-row batch) stay ``x @ a``, the cheapest call there."""
     if a.ndim != 1:
         return np.einsum("...c,...c->...", a, x)
+    if x.size < _BLAS_ONE_THREAD:
+        return x @ a  # BLAS runs a product this small in one thread (and is fastest here)
     if x.ndim != 2 or x.shape[-1] > 8:
         return np.einsum("...c,c->...", x, a)
     out = np.empty(x.shape[0], dtype=np.result_type(a, x))

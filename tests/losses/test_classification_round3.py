@@ -183,11 +183,17 @@ def test_jax_sparse_ce_many_classes_keep_the_generic_path(rng):
 
 @pytest.mark.parametrize("n_classes", [1, 2, 3, 8, 9, 40])
 def test_row_dot_against_float64(dtype, n_classes, rng):
-    x = rng.normal(size=(20000, n_classes)).astype(dtype)
+    for x in (rng.normal(size=(20000, n_classes)).astype(dtype),
+              rng.normal(size=(64, n_classes)).astype(dtype)):  # BLAS below 9216 elements
+        _check_row_dot(x, rng)
+
+
+def _check_row_dot(x, rng):
+    dtype, (n, n_classes) = x.dtype, x.shape
     for a in (rng.normal(size=n_classes).astype(dtype), np.ones(n_classes, dtype=dtype),
               rng.normal(size=x.shape).astype(dtype)):
         got = _array.row_dot(np, a, x)
-        assert got.dtype == dtype and got.shape == (20000,)
+        assert got.dtype == dtype and got.shape == (n,)
         exact = np.sum(a.astype(np.float64) * x.astype(np.float64), axis=-1)
         scale = np.sum(np.abs(a.astype(np.float64) * x), axis=-1)
         assert np.all(np.abs(got - exact) <= 4 * n_classes * np.finfo(dtype).eps * scale)
