@@ -24,6 +24,7 @@ import numpy as np
 from losskit._array import (
     Array,
     Namespace,
+    _numpy_row_dot,
     add_at_labels,
     as_array,
     device,
@@ -654,6 +655,13 @@ def _signed_labels(func: str, xp: Namespace, y: Array, check_values: bool,
         if to_bool(func, xp.any(y == 0.0) & xp.any(y == -1.0)):
             fail(func, "y_true", "mixes labels 0 and -1",
                  "Use one coding for the negative class: 0/1 or -1/+1")
+    if aac.is_jax_namespace(xp):
+        # y (y + 1) - 1: the same signs for the labels -1, 0, 1 (exact in floating point),
+        # without a comparison: XLA on CPU does not vectorise a comparison fused into the
+        # loss's sum (measured at 1e6 float32, jit of the hinge value: 1.8 -> 0.9 ms, the
+        # plain relu(1 - (2y - 1) s).mean() 0.8 ms). Checked labels are -1, 0 or 1; with
+        # check_values=False other values give other (unchecked) signs
+        return y * (y + 1.0) - 1.0
     # 2 * [y > 0] - 1: 1 -> +1, 0 and -1 -> -1
     return 2.0 * xp.astype(y > 0.0, y.dtype) - 1.0
 
@@ -1086,7 +1094,7 @@ def _numpy_categorical_hinge(y: Array, s: Array, *, one_hot: bool
     gap, shifted, rival_max, target)``, or ``None`` (another library; or a score that is
     not finite in a row's target score or rivals' maximum: the generic path).
 
-    The target's score is ``(t · s) @ 1`` and the rivals' maximum the row maximum of
+    The target's score is ``(t · s) · 1`` and the rivals' maximum the row maximum of
     ``s − t · max_float`` (as the PyTorch kernel: the other scores are unchanged, and where
     the shifted target wins every rival is below ``s_y − max_float``, so the loss is 0
     either way), with ``t`` the one-hot rows (``y`` itself once checked, else ``[y > 0]``):
@@ -1100,7 +1108,7 @@ def _numpy_categorical_hinge(y: Array, s: Array, *, one_hot: bool
     target = y if one_hot and y.dtype == s.dtype else (y > 0.0).astype(s.dtype)
     ones = np.ones(s.shape[-1], dtype=s.dtype)
     product = target * s
-    true_score = product @ ones
+    true_score = _numpy_row_dot(ones, product)  # ``product @ ones`` in one thread
     np.multiply(target, np.finfo(s.dtype).max, out=product)
     shifted = np.subtract(s, product, out=product)
     rival_max = row_max(np, shifted)
@@ -1120,7 +1128,8 @@ def _numpy_categorical_hinge_gradient(gap: np.ndarray, shifted: np.ndarray,
     first, as ``argmax`` does."""
     rival = (shifted == rival_max[:, None]).astype(shifted.dtype)
     active = gap > 0.0
-    ties = np.flatnonzero(active & (rival @ np.ones(rival.shape[-1], dtype=rival.dtype) != 1))
+    ties = np.flatnonzero(active & (_numpy_row_dot(np.ones(rival.shape[-1], dtype=rival.dtype),
+                                                   rival) != 1))
     if ties.size:
         rival[ties] = 0.0
         rival[ties, np.argmax(shifted[ties], axis=-1)] = 1.0
