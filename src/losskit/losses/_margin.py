@@ -10,7 +10,17 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from losskit._array import Array, device, first_index, take_labels, to_bool, to_float
+import array_api_compat as aac
+
+from losskit._array import (
+    Array,
+    device,
+    first_index,
+    index_dtype,
+    take_labels,
+    to_bool,
+    to_float,
+)
 from losskit._validation import (
     Constraint,
     Integer,
@@ -230,7 +240,25 @@ def multilabel_margin_loss(
                  f"{index_text(index)}, not a class index in "
                  f"[0, {n_classes}) or -1", "List each row's target classes, then pad with -1")
     # the slots before the first -1, and how often each class is listed there
-    listed = xp.cumulative_sum(xp.astype(y == -1.0, xp.int64), axis=-1) == 0
+    if aac.is_torch_array(s) and s.ndim == 2:
+        # PyTorch's own kernel, the same sum (measured at 1e6 scores, C = 3, float32, one
+        # thread: 8x faster than the (n, C, C) pairs below, forward and backward); the labels
+        # are checked above, its gradient is the one of this formula
+        import torch
+        loss = torch.nn.functional.multilabel_margin_loss(s, y.to(torch.int64), reduction="none")
+
+        def native_gradient() -> Array:
+            with torch.enable_grad():
+                leaf = s.detach().requires_grad_()
+                value = torch.nn.functional.multilabel_margin_loss(
+                    leaf, y.to(torch.int64), reduction="sum")
+                return torch.autograd.grad(value, leaf)[0]
+
+        return weighted_parts(func, inputs, loss, native_gradient, inputs.sample_weight,
+                              check_values=check_values, convention=convention)
+    # the running count of -1s, in the configuration's index dtype (int64 is truncated by JAX
+    # without x64, with a warning at every call)
+    listed = xp.cumulative_sum(xp.astype(y == -1.0, index_dtype(xp)), axis=-1) == 0
     classes = xp.arange(n_classes, dtype=s.dtype, device=device(s))
     counts = xp.sum(_indicator(xp, listed[..., None] & (y[..., None] == classes), s), axis=-2)
     others = _indicator(xp, counts == 0, s)
