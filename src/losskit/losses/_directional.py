@@ -39,6 +39,7 @@ from losskit._array import (
 from losskit._validation import Boolean, check_finite, check_nonempty, fail, index_text
 from losskit.losses._core import Inputs, PerSample, loss_function, prepare
 from losskit.losses._elementwise import per_sample
+from losskit.losses._embedding import _dot
 from losskit.losses._spec import Case, Kernel, LossExplanation
 
 __all__ = [
@@ -174,7 +175,7 @@ def _series_bessel_terms(xp: Namespace, kappa: Array) -> tuple[Array, Array]:
 
 
 def _norm(xp: Namespace, eta: Array) -> Array:
-    return xp.sqrt(xp.sum(eta * eta, axis=-1))
+    return xp.sqrt(_dot(xp, eta, eta))
 
 
 # -------------------------------------------------------------------------- von Mises kernel
@@ -197,7 +198,7 @@ def _direction_hessian(xp: Namespace, eta: Array, ratio: Array, slope: Array) ->
     """Diagonal of :math:`A'(\\kappa)\\hat\\eta\\hat\\eta^T + (A/\\kappa)(I - \\hat\\eta
     \\hat\\eta^T)`: ``ratio`` is :math:`A/\\kappa`, ``slope`` :math:`A'`; at :math:`\\kappa = 0`
     both are equal and the direction does not matter."""
-    kappa2 = xp.sum(eta * eta, axis=-1)
+    kappa2 = _dot(xp, eta, eta)
     safe = xp.where(kappa2 > 0, kappa2, 1.0)
     share = xp.where((kappa2 > 0)[..., None], eta * eta / safe[..., None], 0.0)
     return slope[..., None] * share + ratio[..., None] * (1.0 - share)
@@ -259,7 +260,7 @@ def langevin_over_kappa(xp: Namespace, kappa: Array) -> tuple[Array, Array]:
 def _vmf_value(xp: Namespace, y: Array, eta: Array) -> Array:
     kappa = _norm(xp, eta)
     # -log[kappa exp(eta . x) / (4 pi sinh kappa)] with kappa - eta . x = kappa (1 - cos) >= 0
-    return (kappa - xp.sum(eta * y, axis=-1)) + math.log(4.0 * math.pi) \
+    return (kappa - _dot(xp, eta, y)) + math.log(4.0 * math.pi) \
         + _log_sinhc_minus_kappa(xp, kappa)
 
 
