@@ -4,8 +4,13 @@ Run: ``python benchmarks/bench_catalogue.py [--quick] [--repeats R] [--only NAME
 
 Rows: every registered loss (``losskit.losses.loss_specs()``) and every family
 (``losskit.families.registered_families()``). Inputs are built at size from each one's worked
-example (``spec.explanation.case``): the example's target repeated (integer labels and 0/1
-labels drawn at random, one-hot rows too), its raw output plus N(0, 1) noise, float32.
+example (``spec.explanation.case``): the example's target repeated (integer labels, 0/1 and
+±1 labels drawn at random, one-hot rows too; label sequences and sets kept), its raw output
+plus N(0, 1) noise, float32 (stacked pairs and triplets keep their stacked axes; per-element
+probabilities get the noise on the logit scale; array options such as
+``linear_cross_entropy``'s ``weight`` become each backend's arrays). The losses of a whole
+batch (``ntxent``, ``circle_loss``) get one batch of ``sqrt(1e6)`` embeddings (their
+similarity matrix has 1e6 elements), the example's labels repeated as new classes.
 
 Columns, per backend, the ratio of losskit's time to the reference's, both timed in this
 process, interleaved (best of R, each timed call preceded by an untimed one: on a shared machine
@@ -22,11 +27,13 @@ loss, else the formula in ``jax.numpy``; both ``jax.jit`` of the value or of
 ``jax.value_and_grad``; losskit with ``check_values=False``, as value checks need concrete
 arrays); NumPy values against scikit-learn / SciPy where they have the loss, else the formula
 in NumPy, and NumPy ``losskit.value_and_gradient`` against PyTorch eager forward + backward (NumPy
-has no autograd). losskit runs with its default value checks on NumPy and torch; the last
-column is torch ``v+g L`` with ``check_values=False``. ``agree`` is the largest relative
-difference of the two values on the small batch (float64 on NumPy): it shows that both sides
+has no autograd). losskit runs with its default value checks on NumPy and torch; the
+column ``torch v+g L off`` is torch ``v+g L`` with ``check_values=False``. ``agree`` is the
+largest relative difference of the two values on the small batch (float64 on NumPy): it shows that both sides
 compute the same loss (PyTorch's ``poisson_nll_loss(full=True)`` uses Stirling's
-approximation, so the Poisson family differs there by design).
+approximation, so the Poisson family differs there by design); ``agree jax`` the same in
+float32 against the JAX reference. ``not run``: why a row, a size or a backend could not be
+built or run (the run goes on).
 """
 
 from __future__ import annotations
