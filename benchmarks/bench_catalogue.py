@@ -29,11 +29,11 @@ arrays); NumPy values against scikit-learn / SciPy where they have the loss, els
 in NumPy, and NumPy ``losskit.value_and_gradient`` against PyTorch eager forward + backward (NumPy
 has no autograd). losskit runs with its default value checks on NumPy and torch; the
 column ``torch v+g L off`` is torch ``v+g L`` with ``check_values=False``. ``agree`` is the
-largest relative difference of the two values on the small batch (float64 on NumPy): it shows that both sides
-compute the same loss (PyTorch's ``poisson_nll_loss(full=True)`` uses Stirling's
-approximation, so the Poisson family differs there by design); ``agree jax`` the same in
-float32 against the JAX reference. ``not run``: why a row, a size or a backend could not be
-built or run (the run goes on).
+largest relative difference of the two values on the small batch (float64 on NumPy): it
+shows that both sides compute the same loss (PyTorch's ``poisson_nll_loss(full=True)``
+uses Stirling's approximation, so the Poisson family differs there by design); ``agree
+jax`` the same in float32 against the JAX reference. ``not run``: why a row, a size or a
+backend could not be built or run (the run goes on).
 """
 
 from __future__ import annotations
