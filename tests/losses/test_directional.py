@@ -15,6 +15,7 @@ import losskit as lk
 from losskit.losses._directional import (
     VON_MISES_FISHER_KERNEL,
     VON_MISES_KERNEL,
+    _series_bessel_terms,
     bessel_terms,
 )
 
@@ -42,6 +43,23 @@ def test_bessel_terms_are_scipys_at_every_concentration():
     safe = np.where(KAPPAS > 0, KAPPAS, 1.0)
     expected = np.where(KAPPAS > 0, special.i1e(KAPPAS) / special.i0e(KAPPAS) / safe, 0.5)
     np.testing.assert_allclose(ratio, expected, rtol=1e-14)
+
+
+@pytest.mark.parametrize("library", ["torch", "jax"])
+def test_bessel_terms_of_every_library_agree_with_the_series(library):
+    """NumPy, torch and JAX take their own scaled Bessel functions (Cephes); any other array
+    library the power series and asymptotic expansion: the two agree at every concentration."""
+    if library == "jax":
+        jax = pytest.importorskip("jax")
+        jax.config.update("jax_enable_x64", True)
+        xp = __import__("jax.numpy", fromlist=["numpy"])
+    else:
+        xp = torch
+    kappa = xp.asarray(KAPPAS, dtype=xp.float64)
+    log_i0e, ratio = (np.asarray(a) for a in bessel_terms(xp, kappa))
+    series_log, series_ratio = _series_bessel_terms(XP, KAPPAS)
+    np.testing.assert_allclose(log_i0e, series_log, rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(ratio, series_ratio, rtol=1e-14)
 
 
 def test_von_mises_is_scipys_negative_log_density():

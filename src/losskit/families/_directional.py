@@ -24,6 +24,7 @@ from losskit.losses import (
     von_mises_fisher_nll,
     von_mises_nll,
 )
+from losskit.losses._embedding import _dot
 
 __all__ = ["VonMises", "VonMisesFisher"]
 
@@ -58,7 +59,7 @@ class _Direction(Family):
         return hessian(xp, y, raw)
 
     def _norm(self, xp: Namespace, raw: Array) -> Array:
-        return xp.sqrt(xp.sum(raw * raw, axis=-1))
+        return xp.sqrt(_dot(xp, raw, raw))
 
     def _direction(self, xp: Namespace, raw: Array) -> Array:
         """The norms of ``raw``, refusing a zero vector (concentration 0: no mean direction)."""

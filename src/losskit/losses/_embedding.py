@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import array_api_compat as aac
 import numpy as np
 
 from losskit._array import Array, first_index, log_sigmoid, sigmoid, to_bool, to_float
@@ -51,9 +52,18 @@ def _indicator(xp: Any, mask: Array, like: Array) -> Array:
     return xp.astype(mask, like.dtype)
 
 
+def hinge(xp: Any, x: Array) -> Array:
+    """``max(x, 0)``; on torch tensors ``torch.relu`` (measured at 1e6 float32: the backward
+    of ``maximum`` with 0 took 69 ms a call, relu's 2 ms), whose derivative 0 at ``x = 0``
+    is the one losskit's analytic gradients take (``maximum`` splits it in halves there)."""
+    if aac.is_torch_array(x):
+        return x.relu()
+    return xp.maximum(x, 0.0)
+
+
 def check_signs(func: str, xp: Any, y: Array) -> None:
     """Targets are -1 or +1 (the error names the first other value)."""
-    bad = ~((y == 1.0) | (y == -1.0))
+    bad = xp.abs(y) != 1.0  # NaN too; two passes where (y == 1) | (y == -1) took four
     if to_bool(func, xp.any(bad)):
         index = first_index(xp, bad)
         where = index_text(index)
@@ -185,7 +195,7 @@ def margin_ranking_loss(
     if check_values:
         check_signs(func, xp, y)
     gap = margin - y * (inputs.y_pred[..., 0] - inputs.y_pred[..., 1])
-    loss, k = mean_over_outputs(xp, xp.maximum(gap, 0.0))
+    loss, k = mean_over_outputs(xp, hinge(xp, gap))
 
     def gradient() -> Array:
         g = xp.where(gap > 0.0, -y, 0.0) / k
@@ -273,7 +283,7 @@ def hinge_embedding_loss(
         check_signs(func, xp, y)
     similar, dissimilar = y != -1.0, y != 1.0
     gap = margin - x
-    elementwise = xp.where(similar, x, 0.0) + xp.where(dissimilar, xp.maximum(gap, 0.0), 0.0)
+    elementwise = xp.where(similar, x, 0.0) + xp.where(dissimilar, hinge(xp, gap), 0.0)
 
     def gradient() -> Array:
         return _indicator(xp, similar, x) - _indicator(xp, dissimilar & (gap > 0.0), x)
@@ -387,10 +397,10 @@ COSINE_EMBEDDING_EXPLANATION = LossExplanation(
 def _cosine_parts(xp: Any, x1: Array, x2: Array) -> tuple[Array, Array, Array, Array]:
     """PyTorch's cosine: ``x₁·x₂ / sqrt((|x₁|² + ε)(|x₂|² + ε))``; returns it with the
     squared norms (ε added) and the denominator."""
-    m1 = xp.sum(x1 * x1, axis=-1) + _TORCH_COSINE_EPS
-    m2 = xp.sum(x2 * x2, axis=-1) + _TORCH_COSINE_EPS
+    m1 = _dot(xp, x1, x1) + _TORCH_COSINE_EPS
+    m2 = _dot(xp, x2, x2) + _TORCH_COSINE_EPS
     denom = xp.sqrt(m1 * m2)
-    return xp.sum(x1 * x2, axis=-1) / denom, m1, m2, denom
+    return _dot(xp, x1, x2) / denom, m1, m2, denom
 
 
 @loss_function(margin=Real(-1.0, 1.0), explanation=COSINE_EMBEDDING_EXPLANATION)
@@ -456,7 +466,7 @@ def cosine_embedding_loss(
     similar, dissimilar = y == 1.0, y == -1.0
     over = cos - margin
     elementwise = xp.where(similar, 1.0 - cos, 0.0) + \
-        xp.where(dissimilar, xp.maximum(over, 0.0), 0.0)
+        xp.where(dissimilar, hinge(xp, over), 0.0)
     loss, k = mean_over_outputs(xp, elementwise)
 
     def gradient() -> Array:
@@ -499,7 +509,7 @@ def _distance(xp: Any, u: Array, v: Array, p: float, eps: float) -> tuple[Array,
     diff = u - v + eps
     size = xp.abs(diff)
     if p == 2.0:
-        norm = xp.sqrt(xp.sum(diff * diff, axis=-1))
+        norm = xp.sqrt(_dot(xp, diff, diff))
         grad = diff / xp.where(norm > 0.0, norm, 1.0)[..., None]
     else:
         norm = xp.sum(size**p, axis=-1) ** (1.0 / p)
@@ -608,7 +618,7 @@ def _triplet_parts(func: str, y_true: Any, y_pred: Any, sample_weight: Any,
         swapped = d_pn < d_an
         d_an = xp.where(swapped, d_pn, d_an)
     gap = d_ap - d_an + margin
-    loss, k = mean_over_outputs(xp, xp.maximum(gap, 0.0))
+    loss, k = mean_over_outputs(xp, hinge(xp, gap))
 
     def gradient() -> Array:
         active = _indicator(xp, gap > 0.0, gap)[..., None] / k
@@ -638,13 +648,13 @@ def _cosine_distance(xp: Any, u: Array, v: Array) -> tuple[Array, Array, Array]:
     """PyTorch's ``1 − cosine_similarity(u, v)``: each vector over ``max(|x|, 1e-8)``."""
     nu, norm_u, free_u = normalised(xp, u, _TORCH_COSINE_FLOOR)
     nv, norm_v, free_v = normalised(xp, v, _TORCH_COSINE_FLOOR)
-    return (1.0 - xp.sum(nu * nv, axis=-1), unit_pullback(xp, -nv, nu, norm_u, free_u),
+    return (1.0 - _dot(xp, nu, nv), unit_pullback(xp, -nv, nu, norm_u, free_u),
             unit_pullback(xp, -nu, nv, norm_v, free_v))
 
 
 def _squared_euclidean(xp: Any, u: Array, v: Array) -> tuple[Array, Array, Array]:
     diff = u - v
-    return xp.sum(diff * diff, axis=-1), 2.0 * diff, -2.0 * diff
+    return _dot(xp, diff, diff), 2.0 * diff, -2.0 * diff
 
 
 #: the named distances of ``triplet_margin_with_distance_loss``
@@ -811,6 +821,17 @@ def normalised(xp: Any, x: Array, floor: float = _KERAS_NORM_FLOOR
     """``x / max(|x|, floor)`` along the last axis (Keras' ``l2_normalize`` with the default
     floor 1e-6), with the norm computed from ``x`` divided by its largest entry (no overflow
     of ``|x|²``); returns it, the divisor and where the floor is not active."""
+    if isinstance(x, np.ndarray) and aac.is_numpy_namespace(xp) and x.size:
+        # NumPy: |x|² by one einsum when no |x|² overflows (measured at 5e5 x 2 float32: 2 ms
+        # against 11 ms for the max, the division and a sum over the short last axis); the
+        # norm then differs from the scaled one by rounding only (an entry whose square
+        # underflows adds less than the floor's square can see)
+        squared = np.einsum("...c,...c->...", x, x)
+        if np.isfinite(np.max(squared)):
+            norm = np.sqrt(squared)
+            free = norm > floor
+            norm = np.maximum(norm, floor)
+            return x / norm[..., None], norm, free
     largest = xp.max(xp.abs(x), axis=-1)
     scaled = x / xp.where(largest > 0.0, largest, 1.0)[..., None]
     norm = largest * xp.sqrt(xp.sum(scaled * scaled, axis=-1))
@@ -819,12 +840,20 @@ def normalised(xp: Any, x: Array, floor: float = _KERAS_NORM_FLOOR
     return x / norm[..., None], norm, free
 
 
+def _dot(xp: Any, a: Array, b: Array) -> Array:
+    """``sum(a * b)`` over the last axis; on NumPy one einsum (a sum over a short last axis is
+    ~10x slower there)."""
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and aac.is_numpy_namespace(xp):
+        return np.einsum("...c,...c->...", a, b)
+    return xp.sum(a * b, axis=-1)
+
+
 def unit_pullback(xp: Any, g: Array, u: Array, norm: Array, free: Array) -> Array:
     """The gradient with respect to ``x`` of a function of ``u = x / max(|x|, floor)``
     (:func:`normalised`) given its gradient ``g`` with respect to ``u``:
     :math:`(g - (g \\cdot u) u) / |x|` where the floor is not active, :math:`g / \\text{floor}`
     where it is."""
-    along = xp.where(free, xp.sum(g * u, axis=-1), 0.0)[..., None] * u
+    along = xp.where(free, _dot(xp, g, u), 0.0)[..., None] * u
     return (g - along) / norm[..., None]
 
 
@@ -888,7 +917,7 @@ def cosine_similarity_loss(
         check_finite(func, xp, "y_pred", inputs.y_pred)
     t, _, _ = normalised(xp, inputs.y_true)
     u, norm, free = normalised(xp, inputs.y_pred)
-    cos = xp.sum(t * u, axis=-1)
+    cos = _dot(xp, t, u)
     loss = -cos if convention == "keras" else 1.0 - cos
 
     def gradient() -> Array:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import array_api_compat as aac
+
 from losskit._array import Array, device, take_labels
 from losskit._validation import Integer, Optional, Real, check_finite, check_labels, fail
 from losskit.losses._classification import _labels_as_integers
@@ -76,10 +78,34 @@ def _chunks(n: int, size: int) -> list[tuple[int, int]]:
 
 def _value(xp: Any, h: Array, weight: Array, bias: Array | None, labels: Array,
            opt: _Options, size: int) -> Array:
+    if aac.is_jax_namespace(xp) and h.shape[0] > size:
+        return _jax_value(xp, h, weight, bias, labels, opt, size)
     parts = []
     for lo, hi in _chunks(h.shape[0], size):
         logits, _ = _chunk_logits(xp, h[lo:hi, ...], weight, bias, opt)
         parts.append(_chunk_loss(xp, logits, labels[lo:hi], opt)[0])
+    return xp.concat(parts) if len(parts) > 1 else parts[0]
+
+
+def _jax_value(xp: Any, h: Array, weight: Array, bias: Array | None, labels: Array,
+               opt: _Options, size: int) -> Array:
+    """:func:`_value` on JAX: the full chunks by one ``lax.map`` of a checkpointed chunk (one
+    chunk's logits in memory, recomputed for the gradient, as the torch function does), the
+    rest as one more chunk. A Python loop over the chunks unrolls under ``jit``: measured at
+    5e5 tokens, 1,024 a chunk, ``jit(value_and_grad)`` took 16x optax's on the whole logits."""
+    import jax
+
+    def chunk(part: tuple[Array, Array]) -> Array:
+        logits, _ = _chunk_logits(xp, part[0], weight, bias, opt)
+        return _chunk_loss(xp, logits, part[1], opt)[0]
+
+    chunk = jax.checkpoint(chunk)
+    n, full = h.shape[0], h.shape[0] // size * size
+    mapped = jax.lax.map(chunk, (xp.reshape(h[:full, ...], (n // size, size, h.shape[1])),
+                                 xp.reshape(labels[:full], (n // size, size))))
+    parts = [xp.reshape(mapped, (full,))]
+    if full < n:
+        parts.append(chunk((h[full:, ...], labels[full:])))
     return xp.concat(parts) if len(parts) > 1 else parts[0]
 
 

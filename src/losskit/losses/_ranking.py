@@ -23,7 +23,7 @@ from losskit.losses._core import (
     prepare,
     sample_weights,
 )
-from losskit.losses._embedding import _indicator
+from losskit.losses._embedding import _indicator, hinge
 from losskit.losses._spec import Case, LossExplanation
 
 __all__ = ["pairwise_hinge_loss", "pairwise_logistic_loss", "ranking_softmax_loss"]
@@ -378,7 +378,7 @@ def pairwise_hinge_loss(
 
     def term(xp: Any, d: Array) -> tuple[Array, Array]:
         gap = margin - d
-        return xp.maximum(gap, 0.0), -_indicator(xp, gap > 0.0, d)
+        return hinge(xp, gap), -_indicator(xp, gap > 0.0, d)
 
     return _pairwise("pairwise_hinge_loss", y_true, y_pred, where, sample_weight, term=term,
                      reduction=reduction, check_values=check_values, convention=convention)

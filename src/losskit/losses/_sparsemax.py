@@ -16,6 +16,7 @@ from losskit._array import (
     Array,
     device,
     first_index,
+    index_dtype,
     log_softmax,
     mul_zero_safe,
     take_labels,
@@ -55,7 +56,7 @@ def sparsemax(xp: Any, z: Array) -> Array:
     cumulative = xp.cumulative_sum(ordered, axis=-1)
     k = xp.arange(1, z.shape[-1] + 1, dtype=z.dtype, device=device(z))
     size = xp.sum(_indicator(xp, 1.0 + k * ordered > cumulative, z), axis=-1)
-    index = xp.astype(size, xp.int64) - 1
+    index = xp.astype(size, index_dtype(xp)) - 1  # int32 on JAX without x64: no warning
     tau = (take_labels(xp, cumulative, index) - 1.0) / size
     return xp.maximum(z - tau[..., None], 0.0)
 
