@@ -166,6 +166,9 @@ class LossHooks:
     min_variance: Callable[[str], float | None] | None = None
     #: the loss's constant term from its parameters (the Student-t kernel: ``df -> c``)
     constant: Callable[..., float] | None = None
+    #: ``(value, unit) -> value``: a value in nats converted to the call's ``unit``
+    #: (:func:`losskit._reduction.to_unit`; ``None``: nats only)
+    to_unit: Callable[[Array, str], Array] | None = None
 
 
 def _is(value: Any, *allowed: Any) -> bool:
@@ -184,10 +187,33 @@ def _is_true(value: Any) -> bool:
     return value is True
 
 
+class _Fixed(dict):
+    """The options of calls that all share them (a bound kernel's, :func:`kernel_for`): a
+    ``dict`` that remembers :func:`_plain`'s answer for each kernel's restrictions, so the
+    options are screened once, not at every call (~1 µs a call)."""
+
+    __slots__ = ("plain",)
+
+    def __init__(self, kwargs: Mapping[str, Any]) -> None:
+        super().__init__(kwargs)
+        self.plain: dict[int, bool] = {}
+
+
 def _plain(kwargs: dict[str, Any], hooks: LossHooks,
            restricted: Mapping[str, Callable[[Any], bool]]) -> bool:
     """Every option is known and has a value the kernel implements: the ``restricted`` ones
     pass the kernel's test, every other one its declared constraint."""
+    if type(kwargs) is _Fixed:
+        key = id(restricted)  # (the restriction tables are module constants)
+        known = kwargs.plain.get(key)
+        if known is None:
+            known = kwargs.plain[key] = _screen(kwargs, hooks, restricted)
+        return known
+    return _screen(kwargs, hooks, restricted)
+
+
+def _screen(kwargs: Mapping[str, Any], hooks: LossHooks,
+            restricted: Mapping[str, Callable[[Any], bool]]) -> bool:
     for name, value in kwargs.items():
         if name == "check_values" and type(value) is bool:  # (declared Boolean for every loss:
             continue  # the constraint's two calls cost 0.5 µs a call)
@@ -336,8 +362,8 @@ def binary_cross_entropy_from_logits(hooks: LossHooks, y_true: Any, y_pred: Any,
         return None
     torch = _tensors(y_true, y_pred)
     if torch is None or y_true.shape != y_pred.shape or y_true.dtype != y_pred.dtype \
-            or y_true.requires_grad:
-        return None
+            or y_true.requires_grad or kwargs.get("axis", -1) not in (-1, y_pred.ndim - 1):
+        return None  # (the kernel averages the last axis)
     check, probe = _probes(y_pred, kwargs)
     functional = torch.nn.functional
     reduction = kwargs.get("reduction", "mean")
@@ -562,8 +588,8 @@ def binary_focal_from_logits(hooks: LossHooks, y_true: Any, y_pred: Any,
         return None
     torch = _tensors(y_true, y_pred)
     if torch is None or y_true.shape != y_pred.shape or y_true.dtype != y_pred.dtype \
-            or y_true.requires_grad:
-        return None
+            or y_true.requires_grad or kwargs.get("axis", -1) not in (-1, y_pred.ndim - 1):
+        return None  # (the kernel averages the last axis)
     _, probe = _probes(y_pred, kwargs)
     # hard labels only (y - y² is 0 exactly for 0 and 1): a host read, as in the BCE kernel
     if not probe or y_true.mul(y_true).sub_(y_true).count_nonzero().item() != 0:
@@ -604,12 +630,35 @@ KERNELS: dict[str, tuple[Callable[..., Array | None], Mapping[str, Callable[[Any
 def kernel_for(name: str, hooks: LossHooks) -> Callable[[Any, Any, dict[str, Any]],
                                                         Array | None]:
     """The native kernel ``name`` bound to its loss's ``hooks``, switched by
-    :func:`native_kernels`: ``(y_true, y_pred, kwargs) -> value in nats, or None``."""
+    :func:`native_kernels`: ``(y_true, y_pred, kwargs) -> value in the call's unit, or None``.
+
+    Its ``bind(kwargs)`` fixes the options once (a criterion's): ``(y_true, y_pred) -> value
+    or None``, the same calls taken with the same result, the options screened at the first
+    call only (:class:`_Fixed`), no unit conversion where the unit is nats."""
     kernel = KERNELS[name][0]
+    to_unit = hooks.to_unit
 
     def native(y_true: Any, y_pred: Any, kwargs: dict[str, Any]) -> Array | None:
-        return kernel(hooks, y_true, y_pred, kwargs) if _enabled else None
+        if not _enabled:
+            return None
+        value = kernel(hooks, y_true, y_pred, kwargs)
+        unit = kwargs.get("unit", "nats")
+        if value is None or unit == "nats" or to_unit is None:
+            return value
+        return to_unit(value, unit)
 
+    def bind(kwargs: Mapping[str, Any]) -> Callable[[Any, Any], Array | None]:
+        fixed = _Fixed(kwargs)
+        unit = fixed.get("unit", "nats")
+        if unit != "nats" and to_unit is not None:
+            return lambda y_true, y_pred: native(y_true, y_pred, fixed)
+
+        def bound(y_true: Any, y_pred: Any) -> Array | None:
+            return kernel(hooks, y_true, y_pred, fixed) if _enabled else None
+
+        return bound
+
+    native.bind = bind  # type: ignore[attr-defined]
     return native
 
 

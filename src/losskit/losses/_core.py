@@ -326,19 +326,15 @@ def attach_native(public: Callable, kernel: str, *,
                   constant: Callable[..., float] | None = None) -> None:
     """Give the loss ``public`` the native PyTorch kernel ``kernel`` of :mod:`losskit._torch`,
     bound to what it reads from the loss: the declared options (its screening follows them),
-    the generic path's ``check_targets`` and the one reduction. The kernel's value (in nats)
-    is converted to the call's ``unit`` here."""
+    the generic path's ``check_targets``, the one reduction and the unit conversion (the
+    kernel's value is in nats). Also gives the spec's ``native_bound``: the same kernel with
+    options fixed once (the ``losskit.torch`` criteria)."""
     spec: LossSpec = public.spec  # type: ignore[attr-defined]
     native = _torch.kernel_for(kernel, _torch.LossHooks(
         func=spec.name, options=spec.options, reduce=_reduce_values,
         per_sample=mean_over_outputs, check_targets=check_targets,
-        min_variance=min_variance, constant=constant))
-
-    def in_unit(y_true: Any, y_pred: Any, kwargs: dict[str, Any]) -> Array | None:
-        value = native(y_true, y_pred, kwargs)
-        return None if value is None else to_unit(value, kwargs.get("unit", "nats"))
-
-    replace(public, native=in_unit)
+        min_variance=min_variance, constant=constant, to_unit=to_unit))
+    replace(public, native=native, native_bound=native.bind)  # type: ignore[attr-defined]
 
 
 def _reduce_values(xp: Namespace, values: Array, reduction: str) -> Array:
