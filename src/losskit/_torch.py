@@ -325,12 +325,13 @@ def sparse_cross_entropy_from_logits(hooks: LossHooks, y_true: Any, y_pred: Any,
         z = z.clamp(max=torch.finfo(z.dtype).max)
     labels = y_true if y_true.dtype == torch.int64 else y_true.long()
     # cross_entropy is log_softmax and nll_loss in one call (one Python call fewer: ~1.5 µs
-    # at 64 rows). nll_loss skips labels equal to its ignore_index (default -100): without
-    # checks such a label must fail as out of range, as in the generic path, so the index is
-    # one no int64 label other than the most negative can hit
+    # at 64 rows; its torch._C._nn binding, without functional's argument handling: ~1 µs).
+    # nll_loss skips labels equal to its ignore_index (default -100): without checks such a
+    # label must fail as out of range, as in the generic path, so the index is one no int64
+    # label other than the most negative can hit
     try:
-        value = torch.nn.functional.cross_entropy(z, labels, ignore_index=_NO_LABEL,
-                                                  reduction=kwargs.get("reduction", "mean"))
+        value = torch._C._nn.cross_entropy_loss(
+            z, labels, None, _REDUCTION[kwargs.get("reduction", "mean")], _NO_LABEL, 0.0)
     except (IndexError, RuntimeError):
         return None  # a label out of range without checks (CPU): the generic path's error
     return _finish(value, probe)
@@ -397,8 +398,12 @@ def binary_cross_entropy_from_logits(hooks: LossHooks, y_true: Any, y_pred: Any,
     return _finish(_reduced(hooks, torch, elementwise, reduction), probe)
 
 
-#: ``torch._C._nn``'s reduction codes (``torch.nn._reduction.get_enum``)
-_NONE, _MEAN = 0, 1
+#: ``torch._C._nn``'s reduction codes (``torch.nn._reduction.get_enum``): the kernels call
+#: the bindings of ``torch.nn.functional``'s losses directly (the same ops and dispatch,
+#: ``__torch_function__`` included, without functional's argument handling: 0.6-1.5 µs a
+#: call, a tenth of a small batch's loss; their shapes are checked here)
+_NONE, _MEAN, _SUM = 0, 1, 2
+_REDUCTION = {"none": _NONE, "mean": _MEAN, "sum": _SUM}
 
 
 def _zero_one(torch: Any, y: Array) -> bool:
@@ -439,10 +444,9 @@ def mean_squared_error(hooks: LossHooks, y_true: Any, y_pred: Any, kwargs: dict[
     reduction = kwargs.get("reduction", "mean")
     if reduction == "mean":
         # the mean of per-sample means over equal numbers of outputs is the overall mean
-        value = torch.nn.functional.mse_loss(y_pred, y_true)
+        value = torch._C._nn.mse_loss(y_pred, y_true, _MEAN)
     else:
-        value = _reduced(hooks, torch, torch.nn.functional.mse_loss(y_pred, y_true,
-                                                                    reduction="none"), reduction)
+        value = _reduced(hooks, torch, torch._C._nn.mse_loss(y_pred, y_true, _NONE), reduction)
     # a NaN or inf input makes the result non-finite: the generic path reports it (or, for a
     # square that overflows, returns the same inf)
     if check and not _finite(value):  # a 0-d mean: one scalar read (8.6 -> ~1 µs)
@@ -475,11 +479,11 @@ def gaussian_nll_fixed_variance(hooks: LossHooks, y_true: Any, y_pred: Any,
         return None  # (a variance so small that 1/σ² overflows: the generic path's numbers)
     shift = 0.5 * math.log(var) + (0.5 * math.log(2.0 * math.pi) if kwargs.get("full") else 0.0)
     reduction = kwargs.get("reduction", "mean")
-    mse_loss = torch.nn.functional.mse_loss
+    mse_loss = torch._C._nn.mse_loss
     if reduction == "mean":
-        value = mse_loss(y_pred, y_true) * (0.5 / var) + shift
+        value = mse_loss(y_pred, y_true, _MEAN) * (0.5 / var) + shift
     else:
-        per_sample, _ = hooks.per_sample(torch, mse_loss(y_pred, y_true, reduction="none"))
+        per_sample, _ = hooks.per_sample(torch, mse_loss(y_pred, y_true, _NONE))
         value = hooks.reduce(torch, per_sample * (0.5 / var) + shift, reduction)
     # a NaN or inf input makes the result non-finite: the generic path reports it; and near
     # the largest float, where the generic path's per-entry r²/σ² may overflow while this mean
@@ -493,17 +497,18 @@ def gaussian_nll_fixed_variance(hooks: LossHooks, y_true: Any, y_pred: Any,
 
 
 def _regression_value(hooks: LossHooks, torch: Any, fused: Callable[..., Array], y_true: Array,
-                      y_pred: Array, kwargs: dict[str, Any]) -> Array | None:
-    """``fused(y_pred, y_true, reduction=...)`` (a ``torch.nn.functional`` loss) reduced as the
-    loss reduces; ``None`` (redo generically) for a non-finite value where the result may be
-    read: a NaN or inf input always gives one (the generic path reports it), and where finite
-    inputs overflow the generic path gives its own number."""
+                      y_pred: Array, kwargs: dict[str, Any], *extra: Any) -> Array | None:
+    """``fused(y_pred, y_true, reduction code, *extra)`` (a ``torch._C._nn`` loss binding, see
+    :data:`_REDUCTION`) reduced as the loss reduces; ``None`` (redo generically) for a
+    non-finite value where the result may be read: a NaN or inf input always gives one (the
+    generic path reports it), and where finite inputs overflow the generic path gives its own
+    number."""
     reduction = kwargs.get("reduction", "mean")
     if reduction == "mean":
         # equal counts per sample: the mean of the per-sample means is the mean of all entries
-        value = fused(y_pred, y_true)
+        value = fused(y_pred, y_true, _MEAN, *extra)
     else:
-        value = _reduced(hooks, torch, fused(y_pred, y_true, reduction="none"), reduction)
+        value = _reduced(hooks, torch, fused(y_pred, y_true, _NONE, *extra), reduction)
     _, probe = _probes(y_pred, kwargs)
     if probe and not _finite(value):
         return None
@@ -524,12 +529,8 @@ def huber(hooks: LossHooks, y_true: Any, y_pred: Any, kwargs: dict[str, Any]) ->
     if _tensors(y_true, y_pred) is None or y_true.shape != y_pred.shape \
             or y_true.dtype != y_pred.dtype:
         return None
-    delta = float(kwargs.get("delta", 1.0))
-
-    def fused(a: Array, b: Array, reduction: str = "mean") -> Array:
-        return torch.nn.functional.huber_loss(a, b, reduction=reduction, delta=delta)
-
-    return _regression_value(hooks, torch, fused, y_true, y_pred, kwargs)
+    return _regression_value(hooks, torch, torch._C._nn.huber_loss, y_true, y_pred, kwargs,
+                             float(kwargs.get("delta", 1.0)))
 
 
 def mean_absolute_error(hooks: LossHooks, y_true: Any, y_pred: Any, kwargs: dict[str, Any]
@@ -540,7 +541,7 @@ def mean_absolute_error(hooks: LossHooks, y_true: Any, y_pred: Any, kwargs: dict
     torch = _tensors(y_true, y_pred)
     if torch is None or y_true.shape != y_pred.shape or y_true.dtype != y_pred.dtype:
         return None
-    return _regression_value(hooks, torch, torch.nn.functional.l1_loss, y_true, y_pred, kwargs)
+    return _regression_value(hooks, torch, torch._C._nn.l1_loss, y_true, y_pred, kwargs)
 
 
 _POISSON: dict[str, Callable[[Any], bool]] = {
@@ -565,11 +566,12 @@ def poisson_log_rate(hooks: LossHooks, y_true: Any, y_pred: Any, kwargs: dict[st
     if check and not y_true.min().item() >= 0:
         return None  # a negative (or NaN) count: the generic path's error
 
-    def fused(a: Array, b: Array, reduction: str = "mean") -> Array:
-        return torch.nn.functional.poisson_nll_loss(a, b, log_input=True, full=False,
-                                                    reduction=reduction)
+    # torch.poisson_nll_loss(input, target, log_input, full, eps, reduction code)
+    return _regression_value(hooks, torch, _poisson_log_input, y_true, y_pred, kwargs)
 
-    return _regression_value(hooks, torch, fused, y_true, y_pred, kwargs)
+
+def _poisson_log_input(a: Array, b: Array, reduction: int) -> Array:
+    return _torch().poisson_nll_loss(a, b, True, False, 1e-8, reduction)
 
 
 _FOCAL: dict[str, Callable[[Any], bool]] = dict.fromkeys(("eps", "sample_weight"), _is_none) | {
@@ -645,7 +647,10 @@ def kernel_for(name: str, hooks: LossHooks) -> Callable[[Any, Any, dict[str, Any
     to_unit = hooks.to_unit
 
     def native(y_true: Any, y_pred: Any, kwargs: dict[str, Any]) -> Array | None:
-        if not _enabled:
+        # only plain tensors are ever taken (_tensors): NumPy and JAX calls leave at once,
+        # without the kernel's option screening (~2 µs a call)
+        torch = _torch()
+        if not _enabled or torch is None or type(y_pred) is not torch.Tensor:
             return None
         value = kernel(hooks, y_true, y_pred, kwargs)
         unit = kwargs.get("unit", "nats")
@@ -1197,7 +1202,7 @@ def kl_divergence_from_logits(hooks: LossHooks, y_true: Any, y_pred: Any,
     log_q = y_pred.log_softmax(-1)
 
     def total(reduction: str) -> Array:
-        value = torch.nn.functional.kl_div(log_q, y_true, reduction=reduction)
+        value = torch.kl_div(log_q, y_true, _REDUCTION[reduction], log_target=False)
         return value.sum(-1) if reduction == "none" else value
 
     return _finish(_row_reduced(torch, total, y_pred, kwargs.get("reduction", "mean")), True)
@@ -1232,7 +1237,8 @@ def categorical_cross_entropy(hooks: LossHooks, y_true: Any, y_pred: Any,
     if from_logits:
         if y_pred.ndim != 2:
             return None  # (cross_entropy takes classes on axis 1)
-        value = torch.nn.functional.cross_entropy(y_pred, y_true, reduction=reduction)
+        value = torch._C._nn.cross_entropy_loss(y_pred, y_true, None, _REDUCTION[reduction],
+                                                -100, 0.0)
     else:
         eps = kwargs.get("eps")
         eps = float(torch.finfo(y_pred.dtype).eps if eps is None else eps)
