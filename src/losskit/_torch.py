@@ -196,7 +196,7 @@ class _Fixed(dict):
 
     def __init__(self, kwargs: Mapping[str, Any]) -> None:
         super().__init__(kwargs)
-        self.plain: dict[int, bool] = {}
+        self.plain: dict[tuple[int, int], bool] = {}
 
 
 def _plain(kwargs: dict[str, Any], hooks: LossHooks,
@@ -204,7 +204,8 @@ def _plain(kwargs: dict[str, Any], hooks: LossHooks,
     """Every option is known and has a value the kernel implements: the ``restricted`` ones
     pass the kernel's test, every other one its declared constraint."""
     if type(kwargs) is _Fixed:
-        key = id(restricted)  # (the restriction tables are module constants)
+        # (the restriction tables and the hooks live as long as the module)
+        key = (id(restricted), id(hooks))
         known = kwargs.plain.get(key)
         if known is None:
             known = kwargs.plain[key] = _screen(kwargs, hooks, restricted)
