@@ -21,6 +21,7 @@ import math
 from typing import Any
 
 import array_api_compat as aac
+import numpy as np
 
 from losskit._array import Array, Namespace, as_array, device
 
@@ -129,6 +130,13 @@ def reduce(xp: Namespace, values: Array, reduction: str, *, weight: Array | None
         # one autograd node instead of a sum and a division
         if _is_torch_float(values):
             return values.mean() if reduction == "mean" else values.sum()
+        if type(values) is np.ndarray and values.dtype.kind == "f" and values.itemsize >= 4:
+            # NumPy's own mean, without its wrappers (~2 µs a call on a small batch): the
+            # pairwise sum, divided by the count as ``np.mean`` divides it (bit for bit)
+            total = np.add.reduce(values, axis=None)
+            if reduction == "sum":
+                return total
+            return values.dtype.type(total / np.intp(values.size))
         return xp.mean(values) if reduction == "mean" else xp.sum(values)
     scaled, scale = _normalised(xp, weight)
     total = xp.sum(_weighted(xp, values, scaled))

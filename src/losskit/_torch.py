@@ -166,6 +166,9 @@ class LossHooks:
     min_variance: Callable[[str], float | None] | None = None
     #: the loss's constant term from its parameters (the Student-t kernel: ``df -> c``)
     constant: Callable[..., float] | None = None
+    #: ``(value, unit) -> value``: a value in nats converted to the call's ``unit``
+    #: (:func:`losskit._reduction.to_unit`; ``None``: nats only)
+    to_unit: Callable[[Array, str], Array] | None = None
 
 
 def _is(value: Any, *allowed: Any) -> bool:
@@ -184,10 +187,34 @@ def _is_true(value: Any) -> bool:
     return value is True
 
 
+class _Fixed(dict):
+    """The options of calls that all share them (a bound kernel's, :func:`kernel_for`): a
+    ``dict`` that remembers :func:`_plain`'s answer for each kernel's restrictions, so the
+    options are screened once, not at every call (~1 µs a call)."""
+
+    __slots__ = ("plain",)
+
+    def __init__(self, kwargs: Mapping[str, Any]) -> None:
+        super().__init__(kwargs)
+        self.plain: dict[tuple[int, int], bool] = {}
+
+
 def _plain(kwargs: dict[str, Any], hooks: LossHooks,
            restricted: Mapping[str, Callable[[Any], bool]]) -> bool:
     """Every option is known and has a value the kernel implements: the ``restricted`` ones
     pass the kernel's test, every other one its declared constraint."""
+    if type(kwargs) is _Fixed:
+        # (the restriction tables and the hooks live as long as the module)
+        key = (id(restricted), id(hooks))
+        known = kwargs.plain.get(key)
+        if known is None:
+            known = kwargs.plain[key] = _screen(kwargs, hooks, restricted)
+        return known
+    return _screen(kwargs, hooks, restricted)
+
+
+def _screen(kwargs: Mapping[str, Any], hooks: LossHooks,
+            restricted: Mapping[str, Callable[[Any], bool]]) -> bool:
     for name, value in kwargs.items():
         if name == "check_values" and type(value) is bool:  # (declared Boolean for every loss:
             continue  # the constraint's two calls cost 0.5 µs a call)
@@ -299,12 +326,13 @@ def sparse_cross_entropy_from_logits(hooks: LossHooks, y_true: Any, y_pred: Any,
         z = z.clamp(max=torch.finfo(z.dtype).max)
     labels = y_true if y_true.dtype == torch.int64 else y_true.long()
     # cross_entropy is log_softmax and nll_loss in one call (one Python call fewer: ~1.5 µs
-    # at 64 rows). nll_loss skips labels equal to its ignore_index (default -100): without
-    # checks such a label must fail as out of range, as in the generic path, so the index is
-    # one no int64 label other than the most negative can hit
+    # at 64 rows; its torch._C._nn binding, without functional's argument handling: ~1 µs).
+    # nll_loss skips labels equal to its ignore_index (default -100): without checks such a
+    # label must fail as out of range, as in the generic path, so the index is one no int64
+    # label other than the most negative can hit
     try:
-        value = torch.nn.functional.cross_entropy(z, labels, ignore_index=_NO_LABEL,
-                                                  reduction=kwargs.get("reduction", "mean"))
+        value = torch._C._nn.cross_entropy_loss(
+            z, labels, None, _REDUCTION[kwargs.get("reduction", "mean")], _NO_LABEL, 0.0)
     except (IndexError, RuntimeError):
         return None  # a label out of range without checks (CPU): the generic path's error
     return _finish(value, probe)
@@ -336,10 +364,9 @@ def binary_cross_entropy_from_logits(hooks: LossHooks, y_true: Any, y_pred: Any,
         return None
     torch = _tensors(y_true, y_pred)
     if torch is None or y_true.shape != y_pred.shape or y_true.dtype != y_pred.dtype \
-            or y_true.requires_grad:
-        return None
+            or y_true.requires_grad or kwargs.get("axis", -1) not in (-1, y_pred.ndim - 1):
+        return None  # (the kernel averages the last axis)
     check, probe = _probes(y_pred, kwargs)
-    functional = torch.nn.functional
     reduction = kwargs.get("reduction", "mean")
     # hard labels (so this branch holds only targets inside the domain: the target check);
     # finding out is a host read, so not on an accelerator without checks
@@ -351,22 +378,33 @@ def binary_cross_entropy_from_logits(hooks: LossHooks, y_true: Any, y_pred: Any,
             return value if _finite(value) else None  # a NaN logit: the generic path's error
         # 2y - 1, one kernel
         signs = torch.add(_constant(torch, -1.0, y_true.dtype), y_true, alpha=2)
+        # (torch._C._nn's own binding: the same op and dispatch, without
+        # functional.soft_margin_loss's argument handling, ~0.6 µs)
         if reduction == "mean":  # equal counts per sample: the mean of all entries
-            value = functional.soft_margin_loss(y_pred, signs)
+            value = torch._C._nn.soft_margin_loss(y_pred, signs, _MEAN)
         else:
-            value = _reduced(hooks, torch, functional.soft_margin_loss(
-                y_pred, signs, reduction="none"), reduction)
+            value = _reduced(hooks, torch, torch._C._nn.soft_margin_loss(
+                y_pred, signs, _NONE), reduction)
         # NaN (a NaN logit: the generic path's error) or inf (e^{-tz} overflowed, or an
         # infinite wrong logit, whose limit the generic path takes): redo generically
         return value if _finite(value) else None
     if check and hooks.check_targets is not None:
         # the generic path's own target check: the same message, from the same function
         hooks.check_targets(hooks.func, _namespace(), y_true)
+    functional = torch.nn.functional
     log_sigmoid = functional.logsigmoid
     positive = torch.where(y_true == 0, 0.0, y_true * log_sigmoid(y_pred))
     negative = torch.where(y_true == 1, 0.0, (1.0 - y_true) * log_sigmoid(-y_pred))
     elementwise = -(positive + negative)
     return _finish(_reduced(hooks, torch, elementwise, reduction), probe)
+
+
+#: ``torch._C._nn``'s reduction codes (``torch.nn._reduction.get_enum``): the kernels call
+#: the bindings of ``torch.nn.functional``'s losses directly (the same ops and dispatch,
+#: ``__torch_function__`` included, without functional's argument handling: 0.6-1.5 µs a
+#: call, a tenth of a small batch's loss; their shapes are checked here)
+_NONE, _MEAN, _SUM = 0, 1, 2
+_REDUCTION = {"none": _NONE, "mean": _MEAN, "sum": _SUM}
 
 
 def _zero_one(torch: Any, y: Array) -> bool:
@@ -407,10 +445,9 @@ def mean_squared_error(hooks: LossHooks, y_true: Any, y_pred: Any, kwargs: dict[
     reduction = kwargs.get("reduction", "mean")
     if reduction == "mean":
         # the mean of per-sample means over equal numbers of outputs is the overall mean
-        value = torch.nn.functional.mse_loss(y_pred, y_true)
+        value = torch._C._nn.mse_loss(y_pred, y_true, _MEAN)
     else:
-        value = _reduced(hooks, torch, torch.nn.functional.mse_loss(y_pred, y_true,
-                                                                    reduction="none"), reduction)
+        value = _reduced(hooks, torch, torch._C._nn.mse_loss(y_pred, y_true, _NONE), reduction)
     # a NaN or inf input makes the result non-finite: the generic path reports it (or, for a
     # square that overflows, returns the same inf)
     if check and not _finite(value):  # a 0-d mean: one scalar read (8.6 -> ~1 µs)
@@ -443,11 +480,11 @@ def gaussian_nll_fixed_variance(hooks: LossHooks, y_true: Any, y_pred: Any,
         return None  # (a variance so small that 1/σ² overflows: the generic path's numbers)
     shift = 0.5 * math.log(var) + (0.5 * math.log(2.0 * math.pi) if kwargs.get("full") else 0.0)
     reduction = kwargs.get("reduction", "mean")
-    mse_loss = torch.nn.functional.mse_loss
+    mse_loss = torch._C._nn.mse_loss
     if reduction == "mean":
-        value = mse_loss(y_pred, y_true) * (0.5 / var) + shift
+        value = mse_loss(y_pred, y_true, _MEAN) * (0.5 / var) + shift
     else:
-        per_sample, _ = hooks.per_sample(torch, mse_loss(y_pred, y_true, reduction="none"))
+        per_sample, _ = hooks.per_sample(torch, mse_loss(y_pred, y_true, _NONE))
         value = hooks.reduce(torch, per_sample * (0.5 / var) + shift, reduction)
     # a NaN or inf input makes the result non-finite: the generic path reports it; and near
     # the largest float, where the generic path's per-entry r²/σ² may overflow while this mean
@@ -461,17 +498,18 @@ def gaussian_nll_fixed_variance(hooks: LossHooks, y_true: Any, y_pred: Any,
 
 
 def _regression_value(hooks: LossHooks, torch: Any, fused: Callable[..., Array], y_true: Array,
-                      y_pred: Array, kwargs: dict[str, Any]) -> Array | None:
-    """``fused(y_pred, y_true, reduction=...)`` (a ``torch.nn.functional`` loss) reduced as the
-    loss reduces; ``None`` (redo generically) for a non-finite value where the result may be
-    read: a NaN or inf input always gives one (the generic path reports it), and where finite
-    inputs overflow the generic path gives its own number."""
+                      y_pred: Array, kwargs: dict[str, Any], *extra: Any) -> Array | None:
+    """``fused(y_pred, y_true, reduction code, *extra)`` (a ``torch._C._nn`` loss binding, see
+    :data:`_REDUCTION`) reduced as the loss reduces; ``None`` (redo generically) for a
+    non-finite value where the result may be read: a NaN or inf input always gives one (the
+    generic path reports it), and where finite inputs overflow the generic path gives its own
+    number."""
     reduction = kwargs.get("reduction", "mean")
     if reduction == "mean":
         # equal counts per sample: the mean of the per-sample means is the mean of all entries
-        value = fused(y_pred, y_true)
+        value = fused(y_pred, y_true, _MEAN, *extra)
     else:
-        value = _reduced(hooks, torch, fused(y_pred, y_true, reduction="none"), reduction)
+        value = _reduced(hooks, torch, fused(y_pred, y_true, _NONE, *extra), reduction)
     _, probe = _probes(y_pred, kwargs)
     if probe and not _finite(value):
         return None
@@ -492,12 +530,8 @@ def huber(hooks: LossHooks, y_true: Any, y_pred: Any, kwargs: dict[str, Any]) ->
     if _tensors(y_true, y_pred) is None or y_true.shape != y_pred.shape \
             or y_true.dtype != y_pred.dtype:
         return None
-    delta = float(kwargs.get("delta", 1.0))
-
-    def fused(a: Array, b: Array, reduction: str = "mean") -> Array:
-        return torch.nn.functional.huber_loss(a, b, reduction=reduction, delta=delta)
-
-    return _regression_value(hooks, torch, fused, y_true, y_pred, kwargs)
+    return _regression_value(hooks, torch, torch._C._nn.huber_loss, y_true, y_pred, kwargs,
+                             float(kwargs.get("delta", 1.0)))
 
 
 def mean_absolute_error(hooks: LossHooks, y_true: Any, y_pred: Any, kwargs: dict[str, Any]
@@ -508,7 +542,7 @@ def mean_absolute_error(hooks: LossHooks, y_true: Any, y_pred: Any, kwargs: dict
     torch = _tensors(y_true, y_pred)
     if torch is None or y_true.shape != y_pred.shape or y_true.dtype != y_pred.dtype:
         return None
-    return _regression_value(hooks, torch, torch.nn.functional.l1_loss, y_true, y_pred, kwargs)
+    return _regression_value(hooks, torch, torch._C._nn.l1_loss, y_true, y_pred, kwargs)
 
 
 _POISSON: dict[str, Callable[[Any], bool]] = {
@@ -533,11 +567,12 @@ def poisson_log_rate(hooks: LossHooks, y_true: Any, y_pred: Any, kwargs: dict[st
     if check and not y_true.min().item() >= 0:
         return None  # a negative (or NaN) count: the generic path's error
 
-    def fused(a: Array, b: Array, reduction: str = "mean") -> Array:
-        return torch.nn.functional.poisson_nll_loss(a, b, log_input=True, full=False,
-                                                    reduction=reduction)
+    # torch.poisson_nll_loss(input, target, log_input, full, eps, reduction code)
+    return _regression_value(hooks, torch, _poisson_log_input, y_true, y_pred, kwargs)
 
-    return _regression_value(hooks, torch, fused, y_true, y_pred, kwargs)
+
+def _poisson_log_input(a: Array, b: Array, reduction: int) -> Array:
+    return _torch().poisson_nll_loss(a, b, True, False, 1e-8, reduction)
 
 
 _FOCAL: dict[str, Callable[[Any], bool]] = dict.fromkeys(("eps", "sample_weight"), _is_none) | {
@@ -562,8 +597,8 @@ def binary_focal_from_logits(hooks: LossHooks, y_true: Any, y_pred: Any,
         return None
     torch = _tensors(y_true, y_pred)
     if torch is None or y_true.shape != y_pred.shape or y_true.dtype != y_pred.dtype \
-            or y_true.requires_grad:
-        return None
+            or y_true.requires_grad or kwargs.get("axis", -1) not in (-1, y_pred.ndim - 1):
+        return None  # (the kernel averages the last axis)
     _, probe = _probes(y_pred, kwargs)
     # hard labels only (y - y² is 0 exactly for 0 and 1): a host read, as in the BCE kernel
     if not probe or y_true.mul(y_true).sub_(y_true).count_nonzero().item() != 0:
@@ -604,12 +639,38 @@ KERNELS: dict[str, tuple[Callable[..., Array | None], Mapping[str, Callable[[Any
 def kernel_for(name: str, hooks: LossHooks) -> Callable[[Any, Any, dict[str, Any]],
                                                         Array | None]:
     """The native kernel ``name`` bound to its loss's ``hooks``, switched by
-    :func:`native_kernels`: ``(y_true, y_pred, kwargs) -> value in nats, or None``."""
+    :func:`native_kernels`: ``(y_true, y_pred, kwargs) -> value in the call's unit, or None``.
+
+    Its ``bind(kwargs)`` fixes the options once (a criterion's): ``(y_true, y_pred) -> value
+    or None``, the same calls taken with the same result, the options screened at the first
+    call only (:class:`_Fixed`), no unit conversion where the unit is nats."""
     kernel = KERNELS[name][0]
+    to_unit = hooks.to_unit
 
     def native(y_true: Any, y_pred: Any, kwargs: dict[str, Any]) -> Array | None:
-        return kernel(hooks, y_true, y_pred, kwargs) if _enabled else None
+        # only plain tensors are ever taken (_tensors): NumPy and JAX calls leave at once,
+        # without the kernel's option screening (~2 µs a call)
+        torch = _torch()
+        if not _enabled or torch is None or type(y_pred) is not torch.Tensor:
+            return None
+        value = kernel(hooks, y_true, y_pred, kwargs)
+        unit = kwargs.get("unit", "nats")
+        if value is None or unit == "nats" or to_unit is None:
+            return value
+        return to_unit(value, unit)
 
+    def bind(kwargs: Mapping[str, Any]) -> Callable[[Any, Any], Array | None]:
+        fixed = _Fixed(kwargs)
+        unit = fixed.get("unit", "nats")
+        if unit != "nats" and to_unit is not None:
+            return lambda y_true, y_pred: native(y_true, y_pred, fixed)
+
+        def bound(y_true: Any, y_pred: Any) -> Array | None:
+            return kernel(hooks, y_true, y_pred, fixed) if _enabled else None
+
+        return bound
+
+    native.bind = bind  # type: ignore[attr-defined]
     return native
 
 
@@ -1031,19 +1092,73 @@ def _row_sums(p: Array) -> Array:
     return p @ p.new_ones(p.shape[-1])
 
 
+#: rows this short and arrays this small are checked by one matrix product (:func:`_rows_ok`)
+_AFFINE_MAX_CLASSES = 32
+_AFFINE_MAX_ELEMENTS = 1 << 12  # (4096 x 10: 39 µs by reductions, 79 by the product)
+_AFFINE: dict[tuple[Any, ...], tuple[Array, Array]] = {}
+
+
+def _affine(torch: Any, p: Array) -> tuple[Array, Array]:
+    r"""``(b, W)`` of the check of :func:`_rows_ok` for ``p``'s row length, dtype and device,
+    made once: ``W = [I | w 1]``, ``b = [0, ..., 0, 1/2 - w]`` with
+    :math:`w = 1 / (2	au')`, :math:`	au' = 	au (1 - 2^{-6})` a little inside the generic
+    path's tolerance :math:`	au = \sqrt{\epsilon}` (the rounding of the scaled row sum, at
+    most :math:`(C + 1)` half-ulps of :math:`w`, is below :math:`2^{-6}	au` in row-sum units
+    up to 32 classes: a row this check takes is one the generic check takes)."""
+    c = p.shape[-1]
+    key = (c, p.dtype) if p.is_cpu else (c, p.dtype, p.device)
+    found = _AFFINE.get(key)
+    if found is None:
+        tol = math.sqrt(torch.finfo(p.dtype).eps) * (1.0 - 2.0 ** -6)
+        w = 0.5 / tol
+        weights = torch.zeros((c, c + 1), dtype=p.dtype, device=p.device)
+        weights[:, :c] = torch.eye(c, dtype=p.dtype, device=p.device)
+        weights[:, c] = w
+        bias = torch.zeros(c + 1, dtype=p.dtype, device=p.device)
+        bias[c] = 0.5 - w
+        found = _AFFINE[key] = (bias, weights)
+    return found
+
+
 def _rows_ok(torch: Any, *rows: Array) -> bool:
     """Every array holds values in [0, 1] in rows (last axis) summing to 1 within the generic
     path's tolerance (``sqrt(eps)``); NaN fails. Two reductions an array and one read for all
     of them (compared on the host: at a 64-row batch each tensor op costs more than the
-    arithmetic)."""
-    stats = []
+    arithmetic). Small arrays with short rows: one matrix product maps each row to itself and
+    its sum, shifted and scaled so that a valid sum falls in [0, 1] too
+    (:func:`_affine`), and one ``aminmax`` of that says all (measured at 64 x 3: 11.4 ->
+    6.6 µs). ``False`` may also mean "too close to the tolerance to say": the generic path's
+    check then decides."""
+    if len(rows) == 1:
+        p = rows[0]
+        if p.ndim == 2 and p.shape[-1] <= _AFFINE_MAX_CLASSES \
+                and p.numel() <= _AFFINE_MAX_ELEMENTS:
+            bias, weights = _affine(torch, p)
+            low, high = _read(*torch.addmm(bias, p.detach(), weights).aminmax())
+            return low >= 0 and high <= 1
+    stats, affine = [], []
     for p in rows:
-        stats.extend(torch.aminmax(p))
-        stats.extend(torch.aminmax(_row_sums(p)))
-    values = _read(*stats)
+        small = p.ndim == 2 and p.shape[-1] <= _AFFINE_MAX_CLASSES \
+            and p.numel() <= _AFFINE_MAX_ELEMENTS
+        affine.append(small)
+        if small:
+            bias, weights = _affine(torch, p)
+            stats.extend(torch.addmm(bias, p.detach(), weights).aminmax())
+        else:
+            stats.extend(torch.aminmax(p))
+            stats.extend(torch.aminmax(_row_sums(p)))
+    values = iter(_read(*stats))
     tol = math.sqrt(torch.finfo(rows[0].dtype).eps)
-    return all(low >= 0 and high <= 1 and low_sum >= 1 - tol and high_sum <= 1 + tol
-               for low, high, low_sum, high_sum in zip(*[iter(values)] * 4, strict=True))
+    for small in affine:
+        if small:
+            low, high = next(values), next(values)
+            if not (low >= 0 and high <= 1):
+                return False
+            continue
+        low, high, low_sum, high_sum = (next(values) for _ in range(4))
+        if not (low >= 0 and high <= 1 and low_sum >= 1 - tol and high_sum <= 1 + tol):
+            return False
+    return True
 
 
 def _row_tensors(y_true: Any, y_pred: Any, kwargs: dict[str, Any]) -> Any:
@@ -1088,7 +1203,7 @@ def kl_divergence_from_logits(hooks: LossHooks, y_true: Any, y_pred: Any,
     log_q = y_pred.log_softmax(-1)
 
     def total(reduction: str) -> Array:
-        value = torch.nn.functional.kl_div(log_q, y_true, reduction=reduction)
+        value = torch.kl_div(log_q, y_true, _REDUCTION[reduction], log_target=False)
         return value.sum(-1) if reduction == "none" else value
 
     return _finish(_row_reduced(torch, total, y_pred, kwargs.get("reduction", "mean")), True)
@@ -1123,7 +1238,8 @@ def categorical_cross_entropy(hooks: LossHooks, y_true: Any, y_pred: Any,
     if from_logits:
         if y_pred.ndim != 2:
             return None  # (cross_entropy takes classes on axis 1)
-        value = torch.nn.functional.cross_entropy(y_pred, y_true, reduction=reduction)
+        value = torch._C._nn.cross_entropy_loss(y_pred, y_true, None, _REDUCTION[reduction],
+                                                -100, 0.0)
     else:
         eps = kwargs.get("eps")
         eps = float(torch.finfo(y_pred.dtype).eps if eps is None else eps)

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import array_api_compat as aac
+import numpy as np
 
 from losskit._array import (
     Array,
@@ -424,6 +425,18 @@ def check_rows_sum_to_one(func: str, xp: Namespace, name: str, p: Array, dtype: 
                           fix: str) -> None:
     """Probability rows (last axis) must sum to 1 within ``sqrt(eps)`` of ``dtype``."""
     tol = math.sqrt(xp.finfo(dtype).eps)
+    # fast path: the smallest and largest row sums, compared on the host (PyTorch on the CPU:
+    # a sum and one ``aminmax``, two reads; NumPy: BLAS sums, ``min`` and ``max``), where the
+    # elementwise ``|s - 1| > tol`` and ``any`` took four more kernels (measured at 64 x 3:
+    # torch 8.3 -> 4.4 µs). NaN fails both comparisons and reaches the locating code below
+    if isinstance(p, np.ndarray):
+        sums = p @ np.ones(p.shape[-1], dtype=p.dtype)
+        if sums.size and 1.0 - tol <= sums.min() and sums.max() <= 1.0 + tol:
+            return
+    elif aac.is_torch_array(p) and host_reads_are_free(p):
+        low, high = p.sum(-1).aminmax()
+        if 1.0 - tol <= low.item() and high.item() <= 1.0 + tol:
+            return
     ones = xp.ones(p.shape[-1], dtype=p.dtype, device=device(p))
     bad = xp.abs(row_dot(xp, ones, p) - 1.0) > tol  # row sums (BLAS on NumPy)
     if to_bool(func, xp.any(bad)):

@@ -83,9 +83,10 @@ class _Plan:
 
     #: the keyword options of every call (``reduction`` only where not the default)
     kwargs: dict[str, Any]
-    #: the loss's native kernel ``(y_true, y_pred, kwargs) -> value or None`` (``None``: no
-    #: kernel, or array options, which the kernels do not take)
-    native: Callable[[Any, Any, dict[str, Any]], Any] | None
+    #: the loss's native kernel bound to ``kwargs`` (options screened once):
+    #: ``(y_true, y_pred) -> value or None`` (``None``: no kernel, or array options, which the
+    #: kernels do not take)
+    native: Callable[[Any, Any], Any] | None
     #: the key of the compiled call in :data:`_GRAPH_CALLS` (``None``: dynamo traces the
     #: function, as with value checks on)
     graph_key: str | None
@@ -193,8 +194,11 @@ class Loss(torch.nn.Module):
         kwargs = dict(self.options)
         if self.reduction != spec.defaults.get("reduction", "mean"):
             kwargs["reduction"] = self.reduction
-        plan = _Plan(kwargs=kwargs, native=spec.native if not self._buffers else None,
-                     graph_key=None, buffer_names=tuple(self._buffers))
+        native = None
+        if spec.native_bound is not None and not self._buffers:
+            native = spec.native_bound(kwargs)
+        plan = _Plan(kwargs=kwargs, native=native, graph_key=None,
+                     buffer_names=tuple(self._buffers))
         if self.options.get("check_values") is False and self.loss not in TRACED_BY_DYNAMO:
             plan.graph_key = _graph_key(self.function, kwargs, plan.buffer_names)
         self.__dict__["_plan"] = plan  # not a Module attribute: no state, no submodule
@@ -245,7 +249,7 @@ class Loss(torch.nn.Module):
                 return _in_graph(plan.graph_key, input, target, sample_weight,
                                  *[self._buffers[name] for name in plan.buffer_names])
         elif plan.native is not None and sample_weight is None:
-            value = plan.native(target, input, plan.kwargs)
+            value = plan.native(target, input)
             if value is not None:
                 return value
         return self.function(target, input, sample_weight=sample_weight, **plan.kwargs,

@@ -45,7 +45,7 @@ def test_the_options_are_frozen_at_construction():
 def test_the_native_kernel_is_called_directly_and_still_switchable():
     y, raw, _ = _tensors("mean_squared_error")
     criterion = lkt.MeanSquaredErrorLoss()
-    assert criterion._plan.native is lk.mean_squared_error.spec.native
+    assert criterion._plan.native is not None  # the kernel, its options bound once
     fast = criterion(raw, y)
     with _torch.native_kernels(False):  # the switch is read at every call, not resolved
         generic = criterion(raw, y)

@@ -161,6 +161,11 @@ class LossSpec:
     #: the raw-space form for families and second-order use (``None``: none declared)
     kernel: Kernel | None = None
     native: Callable[[Any, Any, dict[str, Any]], Any] | None = None
+    #: ``native`` for options fixed once (a ``losskit.torch`` criterion's): ``kwargs ->
+    #: (y_true, y_pred) -> value or None``, the options screened at binding, not per call;
+    #: ``None`` from it: no call with these options is native. Takes exactly the calls
+    #: ``native`` takes with the same ``kwargs``
+    native_bound: Callable[[dict[str, Any]], Callable[[Any, Any], Any] | None] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
