@@ -128,6 +128,9 @@ _attach_native(categorical_hinge_loss, "categorical_hinge_loss")
 _attach_native(kl_divergence, "kl_divergence")
 _attach_native(categorical_cross_entropy, "categorical_cross_entropy")
 _attach_native(negative_binomial_nll, "negative_binomial_nll")
+_attach_native(laplace_nll, "laplace_nll")
+_attach_native(pinball_loss, "pinball_loss")
+_attach_native(tweedie_deviance, "tweedie_deviance")
 
 __all__ = [
     "binary_cross_entropy",
