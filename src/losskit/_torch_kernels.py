@@ -26,10 +26,16 @@ from losskit._torch import (
     _is_true,
     _plain,
     _probes,
+    _reduced,
     _same_float_tensors,
+    poisson_log_rate,
 )
 
 Array = Any
+
+
+def _is_bool(value: Any) -> bool:
+    return type(value) is bool
 
 # ------------------------------------------------------------------------------- Laplace NLL
 
@@ -210,7 +216,54 @@ def tweedie_log_mean(hooks: LossHooks, y_true: Any, y_pred: Any, kwargs: dict[st
     return value if _finite(value) else None
 
 
+# ------------------------------------------------------------- Poisson NLL with log y! (full)
+
+_POISSON_FULL: dict[str, Callable[[Any], bool]] = {
+    "log_input": _is_true, "full": _is_true, "eps": _is_none, "sample_weight": _is_none,
+    # convention="torch" adds Stirling's approximation instead of log y!
+    "convention": lambda v: v in ("losskit", "sklearn"),
+}
+
+
+def poisson_log_rate_full(hooks: LossHooks, y_true: Any, y_pred: Any, kwargs: dict[str, Any]
+                          ) -> Array | None:
+    r"""Log-rates, ``full=True``: :math:`e^\eta - y\eta + \log\Gamma(y + 1)`, PyTorch's
+    ``poisson_nll_loss`` (``full=False``) plus ``lgamma(y + 1)``, which takes no gradient
+    (the Poisson family's NLL). ``torch.lgamma`` is the more exact of the two in float32
+    (measured, counts 0 to 1e5: at most 12 ulp, 1e-7 at y <= 2, against the generic path's
+    Lanczos series in float32, 2e-6 at y <= 2 and 0.14 absolute at 1e5); the two agree to
+    1e-15 in float64. The target check (counts >= 0) is one minimum, the finite-input check
+    the one read of the result (also where PyTorch's :math:`0 \cdot (-\infty)` is NaN and
+    the generic path takes 0): so only where the result may be read."""
+    if not _plain(kwargs, hooks, _POISSON_FULL):
+        return None
+    torch = _same_float_tensors(y_true, y_pred)
+    if torch is None or not _probes(y_pred, kwargs)[1]:
+        return None
+    if not y_true.min().item() >= 0:
+        return None  # a negative (or NaN) count: the generic path's error or number
+    log_factorial = torch.lgamma(y_true + 1.0)
+    loss = torch.nn.functional.poisson_nll_loss
+    reduction = kwargs.get("reduction", "mean")
+    if reduction == "mean":
+        value = loss(y_pred, y_true, log_input=True, full=False) + log_factorial.mean()
+    else:
+        value = _reduced(hooks, torch, loss(y_pred, y_true, log_input=True, full=False,
+                                            reduction="none") + log_factorial, reduction)
+    return value if _finite(value) else None
+
+
+def poisson_log_rate_any(hooks: LossHooks, y_true: Any, y_pred: Any, kwargs: dict[str, Any]
+                         ) -> Array | None:
+    """:func:`losskit._torch.poisson_log_rate`, and with ``full=True``
+    :func:`poisson_log_rate_full`."""
+    if kwargs.get("full") is True:
+        return poisson_log_rate_full(hooks, y_true, y_pred, kwargs)
+    return poisson_log_rate(hooks, y_true, y_pred, kwargs)
+
+
 KERNELS.update({
+    "poisson_nll": (poisson_log_rate_any, {**KERNELS["poisson_nll"][1], "full": _is_bool}),
     "laplace_nll": (laplace_location, _LAPLACE),
     "pinball_loss": (pinball, _PINBALL),
     "tweedie_deviance": (tweedie_log_mean, _TWEEDIE),
