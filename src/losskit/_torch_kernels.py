@@ -262,7 +262,106 @@ def poisson_log_rate_any(hooks: LossHooks, y_true: Any, y_pred: Any, kwargs: dic
     return poisson_log_rate(hooks, y_true, y_pred, kwargs)
 
 
+# ------------------------------------------------- mean squared log error, percentage error
+
+
+def _convention(name: Any) -> Any:
+    """The convention ``name`` of the losses layer (imported at call time: the losses layer
+    imports this module)."""
+    from losskit.losses._conventions import CONVENTIONS
+
+    return CONVENTIONS[name]
+
+
+_MSLE: dict[str, Callable[[Any], bool]] = {
+    "sample_weight": _is_none,
+    # the conventions without Keras' clip of the inputs at 1e-7
+    "convention": lambda v: type(v) is str and v in ("losskit", "sklearn", "torch", "optax"),
+}
+
+
+def mean_squared_log_error(hooks: LossHooks, y_true: Any, y_pred: Any, kwargs: dict[str, Any]
+                           ) -> Array | None:
+    r""":math:`(\log(1 + \hat y) - \log(1 + y))^2` as PyTorch's ``mse_loss`` of the two
+    ``log1p``\ s (autograd's own nodes: gradient :math:`2 d/(1 + \hat y)`, the generic
+    path's). Every check is the one read of the result: an input at or below -1 makes its
+    ``log1p`` -inf or NaN, an infinite or NaN input an infinite or NaN ``log1p``, and a
+    ``log1p`` of a finite float is at most 710 in size, so no square overflows: the result
+    is finite exactly when the generic path's checks pass (then its error)."""
+    if not _plain(kwargs, hooks, _MSLE) or _convention(
+            kwargs.get("convention", "losskit")).log1p_floor is not None:
+        return None
+    torch = _same_float_tensors(y_true, y_pred)
+    if torch is None:
+        return None
+    a, b = torch.log1p(y_pred), torch.log1p(y_true)
+    reduction = kwargs.get("reduction", "mean")
+    if reduction == "mean":
+        value = torch.nn.functional.mse_loss(a, b)
+    else:
+        value = _reduced(hooks, torch, torch.nn.functional.mse_loss(a, b, reduction="none"),
+                         reduction)
+    _, probe = _probes(y_pred, kwargs)
+    return None if probe and not _finite(value) else value
+
+
+class _Percentage(_Elementwise):
+    r""":math:`|\hat y - y| \cdot w`, :math:`w = f/\max(|y|, \epsilon)` (:math:`f` = 1, or
+    100 for percent), :math:`w` as the generic path forms it (``reciprocal`` then the
+    product: what ``f / x`` is on tensors); derivative :math:`\operatorname{sign}(\hat y -
+    y)\, w`, 0 at a tie."""
+
+    def __init__(self, floor: float, factor: float) -> None:
+        self.floor, self.factor = floor, factor
+
+    def _weight(self, torch: Any, y: Array) -> Array:
+        w = torch.abs(y).clamp_(min=self.floor).reciprocal_()
+        return w if self.factor == 1.0 else w.mul_(self.factor)
+
+    def forward(self, torch: Any, y: Array, z: Array) -> tuple[Array, tuple[Array, ...]]:
+        d = torch.sub(z, y)
+        w = self._weight(torch, y)
+        return torch.abs(d).mul_(w), (d, w)
+
+    def derivative(self, torch: Any, y: Array, z: Array, saved: tuple[Array, ...] | None,
+                   scale: Any) -> Array:
+        if saved is None:
+            return torch.sign(z - y) * self._weight(torch, y) * scale
+        d, w = saved
+        return torch.sign(d).mul_(w).mul_(scale)
+
+
+_MAPE: dict[str, Callable[[Any], bool]] = {
+    "sample_weight": _is_none,
+    "eps": lambda v: v is None or (type(v) in (int, float) and 0 < v < math.inf),
+}
+
+
+def mean_absolute_percentage_error(hooks: LossHooks, y_true: Any, y_pred: Any,
+                                   kwargs: dict[str, Any]) -> Array | None:
+    """One fused node (the generic path's ops, in place). The finite-input checks are the one
+    read of the result: an infinite or NaN input makes it infinite or NaN (``w`` is positive
+    and finite, 0 for an infinite target, whose difference is infinite), and so does a
+    percentage error that overflows (the generic path's error)."""
+    if not _plain(kwargs, hooks, _MAPE):
+        return None
+    torch = _same_float_tensors(y_true, y_pred)
+    if torch is None:
+        return None
+    policy = _convention(kwargs.get("convention", "losskit"))
+    eps = kwargs.get("eps")
+    floor = float(eps if eps is not None else policy.relative_floor)
+    if not 1.0 / floor < torch.finfo(y_pred.dtype).max:
+        return None
+    kernel = _Percentage(floor, 100.0 if policy.percent else 1.0)
+    value = _fused_value(hooks, torch, kernel, y_true, y_pred, kwargs.get("reduction", "mean"))
+    _, probe = _probes(y_pred, kwargs)
+    return None if probe and not _finite(value) else value
+
+
 KERNELS.update({
+    "mean_squared_log_error": (mean_squared_log_error, _MSLE),
+    "mean_absolute_percentage_error": (mean_absolute_percentage_error, _MAPE),
     "poisson_nll": (poisson_log_rate_any, {**KERNELS["poisson_nll"][1], "full": _is_bool}),
     "laplace_nll": (laplace_location, _LAPLACE),
     "pinball_loss": (pinball, _PINBALL),

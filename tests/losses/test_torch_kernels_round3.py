@@ -307,3 +307,75 @@ def test_poisson_family_takes_the_native_kernel(rng):
     with native_kernels(False):
         generic = fam.loss(y, z)
     torch.testing.assert_close(fam.loss(y, z), generic, rtol=3e-5, atol=1e-6)
+
+
+# --------------------------------------------- mean squared log error, percentage error
+
+CONVENTIONS = [{"convention": c} for c in ("sklearn", "torch", "optax", "keras")]
+
+
+@pytest.mark.parametrize("dtype,rtol", DTYPES)
+@pytest.mark.parametrize("kw", OPTIONS + CONVENTIONS)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_mean_squared_log_error_matches_generic(dtype, rtol, kw, shape, rng):
+    y = torch.as_tensor(rng.uniform(-0.9, 20.0, size=shape), dtype=dtype)
+    z = torch.as_tensor(rng.uniform(-0.9, 20.0, size=shape), dtype=dtype)
+    if kw.get("convention") == "keras":  # Keras clips at 1e-7: the generic path
+        assert not _taken(lk.mean_squared_log_error, y, z, **kw)
+        return
+    _assert_same(_both(lk.mean_squared_log_error, y, z, **kw), rtol)
+
+
+@pytest.mark.parametrize("dtype,rtol", DTYPES)
+@pytest.mark.parametrize("kw", [*OPTIONS, *CONVENTIONS, {"eps": 0.5},
+                                {"eps": 1e-3, "convention": "keras", "reduction": "none"}])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_mean_absolute_percentage_error_matches_generic(dtype, rtol, kw, shape, rng):
+    y, z = _residuals(rng, shape, dtype)
+    y.view(-1)[:2] = torch.tensor([0.0, 1e-9])  # below the floor
+    z.view(-1)[2] = y.view(-1)[2]  # a tie: gradient 0 on both paths
+    _assert_same(_both(lk.mean_absolute_percentage_error, y, z, **kw), rtol)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: lk.mean_squared_log_error(torch.zeros(2), torch.tensor([0.0, -1.0])),
+    lambda: lk.mean_squared_log_error(torch.tensor([-2.0, 0.0]), torch.zeros(2)),
+    lambda: lk.mean_squared_log_error(torch.tensor([math.inf, 0.0]), torch.zeros(2)),
+    lambda: lk.mean_squared_log_error(torch.zeros(2), torch.tensor([math.nan, 0.0])),
+    lambda: lk.mean_absolute_percentage_error(torch.tensor([math.inf, 1.0]), torch.zeros(2)),
+    lambda: lk.mean_absolute_percentage_error(torch.ones(2), torch.tensor([1.0, math.nan])),
+])
+def test_msle_and_mape_errors_are_the_generic_errors(call):
+    test_errors_are_the_generic_errors(call)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: lk.mean_squared_log_error(torch.zeros(2), torch.tensor([0.0, -1.0]),
+                                      check_values=False),
+    lambda: lk.mean_squared_log_error(torch.zeros(2), torch.tensor([0.0, -3.0]),
+                                      check_values=False, reduction="none"),
+    lambda: lk.mean_absolute_percentage_error(torch.zeros(2), torch.tensor([1.0, 3e38])),
+    lambda: lk.mean_absolute_percentage_error(torch.zeros(2), torch.tensor([1.0, 3e38]),
+                                              check_values=False),
+])
+def test_msle_and_mape_without_checks_give_the_generic_number(call):
+    test_overflow_and_no_checks_give_the_generic_number(call)
+
+
+@pytest.mark.parametrize("case", ["msle", "mape"])
+def test_msle_and_mape_second_derivatives_match_the_generic_path(case, rng):
+    y = torch.as_tensor(rng.uniform(0.0, 5.0, size=(11, 3)))
+    z0 = torch.as_tensor(rng.uniform(0.0, 5.0, size=(11, 3)))
+    fn = lk.mean_squared_log_error if case == "msle" else lk.mean_absolute_percentage_error
+    v = torch.as_tensor(rng.normal(size=(11, 3)))
+    results = []
+    for enabled in (True, False):
+        z = z0.clone().requires_grad_(True)
+        with native_kernels(enabled):
+            assert _taken(fn, y, z) is enabled
+            value = fn(y, z)
+        g, = torch.autograd.grad(value, z, create_graph=True)
+        hv, = torch.autograd.grad((g * v).sum(), z)
+        results.append((g.detach(), hv))
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(results[0][1], results[1][1], rtol=1e-10, atol=1e-12)
