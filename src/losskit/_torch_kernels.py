@@ -306,29 +306,28 @@ def mean_squared_log_error(hooks: LossHooks, y_true: Any, y_pred: Any, kwargs: d
 
 
 class _Percentage(_Elementwise):
-    r""":math:`|\hat y - y| \cdot w`, :math:`w = f/\max(|y|, \epsilon)` (:math:`f` = 1, or
-    100 for percent), :math:`w` as the generic path forms it (``reciprocal`` then the
-    product: what ``f / x`` is on tensors); derivative :math:`\operatorname{sign}(\hat y -
-    y)\, w`, 0 at a tie."""
+    r""":math:`f |\hat y - y| / m`, :math:`m = \max(|y|, \epsilon)` (:math:`f` = 1, or
+    100 for percent, applied to the reduced value): a division where the generic path
+    multiplies by :math:`f/m` (within an ulp of it, and the more exact; one pass fewer:
+    measured, 1e6 float32 value 1.4-1.6x the plain formula with the reciprocal, see
+    benchmarks/README.md); derivative :math:`f \operatorname{sign}(\hat y - y)/m`, 0 at a
+    tie."""
 
     def __init__(self, floor: float, factor: float) -> None:
-        self.floor, self.factor = floor, factor
-
-    def _weight(self, torch: Any, y: Array) -> Array:
-        w = torch.abs(y).clamp_(min=self.floor).reciprocal_()
-        return w if self.factor == 1.0 else w.mul_(self.factor)
+        self.floor, self.after = floor, factor
 
     def forward(self, torch: Any, y: Array, z: Array) -> tuple[Array, tuple[Array, ...]]:
         d = torch.sub(z, y)
-        w = self._weight(torch, y)
-        return torch.abs(d).mul_(w), (d, w)
+        m = torch.abs(y).clamp_(min=self.floor)
+        return torch.abs(d).div_(m), (d, m)
 
     def derivative(self, torch: Any, y: Array, z: Array, saved: tuple[Array, ...] | None,
                    scale: Any) -> Array:
         if saved is None:
-            return torch.sign(z - y) * self._weight(torch, y) * scale
-        d, w = saved
-        return torch.sign(d).mul_(w).mul_(scale)
+            return torch.sign(z - y) / torch.abs(y).clamp(min=self.floor) \
+                * (scale * self.after)
+        d, m = saved
+        return torch.sign(d).div_(m).mul_(scale * self.after)
 
 
 _MAPE: dict[str, Callable[[Any], bool]] = {
