@@ -1438,3 +1438,7 @@ def negative_binomial_learned(hooks: LossHooks, y_true: Any, y_pred: Any,
 
 
 KERNELS["negative_binomial_nll"] = (negative_binomial_learned, _NEGATIVE_BINOMIAL)
+
+
+# the third round's kernels (issue 19), in their own module: they register themselves in KERNELS
+from losskit import _torch_kernels as _torch_kernels  # noqa: E402

@@ -128,6 +128,11 @@ _attach_native(categorical_hinge_loss, "categorical_hinge_loss")
 _attach_native(kl_divergence, "kl_divergence")
 _attach_native(categorical_cross_entropy, "categorical_cross_entropy")
 _attach_native(negative_binomial_nll, "negative_binomial_nll")
+_attach_native(laplace_nll, "laplace_nll")
+_attach_native(pinball_loss, "pinball_loss")
+_attach_native(tweedie_deviance, "tweedie_deviance")
+_attach_native(mean_squared_log_error, "mean_squared_log_error")
+_attach_native(mean_absolute_percentage_error, "mean_absolute_percentage_error")
 
 __all__ = [
     "binary_cross_entropy",
