@@ -42,7 +42,8 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = ["FAMILY_HEADS", "HEAD_FAMILIES", "LOSS_HEADS", "MARGIN_HEADS", "Head", "HeadSpec",
-           "advised_loss", "family_head", "loss_spec", "metric_function", "upgrade_state"]
+           "advised_loss", "family_head", "loss_spec", "metric_function", "no_grad",
+           "upgrade_state"]
 
 
 @dataclass(frozen=True)
@@ -664,7 +665,7 @@ class _LossAccumulator:
         self.acc = Accumulator(head.spec.fn, check_values=False, **head.spec.options)
 
     def update(self, y_true: torch.Tensor, raw: torch.Tensor, weight: Any = None) -> None:
-        with _no_grad(raw):
+        with no_grad(raw):
             self.acc.update(y_true, self.head.loss_input(raw), weight)
 
     def result(self) -> float:
@@ -682,7 +683,7 @@ class _SumAccumulator:
 
     def update(self, y_true: torch.Tensor, raw: torch.Tensor, weight: Any = None) -> None:
         xp = _xp(raw)
-        with _no_grad(raw):
+        with no_grad(raw):
             per = _float64(self.head.per_sample(y_true, raw))
             if weight is None:
                 self.total += float(xp.sum(per))
@@ -708,7 +709,8 @@ def _xp(x: Any) -> Any:
     return np if isinstance(x, np.ndarray) else _torch()
 
 
-def _no_grad(x: Any) -> Any:
+def no_grad(x: Any) -> Any:
+    """``torch.no_grad()`` for a tensor, nothing for a NumPy array."""
     return contextlib.nullcontext() if isinstance(x, np.ndarray) else _torch().no_grad()
 
 
