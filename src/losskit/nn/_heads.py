@@ -42,8 +42,8 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = ["FAMILY_HEADS", "HEAD_FAMILIES", "LOSS_HEADS", "MARGIN_HEADS", "Head", "HeadSpec",
-           "advised_loss", "family_head", "loss_spec", "metric_function", "no_grad",
-           "upgrade_state"]
+           "advised_loss", "family_head", "heads_from_config", "loss_spec", "metric_function",
+           "no_grad", "upgrade_state"]
 
 
 @dataclass(frozen=True)
@@ -368,6 +368,22 @@ def upgrade_state(heads: Mapping[str, Any], state: dict[str, Any]) -> dict[str, 
             state[key] = (np.stack(pairs, axis=1) if isinstance(rows, np.ndarray)
                           else _torch().stack(pairs, dim=1)).reshape(rows.shape)
     return state
+
+
+def heads_from_config(heads: Mapping[str, Mapping[str, Any]]) -> dict[str, Head]:
+    """The heads a saved model's ``config.json`` describes (``model.heads``).
+
+    Examples
+    --------
+    >>> heads = heads_from_config({"output": {"loss": "poisson_nll", "task": "regression",
+    ...                                       "n_targets": 1, "n_classes": None,
+    ...                                       "weight": 1.0}})
+    >>> heads["output"].spec.name, heads["output"].n_outputs
+    ('poisson_nll', 1)
+    """
+    return {name: Head(h["loss"], task=h["task"], n_targets=h["n_targets"],
+                       n_classes=h["n_classes"], weight=h["weight"])
+            for name, h in heads.items()}
 
 
 _METRICS = {name: getattr(lkm, name) for name in lkm.__all__}

@@ -23,8 +23,8 @@ from typing import Any
 from losskit._io import file_kind
 from losskit._validation import fail
 
-__all__ = ["MAX_CONFIG_BYTES", "MAX_DEPTH", "check_model_folder", "read_regular_file",
-           "safetensors_header"]
+__all__ = ["MAX_CONFIG_BYTES", "MAX_DEPTH", "check_finite_weights", "check_model_folder",
+           "read_regular_file", "safetensors_header"]
 
 CONFIG_FILE = "config.json"
 MODEL_FILE = "model.safetensors"
@@ -466,13 +466,22 @@ def _check_preprocessing(s: _Schema, pre: Any, n_features: int) -> None:
 
 def _check_finite(command: str, argument: str, path: Path) -> None:
     """Every weight finite (the header was checked, so the sizes are the file's own)."""
-    import numpy as np
     from safetensors.numpy import load_file
 
-    for key, value in load_file(str(path)).items():
-        if value.size and not np.isfinite(value).all():
-            bad = int((~np.isfinite(value)).sum())
+    check_finite_weights(command, argument, load_file(str(path)))
+
+
+def check_finite_weights(command: str, argument: str, state: dict[str, Any]) -> None:
+    """Refuse a model whose weights (``state``: NumPy arrays or torch tensors of a
+    ``model.safetensors``) are not all finite, naming the first such tensor."""
+    from losskit.nn._evaluation import namespace
+
+    for key, value in state.items():
+        xp = namespace(value)
+        finite = xp.isfinite(value)
+        if not bool(xp.all(finite)):
+            bad = int(xp.sum(xp.astype(~finite, xp.int64)))
             fail(command, argument, f"holds a model.safetensors whose tensor {key!r} has "
-                 f"{bad} non-finite value(s) (NaN or infinity)",
+                 f"{bad} non-finite value(s) (NaN or infinite weights)",
                  "The model is broken (training diverged, or the file was altered): fit it "
                  "again")

@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from losskit._validation import fail
-from losskit.nn._heads import Head, upgrade_state
+from losskit.nn._heads import Head, heads_from_config, upgrade_state
+from losskit.nn._modelfile import check_finite_weights
 
 __all__ = ["ACTIVATIONS", "NumpyMLP", "erf", "state_shapes"]
 
@@ -159,9 +160,7 @@ class NumpyMLP:
         from safetensors.numpy import load_file
 
         m = config["model"]
-        heads = {name: Head(h["loss"], task=h["task"], n_targets=h["n_targets"],
-                            n_classes=h["n_classes"], weight=h["weight"])
-                 for name, h in m["heads"].items()}
+        heads = heads_from_config(m["heads"])
         # models saved before the heads read their families: gaussian_nll's (mean, log sd)
         state = upgrade_state(m["heads"], load_file(str(Path(path) / MODEL_FILE)))
         expected = state_shapes(m["n_features"], m["hidden_layer_sizes"],
@@ -175,10 +174,7 @@ class NumpyMLP:
                     f"has shape {value.shape} and dtype {value.dtype}"
                 fail(func, "path", f"{str(path)!r} holds a tensor {key!r} that {found} "
                      f"(expected {shape}, {dtype})", "Train the model again")
-        bad = [k for k in expected if not np.isfinite(state[k]).all()]
-        if bad:
-            fail(func, "path", f"{str(path)!r} holds NaN or infinite weights ({bad[0]})",
-                 "Train the model again; its predictions would not be numbers")
+        check_finite_weights(func, "path", state)
         trunk = [(state[f"trunk.{2 * i}.weight"], state[f"trunk.{2 * i}.bias"])
                  for i in range(len(m["hidden_layer_sizes"]))]
         head_layers = {k: (state[f"heads.{k}.weight"], state[f"heads.{k}.bias"]) for k in heads}

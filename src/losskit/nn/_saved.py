@@ -20,7 +20,8 @@ import numpy as np
 
 from losskit._validation import fail
 from losskit.nn._evaluation import checked_arrays, evaluate_on_target_scale, namespace
-from losskit.nn._heads import Head, metric_function, no_grad, upgrade_state
+from losskit.nn._heads import heads_from_config, metric_function, no_grad, upgrade_state
+from losskit.nn._modelfile import check_finite_weights
 from losskit.nn._numpy_mlp import NumpyMLP
 
 if TYPE_CHECKING:
@@ -52,19 +53,14 @@ def build_model(path: Path, config: dict[str, Any], func: str) -> MLP:
     from losskit.nn.models import MLP
 
     m = config["model"]
-    heads = {name: Head(h["loss"], task=h["task"], n_targets=h["n_targets"],
-                        n_classes=h["n_classes"], weight=h["weight"])
-             for name, h in m["heads"].items()}
+    heads = heads_from_config(m["heads"])
     model = MLP(m["n_features"], heads, hidden_layer_sizes=m["hidden_layer_sizes"],
                 activation=m["activation"], init=m["init"],
                 uncertainty_weighting=m["uncertainty_weighting"], random_state=0,
                 dtype=getattr(torch, config["dtype"]))
     # models saved before the heads read their families: gaussian_nll's (mean, log sd) blocks
     state = upgrade_state(m["heads"], load_file(str(path / MODEL_FILE)))
-    bad = [k for k, v in state.items() if not bool(torch.isfinite(v).all())]
-    if bad:
-        fail(func, "path", f"{str(path)!r} holds NaN or infinite weights ({bad[0]})",
-             "Train the model again; its predictions would not be numbers")
+    check_finite_weights(func, "path", state)
     model.load_state_dict(state)
     model.eval()
     return model
