@@ -137,3 +137,37 @@ def _metric(name):
     from losskit.nn._heads import metric_function
 
     return metric_function("test", name)
+
+
+@pytest.mark.parametrize(("loss", "y", "message"), [
+    ("poisson_nll", [-3.0, 1.0, 2.0, 0.0], r"y has values outside \[0, inf\) \(min -3, max 2\), "
+     "which the model's loss poisson_nll cannot take. Poisson targets are counts"),
+    ("gamma_nll", [0.0, 1.0, 2.0, 3.0], r"y has values outside \(0, inf\) \(min 0, max 3\), "
+     "which the model's loss gamma_nll cannot take"),
+    ("negative_binomial_nll", [1.0, -1.0, 2.0, 0.0], "y has a value below 0 .*which the "
+     "model's loss negative_binomial_nll cannot take"),
+])
+def test_evaluation_refuses_targets_outside_the_loss_domain(loss, y, message, tmp_path):
+    from losskit.nn import MLPRegressor
+    from losskit.nn._saved import SavedModel
+
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(30, 2))
+    est = MLPRegressor(loss, hidden_layer_sizes=(3,), epochs=1, random_state=0,
+                       verbose=False).fit(X, rng.poisson(2.0, size=30) + 1.0)
+    est.save(tmp_path)
+    for model in (est, SavedModel.load(tmp_path)):
+        with pytest.raises(ValueError, match="^MLPRegressor: " + message):
+            model.evaluate(X[:4], np.array(y))
+        assert np.isfinite(model.evaluate(X[:4], np.array([1.0, 2.0, 3.0, 4.0]))["loss"])
+
+
+def test_a_complaint_about_the_outputs_is_not_the_targets_fault():
+    # outputs the loss refuses (NaN) are not blamed on y: the loss they give is reported
+    from losskit.nn._evaluation import check_targets
+
+    for network in _networks(Head("poisson_nll")):
+        raw, Y = {"output": np.full((2, 1), np.nan)}, {"output": np.ones((2, 1))}
+        if not isinstance(network, NumpyMLP):
+            raw, Y = ({k: torch.from_numpy(v) for k, v in d.items()} for d in (raw, Y))
+        check_targets(network, raw, Y, None)  # no error

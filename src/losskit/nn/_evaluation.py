@@ -29,8 +29,8 @@ from losskit._array import _torch_namespace
 from losskit._validation import fail
 from losskit.nn._heads import Head, no_grad
 
-__all__ = ["FUNC", "checked_arrays", "combine", "evaluate", "evaluate_on_target_scale",
-           "metric_inputs", "metric_values", "namespace"]
+__all__ = ["FUNC", "check_targets", "checked_arrays", "combine", "evaluate",
+           "evaluate_on_target_scale", "metric_inputs", "metric_values", "namespace"]
 
 #: the name in the messages of the checks (the trainer's: the estimators call it)
 FUNC = "Trainer"
@@ -229,14 +229,57 @@ def evaluate(net: Any, raw: Mapping[str, Array], Y: Mapping[str, Array], w: Arra
     return row
 
 
+def check_targets(net: Any, raw: Mapping[str, Array], Y: Mapping[str, Array],
+                  w: Array | None, func: str = FUNC) -> None:
+    """Refuse targets outside a head's loss domain (negative counts for a Poisson loss, a 0
+    for a Gamma loss ...), checked by the loss itself, as ``fit`` checks the training data:
+    an evaluation otherwise reports an infinite or NaN loss, and metrics computed outside
+    their domain. (A complaint about the outputs is not the targets' fault: the evaluation
+    then reports the loss those outputs give.)
+
+    Examples
+    --------
+    >>> from losskit.nn._numpy_mlp import NumpyMLP
+    >>> net = NumpyMLP({"output": Head("poisson_nll")}, [],
+    ...                {"output": (np.ones((1, 1)), np.zeros(1))}, "relu")
+    >>> check_targets(net, {"output": np.zeros((2, 1))}, {"output": np.array([[-3.0], [1]])},
+    ...               None)
+    Traceback (most recent call last):
+    ...
+    ValueError: Trainer: y has values outside [0, inf) (min -3, max 1), which the model's loss ...
+    """
+    import re
+
+    for name, head in net.head_specs.items():
+        if head.spec.user_fn is not None:  # a callable: no declared domain
+            continue
+        try:
+            with no_grad(raw[name]), np.errstate(all="ignore"):
+                head.batch_loss(Y[name], raw[name], w, check_values=True)
+        except ValueError as error:
+            match = re.match(r"^([\w.]+): y_true (.*)$", str(error), flags=re.DOTALL)
+            if match is None:
+                continue
+            loss, detail = match.groups()
+            # the index is into the loss's (n, k) array: the values say enough
+            detail = re.sub(r"\(\S+ at index \([^)]*\); ", "(", detail)
+            found, _, fix = detail.partition(". ")
+            where = "" if len(net.head_specs) == 1 else f" for head {name!r}"
+            fail(func, "y", f"{found}{where}, which the model's loss "
+                 f"{head.spec.name if '.' in loss else loss} cannot take", fix.rstrip("."))
+
+
 def evaluate_on_target_scale(net: Any, raw: Mapping[str, Array], Y: Mapping[str, Array],
                              w: Array | None, metric_fns: list[Callable],
-                             scale: tuple[Any, Any] | None) -> dict[str, float]:
+                             scale: tuple[Any, Any] | None, func: str = FUNC
+                             ) -> dict[str, float]:
     """:func:`evaluate`, on the target's own scale when the network was trained on the target
     standardised as ``(y - mean) / sd`` (``scale``: ``(mean, sd)``; a one-head regressor
     whose head is ``location_scale``): ``"loss"`` and the metrics of the predictions in
-    ``y``'s units, ``"loss_standardised"`` the training objective (as in the history)."""
+    ``y``'s units, ``"loss_standardised"`` the training objective (as in the history).
+    Targets outside the loss's domain are refused first (:func:`check_targets`)."""
     if scale is None:
+        check_targets(net, raw, Y, w, func)
         return evaluate(net, raw, Y, w, metric_fns)
     xp = namespace(raw["output"])
     device = aac.device(raw["output"])
@@ -247,8 +290,9 @@ def evaluate_on_target_scale(net: Any, raw: Mapping[str, Array], Y: Mapping[str,
     Y = {k: xp.astype(v, xp.float64) for k, v in Y.items()}
     w = None if w is None else xp.astype(w, xp.float64)
     mean, sd = (xp.asarray(np.asarray(v, dtype=np.float64), device=device) for v in scale)
-    user = evaluate(net, {"output": head.unscale_raw(raw["output"], mean, sd)}, Y, w,
-                    metric_fns)
+    unscaled = {"output": head.unscale_raw(raw["output"], mean, sd)}
+    check_targets(net, unscaled, Y, w, func)
+    user = evaluate(net, unscaled, Y, w, metric_fns)
     standardised = {"output": (Y["output"] - mean) / sd}
     user["loss_standardised"] = evaluate(net, raw, standardised, w, [])["loss"]
     return user

@@ -174,7 +174,7 @@ class NumpyMLP:
                     f"has shape {value.shape} and dtype {value.dtype}"
                 fail(func, "path", f"{str(path)!r} holds a tensor {key!r} that {found} "
                      f"(expected {shape}, {dtype})", "Train the model again")
-        check_finite_weights(func, "path", state)
+        check_finite_weights(func, "path", path, state)
         trunk = [(state[f"trunk.{2 * i}.weight"], state[f"trunk.{2 * i}.bias"])
                  for i in range(len(m["hidden_layer_sizes"]))]
         head_layers = {k: (state[f"heads.{k}.weight"], state[f"heads.{k}.bias"]) for k in heads}

@@ -60,7 +60,7 @@ def build_model(path: Path, config: dict[str, Any], func: str) -> MLP:
                 dtype=getattr(torch, config["dtype"]))
     # models saved before the heads read their families: gaussian_nll's (mean, log sd) blocks
     state = upgrade_state(m["heads"], load_file(str(path / MODEL_FILE)))
-    check_finite_weights(func, "path", state)
+    check_finite_weights(func, "path", path, state)
     model.load_state_dict(state)
     model.eval()
     return model
@@ -149,10 +149,10 @@ def evaluate_model(model: MLP | NumpyMLP, X: np.ndarray, y: np.ndarray, sample_w
 
         xp, dtype = _torch_namespace(), next(model.parameters()).dtype
         model.eval()
-    X, Y, w = checked_arrays(model, X, y, sample_weight, xp=xp, dtype=dtype)
+    X, Y, w = checked_arrays(model, X, y, sample_weight, xp=xp, dtype=dtype, func=func)
     # a loss or metric that is inf is reported as such; NumPy need not warn of it
     with no_grad(X), np.errstate(all="ignore"):
-        return evaluate_on_target_scale(model, model(X), Y, w, fns, scale)
+        return evaluate_on_target_scale(model, model(X), Y, w, fns, scale, func)
 
 
 class SavedModel:
