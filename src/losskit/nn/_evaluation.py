@@ -17,6 +17,7 @@ one learned log-variance per head) and ``n_features``: :class:`~losskit.nn.MLP` 
 from __future__ import annotations
 
 import functools
+import importlib
 import math
 import threading
 from collections.abc import Callable, Mapping
@@ -25,11 +26,10 @@ from typing import Any
 import array_api_compat as aac
 import numpy as np
 
-from losskit._array import _torch_namespace
 from losskit._validation import fail
 from losskit.nn._heads import Head, no_grad
 
-__all__ = ["FUNC", "check_targets", "checked_arrays", "combine", "evaluate",
+__all__ = ["FUNC", "check_targets", "checked_arrays", "combine", "compat_namespace", "evaluate",
            "evaluate_on_target_scale", "metric_inputs", "metric_values", "namespace"]
 
 #: the name in the messages of the checks (the trainer's: the estimators call it)
@@ -39,10 +39,10 @@ Array = Any
 
 
 @functools.cache
-def _numpy_namespace() -> Any:
-    import array_api_compat.numpy
-
-    return array_api_compat.numpy
+def compat_namespace(library: str) -> Any:
+    """``array_api_compat``'s namespace of ``library`` (``"numpy"`` or ``"torch"``), imported
+    on first use (``losskit predict`` imports no torch)."""
+    return importlib.import_module(f"array_api_compat.{library}")
 
 
 def namespace(x: Array) -> Any:
@@ -54,8 +54,7 @@ def namespace(x: Array) -> Any:
     >>> namespace(np.zeros(2)).__name__
     'array_api_compat.numpy'
     """
-    return _numpy_namespace() if isinstance(x, (np.ndarray, np.generic)) else \
-        _torch_namespace()
+    return compat_namespace("numpy" if isinstance(x, (np.ndarray, np.generic)) else "torch")
 
 
 def _dtype_name(dtype: Any) -> str:
@@ -66,7 +65,7 @@ def _as_array(func: str, name: str, value: Any, xp: Any, device: Any) -> Array:
     """``value`` as an array of ``xp`` (an array of that library is kept as it is); host data
     must hold numbers (text is refused, even "1.5": an object array of numbers is read as
     float64)."""
-    if isinstance(value, np.ndarray) if xp is _numpy_namespace() else \
+    if isinstance(value, np.ndarray) if xp is compat_namespace("numpy") else \
             aac.is_torch_array(value):
         host = value
     else:
@@ -80,7 +79,7 @@ def _as_array(func: str, name: str, value: Any, xp: Any, device: Any) -> Array:
             first = host.reshape(-1)[0] if host.size else None
             fail(func, name, f"has values of dtype {host.dtype} ({first!r} is not a number)",
                  "Pass numbers: encode text or category columns first (e.g. one-hot)")
-    if xp is _numpy_namespace():
+    if xp is compat_namespace("numpy"):
         return host
     return host if aac.is_torch_array(host) else xp.asarray(host, device=device)
 

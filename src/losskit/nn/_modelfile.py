@@ -23,8 +23,8 @@ from typing import Any
 from losskit._io import file_kind
 from losskit._validation import fail
 
-__all__ = ["MAX_CONFIG_BYTES", "MAX_DEPTH", "check_finite_weights", "check_model_folder",
-           "read_regular_file", "safetensors_header"]
+__all__ = ["MAX_CONFIG_BYTES", "MAX_DEPTH", "check_model_folder", "read_regular_file",
+           "safetensors_header"]
 
 CONFIG_FILE = "config.json"
 MODEL_FILE = "model.safetensors"
@@ -468,20 +468,6 @@ def _check_finite(command: str, argument: str, path: Path) -> None:
     """Every weight finite (the header was checked, so the sizes are the file's own)."""
     from safetensors.numpy import load_file
 
+    from losskit.nn._numpy_mlp import check_finite_weights
+
     check_finite_weights(command, argument, path.parent, load_file(str(path)))
-
-
-def check_finite_weights(command: str, argument: str, folder: str | os.PathLike,
-                         state: dict[str, Any]) -> None:
-    """Refuse a model whose weights (``state``: the NumPy arrays or torch tensors of the
-    ``model.safetensors`` in ``folder``) are not all finite, naming the first such tensor."""
-    from losskit.nn._evaluation import namespace
-
-    for key, value in state.items():
-        xp = namespace(value)
-        finite = xp.isfinite(value)
-        if not bool(xp.all(finite)):
-            bad = int(xp.sum(xp.astype(~finite, xp.int64)))
-            fail(command, argument, f"{str(folder)!r} holds NaN or infinite weights: tensor "
-                 f"{key!r} has {bad} non-finite value(s)", "The model is broken (training "
-                 "diverged, or the file was altered): fit it again")

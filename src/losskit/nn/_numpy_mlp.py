@@ -14,6 +14,7 @@ functions, on NumPy arrays).
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,8 @@ import numpy as np
 
 from losskit._validation import fail
 from losskit.nn._heads import Head, heads_from_config, upgrade_state
-from losskit.nn._modelfile import check_finite_weights
 
-__all__ = ["ACTIVATIONS", "NumpyMLP", "erf", "state_shapes"]
+__all__ = ["ACTIVATIONS", "NumpyMLP", "check_finite_weights", "erf", "state_shapes"]
 
 MODEL_FILE = "model.safetensors"
 
@@ -53,6 +53,22 @@ def state_shapes(n_features: int, hidden_layer_sizes: Sequence[int],
         shapes[f"heads.{name}.weight"] = (int(n_outputs), width)
         shapes[f"heads.{name}.bias"] = (int(n_outputs),)
     return shapes
+
+
+def check_finite_weights(command: str, argument: str, folder: str | os.PathLike,
+                         state: dict[str, Any]) -> None:
+    """Refuse a model whose weights (``state``: the NumPy arrays or torch tensors of the
+    ``model.safetensors`` in ``folder``) are not all finite, naming the first such tensor."""
+    from losskit.nn._evaluation import namespace
+
+    for key, value in state.items():
+        xp = namespace(value)
+        finite = xp.isfinite(value)
+        if not bool(xp.all(finite)):
+            bad = int(xp.sum(xp.astype(~finite, xp.int64)))
+            fail(command, argument, f"{str(folder)!r} holds NaN or infinite weights: tensor "
+                 f"{key!r} has {bad} non-finite value(s)", "The model is broken (training "
+                 "diverged, or the file was altered): fit it again")
 
 
 def erf(x: np.ndarray) -> np.ndarray:

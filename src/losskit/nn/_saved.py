@@ -19,10 +19,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from losskit._validation import fail
-from losskit.nn._evaluation import checked_arrays, evaluate_on_target_scale, namespace
+from losskit.nn._evaluation import checked_arrays, compat_namespace, evaluate_on_target_scale
 from losskit.nn._heads import heads_from_config, metric_function, no_grad, upgrade_state
-from losskit.nn._modelfile import check_finite_weights
-from losskit.nn._numpy_mlp import NumpyMLP
+from losskit.nn._numpy_mlp import NumpyMLP, check_finite_weights
 
 if TYPE_CHECKING:
     import torch
@@ -143,11 +142,9 @@ def evaluate_model(model: MLP | NumpyMLP, X: np.ndarray, y: np.ndarray, sample_w
     names = metrics if metrics is not None else model.head_specs["output"].default_metrics
     fns = [metric_function(func, m) for m in names]
     if isinstance(model, NumpyMLP):
-        xp, dtype = namespace(np.empty(0)), model.dtype
+        xp, dtype = compat_namespace("numpy"), model.dtype
     else:
-        from losskit._array import _torch_namespace
-
-        xp, dtype = _torch_namespace(), next(model.parameters()).dtype
+        xp, dtype = compat_namespace("torch"), next(model.parameters()).dtype
         model.eval()
     X, Y, w = checked_arrays(model, X, y, sample_weight, xp=xp, dtype=dtype, func=func)
     # a loss or metric that is inf is reported as such; NumPy need not warn of it

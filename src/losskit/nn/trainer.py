@@ -47,10 +47,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from losskit._array import _torch_namespace
 from losskit._io import atomic_write
 from losskit._validation import fail
-from losskit.nn._evaluation import checked_arrays, evaluate, metric_inputs, metric_values
+from losskit.nn._evaluation import (
+    checked_arrays,
+    compat_namespace,
+    evaluate,
+    metric_inputs,
+    metric_values,
+)
 from losskit.nn._heads import Head, metric_function
 from losskit.nn.diagnosis import EXPLODE_FACTOR
 from losskit.nn.models import MLP
@@ -746,7 +751,7 @@ def _check_number(name: str, value: Any, *, low: float | None = None,
 
 def _tensors(model: MLP, X: Any, y: Any, w: Any, dtype: torch.dtype, xname: str
              ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor | None]:
-    return checked_arrays(model, X, y, w, xp=_torch_namespace(), dtype=dtype, xname=xname)
+    return checked_arrays(model, X, y, w, xp=compat_namespace("torch"), dtype=dtype, xname=xname)
 
 
 def _to(device: torch.device, data: tuple[torch.Tensor, dict[str, torch.Tensor],
