@@ -120,6 +120,23 @@ def test_count_target_is_detected_and_parquet_is_read(tmp_path):
     assert metrics["task"] == "regression" and metrics["loss"] == "poisson_nll"
 
 
+def test_evaluate_refuses_targets_outside_the_loss_domain_as_fit_does(tmp_path, capsys):
+    # a Poisson model scored on a table with a negative count: the loss is inf and the
+    # metrics (Poisson deviance of y < 0) meaningless; evaluate said so only as a null loss
+    df = _table().drop(columns=["label"])
+    df.to_csv(tmp_path / "d.csv", index=False)
+    assert main(["fit", str(tmp_path / "d.csv"), "--target", "count", "--loss", "poisson_nll",
+                 "--epochs", "2", "--out", str(tmp_path / "m")]) == 0
+    df.loc[3, "count"] = -2
+    df.to_csv(tmp_path / "bad.csv", index=False)
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "m"), str(tmp_path / "bad.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "losskit evaluate: error: DATA target column 'count' has values outside [0, inf) " \
+        "(min -2, " in err and "which the model's loss poisson_nll cannot take" in err
+    assert "Traceback" not in err
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--target", "nope"], "losskit fit: error: --target 'nope' is not a column"),
     (["--target", "label", "--loss", "poisson_nll"],

@@ -11,6 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 from losskit.nn import Head, MLPClassifier, MLPRegressor  # noqa: E402
+from losskit.nn._evaluation import combine  # noqa: E402
 from losskit.nn._heads import LOSS_HEADS  # noqa: E402
 from losskit.nn._numpy_mlp import ACTIVATIONS, NumpyMLP, erf, state_shapes  # noqa: E402
 from losskit.nn._saved import SavedModel  # noqa: E402
@@ -209,10 +210,14 @@ def test_uncertainty_weighting_combines_as_the_mlp(loss):
                    {"output": (state["heads.output.weight"], state["heads.output.bias"])},
                    "relu", state["log_vars"])
     with torch.no_grad():
-        want = float(model.combine({"output": torch.tensor(0.8125, dtype=torch.float64)}))
+        term = torch.tensor(0.8125, dtype=torch.float64)
+        want = float(model.combine({"output": term}))
+        # the evaluation's combine on the torch network is the MLP's own, bit for bit
+        assert float(combine(model.head_specs, model.log_vars, {"output": term})) == want
+    got = float(combine(net.head_specs, net.log_vars, {"output": np.float64(0.8125)}))
     # exp(-s) in float32 by either library (one ulp apart at most), the rest in float64
-    assert net.combine({"output": 0.8125}) == pytest.approx(want, rel=3e-7)
-    assert net.combine({"output": 0.8125}) != pytest.approx(0.8125, rel=1e-3)
+    assert got == pytest.approx(want, rel=3e-7)
+    assert got != pytest.approx(0.8125, rel=1e-3)
     x = np.random.default_rng(0).normal(size=(7, 2)).astype(np.float32)
     np.testing.assert_allclose(net(x)["output"], model(torch.from_numpy(x))["output"]
                                .detach().numpy(), rtol=1e-6)

@@ -102,3 +102,22 @@ print(sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "sklearn", "
     want = est.evaluate(X, frame[target].to_numpy().copy())
     assert list(scores) == list(want)
     assert list(scores.values()) == pytest.approx(list(want.values()), rel=1e-5)
+
+
+@pytest.mark.parametrize("classifier", [True, False])
+def test_an_empty_X_is_refused_by_name_as_the_estimator_refuses_it(classifier, tmp_path):
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(30, 2))
+    est = (MLPClassifier if classifier else MLPRegressor)(
+        hidden_layer_sizes=(3,), epochs=1, random_state=0, verbose=False)
+    y = X[:, 0] > 0 if classifier else X[:, 0]
+    est.fit(X, y)
+    est.save(tmp_path)
+    saved = SavedModel.load(tmp_path)
+    name = type(est).__name__
+    for call in (lambda: saved.predict(X[:0]), lambda: saved.evaluate(X[:0], y[:0])):
+        with pytest.raises(ValueError, match=rf"^{name}: X has no rows \(shape \(0, 2\)\)\. "
+                                             "Pass at least one sample of 2 feature"):
+            call()
+    with pytest.raises(ValueError, match="0 sample"):  # the estimator's (scikit-learn's) own
+        est.predict(X[:0])

@@ -42,7 +42,8 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = ["FAMILY_HEADS", "HEAD_FAMILIES", "LOSS_HEADS", "MARGIN_HEADS", "Head", "HeadSpec",
-           "advised_loss", "family_head", "loss_spec", "metric_function", "upgrade_state"]
+           "advised_loss", "family_head", "heads_from_config", "loss_spec", "metric_function",
+           "no_grad", "upgrade_state"]
 
 
 @dataclass(frozen=True)
@@ -369,6 +370,22 @@ def upgrade_state(heads: Mapping[str, Any], state: dict[str, Any]) -> dict[str, 
     return state
 
 
+def heads_from_config(heads: Mapping[str, Mapping[str, Any]]) -> dict[str, Head]:
+    """The heads a saved model's ``config.json`` describes (``model.heads``).
+
+    Examples
+    --------
+    >>> heads = heads_from_config({"output": {"loss": "poisson_nll", "task": "regression",
+    ...                                       "n_targets": 1, "n_classes": None,
+    ...                                       "weight": 1.0}})
+    >>> heads["output"].spec.name, heads["output"].n_outputs
+    ('poisson_nll', 1)
+    """
+    return {name: Head(h["loss"], task=h["task"], n_targets=h["n_targets"],
+                       n_classes=h["n_classes"], weight=h["weight"])
+            for name, h in heads.items()}
+
+
 _METRICS = {name: getattr(lkm, name) for name in lkm.__all__}
 
 
@@ -664,7 +681,7 @@ class _LossAccumulator:
         self.acc = Accumulator(head.spec.fn, check_values=False, **head.spec.options)
 
     def update(self, y_true: torch.Tensor, raw: torch.Tensor, weight: Any = None) -> None:
-        with _no_grad(raw):
+        with no_grad(raw):
             self.acc.update(y_true, self.head.loss_input(raw), weight)
 
     def result(self) -> float:
@@ -682,7 +699,7 @@ class _SumAccumulator:
 
     def update(self, y_true: torch.Tensor, raw: torch.Tensor, weight: Any = None) -> None:
         xp = _xp(raw)
-        with _no_grad(raw):
+        with no_grad(raw):
             per = _float64(self.head.per_sample(y_true, raw))
             if weight is None:
                 self.total += float(xp.sum(per))
@@ -708,7 +725,8 @@ def _xp(x: Any) -> Any:
     return np if isinstance(x, np.ndarray) else _torch()
 
 
-def _no_grad(x: Any) -> Any:
+def no_grad(x: Any) -> Any:
+    """``torch.no_grad()`` for a tensor, nothing for a NumPy array."""
     return contextlib.nullcontext() if isinstance(x, np.ndarray) else _torch().no_grad()
 
 

@@ -39,9 +39,9 @@ _INITS = ("he_uniform", "glorot_uniform", "torch")
 _ESTIMATORS = ("MLPClassifier", "MLPRegressor")
 
 
-def read_regular_file(command: str, argument: str, path: Path, *, limit: int) -> bytes:
-    """The bytes of ``path`` if it is a regular file (not a FIFO, device, socket or symbolic
-    link) of at most ``limit`` bytes; opened without blocking and without following links."""
+def _regular_file_stat(command: str, argument: str, path: Path) -> os.stat_result:
+    """``os.lstat(path)`` of a file of a model folder that exists and is a regular file (not
+    a FIFO, device, socket or symbolic link)."""
     try:
         st = os.lstat(path)
     except FileNotFoundError:
@@ -53,6 +53,13 @@ def read_regular_file(command: str, argument: str, path: Path, *, limit: int) ->
     if not stat.S_ISREG(st.st_mode):
         fail(command, argument, f"holds {path.name} as {file_kind(st.st_mode)}, not a regular "
              "file", "Pass a folder written by losskit fit")
+    return st
+
+
+def read_regular_file(command: str, argument: str, path: Path, *, limit: int) -> bytes:
+    """The bytes of ``path`` if it is a regular file (not a FIFO, device, socket or symbolic
+    link) of at most ``limit`` bytes; opened without blocking and without following links."""
+    st = _regular_file_stat(command, argument, path)
     if st.st_size > limit:
         fail(command, argument, f"holds a {path.name} of {st.st_size} bytes (at most {limit} "
              "expected)", "Pass a folder written by losskit fit")
@@ -170,14 +177,7 @@ def safetensors_header(command: str, argument: str, path: Path, *, limit: int | 
     """``({name: {"dtype", "shape", "data_offsets"}}, data_start)`` of a safetensors file,
     checked against the file's real size: every tensor's bytes exist, none overlap, and the
     byte count matches its shape and dtype. Only the header is read."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        fail(command, argument, f"has no {path.name} ({str(path)!r} does not exist)",
-             "Pass a folder written by losskit fit")
-    if not stat.S_ISREG(st.st_mode):
-        fail(command, argument, f"holds {path.name} as {file_kind(st.st_mode)}, not a regular "
-             "file", "Pass a folder written by losskit fit")
+    st = _regular_file_stat(command, argument, path)
     size = st.st_size
     name = path.name
 
@@ -466,13 +466,8 @@ def _check_preprocessing(s: _Schema, pre: Any, n_features: int) -> None:
 
 def _check_finite(command: str, argument: str, path: Path) -> None:
     """Every weight finite (the header was checked, so the sizes are the file's own)."""
-    import numpy as np
     from safetensors.numpy import load_file
 
-    for key, value in load_file(str(path)).items():
-        if value.size and not np.isfinite(value).all():
-            bad = int((~np.isfinite(value)).sum())
-            fail(command, argument, f"holds a model.safetensors whose tensor {key!r} has "
-                 f"{bad} non-finite value(s) (NaN or infinity)",
-                 "The model is broken (training diverged, or the file was altered): fit it "
-                 "again")
+    from losskit.nn._numpy_mlp import check_finite_weights
+
+    check_finite_weights(command, argument, path.parent, load_file(str(path)))

@@ -7,12 +7,14 @@ for a forward pass of milliseconds). :class:`NumpyMLP` reads ``model.safetensors
 own dtype (float32: each layer ``x @ W.T + b``, the activations written as torch's CPU kernels
 write them), so its outputs differ from torch's at float32 rounding only. The output heads are
 the same :class:`~losskit.nn.Head` objects (their prediction and loss code takes NumPy arrays
-too), and :meth:`NumpyMLP.evaluate` computes what the trainer's evaluation computes.
+too), and ``losskit.nn._evaluation`` evaluates it with the trainer's own evaluation (the same
+functions, on NumPy arrays).
 """
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,13 +22,11 @@ from typing import Any
 import numpy as np
 
 from losskit._validation import fail
-from losskit.nn._heads import Head, upgrade_state
+from losskit.nn._heads import Head, heads_from_config, upgrade_state
 
-__all__ = ["ACTIVATIONS", "NumpyMLP", "erf", "state_shapes"]
+__all__ = ["ACTIVATIONS", "NumpyMLP", "check_finite_weights", "erf", "state_shapes"]
 
 MODEL_FILE = "model.safetensors"
-#: the trainer's name in the messages of the checks it shares with the trainer
-_FUNC = "Trainer"
 
 
 def state_shapes(n_features: int, hidden_layer_sizes: Sequence[int],
@@ -53,6 +53,22 @@ def state_shapes(n_features: int, hidden_layer_sizes: Sequence[int],
         shapes[f"heads.{name}.weight"] = (int(n_outputs), width)
         shapes[f"heads.{name}.bias"] = (int(n_outputs),)
     return shapes
+
+
+def check_finite_weights(command: str, argument: str, folder: str | os.PathLike,
+                         state: dict[str, Any]) -> None:
+    """Refuse a model whose weights (``state``: the NumPy arrays or torch tensors of the
+    ``model.safetensors`` in ``folder``) are not all finite, naming the first such tensor."""
+    from losskit.nn._evaluation import namespace
+
+    for key, value in state.items():
+        xp = namespace(value)
+        finite = xp.isfinite(value)
+        if not bool(xp.all(finite)):
+            bad = int(xp.sum(xp.astype(~finite, xp.int64)))
+            fail(command, argument, f"{str(folder)!r} holds NaN or infinite weights: tensor "
+                 f"{key!r} has {bad} non-finite value(s)", "The model is broken (training "
+                 "diverged, or the file was altered): fit it again")
 
 
 def erf(x: np.ndarray) -> np.ndarray:
@@ -124,8 +140,9 @@ ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 
 class NumpyMLP:
-    """A saved :class:`~losskit.nn.MLP` for predictions: :meth:`predict`, :meth:`evaluate`
-    and the raw outputs (``model(X)``), as the network computes them.
+    """A saved :class:`~losskit.nn.MLP` for predictions: :meth:`predict` and the raw outputs
+    (``model(X)``), as the network computes them; ``head_specs``, ``log_vars`` and
+    ``n_features`` as the MLP has them, for ``losskit.nn._evaluation``.
 
     Parameters
     ----------
@@ -159,9 +176,7 @@ class NumpyMLP:
         from safetensors.numpy import load_file
 
         m = config["model"]
-        heads = {name: Head(h["loss"], task=h["task"], n_targets=h["n_targets"],
-                            n_classes=h["n_classes"], weight=h["weight"])
-                 for name, h in m["heads"].items()}
+        heads = heads_from_config(m["heads"])
         # models saved before the heads read their families: gaussian_nll's (mean, log sd)
         state = upgrade_state(m["heads"], load_file(str(Path(path) / MODEL_FILE)))
         expected = state_shapes(m["n_features"], m["hidden_layer_sizes"],
@@ -175,10 +190,7 @@ class NumpyMLP:
                     f"has shape {value.shape} and dtype {value.dtype}"
                 fail(func, "path", f"{str(path)!r} holds a tensor {key!r} that {found} "
                      f"(expected {shape}, {dtype})", "Train the model again")
-        bad = [k for k in expected if not np.isfinite(state[k]).all()]
-        if bad:
-            fail(func, "path", f"{str(path)!r} holds NaN or infinite weights ({bad[0]})",
-                 "Train the model again; its predictions would not be numbers")
+        check_finite_weights(func, "path", path, state)
         trunk = [(state[f"trunk.{2 * i}.weight"], state[f"trunk.{2 * i}.bias"])
                  for i in range(len(m["hidden_layer_sizes"]))]
         head_layers = {k: (state[f"heads.{k}.weight"], state[f"heads.{k}.bias"]) for k in heads}
@@ -202,127 +214,3 @@ class NumpyMLP:
         return {name: (h.probabilities(out[name]) if h.task == "classification"
                        else h.activate(out[name]))
                 for name, h in self.head_specs.items()}
-
-    # ---------------------------------------------------------------------- evaluation
-    # What losskit.nn.trainer computes for MLPRegressor.evaluate (_tensors, _evaluate,
-    # _metric_values) and MLP.combine, on NumPy arrays: tests/nn/test_nn_numpy_mlp.py keeps
-    # the two equal for every head.
-
-    def combine(self, losses: Mapping[str, float]) -> float:
-        """The total loss from the heads' losses (weights, uncertainty weighting)."""
-        total = 0.0
-        for i, (name, head) in enumerate(self.head_specs.items()):
-            term = losses[name]
-            if self.log_vars is not None:
-                s = self.log_vars[i]
-                c = s.dtype.type(0.5 if head.spec.name == "mean_squared_error" else 1.0)
-                term = float(c * np.exp(-s)) * term + 0.5 * float(s)
-            if head.weight != 1.0:
-                term = head.weight * term
-            total += term
-        return total
-
-    def arrays(self, X: Any, y: Any, w: Any) -> tuple[np.ndarray, dict[str, np.ndarray],
-                                                       np.ndarray | None]:
-        """Checked ``(X, {head: y_true}, w)`` in the model's dtype (one head)."""
-        X = np.asarray(X)
-        if X.ndim != 2 or X.shape[1] != self.n_features:
-            fail(_FUNC, "X", f"has shape {tuple(X.shape)}",
-                 f"Pass a 2-D array with {self.n_features} feature column(s)")
-        X = X.astype(self.dtype, copy=False)
-        if not np.isfinite(X).all():
-            fail(_FUNC, "X", "has NaN or infinite values", "Impute or drop them first")
-        name, head = next(iter(self.head_specs.items()))
-        t = np.asarray(y)
-        if t.shape[0] != X.shape[0]:
-            fail(_FUNC, "y", f"has {t.shape[0]} samples for head {name!r} but X has "
-                 f"{X.shape[0]}", "Pass one target per row of X")
-        if head.task == "regression":
-            t = t.reshape(t.shape[0], -1).astype(self.dtype)
-            if t.shape[1] != head.n_targets:
-                fail(_FUNC, "y", f"has {t.shape[1]} target column(s) for head {name!r}",
-                     f"Pass {head.n_targets} (the head's n_targets)")
-        else:
-            if t.ndim != 1:
-                fail(_FUNC, "y", f"has shape {tuple(t.shape)} for classification head "
-                     f"{name!r}", "Pass class indices of shape (n,)")
-            if t.dtype.kind == "f" and not (t == np.round(t)).all():
-                fail(_FUNC, "y", f"has non-integer class indices for head {name!r}",
-                     "Pass class indices 0 .. n_classes - 1")
-            t = t.astype(np.int64)
-            if int(t.min()) < 0 or int(t.max()) >= int(head.n_classes):
-                fail(_FUNC, "y", f"has class indices in [{int(t.min())}, {int(t.max())}] "
-                     f"for head {name!r} with {head.n_classes} classes",
-                     "Encode labels as 0 .. n_classes - 1 (e.g. with LabelEncoder)")
-        Y = {name: head.target(t, self.dtype)}
-        if w is None:
-            return X, Y, None
-        w = np.asarray(w, dtype=np.float64).astype(self.dtype).reshape(-1)
-        if w.shape[0] != X.shape[0] or not np.isfinite(w).all() or (w < 0).any() or \
-                not float(w.sum()) > 0:
-            fail(_FUNC, "sample_weight", "is not one finite, non-negative weight per sample "
-                 "with a positive sum", "Pass an array of shape (n,) of weights >= 0")
-        return X, Y, w
-
-    def evaluate(self, X: Any, y: Any, sample_weight: Any, metric_fns: list[Callable],
-                 scale: tuple[np.ndarray, np.ndarray] | None) -> dict[str, float]:
-        """The loss and metrics on ``(X, y)`` (``y`` encoded), on the target's own scale:
-        see :meth:`losskit.nn.MLPRegressor.evaluate`."""
-        X, Y, w = self.arrays(X, y, sample_weight)
-        with np.errstate(all="ignore"):  # a loss or metric that is inf is reported as such
-            raw = self(X)
-            if scale is None:
-                return self._evaluate(raw, Y, w, metric_fns)
-            head = self.head_specs["output"]
-            # in float64: on the target's own scale a float32 loss overflows or underflows
-            raw = {k: v.astype(np.float64) for k, v in raw.items()}
-            Y = {k: v.astype(np.float64) for k, v in Y.items()}
-            w = None if w is None else w.astype(np.float64)
-            mean, sd = (np.asarray(v, dtype=np.float64) for v in scale)
-            user = self._evaluate({"output": head.unscale_raw(raw["output"], mean, sd)}, Y, w,
-                                  metric_fns)
-            Y_std = {"output": (Y["output"] - mean) / sd}
-            user["loss_standardised"] = self._evaluate(raw, Y_std, w, [])["loss"]
-        return user
-
-    def _evaluate(self, raw: Mapping[str, np.ndarray], Y: Mapping[str, np.ndarray],
-                  w: np.ndarray | None, metric_fns: list[Callable]) -> dict[str, float]:
-        per_head: dict[str, float] = {}
-        for name, head in self.head_specs.items():
-            acc = head.accumulator()
-            acc.update(Y[name], raw[name], w)
-            per_head[name] = acc.result()
-        row = {"loss": self.combine(per_head)}
-        if len(per_head) > 1:
-            row.update({f"loss/{name}": value for name, value in per_head.items()})
-        name, head = next(iter(self.head_specs.items()))
-        row.update(_metric_values(head, raw[name], Y[name], w, metric_fns))
-        return row
-
-
-def _metric_values(head: Head, raw: np.ndarray, y: np.ndarray, w: np.ndarray | None,
-                   metric_fns: list[Callable]) -> dict[str, float]:
-    """The metrics of one head's raw outputs, exactly (NaN where a metric is undefined)."""
-    from losskit.metrics import Accumulator
-
-    row: dict[str, float] = {}
-    if not metric_fns:
-        return row
-    if head.task == "classification":
-        labels = y if y.ndim == 1 else (y[:, 0] if y.shape[1] == 1 else np.argmax(y, axis=1))
-        p = head.probabilities(raw)
-        # two classes: the positive class's probability (what binary metrics expect)
-        pred, truth = (p[:, 1] if p.shape[1] == 2 else p), labels.astype(np.int64)
-    else:
-        pred, truth = head.activate(raw), y
-        if pred.shape[1] == 1:
-            pred, truth = pred[:, 0], truth[:, 0]
-    for fn in metric_fns:
-        key = fn.__name__.removesuffix("_score")
-        try:
-            acc = Accumulator(fn, check_values=False)
-            acc.update(truth, pred, w)
-            row[key] = float(acc.result())
-        except (ValueError, TypeError):
-            row[key] = math.nan  # e.g. ROC AUC of data with one class
-    return row

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from losskit._validation import fail
-from losskit.nn._heads import Head, metric_function, upgrade_state
-from losskit.nn._numpy_mlp import NumpyMLP
+from losskit.nn._evaluation import checked_arrays, compat_namespace, evaluate_on_target_scale
+from losskit.nn._heads import heads_from_config, metric_function, no_grad, upgrade_state
+from losskit.nn._numpy_mlp import NumpyMLP, check_finite_weights
 
 if TYPE_CHECKING:
     import torch
@@ -51,19 +52,14 @@ def build_model(path: Path, config: dict[str, Any], func: str) -> MLP:
     from losskit.nn.models import MLP
 
     m = config["model"]
-    heads = {name: Head(h["loss"], task=h["task"], n_targets=h["n_targets"],
-                        n_classes=h["n_classes"], weight=h["weight"])
-             for name, h in m["heads"].items()}
+    heads = heads_from_config(m["heads"])
     model = MLP(m["n_features"], heads, hidden_layer_sizes=m["hidden_layer_sizes"],
                 activation=m["activation"], init=m["init"],
                 uncertainty_weighting=m["uncertainty_weighting"], random_state=0,
                 dtype=getattr(torch, config["dtype"]))
     # models saved before the heads read their families: gaussian_nll's (mean, log sd) blocks
     state = upgrade_state(m["heads"], load_file(str(path / MODEL_FILE)))
-    bad = [k for k, v in state.items() if not bool(torch.isfinite(v).all())]
-    if bad:
-        fail(func, "path", f"{str(path)!r} holds NaN or infinite weights ({bad[0]})",
-             "Train the model again; its predictions would not be numbers")
+    check_finite_weights(func, "path", path, state)
     model.load_state_dict(state)
     model.eval()
     return model
@@ -141,34 +137,19 @@ def evaluate_model(model: MLP | NumpyMLP, X: np.ndarray, y: np.ndarray, sample_w
                    metrics: Sequence[Any] | None, scale: tuple[np.ndarray, np.ndarray] | None,
                    func: str) -> dict[str, float]:
     """The loss and metrics of a network on ``(X, y)`` (``y`` encoded), on the target's own
-    scale: see :meth:`losskit.nn.MLPRegressor.evaluate`."""
+    scale: see :meth:`losskit.nn.MLPRegressor.evaluate`. One evaluation for the torch
+    network (the estimators) and the NumPy one (``losskit evaluate``): the trainer's."""
     names = metrics if metrics is not None else model.head_specs["output"].default_metrics
     fns = [metric_function(func, m) for m in names]
     if isinstance(model, NumpyMLP):
-        return model.evaluate(X, y, sample_weight, fns, scale)
-    import torch
-
-    from losskit.nn.trainer import _evaluate, _tensors
-
-    dtype = next(model.parameters()).dtype
-    X_t, Y_t, w_t = _tensors(model, X, y, sample_weight, dtype, "X")
-    model.eval()
-    with torch.no_grad():
-        raw = model(X_t)
-        if scale is None:
-            return _evaluate(model, raw, Y_t, w_t, fns, prefix="")
-        head = model.head_specs["output"]
-        # in float64: on the target's own scale a float32 loss overflows (a target of
-        # size 1e20 has a squared error beyond 3.4e38) or underflows (size 1e-30) to 0
-        raw = {k: v.double() for k, v in raw.items()}
-        Y_t = {k: v.double() for k, v in Y_t.items()}
-        w_t = None if w_t is None else w_t.double()
-        mean, sd = (torch.as_tensor(v, dtype=torch.float64) for v in scale)
-        user = _evaluate(model, {"output": head.unscale_raw(raw["output"], mean, sd)},
-                         Y_t, w_t, fns, prefix="")
-        Y_std = {"output": (Y_t["output"] - mean) / sd}
-        user["loss_standardised"] = _evaluate(model, raw, Y_std, w_t, [], prefix="")["loss"]
-    return user
+        xp, dtype = compat_namespace("numpy"), model.dtype
+    else:
+        xp, dtype = compat_namespace("torch"), next(model.parameters()).dtype
+        model.eval()
+    X, Y, w = checked_arrays(model, X, y, sample_weight, xp=xp, dtype=dtype, func=func)
+    # a loss or metric that is inf is reported as such; NumPy need not warn of it
+    with no_grad(X), np.errstate(all="ignore"):
+        return evaluate_on_target_scale(model, model(X), Y, w, fns, scale, func)
 
 
 class SavedModel:
@@ -221,6 +202,9 @@ class SavedModel:
         if X.ndim != 2 or X.shape[1] != self.n_features_in_:
             fail(self.estimator, "X", f"has shape {X.shape}",
                  f"Pass {self.n_features_in_} feature column(s)")
+        if X.shape[0] == 0:  # as the fitted estimator refuses it
+            fail(self.estimator, "X", f"has no rows (shape {X.shape})",
+                 f"Pass at least one sample of {self.n_features_in_} feature(s)")
         return X
 
     def _scale(self) -> tuple[np.ndarray, np.ndarray] | None:

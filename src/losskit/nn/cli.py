@@ -773,15 +773,24 @@ def _inputs(command_name: str, encoder: TabularEncoder, table: Any) -> np.ndarra
     return X
 
 
+def _model_and_table(args: argparse.Namespace, command_name: str
+                     ) -> tuple[Path | None, Any, TabularEncoder, dict[str, Any], Any]:
+    """What ``predict`` and ``evaluate`` start from: ``--out`` checked, the saved model, its
+    encoder and config (:func:`_load`), and DATA's table (column names as text)."""
+    from losskit.datasets import read_table
+
+    out = _check_out_file(command_name, args.out, args)
+    est, encoder, config = _load(args.dir, command_name)
+    table = read_table(args.data, command=command_name).rename(columns=str)
+    return out, est, encoder, config, table
+
+
 @command("predict", "predict with a model saved by losskit fit (CSV out)", _use_arguments)
 def _predict(args: argparse.Namespace) -> int:
     _need_torch("predict", scikit_learn=False, torch=False)
     from losskit._io import atomic_write_bytes
-    from losskit.datasets import read_table
 
-    out = _check_out_file("predict", args.out, args)
-    est, encoder, config = _load(args.dir, "predict")
-    table = read_table(args.data, command="predict").rename(columns=str)
+    out, est, encoder, config, table = _model_and_table(args, "predict")
     if config["target"] in table.columns:
         table = table.drop(columns=[config["target"]])
     X = _inputs("predict", encoder, table)
@@ -813,11 +822,8 @@ def _predict(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     _need_torch("evaluate", scikit_learn=False, torch=False)
     from losskit._io import atomic_write_bytes, strict_json
-    from losskit.datasets import read_table
 
-    out = _check_out_file("evaluate", args.out, args)
-    est, encoder, config = _load(args.dir, "evaluate")
-    table = read_table(args.data, command="evaluate").rename(columns=str)
+    out, est, encoder, config, table = _model_and_table(args, "evaluate")
     target = config["target"]
     if target not in table.columns:
         fail("evaluate", "DATA", f"has no column {target!r}, the target the model was "

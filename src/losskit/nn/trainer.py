@@ -36,7 +36,6 @@ import json
 import math
 import os
 import sys
-import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -50,6 +49,13 @@ import torch
 
 from losskit._io import atomic_write
 from losskit._validation import fail
+from losskit.nn._evaluation import (
+    checked_arrays,
+    compat_namespace,
+    evaluate,
+    metric_inputs,
+    metric_values,
+)
 from losskit.nn._heads import Head, metric_function
 from losskit.nn.diagnosis import EXPLODE_FACTOR
 from losskit.nn.models import MLP
@@ -745,56 +751,7 @@ def _check_number(name: str, value: Any, *, low: float | None = None,
 
 def _tensors(model: MLP, X: Any, y: Any, w: Any, dtype: torch.dtype, xname: str
              ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor | None]:
-    X_t = torch.as_tensor(np.asarray(X) if not isinstance(X, torch.Tensor) else X)
-    if X_t.ndim != 2 or X_t.shape[1] != model.n_features:
-        fail(_FUNC, xname, f"has shape {tuple(X_t.shape)}",
-             f"Pass a 2-D array with {model.n_features} feature column(s)")
-    if not torch.is_floating_point(X_t) or X_t.dtype != dtype:
-        X_t = X_t.to(dtype)
-    if not bool(torch.isfinite(X_t).all()):
-        fail(_FUNC, xname, "has NaN or infinite values", "Impute or drop them first")
-    heads = model.head_specs
-    if not isinstance(y, Mapping):
-        if len(heads) != 1:
-            fail(_FUNC, "y", f"is one array but the model has {len(heads)} heads",
-                 f"Pass a dict with keys {', '.join(heads)}", TypeError)
-        y = {next(iter(heads)): y}
-    if set(y) != set(heads):
-        fail(_FUNC, "y", f"has keys {sorted(y)}", f"Pass one target per head: {sorted(heads)}")
-    Y: dict[str, torch.Tensor] = {}
-    for name, head in heads.items():
-        t = y[name]
-        t = torch.as_tensor(np.asarray(t) if not isinstance(t, torch.Tensor) else t)
-        if t.shape[0] != X_t.shape[0]:
-            fail(_FUNC, "y", f"has {t.shape[0]} samples for head {name!r} but X has "
-                 f"{X_t.shape[0]}", "Pass one target per row of X")
-        if head.task == "regression":
-            t = t.reshape(t.shape[0], -1).to(dtype)
-            if t.shape[1] != head.n_targets:
-                fail(_FUNC, "y", f"has {t.shape[1]} target column(s) for head {name!r}",
-                     f"Pass {head.n_targets} (the head's n_targets)")
-        else:
-            if t.ndim != 1:
-                fail(_FUNC, "y", f"has shape {tuple(t.shape)} for classification head "
-                     f"{name!r}", "Pass class indices of shape (n,)")
-            if torch.is_floating_point(t):
-                if not bool((t == torch.round(t)).all()):
-                    fail(_FUNC, "y", f"has non-integer class indices for head {name!r}",
-                         "Pass class indices 0 .. n_classes - 1")
-            t = t.to(torch.int64)
-            if int(t.min()) < 0 or int(t.max()) >= int(head.n_classes):
-                fail(_FUNC, "y", f"has class indices in [{int(t.min())}, {int(t.max())}] "
-                     f"for head {name!r} with {head.n_classes} classes",
-                     "Encode labels as 0 .. n_classes - 1 (e.g. with LabelEncoder)")
-        Y[name] = head.target(t, dtype)
-    w_t = None
-    if w is not None:
-        w_t = torch.as_tensor(np.asarray(w, dtype=np.float64)).to(dtype).reshape(-1)
-        if w_t.shape[0] != X_t.shape[0] or not bool(torch.isfinite(w_t).all()) or \
-                bool((w_t < 0).any()) or not float(w_t.sum()) > 0:
-            fail(_FUNC, "sample_weight", "is not one finite, non-negative weight per sample "
-                 "with a positive sum", "Pass an array of shape (n,) of weights >= 0")
-    return X_t, Y, w_t
+    return checked_arrays(model, X, y, w, xp=compat_namespace("torch"), dtype=dtype, xname=xname)
 
 
 def _to(device: torch.device, data: tuple[torch.Tensor, dict[str, torch.Tensor],
@@ -812,92 +769,11 @@ def _forward_chunks(model: MLP, X: torch.Tensor, chunk: int = 65536
     return {name: torch.cat([p[name] for p in parts]) for name in model.head_specs}
 
 
-def _evaluate(model: MLP, raw: Mapping[str, torch.Tensor], Y: Mapping[str, torch.Tensor],
-              w: torch.Tensor | None, metric_fns: list[Callable], prefix: str,
-              unscale: Callable | None = None) -> dict[str, float]:
-    """Exact losses (per head and combined) and metrics of raw outputs (``unscale`` maps the
-    first head's predictions and targets to the target's own scale for the metrics)."""
-    row: dict[str, float] = {}
-    per_head: dict[str, torch.Tensor] = {}
-    with torch.no_grad():
-        for name, head in model.head_specs.items():
-            acc = head.accumulator()
-            acc.update(Y[name], raw[name], w)
-            per_head[name] = torch.tensor(acc.result(), dtype=torch.float64)
-        total = model.combine(per_head)
-        row[f"{prefix}loss"] = float(total)
-        if len(per_head) > 1:
-            for name, value in per_head.items():
-                row[f"{prefix}loss/{name}"] = float(value)
-        name, head = next(iter(model.head_specs.items()))
-        row.update(_metric_values(head, raw[name], Y[name], w, metric_fns, prefix, unscale))
-    return row
-
-
-_ACCUMULATORS = threading.local()
-
-
-def _accumulator(fn: Callable) -> Any:
-    """An empty :class:`losskit.Accumulator` of the metric ``fn``: one per metric and thread,
-    reset before each use (building one reads the metric's signature: 0.1-0.3 ms, which
-    several metrics a row, two rows an epoch, made a tenth of a small network's epoch)."""
-    from losskit.metrics import Accumulator
-
-    cache = getattr(_ACCUMULATORS, "cache", None)
-    if cache is None:
-        cache = _ACCUMULATORS.cache = {}
-    acc = cache.get(fn)
-    if acc is None:
-        acc = cache[fn] = Accumulator(fn, check_values=False)
-    else:
-        acc.reset()
-    return acc
-
-
-def _metric_values(head: Head, raw: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None,
-                   metric_fns: list[Callable], prefix: str, unscale: Callable | None = None
-                   ) -> dict[str, float]:
-    """The metrics of one head's raw outputs (``{prefix + name: value}``), exactly, with
-    :class:`losskit.Accumulator`; NaN where a metric is undefined (one class only ...)."""
-    row: dict[str, float] = {}
-    if not metric_fns:
-        return row
-    with torch.no_grad():
-        pred, truth = _metric_inputs(head, raw, y)
-        if unscale is not None:
-            pred, truth = unscale(pred), unscale(truth)
-        if pred.device.type == "cpu":
-            # the same metrics on NumPy views of CPU tensors (no copy): a metric is a dozen
-            # small array operations, each a few times cheaper in NumPy than in eager torch
-            # (measured: the six binary metrics of a 569-row epoch 4.2 -> 2.0 ms)
-            pred, truth = pred.numpy(), truth.numpy()
-            w = None if w is None else w.cpu().numpy()
-        for fn in metric_fns:
-            key = prefix + fn.__name__.removesuffix("_score")
-            try:
-                acc = _accumulator(fn)
-                acc.update(truth, pred, w)
-                row[key] = float(acc.result())
-            except (ValueError, TypeError):
-                row[key] = math.nan  # e.g. ROC AUC of a validation set with one class
-    return row
-
-
-def _metric_inputs(head: Head, raw: torch.Tensor, y: torch.Tensor
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(y_pred, y_true) for the metrics: class probabilities and labels, or predictions."""
-    if head.task == "classification":
-        if y.ndim == 2:  # one-hot or (n, 1) 0/1 targets back to labels
-            labels = y[:, 0] if y.shape[1] == 1 else torch.argmax(y, dim=1)
-        else:
-            labels = y
-        p = head.probabilities(raw)
-        # two classes: the positive class's probability (what binary metrics expect)
-        return (p[:, 1] if p.shape[1] == 2 else p), labels.to(torch.int64)
-    pred = head.activate(raw)
-    if pred.shape[1] == 1:
-        return pred[:, 0], y[:, 0]
-    return pred, y
+#: the evaluation of raw outputs, shared with ``losskit predict``'s NumPy network
+#: (losskit.nn._evaluation); these names are the trainer's and its batched version's
+_evaluate = evaluate
+_metric_values = metric_values
+_metric_inputs = metric_inputs
 
 
 def _saturation(head: Head, raw: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
