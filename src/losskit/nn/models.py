@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from losskit._validation import fail
+from losskit.nn._evaluation import combine
 from losskit.nn._heads import LAYOUT, Head
 from losskit.nn._parameters import check_parameters, mlp_parameters
 
@@ -215,18 +216,9 @@ class MLP(nn.Module):
         return {name: layer(z) for name, layer in self.heads.items()}
 
     def combine(self, losses: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """The total loss from the heads' losses (weights, uncertainty weighting)."""
-        total = None
-        for i, (name, head) in enumerate(self.head_specs.items()):
-            term = losses[name]
-            if self.log_vars is not None:
-                s = self.log_vars[i]
-                c = 0.5 if head.spec.name == "mean_squared_error" else 1.0
-                term = c * torch.exp(-s) * term + 0.5 * s
-            if head.weight != 1.0:
-                term = head.weight * term
-            total = term if total is None else total + term
-        return total
+        """The total loss from the heads' losses (weights, uncertainty weighting): one
+        formula with the evaluation's, :func:`losskit.nn._evaluation.combine`."""
+        return combine(self.head_specs, self.log_vars, losses)
 
     def loss(self, outputs: Mapping[str, torch.Tensor], targets: Mapping[str, torch.Tensor],
              sample_weight: torch.Tensor | None = None, check_values: bool = False
