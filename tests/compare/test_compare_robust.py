@@ -453,3 +453,15 @@ def test_compare_accepts_every_metric_advise_suggests():
             assert resolved == name and callable(fn)
             seen.add(name)
     assert {"mean_poisson_deviance", "roc_auc_score", "f1_score"} <= seen
+
+
+def test_a_loss_left_out_of_the_tests_is_never_called_best():
+    # b survived one fold of three with a better score there: a mean over one fold is not
+    # comparable with a's three, so the best is the loss that was kept (it was b before)
+    scores = [[0.50, 0.52, 0.51], [0.99, np.nan, np.nan]]
+    out = conclude(["a", "b"], scores, metric="accuracy_score", greater_is_better=True)
+    assert out["excluded"] == ["b"] and out["best"] == "a"
+    assert out["conclusion"].startswith("Too few successful folds to test")
+    none_kept = conclude(["a", "b"], [[0.5, np.nan, np.nan], [0.9, np.nan, np.nan]],
+                         metric="accuracy_score", greater_is_better=True)
+    assert none_kept["best"] is None

@@ -632,12 +632,9 @@ def conclude(labels: Any, scores: Any, *, metric: str, greater_is_better: bool,
     pct = f"{confidence:.0%}"
     note = (" " + " ".join(notes)) if notes else ""
     if len(keep) < 2:
-        valid = [i for i in range(len(all_labels)) if counts[i] > 0]
-        best_label = None
-        if valid:
-            means_all = np.array([all_scores[i][finite[i]].mean() for i in valid])
-            pick = int(np.argmax(means_all) if greater_is_better else np.argmin(means_all))
-            best_label = all_labels[valid[pick]]
+        # the best only among the losses kept: a mean over the one fold a loss survived (a
+        # fold without the rows outside its domain, say) is not comparable with the others'
+        best_label = all_labels[keep[0]] if keep else None
         return {"tests": {}, "best": best_label, "significant": False, "design": design,
                 "excluded": excluded,
                 "conclusion": (f"Too few successful {runs} to test any pair of losses on "
