@@ -1,4 +1,4 @@
-"""The third round's native torch kernels (``losskit/_torch_kernels.py``: Laplace NLL, pinball,
+"""The third round's native torch kernels (``losskit/_torch.py``: Laplace NLL, pinball,
 Tweedie of log-means) give the generic path's values, gradients, second derivatives and
 errors."""
 

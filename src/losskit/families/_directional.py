@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from losskit._array import Array, Namespace, first_index, to_bool
+from losskit._array import Array, Namespace, first_index, row_dot, to_bool
 from losskit._validation import fail
 from losskit.families._base import Family
 from losskit.losses import (
@@ -24,7 +24,6 @@ from losskit.losses import (
     von_mises_fisher_nll,
     von_mises_nll,
 )
-from losskit.losses._embedding import _dot
 
 __all__ = ["VonMises", "VonMisesFisher"]
 
@@ -59,7 +58,7 @@ class _Direction(Family):
         return hessian(xp, y, raw)
 
     def _norm(self, xp: Namespace, raw: Array) -> Array:
-        return xp.sqrt(_dot(xp, raw, raw))
+        return xp.sqrt(row_dot(xp, raw, raw))
 
     def _direction(self, xp: Namespace, raw: Array) -> Array:
         """The norms of ``raw``, refusing a zero vector (concentration 0: no mean direction)."""

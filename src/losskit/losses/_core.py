@@ -351,7 +351,8 @@ def attach_native(public: Callable, kernel: str, *,
     native = _torch.kernel_for(kernel, _torch.LossHooks(
         func=spec.name, options=spec.options, reduce=_reduce_values,
         per_sample=mean_over_outputs, check_targets=check_targets,
-        min_variance=min_variance, constant=constant, to_unit=to_unit))
+        min_variance=min_variance, constant=constant, to_unit=to_unit,
+        convention=CONVENTIONS.__getitem__))
     replace(public, native=native, native_bound=native.bind)  # type: ignore[attr-defined]
 
 
