@@ -97,6 +97,24 @@ def test_jax_bce_family_loss_equals_the_loss():
         lk.binary_cross_entropy(y, z, from_logits=True))
 
 
+@pytest.mark.parametrize("label", [0.0, 1.0, 0.3])
+def test_jax_bce_gradient_in_the_labels_is_minus_the_logit(x64, dtype, label):
+    """BCE from logits is affine in the label, ``softplus(z) − y z``: its derivative in ``y``
+    is ``−z`` at every label, 0 and 1 included (soft targets from a teacher that saturate
+    at exactly 0 or 1). The ``t z = 0`` of a right label at an infinite logit must not zero
+    it at finite logits."""
+    z = np.asarray([-30.0, -2.0, -0.5, 0.5, 2.0, 30.0], dtype=dtype)
+    jz = jnp.asarray(z)
+    grad = np.asarray(jax.grad(lambda a: lk.binary_cross_entropy(
+        a, jz, from_logits=True, reduction="sum"))(jnp.full(z.shape, label, dtype=dtype)))
+    np.testing.assert_allclose(grad, -z, rtol=4 * np.finfo(dtype).eps)
+    # the limits at infinite logits stay 0 for a right label (and the value finite)
+    y = jnp.asarray([1.0, 0.0], dtype=dtype)
+    assert np.asarray(lk.binary_cross_entropy(y, jnp.asarray([math.inf, -math.inf], dtype=dtype),
+                                              from_logits=True, reduction="none")).tolist() \
+        == [0.0, 0.0]
+
+
 # ------------------------------------------------------------------------ JAX hinge signs
 
 
