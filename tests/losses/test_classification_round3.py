@@ -131,6 +131,21 @@ def test_jax_hinge_signs_without_a_comparison(loss, rng):
         np.testing.assert_array_equal(got, np.asarray(fn(y, s, reduction="none")))
 
 
+@pytest.mark.parametrize("loss", ["hinge_loss", "squared_hinge_loss"])
+def test_jax_hinge_signs_of_unchecked_labels_are_the_other_backends(loss):
+    """Under ``jax.jit`` (and ``vmap``) the labels cannot be checked: a label outside
+    {-1, 0, 1} (soft 0.5, a 2 or -2 coding) must get the sign ``2 [y > 0] − 1`` as on every
+    other backend, not ``y (y + 1) − 1`` (2 gave a loss of 0, -2 the positive class's)."""
+    fn = getattr(lk, loss)
+    y = np.asarray([1.0, -1.0, 0.0, -0.0, 0.5, 2.0, -2.0, -0.5, 1e-30], dtype=np.float32)
+    s = np.full(y.shape, 0.3, dtype=np.float32)
+    expected = np.asarray(fn(y, s, reduction="none", check_values=False))
+    jitted = jax.jit(lambda a, b: fn(a, b, reduction="none"))
+    np.testing.assert_array_equal(np.asarray(jitted(jnp.asarray(y), jnp.asarray(s))), expected)
+    np.testing.assert_array_equal(np.asarray(fn(jnp.asarray(y), jnp.asarray(s),
+                                                reduction="none", check_values=False)), expected)
+
+
 # ------------------------------------------------------------------- JAX sparse cross-entropy
 
 
