@@ -194,6 +194,21 @@ def test_jax_sparse_ce_values_and_gradients(dtype, x64, rng):
             reduction="none")[3]))
 
 
+def test_jax_sparse_ce_gradient_follows_the_value_for_a_negative_label():
+    """Under ``jax.jit`` the labels cannot be checked; a label -1 indexes the last class in the
+    value (``take_along_axis`` wraps it, as the generic path does), so the analytic gradient
+    must be that class's too, not ``softmax`` with no class subtracted."""
+    z = jnp.asarray([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]], dtype=jnp.float32)
+
+    def loss(labels, b):
+        return lk.sparse_categorical_cross_entropy(labels, b, from_logits=True)
+
+    got = jax.jit(jax.value_and_grad(loss, argnums=1))(jnp.asarray([-1, 0]), z)
+    want = jax.value_and_grad(loss, argnums=1)(jnp.asarray([2, 0]), z)
+    np.testing.assert_allclose(float(got[0]), float(want[0]), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(got[1]), np.asarray(want[1]), rtol=1e-6, atol=1e-7)
+
+
 def test_jax_sparse_ce_gradient_has_no_scatter(rng):
     y = jnp.asarray(rng.integers(0, 3, 8))
     z = jnp.asarray(rng.normal(size=(8, 3)).astype(np.float32))

@@ -1436,8 +1436,11 @@ def _jax_sparse_parts(xp: Namespace, labels: Array, z: Array) -> tuple[Array, Ar
         return _jax_log_softmax_rows(xp, replaced, xp.where(infinite, 0.0, m), labels)
 
     value, p = jax.lax.cond(xp.any(infinite), limit, plain)
-    classes = xp.arange(z.shape[-1], dtype=labels.dtype)
-    return value, p - xp.astype(classes == labels[..., None], z.dtype)
+    n = z.shape[-1]
+    classes = xp.arange(n, dtype=labels.dtype)
+    # the class take_labels read: a negative label (unchecked under jit) counts from the end
+    hit = xp.where(labels < 0, labels + n, labels)
+    return value, p - xp.astype(classes == hit[..., None], z.dtype)
 
 
 def _jax_log_softmax_rows(xp: Namespace, z: Array, m: Array, labels: Array
