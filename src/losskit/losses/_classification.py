@@ -13,12 +13,12 @@ from losskit._array import (
     Array,
     Namespace,
     SoftmaxTerms,
-    _limit_of_infinite_rows,
     add_at_labels,
     device,
     first_index,
     index_dtype,
     is_traced,
+    limit_of_infinite_rows,
     log_sigmoid,
     log_softmax,
     log_softmax_at,
@@ -1432,7 +1432,7 @@ def _jax_sparse_parts(xp: Namespace, labels: Array, z: Array) -> tuple[Array, Ar
         return _jax_log_softmax_rows(xp, z, m, labels)
 
     def limit() -> tuple[Array, Array]:
-        replaced = _limit_of_infinite_rows(xp, z, m)
+        replaced = limit_of_infinite_rows(xp, z, m)
         return _jax_log_softmax_rows(xp, replaced, xp.where(infinite, 0.0, m), labels)
 
     value, p = jax.lax.cond(xp.any(infinite), limit, plain)

@@ -24,7 +24,6 @@ import numpy as np
 from losskit._array import (
     Array,
     Namespace,
-    _numpy_row_dot,
     add_at_labels,
     as_array,
     device,
@@ -34,6 +33,7 @@ from losskit._array import (
     maybe_nonzero,
     mul_zero_safe,
     numpy_errors_silenced,
+    numpy_row_dot,
     row_dot,
     row_max,
     select,
@@ -1109,7 +1109,7 @@ def _numpy_categorical_hinge(y: Array, s: Array, *, one_hot: bool
     target = y if one_hot and y.dtype == s.dtype else (y > 0.0).astype(s.dtype)
     ones = np.ones(s.shape[-1], dtype=s.dtype)
     product = target * s
-    true_score = _numpy_row_dot(ones, product)  # ``product @ ones`` in one thread
+    true_score = numpy_row_dot(ones, product)  # ``product @ ones`` in one thread
     np.multiply(target, np.finfo(s.dtype).max, out=product)
     shifted = np.subtract(s, product, out=product)
     rival_max = row_max(np, shifted)
@@ -1129,7 +1129,7 @@ def _numpy_categorical_hinge_gradient(gap: np.ndarray, shifted: np.ndarray,
     first, as ``argmax`` does."""
     rival = (shifted == rival_max[:, None]).astype(shifted.dtype)
     active = gap > 0.0
-    ties = np.flatnonzero(active & (_numpy_row_dot(np.ones(rival.shape[-1], dtype=rival.dtype),
+    ties = np.flatnonzero(active & (numpy_row_dot(np.ones(rival.shape[-1], dtype=rival.dtype),
                                                    rival) != 1))
     if ties.size:
         rival[ties] = 0.0
