@@ -97,6 +97,24 @@ def test_jax_bce_family_loss_equals_the_loss():
         lk.binary_cross_entropy(y, z, from_logits=True))
 
 
+@pytest.mark.parametrize("label", [0.0, 1.0, 0.3])
+def test_jax_bce_gradient_in_the_labels_is_minus_the_logit(x64, dtype, label):
+    """BCE from logits is affine in the label, ``softplus(z) − y z``: its derivative in ``y``
+    is ``−z`` at every label, 0 and 1 included (soft targets from a teacher that saturate
+    at exactly 0 or 1). The ``t z = 0`` of a right label at an infinite logit must not zero
+    it at finite logits."""
+    z = np.asarray([-30.0, -2.0, -0.5, 0.5, 2.0, 30.0], dtype=dtype)
+    jz = jnp.asarray(z)
+    grad = np.asarray(jax.grad(lambda a: lk.binary_cross_entropy(
+        a, jz, from_logits=True, reduction="sum"))(jnp.full(z.shape, label, dtype=dtype)))
+    np.testing.assert_allclose(grad, -z, rtol=4 * np.finfo(dtype).eps)
+    # the limits at infinite logits stay 0 for a right label (and the value finite)
+    y = jnp.asarray([1.0, 0.0], dtype=dtype)
+    assert np.asarray(lk.binary_cross_entropy(y, jnp.asarray([math.inf, -math.inf], dtype=dtype),
+                                              from_logits=True, reduction="none")).tolist() \
+        == [0.0, 0.0]
+
+
 # ------------------------------------------------------------------------ JAX hinge signs
 
 
@@ -111,6 +129,21 @@ def test_jax_hinge_signs_without_a_comparison(loss, rng):
                                                               jnp.asarray(s)))
         got = np.asarray(fn(jnp.asarray(y), jnp.asarray(s), reduction="none"))
         np.testing.assert_array_equal(got, np.asarray(fn(y, s, reduction="none")))
+
+
+@pytest.mark.parametrize("loss", ["hinge_loss", "squared_hinge_loss"])
+def test_jax_hinge_signs_of_unchecked_labels_are_the_other_backends(loss):
+    """Under ``jax.jit`` (and ``vmap``) the labels cannot be checked: a label outside
+    {-1, 0, 1} (soft 0.5, a 2 or -2 coding) must get the sign ``2 [y > 0] − 1`` as on every
+    other backend, not ``y (y + 1) − 1`` (2 gave a loss of 0, -2 the positive class's)."""
+    fn = getattr(lk, loss)
+    y = np.asarray([1.0, -1.0, 0.0, -0.0, 0.5, 2.0, -2.0, -0.5, 1e-30], dtype=np.float32)
+    s = np.full(y.shape, 0.3, dtype=np.float32)
+    expected = np.asarray(fn(y, s, reduction="none", check_values=False))
+    jitted = jax.jit(lambda a, b: fn(a, b, reduction="none"))
+    np.testing.assert_array_equal(np.asarray(jitted(jnp.asarray(y), jnp.asarray(s))), expected)
+    np.testing.assert_array_equal(np.asarray(fn(jnp.asarray(y), jnp.asarray(s),
+                                                reduction="none", check_values=False)), expected)
 
 
 # ------------------------------------------------------------------- JAX sparse cross-entropy
@@ -159,6 +192,21 @@ def test_jax_sparse_ce_values_and_gradients(dtype, x64, rng):
         assert math.isnan(float(lk.sparse_categorical_cross_entropy(
             jnp.asarray(y), jnp.asarray(z), from_logits=True, check_values=False,
             reduction="none")[3]))
+
+
+def test_jax_sparse_ce_gradient_follows_the_value_for_a_negative_label():
+    """Under ``jax.jit`` the labels cannot be checked; a label -1 indexes the last class in the
+    value (``take_along_axis`` wraps it, as the generic path does), so the analytic gradient
+    must be that class's too, not ``softmax`` with no class subtracted."""
+    z = jnp.asarray([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]], dtype=jnp.float32)
+
+    def loss(labels, b):
+        return lk.sparse_categorical_cross_entropy(labels, b, from_logits=True)
+
+    got = jax.jit(jax.value_and_grad(loss, argnums=1))(jnp.asarray([-1, 0]), z)
+    want = jax.value_and_grad(loss, argnums=1)(jnp.asarray([2, 0]), z)
+    np.testing.assert_allclose(float(got[0]), float(want[0]), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(got[1]), np.asarray(want[1]), rtol=1e-6, atol=1e-7)
 
 
 def test_jax_sparse_ce_gradient_has_no_scatter(rng):

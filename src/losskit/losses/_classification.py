@@ -13,12 +13,12 @@ from losskit._array import (
     Array,
     Namespace,
     SoftmaxTerms,
-    _limit_of_infinite_rows,
     add_at_labels,
     device,
     first_index,
     index_dtype,
     is_traced,
+    limit_of_infinite_rows,
     log_sigmoid,
     log_softmax,
     log_softmax_at,
@@ -466,14 +466,15 @@ def _jax_logistic_parts(xp: Namespace, y: Array, z: Array) -> tuple[Array, Array
     r"""The logistic loss of :func:`_numpy_logistic` and its derivative ``σ(z) − y``, for
     :func:`with_derivative` (JAX): ``(s + t z, t − ±q)`` with ``t = [z ≥ 0] − y``,
     ``s = log(1 + e)``, ``q = e / (1 + e)``, ``e = exp(−|z|)``, the sign of ``q`` that of
-    the step (so ``z = ±0`` gives ``1/2 − y``). ``t z`` is taken as 0 where ``t = 0`` (a
-    right label at an infinite logit: the limit 0, where ``0 · inf`` is NaN). For labels
-    0/1 the value is the generic path's bit for bit; nothing cancels for a confident,
-    correct logit (``s`` apart from ``t z``, which is 0 there)."""
+    the step (so ``z = ±0`` gives ``1/2 − y``). ``t z`` is taken as 0 where ``t = 0`` at an
+    infinite logit (a right label there: the limit 0, where ``0 · inf`` is NaN), and only
+    there: a label's derivative ``−z`` (autodiff, soft targets) stays at labels 0 and 1.
+    For labels 0/1 the value is the generic path's bit for bit; nothing cancels for a
+    confident, correct logit (``s`` apart from ``t z``, which is 0 there)."""
     step = z >= 0.0
     t = xp.where(step, 1.0, 0.0) - y
     e = xp.exp(-xp.abs(z))
-    value = xp.log1p(e) + xp.where(t == 0.0, 0.0, t * z)
+    value = xp.log1p(e) + t * xp.where((t == 0.0) & xp.isinf(z), 0.0, z)
     q = e / (1.0 + e)
     return value, t - xp.where(step, q, -q)
 
@@ -1431,12 +1432,15 @@ def _jax_sparse_parts(xp: Namespace, labels: Array, z: Array) -> tuple[Array, Ar
         return _jax_log_softmax_rows(xp, z, m, labels)
 
     def limit() -> tuple[Array, Array]:
-        replaced = _limit_of_infinite_rows(xp, z, m)
+        replaced = limit_of_infinite_rows(xp, z, m)
         return _jax_log_softmax_rows(xp, replaced, xp.where(infinite, 0.0, m), labels)
 
     value, p = jax.lax.cond(xp.any(infinite), limit, plain)
-    classes = xp.arange(z.shape[-1], dtype=labels.dtype)
-    return value, p - xp.astype(classes == labels[..., None], z.dtype)
+    n = z.shape[-1]
+    classes = xp.arange(n, dtype=labels.dtype)
+    # the class take_labels read: a negative label (unchecked under jit) counts from the end
+    hit = xp.where(labels < 0, labels + n, labels)
+    return value, p - xp.astype(classes == hit[..., None], z.dtype)
 
 
 def _jax_log_softmax_rows(xp: Namespace, z: Array, m: Array, labels: Array
