@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 import losskit as lk
 import losskit._torch
 from losskit._torch import native_kernels
+from native_paths import assert_same_error, gradients_and_hvps, taken
 
 torch = pytest.importorskip("torch")
 
@@ -46,8 +47,7 @@ def _assert_same(pair, rtol):
     torch.testing.assert_close(g1, g2, rtol=rtol, atol=rtol * 1e-3, equal_nan=True)
 
 
-def _taken(fn, y, z, **kw):
-    return fn.spec.native(y, z, kw) is not None
+_taken = taken
 
 
 DTYPES = [(torch.float32, 1e-5), (torch.float64, 1e-12)]
@@ -171,11 +171,7 @@ def test_infinite_logits_take_the_generic_limit():
                                                 check_values=False),
 ])
 def test_errors_are_the_generic_errors(call):
-    with native_kernels(False), pytest.raises((ValueError, TypeError)) as generic:
-        call()
-    with pytest.raises(type(generic.value)) as native:
-        call()
-    assert str(native.value) == str(generic.value)
+    assert_same_error(call)
 
 
 def test_nan_without_checks_stays_nan():
@@ -476,16 +472,8 @@ def test_second_derivatives_match_the_generic_path(case, rng):
         "gaussian": (lk.gaussian_nll, torch.as_tensor(rng.normal(size=(11, 3))), {"var": 0.7}),
     }[case]
     v = torch.as_tensor(rng.normal(size=(11, 3)))
-    results = []
-    for enabled in (True, False):
-        z = z0.clone().requires_grad_(True)
-        with native_kernels(enabled):
-            assert _taken(fn, y, z, **kw) is enabled
-            value = fn(y, z, **kw)
-        g, = torch.autograd.grad(value, z, create_graph=True)
-        hv, = torch.autograd.grad((g * v).sum(), z)
-        results.append(hv)
-    torch.testing.assert_close(results[0], results[1], rtol=1e-10, atol=1e-12)
+    (_, hv_native), (_, hv_generic) = gradients_and_hvps(fn, y, z0, v, **kw)
+    torch.testing.assert_close(hv_native, hv_generic, rtol=1e-10, atol=1e-12)
 
 
 # ------------------------------------------- the robust, Poisson and focal kernels (issue 19)

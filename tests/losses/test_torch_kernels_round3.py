@@ -11,6 +11,7 @@ import pytest
 
 import losskit as lk
 from losskit._torch import native_kernels
+from native_paths import assert_same_error, gradients_and_hvps, taken
 
 torch = pytest.importorskip("torch")
 
@@ -20,8 +21,7 @@ OPTIONS = [{}, {"reduction": "sum"}, {"reduction": "none"}, {"check_values": Fal
 SHAPES = [(31,), (31, 1), (31, 4), (5, 3, 2)]
 
 
-def _taken(fn, y, z, **kw):
-    return fn.spec.native(y, z, kw) is not None
+_taken = taken
 
 
 def _both(fn, y, z, **kw):
@@ -161,19 +161,9 @@ def test_second_derivatives_match_the_generic_path(case, rng):
                           {"power": 1.3, "log_input": True}),
     }[case]
     v = torch.as_tensor(rng.normal(size=(11, 3)))
-    results = []
-    for enabled in (True, False):
-        z = z0.clone().requires_grad_(True)
-        with native_kernels(enabled):
-            assert _taken(fn, y, z, **kw) is enabled
-            value = fn(y, z, **kw)
-        g, = torch.autograd.grad(value, z, create_graph=True)
-        if not g.requires_grad:  # a piecewise-constant gradient (Laplace's l1_loss)
-            g = g + 0 * z
-        hv, = torch.autograd.grad((g * v).sum(), z)
-        results.append((g.detach(), hv))
-    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-12, atol=1e-14)
-    torch.testing.assert_close(results[0][1], results[1][1], rtol=1e-10, atol=1e-12)
+    (g_native, hv_native), (g_generic, hv_generic) = gradients_and_hvps(fn, y, z0, v, **kw)
+    torch.testing.assert_close(g_native, g_generic, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(hv_native, hv_generic, rtol=1e-10, atol=1e-12)
 
 
 # ------------------------------------------------------------------ errors and other calls
@@ -193,11 +183,7 @@ def test_second_derivatives_match_the_generic_path(case, rng):
                                 power=1.5, log_input=True),
 ])
 def test_errors_are_the_generic_errors(call):
-    with native_kernels(False), pytest.raises((ValueError, TypeError)) as generic:
-        call()
-    with pytest.raises(type(generic.value)) as native:
-        call()
-    assert str(native.value) == str(generic.value)
+    assert_same_error(call)
 
 
 @pytest.mark.parametrize("call", [
