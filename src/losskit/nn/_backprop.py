@@ -229,19 +229,21 @@ def raw_gradient(head: Head, labels: torch.Tensor | None = None) -> OutputError 
     return OutputError(step, "kernel")
 
 
-def _parameters(fn: Callable[..., object]) -> set[str]:
-    return {name for name, p in inspect.signature(fn).parameters.items()
+def _keyword_defaults(fn: Callable[..., object]) -> dict[str, object]:
+    """``fn``'s keyword-only parameters (a kernel gradient's options) with their defaults."""
+    return {name: p.default for name, p in inspect.signature(fn).parameters.items()
             if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def _parameters(fn: Callable[..., object]) -> set[str]:
+    return set(_keyword_defaults(fn))
 
 
 def _closed_form_options(kernel_gradient: Callable[..., object],
                          params: dict[str, object]) -> dict[str, object]:
     """The kernel's options with their defaults filled in (the closed form takes them all),
     as floats."""
-    options = {name: p.default for name, p in
-               inspect.signature(kernel_gradient).parameters.items()
-               if p.kind is inspect.Parameter.KEYWORD_ONLY}
-    options.update(params)
+    options = {**_keyword_defaults(kernel_gradient), **params}
     return {k: None if v is None else float(v) for k, v in options.items()}
 
 
