@@ -133,9 +133,10 @@ def _jsonable(value: Any) -> Any:
 # ------------------------------------------------------------------------------- the target
 
 
-def as_target(y: Any) -> np.ndarray:
+def as_target(y: Any, func: str = "advise") -> np.ndarray:
     """A target column as a NumPy array: pandas objects, torch tensors, JAX arrays and lists
-    alike (what :func:`advise` and :func:`losskit.compare` read a target with).
+    alike (what :func:`advise` and :func:`losskit.compare` read a target with; ``func`` names
+    the caller in the messages).
 
     >>> as_target([1, 2, 3]).tolist()
     [1, 2, 3]
@@ -146,18 +147,18 @@ def as_target(y: Any) -> np.ndarray:
         y = y.detach().cpu().numpy()
     y = np.asarray(y)
     if y.ndim == 0 or y.size == 0:
-        fail("advise", "y", "is empty" if y.size == 0 else "is a scalar",
+        fail(func, "y", "is empty" if y.size == 0 else "is a scalar",
              "Pass the target column: one value (or one row of labels) per sample")
     if y.ndim > 2:
-        fail("advise", "y", f"has {y.ndim} dimensions", "Pass a 1-D target or a 2-D label matrix")
+        fail(func, "y", f"has {y.ndim} dimensions", "Pass a 1-D target or a 2-D label matrix")
     if y.dtype.kind in "fc" and not np.all(np.isfinite(y)):
         bad = int(np.sum(~np.isfinite(y)))
-        fail("advise", "y", f"has {bad} missing or infinite values",
+        fail(func, "y", f"has {bad} missing or infinite values",
              "Drop or impute them before choosing a loss")
     if y.dtype.kind == "O":
         missing = sum(v is None or (isinstance(v, float) and math.isnan(v)) for v in y.ravel())
         if missing:
-            fail("advise", "y", f"has {missing} missing values", "Drop or impute them first")
+            fail(func, "y", f"has {missing} missing values", "Drop or impute them first")
     return y
 
 

@@ -79,6 +79,20 @@ def _parse_losses(text: str) -> list:
     return [load_callable(item) if ":" in item else item for item in items]
 
 
+def _in_flags(text: str, target: str) -> str:
+    """An API message about ``y`` and ``losses`` in the command's words: the ``--target``
+    column and ``--losses``.
+
+    >>> _in_flags("compare: y is constant. Drop a from the losses", "price")
+    "compare: --target 'price' is constant. Drop a from --losses"
+    """
+    for api in ("compare: y ", "advise: y "):
+        if text.startswith(api):
+            text = f"compare: --target {target!r} " + text[len(api):]
+            return text.replace(" from the losses", " from --losses")
+    return text
+
+
 def _estimator_params(args: argparse.Namespace) -> dict:
     from losskit._validation import fail
 
@@ -143,6 +157,8 @@ def _compare(args: argparse.Namespace) -> int:
                              estimator_params=params, n_jobs=args.jobs, random_state=args.seed,
                              out=args.out, resume=args.resume, progress="auto",
                              batched=args.batched)
+        except (ValueError, TypeError) as error:  # the column and flags in the user's words
+            raise type(error)(_in_flags(str(error), args.target)) from None
         except BrokenExecutor as error:  # joblib's TerminatedWorkerError: not a traceback
             codes = [line for line in str(error).splitlines() if "exit code" in line]
             fail("compare", "--jobs", f"{args.jobs} lost a worker process, killed while "

@@ -336,6 +336,37 @@ def _metric_direction(func: str, name: str) -> bool:
     raise AssertionError  # pragma: no cover - fail raises
 
 
+def _show(value: Any) -> str:
+    """A target value as the messages show it (``5.0``, ``'a'``)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def _check_domains(func: str, y: np.ndarray, losses: list[Any], labels: list[str], task: str,
+                   n_classes: int | None) -> None:
+    """Refuse, before any training, a comparison with a loss whose domain the target leaves
+    (negative counts for a Poisson loss, zeros for a Gamma loss, values outside [0, 1] for a
+    binary cross-entropy on proportions), naming every such loss. Its fits would otherwise
+    fail on exactly the folds that train on the offending rows and succeed on the others: a
+    loss scored on a biased subset of the folds."""
+    from losskit.nn import domain_complaint
+
+    refused = []
+    for label, loss in zip(labels, losses, strict=True):
+        complaint = domain_complaint(loss, y, task=task, n_classes=n_classes)
+        if complaint is not None:
+            found, fix = complaint
+            refused.append((label, f"{label} (the target {found}: {fix})"))
+    if not refused:
+        return
+    names = ", ".join(label for label, _ in refused)
+    kept = [label for label in labels if all(label != name for name, _ in refused)]
+    fail(func, "y", f"is outside the domain of {len(refused)} of the {len(labels)} losses: "
+         + "; ".join(text for _, text in refused),
+         f"Drop {names} from the losses" + (f" ({', '.join(kept)} can take this target)"
+                                             if kept else "")
+         + ", or transform the target into their domain; nothing was trained")
+
+
 def _as_table(X: Any, n: int) -> Any:
     """``X`` as a DataFrame (arrays get columns ``x0, x1, ...``), checked for ``compare``."""
     import pandas as pd
@@ -951,7 +982,7 @@ def compare(X: Any, y: Any, losses: Sequence[Any], *, metric: Any = None, n_spli
     for key, value in _TRAINING.items():
         params.setdefault(key, value)
 
-    y = as_target(y)
+    y = as_target(y, func)
     if y.ndim != 1:
         fail(func, "y", f"has shape {y.shape}", "Pass one target column")
     n = y.shape[0]
@@ -962,8 +993,11 @@ def compare(X: Any, y: Any, losses: Sequence[Any], *, metric: Any = None, n_spli
     from losskit.advise import advise
 
     advice = advise(y)
-    if advice.task in ("constant", "multilabel"):
-        fail(func, "y", f"is a {advice.task} target", "Pass class labels or real values")
+    if advice.task == "constant":
+        fail(func, "y", f"is constant (every row is {_show(y[0])}): there is nothing to "
+             "compare the losses on", "Pass a target that varies")
+    if advice.task == "multilabel":
+        fail(func, "y", "is a multilabel target", "Pass class labels or real values")
     task = "classification" if advice.task in _CLASSIFICATION_TASKS else "regression"
     if task == "regression":
         y = y.astype(float)
@@ -1004,6 +1038,7 @@ def compare(X: Any, y: Any, losses: Sequence[Any], *, metric: Any = None, n_spli
         n_classes = len(np.unique(y)) if task == "classification" else None
         for loss in losses:
             loss_spec(func, loss, task, n_classes)
+        _check_domains(func, y, losses, labels, task, n_classes)
         model_info: dict[str, Any] = {"model": "losskit.nn." + (
             "MLPClassifier" if task == "classification" else "MLPRegressor"),
             "estimator_params": {k: (list(v) if isinstance(v, tuple) else v)

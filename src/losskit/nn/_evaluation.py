@@ -29,8 +29,9 @@ import numpy as np
 from losskit._validation import fail
 from losskit.nn._heads import Head, no_grad
 
-__all__ = ["FUNC", "check_targets", "checked_arrays", "combine", "compat_namespace", "evaluate",
-           "evaluate_on_target_scale", "metric_inputs", "metric_values", "namespace"]
+__all__ = ["FUNC", "check_targets", "checked_arrays", "combine", "compat_namespace",
+           "domain_complaint", "evaluate", "evaluate_on_target_scale", "metric_inputs",
+           "metric_values", "namespace", "target_complaint"]
 
 #: the name in the messages of the checks (the trainer's: the estimators call it)
 FUNC = "Trainer"
@@ -228,6 +229,32 @@ def evaluate(net: Any, raw: Mapping[str, Array], Y: Mapping[str, Array], w: Arra
     return row
 
 
+def target_complaint(error: BaseException) -> tuple[str, str, str] | None:
+    """A loss's complaint about its ``y_true`` as ``(loss, found, fix)``, or ``None`` for any
+    other error (a complaint about the outputs, the options ...). The index into the loss's
+    internal (n, k) array is dropped: the values say enough.
+
+    Examples
+    --------
+    >>> target_complaint(ValueError("poisson_nll: y_true has values outside [0, inf) (-3 at "
+    ...                             "index (0, 0); min -3, max 1). Poisson targets are counts"))
+    ('poisson_nll', 'has values outside [0, inf) (min -3, max 1)', 'Poisson targets are counts')
+    >>> target_complaint(ValueError("poisson_nll: y_pred has NaN")) is None
+    True
+    """
+    import re
+
+    if not isinstance(error, ValueError):
+        return None
+    match = re.match(r"^([\w.]+): y_true (.*)$", str(error), flags=re.DOTALL)
+    if match is None:
+        return None
+    loss, detail = match.groups()
+    detail = re.sub(r"\(\S+ at index \([^)]*\); ", "(", detail)
+    found, _, fix = detail.partition(". ")
+    return loss, found, fix.rstrip(".")
+
+
 def check_targets(net: Any, raw: Mapping[str, Array], Y: Mapping[str, Array],
                   w: Array | None, func: str = FUNC) -> None:
     """Refuse targets outside a head's loss domain (negative counts for a Poisson loss, a 0
@@ -247,8 +274,6 @@ def check_targets(net: Any, raw: Mapping[str, Array], Y: Mapping[str, Array],
     ...
     ValueError: Trainer: y has values outside [0, inf) (min -3, max 1), which the model's loss ...
     """
-    import re
-
     for name, head in net.head_specs.items():
         if head.spec.user_fn is not None:  # a callable: no declared domain
             continue
@@ -256,16 +281,53 @@ def check_targets(net: Any, raw: Mapping[str, Array], Y: Mapping[str, Array],
             with no_grad(raw[name]), np.errstate(all="ignore"):
                 head.batch_loss(Y[name], raw[name], w, check_values=True)
         except ValueError as error:
-            match = re.match(r"^([\w.]+): y_true (.*)$", str(error), flags=re.DOTALL)
-            if match is None:
+            complaint = target_complaint(error)
+            if complaint is None:
                 continue
-            loss, detail = match.groups()
-            # the index is into the loss's (n, k) array: the values say enough
-            detail = re.sub(r"\(\S+ at index \([^)]*\); ", "(", detail)
-            found, _, fix = detail.partition(". ")
+            loss, found, fix = complaint
             where = "" if len(net.head_specs) == 1 else f" for head {name!r}"
             fail(func, "y", f"{found}{where}, which the model's loss "
-                 f"{head.spec.name if '.' in loss else loss} cannot take", fix.rstrip("."))
+                 f"{head.spec.name if '.' in loss else loss} cannot take", fix)
+
+
+def domain_complaint(loss: Any, y: Any, *, task: str, n_classes: int | None = None
+                     ) -> tuple[str, str] | None:
+    """What the network's ``loss`` says about the values of the target ``y`` (one column),
+    as ``(found, fix)``, or ``None`` when it takes them: the loss itself checks ``y`` against
+    its domain (negative counts for a Poisson loss, zeros for a Gamma loss, values outside
+    [0, 1] for a binary cross-entropy on proportions), on the raw outputs of the best
+    constant model, as training checks them before its first step. A callable has no
+    declared domain (``None``). Class labels are checked as their indices (what a classifier
+    trains on).
+
+    Examples
+    --------
+    >>> domain_complaint("poisson_nll", [3.0, -1.0, 0.0], task="regression")
+    ('has values outside [0, inf) (min -1, max 3)', 'Poisson targets are counts >= 0; ...')
+    >>> domain_complaint("mean_squared_error", [3.0, -1.0, 0.0], task="regression") is None
+    True
+    """
+    head = Head(loss, task=task, n_targets=1, n_classes=n_classes)
+    if head.spec.user_fn is not None:
+        return None
+    y = np.asarray(y)
+    if task == "classification":
+        y = np.unique(y, return_inverse=True)[1].reshape(-1)
+    else:
+        y = y.astype(np.float64).reshape(-1, 1)
+    base = head.baseline_raw(y)
+    raw = np.zeros((y.shape[0], head.n_outputs)) if base is None else \
+        np.broadcast_to(np.asarray(base, dtype=np.float64).reshape(1, -1),
+                        (y.shape[0], head.n_outputs))
+    try:
+        with np.errstate(all="ignore"):
+            head.batch_loss(head.target(y, np.float64), np.array(raw), None,
+                            check_values=True)
+    except ValueError as error:
+        complaint = target_complaint(error)
+        if complaint is not None:
+            return complaint[1], complaint[2]
+    return None
 
 
 def evaluate_on_target_scale(net: Any, raw: Mapping[str, Array], Y: Mapping[str, Array],

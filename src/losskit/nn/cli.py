@@ -613,14 +613,14 @@ def _diverged_message(error: Exception, learning_rate: float, optimizer: str) ->
 def _target_message(error: Exception, target: str, est: Any) -> str | None:
     """A loss's complaint about ``y_true`` in the user's words (the column, not ``y_true``;
     no index into the internal training subset)."""
-    import re
+    from losskit.nn._evaluation import target_complaint
 
-    match = re.match(r"^(\w+): y_true (.*)$", str(error), flags=re.DOTALL)
-    if not isinstance(error, ValueError) or match is None:
+    complaint = target_complaint(error)
+    if complaint is None:
         return None
-    loss, detail = match.groups()
-    detail = re.sub(r"\(\S+ at index \([^)]*\); ", "(", detail)
-    found, _, fix = detail.partition(". ")
+    loss, found, fix = complaint
+    if "." in loss:  # a family's method (``Poisson.loss``): the loss as the user named it
+        loss = str(est.loss)
     return f"fit: --target {target!r} {found}, which --loss {loss} cannot take. {fix}".rstrip()
 
 
