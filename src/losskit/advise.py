@@ -25,6 +25,13 @@ The thresholds (each documented where it is used):
 * positive values with sample skewness above :data:`SKEWED` are positive-skewed;
 * a regression target is heavy-tailed when more than :data:`OUTLIER_SHARE` of it lies beyond
   :data:`OUTLIER_Z` robust standard deviations (median / MAD) from the median;
+* a value of a numeric target (regression, counts, positive-skewed) is *extreme*, and named by
+  its row however few they are, when it lies more than :data:`EXTREME_Z` robust standard
+  deviations from the median, and, for a non-negative target, also more than
+  :data:`OUTLIER_Z` of them on the log scale (``log y``, or ``log(1 + y)`` with zeros), so
+  that the long tail of a log-normal, Gamma or count target is not called extreme: a single
+  1e30 (or a missing-value code like 99999) then dominates the mean, the squared error and
+  the skewness the advice reads;
 * classes are imbalanced when the rarest holds less than :data:`IMBALANCED` of the most common
   (the balanced accuracy is then listed first);
 * fewer than :data:`FEW_PER_CLASS` samples in a class is too few;
@@ -55,6 +62,7 @@ DISPERSION_P = 0.01
 SKEWED = 1.0
 OUTLIER_Z = 5.0
 OUTLIER_SHARE = 0.005
+EXTREME_Z = 20.0
 IMBALANCED = 0.2
 FEW_PER_CLASS = 10
 HETEROSCEDASTIC_P = 0.01
@@ -177,6 +185,60 @@ def _robust_outliers(y: np.ndarray) -> tuple[float, float]:
     var = np.mean(centred**2)
     kurtosis = float(np.mean(centred**4) / var**2 - 3.0) if var > 0 else 0.0
     return share, kurtosis
+
+
+def _robust_z(y: np.ndarray) -> np.ndarray:
+    """``|y - median| / (1.4826 MAD)``; zeros where the MAD is 0 (half the values equal)."""
+    median = np.median(y)
+    deviation = np.abs(y - median)
+    mad = np.median(deviation) * 1.4826
+    return deviation / mad if mad > 0 else np.zeros_like(y)
+
+
+def _extreme_rows(y: np.ndarray) -> np.ndarray:
+    """Positions of the extreme values of a numeric target (see the module docstring)."""
+    with np.errstate(all="ignore"):
+        extreme = _robust_z(y) > EXTREME_Z
+        if extreme.any() and y.min() >= 0:
+            logs = np.log(y) if y.min() > 0 else np.log1p(y)
+            extreme &= _robust_z(logs) > OUTLIER_Z
+    return np.flatnonzero(extreme)
+
+
+def _extreme_values(y: np.ndarray, X: Any, advice: Advice) -> Advice:
+    """``advice`` with a warning naming the extreme values' rows (if any), and the advice
+    the target would get without them where it differs."""
+    rows = _extreme_rows(y)
+    if rows.size == 0 or rows.size == y.size:
+        return advice
+    z = _robust_z(y)
+    shown = ", ".join(f"{y[r]:.4g} in row {r + 1} (index {r})" for r in rows[:5])
+    more = f" and {rows.size - 5} more" if rows.size > 5 else ""
+    keep = np.ones(y.size, dtype=bool)
+    keep[rows] = False
+    without = ""
+    try:
+        X_keep = None if X is None else (X.iloc[keep] if hasattr(X, "iloc")
+                                          else np.asarray(X)[keep])
+        clean = _advise(y[keep], X_keep)
+    except (ValueError, TypeError):  # pragma: no cover - the rest is a valid target
+        clean = None
+    if clean is not None and clean.family != advice.family:
+        without = (f" Without {'it' if rows.size == 1 else 'them'} the advice would be the "
+                   f"{clean.family} family ({clean.loss}), not {advice.family}.")
+    message = (f"{rows.size} extreme value{'s' if rows.size > 1 else ''}: {shown}{more}, "
+               f"{'up to ' if rows.size > 1 else ''}{float(z[rows].max()):.3g} robust "
+               f"standard deviations from the median {float(np.median(y)):.4g}: "
+               f"{'it dominates' if rows.size == 1 else 'they dominate'} the mean, the squared "
+               "error and the skewness (a data-entry error, or a missing-value code such as "
+               "99999?). Check, correct or drop "
+               f"{'it' if rows.size == 1 else 'them'}, or use a robust loss (huber_loss, "
+               f"laplace_nll).{without}")
+    finding = Finding("extreme_values", message,
+                      {"n_extreme": int(rows.size), "rows": rows.tolist(),
+                       "max_robust_z": float(z[rows].max())})
+    stats = {**advice.stats, "extreme_rows": rows.tolist()}
+    return replace(advice, warnings=(finding, *advice.warnings), stats=stats)
 
 
 def _skewness(y: np.ndarray) -> float:
@@ -532,6 +594,16 @@ def advise(y: Any, X: Any = None) -> Advice:
     >>> lk.advise([25, 151, 97, 141, 206, 310, 101, 69, 179, 185, 118, 171, 166, 144]).family
     'gaussian'
     """
+    advice = _advise(y, X)
+    values = as_target(y)
+    if advice.task in ("regression", "count", "positive_skewed") and values.ndim == 1 \
+            and values.dtype.kind in "iuf":
+        advice = _extreme_values(values.astype(float), X, advice)
+    return advice
+
+
+def _advise(y: Any, X: Any = None) -> Advice:
+    """:func:`advise` without the extreme-value check."""
     columns = [str(c) for c in getattr(y, "columns", ())]  # names of a DataFrame's columns
     y = as_target(y)
     n = int(y.shape[0])
