@@ -418,6 +418,9 @@ def _zero_one(torch: Any, y: Array) -> bool:
     return torch.equal(torch.sign(y), y * y)
 
 
+zero_one = _zero_one  # public for losskit.nn._backprop's hard-label check (one 0/1 probe)
+
+
 _CONSTANTS: dict[tuple[float, Any], Array] = {}
 
 

@@ -28,6 +28,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from losskit._torch import zero_one
 from losskit.losses import spec_of
 from losskit.nn._heads import Head
 
@@ -116,11 +117,6 @@ def _focal_error(c: torch.Tensor, eta: torch.Tensor, *, gamma: float,
     return bracket.mul_(q if gamma == 1.0 else q.pow(gamma)).mul_(c)
 
 
-def _hard_labels(y: torch.Tensor) -> bool:
-    """Whether every label is 0 or 1 (one check per fit, not per step)."""
-    return bool(((y == 0) | (y == 1)).all())
-
-
 #: raw outputs up to this many elements on the CPU take a kernel's NumPy path (below it a
 #: NumPy operation costs less than a torch call; measured at 32 x 1 and 50 x 32 x 1)
 _NUMPY_ELEMENTS = 4096
@@ -201,7 +197,7 @@ def raw_gradient(head: Head, labels: torch.Tensor | None = None) -> OutputError 
 
     hard = _HARD_LABEL_GRADIENTS.get(loss_spec.name)
     if hard is not None and labels is not None and _host_numbers(params) and \
-            _hard_labels(labels):
+            zero_one(torch, labels):
         closed = _closed_form_options(kernel.gradient, params)
         to_labels, error = hard
 
