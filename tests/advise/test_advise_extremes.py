@@ -101,3 +101,17 @@ def test_a_dataframe_of_inputs_is_subset_for_the_advice_without_them(diabetes):
     y[0] = 1e30
     assert "Without it the advice would be the gaussian" in _extreme(lk.advise(y, X)).message
     assert "Without it" in _extreme(lk.advise(y, X.to_numpy())).message
+
+
+def test_cli_fit_warns_of_the_extreme_target_value(diabetes, tmp_path, capsys):
+    # before: fit trained the advised Gamma model on the 1e30 without a word and predicted
+    # ~1e27 for every row
+    path = tmp_path / "d.csv"
+    diabetes.assign(target=np.where(np.arange(len(diabetes)) == 7, 1e30,
+                                    diabetes["target"])).to_csv(path, index=False)
+    assert main(["fit", str(path), "--target", "target", "--epochs", "1", "--hidden", "3",
+                 "--out", str(tmp_path / "m")]) == 0
+    err = capsys.readouterr().err
+    assert ("losskit fit: warning: --target 'target' has 1 extreme value: 1e+30 in row 8 "
+            "(index 7)") in err
+    assert "Without it the advice would be the gaussian family" in err

@@ -137,3 +137,85 @@ def test_a_missing_target_value_is_the_compare_commands_error(diabetes):
     # before: "advise: y has 1 missing or infinite values" from compare
     with pytest.raises(ValueError, match=r"^compare: y has 1 missing or infinite values"):
         lk.compare(diabetes.drop(columns="target"), y, ["mse", "huber_loss"])
+
+
+def test_an_infinite_input_is_refused_before_any_fit_as_fit_refuses_it(diabetes, tmp_path,
+                                                                        monkeypatch, capsys):
+    # before: every fit whose fold held the row failed, exit 0 ("4 of 4 fits failed")
+    _no_training(monkeypatch)
+    X = diabetes.drop(columns="target").copy()
+    X.loc[7, "bmi"] = np.inf
+    with pytest.raises(ValueError, match=r"^compare: X column 'bmi' has 1 infinite value\(s\) "
+                                         r"\(rows 8\)\. Replace or drop them"):
+        lk.compare(X, diabetes["target"], ["mse", "huber_loss"])
+    path = tmp_path / "d.csv"
+    X.assign(target=diabetes["target"]).to_csv(path, index=False)
+    assert main(["compare", str(path), "--target", "target", "--losses", "mse,huber_loss",
+                 "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.startswith(
+        "losskit compare: error: DATA column 'bmi' has 1 infinite value(s) (rows 8)")
+
+
+KILLED = """
+import os, signal, sys
+import numpy as np
+sys.path.insert(0, {src!r})
+import losskit as lk
+calls = []
+def killed(loss, train, test, seed):
+    calls.append(1)
+    if len(calls) == 4:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return {{"a": 0.8, "b": 0.7}}[loss] + 0.01 * (seed % 7)
+lk.compare(None, np.tile([0, 1], 30), ["a", "b"], estimator=killed, metric="accuracy_score",
+           n_splits=3, n_repeats=2, out={out!r})
+"""
+
+
+def _scores(loss, train, test, seed):
+    return {"a": 0.8, "b": 0.7}[loss] + 0.01 * (seed % 7)
+
+
+def test_a_rerun_without_resume_after_a_kill_keeps_the_recorded_fits(tmp_path, capsys):
+    """kill -9 in the middle of a comparison with out, then the same command again without
+    --resume: before, the new run overwrote fits.json with an empty record at once (the
+    interrupted run's fits lost); now it is refused, and --resume continues."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    src = str(__import__("pathlib").Path(lk.__file__).resolve().parents[1])
+    code = subprocess.run([sys.executable, "-c", KILLED.format(src=src, out=str(out))]
+                          ).returncode
+    assert code == -9
+    before = (out / "fits.json").read_bytes()
+    assert len(json.loads(before)["fits"]) == 3
+    y, settings = np.tile([0, 1], 30), {"estimator": _scores, "metric": "accuracy_score",
+                                        "n_splits": 3, "n_repeats": 2}
+    with pytest.raises(ValueError, match=r"^compare: out '.*' holds the record of 3 fit\(s\) "
+                                         r"of this comparison \(fits\.json\)\. Pass "
+                                         r"resume=True \(--resume\) to continue it"):
+        lk.compare(None, y, ["a", "b"], out=out, **settings)
+    with pytest.raises(ValueError, match=r"of another comparison .* Pass another out folder"):
+        lk.compare(None, y, ["a", "b"], out=out, **{**settings, "n_repeats": 1})
+    assert (out / "fits.json").read_bytes() == before
+    resumed = lk.compare(None, y, ["a", "b"], out=out, resume=True, **settings)
+    whole = lk.compare(None, y, ["a", "b"], out=tmp_path / "whole", **settings)
+    np.testing.assert_array_equal(resumed.scores, whole.scores)
+
+
+def test_cli_rerun_into_a_finished_comparison_names_resume(diabetes, tmp_path, capsys):
+    path = tmp_path / "d.csv"
+    diabetes.iloc[:60].to_csv(path, index=False)
+    args = ["compare", str(path), "--target", "target", "--losses", "mse,huber_loss",
+            "--folds", "2", "--repeats", "1", "--epochs", "1", "--hidden", "3",
+            "--out", str(tmp_path / "out")]
+    assert main(args) == 0
+    results = (tmp_path / "out" / "results.json").read_bytes()
+    capsys.readouterr()
+    assert main(args) == 2
+    assert capsys.readouterr().err.startswith(
+        f"losskit compare: error: --out {str(tmp_path / 'out')!r} holds the record of 4 fit(s) "
+        "of this comparison (fits.json). Pass --resume to continue it")
+    assert (tmp_path / "out" / "results.json").read_bytes() == results
+    assert main([*args, "--resume"]) == 0

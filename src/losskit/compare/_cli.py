@@ -80,8 +80,8 @@ def _parse_losses(text: str) -> list:
 
 
 def _in_flags(text: str, target: str) -> str:
-    """An API message about ``y`` and ``losses`` in the command's words: the ``--target``
-    column and ``--losses``.
+    """An API message about ``y``, ``X``, ``out`` and ``losses`` in the command's words: the
+    ``--target`` column, ``DATA``, ``--out`` and ``--losses``.
 
     >>> _in_flags("compare: y is constant. Drop a from the losses", "price")
     "compare: --target 'price' is constant. Drop a from --losses"
@@ -90,6 +90,12 @@ def _in_flags(text: str, target: str) -> str:
         if text.startswith(api):
             text = f"compare: --target {target!r} " + text[len(api):]
             return text.replace(" from the losses", " from --losses")
+    if text.startswith("compare: X "):
+        return "compare: DATA " + text[len("compare: X "):]
+    if text.startswith("compare: out "):
+        text = "compare: --out " + text[len("compare: out "):]
+        return text.replace("resume=True (--resume)", "--resume").replace(
+            "another out folder (--out)", "another --out folder")
     return text
 
 

@@ -396,6 +396,15 @@ def _as_table(X: Any, n: int) -> Any:
     if missing.any():
         listed = ", ".join(f"{c!r} ({int(k)})" for c, k in missing.items() if k)
         fail("compare", "X", f"has missing values: {listed}", "Drop or impute them first")
+    # as `losskit fit` refuses them: else every fit whose fold holds such a row fails
+    for name in table.columns:
+        column = table[name]
+        if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+            bad = ~np.isfinite(column.to_numpy(dtype=np.float64))
+            if bad.any():
+                rows = ", ".join(str(int(r) + 1) for r in np.flatnonzero(bad)[:5])
+                fail("compare", "X", f"column {name!r} has {int(bad.sum())} infinite "
+                     f"value(s) (rows {rows})", "Replace or drop them")
     return table
 
 
@@ -794,6 +803,27 @@ def _read_fits(out: Path, fingerprint: dict[str, Any]) -> dict[tuple[int, int], 
     return fits
 
 
+def _refuse_recorded(out: Path, fingerprint: dict[str, Any]) -> None:
+    """Refuse to start afresh in a folder that holds a comparison's record: its fits (an
+    interrupted run's hours of training) would be overwritten at once."""
+    import json
+
+    path = out / FITS_FILE
+    if not path.is_file():
+        return
+    try:
+        data = json.loads(path.read_text())
+        recorded, same = len(data["fits"]), data["fingerprint"] == fingerprint
+    except (ValueError, KeyError, TypeError):
+        recorded, same = None, False
+    what = "an unreadable" if recorded is None else (
+        f"the record of {recorded} fit(s) of " + ("this" if same else "another"))
+    fix = ("Pass resume=True (--resume) to continue it: only the missing fits run" if same
+           else "Pass another out folder (--out), or delete that one first")
+    fail("compare", "out", f"{str(out)!r} holds {what} comparison ({FITS_FILE})",
+         f"{fix}; nothing was overwritten")
+
+
 def _write_fits(out: Path, fingerprint: dict[str, Any], fits: dict[tuple[int, int], dict]
                 ) -> None:
     from losskit._io import atomic_write_bytes, strict_json
@@ -1069,6 +1099,7 @@ def compare(X: Any, y: Any, losses: Sequence[Any], *, metric: Any = None, n_spli
         from losskit.compare.report import check_out_dir
 
         check_out_dir(out_dir)
+        _refuse_recorded(out_dir, fingerprint)
         out_dir.mkdir(parents=True, exist_ok=True)
         _write_fits(out_dir, fingerprint, done)
 

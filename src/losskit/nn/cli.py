@@ -377,8 +377,10 @@ def _refuse_loss(loss: str, known: list[str]) -> None:
                 pass_as=lambda name: f"--loss {name}")
 
 
-def _task_and_loss(y: Any, loss: str | None, task: str | None) -> tuple[str, str, str]:
-    """(task, loss, why) from the advice or from ``--loss``."""
+def _task_and_loss(y: Any, loss: str | None, task: str | None, target: str = "y"
+                   ) -> tuple[str, str, str]:
+    """(task, loss, why) from the advice or from ``--loss``; the advice's extreme values of
+    the target (its rows) as a warning."""
     from losskit.advise import advise
     from losskit.nn._heads import ALIASES, LOSS_HEADS, advised_loss
 
@@ -388,6 +390,9 @@ def _task_and_loss(y: Any, loss: str | None, task: str | None) -> tuple[str, str
             advice = advise(np.asarray(y))
         except (ValueError, TypeError):
             advice = None
+    for finding in advice.warnings if advice is not None else ():
+        if finding.code == "extreme_values":
+            warn("fit", f"--target {target!r} has {finding.message}")
     if loss is None:
         if advice is None:
             fail("fit", "--target", "could not be matched to a loss by losskit advise",
@@ -464,7 +469,7 @@ def fit_table(data: str | Path, target: str, out: str | Path, *, loss: str | Non
                                drop=settings["drop"])
     y = _check_target(y_ser.to_numpy(), target)
     given_task = task
-    task, loss, why = _task_and_loss(y, loss, task)
+    task, loss, why = _task_and_loss(y, loss, task, target)
     if task == "regression":
         _check_regression_target(y, target, loss)
     elif y.dtype.kind == "f" and not np.all(np.mod(y, 1) == 0):
