@@ -219,3 +219,19 @@ def test_cli_rerun_into_a_finished_comparison_names_resume(diabetes, tmp_path, c
         "of this comparison (fits.json). Pass --resume to continue it")
     assert (tmp_path / "out" / "results.json").read_bytes() == results
     assert main([*args, "--resume"]) == 0
+
+
+@pytest.mark.parametrize(("shift", "metric", "found"), [
+    (-100.0, "poisson_deviance", "has values outside [0, inf) (min -75, max 246), which the "
+                                 "metric mean_poisson_deviance cannot take"),
+    (-25.0, "gamma_deviance", "has values outside (0, inf) (min 0, max 321), which the metric "
+                              "mean_gamma_deviance cannot take"),
+])
+def test_a_metric_outside_its_domain_is_refused_before_any_fit(diabetes, monkeypatch, shift,
+                                                               metric, found):
+    # before: every fold whose test part held such a row failed, the others were scored
+    _no_training(monkeypatch)
+    with pytest.raises(ValueError) as info:
+        lk.compare(diabetes.drop(columns="target"), diabetes["target"] + shift,
+                   ["mse", "huber_loss"], metric=metric)
+    assert str(info.value).startswith(f"compare: y {found}. Pass a metric for this target")

@@ -367,6 +367,25 @@ def _check_domains(func: str, y: np.ndarray, losses: list[Any], labels: list[str
          + ", or transform the target into their domain; nothing was trained")
 
 
+def _check_metric_domain(func: str, metric: Callable, name: str, y: np.ndarray) -> None:
+    """Refuse a regression metric whose domain the target leaves (a Poisson deviance of
+    negative values, a Gamma deviance of zeros) before any training: it would fail on exactly
+    the folds whose test part holds those rows and score the others. The metric itself
+    checks ``y``, against a positive constant prediction."""
+    from losskit.nn import target_complaint
+
+    guess = np.full(y.shape, max(1.0, float(np.mean(np.abs(y)))))
+    try:
+        with np.errstate(all="ignore"):
+            metric(y, guess)
+    except Exception as error:  # a callable's own failure shows in its folds, as before
+        complaint = target_complaint(error)
+        if complaint is not None:
+            fail(func, "y", f"{complaint[1]}, which the metric {name} cannot take",
+                 "Pass a metric for this target (e.g. root_mean_squared_error), or transform "
+                 "the target into its domain; nothing was trained")
+
+
 def _as_table(X: Any, n: int) -> Any:
     """``X`` as a DataFrame (arrays get columns ``x0, x1, ...``), checked for ``compare``."""
     import pandas as pd
@@ -1041,6 +1060,8 @@ def compare(X: Any, y: Any, losses: Sequence[Any], *, metric: Any = None, n_spli
     else:
         metric_fn, metric_name, greater = _metric(metric, task, y)
     metric_options: dict[str, Any] = {}
+    if task == "regression" and metric_fn is not None:
+        _check_metric_domain(func, metric_fn, metric_name, y)
     if task == "classification":
         classes, counts = np.unique(y, return_counts=True)
         if counts.min() < n_splits:

@@ -25,6 +25,7 @@ _EXPORTS = {
     "Head": "losskit.nn._heads",
     "loss_spec": "losskit.nn._heads",
     "domain_complaint": "losskit.nn._evaluation",
+    "target_complaint": "losskit.nn._evaluation",
     "TabularEncoder": "losskit.nn._tabular",
     "Diagnosis": "losskit.nn.diagnosis",
     "Finding": "losskit.nn.diagnosis",
@@ -73,4 +74,5 @@ __all__ = [
     "fit_batched",
     "fit_many",
     "loss_spec",
+    "target_complaint",
 ]
