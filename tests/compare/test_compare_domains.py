@@ -235,3 +235,13 @@ def test_a_metric_outside_its_domain_is_refused_before_any_fit(diabetes, monkeyp
         lk.compare(diabetes.drop(columns="target"), diabetes["target"] + shift,
                    ["mse", "huber_loss"], metric=metric)
     assert str(info.value).startswith(f"compare: y {found}. Pass a metric for this target")
+
+
+def test_huge_fold_scores_are_shown_in_powers_of_ten():
+    # before: 28144010969564757467930296320 +- 33402485621907151327401607168 (the table of
+    # diabetes with a 1e30 target), 29 digits of which two mean something
+    from losskit.compare import mean_spread
+
+    assert mean_spread(2.8144e28, 3.3402e28) == ("2.8e+28", "3.3e+28")
+    assert mean_spread(123456789.0, 2345678.0) == ("1.235e+08", "2.3e+06")
+    assert mean_spread(60.0412, 5.4871) == ("60.0", "5.5")

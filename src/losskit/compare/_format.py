@@ -27,6 +27,8 @@ def mean_spread(mean: float, spread: float, digits: int = 2) -> tuple[str, str]:
     ('53.6', '1.2')
     >>> mean_spread(0.912345, 0.00321)
     ('0.9123', '0.0032')
+    >>> mean_spread(2.8144010969564757e28, 3.3402485621907151e28)  # powers of ten from 1e6
+    ('2.8e+28', '3.3e+28')
     """
     if not (np.isfinite(mean) and np.isfinite(spread)):
         return significant(mean, 4), significant(spread, digits)
@@ -34,6 +36,11 @@ def mean_spread(mean: float, spread: float, digits: int = 2) -> tuple[str, str]:
         return f"{mean:.4g}", "0"
     import math
 
+    exponent = math.floor(math.log10(abs(spread)))
+    if exponent >= 6:  # not 29 digits of which two mean something: the spread's place
+        place = exponent - (digits - 1)
+        kept = math.floor(math.log10(abs(mean))) - place + 1 if mean else 1
+        return f"{mean:.{max(1, kept) - 1}e}", f"{spread:.{digits - 1}e}"
     decimals = max(0, digits - 1 - math.floor(math.log10(abs(spread))))
     return f"{mean:.{decimals}f}", f"{spread:.{decimals}f}"
 
