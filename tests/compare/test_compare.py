@@ -448,7 +448,7 @@ def test_cli_errors_exit_2(tmp_path, capsys):
     code = main(["compare", str(data), "--target", "y", "--losses", "mse,nope", "--folds",
                  "2", "--repeats", "1", "--epochs", "1", "--out", str(tmp_path / "o")])
     assert code == 2
-    assert "losskit compare: error: loss is 'nope'" in capsys.readouterr().err
+    assert "losskit compare: error: --losses has 'nope'" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
     (tmp_path / "file").write_text("")
     code = main(["compare", str(data), "--target", "y", "--losses", "mse,mae",

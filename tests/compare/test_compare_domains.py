@@ -245,3 +245,20 @@ def test_huge_fold_scores_are_shown_in_powers_of_ten():
     assert mean_spread(2.8144e28, 3.3402e28) == ("2.8e+28", "3.3e+28")
     assert mean_spread(123456789.0, 2345678.0) == ("1.235e+08", "2.3e+06")
     assert mean_spread(60.0412, 5.4871) == ("60.0", "5.5")
+
+
+def test_a_loss_of_the_other_task_says_how_the_target_was_read(tmp_path, capsys):
+    # wine's labels 0, 1, 2 with three rows of 7: not contiguous labels, so advise reads
+    # counts; before: "loss is 'cross_entropy', which is not a regression loss ..." alone
+    from sklearn.datasets import load_wine
+
+    frame = load_wine(as_frame=True).frame
+    frame.loc[:2, "target"] = 7
+    path = tmp_path / "w.csv"
+    frame.to_csv(path, index=False)
+    assert main(["compare", str(path), "--target", "target", "--losses", "cross_entropy,mse",
+                 "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.startswith(
+        "losskit compare: error: --losses has 'cross_entropy', which is not a regression loss "
+        "the network knows (losskit advise reads --target 'target' as a count target, so "
+        "compare trains regression networks). Pass one of mean_squared_error")

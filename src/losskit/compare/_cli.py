@@ -90,6 +90,9 @@ def _in_flags(text: str, target: str) -> str:
         if text.startswith(api):
             text = f"compare: --target {target!r} " + text[len(api):]
             return text.replace(" from the losses", " from --losses")
+    if text.startswith("compare: loss is "):
+        text = "compare: --losses has " + text[len("compare: loss is "):]
+        return text.replace("reads y as", f"reads --target {target!r} as")
     if text.startswith("compare: X "):
         return "compare: DATA " + text[len("compare: X "):]
     if text.startswith("compare: out "):

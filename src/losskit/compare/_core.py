@@ -1088,7 +1088,12 @@ def compare(X: Any, y: Any, losses: Sequence[Any], *, metric: Any = None, n_spli
 
         n_classes = len(np.unique(y)) if task == "classification" else None
         for loss in losses:
-            loss_spec(func, loss, task, n_classes)
+            try:
+                loss_spec(func, loss, task, n_classes)
+            except ValueError as error:  # say why the task is what it is
+                found, _, fix = str(error).partition(". ")
+                raise ValueError(f"{found} (losskit advise reads y as a {advice.task} target, "
+                                 f"so compare trains {task} networks). {fix}") from None
         _check_domains(func, y, losses, labels, task, n_classes)
         model_info: dict[str, Any] = {"model": "losskit.nn." + (
             "MLPClassifier" if task == "classification" else "MLPRegressor"),
