@@ -118,6 +118,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"losskit {args.command}: error: {_message(args.command, error)}",
               file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader stopped reading (losskit advise ... | head): not an
+        # error of the command; stdout to /dev/null so that Python's exit flush stays quiet
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports a command a closed pipe ended
     except OSError as error:  # a path problem the command did not foresee
         where = f" {error.filename!r}" if error.filename else ""
         print(f"losskit {args.command}: error: cannot use{where}: "
