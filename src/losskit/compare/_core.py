@@ -882,6 +882,10 @@ def compare(X: Any, y: Any, losses: Sequence[Any], *, metric: Any = None, n_spli
     A fit that fails (an exception, a diverged training, a non-finite score) is recorded in
     ``Comparison.failures`` and the run goes on; a pair of losses is then tested on the folds
     where both succeeded (untestable below :data:`losskit.compare.stats.MIN_COMMON_FOLDS`).
+    A loss of losskit's network whose domain the target leaves (a Poisson loss on negative
+    values, a Gamma loss on zeros ...), and a regression metric whose domain it leaves, are
+    refused before any training, every such loss named (refused, not skipped: a comparison
+    never silently lacks a loss it was asked for).
 
     Parameters
     ----------
