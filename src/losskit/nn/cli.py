@@ -758,7 +758,7 @@ def _check_out_file(command_name: str, path: str | None, args: argparse.Namespac
     return out
 
 
-def _inputs(command_name: str, encoder: TabularEncoder, table: Any) -> np.ndarray:
+def _inputs(command_name: str, encoder: TabularEncoder, table: Any, est: Any) -> np.ndarray:
     X = encoder.transform(table, command=command_name)
     if encoder.unseen_:
         rows = max(n for n, _ in encoder.unseen_.values())
@@ -772,9 +772,11 @@ def _inputs(command_name: str, encoder: TabularEncoder, table: Any) -> np.ndarra
         rows = max(n for n, _ in encoder.far_.values())
         listed = ", ".join(f"{name!r}: {n} (e.g. {value:g})"
                            for name, (n, value) in encoder.far_.items())
+        exp = "exp" in est.model_.head_specs["output"].activation  # a log link
         warn(command_name, f"{rows} row(s) have values more than {FAR_SD:g} standard "
              f"deviations from the training data's mean ({listed}); the network's outputs "
-             "there are extrapolations (a log-link output grows exponentially): check them")
+             "there are extrapolations" + (" (its log-link output grows exponentially)"
+                                           if exp else "") + ": check them")
     return X
 
 
@@ -798,7 +800,7 @@ def _predict(args: argparse.Namespace) -> int:
     out, est, encoder, config, table = _model_and_table(args, "predict")
     if config["target"] in table.columns:
         table = table.drop(columns=[config["target"]])
-    X = _inputs("predict", encoder, table)
+    X = _inputs("predict", encoder, table, est)
     columns: dict[str, Any] = {"prediction": est.predict(X)}
     if est.classifier:
         proba = est.predict_proba(X)
@@ -852,7 +854,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             fail("evaluate", "DATA", f"has infinite or too large values in the target column "
                  f"{target!r} (rows {rows})", "Drop or correct those rows")
         y = y.astype(np.float32)
-    X = _inputs("evaluate", encoder, table.drop(columns=[target]))
+    X = _inputs("evaluate", encoder, table.drop(columns=[target]), est)
     # rows the model cannot predict (as predict refuses them): not metrics that are all null
     values = np.asarray(est.predict_proba(X) if est.classifier else est.predict(X),
                         dtype=np.float64)
