@@ -1187,11 +1187,19 @@ def _student_t_jax_parts(xp: Namespace, r: Array, *, c: float, inv: float, shift
     Few operations on purpose: XLA on CPU runs a program estimated under 1000 flops inline
     and larger ones on its thread pool (~35 µs more a call here), so at 64 rows every
     element-wise operation counts (measured: see benchmarks/README.md).
+
+    Both regimes as ``2c log1p(x)``: ``x = a^2 / (1 + sqrt(1 + a^2))`` (``= sqrt(1 + a^2) - 1``,
+    so ``2 log1p(x) = log(1 + a^2)``; at most 1.6 ulp from the exact value in float32 over
+    ``|a|`` in [1e-20, 1e19], against 1.7 for ``log1p(a^2)``) where ``a^2`` is finite, else
+    ``|a|``. The one ``where`` then picks the argument of the log, not its factor (``c`` or
+    ``2c``), which XLA's CPU backend compiles to a slower fused loop: ``jit`` value at 1e6
+    float32 1.8-2.3 ms -> 1.3-1.4 ms (the plain formula: 1.1 ms).
     """
     a = r * inv
     a2 = a * a
     finite = a2 < math.inf  # False for NaN too: log1p(|NaN|) is NaN
-    value = xp.where(finite, c, 2.0 * c) * xp.log1p(xp.where(finite, a2, xp.abs(a))) + shift
+    half = xp.where(finite, a2 / (1.0 + xp.sqrt(1.0 + a2)), xp.abs(a))
+    value = (2.0 * c) * xp.log1p(half) + shift
     return value, with_derivative(xp, _student_t_jax_slope, r, c=c, k=1.0 / (inv * inv))
 
 
