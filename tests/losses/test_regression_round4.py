@@ -157,3 +157,56 @@ def test_jax_student_t_value_is_exact_in_both_regimes():
     edges = np.asarray(lk.student_t_nll(jnp.zeros(3), jnp.array([math.inf, -math.inf, math.nan]),
                                         df=3.0, reduction="none", check_values=False))
     assert edges[0] == math.inf and edges[1] == math.inf and math.isnan(edges[2])
+
+
+@pytest.mark.parametrize("options", [{"shape": 2.0, "log_input": True},
+                                     {"shape": 1.0, "log_input": True},
+                                     {"shape": 0.3, "log_input": True, "full": True}])
+@pytest.mark.parametrize("dtypes", [(np.float32, np.float64), (np.float64, np.float64)],
+                         ids=["f32-target64", "f64"])
+@pytest.mark.parametrize("shape", [(301,), (60, 3)], ids=["1d", "k3"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_gamma_numpy_path_is_the_generic_path_bit_for_bit(options, dtypes, shape, weighted):
+    rng = np.random.default_rng(3)
+    y = (rng.gamma(2.0, size=shape) + 1e-3).astype(dtypes[1])
+    eta = (rng.normal(size=shape) * 3).astype(dtypes[0])
+    eta.reshape(-1)[:4] = [0.0, -0.0, 80.0, -80.0]
+    extra = {"sample_weight": rng.random(shape[0])} if weighted else {}
+    for reduction in ("mean", "sum", "none"):
+        value, grad = lk.value_and_gradient(lk.gamma_nll, y, eta, reduction=reduction,
+                                            **options, **extra)
+        generic_value, generic_grad = lk.value_and_gradient(
+            lk.gamma_nll, xps.asarray(y.astype(eta.dtype)), xps.asarray(eta),
+            reduction=reduction, **options,
+            **{k: xps.asarray(v) for k, v in extra.items()})
+        np.testing.assert_array_equal(value, np.asarray(generic_value))
+        np.testing.assert_array_equal(grad, np.asarray(generic_grad))
+    parts = lk.gamma_nll.spec.body(y, eta, **options)
+    first = parts.scaled_gradient(0.5)
+    np.testing.assert_array_equal(parts.scaled_gradient(0.5), first)  # the generic path
+
+
+def test_von_mises_fisher_checks_in_fewer_passes_keep_their_messages():
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(500, 3))
+    x /= np.linalg.norm(x, axis=-1, keepdims=True)
+    eta = rng.normal(size=(500, 3)).astype(np.float32)
+    lk.von_mises_fisher_nll(x, eta)  # unit vectors (float64 cast to float32) pass
+    for scale, row in [(1.0 + 3e-6, 17), (1.0 - 3e-6, 250), (0.0, 499)]:
+        bad = x.copy()
+        bad[row] *= scale
+        with pytest.raises(ValueError, match=f"y_true has a vector of norm .* at index {row}, "
+                                             "not a unit vector"):
+            lk.von_mises_fisher_nll(bad, eta)
+    for name, y, p in [("y_true", np.where(np.arange(1500).reshape(500, 3) == 7, np.nan, x),
+                        eta),
+                       ("y_pred", x, np.where(np.arange(1500).reshape(500, 3) == 9, np.inf,
+                                              eta))]:
+        with pytest.raises(ValueError, match=f"von_mises_fisher_nll: {name} has NaN or "
+                                             "infinite"):
+            lk.von_mises_fisher_nll(y, p)
+    # within the tolerance at both ends: no error
+    edge = x.copy()
+    edge[3] *= 1.0 + 5e-7
+    edge[4] *= 1.0 - 5e-7
+    lk.von_mises_fisher_nll(edge, eta.astype(np.float64))

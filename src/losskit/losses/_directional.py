@@ -26,6 +26,7 @@ from fractions import Fraction
 from typing import Any
 
 import array_api_compat as aac
+import numpy as np
 
 from losskit._array import (
     Array,
@@ -38,7 +39,7 @@ from losskit._array import (
 )
 from losskit._validation import Boolean, check_finite, check_nonempty, fail, index_text
 from losskit.losses._core import Inputs, PerSample, loss_function, prepare
-from losskit.losses._elementwise import per_sample
+from losskit.losses._elementwise import check_finite_pair, per_sample
 from losskit.losses._embedding import _dot
 from losskit.losses._spec import Case, Kernel, LossExplanation
 
@@ -302,6 +303,13 @@ def _direction_inputs(func: str, y_true: Any, y_pred: Any, sample_weight: Any, w
 
 def _check_unit_vectors(func: str, xp: Namespace, name: str, x: Array, fix: str) -> None:
     norm = _norm(xp, x)
+    if isinstance(norm, np.ndarray) and norm.size:
+        # NumPy: every |norm - 1| <= tol exactly when the smallest and the largest norm pass
+        # (norm - 1 is monotone in norm; NaN fails): two reductions, no masks (measured at
+        # 1e6 vectors float32: see benchmarks/README.md); else the test that names the row
+        if (abs(norm.min() - 1.0) <= _UNIT_TOLERANCE
+                and abs(norm.max() - 1.0) <= _UNIT_TOLERANCE):
+            return
     bad = ~(xp.abs(norm - 1.0) <= _UNIT_TOLERANCE)
     if to_bool(func, xp.any(bad)):
         index = first_index(xp, bad)
@@ -540,8 +548,7 @@ def von_mises_fisher_nll(
     inputs = _direction_inputs(func, y_true, y_pred, sample_weight, 3, "vector")
     xp = inputs.xp
     if check_values:
-        check_finite(func, xp, "y_true", inputs.y_true)
-        check_finite(func, xp, "y_pred", inputs.y_pred)
+        check_finite_pair(func, inputs)  # one BLAS dot on NumPy, else the two checks
         _check_unit_vectors(func, xp, "y_true", inputs.y_true,
                             "Pass unit vectors (x, y, z); convert latitude and longitude with "
                             "losskit.lat_lon_to_unit_vector")

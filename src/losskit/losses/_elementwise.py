@@ -32,6 +32,7 @@ __all__ = [
     "check_at_least",
     "check_finite_pair",
     "finite_sum",
+    "output_count",
     "parameter",
     "per_sample",
     "scaled_in_place",
@@ -209,3 +210,9 @@ def finite_sum(func: str, xp: Namespace, diff: Array) -> bool:
     if isinstance(diff, np.ndarray) and diff.ndim and diff.dtype.kind == "f":
         return math.isfinite(np.vdot(diff, diff))
     return to_bool(func, xp.isfinite(xp.sum(diff)))
+
+
+def output_count(values: Array) -> int:
+    """The number of outputs :func:`per_sample` averages a sample's loss over (its ``k``):
+    the last axis of arrays with two or more dimensions, else 1."""
+    return values.shape[-1] if values.ndim > 1 else 1

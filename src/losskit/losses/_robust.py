@@ -24,6 +24,7 @@ from losskit.losses._core import PerSample, loss_function, prepare
 from losskit.losses._elementwise import (
     check_finite_pair,
     finite_sum,
+    output_count,
     per_sample,
     scaled_in_place,
     spent_target,
@@ -172,7 +173,7 @@ def mean_absolute_error(
         # NumPy: the sign in the difference's buffer and scaled there (one fresh array and
         # a pass less, measured at 1e6 float32: see benchmarks/README.md)
         parts.scaled_gradient = scaled_in_place(
-            parts.gradient, lambda: np.sign(diff, out=kept.pop()), _outputs(diff))
+            parts.gradient, lambda: np.sign(diff, out=kept.pop()), output_count(diff))
     return parts
 
 
@@ -299,7 +300,7 @@ def huber_loss(
                            inputs.sample_weight, check_values=check_values,
                            convention=convention)
         parts.scaled_gradient = scaled_in_place(parts.gradient, lambda: clipped,
-                                                _outputs(elementwise))
+                                                output_count(elementwise))
         return parts
     size = xp.abs(diff)
     if aac.is_jax_array(size):
@@ -312,11 +313,6 @@ def huber_loss(
     return per_sample(func, inputs, elementwise, lambda: xp.clip(diff, -delta, delta),
                       inputs.sample_weight, check_values=check_values,
                       convention=convention)
-
-
-def _outputs(values: np.ndarray) -> int:
-    """The number of outputs a sample's loss averages (:func:`per_sample`'s ``k``)."""
-    return values.shape[-1] if values.ndim > 1 else 1
 
 
 _LOG_COSH_LOSS = LossExplanation(
@@ -420,7 +416,7 @@ def log_cosh_loss(
                                convention=convention)
             parts.scaled_gradient = scaled_in_place(parts.gradient,
                                                     lambda: np.tanh(diff, out=scratch),
-                                                    _outputs(elementwise))
+                                                    output_count(elementwise))
             return parts
         size = xp.abs(diff)
         small = size < 1.0
@@ -479,7 +475,9 @@ def _numpy_log_cosh(r: Array) -> tuple[np.ndarray, np.ndarray] | None:
     value = np.multiply(half, 2.0)
     value *= half
     np.log1p(value, out=value)
-    if not np.isfinite(value).all():
+    # every value >= 0 or NaN: finite where the largest is (NaN is not < inf): one
+    # reduction, no mask (measured at 1e6 float32: isfinite + all 0.4 ms, max 0.15)
+    if not value.max(initial=0.0) < math.inf:
         return None
     return value, half
 
@@ -715,7 +713,7 @@ def mean_absolute_percentage_error(
             g *= scale
             return g
 
-        parts.scaled_gradient = scaled_in_place(parts.gradient, derivative, _outputs(diff))
+        parts.scaled_gradient = scaled_in_place(parts.gradient, derivative, output_count(diff))
     return parts
 
 
@@ -831,7 +829,7 @@ def pinball_loss(
                out=elementwise)
     parts = per_sample(func, inputs, elementwise, gradient, inputs.sample_weight,
                        check_values=check_values, convention=convention)
-    k = _outputs(d)
+    k = output_count(d)
 
     def scaled(scale: Any) -> Any:
         if not isinstance(scale, float):
