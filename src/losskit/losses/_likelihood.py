@@ -57,7 +57,6 @@ from losskit.losses._elementwise import (
     parameter,
     per_sample,
     scaled_in_place,
-    spent_target,
 )
 from losskit.losses._spec import Case, Kernel, LossExplanation
 
@@ -1532,8 +1531,7 @@ def gamma_nll(
         term = np.negative(z)
         np.exp(term, out=term)
         term *= y
-        # (y is not read again: a float64 target's cast copy takes the value)
-        elementwise = np.add(term, z, out=spent_target(y_true, inputs) if not full else None)
+        elementwise = np.add(term, z)
         if alpha != 1.0:  # alpha * x is x itself for alpha = 1
             elementwise *= alpha
 
