@@ -1,8 +1,9 @@
 """Issue 19, fourth round: the NumPy regression paths in place give the generic path's numbers.
 
-The squared, absolute and Huber errors compute their values and gradients on NumPy in fewer
-passes and buffers (a float64 target's cast copy reused as scratch, the gradient written into
-the difference's buffer, Huber's value from its clipped residual), and so do the Gamma NLL's.
+The squared, absolute, Huber, pinball and percentage errors compute their values and
+gradients on NumPy in fewer passes and buffers (a float64 target's cast copy reused as
+scratch, the gradient written into the difference's buffer, Huber's value from its clipped
+residual, the pinball loss as a maximum), and so does the Gamma NLL.
 Each is compared bit for bit with the same loss on
 array-api-strict arrays (the generic code), in float32 and float64, with several outputs,
 weights, every reduction, and edges (ties, ±0, the bend, differences that overflow). The
@@ -27,6 +28,11 @@ LOSSES = [
     (lk.mean_absolute_error, {"convention": "keras"}),
     (lk.huber_loss, {"delta": 1.0}),
     (lk.huber_loss, {"delta": 0.3}),
+    (lk.pinball_loss, {"quantile": 0.9}),
+    (lk.pinball_loss, {"quantile": 0.3}),
+    (lk.mean_absolute_percentage_error, {}),
+    (lk.mean_absolute_percentage_error, {"convention": "keras"}),
+    (lk.mean_absolute_percentage_error, {"eps": 0.5}),
 ]
 IDS = [f"{fn.__name__}-{i}" for i, (fn, _) in enumerate(LOSSES)]
 
@@ -35,7 +41,7 @@ def _pair(rng, dtype, target_dtype, shape):
     y = rng.normal(size=shape) * 2
     z = y + rng.normal(size=shape) * 1.5
     flat_y, flat_z = y.reshape(-1), z.reshape(-1)
-    # ties, signed zeros, the Huber bends
+    # ties, signed zeros, the Huber bends, a zero target (MAPE's floor)
     flat_y[:8] = [1.0, 0.0, -0.0, 0.0, 2.0, -2.0, 0.5, 0.0]
     flat_z[:8] = [1.0, -0.0, 0.0, 3.0, 3.0, -3.0, 0.2, 1e-3]
     return y.astype(target_dtype), z.astype(dtype)
@@ -113,7 +119,8 @@ def test_scaled_in_place_takes_the_generic_path_for_weights_and_a_second_call():
     assert calls == [1]
 
 
-@pytest.mark.parametrize("fn", [lk.mean_squared_error, lk.mean_absolute_error])
+@pytest.mark.parametrize("fn", [lk.mean_squared_error, lk.mean_absolute_error,
+                                lk.pinball_loss, lk.mean_absolute_percentage_error])
 def test_inputs_are_still_checked_with_their_messages(fn):
     for y, p, bad in [([1.0, math.nan], [0.0, 0.0], "y_true"),
                       ([1.0, 0.0], [0.0, -math.inf], "y_pred"),
@@ -204,3 +211,28 @@ def test_von_mises_fisher_checks_in_fewer_passes_keep_their_messages():
     edge[3] *= 1.0 + 5e-7
     edge[4] *= 1.0 - 5e-7
     lk.von_mises_fisher_nll(edge, eta.astype(np.float64))
+
+
+@pytest.mark.parametrize("fn, options", [
+    (lk.tweedie_deviance, {"power": 1.5, "log_input": True}),
+    (lk.tweedie_deviance, {"power": 1.2, "log_input": True}),
+    (lk.student_t_nll, {"df": 3.0}),
+    (lk.log_cosh_loss, {}),
+    (lk.huber_loss, {"delta": 1.0}),
+    (lk.gamma_nll, {"shape": 2.0, "log_input": True}),
+])
+def test_jax_jit_values_of_large_batches_are_the_numpy_values(fn, options):
+    # XLA's CPU backend (jaxlib 0.10) miscompiles some fused reductions of large arrays:
+    # jit(sum(expm1(z / 2) + expm1(-z / 2))) over 1e4 normal z is 2705.35 where the sum is
+    # 2650.42 (exact below about 1e4 elements). The losses' JAX forms are checked at a size
+    # that reaches it, against NumPy in float64
+    jax = pytest.importorskip("jax")
+    rng = np.random.default_rng(7)
+    n = 20_000
+    y = rng.gamma(2.0, size=n) + 0.5
+    z = (np.log(y) + rng.normal(size=n)).astype(np.float32)
+    jitted = jax.jit(lambda a, b: fn(a, b, check_values=False, **options))
+    value = float(jitted(jax.numpy.asarray(y.astype(np.float32)), jax.numpy.asarray(z)))
+    expected = float(fn(y.astype(np.float32).astype(np.float64), z.astype(np.float64),
+                        **options))
+    assert value == pytest.approx(expected, rel=2e-5)
