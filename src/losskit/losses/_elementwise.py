@@ -190,10 +190,12 @@ def spent_target(given: Any, inputs: Inputs) -> np.ndarray | None:
     """``inputs.y_true`` when :func:`~losskit.losses._core.prepare` made it as a fresh NumPy
     copy of ``given`` (a NumPy target of another dtype, cast to the compute dtype), else
     ``None``: a buffer a loss may write over once it has read the target for the last time
-    (nothing reads ``inputs.y_true`` after the loss body). One fresh 4 MB array less at 1e6
-    float32; with one more live at the end of a call, glibc returned the freed top of its heap
-    to the system and every later call page-faulted 16 MB back in (Huber value + gradient
-    of a float64 target: 11 ms, 4,100 faults a call, against 3.7 ms for a float32 target)."""
+    (nothing reads ``inputs.y_true`` after the loss body, and a loss whose generic gradient
+    reads the target must not spend it). One fresh 4 MB array less at 1e6 float32, and one
+    fewer freed at the end of a call: with more, glibc handed the top of its heap back to the
+    system and every later call page-faulted its arrays in again (Huber, MSE and MAE value +
+    gradient of a float64 target, each alone in a process: 13-15 ms with 4,851 faults a call
+    before, 4-5 ms with none; see benchmarks/README.md)."""
     taken = inputs.y_true
     if (isinstance(given, np.ndarray) and type(taken) is np.ndarray
             and given.dtype != taken.dtype and taken.base is None and taken.flags.writeable):
