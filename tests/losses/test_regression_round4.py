@@ -187,30 +187,37 @@ def test_gamma_numpy_path_is_the_generic_path_bit_for_bit(options, dtypes, shape
     np.testing.assert_array_equal(parts.scaled_gradient(0.5), first)  # the generic path
 
 
-def test_von_mises_fisher_checks_in_fewer_passes_keep_their_messages():
+@pytest.mark.parametrize("library", ["numpy", "torch"])
+def test_von_mises_fisher_checks_in_fewer_passes_keep_their_messages(library):
+    if library == "torch":
+        torch = pytest.importorskip("torch")
+        convert = torch.from_numpy
+    else:
+        def convert(a):
+            return a
     rng = np.random.default_rng(5)
     x = rng.normal(size=(500, 3))
     x /= np.linalg.norm(x, axis=-1, keepdims=True)
     eta = rng.normal(size=(500, 3)).astype(np.float32)
-    lk.von_mises_fisher_nll(x, eta)  # unit vectors (float64 cast to float32) pass
+    lk.von_mises_fisher_nll(convert(x), convert(eta))  # unit vectors (float64 cast to float32) pass
     for scale, row in [(1.0 + 3e-6, 17), (1.0 - 3e-6, 250), (0.0, 499)]:
         bad = x.copy()
         bad[row] *= scale
         with pytest.raises(ValueError, match=f"y_true has a vector of norm .* at index {row}, "
                                              "not a unit vector"):
-            lk.von_mises_fisher_nll(bad, eta)
+            lk.von_mises_fisher_nll(convert(bad), convert(eta))
     for name, y, p in [("y_true", np.where(np.arange(1500).reshape(500, 3) == 7, np.nan, x),
                         eta),
                        ("y_pred", x, np.where(np.arange(1500).reshape(500, 3) == 9, np.inf,
                                               eta))]:
         with pytest.raises(ValueError, match=f"von_mises_fisher_nll: {name} has NaN or "
                                              "infinite"):
-            lk.von_mises_fisher_nll(y, p)
+            lk.von_mises_fisher_nll(convert(y), convert(p))
     # within the tolerance at both ends: no error
     edge = x.copy()
     edge[3] *= 1.0 + 5e-7
     edge[4] *= 1.0 - 5e-7
-    lk.von_mises_fisher_nll(edge, eta.astype(np.float64))
+    lk.von_mises_fisher_nll(convert(edge), convert(eta.astype(np.float64)))
 
 
 @pytest.mark.parametrize("fn, options", [

@@ -320,13 +320,20 @@ def _direction_inputs(func: str, y_true: Any, y_pred: Any, sample_weight: Any, w
 
 def _check_unit_vectors(func: str, xp: Namespace, name: str, x: Array, fix: str) -> None:
     norm = _norm(xp, x)
+    # every |norm - 1| <= tol exactly when the smallest and the largest norm pass (norm - 1 is
+    # monotone in norm; NaN fails): NumPy's minimum and maximum, torch's aminmax on the CPU
+    # (one kernel and one read), no masks (measured at 333334 vectors float32: see
+    # benchmarks/README.md); else the test that names the row
+    extremes = None
     if isinstance(norm, np.ndarray) and norm.size:
-        # NumPy: every |norm - 1| <= tol exactly when the smallest and the largest norm pass
-        # (norm - 1 is monotone in norm; NaN fails): two reductions, no masks (measured at
-        # 1e6 vectors float32: see benchmarks/README.md); else the test that names the row
-        if (abs(norm.min() - 1.0) <= _UNIT_TOLERANCE
-                and abs(norm.max() - 1.0) <= _UNIT_TOLERANCE):
-            return
+        extremes = (norm.min(), norm.max())
+    elif aac.is_torch_array(norm) and norm.numel():
+        from losskit._torch import host_reads_are_free
+        if host_reads_are_free(norm):
+            import torch
+            extremes = torch.stack(torch.aminmax(norm.detach())).tolist()
+    if extremes is not None and all(abs(e - 1.0) <= _UNIT_TOLERANCE for e in extremes):
+        return
     bad = ~(xp.abs(norm - 1.0) <= _UNIT_TOLERANCE)
     if to_bool(func, xp.any(bad)):
         index = first_index(xp, bad)
