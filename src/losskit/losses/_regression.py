@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from losskit._array import Array, Namespace, to_bool
-from losskit._reduction import mean_over_outputs
+import numpy as np
+
+from losskit._array import Array, Namespace
+from losskit._reduction import apply_scale, mean_over_outputs
 from losskit._validation import check_finite
 from losskit.losses._conventions import CONVENTIONS
 from losskit.losses._core import (
@@ -15,6 +17,7 @@ from losskit.losses._core import (
     prepare,
     sample_weights,
 )
+from losskit.losses._elementwise import finite_sum
 from losskit.losses._spec import Case, Kernel, LossExplanation
 
 __all__ = ["mean_squared_error"]
@@ -126,10 +129,12 @@ def mean_squared_error(
     func = "mean_squared_error"
     inputs = prepare(func, y_true, y_pred, sample_weight)
     xp = inputs.xp
-    diff = inputs.y_pred - inputs.y_true
+    kept = [inputs.y_pred - inputs.y_true]
+    diff = kept[0]
+    numpy = isinstance(diff, np.ndarray) and diff.ndim > 0
     # checked in one reduction of the difference (needed anyway): a finite sum means every
     # difference is finite, so both inputs are; otherwise the two checks, with their messages
-    if check_values and not to_bool(func, xp.isfinite(xp.sum(diff))):
+    if check_values and not finite_sum(func, xp, diff):
         check_finite(func, xp, "y_true", inputs.y_true)
         check_finite(func, xp, "y_pred", inputs.y_pred)
     loss, k = mean_over_outputs(xp, diff * diff)
@@ -137,10 +142,29 @@ def mean_squared_error(
                             check_values=check_values)
 
     def gradient() -> Array:
-        return diff * (2.0 / k)
+        return (kept[0] if kept else inputs.y_pred - inputs.y_true) * (2.0 / k)
 
     # PyTorch's mse_loss(weight=) divides by the sum of the weights, as losskit does; Keras by n
     normaliser = count_normaliser(xp, loss, weight,
                                   CONVENTIONS["keras" if convention == "keras" else "losskit"])
-    return PerSample(inputs, loss, gradient, weight, normaliser,
-                     nan_hint="the squared error overflows; rescale the targets")
+    parts = PerSample(inputs, loss, gradient, weight, normaliser,
+                      nan_hint="the squared error overflows; rescale the targets")
+    if numpy:
+        def scaled(scale: Any) -> Any:
+            # NumPy: the gradient in the difference's buffer, scaled there (two fresh arrays
+            # and a pass or two less; measured at 1e6 float32: see benchmarks/README.md)
+            if not (kept and isinstance(scale, float)):
+                return apply_scale(np, gradient(), scale)
+            if k == 1:
+                # one multiplication by 2 scale: 2 r and 2 scale are exact (powers of two
+                # times floats), so r (2 scale) is the generic (2 r) scale rounded once, the
+                # same number (where 2 r overflows, |r| > max/2, it is the finite gradient
+                # that the generic path's inf was not)
+                return np.multiply(diff, 2.0 * scale, out=kept.pop())
+            g = np.multiply(diff, 2.0 / k, out=kept.pop())
+            if scale != 1.0:
+                g *= scale
+            return g
+
+        parts.scaled_gradient = scaled
+    return parts

@@ -16,12 +16,19 @@ from typing import Any
 import array_api_compat as aac
 import numpy as np
 
-from losskit._array import Array, to_bool
+from losskit._array import Array
 from losskit._reduction import apply_scale
 from losskit._validation import Interval, Optional, Real, check_domain, check_finite
 from losskit.losses._conventions import CONVENTIONS
 from losskit.losses._core import PerSample, loss_function, prepare
-from losskit.losses._elementwise import check_finite_pair, per_sample
+from losskit.losses._elementwise import (
+    check_finite_pair,
+    finite_sum,
+    output_count,
+    per_sample,
+    scaled_in_place,
+    spent_target,
+)
 from losskit.losses._spec import Case, LossExplanation
 
 __all__ = [
@@ -53,7 +60,7 @@ def _checked_difference(func: str, y_true: Any, y_pred: Any, sample_weight: Any,
     inputs = prepare(func, y_true, y_pred, sample_weight)
     xp = inputs.xp
     diff = inputs.y_pred - inputs.y_true
-    if check_values and not to_bool(func, xp.isfinite(xp.sum(diff))):
+    if check_values and not finite_sum(func, xp, diff):
         check_finite(func, xp, "y_true", inputs.y_true)
         check_finite(func, xp, "y_pred", inputs.y_pred)
     return inputs, diff
@@ -157,10 +164,20 @@ def mean_absolute_error(
     inputs = _finite_inputs(func, y_true, y_pred, sample_weight, check_values)
     xp = inputs.xp
     diff = inputs.y_pred - inputs.y_true
+    numpy = isinstance(diff, np.ndarray) and diff.ndim > 0
+    # NumPy: |r| in a float64 target's spent cast copy (the target is not read again) and
+    # the sign scaled in its own buffer: two fresh arrays fewer, and one fewer left to free
+    # at the end of a call, which kept glibc from handing its heap back (measured at 1e6
+    # float32: see benchmarks/README.md)
+    size = np.abs(diff, out=spent_target(y_true, inputs)) if numpy else xp.abs(diff)
     # PyTorch's l1_loss(weight=) divides by the sum of the weights, as losskit does
-    return per_sample(func, inputs, xp.abs(diff), lambda: xp.sign(diff),
-                      inputs.sample_weight, check_values=check_values,
-                      convention="keras" if convention == "keras" else "losskit")
+    parts = per_sample(func, inputs, size, lambda: xp.sign(diff),
+                       inputs.sample_weight, check_values=check_values,
+                       convention="keras" if convention == "keras" else "losskit")
+    if numpy:
+        parts.scaled_gradient = scaled_in_place(parts.gradient, lambda: np.sign(diff),
+                                                output_count(diff))
+    return parts
 
 
 _HUBER_LOSS = LossExplanation(
@@ -258,27 +275,31 @@ def huber_loss(
     func = "huber_loss"
     inputs, diff = _checked_difference(func, y_true, y_pred, sample_weight, check_values)
     xp = inputs.xp
-    size = xp.abs(diff)
     # m (|r| - m/2), m = min(|r|, delta): 0.5 r^2 inside and delta (|r| - delta/2) outside,
     # the same numbers as the two branches (|r| - |r|/2 is exact) without a where, which cost
     # 5 ms at 1e6 float32 on NumPy, and without a second branch to differentiate under jit
     # (np.minimum on NumPy; elsewhere a where with a Python scalar, which torch.compile traces
     # without a graph break, as it does not the compat layer's minimum of a scalar)
-    if isinstance(size, np.ndarray):
-        # NumPy: the same operations in three buffers (each fresh 4 MB array costs about
-        # 1 ms of page faults here), bounded · (size + (-bounded/2)), the same numbers as
-        # size - bounded/2
-        bounded = np.minimum(size, delta)
-        elementwise = np.multiply(bounded, -0.5)
-        elementwise += size
-        elementwise *= bounded
+    if isinstance(diff, np.ndarray) and diff.ndim:
+        # NumPy: with c = clip(r, -delta, delta), the gradient, |c (r - c/2)| is the same
+        # number (for r < 0 both factors change sign, and IEEE rounding is symmetric; the
+        # product is >= 0, and the absolute value turns the -0 of r = -0 into m (|r| - m/2)'s
+        # +0), so one clip gives the value and the gradient: 6 passes in two fresh buffers
+        # (one if a float64 target's cast copy is spent) where |r|, the minimum, the value
+        # and a clip for the gradient took 7 in three (measured at 1e6 float32, value +
+        # gradient: see benchmarks/README.md)
+        clipped = np.clip(diff, -delta, delta)
+        elementwise = np.multiply(clipped, -0.5, out=spent_target(y_true, inputs))
+        elementwise += diff
+        elementwise *= clipped
+        np.abs(elementwise, out=elementwise)
         parts = per_sample(func, inputs, elementwise, lambda: xp.clip(diff, -delta, delta),
                            inputs.sample_weight, check_values=check_values,
                            convention=convention)
-        parts.scaled_gradient = _scaled_in(size, parts.gradient,
-                                           lambda out: np.clip(diff, -delta, delta, out=out),
-                                           elementwise.shape)
+        parts.scaled_gradient = scaled_in_place(parts.gradient, lambda: clipped,
+                                                output_count(elementwise))
         return parts
+    size = xp.abs(diff)
     if aac.is_jax_array(size):
         # JAX: a minimum, which XLA's CPU backend fuses with the mean into one pass, where a
         # select is written out first (measured at 1e6 float32, jit value: 2.3 -> 1.1 ms)
@@ -289,28 +310,6 @@ def huber_loss(
     return per_sample(func, inputs, elementwise, lambda: xp.clip(diff, -delta, delta),
                       inputs.sample_weight, check_values=check_values,
                       convention=convention)
-
-
-def _scaled_in(buffer: np.ndarray, gradient: Any, derivative: Any, shape: tuple[int, ...]
-               ) -> Any:
-    """A NumPy loss's ``scaled_gradient``: for a float factor, ``derivative(out=buffer)``
-    (a scratch buffer, used once) divided by the number of outputs and scaled in place: the
-    same operations as the generic ``apply_scale(gradient() / k, scale)``; any other factor
-    takes ``gradient`` and :func:`~losskit._reduction.apply_scale`."""
-    k = shape[-1] if len(shape) > 1 else 1
-    buffers = [buffer]
-
-    def scaled(scale: Any) -> Any:
-        if not isinstance(scale, float) or not buffers:
-            return apply_scale(np, gradient(), scale)
-        g = derivative(buffers.pop())
-        if k != 1:
-            g /= k
-        if scale != 1.0:
-            g *= scale
-        return g
-
-    return scaled
 
 
 _LOG_COSH_LOSS = LossExplanation(
@@ -412,9 +411,9 @@ def log_cosh_loss(
             parts = per_sample(func, inputs, elementwise, lambda: xp.tanh(diff),
                                inputs.sample_weight, check_values=check_values,
                                convention=convention)
-            parts.scaled_gradient = _scaled_in(scratch, parts.gradient,
-                                               lambda out: np.tanh(diff, out=out),
-                                               elementwise.shape)
+            parts.scaled_gradient = scaled_in_place(parts.gradient,
+                                                    lambda: np.tanh(diff, out=scratch),
+                                                    output_count(elementwise))
             return parts
         size = xp.abs(diff)
         small = size < 1.0
@@ -473,7 +472,9 @@ def _numpy_log_cosh(r: Array) -> tuple[np.ndarray, np.ndarray] | None:
     value = np.multiply(half, 2.0)
     value *= half
     np.log1p(value, out=value)
-    if not np.isfinite(value).all():
+    # every value >= 0 or NaN: finite where the largest is (NaN is not < inf): one
+    # reduction, no mask (measured at 1e6 float32: isfinite + all 0.4 ms, max 0.15)
+    if not value.max(initial=0.0) < math.inf:
         return None
     return value, half
 
@@ -686,11 +687,31 @@ def mean_absolute_percentage_error(
     policy = CONVENTIONS[convention]
     floor = eps if eps is not None else policy.relative_floor
     # Keras reports percent
-    scale = (100.0 if policy.percent else 1.0) / xp.maximum(xp.abs(inputs.y_true), floor)
     diff = inputs.y_pred - inputs.y_true
-    return per_sample(func, inputs, xp.abs(diff) * scale, lambda: xp.sign(diff) * scale,
-                      inputs.sample_weight, check_values=check_values, convention=convention,
-                      nan_hint="the percentage error overflows; rescale the targets")
+    numpy = isinstance(diff, np.ndarray) and diff.ndim > 0
+    if numpy:
+        # NumPy: the same operations, the scale in the target's spent buffer (if it is a cast
+        # copy) and the gradient scaled in its own (measured at 1e6 float32: see
+        # benchmarks/README.md)
+        scale = np.abs(inputs.y_true, out=spent_target(y_true, inputs))
+        np.maximum(scale, floor, out=scale)
+        np.divide(100.0 if policy.percent else 1.0, scale, out=scale)
+        elementwise = np.abs(diff)
+        elementwise *= scale
+    else:
+        scale = (100.0 if policy.percent else 1.0) / xp.maximum(xp.abs(inputs.y_true), floor)
+        elementwise = xp.abs(diff) * scale
+    parts = per_sample(func, inputs, elementwise, lambda: xp.sign(diff) * scale,
+                       inputs.sample_weight, check_values=check_values, convention=convention,
+                       nan_hint="the percentage error overflows; rescale the targets")
+    if numpy:
+        def derivative() -> np.ndarray:
+            g = np.sign(diff)
+            g *= scale
+            return g
+
+        parts.scaled_gradient = scaled_in_place(parts.gradient, derivative, output_count(diff))
+    return parts
 
 
 _PINBALL_LOSS = LossExplanation(
@@ -786,12 +807,41 @@ def pinball_loss(
     inputs = _finite_inputs(func, y_true, y_pred, sample_weight, check_values)
     xp = inputs.xp
     d = inputs.y_true - inputs.y_pred
-    elementwise = xp.where(d >= 0, quantile * d, (quantile - 1.0) * d)
 
     def gradient() -> Array:
         # both branches as arrays of d's dtype (a where() of two Python scalars would not be)
         return (1.0 - quantile) * xp.astype(d < 0, d.dtype) - quantile * xp.astype(d > 0, d.dtype)
 
-    return per_sample(func, inputs, elementwise, gradient, inputs.sample_weight,
-                      check_values=check_values,
-                      convention=convention)
+    if not (isinstance(d, np.ndarray) and d.ndim):
+        elementwise = xp.where(d >= 0, quantile * d, (quantile - 1.0) * d)
+        return per_sample(func, inputs, elementwise, gradient, inputs.sample_weight,
+                          check_values=check_values, convention=convention)
+    # NumPy: max(tau d, (tau - 1) d), the branch the where picks (tau in (0, 1): the larger
+    # one), without NumPy's where (3 passes in two buffers instead of 4 in four, one of them
+    # a where), and the gradient from the two masks times the gradient's two nonzero values
+    # scaled as the generic path scales them, the same numbers (measured at 1e6 float32: see
+    # benchmarks/README.md)
+    elementwise = np.multiply(d, quantile)
+    np.maximum(elementwise, np.multiply(d, quantile - 1.0, out=spent_target(y_true, inputs)),
+               out=elementwise)
+    parts = per_sample(func, inputs, elementwise, gradient, inputs.sample_weight,
+                       check_values=check_values, convention=convention)
+    k = output_count(d)
+
+    def scaled(scale: Any) -> Any:
+        if not isinstance(scale, float):
+            return apply_scale(np, parts.gradient(), scale)
+        # gradient()'s values where d < 0 and d > 0, in d's dtype, divided and scaled as
+        # per_sample and apply_scale do it
+        t = d.dtype.type
+        below, above = t(1.0 - quantile), -t(quantile)
+        if k != 1:
+            below, above = below / t(k), above / t(k)
+        if scale != 1.0:
+            below, above = below * t(scale), above * t(scale)
+        g = np.multiply(d > 0, above, dtype=d.dtype)
+        g += np.multiply(d < 0, below, dtype=d.dtype)
+        return g
+
+    parts.scaled_gradient = scaled
+    return parts
