@@ -387,10 +387,13 @@ def mul_zero_safe(xp: Namespace, a: Array, b: Array) -> Array:
         if np.isnan(product).any():
             product = np.where(a == 0, 0.0, product).astype(product.dtype, copy=False)
         return product
+    # ``b`` is masked, not the product: the derivative in ``a`` stays ``b`` wherever ``b`` is
+    # finite (a label's derivative at a label of exactly 0, e.g. the BCE's −z for soft targets
+    # that saturate), and only ``0 · ±inf`` (and ``0 · NaN``) is taken as 0
     if aac.is_torch_array(a) and aac.is_torch_array(b):
         # the tensors' own where: the namespace's wrapper re-derives the result dtype per call
-        return (a * b).where(a != 0, 0.0)
-    return xp.where(a == 0, 0.0, a * b)
+        return a * b.where((a != 0) | b.isfinite(), 0.0)
+    return a * xp.where((a == 0) & ~xp.isfinite(b), 0.0, b)
 
 
 def select(xp: Namespace, mask: Array, a: Array, b: Array | float) -> Array:

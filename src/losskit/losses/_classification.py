@@ -134,10 +134,12 @@ def _clipped_log(xp: Namespace, p: Array, eps: float, unused: Array | None = Non
     """``log(clip(p, eps, 1 - eps))``, the clipped ``p`` and where the clip is inactive.
 
     ``unused`` marks entries whose coefficient is 0 (``0 · log p`` is taken as 0): with
-    ``eps=0`` their log is taken of 1 instead, so autograd sends back 0 there, not ``0/0``.
+    ``eps=0`` the log of such an entry at ``p = 0`` is taken of 1 instead, so autograd sends
+    back 0 there, not ``0/0``; elsewhere the log is kept, so the derivative in the
+    coefficient (a label's, autograd) stays ``log p`` at a label of exactly 0.
     """
     if not maybe_nonzero(eps):  # a traced eps takes the clipped branch (exact at 0 too)
-        safe = p if unused is None else xp.where(unused, 1.0, p)
+        safe = p if unused is None else xp.where(unused & (p == 0.0), 1.0, p)
         return xp.log(safe), p, xp.ones_like(p, dtype=xp.bool)
     # the derivative of the clip is 1 inside [eps, 1 - eps] (ends included, as autograd says)
     inside = (p >= eps) & (p <= 1.0 - eps)
@@ -148,7 +150,8 @@ def _clipped_log(xp: Namespace, p: Array, eps: float, unused: Array | None = Non
     # ends as the analytic gradient's (jnp.clip's is 1/2 at a tie), and the unused entries'
     # log taken of 1 (finite in autograd at p = 0)
     clipped = xp.where(p < eps, eps, xp.where(p > 1.0 - eps, 1.0 - eps, p))
-    return xp.log(clipped if unused is None else xp.where(unused, 1.0, clipped)), clipped, inside
+    return (xp.log(clipped if unused is None else
+                   xp.where(unused & (clipped == 0.0), 1.0, clipped)), clipped, inside)
 
 
 # ------------------------------------------------- class axes and where= masks (optax's options)
@@ -752,8 +755,10 @@ def _binary_logs(inputs: Inputs, positive: Array, negative: Array, eps: float | 
                 raw_q > floor)
     log_p, p, inside = _clipped_log(xp, z, default_eps(inputs, eps, policy),
                                     unused=positive == 0)
-    # log(1 - p), accurate for small p; of 0 where its coefficient is 0 (see above)
-    return log_p, xp.log1p(-xp.where(negative == 0, 0.0, p)), p, inside, inside
+    # log(1 - p), accurate for small p; of 0 where its coefficient is 0 and p = 1 (see
+    # above: elsewhere the log is kept for the derivative in the labels)
+    return (log_p, xp.log1p(-xp.where((negative == 0) & (p == 1.0), 0.0, p)), p, inside,
+            inside)
 
 
 def _class_weights(func: str, inputs: Inputs, check_values: bool) -> Array | None:

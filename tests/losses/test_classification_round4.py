@@ -1,0 +1,122 @@
+"""Issue 19, fourth round: the classification kernels' faster paths agree with the old ones,
+and the binary cross-entropy's derivative in the labels is right at labels exactly 0 and 1
+(each test failed before its change)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+
+import losskit as lk
+from losskit._array import mul_zero_safe
+from losskit._torch import native_kernels
+
+Y = [0.0, 1.0, 0.3, 0.0, 1.0, 0.0, 1.0]
+Z = [2.0, -1.5, 0.7, -3.0, 4.0, 30.0, -30.0]
+
+
+def _plain_label_gradient_torch(y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """autograd of the textbook formula -(y log σ(z) + (1 - y) log σ(-z)) in the labels."""
+    y = y.detach().clone().requires_grad_()
+    f = torch.nn.functional.logsigmoid
+    (-(y * f(z) + (1 - y) * f(-z))).sum().backward()
+    return y.grad
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("native", [True, False])
+@pytest.mark.parametrize("from_logits", [True, False])
+def test_bce_label_gradient_torch_at_labels_0_and_1(dtype, native, from_logits):
+    # mul_zero_safe masked the product, so the derivative in a label of exactly 0 or 1 was
+    # softplus(±z) instead of -z (distillation, soft targets that saturate)
+    z = torch.tensor(Z[:5], dtype=dtype)  # |z| small enough for probabilities unclipped
+    y = torch.tensor(Y[:5], dtype=dtype, requires_grad=True)
+    x = z if from_logits else torch.sigmoid(z)
+    with native_kernels(native):
+        lk.binary_cross_entropy(y, x, from_logits=from_logits, reduction="sum").backward()
+    expected = _plain_label_gradient_torch(y, z)
+    torch.testing.assert_close(y.grad, expected, rtol=1e-5 if dtype == torch.float32 else 1e-12,
+                               atol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_bce_label_gradient_torch_extreme_logits(dtype):
+    y = torch.tensor(Y, dtype=dtype, requires_grad=True)
+    z = torch.tensor(Z, dtype=dtype)
+    lk.binary_cross_entropy(y, z, from_logits=True, reduction="sum").backward()
+    torch.testing.assert_close(y.grad, -z)  # d/dy = log σ(-z) - log σ(z) = -z
+
+
+@pytest.mark.parametrize("from_logits", [True, False])
+def test_bce_label_gradient_jax_matches_plain_formula(from_logits):
+    z = jnp.asarray(Z[:5])
+    x = z if from_logits else jax.nn.sigmoid(z)
+
+    def ours(y):
+        return lk.binary_cross_entropy(y, x, from_logits=from_logits, reduction="sum",
+                                       check_values=False)
+
+    def plain(y):
+        return -jnp.sum(y * jax.nn.log_sigmoid(z) + (1 - y) * jax.nn.log_sigmoid(-z))
+
+    y = jnp.asarray(Y[:5])
+    np.testing.assert_allclose(jax.grad(ours)(y), jax.grad(plain)(y), rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_bce_eps0_autograd_stays_finite_at_probabilities_0_and_1(dtype):
+    # the mask moved to where the log is infinite: autograd in p at p = 0 / 1 with a zero
+    # coefficient stays finite (the other term's derivative, 1/(1 - p) or -1/p), not NaN
+    p = torch.tensor([0.0, 1.0, 0.5], dtype=dtype, requires_grad=True)
+    y = torch.tensor([0.0, 1.0, 1.0], dtype=dtype)
+    for native in (True, False):
+        with native_kernels(native):
+            value = lk.binary_cross_entropy(y, p, eps=0.0, reduction="sum")
+            (grad,) = torch.autograd.grad(value, p)
+        assert torch.isfinite(grad).all()
+        torch.testing.assert_close(grad, torch.tensor([1.0, -1.0, -2.0], dtype=dtype))
+        torch.testing.assert_close(value, -torch.log(torch.tensor(0.5, dtype=dtype)))
+
+
+def test_categorical_eps0_autograd_finite_and_label_gradient():
+    p = torch.tensor([[0.0, 0.25, 0.75]], dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([[0.0, 0.5, 0.5]], dtype=torch.float64, requires_grad=True)
+    value = lk.categorical_cross_entropy(y, p, eps=0.0, reduction="sum")
+    grad_p, grad_y = torch.autograd.grad(value, (p, y))
+    assert torch.isfinite(grad_p).all() and grad_p[0, 0] == 0.0
+    # d/dy_c = -log p_c: infinite at the masked class is taken as 0 (0 · log 0 = 0)
+    torch.testing.assert_close(grad_y[0, 1:], -torch.log(p.detach()[0, 1:]))
+
+
+@pytest.mark.parametrize("lib", ["torch", "jax"])
+def test_mul_zero_safe_derivatives(lib):
+    a0, b0 = [0.0, 0.0, 0.0, 2.0, 2.0], [-1.5, -np.inf, np.nan, -np.inf, 3.0]
+    if lib == "torch":
+        a = torch.tensor(a0, dtype=torch.float64, requires_grad=True)
+        b = torch.tensor(b0, dtype=torch.float64, requires_grad=True)
+        out = mul_zero_safe(torch, a, b)
+        da, db = torch.autograd.grad(out.sum(), (a, b))
+        out, da, db = out.detach().numpy(), da.numpy(), db.numpy()
+    else:
+        import array_api_compat
+
+        xp = array_api_compat.array_namespace(jnp.zeros(1))
+        a, b = jnp.asarray(a0), jnp.asarray(b0)
+        out = np.asarray(mul_zero_safe(xp, a, b))
+        da, db = (np.asarray(g) for g in jax.grad(
+            lambda u, v: jnp.sum(mul_zero_safe(xp, u, v)), argnums=(0, 1))(a, b))
+    np.testing.assert_array_equal(out, [0.0, 0.0, 0.0, -np.inf, 6.0])
+    # d/da = b where b is finite (it was 0 at a = 0), 0 where 0 · b was taken as 0
+    np.testing.assert_array_equal(da, [-1.5, 0.0, 0.0, -np.inf, 3.0])
+    np.testing.assert_array_equal(db, [0.0, 0.0, 0.0, 2.0, 2.0])
+
+
+def test_mul_zero_safe_numpy_value():
+    a = np.array([0.0, 0.0, 1.0])
+    b = np.array([-np.inf, 2.0, -np.inf])
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_array_equal(mul_zero_safe(np, a, b), [0.0, 0.0, -np.inf])
+    assert float(lk.binary_cross_entropy([1.0, 0.0], [np.inf, -np.inf], from_logits=True)) == 0.0
