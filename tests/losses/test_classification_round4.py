@@ -120,3 +120,37 @@ def test_mul_zero_safe_numpy_value():
     with np.errstate(invalid="ignore"):
         np.testing.assert_array_equal(mul_zero_safe(np, a, b), [0.0, 0.0, -np.inf])
     assert float(lk.binary_cross_entropy([1.0, 0.0], [np.inf, -np.inf], from_logits=True)) == 0.0
+
+
+def _hinge_cases():
+    rng = np.random.default_rng(3)
+    s = rng.normal(size=(50, 3)) * 3
+    s[0, 0], s[1, 1] = 1.0, -1.0  # on the margin
+    y01 = rng.integers(0, 2, size=s.shape).astype(np.float64)
+    return s, y01
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("coding", ["01", "pm1", "01 list", "01 other dtype"])
+def test_squared_hinge_numpy_buffers_same_numbers_and_inputs_untouched(dtype, coding):
+    s, y01 = _hinge_cases()
+    s = s.astype(dtype)
+    t = 2.0 * y01 - 1.0
+    y = {"01": y01.astype(dtype), "pm1": t.astype(dtype), "01 list": y01.tolist(),
+         "01 other dtype": y01.astype(np.float32 if dtype == np.float64 else np.float64)}[coding]
+    before = np.array(y, copy=True)
+    gap = np.maximum(1.0 - t.astype(dtype) * s, 0.0)
+    per_sample = lk.squared_hinge_loss(y, s, reduction="none")
+    np.testing.assert_array_equal(per_sample, (gap * gap).mean(axis=-1))
+    value, grad = lk.value_and_gradient(lk.squared_hinge_loss, y, s, reduction="sum")
+    np.testing.assert_array_equal(grad, (t.astype(dtype) * -2.0) * gap / 3)
+    assert value.dtype == dtype and grad.dtype == dtype
+    np.testing.assert_array_equal(np.asarray(y), before)  # the caller's labels unchanged
+    # hinge shares the signs: the caller's labels stay too, and its value is unchanged
+    np.testing.assert_array_equal(lk.hinge_loss(y, s, reduction="none"), gap.mean(axis=-1))
+    np.testing.assert_array_equal(np.asarray(y), before)
+
+
+def test_squared_hinge_bad_labels_still_named():
+    with pytest.raises(ValueError, match=r"has label 0.5 at index 1"):
+        lk.squared_hinge_loss(np.array([1.0, 0.5]), np.array([0.2, 0.3], dtype=np.float32))
