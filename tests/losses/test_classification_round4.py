@@ -154,3 +154,62 @@ def test_squared_hinge_numpy_buffers_same_numbers_and_inputs_untouched(dtype, co
 def test_squared_hinge_bad_labels_still_named():
     with pytest.raises(ValueError, match=r"has label 0.5 at index 1"):
         lk.squared_hinge_loss(np.array([1.0, 0.5]), np.array([0.2, 0.3], dtype=np.float32))
+
+
+def _strict(x):
+    import array_api_strict
+
+    return array_api_strict.asarray(np.asarray(x))
+
+
+def _focal_logits(dtype):
+    rng = np.random.default_rng(7)
+    z = rng.normal(size=(64, 3)) * 4
+    z[0] = [0.0, -0.0, 17.0]
+    z[1] = [-17.0, 40.0, -40.0]
+    z[2] = [110.0, -110.0, 1e-30]  # exp(-|z|) underflows; a subnormal-sized logit
+    return z.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("options", [{"gamma": 2.0}, {"gamma": 0.0}, {"gamma": 1.5},
+                                     {"gamma": 2.0, "alpha": 0.25}])
+def test_binary_focal_numpy_fast_path_bit_for_bit_on_labels(dtype, options):
+    # the NumPy fast path (BCE as log1p(e) + t z) against the generic path (array-api-strict
+    # runs the generic forms on NumPy's arithmetic): the same bits for labels 0/1
+    z = _focal_logits(dtype)
+    y = np.random.default_rng(8).integers(0, 2, size=z.shape).astype(dtype)
+    y[0], y[1], y[2] = [1, 0, 1], [0, 0, 1], [1, 1, 0]
+    kw = {"from_logits": True, "reduction": "none", **options}
+    fast = lk.binary_focal_loss(y, z, **kw)
+    generic = np.asarray(lk.binary_focal_loss(_strict(y), _strict(z), **kw))
+    np.testing.assert_array_equal(fast, generic)
+    _, g_fast = lk.value_and_gradient(lk.binary_focal_loss, y, z, **kw)
+    _, g_generic = lk.value_and_gradient(lk.binary_focal_loss, _strict(y), _strict(z), **kw)
+    np.testing.assert_array_equal(g_fast, np.asarray(g_generic))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_binary_focal_numpy_fast_path_soft_labels_within_ulps(dtype):
+    z = _focal_logits(dtype)
+    y = np.random.default_rng(9).random(z.shape).astype(dtype)
+    kw = {"from_logits": True, "reduction": "none", "gamma": 2.0}
+    fast = lk.binary_focal_loss(y, z, **kw)
+    generic = np.asarray(lk.binary_focal_loss(_strict(y), _strict(z), **kw))
+    eps = np.finfo(dtype).eps
+    np.testing.assert_allclose(fast, generic, rtol=8 * eps, atol=0)
+    smoothed = lk.binary_focal_loss(y, z, label_smoothing=0.1, **kw)
+    np.testing.assert_allclose(smoothed, np.asarray(lk.binary_focal_loss(
+        _strict(y), _strict(z), label_smoothing=0.1, **kw)), rtol=8 * eps, atol=0)
+
+
+def test_binary_focal_numpy_infinite_logits_keep_the_generic_limits():
+    y = np.array([1.0, 0.0, 1.0, 0.0])
+    z = np.array([np.inf, -np.inf, -np.inf, np.inf])
+    np.testing.assert_array_equal(
+        lk.binary_focal_loss(y, z, from_logits=True, reduction="none"), [0.0, 0.0, np.inf, np.inf])
+    y32 = np.array([1.0, 0.0], dtype=np.float32)
+    z32 = np.array([3.0, -2.0], dtype=np.float32)
+    before = y32.copy()
+    lk.value_and_gradient(lk.binary_focal_loss, y32, z32, from_logits=True)
+    np.testing.assert_array_equal(y32, before)  # the caller's labels untouched

@@ -73,6 +73,7 @@ from losskit.losses._classification import (
     _labels_as_integers,
     _log_probabilities,
     _normalised_rows,
+    _numpy_logistic,
     _per_row,
     check_binary_targets,
     check_masked_targets,
@@ -1459,7 +1460,25 @@ def binary_focal_loss(
 
         return PerSample(inputs, per_sample, analytic, weight,
                          count_normaliser(xp, per_sample, weight, policy))
-    if from_logits and not through_sigmoid:
+    fast = _numpy_logistic(y, z) if from_logits and not through_sigmoid else None
+    if fast is not None:
+        # NumPy, finite logits: the BCE as binary_cross_entropy's fast path computes it
+        # (log1p(e) + t z, e = exp(-|z|), t = [z >= 0] - y: for labels 0/1 the generic
+        # value bit for bit, soft labels regrouped, an ulp or two), and p, 1 - p as
+        # sigmoid_parts does from the same e (bit for bit), without the two log-sigmoids and
+        # the masked products (measured at 1e6 float32, the value with checks: see
+        # benchmarks/README.md, issue 19 fourth round)
+        bce, t, e, scratch = fast
+        denominator = np.add(e, 1.0, out=scratch)
+        p = np.maximum(e, z >= 0)
+        p /= denominator
+        one_minus_p = np.maximum(e, z <= 0, out=e)
+        one_minus_p /= denominator
+        # 1 - p_t = y (1 - p) + (1 - y) p as below, in the buffers of t and of 1 - y
+        miss = np.subtract(1.0, y, dtype=z.dtype)
+        miss *= p
+        miss += np.multiply(y, one_minus_p, out=t)
+    elif from_logits and not through_sigmoid:
         # log(1 - sigmoid(z)) = log_sigmoid(-z), exact for large |z|; the four share exp(-|z|)
         p, one_minus_p, log_p, log_one_minus_p = sigmoid_parts(xp, z)
         not_y = 1.0 - y
