@@ -213,3 +213,73 @@ def test_binary_focal_numpy_infinite_logits_keep_the_generic_limits():
     before = y32.copy()
     lk.value_and_gradient(lk.binary_focal_loss, y32, z32, from_logits=True)
     np.testing.assert_array_equal(y32, before)  # the caller's labels untouched
+
+
+def _scores(dtype, n=200, c=4, seed=11):
+    rng = np.random.default_rng(seed)
+    s = (rng.normal(size=(n, c)) * 2).astype(dtype)
+    s[0] = [1.0, 1.0, 0.5, 1.0]  # ties for the largest score
+    s[1] = [0.0, -1.0, 0.0, -1.0]  # hinge exactly 0 against the label 0's margin 1
+    y = rng.integers(0, c, size=n)
+    y[0], y[1] = 1, 0
+    return y, s
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("options", [{}, {"p": 2}, {"margin": 0.5}, {"margin": -0.25, "p": 2},
+                                     {"class_weight": [0.5, 2.0, 1.0, 0.0]}])
+def test_multi_margin_numpy_path_equals_generic(dtype, options):
+    y, s = _scores(dtype)
+    kw = {"reduction": "none", **options}
+    fast = lk.multi_margin_loss(y, s, **kw)
+    generic = np.asarray(lk.multi_margin_loss(_strict(y), _strict(s), **kw))
+    # the hinges are the same numbers; their sum over the C classes (row_dot) may round in
+    # another order than the generic sum: within an ulp per addition
+    eps = np.finfo(dtype).eps
+    np.testing.assert_allclose(fast, generic, rtol=4 * eps, atol=0)
+    for reduction in ("mean", "sum"):
+        v, g = lk.value_and_gradient(lk.multi_margin_loss, y, s, **{**kw, "reduction": reduction})
+        v0, g0 = lk.value_and_gradient(lk.multi_margin_loss, _strict(y), _strict(s),
+                                       **{**kw, "reduction": reduction})
+        # the wrong classes' entries bit for bit; the label's (minus their sum) within ulps
+        np.testing.assert_allclose(g, np.asarray(g0), rtol=4 * eps, atol=0)
+        wrong = np.arange(s.shape[1]) != y[:, None]
+        np.testing.assert_array_equal(g[wrong], np.asarray(g0)[wrong])
+        np.testing.assert_allclose(v, np.asarray(v0), rtol=4 * eps, atol=0)
+        assert g.dtype == dtype
+
+
+def test_multi_margin_numpy_other_layouts_and_unchecked_nan():
+    y, s = _scores(np.float64)
+    # classes on axis 0 (a moved, non-contiguous view) and a 3-D batch: the generic path
+    eps = np.finfo(np.float64).eps
+    np.testing.assert_allclose(lk.multi_margin_loss(y, s.T.copy(), axis=0, reduction="none"),
+                               lk.multi_margin_loss(y, s, reduction="none"), rtol=4 * eps)
+    s3 = s.reshape(50, 4, 4)
+    np.testing.assert_allclose(lk.multi_margin_loss(y.reshape(50, 4), s3, reduction="none"),
+                               lk.multi_margin_loss(y, s, reduction="none").reshape(50, 4),
+                               rtol=4 * eps)
+    bad = s.copy()
+    bad[3, (y[3] + 1) % 4] = np.nan
+    with pytest.raises(ValueError, match="y_pred has NaN"):
+        lk.multi_margin_loss(y, bad)
+    # unchecked, a NaN score gives NaN for its sample (never a silent 0)
+    out = lk.multi_margin_loss(y, bad, reduction="none", check_values=False)
+    assert np.isnan(out[3]) and np.isfinite(np.delete(out, 3)).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ties", [True, False])
+def test_multiclass_perceptron_numpy_path_equals_generic(dtype, ties):
+    y, s = _scores(dtype, seed=12)
+    if not ties:
+        s[0] = [1.0, 2.0, 0.5, 3.0]
+    kw = {"reduction": "none"}
+    np.testing.assert_array_equal(
+        lk.multiclass_perceptron_loss(y, s, **kw),
+        np.asarray(lk.multiclass_perceptron_loss(_strict(y), _strict(s), **kw)))
+    _, g = lk.value_and_gradient(lk.multiclass_perceptron_loss, y, s)
+    _, g0 = lk.value_and_gradient(lk.multiclass_perceptron_loss, _strict(y), _strict(s))
+    np.testing.assert_array_equal(g, np.asarray(g0))
+    if ties:  # the first largest score gets the +1 (argmax's), though the label ties it
+        assert y[0] == 1 and g[0, 0] == -g[0, 1] == 1 / len(y) and g[0, 2] == g[0, 3] == 0
