@@ -283,3 +283,42 @@ def test_multiclass_perceptron_numpy_path_equals_generic(dtype, ties):
     np.testing.assert_array_equal(g, np.asarray(g0))
     if ties:  # the first largest score gets the +1 (argmax's), though the label ties it
         assert y[0] == 1 and g[0, 0] == -g[0, 1] == 1 / len(y) and g[0, 2] == g[0, 3] == 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("loss, options", [
+    (lk.dice_loss, {}), (lk.dice_loss, {"from_logits": True}), (lk.dice_loss, {"eps": 0.0}),
+    (lk.tversky_loss, {"alpha": 0.3, "beta": 0.7}),
+    (lk.tversky_loss, {"alpha": 0.3, "beta": 0.7, "convention": "keras"}),
+    (lk.tversky_loss, {"from_logits": True})])
+def test_overlap_numpy_row_sums_agree_with_generic(dtype, loss, options):
+    rng = np.random.default_rng(13)
+    y = (rng.random((300, 5)) > 0.6).astype(dtype)
+    y[0] = 0.0  # an empty mask
+    p = rng.random((300, 5)).astype(dtype)
+    p[1] = [0.0, 1.0, 0.0, 1.0, 0.5]
+    if options.get("from_logits"):
+        p = (p * 8 - 4).astype(dtype)
+    kw = {"reduction": "none", **options}
+    fast = loss(y, p, **kw)
+    generic = np.asarray(loss(_strict(y), _strict(p), **kw))
+    eps = np.finfo(dtype).eps
+    np.testing.assert_allclose(fast, generic, rtol=8 * eps, atol=8 * eps)
+    _, g = lk.value_and_gradient(loss, y, p, **options)
+    _, g0 = lk.value_and_gradient(loss, _strict(y), _strict(p), **options)
+    np.testing.assert_allclose(g, np.asarray(g0), rtol=16 * eps, atol=16 * eps / 1500)
+    assert fast.dtype == dtype and g.dtype == dtype
+
+
+def test_overlap_long_rows_and_several_axes_keep_the_generic_sums():
+    rng = np.random.default_rng(14)
+    y = (rng.random((4, 100)) > 0.5).astype(np.float64)
+    p = rng.random((4, 100))
+    # 100 > 32 entries a row: numpy's pairwise sum, as the generic path (bit for bit)
+    np.testing.assert_array_equal(lk.dice_loss(y, p, reduction="none"),
+                                  np.asarray(lk.dice_loss(_strict(y), _strict(p),
+                                                          reduction="none")))
+    y3, p3 = y.reshape(4, 10, 10), p.reshape(4, 10, 10)  # summed over two axes: generic
+    np.testing.assert_array_equal(lk.dice_loss(y3, p3, reduction="none"),
+                                  np.asarray(lk.dice_loss(_strict(y3), _strict(p3),
+                                                          reduction="none")))
