@@ -322,3 +322,14 @@ def test_overlap_long_rows_and_several_axes_keep_the_generic_sums():
     np.testing.assert_array_equal(lk.dice_loss(y3, p3, reduction="none"),
                                   np.asarray(lk.dice_loss(_strict(y3), _strict(p3),
                                                           reduction="none")))
+
+
+@pytest.mark.parametrize("loss", [lk.binary_cross_entropy, lk.binary_focal_loss])
+def test_logit_check_from_one_sum_still_names_nan_and_keeps_infinite_limits(loss):
+    y = np.array([1.0, 0.0, 1.0], dtype=np.float32)
+    with pytest.raises(ValueError, match=r"y_pred has NaN \(1 of 3, first at index 1\)"):
+        loss(y, np.array([0.5, np.nan, 1.0], dtype=np.float32), from_logits=True)
+    z = np.array([np.inf, -np.inf, 2.0], dtype=np.float32)  # exact limits: the generic path
+    np.testing.assert_array_equal(
+        loss(y, z, from_logits=True, reduction="none"),
+        np.asarray(loss(_strict(y), _strict(z), from_logits=True, reduction="none")))

@@ -77,6 +77,7 @@ from losskit.losses._classification import (
     _per_row,
     check_binary_targets,
     check_masked_targets,
+    finite_logits,
     masked_cross_entropy,
     masked_weights,
     prepare_classes,
@@ -1435,9 +1436,13 @@ def binary_focal_loss(
     policy = CONVENTIONS[convention].only("keras")
     # Keras applies the sigmoid first, then computes as from probabilities
     through_sigmoid = from_logits and policy.logits_as_probabilities
+    finite = False
     if check_values:
         check_binary_targets(func, xp, y)
-        _check_predictions(func, inputs, from_logits, rows=False)
+        if from_logits:
+            finite = finite_logits(func, inputs, check_values)
+        else:
+            _check_predictions(func, inputs, from_logits, rows=False)
     if maybe_nonzero(label_smoothing):
         y = y * (1.0 - label_smoothing) + 0.5 * label_smoothing
     balance = 1.0 if alpha is None else alpha * y + (1.0 - alpha) * (1.0 - y)
@@ -1460,7 +1465,8 @@ def binary_focal_loss(
 
         return PerSample(inputs, per_sample, analytic, weight,
                          count_normaliser(xp, per_sample, weight, policy))
-    fast = _numpy_logistic(y, z) if from_logits and not through_sigmoid else None
+    fast = (_numpy_logistic(y, z, finite=finite) if from_logits and not through_sigmoid
+            else None)
     if fast is not None:
         # NumPy, finite logits: the BCE as binary_cross_entropy's fast path computes it
         # (log1p(e) + t z, e = exp(-|z|), t = [z >= 0] - y: for labels 0/1 the generic
