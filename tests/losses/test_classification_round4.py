@@ -333,3 +333,19 @@ def test_logit_check_from_one_sum_still_names_nan_and_keeps_infinite_limits(loss
     np.testing.assert_array_equal(
         loss(y, z, from_logits=True, reduction="none"),
         np.asarray(loss(_strict(y), _strict(z), from_logits=True, reduction="none")))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_multiclass_sparsemax_numpy_sums_agree_with_generic(dtype):
+    rng = np.random.default_rng(15)
+    z = (rng.normal(size=(300, 5)) * 2).astype(dtype)
+    z[0] = [1.0, 1.0, 1.0, 1.0, 1.0]  # all tied: uniform
+    z[1] = [50.0, -50.0, 0.0, 0.0, 0.0]  # one class takes all
+    y = rng.integers(0, 5, size=300)
+    fast = lk.multiclass_sparsemax_loss(y, z, reduction="none")
+    generic = np.asarray(lk.multiclass_sparsemax_loss(_strict(y), _strict(z), reduction="none"))
+    eps = np.finfo(dtype).eps
+    np.testing.assert_allclose(fast, generic, rtol=8 * eps, atol=8 * eps)
+    _, g = lk.value_and_gradient(lk.multiclass_sparsemax_loss, y, z)
+    _, g0 = lk.value_and_gradient(lk.multiclass_sparsemax_loss, _strict(y), _strict(z))
+    np.testing.assert_array_equal(g, np.asarray(g0))  # the projection itself: bit for bit
