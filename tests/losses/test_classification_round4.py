@@ -4,6 +4,8 @@ and the binary cross-entropy's derivative in the labels is right at labels exact
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -349,3 +351,20 @@ def test_multiclass_sparsemax_numpy_sums_agree_with_generic(dtype):
     _, g = lk.value_and_gradient(lk.multiclass_sparsemax_loss, y, z)
     _, g0 = lk.value_and_gradient(lk.multiclass_sparsemax_loss, _strict(y), _strict(z))
     np.testing.assert_array_equal(g, np.asarray(g0))  # the projection itself: bit for bit
+
+
+def test_mul_zero_safe_python_number_factor():
+    # a Python number as the second factor (a kernel's constant), on torch and NumPy
+    import array_api_compat
+
+    a = torch.tensor([0.0, 2.0], dtype=torch.float64, requires_grad=True)
+    out = mul_zero_safe(array_api_compat.array_namespace(a), a, 1e300)
+    (da,) = torch.autograd.grad(out.sum(), a)
+    torch.testing.assert_close(da, torch.tensor([1e300, 1e300], dtype=torch.float64))
+    a32 = torch.tensor([0.0, 2.0])  # 1e300 is inf in float32: 0 · inf taken as 0
+    out32 = mul_zero_safe(array_api_compat.array_namespace(a32), a32, 1e300)
+    assert out32.tolist() == [0.0, math.inf]
+    xp = array_api_compat.array_namespace(np.zeros(1))
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_array_equal(mul_zero_safe(xp, np.array([0.0, 2.0]), np.inf),
+                                      [0.0, np.inf])
