@@ -145,8 +145,13 @@ def test_binary_focal_jax_equals_the_generic_path(rng, options, soft):
     gy, gz = jax.grad(total, argnums=(0, 1))(jnp.asarray(y), jnp.asarray(z))
     assert _rel(gz, lk.gradient(lk.binary_focal_loss, xps.asarray(y), xps.asarray(z),
                                 **kw)) < 1e-13
-    assert _rel(lk.gradient(lk.binary_focal_loss, jnp.asarray(y), jnp.asarray(z), **kw),
-                lk.gradient(lk.binary_focal_loss, y, z, **kw)) < 1e-13
+    # the NumPy fast path groups a soft label's BCE as log1p(e) + t z (issue 19, fourth
+    # round): within ulps of the generic terms, which the gradient's cancellation near its
+    # zeros amplifies (both paths ~1e-12 from the exact value there): an absolute tolerance
+    # of the gradient's scale
+    g_jax = np.asarray(lk.gradient(lk.binary_focal_loss, jnp.asarray(y), jnp.asarray(z), **kw))
+    g_np = lk.gradient(lk.binary_focal_loss, y, z, **kw)
+    np.testing.assert_allclose(g_jax, g_np, rtol=1e-13, atol=1e-13 * np.max(np.abs(g_np)))
     assert _has_custom_jvp(total, jnp.asarray(y), jnp.asarray(z))
     if soft:  # the targets' derivative: autodiff of the value
         h = 1e-6

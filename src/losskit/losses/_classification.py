@@ -134,10 +134,12 @@ def _clipped_log(xp: Namespace, p: Array, eps: float, unused: Array | None = Non
     """``log(clip(p, eps, 1 - eps))``, the clipped ``p`` and where the clip is inactive.
 
     ``unused`` marks entries whose coefficient is 0 (``0 · log p`` is taken as 0): with
-    ``eps=0`` their log is taken of 1 instead, so autograd sends back 0 there, not ``0/0``.
+    ``eps=0`` the log of such an entry at ``p = 0`` is taken of 1 instead, so autograd sends
+    back 0 there, not ``0/0``; elsewhere the log is kept, so the derivative in the
+    coefficient (a label's, autograd) stays ``log p`` at a label of exactly 0.
     """
     if not maybe_nonzero(eps):  # a traced eps takes the clipped branch (exact at 0 too)
-        safe = p if unused is None else xp.where(unused, 1.0, p)
+        safe = p if unused is None else xp.where(unused & (p == 0.0), 1.0, p)
         return xp.log(safe), p, xp.ones_like(p, dtype=xp.bool)
     # the derivative of the clip is 1 inside [eps, 1 - eps] (ends included, as autograd says)
     inside = (p >= eps) & (p <= 1.0 - eps)
@@ -148,7 +150,8 @@ def _clipped_log(xp: Namespace, p: Array, eps: float, unused: Array | None = Non
     # ends as the analytic gradient's (jnp.clip's is 1/2 at a tie), and the unused entries'
     # log taken of 1 (finite in autograd at p = 0)
     clipped = xp.where(p < eps, eps, xp.where(p > 1.0 - eps, 1.0 - eps, p))
-    return xp.log(clipped if unused is None else xp.where(unused, 1.0, clipped)), clipped, inside
+    return (xp.log(clipped if unused is None else
+                   xp.where(unused & (clipped == 0.0), 1.0, clipped)), clipped, inside)
 
 
 # ------------------------------------------------- class axes and where= masks (optax's options)
@@ -417,7 +420,7 @@ def _numpy_logistic_terms(y: Array, z: Array, *, own_y: bool = False
     return np.subtract(step, y, out=y if own_y else None, dtype=z.dtype), e
 
 
-def _numpy_logistic(y: Array, z: Array, *, own_y: bool = False
+def _numpy_logistic(y: Array, z: Array, *, own_y: bool = False, finite: bool = False
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     r"""NumPy fast path of ``−(y log σ(z) + (1 − y) log σ(−z))`` for finite logits:
     ``(value, t, e, scratch)`` (see :func:`_numpy_logistic_terms`; ``scratch`` a free
@@ -432,9 +435,10 @@ def _numpy_logistic(y: Array, z: Array, *, own_y: bool = False
     added); soft labels' ``y (s − min(z, 0)) + (1 − y)(s + max(z, 0))`` is regrouped (agrees
     to an ulp or two).
     Confident logits stay exact: ``s`` is added apart from ``t z``, which is 0 where the
-    label is right.
+    label is right. ``finite``: the caller knows every logit is finite (a finite sum of
+    them, :func:`finite_logits`), and the test is not repeated.
     """
-    if not (isinstance(z, np.ndarray) and np.isfinite(z).all()):
+    if not (isinstance(z, np.ndarray) and (finite or np.isfinite(z).all())):
         return None
     terms = _numpy_logistic_terms(y, z, own_y=own_y)
     if terms is None:
@@ -444,6 +448,19 @@ def _numpy_logistic(y: Array, z: Array, *, own_y: bool = False
     product = np.multiply(t, z)  # a scratch buffer, then the gradient's (see below)
     value += product
     return value, t, e, product
+
+
+def finite_logits(func: str, inputs: Inputs, check_values: bool) -> bool:
+    """The logits' check (no NaN; ``±inf`` are limits) and whether every logit is finite,
+    from one sum on NumPy: a finite sum means no NaN and no infinity, so the check passes and
+    :func:`_numpy_logistic` need not test ``isfinite`` again (one pass less, 0.2 ms at 1e6
+    float32); otherwise the check runs as it is (and names a NaN)."""
+    z = inputs.y_pred
+    if isinstance(z, np.ndarray) and z.dtype.kind == "f" and math.isfinite(z.sum()):
+        return True
+    if check_values:
+        _check_predictions(func, inputs, True, rows=False)
+    return False
 
 
 def _numpy_logistic_gradient(z: np.ndarray, t: np.ndarray, e: np.ndarray,
@@ -620,9 +637,13 @@ def binary_cross_entropy(
     inputs = prepare(func, y_true, y_pred, sample_weight, axis=axis,
                      arrays={"pos_weight": pos_weight, "label_weight": label_weight})
     xp, y, z = inputs.xp, inputs.y_true, inputs.y_pred
+    finite = False
     if check_values:
         check_binary_targets(func, xp, y)
-        _check_predictions(func, inputs, from_logits, rows=False)
+        if from_logits:
+            finite = finite_logits(func, inputs, check_values)
+        else:
+            _check_predictions(func, inputs, from_logits, rows=False)
     if maybe_nonzero(label_smoothing):
         y = y * (1.0 - label_smoothing) + 0.5 * label_smoothing
     positive = _positive_term(func, inputs, y, check_values)
@@ -632,7 +653,7 @@ def binary_cross_entropy(
         # the targets are this call's own copy where they were cast or smoothed (NumPy)
         own = y is not inputs.y_true or (isinstance(y_true, np.ndarray)
                                          and y_true.dtype != y.dtype)
-        fast = _numpy_logistic(y, z, own_y=own)
+        fast = _numpy_logistic(y, z, own_y=own, finite=finite)
     jax_fast = (fast is None and from_logits and positive is y and v is None
                 and aac.is_jax_namespace(xp))
     negative = None if fast is not None or jax_fast else 1.0 - y
@@ -752,8 +773,10 @@ def _binary_logs(inputs: Inputs, positive: Array, negative: Array, eps: float | 
                 raw_q > floor)
     log_p, p, inside = _clipped_log(xp, z, default_eps(inputs, eps, policy),
                                     unused=positive == 0)
-    # log(1 - p), accurate for small p; of 0 where its coefficient is 0 (see above)
-    return log_p, xp.log1p(-xp.where(negative == 0, 0.0, p)), p, inside, inside
+    # log(1 - p), accurate for small p; of 0 where its coefficient is 0 and p = 1 (see
+    # above: elsewhere the log is kept for the derivative in the labels)
+    return (log_p, xp.log1p(-xp.where((negative == 0) & (p == 1.0), 0.0, p)), p, inside,
+            inside)
 
 
 def _class_weights(func: str, inputs: Inputs, check_values: bool) -> Array | None:
