@@ -368,3 +368,21 @@ def test_mul_zero_safe_python_number_factor():
     with np.errstate(invalid="ignore"):
         np.testing.assert_array_equal(mul_zero_safe(xp, np.array([0.0, 2.0]), np.inf),
                                       [0.0, np.inf])
+
+
+@pytest.mark.parametrize("name", ["hinge_loss", "squared_hinge_loss"])
+def test_margin_labels_borrowed_or_read_only_are_never_written(name):
+    # a pandas Series, a read-only broadcast view and a caller's array hand NumPy memory the
+    # call does not own: the signs must go to a fresh array, and the labels stay as they were
+    pd = pytest.importorskip("pandas")
+    loss = getattr(lk, name)
+    labels = np.array([0.0, 1.0, 1.0, 0.0] * 3)
+    scores = np.linspace(-1.0, 1.0, 12)
+    expected = loss(labels.tolist(), scores)
+    series = pd.Series(labels.copy())
+    view = np.broadcast_to(labels.copy(), (12,))
+    for given in (series, view, labels):
+        assert loss(given, scores) == expected
+    np.testing.assert_array_equal(series.to_numpy(), labels)
+    np.testing.assert_array_equal(view, labels)
+    np.testing.assert_array_equal(labels, [0.0, 1.0, 1.0, 0.0] * 3)
