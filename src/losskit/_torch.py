@@ -391,6 +391,14 @@ def binary_cross_entropy_from_logits(hooks: LossHooks, y_true: Any, y_pred: Any,
         # NaN (a NaN logit: the generic path's error) or inf (e^{-tz} overflowed, or an
         # infinite wrong logit, whose limit the generic path takes): redo generically
         return value if _finite(value) else None
+    return _binary_soft(hooks, torch, y_true, y_pred, check, probe, reduction)
+
+
+def _binary_soft(hooks: LossHooks, torch: Any, y_true: Array, y_pred: Array, check: bool,
+                 probe: bool, reduction: str) -> Array | None:
+    r"""BCE from logits for any labels in [0, 1] (checked with ``check``):
+    :math:`-[y \log\sigma(z) + (1-y) \log\sigma(-z)]`, a zero coefficient giving 0 even
+    against an infinite log."""
     if check and hooks.check_targets is not None:
         # the generic path's own target check: the same message, from the same function
         hooks.check_targets(hooks.func, _namespace(), y_true)
@@ -402,6 +410,61 @@ def binary_cross_entropy_from_logits(hooks: LossHooks, y_true: Any, y_pred: Any,
     return _finish(_reduced(hooks, torch, elementwise, reduction), probe)
 
 
+def _bind_binary_cross_entropy(hooks: LossHooks, fixed: _Fixed
+                               ) -> Callable[[Any, Any], Array | None] | None:
+    """A criterion's BCE from logits (options fixed, mean reduction over the last axis):
+    :func:`binary_cross_entropy_from_logits` for the calls of a training loop on the CPU,
+    with its per-call Python cut to the tests that decide them (issue 17: the criterion's
+    Python was ~9 µs of a 60 µs call at 256 x 1, PyTorch's ``BCEWithLogitsLoss`` 43 in all).
+    The same value, node and errors: every test of the kernel is made, from attributes read
+    once each; any call it does not take (another device, dtype or shape pair, a large array
+    under autograd, soft labels) goes to the kernel itself. ``None`` (options the kernel
+    does not take as fixed here): the kernel for every call."""
+    if not (fixed.get("from_logits", False) and _plain(fixed, hooks, _BINARY_CE)
+            and fixed.get("axis", -1) == -1 and fixed.get("reduction", "mean") == "mean"):
+        return None
+    torch = _torch()
+    tensor, float32, float64 = torch.Tensor, torch.float32, torch.float64
+    compiling = torch.compiler.is_compiling
+    transforms = torch._C._are_functorch_transforms_active
+    soft_margin, add, equal, heaviside = (torch._C._nn.soft_margin_loss, torch.add, torch.equal,
+                                          torch.heaviside)
+    isfinite = math.isfinite
+    # per dtype: 0 (the probe's H(0)) and -1 (for the signs 2y - 1)
+    constants = {dtype: (_constant(torch, 0.0, dtype), _constant(torch, -1.0, dtype))
+                 for dtype in (float32, float64)}
+    check = fixed.get("check_values", True)
+
+    def bound(y_true: Any, y_pred: Any) -> Array | None:
+        if not _enabled:
+            return None
+        if type(y_pred) is tensor and type(y_true) is tensor:
+            dtype = y_pred.dtype
+            if (dtype is float32 or dtype is float64) and y_true.dtype is dtype \
+                    and y_pred.is_cpu and y_true.is_cpu and not y_true.requires_grad:
+                shape = y_pred.shape
+                # (a CPU tensor is not a meta tensor; with no functorch transform active no
+                # tensor is wrapped; on the CPU the result may be read, so the 0/1 probe is
+                # taken, with checks or without)
+                if shape == y_true.shape and 0 < shape.numel() < _BINARY_FUSED_MIN \
+                        and len(shape) and not compiling() and not transforms():
+                    zero, minus_one = constants[dtype]
+                    if equal(y_true, heaviside(y_true, zero)):  # _zero_one, inlined
+                        value = soft_margin(y_pred, add(minus_one, y_true, alpha=2), _MEAN)
+                        # NaN or inf: the generic path's error or limit (as the kernel)
+                        return value if isfinite(value.item()) else None
+                    return _binary_soft(hooks, torch, y_true, y_pred, check, True, "mean")
+        return binary_cross_entropy_from_logits(hooks, y_true, y_pred, fixed)
+
+    return bound
+
+
+#: kernels with a specialised form for fixed options (:func:`kernel_for`'s ``bind``):
+#: ``name -> (hooks, fixed options) -> bound kernel, or None``
+_BINDERS: dict[str, Callable[[LossHooks, _Fixed], Callable[[Any, Any], Array | None] | None]
+               ] = {"binary_cross_entropy": _bind_binary_cross_entropy}
+
+
 #: ``torch._C._nn``'s reduction codes (``torch.nn._reduction.get_enum``): the kernels call
 #: the bindings of ``torch.nn.functional``'s losses directly (the same ops and dispatch,
 #: ``__torch_function__`` included, without functional's argument handling: 0.6-1.5 µs a
@@ -411,11 +474,13 @@ _REDUCTION = {"none": _NONE, "mean": _MEAN, "sum": _SUM}
 
 
 def _zero_one(torch: Any, y: Array) -> bool:
-    r"""Whether every value of ``y`` is 0 or 1: :math:`\operatorname{sign}(y) = y^2` holds
-    for those alone (NaN, ±inf, -1 and fractions fail; :math:`y^2 = y` alone would take
-    +inf). Three kernels and a bool (3.3 µs at 256 labels; a count of the nonzero
-    :math:`y^2 - y` took 4.1)."""
-    return torch.equal(torch.sign(y), y * y)
+    r"""Whether every value of ``y`` is 0 or 1: the Heaviside step
+    :math:`H(y)` (1 for :math:`y > 0`, 0 at and below 0) equals :math:`y` for those alone
+    (NaN, ±inf, -1, 2, fractions and labels too small for :math:`2y - 1` to see fail;
+    :math:`y^2 = y` would take +inf). One kernel and a comparison read on the host
+    (at 256 labels 3.0 µs, and one dispatch fewer inside a training step, where each costs
+    more; ``sign(y) = y²`` took 3.4, a count of the nonzero :math:`y^2 - y` 4.1)."""
+    return torch.equal(y, torch.heaviside(y, _constant(torch, 0.0, y.dtype)))
 
 
 _CONSTANTS: dict[tuple[float, Any], Array] = {}
@@ -667,6 +732,12 @@ def kernel_for(name: str, hooks: LossHooks) -> Callable[[Any, Any, dict[str, Any
         unit = fixed.get("unit", "nats")
         if unit != "nats" and to_unit is not None:
             return lambda y_true, y_pred: native(y_true, y_pred, fixed)
+
+        specialised = _BINDERS.get(name)
+        if specialised is not None:
+            fast = specialised(hooks, fixed)
+            if fast is not None:
+                return fast
 
         def bound(y_true: Any, y_pred: Any) -> Array | None:
             return kernel(hooks, y_true, y_pred, fixed) if _enabled else None
@@ -1626,10 +1697,46 @@ def tweedie_log_mean(hooks: LossHooks, y_true: Any, y_pred: Any, kwargs: dict[st
     smallest = y_true.min().item()
     if not smallest >= 0:
         return None  # a negative (or NaN) target: the generic path's error or number
-    kernel = _Tweedie(float(kwargs["power"]), zeros=smallest == 0)
-    value = _fused_value(hooks, torch, kernel, y_true, y_pred, kwargs.get("reduction", "mean"))
-    # a NaN or inf input, or a deviance that overflows: the generic path's error or number
-    return value if _finite(value) else None
+    power, reduction = float(kwargs["power"]), kwargs.get("reduction", "mean")
+    kernel = _Tweedie(power, zeros=smallest == 0)
+    value = _fused_value(hooks, torch, kernel, y_true, y_pred, reduction)
+    if _finite(value):
+        return value
+    # a NaN or inf input: the generic path's error or number
+    if not (bool(torch.isfinite(y_pred).all()) and bool(torch.isfinite(y_true).all())):
+        return None
+    # finite inputs: the careful form overflowed (an expm1 of a large a L, e.g. float32
+    # log-means from 89 on, or tiny targets far below the mean), or the deviance itself does
+    return _tweedie_mended(hooks, torch, y_true, y_pred, power, reduction)
+
+
+def _tweedie_mended(hooks: LossHooks, torch: Any, y: Array, z: Array, power: float,
+                    reduction: str) -> Array:
+    r"""The Tweedie deviance of log-means where :class:`_Tweedie`'s careful form overflowed,
+    by differentiable ops (a rare call: its cost does not matter). Each entry whose careful
+    form is finite keeps it; the others (and :math:`y = 0`) take the textbook form
+    :math:`2(y^a/(ab) - y e^{b\eta}/b + e^{a\eta}/a)`, whose powers of :math:`\mu` are
+    exponentials of their own (:math:`e^{a\eta}`, :math:`e^{b\eta + \log y}`, never
+    :math:`\mu^a` of an infinite :math:`\mu`): far from :math:`\mu = y` nothing cancels,
+    and its derivative :math:`2(e^{a\eta} - y e^{b\eta})` is finite wherever the value is.
+    Each branch is evaluated on inputs safe for it (the "double where"), so the branch a
+    ``where`` drops has a finite derivative and the gradient is never NaN (autograd through
+    the careful form gave NaN there: inf times the ``where``'s 0). A deviance that truly
+    overflows is ``inf``, with an infinite, not NaN, gradient."""
+    a, b = 2.0 - power, 1.0 - power
+    log_y = torch.log(y)  # -inf at y = 0: e^(b η + log y) = 0 there
+    y_a = torch.sqrt(y) if a == 0.5 else torch.pow(y, a)
+    with torch.no_grad():
+        big_l = z - log_y
+        careful = y_a * (torch.expm1(a * big_l) / a - torch.expm1(b * big_l) / b)
+        keep = torch.isfinite(careful) & (y > 0)
+    zero = torch.zeros((), dtype=z.dtype)
+    safe_l = torch.where(keep, z - torch.where(keep, log_y, zero), zero)
+    careful = y_a * (torch.expm1(a * safe_l) / a - torch.expm1(b * safe_l) / b)
+    far_z = torch.where(keep, zero, z)
+    far = y_a / (a * b) - torch.exp(b * far_z + log_y) / b + torch.exp(a * far_z) / a
+    elementwise = torch.where(keep, careful, far)
+    return _reduced(hooks, torch, elementwise, reduction) * 2.0
 
 
 # ------------------------------------------------------------- Poisson NLL with log y! (full)

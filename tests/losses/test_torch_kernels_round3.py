@@ -148,6 +148,46 @@ def test_tweedie_gradient_near_the_prediction_is_accurate():
     assert abs(z.grad.item() - exact) <= 4e-16 * exact
 
 
+def _tweedie_formula(y, z, power):
+    """The textbook deviance of log-means, 2 (y^a/(ab) - y μ^b/b + μ^a/a), in float64."""
+    a, b = 2.0 - power, 1.0 - power
+    return 2.0 * (y ** a / (a * b) - y * torch.exp(b * z) / b + torch.exp(a * z) / a)
+
+
+@pytest.mark.parametrize("power", [1.01, 1.1, 1.5, 1.9])
+@pytest.mark.parametrize("reduction", ["none", "sum"])
+def test_tweedie_past_the_float32_exponential_range(power, reduction):
+    """float32 log-means from 89 on, and tiny targets far below the mean: the careful form's
+    expm1(a L) overflows while the deviance does not (p = 1.1, η = 89: 6.8e34; p = 1.01,
+    η = 80, y = 1e-30: 2.5e34). The kernel stepped aside there, to the generic path, whose
+    autograd through the careful form gave a NaN gradient; now the value and the gradient
+    are float64 autograd's of the formula (to float32's conditioning: exp(aη) carries the
+    relative rounding of aη, ~100 x 2^-24), and where the deviance itself overflows float32,
+    inf with an infinite gradient, never NaN."""
+    eta = [80.0, 89.0, 95.0, 100.0, 0.5]
+    targets = [0.0, 1e-30, 1.0, 3.0, 100.0]
+    y = torch.tensor([t for t in targets for _ in eta])
+    z32 = torch.tensor(eta * len(targets), requires_grad=True)
+    value = lk.tweedie_deviance(y, z32, power=power, log_input=True, reduction=reduction)
+    value.sum().backward()
+    z64 = z32.detach().double().requires_grad_(True)
+    reference = _tweedie_formula(y.double(), z64, power)
+    if reduction == "sum":
+        reference = reference.sum()
+    reference.sum().backward()
+    big = float(torch.finfo(torch.float32).max)
+    expected = reference.detach()
+    overflow = expected.abs() > big
+    assert not torch.isnan(value).any() and not torch.isnan(z32.grad).any()
+    assert torch.isinf(value.detach()[overflow]).all()
+    torch.testing.assert_close(value.detach()[~overflow].double(), expected[~overflow],
+                               rtol=1e-5, atol=0)
+    grad_overflow = z64.grad.abs() > big
+    assert torch.isinf(z32.grad[grad_overflow]).all()
+    torch.testing.assert_close(z32.grad[~grad_overflow].double(), z64.grad[~grad_overflow],
+                               rtol=1e-5, atol=0)
+
+
 @pytest.mark.parametrize("case", ["laplace", "pinball", "tweedie", "tweedie_zeros"])
 def test_second_derivatives_match_the_generic_path(case, rng):
     z0 = torch.as_tensor(rng.normal(size=(11, 3)))
