@@ -1881,3 +1881,91 @@ KERNELS.update({
     "pinball_loss": (pinball, _PINBALL),
     "tweedie_deviance": (tweedie_log_mean, _TWEEDIE),
 })
+
+
+# ------------------------------------------------- multi-class margin loss (issue 19, round 4)
+
+_MULTI_MARGIN: dict[str, Callable[[Any], bool]] = {
+    "p": lambda v: type(v) is int and v in (1, 2),
+    "margin": lambda v: type(v) in (int, float) and math.isfinite(v),
+    "class_weight": _is_none,
+    "axis": lambda v: type(v) is int and v in (-1, 1),
+    "sample_weight": _is_none,
+}
+
+
+def _multi_margin_function(torch: Any) -> Any:
+    """The custom autograd node of :func:`multi_margin` (made on first use)."""
+    fused = _FUNCTIONS.get("multi_margin")
+    if fused is not None:
+        return fused
+
+    class _MultiMargin(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, z: Array, labels: Array, p: int, margin: float,
+                    code: int) -> Array:
+            ctx.save_for_backward(z, labels)
+            ctx.p, ctx.margin, ctx.code = p, margin, code
+            return torch._C._nn.multi_margin_loss(z, labels, p, margin, None, code)
+
+        @staticmethod
+        def backward(ctx: Any, g: Array) -> tuple[Array | None, ...]:
+            z, labels = ctx.saved_tensors
+            if not torch.is_grad_enabled():  # PyTorch's own backward kernel
+                d = torch.ops.aten.multi_margin_loss_backward(g, z, labels, ctx.p, ctx.margin,
+                                                              None, ctx.code)
+                return d, None, None, None, None
+            # create_graph (PyTorch has no derivative of its backward): the generic path's
+            # gradient by differentiable ops, a_y p h_j^(p-1)/C for each wrong class j inside
+            # the margin and minus their sum at the label
+            n, c = z.shape
+            wrong = labels[:, None] != torch.arange(c, device=z.device)
+            h = ctx.margin - z.gather(1, labels[:, None]) + z
+            inside = wrong & (h > 0)
+            d = inside.to(z.dtype) / c if ctx.p == 1 else torch.where(inside, h, 0.0) * (2.0 / c)
+            d = torch.where(wrong, d, -d.sum(-1, keepdim=True))
+            if ctx.p == 1:
+                d = d + z * 0.0  # piecewise constant: the second derivative is 0
+            scale = g / n if ctx.code == _MEAN else (g if ctx.code == _SUM else g[:, None])
+            return d * scale, None, None, None, None
+
+    _FUNCTIONS["multi_margin"] = _MultiMargin
+    return _MultiMargin
+
+
+def multi_margin(hooks: LossHooks, y_true: Any, y_pred: Any, kwargs: dict[str, Any]
+                 ) -> Array | None:
+    r"""PyTorch's ``multi_margin_loss`` (one fused op forward, one backward) for integer
+    labels over the classes of 2-D scores: the same per-sample sum
+    :math:`\sum_{j \ne y} \max(0, m - s_y + s_j)^p / C`, mean over the samples. The generic
+    path builds the margins, a mask and a ``where`` over every score and differentiates them
+    (2.0-2.4x PyTorch at 1e6 scores). The label check is one ``aminmax`` (the generic
+    path's own check gives the error); with checks, the scores' finiteness is one sum, read
+    with it (a score of -inf gives PyTorch a finite loss, and the generic path an error);
+    a non-finite result, and every call that may not read the host, goes to the generic path.
+    Second derivatives (PyTorch has none for its backward) are the generic gradient's, by
+    differentiable ops. Eager only (``_tensors``): compiled, the generic code is traced."""
+    if not _plain(kwargs, hooks, _MULTI_MARGIN):
+        return None
+    torch = _tensors(y_true, y_pred)
+    if torch is None or y_pred.ndim != 2 or y_true.ndim != 1 \
+            or y_true.shape[0] != y_pred.shape[0] \
+            or y_true.dtype not in (torch.int64, torch.int32):
+        return None
+    check, probe = _probes(y_pred, kwargs)
+    if not probe:
+        return None
+    low, high, *total = _read(*torch.aminmax(y_true), *([y_pred.sum()] if check else []))
+    if not (low >= 0 and high < y_pred.shape[1]) or (check and not math.isfinite(total[0])):
+        return None  # the generic path's error (or, unchecked, its number)
+    labels = y_true if y_true.dtype == torch.int64 else y_true.long()
+    p, margin = kwargs.get("p", 1), float(kwargs.get("margin", 1.0))
+    code = _REDUCTION[kwargs.get("reduction", "mean")]
+    if y_pred.requires_grad and torch.is_grad_enabled():
+        value = _multi_margin_function(torch).apply(y_pred, labels, p, margin, code)
+    else:
+        value = torch._C._nn.multi_margin_loss(y_pred, labels, p, margin, None, code)
+    return value if _finite(value) else None
+
+
+KERNELS["multi_margin_loss"] = (multi_margin, _MULTI_MARGIN)

@@ -405,3 +405,76 @@ def test_msle_and_mape_second_derivatives_match_the_generic_path(case, rng):
         results.append((g.detach(), hv))
     torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-12, atol=1e-14)
     torch.testing.assert_close(results[0][1], results[1][1], rtol=1e-10, atol=1e-12)
+
+
+# ---------------------------------------------------------------- multi-class margin loss
+
+
+@pytest.mark.parametrize("dtype,rtol", DTYPES)
+@pytest.mark.parametrize("kw", [*OPTIONS, {"p": 2}, {"p": 2, "margin": 0.3,
+                                                     "reduction": "sum"},
+                                {"margin": -0.5}, {"axis": 1}])
+@pytest.mark.parametrize("labels", [torch.int64, torch.int32])
+def test_multi_margin_matches_generic(dtype, rtol, kw, labels, rng):
+    s = torch.as_tensor(rng.normal(scale=2.0, size=(37, 5)), dtype=dtype)
+    y = torch.as_tensor(rng.integers(0, 5, size=37)).to(labels)
+    s[0, y[0]] = s[0, (y[0] + 1) % 5] + 1.0  # a margin of exactly 1: the kink
+    _assert_same(_both(lk.multi_margin_loss, y, s, **kw), rtol)
+    # and PyTorch's own criterion
+    value = lk.multi_margin_loss(y, s, **kw)
+    reference = torch.nn.functional.multi_margin_loss(
+        s, y.long(), p=kw.get("p", 1), margin=kw.get("margin", 1.0),
+        reduction=kw.get("reduction", "mean"))
+    torch.testing.assert_close(value, reference, rtol=rtol, atol=0)
+
+
+@pytest.mark.parametrize("p", [1, 2])
+def test_multi_margin_second_derivatives_match_the_generic_path(p, rng):
+    """PyTorch has no derivative of its ``multi_margin_loss_backward``: the kernel's node
+    recomputes the generic gradient by differentiable ops under ``create_graph``."""
+    z0 = torch.as_tensor(rng.normal(size=(11, 4)))
+    y = torch.as_tensor(rng.integers(0, 4, size=11))
+    v = torch.as_tensor(rng.normal(size=(11, 4)))
+    for reduction in ("mean", "sum"):
+        (g1, hv1), (g2, hv2) = gradients_and_hvps(lk.multi_margin_loss, y, z0, v, p=p,
+                                                  reduction=reduction)
+        torch.testing.assert_close(g1, g2, rtol=1e-12, atol=1e-15)
+        torch.testing.assert_close(hv1, hv2, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: lk.multi_margin_loss(torch.tensor([0, 3]), torch.zeros(2, 3)),
+    lambda: lk.multi_margin_loss(torch.tensor([0, -1]), torch.zeros(2, 3)),
+    lambda: lk.multi_margin_loss(torch.tensor([0, 1]), torch.tensor([[0.0, 1.0],
+                                                                     [math.nan, 0.0]])),
+    # -inf scores: PyTorch's loss is finite, the generic path refuses them
+    lambda: lk.multi_margin_loss(torch.tensor([0, 1]), torch.tensor([[0.0, -math.inf],
+                                                                     [1.0, 0.0]])),
+    lambda: lk.multi_margin_loss(torch.tensor([0, 1]), torch.tensor([[0.0, math.inf],
+                                                                     [1.0, 0.0]])),
+])
+def test_multi_margin_errors_are_the_generic_errors(call):
+    assert_same_error(call)
+
+
+@pytest.mark.parametrize("y,s", [
+    (torch.tensor([0, 1]), torch.tensor([[0.0, -math.inf], [1.0, 0.0]])),
+    (torch.tensor([0, 1]), torch.tensor([[math.inf, math.inf], [1.0, 0.0]])),
+    (torch.tensor([0, 1]), torch.tensor([[3e38, -3e38], [1.0, 0.0]])),
+])
+def test_multi_margin_without_checks_gives_the_generic_number(y, s):
+    with native_kernels(False):
+        generic = lk.multi_margin_loss(y, s, check_values=False)
+    torch.testing.assert_close(lk.multi_margin_loss(y, s, check_values=False), generic,
+                               equal_nan=True)
+
+
+@pytest.mark.parametrize("y,s,kw", [
+    (torch.tensor([0, 1]), torch.zeros(2, 3), {"class_weight": [1.0, 2.0, 3.0]}),
+    (torch.tensor([0, 1]), torch.zeros(2, 3), {"sample_weight": [1.0, 2.0]}),
+    (torch.tensor([0.0, 1.0]), torch.zeros(2, 3), {}),
+    (torch.tensor([[0, 1]]), torch.zeros(1, 2, 3), {}),
+    (torch.tensor([0, 1]), torch.zeros(3, 2), {"axis": 0}),
+])
+def test_multi_margin_other_calls_are_left_to_the_generic_path(y, s, kw):
+    assert not _taken(lk.multi_margin_loss, y, s, **kw)
