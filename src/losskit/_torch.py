@@ -365,6 +365,10 @@ def binary_cross_entropy_from_logits(hooks: LossHooks, y_true: Any, y_pred: Any,
     coefficient giving 0 even against an infinite log."""
     if not kwargs.get("from_logits", False) or not _plain(kwargs, hooks, _BINARY_CE):
         return None
+    if kwargs.get("reduction", "mean") == "mean" and kwargs.get("axis", -1) == -1:
+        value = _binary_common(hooks, y_true, y_pred, kwargs.get("check_values", True))
+        if value is not _UNDECIDED:
+            return value
     torch = _tensors(y_true, y_pred)
     if torch is None or y_true.shape != y_pred.shape or y_true.dtype != y_pred.dtype \
             or y_true.requires_grad or kwargs.get("axis", -1) not in (-1, y_pred.ndim - 1):
@@ -410,51 +414,76 @@ def _binary_soft(hooks: LossHooks, torch: Any, y_true: Array, y_pred: Array, che
     return _finish(_reduced(hooks, torch, elementwise, reduction), probe)
 
 
+#: :func:`_binary_common`'s answer for a call it leaves to the whole kernel
+_UNDECIDED = object()
+
+
+def _binary_common(hooks: LossHooks, y_true: Any, y_pred: Any, check: bool) -> Any:
+    """BCE from logits, mean over the last axis, for the calls of a training loop on the CPU
+    (issue 17: the kernel's per-call Python was ~9 µs of a 60 µs criterion call at 256 x 1,
+    PyTorch's ``BCEWithLogitsLoss`` 43 in all): :func:`binary_cross_entropy_from_logits`'s
+    tests made from attributes read once each (~1.1 µs), then its hard-label form, or its
+    soft one. The same value, node and errors; any call it does not decide (another device,
+    dtype or shape pair, labels needing a gradient, a large array, ``torch.func``
+    transforms, ``torch.compile``, NumPy) is :data:`_UNDECIDED`, for the whole kernel."""
+    torch = _torch()
+    if torch is None:
+        return _UNDECIDED
+    ops = _BINARY_OPS or _binary_ops(torch)  # (local names: ~1 µs of attribute reads a call)
+    tensor, float32, float64, compiling, transforms, equal, heaviside, add, soft_margin, \
+        constants = ops
+    if type(y_pred) is tensor and type(y_true) is tensor:
+        dtype = y_pred.dtype
+        if (dtype is float32 or dtype is float64) and y_true.dtype is dtype \
+                and y_pred.is_cpu and y_true.is_cpu and not y_true.requires_grad:
+            shape = y_pred.shape
+            # (a CPU tensor is not a meta tensor; with no functorch transform active no
+            # tensor is wrapped; on the CPU the result may be read, so the 0/1 probe is
+            # taken, with checks or without)
+            if shape == y_true.shape and 0 < shape.numel() < _BINARY_FUSED_MIN \
+                    and len(shape) and not compiling() and not transforms():
+                zero, minus_one = constants[dtype]
+                if equal(y_true, heaviside(y_true, zero)):  # _zero_one
+                    value = soft_margin(y_pred, add(minus_one, y_true, alpha=2), _MEAN)
+                    # NaN or inf: the generic path's error or limit (as the kernel)
+                    return value if math.isfinite(value.item()) else None
+                return _binary_soft(hooks, torch, y_true, y_pred, check, True, "mean")
+    return _UNDECIDED
+
+
+_BINARY_OPS: tuple[Any, ...] = ()
+
+
+def _binary_ops(torch: Any) -> tuple[Any, ...]:
+    """What :func:`_binary_common` calls, looked up once (this module imports no torch)."""
+    global _BINARY_OPS
+    _BINARY_OPS = (
+        torch.Tensor, torch.float32, torch.float64, torch.compiler.is_compiling,
+        torch._C._are_functorch_transforms_active, torch.equal, torch.heaviside, torch.add,
+        torch._C._nn.soft_margin_loss,
+        # per dtype: 0 (the probe's H(0)) and -1 (for the signs 2y - 1)
+        {dtype: (_constant(torch, 0.0, dtype), _constant(torch, -1.0, dtype))
+         for dtype in (torch.float32, torch.float64)})
+    return _BINARY_OPS
+
+
 def _bind_binary_cross_entropy(hooks: LossHooks, fixed: _Fixed
                                ) -> Callable[[Any, Any], Array | None] | None:
     """A criterion's BCE from logits (options fixed, mean reduction over the last axis):
-    :func:`binary_cross_entropy_from_logits` for the calls of a training loop on the CPU,
-    with its per-call Python cut to the tests that decide them (issue 17: the criterion's
-    Python was ~9 µs of a 60 µs call at 256 x 1, PyTorch's ``BCEWithLogitsLoss`` 43 in all).
-    The same value, node and errors: every test of the kernel is made, from attributes read
-    once each; any call it does not take (another device, dtype or shape pair, a large array
-    under autograd, soft labels) goes to the kernel itself. ``None`` (options the kernel
-    does not take as fixed here): the kernel for every call."""
+    :func:`_binary_common` without the option screening, else the kernel. ``None``
+    (options the kernel does not take as fixed here): the kernel for every call."""
     if not (fixed.get("from_logits", False) and _plain(fixed, hooks, _BINARY_CE)
             and fixed.get("axis", -1) == -1 and fixed.get("reduction", "mean") == "mean"):
         return None
-    torch = _torch()
-    tensor, float32, float64 = torch.Tensor, torch.float32, torch.float64
-    compiling = torch.compiler.is_compiling
-    transforms = torch._C._are_functorch_transforms_active
-    soft_margin, add, equal, heaviside = (torch._C._nn.soft_margin_loss, torch.add, torch.equal,
-                                          torch.heaviside)
-    isfinite = math.isfinite
-    # per dtype: 0 (the probe's H(0)) and -1 (for the signs 2y - 1)
-    constants = {dtype: (_constant(torch, 0.0, dtype), _constant(torch, -1.0, dtype))
-                 for dtype in (float32, float64)}
     check = fixed.get("check_values", True)
 
     def bound(y_true: Any, y_pred: Any) -> Array | None:
         if not _enabled:
             return None
-        if type(y_pred) is tensor and type(y_true) is tensor:
-            dtype = y_pred.dtype
-            if (dtype is float32 or dtype is float64) and y_true.dtype is dtype \
-                    and y_pred.is_cpu and y_true.is_cpu and not y_true.requires_grad:
-                shape = y_pred.shape
-                # (a CPU tensor is not a meta tensor; with no functorch transform active no
-                # tensor is wrapped; on the CPU the result may be read, so the 0/1 probe is
-                # taken, with checks or without)
-                if shape == y_true.shape and 0 < shape.numel() < _BINARY_FUSED_MIN \
-                        and len(shape) and not compiling() and not transforms():
-                    zero, minus_one = constants[dtype]
-                    if equal(y_true, heaviside(y_true, zero)):  # _zero_one, inlined
-                        value = soft_margin(y_pred, add(minus_one, y_true, alpha=2), _MEAN)
-                        # NaN or inf: the generic path's error or limit (as the kernel)
-                        return value if isfinite(value.item()) else None
-                    return _binary_soft(hooks, torch, y_true, y_pred, check, True, "mean")
-        return binary_cross_entropy_from_logits(hooks, y_true, y_pred, fixed)
+        value = _binary_common(hooks, y_true, y_pred, check)
+        if value is _UNDECIDED:
+            return binary_cross_entropy_from_logits(hooks, y_true, y_pred, fixed)
+        return value
 
     return bound
 
