@@ -365,6 +365,10 @@ def binary_cross_entropy_from_logits(hooks: LossHooks, y_true: Any, y_pred: Any,
     coefficient giving 0 even against an infinite log."""
     if not kwargs.get("from_logits", False) or not _plain(kwargs, hooks, _BINARY_CE):
         return None
+    if kwargs.get("reduction", "mean") == "mean" and kwargs.get("axis", -1) == -1:
+        value = _binary_common(hooks, y_true, y_pred, kwargs.get("check_values", True))
+        if value is not _UNDECIDED:
+            return value
     torch = _tensors(y_true, y_pred)
     if torch is None or y_true.shape != y_pred.shape or y_true.dtype != y_pred.dtype \
             or y_true.requires_grad or kwargs.get("axis", -1) not in (-1, y_pred.ndim - 1):
@@ -391,6 +395,14 @@ def binary_cross_entropy_from_logits(hooks: LossHooks, y_true: Any, y_pred: Any,
         # NaN (a NaN logit: the generic path's error) or inf (e^{-tz} overflowed, or an
         # infinite wrong logit, whose limit the generic path takes): redo generically
         return value if _finite(value) else None
+    return _binary_soft(hooks, torch, y_true, y_pred, check, probe, reduction)
+
+
+def _binary_soft(hooks: LossHooks, torch: Any, y_true: Array, y_pred: Array, check: bool,
+                 probe: bool, reduction: str) -> Array | None:
+    r"""BCE from logits for any labels in [0, 1] (checked with ``check``):
+    :math:`-[y \log\sigma(z) + (1-y) \log\sigma(-z)]`, a zero coefficient giving 0 even
+    against an infinite log."""
     if check and hooks.check_targets is not None:
         # the generic path's own target check: the same message, from the same function
         hooks.check_targets(hooks.func, _namespace(), y_true)
@@ -402,6 +414,86 @@ def binary_cross_entropy_from_logits(hooks: LossHooks, y_true: Any, y_pred: Any,
     return _finish(_reduced(hooks, torch, elementwise, reduction), probe)
 
 
+#: :func:`_binary_common`'s answer for a call it leaves to the whole kernel
+_UNDECIDED = object()
+
+
+def _binary_common(hooks: LossHooks, y_true: Any, y_pred: Any, check: bool) -> Any:
+    """BCE from logits, mean over the last axis, for the calls of a training loop on the CPU
+    (issue 17: the kernel's per-call Python was ~9 µs of a 60 µs criterion call at 256 x 1,
+    PyTorch's ``BCEWithLogitsLoss`` 43 in all): :func:`binary_cross_entropy_from_logits`'s
+    tests made from attributes read once each (~1.1 µs), then its hard-label form, or its
+    soft one. The same value, node and errors; any call it does not decide (another device,
+    dtype or shape pair, labels needing a gradient, a large array, ``torch.func``
+    transforms, ``torch.compile``, NumPy) is :data:`_UNDECIDED`, for the whole kernel."""
+    torch = _torch()
+    if torch is None:
+        return _UNDECIDED
+    ops = _BINARY_OPS or _binary_ops(torch)  # (local names: ~1 µs of attribute reads a call)
+    tensor, float32, float64, compiling, transforms, equal, heaviside, add, soft_margin, \
+        constants = ops
+    if type(y_pred) is tensor and type(y_true) is tensor:
+        dtype = y_pred.dtype
+        if (dtype is float32 or dtype is float64) and y_true.dtype is dtype \
+                and y_pred.is_cpu and y_true.is_cpu and not y_true.requires_grad:
+            shape = y_pred.shape
+            # (a CPU tensor is not a meta tensor; with no functorch transform active no
+            # tensor is wrapped; on the CPU the result may be read, so the 0/1 probe is
+            # taken, with checks or without)
+            if shape == y_true.shape and 0 < shape.numel() < _BINARY_FUSED_MIN \
+                    and len(shape) and not compiling() and not transforms():
+                zero, minus_one = constants[dtype]
+                if equal(y_true, heaviside(y_true, zero)):  # _zero_one
+                    value = soft_margin(y_pred, add(minus_one, y_true, alpha=2), _MEAN)
+                    # NaN or inf: the generic path's error or limit (as the kernel)
+                    return value if math.isfinite(value.item()) else None
+                return _binary_soft(hooks, torch, y_true, y_pred, check, True, "mean")
+    return _UNDECIDED
+
+
+_BINARY_OPS: tuple[Any, ...] = ()
+
+
+def _binary_ops(torch: Any) -> tuple[Any, ...]:
+    """What :func:`_binary_common` calls, looked up once (this module imports no torch)."""
+    global _BINARY_OPS
+    _BINARY_OPS = (
+        torch.Tensor, torch.float32, torch.float64, torch.compiler.is_compiling,
+        torch._C._are_functorch_transforms_active, torch.equal, torch.heaviside, torch.add,
+        torch._C._nn.soft_margin_loss,
+        # per dtype: 0 (the probe's H(0)) and -1 (for the signs 2y - 1)
+        {dtype: (_constant(torch, 0.0, dtype), _constant(torch, -1.0, dtype))
+         for dtype in (torch.float32, torch.float64)})
+    return _BINARY_OPS
+
+
+def _bind_binary_cross_entropy(hooks: LossHooks, fixed: _Fixed
+                               ) -> Callable[[Any, Any], Array | None] | None:
+    """A criterion's BCE from logits (options fixed, mean reduction over the last axis):
+    :func:`_binary_common` without the option screening, else the kernel. ``None``
+    (options the kernel does not take as fixed here): the kernel for every call."""
+    if not (fixed.get("from_logits", False) and _plain(fixed, hooks, _BINARY_CE)
+            and fixed.get("axis", -1) == -1 and fixed.get("reduction", "mean") == "mean"):
+        return None
+    check = fixed.get("check_values", True)
+
+    def bound(y_true: Any, y_pred: Any) -> Array | None:
+        if not _enabled:
+            return None
+        value = _binary_common(hooks, y_true, y_pred, check)
+        if value is _UNDECIDED:
+            return binary_cross_entropy_from_logits(hooks, y_true, y_pred, fixed)
+        return value
+
+    return bound
+
+
+#: kernels with a specialised form for fixed options (:func:`kernel_for`'s ``bind``):
+#: ``name -> (hooks, fixed options) -> bound kernel, or None``
+_BINDERS: dict[str, Callable[[LossHooks, _Fixed], Callable[[Any, Any], Array | None] | None]
+               ] = {"binary_cross_entropy": _bind_binary_cross_entropy}
+
+
 #: ``torch._C._nn``'s reduction codes (``torch.nn._reduction.get_enum``): the kernels call
 #: the bindings of ``torch.nn.functional``'s losses directly (the same ops and dispatch,
 #: ``__torch_function__`` included, without functional's argument handling: 0.6-1.5 µs a
@@ -411,11 +503,13 @@ _REDUCTION = {"none": _NONE, "mean": _MEAN, "sum": _SUM}
 
 
 def _zero_one(torch: Any, y: Array) -> bool:
-    r"""Whether every value of ``y`` is 0 or 1: :math:`\operatorname{sign}(y) = y^2` holds
-    for those alone (NaN, ±inf, -1 and fractions fail; :math:`y^2 = y` alone would take
-    +inf). Three kernels and a bool (3.3 µs at 256 labels; a count of the nonzero
-    :math:`y^2 - y` took 4.1)."""
-    return torch.equal(torch.sign(y), y * y)
+    r"""Whether every value of ``y`` is 0 or 1: the Heaviside step
+    :math:`H(y)` (1 for :math:`y > 0`, 0 at and below 0) equals :math:`y` for those alone
+    (NaN, ±inf, -1, 2, fractions and labels too small for :math:`2y - 1` to see fail;
+    :math:`y^2 = y` would take +inf). One kernel and a comparison read on the host
+    (at 256 labels 3.0 µs, and one dispatch fewer inside a training step, where each costs
+    more; ``sign(y) = y²`` took 3.4, a count of the nonzero :math:`y^2 - y` 4.1)."""
+    return torch.equal(y, torch.heaviside(y, _constant(torch, 0.0, y.dtype)))
 
 
 zero_one = _zero_one  # public for losskit.nn._backprop's hard-label check (one 0/1 probe)
@@ -670,6 +764,12 @@ def kernel_for(name: str, hooks: LossHooks) -> Callable[[Any, Any, dict[str, Any
         unit = fixed.get("unit", "nats")
         if unit != "nats" and to_unit is not None:
             return lambda y_true, y_pred: native(y_true, y_pred, fixed)
+
+        specialised = _BINDERS.get(name)
+        if specialised is not None:
+            fast = specialised(hooks, fixed)
+            if fast is not None:
+                return fast
 
         def bound(y_true: Any, y_pred: Any) -> Array | None:
             return kernel(hooks, y_true, y_pred, fixed) if _enabled else None
@@ -1629,10 +1729,46 @@ def tweedie_log_mean(hooks: LossHooks, y_true: Any, y_pred: Any, kwargs: dict[st
     smallest = y_true.min().item()
     if not smallest >= 0:
         return None  # a negative (or NaN) target: the generic path's error or number
-    kernel = _Tweedie(float(kwargs["power"]), zeros=smallest == 0)
-    value = _fused_value(hooks, torch, kernel, y_true, y_pred, kwargs.get("reduction", "mean"))
-    # a NaN or inf input, or a deviance that overflows: the generic path's error or number
-    return value if _finite(value) else None
+    power, reduction = float(kwargs["power"]), kwargs.get("reduction", "mean")
+    kernel = _Tweedie(power, zeros=smallest == 0)
+    value = _fused_value(hooks, torch, kernel, y_true, y_pred, reduction)
+    if _finite(value):
+        return value
+    # a NaN or inf input: the generic path's error or number
+    if not (bool(torch.isfinite(y_pred).all()) and bool(torch.isfinite(y_true).all())):
+        return None
+    # finite inputs: the careful form overflowed (an expm1 of a large a L, e.g. float32
+    # log-means from 89 on, or tiny targets far below the mean), or the deviance itself does
+    return _tweedie_mended(hooks, torch, y_true, y_pred, power, reduction)
+
+
+def _tweedie_mended(hooks: LossHooks, torch: Any, y: Array, z: Array, power: float,
+                    reduction: str) -> Array:
+    r"""The Tweedie deviance of log-means where :class:`_Tweedie`'s careful form overflowed,
+    by differentiable ops (a rare call: its cost does not matter). Each entry whose careful
+    form is finite keeps it; the others (and :math:`y = 0`) take the textbook form
+    :math:`2(y^a/(ab) - y e^{b\eta}/b + e^{a\eta}/a)`, whose powers of :math:`\mu` are
+    exponentials of their own (:math:`e^{a\eta}`, :math:`e^{b\eta + \log y}`, never
+    :math:`\mu^a` of an infinite :math:`\mu`): far from :math:`\mu = y` nothing cancels,
+    and its derivative :math:`2(e^{a\eta} - y e^{b\eta})` is finite wherever the value is.
+    Each branch is evaluated on inputs safe for it (the "double where"), so the branch a
+    ``where`` drops has a finite derivative and the gradient is never NaN (autograd through
+    the careful form gave NaN there: inf times the ``where``'s 0). A deviance that truly
+    overflows is ``inf``, with an infinite, not NaN, gradient."""
+    a, b = 2.0 - power, 1.0 - power
+    log_y = torch.log(y)  # -inf at y = 0: e^(b η + log y) = 0 there
+    y_a = torch.sqrt(y) if a == 0.5 else torch.pow(y, a)
+    with torch.no_grad():
+        big_l = z - log_y
+        careful = y_a * (torch.expm1(a * big_l) / a - torch.expm1(b * big_l) / b)
+        keep = torch.isfinite(careful) & (y > 0)
+    zero = torch.zeros((), dtype=z.dtype)
+    safe_l = torch.where(keep, z - torch.where(keep, log_y, zero), zero)
+    careful = y_a * (torch.expm1(a * safe_l) / a - torch.expm1(b * safe_l) / b)
+    far_z = torch.where(keep, zero, z)
+    far = y_a / (a * b) - torch.exp(b * far_z + log_y) / b + torch.exp(a * far_z) / a
+    elementwise = torch.where(keep, careful, far)
+    return _reduced(hooks, torch, elementwise, reduction) * 2.0
 
 
 # ------------------------------------------------------------- Poisson NLL with log y! (full)
@@ -1777,3 +1913,91 @@ KERNELS.update({
     "pinball_loss": (pinball, _PINBALL),
     "tweedie_deviance": (tweedie_log_mean, _TWEEDIE),
 })
+
+
+# ------------------------------------------------- multi-class margin loss (issue 19, round 4)
+
+_MULTI_MARGIN: dict[str, Callable[[Any], bool]] = {
+    "p": lambda v: type(v) is int and v in (1, 2),
+    "margin": lambda v: type(v) in (int, float) and math.isfinite(v),
+    "class_weight": _is_none,
+    "axis": lambda v: type(v) is int and v in (-1, 1),
+    "sample_weight": _is_none,
+}
+
+
+def _multi_margin_function(torch: Any) -> Any:
+    """The custom autograd node of :func:`multi_margin` (made on first use)."""
+    fused = _FUNCTIONS.get("multi_margin")
+    if fused is not None:
+        return fused
+
+    class _MultiMargin(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, z: Array, labels: Array, p: int, margin: float,
+                    code: int) -> Array:
+            ctx.save_for_backward(z, labels)
+            ctx.p, ctx.margin, ctx.code = p, margin, code
+            return torch._C._nn.multi_margin_loss(z, labels, p, margin, None, code)
+
+        @staticmethod
+        def backward(ctx: Any, g: Array) -> tuple[Array | None, ...]:
+            z, labels = ctx.saved_tensors
+            if not torch.is_grad_enabled():  # PyTorch's own backward kernel
+                d = torch.ops.aten.multi_margin_loss_backward(g, z, labels, ctx.p, ctx.margin,
+                                                              None, ctx.code)
+                return d, None, None, None, None
+            # create_graph (PyTorch has no derivative of its backward): the generic path's
+            # gradient by differentiable ops, a_y p h_j^(p-1)/C for each wrong class j inside
+            # the margin and minus their sum at the label
+            n, c = z.shape
+            wrong = labels[:, None] != torch.arange(c, device=z.device)
+            h = ctx.margin - z.gather(1, labels[:, None]) + z
+            inside = wrong & (h > 0)
+            d = inside.to(z.dtype) / c if ctx.p == 1 else torch.where(inside, h, 0.0) * (2.0 / c)
+            d = torch.where(wrong, d, -d.sum(-1, keepdim=True))
+            if ctx.p == 1:
+                d = d + z * 0.0  # piecewise constant: the second derivative is 0
+            scale = g / n if ctx.code == _MEAN else (g if ctx.code == _SUM else g[:, None])
+            return d * scale, None, None, None, None
+
+    _FUNCTIONS["multi_margin"] = _MultiMargin
+    return _MultiMargin
+
+
+def multi_margin(hooks: LossHooks, y_true: Any, y_pred: Any, kwargs: dict[str, Any]
+                 ) -> Array | None:
+    r"""PyTorch's ``multi_margin_loss`` (one fused op forward, one backward) for integer
+    labels over the classes of 2-D scores: the same per-sample sum
+    :math:`\sum_{j \ne y} \max(0, m - s_y + s_j)^p / C`, mean over the samples. The generic
+    path builds the margins, a mask and a ``where`` over every score and differentiates them
+    (2.0-2.4x PyTorch at 1e6 scores). The label check is one ``aminmax`` (the generic
+    path's own check gives the error); with checks, the scores' finiteness is one sum, read
+    with it (a score of -inf gives PyTorch a finite loss, and the generic path an error);
+    a non-finite result, and every call that may not read the host, goes to the generic path.
+    Second derivatives (PyTorch has none for its backward) are the generic gradient's, by
+    differentiable ops. Eager only (``_tensors``): compiled, the generic code is traced."""
+    if not _plain(kwargs, hooks, _MULTI_MARGIN):
+        return None
+    torch = _tensors(y_true, y_pred)
+    if torch is None or y_pred.ndim != 2 or y_true.ndim != 1 \
+            or y_true.shape[0] != y_pred.shape[0] \
+            or y_true.dtype not in (torch.int64, torch.int32):
+        return None
+    check, probe = _probes(y_pred, kwargs)
+    if not probe:
+        return None
+    low, high, *total = _read(*torch.aminmax(y_true), *([y_pred.sum()] if check else []))
+    if not (low >= 0 and high < y_pred.shape[1]) or (check and not math.isfinite(total[0])):
+        return None  # the generic path's error (or, unchecked, its number)
+    labels = y_true if y_true.dtype == torch.int64 else y_true.long()
+    p, margin = kwargs.get("p", 1), float(kwargs.get("margin", 1.0))
+    code = _REDUCTION[kwargs.get("reduction", "mean")]
+    if y_pred.requires_grad and torch.is_grad_enabled():
+        value = _multi_margin_function(torch).apply(y_pred, labels, p, margin, code)
+    else:
+        value = torch._C._nn.multi_margin_loss(y_pred, labels, p, margin, None, code)
+    return value if _finite(value) else None
+
+
+KERNELS["multi_margin_loss"] = (multi_margin, _MULTI_MARGIN)

@@ -5,6 +5,7 @@ graph node with few guards and no graph break."""
 from __future__ import annotations
 
 import copy
+import math
 import pickle
 import threading
 import warnings
@@ -198,3 +199,118 @@ def test_compiled_shape_errors_keep_losskits_message():
     with pytest.raises(Exception, match=r"mean_squared_error: y_true has shape \(4,\) but "
                                         r"y_pred has shape \(4, 1\)"):
         compiled(torch.randn(4, 1), torch.randn(4))
+
+
+# ------------------------------------------------ the BCE criterion's specialised bound kernel
+
+
+def _outcome(call, z):
+    """``("value", value, gradient, node)`` of ``call(z)`` (a fresh leaf), or ``("error",
+    type, message)``."""
+    z = z.detach().clone().requires_grad_(True)
+    try:
+        value = call(z)
+    except (ValueError, TypeError, RuntimeError) as error:
+        return ("error", type(error), str(error))
+    grad_fn = type(value.grad_fn).__name__
+    value.sum().backward()
+    return ("value", value.detach(), z.grad, grad_fn)
+
+
+def _same(a, b):
+    assert a[0] == b[0], (a, b)
+    if a[0] == "error":
+        assert a[1:] == b[1:]
+        return
+    assert a[3] == b[3]
+    torch.testing.assert_close(a[1], b[1], rtol=0, atol=0, equal_nan=True)
+    torch.testing.assert_close(a[2], b[2], rtol=0, atol=0, equal_nan=True)
+
+
+def _bce_cases():
+    rng = np.random.default_rng(3)
+    hard = rng.integers(0, 2, size=(256, 1)).astype(np.float32)
+    z = rng.normal(scale=6.0, size=(256, 1)).astype(np.float32)
+    t = torch.from_numpy
+    cases = {
+        "hard": (t(hard), t(z)),
+        "hard float64": (t(hard).double(), t(z).double()),
+        "soft": (t(rng.uniform(size=(256, 1)).astype(np.float32)), t(z)),
+        "1-D": (t(hard[:, 0]), t(z[:, 0])),
+        "3-D": (t(hard[:30]).reshape(5, 3, 2), t(z[:30]).reshape(5, 3, 2)),
+        "confident, overflowing": (torch.tensor([1.0, 0.0, 1.0, 0.0]),
+                                   torch.tensor([30.0, -30.0, -100.0, 100.0])),
+        "NaN logit": (t(hard[:4, 0]), torch.tensor([0.0, math.nan, 1.0, 2.0])),
+        "infinite logit": (torch.tensor([1.0, 0.0]), torch.tensor([math.inf, math.inf])),
+        "float64 labels": (t(hard).double(), t(z)),
+        "labels needing grad": (t(hard).requires_grad_(True), t(z)),
+        "shapes differ": (t(hard[:, 0]), t(z)),
+        "scalar": (torch.tensor(1.0), torch.tensor(0.5)),
+        "empty": (torch.zeros(0), torch.zeros(0)),
+        "large (fused node)": (t(rng.integers(0, 2, size=70_000).astype(np.float32)),
+                               t(rng.normal(size=70_000).astype(np.float32))),
+        "NumPy labels": (hard, t(z)),
+    }
+    for bad in (2.0, -1.0, math.inf, -math.inf, math.nan, 0.5, 1e-30):
+        y = t(hard[:8, 0]).clone()
+        y[3] = bad
+        cases[f"label {bad}"] = (y, t(z[:8, 0]))
+    return cases
+
+
+
+
+@pytest.mark.parametrize("case", list(_bce_cases()))
+@pytest.mark.parametrize("check_values", [True, False])
+def test_bce_criterion_bound_kernel_is_the_kernel(case, check_values):
+    """The BCE criterion's specialised bound kernel (the per-call tests cut for a training
+    loop's calls) gives the function's value, gradient, autograd node and error, bit for bit,
+    on every kind of call, those it takes and those it hands on."""
+    y, z = _bce_cases()[case]
+    criterion = lkt.BinaryCrossEntropyLoss(from_logits=True, check_values=check_values)
+    assert "_bind_binary_cross_entropy" in criterion._plan.native.__qualname__
+    ours = _outcome(lambda zz: criterion(zz, y), z)
+    theirs = _outcome(lambda zz: lk.binary_cross_entropy(y, zz, from_logits=True,
+                                                         check_values=check_values), z)
+    _same(ours, theirs)
+    if case == "hard":  # the exact form, one node, and the tiny loss PyTorch rounds to 0
+        assert ours[3] == "SoftMarginLossBackward0"
+
+
+def test_bce_criterion_bound_kernel_keeps_tiny_losses():
+    """The confident correct logit: 4e-8 (float32 z = ±17), where PyTorch's BCEWithLogits
+    gives 0 for the loss and for the gradient."""
+    criterion = lkt.BinaryCrossEntropyLoss(from_logits=True, reduction="mean")
+    z = torch.tensor([17.0, -17.0], requires_grad=True)
+    y = torch.tensor([1.0, 0.0])
+    value = criterion(z, y)
+    value.backward()
+    exact = math.log1p(math.exp(-17.0))
+    assert value.item() == pytest.approx(exact, rel=1e-6)
+    assert z.grad.tolist() == pytest.approx([-math.exp(-17.0) / 2 / (1 + math.exp(-17.0)),
+                                             math.exp(-17.0) / 2 / (1 + math.exp(-17.0))],
+                                            rel=1e-5)
+    # what PyTorch loses: the loss at y = 0 (its (1 - y) z - log σ(z) cancels) and the
+    # gradient at y = 1 (σ(z) - y)
+    zz = z.detach().requires_grad_(True)
+    theirs = torch.nn.BCEWithLogitsLoss(reduction="none")(zz, y)
+    assert theirs[1].item() == 0.0
+    theirs.sum().backward()
+    assert zz.grad[0].item() == 0.0
+
+
+def test_bce_criterion_bound_kernel_outside_its_calls():
+    """Switched off, inside ``torch.func`` transforms, and with options it does not fix
+    (another reduction): the kernel or the function, as before."""
+    y = torch.tensor([1.0, 0.0, 1.0])
+    z = torch.tensor([0.3, -2.0, 5.0])
+    criterion = lkt.BinaryCrossEntropyLoss(from_logits=True)
+    with _torch.native_kernels(False):
+        assert criterion._plan.native(y, z) is None
+    g = torch.func.grad(lambda zz: criterion(zz, y))(z)
+    expected = torch.func.grad(lambda zz: lk.binary_cross_entropy(y, zz, from_logits=True))(z)
+    torch.testing.assert_close(g, expected, rtol=0, atol=0)
+    summed = lkt.BinaryCrossEntropyLoss(from_logits=True, reduction="sum")
+    assert "_bind_binary_cross_entropy" not in summed._plan.native.__qualname__
+    torch.testing.assert_close(summed(z, y), lk.binary_cross_entropy(
+        y, z, from_logits=True, reduction="sum"), rtol=0, atol=0)

@@ -148,6 +148,46 @@ def test_tweedie_gradient_near_the_prediction_is_accurate():
     assert abs(z.grad.item() - exact) <= 4e-16 * exact
 
 
+def _tweedie_formula(y, z, power):
+    """The textbook deviance of log-means, 2 (y^a/(ab) - y μ^b/b + μ^a/a), in float64."""
+    a, b = 2.0 - power, 1.0 - power
+    return 2.0 * (y ** a / (a * b) - y * torch.exp(b * z) / b + torch.exp(a * z) / a)
+
+
+@pytest.mark.parametrize("power", [1.01, 1.1, 1.5, 1.9])
+@pytest.mark.parametrize("reduction", ["none", "sum"])
+def test_tweedie_past_the_float32_exponential_range(power, reduction):
+    """float32 log-means from 89 on, and tiny targets far below the mean: the careful form's
+    expm1(a L) overflows while the deviance does not (p = 1.1, η = 89: 6.8e34; p = 1.01,
+    η = 80, y = 1e-30: 2.5e34). The kernel stepped aside there, to the generic path, whose
+    autograd through the careful form gave a NaN gradient; now the value and the gradient
+    are float64 autograd's of the formula (to float32's conditioning: exp(aη) carries the
+    relative rounding of aη, ~100 x 2^-24), and where the deviance itself overflows float32,
+    inf with an infinite gradient, never NaN."""
+    eta = [80.0, 89.0, 95.0, 100.0, 0.5]
+    targets = [0.0, 1e-30, 1.0, 3.0, 100.0]
+    y = torch.tensor([t for t in targets for _ in eta])
+    z32 = torch.tensor(eta * len(targets), requires_grad=True)
+    value = lk.tweedie_deviance(y, z32, power=power, log_input=True, reduction=reduction)
+    value.sum().backward()
+    z64 = z32.detach().double().requires_grad_(True)
+    reference = _tweedie_formula(y.double(), z64, power)
+    if reduction == "sum":
+        reference = reference.sum()
+    reference.sum().backward()
+    big = float(torch.finfo(torch.float32).max)
+    expected = reference.detach()
+    overflow = expected.abs() > big
+    assert not torch.isnan(value).any() and not torch.isnan(z32.grad).any()
+    assert torch.isinf(value.detach()[overflow]).all()
+    torch.testing.assert_close(value.detach()[~overflow].double(), expected[~overflow],
+                               rtol=1e-5, atol=0)
+    grad_overflow = z64.grad.abs() > big
+    assert torch.isinf(z32.grad[grad_overflow]).all()
+    torch.testing.assert_close(z32.grad[~grad_overflow].double(), z64.grad[~grad_overflow],
+                               rtol=1e-5, atol=0)
+
+
 @pytest.mark.parametrize("case", ["laplace", "pinball", "tweedie", "tweedie_zeros"])
 def test_second_derivatives_match_the_generic_path(case, rng):
     z0 = torch.as_tensor(rng.normal(size=(11, 3)))
@@ -365,3 +405,76 @@ def test_msle_and_mape_second_derivatives_match_the_generic_path(case, rng):
         results.append((g.detach(), hv))
     torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-12, atol=1e-14)
     torch.testing.assert_close(results[0][1], results[1][1], rtol=1e-10, atol=1e-12)
+
+
+# ---------------------------------------------------------------- multi-class margin loss
+
+
+@pytest.mark.parametrize("dtype,rtol", DTYPES)
+@pytest.mark.parametrize("kw", [*OPTIONS, {"p": 2}, {"p": 2, "margin": 0.3,
+                                                     "reduction": "sum"},
+                                {"margin": -0.5}, {"axis": 1}])
+@pytest.mark.parametrize("labels", [torch.int64, torch.int32])
+def test_multi_margin_matches_generic(dtype, rtol, kw, labels, rng):
+    s = torch.as_tensor(rng.normal(scale=2.0, size=(37, 5)), dtype=dtype)
+    y = torch.as_tensor(rng.integers(0, 5, size=37)).to(labels)
+    s[0, y[0]] = s[0, (y[0] + 1) % 5] + 1.0  # a margin of exactly 1: the kink
+    _assert_same(_both(lk.multi_margin_loss, y, s, **kw), rtol)
+    # and PyTorch's own criterion
+    value = lk.multi_margin_loss(y, s, **kw)
+    reference = torch.nn.functional.multi_margin_loss(
+        s, y.long(), p=kw.get("p", 1), margin=kw.get("margin", 1.0),
+        reduction=kw.get("reduction", "mean"))
+    torch.testing.assert_close(value, reference, rtol=rtol, atol=0)
+
+
+@pytest.mark.parametrize("p", [1, 2])
+def test_multi_margin_second_derivatives_match_the_generic_path(p, rng):
+    """PyTorch has no derivative of its ``multi_margin_loss_backward``: the kernel's node
+    recomputes the generic gradient by differentiable ops under ``create_graph``."""
+    z0 = torch.as_tensor(rng.normal(size=(11, 4)))
+    y = torch.as_tensor(rng.integers(0, 4, size=11))
+    v = torch.as_tensor(rng.normal(size=(11, 4)))
+    for reduction in ("mean", "sum"):
+        (g1, hv1), (g2, hv2) = gradients_and_hvps(lk.multi_margin_loss, y, z0, v, p=p,
+                                                  reduction=reduction)
+        torch.testing.assert_close(g1, g2, rtol=1e-12, atol=1e-15)
+        torch.testing.assert_close(hv1, hv2, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: lk.multi_margin_loss(torch.tensor([0, 3]), torch.zeros(2, 3)),
+    lambda: lk.multi_margin_loss(torch.tensor([0, -1]), torch.zeros(2, 3)),
+    lambda: lk.multi_margin_loss(torch.tensor([0, 1]), torch.tensor([[0.0, 1.0],
+                                                                     [math.nan, 0.0]])),
+    # -inf scores: PyTorch's loss is finite, the generic path refuses them
+    lambda: lk.multi_margin_loss(torch.tensor([0, 1]), torch.tensor([[0.0, -math.inf],
+                                                                     [1.0, 0.0]])),
+    lambda: lk.multi_margin_loss(torch.tensor([0, 1]), torch.tensor([[0.0, math.inf],
+                                                                     [1.0, 0.0]])),
+])
+def test_multi_margin_errors_are_the_generic_errors(call):
+    assert_same_error(call)
+
+
+@pytest.mark.parametrize("y,s", [
+    (torch.tensor([0, 1]), torch.tensor([[0.0, -math.inf], [1.0, 0.0]])),
+    (torch.tensor([0, 1]), torch.tensor([[math.inf, math.inf], [1.0, 0.0]])),
+    (torch.tensor([0, 1]), torch.tensor([[3e38, -3e38], [1.0, 0.0]])),
+])
+def test_multi_margin_without_checks_gives_the_generic_number(y, s):
+    with native_kernels(False):
+        generic = lk.multi_margin_loss(y, s, check_values=False)
+    torch.testing.assert_close(lk.multi_margin_loss(y, s, check_values=False), generic,
+                               equal_nan=True)
+
+
+@pytest.mark.parametrize("y,s,kw", [
+    (torch.tensor([0, 1]), torch.zeros(2, 3), {"class_weight": [1.0, 2.0, 3.0]}),
+    (torch.tensor([0, 1]), torch.zeros(2, 3), {"sample_weight": [1.0, 2.0]}),
+    (torch.tensor([0.0, 1.0]), torch.zeros(2, 3), {}),
+    (torch.tensor([[0, 1]]), torch.zeros(1, 2, 3), {}),
+    (torch.tensor([0, 1]), torch.zeros(3, 2), {"axis": 0}),
+])
+def test_multi_margin_other_calls_are_left_to_the_generic_path(y, s, kw):
+    assert not _taken(lk.multi_margin_loss, y, s, **kw)

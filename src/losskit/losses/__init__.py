@@ -133,6 +133,7 @@ _attach_native(pinball_loss, "pinball_loss")
 _attach_native(tweedie_deviance, "tweedie_deviance")
 _attach_native(mean_squared_log_error, "mean_squared_log_error")
 _attach_native(mean_absolute_percentage_error, "mean_absolute_percentage_error")
+_attach_native(multi_margin_loss, "multi_margin_loss")
 
 __all__ = [
     "binary_cross_entropy",
