@@ -40,6 +40,7 @@ from losskit._array import (
     first_index,
     index_text,  # defined beside first_index; the checks here and in the losses use it
     is_traced,
+    machine_epsilon,
     row_dot,
     to_bool,
     to_float,
@@ -436,7 +437,7 @@ def _shown(xp: Namespace, x: Array, value: Array) -> str:
 def check_rows_sum_to_one(func: str, xp: Namespace, name: str, p: Array, dtype: Any,
                           fix: str) -> None:
     """Probability rows (last axis) must sum to 1 within ``sqrt(eps)`` of ``dtype``."""
-    tol = math.sqrt(xp.finfo(dtype).eps)
+    tol = math.sqrt(machine_epsilon(xp, dtype))
     # fast path: the smallest and largest row sums, compared on the host (PyTorch on the CPU:
     # a sum and one ``aminmax``, two reads; NumPy: BLAS sums, ``min`` and ``max``), where the
     # elementwise ``|s - 1| > tol`` and ``any`` took four more kernels (measured at 64 x 3:

@@ -24,6 +24,7 @@ from losskit._array import (
     first_index,
     host_array,
     is_traced,
+    machine_epsilon,
     numpy_errors_silenced,
     to_bool,
 )
@@ -151,7 +152,7 @@ def default_eps(inputs: Inputs, eps: float | None,
         return eps
     if policy.clip_eps is not None:
         return policy.clip_eps
-    return float(inputs.xp.finfo(inputs.out_dtype).eps)
+    return machine_epsilon(inputs.xp, inputs.out_dtype)
 
 
 def count_normaliser(xp: Namespace, per_sample: Array, weight: Array | None,
