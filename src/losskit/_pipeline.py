@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from losskit._array import (
     Array,
     Namespace,
@@ -86,7 +88,15 @@ def in_compute_dtype(xp: Namespace, y_pred: Array, y_true: Array | None = None
     only if given), and the dtype results are returned in."""
     cdtype, out = compute_dtype(xp, y_pred.dtype)
     if y_pred.dtype != cdtype:
-        y_pred = xp.astype(y_pred, cdtype)
+        y_pred = _cast(xp, y_pred, cdtype)
     if y_true is not None and y_true.dtype != cdtype:
-        y_true = xp.astype(y_true, cdtype)
+        y_true = _cast(xp, y_true, cdtype)
     return y_pred, y_true, out
+
+
+def _cast(xp: Namespace, x: Array, dtype: Any) -> Array:
+    """``xp.astype(x, dtype)``; a NumPy array by its own method (the namespace's wrapper is
+    the same copy and ~0.5 µs more a call)."""
+    if type(x) is np.ndarray:
+        return x.astype(dtype)
+    return xp.astype(x, dtype)
