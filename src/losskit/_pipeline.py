@@ -38,15 +38,20 @@ def take_arrays(func: str, y_pred: Any, y_true: Any, *others: Any,
     """``(xp, y_pred, y_true, others)`` in ``y_pred``'s library and device, ``y_pred`` not
     empty, both of a real dtype. ``names`` names ``y_pred``, ``y_true`` and ``others`` in
     error messages (default ``y_pred``, ``y_true``, ``sample_weight``)."""
-    names = (*names, *("y_pred", "y_true")[len(names):])
+    if len(names) < 2:
+        names = (*names, *_NAMES[len(names):])
     xp, y_pred, (y_true, *rest) = namespace_and_arrays(func, y_pred, y_true, *others,
                                                        names=names)
     check_nonempty(func, names[0], y_pred)
-    for name, x in ((names[0], y_pred), (names[1], y_true)):
-        if not is_real_dtype(xp, x.dtype):
-            fail(func, name, f"has dtype {x.dtype}",
-                 "Pass real-valued arrays (floating, integer or boolean)", TypeError)
+    if not (is_real_dtype(xp, y_pred.dtype) and is_real_dtype(xp, y_true.dtype)):
+        for name, x in ((names[0], y_pred), (names[1], y_true)):
+            if not is_real_dtype(xp, x.dtype):
+                fail(func, name, f"has dtype {x.dtype}",
+                     "Pass real-valued arrays (floating, integer or boolean)", TypeError)
     return xp, y_pred, y_true, rest
+
+
+_NAMES = ("y_pred", "y_true")
 
 
 def class_axis_last(func: str, xp: Namespace, y_pred: Array, y_true: Array, axis: int, *,
