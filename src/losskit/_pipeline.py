@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from losskit._array import (
     Array,
     Namespace,
@@ -36,15 +38,20 @@ def take_arrays(func: str, y_pred: Any, y_true: Any, *others: Any,
     """``(xp, y_pred, y_true, others)`` in ``y_pred``'s library and device, ``y_pred`` not
     empty, both of a real dtype. ``names`` names ``y_pred``, ``y_true`` and ``others`` in
     error messages (default ``y_pred``, ``y_true``, ``sample_weight``)."""
-    names = (*names, *("y_pred", "y_true")[len(names):])
+    if len(names) < 2:
+        names = (*names, *_NAMES[len(names):])
     xp, y_pred, (y_true, *rest) = namespace_and_arrays(func, y_pred, y_true, *others,
                                                        names=names)
     check_nonempty(func, names[0], y_pred)
-    for name, x in ((names[0], y_pred), (names[1], y_true)):
-        if not is_real_dtype(xp, x.dtype):
-            fail(func, name, f"has dtype {x.dtype}",
-                 "Pass real-valued arrays (floating, integer or boolean)", TypeError)
+    if not (is_real_dtype(xp, y_pred.dtype) and is_real_dtype(xp, y_true.dtype)):
+        for name, x in ((names[0], y_pred), (names[1], y_true)):
+            if not is_real_dtype(xp, x.dtype):
+                fail(func, name, f"has dtype {x.dtype}",
+                     "Pass real-valued arrays (floating, integer or boolean)", TypeError)
     return xp, y_pred, y_true, rest
+
+
+_NAMES = ("y_pred", "y_true")
 
 
 def class_axis_last(func: str, xp: Namespace, y_pred: Array, y_true: Array, axis: int, *,
@@ -86,7 +93,15 @@ def in_compute_dtype(xp: Namespace, y_pred: Array, y_true: Array | None = None
     only if given), and the dtype results are returned in."""
     cdtype, out = compute_dtype(xp, y_pred.dtype)
     if y_pred.dtype != cdtype:
-        y_pred = xp.astype(y_pred, cdtype)
+        y_pred = _cast(xp, y_pred, cdtype)
     if y_true is not None and y_true.dtype != cdtype:
-        y_true = xp.astype(y_true, cdtype)
+        y_true = _cast(xp, y_true, cdtype)
     return y_pred, y_true, out
+
+
+def _cast(xp: Namespace, x: Array, dtype: Any) -> Array:
+    """``xp.astype(x, dtype)``; a NumPy array by its own method (the namespace's wrapper is
+    the same copy and ~0.5 µs more a call)."""
+    if type(x) is np.ndarray:
+        return x.astype(dtype)
+    return xp.astype(x, dtype)

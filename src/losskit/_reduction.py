@@ -20,10 +20,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import array_api_compat as aac
 import numpy as np
 
-from losskit._array import Array, Namespace, as_array, device
+from losskit._array import Array, Namespace, as_array, device, is_tensor
 
 __all__ = ["LOG2_E", "REDUCTIONS", "apply_scale", "batch_sums", "mean_over_outputs",
            "normalised_weights", "reduce", "reduced", "reduction_scale", "to_unit",
@@ -55,7 +54,7 @@ def mean_over_outputs(xp: Namespace, values: Array) -> tuple[Array, int]:
 def _is_torch_float(values: Array) -> bool:
     """A floating PyTorch tensor, whose own ``mean`` and ``sum`` are the namespace's (which
     wraps them with ~2 µs of argument handling per call, measured on a 256 x 1 batch)."""
-    return aac.is_torch_array(values) and values.is_floating_point()
+    return is_tensor(values) and values.is_floating_point()
 
 
 def weight_scale(xp: Namespace, weight: Array) -> Array:

@@ -24,6 +24,7 @@ from losskit._array import (
     first_index,
     host_array,
     is_traced,
+    machine_epsilon,
     numpy_errors_silenced,
     to_bool,
 )
@@ -151,7 +152,7 @@ def default_eps(inputs: Inputs, eps: float | None,
         return eps
     if policy.clip_eps is not None:
         return policy.clip_eps
-    return float(inputs.xp.finfo(inputs.out_dtype).eps)
+    return machine_epsilon(inputs.xp, inputs.out_dtype)
 
 
 def count_normaliser(xp: Namespace, per_sample: Array, weight: Array | None,
@@ -213,9 +214,19 @@ def _sum_is_not_nan(loss: Array) -> bool:
     entry, or +inf and -inf together) goes on to the exact test. (NumPy: inside
     ``numpy_errors_silenced``, as every caller is.)"""
     if isinstance(loss, np.ndarray):
-        return not math.isnan(loss.sum())
+        return not math.isnan(np.add.reduce(loss, axis=None))
     if type(loss).__module__ == "torch" and _torch.host_reads_are_free(loss):
         return not math.isnan(loss.detach().sum().item())
+    return False
+
+
+def _reads_not_nan(value: Array) -> bool:
+    """Whether a reduced value (0-d) reads as not NaN on the host, where reading it is free (a
+    NumPy array, a CPU tensor); ``False`` where it cannot be read for free."""
+    if isinstance(value, np.ndarray):
+        return not math.isnan(value)
+    if type(value).__module__ == "torch" and _torch.host_reads_are_free(value):
+        return not math.isnan(value.item())
     return False
 
 
@@ -247,12 +258,16 @@ def value_and_parts(public: Callable, y_true: Any, y_pred: Any, kwargs: dict[str
         inputs = parts.inputs
         xp = inputs.xp
         checked = kwargs.get("check_values", not is_traced(parts.loss))  # traced-code rule
-        if checked:
-            check_not_nan(func, parts)
-            if reduction == "mean":
-                check_mean_defined(spec.name, parts)
         value = reduced(xp, parts.loss, reduction, weight=parts.weight,
                         mean_weight=parts.mean_weight, unit=unit, dtype=inputs.out_dtype)
+        if checked:
+            # a sum or mean that is not NaN has no NaN term of nonzero weight: the value
+            # settles the NaN check without a pass of its own (one reduction and a read less
+            # a call); else the exact check, which names the sample
+            if reduction == "none" or not _reads_not_nan(value):
+                check_not_nan(func, parts)
+            if reduction == "mean":
+                check_mean_defined(spec.name, parts)
         if not with_gradient:
             return value, None
         scale = to_unit(reduction_scale(xp, tuple(parts.loss.shape), reduction,
@@ -270,15 +285,16 @@ def value_and_parts(public: Callable, y_true: Any, y_pred: Any, kwargs: dict[str
 def check_gradient_defined(func: str, xp: Any, value: Array, grad: Array) -> None:
     """A gradient holding a NaN is refused (options or inputs so extreme that the
     derivative's terms overflow, e.g. ``inf - inf``), never returned as a number."""
-    if to_bool(func, xp.any(xp.isnan(grad))):
-        index = first_index(xp, xp.isnan(grad))
-        shown = index_text(index)
-        fail(func, "y_pred", f"gives an undefined (NaN) gradient at index {shown} (the loss "
-             f"is {float(value) if value.ndim == 0 else 'per sample'}): a term of the "
-             "derivative overflows",
-             "Bring the inputs and options into a moderate range (e.g. a smaller gamma, a "
-             "larger temperature, embeddings scaled down), or pass check_values=False to get "
-             "the raw result")
+    # (a sum that is not NaN settles it in one reduction: see _sum_is_not_nan)
+    if _sum_is_not_nan(grad) or not to_bool(func, xp.any(xp.isnan(grad))):
+        return
+    index = first_index(xp, xp.isnan(grad))
+    fail(func, "y_pred", f"gives an undefined (NaN) gradient at index {index_text(index)} "
+         f"(the loss is {float(value) if value.ndim == 0 else 'per sample'}): a term of the "
+         "derivative overflows",
+         "Bring the inputs and options into a moderate range (e.g. a smaller gamma, a "
+         "larger temperature, embeddings scaled down), or pass check_values=False to get "
+         "the raw result")
 
 
 _SCALARS = (str, bool, int, float, type(None))
