@@ -599,16 +599,18 @@ def triplet_margin_loss(
 #: the pullback of one distance: ``() -> (∂d/∂u, ∂d/∂v)``, ``None`` where the derivative is
 #: unknown (a user's callable); called only for a gradient
 Pullback = Callable[[], tuple[Array, Array]] | None
-#: a distance on a stack of triplets ``x`` (..., 3, D): ``(xp, x) -> pair``, where
+#: a distance on a stack of triplets ``x`` (..., 3, D): ``(xp, x, pairs) -> pair``, where
 #: ``pair(i, j) -> (d, pullback)`` is the distance of the vectors ``x[..., i, :]`` and
-#: ``x[..., j, :]`` (a distance may prepare each vector once, e.g. normalise it)
-Distance = Callable[[Any, Array], Callable[[int, int], tuple[Array, Pullback]]]
+#: ``x[..., j, :]`` for ``(i, j)`` in ``pairs`` (a distance may compute them together)
+Distance = Callable[[Any, Array, list[tuple[int, int]]],
+                    Callable[[int, int], tuple[Array, Pullback]]]
 
 
 def _minkowski(p: float, eps: float) -> Distance:
     """PyTorch's ``PairwiseDistance(p, eps)`` as a :data:`Distance`."""
 
-    def prepare(xp: Any, x: Array) -> Callable[[int, int], tuple[Array, Pullback]]:
+    def prepare(xp: Any, x: Array, pairs: list[tuple[int, int]]
+                ) -> Callable[[int, int], tuple[Array, Pullback]]:
         def pair(i: int, j: int) -> tuple[Array, Pullback]:
             d, g = _distance(xp, x[..., i, :], x[..., j, :], p, eps)
 
@@ -636,7 +638,7 @@ def _triplet_parts(func: str, y_true: Any, y_pred: Any, sample_weight: Any,
                         what="(anchor, positive, negative)", vectors=True,
                         check_values=check_values)
     xp = inputs.xp
-    pair = distance(xp, inputs.y_pred)
+    pair = distance(xp, inputs.y_pred, [(0, 1), (0, 2), (1, 2)] if swap else [(0, 1), (0, 2)])
     d_ap, ap = pair(0, 1)
     d_an, an = pair(0, 2)
     swapped = pn = None
@@ -673,24 +675,28 @@ def _triplet_parts(func: str, y_true: Any, y_pred: Any, sample_weight: Any,
 _TORCH_COSINE_FLOOR = 1e-8
 
 
-def _cosine_distance(xp: Any, x: Array) -> Callable[[int, int], tuple[Array, Pullback]]:
-    """PyTorch's ``1 − cosine_similarity(u, v)``: each vector over ``max(|x|, 1e-8)``, every
-    vector of the triplets normalised once (PyTorch's two calls normalise the anchor twice)."""
-    unit, norm, free = normalised(xp, x, _TORCH_COSINE_FLOOR)
+def _cosine_distance(xp: Any, x: Array, pairs: list[tuple[int, int]]
+                     ) -> Callable[[int, int], tuple[Array, Pullback]]:
+    """PyTorch's ``1 − cosine_similarity(u, v)``: each vector over ``max(|x|, 1e-8)``; the
+    three cosines of a triplet from one pass (:func:`cosines`)."""
+    vectors = [x[..., i, :] for i in range(3)]
+    cos = dict(zip(pairs, cosines(xp, vectors, pairs, _TORCH_COSINE_FLOOR), strict=True))
 
     def pair(i: int, j: int) -> tuple[Array, Pullback]:
-        ui, uj = unit[..., i, :], unit[..., j, :]
 
         def pullback() -> tuple[Array, Array]:
-            return (unit_pullback(xp, -uj, ui, norm[..., i], free[..., i]),
-                    unit_pullback(xp, -ui, uj, norm[..., j], free[..., j]))
+            ui, norm_i, free_i = normalised(xp, vectors[i], _TORCH_COSINE_FLOOR)
+            uj, norm_j, free_j = normalised(xp, vectors[j], _TORCH_COSINE_FLOOR)
+            return (unit_pullback(xp, -uj, ui, norm_i, free_i),
+                    unit_pullback(xp, -ui, uj, norm_j, free_j))
 
-        return 1.0 - _dot(xp, ui, uj), pullback
+        return 1.0 - cos[(i, j)], pullback
 
     return pair
 
 
-def _squared_euclidean(xp: Any, x: Array) -> Callable[[int, int], tuple[Array, Pullback]]:
+def _squared_euclidean(xp: Any, x: Array, pairs: list[tuple[int, int]]
+                       ) -> Callable[[int, int], tuple[Array, Pullback]]:
     def pair(i: int, j: int) -> tuple[Array, Pullback]:
         diff = x[..., i, :] - x[..., j, :]
         return _dot(xp, diff, diff), lambda: (2.0 * diff, -2.0 * diff)
@@ -724,7 +730,8 @@ class _DistanceFunction(Constraint):
 def _user_distance(func: str, fn: Callable[[Array, Array], Array]) -> Distance:
     """A user's distance callable, its result checked for shape; no known derivative."""
 
-    def prepare(xp: Any, x: Array) -> Callable[[int, int], tuple[Array, Pullback]]:
+    def prepare(xp: Any, x: Array, pairs: list[tuple[int, int]]
+                ) -> Callable[[int, int], tuple[Array, Pullback]]:
         def pair(i: int, j: int) -> tuple[Array, Pullback]:
             u = x[..., i, :]
             d = fn(u, x[..., j, :])
@@ -941,6 +948,93 @@ def _dot(xp: Any, a: Array, b: Array) -> Array:
     return xp.sum(a * b, axis=-1)
 
 
+def cosines(xp: Any, vectors: list[Array], pairs: list[tuple[int, int]], floor: float
+            ) -> list[Array]:
+    """``v_i · v_j / (max(|v_i|, floor) max(|v_j|, floor))`` along the last axis for each
+    ``(i, j)`` in ``pairs``: the dot products of the vectors normalised with the floor.
+
+    Where no dot product can overflow (twice the largest ``|v|²`` is finite: one cheap
+    check), the dot products are divided by the norms per row, and no vector is divided
+    entry by entry (measured at 1e6 float32 elements, one thread: JAX ``jit`` of the
+    cosine triplet loss's value and gradient 22 -> 9 ms, optax-style formula 9 ms; torch
+    ``cosine_similarity_loss`` value 1.2x -> 1.0x ``F.cosine_similarity``). Else every vector
+    is normalised first with its norm from :func:`_careful_norm`. The check is a
+    ``lax.cond`` under JAX (one branch runs), and in traced torch code (``torch.compile``,
+    ``torch.func``) or on a device whose host reads synchronise the careful form runs.
+    """
+
+    limit = float(xp.finfo(vectors[0].dtype).max) / 2
+
+    def plain(norm: list[Array], vectors: list[Array]) -> list[Array]:
+        norm = [_floored(xp, n, floor) for n in norm]
+        return [_dot(xp, vectors[i], vectors[j]) / (norm[i] * norm[j]) for i, j in pairs]
+
+    def careful(vectors: list[Array]) -> list[Array]:
+        units = [v / _floored(xp, _careful_norm(xp, v), floor)[..., None] for v in vectors]
+        return [_dot(xp, units[i], units[j]) for i, j in pairs]
+
+    if not all(math.prod(v.shape) for v in vectors):  # no entries
+        return careful(vectors)
+    if aac.is_torch_array(vectors[0]):
+        if not _torch.host_reads_are_free(vectors[0]):
+            return careful(vectors)
+        # PyTorch's norm: one kernel each, and the derivative 0 at a zero vector
+        norm = [v.norm(dim=-1) for v in vectors]
+        largest = max(float(n.detach().max()) for n in norm)  # inf where a square overflows
+        return plain(norm, vectors) if largest * largest <= limit else careful(vectors)
+    squared = [_dot(xp, v, v) for v in vectors]
+    largest = squared[0]
+    for q in squared[1:]:
+        largest = xp.maximum(largest, q)
+    largest = xp.max(largest)
+    if aac.is_jax_namespace(xp):
+        import jax
+
+        # the branch gives per-row numbers only: each vector's scale (1, or 1 over its
+        # largest entry: a constant to autograd) and its scaled norm; the dot products of
+        # the scaled vectors follow outside (a branch that formed the cosines had its
+        # full-size intermediates as residuals of both branches under value_and_grad: the
+        # triplet loss 30 ms, against 12 here and 9 for the optax-style formula)
+        def plain_rows(squared: list[Array]) -> list[tuple[Array, Array]]:
+            return [(xp.ones_like(q), _sqrt_of_squares(xp, q)) for q in squared]
+
+        def careful_rows(squared: list[Array]) -> list[tuple[Array, Array]]:
+            out = []
+            for v in vectors:
+                largest = jax.lax.stop_gradient(xp.max(xp.abs(v), axis=-1))
+                scale = 1.0 / xp.where(largest > 0.0, largest, 1.0)
+                scaled = v * scale[..., None]
+                out.append((scale, _sqrt_of_squares(xp, _dot(xp, scaled, scaled))))
+            return out
+
+        rows = jax.lax.cond(largest <= limit, plain_rows, careful_rows, squared)
+        # cos = (s_i v_i · s_j v_j) / (max(|v_i|, f) s_i · max(|v_j|, f) s_j): with the floor
+        # on the scaled norm at f s
+        factor = [1.0 / xp.maximum(n, floor * scale) for scale, n in rows]
+        return [_dot(xp, vectors[i] * rows[i][0][..., None], vectors[j] * rows[j][0][..., None])
+                * (factor[i] * factor[j]) for i, j in pairs]
+    if float(largest) <= limit:
+        return plain([_sqrt_of_squares(xp, q) for q in squared], vectors)
+    return careful(vectors)
+
+
+def _sqrt_of_squares(xp: Any, squared: Array) -> Array:
+    """``sqrt`` of a sum of squares, with the derivative 0 (not NaN) at 0."""
+    if isinstance(squared, np.ndarray):
+        return np.sqrt(squared)
+    positive = squared > 0.0
+    return xp.where(positive, xp.sqrt(xp.where(positive, squared, 1.0)), 0.0)
+
+
+def _floored(xp: Any, norm: Array, floor: float) -> Array:
+    """``max(norm, floor)`` (NaN stays NaN on NumPy and torch; ``where`` elsewhere)."""
+    if isinstance(norm, np.ndarray):
+        return np.maximum(norm, floor)
+    if aac.is_torch_array(norm):
+        return norm.clamp_min(floor)
+    return xp.where(norm > floor, norm, floor)
+
+
 def unit_pullback(xp: Any, g: Array, u: Array, norm: Array, free: Array) -> Array:
     """The gradient with respect to ``x`` of a function of ``u = x / max(|x|, floor)``
     (:func:`normalised`) given its gradient ``g`` with respect to ``u``:
@@ -1008,12 +1102,12 @@ def cosine_similarity_loss(
     if check_values:
         check_finite(func, xp, "y_true", inputs.y_true)
         check_finite(func, xp, "y_pred", inputs.y_pred)
-    t, _, _ = normalised(xp, inputs.y_true)
-    u, norm, free = normalised(xp, inputs.y_pred)
-    cos = _dot(xp, t, u)
+    cos = cosines(xp, [inputs.y_true, inputs.y_pred], [(0, 1)], _KERAS_NORM_FLOOR)[0]
     loss = -cos if convention == "keras" else 1.0 - cos
 
     def gradient() -> Array:
+        t, _, _ = normalised(xp, inputs.y_true)
+        u, norm, free = normalised(xp, inputs.y_pred)
         return unit_pullback(xp, -t, u, norm, free)
 
     return weighted_parts(func, inputs, loss, gradient, inputs.sample_weight,
