@@ -59,10 +59,6 @@ def hinge(xp: Any, x: Array) -> Array:
     is the one losskit's analytic gradients take (``maximum`` splits it in halves there)."""
     if aac.is_torch_array(x):
         return x.relu()
-    if aac.is_jax_namespace(xp):
-        import jax
-
-        return jax.nn.relu(x)
     return xp.maximum(x, 0.0)
 
 

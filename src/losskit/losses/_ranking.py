@@ -406,6 +406,12 @@ def pairwise_hinge_loss(
 
     def term(xp: Any, d: Array) -> tuple[Array, Callable[[], Array]]:
         gap = margin - d
+        if aac.is_jax_namespace(xp):
+            import jax
+
+            # jax.nn.relu's derivative (a where) rather than maximum's (measured at 1e6
+            # float32, lists of 3: jit(value_and_grad) 53 -> 24 ms; the reference 18)
+            return jax.nn.relu(gap), lambda: -_indicator(xp, gap > 0.0, d)
         return hinge(xp, gap), lambda: -_indicator(xp, gap > 0.0, d)
 
     return _pairwise("pairwise_hinge_loss", y_true, y_pred, where, sample_weight, term=term,
