@@ -873,9 +873,10 @@ def norms(xp: Any, x: Array) -> Array:
 
     The plain norm ``sqrt(x · x)`` where no square overflows, which a cheap check settles (one
     reduction over the norms); the careful form — ``x`` divided by its largest entry first —
-    only where one does. Measured at 1e6 float32 elements (D = 2, one thread): torch value +
-    gradient of ``cosine_similarity_loss`` 64 -> 33 ms (PyTorch's ``cosine_similarity``: 33),
-    NumPy 11 -> 2 ms. An entry whose square underflows changes the plain norm by less than
+    only where one does. Measured at 1e6 float32 elements (D = 2, one thread, CPU time):
+    torch value + gradient of ``cosine_similarity_loss`` through it 1.9x -> 1.1x PyTorch's
+    ``cosine_similarity`` (before :func:`cosines`), NumPy 11 -> 2 ms. An entry whose square
+    underflows changes the plain norm by less than
     the floors on the norm (at least 1e-8) can see. Under JAX the check is a ``lax.cond``
     (one branch runs); in traced torch code (``torch.compile``, ``torch.func``) and on
     devices whose host reads synchronise, the careful form always.
@@ -955,9 +956,10 @@ def cosines(xp: Any, vectors: list[Array], pairs: list[tuple[int, int]], floor: 
 
     Where no dot product can overflow (twice the largest ``|v|²`` is finite: one cheap
     check), the dot products are divided by the norms per row, and no vector is divided
-    entry by entry (measured at 1e6 float32 elements, one thread: JAX ``jit`` of the
-    cosine triplet loss's value and gradient 22 -> 9 ms, optax-style formula 9 ms; torch
-    ``cosine_similarity_loss`` value 1.2x -> 1.0x ``F.cosine_similarity``). Else every vector
+    entry by entry (measured at 1e6 float32 elements, one thread, CPU time: JAX ``jit`` of
+    the cosine triplet loss's value and gradient 22 -> 12 ms, the plain formula 9 ms; torch
+    ``cosine_similarity_loss`` value 1.85x -> 0.96x ``1 - F.cosine_similarity``, value and
+    gradient 1.90x -> 0.79x; see benchmarks/README.md, fourth round). Else every vector
     is normalised first with its norm from :func:`_careful_norm`. The check is a
     ``lax.cond`` under JAX (one branch runs), and in traced torch code (``torch.compile``,
     ``torch.func``) or on a device whose host reads synchronise the careful form runs.
