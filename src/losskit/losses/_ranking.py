@@ -12,6 +12,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import array_api_compat as aac
+
 from losskit._array import Array, first_index, log_sigmoid, sigmoid, to_bool, to_float
 from losskit._validation import Interval, Real, check_domain, check_finite, fail, index_text
 from losskit.losses._contrastive import _masked_logsumexp
@@ -158,14 +160,26 @@ def ranking_softmax_loss(
                                                                         "weights"))
     if a is not None:
         y = y * a
-    mask = xp.ones_like(s, dtype=xp.bool) if valid is None else valid
-    y = xp.where(mask, y, 0.0)
-    lse, p, has_item = _masked_logsumexp(xp, s, mask)
+    if valid is None and s.shape[-1]:
+        # every item counts: the framework's own log-sum-exp (one kernel, its backward the
+        # softmax), no mask (measured at 1e6 float32, lists of 3: torch value + gradient
+        # 1.8x -> 1.2x the formula on log_softmax, JAX 1.8x -> 1.0x optax)
+        lse = _logsumexp(xp, s)
+
+        def probabilities() -> Array:
+            return xp.exp(s - lse[..., None])
+    else:
+        mask = xp.ones_like(s, dtype=xp.bool) if valid is None else valid
+        y = xp.where(mask, y, 0.0)
+        lse, p, has_item = _masked_logsumexp(xp, s, mask)
+
+        def probabilities() -> Array:
+            return p
     # each term y_i (lse − s_i) >= 0: no cancellation, even for scores near the float limit
     loss = xp.sum(xp.where(y != 0.0, y * (lse[..., None] - s), 0.0), axis=-1)
 
     def gradient() -> Array:
-        return xp.sum(y, axis=-1, keepdims=True) * p - y
+        return xp.sum(y, axis=-1, keepdims=True) * probabilities() - y
 
     weight = sample_weights(func, inputs, inputs.sample_weight, tuple(loss.shape),
                             check_values=check_values)
@@ -185,11 +199,25 @@ def ranking_softmax_loss(
 
 
 
+def _logsumexp(xp: Any, s: Array) -> Array:
+    """``log Σ exp(s)`` over the last axis (non-empty): PyTorch's and JAX's own, else shifted
+    by the row maximum."""
+    if aac.is_torch_array(s):
+        return s.logsumexp(-1)
+    if aac.is_jax_namespace(xp):
+        import jax
+
+        return jax.nn.logsumexp(s, axis=-1)
+    m = xp.max(s, axis=-1)
+    m = xp.where(xp.isfinite(m), m, 0.0)
+    return m + xp.log(xp.sum(xp.exp(s - m[..., None]), axis=-1))
+
+
 # ------------------------------------------------------------------------- pairwise losses
 
 
 def _pairwise(func: str, y_true: Any, y_pred: Any, where: Any, sample_weight: Any, *,
-              term: Callable[[Any, Array], tuple[Array, Array]], reduction: str,
+              term: Callable[[Any, Array], tuple[Array, Callable[[], Array]]], reduction: str,
               check_values: bool, convention: str) -> PerSample:
     """The mean over a list's pairs ``(i, j)`` with ``y_i > y_j`` (both valid) of
     ``term(xp, s_i − s_j) -> (value, derivative)``; the mean over lists is over the lists with a
@@ -215,7 +243,7 @@ def _pairwise(func: str, y_true: Any, y_pred: Any, where: Any, sample_weight: An
     loss = xp.sum(xp.where(pairs, value, 0.0), axis=(-2, -1)) / safe
 
     def gradient() -> Array:
-        d = xp.where(pairs, derivative, 0.0)
+        d = xp.where(pairs, derivative(), 0.0)
         return (xp.sum(d, axis=-1) - xp.sum(d, axis=-2)) / safe[..., None]
 
     weight = sample_weights(func, inputs, inputs.sample_weight, tuple(loss.shape),
@@ -248,9 +276,9 @@ PAIRWISE_LOGISTIC_EXPLANATION = LossExplanation(
 )
 
 
-def _logistic_term(xp: Any, d: Array) -> tuple[Array, Array]:
+def _logistic_term(xp: Any, d: Array) -> tuple[Array, Callable[[], Array]]:
     # log(1 + e^{−d}) = −log sigmoid(d), without overflow
-    return -log_sigmoid(xp, d), -sigmoid(xp, -d)
+    return -log_sigmoid(xp, d), lambda: -sigmoid(xp, -d)
 
 
 @loss_function(explanation=PAIRWISE_LOGISTIC_EXPLANATION)
@@ -376,9 +404,15 @@ def pairwise_hinge_loss(
     0.35
     """
 
-    def term(xp: Any, d: Array) -> tuple[Array, Array]:
+    def term(xp: Any, d: Array) -> tuple[Array, Callable[[], Array]]:
         gap = margin - d
-        return hinge(xp, gap), -_indicator(xp, gap > 0.0, d)
+        if aac.is_jax_namespace(xp):
+            import jax
+
+            # jax.nn.relu's derivative (a where) rather than maximum's (measured at 1e6
+            # float32, lists of 3: jit(value_and_grad) 53 -> 24 ms; the reference 18)
+            return jax.nn.relu(gap), lambda: -_indicator(xp, gap > 0.0, d)
+        return hinge(xp, gap), lambda: -_indicator(xp, gap > 0.0, d)
 
     return _pairwise("pairwise_hinge_loss", y_true, y_pred, where, sample_weight, term=term,
                      reduction=reduction, check_values=check_values, convention=convention)
