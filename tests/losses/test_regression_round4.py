@@ -260,3 +260,31 @@ def test_von_mises_fisher_torch_value_by_columns_is_the_reduction():
     tracked.sum().backward()
     expected = lk.gradient(lk.von_mises_fisher_nll, y, eta, reduction="sum")
     torch.testing.assert_close(leaf.grad, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("power", [1.01, 1.1, 1.5, 1.9])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_tweedie_torch_gradient_is_never_nan_past_float32_exp_range(power, weighted):
+    # float32 log-means from 89 overflow e^z; with a sample_weight the call takes the generic
+    # path, whose autograd went through the dropped branch of a where (0 * inf = NaN)
+    torch = pytest.importorskip("torch")
+    z = torch.tensor([89.5, 95.0, 1.0, 95.0, -3.0], dtype=torch.float32, requires_grad=True)
+    y = torch.tensor([1e-30, 2.0, 3.0, 0.0, 0.0])
+    w = torch.tensor([1.0, 2.0, 1.0, 1.0, 3.0])
+    kwargs = {"sample_weight": w} if weighted else {}
+    value = lk.tweedie_deviance(y, z, power=power, log_input=True, **kwargs)
+    value.backward()
+    z64 = z.detach().double().requires_grad_()
+    y64, w64 = y.double(), (w if weighted else torch.ones(5)).double()
+    a, b = 2.0 - power, 1.0 - power
+    textbook = 2.0 * (y64 ** a / (a * b) - y64 * torch.exp(b * z64) / b + torch.exp(a * z64) / a)
+    reference = (w64 * textbook).sum() / w64.sum()
+    reference.backward()
+    expected = z64.grad.numpy()
+    got = z.grad.double().numpy()
+    assert not np.isnan(got).any()
+    fits = np.abs(expected) < float(np.finfo(np.float32).max)
+    np.testing.assert_allclose(got[fits], expected[fits], rtol=2e-5)
+    assert np.isinf(got[~fits]).all()
+    if np.isfinite(reference.item()) and abs(reference.item()) < 3e38:
+        assert value.item() == pytest.approx(reference.item(), rel=2e-5)

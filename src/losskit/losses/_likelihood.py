@@ -1603,7 +1603,10 @@ def _tweedie_unit_deviance(xp: Namespace, y: Array, log_mu: Array | None, mu: Ar
         log_mu = xp.log(mu if unmasked else xp.where(mu > 0, mu, 1.0))
     if every and isinstance(log_mu, np.ndarray) and log_mu.dtype == y.dtype:
         return _tweedie_stable_numpy(y, log_mu, p)
-    big_l = log_mu - xp.log(safe_y)
+    # each branch of the final where on inputs safe for it (the "double where"): autograd
+    # (torch) of the branch it drops is then finite, not 0 * inf = NaN (a mean past float32's
+    # range in the y = 0 branch of a positive target, or the reverse)
+    big_l = (log_mu if every else xp.where(positive, log_mu, 0.0)) - xp.log(safe_y)
     if p == 1:
         stable = 2.0 * safe_y * (xp.expm1(big_l) - big_l)
     elif p == 2:
@@ -1616,7 +1619,9 @@ def _tweedie_unit_deviance(xp: Namespace, y: Array, log_mu: Array | None, mu: Ar
     if every:
         return stable
     if mu is None:
-        mu = xp.exp(log_mu)
+        mu = xp.exp(xp.where(positive, 0.0, log_mu))
+    else:
+        mu = xp.where(positive, 1.0, mu)
     if p >= 2:
         at_zero = xp.full_like(mu, math.inf)
     elif p == 1:
@@ -1732,6 +1737,24 @@ def _tweedie_mended(xp: Namespace, y: Array, log_mu: Array, value: Array, slope:
     if slope is not None:
         slope = xp.where(xp.isfinite(slope), slope, far_slope)
     return value, slope
+
+
+def _tweedie_mended_differentiably(xp: Namespace, y: Array, z: Array, value: Array, p: float,
+                                   log_input: bool) -> Array:
+    """:func:`_tweedie_mended`'s value by the "double where": the careful form is recomputed
+    on the entries where it was finite (the others see a mean of 1) and the far form on the
+    rest (the kept ones see a mean of 1), so the branch a ``where`` drops has a finite
+    derivative and autograd (torch) never meets ``0 · inf``: through the mended value itself
+    it gave a NaN gradient where the careful form overflowed (float32 log-means from 89 with
+    a ``sample_weight``, whose calls the native kernel does not take)."""
+    keep = xp.isfinite(value)
+    unit = 0.0 if log_input else 1.0  # a log-mean of 0, or a mean of 1
+    kept = xp.where(keep, z, unit)
+    mu_kept = (xp.exp(kept) if p in (0.0, 1.0) else None) if log_input else kept
+    careful = _tweedie_unit_deviance(xp, y, kept if log_input else None, mu_kept, p)
+    dropped = xp.where(keep, unit, z)
+    far = _tweedie_far(xp, y, dropped if log_input else xp.log(dropped), p)[0]
+    return xp.where(keep, careful, far)
 
 
 def _branch_free(x: Array) -> bool:
@@ -1947,8 +1970,11 @@ def tweedie_deviance(
     # that truly overflows is inf, as every loss's (not NaN, as it was from inf - inf)
     traced = _branch_free(elementwise)
     if p != 0 and (traced or not _all_finite(func, xp, elementwise)):
-        elementwise = _tweedie_mended(xp, y, z if log_input else xp.log(mu), elementwise,
-                                      None, p)[0]
+        if isinstance(elementwise, np.ndarray):
+            elementwise = _tweedie_mended(xp, y, z if log_input else xp.log(mu), elementwise,
+                                          None, p)[0]
+        else:  # autograd may follow (torch): each form on inputs safe for it
+            elementwise = _tweedie_mended_differentiably(xp, y, z, elementwise, p, log_input)
 
     def gradient() -> Array:
         g = _tweedie_derivative(xp, y, z, mu, p, log_input)
