@@ -1352,15 +1352,21 @@ _NB_MAX_R = 1e4
 _NB_MAX_COUNT = 1e6
 
 
-def _nb_terms(torch: Any, y: Array, z: Array) -> tuple[Array, ...]:
-    """``(loss, u, r, softplus(u), y64, r64)`` in the generic path's order of operations."""
+def _nb_terms(torch: Any, y: Array, z: Array, full: bool = False) -> tuple[Array, ...]:
+    r"""``(loss, u, r, softplus(u), y64, r64)`` in the generic path's order of operations;
+    ``full``: with :math:`\log y!`, in the float64 difference of ``lgamma`` (one rounding;
+    ``torch.lgamma``, as the full Poisson kernel: the generic path's float32 Lanczos series
+    is 2e-6 off at small counts)."""
     functional = torch.nn.functional
     eta, s = z.unbind(-1)
     u = eta + s
     r = torch.exp(-s)
     sp = functional.softplus(u)  # -log σ(-u); exact past its threshold 20 (e^-20 < ulp/2)
     y64, r64 = y.double(), r.double()
-    ratio = (torch.lgamma(y64 + r64) - torch.lgamma(r64)).to(z.dtype)  # 0 at y = 0
+    ratio = torch.lgamma(y64 + r64) - torch.lgamma(r64)  # 0 at y = 0
+    if full:
+        ratio = ratio - torch.lgamma(y64 + 1.0)
+    ratio = ratio.to(z.dtype)
     loss = r * sp + y * functional.softplus(-u) - ratio
     return loss, u, r, sp, y64, r64
 
@@ -1387,8 +1393,9 @@ def _nb_function(torch: Any) -> Any:
 
     class _NegativeBinomial(torch.autograd.Function):
         @staticmethod
-        def forward(ctx: Any, z: Array, y: Array, hooks: LossHooks, reduction: str) -> Array:
-            loss, *saved = _nb_terms(torch, y, z)
+        def forward(ctx: Any, z: Array, y: Array, hooks: LossHooks, reduction: str,
+                    full: bool = False) -> Array:
+            loss, *saved = _nb_terms(torch, y, z, full)
             ctx.reduction = reduction
             ctx.save_for_backward(z, y, *saved)
             return _reduced(hooks, torch, loss, reduction)
@@ -1400,16 +1407,16 @@ def _nb_function(torch: Any) -> Any:
             factor = scale[..., None] if scale.ndim else scale
             if torch.is_grad_enabled():  # create_graph: from z, differentiably
                 return _nb_gradient(torch, y, *_nb_terms(torch, y, z)[1:]) * factor, \
-                    None, None, None
+                    None, None, None, None
             return _nb_gradient(torch, y, *saved, out=torch.empty_like(z)).mul_(factor), \
-                None, None, None
+                None, None, None, None
 
     _FUNCTIONS["negative_binomial"] = _NegativeBinomial
     return _NegativeBinomial
 
 
 _NEGATIVE_BINOMIAL: dict[str, Callable[[Any], bool]] = {
-    "alpha": _is_none, "log_input": _is_true, "full": lambda v: v is False,
+    "alpha": _is_none, "log_input": _is_true, "full": lambda v: type(v) is bool,  # (+ log y!)
     "sample_weight": _is_none}
 
 
@@ -1433,10 +1440,11 @@ def negative_binomial_learned(hooks: LossHooks, y_true: Any, y_pred: Any,
     if not (high <= _NB_MAX_COUNT and s_low >= -math.log(_NB_MAX_R)) or (check and not low >= 0):
         return None
     reduction = kwargs.get("reduction", "mean")
+    full = kwargs.get("full") is True
     if y_pred.requires_grad and torch.is_grad_enabled():
-        value = _nb_function(torch).apply(y_pred, y_true, hooks, reduction)
+        value = _nb_function(torch).apply(y_pred, y_true, hooks, reduction, full)
     else:
-        value = _reduced(hooks, torch, _nb_terms(torch, y_true, y_pred)[0], reduction)
+        value = _reduced(hooks, torch, _nb_terms(torch, y_true, y_pred, full)[0], reduction)
     return value if _finite(value) else None
 
 

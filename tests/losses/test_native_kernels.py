@@ -911,7 +911,8 @@ def _nb_inputs(rng, shape):
 
 
 @pytest.mark.parametrize("kw", [{}, {"reduction": "sum"}, {"reduction": "none"},
-                                {"unit": "bits"}, {"check_values": False}])
+                                {"unit": "bits"}, {"check_values": False}, {"full": True},
+                                {"full": True, "reduction": "none"}])
 @pytest.mark.parametrize("shape", [(40,), (13, 3)])
 def test_negative_binomial_matches_generic(kw, shape, rng):
     """float32: the gradients equal the generic path's; the value is the float64 value to
@@ -962,7 +963,6 @@ def test_negative_binomial_gives_the_generic_errors(call):
     (torch.ones(2), torch.tensor([[0.0, -10.0], [0.0, 0.0]]), {}),  # r = e^10 > 1e4
     (torch.tensor([2e6, 1.0]), torch.zeros(2, 2), {}),
     (torch.ones(2), torch.zeros(2), {"alpha": 0.5}),
-    (torch.ones(2), torch.zeros(2, 2), {"full": True}),
     (torch.ones(2), torch.zeros(2, 2), {"sample_weight": [1.0, 2.0]}),
 ])
 def test_negative_binomial_leaves_other_calls_to_the_generic_path(y, z, kw):
