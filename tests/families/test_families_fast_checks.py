@@ -7,6 +7,7 @@ and every refusal keeps the family's message, on every backend."""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -31,9 +32,9 @@ from losskit.families import (
 )
 
 
-def _message(call, *args) -> str:
+def _message(call, *args, **kwargs) -> str:
     with pytest.raises(ValueError) as info:
-        call(*args)
+        call(*args, **kwargs)
     return str(info.value)
 
 
@@ -199,3 +200,58 @@ def test_good_targets_pass_on_every_backend(backend, name):
     fam, y, raw, _, _ = case(name)
     value = fam.loss(backend.asarray(y), backend.asarray(raw))
     assert float(value) == pytest.approx(float(fam.loss(y, raw)), rel=1e-12)
+
+
+# ------------------------------------------------------------------- value_and_gradient
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_value_and_gradient_are_the_loss_and_the_gradient_on_every_backend(backend, name):
+    fam, y, raw, _, _ = case(name)
+    y_b, raw_b = backend.asarray(y), backend.asarray(raw)
+    weight = np.linspace(0.5, 2.0, np.shape(y)[0])
+    for kwargs in ({}, {"unit": "bits", "reduction": "none"},
+                   {"sample_weight": backend.asarray(weight), "reduction": "sum"}):
+        value, grad = fam.value_and_gradient(y_b, raw_b, **kwargs)
+        derivative_options = {k: v for k, v in kwargs.items() if k != "reduction"}
+        expected = fam.loss(y_b, raw_b, **kwargs)
+        assert backend.is_native(value) and backend.is_native(grad)
+        np.testing.assert_array_equal(backend.to_numpy(value), backend.to_numpy(expected))
+        np.testing.assert_array_equal(
+            backend.to_numpy(grad),
+            backend.to_numpy(fam.gradient(y_b, raw_b, **derivative_options)))
+
+
+def test_value_and_gradient_refuses_what_loss_and_gradient_refuse():
+    for fam, y, raw, match in BAD_TARGETS:
+        with pytest.raises(ValueError, match=re.escape(match)) as info:
+            fam.value_and_gradient(y, raw)
+        assert str(info.value).startswith(f"{type(fam).__name__}.value_and_gradient: y_true")
+    with pytest.raises(ValueError, match="raw has NaN"):
+        Gaussian().value_and_gradient([1.0, 2.0], [0.0, math.nan])
+    # weights that are all zero: an error (as gradient's), not a NaN mean
+    got = _message(Gaussian().value_and_gradient, [1.0, 2.0], [0.0, 0.0],
+                   sample_weight=np.zeros(2))
+    assert got.replace("value_and_gradient", "gradient") == _message(
+        Gaussian().gradient, [1.0, 2.0], [0.0, 0.0], sample_weight=np.zeros(2))
+    # a value that is NaN although the inputs passed the family's checks: the loss's error
+    fam = lk.families.GaussianMixture(2)
+    y, raw = np.array([1.0]), np.array([[0.0, 0.0, 1.0, 1.0, -1e300, -1e300]])
+    expected = _message(fam.loss, y, raw)
+    assert _message(fam.value_and_gradient, y, raw) == expected
+    with pytest.raises(TypeError, match="check_values must be True or False"):
+        Gaussian().value_and_gradient([1.0], [0.0], check_values=1)
+    with pytest.raises(ValueError, match="unit must be one of"):
+        Gaussian().value_and_gradient([1.0], [0.0], unit="dits")
+    # without checks, bad targets are not looked at (as in loss and gradient)
+    value, grad = Poisson().value_and_gradient([-1.0], [0.0], check_values=False)
+    assert grad.tolist() == [2.0]
+    assert value == Poisson().loss([-1.0], [0.0], check_values=False)
+
+
+def test_value_and_gradient_keeps_low_precision_dtypes():
+    y, raw = np.array([1.0, 0.0, 1.0]), np.array([0.5, -1.0, 2.0], dtype=np.float16)
+    value, grad = Bernoulli().value_and_gradient(y, raw)
+    assert value.dtype == grad.dtype == np.float16
+    assert value == Bernoulli().loss(y, raw)
+    np.testing.assert_array_equal(grad, Bernoulli().gradient(y, raw))
