@@ -893,14 +893,15 @@ class _Gamma(_Elementwise):
 
 
 _GAMMA: dict[str, Callable[[Any], bool]] = {
-    "log_input": _is_true, "full": lambda v: v is False, "sample_weight": _is_none}
+    "log_input": _is_true, "full": lambda v: type(v) is bool, "sample_weight": _is_none}
 
 
 def gamma_log_mean(hooks: LossHooks, y_true: Any, y_pred: Any, kwargs: dict[str, Any]
                    ) -> Array | None:
-    r"""Log-means, ``full=False``: :math:`\alpha(y e^{-\eta} + \eta)`, one fused node (the
-    generic path's value, the same ops). The target check (:math:`y > 0`) is one minimum,
-    and the finite-input check the one read of the result."""
+    r"""Log-means: :math:`\alpha(y e^{-\eta} + \eta)`, one fused node (the generic path's
+    value, the same ops); ``full=True`` adds the terms free of :math:`\eta`. The target
+    check (:math:`y > 0`) is one minimum, and the finite-input check the one read of the
+    result."""
     if not kwargs.get("log_input", False) or not _plain(kwargs, hooks, _GAMMA):
         return None
     torch = _same_float_tensors(y_true, y_pred)
@@ -909,8 +910,15 @@ def gamma_log_mean(hooks: LossHooks, y_true: Any, y_pred: Any, kwargs: dict[str,
     check = kwargs.get("check_values", True)
     if check and not y_true.min().item() > 0:
         return None  # a target <= 0 (or NaN): the generic path's error
-    value = _fused_value(hooks, torch, _Gamma(float(kwargs.get("shape", 1.0))), y_true,
-                         y_pred, kwargs.get("reduction", "mean"))
+    alpha, reduction = float(kwargs.get("shape", 1.0)), kwargs.get("reduction", "mean")
+    value = _fused_value(hooks, torch, _Gamma(alpha), y_true, y_pred, reduction)
+    if kwargs.get("full") is True:
+        # + log Γ(α) - α log α - (α - 1) log y (the Gamma family's NLL), free of η: no
+        # gradient; reduced apart and added, as the full Poisson kernel adds log y!
+        terms = torch.log(y_true).mul_(1.0 - alpha).add_(
+            math.lgamma(alpha) - alpha * math.log(alpha))
+        value = value + (terms.mean() if reduction == "mean"
+                         else _reduced(hooks, torch, terms, reduction))
     # the same ops as the generic path, so without checks its inf or NaN too; with checks a
     # non-finite result is the generic path's error
     return None if check and not _finite(value) else value
