@@ -501,14 +501,13 @@ class Family:
         (not a family whose kernel validates, not PyTorch tensors, or the kernel declined)."""
         if not self._native_validates or not aac.is_torch_namespace(xp):
             return None
-        native = getattr(fn, "spec", None)
-        native = None if native is None else native.native
+        spec = spec_of(fn)
+        native = None if spec is None else spec.native
         loss_options = self._loss_options()
         if native is None or loss_options is None:
             return None
         try:
-            with numpy_errors_silenced():
-                value = native(y, raw, {**loss_options, **options})
+            value = native(y, raw, {**loss_options, **options})
         except ValueError:  # the loss's own check refused: the family's check says why
             return None
         if value is None or not self._check_after_native(func, xp, y):
@@ -672,8 +671,9 @@ class Family:
         family's loss, its catalogue loss and the gradient) and cast the targets twice;
         here the family checks them once and runs its catalogue loss without checks (its
         value is then probed for NaN by one reduction, and a NaN redoes the call with the
-        loss's checks, whose error says why). Measured on NumPy at 1e6 float32 logits,
-        CPU time: Bernoulli 12.5 -> 9.1 ms.
+        loss's checks, whose error says why). Measured on NumPy at 1e6 float32 (CPU time,
+        against PyTorch's forward and backward): Bernoulli 2.8 -> 2.3 times, Laplace 1.3 ->
+        0.7, Poisson 1.9 -> 1.6.
 
         Parameters
         ----------
