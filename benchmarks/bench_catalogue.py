@@ -26,9 +26,10 @@ straightforward formula in torch, forward + ``.backward()``); JAX (``optax`` whe
 loss, else the formula in ``jax.numpy``; both ``jax.jit`` of the value or of
 ``jax.value_and_grad``; losskit with ``check_values=False``, as value checks need concrete
 arrays); NumPy values against scikit-learn / SciPy where they have the loss, else the formula
-in NumPy, and NumPy ``losskit.value_and_gradient`` against PyTorch eager forward + backward (NumPy
-has no autograd). losskit runs with its default value checks on NumPy and torch; the
-column ``torch v+g L off`` is torch ``v+g L`` with ``check_values=False``. ``agree`` is the
+in NumPy, and NumPy ``losskit.value_and_gradient`` (a family's ``value_and_gradient``: its
+loss and per-entry gradient) against PyTorch eager forward + backward (NumPy has no
+autograd). losskit runs with its default value checks on NumPy and torch; the column
+``torch v+g L off`` is torch ``v+g L`` with ``check_values=False``. ``agree`` is the
 largest relative difference of the two values on the small batch (float64 on NumPy): it
 shows that both sides compute the same loss (PyTorch's ``poisson_nll_loss(full=True)``
 uses Stirling's approximation, so the Poisson family differs there by design); ``agree
@@ -686,8 +687,10 @@ def _measure(row: _Row, refs: dict[str, Any], y: np.ndarray | None, raw: np.ndar
             return lk_t(a, b)
 
     if row.is_family:
-        def np_grad() -> object:
-            return row.fn(y, raw), row.fn.__self__.gradient(y, raw)
+        fam = row.fn.__self__
+
+        def np_grad() -> object:  # the loss and the gradient in one call, its inputs checked once
+            return fam.value_and_gradient(y, raw)
     else:
         np_opts = row.options("np")
 

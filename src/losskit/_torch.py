@@ -996,14 +996,15 @@ class _Gamma(_Elementwise):
 
 
 _GAMMA: dict[str, Callable[[Any], bool]] = {
-    "log_input": _is_true, "full": lambda v: v is False, "sample_weight": _is_none}
+    "log_input": _is_true, "full": lambda v: type(v) is bool, "sample_weight": _is_none}
 
 
 def gamma_log_mean(hooks: LossHooks, y_true: Any, y_pred: Any, kwargs: dict[str, Any]
                    ) -> Array | None:
-    r"""Log-means, ``full=False``: :math:`\alpha(y e^{-\eta} + \eta)`, one fused node (the
-    generic path's value, the same ops). The target check (:math:`y > 0`) is one minimum,
-    and the finite-input check the one read of the result."""
+    r"""Log-means: :math:`\alpha(y e^{-\eta} + \eta)`, one fused node (the generic path's
+    value, the same ops); ``full=True`` adds the terms free of :math:`\eta`. The target
+    check (:math:`y > 0`) is one minimum, and the finite-input check the one read of the
+    result."""
     if not kwargs.get("log_input", False) or not _plain(kwargs, hooks, _GAMMA):
         return None
     torch = _same_float_tensors(y_true, y_pred)
@@ -1012,8 +1013,15 @@ def gamma_log_mean(hooks: LossHooks, y_true: Any, y_pred: Any, kwargs: dict[str,
     check = kwargs.get("check_values", True)
     if check and not y_true.min().item() > 0:
         return None  # a target <= 0 (or NaN): the generic path's error
-    value = _fused_value(hooks, torch, _Gamma(float(kwargs.get("shape", 1.0))), y_true,
-                         y_pred, kwargs.get("reduction", "mean"))
+    alpha, reduction = float(kwargs.get("shape", 1.0)), kwargs.get("reduction", "mean")
+    value = _fused_value(hooks, torch, _Gamma(alpha), y_true, y_pred, reduction)
+    if kwargs.get("full") is True:
+        # + log Γ(α) - α log α - (α - 1) log y (the Gamma family's NLL), free of η: no
+        # gradient; reduced apart and added, as the full Poisson kernel adds log y!
+        terms = torch.log(y_true).mul_(1.0 - alpha).add_(
+            math.lgamma(alpha) - alpha * math.log(alpha))
+        value = value + (terms.mean() if reduction == "mean"
+                         else _reduced(hooks, torch, terms, reduction))
     # the same ops as the generic path, so without checks its inf or NaN too; with checks a
     # non-finite result is the generic path's error
     return None if check and not _finite(value) else value
@@ -1455,15 +1463,21 @@ _NB_MAX_R = 1e4
 _NB_MAX_COUNT = 1e6
 
 
-def _nb_terms(torch: Any, y: Array, z: Array) -> tuple[Array, ...]:
-    """``(loss, u, r, softplus(u), y64, r64)`` in the generic path's order of operations."""
+def _nb_terms(torch: Any, y: Array, z: Array, full: bool = False) -> tuple[Array, ...]:
+    r"""``(loss, u, r, softplus(u), y64, r64)`` in the generic path's order of operations;
+    ``full``: with :math:`\log y!`, in the float64 difference of ``lgamma`` (one rounding;
+    ``torch.lgamma``, as the full Poisson kernel: the generic path's float32 Lanczos series
+    is 2e-6 off at small counts)."""
     functional = torch.nn.functional
     eta, s = z.unbind(-1)
     u = eta + s
     r = torch.exp(-s)
     sp = functional.softplus(u)  # -log σ(-u); exact past its threshold 20 (e^-20 < ulp/2)
     y64, r64 = y.double(), r.double()
-    ratio = (torch.lgamma(y64 + r64) - torch.lgamma(r64)).to(z.dtype)  # 0 at y = 0
+    ratio = torch.lgamma(y64 + r64) - torch.lgamma(r64)  # 0 at y = 0
+    if full:
+        ratio = ratio - torch.lgamma(y64 + 1.0)
+    ratio = ratio.to(z.dtype)
     loss = r * sp + y * functional.softplus(-u) - ratio
     return loss, u, r, sp, y64, r64
 
@@ -1490,8 +1504,9 @@ def _nb_function(torch: Any) -> Any:
 
     class _NegativeBinomial(torch.autograd.Function):
         @staticmethod
-        def forward(ctx: Any, z: Array, y: Array, hooks: LossHooks, reduction: str) -> Array:
-            loss, *saved = _nb_terms(torch, y, z)
+        def forward(ctx: Any, z: Array, y: Array, hooks: LossHooks, reduction: str,
+                    full: bool = False) -> Array:
+            loss, *saved = _nb_terms(torch, y, z, full)
             ctx.reduction = reduction
             ctx.save_for_backward(z, y, *saved)
             return _reduced(hooks, torch, loss, reduction)
@@ -1503,16 +1518,16 @@ def _nb_function(torch: Any) -> Any:
             factor = scale[..., None] if scale.ndim else scale
             if torch.is_grad_enabled():  # create_graph: from z, differentiably
                 return _nb_gradient(torch, y, *_nb_terms(torch, y, z)[1:]) * factor, \
-                    None, None, None
+                    None, None, None, None
             return _nb_gradient(torch, y, *saved, out=torch.empty_like(z)).mul_(factor), \
-                None, None, None
+                None, None, None, None
 
     _FUNCTIONS["negative_binomial"] = _NegativeBinomial
     return _NegativeBinomial
 
 
 _NEGATIVE_BINOMIAL: dict[str, Callable[[Any], bool]] = {
-    "alpha": _is_none, "log_input": _is_true, "full": lambda v: v is False,
+    "alpha": _is_none, "log_input": _is_true, "full": lambda v: type(v) is bool,  # (+ log y!)
     "sample_weight": _is_none}
 
 
@@ -1536,10 +1551,11 @@ def negative_binomial_learned(hooks: LossHooks, y_true: Any, y_pred: Any,
     if not (high <= _NB_MAX_COUNT and s_low >= -math.log(_NB_MAX_R)) or (check and not low >= 0):
         return None
     reduction = kwargs.get("reduction", "mean")
+    full = kwargs.get("full") is True
     if y_pred.requires_grad and torch.is_grad_enabled():
-        value = _nb_function(torch).apply(y_pred, y_true, hooks, reduction)
+        value = _nb_function(torch).apply(y_pred, y_true, hooks, reduction, full)
     else:
-        value = _reduced(hooks, torch, _nb_terms(torch, y_true, y_pred)[0], reduction)
+        value = _reduced(hooks, torch, _nb_terms(torch, y_true, y_pred, full)[0], reduction)
     return value if _finite(value) else None
 
 

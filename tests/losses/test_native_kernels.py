@@ -619,7 +619,9 @@ def test_student_t_and_log_cosh_match_generic(fn, extra, dtype, rtol, kw, shape,
 
 @pytest.mark.parametrize("dtype,rtol", DTYPES)
 @pytest.mark.parametrize("kw", [*ROBUST_OPTIONS, {"unit": "bits"}, {"shape": 0.3},
-                                {"shape": 7.0, "reduction": "none", "check_values": False}])
+                                {"shape": 7.0, "reduction": "none", "check_values": False},
+                                {"full": True}, {"full": True, "shape": 0.3, "reduction": "sum"},
+                                {"full": True, "reduction": "none"}])
 @pytest.mark.parametrize("shape", [(29,), (29, 3)])
 def test_gamma_log_mean_matches_generic(dtype, rtol, kw, shape, rng):
     y = torch.as_tensor(rng.gamma(2.0, size=shape), dtype=dtype)
@@ -816,7 +818,6 @@ def test_fused_kernels_give_the_generic_errors(call):
     (lk.student_t_nll, torch.zeros(2), torch.zeros(2, requires_grad=True).clone(),
      {"df": 3.0, "scale": 1e-30}),
     (lk.gamma_nll, torch.ones(2), torch.ones(2), {}),  # means, not log-means
-    (lk.gamma_nll, torch.ones(2), torch.zeros(2), {"log_input": True, "full": True}),
     (lk.log_cosh_loss, torch.zeros(2), torch.zeros(2), {"convention": "keras"}),
     (lk.log_cosh_loss, torch.zeros(2, requires_grad=True), torch.zeros(2), {}),
     (lk.hinge_loss, torch.tensor([0.0, 1.0]), torch.zeros(2), {"convention": "keras"}),
@@ -911,7 +912,8 @@ def _nb_inputs(rng, shape):
 
 
 @pytest.mark.parametrize("kw", [{}, {"reduction": "sum"}, {"reduction": "none"},
-                                {"unit": "bits"}, {"check_values": False}])
+                                {"unit": "bits"}, {"check_values": False}, {"full": True},
+                                {"full": True, "reduction": "none"}])
 @pytest.mark.parametrize("shape", [(40,), (13, 3)])
 def test_negative_binomial_matches_generic(kw, shape, rng):
     """float32: the gradients equal the generic path's; the value is the float64 value to
@@ -962,7 +964,6 @@ def test_negative_binomial_gives_the_generic_errors(call):
     (torch.ones(2), torch.tensor([[0.0, -10.0], [0.0, 0.0]]), {}),  # r = e^10 > 1e4
     (torch.tensor([2e6, 1.0]), torch.zeros(2, 2), {}),
     (torch.ones(2), torch.zeros(2), {"alpha": 0.5}),
-    (torch.ones(2), torch.zeros(2, 2), {"full": True}),
     (torch.ones(2), torch.zeros(2, 2), {"sample_weight": [1.0, 2.0]}),
 ])
 def test_negative_binomial_leaves_other_calls_to_the_generic_path(y, z, kw):

@@ -16,6 +16,8 @@ import math
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+import array_api_compat as aac
+
 from losskit._array import (
     Array,
     Namespace,
@@ -209,12 +211,8 @@ class Family:
                 cast: bool = True, weight: Any = None, ignore_index: int | None = None
                 ) -> tuple[Namespace, Array, Array, Array | None, Any]:
         """Checked ``(xp, y, raw, weight, out_dtype)``: shapes, domain, finiteness."""
-        xp, raw, (y, weight), out = self._raw(func, raw, y_true, weight, cast=cast)
-        y = self._numeric_targets(func, xp, y, compute_dtype(xp, raw.dtype)[0])
-        expected = self._target_shape(tuple(raw.shape))
-        if tuple(y.shape) != expected:
-            fail(func, "y_true", f"has shape {tuple(y.shape)} but raw outputs of shape "
-                 f"{tuple(raw.shape)} need y_true of shape {expected}", self._shape_fix)
+        xp, y, raw, out = self._shaped(func, y_true, raw, weight, cast=cast)
+        y, weight = y
         if check_values:
             self._check_domain(func, xp, y, raw.shape, ignore_index)
             if cast:
@@ -231,6 +229,18 @@ class Family:
             weight = weight_array(func, xp, "sample_weight", weight, shape, raw.dtype,
                                   check_values=check_values)
         return xp, y, raw, weight, out
+
+    def _shaped(self, func: str, y_true: Any, raw: Any, weight: Any = None, *,
+                cast: bool = True) -> tuple[Namespace, tuple[Array, Any], Array, Any]:
+        """The checks of :meth:`_inputs` that read no values (libraries, dtypes, shapes):
+        ``(xp, (y, weight), raw, out_dtype)``."""
+        xp, raw, (y, weight), out = self._raw(func, raw, y_true, weight, cast=cast)
+        y = self._numeric_targets(func, xp, y, compute_dtype(xp, raw.dtype)[0])
+        expected = self._target_shape(tuple(raw.shape))
+        if tuple(y.shape) != expected:
+            fail(func, "y_true", f"has shape {tuple(y.shape)} but raw outputs of shape "
+                 f"{tuple(raw.shape)} need y_true of shape {expected}", self._shape_fix)
+        return xp, (y, weight), raw, out
 
     def _numeric_targets(self, func: str, xp: Namespace, y: Array, dtype: Any) -> Array:
         """``y`` checked for a real dtype; booleans become numbers (labels: an error)."""
@@ -251,8 +261,54 @@ class Family:
     def _check_domain(self, func: str, xp: Namespace, y: Array, raw_shape: tuple[int, ...],
                       ignore_index: int | None) -> None:
         """Raise if ``y`` holds values outside the family's domain (default: finite reals)."""
-        self._require(func, xp, y, xp.isfinite(y), "that is not finite",
-                      "Remove or impute missing targets before computing the loss")
+        if not self._within(func, xp, y):
+            self._require(func, xp, y, xp.isfinite(y), "that is not finite",
+                          "Remove or impute missing targets before computing the loss")
+
+    @staticmethod
+    def _within(func: str, xp: Namespace, y: Array, *, low: float | None = None,
+                strict: bool = False, high: float | None = None,
+                integral: bool = False) -> bool:
+        """A probe of the targets: True only if every one is finite, at least ``low`` (above
+        it when ``strict``), at most ``high`` and, with ``integral``, an integer. One or two
+        reductions and reads instead of elementwise masks (measured on PyTorch at 1e6
+        float32, one thread: ``isfinite(y).all()`` 2.9 ms, the sum 0.15 ms, the minimum
+        0.25 ms). False says "look closer": the caller's locating check (:meth:`_require`)
+        then finds the value, names it, or passes (a sum that overflows).
+
+        A finite sum has no NaN or infinite term; ``y - floor(y)`` is exact, in [0, 1) for
+        a finite ``y`` and NaN for an infinite one, so its sum (of terms >= 0: nothing
+        cancels, and a positive term never rounds the sum to 0) is 0 exactly when every
+        target is a finite integer; the minimum and maximum are NaN with a NaN target."""
+        integer = xp.isdtype(y.dtype, "integral")
+        if integer:  # integer bounds (array_api_strict compares integers with integers only)
+            low = None if low is None else math.floor(low) + 1 if strict else math.ceil(low)
+            high = None if high is None else math.floor(high)
+            strict = False
+        if low is not None or high is not None:
+            if low is not None and high is not None and aac.is_torch_array(y):
+                smallest, largest = y.aminmax()  # (one pass)
+            else:
+                smallest = None if low is None else xp.min(y)
+                largest = None if high is None else xp.max(y)
+            if smallest is not None and not to_bool(
+                    func, smallest > low if strict else smallest >= low):
+                return False
+            if largest is not None and not to_bool(func, largest <= high):
+                return False
+        if integer:
+            return True
+        if integral:
+            if low is not None and low >= 0 and aac.is_torch_array(y):
+                # y >= 0: its fraction y - trunc(y) is y - floor(y), in one op (1e6 float32:
+                # 0.46 ms against 1.04 for the subtraction of the floor)
+                return to_bool(func, y.frac().sum() == 0)
+            with numpy_errors_silenced(y):  # (inf - inf)
+                return to_bool(func, xp.sum(y - xp.floor(y)) == 0)
+        if low is not None and high is not None and math.isfinite(low) and math.isfinite(high):
+            return True  # (bounded, not NaN: finite)
+        with numpy_errors_silenced(y):  # (a sum that overflows)
+            return to_bool(func, xp.isfinite(xp.sum(y)))
 
     def _require(self, func: str, xp: Namespace, y: Array, ok: Array, what: str,
                  fix: str) -> None:
@@ -420,10 +476,56 @@ class Family:
                      "Pass one of " + ", ".join(usable), TypeError)
         check_values = options.get("check_values", True)
         self._check_flag(func, "check_values", check_values, _BOOL)
-        xp, y, raw, _, _ = self._inputs(func, y_true, raw, check_values=check_values,
-                                        cast=False, ignore_index=options.get("ignore_index"))
+        xp, (y, _), raw, _ = self._shaped(func, y_true, raw, cast=False)
+        if check_values:
+            value = self._validated_native(func, fn, xp, y, raw, options)
+            if value is not None:
+                return value
+            self._check_domain(func, xp, y, raw.shape, options.get("ignore_index"))
         with numpy_errors_silenced():
             return self._call_loss(fn, xp, y, raw, options)
+
+    #: whether the native PyTorch kernel of the catalogue loss (:mod:`losskit._torch`), when
+    #: it returns a value with checks on, has read every target and raw output and found
+    #: them inside the family's domain (as :meth:`_check_domain` and the loss's own checks
+    #: would): :meth:`loss` then leaves the value checks to it, which are otherwise done
+    #: twice (the family's and the kernel's; at 1e6 float32 the family's mask of ``y`` cost
+    #: more than the kernel itself). A kernel that declines (``None``) or raises sends the
+    #: call through the family's checks, whose message is the one a user sees. Checks of the
+    #: family's domain that the kernel does not make stay in :meth:`_check_after_native`.
+    _native_validates: ClassVar[bool] = False
+
+    def _validated_native(self, func: str, fn: Callable, xp: Namespace, y: Array, raw: Array,
+                          options: dict[str, Any]) -> Array | None:
+        """The catalogue loss's value from its native kernel, checked by it, or ``None``
+        (not a family whose kernel validates, not PyTorch tensors, or the kernel declined)."""
+        if not self._native_validates or not aac.is_torch_namespace(xp):
+            return None
+        spec = spec_of(fn)
+        native = None if spec is None else spec.native
+        loss_options = self._loss_options()
+        if native is None or loss_options is None:
+            return None
+        try:
+            value = native(y, raw, {**loss_options, **options})
+        except ValueError:  # the loss's own check refused: the family's check says why
+            return None
+        if value is None or not self._check_after_native(func, xp, y):
+            return None
+        return value
+
+    def _check_after_native(self, func: str, xp: Namespace, y: Array) -> bool:
+        """Whether the targets pass what the family's domain asks beyond its native kernel's
+        checks (after the kernel returned a value; default: nothing more)."""
+        return True
+
+    @staticmethod
+    def _whole(func: str, y: Array) -> bool:
+        """Whether every entry of the tensor ``y``, known finite and >= 0 (a kernel's
+        checks), is an integer: its fractions ``y - trunc(y)``, each >= 0, sum to 0."""
+        if not y.dtype.is_floating_point:
+            return True
+        return to_bool(func, y.frac().sum() == 0)
 
     @property
     def loss_options(self) -> dict[str, Any] | None:
@@ -533,22 +635,84 @@ class Family:
         xp, y, raw, weight, out = self._inputs(func, y_true, raw, check_values=check_values,
                                                weight=sample_weight)
         with numpy_errors_silenced():
-            result = fn(xp, y, raw)
-            if weight is not None:
-                result = apply_scale(xp, result, weight)
-            if unit == "bits":
-                result = result * _LOG2_E
-            if check_values:
-                bad = xp.isnan(result)
-                if to_bool(func, xp.any(bad)):
-                    index = first_index(xp, bad)
-                    sample = index[:max(1, len(self._sample_shape(tuple(y.shape))))]
-                    sample = sample[0] if len(sample) == 1 else sample
-                    fail(func, "raw", f"gives an undefined (NaN) {method} for sample {sample}",
-                         "The raw outputs are too extreme for this family (a density "
-                         "underflowing to 0 everywhere, or an overflowing exp); rescale the "
-                         "targets or bound the raw outputs")
+            return self._weighted(func, method, xp, y, fn(xp, y, raw), weight, unit,
+                                  check_values, out)
+
+    def _weighted(self, func: str, method: str, xp: Namespace, y: Array, result: Array,
+                  weight: Array | None, unit: str, check_values: bool, out: Any) -> Array:
+        """A derivative times the sample weights, in ``unit``, refused if undefined (NaN)."""
+        if weight is not None:
+            result = apply_scale(xp, result, weight)
+        if unit == "bits":
+            result = result * _LOG2_E
+        # (a sum that is not NaN has no NaN term: one reduction, the mask only then)
+        if check_values and to_bool(func, xp.isnan(xp.sum(result))):
+            bad = xp.isnan(result)
+            if to_bool(func, xp.any(bad)):
+                index = first_index(xp, bad)
+                sample = index[:max(1, len(self._sample_shape(tuple(y.shape))))]
+                sample = sample[0] if len(sample) == 1 else sample
+                fail(func, "raw", f"gives an undefined (NaN) {method} for sample {sample}",
+                     "The raw outputs are too extreme for this family (a density "
+                     "underflowing to 0 everywhere, or an overflowing exp); rescale the "
+                     "targets or bound the raw outputs")
         return result if result.dtype == out else xp.astype(result, out)
+
+    def value_and_gradient(self, y_true: Any, raw: Any, /, *, sample_weight: Any = None,
+                           unit: str = "nats", reduction: str = "mean",
+                           check_values: bool = True) -> tuple[Array, Array]:
+        """:meth:`loss` and :meth:`gradient` of the same inputs in one call, the inputs
+        checked once: ``(fam.loss(y_true, raw, sample_weight=..., unit=...,
+        reduction=...), fam.gradient(y_true, raw, sample_weight=..., unit=...))``, the same
+        numbers.
+
+        What a training step without autograd (or a boosting objective that also logs the
+        loss) needs. The two calls check the targets and raw outputs three times (the
+        family's loss, its catalogue loss and the gradient) and cast the targets twice;
+        here the family checks them once and runs its catalogue loss without checks (its
+        value is then probed for NaN by one reduction, and a NaN redoes the call with the
+        loss's checks, whose error says why). Measured on NumPy at 1e6 float32 (CPU time,
+        against PyTorch's forward and backward): Bernoulli 2.8 -> 2.3 times, Laplace 1.3 ->
+        0.7, Poisson 1.9 -> 1.6.
+
+        Parameters
+        ----------
+        y_true, raw, sample_weight, unit, check_values
+            As in :meth:`gradient`.
+        reduction : {"mean", "sum", "none"}
+            The value's reduction, as in :meth:`loss` (the gradient is per entry, as
+            :meth:`gradient`'s).
+
+        Returns
+        -------
+        (array, array)
+            The value and the gradient (shape of ``raw``), in ``raw``'s library and
+            floating dtype.
+
+        Examples
+        --------
+        >>> import losskit as lk
+        >>> value, grad = lk.families.Bernoulli().value_and_gradient([1, 0], [0.0, 0.0])
+        >>> round(float(value), 6), grad.tolist()  # log 2, probability minus label
+        (0.693147, [-0.5, 0.5])
+        """
+        func = self._func("value_and_gradient")
+        self._check_flag(func, "unit", unit, _UNIT)
+        self._check_flag(func, "check_values", check_values, _BOOL)
+        xp, y, raw, weight, out = self._inputs(func, y_true, raw, check_values=check_values,
+                                               weight=sample_weight)
+        fn = self._catalogue()
+        options: dict[str, Any] = {"reduction": reduction, "unit": unit}
+        if sample_weight is not None:
+            options["sample_weight"] = sample_weight
+        with numpy_errors_silenced():
+            value = self._call_loss(fn, xp, y, raw, {**options, "check_values": False})
+            if check_values and to_bool(func, xp.isnan(xp.sum(value))):
+                # (a NaN value: the loss's own checks find why, as in loss())
+                value = self._call_loss(fn, xp, y, raw, {**options, "check_values": True})
+            grad = self._weighted(func, "gradient", xp, y, self._gradient(xp, y, raw), weight,
+                                  unit, check_values, out)
+        return (value if value.dtype == out else xp.astype(value, out)), grad
 
     # ------------------------------------------------------------- implemented by subclasses
 

@@ -27,6 +27,9 @@ class _Logistic(Family):
     equivalent_loss = "binary_cross_entropy"
     _fixed_options = ("from_logits",)
     _raw_may_be_infinite = True
+    # the kernel takes targets in [0, 1] (0/1 labels, or its soft-label branch after the
+    # loss's own check) and returns a value only when it is not NaN
+    _native_validates = True
 
     def __init__(self, soft: bool = False) -> None:
         self.soft = check_parameter(type(self).__name__, "soft", soft, Boolean())
@@ -50,6 +53,8 @@ class _Logistic(Family):
             labels |= y == 1
             if labels.all():
                 return
+        if self._within(func, xp, y, low=0.0, high=1.0, integral=not self.soft):
+            return
         if self.soft:
             self._require(func, xp, y, (y >= 0) & (y <= 1), "outside [0, 1]",
                           "Map -1/+1 labels with (y + 1) / 2")
@@ -57,6 +62,10 @@ class _Logistic(Family):
             self._require(func, xp, y, (y == 0) | (y == 1), "that is not 0 or 1",
                           "Map -1/+1 labels with (y + 1) / 2; for probabilities or "
                           "proportions as targets use soft=True")
+
+    def _check_after_native(self, func: str, xp: Namespace, y: Array) -> bool:
+        # in [0, 1] (the kernel's check): labels are the integers among them
+        return self.soft or self._whole(func, y)
 
     def _activation(self, xp: Namespace, raw: Array) -> Array:
         return sigmoid(xp, raw)
@@ -309,6 +318,8 @@ class Categorical(Family):
     _fixed_options = ("from_logits", "axis")
     _raw_may_be_infinite = True
     _labels = True
+    # the kernel takes integer labels in [0, C) (one aminmax) and no ignore_index
+    _native_validates = True
     _shape_fix = ("Pass one integer label per sample (raw's shape without the class axis); for "
                   "one-hot targets pass their argmax along the last axis")
 
@@ -329,6 +340,9 @@ class Categorical(Family):
 
     def _check_domain(self, func: str, xp: Namespace, y: Array, raw_shape: tuple[int, ...],
                       ignore_index: int | None) -> None:
+        if ignore_index is None and raw_shape and self._within(
+                func, xp, y, low=0.0, high=raw_shape[-1] - 1, integral=True):
+            return
         self._require(func, xp, y, self._integral(xp, y), "that is not an integer",
                       "Pass integer class labels (map them to 0..C-1, e.g. with "
                       "numpy.unique(..., return_inverse=True))")

@@ -255,7 +255,11 @@ class VonMisesFisher(_Direction):
             fail(func, "y_true", f"has shape {tuple(y.shape)}",
                  "Pass unit vectors (x, y, z) along the last axis: shape (n, 3)")
         norm = self._norm(xp, y)
-        ok = xp.abs(norm - 1.0) <= _UNIT_TOLERANCE
+        distance = xp.abs(norm - 1.0)
+        # the farthest norm from 1 (one reduction; NaN with a NaN target), the mask only then
+        if to_bool(func, xp.max(distance) <= _UNIT_TOLERANCE):
+            return
+        ok = distance <= _UNIT_TOLERANCE
         self._require(func, xp, norm, ok, "that is the norm of a vector not of length 1",
                       "Convert latitude and longitude with losskit.lat_lon_to_unit_vector")
 

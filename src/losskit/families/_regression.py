@@ -34,6 +34,9 @@ class _Real(Family):
     activation_name = "identity"
     link_name = "identity"
     domain = "finite real numbers"
+    # the Gaussian, Laplace and Student-t kernels return a value only when it is finite,
+    # which a NaN or infinite target or raw output never gives
+    _native_validates = True
 
     def _activation(self, xp: Namespace, raw: Array) -> Array:
         return raw
@@ -312,6 +315,8 @@ class _LogLink(Family):
 
 
 def _require_counts(fam: Family, func: str, xp: Namespace, y: Array) -> None:
+    if fam._within(func, xp, y, low=0.0, integral=True):
+        return
     fam._require(func, xp, y, fam._integral(xp, y), "that is not an integer",
                  "Round counts, or use Gamma or Gaussian for continuous targets")
     fam._require(func, xp, y, y >= 0, "below 0",
@@ -389,6 +394,7 @@ class Poisson(_LogLink):
     equivalence = ("NLL = tweedie_deviance(power=1, log_input=True) / 2 + y - y log y + "
                    "log y!: the same minimiser and half its gradient")
     _fixed_options = ("log_input", "full")
+    _native_validates = True
 
     def __init__(self, full: bool = True) -> None:
         self.full = check_parameter("Poisson", "full", full, Boolean())
@@ -400,6 +406,10 @@ class Poisson(_LogLink):
     def _check_domain(self, func: str, xp: Namespace, y: Array, raw_shape: tuple[int, ...],
                       ignore_index: int | None) -> None:
         _require_counts(self, func, xp, y)
+
+    def _check_after_native(self, func: str, xp: Namespace, y: Array) -> bool:
+        # the kernel took counts >= 0 and finite: whether they are integers
+        return self._whole(func, y)
 
     def _loss_options(self) -> dict[str, Any]:
         return {"log_input": True, "full": self.full}
@@ -481,6 +491,7 @@ class Gamma(_LogLink):
     equivalence = ("NLL = shape * tweedie_deviance(power=2, log_input=True) / 2 + terms free of "
                    "the model: the same minimiser, gradients scaled by shape / 2")
     _fixed_options = ("shape", "log_input", "full")
+    _native_validates = True  # (the kernel's minimum: targets > 0)
 
     def __init__(self, shape: float = 1.0, full: bool = True) -> None:
         self.shape = float(check_parameter("Gamma", "shape", shape, POSITIVE))
@@ -492,6 +503,8 @@ class Gamma(_LogLink):
 
     def _check_domain(self, func: str, xp: Namespace, y: Array, raw_shape: tuple[int, ...],
                       ignore_index: int | None) -> None:
+        if self._within(func, xp, y, low=0.0, strict=True):
+            return
         self._require(func, xp, y, xp.isfinite(y) & (y > 0), "that is not a positive number",
                       "For targets with exact zeros use tweedie_deviance with 1 < power < 2, "
                       "or Poisson for counts")
@@ -741,6 +754,7 @@ class NegativeBinomial(_Blocks):
                    "; with raw[..., 1] -> -inf it tends to poisson_nll(y, raw[..., 0])")
     default_metrics = _COUNT_METRICS
     _fixed_options = ("alpha", "log_input", "full")
+    _native_validates = True
     _layout = "the raw outputs are (log-mean, log-dispersion)"
 
     def __init__(self, full: bool = True) -> None:
@@ -756,6 +770,10 @@ class NegativeBinomial(_Blocks):
     def _check_domain(self, func: str, xp: Namespace, y: Array, raw_shape: tuple[int, ...],
                       ignore_index: int | None) -> None:
         _require_counts(self, func, xp, y)
+
+    def _check_after_native(self, func: str, xp: Namespace, y: Array) -> bool:
+        # the kernel took counts >= 0 and finite: whether they are integers
+        return self._whole(func, y)
 
     def _activation(self, xp: Namespace, raw: Array) -> Array:
         return xp.exp(raw)
