@@ -314,3 +314,17 @@ def test_bce_criterion_bound_kernel_outside_its_calls():
     assert "_bind_binary_cross_entropy" not in summed._plan.native.__qualname__
     torch.testing.assert_close(summed(z, y), lk.binary_cross_entropy(
         y, z, from_logits=True, reduction="sum"), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("size", [8, 1023, 1024, 5000])
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, -1.0, 2.0, 0.5, 1e-30])
+def test_zero_one_probe_on_both_sides_of_its_size_switch(size, bad):
+    # below _HEAVISIDE_MAX labels the probe is heaviside(y) == y, from it sign(y) == y^2
+    # (heaviside is not vectorised: 5x slower at 1e6); both accept 0/1 alone
+    from losskit._torch import _zero_one
+    labels = torch.tensor([0.0, 1.0] * (size // 2) + [1.0] * (size % 2))
+    assert _zero_one(torch, labels)
+    assert _zero_one(torch, labels.double())
+    labels[size // 3] = bad
+    assert not _zero_one(torch, labels)
+    assert not _zero_one(torch, labels.double())
