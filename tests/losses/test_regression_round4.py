@@ -288,3 +288,25 @@ def test_tweedie_torch_gradient_is_never_nan_past_float32_exp_range(power, weigh
     assert np.isinf(got[~fits]).all()
     if np.isfinite(reference.item()) and abs(reference.item()) < 3e38:
         assert value.item() == pytest.approx(reference.item(), rel=2e-5)
+
+
+@pytest.mark.parametrize("size", [64, 8192])
+def test_jax_student_t_both_forms_agree_with_float64(size):
+    # below _STUDENT_T_SMALL elements the value takes c log1p(a^2) (fewer ops: a 64-row
+    # jit(value_and_grad) stays under XLA's inline threshold), from it 2c log1p(sqrt form)
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    from losskit.losses._likelihood import _STUDENT_T_SMALL
+    assert 64 < _STUDENT_T_SMALL <= 8192
+    rng = np.random.default_rng(size)
+    r = rng.normal(size=size) * 10.0 ** rng.integers(-20, 21, size)
+    r[:4] = [0.0, 1e19, -3e19, 1e-20]
+    y = np.zeros(size, dtype=np.float32)
+    got = np.asarray(lk.student_t_nll(jnp.asarray(y), jnp.asarray(r, dtype=jnp.float32),
+                                      df=3.0, reduction="none", check_values=False))
+    expected = lk.student_t_nll(y.astype(np.float64), r.astype(np.float32).astype(np.float64),
+                                df=3.0, reduction="none")
+    np.testing.assert_allclose(got, expected, rtol=3e-6, atol=1e-6)
+    grad = jax.grad(lambda z: lk.student_t_nll(jnp.asarray(y), z, df=3.0,
+                                               check_values=False))(jnp.asarray(r, jnp.float32))
+    assert np.isfinite(np.asarray(grad)).all()
