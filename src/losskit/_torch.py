@@ -441,7 +441,8 @@ def _binary_common(hooks: LossHooks, y_true: Any, y_pred: Any, check: bool) -> A
             # tensor is wrapped; on the CPU the result may be read, so the 0/1 probe is
             # taken, with checks or without)
             if shape == y_true.shape and 0 < shape.numel() < _BINARY_FUSED_MIN \
-                    and len(shape) and not compiling() and not transforms():
+                    and len(shape) and not compiling() and not transforms() \
+                    and host_reads_are_free(y_pred):  # (the one rule for a host read)
                 zero, minus_one = constants[dtype]
                 if (equal(y_true, heaviside(y_true, zero)) if shape.numel() < _HEAVISIDE_MAX
                         else _zero_one(torch, y_true)):
