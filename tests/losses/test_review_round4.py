@@ -67,3 +67,35 @@ def test_masked_entries_are_refused_with_losskits_error():
         lk.log_cosh_loss(y, P)
     with pytest.raises(ValueError, match="masked entries"):
         lk.families.Gaussian().gradient(Y, np.ma.masked_array(P, mask=np.arange(12) == 0))
+
+
+# ------------------------------------------- families: targets beyond the raw outputs' dtype
+
+
+@pytest.mark.parametrize("name", ["gaussian", "laplace", "poisson", "heteroscedastic_gaussian"])
+@pytest.mark.parametrize("method", ["gradient", "hessian", "value_and_gradient"])
+def test_a_family_refuses_targets_its_raw_dtype_cannot_hold(name, method):
+    """A float64 target of 1e300 with float32 raw outputs became inf in the family's cast:
+    ``gradient`` and the new ``value_and_gradient`` returned an infinite gradient (and value)
+    with success, where ``loss`` refuses the same inputs."""
+    fam = lk.family(name)
+    y = np.array([0.0, 1e300, 1.0])
+    raw = np.zeros((3, *([fam.n_outputs()] if fam.n_outputs() > 1 else [])), dtype=np.float32)
+    with pytest.raises(ValueError):
+        fam.loss(y, raw)
+    with pytest.raises(ValueError, match=rf"^{type(fam).__name__}\.{method}: y_true has the "
+                       r"value 1e\+300 at index 1, beyond the range of the raw outputs' dtype "
+                       r"float32"):
+        getattr(fam, method)(y, raw)
+    # targets that fit, and the same targets with float64 raw outputs, are computed
+    assert np.all(np.isfinite(fam.gradient(y[[0, 2]], raw[[0, 2]])))
+    getattr(fam, method)(y, raw.astype(np.float64))
+
+
+def test_the_cast_check_on_torch():
+    torch = pytest.importorskip("torch")
+    fam = lk.families.Gaussian()
+    y = torch.tensor([0.0, 1e300], dtype=torch.float64)
+    raw = torch.zeros(2, dtype=torch.float32, requires_grad=True)
+    with pytest.raises(ValueError, match="beyond the range of the raw outputs' dtype float32"):
+        fam.value_and_gradient(y, raw)

@@ -223,7 +223,11 @@ class Family:
                 # labels keep an integer dtype of their own (int32 where JAX has no int64)
                 y = y if xp.isdtype(y.dtype, "integral") else xp.astype(y, xp.int64)
             elif y.dtype != raw.dtype:
-                y = xp.astype(y, raw.dtype)
+                with numpy_errors_silenced():  # an overflow is reported just below
+                    cast_y = xp.astype(y, raw.dtype)
+                if check_values:
+                    _check_cast(func, xp, y, cast_y)
+                y = cast_y
         if weight is not None:
             shape = self._sample_shape(tuple(y.shape))
             weight = weight_array(func, xp, "sample_weight", weight, shape, raw.dtype,
@@ -778,6 +782,23 @@ class Family:
         if hessian is None:  # pragma: no cover - every family's kernel declares one
             raise AssertionError(f"{self.loss_name} declares no hessian")
         return hessian(xp, y, raw, **self.kernel_options)
+
+
+def _check_cast(func: str, xp: Namespace, y: Array, cast_y: Array) -> None:
+    """Targets cast to the raw outputs' dtype keep finite values finite: a float64 target
+    beyond float32's range (1e300 with float32 raw outputs) would become inf and give an
+    infinite value and gradient with success (:meth:`Family.loss` reports it through its
+    catalogue loss's checks)."""
+    if xp.isdtype(y.dtype, "bool"):
+        return
+    bad = xp.isinf(cast_y) & xp.isfinite(y)
+    if not to_bool(func, xp.any(bad)):
+        return
+    index = first_index(xp, bad)
+    value = to_float(y[index])
+    fail(func, "y_true", f"has the value {value!r} at index {index_text(index)}, beyond the "
+         f"range of the raw outputs' dtype {str(cast_y.dtype).removeprefix('torch.')} (the "
+         "targets are cast to it)", "Pass raw outputs in float64, or rescale the targets")
 
 
 def registered_families() -> dict[str, type[Family]]:
