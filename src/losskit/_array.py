@@ -109,6 +109,21 @@ def _numeric_host(func: str, name: str, a: np.ndarray) -> np.ndarray:
     return a  # complex, datetime, ...: the dtype checks name them
 
 
+def _plain_host(func: str, name: str, value: np.ndarray) -> np.ndarray:
+    """The plain ``ndarray`` of a ``numpy.matrix`` or a masked array without masked entries:
+    their operators (``*`` a matrix product, reductions that keep two axes, masked methods
+    without NumPy's keywords) are not the element-wise ones the losses compute with. Masked
+    entries get losskit's error: a loss has no value for them."""
+    if isinstance(value, np.ma.MaskedArray):
+        if np.ma.getmaskarray(value).any():
+            index = tuple(int(i) for i in np.argwhere(np.ma.getmaskarray(value))[0])
+            _fail(func, name, f"is a masked array with masked entries (at index "
+                  f"{index_text(index)})", "Leave those samples out, or pass a sample_weight "
+                  "of 0 for them with the masked entries filled (numpy.ma.filled)")
+        return np.asarray(value.data)
+    return np.asarray(value)
+
+
 def host_array(func: str, name: str, value: Any) -> Any:
     """``value`` as losskit takes it in: the input boundary of every public function.
 
@@ -120,6 +135,8 @@ def host_array(func: str, name: str, value: Any) -> Any:
     if value is None:
         return None
     if isinstance(value, np.ndarray):
+        if isinstance(value, (np.matrix, np.ma.MaskedArray)):
+            value = _plain_host(func, name, value)
         return value if value.dtype.kind in "biuf" else _numeric_host(func, name, value)
     if isinstance(value, (list, tuple, int, float, bool, np.generic)):
         try:

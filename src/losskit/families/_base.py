@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import array_api_compat as aac
+import numpy as np
 
 from losskit._array import (
     Array,
@@ -223,7 +224,11 @@ class Family:
                 # labels keep an integer dtype of their own (int32 where JAX has no int64)
                 y = y if xp.isdtype(y.dtype, "integral") else xp.astype(y, xp.int64)
             elif y.dtype != raw.dtype:
-                y = xp.astype(y, raw.dtype)
+                with numpy_errors_silenced():  # an overflow is reported just below
+                    cast_y = xp.astype(y, raw.dtype)
+                if check_values:
+                    _check_cast(func, xp, y, cast_y)
+                y = cast_y
         if weight is not None:
             shape = self._sample_shape(tuple(y.shape))
             weight = weight_array(func, xp, "sample_weight", weight, shape, raw.dtype,
@@ -778,6 +783,27 @@ class Family:
         if hessian is None:  # pragma: no cover - every family's kernel declares one
             raise AssertionError(f"{self.loss_name} declares no hessian")
         return hessian(xp, y, raw, **self.kernel_options)
+
+
+def _check_cast(func: str, xp: Namespace, y: Array, cast_y: Array) -> None:
+    """Targets cast to the raw outputs' dtype keep finite values finite: a float64 target
+    beyond float32's range (1e300 with float32 raw outputs) would become inf and give an
+    infinite value and gradient with success (:meth:`Family.loss` reports it through its
+    catalogue loss's checks)."""
+    if xp.isdtype(y.dtype, "bool"):
+        return
+    if isinstance(cast_y, np.ndarray) and cast_y.dtype.kind == "f":
+        with np.errstate(over="ignore"):  # a sum that overflows: the masks below decide
+            if math.isfinite(cast_y.sum()):
+                return  # NumPy: one sum (0.2 ms at 1e6 float32, against 1.2 for the masks)
+    bad = xp.isinf(cast_y) & xp.isfinite(y)
+    if not to_bool(func, xp.any(bad)):
+        return
+    index = first_index(xp, bad)
+    value = to_float(y[index])
+    fail(func, "y_true", f"has the value {value!r} at index {index_text(index)}, beyond the "
+         f"range of the raw outputs' dtype {str(cast_y.dtype).removeprefix('torch.')} (the "
+         "targets are cast to it)", "Pass raw outputs in float64, or rescale the targets")
 
 
 def registered_families() -> dict[str, type[Family]]:
