@@ -93,6 +93,7 @@ from losskit.losses._core import (
     count_normaliser,
     default_eps,
     loss_function,
+    own_copy,
     prepare,
     sample_weights,
 )
@@ -702,21 +703,6 @@ def _margin_inputs(func: str, y_true: Any, y_pred: Any, sample_weight: Any,
                            whole_array=policy.signs_if_all_binary,
                            own=own_copy(y_true, inputs.y_true))
     return inputs, signs
-
-
-def own_copy(given: Any, taken: Array) -> bool:
-    """``taken`` (the labels as :func:`prepare` took them in) is a NumPy array of this call's
-    own, which the call may overwrite: not the caller's array nor a view of it (a list, or
-    another dtype, was converted)."""
-    # Only what is certainly a fresh array: a Python sequence converted, or a NumPy array cast
-    # to another dtype; never a read-only or borrowed buffer (a pandas Series, a memoryview or
-    # any other array-like may hand NumPy its own memory, which must not be written).
-    if not (isinstance(taken, np.ndarray) and taken is not given and taken.flags.writeable
-            and taken.flags.owndata):
-        return False
-    if isinstance(given, (list, tuple)):
-        return True
-    return isinstance(given, np.ndarray) and not np.shares_memory(given, taken)
 
 
 def _margin_gap(xp: Namespace, t: Array, s: Array, positive: bool = False) -> Array:

@@ -101,6 +101,21 @@ class Inputs:
         return grad if grad.dtype == self.out_dtype else xp.astype(grad, self.out_dtype)
 
 
+def own_copy(given: Any, taken: Array) -> bool:
+    """``taken`` (an input as :func:`prepare` took it in) is a NumPy array of this call's
+    own, which the call may overwrite: not the caller's array nor a view of it (a list, or
+    another dtype, was converted)."""
+    # Only what is certainly a fresh array: a Python sequence converted, or a NumPy array cast
+    # to another dtype; never a read-only or borrowed buffer (a pandas Series, a memoryview or
+    # any other array-like may hand NumPy its own memory, which must not be written).
+    if not (isinstance(taken, np.ndarray) and taken is not given and taken.flags.writeable
+            and taken.flags.owndata):
+        return False
+    if isinstance(given, (list, tuple)):
+        return True
+    return isinstance(given, np.ndarray) and not np.shares_memory(given, taken)
+
+
 def prepare(func: str, y_true: Any, y_pred: Any, sample_weight: Any = None, /, *,
             axis: int | None = None, labels: bool = False, names: tuple[str, str] = (),
             arrays: Mapping[str, Any] | None = None,
