@@ -1765,37 +1765,11 @@ def tweedie_log_mean(hooks: LossHooks, y_true: Any, y_pred: Any, kwargs: dict[st
     if not (bool(torch.isfinite(y_pred).all()) and bool(torch.isfinite(y_true).all())):
         return None
     # finite inputs: the careful form overflowed (an expm1 of a large a L, e.g. float32
-    # log-means from 89 on, or tiny targets far below the mean), or the deviance itself does
-    return _tweedie_mended(hooks, torch, y_true, y_pred, power, reduction)
-
-
-def _tweedie_mended(hooks: LossHooks, torch: Any, y: Array, z: Array, power: float,
-                    reduction: str) -> Array:
-    r"""The Tweedie deviance of log-means where :class:`_Tweedie`'s careful form overflowed,
-    by differentiable ops (a rare call: its cost does not matter). Each entry whose careful
-    form is finite keeps it; the others (and :math:`y = 0`) take the textbook form
-    :math:`2(y^a/(ab) - y e^{b\eta}/b + e^{a\eta}/a)`, whose powers of :math:`\mu` are
-    exponentials of their own (:math:`e^{a\eta}`, :math:`e^{b\eta + \log y}`, never
-    :math:`\mu^a` of an infinite :math:`\mu`): far from :math:`\mu = y` nothing cancels,
-    and its derivative :math:`2(e^{a\eta} - y e^{b\eta})` is finite wherever the value is.
-    Each branch is evaluated on inputs safe for it (the "double where"), so the branch a
-    ``where`` drops has a finite derivative and the gradient is never NaN (autograd through
-    the careful form gave NaN there: inf times the ``where``'s 0). A deviance that truly
-    overflows is ``inf``, with an infinite, not NaN, gradient."""
-    a, b = 2.0 - power, 1.0 - power
-    log_y = torch.log(y)  # -inf at y = 0: e^(b η + log y) = 0 there
-    y_a = torch.sqrt(y) if a == 0.5 else torch.pow(y, a)
-    with torch.no_grad():
-        big_l = z - log_y
-        careful = y_a * (torch.expm1(a * big_l) / a - torch.expm1(b * big_l) / b)
-        keep = torch.isfinite(careful) & (y > 0)
-    zero = torch.zeros((), dtype=z.dtype)
-    safe_l = torch.where(keep, z - torch.where(keep, log_y, zero), zero)
-    careful = y_a * (torch.expm1(a * safe_l) / a - torch.expm1(b * safe_l) / b)
-    far_z = torch.where(keep, zero, z)
-    far = y_a / (a * b) - torch.exp(b * far_z + log_y) / b + torch.exp(a * far_z) / a
-    elementwise = torch.where(keep, careful, far)
-    return _reduced(hooks, torch, elementwise, reduction) * 2.0
+    # log-means from 89 on, or tiny targets far below the mean), or the deviance itself does:
+    # the generic path's mended form (a rare call: its cost does not matter), whose wheres see
+    # inputs safe for each branch, so its autograd is the gradient (inf only where it
+    # overflows), never NaN
+    return None
 
 
 # ------------------------------------------------------------- Poisson NLL with log y! (full)
